@@ -1,0 +1,1 @@
+"""hvctl: a command line mirroring the Hyper-V PowerShell cmdlets."""

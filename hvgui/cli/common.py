@@ -1,0 +1,99 @@
+"""What every hvctl command shares: sizes, JSON output, the progress bar, the host option."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hvgui.progress import Progress
+
+_SUFFIXES = {
+    "": 1,
+    "B": 1,
+    "KB": 1 << 10,
+    "MB": 1 << 20,
+    "GB": 1 << 30,
+    "TB": 1 << 40,
+    "PB": 1 << 50,
+    "K": 1 << 10,
+    "M": 1 << 20,
+    "G": 1 << 30,
+    "T": 1 << 40,
+    "KIB": 1 << 10,
+    "MIB": 1 << 20,
+    "GIB": 1 << 30,
+    "TIB": 1 << 40,
+}
+_SIZE = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """Parse `4GB`, `512MB`, `1048576`: PowerShell's suffixes are binary multiples."""
+    match = _SIZE.match(text)
+    if not match or match.group(2).upper() not in _SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use bytes or a suffix like 512MB, 4GB, 1TB"
+        )
+    return int(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print PowerShell-style JSON")
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print rows like PowerShell's Format-Table: a header, a rule, aligned columns."""
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_list(record: dict[str, Any]) -> None:
+    """Print one record like PowerShell's Format-List: `Name : value` lines."""
+    width = max((len(k) for k in record), default=0)
+    for key, value in record.items():
+        print(f"{key.ljust(width)} : {'' if value is None else value}")
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Progress | None]:
+    """A progress callback drawing a one-line bar on a terminal's stderr, or None elsewhere."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    last = [-1]
+
+    def draw(fraction: float, phase: str) -> None:
+        percent = int(fraction * 100)
+        if percent == last[0]:
+            return
+        last[0] = percent
+        filled = percent * 30 // 100
+        sys.stderr.write(f"\r{phase[:40]:<40} [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%")
+        sys.stderr.flush()
+
+    try:
+        yield draw
+    finally:
+        if last[0] >= 0:
+            sys.stderr.write("\n")
+
+
+def host_dir(args: argparse.Namespace) -> str | None:
+    """The host directory named by --host or HVGUI_HOST, or None for the default one."""
+    value = getattr(args, "host", None) or os.environ.get("HVGUI_HOST")
+    return value or None

@@ -1,0 +1,59 @@
+"""hvctl's entry point: builds the parser from the command modules and maps errors to exits.
+
+Exit codes: 0 done, 1 the operation failed or a check found problems, 2 bad usage.
+Errors are one line on stderr: `hvctl: error: <file>: <what is wrong>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from hvgui.errors import HvError
+from hvgui.progress import Cancelled
+
+# Each module defines `register(subparsers)`, adding commands whose `func(args) -> int` runs them.
+COMMAND_MODULES = ("disk", "vm", "guest", "inspect")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hvctl",
+        description="Hyper-V cmdlets for hvgui's lab host and VHDX files.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"hvgui.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"hvgui.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HvError as exc:
+        print(f"hvctl: error: {exc}", file=sys.stderr)
+        return 1
+    except Cancelled:
+        print("hvctl: error: cancelled", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hvctl: error: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = exc.filename if exc.filename else "hvctl"
+        print(f"hvctl: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
