@@ -1,0 +1,50 @@
+"""The MS-VHDX engine (no Qt): create, open, read and write VHDX/AVHDX files and their chains."""
+
+from hvgui.vhdx.bat import Bat, BatGeometry
+from hvgui.vhdx.chain import (
+    BlockSource,
+    Disk,
+    DiskFile,
+    check_linkage,
+    open_disk,
+    resolve_parent,
+    set_read_only,
+)
+from hvgui.vhdx.create import create_differencing, create_dynamic, create_fixed
+from hvgui.vhdx.errors import (
+    CorruptFileError,
+    ParentMismatchError,
+    ParentNotFoundError,
+    ReadOnlyError,
+    UnsupportedError,
+    VhdxError,
+)
+from hvgui.vhdx.format import DEFAULT_DIFFERENCING_BLOCK, DEFAULT_DYNAMIC_BLOCK, GiB, MiB, TiB
+from hvgui.vhdx.image import VhdxImage
+
+__all__ = [
+    "DEFAULT_DIFFERENCING_BLOCK",
+    "DEFAULT_DYNAMIC_BLOCK",
+    "Bat",
+    "BatGeometry",
+    "BlockSource",
+    "CorruptFileError",
+    "Disk",
+    "DiskFile",
+    "GiB",
+    "MiB",
+    "ParentMismatchError",
+    "ParentNotFoundError",
+    "ReadOnlyError",
+    "TiB",
+    "UnsupportedError",
+    "VhdxError",
+    "VhdxImage",
+    "check_linkage",
+    "create_differencing",
+    "create_dynamic",
+    "create_fixed",
+    "open_disk",
+    "resolve_parent",
+    "set_read_only",
+]

@@ -1,0 +1,418 @@
+"""A virtual disk: a leaf VHDX and its chain of parents, read and written as one disk."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hvgui.vhdx import format as F
+from hvgui.vhdx.errors import (
+    CorruptFileError,
+    ParentMismatchError,
+    ParentNotFoundError,
+    ReadOnlyError,
+    VhdxError,
+)
+from hvgui.vhdx.image import DATA, PARENT, VhdxImage
+from hvgui.vhdx.locator import candidate_paths, parent_file_name
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+MAX_CHAIN_DEPTH = 256
+ZEROS_SOURCE = -1
+
+
+@dataclass(frozen=True)
+class BlockSource:
+    """Who serves one leaf-sized block: (chain index, bytes) pairs; -1 = zeros from nowhere."""
+
+    index: int
+    offset: int
+    length: int
+    sources: list[tuple[int, int]]
+
+    @property
+    def partial(self) -> bool:
+        return len(self.sources) > 1
+
+
+def parse_linkage(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value.strip().strip("{}"))
+    except ValueError:
+        return None
+
+
+def resolve_parent(child: VhdxImage) -> Path:
+    """The parent file of a differencing image, found through its locator, or raise
+    ParentNotFoundError naming the file it looked for."""
+    locator = child.parent_locator
+    candidates = candidate_paths(child.path, locator)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates) or "nowhere (the locator has no path)"
+    raise ParentNotFoundError(
+        child.path,
+        f"parent disk not found: {parent_file_name(locator)} (looked for {looked})",
+        locator,
+    )
+
+
+def check_linkage(child: VhdxImage, parent: VhdxImage) -> None:
+    """Raise ParentMismatchError unless the parent's DataWriteGuid is the child's linkage."""
+    locator = child.parent_locator
+    linkage = parse_linkage(locator.get("parent_linkage", ""))
+    if linkage is None:
+        raise CorruptFileError(
+            child.path, f"parent_linkage {locator.get('parent_linkage')!r} is not a GUID"
+        )
+    alternate = parse_linkage(locator.get("parent_linkage2", ""))
+    if parent.data_write_guid in (linkage, alternate) and parent.data_write_guid != F.NULL_GUID:
+        return
+    raise ParentMismatchError(
+        child.path,
+        f"the parent {parent.path} was modified after this differencing disk was created "
+        f"(parent_linkage {{{linkage}}} but the parent's DataWriteGuid is "
+        f"{{{parent.data_write_guid}}}); the chain is broken",
+    )
+
+
+def open_disk(path: str | os.PathLike[str], *, writable: bool = False) -> Disk:
+    """Open a disk and its whole parent chain (parents always read-only)."""
+    images: list[VhdxImage] = []
+    try:
+        images.append(VhdxImage.open(path, writable=writable))
+        seen = {_identity(images[0].path)}
+        while images[-1].has_parent:
+            child = images[-1]
+            if len(images) >= MAX_CHAIN_DEPTH:
+                raise CorruptFileError(
+                    images[0].path, f"the parent chain is deeper than {MAX_CHAIN_DEPTH} disks"
+                )
+            parent_path = resolve_parent(child)
+            key = _identity(parent_path)
+            if key in seen:
+                raise CorruptFileError(child.path, f"the parent chain loops back to {parent_path}")
+            seen.add(key)
+            parent = VhdxImage.open(parent_path)
+            images.append(parent)
+            check_linkage(child, parent)
+    except BaseException:
+        for image in images:
+            image.close()
+        raise
+    return Disk(images)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+class Disk:
+    """The virtual disk of a chain: `images[0]` is the leaf, the last is the base."""
+
+    def __init__(self, images: list[VhdxImage]) -> None:
+        self.images = images
+        leaf = images[0]
+        self.path: Path = leaf.path
+        self.size: int = leaf.virtual_size
+        self.block_size: int = leaf.block_size
+        self.logical_sector_size: int = leaf.logical_sector_size
+        self.physical_sector_size: int = leaf.physical_sector_size
+        self.disk_type: str = leaf.disk_type
+        self.chain: list[Path] = [image.path for image in images]
+        self.writable: bool = leaf.writable
+
+    @property
+    def leaf(self) -> VhdxImage:
+        return self.images[0]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read(self, offset: int, length: int) -> bytes:
+        """`length` bytes from virtual `offset` (fewer if the range passes the end)."""
+        self._check_range(offset, length)
+        length = max(0, min(length, self.size - offset))
+        buf = bytearray(length)
+        self._read_level(0, offset, memoryview(buf), zeroed=True)
+        return bytes(buf)
+
+    def readinto(self, offset: int, buf: memoryview | bytearray) -> int:
+        """Fill `buf` from virtual `offset`; returns the bytes read (short at the end)."""
+        mv = memoryview(buf).cast("B")
+        self._check_range(offset, len(mv))
+        n = max(0, min(len(mv), self.size - offset))
+        self._read_level(0, offset, mv[:n], zeroed=False)
+        return n
+
+    def _check_range(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0:
+            raise VhdxError(self.path, f"invalid range {offset}+{length}")
+        if self.leaf.closed:
+            raise VhdxError(self.path, "the disk is closed")
+
+    def _read_level(self, level: int, offset: int, out: memoryview, *, zeroed: bool) -> None:
+        image = self.images[level]
+        for run in image.map_range(offset, len(out)):
+            a = run.offset - offset
+            piece = out[a : a + run.length]
+            if run.kind == DATA:
+                image.preadinto(piece, run.file_offset)
+            elif run.kind == PARENT and level + 1 < len(self.images):
+                self._read_level(level + 1, run.offset, piece, zeroed=zeroed)
+            elif not zeroed:
+                np.frombuffer(piece, dtype=np.uint8)[:] = 0
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write through to the leaf (allocating blocks); parents are never written."""
+        if not self.writable:
+            raise ReadOnlyError(self.path, "the disk is open read-only")
+        mv = memoryview(data).cast("B")
+        if offset < 0 or offset + len(mv) > self.size:
+            raise VhdxError(
+                self.path, f"write at {offset}+{len(mv)} is outside the disk ({self.size} bytes)"
+            )
+        leaf = self.leaf
+        ss = leaf.logical_sector_size
+        if leaf.has_parent and (offset % ss or len(mv) % ss):
+            # Sector bitmaps have sector granularity: complete the edge sectors from the chain.
+            start = offset - offset % ss
+            end = F.align_up(offset + len(mv), ss)
+            merged = bytearray(end - start)
+            self.readinto(start, memoryview(merged)[:ss])
+            self.readinto(end - ss, memoryview(merged)[end - ss - start :])
+            merged[offset - start : offset - start + len(mv)] = mv
+            leaf.write(start, merged)
+        else:
+            leaf.write(offset, mv)
+
+    def flush(self) -> None:
+        self.leaf.flush()
+
+    # --- block map -------------------------------------------------------------------------
+
+    def block_sources(self) -> list[BlockSource]:
+        """One entry per leaf-sized block: which chain file serves how many of its bytes."""
+        unresolved: list[tuple[int, int]] = [(0, self.size)]
+        assigned: list[tuple[int, int, int]] = []
+        for level, image in enumerate(self.images):
+            if not unresolved:
+                break
+            runs = _coverage(image)
+            unresolved = _resolve(unresolved, runs, level, image.has_parent, assigned)
+        assigned.extend((a, b, ZEROS_SOURCE) for a, b in unresolved)
+        assigned.sort()
+        bs = self.block_size
+        n_blocks = -(-self.size // bs)
+        per_block: list[dict[int, int]] = [{} for _ in range(n_blocks)]
+        for a, b, src in assigned:
+            pos = a
+            while pos < b:
+                block = pos // bs
+                stop = min(b, (block + 1) * bs)
+                counts = per_block[block]
+                counts[src] = counts.get(src, 0) + stop - pos
+                pos = stop
+        result = []
+        for block, counts in enumerate(per_block):
+            order = sorted(counts, key=lambda s: (s < 0, s))
+            result.append(
+                BlockSource(
+                    index=block,
+                    offset=block * bs,
+                    length=min(bs, self.size - block * bs),
+                    sources=[(s, counts[s]) for s in order],
+                )
+            )
+        return result
+
+    # --- file object and lifetime -----------------------------------------------------------
+
+    def as_file(self) -> io.RawIOBase:
+        return DiskFile(self)
+
+    def close(self) -> None:
+        for image in self.images:
+            image.close()
+
+    def __enter__(self) -> Disk:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Disk({str(self.path)!r}, chain of {len(self.images)})"
+
+
+def _coverage(image: VhdxImage) -> list[tuple[int, int, int]]:
+    """Sorted (start, end, kind) virtual runs this image decides (DATA or zeros, 1 = ZERO);
+    everything else is PARENT (differencing) or zeros (a base disk)."""
+    blocks, states, _ = image.bat.payload_states()
+    bs = image.block_size
+    size = image.virtual_size
+    ss = image.logical_sector_size
+    runs: list[tuple[int, int, int]] = []
+    for block, state in zip(blocks.tolist(), states.tolist(), strict=True):
+        start = block * bs
+        end = min(size, start + bs)
+        if state == F.PAYLOAD_BLOCK_FULLY_PRESENT:
+            runs.append((start, end, DATA))
+        elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
+            bits = image.block_bitmap(block)
+            cuts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+            bounds = [0, *cuts.tolist(), len(bits)]
+            for a, b in itertools.pairwise(bounds):
+                if bits[a]:
+                    runs.append((start + a * ss, min(end, start + b * ss), DATA))
+        elif state in (
+            F.PAYLOAD_BLOCK_ZERO,
+            F.PAYLOAD_BLOCK_UNMAPPED,
+            F.PAYLOAD_BLOCK_UNDEFINED,
+        ):
+            runs.append((start, end, 1))
+    return [r for r in runs if r[0] < r[1]]
+
+
+def _resolve(
+    unresolved: list[tuple[int, int]],
+    runs: list[tuple[int, int, int]],
+    level: int,
+    has_parent: bool,
+    assigned: list[tuple[int, int, int]],
+) -> list[tuple[int, int]]:
+    """Assign the parts of `unresolved` that `runs` cover; return what is left for the parent."""
+    left: list[tuple[int, int]] = []
+    i = 0
+    for a, b in unresolved:
+        pos = a
+        while i < len(runs) and runs[i][1] <= pos:
+            i += 1
+        j = i
+        while pos < b:
+            if j < len(runs) and runs[j][0] < b:
+                rs, re_, kind = runs[j]
+                if rs > pos:
+                    left.append((pos, rs))
+                lo, hi = max(pos, rs), min(b, re_)
+                if lo < hi:
+                    assigned.append((lo, hi, level if kind == DATA else ZEROS_SOURCE))
+                pos = max(pos, hi)
+                if re_ <= b:
+                    j += 1
+                else:
+                    break
+            else:
+                left.append((pos, b))
+                pos = b
+        i = j
+    if has_parent:
+        return left
+    assigned.extend((a, b, ZEROS_SOURCE) for a, b in left)
+    return []
+
+
+class DiskFile(io.RawIOBase):
+    """A seekable raw file over a Disk's virtual bytes (writable if the disk is)."""
+
+    def __init__(self, disk: Disk) -> None:
+        super().__init__()
+        self._disk = disk
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return self._disk.writable
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        mv = memoryview(b)
+        if self._pos >= self._disk.size:
+            return 0
+        n = self._disk.readinto(self._pos, mv)
+        self._pos += n
+        return n
+
+    def write(self, b: ReadableBuffer) -> int:
+        if not self._disk.writable:
+            raise io.UnsupportedOperation("the disk is open read-only")
+        data = memoryview(b).cast("B")
+        if self._pos + len(data) > self._disk.size:
+            raise OSError(f"write past the end of the disk ({self._disk.size} bytes)")
+        self._disk.write(self._pos, data)
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._disk.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        if not self.closed and self._disk.writable:
+            self._disk.flush()
+
+    @property
+    def size(self) -> int:
+        return self._disk.size
+
+
+def set_read_only(path: str | os.PathLike[str], read_only: bool) -> None:
+    """Set or clear the write bits, like the read-only attribute Hyper-V puts on parents."""
+    p = Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(p).st_mode)
+        if read_only:
+            os.chmod(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        else:
+            os.chmod(p, mode | stat.S_IWUSR)
+    except FileNotFoundError:
+        raise VhdxError(p, "no such file") from None
+    except OSError as exc:
+        raise VhdxError(p, f"cannot change the read-only attribute: {exc.strerror}") from None
+
+
+__all__ = [
+    "BlockSource",
+    "Disk",
+    "DiskFile",
+    "check_linkage",
+    "open_disk",
+    "resolve_parent",
+    "set_read_only",
+]

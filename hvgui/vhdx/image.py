@@ -1,0 +1,668 @@
+"""One VHDX file: open and validate it, map virtual ranges to the file, write and allocate.
+
+`VhdxImage` knows nothing about parents: reads report PARENT runs and the chain (chain.py)
+resolves them. Every structure is validated at open; any problem raises a VhdxError subclass
+naming the file.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import stat
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from hvgui.vhdx import format as F
+from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
+from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
+from hvgui.vhdx.log import Overlay, ReplayPlan, find_active_sequence
+from hvgui.vhdx.structures import (
+    FileIdentifier,
+    Header,
+    Malformed,
+    Metadata,
+    RegionEntry,
+    RegionTable,
+    Unsupported,
+    build_header,
+    parse_file_identifier,
+    parse_header,
+    parse_metadata,
+    parse_region_table,
+)
+
+# Kinds of run returned by VhdxImage.map_range.
+DATA = 0  # bytes stored in this file at file_offset
+ZERO = 1  # reads as zeros
+PARENT = 2  # read the parent disk
+
+_BITMAP_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Run:
+    """A piece of a virtual range: `length` bytes from virtual `offset`, served as `kind`."""
+
+    offset: int
+    length: int
+    kind: int
+    file_offset: int = 0
+
+
+def _is_writable_file(st: os.stat_result) -> bool:
+    return bool(st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+class VhdxImage:
+    """A single opened VHDX/AVHDX file (no parent resolution).
+
+    Public attributes for inspection: identifier, headers (slot 0 and 1, None if invalid),
+    header_problems, current_slot, region_table, metadata, geometry, log_plan, log_state,
+    file_size. `bat` is the sparse BAT (loaded and validated at open unless load_bat=False).
+    """
+
+    def __init__(self, path: Path, fd: int, writable: bool) -> None:
+        self.path = path
+        self._fd = fd
+        self.writable = writable
+        self.file_size = 0
+        self.identifier = FileIdentifier("")
+        self.headers: list[Header | None] = [None, None]
+        self.header_problems: list[str | None] = [None, None]
+        self.current_slot = 0
+        self.region_table = RegionTable(())
+        self.region_problems: list[str | None] = [None, None]
+        self.metadata: Metadata
+        self.geometry: BatGeometry
+        self.bat_region: RegionEntry
+        self.metadata_region: RegionEntry
+        self.log_plan: ReplayPlan | None = None
+        # "empty" (LogGuid zero), "replayed" (into the file), "replayed in memory"
+        # (read-only open), or "no valid entries" (LogGuid set, nothing to replay).
+        self.log_state = "empty"
+        self.overlay = Overlay()
+        self._bat: Bat | None = None
+        self._bitmaps: dict[int, np.ndarray] = {}
+        self._file_guid_renewed = False
+        self._data_guid_renewed = False
+
+    # --- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, writable: bool = False, load_bat: bool = True
+    ) -> VhdxImage:
+        p = Path(path)
+        try:
+            st = os.stat(p)
+            if stat.S_ISDIR(st.st_mode):
+                raise VhdxError(p, "is a directory, not a disk file")
+            if writable and not _is_writable_file(st):
+                raise ReadOnlyError(p, "the file is read-only (a parent of a checkpoint?)")
+            fd = os.open(p, (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise VhdxError(p, "no such file") from None
+        except PermissionError:
+            if writable:
+                raise ReadOnlyError(p, "no permission to write the file") from None
+            raise VhdxError(p, "no permission to read the file") from None
+        except OSError as exc:
+            raise VhdxError(p, f"cannot open: {exc.strerror or exc}") from None
+        image = cls(p, fd, writable)
+        try:
+            image._load(load_bat)
+        except Malformed as exc:
+            image.close()
+            raise CorruptFileError(p, str(exc)) from None
+        except Unsupported as exc:
+            image.close()
+            raise UnsupportedError(p, str(exc)) from None
+        except BaseException:
+            image.close()
+            raise
+        return image
+
+    def _load(self, load_bat: bool) -> None:
+        self.file_size = os.fstat(self._fd).st_size
+        if self.file_size < F.HEADER_AREA:
+            raise Malformed(f"the file is {self.file_size} bytes, too small for a VHDX")
+        self.identifier = parse_file_identifier(self.pread(0, 8 + 512))
+        self._load_headers()
+        self._load_log()
+        self._load_region_table()
+        self._load_metadata()
+        if load_bat:
+            self._load_bat()
+
+    def _load_headers(self) -> None:
+        for slot, offset in enumerate(F.HEADER_OFFSETS):
+            try:
+                self.headers[slot] = parse_header(self.pread(offset, F.HEADER_SIZE))
+            except Malformed as exc:
+                self.header_problems[slot] = str(exc)
+        valid = [(h.sequence_number, slot) for slot, h in enumerate(self.headers) if h]
+        if not valid:
+            raise Malformed(
+                "both headers are invalid (header 1: {}; header 2: {})".format(
+                    *self.header_problems
+                )
+            )
+        self.current_slot = max(valid)[1]
+
+    @property
+    def header(self) -> Header:
+        """The current header (the valid one with the higher sequence number)."""
+        h = self.headers[self.current_slot]
+        assert h is not None
+        return h
+
+    def _load_log(self) -> None:
+        h = self.header
+        if h.log_guid == F.NULL_GUID:
+            return
+        if h.log_offset < F.HEADER_AREA or h.log_offset + h.log_length > self.file_size:
+            raise Malformed("the log region lies outside the file")
+        plan = find_active_sequence(self.pread(h.log_offset, h.log_length), h.log_guid)
+        self.log_plan = plan
+        if plan is None:
+            self.log_state = "no valid entries"
+            if self.writable:
+                self.update_header(log_guid=F.NULL_GUID, file_write_guid=uuid.uuid4())
+                self._file_guid_renewed = True
+            return
+        if self.file_size < plan.flushed_file_offset:
+            raise Malformed(
+                f"the log says the file was flushed at {plan.flushed_file_offset} bytes "
+                f"but it is only {self.file_size} (truncated?)"
+            )
+        if not self.writable:
+            self.overlay = Overlay(plan.writes)
+            self.file_size = max(self.file_size, plan.last_file_offset)
+            self.log_state = "replayed in memory"
+            return
+        # Replay into the file: apply, make the size at least LastFileOffset, flush, then
+        # clear LogGuid in both headers so the log is empty from now on.
+        self.update_header(file_write_guid=uuid.uuid4())
+        self._file_guid_renewed = True
+        for w in plan.writes:
+            if w.data is not None:
+                self._pwrite_all(w.data, w.offset)
+            else:
+                self._write_zeros(w.offset, w.length)
+        if os.fstat(self._fd).st_size < plan.last_file_offset:
+            os.ftruncate(self._fd, plan.last_file_offset)
+        os.fsync(self._fd)
+        self.file_size = os.fstat(self._fd).st_size
+        self.update_header(log_guid=F.NULL_GUID)
+        self.log_state = "replayed"
+
+    def _write_zeros(self, offset: int, length: int) -> None:
+        chunk = bytes(min(length, F.MiB))
+        end = offset + length
+        while offset < end:
+            n = min(len(chunk), end - offset)
+            self._pwrite_all(chunk[:n], offset)
+            offset += n
+
+    def _load_region_table(self) -> None:
+        tables: list[RegionTable | None] = [None, None]
+        for slot, offset in enumerate(F.REGION_TABLE_OFFSETS):
+            try:
+                tables[slot] = parse_region_table(self.pread(offset, F.REGION_TABLE_SIZE))
+            except Malformed as exc:
+                self.region_problems[slot] = str(exc)
+        table = tables[0] or tables[1]
+        if table is None:
+            raise Malformed(
+                "both region tables are invalid (1: {}; 2: {})".format(*self.region_problems)
+            )
+        self.region_table = table
+        spans: list[tuple[int, int, str]] = []
+        h = self.header
+        if h.log_length:
+            spans.append((h.log_offset, h.log_length, "the log"))
+        for e in table.entries:
+            if e.guid == F.REGION_BAT:
+                name = "the BAT region"
+            elif e.guid == F.REGION_METADATA:
+                name = "the metadata region"
+            elif e.required:
+                raise Unsupported(f"unknown required region {e.guid}")
+            else:
+                name = f"region {e.guid}"
+            if e.file_offset % F.ALIGNMENT or e.length % F.ALIGNMENT or e.length == 0:
+                raise Malformed(f"{name} is not 1 MiB aligned")
+            if e.file_offset < F.HEADER_AREA:
+                raise Malformed(f"{name} overlaps the header area")
+            if e.file_offset + e.length > self.file_size:
+                raise Malformed(
+                    f"{name} ends at {e.file_offset + e.length}, past the end of the file "
+                    f"({self.file_size} bytes)"
+                )
+            spans.append((e.file_offset, e.length, name))
+        spans.sort()
+        for (a_off, a_len, a_name), (b_off, _, b_name) in itertools.pairwise(spans):
+            if b_off < a_off + a_len:
+                raise Malformed(f"{a_name} overlaps {b_name}")
+        bat = table.find(F.REGION_BAT)
+        meta = table.find(F.REGION_METADATA)
+        if bat is None:
+            raise Malformed("the region table has no BAT region")
+        if meta is None:
+            raise Malformed("the region table has no metadata region")
+        self.bat_region, self.metadata_region = bat, meta
+
+    def _load_metadata(self) -> None:
+        base = self.metadata_region.file_offset
+        self.metadata = parse_metadata(
+            self.pread(base, F.METADATA_TABLE_SIZE),
+            self.metadata_region.length,
+            lambda off, length: self.pread(base + off, length),
+        )
+        m = self.metadata
+        self.geometry = BatGeometry(
+            m.block_size, m.logical_sector_size, m.virtual_size, m.has_parent
+        )
+        needed = self.geometry.total_entries * 8
+        if needed > self.bat_region.length:
+            raise Malformed(
+                f"the BAT region is {self.bat_region.length} bytes but the disk's size and block "
+                f"size need {self.geometry.total_entries} entries ({needed} bytes)"
+            )
+
+    def _load_bat(self) -> None:
+        """Read and validate the BAT, skipping holes of a sparse file (they read as zeros)."""
+        g = self.geometry
+        bat = Bat(g)
+        base = self.bat_region.file_offset
+        total = g.total_entries
+        n_pages = -(-total // PAGE_ENTRIES)
+        starts: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        page = 0
+        while page < n_pages:
+            if not self.overlay:
+                page = self._next_data_page(base, page, n_pages)
+                if page >= n_pages:
+                    break
+            first = page * PAGE_ENTRIES
+            count = min(PAGE_ENTRIES, total - first)
+            values = np.frombuffer(self.pread(base + first * 8, count * 8), dtype="<u8").copy()
+            if values.any():
+                s, ln = validate_page(g, first, values, self.file_size)
+                starts.append(s)
+                lengths.append(ln)
+                stored = np.zeros(PAGE_ENTRIES, dtype="<u8")
+                stored[:count] = values
+                bat.pages[page] = stored
+            page += 1
+        h = self.header
+        fixed = [
+            (self.bat_region.file_offset, self.bat_region.length, "the BAT region"),
+            (self.metadata_region.file_offset, self.metadata_region.length, "the metadata region"),
+        ]
+        if h.log_length:
+            fixed.append((h.log_offset, h.log_length, "the log"))
+        starts.append(np.array([f[0] for f in fixed], dtype=np.uint64))
+        lengths.append(np.array([f[1] for f in fixed], dtype=np.uint64))
+        check_overlaps(np.concatenate(starts), np.concatenate(lengths), {f[0]: f[2] for f in fixed})
+        self._bat = bat
+
+    def _next_data_page(self, base: int, page: int, n_pages: int) -> int:
+        """The first page >= `page` that is not entirely inside a hole of the file."""
+        try:
+            data = os.lseek(self._fd, base + page * PAGE_BYTES, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole up to the end of the file
+                return n_pages
+            return page  # SEEK_DATA unsupported: read every page
+        return max(page, (data - base) // PAGE_BYTES)
+
+    @property
+    def bat(self) -> Bat:
+        if self._bat is None:
+            try:
+                self._load_bat()
+            except Malformed as exc:
+                raise CorruptFileError(self.path, str(exc)) from None
+        assert self._bat is not None
+        return self._bat
+
+    # --- facts ---------------------------------------------------------------------------
+
+    @property
+    def virtual_size(self) -> int:
+        return self.metadata.virtual_size
+
+    @property
+    def block_size(self) -> int:
+        return self.metadata.block_size
+
+    @property
+    def logical_sector_size(self) -> int:
+        return self.metadata.logical_sector_size
+
+    @property
+    def physical_sector_size(self) -> int:
+        return self.metadata.physical_sector_size
+
+    @property
+    def has_parent(self) -> bool:
+        return self.metadata.has_parent
+
+    @property
+    def parent_locator(self) -> dict[str, str]:
+        return dict(self.metadata.parent_locator or {})
+
+    @property
+    def disk_identifier(self) -> uuid.UUID:
+        """The Page 83 disk GUID (Get-VHD's DiskIdentifier); shared by a chain."""
+        return self.metadata.page83
+
+    @property
+    def data_write_guid(self) -> uuid.UUID:
+        return self.header.data_write_guid
+
+    @property
+    def file_write_guid(self) -> uuid.UUID:
+        return self.header.file_write_guid
+
+    @property
+    def disk_type(self) -> str:
+        if self.metadata.has_parent:
+            return "Differencing"
+        return "Fixed" if self.metadata.leave_block_allocated else "Dynamic"
+
+    # --- raw file access ---------------------------------------------------------------------
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """`length` bytes of the file from `offset` (zeros past the end), log overlay applied."""
+        buf = bytearray(length)
+        self.preadinto(memoryview(buf), offset)
+        return bytes(buf)
+
+    def preadinto(self, buf: memoryview, offset: int) -> None:
+        done = 0
+        total = len(buf)
+        while done < total:
+            n = os.preadv(self._fd, [buf[done:]], offset + done)
+            if n <= 0:
+                buf[done:] = bytes(total - done)  # past the end of the file: zeros
+                break
+            done += n
+        if self.overlay:
+            self.overlay.apply(buf, offset)
+
+    def _pwrite_all(self, data: bytes | bytearray | memoryview, offset: int) -> None:
+        mv = memoryview(data)
+        while mv:
+            n = os.pwrite(self._fd, mv, offset)
+            mv = mv[n:]
+            offset += n
+
+    # --- mapping virtual ranges ----------------------------------------------------------
+
+    def map_range(self, offset: int, length: int) -> list[Run]:
+        """Split virtual [offset, offset+length) into DATA/ZERO/PARENT runs, merging neighbours."""
+        runs: list[Run] = []
+        end = min(offset + length, self.virtual_size)
+        if offset < end:
+            bs = self.block_size
+            pos = offset
+            while pos < end:
+                block = pos // bs
+                block_end = min(end, (block + 1) * bs)
+                self._map_block(block, pos, block_end - pos, runs)
+                pos = block_end
+        if offset + length > max(end, offset):  # past our virtual size (a smaller parent)
+            start = max(end, offset)
+            runs.append(Run(start, offset + length - start, ZERO))
+        return runs
+
+    def _map_block(self, block: int, pos: int, length: int, runs: list[Run]) -> None:
+        entry = self.bat.payload_entry(block)
+        state = entry & F.BAT_STATE_MASK
+        within = pos - block * self.block_size
+        if state == F.PAYLOAD_BLOCK_FULLY_PRESENT:
+            _append(runs, Run(pos, length, DATA, (entry & F.BAT_OFFSET_MASK) + within))
+        elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
+            file_base = (entry & F.BAT_OFFSET_MASK) + within
+            bits = self.block_bitmap(block)
+            ss = self.logical_sector_size
+            s0, s1 = within // ss, -(-(within + length) // ss)
+            sub = bits[s0:s1]
+            cuts = np.flatnonzero(sub[1:] != sub[:-1]) + 1
+            bounds = [0, *cuts.tolist(), len(sub)]
+            for a, b in itertools.pairwise(bounds):
+                lo = max(within, (s0 + a) * ss)
+                hi = min(within + length, (s0 + b) * ss)
+                if bool(sub[a]):
+                    _append(runs, Run(pos + lo - within, hi - lo, DATA, file_base + lo - within))
+                else:
+                    _append(runs, Run(pos + lo - within, hi - lo, PARENT))
+        elif state == F.PAYLOAD_BLOCK_NOT_PRESENT and self.has_parent:
+            _append(runs, Run(pos, length, PARENT))
+        else:
+            _append(runs, Run(pos, length, ZERO))
+
+    def block_bitmap(self, block: int) -> np.ndarray:
+        """Per-sector booleans of a block's sector bitmap (True = the sector is in this file)."""
+        cached = self._bitmaps.get(block)
+        if cached is not None:
+            return cached
+        g = self.geometry
+        chunk, byte_offset = g.bitmap_location(block)
+        entry = self.bat.bitmap_entry(chunk) if self.has_parent else 0
+        if entry & F.BAT_STATE_MASK != F.SB_BLOCK_PRESENT:
+            state = self.bat.payload_entry(block) & F.BAT_STATE_MASK
+            if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
+                raise CorruptFileError(
+                    self.path,
+                    f"block {block} is partially present but its sector bitmap is not present",
+                )
+            bits = np.zeros(g.sectors_per_block, dtype=bool)
+        else:
+            raw = self.pread((entry & F.BAT_OFFSET_MASK) + byte_offset, g.bitmap_bytes_per_block)
+            bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little").astype(bool)
+        if len(self._bitmaps) >= _BITMAP_CACHE_LIMIT:
+            self._bitmaps.clear()
+        self._bitmaps[block] = bits
+        return bits
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise ReadOnlyError(self.path, "the disk is open read-only")
+
+    def update_header(self, **changes: object) -> None:
+        """Write a new header into both slots (other slot first), each followed by a flush.
+
+        `changes` are Header fields (file_write_guid, data_write_guid, log_guid, ...).
+        """
+        self._require_writable()
+        current = self.header
+        base = replace(current, **changes)  # type: ignore[arg-type]
+        other = 1 - self.current_slot
+        first = replace(base, sequence_number=current.sequence_number + 1)
+        self._pwrite_all(build_header(first), F.HEADER_OFFSETS[other])
+        os.fsync(self._fd)
+        self.headers[other] = first
+        self.header_problems[other] = None
+        self.current_slot = other
+        second = replace(base, sequence_number=current.sequence_number + 2)
+        self._pwrite_all(build_header(second), F.HEADER_OFFSETS[1 - other])
+        os.fsync(self._fd)
+        self.headers[1 - other] = second
+        self.header_problems[1 - other] = None
+        self.current_slot = 1 - other
+
+    def begin_change(self, *, visible: bool) -> None:
+        """Renew FileWriteGuid before the session's first change, and DataWriteGuid before its
+        first visible one (data, size, user metadata), as the spec asks."""
+        changes: dict[str, object] = {}
+        if not self._file_guid_renewed:
+            changes["file_write_guid"] = uuid.uuid4()
+        if visible and not self._data_guid_renewed:
+            changes["data_write_guid"] = uuid.uuid4()
+        if changes:
+            self.update_header(**changes)
+            self._file_guid_renewed = True
+            self._data_guid_renewed = self._data_guid_renewed or visible
+
+    def allocate(self, length: int) -> int:
+        """Reserve `length` bytes (a block) at the end of the file, 1 MiB aligned; zero-filled."""
+        offset = max(F.align_up(self.file_size), F.MIN_PAYLOAD_OFFSET)
+        self.file_size = offset + length
+        os.ftruncate(self._fd, self.file_size)
+        return offset
+
+    def set_bat_entry(self, index: int, value: int) -> None:
+        self._pwrite_all(int(value).to_bytes(8, "little"), self.bat_region.file_offset + index * 8)
+        self.bat.set(index, value)
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write virtual bytes into this file, allocating blocks as needed.
+
+        In a differencing file, a write that leaves part of a new block unwritten must be
+        sector aligned (Disk.write pads it), since the sector bitmap has sector granularity.
+        Order for crash safety: data into new space, flush, sector bitmaps, flush, BAT entries.
+        """
+        self._require_writable()
+        mv = memoryview(data).cast("B")
+        if offset < 0 or offset + len(mv) > self.virtual_size:
+            raise VhdxError(self.path, f"write at {offset}+{len(mv)} is outside the disk")
+        if not mv:
+            return
+        if self.has_parent and (offset | len(mv)) % self.logical_sector_size:
+            raise VhdxError(self.path, "writes to a differencing file must be sector aligned")
+        self.begin_change(visible=True)
+        g = self.geometry
+        bs = g.block_size
+        ss = self.logical_sector_size
+        data_writes: list[tuple[int, memoryview]] = []
+        bit_updates: list[tuple[int, int, int]] = []  # (block, first sector, end sector)
+        payload_updates: list[tuple[int, int]] = []
+        bitmap_updates: list[tuple[int, int]] = []
+        new_partial: set[int] = set()
+        pos = offset
+        end = offset + len(mv)
+        while pos < end:
+            block = pos // bs
+            within = pos - block * bs
+            n = min(end, (block + 1) * bs) - pos
+            piece = mv[pos - offset : pos - offset + n]
+            entry = self.bat.payload_entry(block)
+            state = entry & F.BAT_STATE_MASK
+            if state in (F.PAYLOAD_BLOCK_FULLY_PRESENT, F.PAYLOAD_BLOCK_PARTIALLY_PRESENT):
+                data_writes.append(((entry & F.BAT_OFFSET_MASK) + within, piece))
+                if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
+                    bit_updates.append((block, within // ss, -(-(within + n) // ss)))
+            else:
+                block_offset = self.allocate(bs)
+                data_writes.append((block_offset + within, piece))
+                whole = within == 0 and n == g.block_length(block)
+                if self.has_parent and state == F.PAYLOAD_BLOCK_NOT_PRESENT and not whole:
+                    chunk, _ = g.bitmap_location(block)
+                    if self.bat.bitmap_entry(chunk) & F.BAT_STATE_MASK != F.SB_BLOCK_PRESENT:
+                        bm = self.allocate(F.BITMAP_BLOCK_SIZE)
+                        bitmap_updates.append((g.bitmap_index(chunk), bm | F.SB_BLOCK_PRESENT))
+                        self.bat.set(g.bitmap_index(chunk), bm | F.SB_BLOCK_PRESENT)
+                    new_partial.add(block)
+                    bit_updates.append((block, within // ss, (within + n) // ss))
+                    new_state = F.PAYLOAD_BLOCK_PARTIALLY_PRESENT
+                else:
+                    new_state = F.PAYLOAD_BLOCK_FULLY_PRESENT
+                payload_updates.append((g.payload_index(block), block_offset | new_state))
+            pos += n
+        for file_offset, piece in data_writes:
+            self._pwrite_all(piece, file_offset)
+        if not (bit_updates or payload_updates or bitmap_updates):
+            return
+        os.fdatasync(self._fd)
+        for index, value in bitmap_updates:
+            self.set_bat_entry(index, value)
+        promoted: list[tuple[int, int]] = []
+        for block, first, stop in bit_updates:
+            if block in new_partial:
+                self._bitmaps[block] = np.zeros(g.sectors_per_block, dtype=bool)
+                new_partial.discard(block)
+            bits = self.block_bitmap(block)
+            bits[first:stop] = True
+            self._write_block_bitmap(block, bits)
+            if bits.all():
+                promoted.append((block, stop))
+        if bitmap_updates:
+            os.fdatasync(self._fd)
+        for index, value in payload_updates:
+            self.set_bat_entry(index, value)
+        for block, _ in promoted:
+            entry = self.bat.payload_entry(block)
+            self.set_bat_entry(
+                g.payload_index(block),
+                (entry & F.BAT_OFFSET_MASK) | F.PAYLOAD_BLOCK_FULLY_PRESENT,
+            )
+
+    def _write_block_bitmap(self, block: int, bits: np.ndarray) -> None:
+        chunk, byte_offset = self.geometry.bitmap_location(block)
+        entry = self.bat.bitmap_entry(chunk)
+        raw = np.packbits(bits, bitorder="little").tobytes()
+        self._pwrite_all(raw, (entry & F.BAT_OFFSET_MASK) + byte_offset)
+
+    def flush(self) -> None:
+        if self.writable and self._fd >= 0:
+            os.fsync(self._fd)
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    @property
+    def fileno(self) -> int:
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __enter__(self) -> VhdxImage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"VhdxImage({str(self.path)!r}, writable={self.writable})"
+
+
+def _append(runs: list[Run], run: Run) -> None:
+    """Append `run`, merging it into the previous one when they continue each other."""
+    if run.length <= 0:
+        return
+    if runs:
+        last = runs[-1]
+        if (
+            last.kind == run.kind
+            and last.offset + last.length == run.offset
+            and (run.kind != DATA or last.file_offset + last.length == run.file_offset)
+        ):
+            runs[-1] = Run(last.offset, last.length + run.length, last.kind, last.file_offset)
+            return
+    runs.append(run)

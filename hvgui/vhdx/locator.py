@@ -1,0 +1,81 @@
+"""Parent locator paths: write Windows-style paths for a child, map them back to POSIX paths.
+
+Hyper-V writes `relative_path` (`.\\parent.avhdx`), `absolute_win32_path` (`C:\\...`) and
+`volume_path` (`\\\\?\\Volume{guid}\\...`). On this machine we resolve relative first, then
+volume, then absolute (drive letters and `\\\\?\\` prefixes dropped), then the bare file name
+beside the child.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import re
+from pathlib import Path
+
+LOOKUP_ORDER = ("relative_path", "volume_path", "absolute_win32_path")
+_VOLUME_PREFIX = re.compile(r"^\\\\\?\\Volume\{[0-9A-Fa-f-]+\}", re.IGNORECASE)
+_LONG_PREFIX = re.compile(r"^\\\\[?.]\\(UNC\\)?", re.IGNORECASE)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def relative_win_path(child: Path, parent: Path) -> str:
+    """The parent's path relative to the child's folder, Windows style: `.\\p.vhdx`."""
+    rel = os.path.relpath(os.path.abspath(parent), os.path.dirname(os.path.abspath(child)))
+    rel = rel.replace("/", "\\")
+    if not rel.startswith(".."):
+        rel = ".\\" + rel
+    return rel
+
+
+def absolute_win_path(parent: Path) -> str:
+    """A Windows-style absolute path for a POSIX path: `C:\\dir\\p.vhdx` for `/dir/p.vhdx`.
+
+    The drive letter is nominal; resolving drops it again, so the path round-trips here.
+    """
+    return "C:" + os.path.abspath(parent).replace("/", "\\")
+
+
+def to_posix(value: str, base: Path) -> Path | None:
+    """Map one locator value to a POSIX path (relative values against `base`)."""
+    if not value:
+        return None
+    v = value.strip().rstrip("\0")
+    v = _VOLUME_PREFIX.sub("", v)
+    v = _LONG_PREFIX.sub("", v)
+    v = _DRIVE.sub("", v)
+    posix = v.replace("\\", "/")
+    if not posix:
+        return None
+    p = Path(posix)
+    if not p.is_absolute():
+        p = base / p
+    return Path(os.path.normpath(p))
+
+
+def candidate_paths(child: Path, locator: dict[str, str]) -> list[Path]:
+    """Where the parent may be, in lookup order, without duplicates."""
+    base = Path(os.path.dirname(os.path.abspath(child)))
+    found: list[Path] = []
+    for key in LOOKUP_ORDER:
+        p = to_posix(locator.get(key, ""), base)
+        if p is not None and p not in found:
+            found.append(p)
+    for key in LOOKUP_ORDER:
+        value = locator.get(key, "")
+        if value:
+            name = ntpath.basename(value.replace("/", "\\"))
+            if name and name not in (".", ".."):
+                p = base / name
+                if p not in found:
+                    found.append(p)
+    return found
+
+
+def parent_file_name(locator: dict[str, str]) -> str:
+    """The parent's file name as the locator records it (for messages)."""
+    for key in LOOKUP_ORDER:
+        value = locator.get(key, "")
+        if value:
+            return ntpath.basename(value.replace("/", "\\"))
+    return "(no path in the parent locator)"

@@ -1,0 +1,239 @@
+"""The VHDX metadata log: find the active sequence and turn it into writes to replay.
+
+A log is a circular buffer of 4 KiB sectors holding entries ('loge' header, 'desc'/'zero'
+descriptors, 'data' sectors). The active sequence is the run of consecutive valid entries,
+ending at the entry with the highest sequence number whose Tail points at the run's first entry.
+Replaying it means applying every descriptor of every entry in order.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass
+
+from hvgui.vhdx import format as F
+from hvgui.vhdx.structures import Malformed, Unsupported, checksum_with_field_zeroed
+
+_ENTRY_HEADER = struct.Struct("<4sIIIQII16sQQ")
+_DESCRIPTOR = struct.Struct("<4sIQQQ")
+MAX_LOG_LENGTH = 64 * F.MiB
+MAX_ZERO_LENGTH = 1 * F.GiB
+MAX_FILE_OFFSET = 1 << 48
+MAX_HEADS_TRIED = 256
+
+
+@dataclass(frozen=True)
+class LogWrite:
+    """One replayed change: `data` at `offset`, or `length` zero bytes when data is None."""
+
+    offset: int
+    length: int
+    data: bytes | None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    position: int  # byte offset in the log
+    length: int
+    tail: int
+    sequence_number: int
+    flushed_file_offset: int
+    last_file_offset: int
+    writes: tuple[LogWrite, ...]
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What replaying the active sequence does to the file."""
+
+    entries: tuple[LogEntry, ...]
+    writes: tuple[LogWrite, ...]
+    flushed_file_offset: int
+    last_file_offset: int
+
+
+def _parse_entry(ring: bytes, log_length: int, pos: int, log_guid: uuid.UUID) -> LogEntry | None:
+    """The valid entry starting at byte `pos` of the log, or None. `ring` is the log twice."""
+    head = ring[pos : pos + 64]
+    if head[:4] != F.SIG_LOG_ENTRY:
+        return None
+    (_, checksum, length, tail, seq, count, _, raw_guid, flushed, last) = _ENTRY_HEADER.unpack(head)
+    if length == 0 or length % F.LOG_SECTOR or length > log_length:
+        return None
+    if tail % F.LOG_SECTOR or tail >= log_length or seq == 0:
+        return None
+    if uuid.UUID(bytes_le=raw_guid) != log_guid:
+        return None
+    desc_sectors = -(-(64 + 32 * count) // F.LOG_SECTOR)
+    if desc_sectors * F.LOG_SECTOR > length:
+        return None
+    entry = ring[pos : pos + length]
+    if checksum_with_field_zeroed(entry) != checksum:
+        return None
+    writes: list[LogWrite] = []
+    data_index = desc_sectors
+    for i in range(count):
+        sig, trailing, leading_or_len, file_offset, dseq = _DESCRIPTOR.unpack_from(
+            entry, 64 + 32 * i
+        )
+        if dseq != seq or file_offset % F.LOG_SECTOR:
+            return None
+        if sig == F.SIG_LOG_ZERO_DESC:
+            if leading_or_len % F.LOG_SECTOR:
+                return None
+            writes.append(LogWrite(file_offset, leading_or_len, None))
+        elif sig == F.SIG_LOG_DATA_DESC:
+            start = data_index * F.LOG_SECTOR
+            sector = entry[start : start + F.LOG_SECTOR]
+            if len(sector) < F.LOG_SECTOR or sector[:4] != F.SIG_LOG_DATA:
+                return None
+            high, low = (
+                struct.unpack_from("<I", sector, 4)[0],
+                struct.unpack_from("<I", sector, F.LOG_SECTOR - 4)[0],
+            )
+            if (high << 32) | low != seq:
+                return None
+            # The sector's first 8 and last 4 bytes were moved into the descriptor.
+            data = (
+                struct.pack("<Q", leading_or_len)
+                + sector[8 : F.LOG_SECTOR - 4]
+                + struct.pack("<I", trailing)
+            )
+            writes.append(LogWrite(file_offset, F.LOG_SECTOR, data))
+            data_index += 1
+        else:
+            return None
+    if data_index * F.LOG_SECTOR != length:
+        return None
+    return LogEntry(pos, length, tail, seq, flushed, last, tuple(writes))
+
+
+def find_active_sequence(log: bytes, log_guid: uuid.UUID) -> ReplayPlan | None:
+    """The replay plan of the log's active sequence, or None if the log holds none."""
+    log_length = len(log)
+    if log_length == 0 or log_length % F.LOG_SECTOR:
+        return None
+    if log_length > MAX_LOG_LENGTH:
+        raise Unsupported(f"the log is {log_length} bytes; at most {MAX_LOG_LENGTH} supported")
+    ring = log + log
+    entries: dict[int, LogEntry] = {}
+    for pos in range(0, log_length, F.LOG_SECTOR):
+        if log[pos : pos + 4] == F.SIG_LOG_ENTRY:
+            entry = _parse_entry(ring, log_length, pos, log_guid)
+            if entry is not None:
+                entries[pos] = entry
+    heads = sorted(entries.values(), key=lambda e: e.sequence_number, reverse=True)
+    for head in heads[:MAX_HEADS_TRIED]:
+        sequence = _walk(entries, head, log_length)
+        if sequence is not None:
+            return _plan(sequence)
+    return None
+
+
+def _walk(entries: dict[int, LogEntry], head: LogEntry, log_length: int) -> list[LogEntry] | None:
+    """The entries from head's tail to head, if they form an unbroken sequence."""
+    current = entries.get(head.tail)
+    sequence: list[LogEntry] = []
+    steps = 0
+    while current is not None and steps <= log_length // F.LOG_SECTOR:
+        if sequence and current.sequence_number != sequence[-1].sequence_number + 1:
+            return None
+        sequence.append(current)
+        if current is head:
+            return sequence
+        current = entries.get((current.position + current.length) % log_length)
+        steps += 1
+    return None
+
+
+def _plan(sequence: list[LogEntry]) -> ReplayPlan:
+    head = sequence[-1]
+    writes = tuple(w for e in sequence for w in e.writes)
+    for w in writes:
+        if w.offset + w.length > MAX_FILE_OFFSET:
+            raise Malformed(f"log descriptor writes at an absurd file offset {w.offset}")
+        if w.data is None and w.length > MAX_ZERO_LENGTH:
+            raise Unsupported(f"log zero descriptor of {w.length} bytes is too large")
+        if w.offset < F.HEADER_AREA:
+            raise Malformed(f"log descriptor writes into the header area (offset {w.offset})")
+    if head.last_file_offset > MAX_FILE_OFFSET or head.flushed_file_offset > MAX_FILE_OFFSET:
+        raise Malformed("log entry claims an absurd file size")
+    return ReplayPlan(
+        entries=tuple(sequence),
+        writes=writes,
+        flushed_file_offset=head.flushed_file_offset,
+        last_file_offset=head.last_file_offset,
+    )
+
+
+class Overlay:
+    """Replayed log writes kept in memory, applied over reads of a file opened read-only."""
+
+    def __init__(self, writes: tuple[LogWrite, ...] = ()) -> None:
+        self.writes = list(writes)
+
+    def __bool__(self) -> bool:
+        return bool(self.writes)
+
+    def apply(self, buf: bytearray | memoryview, offset: int) -> None:
+        """Patch `buf`, which holds the file's bytes from `offset`, with the replayed writes."""
+        end = offset + len(buf)
+        for w in self.writes:
+            lo, hi = max(offset, w.offset), min(end, w.offset + w.length)
+            if lo >= hi:
+                continue
+            if w.data is None:
+                buf[lo - offset : hi - offset] = bytes(hi - lo)
+            else:
+                buf[lo - offset : hi - offset] = w.data[lo - w.offset : hi - w.offset]
+
+
+def build_entry(
+    *,
+    log_guid: uuid.UUID,
+    sequence_number: int,
+    tail: int,
+    writes: list[LogWrite],
+    flushed_file_offset: int,
+    last_file_offset: int,
+) -> bytes:
+    """A complete log entry (used by tests and by writers that go through the log)."""
+    descs = bytearray()
+    data_sectors = bytearray()
+    for w in writes:
+        if w.data is None:
+            descs += _DESCRIPTOR.pack(F.SIG_LOG_ZERO_DESC, 0, w.length, w.offset, sequence_number)
+            continue
+        if len(w.data) != F.LOG_SECTOR:
+            raise ValueError("log data writes are whole 4 KiB sectors")
+        leading = struct.unpack_from("<Q", w.data, 0)[0]
+        trailing = struct.unpack_from("<I", w.data, F.LOG_SECTOR - 4)[0]
+        descs += _DESCRIPTOR.pack(F.SIG_LOG_DATA_DESC, trailing, leading, w.offset, sequence_number)
+        data_sectors += (
+            F.SIG_LOG_DATA
+            + struct.pack("<I", sequence_number >> 32)
+            + w.data[8 : F.LOG_SECTOR - 4]
+            + struct.pack("<I", sequence_number & 0xFFFFFFFF)
+        )
+    desc_sectors = -(-(64 + len(descs)) // F.LOG_SECTOR)
+    header_and_descs = bytearray(desc_sectors * F.LOG_SECTOR)
+    length = len(header_and_descs) + len(data_sectors)
+    _ENTRY_HEADER.pack_into(
+        header_and_descs,
+        0,
+        F.SIG_LOG_ENTRY,
+        0,
+        length,
+        tail,
+        sequence_number,
+        len(writes),
+        0,
+        log_guid.bytes_le,
+        flushed_file_offset,
+        last_file_offset,
+    )
+    header_and_descs[64 : 64 + len(descs)] = descs
+    entry = bytearray(header_and_descs + data_sectors)
+    struct.pack_into("<I", entry, 4, checksum_with_field_zeroed(entry))
+    return bytes(entry)
