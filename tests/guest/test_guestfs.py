@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hvgui.host.fatfs import FatError
 from hvgui.host.guestfs import GUEST_PARTITION_OFFSET, GuestFS, format_guest_disk, read_partition
@@ -197,3 +200,73 @@ def test_partition_table_is_standard(tmp_path: Path) -> None:
     assert start * 512 == GUEST_PARTITION_OFFSET == partition.offset
     assert (start + count) * 512 == 64 * MiB
     assert mbr[446 + 4] == 0x0E  # FAT16 (LBA)
+
+
+FILES = [
+    "a.txt",
+    "Long File Name.txt",
+    "UPPER.TXT",
+    "Data/b.bin",
+    "Data/Nested Dir/c.txt",
+    "Data/Nested Dir/Another rather long name.bin",
+]
+DIRS = ["Data/Nested Dir", "Data"]
+_op = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(FILES), st.integers(0, 9000), st.booleans()),
+    st.tuples(st.just("remove"), st.sampled_from(FILES + DIRS), st.just(0), st.booleans()),
+)
+
+
+@pytest.mark.parametrize("size", [24 * MiB, 600 * MiB])
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(_op, max_size=25), seed=st.integers(0, 255))
+def test_random_operations_match_a_model_and_mtools(
+    size: int, ops: list[tuple[str, str, int, bool]], seed: int
+) -> None:
+    """Any sequence of writes and removes leaves exactly the files a dict model predicts,
+    as read by us after remounting and by mtools."""
+    model: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        image = blank_disk(Path(tmp) / "disk.raw", size)
+        with open(image, "r+b") as f:
+            format_guest_disk(f, size)
+            with GuestFS(f, writable=True) as guest:
+                for i, (kind, path, length, shout) in enumerate(ops):
+                    asked = "/" + (path.upper() if shout else path)  # names are case-insensitive
+                    if kind == "write":
+                        data = bytes([(seed + i) % 256]) * length
+                        guest.write_file(asked, data)
+                        model[path] = data
+                    elif path in model:
+                        guest.remove_file(asked)
+                        del model[path]
+                    elif path in DIRS and any(p.startswith(path + "/") for p in model):
+                        with pytest.raises(FatError, match="not empty"):
+                            guest.remove_file(asked)
+                    else:
+                        try:
+                            guest.remove_file(asked)  # an empty directory goes; else an error
+                        except FatError as exc:
+                            assert "no such" in str(exc)
+        with open(image, "rb") as f, GuestFS(f) as guest:
+            for path, data in model.items():
+                assert guest.read_file("/" + path) == data
+            top = {e.name.casefold() for e in guest.list_dir("/") if not e.is_dir}
+            assert top == {p.casefold() for p in model if "/" not in p}
+        done = subprocess.run(
+            [need_tool("mdir"), "-i", f"{image}@@{GUEST_PARTITION_OFFSET}", "-/", "-b", "::"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0 or "not found" in done.stderr  # mdir -b fails when empty
+        lines = done.stdout.splitlines()
+        seen = {line[3:].casefold() for line in lines if line and not line.endswith("/")}
+        assert seen == {p.casefold() for p in model}
+        for path, data in model.items():
+            done = subprocess.run(
+                [need_tool("mtype"), "-i", f"{image}@@{GUEST_PARTITION_OFFSET}", f"::/{path}"],
+                capture_output=True,
+                check=True,
+            )
+            assert done.stdout == data
