@@ -1,0 +1,107 @@
+"""Our reader and writer against qemu-img/qemu-io, libvhdi (pyvhdi, vhdiinfo) and 7-Zip."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from hvgui.vhdx import MiB, VhdxImage, create_differencing, open_disk, set_read_only
+from tests.vhdx.helpers import (
+    build_chain,
+    pyvhdi_raw,
+    qemu_raw,
+    run,
+    sevenzip_raw,
+    tool,
+    vhdiinfo,
+)
+
+
+def test_disks_written_by_qemu_read_identically(tmp_path: Path) -> None:
+    path = tmp_path / "q.vhdx"
+    assert run(tool("qemu-img"), "create", "-q", "-f", "vhdx", path, "48M").returncode == 0
+    for command in ("write -P 0xab 0 1M", "write -P 0x11 9437184 12345", "write -z 2M 1M"):
+        result = run(tool("qemu-io"), "-f", "vhdx", "-c", command, path)
+        assert result.returncode == 0, result.stderr
+    with open_disk(path) as disk:
+        ours = disk.read(0, disk.size)
+        assert disk.disk_type == "Dynamic"
+    assert ours[:MiB] == b"\xab" * MiB
+    assert ours == qemu_raw(path)
+
+
+def test_qemu_fixed_disk_reads_identically(tmp_path: Path) -> None:
+    path = tmp_path / "qf.vhdx"
+    args = ("create", "-q", "-f", "vhdx", "-o", "subformat=fixed,block_size=1M", path, "8M")
+    assert run(tool("qemu-img"), *args).returncode == 0
+    assert (
+        run(tool("qemu-io"), "-f", "vhdx", "-c", "write -P 0x5a 4096 70000", path).returncode == 0
+    )
+    with open_disk(path) as disk:
+        assert disk.disk_type == "Fixed"
+        assert disk.read(0, disk.size) == qemu_raw(path)
+
+
+def test_qemu_can_keep_writing_a_disk_we_wrote(tmp_path: Path) -> None:
+    from hvgui.vhdx import create_dynamic
+
+    path = tmp_path / "mixed.vhdx"
+    create_dynamic(path, 16 * MiB, block_size=1 * MiB)
+    with open_disk(path, writable=True) as disk:
+        disk.write(MiB, b"\x01" * 5000)
+    assert run(tool("qemu-io"), "-f", "vhdx", "-c", "write -P 0x22 8M 4096", path).returncode == 0
+    with open_disk(path) as disk:
+        assert disk.read(MiB, 5000) == b"\x01" * 5000
+        assert disk.read(8 * MiB, 4096) == b"\x22" * 4096
+        assert disk.read(0, disk.size) == qemu_raw(path)
+
+
+def test_chain_with_mixed_block_sizes_reads_the_same_in_every_tool(tmp_path: Path) -> None:
+    chain, expected = build_chain(tmp_path, 24 * MiB, [8 * MiB, 2 * MiB, 1 * MiB, 4 * MiB])
+    with open_disk(chain[0]) as disk:
+        assert disk.chain == chain
+        ours = disk.read(0, disk.size)
+    assert ours == bytes(expected)
+    assert pyvhdi_raw(chain) == ours
+    assert sevenzip_raw(chain[0]) == ours
+
+
+def test_libvhdi_and_7zip_see_our_child_and_its_parent(tmp_path: Path) -> None:
+    chain, _ = build_chain(tmp_path, 8 * MiB, [1 * MiB, 2 * MiB])
+    child, parent = chain
+    info = vhdiinfo(child)
+    assert "Differential" in info
+    assert "base.vhdx" in info
+    with VhdxImage.open(parent) as p:
+        assert str(p.disk_identifier) in info or str(p.data_write_guid) in info
+    listing = run(tool("7zz"), "l", child).stdout.decode()
+    assert "Parent = base.vhdx" in listing
+    assert "Creator Application = hvgui" in listing
+
+
+def test_a_moved_chain_is_found_beside_the_child(tmp_path: Path) -> None:
+    """relative_path still works after the folder moves; 7-Zip follows too."""
+    (tmp_path / "a").mkdir()
+    chain, expected = build_chain(tmp_path / "a", 4 * MiB, [1 * MiB, 1 * MiB, 2 * MiB])
+    moved = shutil.move(tmp_path / "a", tmp_path / "b")
+    leaf = Path(moved) / chain[0].name
+    with open_disk(leaf) as disk:
+        assert disk.read(0, disk.size) == bytes(expected)
+        assert disk.chain[-1].parent == Path(moved)
+    assert sevenzip_raw(leaf) == bytes(expected)
+
+
+def test_child_written_by_us_over_a_qemu_base(tmp_path: Path) -> None:
+    base = tmp_path / "qbase.vhdx"
+    assert run(tool("qemu-img"), "create", "-q", "-f", "vhdx", base, "16M").returncode == 0
+    assert run(tool("qemu-io"), "-f", "vhdx", "-c", "write -P 0x77 0 6M", base).returncode == 0
+    child = tmp_path / "child.avhdx"
+    create_differencing(child, base)
+    set_read_only(base, True)
+    with open_disk(child, writable=True) as disk:
+        disk.write(MiB + 100, b"child data")
+        flat = disk.read(0, disk.size)
+    assert flat[MiB + 100 : MiB + 110] == b"child data"
+    assert flat[:MiB] == b"\x77" * MiB
+    assert pyvhdi_raw([child, base]) == flat
+    assert sevenzip_raw(child) == flat
