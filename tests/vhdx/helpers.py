@@ -134,3 +134,78 @@ def fill_disk(path: Path, seed: int = 7, chunk: int = 4 * MiB) -> bytes:
         for offset in range(0, disk.size, chunk):
             disk.write(offset, data[offset : offset + chunk])
     return data
+
+
+# --- surgery on files, for corruption tests --------------------------------------------------
+
+
+def patch(path: Path, offset: int, data: bytes) -> None:
+    """Overwrite bytes in place (the file's write bits are ignored: tests own their files)."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+    finally:
+        os.close(fd)
+
+
+def metadata_item_offset(path: Path, item: object) -> int:
+    """The file offset of a metadata item (by GUID) of a currently valid file."""
+    from hvgui.vhdx import VhdxImage
+
+    with VhdxImage.open(path, load_bat=False) as image:
+        for entry in image.metadata.entries:
+            if entry.item_id == item:
+                return image.metadata_region.file_offset + entry.offset
+    raise KeyError(item)
+
+
+def metadata_table_offset(path: Path) -> int:
+    from hvgui.vhdx import VhdxImage
+
+    with VhdxImage.open(path, load_bat=False) as image:
+        return image.metadata_region.file_offset
+
+
+def bat_offset(path: Path) -> int:
+    from hvgui.vhdx import VhdxImage
+
+    with VhdxImage.open(path, load_bat=False) as image:
+        return image.bat_region.file_offset
+
+
+def rewrite_headers(path: Path, **changes: object) -> None:
+    """Rewrite both headers with `changes` (Header fields), keeping valid checksums."""
+    from dataclasses import replace
+
+    from hvgui.vhdx import VhdxImage
+    from hvgui.vhdx.format import HEADER_OFFSETS
+    from hvgui.vhdx.structures import build_header
+
+    with VhdxImage.open(path, load_bat=False) as image:
+        headers = list(image.headers)
+    for slot, header in enumerate(headers):
+        if header is not None:
+            patch(path, HEADER_OFFSETS[slot], build_header(replace(header, **changes)))  # type: ignore[arg-type]
+
+
+def rewrite_locator(path: Path, locator: dict[str, str]) -> None:
+    """Replace a differencing file's parent locator (metadata rewritten in place)."""
+    from hvgui.vhdx import VhdxImage
+    from hvgui.vhdx.structures import build_metadata_region
+
+    with VhdxImage.open(path, load_bat=False) as image:
+        m = image.metadata
+        region = image.metadata_region
+    data = build_metadata_region(
+        block_size=m.block_size,
+        leave_block_allocated=m.leave_block_allocated,
+        virtual_size=m.virtual_size,
+        logical_sector_size=m.logical_sector_size,
+        physical_sector_size=m.physical_sector_size,
+        page83=m.page83,
+        parent_locator=locator,
+        region_length=region.length,
+    )
+    patch(path, region.file_offset, data)
