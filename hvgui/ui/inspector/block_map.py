@@ -1,0 +1,301 @@
+"""The block map: one cell per block of a virtual disk, coloured by the chain file serving it.
+
+No widget per cell: the map is a QAbstractScrollArea that paints only the rows of cells in
+view, from numpy arrays built once from the engine's `Disk.block_sources()`. A 127 GiB disk with
+2 MiB blocks (65,024 cells) paints and scrolls like a small one.
+
+Signals of BlockMapWidget:
+    blockHovered(int): the block under the mouse (-1 when it leaves the cells).
+    blockClicked(int): a block was clicked (it is also selected and outlined).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QResizeEvent
+from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
+
+ZERO = -1  # chain index meaning "allocated nowhere: reads as zeros"
+ZERO_COLOUR = QColor("#e4e7eb")
+# Colours by distance from the base disk: the base is always blue, its first child orange...
+FILE_COLOURS = [
+    "#3b6fb6",  # base
+    "#e8893a",
+    "#4aa564",
+    "#9b59b6",
+    "#d64550",
+    "#20a4a4",
+    "#c9a227",
+    "#7f8c8d",
+    "#e86fb0",
+    "#5d4037",
+]
+
+
+class BlockSourceLike(Protocol):
+    """What the map needs of the engine's BlockSource (kept as a protocol: no engine import)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def sources(self) -> Sequence[tuple[int, int]]: ...
+
+
+def file_colour(chain_index: int, chain_length: int) -> QColor:
+    """The colour of chain file `chain_index` (0 = leaf) in a chain of `chain_length` files."""
+    if chain_index < 0:
+        return ZERO_COLOUR
+    from_base = chain_length - 1 - chain_index
+    return QColor(FILE_COLOURS[from_base % len(FILE_COLOURS)])
+
+
+def format_bytes(value: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size:
+            number = value / size
+            return f"{number:.0f} {unit}" if number == int(number) else f"{number:.2f} {unit}"
+    return f"{value} B"
+
+
+@dataclass
+class BlockMapData:
+    """The map's arrays: for each block its main file, a second file if partial, and shares."""
+
+    chain: list[Path]
+    block_size: int
+    size: int
+    owner: np.ndarray  # int16: chain index serving most of the block, ZERO for zeros
+    second: np.ndarray  # int16: the next largest contributor, or -2 if the block is whole
+    share: np.ndarray  # float32: fraction of the block served by `owner`
+    sources: list[list[tuple[int, int]]]  # the engine's (chain index, bytes) lists, per block
+
+    @classmethod
+    def from_sources(
+        cls,
+        chain: Sequence[Path],
+        block_size: int,
+        size: int,
+        block_sources: Sequence[BlockSourceLike],
+    ) -> BlockMapData:
+        count = len(block_sources)
+        owner = np.full(count, ZERO, dtype=np.int16)
+        second = np.full(count, -2, dtype=np.int16)
+        share = np.ones(count, dtype=np.float32)
+        sources: list[list[tuple[int, int]]] = []
+        for number, block in enumerate(block_sources):
+            parts = sorted(block.sources, key=lambda part: -part[1])
+            sources.append([(int(i), int(n)) for i, n in block.sources])
+            if not parts:
+                continue
+            owner[number] = parts[0][0]
+            if len(parts) > 1:
+                second[number] = parts[1][0]
+                share[number] = parts[0][1] / max(1, block.length)
+        return cls(list(chain), block_size, size, owner, second, share, sources)
+
+    @property
+    def count(self) -> int:
+        return len(self.owner)
+
+    def is_partial(self, block: int) -> bool:
+        return bool(self.second[block] != -2)
+
+    def blocks_served(self) -> dict[int, int]:
+        """Blocks whose main source is each chain index (ZERO for zero blocks)."""
+        values, counts = np.unique(self.owner, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def partial_count(self) -> int:
+        return int(np.count_nonzero(self.second != -2))
+
+    def file_name(self, chain_index: int) -> str:
+        if chain_index < 0:
+            return "nothing (reads as zeros)"
+        return self.chain[chain_index].name
+
+    def describe(self, block: int) -> str:
+        """Hover text: block, offset range, file(s) and state."""
+        start = block * self.block_size
+        end = min(self.size, start + self.block_size)
+        lines = [f"Block {block:,}: bytes {start:#x}–{end - 1:#x} ({format_bytes(start)} – "
+                 f"{format_bytes(end)})"]
+        parts = self.sources[block]
+        if not parts or all(index < 0 for index, _ in parts):
+            lines.append("Not allocated in any file of the chain: reads as zeros")
+        elif len(parts) == 1:
+            lines.append(f"Wholly served by {self.file_name(parts[0][0])}")
+        else:
+            lines.append("Partial: sectors come from several files")
+            for index, served in parts:
+                lines.append(f"  {format_bytes(served)} from {self.file_name(index)}")
+        return "\n".join(lines)
+
+
+class BlockMapWidget(QAbstractScrollArea):
+    """Paints `BlockMapData` as a grid of cells; see the module docstring for its signals."""
+
+    blockHovered = Signal(int)
+    blockClicked = Signal(int)
+
+    GAP = 1
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("blockMap")
+        self.setAccessibleName("Block map")
+        self.viewport().setMouseTracking(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._data: BlockMapData | None = None
+        self._cell = 10
+        self._selected = -1
+        self._hovered = -1
+        self.painted_cells = 0  # cells drawn by the last paint: lets tests see it stays small
+
+    # -- data and geometry ------------------------------------------------------------------
+    def set_data(self, data: BlockMapData | None) -> None:
+        self._data = data
+        self._selected = -1
+        self._update_scrollbar()
+        self.viewport().update()
+
+    def data(self) -> BlockMapData | None:
+        return self._data
+
+    def set_cell_size(self, pixels: int) -> None:
+        self._cell = max(3, min(32, pixels))
+        self._update_scrollbar()
+        self.viewport().update()
+
+    def cell_size(self) -> int:
+        return self._cell
+
+    def columns(self) -> int:
+        return max(1, self.viewport().width() // self._cell)
+
+    def rows(self) -> int:
+        if self._data is None:
+            return 0
+        return (self._data.count + self.columns() - 1) // self.columns()
+
+    def _update_scrollbar(self) -> None:
+        total = self.rows() * self._cell
+        bar = self.verticalScrollBar()
+        bar.setRange(0, max(0, total - self.viewport().height()))
+        bar.setPageStep(self.viewport().height())
+        bar.setSingleStep(self._cell)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._update_scrollbar()
+
+    def sizeHint(self) -> QSize:
+        return QSize(480, 320)
+
+    def cell_rect(self, block: int) -> QRect:
+        """Where `block` is drawn, in viewport coordinates."""
+        columns = self.columns()
+        row, column = divmod(block, columns)
+        y = row * self._cell - self.verticalScrollBar().value()
+        return QRect(column * self._cell, y, self._cell - self.GAP, self._cell - self.GAP)
+
+    def block_at(self, point: QPoint) -> int:
+        if self._data is None or point.x() < 0 or point.y() < 0:
+            return -1
+        column = point.x() // self._cell
+        if column >= self.columns():
+            return -1
+        row = (point.y() + self.verticalScrollBar().value()) // self._cell
+        block = row * self.columns() + column
+        return block if block < self._data.count else -1
+
+    def select_block(self, block: int) -> None:
+        self._selected = block
+        if self._data is not None and 0 <= block < self._data.count:
+            rect = self.cell_rect(block)
+            bar = self.verticalScrollBar()
+            if rect.top() < 0 or rect.bottom() > self.viewport().height():
+                bar.setValue(bar.value() + rect.top() - self.viewport().height() // 2)
+        self.viewport().update()
+
+    def selected_block(self) -> int:
+        return self._selected
+
+    # -- painting ---------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self.viewport())
+        painter.fillRect(event.rect(), self.palette().base())
+        data = self._data
+        self.painted_cells = 0
+        if data is None or data.count == 0:
+            return
+        columns = self.columns()
+        cell = self._cell
+        inner = cell - self.GAP
+        offset = self.verticalScrollBar().value()
+        clip = event.rect()
+        first_row = max(0, (clip.top() + offset) // cell)
+        last_row = min(self.rows() - 1, (clip.bottom() + offset) // cell)
+        first = first_row * columns
+        last = min(data.count, (last_row + 1) * columns)
+        chain_length = len(data.chain)
+        colours = {i: file_colour(i, chain_length) for i in range(-1, chain_length)}
+        owner = data.owner[first:last].tolist()
+        second = data.second[first:last].tolist()
+        share = data.share[first:last].tolist()
+        for k in range(last - first):
+            row, column = divmod(first + k, columns)
+            x = column * cell
+            y = row * cell - offset
+            painter.fillRect(x, y, inner, inner, colours[owner[k]])
+            if second[k] != -2:
+                # A partial block: the other contributor fills its share from the right,
+                # with a light seam so the split reads even on small cells.
+                width = max(1, round(inner * (1.0 - share[k])))
+                painter.fillRect(x + inner - width, y, width, inner, colours[second[k]])
+                painter.fillRect(x + inner - width, y, 1, inner, QColor(255, 255, 255, 170))
+        self.painted_cells = last - first
+        for block, colour in ((self._hovered, "#444444"), (self._selected, "#000000")):
+            if first <= block < last:
+                painter.setPen(QPen(QColor(colour), 2 if block == self._selected else 1))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRect(self.cell_rect(block).adjusted(0, 0, -1, -1))
+
+    # -- mouse ------------------------------------------------------------------------------
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        block = self.block_at(event.position().toPoint())
+        if block != self._hovered:
+            self._hovered = block
+            self.viewport().update()
+            self.blockHovered.emit(block)
+        if block >= 0 and self._data is not None:
+            QToolTip.showText(event.globalPosition().toPoint(), self._data.describe(block), self)
+        else:
+            QToolTip.hideText()
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:
+        if self._hovered != -1:
+            self._hovered = -1
+            self.viewport().update()
+            self.blockHovered.emit(-1)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        block = self.block_at(event.position().toPoint())
+        if block >= 0 and event.button() == Qt.MouseButton.LeftButton:
+            self.select_block(block)
+            self.blockClicked.emit(block)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        event.accept()

@@ -1,0 +1,127 @@
+"""A hex dump of any file as an item model that reads only the rows a view asks for.
+
+The file is never loaded: the model keeps the file descriptor open and reads 64 KiB pages with
+`os.pread` on demand, holding a small LRU of pages. A 4 GiB BIN opens at once (row count is
+just `size / 16`) and scrolling costs one or two page reads per screen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont, QFontDatabase
+
+BYTES_PER_ROW = 16
+PAGE_SIZE = 64 * 1024
+MAX_PAGES = 64  # 4 MiB of cache at most
+# A QTableView's row count is a C int: past this many rows the tail is not shown.
+MAX_ROWS = (1 << 31) - 1
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class HexModel(QAbstractTableModel):
+    """Rows of 16 bytes: column 0 the offset, 1 the bytes in hex, 2 the bytes as ASCII."""
+
+    COLUMNS = ("Offset", "Hex", "ASCII")
+
+    def __init__(self, path: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self.size = os.fstat(self._fd).st_size
+        self._rows = min(MAX_ROWS, (self.size + BYTES_PER_ROW - 1) // BYTES_PER_ROW)
+        self._pages: OrderedDict[int, bytes] = OrderedDict()
+        self.reads = 0  # pread calls so far: lets tests see that paging is lazy
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        self.font = font
+        self._zero_colour = QColor("#9aa0a6")
+
+    def close(self) -> None:
+        """Release the file; the model shows nothing afterwards."""
+        if self._fd >= 0:
+            self.beginResetModel()
+            os.close(self._fd)
+            self._fd = -1
+            self._rows = 0
+            self._pages.clear()
+            self.endResetModel()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+
+    # -- reading --------------------------------------------------------------------------
+    def _page(self, number: int) -> bytes:
+        page = self._pages.get(number)
+        if page is not None:
+            self._pages.move_to_end(number)
+            return page
+        try:
+            page = os.pread(self._fd, PAGE_SIZE, number * PAGE_SIZE)
+        except OSError:
+            page = b""  # an unreadable range shows as empty rows rather than failing the view
+        self.reads += 1
+        self._pages[number] = page
+        if len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        return page
+
+    def row_bytes(self, row: int) -> bytes:
+        """The bytes shown on `row` (fewer than 16 on the last row)."""
+        offset = row * BYTES_PER_ROW
+        page = self._page(offset // PAGE_SIZE)
+        start = offset % PAGE_SIZE
+        return page[start : start + BYTES_PER_ROW]
+
+    def row_of_offset(self, offset: int) -> int:
+        return max(0, min(self._rows - 1, offset // BYTES_PER_ROW))
+
+    # -- QAbstractTableModel ----------------------------------------------------------------
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.COLUMNS):
+            return self.COLUMNS[section]
+        if orientation == Qt.Orientation.Vertical:
+            return str(section)
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or index.row() >= self._rows:
+            return None
+        if role == Qt.ItemDataRole.FontRole:
+            return self.font
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
+            return self._zero_colour
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            offset = index.row() * BYTES_PER_ROW
+            return f"offset {offset:,} bytes ({offset / (1 << 20):.2f} MiB)"
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        column = index.column()
+        if column == 0:
+            return f"{index.row() * BYTES_PER_ROW:012X}"
+        chunk = self.row_bytes(index.row())
+        if column == 1:
+            left = " ".join(f"{b:02X}" for b in chunk[:8])
+            right = " ".join(f"{b:02X}" for b in chunk[8:])
+            return f"{left}  {right}".rstrip()
+        return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable

@@ -1,0 +1,286 @@
+"""The inspector window: a checkpoint's (or Now's, or one file's) files on the left, the view
+of the selected file on the right, plus Space and Delete preview tabs for a checkpoint.
+
+Files are decoded off the GUI thread through the app's one worker mechanism
+(`hvgui.ui.workers`); each view is built once and kept while the window lives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hvgui.errors import HvError
+from hvgui.host.inspect import (
+    AVHDX,
+    BIN,
+    VHDX,
+    VSV,
+    XML,
+    FileFacts,
+    checkpoint_files,
+    delete_preview,
+    files_of,
+    inspect_file,
+)
+from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
+from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
+from hvgui.ui.inspector.file_models import FileListModel, Roles
+from hvgui.ui.inspector.hex_view import HexView
+from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel
+from hvgui.ui.inspector.space_view import SpaceView
+from hvgui.ui.inspector.vhdx_view import VhdxView
+from hvgui.ui.inspector.xml_view import XmlView
+from hvgui.ui.workers import Op, Runner
+
+if TYPE_CHECKING:
+    from hvgui.host import Host
+
+
+def make_file_view(
+    path: Path, facts: dict[str, Any], runner: Runner, others: list[tuple[str, Path]],
+    parent: QWidget | None = None,
+) -> QWidget:
+    """The view for one file's facts (as `inspect_file` returns them)."""
+    kind = facts.get("kind")
+    error = facts.get("error")
+    if error:
+        panel = ErrorPanel(f"{path.name} cannot be decoded", str(error), parent)
+        layout = panel.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.takeAt(layout.count() - 1)  # the stretch: the hex view below takes the room
+        layout.addWidget(QLabel("Its bytes:", panel))
+        panel.hex = HexView(path, panel)  # type: ignore[attr-defined]
+        layout.addWidget(panel.hex, 1)  # type: ignore[attr-defined]
+        return panel
+    if kind in (VHDX, AVHDX):
+        return VhdxView(path, facts, runner, parent)
+    if kind == XML:
+        return XmlView(path, facts, others, parent)
+    if kind in (BIN, VSV):
+        return SavedStateView(path, facts, parent)
+    return NotDecodedView(path, facts, parent)
+
+
+class InspectorWindow(QMainWindow):
+    """See the module docstring. Give either `host` + `vm` (+ `snapshot`, None for Now) or
+    `path` (one file)."""
+
+    def __init__(
+        self,
+        *,
+        host: Host | None = None,
+        vm: str | None = None,
+        snapshot: str | None = None,
+        path: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("inspectorWindow")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self.host, self.vm, self.snapshot, self.path = host, vm, snapshot, path
+        self.runner = Runner(self)
+        self.runner.default_failure = self._failed_quietly
+        self._views: dict[Path, QWidget] = {}
+        self._ops: dict[Path, Op] = {}
+        self._closed = False
+        self.resize(1180, 760)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("inspectorTabs")
+        self.setCentralWidget(self.tabs)
+        self.file_model = FileListModel(self._list_files(), self)
+        self.tabs.addTab(self._files_page(), "&Files")
+        if host is not None and vm is not None:
+            self._add_host_tabs(host, vm, snapshot)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        if self.file_model.rowCount():
+            self.file_table.selectRow(0)
+
+    # -- the file list ----------------------------------------------------------------------
+    def _list_files(self) -> list[FileFacts]:
+        self.list_problem: str | None = None
+        try:
+            if self.path is not None:
+                self.setWindowTitle(f"Inspect — {self.path.name}")
+                return files_of(self.path)
+            assert self.host is not None and self.vm is not None
+            machine = self.host.get_vm(self.vm)
+            if self.snapshot is None:
+                self.setWindowTitle(f"Inspect Files — {machine.name} (Now)")
+            else:
+                snap = self.host.get_snapshot(self.vm, self.snapshot)
+                self.setWindowTitle(f"Inspect Files — {snap.name}")
+            return checkpoint_files(self.host, self.vm, self.snapshot)
+        except (HvError, OSError) as exc:
+            self.setWindowTitle("Inspect Files")
+            self.list_problem = str(exc)
+            return []
+
+    def _files_page(self) -> QWidget:
+        page = QSplitter(Qt.Orientation.Horizontal, self)
+        left = QWidget(page)
+        self.file_table = QTableView(left)
+        self.file_table.setObjectName("fileList")
+        self.file_table.setAccessibleName("Files")
+        self.file_table.setModel(self.file_model)
+        self.file_table.verticalHeader().hide()
+        self.file_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.file_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.file_table.setWordWrap(False)
+        self.file_table.setShowGrid(False)
+        self.file_table.setAlternatingRowColors(True)
+        header = self.file_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.file_table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.role = QLabel(left)
+        self.role.setObjectName("fileRole")
+        self.role.setWordWrap(True)
+        self.role.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.role.setMinimumHeight(60)
+        self.role.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        if self.list_problem:
+            left_layout.addWidget(Banner(self.list_problem, "error", left))
+        left_layout.addWidget(self.file_table, 1)
+        left_layout.addWidget(self.role)
+        self.stack = QStackedWidget(page)
+        self.stack.setObjectName("fileViews")
+        self.stack.addWidget(WaitingPanel("Select a file to inspect it.", self.stack))
+        page.addWidget(left)
+        page.addWidget(self.stack)
+        page.setStretchFactor(1, 1)
+        page.setSizes([440, 740])
+        return page
+
+    def _selection_changed(self, selected: QItemSelection, _: QItemSelection) -> None:
+        indexes = selected.indexes()
+        if not indexes:
+            return
+        facts = self.file_model.data(indexes[0], Roles.ObjectRole)
+        if isinstance(facts, FileFacts):
+            self.show_file(facts)
+
+    def show_file(self, facts: FileFacts) -> None:
+        """Show the view of `facts.path`, decoding the file off the GUI thread the first time."""
+        role = facts.role
+        if facts.problem:
+            role += f"\nProblem: {facts.problem}"
+        self.role.setText(f"{facts.path}\n{role}")
+        view = self._views.get(facts.path)
+        if view is None:
+            if not facts.exists:
+                view = ErrorPanel(f"{facts.path.name} is missing",
+                                  facts.problem or "The file does not exist.", self.stack)
+            else:
+                view = WaitingPanel(f"Reading {facts.path.name}…", self.stack)
+                self._start_decode(facts.path)
+            self._views[facts.path] = view
+            self.stack.addWidget(view)
+        self.stack.setCurrentWidget(view)
+
+    def _start_decode(self, path: Path) -> None:
+        op = Op(self.runner, lambda progress, cancel: inspect_file(path), label=path.name)
+        op.success(lambda facts: self._decoded(path, facts))
+        op.failure(lambda exc: self._decode_failed(path, exc))
+        self._ops[path] = op
+        op.run_in_background()
+
+    def _replace_view(self, path: Path, view: QWidget) -> None:
+        old = self._views.get(path)
+        self._views[path] = view
+        self.stack.addWidget(view)
+        if old is not None:
+            if self.stack.currentWidget() is old:
+                self.stack.setCurrentWidget(view)
+            self.stack.removeWidget(old)
+            old.deleteLater()
+
+    def _decoded(self, path: Path, facts: dict[str, Any]) -> None:
+        self._ops.pop(path, None)
+        if self._closed:
+            return
+        try:
+            view = make_file_view(path, facts, self.runner, self._diff_targets(path), self.stack)
+        except (HvError, OSError) as exc:
+            view = ErrorPanel(f"{path.name} cannot be shown", str(exc), self.stack)
+        self._replace_view(path, view)
+
+    def _decode_failed(self, path: Path, exc: BaseException) -> None:
+        self._ops.pop(path, None)
+        if self._closed:
+            return
+        problem = exc.problem if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
+        self._replace_view(path, ErrorPanel(f"{path.name} cannot be read", problem, self.stack))
+
+    def _failed_quietly(self, exc: BaseException) -> None:
+        # A background job without its own handler (none today): show it in the status bar.
+        self.statusBar().showMessage(str(exc))
+
+    def view_of(self, path: Path) -> QWidget | None:
+        return self._views.get(path)
+
+    def _diff_targets(self, path: Path) -> list[tuple[str, Path]]:
+        """Configurations an XML file can be compared with."""
+        targets: list[tuple[str, Path]] = []
+        if self.host is not None and self.vm is not None:
+            try:
+                machine = self.host.get_vm(self.vm)
+                now = machine.config_path
+                if now != path:
+                    targets.append(("The VM's current configuration (Now)", now))
+                for snap in self.host.list_snapshots(machine.id):
+                    if snap.config_path != path:
+                        targets.append((f"Checkpoint “{snap.name}”", snap.config_path))
+            except HvError:
+                pass
+        else:
+            targets += [(f"{other.name} (same folder)", other)
+                        for other in sorted(path.parent.glob("*.xml")) if other != path][:50]
+        return targets
+
+    # -- host tabs ----------------------------------------------------------------------------
+    def _add_host_tabs(self, host: Host, vm: str, snapshot: str | None) -> None:
+        try:
+            machine = host.get_vm(vm)
+            self.space_view: SpaceView | None = SpaceView(host.events(machine.id), machine.name,
+                                                          self.tabs)
+            self.tabs.addTab(self.space_view, "&Space")
+        except HvError as exc:
+            self.tabs.addTab(ErrorPanel("Space", str(exc), self.tabs), "&Space")
+        if snapshot is None:
+            return
+        try:
+            preview = delete_preview(host, vm, snapshot)
+        except HvError as exc:
+            self.tabs.addTab(ErrorPanel("Delete preview", str(exc), self.tabs),
+                             "&Delete preview")
+            return
+        self.delete_view = DeletePreviewWidget(preview, self.tabs)
+        self.tabs.addTab(self.delete_view, "&Delete preview")
+
+    # -- closing ----------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._closed = True
+        self.runner.cancel_all()
+        self.runner.wait()
+        for hex_view in self.findChildren(HexView):
+            hex_view.close_file()
+        super().closeEvent(event)

@@ -1,0 +1,96 @@
+"""The block map widget paints only visible cells and names the block under the mouse."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+from PySide6.QtCore import QPoint, Qt
+
+from hvgui.ui.inspector.block_map import ZERO, BlockMapData, BlockMapWidget
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Block:  # the shape of the engine's BlockSource
+    index: int
+    offset: int
+    length: int
+    sources: list[tuple[int, int]]
+
+
+def _blocks(count: int, block: int = 2 * MiB) -> list[Block]:
+    """Leaf owns every 7th block, block 5 is partial, the base owns the rest, 1/3 is zeros."""
+    out = []
+    for i in range(count):
+        if i == 5:
+            sources = [(0, MiB // 2), (1, block - MiB // 2)]
+        elif i % 7 == 0:
+            sources = [(0, block)]
+        elif i % 3 == 0:
+            sources = [(-1, block)]
+        else:
+            sources = [(1, block)]
+        out.append(Block(i, i * block, block, sources))
+    return out
+
+
+def test_a_127_gib_disk_paints_fast_and_only_what_is_visible(qtbot: QtBot) -> None:
+    count = 127 * GiB // (2 * MiB)
+    chain = [Path("leaf.avhdx"), Path("base.vhdx")]
+    data = BlockMapData.from_sources(chain, 2 * MiB, 127 * GiB, _blocks(count))
+    assert data.count == 65024
+    widget = BlockMapWidget()
+    qtbot.addWidget(widget)
+    widget.resize(700, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_data(data)
+    started = time.perf_counter()
+    widget.viewport().grab()
+    first_paint = time.perf_counter() - started
+    assert 0 < widget.painted_cells < 5000
+    started = time.perf_counter()
+    for _ in range(10):
+        widget.verticalScrollBar().setValue(widget.verticalScrollBar().value() + 400)
+        widget.viewport().grab()
+    scrolling = (time.perf_counter() - started) / 10
+    assert first_paint < 0.1 and scrolling < 0.1, (first_paint, scrolling)
+    widget.verticalScrollBar().setValue(widget.verticalScrollBar().maximum())
+    widget.viewport().grab()
+    assert widget.painted_cells < 5000
+
+
+def test_hover_names_the_block_and_click_selects_it(qtbot: QtBot) -> None:
+    chain = [Path("leaf.avhdx"), Path("base.vhdx")]
+    data = BlockMapData.from_sources(chain, 2 * MiB, 200 * 2 * MiB, _blocks(200))
+    widget = BlockMapWidget()
+    qtbot.addWidget(widget)
+    widget.resize(300, 300)
+    widget.show()
+    widget.set_data(data)
+    cell = widget.cell_rect(5).center()
+    with qtbot.waitSignal(widget.blockHovered) as hovered:
+        qtbot.mouseMove(widget.viewport(), cell)
+    assert hovered.args == [5]
+    with qtbot.waitSignal(widget.blockClicked) as clicked:
+        qtbot.mouseClick(widget.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+    assert clicked.args == [5]
+    assert widget.selected_block() == 5
+    assert widget.block_at(QPoint(-1, 3)) == -1
+    text = data.describe(5)
+    assert "Block 5" in text and "0xa00000" in text
+    assert "Partial" in text and "512 KiB from leaf.avhdx" in text
+    assert "1.50 MiB from base.vhdx" in text
+    assert "reads as zeros" in data.describe(3)
+    assert "Wholly served by leaf.avhdx" in data.describe(7)
+    # the split cell: block 5's main owner is the base (1.5 MiB), the leaf is the second
+    assert data.owner[5] == 1 and data.second[5] == 0 and data.is_partial(5)
+    assert data.owner[3] == ZERO
+    served = data.blocks_served()
+    assert sum(served.values()) == 200
+    assert served[0] == len([i for i in range(200) if i % 7 == 0 and i != 5])

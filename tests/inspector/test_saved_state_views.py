@@ -1,0 +1,112 @@
+"""BIN/VSV views decode the host's saved-state files; VMCX/VMRS are recognised, not decoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from hvgui.host.inspect import BIN, VMCX, VMRS, VSV, identify, inspect_file
+from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
+from hvgui.ui.inspector.facts_model import FactsModel
+from hvgui.ui.inspector.panels import ErrorPanel
+from hvgui.ui.inspector.window import make_file_view
+from hvgui.ui.workers import Runner
+
+MiB = 1 << 20
+
+
+def _rows(model: FactsModel, parent=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Field -> Value of the top level (or under `parent`)."""
+    from PySide6.QtCore import QModelIndex
+
+    parent = parent or QModelIndex()
+    return {
+        model.index(r, 0, parent).data(): model.index(r, 1, parent).data()
+        for r in range(model.rowCount(parent))
+    }
+
+
+def test_bin_view_shows_the_header_and_jumps_to_a_touched_run(
+    qtbot: QtBot, bin_file: Path
+) -> None:
+    assert identify(bin_file) == BIN
+    facts = inspect_file(bin_file)
+    assert facts["error"] is None
+    header = facts["saved_state"]["header"]
+    assert header["memory_size"] == 64 * MiB
+    assert header["touched_chunks"] == 3
+    runs = facts["saved_state"]["touched_runs"]["listed"]
+    assert [(r["guest_address"], r["length"]) for r in runs] == [(3 * MiB, 2 * MiB), (40 * MiB, MiB)]
+    # sparse: the file is 64 MiB long but only the touched chunks take disk space
+    assert facts["file"]["size_on_disk"] < 8 * MiB < facts["file"]["size"]
+
+    view = make_file_view(bin_file, facts, Runner(), [])
+    qtbot.addWidget(view)
+    assert isinstance(view, SavedStateView)
+    top = _rows(view.model)
+    assert top["format"].startswith("hvgui BIN")
+    # click the second touched run: the hex view shows its bytes (the guest wrote "hello memory")
+    runs_index = next(view.model.index(r, 0) for r in range(view.model.rowCount())
+                      if view.model.index(r, 0).data() == "touched_runs")
+    listed = next(view.model.index(r, 0, runs_index) for r in range(view.model.rowCount(runs_index))
+                  if view.model.index(r, 0, runs_index).data() == "listed")
+    second = view.model.index(1, 0, listed)
+    view.tree.clicked.emit(second)
+    row = view.hex.table.selectionModel().selectedRows()[0].row()
+    assert view.hex.model.row_bytes(row + 1)[1:13] == b"hello memory"
+    view.hex.close_file()
+
+
+def test_vsv_view_decodes_processors_and_devices(qtbot: QtBot, vsv_file: Path) -> None:
+    assert identify(vsv_file) == VSV
+    facts = inspect_file(vsv_file)
+    decoded = facts["saved_state"]
+    assert [s["name"] for s in decoded["sections"]] == ["processors", "devices"]
+    assert decoded["processors"][0]["rip"] == "0xffff800012345678"
+    assert decoded["devices"]["nic"]["mac"] == "00:15:5D:00:00:01"
+    view = make_file_view(vsv_file, facts, Runner(), [])
+    qtbot.addWidget(view)
+    assert isinstance(view, SavedStateView)
+    assert _rows(view.model)["processors"] == "2 items"
+    view.hex.close_file()
+
+
+def test_a_damaged_bin_gets_an_error_panel_naming_the_problem(
+    qtbot: QtBot, bin_file: Path
+) -> None:
+    with open(bin_file, "r+b") as handle:
+        handle.seek(20)
+        handle.write(b"\xff\xff")
+    facts = inspect_file(bin_file)
+    assert facts["kind"] == BIN
+    assert "checksum" in facts["error"]
+    view = make_file_view(bin_file, facts, Runner(), [])
+    qtbot.addWidget(view)
+    assert isinstance(view, ErrorPanel)
+    assert "checksum" in view.problem
+    view.hex.close_file()  # type: ignore[attr-defined]
+
+
+def test_server_2016_files_are_recognised_not_decoded_and_shown_in_hex(
+    qtbot: QtBot, corpus_dir: Path
+) -> None:
+    for name, kind in (("test.vmcx", VMCX), ("test.VMRS", VMRS)):
+        path = corpus_dir / name
+        assert identify(path) == kind
+        facts = inspect_file(path)
+        assert facts["decoded"] is False and facts["error"] is None
+        assert "not decode" in facts["note"]
+        view = make_file_view(path, facts, Runner(), [])
+        qtbot.addWidget(view)
+        assert isinstance(view, NotDecodedView)
+        assert "Server 2016" in view.note.text()
+        first = view.hex.model.data(view.hex.model.index(0, 1))
+        assert first.startswith("14 20 28 01")
+        assert view.hex.model.rowCount() == (path.stat().st_size + 15) // 16
+        view.hex.close_file()
+
+
+def test_facts_model_passes_the_model_tester(qtmodeltester, bin_file: Path) -> None:  # type: ignore[no-untyped-def]
+    model = FactsModel(inspect_file(bin_file))
+    qtmodeltester.check(model)
