@@ -1,0 +1,129 @@
+"""The block map matches the engine: every cell names the file the engine reads that block from.
+
+A random chain is built with the engine; each file writes its own byte value (file k writes
+k + 1) at random sector-aligned ranges while it is the leaf. Reading a block through the chain
+then tells, byte by byte, which file served it: the map must name the same files in the same
+amounts, and colour each cell by the one serving most of it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from hvgui.host.inspect import block_map, read_path
+from hvgui.ui.inspector.block_map import ZERO, BlockMapData
+from hvgui.ui.inspector.vhdx_view import BlockMapPanel
+from hvgui.ui.workers import Runner
+from hvgui.vhdx import create_differencing, create_dynamic, open_disk
+
+MiB = 1 << 20
+SECTOR = 512
+
+
+def random_chain(tmp_path: Path, seed: int) -> list[Path]:
+    """A base and 1-4 differencing children, each having written its own byte value."""
+    rng = random.Random(seed)
+    size = rng.choice([24, 40, 64]) * MiB
+    base = tmp_path / "base.vhdx"
+    base_block = rng.choice([1, 2, 4, 8]) * MiB
+    create_dynamic(base, size, block_size=base_block)
+    files = [base]
+    for depth in range(rng.randint(1, 4) + 1):
+        if depth:
+            child = tmp_path / f"base_{depth:02d}.avhdx"
+            create_differencing(child, files[-1], block_size=rng.choice([1, 2, 4]) * MiB)
+            files.append(child)
+        with open_disk(files[-1], writable=True) as disk:
+            for _ in range(rng.randint(2, 12)):
+                if depth == 0:
+                    # a dynamic disk allocates whole blocks: write whole ones, so every byte
+                    # it serves carries its value
+                    length = base_block * rng.randint(1, 2)
+                    offset = rng.randrange(0, size // base_block - 1) * base_block
+                else:  # a differencing disk serves exactly the sectors written (its bitmap)
+                    length = rng.choice([SECTOR, 8 * SECTOR, 300 * SECTOR, MiB, 3 * MiB])
+                    offset = rng.randrange(0, (size - length) // SECTOR) * SECTOR
+                disk.write(offset, bytes([depth + 1]) * length)
+    return files[::-1]  # leaf first, like Disk.chain
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_every_cell_names_the_file_the_engine_reads_it_from(tmp_path: Path, seed: int) -> None:
+    chain = random_chain(tmp_path, seed)
+    blocks = block_map(chain[0])
+    assert blocks.chain == chain
+    data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size, blocks.blocks)
+    depth_of = {len(chain) - 1 - i: i + 1 for i in range(len(chain))}  # chain index -> value
+    with open_disk(chain[0]) as disk:
+        engine = disk.block_sources()
+        assert [(b.index, b.offset, b.length, sorted(b.sources)) for b in engine] == [
+            (b.index, b.offset, b.length, sorted(b.sources)) for b in blocks.blocks]
+        partial_seen = 0
+        for block in range(data.count):
+            source = blocks.blocks[block]
+            raw = disk.read(source.offset, source.length)
+            by_value = Counter(raw)
+            expected = {depth_of[i] if i >= 0 else 0: n for i, n in source.sources}
+            assert dict(by_value) == expected, f"block {block}"
+            main = max(source.sources, key=lambda s: s[1])[0]
+            assert data.owner[block] == (main if main >= 0 else ZERO)
+            assert data.is_partial(block) == (len(source.sources) > 1)
+            partial_seen += data.is_partial(block)
+            # the read path accounts for every byte, file by file, as the bytes say
+            steps = read_path(blocks, block)
+            served = {chain.index(s.path): s.data for s in steps if s.data}
+            assert served == {i: n for i, n in source.sources if i >= 0}
+            if -1 in dict(source.sources):
+                assert sum(s.zeros for s in steps) + steps[-1].passed_on == dict(
+                    source.sources)[-1]
+    assert partial_seen > 0  # the seeds all make partial blocks: the split cells are tested
+
+
+def test_the_panel_loads_the_map_off_the_gui_thread(qtbot: QtBot, tmp_path: Path) -> None:
+    chain = random_chain(tmp_path, 7)
+    runner = Runner()
+    panel = BlockMapPanel(chain[0], runner)
+    qtbot.addWidget(panel)
+    panel.resize(700, 500)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=10000)
+    data = panel.map.data()
+    assert data is not None and data.chain == chain
+    assert chain[-1].name in panel.legend.text()
+    block = int(next(i for i in range(data.count) if data.owner[i] == 0))
+    with qtbot.waitSignal(panel.map.blockClicked):
+        from PySide6.QtCore import Qt
+
+        panel.map.select_block(block)
+        qtbot.mouseClick(panel.map.viewport(), Qt.MouseButton.LeftButton,
+                         pos=panel.map.cell_rect(block).center())
+    text = panel.path_text.toPlainText()
+    assert f"Block {block:,}" in text and chain[0].name in text and "BAT" in text
+    runner.wait()
+
+
+def test_a_missing_parent_still_maps_the_file_and_says_why(
+    qtbot: QtBot, corpus_dir: Path
+) -> None:
+    path = corpus_dir / "differencing.avhdx"
+    blocks = block_map(path)
+    assert blocks.missing_parent is not None
+    assert "49C4BAF3-4B25-4406-8C4B-D39E65C32385" in blocks.missing_parent
+    assert len(blocks.blocks) == 8 * 1024 // 2  # 8 GiB in 2 MiB blocks
+    partial = [b for b in blocks.blocks if len(b.sources) > 1]
+    assert partial and all(dict(b.sources).keys() == {0, 1} for b in partial)
+    steps = read_path(blocks, partial[0].index)
+    assert steps[0].states == ["PARTIALLY_PRESENT"] and steps[0].data > 0
+    assert "missing" in steps[1].note
+    runner = Runner()
+    panel = BlockMapPanel(path, runner)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=10000)
+    assert not panel.missing.isHidden()
+    assert "Parent missing" in panel.missing.text()
+    runner.wait()
