@@ -1,0 +1,195 @@
+"""hvctl's guest and demo commands: the simulated guest's files, note and workload; demo labs.
+
+```
+hvctl guest-list-files NAME [PATH] [--json]
+hvctl guest-read-file NAME PATH [--output FILE]
+hvctl guest-write-file NAME PATH (--text T | --input FILE)
+hvctl guest-remove-file NAME PATH
+hvctl guest-note NAME [--set TEXT]
+hvctl guest-workload NAME --bytes N [--rate BYTES_PER_S]
+hvctl new-demo-host DIR
+hvctl demo list | demo run NAME [--host DIR]
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hvgui.cli.common import add_json, host_dir, parse_size, print_json, print_table, progress_bar
+from hvgui.host import Host
+from hvgui.host.demo import build_demo_host
+from hvgui.host.guest import Guest
+from hvgui.host.scenarios import SCENARIOS, run_scenario
+
+
+def _add_host(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="DIR", help="the lab host directory (or HVGUI_HOST)")
+
+
+def _open_host(args: argparse.Namespace) -> Host:
+    folder = host_dir(args)
+    return Host.open(Path(folder) if folder else None)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ls = subparsers.add_parser("guest-list-files", help="list a folder of the guest's disk")
+    ls.add_argument("name", metavar="NAME")
+    ls.add_argument("path", metavar="PATH", nargs="?", default="/")
+    add_json(ls)
+    _add_host(ls)
+    ls.set_defaults(func=_list_files)
+
+    read = subparsers.add_parser("guest-read-file", help="print a file of the guest's disk")
+    read.add_argument("name", metavar="NAME")
+    read.add_argument("path", metavar="PATH")
+    read.add_argument("--output", type=Path, help="write the file here instead of stdout")
+    _add_host(read)
+    read.set_defaults(func=_read_file)
+
+    write = subparsers.add_parser(
+        "guest-write-file", help="have the running guest create or replace a file"
+    )
+    write.add_argument("name", metavar="NAME")
+    write.add_argument("path", metavar="PATH")
+    source = write.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the file's text (UTF-8)")
+    source.add_argument("--input", type=Path, help="copy this host file into the guest")
+    _add_host(write)
+    write.set_defaults(func=_write_file)
+
+    remove = subparsers.add_parser("guest-remove-file", help="have the running guest delete a file")
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("path", metavar="PATH")
+    _add_host(remove)
+    remove.set_defaults(func=_remove_file)
+
+    note = subparsers.add_parser(
+        "guest-note", help="print (or type, with --set) the note held only in the guest's memory"
+    )
+    note.add_argument("name", metavar="NAME")
+    note.add_argument("--set", dest="text", metavar="TEXT", help="type this note into the guest")
+    _add_host(note)
+    note.set_defaults(func=_note)
+
+    load = subparsers.add_parser(
+        "guest-workload", help="have the running guest write N bytes of new data to its disk"
+    )
+    load.add_argument("name", metavar="NAME")
+    load.add_argument("--bytes", dest="nbytes", required=True, type=parse_size, metavar="N")
+    load.add_argument("--rate", type=parse_size, metavar="BYTES_PER_S", help="bytes per second")
+    _add_host(load)
+    load.set_defaults(func=_workload)
+
+    demo_host = subparsers.add_parser(
+        "new-demo-host", help="build the demo lab in DIR through the host's real operations"
+    )
+    demo_host.add_argument("dir", metavar="DIR", type=Path)
+    demo_host.set_defaults(func=_new_demo_host)
+
+    demo = subparsers.add_parser("demo", help="teaching scenarios, one per checkpoint note")
+    actions = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
+    demo_list = actions.add_parser("list", help="list the scenarios")
+    demo_list.set_defaults(func=_demo_list)
+    demo_run = actions.add_parser("run", help="run a scenario on a fresh demo lab")
+    demo_run.add_argument("scenario", metavar="NAME", choices=sorted(SCENARIOS))
+    demo_run.add_argument(
+        "--host",
+        metavar="DIR",
+        help="run on this lab (built here when DIR is empty); default: a fresh temporary lab",
+    )
+    demo_run.set_defaults(func=_demo_run)
+
+
+def _list_files(args: argparse.Namespace) -> int:
+    entries = Guest(_open_host(args), args.name).list_files(args.path)
+    if args.json:
+        print_json([e.to_json() for e in entries])
+        return 0
+    rows = [
+        {
+            "Mode": "d----" if e.is_dir else "-a---",
+            "LastWriteTime": e.modified.strftime("%m/%d/%Y %I:%M %p") if e.modified else "",
+            "Length": "" if e.is_dir else e.size,
+            "Name": e.name,
+        }
+        for e in entries
+    ]
+    print_table(rows, ["Mode", "LastWriteTime", "Length", "Name"])
+    return 0
+
+
+def _read_file(args: argparse.Namespace) -> int:
+    data = Guest(_open_host(args), args.name).read_file(args.path)
+    if args.output:
+        args.output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+def _write_file(args: argparse.Namespace) -> int:
+    data = args.text.encode("utf-8") if args.text is not None else args.input.read_bytes()
+    written = Guest(_open_host(args), args.name).write_file(args.path, data)
+    print(f"{args.name}: wrote {args.path} ({written} bytes)")
+    return 0
+
+
+def _remove_file(args: argparse.Namespace) -> int:
+    Guest(_open_host(args), args.name).remove_file(args.path)
+    print(f"{args.name}: deleted {args.path}")
+    return 0
+
+
+def _note(args: argparse.Namespace) -> int:
+    guest = Guest(_open_host(args), args.name)
+    if args.text is not None:
+        guest.set_note(args.text)
+    text = Guest(guest.host, args.name).note()
+    if text is None:
+        print(f"{args.name}: no note in memory", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
+
+
+def _workload(args: argparse.Namespace) -> int:
+    guest = Guest(_open_host(args), args.name)
+    with progress_bar() as progress:
+        result = guest.run_workload(args.nbytes, rate=args.rate, progress=progress)
+    print(
+        f"{args.name}: wrote {result.bytes_written} bytes to {result.path} in "
+        f"{result.seconds:.1f} s; {result.disk.name} grew by {result.disk_growth} bytes"
+    )
+    return 0
+
+
+def _new_demo_host(args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    with progress_bar() as progress:
+        host = build_demo_host(args.dir, progress=progress)
+    vms = host.list_vms()
+    print(f"demo lab built in {args.dir} in {time.monotonic() - start:.1f} s:")
+    for vm in vms:
+        print(f"  {vm.name:<12} {vm.state:<8} {len(host.list_snapshots(vm.id))} checkpoints")
+    return 0
+
+
+def _demo_list(args: argparse.Namespace) -> int:
+    rows = [{"Name": s.name, "Note": s.note, "Story": s.title} for s in SCENARIOS.values()]
+    print_table(rows, ["Name", "Note", "Story"])
+    return 0
+
+
+def _demo_run(args: argparse.Namespace) -> int:
+    if args.host:
+        root = Path(args.host)
+        return run_scenario(args.scenario, root, out=print)
+    root = Path(tempfile.mkdtemp(prefix="hvgui-demo-")) / "lab"
+    print(f"(a fresh demo lab in {root}: it stays there for you to look at)")
+    return run_scenario(args.scenario, root, out=print)
