@@ -1,0 +1,416 @@
+"""hvctl's VM and checkpoint commands on the lab host: Hyper-V's cmdlet names and options.
+
+Every command takes `--host DIR` (else HVGUI_HOST, else the default host). Reading commands
+print a table like PowerShell, or the cmdlet's property names with `--json`. Changing
+commands print what they did to files, any warning, and the PowerShell line that does the same
+on a real host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hvgui.cli.common import (
+    add_json,
+    host_dir,
+    parse_size,
+    print_json,
+    print_table,
+    progress_bar,
+)
+from hvgui.host import Host, OperationResult
+from hvgui.progress import Progress
+
+Parser = argparse.ArgumentParser
+CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")
+
+
+def _open(args: argparse.Namespace) -> Host:
+    where = host_dir(args)
+    return Host.open(Path(where) if where else None)
+
+
+def _command(
+    subparsers: argparse._SubParsersAction[Parser],
+    name: str,
+    help_text: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    json_option: bool = True,
+) -> Parser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument(
+        "--host",
+        metavar="DIR",
+        help="the lab host folder (default: HVGUI_HOST or the user's data folder)",
+    )
+    if json_option:
+        add_json(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _human_size(value: int | None) -> str:
+    if value is None:
+        return ""
+    for unit, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if value >= unit:
+            return f"{value / unit:.1f} {suffix}"
+    return f"{value} B"
+
+
+def _print_result(result: OperationResult, args: argparse.Namespace) -> int:
+    if getattr(args, "json", False):
+        print_json(result.to_json())
+        return 0
+    for event in result.events:
+        size = f" ({_human_size(event.size)})" if event.size is not None else ""
+        detail = f": {event.detail}" if event.detail else ""
+        print(f"{event.action:<9} {event.path}{size}{detail}")
+    for warning in result.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"PS> {result.powershell}")
+    return 0
+
+
+def _run(args: argparse.Namespace, call: Callable[[Host, Progress | None], OperationResult]) -> int:
+    host = _open(args)
+    with progress_bar(not getattr(args, "json", False)) as progress:
+        result = call(host, progress)
+    return _print_result(result, args)
+
+
+# ---------------------------------------------------------------------- reading
+def _get_vm(args: argparse.Namespace) -> int:
+    host = _open(args)
+    vms = [host.get_vm(args.name)] if args.name else host.list_vms()
+    if args.json:
+        print_json(vms[0].to_json() if args.name else [v.to_json() for v in vms])
+        return 0
+    rows: list[dict[str, Any]] = []
+    for vm in vms:
+        row = vm.to_json()
+        row["CPUUsage(%)"] = vm.cpu_usage
+        row["MemoryAssigned(M)"] = vm.memory_assigned >> 20
+        rows.append(row)
+    print_table(rows, ["Name", "State", "CPUUsage(%)", "MemoryAssigned(M)", "Uptime", "Status"])
+    return 0
+
+
+def _get_snapshot(args: argparse.Namespace) -> int:
+    host = _open(args)
+    snaps = host.list_snapshots(args.name)
+    if args.json:
+        print_json([s.to_json() for s in snaps])
+        return 0
+    rows = []
+    for snap in snaps:
+        row = snap.to_json()
+        local = snap.creation_time.astimezone()
+        row["CreationTime"] = local.strftime("%m/%d/%Y %I:%M:%S %p").lstrip("0")
+        rows.append(row)
+    print_table(rows, ["VMName", "Name", "SnapshotType", "CreationTime", "ParentSnapshotName"])
+    return 0
+
+
+def _test_host(args: argparse.Namespace) -> int:
+    host = _open(args)
+    findings = host.check()
+    if args.json:
+        print_json([f.to_json() for f in findings])
+    elif not findings:
+        print(f"{host.root}: no problems found")
+    else:
+        for finding in findings:
+            print(f"{finding.severity.upper()}: {finding.message}")
+            print(f"    {finding.path}")
+    return 1 if findings else 0
+
+
+def _get_events(args: argparse.Namespace) -> int:
+    host = _open(args)
+    events = host.events(args.name)
+    if args.json:
+        print_json([e.to_json() for e in events])
+        return 0
+    rows = []
+    for event in events:
+        row = event.to_json()
+        row["Size"] = _human_size(event.size)
+        row["File"] = event.path.name
+        rows.append(row)
+    print_table(rows, ["Time", "Operation", "Action", "File", "Size", "Detail"])
+    return 0
+
+
+# ---------------------------------------------------------------------- registration
+def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
+    p = _command(subparsers, "get-vm", "list the lab host's VMs (Get-VM)", _get_vm)
+    p.add_argument("name", metavar="NAME", nargs="?")
+
+    p = _command(
+        subparsers,
+        "new-vm",
+        "create a VM (New-VM)",
+        lambda a: _run(
+            a,
+            lambda h, pr: h.new_vm(
+                a.name,
+                memory_startup_bytes=a.memory_startup_bytes,
+                new_vhd_size_bytes=a.new_vhd_size_bytes,
+                generation=a.generation,
+                path=a.path,
+                progress=pr,
+            ),
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--memory-startup-bytes", type=parse_size, default=1 << 30)
+    p.add_argument(
+        "--new-vhd-size-bytes", type=parse_size, help="also create a new dynamic VHDX of this size"
+    )
+    p.add_argument("--generation", type=int, choices=(1, 2), default=2)
+    p.add_argument("--path", type=Path, help="store the VM under DIR/NAME")
+
+    p = _command(
+        subparsers,
+        "remove-vm",
+        "delete a VM (Remove-VM); its disks stay",
+        lambda a: _run(a, lambda h, pr: h.remove_vm(a.name, progress=pr)),
+    )
+    p.add_argument("name", metavar="NAME")
+
+    p = _command(
+        subparsers,
+        "rename-vm",
+        "rename a VM (Rename-VM)",
+        lambda a: _run(a, lambda h, pr: h.rename_vm(a.name, a.new_name, progress=pr)),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("new_name", metavar="NEWNAME")
+
+    for name, help_text, method in (
+        ("start-vm", "start a VM (Start-VM)", "start_vm"),
+        ("save-vm", "save a VM's state (Save-VM)", "save_vm"),
+        ("suspend-vm", "pause a VM (Suspend-VM)", "suspend_vm"),
+        ("resume-vm", "resume a paused VM (Resume-VM)", "resume_vm"),
+    ):
+        p = _command(subparsers, name, help_text, _transition(method))
+        p.add_argument("name", metavar="NAME")
+
+    p = _command(
+        subparsers,
+        "stop-vm",
+        "shut down a VM, or turn it off (Stop-VM)",
+        lambda a: _run(a, lambda h, pr: h.stop_vm(a.name, turn_off=a.turn_off, progress=pr)),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--turn-off", action="store_true", help="pull the plug: memory is lost")
+
+    p = _command(
+        subparsers,
+        "set-vm",
+        "change a VM's settings (Set-VM)",
+        lambda a: _run(
+            a,
+            lambda h, pr: h.set_vm(
+                a.name,
+                processor_count=a.processor_count,
+                memory_startup_bytes=a.memory_startup_bytes,
+                snapshot_file_location=a.snapshot_file_location,
+                checkpoint_type=a.checkpoint_type,
+                notes=a.notes,
+                progress=pr,
+            ),
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--processor-count", type=int)
+    p.add_argument("--memory-startup-bytes", type=parse_size)
+    p.add_argument(
+        "--snapshot-file-location",
+        type=Path,
+        help="the checkpoint file location (only while the VM has no checkpoints)",
+    )
+    p.add_argument("--checkpoint-type", choices=CHECKPOINT_TYPES)
+    p.add_argument("--notes")
+
+    p = _command(
+        subparsers,
+        "checkpoint-vm",
+        "take a checkpoint (Checkpoint-VM)",
+        lambda a: _run(
+            a, lambda h, pr: h.checkpoint_vm(a.name, snapshot_name=a.snapshot_name, progress=pr)
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--snapshot-name", help="default: 'NAME - (M/D/YYYY - h:mm:ss AM/PM)'")
+
+    p = _command(
+        subparsers, "get-vmsnapshot", "list a VM's checkpoints (Get-VMSnapshot)", _get_snapshot
+    )
+    p.add_argument("name", metavar="NAME")
+
+    p = _command(
+        subparsers,
+        "restore-vmsnapshot",
+        "apply a checkpoint (Restore-VMSnapshot)",
+        lambda a: _run(
+            a,
+            lambda h, pr: h.restore_snapshot(
+                a.name, a.snapshot, take_checkpoint_first=a.take_checkpoint_first, progress=pr
+            ),
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="the checkpoint's name or Id")
+    p.add_argument(
+        "--take-checkpoint-first",
+        action="store_true",
+        help="checkpoint the current state before applying",
+    )
+
+    p = _command(
+        subparsers,
+        "remove-vmsnapshot",
+        "delete a checkpoint (Remove-VMSnapshot)",
+        lambda a: _run(
+            a,
+            lambda h, pr: h.remove_snapshot(
+                a.name, a.snapshot, include_children=a.include_all_child_snapshots, progress=pr
+            ),
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("snapshot", metavar="SNAPSHOT")
+    p.add_argument(
+        "--include-all-child-snapshots",
+        action="store_true",
+        help="delete the checkpoint's whole subtree",
+    )
+
+    p = _command(
+        subparsers,
+        "rename-vmsnapshot",
+        "rename a checkpoint (Rename-VMSnapshot)",
+        lambda a: _run(
+            a, lambda h, pr: h.rename_snapshot(a.name, a.snapshot, a.new_name, progress=pr)
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("snapshot", metavar="SNAPSHOT")
+    p.add_argument("new_name", metavar="NEWNAME")
+
+    p = _command(
+        subparsers,
+        "export-vmsnapshot",
+        "export a checkpoint as a standalone VM folder (Export-VMSnapshot)",
+        lambda a: _run(
+            a, lambda h, pr: h.export_snapshot(a.name, a.snapshot, a.destination, progress=pr)
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("snapshot", metavar="SNAPSHOT")
+    p.add_argument("destination", metavar="DESTINATION", type=Path)
+
+    p = _command(
+        subparsers,
+        "move-vmstorage",
+        "move a VM's files, every disk with all its AVHDX (Move-VMStorage)",
+        lambda a: _run(
+            a, lambda h, pr: h.move_storage(a.name, a.destination_storage_path, progress=pr)
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--destination-storage-path", type=Path, required=True)
+
+    p = _command(
+        subparsers,
+        "add-vmharddiskdrive",
+        "attach a VHDX, or a raw file as a pass-through disk (Add-VMHardDiskDrive)",
+        lambda a: _run(
+            a,
+            lambda h, pr: h.add_hard_drive(
+                a.name,
+                a.path,
+                pass_through=a.pass_through,
+                controller_type=a.controller_type,
+                controller_number=a.controller_number,
+                controller_location=a.controller_location,
+                progress=pr,
+            ),
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--path", type=Path, required=True)
+    p.add_argument(
+        "--pass-through",
+        action="store_true",
+        help="the file stands for a physical disk: checkpoints do not capture it",
+    )
+    p.add_argument("--controller-type", choices=("IDE", "SCSI"))
+    p.add_argument("--controller-number", type=int)
+    p.add_argument("--controller-location", type=int)
+
+    p = _command(
+        subparsers,
+        "remove-vmharddiskdrive",
+        "detach a hard drive (Remove-VMHardDiskDrive); the file stays",
+        lambda a: _run(
+            a,
+            lambda h, pr: h.remove_hard_drive(
+                a.name, a.controller_type, a.controller_number, a.controller_location, progress=pr
+            ),
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--controller-type", choices=("IDE", "SCSI"), required=True)
+    p.add_argument("--controller-number", type=int, required=True)
+    p.add_argument("--controller-location", type=int, required=True)
+
+    p = _command(
+        subparsers,
+        "add-vmfibrechannelhba",
+        "add a virtual Fibre Channel adapter (Add-VMFibreChannelHba)",
+        lambda a: _run(
+            a, lambda h, pr: h.add_fibre_channel(a.name, san_name=a.san_name, progress=pr)
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--san-name", required=True)
+
+    p = _command(
+        subparsers,
+        "remove-vmfibrechannelhba",
+        "remove a virtual Fibre Channel adapter (Remove-VMFibreChannelHba)",
+        lambda a: _run(a, lambda h, pr: h.remove_fibre_channel(a.name, a.adapter, progress=pr)),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("adapter", metavar="ADAPTER", help="the adapter's Id or SAN name")
+
+    p = _command(
+        subparsers,
+        "test-host",
+        "check the lab host: broken chains, orphaned AVHDX, stray BIN/VSV, missing "
+        "files; exit 1 with findings",
+        _test_host,
+    )
+
+    p = _command(
+        subparsers,
+        "get-vmevent",
+        "show the disk event log (what operations did to files)",
+        _get_events,
+    )
+    p.add_argument("name", metavar="NAME", nargs="?")
+
+
+def _transition(method: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return _run(args, lambda h, pr: getattr(h, method)(args.name, progress=pr))
+
+    return run

@@ -1,0 +1,325 @@
+"""The host check: everything that would surprise a Hyper-V administrator, in plain words.
+
+Broken chains (a missing or modified parent), orphaned AVHDX files nothing uses, stray BIN/VSV
+files, configurations pointing at missing files, unreadable configurations and saved states.
+Each checkpoint is checked on its own, so removing a base disk shows every checkpoint it breaks
+(checkpoints are not backups).
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hvgui.errors import HvError
+from hvgui.host import states
+from hvgui.host.errors import HostError
+from hvgui.host.fileio import norm
+from hvgui.host.layout import SNAPSHOTS, VIRTUAL_HARD_DISKS, VIRTUAL_MACHINES, snapshot_config_path
+from hvgui.host.model import Finding
+from hvgui.host.savedstate import describe_bin, read_vsv
+from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
+from hvgui.vhdx import open_disk
+from hvgui.vhdx.check import test_vhd
+
+if TYPE_CHECKING:
+    from hvgui.host.host import Host
+
+
+class _Checker:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.findings: list[Finding] = []
+        self.used_disks: set[Path] = set()
+        self.disk_folders: set[Path] = {host.root / VIRTUAL_HARD_DISKS}
+        self.snapshot_roots: set[Path] = {host.root}
+        self.vm_roots: set[Path] = {host.root}
+        self.known_snapshots: set[str] = set()
+        self.known_vms: set[str] = set()
+        self._tested: dict[Path, list[tuple[str, Path, str, str]]] = {}
+
+    def add(self, severity: str, path: Path, message: str, code: str, vm: str | None) -> None:
+        finding = Finding(severity, path, message, code, vm)
+        if finding not in self.findings:
+            self.findings.append(finding)
+
+    # ------------------------------------------------------------------ disks
+    def _chain_problems(self, disk: Path) -> list[tuple[str, Path, str, str]]:
+        """(severity, file, message, code) for the chain from `disk`, cached per disk."""
+        if disk in self._tested:
+            return self._tested[disk]
+        problems: list[tuple[str, Path, str, str]] = []
+        if not disk.exists():
+            problems.append(("error", disk, f"{disk.name} is missing", "missing-file"))
+        else:
+            try:
+                with open_disk(disk) as opened:
+                    chain = [norm(p) for p in opened.chain]
+                self.used_disks.update(chain)
+                self.disk_folders.update(p.parent for p in chain)
+            except HvError as exc:
+                problems.append(("error", Path(exc.subject), exc.problem, "broken-chain"))
+                self.used_disks.add(disk)
+            for f in test_vhd(disk):
+                if f.severity == "error" and not any(p[0] == "error" for p in problems):
+                    problems.append((f.severity, f.path, f.message, f.code))
+        self._tested[disk] = problems
+        return problems
+
+    def check_drives(self, doc: ConfigDoc, who: str, vm: str, frozen: bool) -> None:
+        for drive in doc.drives():
+            if not drive.path:
+                continue
+            path = norm(drive.path)
+            slot = f"{drive.controller_type} {drive.controller_number}:{drive.controller_location}"
+            if drive.kind == DRIVE_VHD:
+                self.used_disks.add(path)
+                self.disk_folders.add(path.parent)
+                for severity, where, message, code in self._chain_problems(path):
+                    if where == path and code == "missing-file":
+                        text = f"{who}: its disk {path.name} ({slot}) is missing"
+                    else:
+                        text = (
+                            f"{who}: the disk chain of {path.name} ({slot}) is broken: "
+                            f"{where.name}: {message}"
+                        )
+                    self.add(severity, where, text, code, vm)
+                if frozen and path.exists() and path.stat().st_mode & stat.S_IWUSR:
+                    self.add(
+                        "warning",
+                        path,
+                        f"{who}: its disk {path.name} is not read-only; "
+                        "writing to it would break every disk that depends on it",
+                        "frozen-disk-writable",
+                        vm,
+                    )
+            elif drive.kind in (DRIVE_PASSTHROUGH, DRIVE_ISO) and not path.exists():
+                what = "pass-through disk" if drive.kind == DRIVE_PASSTHROUGH else "ISO image"
+                self.add(
+                    "error" if drive.kind == DRIVE_PASSTHROUGH else "warning",
+                    path,
+                    f"{who}: its {what} {path.name} ({slot}) is missing",
+                    "missing-file",
+                    vm,
+                )
+
+    def check_saved_state(
+        self, doc: ConfigDoc, who: str, vm: str, need_bin: bool, need_vsv: bool
+    ) -> set[Path]:
+        files: set[Path] = set()
+        for key, needed, label in (
+            ("memlocation", need_bin, "memory (BIN)"),
+            ("vsvlocation", need_vsv, "device state (VSV)"),
+        ):
+            value = doc.get_str(f"global_settings/savedstate/{key}", "")
+            if not value:
+                if needed:
+                    self.add(
+                        "error",
+                        doc.path,
+                        f"{who}: its {label} file is not recorded",
+                        "missing-state",
+                        vm,
+                    )
+                continue
+            path = norm(value)
+            files.add(path)
+            if not path.exists():
+                if needed:
+                    self.add(
+                        "error",
+                        path,
+                        f"{who}: its {label} file {path.name} is missing",
+                        "missing-state",
+                        vm,
+                    )
+                continue
+            try:
+                describe_bin(path) if key == "memlocation" else read_vsv(path)
+            except HostError as exc:
+                self.add("error", path, f"{who}: {exc.problem}", "damaged-state", vm)
+        return files
+
+    # ------------------------------------------------------------------ VMs
+    def check_vm(self, vm_id: str, config: Path) -> None:
+        try:
+            doc = ConfigDoc.load(config)
+            name = doc.name
+            _ = doc.id, doc.snapshot_data_root, doc.drives(), doc.snapshot_ids
+        except HostError as exc:
+            self.add(
+                "error",
+                Path(exc.subject),
+                f"VM configuration cannot be read: {exc.problem}",
+                "config-unreadable",
+                None,
+            )
+            return
+        self.known_vms.add(vm_id)
+        who = f"VM '{name}'"
+        self.vm_roots.add(config.parent.parent)
+        self.snapshot_roots.add(doc.snapshot_data_root)
+        self.check_drives(doc, who, name, frozen=False)
+        state = doc.state
+        runtime = config.parent / vm_id
+        expected = self.check_saved_state(
+            doc,
+            who,
+            name,
+            need_bin=state in (*states.LIVE_STATES, states.SAVED),
+            need_vsv=state == states.SAVED,
+        )
+        for f in _files(runtime):
+            if norm(f) not in expected and f.suffix.lower() in (".bin", ".vsv"):
+                self.add(
+                    "warning",
+                    f,
+                    f"{who} is {state} but {f.name} is left in its folder "
+                    "(a stray saved-state file)",
+                    "stray-state",
+                    name,
+                )
+        for pending in doc.pending_merges:
+            path = norm(pending)
+            self.used_disks.add(path)
+            if not path.exists():
+                self.add(
+                    "error",
+                    path,
+                    f"{who}: disk {path.name}, kept for a later merge, is missing",
+                    "missing-file",
+                    name,
+                )
+        for snap_id in doc.snapshot_ids:
+            self.known_snapshots.add(snap_id)
+            self.check_snapshot(doc, snap_id, name)
+
+    def check_snapshot(self, vm: ConfigDoc, snap_id: str, vm_name: str) -> None:
+        path = snapshot_config_path(vm.snapshot_data_root, snap_id)
+        if not path.exists():
+            self.add(
+                "error",
+                path,
+                f"VM '{vm_name}' lists checkpoint {snap_id}, but its configuration file is missing",
+                "missing-file",
+                vm_name,
+            )
+            return
+        try:
+            doc = ConfigDoc.load(path)
+            label = doc.name
+        except HostError as exc:
+            self.add(
+                "error",
+                path,
+                f"checkpoint configuration cannot be read: {exc.problem}",
+                "config-unreadable",
+                vm_name,
+            )
+            return
+        who = f"Checkpoint '{label}' of VM '{vm_name}'"
+        self.check_drives(doc, who, vm_name, frozen=True)
+        live = doc.snapshot_type == "Standard" and doc.snapshot_vm_state in (
+            *states.LIVE_STATES,
+            states.SAVED,
+        )
+        self.check_saved_state(doc, who, vm_name, need_bin=live, need_vsv=live)
+
+    # ------------------------------------------------------------------ leftovers
+    def check_leftovers(self) -> None:
+        for root in self.snapshot_roots:
+            folder = root / SNAPSHOTS
+            for entry in _entries(folder):
+                stem = entry.name.split(".")[0].upper()
+                if stem in self.known_snapshots or entry.name.endswith(".hvnew"):
+                    continue
+                if entry.is_dir():
+                    for f in _files(entry):
+                        self.add(
+                            "warning",
+                            f,
+                            f"{f.name} belongs to no checkpoint (a stray saved-state file)",
+                            "stray-state",
+                            None,
+                        )
+                elif entry.suffix.lower() == ".xml":
+                    self.add(
+                        "warning",
+                        entry,
+                        f"{entry.name} is a checkpoint configuration no VM "
+                        "lists (an orphaned checkpoint)",
+                        "orphaned-checkpoint",
+                        None,
+                    )
+                elif entry.suffix.lower() in (".bin", ".vsv"):
+                    self.add(
+                        "warning",
+                        entry,
+                        f"{entry.name} belongs to no checkpoint (a stray saved-state file)",
+                        "stray-state",
+                        None,
+                    )
+        for root in self.vm_roots:
+            for entry in _entries(root / VIRTUAL_MACHINES):
+                if entry.is_dir() and entry.name.upper() not in self.known_vms:
+                    for f in _files(entry):
+                        self.add(
+                            "warning",
+                            f,
+                            f"{f.name} belongs to no VM (a stray saved-state file)",
+                            "stray-state",
+                            None,
+                        )
+        for folder in self.disk_folders:
+            for entry in _entries(folder):
+                if (
+                    entry.suffix.lower() in (".avhdx", ".avhd")
+                    and norm(entry) not in self.used_disks
+                ):
+                    self.add(
+                        "warning",
+                        entry,
+                        f"{entry.name} is an orphaned checkpoint disk: no VM or checkpoint uses it",
+                        "orphaned-avhdx",
+                        None,
+                    )
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in _entries(folder) if p.is_file()]
+
+
+def check_host(host: Host) -> list[Finding]:
+    checker = _Checker(host)
+    for entry in _entries(host.layout.vm_registry):
+        if entry.suffix == ".location":
+            target = Path(entry.read_text(encoding="utf-8", errors="replace").strip() or ".")
+            if not target.is_file():
+                checker.add(
+                    "error",
+                    target,
+                    f"the host registers a VM at {target}, but its configuration file is missing",
+                    "missing-file",
+                    None,
+                )
+    for vm_id, config in host._vm_index().items():
+        if config.is_file():
+            checker.check_vm(vm_id, config)
+    checker.check_leftovers()
+    for journal in host.layout.journal_dir.glob("*.damaged"):
+        checker.add(
+            "error",
+            journal,
+            "an interrupted operation's journal could not be read",
+            "damaged-journal",
+            None,
+        )
+    return checker.findings

@@ -1,0 +1,119 @@
+"""The disk side of checkpoint operations: the disk tree of a VM and Hyper-V's delete rules.
+
+Every checkpoint's configuration names the disks it froze; the VM's names its running disks
+("Now"); disks kept while several children depend on them are listed as merge-pending. The
+parent of each disk is read from the VHDX files themselves (their parent locators).
+
+Delete rules (Hyper-V's): a frozen disk nothing references any more is
+- merged with its single child (the child is folded into it; whatever referenced the child now
+  references the merged disk),
+- deleted when no disk depends on it,
+- kept and marked merge-pending while several children depend on it; it is merged later, as
+  soon as only one child is left (after another delete or an apply that discards Now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hvgui.host import journal
+from hvgui.host.fileio import file_size, norm
+from hvgui.host.xmlconfig import DRIVE_VHD, ConfigDoc
+from hvgui.vhdx import open_disk
+
+
+def vhd_paths(doc: ConfigDoc) -> list[Path]:
+    return [norm(d.path) for d in doc.drives() if d.kind == DRIVE_VHD and d.path]
+
+
+def chain_parents(leaves: Iterable[Path]) -> dict[Path, Path | None]:
+    """The parent of every disk in the chains of `leaves` (None for a base disk)."""
+    parents: dict[Path, Path | None] = {}
+    for leaf in leaves:
+        leaf = norm(leaf)
+        if leaf in parents:
+            continue
+        with open_disk(leaf) as disk:
+            chain = [norm(p) for p in disk.chain]
+        for child, parent in zip(chain, [*chain[1:], None], strict=True):
+            parents.setdefault(child, parent)
+    return parents
+
+
+@dataclass
+class Resolution:
+    """What resolving merge-pending disks will do, in the order it must happen."""
+
+    merges: list[journal.Action] = field(default_factory=list)
+    deletes: list[journal.Action] = field(default_factory=list)
+    read_only: list[journal.Action] = field(default_factory=list)
+    deleted: list[tuple[Path, int | None]] = field(default_factory=list)
+    merged: list[tuple[Path, Path]] = field(default_factory=list)
+    changed_docs: list[ConfigDoc] = field(default_factory=list)
+
+
+def replace_disk(docs: Iterable[ConfigDoc], old: Path, new: Path) -> list[ConfigDoc]:
+    """Point every drive that names `old` at `new`; returns the documents changed."""
+    changed = []
+    for doc in docs:
+        hit = False
+        for drive in doc.drives():
+            if drive.kind == DRIVE_VHD and drive.path and norm(drive.path) == old:
+                doc.set_drive(
+                    drive.controller_type,
+                    drive.controller_number,
+                    drive.controller_location,
+                    DRIVE_VHD,
+                    str(new),
+                )
+                hit = True
+        if hit:
+            changed.append(doc)
+    return changed
+
+
+def resolve_pending(
+    vm_doc: ConfigDoc,
+    snapshot_docs: list[ConfigDoc],
+    parents: dict[Path, Path | None],
+    pending: list[Path],
+) -> Resolution:
+    """Plan merges and deletes for `pending` disks; edits the documents and `pending` in place."""
+    out = Resolution()
+    docs = [vm_doc, *snapshot_docs]
+    final_targets: list[Path] = []
+    changed = True
+    while changed:
+        changed = False
+        for disk in list(pending):
+            kids = [d for d, p in parents.items() if p == disk]
+            if not kids:
+                out.deletes.append(journal.delete(disk))
+                out.deleted.append((disk, file_size(disk)))
+                pending.remove(disk)
+                parents.pop(disk, None)
+                changed = True
+            elif len(kids) == 1:
+                child = kids[0]
+                out.merges.append(journal.merge(child, disk))
+                out.merged.append((child, disk))
+                for d, p in list(parents.items()):
+                    if p == child:
+                        parents[d] = disk
+                parents.pop(child, None)
+                for doc in replace_disk(docs, child, disk):
+                    if doc not in out.changed_docs:
+                        out.changed_docs.append(doc)
+                if child in pending:
+                    pending.remove(child)  # the merged disk inherits its children: still pending
+                else:
+                    pending.remove(disk)
+                final_targets.append(disk)
+                changed = True
+    frozen = {p for doc in snapshot_docs for p in vhd_paths(doc)} | set(pending)
+    for disk in dict.fromkeys(final_targets):
+        if disk in parents:
+            out.read_only.append(journal.read_only(disk, disk in frozen))
+    return out

@@ -1,0 +1,42 @@
+"""The disk event log: what each operation did to files, oldest first (JSON lines)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from hvgui.host.model import DiskEvent
+
+MAX_LINE = 64 * 1024
+
+
+class EventLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, events: list[DiskEvent]) -> None:
+        if not events:
+            return
+        text = "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in events)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, text.encode("utf-8"))  # one O_APPEND write: never interleaved
+        finally:
+            os.close(fd)
+
+    def read(self, vm_id: str | None = None) -> list[DiskEvent]:
+        out: list[DiskEvent] = []
+        if not self.path.exists():
+            return out
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                if len(line) > MAX_LINE:
+                    continue
+                try:
+                    event = DiskEvent.from_json(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line after a crash, or garbage: skip it
+                if vm_id is None or event.vm_id == vm_id:
+                    out.append(event)
+        return out

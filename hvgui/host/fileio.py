@@ -1,0 +1,57 @@
+"""Small file helpers every host module shares: atomic replace, sizes, path normalisation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write `data` to a new file beside `path`, then rename it over `path` (all or nothing)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def norm(path: str | os.PathLike[str]) -> Path:
+    """An absolute, normalised path: the one spelling used for comparisons."""
+    return Path(os.path.normpath(os.path.abspath(os.fspath(path))))
+
+
+def file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or a folder tree if it exists (read-only files included)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def link_or_copy(source: Path, destination: Path) -> bool:
+    """Give `source`'s content a second name: a hard link when possible (instant), else a copy.
+
+    Returns True for a link. Refuses to overwrite `destination`.
+    """
+    try:
+        os.link(source, destination)
+        return True
+    except OSError:
+        pass
+    with open(source, "rb") as fin, open(destination, "xb") as fout:
+        shutil.copyfileobj(fin, fout, 8 << 20)
+    shutil.copymode(source, destination)
+    return False

@@ -1,0 +1,194 @@
+"""Crash safety: every mutation is a transaction with a journal in `.hvgui/journal/`.
+
+A transaction has two halves:
+
+1. Prepare: every new file (a new AVHDX, a checkpoint's XML, BIN copies, `*.hvnew` staged
+   configurations) is recorded in the journal BEFORE it is created. Killed here, the operation
+   rolls back: everything recorded is deleted and the host is as before.
+2. Commit: the journal is rewritten with `committed: true` and an ordered list of idempotent
+   actions (rename a staged configuration over the real one, make a disk read-only, merge a
+   disk, delete a file). Killed here, the operation rolls forward: the actions run again.
+
+`Host.open` finishes every journal it finds (when no other process holds the host lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hvgui.host.errors import HostError
+from hvgui.host.fileio import atomic_write, file_size, remove_path
+from hvgui.host.model import DiskEvent
+from hvgui.progress import CancelToken, Progress, report, scaled
+from hvgui.vhdx import set_read_only
+
+Action = dict[str, Any]
+MERGE_PHASE = "Merge in progress"
+
+
+def replace(src: Path, dst: Path) -> Action:
+    return {"op": "replace", "src": str(src), "dst": str(dst)}
+
+
+def delete(path: Path) -> Action:
+    return {"op": "delete", "path": str(path)}
+
+
+def read_only(path: Path, value: bool) -> Action:
+    return {"op": "read_only", "path": str(path), "value": value}
+
+
+def merge(child: Path, destination: Path) -> Action:
+    return {"op": "merge", "child": str(child), "dest": str(destination)}
+
+
+class Transaction:
+    def __init__(self, journal_dir: Path, operation: str, vm_id: str) -> None:
+        self.file = journal_dir / f"{uuid.uuid4()}.json"
+        self.record: dict[str, Any] = {
+            "operation": operation,
+            "vm_id": vm_id,
+            "pid": os.getpid(),
+            "committed": False,
+            "created": [],
+            "actions": [],
+        }
+        self.done = False
+        self._save(durable=False)
+
+    def _save(self, durable: bool) -> None:
+        atomic_write(self.file, json.dumps(self.record, indent=1).encode(), durable=durable)
+
+    def created(self, path: Path) -> Path:
+        """Record `path` as created by this transaction (call BEFORE creating it)."""
+        if os.path.lexists(path):
+            raise HostError(path, "already exists; refusing to overwrite it")
+        self.record["created"].append(str(path))
+        self._save(durable=False)
+        return path
+
+    def write_new(self, path: Path, data: bytes) -> None:
+        self.created(path)
+        with open(path, "xb") as handle:
+            handle.write(data)
+
+    def stage(self, path: Path, data: bytes) -> Action:
+        """Write `data` beside `path` as `<name>.hvnew`; the returned action puts it in place."""
+        tmp = path.with_name(path.name + ".hvnew")
+        if os.path.lexists(tmp):
+            remove_path(tmp)  # a leftover of an operation rolled back long ago
+        self.write_new(tmp, data)
+        return replace(tmp, path)
+
+    def commit(
+        self,
+        actions: list[Action],
+        *,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[DiskEvent]:
+        self.record["committed"] = True
+        self.record["actions"] = actions
+        self._save(durable=True)
+        events = run_actions(self.record, progress=progress)
+        self.finish()
+        return events
+
+    def rollback(self) -> None:
+        for name in reversed(self.record["created"]):
+            remove_path(Path(name))
+        self.finish()
+
+    def finish(self) -> None:
+        self.done = True
+        with contextlib.suppress(FileNotFoundError):
+            self.file.unlink()
+
+
+def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> list[DiskEvent]:
+    """Run a committed journal's actions; each is idempotent, so running twice is harmless."""
+    actions: list[Action] = record["actions"]
+    merges = [a for a in actions if a["op"] == "merge"]
+    events: list[DiskEvent] = []
+    done_merges = 0
+    for action in actions:
+        op = action["op"]
+        if op == "replace":
+            src, dst = Path(action["src"]), Path(action["dst"])
+            if os.path.lexists(src):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+        elif op == "delete":
+            remove_path(Path(action["path"]))
+        elif op == "read_only":
+            path = Path(action["path"])
+            if path.exists():
+                set_read_only(path, bool(action["value"]))
+        elif op == "merge":
+            child, dest = Path(action["child"]), Path(action["dest"])
+            step = scaled(progress, done_merges / len(merges), (done_merges + 1) / len(merges))
+            if child.exists():
+                events.append(_merge(record, child, dest, step))
+            done_merges += 1
+        else:
+            raise HostError(str(action), "unknown journal action")
+    report(progress, 1.0, MERGE_PHASE if merges else "")
+    return events
+
+
+def _merge(record: dict[str, Any], child: Path, dest: Path, progress: Progress | None) -> DiskEvent:
+    from hvgui.vhdx import merge_vhd  # type: ignore[attr-defined,unused-ignore]
+
+    set_read_only(dest, False)
+    size = file_size(child)
+    result = merge_vhd(child, dest, progress=progress)
+    return DiskEvent(
+        time=datetime.now(UTC),
+        operation=str(record["operation"]),
+        vm_id=str(record["vm_id"]),
+        action="merged",
+        path=child,
+        size=size,
+        detail=f"merged into {dest.name}, {result.bytes_moved >> 20} MiB moved",
+    )
+
+
+def pending_journals(journal_dir: Path) -> list[Path]:
+    try:
+        return sorted(p for p in journal_dir.iterdir() if p.suffix == ".json")
+    except FileNotFoundError:
+        return []
+
+
+def recover(
+    journal_dir: Path,
+    on_events: Callable[[list[DiskEvent]], None],
+    progress: Progress | None = None,
+) -> list[str]:
+    """Finish every journal: roll committed ones forward, others back. Returns what was done."""
+    done: list[str] = []
+    for path in pending_journals(journal_dir):
+        try:
+            record = json.loads(path.read_bytes())
+            if not isinstance(record, dict) or not isinstance(record.get("created"), list):
+                raise ValueError("not a journal")
+        except (OSError, ValueError):
+            path.rename(path.with_suffix(".damaged"))
+            done.append(f"{path.name}: unreadable journal set aside")
+            continue
+        if record.get("committed"):
+            on_events(run_actions(record, progress=progress))
+            done.append(f"{record.get('operation')}: completed after an interruption")
+        else:
+            for name in reversed(record["created"]):
+                remove_path(Path(name))
+            done.append(f"{record.get('operation')}: rolled back after an interruption")
+        path.unlink()
+    return done

@@ -1,0 +1,104 @@
+"""Where a host keeps its files: Hyper-V 2012 R2's layout plus a small `.hvgui` folder of ours.
+
+```
+<root>/Virtual Machines/<VMID>.xml         configuration of a VM stored at the host's default place
+<root>/Virtual Machines/<VMID>.location    or: the path of a VM's configuration stored elsewhere
+<root>/Virtual Hard Disks/                 default disk folder
+<root>/Snapshots/                          default checkpoint file location
+<root>/events.jsonl                        the disk event log
+<root>/.hvgui/host.lock                    the inter-process lock (fcntl)
+<root>/.hvgui/journal/<op>.json            interrupted-operation journal
+<root>/.hvgui/status/<VMID>.json           an operation in progress (seen by other processes)
+<root>/.hvgui/revision                     rewritten on every change (a cheap revision stamp)
+```
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import platformdirs
+
+VIRTUAL_MACHINES = "Virtual Machines"
+VIRTUAL_HARD_DISKS = "Virtual Hard Disks"
+SNAPSHOTS = "Snapshots"
+
+_GUID_SUFFIX = re.compile(
+    r"_[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+)
+
+
+def default_host_dir() -> Path:
+    """`HVGUI_HOST` if set, else the platform's user data folder for hvgui + `host`."""
+    env = os.environ.get("HVGUI_HOST")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("hvgui")) / "host"
+
+
+class Layout:
+    """Paths inside one host directory and inside a VM's data root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.meta = root / ".hvgui"
+        self.lock_file = self.meta / "host.lock"
+        self.journal_dir = self.meta / "journal"
+        self.status_dir = self.meta / "status"
+        self.revision_file = self.meta / "revision"
+        self.events_file = root / "events.jsonl"
+        self.vm_registry = root / VIRTUAL_MACHINES
+
+    def create(self) -> None:
+        for folder in (
+            self.root / VIRTUAL_MACHINES,
+            self.root / VIRTUAL_HARD_DISKS,
+            self.root / SNAPSHOTS,
+            self.journal_dir,
+            self.status_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def status_file(self, vm_id: str) -> Path:
+        return self.status_dir / f"{vm_id}.json"
+
+    def pointer_file(self, vm_id: str) -> Path:
+        return self.vm_registry / f"{vm_id}.location"
+
+    def local_config(self, vm_id: str) -> Path:
+        return self.vm_registry / f"{vm_id}.xml"
+
+
+def vm_config_path(data_root: Path, vm_id: str) -> Path:
+    return data_root / VIRTUAL_MACHINES / f"{vm_id}.xml"
+
+
+def vm_runtime_dir(config_path: Path, vm_id: str) -> Path:
+    """`Virtual Machines/<VMID>/` beside the configuration: the saved-state BIN and VSV."""
+    return config_path.parent / vm_id
+
+
+def snapshot_config_path(snapshot_root: Path, snap_id: str) -> Path:
+    return snapshot_root / SNAPSHOTS / f"{snap_id}.xml"
+
+
+def snapshot_state_dir(snapshot_root: Path, snap_id: str) -> Path:
+    return snapshot_root / SNAPSHOTS / snap_id
+
+
+def base_stem(disk: Path) -> str:
+    """The base disk's name inside a checkpoint disk's name: `web01_<GUID>` -> `web01`.
+
+    Hyper-V names every AVHDX after the chain's base disk, so names never grow with depth.
+    """
+    stem = disk.stem
+    while _GUID_SUFFIX.search(stem):
+        stem = _GUID_SUFFIX.sub("", stem)
+    return stem
+
+
+def avhdx_name(parent: Path, guid: str) -> Path:
+    """`<base stem>_<GUID>.avhdx`, always beside its parent."""
+    return parent.parent / f"{base_stem(parent)}_{guid}.avhdx"

@@ -1,0 +1,176 @@
+"""Who may change a host, and what another process is doing to a VM right now.
+
+- One mutating process per host: an fcntl (flock) lock on `.hvgui/host.lock`, held while any
+  operation of this process runs. Readers never take it.
+- One operation per VM: inside a process a table of running operations; across processes the
+  VM's status file (pid + operation). A second operation gets `VM is busy: <operation>`.
+- The status file also carries the progress percent, so `get-vm` in another process shows
+  `Creating Checkpoint (37%)` like Hyper-V Manager's Status column.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hvgui.host.errors import HostError, VMBusyError
+from hvgui.host.fileio import atomic_write
+from hvgui.host.layout import Layout
+
+LOCK_WAIT_SECONDS = 60.0
+
+
+@dataclass
+class _ProcessState:
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+    active: dict[str, str] = field(default_factory=dict)  # vm id -> operation
+    fd: int = -1
+    users: int = 0
+
+
+_STATES: dict[str, _ProcessState] = {}
+_STATES_LOCK = threading.Lock()
+
+
+def _state_for(root: Path) -> _ProcessState:
+    key = os.path.realpath(root)
+    with _STATES_LOCK:
+        return _STATES.setdefault(key, _ProcessState())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StatusBoard:
+    """The per-VM status files of operations in progress."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def write(self, vm_id: str, operation: str, percent: int, state: str | None = None) -> None:
+        record = {"pid": os.getpid(), "operation": operation, "percent": percent, "state": state}
+        atomic_write(self.layout.status_file(vm_id), json.dumps(record).encode(), durable=False)
+
+    def clear(self, vm_id: str) -> None:
+        with suppress(FileNotFoundError):
+            self.layout.status_file(vm_id).unlink()
+
+    def read(self, vm_id: str) -> dict[str, Any] | None:
+        """The live status of `vm_id`, or None (no operation, or its process died)."""
+        return self._parse(self.layout.status_file(vm_id))
+
+    def read_all(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        try:
+            entries = list(os.scandir(self.layout.status_dir))
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            if entry.name.endswith(".json"):
+                record = self._parse(Path(entry.path))
+                if record is not None:
+                    out[entry.name[:-5].upper()] = record
+        return out
+
+    def _parse(self, path: Path) -> dict[str, Any] | None:
+        try:
+            with open(path, "rb") as handle:
+                record = json.loads(handle.read(4096))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+            return None
+        pid = record["pid"]
+        if pid == os.getpid():
+            state = _state_for(self.layout.root)
+            if path.stem.upper() not in state.active:
+                return None
+        elif not _pid_alive(pid):
+            return None
+        return record
+
+
+class HostLock:
+    def __init__(self, layout: Layout, status: StatusBoard) -> None:
+        self.layout = layout
+        self.status = status
+
+    @contextmanager
+    def operation(self, vm_id: str, vm_name: str, operation: str) -> Iterator[None]:
+        """Run one operation on `vm_id` holding the host's mutation lock."""
+        state = _state_for(self.layout.root)
+        with state.mutex:
+            if vm_id in state.active:
+                raise VMBusyError(vm_name, f"VM is busy: {state.active[vm_id]}")
+            self._refuse_if_busy_elsewhere(vm_id, vm_name)
+            if state.users == 0:
+                state.fd = self._acquire(vm_id, vm_name)
+            state.users += 1
+            state.active[vm_id] = operation
+        try:
+            yield
+        finally:
+            with state.mutex:
+                state.active.pop(vm_id, None)
+                state.users -= 1
+                if state.users == 0 and state.fd >= 0:
+                    os.close(state.fd)  # closing releases the flock
+                    state.fd = -1
+
+    def try_exclusive(self) -> int:
+        """The lock's descriptor if nobody (here or elsewhere) is changing the host, else -1."""
+        state = _state_for(self.layout.root)
+        with state.mutex:
+            if state.users:
+                return -1
+            fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return -1
+            return fd
+
+    def _refuse_if_busy_elsewhere(self, vm_id: str, vm_name: str) -> None:
+        other = self.status.read(vm_id)
+        if other is not None and other.get("pid") != os.getpid():
+            raise VMBusyError(vm_name, f"VM is busy: {other.get('operation', 'an operation')}")
+
+    def _acquire(self, vm_id: str, vm_name: str) -> int:
+        fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                pass
+            try:
+                self._refuse_if_busy_elsewhere(vm_id, vm_name)
+            except VMBusyError:
+                os.close(fd)
+                raise
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise HostError(
+                    self.layout.root,
+                    "another program is changing this host; try again when it has finished",
+                )
+            time.sleep(0.05)

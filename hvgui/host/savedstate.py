@@ -1,0 +1,405 @@
+"""BIN (memory) and VSV (processor and device state): documented binary formats of our own.
+
+Hyper-V's real BIN/VSV formats are undocumented, so the lab host writes its own (layouts in
+docs/formats.md). Both start with a magic, a version and a CRC-32C-protected header.
+
+BIN holds guest memory in 1 MiB chunks at fixed offsets, with a bitmap of the chunks ever
+written: untouched chunks are holes in a sparse file, so a 4 GiB guest that touched 256 MiB
+costs about 256 MiB of disk. A running VM keeps its memory in a BIN file too (its runtime
+memory), so Save and a checkpoint only copy the touched chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import crc32c
+
+from hvgui.host.errors import HostError
+from hvgui.progress import CancelToken, Progress, check, report
+
+MiB = 1 << 20
+BIN_MAGIC = b"HVGUIBIN"
+VSV_MAGIC = b"HVGUIVSV"
+FORMAT_VERSION = 1
+BIN_HEADER_SIZE = 4096
+CHUNK_SIZE = MiB
+MAX_MEMORY = 1 << 40  # 1 TiB, Hyper-V 2012 R2's per-VM maximum
+MAX_VSV_BYTES = 16 * MiB
+
+# BIN header: magic, version, header size, memory size, chunk size, chunk count,
+# bitmap offset, bitmap length, bitmap CRC, data offset, header CRC (computed with it zeroed).
+_BIN_HEADER = struct.Struct("<8sIIQIIQIIQI")
+_BIN_CRC_AT = _BIN_HEADER.size - 4
+
+# VSV header: magic, version, header size, section count, flags, file length,
+# section-table CRC, header CRC (computed with it zeroed).
+_VSV_HEADER = struct.Struct("<8sIIIIQII")
+_VSV_HEADER_SIZE = 64
+_VSV_SECTION = struct.Struct("<IIQQII")  # type, reserved, offset, length, payload CRC, reserved
+
+SECTION_PROCESSORS = 1
+SECTION_DEVICES = 2
+SECTION_GUEST = 3
+SECTION_NAMES = {
+    SECTION_PROCESSORS: "processors",
+    SECTION_DEVICES: "devices",
+    SECTION_GUEST: "guest",
+}
+_REGISTERS = ("rip", "rsp", "rflags", "cr0", "cr3", "cr4", "efer", "tsc")
+_VCPU = struct.Struct("<" + "Q" * len(_REGISTERS))
+
+
+def _crc(data: bytes) -> int:
+    return int(crc32c.crc32c(data))
+
+
+def _align(value: int, to: int) -> int:
+    return (value + to - 1) // to * to
+
+
+# ===================================================================================== BIN
+@dataclass(frozen=True)
+class BinInfo:
+    memory_size: int
+    chunk_size: int
+    chunk_count: int
+    touched_chunks: int
+    data_offset: int
+
+    @property
+    def touched_bytes(self) -> int:
+        return self.touched_chunks * self.chunk_size
+
+
+class BinFile:
+    """An open BIN file: memory reads and writes at guest-physical offsets."""
+
+    def __init__(self, path: Path, *, writable: bool = False) -> None:
+        self.path = path
+        self.writable = writable
+        try:
+            self._fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+        except FileNotFoundError:
+            raise HostError(path, "the memory (BIN) file is missing") from None
+        try:
+            self._load()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _load(self) -> None:
+        raw = os.pread(self._fd, BIN_HEADER_SIZE, 0)
+        if len(raw) < BIN_HEADER_SIZE or raw[:8] != BIN_MAGIC:
+            raise HostError(self.path, "not an hvgui memory (BIN) file: bad magic")
+        fields = _BIN_HEADER.unpack_from(raw)
+        (
+            _,
+            version,
+            header_size,
+            memory_size,
+            chunk_size,
+            chunk_count,
+            bitmap_offset,
+            bitmap_length,
+            bitmap_crc,
+            data_offset,
+            header_crc,
+        ) = fields
+        zeroed = bytearray(raw)
+        zeroed[_BIN_CRC_AT : _BIN_CRC_AT + 4] = b"\0\0\0\0"
+        if _crc(bytes(zeroed)) != header_crc:
+            raise HostError(self.path, "memory (BIN) header checksum mismatch: the file is damaged")
+        if version != FORMAT_VERSION:
+            raise HostError(self.path, f"memory (BIN) format version {version} is not supported")
+        if (
+            header_size != BIN_HEADER_SIZE
+            or chunk_size != CHUNK_SIZE
+            or not 0 < memory_size <= MAX_MEMORY
+            or chunk_count != _align(memory_size, chunk_size) // chunk_size
+            or bitmap_offset != BIN_HEADER_SIZE
+            or bitmap_length != _align(chunk_count, 8) // 8
+            or data_offset != _align(BIN_HEADER_SIZE + bitmap_length, CHUNK_SIZE)
+        ):
+            raise HostError(self.path, "memory (BIN) header describes an impossible layout")
+        bitmap = os.pread(self._fd, bitmap_length, bitmap_offset)
+        if len(bitmap) != bitmap_length or _crc(bitmap) != bitmap_crc:
+            raise HostError(self.path, "memory (BIN) chunk bitmap is truncated or damaged")
+        self.memory_size = memory_size
+        self.chunk_count = chunk_count
+        self.data_offset = data_offset
+        self._bitmap = bytearray(bitmap)
+
+    @staticmethod
+    def create(path: Path, memory_size: int) -> None:
+        """An empty BIN (nothing touched) for `memory_size` bytes of guest memory."""
+        if not 0 < memory_size <= MAX_MEMORY:
+            raise HostError(path, f"memory size {memory_size} is out of range")
+        chunk_count = _align(memory_size, CHUNK_SIZE) // CHUNK_SIZE
+        bitmap = bytes(_align(chunk_count, 8) // 8)
+        _write_bin(path, memory_size, bitmap)
+
+    def info(self) -> BinInfo:
+        touched = sum(bin(b).count("1") for b in self._bitmap)
+        return BinInfo(self.memory_size, CHUNK_SIZE, self.chunk_count, touched, self.data_offset)
+
+    def is_touched(self, chunk: int) -> bool:
+        return bool(self._bitmap[chunk >> 3] & (1 << (chunk & 7)))
+
+    def touched_runs(self) -> Iterator[tuple[int, int]]:
+        """(first chunk, chunk count) of each run of touched chunks."""
+        start = None
+        for chunk in range(self.chunk_count):
+            if self.is_touched(chunk):
+                if start is None:
+                    start = chunk
+            elif start is not None:
+                yield start, chunk - start
+                start = None
+        if start is not None:
+            yield start, self.chunk_count - start
+
+    def _check_range(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self.memory_size:
+            raise HostError(
+                self.path,
+                f"memory range {offset}+{length} is outside the guest's {self.memory_size} bytes",
+            )
+
+    def read(self, offset: int, length: int) -> bytes:
+        self._check_range(offset, length)
+        out = bytearray()
+        while length > 0:
+            chunk, within = divmod(offset, CHUNK_SIZE)
+            step = min(length, CHUNK_SIZE - within)
+            if self.is_touched(chunk):
+                data = os.pread(self._fd, step, self.data_offset + offset)
+                out += data + bytes(step - len(data))
+            else:
+                out += bytes(step)
+            offset += step
+            length -= step
+        return bytes(out)
+
+    def write(self, offset: int, data: bytes) -> None:
+        if not self.writable:
+            raise HostError(self.path, "memory file opened read-only")
+        self._check_range(offset, len(data))
+        if not data:
+            return
+        os.pwrite(self._fd, data, self.data_offset + offset)
+        first, last = offset // CHUNK_SIZE, (offset + len(data) - 1) // CHUNK_SIZE
+        changed = False
+        for chunk in range(first, last + 1):
+            if not self.is_touched(chunk):
+                self._bitmap[chunk >> 3] |= 1 << (chunk & 7)
+                changed = True
+        if changed:
+            self._write_header()
+
+    def _write_header(self) -> None:
+        bitmap = bytes(self._bitmap)
+        os.pwrite(self._fd, bitmap, BIN_HEADER_SIZE)
+        os.pwrite(self._fd, _bin_header(self.memory_size, bitmap, self.data_offset), 0)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> BinFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        return self._fd
+
+
+def _bin_header(memory_size: int, bitmap: bytes, data_offset: int) -> bytes:
+    chunk_count = _align(memory_size, CHUNK_SIZE) // CHUNK_SIZE
+    fields = (
+        BIN_MAGIC,
+        FORMAT_VERSION,
+        BIN_HEADER_SIZE,
+        memory_size,
+        CHUNK_SIZE,
+        chunk_count,
+        BIN_HEADER_SIZE,
+        len(bitmap),
+        _crc(bitmap),
+        data_offset,
+        0,
+    )
+    header = bytearray(BIN_HEADER_SIZE)
+    _BIN_HEADER.pack_into(header, 0, *fields)
+    struct.pack_into("<I", header, _BIN_CRC_AT, _crc(bytes(header)))
+    return bytes(header)
+
+
+def _write_bin(path: Path, memory_size: int, bitmap: bytes) -> int:
+    """Write header + bitmap, size the file sparsely; returns the open descriptor's data offset."""
+    data_offset = _align(BIN_HEADER_SIZE + len(bitmap), CHUNK_SIZE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.pwrite(fd, _bin_header(memory_size, bitmap, data_offset), 0)
+        os.pwrite(fd, bitmap, BIN_HEADER_SIZE)
+        os.ftruncate(fd, data_offset + memory_size)
+    finally:
+        os.close(fd)
+    return data_offset
+
+
+def copy_bin(
+    source: Path,
+    destination: Path,
+    *,
+    progress: Progress | None = None,
+    phase: str = "",
+    cancel: CancelToken | None = None,
+) -> int:
+    """Copy a BIN file touching only its touched chunks (holes stay holes); returns bytes copied."""
+    with BinFile(source) as src:
+        runs = list(src.touched_runs())
+        total = sum(count for _, count in runs) * CHUNK_SIZE
+        _write_bin(destination, src.memory_size, bytes(src._bitmap))
+        done = 0
+        fd = os.open(destination, os.O_WRONLY)
+        try:
+            for first, count in runs:
+                offset = src.data_offset + first * CHUNK_SIZE
+                end = min(src.data_offset + src.memory_size, offset + count * CHUNK_SIZE)
+                while offset < end:
+                    check(cancel)
+                    step = min(end - offset, 64 * MiB)
+                    _copy_range(src.fileno(), fd, offset, step)
+                    offset += step
+                    done += step
+                    report(progress, done / total if total else 1.0, phase)
+        finally:
+            os.close(fd)
+    return done
+
+
+def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
+    while length > 0:
+        try:
+            moved = os.copy_file_range(src, dst, length, offset, offset)
+        except OSError:
+            moved = 0
+        if moved <= 0:  # not supported here, or a hole at the end: plain copy
+            data = os.pread(src, min(length, 8 * MiB), offset)
+            if not data:
+                return
+            moved = os.pwrite(dst, data, offset)
+        offset += moved
+        length -= moved
+
+
+# ===================================================================================== VSV
+@dataclass(frozen=True)
+class DeviceState:
+    """What a VSV file holds: per-vCPU registers, device state, and an optional guest blob."""
+
+    processors: list[dict[str, int]]
+    devices: dict[str, Any]
+    guest: bytes = b""
+
+
+def write_vsv(path: Path, state: DeviceState) -> None:
+    cpu = struct.pack("<I", len(state.processors)) + b"".join(
+        _VCPU.pack(*(int(p.get(r, 0)) & (2**64 - 1) for r in _REGISTERS)) for p in state.processors
+    )
+    devices = json.dumps(state.devices, sort_keys=True).encode("utf-8")
+    payloads = [(SECTION_PROCESSORS, cpu), (SECTION_DEVICES, devices)]
+    if state.guest:
+        payloads.append((SECTION_GUEST, state.guest))
+    offset = _VSV_HEADER_SIZE + _VSV_SECTION.size * len(payloads)
+    table = bytearray()
+    body = bytearray()
+    for kind, payload in payloads:
+        table += _VSV_SECTION.pack(kind, 0, offset + len(body), len(payload), _crc(payload), 0)
+        body += payload
+    total = offset + len(body)
+    header = bytearray(_VSV_HEADER_SIZE)
+    _VSV_HEADER.pack_into(
+        header,
+        0,
+        VSV_MAGIC,
+        FORMAT_VERSION,
+        _VSV_HEADER_SIZE,
+        len(payloads),
+        0,
+        total,
+        _crc(bytes(table)),
+        0,
+    )
+    struct.pack_into("<I", header, _VSV_HEADER.size - 4, _crc(bytes(header)))
+    with open(path, "xb") as handle:
+        handle.write(bytes(header) + bytes(table) + bytes(body))
+
+
+def read_vsv(path: Path) -> DeviceState:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_VSV_BYTES + 1)
+    except FileNotFoundError:
+        raise HostError(path, "the device state (VSV) file is missing") from None
+    if len(data) > MAX_VSV_BYTES:
+        raise HostError(path, "device state (VSV) file is implausibly large")
+    if len(data) < _VSV_HEADER_SIZE or data[:8] != VSV_MAGIC:
+        raise HostError(path, "not an hvgui device state (VSV) file: bad magic")
+    (_, version, header_size, count, _flags, total, table_crc, header_crc) = (
+        _VSV_HEADER.unpack_from(data)
+    )
+    zeroed = bytearray(data[:_VSV_HEADER_SIZE])
+    struct.pack_into("<I", zeroed, _VSV_HEADER.size - 4, 0)
+    if _crc(bytes(zeroed)) != header_crc:
+        raise HostError(path, "device state (VSV) header checksum mismatch: the file is damaged")
+    if version != FORMAT_VERSION:
+        raise HostError(path, f"device state (VSV) format version {version} is not supported")
+    table_end = _VSV_HEADER_SIZE + count * _VSV_SECTION.size
+    if header_size != _VSV_HEADER_SIZE or count > 64 or total != len(data) or table_end > total:
+        raise HostError(path, "device state (VSV) header describes an impossible layout")
+    if _crc(data[_VSV_HEADER_SIZE:table_end]) != table_crc:
+        raise HostError(path, "device state (VSV) section table is damaged")
+    sections: dict[int, bytes] = {}
+    for i in range(count):
+        kind, _, offset, length, crc, _ = _VSV_SECTION.unpack_from(
+            data, _VSV_HEADER_SIZE + i * _VSV_SECTION.size
+        )
+        if offset < table_end or offset + length > total:
+            raise HostError(path, f"device state (VSV) section {i} lies outside the file")
+        payload = data[offset : offset + length]
+        if _crc(payload) != crc:
+            name = SECTION_NAMES.get(kind, str(kind))
+            raise HostError(path, f"device state (VSV) {name} section is damaged")
+        sections[kind] = payload
+    cpu = sections.get(SECTION_PROCESSORS, b"\0\0\0\0")
+    (ncpu,) = struct.unpack_from("<I", cpu) if len(cpu) >= 4 else (0,)
+    if len(cpu) != 4 + ncpu * _VCPU.size:
+        raise HostError(path, "device state (VSV) processor section has the wrong size")
+    processors = [
+        dict(zip(_REGISTERS, _VCPU.unpack_from(cpu, 4 + i * _VCPU.size), strict=True))
+        for i in range(ncpu)
+    ]
+    try:
+        devices = json.loads(sections.get(SECTION_DEVICES, b"{}").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise HostError(path, "device state (VSV) devices section is not valid JSON") from None
+    if not isinstance(devices, dict):
+        raise HostError(path, "device state (VSV) devices section is not an object")
+    return DeviceState(processors, devices, sections.get(SECTION_GUEST, b""))
+
+
+def describe_bin(path: Path) -> BinInfo:
+    """Header facts of a BIN file (for the inspector and the host check)."""
+    with BinFile(path) as handle:
+        return handle.info()

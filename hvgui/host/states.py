@@ -1,0 +1,67 @@
+"""VM states and the transitions between them, as Hyper-V names them.
+
+Stable states are stored in the configuration; the transient ones (Starting, Saving, ...) are
+what another process sees while an operation runs. An illegal transition is refused with the
+reason, in the words Hyper-V Manager would use.
+"""
+
+from __future__ import annotations
+
+from hvgui.host.errors import InvalidStateError
+
+OFF = "Off"
+STARTING = "Starting"
+RUNNING = "Running"
+PAUSING = "Pausing"
+PAUSED = "Paused"
+RESUMING = "Resuming"
+SAVING = "Saving"
+SAVED = "Saved"
+STOPPING = "Stopping"
+
+STABLE_STATES = (OFF, RUNNING, PAUSED, SAVED)
+ALL_STATES = (OFF, STARTING, RUNNING, PAUSING, PAUSED, RESUMING, SAVING, SAVED, STOPPING)
+LIVE_STATES = (RUNNING, PAUSED)  # memory is in use
+
+START = "Start"
+TURN_OFF = "Turn Off"
+SHUT_DOWN = "Shut Down"
+SAVE = "Save"
+PAUSE = "Pause"
+RESUME = "Resume"
+
+# action -> (states it is allowed from, transient state while it runs, resulting state)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    START: ((OFF, SAVED), STARTING, RUNNING),
+    TURN_OFF: ((RUNNING, PAUSED, SAVED), STOPPING, OFF),
+    SHUT_DOWN: ((RUNNING,), STOPPING, OFF),
+    SAVE: ((RUNNING, PAUSED), SAVING, SAVED),
+    PAUSE: ((RUNNING,), PAUSING, PAUSED),
+    RESUME: ((PAUSED,), RESUMING, RUNNING),
+}
+
+_WHY = {
+    (START, RUNNING): "it is already running",
+    (START, PAUSED): "it is paused: resume it instead",
+    (TURN_OFF, OFF): "it is already off",
+    (SHUT_DOWN, OFF): "it is already off",
+    (SHUT_DOWN, PAUSED): "a paused guest cannot shut itself down: resume it or turn it off",
+    (SHUT_DOWN, SAVED): "a saved guest cannot shut itself down: start it or turn it off",
+    (SAVE, OFF): "it is off: there is no state to save",
+    (SAVE, SAVED): "it is already saved",
+    (PAUSE, OFF): "it is not running",
+    (PAUSE, SAVED): "it is saved, not running",
+    (PAUSE, PAUSED): "it is already paused",
+    (RESUME, OFF): "it is not paused",
+    (RESUME, RUNNING): "it is not paused",
+    (RESUME, SAVED): "it is saved: start it instead",
+}
+
+
+def transition(vm_name: str, action: str, state: str) -> tuple[str, str]:
+    """(transient state, resulting state) for `action` from `state`, or InvalidStateError."""
+    allowed, transient, result = TRANSITIONS[action]
+    if state not in allowed:
+        why = _WHY.get((action, state), f"it is {state}")
+        raise InvalidStateError(vm_name, f"cannot {action.lower()} the VM: {why}")
+    return transient, result

@@ -1,0 +1,554 @@
+"""VM and checkpoint configuration files in Windows Server 2012 R2's XML format.
+
+Files are UTF-16 (little-endian, with a byte-order mark) and CRLF line ends. Leaves carry
+`type="string|integer|bool|bytes"`; containers carry none. Everything is read through ONE
+hardened lxml parser: no DTD, no entities, no network, no huge trees, and a size bound, so a
+hostile file gives a clear HostError naming it. Unknown elements survive a read-modify-write.
+The choices this project made where Hyper-V's own are unknown are in docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lxml import etree
+
+from hvgui.host.errors import HostError
+
+MAX_CONFIG_BYTES = 8 << 20  # real configurations are tens of KiB
+
+IDE_DEVICE = "83f8638b-8dca-4152-9eda-2ca8b33039b4"
+SCSI_DEVICE = "d422512d-2bf2-4752-809d-7b82b5fcb1b4"
+# Our choice (Hyper-V's synthetic Fibre Channel device GUID is not public): see docs/formats.md.
+FIBRE_CHANNEL_DEVICE = "5b2e6f0c-2f1a-4d7b-9f3e-8a1c6d0b4e21"
+_SYNTHETIC_DEVICES = (
+    ("58f75a6d-d949-4320-99e1-a2a2576d581c", "Microsoft Synthetic Mouse"),
+    ("197f74e3-b84b-46de-8ae6-82f1cd181cdc", "Microsoft Synthetic Keyboard"),
+    ("f3cf6965-e8d3-44a9-9b7d-a04245ea7525", "Microsoft Synthetic Video"),
+)
+
+DRIVE_VHD = "VHD"
+DRIVE_ISO = "ISO"
+DRIVE_NONE = "NONE"
+DRIVE_PASSTHROUGH = "PASSTHROUGH"  # our choice of type name for a pass-through (physical) disk
+DRIVE_TYPES = (DRIVE_VHD, DRIVE_ISO, DRIVE_NONE, DRIVE_PASSTHROUGH)
+
+CONFIG_VERSION = 1280  # 5.0: major << 8 | minor
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_blank_text=True,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
+def to_filetime(moment: datetime) -> int:
+    """100-ns ticks since 1601-01-01 UTC, as Hyper-V stores times."""
+    delta = moment.astimezone(UTC) - _FILETIME_EPOCH
+    return (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+def from_filetime(ticks: int) -> datetime:
+    return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+@dataclass(frozen=True)
+class Drive:
+    """One drive slot of a controller as the configuration lists it."""
+
+    controller_type: str  # "IDE" | "SCSI"
+    controller_number: int
+    controller_location: int
+    kind: str  # VHD | ISO | PASSTHROUGH | NONE
+    path: str  # "" for an empty slot
+
+
+@dataclass(frozen=True)
+class FibreChannelPort:
+    instance_id: str
+    san_name: str
+    wwnn: str
+    wwpn: str
+
+
+def _decode(data: bytes, path: Path) -> str:
+    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise HostError(path, f"not valid UTF-16 text (byte {exc.start})") from None
+    raise HostError(
+        path, "not a Hyper-V configuration: it must be UTF-16 text with a byte-order mark"
+    )
+
+
+class ConfigDoc:
+    """A parsed configuration: typed access to the elements the host uses, and the whole tree."""
+
+    def __init__(self, root: etree._Element, path: Path) -> None:
+        self.root = root
+        self.path = path
+
+    # ----------------------------------------------------------------- reading and writing
+    @classmethod
+    def load(cls, path: Path) -> ConfigDoc:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_CONFIG_BYTES + 1)
+        except FileNotFoundError:
+            raise HostError(path, "the configuration file is missing") from None
+        except OSError as exc:
+            raise HostError(path, f"cannot read the configuration: {exc.strerror}") from None
+        return cls.from_bytes(data, path)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: Path) -> ConfigDoc:
+        if len(data) > MAX_CONFIG_BYTES:
+            raise HostError(path, f"configuration larger than {MAX_CONFIG_BYTES >> 20} MiB")
+        text = _decode(data, path)
+        if "<!DOCTYPE" in text or "<!ENTITY" in text:
+            raise HostError(
+                path, "contains a DOCTYPE or entity declaration, which configurations never have"
+            )
+        try:
+            root = etree.fromstring(data, _PARSER)
+        except etree.XMLSyntaxError as exc:
+            raise HostError(path, f"not well-formed XML: {exc.msg}") from None
+        if getattr(root.getroottree().docinfo, "doctype", ""):
+            raise HostError(path, "contains a DOCTYPE, which configurations never have")
+        if root.tag != "configuration":
+            raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
+        return cls(root, path)
+
+    def to_bytes(self) -> bytes:
+        body = etree.tostring(self.root, encoding="unicode", pretty_print=True)
+        text = '<?xml version="1.0" encoding="UTF-16" standalone="yes"?>\n' + body
+        return b"\xff\xfe" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-16-le")
+
+    def copy(self, path: Path) -> ConfigDoc:
+        return ConfigDoc(etree.fromstring(etree.tostring(self.root), _PARSER), path)
+
+    # ----------------------------------------------------------------- typed leaves
+    def _find(self, where: str) -> etree._Element | None:
+        return self.root.find(where)
+
+    def _require(self, where: str) -> etree._Element:
+        node = self._find(where)
+        if node is None:
+            raise HostError(self.path, f"missing element configuration/{where}")
+        return node
+
+    def get_str(self, where: str, default: str | None = None) -> str:
+        node = self._find(where) if default is not None else self._require(where)
+        if node is None:
+            return default if default is not None else ""
+        return node.text or ""
+
+    def get_int(self, where: str, default: int | None = None) -> int:
+        node = self._find(where) if default is not None else self._require(where)
+        if node is None:
+            return default if default is not None else 0
+        try:
+            return int((node.text or "").strip())
+        except ValueError:
+            raise HostError(
+                self.path, f"configuration/{where} is not an integer: {node.text!r}"
+            ) from None
+
+    def get_bool(self, where: str, default: bool = False) -> bool:
+        node = self._find(where)
+        if node is None:
+            return default
+        text = (node.text or "").strip()
+        if text not in ("True", "False"):
+            raise HostError(self.path, f"configuration/{where} is not True or False: {text!r}")
+        return text == "True"
+
+    def set(self, where: str, kind: str, value: str | int | bool | bytes) -> None:
+        """Set a leaf, creating it and any missing containers."""
+        node = self.root
+        for part in where.split("/"):
+            child = node.find(part)
+            if child is None:
+                child = etree.SubElement(node, part)
+            node = child
+        node.attrib["type"] = kind
+        if kind == "bool":
+            node.text = "True" if value else "False"
+        elif kind == "bytes":
+            assert isinstance(value, bytes)
+            node.text = base64.b64encode(value).decode("ascii")
+        else:
+            node.text = str(value)
+
+    def remove(self, where: str) -> None:
+        node = self._find(where)
+        if node is not None:
+            parent = node.getparent()
+            assert parent is not None
+            parent.remove(node)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def id(self) -> str:
+        value = self.get_str("properties/global_id").strip().upper()
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise HostError(self.path, f"properties/global_id is not a GUID: {value!r}") from None
+        return value
+
+    @property
+    def name(self) -> str:
+        return self.get_str("properties/name")
+
+    @property
+    def notes(self) -> str:
+        return self.get_str("properties/notes", "")
+
+    @property
+    def generation(self) -> int:
+        return 2 if self.get_int("properties/subtype", 0) == 1 else 1
+
+    @property
+    def version(self) -> str:
+        value = self.get_int("properties/version", CONFIG_VERSION)
+        return f"{value >> 8}.{value & 0xFF}"
+
+    @property
+    def creation_time(self) -> datetime:
+        node = self._find("properties/creation_time")
+        if node is None or not node.text:
+            return _FILETIME_EPOCH
+        try:
+            raw = base64.b64decode(node.text.strip(), validate=True)
+            (ticks,) = struct.unpack("<Q", raw[:8])
+        except (ValueError, struct.error):
+            raise HostError(
+                self.path, "properties/creation_time is not an 8-byte FILETIME"
+            ) from None
+        return from_filetime(ticks)
+
+    @property
+    def memory_mb(self) -> int:
+        return self.get_int("settings/memory/bank/size")
+
+    @property
+    def processor_count(self) -> int:
+        return self.get_int("settings/processors/count")
+
+    @property
+    def data_root(self) -> Path:
+        return Path(self.get_str("global_settings/data_root"))
+
+    @property
+    def snapshot_data_root(self) -> Path:
+        return Path(self.get_str("global_settings/snapshots/data_root"))
+
+    @property
+    def checkpoint_type(self) -> str:
+        return self.get_str("global_settings/snapshots/checkpoint_type", "Standard") or "Standard"
+
+    @property
+    def parent_snapshot_id(self) -> str | None:
+        return self.get_str("global_settings/snapshots/parent", "").upper() or None
+
+    @property
+    def state(self) -> str:
+        return self.get_str("hvgui/state", "Off") or "Off"
+
+    @property
+    def last_powered_on(self) -> int:
+        return self.get_int("properties/last_powered_on_time", 0)
+
+    @property
+    def merge_pending(self) -> bool:
+        return self.get_bool("global_settings/disk_merge_pending")
+
+    def _list(self, where: str, prefix: str) -> list[str]:
+        node = self._find(where)
+        if node is None:
+            return []
+        size = self.get_int(f"{where}/size", 0)
+        if not 0 <= size <= 100_000:
+            raise HostError(self.path, f"configuration/{where}/size is out of range: {size}")
+        return [self.get_str(f"{where}/{prefix}{i}") for i in range(size)]
+
+    def _set_list(self, where: str, prefix: str, values: list[str]) -> None:
+        self.remove(where)
+        self.set(f"{where}/size", "integer", len(values))
+        for i, value in enumerate(values):
+            self.set(f"{where}/{prefix}{i}", "string", value)
+
+    @property
+    def snapshot_ids(self) -> list[str]:
+        return [v.upper() for v in self._list("global_settings/snapshots/list", "guid")]
+
+    @snapshot_ids.setter
+    def snapshot_ids(self, ids: list[str]) -> None:
+        self._set_list("global_settings/snapshots/list", "guid", ids)
+
+    @property
+    def pending_merges(self) -> list[str]:
+        return self._list("global_settings/snapshots/pending_merge", "disk")
+
+    @pending_merges.setter
+    def pending_merges(self, paths: list[str]) -> None:
+        self._set_list("global_settings/snapshots/pending_merge", "disk", paths)
+        self.set("global_settings/disk_merge_pending", "bool", bool(paths))
+
+    def set_saved_state(self, bin_path: Path | None, vsv_path: Path | None) -> None:
+        self.set("global_settings/savedstate/memlocation", "string", str(bin_path or ""))
+        self.set("global_settings/savedstate/vsvlocation", "string", str(vsv_path or ""))
+
+    # ----------------------------------------------------------------- checkpoint section
+    @property
+    def is_snapshot(self) -> bool:
+        return self._find("snapshot") is not None
+
+    @property
+    def snapshot_parent_id(self) -> str | None:
+        return self.get_str("snapshot/parent_id", "").upper() or None
+
+    @property
+    def snapshot_type(self) -> str:
+        return self.get_str("snapshot/type", "Standard") or "Standard"
+
+    @property
+    def snapshot_creation_time(self) -> datetime:
+        return from_filetime(self.get_int("snapshot/creation_time"))
+
+    @property
+    def snapshot_vm_id(self) -> str:
+        return self.get_str("snapshot/vm_id").upper()
+
+    @property
+    def snapshot_vm_state(self) -> str:
+        return self.get_str("snapshot/vm_state", "Off") or "Off"
+
+    # ----------------------------------------------------------------- devices
+    def _manifest(self) -> list[tuple[etree._Element, str, str]]:
+        """(entry, device type GUID, instance GUID) for each vdevNNN, in order."""
+        manifest = self._find("manifest")
+        if manifest is None:
+            return []
+        entries = []
+        for entry in manifest:
+            if not str(entry.tag).startswith("vdev"):
+                continue
+            device = (entry.findtext("device") or "").strip().lower()
+            instance = (entry.findtext("instance") or "").strip().lower()
+            entries.append((entry, device, instance))
+        return entries
+
+    def _add_device(self, device: str, instance: str, name: str) -> etree._Element:
+        manifest = self.root.find("manifest")
+        if manifest is None:
+            manifest = etree.SubElement(self.root, "manifest")
+        numbers = [int(str(e.tag)[4:]) for e, _, _ in self._manifest() if str(e.tag)[4:].isdigit()]
+        entry = etree.SubElement(manifest, f"vdev{max(numbers, default=0) + 1:03d}")
+        for tag, kind, value in (
+            ("device", "string", device),
+            ("flags", "integer", "1"),
+            ("instance", "string", instance.upper()),
+            ("name", "string", name),
+        ):
+            leaf = etree.SubElement(entry, tag)
+            leaf.attrib["type"] = kind
+            leaf.text = value
+        self.set("manifest/size", "integer", len(self._manifest()))
+        section = self.root.find(f"_{instance.lower()}_")
+        if section is None:
+            section = etree.SubElement(self.root, f"_{instance.lower()}_")
+        return section
+
+    def _remove_device(self, instance: str) -> None:
+        for entry, _, inst in self._manifest():
+            if inst == instance.lower():
+                parent = entry.getparent()
+                assert parent is not None
+                parent.remove(entry)
+        self.remove(f"_{instance.lower()}_")
+        self.set("manifest/size", "integer", len(self._manifest()))
+
+    def _controllers(self) -> list[tuple[str, int, etree._Element]]:
+        """(controller type, number, the element holding drive0..N) for every controller."""
+        out: list[tuple[str, int, etree._Element]] = []
+        scsi = 0
+        for _, device, instance in self._manifest():
+            section = self._find(f"_{instance}_")
+            if device == IDE_DEVICE:
+                for number in (0, 1):
+                    node = section.find(f"controller{number}") if section is not None else None
+                    if node is not None:
+                        out.append(("IDE", number, node))
+            elif device == SCSI_DEVICE:
+                node = section.find("controller0") if section is not None else None
+                if node is None and section is not None:
+                    node = etree.SubElement(section, "controller0")
+                if node is not None:
+                    out.append(("SCSI", scsi, node))
+                scsi += 1
+        return out
+
+    def drives(self) -> list[Drive]:
+        result = []
+        for ctype, number, node in self._controllers():
+            for drive in node:
+                tag = str(drive.tag)
+                if not tag.startswith("drive") or not tag[5:].isdigit():
+                    continue
+                kind = (drive.findtext("type") or DRIVE_NONE).strip().upper()
+                if kind not in DRIVE_TYPES:
+                    raise HostError(
+                        self.path, f"drive {ctype} {number}:{tag[5:]} has unknown type {kind!r}"
+                    )
+                path = (drive.findtext("pathname") or "").strip()
+                result.append(Drive(ctype, number, int(tag[5:]), kind, path))
+        return result
+
+    def _drive_node(self, ctype: str, number: int, location: int) -> etree._Element | None:
+        for t, n, node in self._controllers():
+            if t == ctype and n == number:
+                return node.find(f"drive{location}")
+        return None
+
+    def set_drive(self, ctype: str, number: int, location: int, kind: str, path: str) -> None:
+        controller = next((c for t, n, c in self._controllers() if (t, n) == (ctype, number)), None)
+        if controller is None:
+            raise HostError(self.path, f"there is no {ctype} controller {number}")
+        drive = controller.find(f"drive{location}")
+        if drive is None:
+            drive = etree.SubElement(controller, f"drive{location}")
+        for tag, value in (("pathname", path), ("type", kind)):
+            leaf = drive.find(tag)
+            if leaf is None:
+                leaf = etree.SubElement(drive, tag)
+            leaf.attrib["type"] = "string"
+            leaf.text = value
+
+    def remove_drive(self, ctype: str, number: int, location: int) -> None:
+        node = self._drive_node(ctype, number, location)
+        if node is None:
+            return
+        if ctype == "IDE":  # IDE slots always exist; they become empty
+            self.set_drive(ctype, number, location, DRIVE_NONE, "")
+        else:
+            parent = node.getparent()
+            assert parent is not None
+            parent.remove(node)
+
+    def scsi_controller_count(self) -> int:
+        return sum(1 for _, device, _ in self._manifest() if device == SCSI_DEVICE)
+
+    def add_scsi_controller(self) -> int:
+        section = self._add_device(SCSI_DEVICE, new_guid(), "Synthetic SCSI Controller")
+        etree.SubElement(section, "controller0")
+        return self.scsi_controller_count() - 1
+
+    def fibre_channel(self) -> list[FibreChannelPort]:
+        ports = []
+        for _, device, instance in self._manifest():
+            if device != FIBRE_CHANNEL_DEVICE:
+                continue
+            where = f"_{instance}_"
+            ports.append(
+                FibreChannelPort(
+                    instance.upper(),
+                    self.get_str(f"{where}/san_name", ""),
+                    self.get_str(f"{where}/wwnn1", ""),
+                    self.get_str(f"{where}/wwpn1", ""),
+                )
+            )
+        return ports
+
+    def add_fibre_channel(self, san_name: str) -> FibreChannelPort:
+        instance = new_guid()
+        self._add_device(FIBRE_CHANNEL_DEVICE, instance, "Synthetic Fibre Channel Adapter")
+        raw = uuid.UUID(instance).bytes
+        wwnn = "C003FF" + raw[:5].hex().upper()
+        wwpn = "C003FF" + raw[5:10].hex().upper()
+        where = f"_{instance.lower()}_"
+        self.set(f"{where}/san_name", "string", san_name)
+        self.set(f"{where}/wwnn1", "string", wwnn)
+        self.set(f"{where}/wwpn1", "string", wwpn)
+        return FibreChannelPort(instance, san_name, wwnn, wwpn)
+
+    def remove_fibre_channel(self, instance_id: str) -> None:
+        self._remove_device(instance_id)
+
+
+def new_vm_config(
+    path: Path,
+    *,
+    vm_id: str,
+    name: str,
+    generation: int,
+    memory_mb: int,
+    data_root: Path,
+    snapshot_data_root: Path,
+    created: datetime,
+) -> ConfigDoc:
+    """A fresh VM configuration: one processor, static memory, the controllers of its generation."""
+    doc = ConfigDoc(etree.Element("configuration"), path)
+    filetime = to_filetime(created)
+    doc.set("properties/creation_time", "bytes", struct.pack("<Q", filetime))
+    doc.set("properties/global_id", "string", vm_id)
+    doc.set("properties/highly_available", "bool", False)
+    doc.set("properties/last_powered_off_time", "integer", 0)
+    doc.set("properties/last_powered_on_time", "integer", 0)
+    doc.set("properties/last_state_change_time", "integer", filetime)
+    doc.set("properties/name", "string", name)
+    doc.set("properties/notes", "string", "")
+    doc.set("properties/subtype", "integer", 1 if generation == 2 else 0)
+    doc.set("properties/type_id", "string", "Virtual Machines")
+    doc.set("properties/version", "integer", CONFIG_VERSION)
+    doc.set("settings/global/logical_id", "string", vm_id)
+    doc.set("settings/memory/bank/dynamic_memory_enabled", "bool", False)
+    doc.set("settings/memory/bank/limit", "integer", 1048576)
+    doc.set("settings/memory/bank/priority", "integer", 5000)
+    doc.set("settings/memory/bank/reservation", "integer", 512)
+    doc.set("settings/memory/bank/size", "integer", memory_mb)
+    doc.set("settings/memory/bank/target_memory_buffer", "integer", 20)
+    doc.set("settings/processors/count", "integer", 1)
+    doc.set("settings/processors/limit", "integer", 100000)
+    doc.set("settings/processors/reservation", "integer", 0)
+    doc.set("settings/processors/weight", "integer", 100)
+    doc.set("global_settings/data_root", "string", str(data_root))
+    doc.set("global_settings/disk_merge_pending", "bool", False)
+    doc.set("global_settings/snapshots/data_root", "string", str(snapshot_data_root))
+    doc.set("global_settings/snapshots/checkpoint_type", "string", "Standard")
+    doc.set("global_settings/snapshots/parent", "string", "")
+    doc.snapshot_ids = []
+    doc.set_saved_state(None, None)
+    doc.set("hvgui/state", "string", "Off")
+    for device, device_name in _SYNTHETIC_DEVICES:
+        section = doc._add_device(device, device, device_name)
+        version = etree.SubElement(section, "VDEVVersion")
+        version.attrib["type"] = "integer"
+        version.text = "256"
+    if generation == 1:
+        section = doc._add_device(IDE_DEVICE, IDE_DEVICE, "Microsoft Emulated IDE Controller")
+        for number in (0, 1):
+            etree.SubElement(section, f"controller{number}")
+            for location in (0, 1):
+                kind = DRIVE_ISO if (number, location) == (1, 0) else DRIVE_NONE
+                doc.set_drive("IDE", number, location, kind, "")
+    else:
+        doc.add_scsi_controller()
+    return doc
