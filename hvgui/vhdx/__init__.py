@@ -48,3 +48,20 @@ __all__ = [
     "resolve_parent",
     "set_read_only",
 ]
+
+# Merge-VHD, Test-VHD, Get-VHD, the inspector's dump and Convert-VHD.
+from hvgui.vhdx.check import Finding, test_vhd
+from hvgui.vhdx.convert import convert_vhd
+from hvgui.vhdx.info import VhdInfo, dump_vhdx, get_vhd
+from hvgui.vhdx.merge import MergeResult, merge_vhd
+
+__all__ += [
+    "Finding",
+    "MergeResult",
+    "VhdInfo",
+    "convert_vhd",
+    "dump_vhdx",
+    "get_vhd",
+    "merge_vhd",
+    "test_vhd",
+]

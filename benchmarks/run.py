@@ -1,0 +1,229 @@
+"""Benchmarks of hvgui's VHDX engine against the tools a user would compare it with.
+
+Run: `python benchmarks/run.py [--quick] [--only NAME ...] [--workdir DIR]`.
+Each benchmark times hvgui and its reference in the same run (median of several tries, warm
+cache) and prints a ratio; nothing here asserts a time. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hvgui import vhdx  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+HVCTL = [sys.executable, "-m", "hvgui.cli.main"]
+
+
+@dataclass
+class Row:
+    name: str
+    ours: float
+    reference: float | None
+    reference_name: str
+    target: str
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.reference is None else self.ours / self.reference
+
+
+def timed(action: Callable[[], object], repeat: int, before: Callable[[], object] | None = None
+          ) -> float:
+    """Median wall time of `action` over `repeat` tries; `before` runs untimed each time."""
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+
+
+def fill_random(disk: vhdx.Disk, start: int, length: int, seed: int) -> None:
+    """Write pseudo-random (incompressible, never zero) data in 4 MiB pieces."""
+    chunk = 4 * MiB
+    pattern = os.urandom(chunk)  # one random buffer, varied per chunk so blocks differ
+    offset = start
+    while offset < start + length:
+        size = min(chunk, start + length - offset)
+        tag = (seed * 1_000_003 + offset).to_bytes(8, "little")
+        disk.write(offset, tag + pattern[8:size])
+        offset += size
+
+
+def remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def bench_convert_dynamic(work: Path, size: int, repeat: int) -> Row:
+    """(1) a fully written dynamic VHDX to raw: hvctl convert-vhd vs qemu-img convert."""
+    source = work / "full.vhdx"
+    remove(source)
+    vhdx.create_dynamic(source, size)
+    with vhdx.open_disk(source, writable=True) as disk:
+        fill_random(disk, 0, size, seed=1)
+    ours_out, ref_out = work / "ours.raw", work / "ref.raw"
+    ours = timed(lambda: run([*HVCTL, "convert-vhd", str(source), str(ours_out)]), repeat,
+                 before=lambda: remove(ours_out))
+    ref = timed(lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(source),
+                             str(ref_out)]), repeat, before=lambda: remove(ref_out))
+    same = subprocess.run(["cmp", str(ours_out), str(ref_out)]).returncode == 0
+    remove(ours_out, ref_out)
+    return Row(f"dynamic {size // MiB} MiB -> raw" + ("" if same else " (OUTPUT DIFFERS)"),
+               ours, ref, "qemu-img convert", "<= 1.5")
+
+
+def bench_convert_chain(work: Path, size: int, repeat: int) -> Row:
+    """(2) the same content through a 4-deep chain of scattered partial blocks vs qemu-img
+    converting the equivalent flat VHDX."""
+    import random
+
+    rng = random.Random(7)
+    chain = [work / "c0.vhdx", work / "c1.avhdx", work / "c2.avhdx", work / "c3.avhdx"]
+    remove(*chain)
+    vhdx.create_dynamic(chain[0], size)
+    with vhdx.open_disk(chain[0], writable=True) as disk:
+        fill_random(disk, 0, size, seed=2)
+    for level in range(1, 4):
+        vhdx.create_differencing(chain[level], chain[level - 1])
+        with vhdx.open_disk(chain[level], writable=True) as disk:
+            # ~1/8 of the disk per level, in 64 KiB pieces: most 2 MiB blocks end partial.
+            for _ in range(size // (8 * 64 * 1024)):
+                offset = rng.randrange(0, size // 4096) * 4096
+                length = min(64 * 1024, size - offset)
+                disk.write(offset, rng.randbytes(length))
+    flat_raw, flat = work / "flat.raw", work / "flat.vhdx"
+    remove(flat_raw, flat)
+    run([*HVCTL, "convert-vhd", str(chain[-1]), str(flat_raw)])
+    run(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic",
+         str(flat_raw), str(flat)])
+    ours_out, ref_out = work / "ours.raw", work / "ref.raw"
+    ours = timed(lambda: run([*HVCTL, "convert-vhd", str(chain[-1]), str(ours_out)]), repeat,
+                 before=lambda: remove(ours_out))
+    ref = timed(lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(flat),
+                             str(ref_out)]), repeat, before=lambda: remove(ref_out))
+    same = subprocess.run(["cmp", str(ours_out), str(ref_out)]).returncode == 0
+    remove(ours_out, ref_out, flat_raw, flat, *chain)
+    return Row(f"4-deep chain {size // MiB} MiB -> raw" + ("" if same else " (OUTPUT DIFFERS)"),
+               ours, ref, "qemu-img (flat)", "<= 2.0")
+
+
+def bench_merge(work: Path, changed: int, repeat: int) -> Row:
+    """(3) merging `changed` bytes of fully written blocks durably vs dd conv=fsync."""
+    parent, child = work / "m.vhdx", work / "m.avhdx"
+    size = 2 * changed
+
+    def prepare() -> None:
+        remove(parent, child)
+        vhdx.create_dynamic(parent, size)
+        with vhdx.open_disk(parent, writable=True) as disk:
+            fill_random(disk, 0, 8 * MiB, seed=3)
+        vhdx.create_differencing(child, parent)
+        with vhdx.open_disk(child, writable=True) as disk:
+            fill_random(disk, size // 4, changed, seed=4)
+        os.sync()
+
+    ours = timed(lambda: run([*HVCTL, "merge-vhd", "--path", str(child)]), repeat,
+                 before=prepare)
+    source, target = work / "dd.in", work / "dd.out"
+    with open(source, "wb") as out:
+        for _ in range(changed // (4 * MiB)):
+            out.write(os.urandom(4 * MiB))
+
+    def dd() -> None:
+        run(["dd", f"if={source}", f"of={target}", "bs=4M", "conv=fsync", "status=none"])
+
+    def dd_prepare() -> None:
+        remove(target)
+        os.sync()
+
+    ref = timed(dd, repeat, before=dd_prepare)
+    remove(parent, child, source, target)
+    return Row(f"merge {changed // MiB} MiB of changed blocks", ours, ref,
+               "dd bs=4M conv=fsync", "<= 1.5")
+
+
+def bench_differencing_over_huge(work: Path, repeat: int) -> Row:
+    """(4) creating a differencing disk over a 64 TiB dynamic parent (must be O(1))."""
+    parent, child = work / "huge.vhdx", work / "huge.avhdx"
+    remove(parent, child)
+    vhdx.create_dynamic(parent, 64 << 40)
+    ours = timed(lambda: vhdx.create_differencing(child, parent), repeat,
+                 before=lambda: remove(child))
+    remove(parent, child)
+    return Row("new differencing over 64 TiB", ours, None, "(absolute)", "< 0.050 s")
+
+
+BENCHMARKS = ("convert", "chain", "merge", "diff64t")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one try each")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, default=list(BENCHMARKS))
+    parser.add_argument("--workdir", type=Path, help="where to put the test files")
+    args = parser.parse_args(argv)
+    for tool in ("qemu-img", "dd", "cmp"):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} is not installed")
+    size = 128 * MiB if args.quick else GiB
+    changed = 64 * MiB if args.quick else 512 * MiB
+    repeat = 1 if args.quick else 3
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(dir=args.workdir, prefix="hvgui-bench-") as tmp:
+        work = Path(tmp)
+        if "convert" in args.only:
+            rows.append(bench_convert_dynamic(work, size, repeat))
+        if "chain" in args.only:
+            rows.append(bench_convert_chain(work, size, repeat))
+        if "merge" in args.only:
+            rows.append(bench_merge(work, changed, repeat))
+        if "diff64t" in args.only:
+            rows.append(bench_differencing_over_huge(work, max(repeat, 5)))
+    print_rows(rows)
+    return 0
+
+
+def print_rows(rows: list[Row]) -> None:
+    header = ("benchmark", "hvgui s", "reference", "ref s", "ratio", "target")
+    table = [
+        (
+            r.name,
+            f"{r.ours:.3f}",
+            r.reference_name,
+            "" if r.reference is None else f"{r.reference:.3f}",
+            "" if r.ratio is None else f"{r.ratio:.2f}",
+            r.target,
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""hvctl's disk commands: New-VHD, Get-VHD, Test-VHD, Merge-VHD, Convert-VHD, raw reads/writes.
+
+Every command works on files only (no host needed). Output mirrors PowerShell: Format-List
+without `--json`, the cmdlet's property names with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from hvgui import vhdx
+from hvgui.cli.common import add_json, parse_size, print_json, print_list, progress_bar
+from hvgui.errors import HvError
+
+# Data moves through read-vhd / write-vhd in pieces of this size, so a huge --length
+# never allocates more than this at once.
+_CHUNK = 4 << 20
+
+
+class UsageError(HvError):
+    """A request the disk cannot satisfy (range past the end, missing input)."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    new = subparsers.add_parser(
+        "new-vhd",
+        help="create a VHDX (New-VHD): fixed, dynamic or differencing",
+        description="Create a fixed or dynamic VHDX of --size-bytes, or a differencing disk "
+        "over --parent-path.",
+    )
+    new.add_argument("path", metavar="PATH", type=Path)
+    new.add_argument("--size-bytes", type=parse_size, help="virtual size (512MB, 4GB, ...)")
+    kind = new.add_mutually_exclusive_group()
+    kind.add_argument("--fixed", action="store_true", help="allocate every block now")
+    kind.add_argument("--dynamic", action="store_true", help="allocate on write (default)")
+    new.add_argument("--parent-path", type=Path, help="create a differencing disk over PARENT")
+    new.add_argument("--block-size-bytes", type=parse_size)
+    new.add_argument("--logical-sector-size-bytes", type=parse_size)
+    new.add_argument("--physical-sector-size-bytes", type=parse_size)
+    new.set_defaults(func=_new_vhd, parser=new)
+
+    get = subparsers.add_parser("get-vhd", help="show a VHDX's properties (Get-VHD)")
+    get.add_argument("path", metavar="PATH", type=Path)
+    add_json(get)
+    get.set_defaults(func=_get_vhd)
+
+    test = subparsers.add_parser(
+        "test-vhd",
+        help="check a VHDX and its whole chain (Test-VHD); exit 1 when problems are found",
+    )
+    test.add_argument("path", metavar="PATH", type=Path)
+    add_json(test)
+    test.set_defaults(func=_test_vhd)
+
+    merge = subparsers.add_parser(
+        "merge-vhd", help="fold a differencing disk into its parent or an ancestor (Merge-VHD)"
+    )
+    merge.add_argument("--path", required=True, type=Path, help="the child to merge")
+    merge.add_argument(
+        "--destination-path", type=Path, help="the ancestor to merge into (default: the parent)"
+    )
+    merge.set_defaults(func=_merge_vhd)
+
+    convert = subparsers.add_parser(
+        "convert-vhd",
+        help="convert between VHDX and raw by extension (Convert-VHD); flattens a chain",
+    )
+    convert.add_argument("path", metavar="PATH", type=Path)
+    convert.add_argument("destination", metavar="DESTINATION", type=Path)
+    convert.set_defaults(func=_convert_vhd)
+
+    read = subparsers.add_parser("read-vhd", help="read bytes of the virtual disk")
+    read.add_argument("path", metavar="PATH", type=Path)
+    read.add_argument("--offset", required=True, type=parse_size)
+    read.add_argument("--length", required=True, type=parse_size)
+    read.add_argument("--output", type=Path, help="write here instead of standard output")
+    read.set_defaults(func=_read_vhd)
+
+    write = subparsers.add_parser("write-vhd", help="write a file's bytes into the virtual disk")
+    write.add_argument("path", metavar="PATH", type=Path)
+    write.add_argument("--offset", required=True, type=parse_size)
+    write.add_argument("--input", required=True, type=Path, help="the bytes to write ('-': stdin)")
+    write.set_defaults(func=_write_vhd)
+
+
+def _new_vhd(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.parser
+    if args.parent_path is not None:
+        extra = [
+            name
+            for name, value in (
+                ("--size-bytes", args.size_bytes),
+                ("--fixed", args.fixed),
+                ("--dynamic", args.dynamic),
+                ("--logical-sector-size-bytes", args.logical_sector_size_bytes),
+                ("--physical-sector-size-bytes", args.physical_sector_size_bytes),
+            )
+            if value
+        ]
+        if extra:
+            parser.error(f"{', '.join(extra)} cannot be used with --parent-path "
+                         "(a differencing disk takes its size and sectors from the parent)")
+        vhdx.create_differencing(
+            args.path, args.parent_path,
+            block_size=args.block_size_bytes or vhdx.DEFAULT_DIFFERENCING_BLOCK)
+    else:
+        if args.size_bytes is None:
+            parser.error("--size-bytes is required (or --parent-path for a differencing disk)")
+        block_size = args.block_size_bytes or vhdx.DEFAULT_DYNAMIC_BLOCK
+        logical = args.logical_sector_size_bytes or 512
+        physical = args.physical_sector_size_bytes or 4096
+        if args.fixed:
+            with progress_bar() as progress:
+                vhdx.create_fixed(args.path, args.size_bytes, block_size=block_size,
+                                  logical_sector_size=logical, physical_sector_size=physical,
+                                  progress=progress)
+        else:
+            vhdx.create_dynamic(args.path, args.size_bytes, block_size=block_size,
+                                logical_sector_size=logical, physical_sector_size=physical)
+    print_list(vhdx.get_vhd(args.path).to_json())
+    return 0
+
+
+def _get_vhd(args: argparse.Namespace) -> int:
+    record = vhdx.get_vhd(args.path).to_json()
+    if args.json:
+        print_json(record)
+    else:
+        print_list(record)
+    return 0
+
+
+def _test_vhd(args: argparse.Namespace) -> int:
+    findings = vhdx.test_vhd(args.path)
+    problems = [f for f in findings if f.severity in ("error", "warning")]
+    if args.json:
+        print_json(
+            {
+                "Path": str(args.path),
+                "Sound": not problems,
+                "Findings": [
+                    {"Severity": f.severity, "Path": str(f.path), "Code": f.code,
+                     "Message": f.message}
+                    for f in findings
+                ],
+            }
+        )
+    else:
+        for finding in findings:
+            print(f"{finding.severity}: {finding.path}: {finding.message}")
+        if not findings:
+            print(f"{args.path}: no problems found")
+    return 1 if problems else 0
+
+
+def _merge_vhd(args: argparse.Namespace) -> int:
+    with progress_bar() as progress:
+        result = vhdx.merge_vhd(args.path, args.destination_path, progress=progress)
+    merged = ", ".join(str(p) for p in result.merged)
+    print(f"merged {merged} into {result.destination} ({_human(result.bytes_moved)} moved)")
+    for path in result.repointed:
+        print(f"re-pointed {path} at {result.destination}")
+    return 0
+
+
+def _convert_vhd(args: argparse.Namespace) -> int:
+    with progress_bar() as progress:
+        vhdx.convert_vhd(args.path, args.destination, progress=progress)
+    return 0
+
+
+def _read_vhd(args: argparse.Namespace) -> int:
+    with vhdx.open_disk(args.path) as disk:
+        _check_range(args.path, disk.size, args.offset, args.length)
+        if args.output is not None:
+            with open(args.output, "wb") as out:
+                _copy_out(disk, args.offset, args.length, out)
+        else:
+            _copy_out(disk, args.offset, args.length, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    return 0
+
+
+def _write_vhd(args: argparse.Namespace) -> int:
+    if str(args.input) == "-":
+        data_source: BinaryIO = sys.stdin.buffer
+        length = None
+    else:
+        data_source = open(args.input, "rb")  # noqa: SIM115 - closed below
+        length = os.fstat(data_source.fileno()).st_size
+    try:
+        with vhdx.open_disk(args.path, writable=True) as disk:
+            if length is not None:
+                _check_range(args.path, disk.size, args.offset, length)
+            position = args.offset
+            while True:
+                chunk = data_source.read(_CHUNK)
+                if not chunk:
+                    break
+                _check_range(args.path, disk.size, position, len(chunk))
+                disk.write(position, chunk)
+                position += len(chunk)
+            disk.flush()
+    finally:
+        if data_source is not sys.stdin.buffer:
+            data_source.close()
+    return 0
+
+
+def _copy_out(disk: vhdx.Disk, offset: int, length: int, out: BinaryIO) -> None:
+    end = offset + length
+    while offset < end:
+        size = min(_CHUNK, end - offset)
+        out.write(disk.read(offset, size))
+        offset += size
+
+
+def _check_range(path: Path, size: int, offset: int, length: int) -> None:
+    if offset + length > size:
+        raise UsageError(
+            path,
+            f"bytes {offset}..{offset + length} are past the end of the virtual disk "
+            f"({size} bytes)",
+        )
+
+
+def _human(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"

@@ -1,0 +1,238 @@
+"""Convert-VHD: VHDX (any chain, flattened) or raw in, dynamic VHDX or sparse raw out.
+
+The format of each side comes from its extension: `.raw`/`.img` is a raw disk image, anything
+else a VHDX. The output is written under a temporary name beside the destination and renamed
+into place at the end, so a failed or cancelled conversion never leaves a half file under the
+destination's name. Ranges that hold nothing (unallocated blocks, holes in the source file,
+all-zero blocks) are not written: the raw output stays sparse, the VHDX output leaves them
+unallocated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from hvgui.progress import CancelToken, Progress, check, report
+from hvgui.vhdx import format as F
+from hvgui.vhdx.chain import Disk, open_disk
+from hvgui.vhdx.create import create_dynamic
+from hvgui.vhdx.errors import UnsupportedError, VhdxError
+from hvgui.vhdx.image import DATA, PARENT, VhdxImage
+
+PHASE = "Converting"
+RAW_SUFFIXES = (".raw", ".img")
+_CHUNK = 64 * F.MiB
+
+
+def convert_vhd(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Convert `source` to `destination` (formats by extension; a chain is flattened)."""
+    src, dst = Path(source), Path(destination)
+    if dst.exists():
+        raise VhdxError(dst, "already exists; choose another destination or remove it first")
+    if not src.is_file():
+        raise VhdxError(src, "no such file")
+    temp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    report(progress, 0.0, PHASE)
+    try:
+        if _is_raw(src):
+            if _is_raw(dst):
+                raise UnsupportedError(dst, "raw to raw is a plain copy; use cp")
+            _raw_to_vhdx(src, temp, progress, cancel)
+        else:
+            with open_disk(src) as disk:
+                if _is_raw(dst):
+                    _disk_to_raw(disk, temp, progress, cancel)
+                else:
+                    _disk_to_vhdx(disk, temp, progress, cancel)
+        os.rename(temp, dst)
+        _fsync_dir(dst.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    report(progress, 1.0, PHASE)
+
+
+def _is_raw(path: Path) -> bool:
+    return path.suffix.lower() in RAW_SUFFIXES
+
+
+# --- where the data is ------------------------------------------------------------------------
+
+
+def _extents(disk: Disk, offset: int, length: int, level: int = 0
+             ) -> Iterator[tuple[int, int, VhdxImage, int]]:
+    """(virtual offset, length, image, file offset) of every stored range, through the chain;
+    ranges that read as zeros are left out."""
+    image = disk.images[level]
+    for run in image.map_range(offset, length):
+        if run.kind == DATA:
+            yield run.offset, run.length, image, run.file_offset
+        elif run.kind == PARENT and level + 1 < len(disk.images):
+            yield from _extents(disk, run.offset, run.length, level + 1)
+
+
+def _data_segments(fd: int, offset: int, length: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) pieces of [offset, offset+length) that are not holes of the file."""
+    end = offset + length
+    pos = offset
+    while pos < end:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return  # a hole to the end of the file
+            yield pos, end - pos  # no hole support: everything is data
+            return
+        if data >= end:
+            return
+        hole = min(end, os.lseek(fd, data, os.SEEK_HOLE))
+        yield data, hole - data
+        pos = hole
+
+
+# --- VHDX to raw ------------------------------------------------------------------------------
+
+
+def _disk_to_raw(disk: Disk, temp: Path, progress: Progress | None,
+                 cancel: CancelToken | None) -> None:
+    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.ftruncate(out, disk.size)
+        overlaid = any(image.overlay for image in disk.images)
+        step = max(disk.block_size, _CHUNK)
+        for start in range(0, disk.size, step):
+            check(cancel)
+            length = min(step, disk.size - start)
+            if overlaid:  # an unreplayed log patches the file: copy what the chain reads
+                _write_nonzero(out, start, disk.read(start, length))
+            else:
+                for voff, n, image, foff in _extents(disk, start, length):
+                    for doff, dn in _data_segments(image.fileno, foff, n):
+                        _copy_range(image.fileno, doff, out, voff + doff - foff, dn)
+            report(progress, (start + length) / disk.size, PHASE)
+        os.fsync(out)
+    finally:
+        os.close(out)
+
+
+def _write_nonzero(fd: int, offset: int, data: bytes) -> None:
+    if np.frombuffer(data, dtype=np.uint8).any():
+        _pwrite_all(fd, data, offset)
+
+
+# --- to dynamic VHDX --------------------------------------------------------------------------
+
+
+def _disk_to_vhdx(disk: Disk, temp: Path, progress: Progress | None,
+                  cancel: CancelToken | None) -> None:
+    create_dynamic(temp, disk.size, logical_sector_size=disk.logical_sector_size,
+                   physical_sector_size=disk.physical_sector_size)
+
+    def stored(start: int, length: int) -> bool:
+        return any(_data_segments(image.fileno, foff, n)
+                   for _, n, image, foff in _extents(disk, start, length))
+
+    _fill_vhdx(temp, disk.size, stored, disk.readinto, progress, cancel)
+
+
+def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
+                 cancel: CancelToken | None) -> None:
+    with open(source, "rb") as raw:
+        fd = raw.fileno()
+        size = os.fstat(fd).st_size
+        if size == 0 or size % 512:
+            raise VhdxError(source, f"is {size} bytes, not a whole number of 512-byte sectors")
+        if size > F.MAX_VIRTUAL_SIZE:
+            raise UnsupportedError(source, "is larger than the 64 TiB a VHDX can hold")
+        create_dynamic(temp, size)
+
+        def stored(start: int, length: int) -> bool:
+            return any(_data_segments(fd, start, length))
+
+        def readinto(offset: int, buf: memoryview) -> int:
+            done = 0
+            while done < len(buf):
+                n = os.preadv(fd, [buf[done:]], offset + done)
+                if n <= 0:
+                    break
+                done += n
+            return done
+
+        _fill_vhdx(temp, size, stored, readinto, progress, cancel)
+
+
+def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],
+               readinto: Callable[[int, memoryview], int],
+               progress: Progress | None, cancel: CancelToken | None) -> None:
+    """Write every non-zero block of the source into the new dynamic VHDX `temp`. The file is
+    new and only renamed into place when complete, so no write ordering is needed here."""
+    with VhdxImage.open(temp, writable=True) as image:
+        image.begin_change(visible=True)
+        g = image.geometry
+        bs = g.block_size
+        buf = bytearray(bs)
+        fd = image.fileno
+        for block in range(g.payload_blocks):
+            check(cancel)
+            start = block * bs
+            length = g.block_length(block)
+            if stored(start, length):
+                view = memoryview(buf)[:length]
+                readinto(start, view)
+                if np.frombuffer(view, dtype=np.uint8).any():
+                    offset = image.allocate(bs)
+                    _pwrite_all(fd, view, offset)
+                    image.set_bat_entry(g.payload_index(block),
+                                        offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+            report(progress, (start + length) / size, PHASE)
+        os.fsync(fd)
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+
+def _copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> None:
+    while length > 0:
+        try:
+            n = os.copy_file_range(src, dst, min(length, _CHUNK), src_offset, dst_offset)
+        except OSError:
+            n = 0
+        if n <= 0:
+            data = os.pread(src, min(length, _CHUNK), src_offset) or bytes(min(length, _CHUNK))
+            _pwrite_all(dst, data, dst_offset)
+            n = len(data)
+        src_offset += n
+        dst_offset += n
+        length -= n
+
+
+def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    mv = memoryview(data)
+    while mv:
+        n = os.pwrite(fd, mv, offset)
+        mv = mv[n:]
+        offset += n
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
