@@ -1,0 +1,139 @@
+"""The demo lab: built through the host's operations, sound, and every scenario runs on it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from hvgui import vhdx
+from hvgui.cli.main import main as hvctl
+from hvgui.host import Host, demo
+from hvgui.host.guestfs import GuestFS
+from hvgui.host.scenarios import SCENARIOS, run_scenario
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Host:
+    root = tmp_path_factory.mktemp("demo") / "lab"
+    phases: list[str] = []
+    start = time.monotonic()
+    host = demo.build_demo_host(root, progress=lambda f, phase: phases.append(phase))
+    print(f"\ndemo lab built in {time.monotonic() - start:.1f} s")
+    assert phases[-1] == "Demo lab ready"
+    return host
+
+
+def read_snapshot_file(snapshot_disk: Path, path: str) -> bytes | None:
+    """A guest file as a checkpoint froze it (None when the checkpoint has no such file)."""
+    with vhdx.open_disk(snapshot_disk) as disk, GuestFS(disk.as_file()) as fs:
+        return fs.read_file(path) if fs.exists(path) else None
+
+
+def test_the_lab_has_the_promised_vms(lab: Host) -> None:
+    vms = {vm.name: vm for vm in lab.list_vms()}
+    assert len(vms) >= 3
+    states = {vm.state for vm in vms.values()}
+    assert "Running" in states and "Off" in states
+    assert vms[demo.WEB01].state == "Running" and vms[demo.CLIENT].state == "Off"
+
+    san = vms[demo.SAN]
+    assert any(d.pass_through for d in san.hard_drives)
+    assert len(san.fibre_channel) == 1
+
+    archive = vms[demo.ARCHIVE]
+    assert archive.snapshot_file_location == lab.root / demo.CHECKPOINT_STORE
+    [snap] = lab.list_snapshots(demo.ARCHIVE)
+    assert snap.config_path.is_relative_to(lab.root / demo.CHECKPOINT_STORE)
+    assert not snap.hard_drives[0].path.is_relative_to(lab.root / demo.CHECKPOINT_STORE)
+
+
+def test_web01_has_a_chain_of_three_with_files_changing(lab: Host) -> None:
+    snaps = lab.list_snapshots(demo.WEB01)
+    assert [s.name for s in snaps] == ["Baseline", "Site update", "Logs rotated"]
+    assert [s.parent_snapshot_id for s in snaps] == [None, snaps[0].id, snaps[1].id]
+    disks = [s.hard_drives[0].path for s in snaps]
+    index = [read_snapshot_file(d, "/inetpub/wwwroot/index.html") for d in disks]
+    assert index == [
+        b"<h1>Web01 - version 1</h1>\r\n",
+        b"<h1>Web01 - version 2</h1>\r\n",
+        b"<h1>Web01 - version 2</h1>\r\n",
+    ]
+    readme = [read_snapshot_file(d, "/README.TXT") is not None for d in disks]
+    assert readme == [True, True, False]
+
+
+def test_lab_client_has_a_branched_tree(lab: Host) -> None:
+    snaps = {s.name: s for s in lab.list_snapshots(demo.CLIENT)}
+    clean = snaps["Clean install"]
+    children = [s.name for s in snaps.values() if s.parent_snapshot_id == clean.id]
+    assert sorted(children) == ["App v1 installed", "App v2 installed"]
+    v1 = read_snapshot_file(
+        snaps["App v1 installed"].hard_drives[0].path, "/Program Files/App/app.ini"
+    )
+    v2 = read_snapshot_file(
+        snaps["App v2 installed"].hard_drives[0].path, "/Program Files/App/app.ini"
+    )
+    assert v1 == b"[app]\r\nversion=1\r\n" and v2 == b"[app]\r\nversion=2\r\n"
+
+
+def test_every_disk_passes_test_vhd_and_the_host_check_is_clean(lab: Host) -> None:
+    disks = sorted(lab.root.rglob("*.vhdx")) + sorted(lab.root.rglob("*.avhdx"))
+    assert len(disks) >= 4 + 3 + 3
+    for disk in disks:
+        assert vhdx.test_vhd(disk) == [], disk
+    assert lab.check() == []
+
+
+def test_new_demo_host_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert hvctl(["new-demo-host", str(tmp_path / "lab")]) == 0
+    out = capsys.readouterr().out
+    assert "demo lab built" in out and demo.WEB01 in out
+    assert hvctl(["new-demo-host", str(tmp_path / "lab")]) == 1  # never over an existing lab
+    assert "already has VMs" in capsys.readouterr().err
+
+
+def test_demo_list_names_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hvctl(["demo", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in SCENARIOS:
+        assert name in out
+
+
+# What each story must show, in the words it prints.
+EXPECTED = {
+    "everything-captured": ["plan.txt reads 'Plan A'", "reads 'Typed but never saved: call"],
+    "not-a-backup": ["cannot be read any more", "every checkpoint and Now broke"],
+    "avhdx-grows": ["The child is larger than its parent"],
+    "settings-go-to-vm-files": ["own configuration", ": changed", "changed: 0 of 3"],
+    "pass-through-not-reverted": ["attached now: False", "attached again: True", "NOT reverted"],
+    "modified-parent": ["Never change a file"],
+    "moved-checkpoint-location": ["refused", "stays beside its parent"],
+    "storage-move": ["Files left behind: 0", "0 problems", "version 3"],
+    "production-checkpoint": ["the VM is Off", "the note: None", "saved to disk"],
+}
+
+
+def test_every_scenario_has_expectations() -> None:
+    assert sorted(EXPECTED) == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_runs_to_its_end_on_a_fresh_lab(tmp_path: Path, name: str) -> None:
+    lines: list[str] = []
+    assert run_scenario(name, tmp_path / "lab", out=lines.append) == 0
+    text = "\n".join(lines)
+    assert "Files to look at:" in text
+    listed = lines[lines.index("Files to look at:") + 1 :]
+    assert listed, text
+    for phrase in EXPECTED[name]:
+        assert phrase in text, text
+    if name in ("not-a-backup", "modified-parent"):
+        assert "(the host check is clean)" not in text  # the damage is found
+
+
+def test_demo_run_via_hvctl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert hvctl(["demo", "run", "moved-checkpoint-location", "--host", str(tmp_path / "l")]) == 0
+    out = capsys.readouterr().out
+    assert "refused" in out and demo.CHECKPOINT_STORE in out
