@@ -294,7 +294,8 @@ _METADATA = range(MiB, MiB + 200 * 1024)
     )
 )
 def test_corrupted_volumes_give_clear_errors_never_crashes(flips: list[tuple[int, int]]) -> None:
-    """Damage anywhere in the metadata: reading everything either works or raises FatError."""
+    """Damage anywhere in the metadata: reading everything, then writing, either works or
+    raises FatError."""
     image = bytearray(_VOLUME)
     for at, value in flips:
         image[at] = value
@@ -311,5 +312,11 @@ def test_corrupted_volumes_give_clear_errors_never_crashes(flips: list[tuple[int
     try:
         with GuestFS(disk) as guest:
             walk(guest, "/", 0)
+    except FatError:
+        pass
+    try:  # and writing to the damaged volume
+        with GuestFS(disk, writable=True) as guest:
+            guest.write_file("/A Long Directory/new file.txt", b"n" * 9000)
+            guest.remove_file("/THREE.TXT")
     except FatError:
         pass
