@@ -1,0 +1,124 @@
+"""The GUI entry point: `hvgui [--host DIR] [--inspect FILE]`.
+
+Without --host the app opens the hosts open last time, else `HVGUI_HOST`, else the default lab
+host; on first start (the default host missing or empty) it builds the demo lab there, in the
+background, and opens it. With a QApplication already running (an embedding program, tests),
+main() shows its window and returns 0, leaving the event loop to the caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QApplication, QWidget
+
+# Windows created by main() when it did not run the event loop itself (kept alive here).
+windows: list[QWidget] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hvgui", description="Hyper-V Manager's checkpoint workflow on a lab host."
+    )
+    parser.add_argument("--host", type=Path, action="append", metavar="DIR",
+                        help="open the lab host in DIR (may be given more than once)")
+    parser.add_argument("--inspect", type=Path, metavar="FILE",
+                        help="open the file inspector on a VHDX, AVHDX, XML, BIN or VSV file")
+    return parser
+
+
+def _application(argv: Sequence[str]) -> tuple[QApplication, bool]:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing, False
+    app = QApplication([sys.argv[0] if sys.argv else "hvgui", *argv])
+    app.setApplicationName("hvgui")
+    app.setOrganizationName("hvgui")
+    app.setDesktopFileName("hvgui")
+    app.setStyle("Fusion")
+    return app, True
+
+
+def _is_empty(folder: Path) -> bool:
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def _host_dirs(args: argparse.Namespace, remembered: list[str]) -> list[Path]:
+    if args.host:
+        return [Path(p) for p in args.host]
+    if os.environ.get("HVGUI_HOST"):
+        return [Path(os.environ["HVGUI_HOST"])]
+    kept = [Path(p) for p in remembered if Path(p).is_dir()]
+    if kept:
+        return kept
+    from hvgui.host import default_host_dir
+
+    return [default_host_dir()]
+
+
+def _open_inspector(path: Path) -> QWidget:
+    inspector: Any = importlib.import_module("hvgui.ui.inspector")
+    widget: QWidget = inspector.open_inspector(None, path=path)
+    return widget
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    app, owns_loop = _application([])
+    from hvgui.ui import ask
+    from hvgui.ui.icons import icon
+
+    app.setWindowIcon(icon("app"))
+    if args.inspect is not None:
+        try:
+            window = _open_inspector(args.inspect)
+        except ModuleNotFoundError:
+            print("hvgui: error: the file inspector is not available", file=sys.stderr)
+            return 1
+        window.show()
+        windows.append(window)
+        return app.exec() if owns_loop else 0
+
+    from hvgui.ui.main_window import MainWindow
+
+    window = MainWindow()
+    value: Any = window.settings.value("hosts/open", [])  # INI gives a str for one item
+    remembered = [value] if isinstance(value, str) else [str(v) for v in value or []]
+    for folder in _host_dirs(args, remembered):
+        if args.host is None and _is_empty(folder):
+            _build_demo(window, folder)
+            continue
+        try:
+            window.open_host(folder)
+        except Exception as exc:
+            ask.show_error(window, "Open Host", exc)
+    window.show()
+    windows.append(window)
+    return app.exec() if owns_loop else 0
+
+
+def _build_demo(window: Any, folder: Path) -> None:
+    """First start: build the demo lab in the background, then open it."""
+    from hvgui.host.demo import build_demo_host
+    from hvgui.ui import ask
+    from hvgui.ui.workers import Op
+
+    window.statusBar().showMessage(f"Building the demo lab in {folder}...")
+
+    def progress(fraction: float, phase: str) -> None:
+        window.statusBar().showMessage(f"Building the demo lab: {phase} ({int(fraction * 100)}%)")
+
+    Op(window.runner, lambda p, c: build_demo_host(folder, progress=p, cancel=c),
+       label="Demo lab").on_progress(progress).success(
+        lambda host: window.open_host(folder, host)
+    ).failure(lambda exc: ask.show_error(window, "Demo lab", exc)).run_in_background()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

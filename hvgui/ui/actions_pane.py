@@ -1,0 +1,86 @@
+"""The Actions pane on the right: the applicable actions of the host, the selected VM and the
+selected checkpoint, under grey section headers, as in Hyper-V Manager."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class ActionsPane(QScrollArea):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("actionsPane")
+        self.setAccessibleName("Actions")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._sections: list[tuple[str, Sequence[QAction | None]]] = []
+        self._last_shown: tuple[object, ...] | None = None
+        self._body = QWidget()
+        self._body.setObjectName("actionsBody")
+        self._layout = QVBoxLayout(self._body)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
+        self.setWidget(self._body)
+
+    def set_sections(self, sections: Sequence[tuple[str, Sequence[QAction | None]]]) -> None:
+        """Sections of (title, actions); None is a gap; hidden or disabled actions are left out."""
+        self._sections = list(sections)
+        shown = self._shown()
+        if shown != self._last_shown:  # refreshes that change nothing rebuild nothing
+            self._last_shown = shown
+            self.rebuild()
+
+    def _shown(self) -> tuple[object, ...]:
+        return tuple(
+            (title, *(id(a) for a in actions if a is not None and a.isVisible() and a.isEnabled()))
+            for title, actions in self._sections
+        )
+
+    def rebuild(self) -> None:
+        while self._layout.count():
+            item = self._layout.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()  # gone now, not at the next event-loop pass
+                widget.deleteLater()
+        header = QLabel("Actions")
+        header.setObjectName("paneHeader")
+        self._layout.addWidget(header)
+        for title, actions in self._sections:
+            label = QLabel(title)
+            label.setObjectName("actionsSection")
+            label.setToolTip(title)
+            self._layout.addWidget(label)
+            for action in actions:
+                if action is None or not action.isVisible() or not action.isEnabled():
+                    continue
+                button = QToolButton()
+                button.setDefaultAction(action)
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+                button.setAutoRaise(True)
+                button.setIconSize(QSize(16, 16))
+                button.setObjectName("actionsItem")
+                button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                self._layout.addWidget(button)
+        self._layout.addStretch(1)
+
+    def texts(self) -> list[str]:
+        """The visible entries' texts, without accelerator ampersands (for tests and a11y)."""
+        out = []
+        for i in range(self._layout.count()):
+            item = self._layout.itemAt(i)
+            widget = item.widget() if item is not None else None
+            if isinstance(widget, QToolButton) and widget.defaultAction() is not None:
+                out.append(widget.defaultAction().text().replace("&", ""))
+        return out

@@ -1,0 +1,132 @@
+"""Every question and message the window puts to the user, as plain functions.
+
+The window calls them through this module (`ask.confirm(...)`), so tests replace them with
+monkeypatch instead of blocking on a modal `exec()`.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import importlib.util
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
+
+from hvgui.errors import HvError
+from hvgui.host import VM, Host, Snapshot
+from hvgui.progress import Cancelled
+
+
+class ApplyChoice(enum.Enum):
+    TAKE_CHECKPOINT_AND_APPLY = "take"
+    APPLY = "apply"
+    CANCEL = "cancel"
+
+
+def ask_apply(parent: QWidget | None, vm_name: str, snapshot_name: str) -> ApplyChoice:
+    """Hyper-V Manager's Apply Checkpoint dialog: three buttons."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Apply Checkpoint")
+    box.setText(f"Are you sure you want to apply the selected checkpoint \"{snapshot_name}\"?")
+    box.setInformativeText(
+        f"The current state of \"{vm_name}\" will be lost. Take a checkpoint first to keep it; "
+        "Apply alone cannot be undone."
+    )
+    take = box.addButton("&Take Checkpoint and Apply", QMessageBox.ButtonRole.AcceptRole)
+    apply = box.addButton("&Apply", QMessageBox.ButtonRole.DestructiveRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(take)
+    box.setEscapeButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is take:
+        return ApplyChoice.TAKE_CHECKPOINT_AND_APPLY
+    if clicked is apply:
+        return ApplyChoice.APPLY
+    return ApplyChoice.CANCEL
+
+
+def confirm(parent: QWidget | None, title: str, text: str, detail: str = "") -> bool:
+    """A yes/no question; True only for an explicit yes."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle(title)
+    box.setText(text)
+    if detail:
+        box.setInformativeText(detail)
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def confirm_delete(
+    parent: QWidget | None,
+    host: Host,
+    vm: VM,
+    snapshot: Snapshot,
+    title: str,
+    text: str,
+    *,
+    include_children: bool,
+) -> bool:
+    """Confirm a checkpoint delete; with the inspector present, its delete preview (which files
+    are merged or deleted, bytes moved, space needed) is the question."""
+    if not include_children and importlib.util.find_spec("hvgui.ui.inspector") is not None:
+        inspector: Any = importlib.import_module("hvgui.ui.inspector")
+        return bool(inspector.confirm_delete(parent, host, vm.id, snapshot.id))
+    return confirm(
+        parent, title, text,
+        "Each disk is merged into the one that depends on it; configuration and saved memory "
+        "are deleted.",
+    )
+
+
+def ask_text(parent: QWidget | None, title: str, label: str, text: str = "") -> str | None:
+    """One line of text, or None when cancelled."""
+    value, ok = QInputDialog.getText(parent, title, label, QLineEdit.EchoMode.Normal, text)
+    return value if ok else None
+
+
+def ask_directory(parent: QWidget | None, title: str, start: Path | None = None) -> Path | None:
+    """A folder chosen by the user, or None."""
+    chosen = QFileDialog.getExistingDirectory(parent, title, str(start or Path.home()))
+    return Path(chosen) if chosen else None
+
+
+def inform(parent: QWidget | None, title: str, text: str) -> None:
+    """A message that needs only OK (a refused name, a warning after an operation)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Information)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.exec()
+
+
+def error_summary(exc: BaseException) -> str:
+    """One sentence for the user: HvError's own words, else the exception's type and text."""
+    if isinstance(exc, HvError):
+        return str(exc)
+    if isinstance(exc, Cancelled):
+        return "The operation was cancelled."
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+def error_details(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
+
+
+def show_error(parent: QWidget | None, title: str, exc: BaseException) -> None:
+    """An error, once, in words; the traceback behind the "Show Details..." button."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Critical)
+    box.setWindowTitle(title)
+    box.setText(error_summary(exc))
+    box.setDetailedText(error_details(exc))
+    box.exec()

@@ -1,0 +1,384 @@
+"""What each action does: at most one question, then one host operation in the background.
+
+Every method reads the selection from the window, asks through `hvgui.ui.ask` (patchable in
+tests), and hands one host call to `HostSession.run`, whose progress feeds the Status column.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QMessageBox
+
+from hvgui.host import VM, OperationResult, Snapshot
+from hvgui.progress import CancelToken, Progress
+from hvgui.ui import ask
+from hvgui.ui.names import name_problem
+
+if TYPE_CHECKING:
+    from hvgui.ui.main_window import MainWindow
+    from hvgui.ui.session import HostSession
+
+INSPECTOR_MODULE = "hvgui.ui.inspector"
+
+
+class Commands(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self._console_windows: dict[str, Any] = {}
+        self._dialogs: list[Any] = []
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def session(self) -> HostSession | None:
+        return self.window.session
+
+    def _vm(self) -> tuple[HostSession, VM] | None:
+        session, vm = self.session, self.window.selected_vm()
+        if session is None or vm is None:
+            return None
+        return session, vm
+
+    def _snap(self) -> tuple[HostSession, VM, Snapshot] | None:
+        picked = self._vm()
+        snap = self.window.selected_checkpoint()
+        if picked is None or snap is None:
+            return None
+        return picked[0], picked[1], snap
+
+    def _record(self, vm: VM) -> Any:
+        """The on_result callback: put the result in What happened; say its warnings."""
+
+        def record(result: OperationResult) -> None:
+            self.window.what_happened.add_result(vm.name, result)
+            if result.warnings:
+                ask.inform(self.window, result.operation, "\n\n".join(result.warnings))
+
+        return record
+
+    def _run(self, session: HostSession, vm: VM, label: str, call: Any, after: Any = None) -> None:
+        record = self._record(vm)
+
+        def on_result(result: OperationResult) -> None:
+            record(result)
+            if after is not None:
+                after(result)
+
+        session.run(vm, label, call, on_result=on_result)
+
+    # --------------------------------------------------------------------- host
+    def connect_host(self) -> None:
+        folder = ask.ask_directory(self.window, "Connect to Host (a lab host folder)")
+        if folder is not None:
+            try:
+                self.window.open_host(folder)
+            except Exception as exc:
+                ask.show_error(self.window, "Connect to Host", exc)
+
+    def new_vm(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        from hvgui.ui.vm_dialogs import NewVmDialog
+
+        values = NewVmDialog.ask(self.window)
+        if values is None:
+            return
+        host = session.host
+
+        def call(progress: Progress, cancel: CancelToken) -> OperationResult:
+            return host.new_vm(values.name, memory_startup_bytes=values.memory,
+                               new_vhd_size_bytes=values.disk_size, generation=values.generation,
+                               progress=progress, cancel=cancel)
+
+        def created(result: OperationResult) -> None:
+            self.window.what_happened.add_result(values.name, result)
+            session.selected_vm_id = result.vm_id
+
+        session.run(None, "Creating Virtual Machine", call, on_result=created)
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self.window, "About hvgui",
+            "<b>hvgui</b><br>Hyper-V Manager's checkpoint workflow on a lab host, "
+            "true to the real files.",
+        )
+
+    # ----------------------------------------------------------------------- VM
+    def vm_connect(self) -> None:
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        from hvgui.ui.console import ConsoleWindow
+
+        key = f"{session.host.root}:{vm.id}"
+        console = self._console_windows.get(key)
+        if console is None or not console.isVisible():
+            console = ConsoleWindow(session, vm.id, self.window)
+            self._console_windows[key] = console
+        console.show()
+        console.raise_()
+        console.activateWindow()
+
+    def vm_settings(self) -> None:
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        from hvgui.ui.vm_dialogs import SettingsDialog
+
+        dialog = SettingsDialog.for_vm(session, vm, self.window)
+        self._dialogs.append(dialog)
+        dialog.finished.connect(lambda _r: self._dialogs.remove(dialog))
+        dialog.open()
+
+    def _transition(self, label: str, method: str, **kwargs: Any) -> None:
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        fn = getattr(session.host, method)
+        self._run(session, vm, label,
+                  lambda p, c: fn(vm.id, progress=p, cancel=c, **kwargs))
+
+    def vm_start(self) -> None:
+        self._transition("Starting", "start_vm")
+
+    def vm_turn_off(self) -> None:
+        vm = self.window.selected_vm()
+        if vm is not None and ask.confirm(
+            self.window, "Turn Off Machine",
+            f"Do you want to turn off \"{vm.name}\"?",
+            "Turning off is like pulling the plug: whatever is only in its memory is lost.",
+        ):
+            self._transition("Turning Off", "stop_vm", turn_off=True)
+
+    def vm_shut_down(self) -> None:
+        vm = self.window.selected_vm()
+        if vm is not None and ask.confirm(
+            self.window, "Shut Down Machine", f"Do you want to shut down \"{vm.name}\"?"
+        ):
+            self._transition("Shutting Down", "stop_vm")
+
+    def vm_save(self) -> None:
+        self._transition("Saving", "save_vm")
+
+    def vm_pause(self) -> None:
+        self._transition("Pausing", "suspend_vm")
+
+    def vm_resume(self) -> None:
+        self._transition("Resuming", "resume_vm")
+
+    def vm_checkpoint(self) -> None:
+        """No question: Hyper-V Manager takes a checkpoint at once (nothing is destroyed)."""
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        host = session.host
+        self._run(
+            session, vm, "Creating Checkpoint",
+            lambda p, c: host.checkpoint_vm(vm.id, progress=p, cancel=c),
+            after=self._select_new_checkpoint,
+        )
+
+    def _select_new_checkpoint(self, result: OperationResult) -> None:
+        if result.snapshot is not None:
+            self.window.select_after_refresh(result.snapshot.id)
+
+    def vm_revert(self) -> None:
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        if not ask.confirm(
+            self.window, "Revert Virtual Machine",
+            f"Are you sure you want to revert \"{vm.name}\" to its previous checkpoint "
+            f"\"{vm.parent_snapshot_name}\"?",
+            "The current state of the virtual machine will be lost.",
+        ):
+            return
+        host = session.host
+        self._run(session, vm, "Applying Checkpoint",
+                  lambda p, c: host.revert_vm(vm.id, progress=p, cancel=c))
+
+    def vm_move(self) -> None:
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        folder = ask.ask_directory(
+            self.window, f"Move the storage of {vm.name} to", session.host.root
+        )
+        if folder is None:
+            return
+        host = session.host
+        self._run(session, vm, "Moving Storage",
+                  lambda p, c: host.move_storage(vm.id, folder, progress=p, cancel=c))
+
+    def can_export_vm(self) -> bool:
+        return self.session is not None and hasattr(self.session.host, "export_vm")
+
+    def vm_export(self) -> None:
+        picked = self._vm()
+        if picked is None or not self.can_export_vm():
+            return
+        session, vm = picked
+        folder = ask.ask_directory(self.window, f"Export {vm.name} to")
+        if folder is None:
+            return
+        host: Any = session.host
+        self._run(session, vm, "Exporting",
+                  lambda p, c: host.export_vm(vm.id, folder, progress=p, cancel=c))
+
+    def can_rename_vm(self) -> bool:
+        return self.session is not None and hasattr(self.session.host, "rename_vm")
+
+    def vm_rename(self) -> None:
+        picked = self._vm()
+        if picked is None or not self.can_rename_vm():
+            return
+        session, vm = picked
+        name = self._ask_name("Rename Virtual Machine", vm.name)
+        if name is None:
+            return
+        host: Any = session.host
+        self._run(session, vm, "Renaming",
+                  lambda p, c: host.rename_vm(vm.id, name, progress=p, cancel=c))
+
+    def vm_delete(self) -> None:
+        picked = self._vm()
+        if picked is None:
+            return
+        session, vm = picked
+        if not ask.confirm(
+            self.window, "Delete Selected Virtual Machines",
+            f"Are you sure you want to delete \"{vm.name}\"?",
+            "Its configuration and checkpoints are deleted; its virtual hard disks are kept.",
+        ):
+            return
+        host = session.host
+        self._run(session, vm, "Deleting",
+                  lambda p, c: host.remove_vm(vm.id, progress=p, cancel=c))
+
+    # --------------------------------------------------------------- checkpoint
+    def cp_settings(self) -> None:
+        picked = self._snap()
+        if picked is None:
+            return
+        session, vm, snap = picked
+        from hvgui.ui.vm_dialogs import SettingsDialog
+
+        dialog = SettingsDialog.for_snapshot(session, vm, snap, self.window)
+        self._dialogs.append(dialog)
+        dialog.finished.connect(lambda _r: self._dialogs.remove(dialog))
+        dialog.open()
+
+    def cp_apply(self) -> None:
+        picked = self._snap()
+        if picked is None:
+            return
+        session, vm, snap = picked
+        choice = ask.ask_apply(self.window, vm.name, snap.name)
+        if choice is ask.ApplyChoice.CANCEL:
+            return
+        first = choice is ask.ApplyChoice.TAKE_CHECKPOINT_AND_APPLY
+        host = session.host
+        self._run(
+            session, vm, "Applying Checkpoint",
+            lambda p, c: host.restore_snapshot(
+                vm.id, snap.id, take_checkpoint_first=first, progress=p, cancel=c
+            ),
+        )
+        self.window.select_after_refresh(f"now:{vm.id}")
+
+    def cp_export(self) -> None:
+        picked = self._snap()
+        if picked is None:
+            return
+        session, vm, snap = picked
+        folder = ask.ask_directory(self.window, f"Export checkpoint \"{snap.name}\" to")
+        if folder is None:
+            return
+        host = session.host
+        self._run(session, vm, "Exporting",
+                  lambda p, c: host.export_snapshot(vm.id, snap.id, folder, progress=p, cancel=c))
+
+    def _ask_name(self, title: str, current: str) -> str | None:
+        name = ask.ask_text(self.window, title, "Name (1-100 characters):", current)
+        if name is None or name == current:
+            return None
+        problem = name_problem(name)
+        if problem is not None:
+            ask.inform(self.window, title, f"This name cannot be used. {problem}")
+            return None
+        return name
+
+    def cp_rename(self) -> None:
+        picked = self._snap()
+        if picked is None:
+            return
+        session, vm, snap = picked
+        name = self._ask_name("Rename Checkpoint", snap.name)
+        if name is None:
+            return
+        host = session.host
+        self._run(session, vm, "Renaming Checkpoint",
+                  lambda p, c: host.rename_snapshot(vm.id, snap.id, name, progress=p, cancel=c))
+        self.window.select_after_refresh(snap.id)
+
+    def cp_delete(self) -> None:
+        self._delete(include_children=False)
+
+    def cp_delete_subtree(self) -> None:
+        self._delete(include_children=True)
+
+    def _delete(self, *, include_children: bool) -> None:
+        picked = self._snap()
+        if picked is None:
+            return
+        session, vm, snap = picked
+        if include_children:
+            title = "Delete Checkpoint Subtree"
+            text = f"Are you sure you want to delete \"{snap.name}\" and all checkpoints under it?"
+        else:
+            title = "Delete Checkpoint"
+            text = f"Are you sure you want to delete the checkpoint \"{snap.name}\"?"
+        if not ask.confirm_delete(self.window, session.host, vm, snap, title, text,
+                                  include_children=include_children):
+            return
+        host = session.host
+        self._run(
+            session, vm, "Deleting Checkpoint",
+            lambda p, c: host.remove_snapshot(
+                vm.id, snap.id, include_children=include_children, progress=p, cancel=c
+            ),
+        )
+
+    def can_inspect(self) -> bool:
+        try:
+            return importlib.util.find_spec(INSPECTOR_MODULE) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def cp_inspect(self) -> None:
+        session = self.session
+        obj = self.window.selected_tree_object()
+        if session is None or obj is None or not self.can_inspect():
+            return
+        try:
+            inspector = importlib.import_module(INSPECTOR_MODULE)
+            snapshot = obj if isinstance(obj, Snapshot) else None
+            vm = self.window.selected_vm()
+            window = inspector.open_inspector(
+                self.window, host=session.host, vm=vm.id if vm else None,
+                snapshot=snapshot.id if snapshot else None,
+            )
+            self._dialogs.append(window)
+        except Exception as exc:
+            ask.show_error(self.window, "Inspect Files", exc)

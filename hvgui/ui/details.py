@@ -1,0 +1,189 @@
+"""The details pane under the lists: Summary, Memory and Networking of the selected VM or
+checkpoint, with the checkpoint's screen thumbnail, as in Hyper-V Manager."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hvgui.host import VM, HardDrive, Snapshot
+from hvgui.ui.formatting import hyperv_time, memory_mb, size_text
+from hvgui.ui.thumbnail import render_screen
+
+THUMB = QSize(176, 124)
+
+
+def _form() -> tuple[QWidget, QFormLayout]:
+    widget = QWidget()
+    form = QFormLayout(widget)
+    form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+    form.setHorizontalSpacing(14)
+    form.setVerticalSpacing(3)
+    form.setContentsMargins(8, 6, 8, 6)
+    return widget, form
+
+
+def _value(text: str) -> QLabel:
+    """A value; a path shows its file name, the whole path in the tooltip."""
+    shown = text
+    if os.path.isabs(text):
+        shown = Path(text).name or text
+        label = QLabel(shown)
+        label.setToolTip(text)
+    else:
+        label = QLabel(shown)
+        label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class DetailsPane(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("details")
+        self.setAccessibleName("Details")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.header = QLabel()
+        self.header.setObjectName("paneHeader")
+        layout.addWidget(self.header)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabPosition(QTabWidget.TabPosition.South)
+        layout.addWidget(self.tabs)
+        self.thumbnail = QLabel()
+        self.thumbnail.setFixedSize(THUMB)
+        self.thumbnail.setAccessibleName("Screen thumbnail")
+        self.summary, self.summary_form = _form()
+        self.memory, self.memory_form = _form()
+        self.networking, self.networking_form = _form()
+        summary_page = QWidget()
+        row = QHBoxLayout(summary_page)
+        row.setContentsMargins(8, 6, 8, 6)
+        row.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.summary, 1)
+        self.tabs.addTab(summary_page, "Summary")
+        self.tabs.addTab(self.memory, "Memory")
+        self.tabs.addTab(self.networking, "Networking")
+        self.show_nothing()
+
+    def _fill(self, form: QFormLayout, rows: list[tuple[str, str]]) -> None:
+        while form.rowCount():
+            form.removeRow(0)
+        for label, value in rows:
+            form.addRow(f"{label}:", _value(value))
+
+    def values(self) -> dict[str, str]:
+        """The Summary tab's fields as shown (label -> text), for tests and screen readers."""
+        out = {}
+        for row in range(self.summary_form.rowCount()):
+            label = self.summary_form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = self.summary_form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is not None and field is not None:
+                lw, fw = label.widget(), field.widget()
+                if isinstance(lw, QLabel) and isinstance(fw, QLabel):
+                    out[lw.text().rstrip(":")] = fw.toolTip() or fw.text()
+        return out
+
+    def _thumb(self, name: str, state: str, when: datetime | None) -> None:
+        ratio = self.devicePixelRatioF() or 1.0
+        self.thumbnail.setPixmap(render_screen(name, state, when, THUMB, ratio))
+
+    def show_nothing(self) -> None:
+        self.header.setText("  No virtual machine selected")
+        self.thumbnail.clear()
+        for form in (self.summary_form, self.memory_form, self.networking_form):
+            self._fill(form, [])
+
+    def show_vm(self, vm: VM) -> None:
+        self.header.setText(f"  {vm.name}")
+        self._thumb(vm.name, vm.state, datetime.now().astimezone())
+        self._fill(
+            self.summary_form,
+            [
+                ("State", vm.state),
+                ("Checkpoint", vm.parent_snapshot_name or "None"),
+                ("Checkpoint type", vm.checkpoint_type),
+                ("Generation", str(vm.generation)),
+                ("Configuration Version", vm.version),
+                ("Processors", str(vm.processor_count)),
+                ("Checkpoint file location", str(vm.snapshot_file_location)),
+                ("Notes", vm.notes or "None"),
+                *_disk_rows(vm.hard_drives),
+            ],
+        )
+        running = vm.state not in {"Off", "Saved"}
+        self._fill(
+            self.memory_form,
+            [
+                ("Startup Memory", memory_mb(vm.memory_startup)),
+                ("Dynamic Memory", "Disabled"),
+                ("Assigned Memory", memory_mb(vm.memory_assigned) if running else ""),
+                ("Memory Status", "OK" if running else ""),
+            ],
+        )
+        self._fill_network()
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        self.header.setText(f"  {snap.name}")
+        self._thumb(snap.vm_name, snap.state, snap.creation_time)
+        memory = "Included" if snap.bin_path else "Not included"
+        self._fill(
+            self.summary_form,
+            [
+                ("Created", hyperv_time(snap.creation_time)),
+                ("Type", snap.snapshot_type),
+                ("State when taken", snap.state),
+                ("Parent checkpoint", snap.parent_snapshot_name or "None"),
+                ("Configuration", str(snap.config_path)),
+                ("Memory", memory),
+                *_disk_rows(snap.hard_drives),
+            ],
+        )
+        rows = [("Memory state", memory)]
+        if snap.bin_path is not None:
+            rows.append(("Memory file", str(snap.bin_path)))
+            rows.append(("Memory file size", _file_size(snap.bin_path)))
+        if snap.vsv_path is not None:
+            rows.append(("Device state file", str(snap.vsv_path)))
+        self._fill(self.memory_form, rows)
+        self._fill_network()
+
+    def _fill_network(self) -> None:
+        self._fill(
+            self.networking_form,
+            [
+                ("Network Adapter", "Not connected"),
+                ("Status", "The lab host has no virtual switch"),
+            ],
+        )
+
+
+def _disk_rows(drives: Sequence[HardDrive]) -> list[tuple[str, str]]:
+    rows = []
+    for drive in drives:
+        kind = "Pass-through disk" if drive.pass_through else "Hard drive"
+        place = f"{drive.controller_type} {drive.controller_number}:{drive.controller_location}"
+        rows.append((f"{kind} ({place})", str(drive.path)))
+    return rows
+
+
+def _file_size(path: Path) -> str:
+    """Space the file takes on disk (BIN files are sparse)."""
+    try:
+        return size_text(path.stat().st_blocks * 512)
+    except OSError:
+        return "missing"

@@ -1,0 +1,49 @@
+"""Numbers and times written the way Hyper-V Manager writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+
+def memory_mb(size: int) -> str:
+    """Assigned Memory column: whole megabytes, e.g. "2048 MB"."""
+    return f"{size // (1 << 20)} MB"
+
+
+def size_text(size: int | None) -> str:
+    """A file size for people: bytes below 1 KiB, then KiB/MiB/GiB with one decimal."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    return f"{size} B"
+
+
+def uptime(delta: timedelta) -> str:
+    """Uptime column: "hh:mm:ss", with "d." in front past a day, like Hyper-V."""
+    total = int(delta.total_seconds())
+    if total <= 0:
+        return "00:00:00"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{days}.{clock}" if days else clock
+
+
+def hyperv_time(moment: datetime) -> str:
+    """M/D/YYYY h:mm:ss AM/PM, as in checkpoint names and the details pane."""
+    local = moment.astimezone() if moment.tzinfo is not None else moment
+    hour = local.hour % 12 or 12
+    half = "AM" if local.hour < 12 else "PM"
+    return f"{local.month}/{local.day}/{local.year} {hour}:{local:%M:%S} {half}"
+
+
+def status_with_percent(phase: str, fraction: float) -> str:
+    """The Status column during an operation: "Creating Checkpoint (37%)"."""
+    return f"{phase} ({int(fraction * 100)}%)"

@@ -1,0 +1,506 @@
+"""The main window: Hyper-V Manager's layout over one or more lab hosts.
+
+    navigation | Virtual Machines        | Actions
+    (hosts)    | Checkpoints             | (follows the selection)
+               | details (Summary, ...)  |
+    ---------------- What happened (dock) ----------------
+
+Widgets only ask; `HostSession` reads the host and runs operations, `Commands` turns an action
+into a question (if any) and one operation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QItemSelection, QModelIndex, QPoint, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSplitter,
+    QTableView,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hvgui.host import VM, Host, Snapshot
+from hvgui.host.states import TRANSITIONS
+from hvgui.ui import ask
+from hvgui.ui.actions_pane import ActionsPane
+from hvgui.ui.commands import Commands
+from hvgui.ui.details import DetailsPane
+from hvgui.ui.icons import icon
+from hvgui.ui.models import IdRole, NowItem, ObjectRole
+from hvgui.ui.navigation import NavigationTree
+from hvgui.ui.session import HostSession
+from hvgui.ui.style import STYLE_SHEET
+from hvgui.ui.what_happened import WhatHappenedPanel
+from hvgui.ui.window_actions import WindowActions
+from hvgui.ui.workers import Runner
+
+SETTINGS_ORG = "hvgui"
+SETTINGS_APP = "hvgui"
+
+
+def app_settings() -> QSettings:
+    """The user's settings (INI format, so tests can redirect it with QSettings.setPath)."""
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP
+    )
+
+
+def _pane(title: str, body: QWidget, name: str) -> QWidget:
+    box = QWidget()
+    box.setObjectName(name)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(0)
+    header = QLabel(title)
+    header.setObjectName("paneHeader")
+    layout.addWidget(header)
+    layout.addWidget(body)
+    return box
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else app_settings()
+        self.setWindowTitle("Hyper-V Manager — hvgui")
+        self.setWindowIcon(icon("app"))
+        self.setObjectName("mainWindow")
+        self.setStyleSheet(STYLE_SHEET)
+        self.runner = Runner(self, max_threads=4)
+        self.runner.default_failure = lambda exc: ask.show_error(self, "hvgui", exc)
+        self.sessions: dict[str, HostSession] = {}
+        self.session: HostSession | None = None
+        self.acts = WindowActions(self)
+        self.commands = Commands(self)
+        self.last_menu: QMenu | None = None
+        self._pending_checkpoint: str | None = None
+        self._restoring = False
+        self._build_widgets()
+        self._build_menus()
+        self._connect_actions()
+        self.update_actions()
+        self._restore_geometry()
+
+    # ------------------------------------------------------------------ layout
+    def _build_widgets(self) -> None:
+        self.navigation = NavigationTree()
+        self.navigation.host_selected.connect(self.show_host)
+
+        self.vm_view = QTableView()
+        self.vm_view.setObjectName("vmList")
+        self.vm_view.setAccessibleName("Virtual Machines")
+        self.vm_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.vm_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.vm_view.setShowGrid(False)
+        self.vm_view.setAlternatingRowColors(False)
+        self.vm_view.setWordWrap(False)
+        self.vm_view.setTabKeyNavigation(False)  # Tab moves to the next pane, not the next cell
+        self.vm_view.verticalHeader().setVisible(False)
+        self.vm_view.verticalHeader().setDefaultSectionSize(22)
+        self.vm_view.horizontalHeader().setHighlightSections(False)
+        self.vm_view.horizontalHeader().setStretchLastSection(True)
+        self.vm_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.vm_view.customContextMenuRequested.connect(self._vm_menu)
+        self.vm_view.doubleClicked.connect(lambda _i: self.acts.vm_connect.trigger())
+
+        self.checkpoint_view = QTreeView()
+        self.checkpoint_view.setObjectName("checkpointTree")
+        self.checkpoint_view.setAccessibleName("Checkpoints")
+        self.checkpoint_view.setHeaderHidden(True)
+        self.checkpoint_view.setUniformRowHeights(True)
+        self.checkpoint_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.checkpoint_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.checkpoint_view.customContextMenuRequested.connect(self._checkpoint_menu)
+        self.checkpoint_view.setExpandsOnDoubleClick(False)
+        self.checkpoint_view.doubleClicked.connect(self._checkpoint_double_clicked)
+
+        self.details = DetailsPane()
+        self.actions_pane = ActionsPane()
+        self.what_happened = WhatHappenedPanel()
+
+        self.vm_pane = _pane("Virtual Machines", self.vm_view, "vmPane")
+        self.checkpoint_pane = _pane("Checkpoints", self.checkpoint_view, "checkpointPane")
+        self.centre = QSplitter(Qt.Orientation.Vertical)
+        self.centre.setObjectName("centreSplitter")
+        self.centre.addWidget(self.vm_pane)
+        self.centre.addWidget(self.checkpoint_pane)
+        self.centre.addWidget(self.details)
+        self.centre.setStretchFactor(0, 3)
+        self.centre.setStretchFactor(1, 3)
+        self.centre.setStretchFactor(2, 2)
+        self.centre.setChildrenCollapsible(False)
+
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        self.main_split.setObjectName("mainSplitter")
+        self.main_split.addWidget(self.navigation)
+        self.main_split.addWidget(self.centre)
+        self.main_split.addWidget(self.actions_pane)
+        self.main_split.setStretchFactor(0, 0)
+        self.main_split.setStretchFactor(1, 1)
+        self.main_split.setStretchFactor(2, 0)
+        self.main_split.setSizes([200, 760, 220])
+        self.main_split.setChildrenCollapsible(False)
+        self.setCentralWidget(self.main_split)
+
+        self.what_dock = QDockWidget("What happened", self)
+        self.what_dock.setObjectName("whatHappenedDock")
+        self.what_dock.setWidget(self.what_happened)
+        self.what_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.what_dock)
+        self.acts.show_what_happened.setChecked(True)
+        self.what_dock.visibilityChanged.connect(self.acts.show_what_happened.setChecked)
+        self.acts.show_what_happened.toggled.connect(self.what_dock.setVisible)
+
+        # Tab order follows the reading order: hosts, VMs, checkpoints, details, actions.
+        QWidget.setTabOrder(self.navigation, self.vm_view)
+        QWidget.setTabOrder(self.vm_view, self.checkpoint_view)
+        QWidget.setTabOrder(self.checkpoint_view, self.details.tabs)
+        QWidget.setTabOrder(self.details.tabs, self.actions_pane)
+        QWidget.setTabOrder(self.actions_pane, self.what_happened)
+        # F2 and Delete act on the list that has the focus.
+        self.vm_view.addActions([self.acts.vm_rename, self.acts.vm_delete])
+        self.checkpoint_view.addActions(
+            [self.acts.cp_rename, self.acts.cp_delete, self.acts.cp_delete_subtree]
+        )
+        self.statusBar().showMessage("Ready")
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.acts.connect_host)
+        file_menu.addAction(self.acts.new_vm)
+        file_menu.addSeparator()
+        file_menu.addAction(self.acts.quit)
+        self.action_menu = bar.addMenu("&Action")
+        self._fill(self.action_menu, self.acts.vm_actions(), hide_disabled=False)
+        self.checkpoint_menu = bar.addMenu("&Checkpoint")
+        self._fill(self.checkpoint_menu, self.acts.checkpoint_actions(), hide_disabled=False)
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.acts.refresh)
+        view_menu.addAction(self.acts.show_what_happened)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.acts.about)
+
+    @staticmethod
+    def _fill(menu: QMenu, actions: list[QAction | None], *, hide_disabled: bool) -> None:
+        for action in actions:
+            if action is None:
+                menu.addSeparator()
+            elif not hide_disabled or action.isEnabled():
+                menu.addAction(action)
+
+    def _connect_actions(self) -> None:
+        c, a = self.commands, self.acts
+        for action, slot in (
+            (a.connect_host, c.connect_host),
+            (a.new_vm, c.new_vm),
+            (a.refresh, self.refresh),
+            (a.quit, self.close),
+            (a.about, c.about),
+            (a.vm_connect, c.vm_connect),
+            (a.vm_settings, c.vm_settings),
+            (a.vm_start, c.vm_start),
+            (a.vm_turn_off, c.vm_turn_off),
+            (a.vm_shut_down, c.vm_shut_down),
+            (a.vm_save, c.vm_save),
+            (a.vm_pause, c.vm_pause),
+            (a.vm_resume, c.vm_resume),
+            (a.vm_checkpoint, c.vm_checkpoint),
+            (a.vm_revert, c.vm_revert),
+            (a.vm_move, c.vm_move),
+            (a.vm_export, c.vm_export),
+            (a.vm_rename, c.vm_rename),
+            (a.vm_delete, c.vm_delete),
+            (a.cp_settings, c.cp_settings),
+            (a.cp_apply, c.cp_apply),
+            (a.cp_export, c.cp_export),
+            (a.cp_rename, c.cp_rename),
+            (a.cp_delete, c.cp_delete),
+            (a.cp_delete_subtree, c.cp_delete_subtree),
+            (a.cp_inspect, c.cp_inspect),
+        ):
+            action.triggered.connect(slot)
+
+    # ------------------------------------------------------------------ hosts
+    def open_host(self, root: Path | str, host: Host | None = None) -> HostSession:
+        """Open (or switch to) the host in directory `root` and show it."""
+        key = str(Path(root).resolve())
+        if key not in self.sessions:
+            opened = host if host is not None else Host.open(Path(key))
+            session = HostSession(opened, self.runner, self)
+            session.on_error = lambda label, exc: ask.show_error(self, label, exc)
+            session.refreshed.connect(lambda s=session: self._refreshed(s))
+            session.busy_changed.connect(self.update_actions)
+            session.operation_done.connect(self._operation_done)
+            session.load_now()
+            session.start()
+            self.sessions[key] = session
+            self.navigation.add_host(Path(key), session.name)
+            self.what_happened.root = session.host.root
+            self._load_history(session)
+        self.navigation.select_host(Path(key))
+        self.show_host(key)
+        return self.sessions[key]
+
+    def show_host(self, key: str) -> None:
+        session = self.sessions.get(key)
+        if session is None or session is self.session:
+            return
+        self.session = session
+        self.vm_view.setModel(session.vm_model)
+        self.checkpoint_view.setModel(session.checkpoint_model)
+        header = self.vm_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in enumerate((170, 80, 80, 125, 80)):
+            self.vm_view.setColumnWidth(column, width)
+        self.vm_view.selectionModel().selectionChanged.connect(self._vm_selection_changed)
+        self.checkpoint_view.selectionModel().selectionChanged.connect(
+            self._checkpoint_selection_changed
+        )
+        session.vm_model.modelReset.connect(self._sync_vm_selection)
+        session.checkpoint_model.modelAboutToBeReset.connect(self._remember_checkpoint)
+        session.checkpoint_model.modelReset.connect(self._restore_checkpoint)
+        self.setWindowTitle(f"Hyper-V Manager — {session.name}")
+        self.what_happened.root = session.host.root
+        self._sync_vm_selection()
+        self._restore_checkpoint()
+
+    def refresh(self) -> None:
+        if self.session is not None:
+            self.session.refresh()
+
+    def _load_history(self, session: HostSession) -> None:
+        try:
+            events = session.host.events()
+        except Exception as exc:  # the log is a nicety; say so and go on
+            self.statusBar().showMessage(f"Could not read the event log: {ask.error_summary(exc)}")
+            return
+        names = {vm.id: vm.name for vm in session.vm_model.vms()}
+        self.what_happened.load_history(events, names)
+
+    # --------------------------------------------------------------- selection
+    def selected_vm(self) -> VM | None:
+        return self.session.vm(self.session.selected_vm_id) if self.session else None
+
+    def selected_tree_object(self) -> Snapshot | NowItem | None:
+        index = self.checkpoint_view.currentIndex()
+        selection = self.checkpoint_view.selectionModel()
+        if not index.isValid() or selection is None or not selection.isSelected(index):
+            return None
+        obj = index.data(ObjectRole)
+        return obj if isinstance(obj, Snapshot | NowItem) else None
+
+    def selected_checkpoint(self) -> Snapshot | None:
+        obj = self.selected_tree_object()
+        return obj if isinstance(obj, Snapshot) else None
+
+    def select_checkpoint(self, ident: str) -> bool:
+        """Select a tree item by snapshot id (or "now:<vm id>"); False if it is not there."""
+        if self.session is None:
+            return False
+        index = self.session.checkpoint_model.index_of_ident(ident)
+        if not index.isValid():
+            return False
+        self.checkpoint_view.setCurrentIndex(index)
+        self.checkpoint_view.scrollTo(index)
+        return True
+
+    def select_after_refresh(self, ident: str) -> None:
+        """Select `ident` in the tree once the next refresh shows it (a new checkpoint)."""
+        self._pending_checkpoint = ident
+
+    def _vm_selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        if self.session is None or self._restoring:
+            return
+        indexes = selected.indexes()
+        if indexes:
+            self.session.select_vm(str(indexes[0].data(IdRole)))
+        self._show_details()
+        self.update_actions()
+
+    def _checkpoint_selection_changed(self, *_args: object) -> None:
+        if self._restoring:
+            return
+        self._show_details()
+        self.update_actions()
+
+    def _sync_vm_selection(self) -> None:
+        """Select the session's VM in the list (after a reset or a host switch)."""
+        if self.session is None:
+            return
+        row = self.session.vm_model.row_of(self.session.selected_vm_id or "")
+        self._restoring = True
+        try:
+            if row is None:
+                self.vm_view.clearSelection()
+            else:
+                self.vm_view.selectRow(row)
+        finally:
+            self._restoring = False
+        self._show_details()
+        self.update_actions()
+
+    def _remember_checkpoint(self) -> None:
+        obj = self.selected_tree_object()
+        if self._pending_checkpoint is None and obj is not None:
+            self._pending_checkpoint = (
+                obj.id if isinstance(obj, Snapshot) else f"now:{obj.vm.id}"
+            )
+
+    def _restore_checkpoint(self) -> None:
+        self.checkpoint_view.expandAll()
+        if self._pending_checkpoint and self.select_checkpoint(self._pending_checkpoint):
+            self._pending_checkpoint = None
+        self._show_details()
+        self.update_actions()
+
+    def _refreshed(self, session: HostSession) -> None:
+        if session is not self.session:
+            return
+        if self._pending_checkpoint and self.select_checkpoint(self._pending_checkpoint):
+            self._pending_checkpoint = None
+        row = session.vm_model.row_of(session.selected_vm_id or "")
+        current = self.vm_view.selectionModel().selectedRows()
+        if row is not None and (not current or current[0].row() != row):
+            self._sync_vm_selection()
+        self._show_details()
+        self.update_actions()
+
+    def _show_details(self) -> None:
+        obj = self.selected_tree_object()
+        vm = self.selected_vm()
+        if isinstance(obj, Snapshot):
+            self.details.show_snapshot(obj)
+        elif vm is not None:
+            self.details.show_vm(vm)
+        else:
+            self.details.show_nothing()
+
+    # ----------------------------------------------------------------- actions
+    def update_actions(self) -> None:
+        """Enable what the selection allows; the Actions pane shows only those."""
+        a = self.acts
+        vm = self.selected_vm()
+        busy = self.session is not None and vm is not None and self.session.is_busy(vm.id)
+        state = vm.state if vm is not None else ""
+        idle = vm is not None and not busy
+
+        def can(transition: str) -> bool:
+            return idle and state in TRANSITIONS[transition][0]
+
+        a.vm_connect.setEnabled(vm is not None)
+        a.vm_settings.setEnabled(idle)
+        a.vm_start.setEnabled(can("Start"))
+        a.vm_turn_off.setEnabled(can("Turn Off"))
+        a.vm_shut_down.setEnabled(can("Shut Down"))
+        a.vm_save.setEnabled(can("Save"))
+        a.vm_pause.setEnabled(can("Pause"))
+        a.vm_resume.setEnabled(can("Resume"))
+        a.vm_checkpoint.setEnabled(idle and vm is not None and vm.checkpoint_type != "Disabled")
+        a.vm_revert.setEnabled(idle and vm is not None and vm.parent_snapshot_id is not None)
+        a.vm_move.setEnabled(idle)
+        a.vm_export.setEnabled(idle and self.commands.can_export_vm())
+        a.vm_rename.setEnabled(idle and self.commands.can_rename_vm())
+        a.vm_delete.setEnabled(idle and state == "Off")
+        obj = self.selected_tree_object()
+        snap = obj if isinstance(obj, Snapshot) else None
+        for action in (a.cp_settings, a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
+                       a.cp_delete_subtree):
+            action.setEnabled(snap is not None and idle)
+        a.cp_settings.setEnabled(snap is not None)
+        a.cp_inspect.setEnabled(obj is not None and self.commands.can_inspect())
+        a.new_vm.setEnabled(self.session is not None)
+        a.refresh.setEnabled(self.session is not None)
+
+        sections: list[tuple[str, list[QAction | None]]] = []
+        if self.session is not None:
+            sections.append((self.session.name, a.host_actions()))
+        if vm is not None:
+            sections.append((vm.name, a.vm_actions()))
+        if obj is not None:
+            title = obj.name if isinstance(obj, Snapshot) else "Now"
+            sections.append((title, a.checkpoint_actions()))
+        self.actions_pane.set_sections(sections)
+
+    def _vm_menu(self, pos: QPoint) -> None:
+        index = self.vm_view.indexAt(pos)
+        if not index.isValid():
+            return
+        self.vm_view.selectRow(index.row())
+        menu = QMenu(self)
+        menu.setObjectName("vmContextMenu")
+        self._fill(menu, self.acts.vm_actions(), hide_disabled=True)
+        self._popup(menu, self.vm_view.viewport().mapToGlobal(pos))
+
+    def _checkpoint_menu(self, pos: QPoint) -> None:
+        index = self.checkpoint_view.indexAt(pos)
+        if not index.isValid():
+            return
+        self.checkpoint_view.setCurrentIndex(index)
+        menu = QMenu(self)
+        menu.setObjectName("checkpointContextMenu")
+        self._fill(menu, self.acts.checkpoint_actions(), hide_disabled=True)
+        self._popup(menu, self.checkpoint_view.viewport().mapToGlobal(pos))
+
+    def _popup(self, menu: QMenu, where: QPoint) -> None:
+        if self.last_menu is not None:
+            self.last_menu.deleteLater()
+        self.last_menu = menu
+        menu.popup(where)  # non-blocking: the event loop (and the Status column) keeps going
+
+    def _checkpoint_double_clicked(self, index: QModelIndex) -> None:
+        if isinstance(index.data(ObjectRole), Snapshot):
+            self.acts.cp_apply.trigger()
+
+    def _operation_done(self, label: str, result: object) -> None:
+        self.statusBar().showMessage(f"{label}: done", 5000)
+
+    # ------------------------------------------------------------- lifecycle
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(QByteArray(geometry))
+        else:
+            self.resize(1280, 820)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(QByteArray(state))
+        splitters = ((self.main_split, "window/mainSplit"), (self.centre, "window/centre"))
+        for splitter, key in splitters:
+            value = self.settings.value(key)
+            if isinstance(value, QByteArray | bytes):
+                splitter.restoreState(QByteArray(value))
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/mainSplit", self.main_split.saveState())
+        self.settings.setValue("window/centre", self.centre.saveState())
+        self.settings.setValue("hosts/open", list(self.sessions))
+        if self.session is not None:
+            self.settings.setValue("hosts/current", str(self.session.host.root))
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Cancel what is running (the host rolls back at a safe point) and wait for it."""
+        self.save_settings()
+        for session in self.sessions.values():
+            session.stop()
+        if self.runner.busy:
+            self.statusBar().showMessage("Finishing the running operations...")
+            self.runner.cancel_all()
+        self.runner.wait()
+        event.accept()

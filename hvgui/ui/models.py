@@ -1,0 +1,346 @@
+"""Thin Qt adapters over the host's immutable snapshots: the VM table and the checkpoint tree.
+
+Both expose the domain object through `ObjectRole`. Refreshes are minimal: when the rows (or the
+tree's shape) are unchanged only `dataChanged` is emitted, so views keep selection and scroll.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QColor
+
+from hvgui.host import VM, Snapshot
+from hvgui.ui import formatting
+from hvgui.ui.icons import icon, vm_state_icon
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Role(enum.IntEnum):
+    ObjectRole = Qt.ItemDataRole.UserRole + 1   # the VM / Snapshot / NowItem itself
+    IdRole = Qt.ItemDataRole.UserRole + 2       # a stable key: VM id, snapshot id or "now:<vm id>"
+
+
+ObjectRole = Role.ObjectRole
+IdRole = Role.IdRole
+
+VM_COLUMNS = ("Name", "State", "CPU Usage", "Assigned Memory", "Uptime", "Status")
+_STATES_WITH_USAGE = {"Running", "Paused", "Pausing", "Resuming", "Saving", "Stopping", "Starting"}
+
+
+class VmTableModel(QAbstractTableModel):
+    """The Virtual Machines list. `live_status` overrides Status while this window runs an op."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._vms: list[VM] = []
+        self._live: dict[str, str] = {}
+
+    # ---- updates (GUI thread) ----
+    def set_vms(self, vms: Sequence[VM]) -> None:
+        new = sorted(vms, key=lambda vm: (vm.name.casefold(), vm.id))
+        if [vm.id for vm in new] == [vm.id for vm in self._vms]:
+            changed = [i for i, (a, b) in enumerate(zip(self._vms, new, strict=True)) if a != b]
+            self._vms = new
+            if changed:
+                self.dataChanged.emit(
+                    self.index(min(changed), 0), self.index(max(changed), len(VM_COLUMNS) - 1)
+                )
+            return
+        self.beginResetModel()
+        self._vms = new
+        self.endResetModel()
+
+    def set_live_status(self, vm_id: str, text: str | None) -> None:
+        if text is None:
+            if self._live.pop(vm_id, None) is None:
+                return
+        else:
+            if self._live.get(vm_id) == text:
+                return
+            self._live[vm_id] = text
+        row = self.row_of(vm_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(VM_COLUMNS) - 1))
+
+    def live_status(self, vm_id: str) -> str | None:
+        return self._live.get(vm_id)
+
+    # ---- lookups ----
+    def vms(self) -> list[VM]:
+        return list(self._vms)
+
+    def row_of(self, vm_id: str) -> int | None:
+        for row, vm in enumerate(self._vms):
+            if vm.id == vm_id:
+                return row
+        return None
+
+    def vm_at(self, row: int) -> VM | None:
+        return self._vms[row] if 0 <= row < len(self._vms) else None
+
+    # ---- QAbstractItemModel ----
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._vms)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(VM_COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(VM_COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return VM_COLUMNS[section]
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._vms):
+            return None
+        vm = self._vms[index.row()]
+        column = index.column()
+        live = self._live.get(vm.id)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(vm, column, live)
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return vm_state_icon(vm.state, busy=bool(live))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            status = live or vm.status
+            lines = [f"{vm.name}: {vm.state}"]
+            if status:
+                lines.append(status)
+            if vm.parent_snapshot_name:
+                lines.append(f"Running from checkpoint \"{vm.parent_snapshot_name}\"")
+            return "\n".join(lines)
+        if role == Qt.ItemDataRole.ForegroundRole and column == 5 and live:
+            return QColor("#1a5276")
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{vm.name}, {vm.state}" + (f", {live}" if live else "")
+        if role == ObjectRole:
+            return vm
+        if role == IdRole:
+            return vm.id
+        return None
+
+    @staticmethod
+    def _display(vm: VM, column: int, live: str | None) -> str:
+        active = vm.state in _STATES_WITH_USAGE
+        if column == 0:
+            return vm.name
+        if column == 1:
+            return vm.state
+        if column == 2:
+            return f"{vm.cpu_usage} %" if active else ""
+        if column == 3:
+            return formatting.memory_mb(vm.memory_assigned) if active and vm.memory_assigned else ""
+        if column == 4:
+            return formatting.uptime(vm.uptime) if active else ""
+        if column == 5:
+            return live or vm.status or ""
+        return ""
+
+
+@dataclass(frozen=True)
+class NowItem:
+    """The tree's last item: the VM's running state, under the checkpoint it runs from."""
+
+    vm: VM
+
+
+@dataclass(eq=False)
+class _Node:
+    key: int
+    obj: Snapshot | NowItem | None
+    parent: _Node | None
+    children: list[_Node] = field(default_factory=list)
+    row: int = 0
+
+    @property
+    def ident(self) -> str:
+        if isinstance(self.obj, Snapshot):
+            return self.obj.id
+        if isinstance(self.obj, NowItem):
+            return f"now:{self.obj.vm.id}"
+        return ""
+
+
+class CheckpointTreeModel(QAbstractItemModel):
+    """The Checkpoints tree of one VM, ending in "Now" under the checkpoint the VM runs from."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._root = _Node(0, None, None)
+        self._nodes: dict[int, _Node] = {0: self._root}
+        self._by_ident: dict[str, _Node] = {}
+        self._shape: tuple[object, ...] = ()
+        self.vm: VM | None = None
+
+    # ---- updates (GUI thread) ----
+    def set_tree(self, vm: VM | None, snapshots: Sequence[Snapshot]) -> None:
+        shape = self._shape_of(vm, snapshots)
+        if shape == self._shape:
+            # Same checkpoints in the same places: swap the objects, repaint, keep selection.
+            self.vm = vm
+            fresh: dict[str, Snapshot | NowItem] = {s.id: s for s in snapshots}
+            if vm is not None:
+                fresh[f"now:{vm.id}"] = NowItem(vm)
+            for ident, node in self._by_ident.items():
+                node.obj = fresh[ident]
+            self._emit_all_changed(self._root)
+            return
+        self.beginResetModel()
+        self._build(vm, snapshots)
+        self._shape = shape
+        self.endResetModel()
+
+    @staticmethod
+    def _shape_of(vm: VM | None, snapshots: Sequence[Snapshot]) -> tuple[object, ...]:
+        if vm is None:
+            return ()
+        return (vm.id, vm.parent_snapshot_id, *((s.id, s.parent_snapshot_id) for s in snapshots))
+
+    def _build(self, vm: VM | None, snapshots: Sequence[Snapshot]) -> None:
+        self.vm = vm
+        self._root = _Node(0, None, None)
+        self._nodes = {0: self._root}
+        self._by_ident = {}
+        if vm is None:
+            return
+        by_id: dict[str, _Node] = {}
+        for snap in snapshots:  # tree order: parents first
+            parent = by_id.get(snap.parent_snapshot_id or "", self._root)
+            by_id[snap.id] = self._add(snap, parent)
+        now_parent = by_id.get(vm.parent_snapshot_id or "", self._root)
+        self._add(NowItem(vm), now_parent)
+
+    def _add(self, obj: Snapshot | NowItem, parent: _Node) -> _Node:
+        node = _Node(len(self._nodes), obj, parent, row=len(parent.children))
+        parent.children.append(node)
+        self._nodes[node.key] = node
+        self._by_ident[node.ident] = node
+        return node
+
+    def _emit_all_changed(self, node: _Node) -> None:
+        if node.children:
+            parent = self._index_of(node)
+            self.dataChanged.emit(
+                self.index(0, 0, parent), self.index(len(node.children) - 1, 0, parent)
+            )
+            for child in node.children:
+                self._emit_all_changed(child)
+
+    # ---- lookups ----
+    def index_of_ident(self, ident: str) -> QModelIndex:
+        node = self._by_ident.get(ident)
+        return self._index_of(node) if node is not None else QModelIndex()
+
+    def now_index(self) -> QModelIndex:
+        return self.index_of_ident(f"now:{self.vm.id}") if self.vm else QModelIndex()
+
+    def snapshots(self) -> list[Snapshot]:
+        return [n.obj for n in self._nodes.values() if isinstance(n.obj, Snapshot)]
+
+    def _index_of(self, node: _Node) -> QModelIndex:
+        if node is self._root:
+            return QModelIndex()
+        return self.createIndex(node.row, 0, node.key)
+
+    def _node(self, index: Index) -> _Node:
+        if not index.isValid():
+            return self._root
+        return self._nodes[index.internalId()]
+
+    # ---- QAbstractItemModel ----
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if column != 0 or row < 0:
+            return QModelIndex()
+        if parent.isValid() and parent.column() != 0:
+            return QModelIndex()
+        node = self._node(parent)
+        if row >= len(node.children):
+            return QModelIndex()
+        return self.createIndex(row, 0, node.children[row].key)
+
+    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not index.isValid():
+            return QModelIndex()
+        node = self._nodes.get(index.internalId())
+        if node is None or node.parent is None:
+            return QModelIndex()
+        return self._index_of(node.parent)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        return len(self._node(parent).children)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 1
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if section == 0 and horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return "Checkpoints"
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        node = self._nodes.get(index.internalId())
+        if node is None:
+            return None
+        obj = node.obj
+        if role == ObjectRole:
+            return obj
+        if role == IdRole:
+            return node.ident
+        if isinstance(obj, NowItem):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+                return "Now"
+            if role == Qt.ItemDataRole.DecorationRole:
+                return icon("now")
+            if role == Qt.ItemDataRole.ToolTipRole:
+                where = obj.vm.parent_snapshot_name
+                return f"The current state of {obj.vm.name}" + (
+                    f", running from \"{where}\"" if where else ""
+                )
+            return None
+        if isinstance(obj, Snapshot):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return obj.name
+            if role == Qt.ItemDataRole.AccessibleTextRole:
+                return f"Checkpoint {obj.name}"
+            if role == Qt.ItemDataRole.DecorationRole:
+                return icon("checkpoint-running" if obj.bin_path else "checkpoint")
+            if role == Qt.ItemDataRole.ToolTipRole:
+                memory = "with memory" if obj.bin_path else "disk only"
+                return (
+                    f"{obj.name}\n{obj.snapshot_type} checkpoint ({memory}), "
+                    f"taken {formatting.hyperv_time(obj.creation_time)} while {obj.state}"
+                )
+        return None

@@ -1,0 +1,213 @@
+"""One open host as the window sees it: its models, the revision poll and the running operations.
+
+The host lives on disk, so the session polls `Host.revision()` (a few stats) once a second and
+re-reads the VMs and the selected VM's checkpoints in the background when it changed; a change
+made by `hvctl` in a terminal shows within two seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from hvgui.host import VM, Host, OperationResult, Snapshot
+from hvgui.progress import Cancelled, CancelToken, Progress
+from hvgui.ui.formatting import status_with_percent
+from hvgui.ui.models import CheckpointTreeModel, VmTableModel
+from hvgui.ui.workers import Op, Runner
+
+POLL_MS = 1000
+
+
+@dataclass(frozen=True)
+class _State:
+    revision: str
+    vms: list[VM]
+    vm_id: str | None
+    snapshots: list[Snapshot]
+
+
+HostCall = Callable[[Progress, CancelToken], Any]
+
+
+def _percent_status(fraction: float, phase: str) -> str:
+    return status_with_percent(phase, fraction)
+
+
+class HostSession(QObject):
+    """Signals:
+    refreshed(): the models now show the host as it was at the last read.
+    operation_done(str, object): a label ("Checkpoint") and its OperationResult.
+    operation_failed(str, object): a label and the exception (already routed to `on_error`).
+    busy_changed(): an operation started or ended (actions re-check what they allow).
+    cancelled(str): an operation stopped because the user cancelled it.
+    """
+
+    refreshed = Signal()
+    operation_done = Signal(str, object)
+    operation_failed = Signal(str, object)
+    busy_changed = Signal()
+    cancelled = Signal(str)
+
+    def __init__(self, host: Host, runner: Runner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.runner = runner
+        self.vm_model = VmTableModel(self)
+        self.checkpoint_model = CheckpointTreeModel(self)
+        self.selected_vm_id: str | None = None
+        self._revision: str | None = None
+        self._reading = False
+        self._again = False
+        self._busy: dict[str, Op] = {}   # vm id -> the op running on it
+        self.on_error: Callable[[str, BaseException], None] | None = None
+        self._stopped = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
+
+    @property
+    def name(self) -> str:
+        return self.host.root.name or str(self.host.root)
+
+    # ---- reading the host ----
+    def load_now(self) -> None:
+        """Read the host on the calling (GUI) thread: used once, before the first paint."""
+        self._apply(self._read(self.selected_vm_id))
+
+    def _read(self, vm_id: str | None) -> _State:
+        # ---- may run on a pool thread: host calls only ----
+        revision = self.host.revision()
+        vms = self.host.list_vms()
+        if vm_id is None or not any(vm.id == vm_id for vm in vms):
+            first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
+            vm_id = first.id if first is not None else None
+        snapshots = self.host.list_snapshots(vm_id) if vm_id else []
+        return _State(revision, vms, vm_id, snapshots)
+
+    def _apply(self, state: _State) -> None:
+        self._revision = state.revision
+        self.vm_model.set_vms(state.vms)
+        self.selected_vm_id = state.vm_id
+        vm = next((v for v in state.vms if v.id == state.vm_id), None)
+        self.checkpoint_model.set_tree(vm, state.snapshots)
+        self.refreshed.emit()
+
+    def poll(self) -> None:
+        """Timer slot: re-read when the revision moved (cheap when it did not)."""
+        if self._reading:
+            return
+        try:
+            revision = self.host.revision()
+        except Exception:  # a host directory being rewritten: try again next tick
+            return
+        if revision != self._revision:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the host in the background; coalesces requests made while reading."""
+        if self._stopped:
+            return
+        if self._reading:
+            self._again = True
+            return
+        self._reading = True
+        vm_id = self.selected_vm_id
+        Op(self.runner, lambda _p, _c: self._read(vm_id), label="Refresh").success(
+            self._apply
+        ).failure(self._read_failed).finally_(self._read_done).run_in_background()
+
+    def _read_failed(self, exc: BaseException) -> None:
+        if self.on_error is not None:
+            self.on_error("Refresh", exc)
+
+    def _read_done(self) -> None:
+        self._reading = False
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def select_vm(self, vm_id: str | None) -> None:
+        """Show this VM's checkpoints (read at once: a few small XML files)."""
+        if vm_id == self.selected_vm_id and self.checkpoint_model.vm is not None:
+            return
+        self.selected_vm_id = vm_id
+        vm = next((v for v in self.vm_model.vms() if v.id == vm_id), None)
+        snapshots = self.host.list_snapshots(vm_id) if vm is not None and vm_id else []
+        self.checkpoint_model.set_tree(vm, snapshots)
+
+    def vm(self, vm_id: str | None) -> VM | None:
+        return next((v for v in self.vm_model.vms() if v.id == vm_id), None)
+
+    # ---- operations ----
+    def is_busy(self, vm_id: str | None = None) -> bool:
+        return bool(self._busy) if vm_id is None else vm_id in self._busy
+
+    def run(
+        self,
+        vm: VM | None,
+        label: str,
+        call: HostCall,
+        *,
+        on_result: Callable[[OperationResult], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        status: Callable[[float, str], str] | None = None,
+    ) -> Op:
+        """Run `call(progress, cancel)` for `vm`; the VM's Status column follows its progress.
+
+        `on_error` replaces the default report (a dialog) for a failure; a cancellation the
+        user asked for is reported in the status bar only, through `cancelled`.
+        """
+        if status is None:
+            status = _percent_status
+        vm_id = vm.id if vm is not None else ""
+        op = Op(self.runner, call, label=label)
+        if vm_id:
+            self._busy[vm_id] = op
+            self.vm_model.set_live_status(vm_id, status(0.0, label))
+        self.busy_changed.emit()
+
+        def progress(fraction: float, phase: str) -> None:
+            if vm_id:
+                self.vm_model.set_live_status(vm_id, status(fraction, phase or label))
+
+        def done(result: Any) -> None:
+            if on_result is not None and isinstance(result, OperationResult):
+                on_result(result)
+            self.operation_done.emit(label, result)
+
+        def failed(exc: BaseException) -> None:
+            self.operation_failed.emit(label, exc)
+            if isinstance(exc, Cancelled) and op.cancel.cancelled:
+                self.cancelled.emit(label)
+            elif on_error is not None:
+                on_error(exc)
+            elif self.on_error is not None:
+                self.on_error(label, exc)
+            else:
+                raise exc
+
+        def finished() -> None:
+            if vm_id:
+                self._busy.pop(vm_id, None)
+                self.vm_model.set_live_status(vm_id, None)
+            self.busy_changed.emit()
+            if on_finished is not None:
+                on_finished()
+            self.refresh()
+
+        return op.on_progress(progress).success(done).failure(failed).finally_(
+            finished
+        ).run_in_background()
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def stop(self) -> None:
+        """Stop polling and refreshing (the window is closing)."""
+        self._stopped = True
+        self.timer.stop()

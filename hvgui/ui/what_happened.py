@@ -1,0 +1,142 @@
+"""The "What happened" panel: for each action, what it did to which file, and its PowerShell.
+
+One top-level row per operation (time, operation, VM); under it one row per file event
+(created, grown, made read-only, merged, deleted, moved) with the size, then the PowerShell line
+that does the same on a real Hyper-V host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication
+from PySide6.QtWidgets import QMenu, QTreeWidget, QTreeWidgetItem, QWidget
+
+from hvgui.host import DiskEvent, OperationResult
+from hvgui.ui.formatting import size_text
+
+COLUMNS = ("Action / file", "Change", "Size", "Detail")
+_ACTION_COLOURS = {
+    "created": "#1e8449",
+    "grown": "#b9770e",
+    "read-only": "#1f618d",
+    "merged": "#7d3c98",
+    "deleted": "#c0392b",
+    "moved": "#117a65",
+    "written": "#566573",
+}
+_POWERSHELL_ROLE = Qt.ItemDataRole.UserRole + 1
+MAX_OPERATIONS = 200
+
+
+class WhatHappenedPanel(QTreeWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("whatHappened")
+        self.setAccessibleName("What happened")
+        self.setColumnCount(len(COLUMNS))
+        self.setHeaderLabels(list(COLUMNS))
+        self.setUniformRowHeights(True)
+        self.setAlternatingRowColors(True)
+        self.setColumnWidth(0, 420)
+        self.setColumnWidth(1, 90)
+        self.setColumnWidth(2, 80)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+        self.root: Path | None = None  # the shown host's folder
+        self._mono = QFont("DejaVu Sans Mono")
+        self._mono.setStyleHint(QFont.StyleHint.Monospace)
+
+    def sizeHint(self) -> QSize:
+        return QSize(900, 150)  # the dock's first height: a strip under the panes
+
+    def add_result(self, vm_name: str, result: OperationResult) -> QTreeWidgetItem:
+        """A just-finished operation of this window, inserted at the top, expanded."""
+        when = result.events[0].time if result.events else datetime.now().astimezone()
+        item = self._operation_item(when, result.operation, vm_name, result.events)
+        for warning in result.warnings:
+            note = QTreeWidgetItem(item, [f"Warning: {warning}", "", "", ""])
+            note.setForeground(0, QBrush(QColor("#b9770e")))
+        if result.powershell:
+            self._powershell_item(item, result.powershell)
+        self.insertTopLevelItem(0, item)
+        for i in range(item.childCount()):
+            row = item.child(i)
+            if row is None:
+                continue
+            if row.data(0, _POWERSHELL_ROLE) or row.text(0).startswith("Warning:"):
+                row.setFirstColumnSpanned(True)  # only takes once the item is in the tree
+        item.setExpanded(True)
+        self._trim()
+        return item
+
+    def load_history(self, events: Sequence[DiskEvent], vm_names: dict[str, str]) -> None:
+        """The host's event log (oldest first), grouped into consecutive operations."""
+        self.clear()
+        groups: list[list[DiskEvent]] = []
+        for event in events:
+            last = groups[-1][-1] if groups else None
+            if last is not None and last.operation == event.operation and last.vm_id == event.vm_id:
+                groups[-1].append(event)
+            else:
+                groups.append([event])
+        for group in groups[-MAX_OPERATIONS:]:
+            first = group[0]
+            item = self._operation_item(
+                first.time, first.operation, vm_names.get(first.vm_id, first.vm_id), group
+            )
+            self.insertTopLevelItem(0, item)
+
+    def operations(self) -> list[str]:
+        """The top-level rows' text, newest first (what a reader sees)."""
+        items = (self.topLevelItem(i) for i in range(self.topLevelItemCount()))
+        return [item.text(0) for item in items if item is not None]
+
+    def _operation_item(
+        self, when: datetime, operation: str, vm_name: str, events: Iterable[DiskEvent]
+    ) -> QTreeWidgetItem:
+        local = when.astimezone() if when.tzinfo is not None else when
+        item = QTreeWidgetItem([f"{local:%H:%M:%S}  {operation}  —  {vm_name}", "", "", ""])
+        bold = QFont(item.font(0))
+        bold.setBold(True)
+        item.setFont(0, bold)
+        for event in events:
+            child = QTreeWidgetItem(
+                item, [self._shown_path(event.path), event.action, size_text(event.size),
+                       event.detail]
+            )
+            child.setToolTip(0, str(event.path))
+            child.setForeground(1, QBrush(QColor(_ACTION_COLOURS.get(event.action, "#000000"))))
+        return item
+
+    def _shown_path(self, path: Path) -> str:
+        """Paths inside the host folder are shown relative to it (the tooltip has it whole)."""
+        if self.root is not None:
+            try:
+                return str(Path(path).relative_to(self.root))
+            except ValueError:
+                pass
+        return str(path)
+
+    def _powershell_item(self, parent: QTreeWidgetItem, line: str) -> None:
+        child = QTreeWidgetItem(parent, [f"PS> {line}", "", "", ""])
+        child.setFont(0, self._mono)
+        child.setForeground(0, QBrush(QColor("#1a5276")))
+        child.setData(0, _POWERSHELL_ROLE, line)
+        child.setToolTip(0, "The same action on a real Hyper-V host (right-click to copy)")
+
+    def _trim(self) -> None:
+        while self.topLevelItemCount() > MAX_OPERATIONS:
+            self.takeTopLevelItem(self.topLevelItemCount() - 1)
+
+    def _menu(self, pos: QPoint) -> None:
+        item = self.itemAt(pos)
+        if item is None:
+            return
+        text = item.data(0, _POWERSHELL_ROLE) or item.text(0)
+        menu = QMenu(self)
+        menu.addAction("&Copy", lambda: QGuiApplication.clipboard().setText(str(text)))
+        menu.popup(self.viewport().mapToGlobal(pos))

@@ -1,0 +1,205 @@
+"""The checkpoint workflow as a user drives it: right-click, menus, keys, dialogs answered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from hvgui.host import Host
+from hvgui.ui import ask
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import (
+    Answers,
+    StatusRecorder,
+    checkpoint_index,
+    choose,
+    menu_texts,
+    right_click_checkpoint,
+    right_click_vm,
+    selected_snapshot,
+    tree_names,
+    wait_idle,
+)
+
+
+def _host(window: MainWindow) -> Host:
+    assert window.session is not None
+    return Host.open(window.session.host.root)
+
+
+def test_checkpoint_from_context_menu_asks_nothing_and_shows_progress(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    before = {s.id for s in _host(window).list_snapshots("Alpha")}
+    recorder = StatusRecorder(window, "Alpha")
+    menu = right_click_vm(window, "Alpha")
+    assert "Checkpoint" in menu_texts(menu)
+    choose(qtbot, menu, "Checkpoint")
+    wait_idle(qtbot, window)
+
+    assert answers.asked == []  # no dialog of any kind
+    percents = recorder.percents("Creating Checkpoint")
+    assert percents, f"the Status column never showed a percentage: {recorder.texts}"
+    assert percents == sorted(percents)
+    snaps = _host(window).list_snapshots("Alpha")
+    new = [s for s in snaps if s.id not in before]
+    assert len(new) == 1
+    assert new[0].config_path.is_file()
+    assert all(d.path.is_file() for d in new[0].hard_drives)
+    # The new checkpoint is selected, under "Base", and Now hangs under it.
+    chosen = selected_snapshot(window)
+    assert chosen is not None and chosen.id == new[0].id
+    names = tree_names(window)
+    assert names[new[0].name] == "Base"
+    assert names["Now"] == new[0].name
+    assert window.what_happened.operations()[0].endswith("Alpha")
+
+
+@pytest.mark.parametrize("choice", list(ask.ApplyChoice))
+def test_apply_with_each_answer(
+    qtbot: Any, window: MainWindow, answers: Answers, choice: ask.ApplyChoice
+) -> None:
+    host = _host(window)
+    host.checkpoint_vm("Alpha", snapshot_name="Second")
+    wait_idle(qtbot, window)
+    count = len(host.list_snapshots("Alpha"))
+    answers.apply = choice
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Apply...")
+    wait_idle(qtbot, window)
+
+    assert answers.asked == [("apply", "Base")]
+    vm = host.get_vm("Alpha")
+    snaps = host.list_snapshots("Alpha")
+    names = tree_names(window)
+    if choice is ask.ApplyChoice.CANCEL:
+        assert vm.parent_snapshot_name == "Second"
+        assert len(snaps) == count
+        assert names["Now"] == "Second"
+    else:
+        assert vm.parent_snapshot_name == "Base"
+        assert names["Now"] == "Base"
+        expected = count + (1 if choice is ask.ApplyChoice.TAKE_CHECKPOINT_AND_APPLY else 0)
+        assert len(snaps) == expected
+
+
+def test_revert_goes_back_to_the_parent_checkpoint(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    from hvgui.host.guest import Guest
+
+    host = _host(window)
+    assert Guest(host, "Alpha").read_file("/hello.txt").startswith(b"hello after")
+    recorder = StatusRecorder(window, "Alpha")
+    choose(qtbot, right_click_vm(window, "Alpha"), "Revert...")
+    wait_idle(qtbot, window)
+    assert answers.asked == [("confirm", "Revert Virtual Machine")]
+    assert recorder.percents("Applying Checkpoint")
+    assert Guest(host, "Alpha").read_file("/hello.txt").startswith(b"hello before")
+
+
+def test_delete_merges_with_progress(qtbot: Any, window: MainWindow, answers: Answers) -> None:
+    host = _host(window)
+    base = host.get_snapshot("Alpha", "Base")
+    running = [d.path for d in host.get_vm("Alpha").hard_drives]
+    assert [p.suffix for p in running] == [".avhdx"]
+    recorder = StatusRecorder(window, "Alpha")
+    checkpoint = checkpoint_index(window, "Base")
+    window.checkpoint_view.setCurrentIndex(checkpoint)
+    window.checkpoint_view.setFocus()
+    QTest.keyClick(window.checkpoint_view, Qt.Key.Key_Delete)
+    wait_idle(qtbot, window)
+
+    assert answers.asked == [("confirm", "Delete Checkpoint")]
+    assert host.list_snapshots("Alpha") == []
+    assert not base.config_path.exists()
+    assert recorder.texts, "the Status column showed nothing while deleting"
+    assert any("%" in t for t in recorder.texts), recorder.texts
+    # The running disk still reads what the guest wrote after the checkpoint.
+    from hvgui.host.guest import Guest
+
+    assert Guest(host, "Alpha").read_file("/hello.txt").startswith(b"hello after")
+    assert "Now" in tree_names(window)
+    # The running AVHDX was merged into the base disk, which the VM now runs from.
+    assert not running[0].exists()
+    assert [d.path.suffix for d in host.get_vm("Alpha").hard_drives] == [".vhdx"]
+
+
+def test_delete_subtree_removes_the_branch(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    host = _host(window)
+    host.checkpoint_vm("Alpha", snapshot_name="Child")
+    host.checkpoint_vm("Alpha", snapshot_name="Grandchild")
+    wait_idle(qtbot, window)
+    choose(qtbot, right_click_checkpoint(window, "Child"), "Delete Checkpoint Subtree...")
+    wait_idle(qtbot, window)
+    assert answers.asked == [("confirm", "Delete Checkpoint Subtree")]
+    assert [s.name for s in host.list_snapshots("Alpha")] == ["Base"]
+    names = tree_names(window)
+    assert "Child" not in names and "Grandchild" not in names
+    assert names["Now"] == "Base"
+
+
+def test_delete_not_confirmed_changes_nothing(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    answers.confirm = False
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Delete Checkpoint...")
+    wait_idle(qtbot, window)
+    assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["Base"]
+
+
+def test_rename_with_f2(qtbot: Any, window: MainWindow, answers: Answers) -> None:
+    answers.text = "Golden image"
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    window.checkpoint_view.setFocus()
+    QTest.keyClick(window.checkpoint_view, Qt.Key.Key_F2)
+    wait_idle(qtbot, window)
+    assert answers.asked == [("text", "Rename Checkpoint")]
+    assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["Golden image"]
+    assert "Golden image" in tree_names(window)
+    chosen = selected_snapshot(window)
+    assert chosen is not None and chosen.name == "Golden image"
+
+
+def test_rename_from_menu(qtbot: Any, window: MainWindow, answers: Answers) -> None:
+    answers.text = "x" * 100  # the longest name allowed
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Rename...")
+    wait_idle(qtbot, window)
+    assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["x" * 100]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "y" * 101])
+def test_rename_refuses_blank_and_long_names(
+    qtbot: Any, window: MainWindow, answers: Answers, bad: str
+) -> None:
+    answers.text = bad
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Rename...")
+    wait_idle(qtbot, window)
+    assert len(answers.informed) == 1
+    assert "cannot be used" in answers.informed[0]
+    assert ("blank" in answers.informed[0]) == (not bad.strip())
+    assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["Base"]
+
+
+def test_checkpoint_menu_offers_hyperv_items(window: MainWindow) -> None:
+    texts = menu_texts(right_click_checkpoint(window, "Base"))
+    for item in ("Settings...", "Apply...", "Export...", "Rename...", "Delete Checkpoint...",
+                 "Delete Checkpoint Subtree..."):
+        assert item in texts
+
+
+def test_export_checkpoint_writes_a_standalone_copy(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    answers.directory = tmp_path / "export"
+    answers.directory.mkdir()
+    recorder = StatusRecorder(window, "Alpha")
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Export...")
+    wait_idle(qtbot, window)
+    assert any(p.suffix == ".vhdx" for p in answers.directory.rglob("*"))
+    assert recorder.percents("Exporting")

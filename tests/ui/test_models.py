@@ -1,0 +1,88 @@
+"""The item models: QAbstractItemModelTester, what they show, and minimal refreshes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+
+from hvgui.host import Host
+from hvgui.ui.models import CheckpointTreeModel, IdRole, NowItem, ObjectRole, VmTableModel
+
+
+def _models(host: Host) -> tuple[VmTableModel, CheckpointTreeModel]:
+    vms = VmTableModel()
+    vms.set_vms(host.list_vms())
+    tree = CheckpointTreeModel()
+    alpha = host.get_vm("Alpha")
+    tree.set_tree(alpha, host.list_snapshots("Alpha"))
+    return vms, tree
+
+
+def test_vm_model_passes_the_model_tester(qtmodeltester: Any, host_dir: Path) -> None:
+    vms, _ = _models(Host.open(host_dir))
+    qtmodeltester.check(vms)
+    vms.set_live_status(vms.vms()[0].id, "Creating Checkpoint (10%)")
+    qtmodeltester.check(vms)
+
+
+def test_checkpoint_model_passes_the_model_tester(qtmodeltester: Any, host_dir: Path) -> None:
+    host = Host.open(host_dir)
+    _, tree = _models(host)
+    qtmodeltester.check(tree)
+    host.checkpoint_vm("Alpha", snapshot_name="Second")
+    host.restore_snapshot("Alpha", "Base")  # a branch: Base has Second and Now under it
+    tree.set_tree(host.get_vm("Alpha"), host.list_snapshots("Alpha"))
+    qtmodeltester.check(tree)
+    tree.set_tree(None, [])
+    qtmodeltester.check(tree)
+
+
+def test_vm_model_shows_hyperv_columns(host_dir: Path) -> None:
+    vms, _ = _models(Host.open(host_dir))
+    headers = [vms.headerData(c, Qt.Orientation.Horizontal) for c in range(vms.columnCount())]
+    assert headers == ["Name", "State", "CPU Usage", "Assigned Memory", "Uptime", "Status"]
+    rows = {vms.index(r, 0).data(): r for r in range(vms.rowCount())}
+    alpha, beta = rows["Alpha"], rows["Beta"]
+    assert vms.index(alpha, 1).data() == "Running"
+    assert vms.index(alpha, 3).data() == "256 MB"
+    assert vms.index(beta, 1).data() == "Off"
+    assert vms.index(beta, 3).data() == ""  # an Off VM has no assigned memory
+    assert vms.index(alpha, 0).data(ObjectRole).name == "Alpha"
+    assert not vms.index(alpha, 0).data(Qt.ItemDataRole.DecorationRole).isNull()
+    vm_id = vms.index(alpha, 0).data(IdRole)
+    vms.set_live_status(vm_id, "Merge in progress (42%)")
+    assert vms.index(alpha, 5).data() == "Merge in progress (42%)"
+    assert "Merge in progress (42%)" in vms.index(alpha, 0).data(Qt.ItemDataRole.ToolTipRole)
+    vms.set_live_status(vm_id, None)
+    assert "%" not in str(vms.index(alpha, 5).data())
+
+
+def test_tree_ends_in_now_under_the_running_checkpoint(host_dir: Path) -> None:
+    _, tree = _models(Host.open(host_dir))
+    base = tree.index(0, 0)
+    assert base.data() == "Base"
+    now = tree.index(0, 0, base)
+    assert now.data() == "Now"
+    assert isinstance(now.data(ObjectRole), NowItem)
+    assert tree.rowCount(now) == 0
+    assert tree.parent(now) == base
+    assert tree.parent(base) == QModelIndex()
+
+
+def test_unchanged_refresh_does_not_reset(qtbot: Any, host_dir: Path) -> None:
+    host = Host.open(host_dir)
+    vms, tree = _models(host)
+    resets: list[str] = []
+    vms.modelReset.connect(lambda: resets.append("vms"))
+    tree.modelReset.connect(lambda: resets.append("tree"))
+    host.rename_snapshot("Alpha", "Base", "Renamed")
+    with qtbot.waitSignal(tree.dataChanged):
+        tree.set_tree(host.get_vm("Alpha"), host.list_snapshots("Alpha"))
+    vms.set_vms(host.list_vms())
+    assert resets == []  # a rename repaints; it does not rebuild
+    assert tree.index(0, 0).data() == "Renamed"
+    host.checkpoint_vm("Alpha", snapshot_name="Third")
+    tree.set_tree(host.get_vm("Alpha"), host.list_snapshots("Alpha"))
+    assert resets == ["tree"]

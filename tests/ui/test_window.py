@@ -1,0 +1,135 @@
+"""The window around the workflow: following the host on disk, the Actions pane, errors,
+closing mid-operation, remembered settings, the entry point, keyboard and accessibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from hvgui import app
+from hvgui.host import Host
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import (
+    Answers,
+    checkpoint_index,
+    status_text,
+    tree_names,
+    vm_index,
+    wait_idle,
+)
+
+
+def test_a_change_made_elsewhere_shows_within_two_seconds(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    other = Host.open(host_dir)  # another process, like hvctl in a terminal
+    other.checkpoint_vm("Alpha", snapshot_name="From the terminal")
+    qtbot.waitUntil(lambda: "From the terminal" in tree_names(window), timeout=2000)
+    other.start_vm("Beta")
+    qtbot.waitUntil(lambda: vm_index(window, "Beta", 1).data() == "Running", timeout=2000)
+
+
+def test_actions_pane_follows_the_selection(qtbot: Any, window: MainWindow) -> None:
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    texts = window.actions_pane.texts()
+    assert "Start" in texts and "Turn Off..." not in texts and "Checkpoint" in texts
+    assert "Revert..." not in texts  # Beta has no checkpoint to revert to
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    texts = window.actions_pane.texts()
+    assert "Start" not in texts and "Turn Off..." in texts and "Revert..." in texts
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    texts = window.actions_pane.texts()
+    assert "Apply..." in texts and "Delete Checkpoint Subtree..." in texts
+    assert window.details.header.text().strip() == "Base"
+    assert window.details.thumbnail.pixmap() is not None
+    assert not window.details.thumbnail.pixmap().isNull()
+
+
+def test_an_error_is_shown_once_in_words(
+    qtbot: Any, window: MainWindow, host_dir: Path, answers: Answers
+) -> None:
+    assert window.session is not None
+    window.session.stop()  # freeze the view: the window still believes Alpha runs
+    Host.open(host_dir).stop_vm("Alpha", turn_off=True)
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    window.acts.vm_turn_off.trigger()
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=5000)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=5000)
+    assert len(answers.errors) == 1
+    assert "off" in str(answers.errors[0]).lower()
+    answers.errors.clear()
+
+
+def test_what_happened_lists_files_and_powershell(qtbot: Any, window: MainWindow) -> None:
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    window.acts.vm_checkpoint.trigger()
+    wait_idle(qtbot, window)
+    top = window.what_happened.topLevelItem(0)
+    children = [top.child(i) for i in range(top.childCount())]
+    changes = {c.text(1) for c in children}
+    assert "created" in changes and "read-only" in changes
+    assert any(c.text(0).startswith("PS> Checkpoint-VM") for c in children)
+    assert any(c.text(0).endswith(".avhdx") and c.text(1) == "created" for c in children)
+
+
+def test_closing_mid_operation_waits_and_loses_nothing(
+    qtbot: Any, host_dir: Path, answers: Answers
+) -> None:
+    win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                               "hvgui-tests", "close"))
+    qtbot.addWidget(win)
+    win.open_host(host_dir)
+    win.show()
+    win.vm_view.selectRow(vm_index(win, "Alpha").row())
+    win.acts.vm_checkpoint.trigger()
+    assert status_text(win, "Alpha").startswith("Creating Checkpoint")
+    win.close()
+    assert not win.runner.busy or win.runner.pool.activeThreadCount() == 0
+    host = Host.open(host_dir)
+    assert host.check() == []
+    assert len(host.list_snapshots("Alpha")) in (1, 2)  # finished, or cancelled and rolled back
+
+
+def test_settings_remember_geometry_and_hosts(qtbot: Any, host_dir: Path) -> None:
+    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui-t", "geo")
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.open_host(host_dir)
+    win.resize(700, 500)  # inside the offscreen screen (800 x 600): nothing gets clamped
+    win.show()
+    size = (win.width(), win.height())
+    win.close()
+    assert str(host_dir.resolve()) in list(settings.value("hosts/open"))
+    again = MainWindow(QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == size
+    again.close()
+
+
+def test_main_uses_the_existing_application(qtbot: Any, host_dir: Path) -> None:
+    assert QApplication.instance() is not None
+    assert app.main(["--host", str(host_dir)]) == 0
+    win = app.windows.pop()
+    qtbot.addWidget(win)
+    assert isinstance(win, MainWindow)
+    assert win.session is not None and win.session.host.root == host_dir.resolve()
+    assert win.isVisible()
+    win.close()
+
+
+def test_keyboard_and_accessibility(qtbot: Any, window: MainWindow) -> None:
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert all("&" in m for m in menus)
+    for widget in (window.vm_view, window.checkpoint_view, window.navigation,
+                   window.actions_pane, window.what_happened, window.details):
+        assert widget.accessibleName()
+    assert window.acts.cp_rename.shortcut().toString() == "F2"
+    assert window.acts.cp_delete.shortcutContext() == Qt.ShortcutContext.WidgetShortcut
+    window.vm_view.setFocus()
+    qtbot.waitUntil(window.vm_view.hasFocus, timeout=2000)
+    QTest.keyClick(window.vm_view, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is window.checkpoint_view

@@ -1,0 +1,86 @@
+"""The generic background operation: progress, result, errors once, cancellation, waiting."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from hvgui.errors import HvError
+from hvgui.progress import Cancelled, CancelToken, Progress
+from hvgui.ui.workers import Op, Runner
+
+
+@pytest.fixture
+def runner(qtbot: Any) -> Any:
+    r = Runner()
+    yield r
+    assert r.wait(5000)
+
+
+def test_result_and_progress_arrive_on_the_gui_thread(qtbot: Any, runner: Runner) -> None:
+    gui = threading.current_thread()
+    seen: list[tuple[float, str, bool]] = []
+    results: list[object] = []
+
+    def work(progress: Progress, cancel: CancelToken) -> str:
+        assert threading.current_thread() is not gui
+        for i in range(5):
+            progress(i / 4, "Working")
+        return "done"
+
+    op = Op(runner, work).on_progress(
+        lambda f, p: seen.append((f, p, threading.current_thread() is gui))
+    ).success(results.append)
+    op.run_in_background()
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert results == ["done"]
+    assert [s[0] for s in seen] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert all(s[2] for s in seen)
+
+
+def test_an_error_reaches_the_failure_callback_once(qtbot: Any, runner: Runner) -> None:
+    failures: list[BaseException] = []
+    successes: list[object] = []
+
+    def work(progress: Progress, cancel: CancelToken) -> None:
+        raise HvError("disk.avhdx", "the parent is missing")
+
+    op = Op(runner, work).success(successes.append).failure(failures.append)
+    op.run_in_background()
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert successes == []
+    assert len(failures) == 1 and str(failures[0]) == "disk.avhdx: the parent is missing"
+
+
+def test_the_runner_default_handler_catches_unhandled_errors(qtbot: Any, runner: Runner) -> None:
+    caught: list[BaseException] = []
+    runner.default_failure = caught.append
+
+    def work(progress: Progress, cancel: CancelToken) -> None:
+        raise ValueError("boom")
+
+    op = Op(runner, work).run_in_background()
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert [type(e) for e in caught] == [ValueError]
+
+
+def test_cancel_stops_a_cooperative_job(qtbot: Any, runner: Runner) -> None:
+    started = threading.Event()
+    failures: list[BaseException] = []
+
+    def work(progress: Progress, cancel: CancelToken) -> None:
+        started.set()
+        while True:
+            cancel.raise_if_cancelled()
+            threading.Event().wait(0.005)
+
+    op = Op(runner, work).failure(failures.append).run_in_background()
+    assert runner.busy
+    started.wait(5)
+    runner.cancel_all()
+    assert runner.wait(5000)
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert [type(e) for e in failures] == [Cancelled]
+    assert not runner.busy
