@@ -288,7 +288,8 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _inspect_vhdx(path: Path) -> dict[str, Any]:
-    from hvgui.vhdx import dump_vhdx, test_vhd
+    from hvgui.vhdx.check import test_vhd
+    from hvgui.vhdx.info import dump_vhdx
 
     dump = dump_vhdx(path)
     result: dict[str, Any] = {"decoded": True, "vhdx": dump}
@@ -564,8 +565,8 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
             break
         left = sum(n for _, n in pending)
         if level > 0 and blocks.missing_parent is not None:
-            note = f"missing, so these bytes cannot be read: {blocks.missing_parent}"
-            steps.append(ReadStep(file, [], 0, 0, left, [], note))
+            note = f"missing: the last {left:,} bytes of this block cannot be read"
+            steps.append(ReadStep(file, [], 0, 0, 0, [], note))
             break
         try:
             image = VhdxImage.open(file)
@@ -600,6 +601,8 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
             note = "serves some sectors (its sector bitmap marks them); the rest is read below"
         elif zeros and not passed:
             note = "the block reads as zeros here"
+        elif any(state in ("FULLY_PRESENT", "PARTIALLY_PRESENT") for state in states):
+            note = "holds none of the sectors still needed: they go on to its parent"
         else:
             note = "holds nothing of this block: the read goes on to its parent"
         steps.append(ReadStep(file, states, data, zeros, passed, offsets, note))
@@ -715,8 +718,8 @@ def files_of(path: str | os.PathLike[str]) -> list[FileFacts]:
     out = []
     for depth, file in enumerate(chain):
         if len(chain) == 1:
-            role = ("A differencing disk whose chain cannot be opened: " + problem
-                    if problem else "A virtual disk with no parent.")
+            role = ("A differencing disk whose chain cannot be opened: it cannot be read on "
+                    "its own." if problem else "A virtual disk with no parent.")
         elif depth == 0:
             role = "The disk inspected: reads fall through to the files below it."
         elif depth == len(chain) - 1:
@@ -838,66 +841,88 @@ def merge_growth(child: Path, parent: Path) -> int:
         return len(needed - parent_has) * p_disk.block_size
 
 
-def _all_chains(leaves: Sequence[Path]) -> dict[Path, Path | None]:
-    """parent of every disk file reachable from `leaves` (None for a base)."""
-    parents: dict[Path, Path | None] = {}
-    for leaf in leaves:
-        chain, _, _ = _chain_of(leaf)
-        for child, parent in zip(chain, [*chain[1:], None], strict=True):
-            parents.setdefault(child, parent)
-    return parents
+def delete_preview(
+    host: Host, vm: str, snapshot: str, *, include_children: bool = False
+) -> DeletePreview:
+    """What deleting `snapshot` (and its subtree with `include_children`) will do, planned by
+    the host's own delete rules (`checkpoints.resolve_pending`) on copies of the configuration
+    documents: nothing is written. Configuration and saved state are deleted; each frozen disk
+    nothing references any more is merged with its single child, deleted when no disk depends
+    on it, or kept (merge pending) while several do."""
+    from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
+    from hvgui.host.fileio import norm
+    from hvgui.host.layout import snapshot_state_dir
+    from hvgui.host.xmlconfig import ConfigDoc
 
-
-def delete_preview(host: Host, vm: str, snapshot: str) -> DeletePreview:
-    """What deleting `snapshot` will do, following the host's rules: its configuration and
-    saved state are deleted; each of its frozen disks is merged with its single dependent,
-    deleted when nothing depends on it, and kept (merge pending) while several do."""
     machine = host.get_vm(vm)
-    snap = host.get_snapshot(vm, snapshot)
-    snapshots = host.list_snapshots(machine.id)
-    leaves = [Path(d.path) for d in machine.hard_drives if not d.pass_through]
-    for other in snapshots:
-        leaves += [Path(d.path) for d in other.hard_drives if not d.pass_through]
-    parents = _all_chains(leaves)
+    target = host.get_snapshot(vm, snapshot)
+    vm_doc = ConfigDoc.load(machine.config_path)
+    docs = {s.id: ConfigDoc.load(s.config_path) for s in host.list_snapshots(machine.id)}
+    doomed = [target.id]
+    if include_children:
+        frontier = [target.id]
+        while frontier:
+            parent = frontier.pop()
+            kids = [i for i, d in docs.items() if d.snapshot_parent_id == parent]
+            doomed += kids
+            frontier += kids
+    leaves = [*vhd_paths(vm_doc), *(p for d in docs.values() for p in vhd_paths(d)),
+              *(norm(p) for p in vm_doc.pending_merges)]
+    parents = chain_parents(leaves)
+    pending = [norm(p) for p in vm_doc.pending_merges]
     files: list[PlannedFile] = []
-    for path, what in ((snap.config_path, "configuration"), (snap.bin_path, "saved memory"),
-                       (snap.vsv_path, "saved device state")):
-        if path is not None and Path(path).exists():
-            files.append(PlannedFile(Path(path), DELETE, f"the checkpoint's {what}",
-                                     size=file_facts(path, kind=XML).size_on_disk))
+    for snap_id in doomed:
+        sdoc = docs.pop(snap_id)
+        for disk in vhd_paths(sdoc):
+            if disk not in pending:
+                pending.append(disk)
+        files.append(PlannedFile(sdoc.path, DELETE, f"configuration of checkpoint “{sdoc.name}”",
+                                 size=_size_on_disk(sdoc.path)))
+        state_dir = snapshot_state_dir(vm_doc.snapshot_data_root, snap_id)
+        if state_dir.is_dir():
+            for state in sorted(state_dir.iterdir()):
+                what = {".bin": "saved memory", ".vsv": "saved device state"}.get(
+                    state.suffix.lower(), "saved state")
+                files.append(PlannedFile(state, DELETE, f"{what} of “{sdoc.name}”",
+                                         size=_size_on_disk(state)))
+    plan = resolve_pending(vm_doc, list(docs.values()), parents, pending)
     moved = needed = 0
-    warnings: list[str] = []
-    for drive in snap.hard_drives:
-        if drive.pass_through:
-            continue
-        frozen = Path(drive.path)
-        if not frozen.exists():
-            warnings.append(f"{frozen}: the checkpoint's disk is missing; nothing to merge.")
-            continue
-        size = file_facts(frozen, kind=AVHDX).size_on_disk
-        dependents = sorted(c for c, p in parents.items() if p == frozen)
-        if not dependents:
-            files.append(PlannedFile(frozen, DELETE, "no other disk depends on it", size=size))
-        elif len(dependents) == 1:
-            child = dependents[0]
-            moved_here = own_bytes(child)
-            growth = merge_growth(child, frozen)
-            files.append(PlannedFile(
-                child, MERGE, "the only disk depending on the checkpoint's disk: its blocks "
-                "are folded into it and the file deleted", into=frozen,
-                size=file_facts(child, kind=AVHDX).size_on_disk,
-                bytes_moved=moved_here, growth=growth))
-            files.append(PlannedFile(
-                frozen, KEEP, f"receives {child.name}'s blocks and takes its place", size=size))
-            moved += moved_here
-            needed += growth
-        else:
-            files.append(PlannedFile(
-                frozen, KEEP, f"{len(dependents)} disks depend on it "
-                f"({', '.join(d.name for d in dependents)}): kept, merge pending until only "
-                "one does", size=size))
-    free = _free_space(snap.hard_drives[0].path if snap.hard_drives else snap.config_path)
-    return DeletePreview(machine.name, snap.name, files, moved, needed, free, warnings)
+    for child, destination in plan.merged:
+        moved_here = own_bytes(child)
+        growth = merge_growth(child, destination)
+        files.append(PlannedFile(
+            child, MERGE, f"the only disk depending on {destination.name}: its blocks are folded "
+            "into it, then the file is deleted", into=destination, size=_size_on_disk(child),
+            bytes_moved=moved_here, growth=growth))
+        moved += moved_here
+        needed += growth
+    for destination in dict.fromkeys(d for _, d in plan.merged):
+        files.append(PlannedFile(destination, KEEP, "receives the merged blocks and takes the "
+                                 "place of the disk merged into it",
+                                 size=_size_on_disk(destination)))
+    for disk, size in plan.deleted:
+        files.append(PlannedFile(disk, DELETE, "no disk depends on it any more", size=size or 0))
+    for disk in pending:
+        kids = [c.name for c, p in parents.items() if p == disk]
+        why = (f"{len(kids)} disks depend on it ({', '.join(kids)}): kept and marked merge "
+               "pending until only one does")
+        files.append(PlannedFile(disk, KEEP, why, size=_size_on_disk(disk)))
+    warnings = []
+    if pending:
+        warnings.append(f"{len(pending)} disk(s) will be kept until they can be merged: several "
+                        "checkpoints or the running VM depend on them.")
+    where = plan.merged[0][1] if plan.merged else machine.config_path
+    return DeletePreview(machine.name, target.name if not include_children
+                         else f"{target.name} and its subtree", files, moved, needed,
+                         _free_space(where), warnings)
+
+
+def _size_on_disk(path: Path) -> int:
+    try:
+        info = path.stat()
+    except OSError:
+        return 0
+    return getattr(info, "st_blocks", 0) * 512 or info.st_size
 
 
 def _free_space(path: str | os.PathLike[str]) -> int:

@@ -124,6 +124,6 @@ def test_a_missing_parent_still_maps_the_file_and_says_why(
     panel = BlockMapPanel(path, runner)
     qtbot.addWidget(panel)
     qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=10000)
-    assert not panel.missing.isHidden()
-    assert "Parent missing" in panel.missing.text()
+    assert "parent is missing" in panel.summary.text()
+    assert "missing parent" in panel.legend.text()
     runner.wait()

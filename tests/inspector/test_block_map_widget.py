@@ -53,7 +53,10 @@ def test_a_127_gib_disk_paints_fast_and_only_what_is_visible(qtbot: QtBot) -> No
     started = time.perf_counter()
     widget.viewport().grab()
     first_paint = time.perf_counter() - started
-    assert 0 < widget.painted_cells < 5000
+    viewport = widget.viewport()
+    cell = widget.cell_size()
+    on_screen = (viewport.width() // cell) * (viewport.height() // cell + 2)
+    assert 0 < widget.painted_cells <= on_screen < data.count // 4
     started = time.perf_counter()
     for _ in range(10):
         widget.verticalScrollBar().setValue(widget.verticalScrollBar().value() + 400)
@@ -62,7 +65,7 @@ def test_a_127_gib_disk_paints_fast_and_only_what_is_visible(qtbot: QtBot) -> No
     assert first_paint < 0.1 and scrolling < 0.1, (first_paint, scrolling)
     widget.verticalScrollBar().setValue(widget.verticalScrollBar().maximum())
     widget.viewport().grab()
-    assert widget.painted_cells < 5000
+    assert 0 < widget.painted_cells <= on_screen
 
 
 def test_hover_names_the_block_and_click_selects_it(qtbot: QtBot) -> None:

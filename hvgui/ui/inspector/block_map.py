@@ -18,11 +18,20 @@ from typing import Protocol
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QResizeEvent
+from PySide6.QtGui import (
+    QColor,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygon,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
 
 ZERO = -1  # chain index meaning "allocated nowhere: reads as zeros"
 ZERO_COLOUR = QColor("#e4e7eb")
+MISSING_COLOUR = QColor("#aab4bf")  # a parent that is not there: muted, not a file colour
 # Colours by distance from the base disk: the base is always blue, its first child orange...
 FILE_COLOURS = [
     "#3b6fb6",  # base
@@ -51,10 +60,13 @@ class BlockSourceLike(Protocol):
     def sources(self) -> Sequence[tuple[int, int]]: ...
 
 
-def file_colour(chain_index: int, chain_length: int) -> QColor:
-    """The colour of chain file `chain_index` (0 = leaf) in a chain of `chain_length` files."""
+def file_colour(chain_index: int, chain_length: int, missing: bool = False) -> QColor:
+    """The colour of chain file `chain_index` (0 = leaf) in a chain of `chain_length` files;
+    `missing` for the placeholder of a parent that could not be found."""
     if chain_index < 0:
         return ZERO_COLOUR
+    if missing and chain_index > 0:
+        return MISSING_COLOUR
     from_base = chain_length - 1 - chain_index
     return QColor(FILE_COLOURS[from_base % len(FILE_COLOURS)])
 
@@ -78,6 +90,7 @@ class BlockMapData:
     second: np.ndarray  # int16: the next largest contributor, or -2 if the block is whole
     share: np.ndarray  # float32: fraction of the block served by `owner`
     sources: list[list[tuple[int, int]]]  # the engine's (chain index, bytes) lists, per block
+    missing_parent: bool = False  # chain[1:] is a placeholder for a parent not found
 
     @classmethod
     def from_sources(
@@ -114,6 +127,19 @@ class BlockMapData:
         """Blocks whose main source is each chain index (ZERO for zero blocks)."""
         values, counts = np.unique(self.owner, return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def involvement(self) -> dict[int, tuple[int, int]]:
+        """Per chain index (ZERO included): (blocks it serves wholly, partial blocks it is in)."""
+        whole: dict[int, int] = {}
+        partial: dict[int, int] = {}
+        for parts in self.sources:
+            if len(parts) == 1:
+                whole[parts[0][0]] = whole.get(parts[0][0], 0) + 1
+            else:
+                for index, _ in parts:
+                    partial[index] = partial.get(index, 0) + 1
+        keys = set(whole) | set(partial)
+        return {k: (whole.get(k, 0), partial.get(k, 0)) for k in keys}
 
     def partial_count(self) -> int:
         return int(np.count_nonzero(self.second != -2))
@@ -158,6 +184,7 @@ class BlockMapWidget(QAbstractScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._data: BlockMapData | None = None
         self._cell = 10
+        self._auto = True  # fit the cells to the view until the user zooms
         self._selected = -1
         self._hovered = -1
         self.painted_cells = 0  # cells drawn by the last paint: lets tests see it stays small
@@ -166,6 +193,8 @@ class BlockMapWidget(QAbstractScrollArea):
     def set_data(self, data: BlockMapData | None) -> None:
         self._data = data
         self._selected = -1
+        if data is not None and data.count and self._auto:
+            self._cell = self.fitting_cell_size(data.count)
         self._update_scrollbar()
         self.viewport().update()
 
@@ -173,9 +202,15 @@ class BlockMapWidget(QAbstractScrollArea):
         return self._data
 
     def set_cell_size(self, pixels: int) -> None:
+        self._auto = False
         self._cell = max(3, min(32, pixels))
         self._update_scrollbar()
         self.viewport().update()
+
+    def fitting_cell_size(self, count: int) -> int:
+        """The cell size that fills the view with `count` cells (6-28 px; beyond, it scrolls)."""
+        area = max(1, self.viewport().width()) * max(1, self.viewport().height())
+        return max(6, min(28, int((area / count) ** 0.5)))
 
     def cell_size(self) -> int:
         return self._cell
@@ -197,6 +232,8 @@ class BlockMapWidget(QAbstractScrollArea):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        if self._auto and self._data is not None and self._data.count:
+            self._cell = self.fitting_cell_size(self._data.count)
         self._update_scrollbar()
 
     def sizeHint(self) -> QSize:
@@ -249,21 +286,22 @@ class BlockMapWidget(QAbstractScrollArea):
         first = first_row * columns
         last = min(data.count, (last_row + 1) * columns)
         chain_length = len(data.chain)
-        colours = {i: file_colour(i, chain_length) for i in range(-1, chain_length)}
+        colours = {i: file_colour(i, chain_length, data.missing_parent)
+                   for i in range(-1, chain_length)}
         owner = data.owner[first:last].tolist()
         second = data.second[first:last].tolist()
-        share = data.share[first:last].tolist()
         for k in range(last - first):
             row, column = divmod(first + k, columns)
             x = column * cell
             y = row * cell - offset
             painter.fillRect(x, y, inner, inner, colours[owner[k]])
             if second[k] != -2:
-                # A partial block: the other contributor fills its share from the right,
-                # with a light seam so the split reads even on small cells.
-                width = max(1, round(inner * (1.0 - share[k])))
-                painter.fillRect(x + inner - width, y, width, inner, colours[second[k]])
-                painter.fillRect(x + inner - width, y, 1, inner, QColor(255, 255, 255, 170))
+                # A partial block is split on the diagonal: the lower-right triangle is the
+                # other file serving part of it, whatever its share, so even 4 KiB shows.
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(colours[second[k]])
+                painter.drawPolygon(QPolygon([QPoint(x + inner, y), QPoint(x + inner, y + inner),
+                                              QPoint(x, y + inner)]))
         self.painted_cells = last - first
         for block, colour in ((self._hovered, "#444444"), (self._selected, "#000000")):
             if first <= block < last:

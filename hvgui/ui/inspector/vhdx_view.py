@@ -3,7 +3,9 @@ Test-VHD findings by severity, and the block map with each block's read path."""
 
 from __future__ import annotations
 
+import ntpath
 from collections import Counter
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +54,17 @@ def parent_banner(dump: dict[str, Any]) -> Banner | None:
     if not isinstance(entries, dict):
         entries = locator
     named = (entries.get("relative_path") or entries.get("absolute_win32_path")
-             or entries.get("volume_path") or "(no path in the locator)")
+             or entries.get("volume_path") or "")
     resolved = locator.get("resolved")
     linkage = locator.get("linkage_ok")
     if not resolved:
-        tried = locator.get("tried")
-        tried_text = f" Looked for: {', '.join(map(str, tried))}." if tried else ""
+        name = ntpath.basename(str(named).replace("/", "\\")) or "(no path in the locator)"
+        tried = locator.get("candidates")
+        tried_text = f" Looked for it in: {'; '.join(map(str, tried))}." if tried else ""
         return Banner(
-            f"Parent missing: this differencing disk reads unchanged blocks from its parent "
-            f"{named}, which is not where the locator points.{tried_text} Without it the disk "
-            "cannot be read (checkpoints are not backups).", "error")
+            f"Parent missing: {name}\nThis differencing disk reads every block it does not "
+            f"hold from that file, which is not where its parent locator points.{tried_text} "
+            "Without its parent the disk cannot be read: checkpoints are not backups.", "error")
     if linkage is False:
         return Banner(
             f"Parent found at {resolved}, but it was modified after this disk was made "
@@ -78,8 +81,17 @@ def findings_facts(findings: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in groups.items() if v}
 
 
+def elide_middle(name: str, limit: int = 34) -> str:
+    """`Web01_EF2CCB12-…-673E0AAF1A86.avhdx`: long GUID names shortened in the middle."""
+    if len(name) <= limit:
+        return name
+    keep = (limit - 1) // 2
+    return f"{name[:keep]}…{name[-keep:]}"
+
+
 class BlockMapPanel(QWidget):
-    """The block map, its legend, a zoom slider and the read path of the clicked block."""
+    """The block map with, beside it, the legend, a zoom slider and the read path of the
+    clicked block."""
 
     def __init__(self, path: Path, runner: Runner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,34 +101,51 @@ class BlockMapPanel(QWidget):
         self.map = BlockMapWidget(self)
         self.map.blockClicked.connect(self.show_read_path)
         self.status = WaitingPanel("Reading the block allocation tables of the chain…", self)
+        self.status.setWordWrap(True)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("blockMapSummary")
+        self.summary.setWordWrap(True)
         self.legend = QLabel(self)
         self.legend.setObjectName("blockMapLegend")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
-        self.missing = Banner("", "error", self)
-        self.missing.hide()
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.zoom = QSlider(Qt.Orientation.Horizontal, self)
         self.zoom.setAccessibleName("Cell size")
-        self.zoom.setRange(4, 24)
+        self.zoom.setRange(4, 28)
         self.zoom.setValue(self.map.cell_size())
-        self.zoom.setMaximumWidth(160)
         self.zoom.valueChanged.connect(self.map.set_cell_size)
         self.path_text = QPlainTextEdit(self)
         self.path_text.setObjectName("readPath")
+        self.path_text.setAccessibleName("Read path of the selected block")
         self.path_text.setReadOnly(True)
         self.path_text.setPlaceholderText("Click a block to see its read path down the chain.")
-        self.path_text.setMaximumHeight(130)
 
-        top = QHBoxLayout()
-        top.addWidget(self.legend, 1)
-        top.addWidget(QLabel("Zoom", self))
-        top.addWidget(self.zoom)
+        side = QWidget(self)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.legend)
+        zoom_row = QHBoxLayout()
+        zoom_row.addWidget(QLabel("Cell size", side))
+        zoom_row.addWidget(self.zoom, 1)
+        side_layout.addLayout(zoom_row)
+        side_layout.addWidget(heading("Read path", side))
+        side_layout.addWidget(self.path_text, 1)
+        side.setMinimumWidth(280)
+
+        self.split = QSplitter(Qt.Orientation.Horizontal, self)
+        maps = QWidget(self.split)
+        map_layout = QVBoxLayout(maps)
+        map_layout.setContentsMargins(0, 0, 0, 0)
+        map_layout.addWidget(self.status)
+        map_layout.addWidget(self.map, 1)
+        self.split.addWidget(maps)
+        self.split.addWidget(side)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.missing)
-        layout.addWidget(self.status)
-        layout.addWidget(self.map, 1)
-        layout.addWidget(self.path_text)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.split, 1)
         self.map.hide()
         self.op = Op(runner, lambda progress, cancel: block_map(path), label="block map")
         self.op.success(self._loaded).failure(self._failed).run_in_background()
@@ -125,54 +154,71 @@ class BlockMapPanel(QWidget):
         self.blocks = blocks
         data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size,
                                          blocks.blocks)
-        self.map.set_data(data)
+        data.missing_parent = blocks.missing_parent is not None
         self.status.hide()
         self.map.show()
-        served = data.blocks_served()
-        chips = []
+        self.map.set_data(data)
+        self.zoom.blockSignals(True)
+        self.zoom.setValue(self.map.cell_size())
+        self.zoom.blockSignals(False)
+        involved = data.involvement()
+        rows = []
         for index in [*range(len(blocks.chain)), ZERO]:
-            colour = file_colour(index, len(blocks.chain)).name()
-            name = data.file_name(index) if index >= 0 else "zeros (nothing allocated)"
-            count = served.get(index, 0)
-            chips.append(
-                f'<span style="background:{colour}">&nbsp;&nbsp;&nbsp;&nbsp;</span>&nbsp;'
-                f"{name} <span style='color:#5f6368'>({count:,} blocks)</span>"
+            colour = file_colour(index, len(blocks.chain), data.missing_parent).name()
+            if index >= 0:
+                name = elide_middle(blocks.chain[index].name)
+                role = ("leaf" if index == 0 else "base" if index == len(blocks.chain) - 1
+                        else f"parent {index}")
+                if blocks.missing_parent and index > 0:
+                    role = "missing parent"
+            else:
+                name, role = "zeros", "allocated nowhere"
+            whole, partial = involved.get(index, (0, 0))
+            counts = f"{whole:,} whole" + (f", {partial:,} partial" if partial else "")
+            rows.append(
+                f'<tr><td><span style="background:{colour}">&nbsp;&nbsp;&nbsp;&nbsp;</span></td>'
+                f"<td>&nbsp;<b>{escape(name)}</b><br>&nbsp;<span style='color:#5f6368'>"
+                f"{role} · {counts}</span></td></tr>"
             )
-        if blocks.missing_parent:
-            self.missing.setText(f"Parent missing: {blocks.missing_parent}. The map shows what "
-                                 "this file holds and which blocks would come from the parent.")
-            self.missing.show()
+        self.legend.setText("<table cellspacing='3'>" + "".join(rows) + "</table>")
         partial = data.partial_count()
-        summary = (f"{data.count:,} blocks of {format_bytes(blocks.block_size)} as seen from "
-                   f"<b>{blocks.chain[0].name}</b>"
-                   + (f"; {partial:,} partial (split cells)" if partial else ""))
-        self.legend.setText(summary + "<br>" + " &nbsp;&nbsp; ".join(chips))
+        text = (f"{data.count:,} blocks of {format_bytes(blocks.block_size)} "
+                f"({format_bytes(blocks.size)}) as seen from {blocks.chain[0].name}. "
+                "Each cell is coloured by the file a read of that block comes from")
+        text += (f"; {partial:,} partial block{'s' if partial != 1 else ''} are split on the "
+                 "diagonal between their files." if partial else ".")
+        if blocks.missing_parent:
+            text += " Its parent is missing: the parent's cells cannot actually be read."
+        self.summary.setText(text)
 
     def _failed(self, exc: BaseException) -> None:
         problem = getattr(exc, "problem", None) or str(exc)
         self.status.setText(f"The block map needs the whole chain, which cannot be opened:\n"
                             f"{problem}")
         self.status.setStyleSheet("QLabel { color: #b3261e; }")
-        self.status.setWordWrap(True)
 
     def show_read_path(self, block: int) -> None:
         if self.blocks is None:
             return
         data = self.map.data()
-        lines = [data.describe(block) if data else f"Block {block}", "", "Read path:"]
+        lines = [data.describe(block) if data else f"Block {block}", ""]
         try:
             steps = read_path(self.blocks, block)
         except HvError as exc:
-            lines.append(f"  cannot follow it: {exc}")
+            lines.append(f"The read path cannot be followed: {exc}")
             steps = []
         for number, step in enumerate(steps, 1):
-            state = f"BAT {'/'.join(step.states)}; " if step.states else ""
-            amounts = [f"{format_bytes(step.data)} read here" if step.data else "",
-                       f"{format_bytes(step.zeros)} zeros" if step.zeros else "",
-                       f"{format_bytes(step.passed_on)} to the parent" if step.passed_on else ""]
-            where = (f" (file offset {step.file_offsets[0]:#x})" if step.file_offsets else "")
-            lines.append(f"  {number}. {step.path.name}: {state}"
-                         f"{', '.join(a for a in amounts if a)}{where} — {step.note}")
+            lines.append(f"{number}. {step.path.name}")
+            if step.states:
+                lines.append(f"   BAT: {'/'.join(step.states)}")
+            if step.data:
+                where = f" at file offset {step.file_offsets[0]:#x}" if step.file_offsets else ""
+                lines.append(f"   {format_bytes(step.data)} read here{where}")
+            if step.zeros:
+                lines.append(f"   {format_bytes(step.zeros)} read as zeros")
+            if step.passed_on:
+                lines.append(f"   {format_bytes(step.passed_on)} passed to its parent")
+            lines.append(f"   → {step.note}")
         self.path_text.setPlainText("\n".join(lines))
 
 
@@ -231,13 +277,13 @@ class VhdxView(QWidget):
     @staticmethod
     def _summary(dump: dict[str, Any]) -> str:
         parts = []
-        disk_type = _get(dump, "disk_type") or _get(dump, "type")
+        disk_type = _get(dump, "disk", "type")
         if disk_type:
             parts.append(f"{disk_type} disk")
-        size = _get(dump, "virtual_size") or _get(dump, "metadata", "virtual_disk_size")
+        size = _get(dump, "disk", "virtual_size")
         if isinstance(size, int):
             parts.append(f"{format_bytes(size)} virtual")
-        block = _get(dump, "block_size") or _get(dump, "metadata", "block_size")
+        block = _get(dump, "disk", "block_size")
         if isinstance(block, int):
             parts.append(f"{format_bytes(block)} blocks")
         creator = _get(dump, "file_type", "creator")

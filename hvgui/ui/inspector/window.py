@@ -145,9 +145,12 @@ class InspectorWindow(QMainWindow):
         self.file_table.setWordWrap(False)
         self.file_table.setShowGrid(False)
         self.file_table.setAlternatingRowColors(True)
+        self.file_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.file_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
+        self.file_table.setColumnWidth(0, 250)
         self.file_table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.role = QLabel(left)
         self.role.setObjectName("fileRole")
@@ -167,7 +170,7 @@ class InspectorWindow(QMainWindow):
         page.addWidget(left)
         page.addWidget(self.stack)
         page.setStretchFactor(1, 1)
-        page.setSizes([440, 740])
+        page.setSizes([300, 980] if self.path is not None else [470, 810])
         return page
 
     def _selection_changed(self, selected: QItemSelection, _: QItemSelection) -> None:
@@ -180,10 +183,10 @@ class InspectorWindow(QMainWindow):
 
     def show_file(self, facts: FileFacts) -> None:
         """Show the view of `facts.path`, decoding the file off the GUI thread the first time."""
-        role = facts.role
+        lines = [str(facts.path), "", facts.role]
         if facts.problem:
-            role += f"\nProblem: {facts.problem}"
-        self.role.setText(f"{facts.path}\n{role}")
+            lines += ["", f"Problem: {facts.problem}"]
+        self.role.setText("\n".join(lines))
         view = self._views.get(facts.path)
         if view is None:
             if not facts.exists:

@@ -1,0 +1,114 @@
+"""Render the inspector's screenshots for the README (offscreen):
+
+    docs/inspector-checkpoint.png  the inspector on the demo lab's Web01 "Site update" checkpoint
+    docs/inspector-avhdx.png       `hvgui --inspect` on the real Hyper-V differencing.avhdx,
+                                   whose parent is absent
+
+Run: QT_QPA_PLATFORM=offscreen python docs/render_inspector_screenshots.py
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from hvgui.host.demo import build_demo_host  # noqa: E402
+from hvgui.ui.inspector.vhdx_view import VhdxView  # noqa: E402
+from hvgui.ui.inspector.window import InspectorWindow  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent
+CORPUS = DOCS.parent.parent / "shared" / "corpus" / "hyperv"
+SIZE = (1280, 800)
+
+
+def settle(app: QApplication, until: object, timeout_ms: int = 20000) -> None:
+    """Process events until `until()` is true (background decoding done)."""
+    waited = 0
+    while not until() and waited < timeout_ms:  # type: ignore[operator]
+        loop = QEventLoop()
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
+        waited += 50
+    app.processEvents()
+
+
+def view_ready(window: InspectorWindow, path: Path) -> bool:
+    view = window.view_of(path)
+    if isinstance(view, VhdxView):
+        return view.block_panel.map.data() is not None
+    return view is not None and view.objectName() != "waitingPanel"
+
+
+def select(window: InspectorWindow, name: str) -> Path:
+    model = window.file_model
+    for row, facts in enumerate(model.files()):
+        if facts.path.name == name:
+            window.file_table.selectRow(row)
+            return facts.path
+    raise SystemExit(f"{name} is not in the file list")
+
+
+def render_checkpoint(app: QApplication, work: Path) -> None:
+    host = build_demo_host(work / "host")
+    snap = host.get_snapshot("Web01", "Logs rotated")
+    window = InspectorWindow(host=host, vm="Web01", snapshot=snap.id)
+    window.resize(*SIZE)
+    window.show()
+    frozen = select(window, snap.hard_drives[0].path.name)
+    settle(app, lambda: view_ready(window, frozen))
+    view = window.view_of(frozen)
+    assert isinstance(view, VhdxView)
+    panel = view.block_panel
+    data = panel.map.data()
+    assert data is not None
+    partial = next((i for i in range(data.count) if data.is_partial(i)), 0)
+    panel.map.select_block(partial)
+    panel.show_read_path(partial)
+    app.processEvents()
+    window.grab().save(str(DOCS / "inspector-checkpoint.png"))
+    window.close()
+
+
+def render_avhdx(app: QApplication, work: Path) -> None:
+    path = work / "differencing.avhdx"
+    with gzip.open(CORPUS / "differencing.avhdx.gz", "rb") as fin, open(path, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    window = InspectorWindow(path=path)
+    window.resize(*SIZE)
+    window.show()
+    settle(app, lambda: view_ready(window, path))
+    view = window.view_of(path)
+    assert isinstance(view, VhdxView)
+    panel = view.block_panel
+    data = panel.map.data()
+    assert data is not None
+    partial = next((i for i in range(data.count) if data.is_partial(i)), 0)
+    panel.map.select_block(partial)
+    panel.show_read_path(partial)
+    app.processEvents()
+    window.grab().save(str(DOCS / "inspector-avhdx.png"))
+    window.close()
+
+
+def main() -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    QCoreApplication.setApplicationName("hvgui")
+    with tempfile.TemporaryDirectory(prefix="hvgui-shots-") as tmp:
+        render_checkpoint(app, Path(tmp))
+        render_avhdx(app, Path(tmp))
+    print(f"wrote {DOCS / 'inspector-checkpoint.png'} and {DOCS / 'inspector-avhdx.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
