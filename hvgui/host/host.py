@@ -61,7 +61,7 @@ from hvgui.host.xmlconfig import (
     to_filetime,
 )
 from hvgui.progress import CancelToken, Progress, check, report, scaled
-from hvgui.vhdx import Disk, create_differencing, create_dynamic, open_disk
+from hvgui.vhdx import Disk, convert_vhd, create_differencing, create_dynamic, open_disk
 
 CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")
 PHASE_CREATE = "Creating Checkpoint"
@@ -271,13 +271,16 @@ class Host:
         if key in index:
             return ConfigDoc.load(index[key])
         matches = []
+        unreadable: list[HostError] = []
         for path in index.values():
             try:
                 doc = ConfigDoc.load(path)
-            except HostError:
-                continue
-            if doc.name.casefold() == vm.casefold():
-                matches.append(doc)
+                if doc.name.casefold() == vm.casefold():
+                    matches.append(doc)
+            except HostError as exc:
+                unreadable.append(exc)
+        if not matches and unreadable:
+            raise unreadable[0]  # perhaps the VM asked for: say what is wrong with its file
         if not matches:
             raise HostError(vm, "no VM with this name or Id on this host")
         if len(matches) > 1:
@@ -1368,8 +1371,6 @@ class Host:
             )
 
     def _export(self, op: _Op, source: ConfigDoc, destination: Path) -> Path:
-        from hvgui.vhdx import convert_vhd  # type: ignore[attr-defined,unused-ignore]
-
         vm_doc = op.doc
         folder = destination / vm_doc.name
         if folder.exists():

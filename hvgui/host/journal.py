@@ -27,7 +27,7 @@ from hvgui.host.errors import HostError
 from hvgui.host.fileio import atomic_write, file_size, remove_path
 from hvgui.host.model import DiskEvent
 from hvgui.progress import CancelToken, Progress, report, scaled
-from hvgui.vhdx import set_read_only
+from hvgui.vhdx import merge_vhd, set_read_only
 
 Action = dict[str, Any]
 MERGE_PHASE = "Merge in progress"
@@ -144,8 +144,6 @@ def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> 
 
 
 def _merge(record: dict[str, Any], child: Path, dest: Path, progress: Progress | None) -> DiskEvent:
-    from hvgui.vhdx import merge_vhd  # type: ignore[attr-defined,unused-ignore]
-
     set_read_only(dest, False)
     size = file_size(child)
     result = merge_vhd(child, dest, progress=progress)

@@ -1,0 +1,62 @@
+"""Helpers for the lab host tests: small VMs, disk writes, disk contents."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from hvgui.host import Host
+from hvgui.vhdx import open_disk
+
+MiB = 1 << 20
+DISK = 16 * MiB
+MEMORY = 64 * MiB
+
+
+def make_vm(
+    host: Host,
+    name: str = "web01",
+    *,
+    disk: int | None = DISK,
+    generation: int = 2,
+    running: bool = False,
+) -> str:
+    host.new_vm(name, memory_startup_bytes=MEMORY, new_vhd_size_bytes=disk, generation=generation)
+    if running:
+        host.start_vm(name)
+    return host.get_vm(name).id
+
+
+def write_now(host: Host, vm: str, offset: int, data: bytes) -> None:
+    """Write through the VM's running disk the way the guest does (the VM must run)."""
+    with host.open_vm_disk(vm) as disk:
+        disk.write(offset, data)
+        disk.flush()
+
+
+def write_disk(path: Path, offset: int, data: bytes) -> None:
+    """Write a disk file directly (for an Off VM's running disk)."""
+    with open_disk(path, writable=True) as disk:
+        disk.write(offset, data)
+        disk.flush()
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a disk's whole virtual content, read through its chain."""
+    h = hashlib.sha256()
+    with open_disk(path) as disk:
+        for offset in range(0, disk.size, 4 * MiB):
+            h.update(disk.read(offset, min(4 * MiB, disk.size - offset)))
+    return h.hexdigest()
+
+
+def now_disk(host: Host, vm: str) -> Path:
+    return host.get_vm(vm).hard_drives[0].path
+
+
+def contents(host: Host, vm: str) -> dict[str, str]:
+    """What every checkpoint and Now read: checkpoint name (or 'Now') -> digest."""
+    out = {"Now": digest(now_disk(host, vm))}
+    for snap in host.list_snapshots(vm):
+        out[snap.name] = digest(snap.hard_drives[0].path)
+    return out

@@ -1,0 +1,88 @@
+"""BIN and VSV: our documented formats; sparse memory; damage detected."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hvgui.host import HostError
+from hvgui.host.savedstate import BinFile, DeviceState, copy_bin, describe_bin, read_vsv, write_vsv
+
+MiB = 1 << 20
+
+
+def allocated(path: Path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def test_bin_is_sparse_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "m.bin"
+    BinFile.create(path, 4 << 30)  # a 4 GiB guest
+    with BinFile(path, writable=True) as mem:
+        mem.write(3 * MiB + 5, b"note")
+        mem.write((4 << 30) - 4, b"tail")
+        mem.write(100 * MiB, os.urandom(3 * MiB))
+    assert os.path.getsize(path) > 4 << 30  # sized like the guest's memory ...
+    assert allocated(path) < 8 * MiB  # ... but only touched chunks take disk space
+    with BinFile(path) as mem:
+        assert mem.read(3 * MiB + 5, 4) == b"note"
+        assert mem.read((4 << 30) - 4, 4) == b"tail"
+        assert mem.read(0, 16) == bytes(16)
+    info = describe_bin(path)
+    assert (info.memory_size, info.touched_chunks) == (4 << 30, 1 + 1 + 3)
+
+
+def test_copy_bin_copies_touched_chunks_only(tmp_path: Path) -> None:
+    src, dst = tmp_path / "a.bin", tmp_path / "b.bin"
+    BinFile.create(src, 1 << 30)
+    payload = os.urandom(2 * MiB)
+    with BinFile(src, writable=True) as mem:
+        mem.write(500 * MiB, payload)
+    assert copy_bin(src, dst) == 2 * MiB
+    assert allocated(dst) < 4 * MiB
+    with BinFile(dst) as mem:
+        assert mem.read(500 * MiB, 2 * MiB) == payload
+
+
+def test_memory_outside_the_guest_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.bin"
+    BinFile.create(path, 64 * MiB)
+    with BinFile(path, writable=True) as mem, pytest.raises(HostError, match="outside"):
+        mem.write(64 * MiB - 2, b"abc")
+
+
+@pytest.mark.parametrize("where", [0, 20, 4096])
+def test_damaged_bin_is_detected(tmp_path: Path, where: int) -> None:
+    path = tmp_path / "m.bin"
+    BinFile.create(path, 64 * MiB)
+    with open(path, "r+b") as f:
+        f.seek(where)
+        byte = f.read(1)
+        f.seek(where)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(HostError) as info:
+        BinFile(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_vsv_round_trip_and_damage(tmp_path: Path) -> None:
+    path = tmp_path / "d.vsv"
+    state = DeviceState(
+        [{"rip": 0xFFFFF80000001000, "tsc": 42}], {"state": "Running", "n": 1}, b"guest blob"
+    )
+    write_vsv(path, state)
+    back = read_vsv(path)
+    assert back.processors[0]["rip"] == 0xFFFFF80000001000
+    assert back.processors[0]["tsc"] == 42
+    assert back.devices == {"state": "Running", "n": 1}
+    assert back.guest == b"guest blob"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the last section
+    path.write_bytes(bytes(data))
+    with pytest.raises(HostError, match="section is damaged"):
+        read_vsv(path)
+    path.write_bytes(b"HVGUIVSV" + bytes(10))
+    with pytest.raises(HostError, match="bad magic|damaged|impossible"):
+        read_vsv(path)
