@@ -27,6 +27,7 @@ from hvgui.progress import CancelToken, Progress, check, report
 
 if TYPE_CHECKING:
     from hvgui.host.host import Host
+    from hvgui.host.model import VM
 
 
 class Disk(Protocol):
@@ -89,45 +90,47 @@ class Guest:
 
     def __init__(self, host: Host, vm: str) -> None:
         self.host = host
-        self.vm = host.get_vm(vm)
+        found = host.get_vm(vm)
+        self.vm_id, self.vm_name = found.id, found.name
+
+    @property
+    def vm(self) -> VM:
+        """The VM as it is now (another process may have changed it)."""
+        return self.host.get_vm(self.vm_id)
 
     # ------------------------------------------------------------------ disks
-    def _running_disk(self) -> Path:
-        for drive in self.vm.hard_drives:
-            if not drive.pass_through:
-                return drive.path
-        raise HostError(self.vm.name, "the VM has no virtual hard disk for the guest's files")
-
-    def _require_running(self, action: str) -> None:
-        if self.vm.state not in _WRITABLE_STATES:
+    def _require_running(self, action: str) -> VM:
+        vm = self.vm
+        if vm.state not in _WRITABLE_STATES:
             raise InvalidStateError(
-                self.vm.name, f"cannot {action}: the guest is not running (state {self.vm.state})"
+                vm.name, f"cannot {action}: the guest is not running (state {vm.state})"
             )
+        return vm
 
     def _open_fs(self, disk: Disk, writable: bool) -> GuestFS:
         return GuestFS(
             disk.as_file(),
             writable=writable,
             sector_size=disk.logical_sector_size,
-            subject=f"{self.vm.name} ({disk.path.name})",
+            subject=f"{self.vm_name} ({disk.path.name})",
         )
 
     def _log(self, action: str, path: Path, detail: str) -> None:
         size = path.stat().st_size if path.exists() else None
-        self.host.record_guest_event(self.vm.id, action=action, path=path, size=size, detail=detail)
+        self.host.record_guest_event(self.vm_id, action=action, path=path, size=size, detail=detail)
 
     # ------------------------------------------------------------------ files
     def list_files(self, path: str = "/") -> list[FatEntry]:
-        with self.host.open_vm_disk(self.vm.id, writable=False) as disk:
+        with self.host.open_vm_disk(self.vm_id, writable=False) as disk:
             return self._open_fs(disk, False).list_dir(path)
 
     def read_file(self, path: str) -> bytes:
-        with self.host.open_vm_disk(self.vm.id, writable=False) as disk:
+        with self.host.open_vm_disk(self.vm_id, writable=False) as disk:
             return self._open_fs(disk, False).read_file(path)
 
     def write_file(self, path: str, data: bytes) -> int:
         self._require_running("write a file")
-        with self.host.open_vm_disk(self.vm.id, writable=True) as disk:
+        with self.host.open_vm_disk(self.vm_id, writable=True) as disk:
             with self._open_fs(disk, True) as fs:
                 written = fs.write_file(path, data)
             disk.flush()
@@ -137,7 +140,7 @@ class Guest:
 
     def remove_file(self, path: str) -> None:
         self._require_running("delete a file")
-        with self.host.open_vm_disk(self.vm.id, writable=True) as disk:
+        with self.host.open_vm_disk(self.vm_id, writable=True) as disk:
             with self._open_fs(disk, True) as fs:
                 fs.remove_file(path)
             disk.flush()
@@ -149,26 +152,26 @@ class Guest:
         """The memory-only note, or None when memory holds none (or the VM has no memory)."""
         if self.vm.state not in _MEMORY_STATES:
             return None
-        head = self.host.read_memory(self.vm.id, NOTE_ADDRESS, NOTE_HEADER.size)
+        head = self.host.read_memory(self.vm_id, NOTE_ADDRESS, NOTE_HEADER.size)
         magic, length, crc = NOTE_HEADER.unpack(head)
         if magic != NOTE_MAGIC or length > NOTE_MAX_BYTES:
             return None
-        body = self.host.read_memory(self.vm.id, NOTE_ADDRESS + NOTE_HEADER.size, length)
+        body = self.host.read_memory(self.vm_id, NOTE_ADDRESS + NOTE_HEADER.size, length)
         if zlib.crc32(body) != crc:
             return None
         return body.decode("utf-8", errors="replace")
 
     def set_note(self, text: str) -> None:
         """Type a note into the running guest: it lives in memory only."""
-        self._require_running("type a note")
+        vm = self._require_running("type a note")
         body = text.encode("utf-8")
         if len(body) > NOTE_MAX_BYTES:
-            raise HostError(self.vm.name, f"a note is at most {NOTE_MAX_BYTES} bytes")
+            raise HostError(vm.name, f"a note is at most {NOTE_MAX_BYTES} bytes")
         frame = NOTE_HEADER.pack(NOTE_MAGIC, len(body), zlib.crc32(body)) + body
-        self.host.write_memory(self.vm.id, NOTE_ADDRESS, frame)
+        self.host.write_memory(self.vm_id, NOTE_ADDRESS, frame)
         self._log(
             "written",
-            self.host.memory_path(self.vm.id),
+            self.host.memory_path(self.vm_id),
             f"guest note set ({len(body)} bytes, memory only)",
         )
 
@@ -183,11 +186,11 @@ class Guest:
         cancel: CancelToken | None = None,
     ) -> WorkloadResult:
         """Write `nbytes` of new data into a guest file, at `rate` bytes/s when given."""
-        self._require_running("run a workload")
+        vm = self._require_running("run a workload")
         if nbytes <= 0:
-            raise HostError(self.vm.name, "a workload needs a positive number of bytes")
+            raise HostError(vm.name, "a workload needs a positive number of bytes")
         if rate is not None and rate <= 0:
-            raise HostError(self.vm.name, "a workload rate must be positive")
+            raise HostError(vm.name, "a workload rate must be positive")
         target = path or f"/Workload/data-{time.strftime('%Y%m%d-%H%M%S')}.bin"
         start = time.monotonic()
 
@@ -204,7 +207,7 @@ class Guest:
                     if ahead > 0:
                         time.sleep(ahead)
 
-        with self.host.open_vm_disk(self.vm.id, writable=True) as disk:
+        with self.host.open_vm_disk(self.vm_id, writable=True) as disk:
             where = disk.path
             before = where.stat().st_size
             with self._open_fs(disk, True) as fs:
