@@ -88,6 +88,8 @@ def resolve_pending(
     while changed:
         changed = False
         for disk in list(pending):
+            if disk not in pending:  # merged away earlier in this pass
+                continue
             kids = [d for d, p in parents.items() if p == disk]
             if not kids:
                 out.deletes.append(journal.delete(disk))
