@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hvgui.host import savedstate
+from hvgui.host import Host, savedstate
 from hvgui.host.xmlconfig import ConfigDoc, new_vm_config
 
 MiB = 1 << 20
@@ -55,3 +55,32 @@ def config_pair(tmp_path: Path) -> tuple[Path, Path]:
     right = tmp_path / "b.xml"
     right.write_bytes(doc.to_bytes())
     return left, right
+
+
+def _write(host: Host, vm: str, offset: int, data: bytes) -> None:
+    with host.open_vm_disk(vm) as disk:
+        disk.write(offset, data)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Host:
+    """A host with VM "Lab" (running, 64 MiB disk) and checkpoints One -> Two, each made after
+    the guest wrote its own bytes; then the VM runs on in Now with more writes."""
+    host = Host.open(tmp_path / "host")
+    host.new_vm("Lab", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=64 * MiB)
+    host.start_vm("Lab")
+    _write(host, "Lab", 0, b"\x01" * (3 * MiB))
+    host.checkpoint_vm("Lab", snapshot_name="One")
+    _write(host, "Lab", 5 * MiB, b"\x02" * (2 * MiB + 4096))
+    host.checkpoint_vm("Lab", snapshot_name="Two")
+    _write(host, "Lab", 40 * MiB, b"\x03" * MiB)
+    return host
+
+
+@pytest.fixture
+def branched(lab: Host) -> Host:
+    """`lab` with One applied and checkpointed again: One's disk now has two children."""
+    lab.restore_snapshot("Lab", "One")
+    _write(lab, "Lab", 20 * MiB, b"\x04" * 4096)
+    lab.checkpoint_vm("Lab", snapshot_name="Three")
+    return lab

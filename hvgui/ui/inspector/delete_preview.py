@@ -6,6 +6,7 @@ Delete / Cancel for the main window (`confirm_delete`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
@@ -21,7 +22,8 @@ from hvgui.errors import HvError
 from hvgui.host.inspect import DeletePreview, delete_preview
 from hvgui.ui.formatting import size_text
 from hvgui.ui.inspector.file_models import PlannedFilesModel
-from hvgui.ui.inspector.panels import Banner, heading
+from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
+from hvgui.ui.workers import Op, Runner
 
 if TYPE_CHECKING:
     from hvgui.host import Host
@@ -66,36 +68,65 @@ class DeletePreviewWidget(QWidget):
 
 
 class DeletePreviewDialog(QDialog):
-    """The preview with Delete / Cancel."""
+    """The preview with Delete / Cancel. Given a `compute` function instead of a preview, the
+    dialog computes it off the GUI thread (merges are sized by reading block tables) and shows
+    it when ready; Delete stays available, since the host's own checks decide in the end."""
 
-    def __init__(self, preview: DeletePreview, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        preview: DeletePreview | None,
+        parent: QWidget | None = None,
+        compute: Callable[[], DeletePreview] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Delete Checkpoint")
         self.setObjectName("deletePreviewDialog")
-        self.resize(760, 380)
-        layout = QVBoxLayout(self)
-        self.view = DeletePreviewWidget(preview, self)
-        layout.addWidget(self.view, 1)
+        self.resize(860, 420)
+        self._layout = QVBoxLayout(self)
+        self.view: QWidget = WaitingPanel("Working out which files the delete merges…", self)
+        self._layout.addWidget(self.view, 1)
         buttons = QDialogButtonBox(self)
         self.delete_button = buttons.addButton("&Delete", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Cancel).setDefault(True)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
+        self._layout.addWidget(buttons)
+        self.runner = Runner(self, max_threads=1)
+        if preview is not None:
+            self.show_preview(preview)
+        elif compute is not None:
+            Op(self.runner, lambda progress, cancel: compute(), label="delete preview").success(
+                self.show_preview).failure(self._failed).run_in_background()
+
+    def _replace(self, widget: QWidget) -> None:
+        self._layout.replaceWidget(self.view, widget)
+        self.view.deleteLater()
+        self.view = widget
+
+    def show_preview(self, preview: DeletePreview) -> None:
+        self._replace(DeletePreviewWidget(preview, self))
+
+    def _failed(self, exc: BaseException) -> None:
+        problem = str(exc) if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
+        self._replace(Banner(f"The preview could not be computed: {problem}. Deleting is still "
+                             "possible; the host checks the chain before it merges.", "warning",
+                             self))
+
+    def done(self, result: int) -> None:
+        self.runner.cancel_all()
+        self.runner.wait()
+        super().done(result)
 
 
-def confirm_delete(parent: QWidget | None, host: Host, vm: str, snapshot: str) -> bool:
-    """Show what deleting `snapshot` will do and ask; True when the user chose Delete.
-
-    If the preview cannot be computed (a broken chain), the dialog says why and still lets the
-    user delete: the host's own checks decide."""
-    try:
-        preview = delete_preview(host, vm, snapshot)
-    except HvError as exc:
-        preview = DeletePreview(vm, snapshot, [], 0, 0, 0,
-                                [f"The preview could not be computed: {exc}"])
-    dialog = DeletePreviewDialog(preview, parent)
+def confirm_delete(
+    parent: QWidget | None, host: Host, vm: str, snapshot: str, *, include_children: bool = False
+) -> bool:
+    """Show what deleting `snapshot` (with `include_children`, its subtree) will do and ask;
+    True when the user chose Delete. The preview is computed in the background."""
+    dialog = DeletePreviewDialog(
+        None, parent,
+        compute=lambda: delete_preview(host, vm, snapshot, include_children=include_children))
     try:
         return dialog.exec() == QDialog.DialogCode.Accepted
     finally:

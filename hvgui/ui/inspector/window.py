@@ -32,6 +32,7 @@ from hvgui.host.inspect import (
     VHDX,
     VSV,
     XML,
+    DeletePreview,
     FileFacts,
     checkpoint_files,
     delete_preview,
@@ -270,14 +271,31 @@ class InspectorWindow(QMainWindow):
             self.tabs.addTab(ErrorPanel("Space", str(exc), self.tabs), "&Space")
         if snapshot is None:
             return
-        try:
-            preview = delete_preview(host, vm, snapshot)
-        except HvError as exc:
-            self.tabs.addTab(ErrorPanel("Delete preview", str(exc), self.tabs),
-                             "&Delete preview")
-            return
-        self.delete_view = DeletePreviewWidget(preview, self.tabs)
+        self.delete_view: QWidget = WaitingPanel("Working out what a delete would do…", self.tabs)
         self.tabs.addTab(self.delete_view, "&Delete preview")
+        Op(self.runner, lambda progress, cancel: delete_preview(host, vm, snapshot),
+           label="delete preview").success(self._preview_ready).failure(
+            self._preview_failed).run_in_background()
+
+    def _set_delete_tab(self, widget: QWidget) -> None:
+        index = self.tabs.indexOf(self.delete_view)
+        current = self.tabs.currentIndex() == index
+        self.tabs.removeTab(index)
+        self.delete_view.deleteLater()
+        self.delete_view = widget
+        self.tabs.insertTab(index, widget, "&Delete preview")
+        if current:
+            self.tabs.setCurrentIndex(index)
+
+    def _preview_ready(self, preview: DeletePreview) -> None:
+        if not self._closed:
+            self._set_delete_tab(DeletePreviewWidget(preview, self.tabs))
+
+    def _preview_failed(self, exc: BaseException) -> None:
+        if not self._closed:
+            problem = str(exc) if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
+            self._set_delete_tab(ErrorPanel("The delete preview cannot be computed", problem,
+                                            self.tabs))
 
     # -- closing ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
