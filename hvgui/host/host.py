@@ -213,15 +213,18 @@ class Host:
         return host
 
     def _recover(self, progress: Progress | None) -> None:
-        if not journal.pending_journals(self.layout.journal_dir):
+        leftovers = [p for p in self.layout.journal_dir.iterdir() if p.suffix in (".json", ".tmp")]
+        if not leftovers:
             return
         fd = self.lock.try_exclusive()
         if fd < 0:
             return  # someone is mid-operation: their journal is theirs to finish
         try:
             self.recovered = journal.recover(self.layout.journal_dir, self.log.append, progress)
-            for name in os.listdir(self.layout.status_dir):
-                remove_path(self.layout.status_dir / name)  # statuses of dead processes
+            for folder in (self.layout.journal_dir, self.layout.status_dir):
+                for path in folder.iterdir():
+                    if path.suffix == ".tmp" or folder == self.layout.status_dir:
+                        remove_path(path)  # half-written by a process that died
             self._bump()
         finally:
             os.close(fd)

@@ -168,7 +168,7 @@ def test_pass_through_data_is_not_captured_but_its_attachment_is(
     assert physical.stat().st_mode & 0o200  # never frozen
     with open(physical, "r+b") as f:
         f.write(b"new data")  # the "physical" disk changes after the checkpoint
-    drive = [d for d in host.get_vm("web01").hard_drives if d.pass_through][0]
+    drive = next(d for d in host.get_vm("web01").hard_drives if d.pass_through)
     host.remove_hard_drive(
         "web01", drive.controller_type, drive.controller_number, drive.controller_location
     )

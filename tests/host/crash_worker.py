@@ -1,0 +1,34 @@
+"""Run one host operation in a child process so a test can SIGKILL it mid-way.
+
+Usage: python crash_worker.py HOST_DIR OPERATION [ARGUMENT]
+Prints "go" (flushed) just before the operation starts, "done" after it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hvgui.host import Host
+
+
+def main() -> None:
+    root, operation = Path(sys.argv[1]), sys.argv[2]
+    argument = sys.argv[3] if len(sys.argv) > 3 else ""
+    host = Host.open(root)
+    print("go", flush=True)
+    if operation == "checkpoint":
+        host.checkpoint_vm("web01", snapshot_name=argument)
+    elif operation == "apply":
+        host.restore_snapshot("web01", argument)
+    elif operation == "delete":
+        host.remove_snapshot("web01", argument)
+    elif operation == "move":
+        host.move_storage("web01", Path(argument))
+    else:
+        raise SystemExit(f"unknown operation {operation}")
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
