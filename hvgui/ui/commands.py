@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
+from shiboken6 import isValid
 
 from hvgui.host import VM, OperationResult, Snapshot
 from hvgui.progress import CancelToken, Progress
@@ -70,6 +71,12 @@ class Commands(QObject):
 
         session.run(vm, label, call, on_result=on_result)
 
+    def close_windows(self) -> None:
+        """Close the consoles and dialogs this window opened (it is closing)."""
+        for widget in [*self._console_windows.values(), *self._dialogs]:
+            if isValid(widget):
+                widget.close()
+
     # --------------------------------------------------------------------- host
     def connect_host(self) -> None:
         folder = ask.ask_directory(self.window, "Connect to Host (a lab host folder)")
@@ -118,9 +125,10 @@ class Commands(QObject):
 
         key = f"{session.host.root}:{vm.id}"
         console = self._console_windows.get(key)
-        if console is None or not console.isVisible():
+        if console is None:
             console = ConsoleWindow(session, vm.id, self.window)
             self._console_windows[key] = console
+            console.destroyed.connect(lambda *_: self._console_windows.pop(key, None))
         console.show()
         console.raise_()
         console.activateWindow()
@@ -133,8 +141,8 @@ class Commands(QObject):
         from hvgui.ui.vm_dialogs import SettingsDialog
 
         dialog = SettingsDialog.for_vm(session, vm, self.window)
-        self._dialogs.append(dialog)
-        dialog.finished.connect(lambda _r: self._dialogs.remove(dialog))
+        self._keep(dialog)
+        dialog.finished.connect(lambda _r: self._forget(dialog))
         dialog.open()
 
     def _transition(self, label: str, method: str, **kwargs: Any) -> None:
@@ -275,8 +283,8 @@ class Commands(QObject):
         from hvgui.ui.vm_dialogs import SettingsDialog
 
         dialog = SettingsDialog.for_snapshot(session, vm, snap, self.window)
-        self._dialogs.append(dialog)
-        dialog.finished.connect(lambda _r: self._dialogs.remove(dialog))
+        self._keep(dialog)
+        dialog.finished.connect(lambda _r: self._forget(dialog))
         dialog.open()
 
     def cp_apply(self) -> None:
@@ -379,6 +387,15 @@ class Commands(QObject):
                 self.window, host=session.host, vm=vm.id if vm else None,
                 snapshot=snapshot.id if snapshot else None,
             )
-            self._dialogs.append(window)
+            self._keep(window)
         except Exception as exc:
             ask.show_error(self.window, "Inspect Files", exc)
+
+    def _keep(self, widget: Any) -> None:
+        """Hold a window this one opened until it is destroyed."""
+        self._dialogs.append(widget)
+        widget.destroyed.connect(lambda *_: self._forget(widget))
+
+    def _forget(self, widget: Any) -> None:
+        if widget in self._dialogs:
+            self._dialogs.remove(widget)

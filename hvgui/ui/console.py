@@ -64,6 +64,7 @@ class ConsoleWindow(QMainWindow):
         self.session = session
         self.vm_id = vm_id
         self.setWindowFlag(Qt.WindowType.Window, True)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.setObjectName("console")
         self.setWindowIcon(icon("connect"))
         self.resize(900, 620)
@@ -153,7 +154,7 @@ class ConsoleWindow(QMainWindow):
         return Guest(self.session.host, self.vm_id)
 
     def _op(self, label: str, fn: Any) -> Op:
-        return Op(self.session.runner, lambda _p, _c: fn(), label=label).failure(
+        return Op(self.session.runner, lambda _p, _c: fn(), label=label).bound_to(self).failure(
             lambda exc: ask.show_error(self, label, exc)
         )
 
@@ -272,7 +273,7 @@ class ConsoleWindow(QMainWindow):
         self._workload_op = self.session.run(
             vm, "Guest workload", work, status=status,
             on_error=lambda exc: ask.show_error(self, "Workload", exc),
-            on_finished=self._workload_done,
+            on_finished=self._workload_done, context=self,
         )
 
     def _workload_done(self) -> None:

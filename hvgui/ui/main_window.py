@@ -497,6 +497,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel what is running (the host rolls back at a safe point) and wait for it."""
         self.save_settings()
+        self.commands.close_windows()
         for session in self.sessions.values():
             session.stop()
         if self.runner.busy:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from shiboken6 import isValid
 
 from hvgui.host import VM, Host, OperationResult, Snapshot
 from hvgui.progress import Cancelled, CancelToken, Progress
@@ -156,12 +157,19 @@ class HostSession(QObject):
         on_error: Callable[[BaseException], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         status: Callable[[float, str], str] | None = None,
+        context: QObject | None = None,
     ) -> Op:
         """Run `call(progress, cancel)` for `vm`; the VM's Status column follows its progress.
 
         `on_error` replaces the default report (a dialog) for a failure; a cancellation the
-        user asked for is reported in the status bar only, through `cancelled`.
+        user asked for is reported in the status bar only, through `cancelled`. The callbacks
+        are skipped once `context` (a window they touch) is deleted; the session's own
+        bookkeeping always runs.
         """
+
+        def alive() -> bool:
+            return context is None or isValid(context)
+
         if status is None:
             status = _percent_status
         vm_id = vm.id if vm is not None else ""
@@ -176,7 +184,7 @@ class HostSession(QObject):
                 self.vm_model.set_live_status(vm_id, status(fraction, phase or label))
 
         def done(result: Any) -> None:
-            if on_result is not None and isinstance(result, OperationResult):
+            if on_result is not None and isinstance(result, OperationResult) and alive():
                 on_result(result)
             self.operation_done.emit(label, result)
 
@@ -184,7 +192,7 @@ class HostSession(QObject):
             self.operation_failed.emit(label, exc)
             if isinstance(exc, Cancelled) and op.cancel.cancelled:
                 self.cancelled.emit(label)
-            elif on_error is not None:
+            elif on_error is not None and alive():
                 on_error(exc)
             elif self.on_error is not None:
                 self.on_error(label, exc)
@@ -196,7 +204,7 @@ class HostSession(QObject):
                 self._busy.pop(vm_id, None)
                 self.vm_model.set_live_status(vm_id, None)
             self.busy_changed.emit()
-            if on_finished is not None:
+            if on_finished is not None and alive():
                 on_finished()
             self.refresh()
 

@@ -1,0 +1,234 @@
+"""GUI benchmarks: start to first painted window, scrolling, and the GUI thread during a merge.
+
+    python benchmarks/bench_gui.py [--workdir DIR] [--quick] [--only startup|scroll|merge]
+
+- startup-demo: a fresh `python` process opening the demo lab, from spawn to the first paint of
+  the VM list with its rows (target < 1.5 s);
+- startup-big: the same on a host of 200 VMs x 20 checkpoints (target < 2.5 s);
+- scroll: frame times while the 200-VM list and a 20-checkpoint tree scroll end to end;
+- merge: the worst stall of the GUI thread (a 10 ms QTimer's longest late tick) while a
+  checkpoint whose disk holds 1 GiB of new data is deleted (merged) from the window
+  (target: < 100 ms).
+Prints one line per measurement; asserts nothing. Hosts are cached in --workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+# ---------------------------------------------------------------- hosts
+def demo_host(workdir: Path) -> Path:
+    root = workdir / "demo-host"
+    if not (root / "Virtual Machines").is_dir():
+        from hvgui.host.demo import build_demo_host
+
+        build_demo_host(root)
+    return root
+
+
+def big_host(workdir: Path, vms: int, checkpoints: int) -> Path:
+    """200 VMs x 20 checkpoints: bench_host's generator when it exists, else real operations."""
+    root = workdir / f"host-{vms}x{checkpoints}"
+    marker = root / ".complete"
+    if marker.exists():
+        return root
+    try:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        import bench_host  # type: ignore[import-not-found]
+
+        generate: Callable[..., object] | None = getattr(bench_host, "build_big_host", None)
+    except ImportError:
+        generate = None
+    if generate is not None:
+        generate(root, vms=vms, checkpoints=checkpoints)
+    else:
+        from hvgui.host import Host
+
+        host = Host.open(root)
+        for i in range(vms):
+            name = f"VM{i:03d}"
+            host.new_vm(name, memory_startup_bytes=512 * MiB, new_vhd_size_bytes=64 * MiB)
+            for c in range(checkpoints):
+                host.checkpoint_vm(name, snapshot_name=f"{name} checkpoint {c + 1}")
+    marker.touch()
+    return root
+
+
+# ---------------------------------------------------------------- startup (child process)
+CHILD = """
+import os, sys, time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, {repo!r})
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, {settings!r})
+from hvgui.ui.main_window import MainWindow
+win = MainWindow()
+win.resize(1280, 820)
+win.open_host({host!r})
+class FirstPaint(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and win.vm_view.model().rowCount() > 0:
+            QTimer.singleShot(0, done)
+        return False
+def done():
+    print(time.monotonic(), flush=True)
+    os._exit(0)
+f = FirstPaint()
+win.vm_view.viewport().installEventFilter(f)
+win.show()
+app.exec()
+"""
+
+
+def startup_seconds(host: Path, tries: int) -> float:
+    times = []
+    for _ in range(tries):
+        with tempfile.TemporaryDirectory() as settings:
+            code = CHILD.format(repo=str(REPO), settings=settings, host=str(host))
+            start = time.monotonic()
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True, timeout=120)
+            painted = float(out.stdout.strip().splitlines()[-1])
+            times.append(painted - start)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------- in-process helpers
+def _app() -> object:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    return app
+
+
+def _window(host_dir: Path, tmp: Path) -> object:
+    from PySide6.QtCore import QSettings
+
+    from hvgui.ui.main_window import MainWindow
+
+    win = MainWindow(QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat))
+    win.resize(1280, 820)
+    win.open_host(host_dir)
+    win.show()
+    return win
+
+
+def _pump_until(done: Callable[[], bool], timeout: float) -> None:
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError("timed out")
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+
+def scroll_frames(host_dir: Path, tmp: Path) -> dict[str, float]:
+    """Scroll the VM list and the checkpoint tree end to end, repainting each step."""
+    _app()
+    win = _window(host_dir, tmp)
+    out: dict[str, float] = {}
+    for label, view in (("vm list", win.vm_view), ("checkpoint tree", win.checkpoint_view)):  # type: ignore[attr-defined]
+        bar = view.verticalScrollBar()
+        frames = []
+        step = max(1, bar.pageStep() // 8)
+        for value in range(bar.minimum(), bar.maximum() + 1, step):
+            start = time.perf_counter()
+            bar.setValue(value)
+            view.viewport().repaint()
+            frames.append(time.perf_counter() - start)
+        frames = frames or [0.0]
+        out[f"{label}: steps"] = len(frames)
+        out[f"{label}: worst frame ms"] = max(frames) * 1000
+        out[f"{label}: median frame ms"] = statistics.median(frames) * 1000
+    win.close()  # type: ignore[attr-defined]
+    return out
+
+
+def merge_gap(workdir: Path, data_bytes: int) -> tuple[float, float, int]:
+    """The worst GUI stall (ms) while deleting a checkpoint whose child holds `data_bytes`."""
+    from hvgui.host import Host
+    from hvgui.host.guest import Guest
+    from hvgui.ui import ask
+    from hvgui.ui.gap_meter import GapMeter
+
+    _app()
+    root = workdir / f"merge-{data_bytes >> 20}MiB-{os.getpid()}"
+    host = Host.open(root)
+    host.new_vm("Merge", memory_startup_bytes=512 * MiB,
+                new_vhd_size_bytes=max(2 * GiB, data_bytes * 2))
+    host.start_vm("Merge")
+    host.checkpoint_vm("Merge", snapshot_name="Before the data")
+    Guest(host, "Merge").run_workload(data_bytes, path="/big.bin")
+    win = _window(root, workdir)
+    win.select_checkpoint(host.get_snapshot("Merge", "Before the data").id)  # type: ignore[attr-defined]
+    ask.confirm_delete = lambda *a, **k: True  # the bench answers Delete
+    meter = GapMeter(10)
+    meter.start()
+    start = time.perf_counter()
+    win.acts.cp_delete.trigger()  # type: ignore[attr-defined]
+    _pump_until(lambda: not win.runner.busy, timeout=3600)  # type: ignore[attr-defined]
+    seconds = time.perf_counter() - start
+    worst = meter.stop()
+    ticks = meter.ticks
+    if host.list_snapshots("Merge"):
+        raise RuntimeError("the checkpoint was not deleted")
+    win.close()  # type: ignore[attr-defined]
+    return worst, seconds, ticks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (20 VMs x 5 checkpoints, 64 MiB merge)")
+    parser.add_argument("--only", choices=["startup", "scroll", "merge"], action="append")
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hvgui-bench-gui-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    only = set(args.only or ["startup", "scroll", "merge"])
+    vms, cps = (20, 5) if args.quick else (200, 20)
+    data = 64 * MiB if args.quick else GiB
+    tries = 1 if args.quick else 3
+    print(f"workdir: {workdir}")
+    if "startup" in only:
+        s = startup_seconds(demo_host(workdir), tries)
+        print(f"startup-demo: {s:.2f} s to the first painted window (target < 1.5 s)")
+        t0 = time.perf_counter()
+        big = big_host(workdir, vms, cps)
+        print(f"  (host {vms}x{cps} ready in {time.perf_counter() - t0:.0f} s)")
+        s = startup_seconds(big, tries)
+        print(f"startup-big: {s:.2f} s to the first painted window, {vms} VMs x {cps} "
+              f"checkpoints (target < 2.5 s)")
+    if "scroll" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, value in scroll_frames(big_host(workdir, vms, cps), Path(tmp)).items():
+                print(f"scroll {key}: {value:.1f}")
+    if "merge" in only:
+        worst, seconds, ticks = merge_gap(workdir, data)
+        print(f"merge: {data >> 20} MiB merged in {seconds:.1f} s; worst GUI gap {worst:.0f} ms "
+              f"over {ticks} timer ticks (target < 100 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Connect (the guest console), Settings, New VM, Inspect Files and the first start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from hvgui import app
+from hvgui.host import Host
+from hvgui.host.guest import Guest
+from hvgui.ui.console import ConsoleWindow
+from hvgui.ui.main_window import MainWindow
+from hvgui.ui.vm_dialogs import NewVmDialog, NewVmValues, SettingsDialog
+from tests.ui.helpers import (
+    Answers,
+    checkpoint_index,
+    choose,
+    right_click_vm,
+    status_text,
+    vm_index,
+    wait_idle,
+)
+
+MiB = 1 << 20
+
+
+def _visible_console() -> ConsoleWindow:
+    consoles = [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, ConsoleWindow) and w.isVisible()]
+    assert len(consoles) == 1
+    return consoles[0]
+
+
+def _console(qtbot: Any, window: MainWindow, name: str) -> ConsoleWindow:
+    choose(qtbot, right_click_vm(window, name), "Connect...")
+    console = _visible_console()
+    qtbot.waitUntil(lambda: console.files.topLevelItemCount() > 0, timeout=5000)
+    return console
+
+
+def test_console_shows_guest_files_and_keeps_a_note_in_memory(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    console = _console(qtbot, window, "Alpha")
+    files = console.files
+    names = [files.topLevelItem(i).text(0) for i in range(files.topLevelItemCount())]
+    assert "hello.txt" in names
+    console.note.setPlainText("only in memory")
+    console.note_button.click()
+    qtbot.waitUntil(lambda: Guest(Host.open(host_dir), "Alpha").note() == "only in memory",
+                    timeout=5000)
+    wait_idle(qtbot, window)
+    console.close()
+
+
+def test_console_workload_switch_grows_the_running_disk(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    host = Host.open(host_dir)
+    disk = host.get_vm("Alpha").hard_drives[0].path
+    before = disk.stat().st_size
+    console = _console(qtbot, window, "Alpha")
+    console.rate.setValue(8)
+    console.workload.setChecked(True)
+    qtbot.waitUntil(lambda: status_text(window, "Alpha").startswith("Guest workload"),
+                    timeout=5000)
+    qtbot.waitUntil(lambda: disk.stat().st_size > before + 2 * MiB, timeout=15000)
+    console.workload.setChecked(False)
+    wait_idle(qtbot, window)
+    assert not console.workload.isChecked()
+    assert not status_text(window, "Alpha").startswith("Guest workload")
+    console.close()
+
+
+def test_console_of_an_off_vm_is_read_only(qtbot: Any, window: MainWindow) -> None:
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.acts.vm_connect.trigger()
+    console = _visible_console()
+    assert "Off" in console.state_label.text()
+    assert not console.note_button.isEnabled() and not console.workload.isEnabled()
+    wait_idle(qtbot, window)
+    console.close()
+
+
+def _open_dialog(window: MainWindow) -> SettingsDialog:
+    dialogs = [d for d in window.commands._dialogs if isinstance(d, SettingsDialog)]
+    assert dialogs, "no settings dialog opened"
+    return dialogs[-1]
+
+
+def test_vm_settings_change_processors_and_memory(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.acts.vm_settings.trigger()
+    dialog = _open_dialog(window)
+    assert dialog.isVisible() and not dialog.read_only
+    dialog.processors.setValue(4)
+    dialog.memory.setValue(512)
+    dialog.checkpoint_type.setCurrentText("Production")
+    dialog._accept()
+    wait_idle(qtbot, window)
+    vm = Host.open(host_dir).get_vm("Beta")
+    assert (vm.processor_count, vm.memory_startup, vm.checkpoint_type) == (4, 512 * MiB,
+                                                                           "Production")
+    assert window.what_happened.operations()[0].endswith("Beta")
+
+
+def test_checkpoint_settings_are_read_only(qtbot: Any, window: MainWindow) -> None:
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    window.acts.cp_settings.trigger()
+    dialog = _open_dialog(window)
+    assert dialog.read_only
+    assert not dialog.processors.isEnabled() and not dialog.memory.isEnabled()
+    assert dialog.drives.topLevelItemCount() == 1
+    assert dialog.drives.topLevelItem(0).text(2).endswith(".vhdx")  # the frozen base disk
+    dialog.reject()
+
+
+def test_new_vm_appears_and_is_selected(
+    qtbot: Any, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(NewVmDialog, "ask", classmethod(
+        lambda cls, parent: NewVmValues("Gamma", 512 * MiB, 64 * MiB, 2)))
+    window.acts.new_vm.trigger()
+    wait_idle(qtbot, window)
+    assert vm_index(window, "Gamma").isValid()
+    vm = window.selected_vm()
+    assert vm is not None and vm.name == "Gamma"
+
+
+def test_inspect_files_opens_the_inspector(qtbot: Any, window: MainWindow) -> None:
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    assert window.acts.cp_inspect.isEnabled()
+    before = set(QApplication.topLevelWidgets())
+    window.acts.cp_inspect.trigger()
+    opened = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
+    assert any(type(w).__name__ == "InspectorWindow" for w in opened)
+    for w in opened:
+        w.close()
+
+
+def test_first_start_builds_the_demo_lab(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: Answers
+) -> None:
+    import hvgui.host
+
+    target = tmp_path / "default-host"
+    monkeypatch.delenv("HVGUI_HOST", raising=False)
+    monkeypatch.setattr(hvgui.host, "default_host_dir", lambda: target)
+    assert app.main([]) == 0
+    win = app.windows.pop()
+    qtbot.addWidget(win)
+    assert isinstance(win, MainWindow)
+    qtbot.waitUntil(lambda: win.session is not None, timeout=120000)
+    names = {vm.name for vm in win.session.vm_model.vms()}  # type: ignore[union-attr]
+    assert {"Web01", "Lab-Client", "SAN-Server", "Archive01"} <= names
+    win.close()
+    assert answers.errors == []
