@@ -5,7 +5,8 @@ else a VHDX. The output is written under a temporary name beside the destination
 into place at the end, so a failed or cancelled conversion never leaves a half file under the
 destination's name. Ranges that hold nothing (unallocated blocks, holes in the source file,
 all-zero blocks) are not written: the raw output stays sparse, the VHDX output leaves them
-unallocated.
+unallocated. Like `qemu-img convert` (cache mode "unsafe"), a raw output is not flushed to
+stable storage: run `sync` before relying on it after a power cut.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from hvgui.vhdx.image import DATA, PARENT, VhdxImage
 PHASE = "Converting"
 RAW_SUFFIXES = (".raw", ".img")
 _CHUNK = 64 * F.MiB
+_READ_CHUNK = 4 * F.MiB
+_ZERO_GRANULE = 64 * F.KiB
 
 
 def convert_vhd(
@@ -112,25 +115,57 @@ def _disk_to_raw(disk: Disk, temp: Path, progress: Progress | None,
     try:
         os.ftruncate(out, disk.size)
         overlaid = any(image.overlay for image in disk.images)
+        buf = memoryview(bytearray(_READ_CHUNK))
         step = max(disk.block_size, _CHUNK)
         for start in range(0, disk.size, step):
             check(cancel)
             length = min(step, disk.size - start)
             if overlaid:  # an unreplayed log patches the file: copy what the chain reads
-                _write_nonzero(out, start, disk.read(start, length))
+                for offset in range(start, start + length, _READ_CHUNK):
+                    n = min(_READ_CHUNK, start + length - offset)
+                    disk.readinto(offset, buf[:n])
+                    _write_nonzero(out, offset, buf[:n])
             else:
                 for voff, n, image, foff in _extents(disk, start, length):
                     for doff, dn in _data_segments(image.fileno, foff, n):
-                        _copy_range(image.fileno, doff, out, voff + doff - foff, dn)
+                        _copy_nonzero(image.fileno, doff, out, voff + doff - foff, dn, buf)
             report(progress, (start + length) / disk.size, PHASE)
-        os.fsync(out)
     finally:
         os.close(out)
 
 
-def _write_nonzero(fd: int, offset: int, data: bytes) -> None:
-    if np.frombuffer(data, dtype=np.uint8).any():
+def _copy_nonzero(src: int, src_offset: int, dst: int, dst_offset: int, length: int,
+                  buf: memoryview) -> None:
+    """Copy file bytes, leaving holes in `dst` where the source holds only zeros."""
+    while length > 0:
+        n = min(length, len(buf))
+        piece = buf[:n]
+        got = os.preadv(src, [piece], src_offset)
+        if got < n:  # past the source's end: zeros
+            np.frombuffer(piece, dtype=np.uint8)[got:] = 0
+        _write_nonzero(dst, dst_offset, piece)
+        src_offset += n
+        dst_offset += n
+        length -= n
+
+
+def _write_nonzero(fd: int, offset: int, data: memoryview) -> None:
+    """pwrite the parts of `data` that are not all zeros (granules of _ZERO_GRANULE bytes)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    granules = -(-len(arr) // _ZERO_GRANULE)
+    padded = len(arr) == granules * _ZERO_GRANULE
+    if padded:
+        nonzero = arr.reshape(granules, _ZERO_GRANULE).any(axis=1)
+    else:
+        nonzero = np.array([arr[i * _ZERO_GRANULE : (i + 1) * _ZERO_GRANULE].any()
+                            for i in range(granules)], dtype=bool)
+    if nonzero.all():
         _pwrite_all(fd, data, offset)
+        return
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], nonzero, [False])).astype(np.int8)))
+    for first, stop in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        lo, hi = first * _ZERO_GRANULE, min(len(arr), stop * _ZERO_GRANULE)
+        _pwrite_all(fd, data[lo:hi], offset + lo)
 
 
 # --- to dynamic VHDX --------------------------------------------------------------------------
@@ -202,21 +237,6 @@ def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],
 
 
 # --- plumbing ---------------------------------------------------------------------------------
-
-
-def _copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> None:
-    while length > 0:
-        try:
-            n = os.copy_file_range(src, dst, min(length, _CHUNK), src_offset, dst_offset)
-        except OSError:
-            n = 0
-        if n <= 0:
-            data = os.pread(src, min(length, _CHUNK), src_offset) or bytes(min(length, _CHUNK))
-            _pwrite_all(dst, data, dst_offset)
-            n = len(data)
-        src_offset += n
-        dst_offset += n
-        length -= n
 
 
 def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
