@@ -103,6 +103,7 @@ def build_chain(
     block_sizes: list[int],
     writes_per_level: int = 12,
     seed: int = 1,
+    logical_sector_size: int = 512,
 ) -> tuple[list[Path], bytearray]:
     """A base dynamic disk and differencing children (one per extra block size), each written
     with scattered writes; parents are made read-only as Hyper-V does.
@@ -111,7 +112,7 @@ def build_chain(
     """
     model = bytearray(size)
     base = folder / "base.vhdx"
-    create_dynamic(base, size, block_size=block_sizes[0])
+    create_dynamic(base, size, block_size=block_sizes[0], logical_sector_size=logical_sector_size)
     paths = [base]
     for level, bs in enumerate(block_sizes):
         if level:

@@ -66,6 +66,18 @@ def test_chain_with_mixed_block_sizes_reads_the_same_in_every_tool(tmp_path: Pat
     assert sevenzip_raw(chain[0]) == ours
 
 
+def test_chain_with_4096_byte_sectors_reads_the_same_in_every_tool(tmp_path: Path) -> None:
+    chain, expected = build_chain(
+        tmp_path, 12 * MiB, [1 * MiB, 2 * MiB, 1 * MiB], logical_sector_size=4096
+    )
+    with open_disk(chain[0]) as disk:
+        assert disk.logical_sector_size == 4096
+        ours = disk.read(0, disk.size)
+    assert ours == bytes(expected)
+    assert pyvhdi_raw(chain) == ours
+    assert sevenzip_raw(chain[0]) == ours
+
+
 def test_libvhdi_and_7zip_see_our_child_and_its_parent(tmp_path: Path) -> None:
     chain, _ = build_chain(tmp_path, 8 * MiB, [1 * MiB, 2 * MiB])
     child, parent = chain
