@@ -1,0 +1,159 @@
+"""hvctl's disk commands, as a user runs them: output, exit codes, and one-line errors (never a
+traceback) for damaged or hostile files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hvgui.cli.main import main
+from hvgui.vhdx import MiB, open_disk, set_read_only
+from tests.vhdx.damage import damage_header, set_bat_entry, truncate, write_at
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def hvctl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run hvctl in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "hvgui.cli.main", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def test_new_vhd_dynamic_fixed_and_differencing(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base.vhdx"
+    assert main(["new-vhd", str(base), "--size-bytes", "64MB"]) == 0
+    out = capsys.readouterr().out
+    assert "VhdType                 : Dynamic" in out
+    assert f"Size                    : {64 * MiB}" in out
+    fixed = tmp_path / "fixed.vhdx"
+    assert main(["new-vhd", str(fixed), "--size-bytes", "8MB", "--fixed",
+                 "--block-size-bytes", "1MB", "--logical-sector-size-bytes", "4096"]) == 0
+    capsys.readouterr()
+    assert main(["get-vhd", str(fixed), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["VhdType"], record["BlockSize"], record["LogicalSectorSize"]) == (
+        "Fixed", MiB, 4096)
+    child = tmp_path / "child.avhdx"
+    assert main(["new-vhd", str(child), "--parent-path", str(base)]) == 0
+    assert f"ParentPath              : {base.resolve()}" in capsys.readouterr().out
+
+
+def test_new_vhd_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = hvctl("new-vhd", tmp_path / "x.vhdx")
+    assert result.returncode == 2 and "--size-bytes is required" in result.stderr
+    result = hvctl("new-vhd", tmp_path / "x.vhdx", "--size-bytes", "12 parsecs")
+    assert result.returncode == 2 and "invalid size" in result.stderr
+    result = hvctl("new-vhd", tmp_path / "y.avhdx", "--parent-path", tmp_path / "p.vhdx",
+                   "--size-bytes", "1GB")
+    assert result.returncode == 2 and "cannot be used with --parent-path" in result.stderr
+
+
+def test_read_and_write_bytes(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    disk = tmp_path / "d.vhdx"
+    main(["new-vhd", str(disk), "--size-bytes", "16MB"])
+    payload = tmp_path / "in.bin"
+    payload.write_bytes(b"hello, disk" * 100)
+    assert main(["write-vhd", str(disk), "--offset", "1MB", "--input", str(payload)]) == 0
+    capsysbinary.readouterr()
+    assert main(["read-vhd", str(disk), "--offset", str(MiB), "--length", "1100"]) == 0
+    assert capsysbinary.readouterr().out == payload.read_bytes()
+    out = tmp_path / "out.bin"
+    assert main(["read-vhd", str(disk), "--offset", "0", "--length", "1MB",
+                 "--output", str(out)]) == 0
+    assert out.read_bytes() == bytes(MiB)
+
+
+def test_reading_past_the_end_is_a_one_line_error(tmp_path: Path) -> None:
+    disk = tmp_path / "d.vhdx"
+    main(["new-vhd", str(disk), "--size-bytes", "1MB"])
+    result = hvctl("read-vhd", disk, "--offset", "0", "--length", "2MB")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"hvctl: error: {disk}: bytes 0..")
+    assert "past the end of the virtual disk" in result.stderr
+
+
+def test_test_vhd_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    main(["new-vhd", str(base), "--size-bytes", "8MB"])
+    main(["new-vhd", str(child), "--parent-path", str(base)])
+    set_read_only(base, True)
+    capsys.readouterr()
+    assert main(["test-vhd", str(child)]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    set_read_only(base, False)
+    with open_disk(base, writable=True) as disk:
+        disk.write(0, b"oops")
+    assert main(["test-vhd", str(child), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["Sound"] is False
+    assert {f["Code"] for f in report["Findings"]} >= {"linkage-mismatch", "parent-writable"}
+    assert main(["test-vhd", str(child)]) == 1
+    assert "error: " in capsys.readouterr().out
+
+
+def test_merge_and_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    main(["new-vhd", str(base), "--size-bytes", "8MB"])
+    main(["new-vhd", str(child), "--parent-path", str(base)])
+    data = tmp_path / "data.bin"
+    data.write_bytes(os.urandom(3 * MiB))
+    main(["write-vhd", str(child), "--offset", "4096", "--input", str(data)])
+    capsys.readouterr()
+    assert main(["merge-vhd", "--path", str(child)]) == 0
+    assert f"into {base}" in capsys.readouterr().out
+    assert not child.exists()
+    raw = tmp_path / "flat.raw"
+    assert main(["convert-vhd", str(base), str(raw)]) == 0
+    assert raw.read_bytes()[4096 : 4096 + 3 * MiB] == data.read_bytes()
+
+
+def test_get_vhd_of_a_hyperv_checkpoint_without_its_parent(corpus_dir: Path) -> None:
+    result = hvctl("get-vhd", corpus_dir / "differencing.avhdx")
+    assert result.returncode == 0
+    assert "VhdType                 : Differencing" in result.stdout
+    assert "Generation 1_49C4BAF3-4B25-4406-8C4B-D39E65C32385.avhdx" in result.stdout
+    result = hvctl("test-vhd", corpus_dir / "differencing.avhdx")
+    assert result.returncode == 1
+    assert "its parent disk is missing" in result.stdout
+
+
+def _damaged_files(folder: Path, corpus_dir: Path) -> list[Path]:
+    """A few files as they come out of bad disks, bad copies and hostile hands."""
+    made = []
+    for name, damage in [
+        ("truncated.vhdx", lambda p: truncate(p, 200 * 1024)),
+        ("truncated-mid.vhdx", lambda p: truncate(p, 3 * MiB + 1234)),
+        ("headers.vhdx", lambda p: (damage_header(p, 1), damage_header(p, 2))),
+        ("bat.vhdx", lambda p: set_bat_entry(p, 0, (1 << 50) | 6)),
+        ("metadata.vhdx", lambda p: write_at(p, 2 * MiB, b"\xff" * 64)),
+        ("garbage.vhdx", lambda p: p.write_bytes(b"vhdxfile" + os.urandom(2 * MiB))),
+    ]:
+        path = folder / name
+        shutil.copy(corpus_dir / "fixed.vhdx", path)
+        damage(path)
+        made.append(path)
+    return made
+
+
+def test_damaged_files_never_produce_a_traceback(tmp_path: Path, corpus_dir: Path) -> None:
+    for path in _damaged_files(tmp_path, corpus_dir):
+        for args in (["get-vhd", path], ["get-vhd", path, "--json"], ["test-vhd", path],
+                     ["read-vhd", path, "--offset", "0", "--length", "4096"],
+                     ["convert-vhd", path, tmp_path / f"{path.stem}.raw"],
+                     ["merge-vhd", "--path", path]):
+            result = hvctl(*args)
+            assert "Traceback" not in result.stderr, (args, result.stderr)
+            assert result.returncode in (0, 1), (args, result.stderr)
+            if result.returncode == 1 and args[0] != "test-vhd":
+                lines = result.stderr.strip().splitlines()
+                assert len(lines) == 1 and lines[0].startswith("hvctl: error: "), lines
+        # Test-VHD always names at least one problem in a damaged file.
+        assert hvctl("test-vhd", path).returncode == 1
