@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -145,7 +146,8 @@ class SettingsDialog(QDialog):
         self.setWindowIcon(icon("settings"))
         self.resize(760, 480)
         self.pages = QListWidget()
-        self.pages.setMaximumWidth(190)
+        self.pages.setFixedWidth(200)
+        self.pages.setIconSize(QSize(20, 20))
         self.pages.setAccessibleName("Settings pages")
         self.stack = QStackedWidget()
         self.pages.currentRowChanged.connect(self.stack.setCurrentIndex)

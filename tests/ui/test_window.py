@@ -133,3 +133,49 @@ def test_keyboard_and_accessibility(qtbot: Any, window: MainWindow) -> None:
     qtbot.waitUntil(window.vm_view.hasFocus, timeout=2000)
     QTest.keyClick(window.vm_view, Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is window.checkpoint_view
+
+
+def test_connect_to_a_second_host_and_switch(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    second = Host.open(tmp_path / "second-host")
+    second.new_vm("Solo", memory_startup_bytes=256 * 1024 * 1024)
+    answers.directory = second.root
+
+    def shown() -> set[str]:
+        assert window.session is not None
+        return {vm.name for vm in window.session.vm_model.vms()}
+
+    window.acts.connect_host.trigger()
+    assert len(window.navigation.hosts()) == 2
+    assert shown() == {"Solo"}
+    assert "Now" in tree_names(window) and "Base" not in tree_names(window)
+    window.navigation.select_host(Path(window.navigation.hosts()[0]))
+    assert shown() == {"Alpha", "Beta"}
+    assert tree_names(window)["Now"] == "Base"  # Alpha, the first VM, runs from Base
+
+
+def test_rename_a_vm_with_f2(qtbot: Any, window: MainWindow, answers: Answers,
+                             host_dir: Path) -> None:
+    answers.text = "Beta renamed"
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.vm_view.setFocus()
+    qtbot.waitUntil(window.vm_view.hasFocus, timeout=2000)
+    QTest.keyClick(window.vm_view, Qt.Key.Key_F2)
+    wait_idle(qtbot, window)
+    assert answers.asked == [("text", "Rename Virtual Machine")]
+    assert {vm.name for vm in Host.open(host_dir).list_vms()} == {"Alpha", "Beta renamed"}
+    assert vm_index(window, "Beta renamed").isValid()
+
+
+def test_error_words_and_details() -> None:
+    from hvgui.errors import HvError
+    from hvgui.ui import ask
+
+    try:
+        raise HvError("/lab/Web01.avhdx", "the parent disk is missing")
+    except HvError as exc:
+        error = exc
+    assert ask.error_summary(error) == "/lab/Web01.avhdx: the parent disk is missing"
+    assert "Traceback" in ask.error_details(error)
+    assert ask.error_summary(ValueError("x")).startswith("Unexpected error: ValueError")
