@@ -308,7 +308,7 @@ class Host:
         if state in states.LIVE_STATES and doc.last_powered_on:
             uptime = max(timedelta(0), now - from_filetime(doc.last_powered_on))
         text = ""
-        if status is not None:
+        if status is not None and status.get("visible", True):
             text = f"{status.get('operation', '')} ({int(status.get('percent', 0))}%)"
             state = str(status.get("state") or state)
         parent_id = doc.parent_snapshot_id
@@ -477,15 +477,18 @@ class Host:
         cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
         cm.__enter__()
         try:
+            self.status_board.write(doc.id, "Guest I/O", 0, visible=False)
             doc = ConfigDoc.load(doc.path)  # re-read under the lock
             if doc.state != states.RUNNING:
                 raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
             disk = open_disk(vhd_paths(doc)[0], writable=True)
         except BaseException:
+            self.status_board.clear(doc.id)
             cm.__exit__(None, None, None)
             raise
 
         def release() -> None:
+            self.status_board.clear(doc.id)
             cm.__exit__(None, None, None)
             self._bump()
 

@@ -64,8 +64,23 @@ class StatusBoard:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
-    def write(self, vm_id: str, operation: str, percent: int, state: str | None = None) -> None:
-        record = {"pid": os.getpid(), "operation": operation, "percent": percent, "state": state}
+    def write(
+        self,
+        vm_id: str,
+        operation: str,
+        percent: int,
+        state: str | None = None,
+        *,
+        visible: bool = True,
+    ) -> None:
+        """`visible=False`: busy (for other processes) but not shown in the Status column."""
+        record = {
+            "pid": os.getpid(),
+            "operation": operation,
+            "percent": percent,
+            "state": state,
+            "visible": visible,
+        }
         atomic_write(self.layout.status_file(vm_id), json.dumps(record).encode(), durable=False)
 
     def clear(self, vm_id: str) -> None:

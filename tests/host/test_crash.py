@@ -49,7 +49,7 @@ def run_worker(root: Path, operation: str, argument: str, delay: float | None) -
     assert proc.stdout.readline().strip() == "go", proc.stderr.read() if proc.stderr else ""
     start = time.monotonic()
     if delay is None:
-        out, err = proc.communicate(timeout=300)
+        _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         return time.monotonic() - start
     time.sleep(delay)
