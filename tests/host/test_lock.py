@@ -3,6 +3,7 @@ says what it is busy with, and another process's operation shows in the Status c
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -110,7 +111,7 @@ def test_status_of_a_killed_process_is_ignored(host: Host) -> None:
         check=True,
     )
     host.layout.status_file(vm_id).write_text(
-        '{"pid": %d, "operation": "Creating Checkpoint", "percent": 5}' % int(dead.stdout)
+        json.dumps({"pid": int(dead.stdout), "operation": "Creating Checkpoint", "percent": 5})
     )
     assert host.get_vm("web01").status == ""
     host.checkpoint_vm("web01")  # not busy
