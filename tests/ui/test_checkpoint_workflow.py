@@ -116,8 +116,8 @@ def test_delete_merges_with_progress(qtbot: Any, window: MainWindow, answers: An
     assert answers.asked == [("confirm", "Delete Checkpoint")]
     assert host.list_snapshots("Alpha") == []
     assert not base.config_path.exists()
-    assert recorder.texts, "the Status column showed nothing while deleting"
-    assert any("%" in t for t in recorder.texts), recorder.texts
+    assert recorder.percents("Deleting Checkpoint"), recorder.texts
+    assert recorder.percents("Merge in progress"), recorder.texts
     # The running disk still reads what the guest wrote after the checkpoint.
     from hvgui.host.guest import Guest
 
@@ -203,3 +203,19 @@ def test_export_checkpoint_writes_a_standalone_copy(
     wait_idle(qtbot, window)
     assert any(p.suffix == ".vhdx" for p in answers.directory.rglob("*"))
     assert recorder.percents("Exporting")
+
+
+def test_move_storage_takes_the_whole_chain(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    answers.directory = tmp_path / "new-storage"
+    answers.directory.mkdir()
+    recorder = StatusRecorder(window, "Alpha")
+    choose(qtbot, right_click_vm(window, "Alpha"), "Move...")
+    wait_idle(qtbot, window)
+    host = _host(window)
+    running = host.get_vm("Alpha").hard_drives[0].path
+    frozen = host.get_snapshot("Alpha", "Base").hard_drives[0].path
+    assert answers.directory in running.parents and answers.directory in frozen.parents
+    assert recorder.percents("Moving Storage")
+    assert host.check() == []

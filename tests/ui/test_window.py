@@ -179,3 +179,9 @@ def test_error_words_and_details() -> None:
     assert ask.error_summary(error) == "/lab/Web01.avhdx: the parent disk is missing"
     assert "Traceback" in ask.error_details(error)
     assert ask.error_summary(ValueError("x")).startswith("Unexpected error: ValueError")
+
+
+def test_what_happened_starts_with_the_host_history(window: MainWindow) -> None:
+    operations = window.what_happened.operations()
+    assert any(op.endswith("Checkpoint  —  Alpha") for op in operations)
+    assert any(op.endswith("New  —  Beta") for op in operations)
