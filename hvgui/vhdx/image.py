@@ -562,8 +562,11 @@ class VhdxImage:
             state = entry & F.BAT_STATE_MASK
             if state in (F.PAYLOAD_BLOCK_FULLY_PRESENT, F.PAYLOAD_BLOCK_PARTIALLY_PRESENT):
                 data_writes.append(((entry & F.BAT_OFFSET_MASK) + within, piece))
-                if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
-                    bit_updates.append((block, within // ss, -(-(within + n) // ss)))
+                first, stop = within // ss, -(-(within + n) // ss)
+                if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT and not bool(
+                    self.block_bitmap(block)[first:stop].all()
+                ):
+                    bit_updates.append((block, first, stop))
             else:
                 block_offset = self.allocate(bs)
                 data_writes.append((block_offset + within, piece))

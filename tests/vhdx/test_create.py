@@ -24,7 +24,7 @@ from hvgui.vhdx.bat import PAGE_ENTRIES
 from tests.vhdx.helpers import fill_disk, qemu_check, qemu_raw, random_bytes
 
 
-@pytest.mark.parametrize("block_size", [1 * MiB, 2 * MiB, 32 * MiB])
+@pytest.mark.parametrize("block_size", [1 * MiB, 2 * MiB, 32 * MiB, 256 * MiB])
 @pytest.mark.parametrize("kind", ["fixed", "dynamic"])
 def test_qemu_accepts_our_disks_and_reads_what_we_wrote(
     tmp_path: Path, kind: str, block_size: int
