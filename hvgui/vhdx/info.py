@@ -160,7 +160,11 @@ class Survey:
     locator: dict[str, str] | None = None
     locator_type: uuid.UUID | None = None
     bat_offset: int | None = None
-    bat: np.ndarray | None = None  # uint64 entries as on disk (only the entries in use)
+    bat_entries: int = 0  # how many entries the disk's geometry needs
+    # The BAT, sparse: indexes and values of the non-zero entries (zero = NOT_PRESENT), so a
+    # 64 TiB disk with little allocated costs little memory.
+    bat_index: np.ndarray | None = None
+    bat_value: np.ndarray | None = None
     payload_count: int = 0
     chunk_ratio: int = 0
     log_entries_found: int = 0
@@ -180,27 +184,29 @@ class Survey:
             return "Differencing"
         return "Fixed" if self.leave_block_allocated else "Dynamic"
 
-    def payload_states(self) -> np.ndarray:
-        """The state of every payload block, in virtual order."""
-        if self.bat is None:
-            return np.zeros(0, dtype=np.uint8)
-        index = self.payload_indexes()
-        return (self.bat[index] & 7).astype(np.uint8)
+    def payload_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block numbers, entry values) of the non-zero payload entries, in block order."""
+        if self.bat_index is None or self.bat_value is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+        period = self.chunk_ratio + 1
+        mask = self.bat_index % period != self.chunk_ratio
+        index = self.bat_index[mask]
+        return index - index // period, self.bat_value[mask]
 
-    def payload_offsets(self) -> np.ndarray:
-        if self.bat is None:
-            return np.zeros(0, dtype=np.uint64)
-        return self.bat[self.payload_indexes()] & np.uint64(0xFFFFFFFFFFF00000)
+    def bitmap_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk numbers, entry values) of the non-zero sector-bitmap entries."""
+        if self.bat_index is None or self.bat_value is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+        period = self.chunk_ratio + 1
+        mask = self.bat_index % period == self.chunk_ratio
+        return self.bat_index[mask] // period, self.bat_value[mask]
 
-    def payload_indexes(self) -> np.ndarray:
-        blocks = np.arange(self.payload_count, dtype=np.int64)
-        return blocks + blocks // max(self.chunk_ratio, 1)
-
-    def bitmap_indexes(self) -> np.ndarray:
-        if self.chunk_ratio == 0 or self.bat is None:
-            return np.zeros(0, dtype=np.int64)
-        chunks = np.arange(len(self.bat) // (self.chunk_ratio + 1), dtype=np.int64)
-        return chunks * (self.chunk_ratio + 1) + self.chunk_ratio
+    def payload_state_counts(self) -> dict[int, int]:
+        _, values = self.payload_entries()
+        states, counts = np.unique((values & np.uint64(7)).astype(np.int64), return_counts=True)
+        result = {int(v): int(c) for v, c in zip(states, counts, strict=True)}
+        result[0] = result.get(0, 0) + self.payload_count - len(values)
+        return {k: v for k, v in sorted(result.items()) if v}
 
 
 def _guid(data: bytes) -> uuid.UUID:
@@ -501,23 +507,46 @@ def _survey_bat(s: Survey, fobj: Any, overlay: Overlay) -> None:
         total = chunks * (s.chunk_ratio + 1)
     else:
         total = s.payload_count + (s.payload_count - 1) // s.chunk_ratio
+    s.bat_entries = total
     if total * 8 > region.length:
         s.problem("error", "bat-small",
                   f"the BAT region holds {region.length // 8} entries but the disk needs {total}")
-    raw = _read(fobj, region.offset, total * 8, s.file_size, overlay)
-    entries = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u8").astype(np.uint64)
-    if len(entries) < total:
+    if region.offset + total * 8 > s.file_size:
         s.problem("error", "bat-truncated", "the BAT is cut short by the end of the file")
-        entries = np.concatenate([entries, np.zeros(total - len(entries), dtype=np.uint64)])
-    s.bat = entries
+    indexes: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    piece = MiB
+    start = 0
+    while start < total * 8:
+        pos = region.offset + start
+        if not overlay:  # skip holes of a sparse file: they read as zeros
+            try:
+                data_at = os.lseek(fobj.fileno(), pos, os.SEEK_DATA)
+            except OSError:
+                data_at = s.file_size if pos >= s.file_size else pos
+            if data_at >= region.offset + total * 8:
+                break
+            start = max(start, (data_at - region.offset) // piece * piece)
+        raw = _read(fobj, region.offset + start, min(piece, total * 8 - start), s.file_size,
+                    overlay)
+        if not raw:
+            break
+        entries = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u8").astype(np.uint64)
+        nonzero = np.flatnonzero(entries)
+        indexes.append(nonzero.astype(np.int64) + start // 8)
+        values.append(entries[nonzero])
+        start += piece
+    s.bat_index = np.concatenate(indexes) if indexes else np.zeros(0, dtype=np.int64)
+    s.bat_value = np.concatenate(values) if values else np.zeros(0, dtype=np.uint64)
     _check_bat(s)
 
 
 def _check_bat(s: Survey) -> None:
-    assert s.bat is not None and s.block_size is not None
-    states = s.payload_states()
-    offsets = s.payload_offsets()
-    reserved_bits = (s.bat & np.uint64(0xFFFF8)) != 0
+    assert s.bat_value is not None and s.block_size is not None and s.virtual_size is not None
+    blocks, entries = s.payload_entries()
+    states = (entries & np.uint64(7)).astype(np.uint8)
+    offsets = entries & np.uint64(0xFFFFFFFFFFF00000)
+    reserved_bits = (s.bat_value & np.uint64(0xFFFF8)) != 0
     if reserved_bits.any():
         s.problem("warning", "bat-reserved-bits",
                   f"{int(reserved_bits.sum())} BAT entries have reserved bits set")
@@ -526,47 +555,45 @@ def _check_bat(s: Survey) -> None:
         first = int(np.flatnonzero(bad_state)[0])
         s.problem("error", "bat-reserved-state",
                   f"{int(bad_state.sum())} blocks have an undefined BAT state (first: block "
-                  f"{first}, state {int(states[first])})")
+                  f"{int(blocks[first])}, state {int(states[first])})")
     partial = states == PARTIALLY_PRESENT
     if partial.any() and not s.has_parent:
         s.problem("error", "partial-without-parent",
                   f"{int(partial.sum())} blocks are PARTIALLY_PRESENT in a disk with no parent")
-    if s.leave_block_allocated and (states != FULLY_PRESENT).any():
+    missing_blocks = s.payload_count - int((states == FULLY_PRESENT).sum())
+    if s.leave_block_allocated and missing_blocks:
         s.problem("warning", "fixed-not-allocated",
-                  f"{int((states != FULLY_PRESENT).sum())} blocks of a fixed disk are not "
-                  "allocated")
-    bitmap_entries = s.bat[s.bitmap_indexes()] if s.has_parent else np.zeros(0, np.uint64)
+                  f"{missing_blocks} blocks of a fixed disk are not allocated")
+    chunks, bitmap_entries = s.bitmap_entries()
     bitmap_states = (bitmap_entries & np.uint64(7)).astype(np.uint8)
+    if not s.has_parent and len(bitmap_entries):
+        s.problem("warning", "bitmap-without-parent",
+                  f"{len(bitmap_entries)} sector-bitmap entries are set in a disk with no parent")
     bad_bitmap = ~np.isin(bitmap_states, list(BITMAP_STATES))
     if bad_bitmap.any():
         s.problem("error", "bitmap-reserved-state",
                   f"{int(bad_bitmap.sum())} sector-bitmap entries have an undefined state")
+    bitmap_present = bitmap_states == 6
     if partial.any() and s.has_parent:
-        chunk_of = np.flatnonzero(partial) // s.chunk_ratio
-        missing = bitmap_states[np.minimum(chunk_of, len(bitmap_states) - 1)] != 6
+        missing = ~np.isin(blocks[partial] // s.chunk_ratio, chunks[bitmap_present])
         if missing.any():
             s.problem("error", "bitmap-missing",
                       f"{int(missing.sum())} PARTIALLY_PRESENT blocks have no sector bitmap")
     # Allocated extents: payload blocks and bitmap blocks, each must be inside the file, above
     # the header area, outside the BAT/metadata/log regions, and disjoint from each other.
     allocated = np.isin(states, (FULLY_PRESENT, PARTIALLY_PRESENT))
-    assert s.virtual_size is not None
     # Only the part of the last block inside the virtual disk has to be in the file.
-    block_numbers = np.flatnonzero(allocated).astype(np.uint64)
+    block_numbers = blocks[allocated].astype(np.uint64)
     block_lengths = np.minimum(
         np.uint64(s.block_size),
         np.uint64(s.virtual_size) - block_numbers * np.uint64(s.block_size),
     )
-    starts = [offsets[allocated]]
-    lengths = [block_lengths]
-    kinds = [np.zeros(int(allocated.sum()), dtype=np.uint8)]
-    bitmap_present = bitmap_states == 6
-    if bitmap_present.any():
-        starts.append(bitmap_entries[bitmap_present] & np.uint64(0xFFFFFFFFFFF00000))
-        lengths.append(np.full(int(bitmap_present.sum()), MiB, dtype=np.uint64))
-        kinds.append(np.ones(int(bitmap_present.sum()), dtype=np.uint8))
-    start = np.concatenate(starts)
-    length = np.concatenate(lengths)
+    start = np.concatenate([
+        offsets[allocated],
+        bitmap_entries[bitmap_present] & np.uint64(0xFFFFFFFFFFF00000),
+    ])
+    length = np.concatenate([
+        block_lengths, np.full(int(bitmap_present.sum()), MiB, dtype=np.uint64)])
     if len(start) == 0:
         return
     end = start + length
@@ -724,10 +751,12 @@ _FATAL_FOR_INFO = {"not-vhdx", "unreadable", "headers-invalid", "region-table-in
 def _fragmentation(s: Survey) -> int | None:
     """Percent of allocated blocks that do not follow the previous allocated block in the file
     (0 for a disk laid out in virtual order)."""
-    if s.bat is None or s.block_size is None:
+    if s.bat_value is None or s.block_size is None:
         return None
-    states = s.payload_states()
-    offsets = s.payload_offsets()[np.isin(states, (FULLY_PRESENT, PARTIALLY_PRESENT))]
+    _, entries = s.payload_entries()
+    states = entries & np.uint64(7)
+    offsets = (entries & np.uint64(0xFFFFFFFFFFF00000))[
+        np.isin(states, (FULLY_PRESENT, PARTIALLY_PRESENT))]
     if len(offsets) < 2:
         return 0
     jumps = offsets[1:] != offsets[:-1] + np.uint64(s.block_size)
@@ -870,21 +899,23 @@ def _dump_locator(s: Survey) -> dict[str, Any] | None:
 
 
 def _dump_bat(s: Survey) -> dict[str, Any] | None:
-    if s.bat is None:
+    if s.bat_value is None:
         return None
-    states = s.payload_states()
-    values, counts = np.unique(states, return_counts=True)
-    payload = {PAYLOAD_STATES.get(int(v), f"RESERVED_{int(v)}"): int(c)
-               for v, c in zip(values, counts, strict=True)}
+    payload = {PAYLOAD_STATES.get(k, f"RESERVED_{k}"): n
+               for k, n in s.payload_state_counts().items()}
     bitmap: dict[str, int] = {}
     if s.has_parent:
-        b_states = (s.bat[s.bitmap_indexes()] & np.uint64(7)).astype(np.uint8)
-        b_values, b_counts = np.unique(b_states, return_counts=True)
+        _, values = s.bitmap_entries()
+        b_values, b_counts = np.unique((values & np.uint64(7)).astype(np.int64),
+                                       return_counts=True)
         bitmap = {BITMAP_STATES.get(int(v), f"RESERVED_{int(v)}"): int(c)
                   for v, c in zip(b_values, b_counts, strict=True)}
+        chunks = -(-s.payload_count // max(s.chunk_ratio, 1))
+        if chunks > len(values):
+            bitmap["NOT_PRESENT"] = bitmap.get("NOT_PRESENT", 0) + chunks - len(values)
     return {
         "offset": s.bat_offset,
-        "entries": len(s.bat),
+        "entries": s.bat_entries,
         "payload_blocks": s.payload_count,
         "chunk_ratio": s.chunk_ratio,
         "counts": payload,
