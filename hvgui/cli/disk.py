@@ -126,11 +126,15 @@ def _new_vhd(args: argparse.Namespace) -> int:
 
 
 def _get_vhd(args: argparse.Namespace) -> int:
-    record = vhdx.get_vhd(args.path).to_json()
+    info = vhdx.get_vhd(args.path)
+    record = info.to_json()
     if args.json:
         print_json(record)
     else:
         print_list(record)
+    if info.parent_found is False:
+        print(f"hvctl: warning: {args.path}: its parent disk is missing "
+              f"({record['ParentPath']}); test-vhd says more", file=sys.stderr)
     return 0
 
 

@@ -120,6 +120,7 @@ def test_get_vhd_of_a_hyperv_checkpoint_without_its_parent(corpus_dir: Path) -> 
     assert result.returncode == 0
     assert "VhdType                 : Differencing" in result.stdout
     assert "Generation 1_49C4BAF3-4B25-4406-8C4B-D39E65C32385.avhdx" in result.stdout
+    assert "its parent disk is missing" in result.stderr
     result = hvctl("test-vhd", corpus_dir / "differencing.avhdx")
     assert result.returncode == 1
     assert "its parent disk is missing" in result.stdout
