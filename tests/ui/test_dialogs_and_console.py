@@ -160,3 +160,11 @@ def test_first_start_builds_the_demo_lab(
     assert {"Web01", "Lab-Client", "SAN-Server", "Archive01"} <= names
     win.close()
     assert answers.errors == []
+
+
+def test_main_inspect_opens_the_inspector_on_a_file(qtbot: Any, host_dir: Path) -> None:
+    disk = Host.open(host_dir).get_vm("Alpha").hard_drives[0].path
+    assert app.main(["--inspect", str(disk)]) == 0
+    win = app.windows.pop()
+    assert type(win).__name__ == "InspectorWindow" and win.isVisible()
+    win.close()  # it deletes itself on close
