@@ -182,6 +182,12 @@ class Commands(QObject):
     def vm_resume(self) -> None:
         self._transition("Resuming", "resume_vm")
 
+    def vm_cancel(self) -> None:
+        """Stop the selected VM's running operation where the host allows (it rolls back)."""
+        picked = self._vm()
+        if picked is not None and picked[0].cancel(picked[1].id):
+            self.window.statusBar().showMessage(f"Cancelling the operation on {picked[1].name}...")
+
     def vm_checkpoint(self) -> None:
         """No question: Hyper-V Manager takes a checkpoint at once (nothing is destroyed)."""
         picked = self._vm()

@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         QWidget.setTabOrder(self.details.tabs, self.actions_pane)
         QWidget.setTabOrder(self.actions_pane, self.what_happened)
         # F2 and Delete act on the list that has the focus.
-        self.vm_view.addActions([self.acts.vm_rename, self.acts.vm_delete])
+        self.vm_view.addActions([self.acts.vm_rename, self.acts.vm_delete, self.acts.vm_cancel])
         self.checkpoint_view.addActions(
             [self.acts.cp_rename, self.acts.cp_delete, self.acts.cp_delete_subtree]
         )
@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
             (a.vm_export, c.vm_export),
             (a.vm_rename, c.vm_rename),
             (a.vm_delete, c.vm_delete),
+            (a.vm_cancel, c.vm_cancel),
             (a.cp_settings, c.cp_settings),
             (a.cp_apply, c.cp_apply),
             (a.cp_export, c.cp_export),
@@ -245,6 +246,9 @@ class MainWindow(QMainWindow):
             session.refreshed.connect(lambda s=session: self._refreshed(s))
             session.busy_changed.connect(self.update_actions)
             session.operation_done.connect(self._operation_done)
+            session.cancelled.connect(
+                lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
+            )
             session.load_now()
             session.start()
             self.sessions[key] = session
@@ -401,6 +405,7 @@ class MainWindow(QMainWindow):
         def can(transition: str) -> bool:
             return idle and state in TRANSITIONS[transition][0]
 
+        a.vm_cancel.setEnabled(busy)
         a.vm_connect.setEnabled(vm is not None)
         a.vm_settings.setEnabled(idle)
         a.vm_start.setEnabled(can("Start"))

@@ -144,6 +144,14 @@ class HostSession(QObject):
         return next((v for v in self.vm_model.vms() if v.id == vm_id), None)
 
     # ---- operations ----
+    def cancel(self, vm_id: str) -> bool:
+        """Ask the operation running on this VM to stop at its next safe point."""
+        op = self._busy.get(vm_id)
+        if op is None:
+            return False
+        op.cancel.cancel()
+        return True
+
     def is_busy(self, vm_id: str | None = None) -> bool:
         return bool(self._busy) if vm_id is None else vm_id in self._busy
 

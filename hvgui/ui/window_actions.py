@@ -55,6 +55,8 @@ class WindowActions(QObject):
         self.vm_delete = a(
             self, "&Delete...", "vmDelete", "delete", QKeySequence.StandardKey.Delete
         )
+        self.vm_cancel = a(self, "&Cancel Operation", "vmCancel", "turn-off", "Esc")
+        self.vm_cancel.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         # Checkpoint
         self.cp_settings = a(self, "&Settings...", "cpSettings", "settings")
         self.cp_apply = a(self, "&Apply...", "cpApply", "apply")
@@ -79,6 +81,7 @@ class WindowActions(QObject):
 
     def vm_actions(self) -> list[QAction | None]:
         return [
+            self.vm_cancel, None,
             self.vm_connect, self.vm_settings, None,
             self.vm_start, self.vm_turn_off, self.vm_shut_down, self.vm_save, self.vm_pause,
             self.vm_resume, None,

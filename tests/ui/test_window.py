@@ -185,3 +185,27 @@ def test_what_happened_starts_with_the_host_history(window: MainWindow) -> None:
     operations = window.what_happened.operations()
     assert any(op.endswith("Checkpoint  —  Alpha") for op in operations)
     assert any(op.endswith("New  —  Beta") for op in operations)
+
+
+def test_cancel_operation_stops_a_running_workload(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    from hvgui.host.guest import Guest
+
+    assert window.session is not None
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    assert not window.acts.vm_cancel.isEnabled()
+    guest_host = window.session.host
+    window.session.run(
+        window.selected_vm(), "Guest workload",
+        lambda p, c: Guest(guest_host, "Alpha").run_workload(
+            1 << 30, rate=4 << 20, progress=p, cancel=c),
+    )
+    assert window.acts.vm_cancel.isEnabled()
+    assert "Cancel Operation" in window.actions_pane.texts()
+    window.acts.vm_cancel.trigger()
+    wait_idle(qtbot, window)
+    assert answers.errors == []  # a cancellation the user asked for is not an error
+    assert "cancelled" in window.statusBar().currentMessage()
+    assert not window.acts.vm_cancel.isEnabled()
+    assert Host.open(host_dir).check() == []
