@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ MIN_MEMORY = 32 << 20
 MAX_MEMORY = 1 << 40
 MAX_PROCESSORS = 64
 MAX_CHECKPOINTS = 50  # Hyper-V 2012 R2's limit per VM
+STATUS_INTERVAL = 0.1  # seconds between two status-file updates of one operation
 
 
 def _is_guid(text: str) -> bool:
@@ -508,12 +510,13 @@ class Host:
         doc = vm if isinstance(vm, ConfigDoc) else self._load_vm(vm)
         vm_id, vm_name = doc.id, doc.name
         with self.lock.operation(vm_id, vm_name, phase):
-            last = [-1]
+            last = [0, 0.0]  # the first report is written at once, later ones throttled
 
             def tell(fraction: float, text: str) -> None:
                 percent = int(min(1.0, max(0.0, fraction)) * 100)
-                if percent != last[0]:
-                    last[0] = percent
+                moment = time.monotonic()
+                if percent != last[0] and moment - last[1] >= STATUS_INTERVAL:
+                    last[0], last[1] = percent, moment
                     self.status_board.write(vm_id, text or phase, percent, transient)
                 if progress is not None:
                     progress(fraction, text or phase)
@@ -949,9 +952,19 @@ class Host:
         with self._operation(vm, "Checkpoint", PHASE_CREATE, progress, cancel) as op:
             snap_id, name = self._checkpoint(op, snapshot_name, op.progress)
             op.commit()
-            snap = self.get_snapshot(op.vm_id, snap_id)
+            snap = self._new_snapshot(op, snap_id)
             line = f"Checkpoint-VM -Name {ps_quote(op.doc.name)} -SnapshotName {ps_quote(name)}"
             return self._result(op, line, snap)
+
+    def _new_snapshot(self, op: _Op, snap_id: str) -> Snapshot:
+        """The checkpoint just taken, without reading every other checkpoint."""
+        sdoc = ConfigDoc.load(snapshot_config_path(op.doc.snapshot_data_root, snap_id))
+        names: dict[str, str] = {}
+        parent = sdoc.snapshot_parent_id
+        if parent:
+            path = snapshot_config_path(op.doc.snapshot_data_root, parent)
+            names[parent] = ConfigDoc.load(path).name
+        return self._snapshot_from_doc(sdoc, op.doc, names)
 
     def _checkpoint(
         self, op: _Op, snapshot_name: str | None, progress: Progress | None
@@ -983,6 +996,18 @@ class Host:
         sdoc.set("snapshot/vm_state", "string", state)
         report(progress, 0.0, PHASE_CREATE)
         freeze: list[journal.Action] = []
+        children = {
+            (d.controller_type, d.controller_number, d.controller_location): avhdx_name(
+                norm(d.path), new_guid()
+            )
+            for d in doc.drives()
+            if d.kind == DRIVE_VHD and d.path
+        }
+        memory = not production and state in (*states.LIVE_STATES, states.SAVED)
+        state_dir = snapshot_state_dir(snap_root, snap_id)
+        staged = doc.path.with_name(doc.path.name + ".hvnew")
+        remove_path(staged)  # only ever a leftover here: this VM's operations hold the lock
+        op.tx.created(*children.values(), sdoc.path, *([state_dir] if memory else []), staged)
         for drive in doc.drives():
             check(op.cancel)
             if drive.kind == DRIVE_PASSTHROUGH:
@@ -993,8 +1018,7 @@ class Host:
             if drive.kind != DRIVE_VHD or not drive.path:
                 continue
             parent = norm(drive.path)
-            child = avhdx_name(parent, new_guid())
-            op.tx.created(child)
+            child = children[(drive.controller_type, drive.controller_number, drive.controller_location)]
             create_differencing(child, parent)
             doc.set_drive(
                 drive.controller_type,
@@ -1008,10 +1032,7 @@ class Host:
             freeze.append(journal.read_only(parent, True))
         if doc.fibre_channel():
             op.warnings.append("virtual Fibre Channel storage is not captured by checkpoints")
-        memory = not production and state in (*states.LIVE_STATES, states.SAVED)
         if memory:
-            state_dir = snapshot_state_dir(snap_root, snap_id)
-            op.tx.created(state_dir)
             state_dir.mkdir(parents=True)
             sbin, svsv = state_dir / f"{snap_id}.bin", state_dir / f"{snap_id}.vsv"
             copied = copy_bin(

@@ -60,19 +60,20 @@ class Transaction:
             "created": [],
             "actions": [],
         }
-        self.done = False
-        self._save(durable=False)
+        self.done = False  # the journal file is written on the first record: nothing before
 
     def _save(self, durable: bool) -> None:
         atomic_write(self.file, json.dumps(self.record, indent=1).encode(), durable=durable)
 
-    def created(self, path: Path) -> Path:
-        """Record `path` as created by this transaction (call BEFORE creating it)."""
-        if os.path.lexists(path):
-            raise HostError(path, "already exists; refusing to overwrite it")
-        self.record["created"].append(str(path))
-        self._save(durable=False)
-        return path
+    def created(self, *paths: Path) -> None:
+        """Record `paths` as created by this transaction (call BEFORE creating them)."""
+        fresh = [p for p in paths if str(p) not in self.record["created"]]
+        for path in fresh:
+            if os.path.lexists(path):
+                raise HostError(path, "already exists; refusing to overwrite it")
+        if fresh:
+            self.record["created"].extend(str(p) for p in fresh)
+            self._save(durable=False)
 
     def write_new(self, path: Path, data: bytes) -> None:
         self.created(path)
@@ -102,7 +103,7 @@ class Transaction:
         return events
 
     def rollback(self) -> None:
-        for name in reversed(self.record["created"]):
+        for name in reversed(self.record["created"]):  # a recorded path may not exist yet
             remove_path(Path(name))
         self.finish()
 

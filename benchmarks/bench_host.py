@@ -1,0 +1,135 @@
+"""Lab host benchmarks: the speed targets of issue 3, printed as a table (no asserts).
+
+    python benchmarks/bench_host.py [--workdir DIR] [--quick]
+
+- checkpoint-off-127g: checkpoint of an Off VM whose disk is 127 GiB (target < 100 ms in
+  process: nothing may be proportional to the disk's size);
+- checkpoint-running-4g: checkpoint of a running VM with 4 GiB of memory of which 256 MiB was
+  touched, against `cp` of a 256 MiB file on the same file system (target <= 1.5 x);
+- get-vm-200x20: the whole `hvctl get-vm` command (a fresh process) on a host of 200 VMs with 20
+  checkpoints each (target < 1 s; get-vm must not open any disk).
+
+`build_big_host(root, vms=, checkpoints=)` builds the big host through the host's real
+operations (bench_gui.py uses it too); it is cached in --workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hvgui.host import Host  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def build_big_host(root: Path, *, vms: int = 200, checkpoints: int = 20) -> None:
+    """`vms` Off VMs, each with a 1 GiB dynamic disk and a chain of `checkpoints` checkpoints,
+    made by the real operations (about 15-40 ms per checkpoint, no disk content written)."""
+    marker = root / ".complete"
+    if marker.exists():
+        return
+    host = Host.open(root)
+    existing = {vm.name for vm in host.list_vms()}
+    for i in range(vms):
+        name = f"vm{i:03d}"
+        if name not in existing:
+            host.new_vm(name, memory_startup_bytes=512 * MiB, new_vhd_size_bytes=GiB)
+        have = len(host.list_snapshots(name))
+        for c in range(have, checkpoints):
+            host.checkpoint_vm(name, snapshot_name=f"{name} checkpoint {c + 1}")
+        if i % 20 == 19:
+            print(f"  built {i + 1}/{vms} VMs", file=sys.stderr, flush=True)
+    marker.write_text("ok\n")
+
+
+def _timed(call: object) -> float:
+    start = time.perf_counter()
+    call()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def bench_checkpoint_off(workdir: Path, runs: int) -> tuple[str, str, str]:
+    host = Host.open(workdir / "off-host")
+    times = []
+    for i in range(runs):
+        name = f"big{i}-{os.getpid()}"
+        host.new_vm(name, new_vhd_size_bytes=127 * GiB)
+        times.append(_timed(lambda n=name: host.checkpoint_vm(n)))
+    median = statistics.median(times) * 1000
+    return ("checkpoint of an Off VM, 127 GiB disk", f"{median:.1f} ms (max "
+            f"{max(times) * 1000:.1f} ms, {runs} runs)", "< 100 ms")
+
+
+def bench_checkpoint_running(workdir: Path, runs: int) -> tuple[str, str, str]:
+    host = Host.open(workdir / "mem-host")
+    reference = workdir / "cp-source.bin"
+    with open(reference, "wb") as f:
+        for _ in range(16):
+            f.write(os.urandom(16 * MiB))
+    cp_times, ck_times = [], []
+    for i in range(runs):
+        name = f"mem{i}-{os.getpid()}"
+        host.new_vm(name, memory_startup_bytes=4 * GiB)
+        host.start_vm(name)
+        for offset in range(0, 256 * MiB, 16 * MiB):  # touch 256 MiB spread over the 4 GiB
+            host.write_memory(name, offset * 15, os.urandom(16 * MiB))
+        target = workdir / f"cp-copy-{i}.bin"
+        cp_times.append(_timed(lambda t=target: subprocess.run(["cp", str(reference), str(t)],
+                                                                check=True)))
+        target.unlink()
+        ck_times.append(_timed(lambda n=name: host.checkpoint_vm(n)))
+        host.stop_vm(name, turn_off=True)
+    ck, cp = statistics.median(ck_times), statistics.median(cp_times)
+    return ("checkpoint of a running VM, 4 GiB memory, 256 MiB touched",
+            f"{ck * 1000:.0f} ms vs cp {cp * 1000:.0f} ms = {ck / cp:.2f} x", "<= 1.5 x")
+
+
+def bench_get_vm(workdir: Path, vms: int, checkpoints: int, runs: int) -> tuple[str, str, str]:
+    root = workdir / f"host-{vms}x{checkpoints}"
+    build_big_host(root, vms=vms, checkpoints=checkpoints)
+    command = [sys.executable, "-m", "hvgui.cli.main", "get-vm", "--host", str(root)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        times.append(time.perf_counter() - start)
+    rows = len(done.stdout.splitlines()) - 2
+    return (f"hvctl get-vm, {vms} VMs x {checkpoints} checkpoints",
+            f"{statistics.median(times) * 1000:.0f} ms ({rows} rows, {runs} runs)", "< 1 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, help="where hosts are built (and cached)")
+    parser.add_argument("--quick", action="store_true", help="fewer runs, a 50 x 20 host")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hvgui-bench-host-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs = 3 if args.quick else 7
+    rows = [
+        bench_checkpoint_off(workdir, runs),
+        bench_checkpoint_running(workdir, 2 if args.quick else 3),
+        bench_get_vm(workdir, 50 if args.quick else 200, 20, runs),
+    ]
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    header = ("measurement", "result", "target")
+    print("  ".join(h.ljust(w) for h, w in zip(header, width, strict=True)))
+    print("  ".join("-" * w for w in width))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, width, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
