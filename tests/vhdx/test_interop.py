@@ -84,8 +84,14 @@ def test_libvhdi_and_7zip_see_our_child_and_its_parent(tmp_path: Path) -> None:
     info = vhdiinfo(child)
     assert "Differential" in info
     assert "base.vhdx" in info
-    with VhdxImage.open(parent) as p:
-        assert str(p.disk_identifier) in info or str(p.data_write_guid) in info
+    fields = dict(
+        (k.strip(), v.strip())
+        for k, v in (line.split(":", 1) for line in info.splitlines() if ":" in line)
+    )
+    with VhdxImage.open(parent) as p, VhdxImage.open(child) as c:
+        assert fields["Parent identifier"] == str(p.data_write_guid)  # the linkage
+        assert fields["Identifier"] == str(c.data_write_guid)
+        assert fields["Parent filename"].endswith("\\base.vhdx")
     listing = run(tool("7zz"), "l", child).stdout.decode()
     assert "Parent = base.vhdx" in listing
     assert "Creator Application = hvgui" in listing
