@@ -71,3 +71,40 @@ def test_hyperv_checkpoint_with_a_stand_in_parent_reports_the_broken_linkage(
     create_dynamic(tmp_path / GENERATION1_PARENT, 8 << 30)
     with pytest.raises(ParentMismatchError, match="modified after"):
         open_disk(child)
+
+
+def test_hyperv_checkpoint_over_a_stand_in_parent_reads_like_libvhdi(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    """Give the real checkpoint a parent carrying the DataWriteGuid it expects: Hyper-V's own
+    sector bitmaps and partial blocks must then read as libvhdi reads them."""
+    import pyvhdi
+
+    from hvgui.vhdx import create_dynamic
+    from tests.vhdx.helpers import rewrite_headers
+
+    child = tmp_path / "differencing.avhdx"
+    shutil.copy(corpus_dir / "differencing.avhdx", child)
+    parent = tmp_path / GENERATION1_PARENT
+    create_dynamic(parent, 8 << 30, block_size=2 * MiB)
+    with open_disk(parent, writable=True) as disk:
+        for offset in range(0, 8 << 30, 512 * MiB):  # parent data under every region
+            disk.write(offset, bytes([offset >> 29 | 1]) * (3 * MiB))
+    rewrite_headers(parent, data_write_guid=uuid.UUID("ff34003b-11ed-4cf8-a166-b2be05e20b80"))
+
+    with open_disk(child) as disk:
+        assert disk.chain == [child, parent]
+        mixed = [s for s in disk.block_sources() if any(i == 0 for i, _ in s.sources)]
+        assert any(s.partial for s in mixed)
+        reference = pyvhdi.file()
+        reference.open(str(child))
+        base = pyvhdi.file()
+        base.open(str(parent))
+        reference.set_parent(base)
+        try:
+            for s in mixed:
+                ours = disk.read(s.offset, s.length)
+                assert ours == reference.read_buffer_at_offset(s.length, s.offset), s
+        finally:
+            reference.close()
+            base.close()

@@ -123,3 +123,42 @@ def test_child_written_by_us_over_a_qemu_base(tmp_path: Path) -> None:
     assert flat[:MiB] == b"\x77" * MiB
     assert pyvhdi_raw([child, base]) == flat
     assert sevenzip_raw(child) == flat
+
+
+def test_writes_across_sector_bitmap_chunks_read_like_libvhdi(tmp_path: Path) -> None:
+    """1 MiB blocks and 512-byte sectors: one sector bitmap block covers 4 GiB (a chunk).
+    Writes around chunk boundaries land in different bitmap blocks and BAT interleavings."""
+    import pyvhdi
+
+    from hvgui.vhdx import GiB, create_dynamic
+
+    parent = tmp_path / "p.vhdx"
+    create_dynamic(parent, 13 * GiB, block_size=1 * MiB)
+    with open_disk(parent, writable=True) as disk:
+        for chunk in range(1, 4):
+            disk.write(chunk * 4 * GiB - 2 * MiB, b"\x5a" * 4 * MiB)
+    set_read_only(parent, True)
+    child = tmp_path / "c.avhdx"
+    create_differencing(child, parent, block_size=1 * MiB)
+    spots = [c * 4 * GiB + d for c in range(1, 4) for d in (-MiB - 512, -700, 0, 3000)]
+    with open_disk(child, writable=True) as disk:
+        for i, spot in enumerate(spots):
+            disk.write(spot, bytes([i + 1]) * 1500)
+    reference = pyvhdi.file()
+    reference.open(str(child))
+    base = pyvhdi.file()
+    base.open(str(parent))
+    reference.set_parent(base)
+    try:
+        with open_disk(child) as disk:
+            for spot in spots:
+                window = (spot - 5000, 12000)
+                assert disk.read(*window) == reference.read_buffer_at_offset(window[1], window[0])
+            with VhdxImage.open(child) as image:
+                g = image.geometry
+                assert g.chunk_ratio == 4096
+                chunks = {c for c in range(g.bitmap_blocks) if image.bat.bitmap_entry(c) & 7 == 6}
+                assert chunks == {0, 1, 2, 3}
+    finally:
+        reference.close()
+        base.close()
