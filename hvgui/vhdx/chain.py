@@ -216,28 +216,36 @@ class Disk:
             unresolved = _resolve(unresolved, runs, level, image.has_parent, assigned)
         assigned.extend((a, b, ZEROS_SOURCE) for a, b in unresolved)
         assigned.sort()
+        # The intervals now tile [0, size) in order: sweep them block by block.
         bs = self.block_size
-        n_blocks = -(-self.size // bs)
-        per_block: list[dict[int, int]] = [{} for _ in range(n_blocks)]
+        result: list[BlockSource] = []
+        counts: dict[int, int] = {}
+        current = 0
+
+        def flush() -> None:
+            order = sorted(counts, key=lambda s: (s < 0, s))
+            result.append(
+                BlockSource(
+                    index=current,
+                    offset=current * bs,
+                    length=min(bs, self.size - current * bs),
+                    sources=[(s, counts[s]) for s in order],
+                )
+            )
+            counts.clear()
+
         for a, b, src in assigned:
             pos = a
             while pos < b:
                 block = pos // bs
+                if block != current:
+                    flush()
+                    current = block
                 stop = min(b, (block + 1) * bs)
-                counts = per_block[block]
                 counts[src] = counts.get(src, 0) + stop - pos
                 pos = stop
-        result = []
-        for block, counts in enumerate(per_block):
-            order = sorted(counts, key=lambda s: (s < 0, s))
-            result.append(
-                BlockSource(
-                    index=block,
-                    offset=block * bs,
-                    length=min(bs, self.size - block * bs),
-                    sources=[(s, counts[s]) for s in order],
-                )
-            )
+        if counts:
+            flush()
         return result
 
     # --- file object and lifetime -----------------------------------------------------------
