@@ -100,7 +100,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             ask.show_error(window, "Open Host", exc)
     window.show()
     windows.append(window)
-    return app.exec() if owns_loop else 0
+    if not owns_loop:
+        return 0
+    _show_unexpected_errors(window)
+    return app.exec()
+
+
+def _show_unexpected_errors(window: QWidget) -> None:
+    """A bug in a GUI-thread callback reaches the user as a dialog (details behind a button)
+    instead of only a traceback on a terminal nobody reads."""
+    from hvgui.ui import ask
+
+    previous = sys.excepthook
+    showing = False
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        nonlocal showing
+        previous(kind, exc, tb)
+        if showing or not isinstance(exc, Exception):
+            return
+        showing = True
+        try:
+            ask.show_error(window, "hvgui", exc)
+        finally:
+            showing = False
+
+    sys.excepthook = hook
 
 
 def _build_demo(window: Any, folder: Path) -> None:

@@ -417,7 +417,10 @@ class MainWindow(QMainWindow):
         a.vm_checkpoint.setEnabled(idle and vm is not None and vm.checkpoint_type != "Disabled")
         a.vm_revert.setEnabled(idle and vm is not None and vm.parent_snapshot_id is not None)
         a.vm_move.setEnabled(idle)
-        a.vm_export.setEnabled(idle and self.commands.can_export_vm())
+        # The lab host exports a VM only while it is off or saved (nothing is changing).
+        a.vm_export.setEnabled(
+            idle and state in ("Off", "Saved") and self.commands.can_export_vm()
+        )
         a.vm_rename.setEnabled(idle and self.commands.can_rename_vm())
         a.vm_delete.setEnabled(idle and state == "Off")
         obj = self.selected_tree_object()

@@ -22,6 +22,7 @@ from tests.ui.helpers import (
     right_click_vm,
     selected_snapshot,
     tree_names,
+    vm_index,
     wait_idle,
 )
 
@@ -219,3 +220,29 @@ def test_move_storage_takes_the_whole_chain(
     assert answers.directory in running.parents and answers.directory in frozen.parents
     assert recorder.percents("Moving Storage")
     assert host.check() == []
+
+
+def test_state_changes_from_the_context_menu(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    host = _host(window)
+    for item, state in (("Start", "Running"), ("Pause", "Paused"), ("Resume", "Running"),
+                        ("Save", "Saved"), ("Start", "Running"), ("Shut Down...", "Off")):
+        choose(qtbot, right_click_vm(window, "Beta"), item)
+        wait_idle(qtbot, window)
+        assert host.get_vm("Beta").state == state, item
+        assert vm_index(window, "Beta", 1).data() == state
+    assert answers.asked == [("confirm", "Shut Down Machine")]
+
+
+def test_export_vm_writes_flattened_disks(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    answers.directory = tmp_path / "exported"
+    answers.directory.mkdir()
+    assert "Export..." not in menu_texts(right_click_vm(window, "Alpha"))  # running: refused
+    window.last_menu.close()  # type: ignore[union-attr]
+    choose(qtbot, right_click_vm(window, "Beta"), "Export...")
+    wait_idle(qtbot, window)
+    disks = [p for p in answers.directory.rglob("*") if p.suffix in (".vhdx", ".avhdx")]
+    assert disks and all(p.suffix == ".vhdx" for p in disks)
