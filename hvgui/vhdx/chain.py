@@ -146,7 +146,7 @@ class Disk:
         self._check_range(offset, length)
         length = max(0, min(length, self.size - offset))
         buf = bytearray(length)
-        self._read_level(0, offset, memoryview(buf), zeroed=True)
+        self._read_chain(offset, memoryview(buf), zeroed=True)
         return bytes(buf)
 
     def readinto(self, offset: int, buf: memoryview | bytearray) -> int:
@@ -154,8 +154,14 @@ class Disk:
         mv = memoryview(buf).cast("B")
         self._check_range(offset, len(mv))
         n = max(0, min(len(mv), self.size - offset))
-        self._read_level(0, offset, mv[:n], zeroed=False)
+        self._read_chain(offset, mv[:n], zeroed=False)
         return n
+
+    def _read_chain(self, offset: int, out: memoryview, *, zeroed: bool) -> None:
+        try:
+            self._read_level(0, offset, out, zeroed=zeroed)
+        except OSError as exc:
+            raise VhdxError(self.path, f"cannot read the disk: {exc.strerror or exc}") from exc
 
     def _check_range(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0:
@@ -181,7 +187,14 @@ class Disk:
         """Write through to the leaf (allocating blocks); parents are never written."""
         if not self.writable:
             raise ReadOnlyError(self.path, "the disk is open read-only")
-        mv = memoryview(data).cast("B")
+        if self.leaf.closed:
+            raise VhdxError(self.path, "the disk is closed")
+        try:
+            self._write(offset, memoryview(data).cast("B"))
+        except OSError as exc:
+            raise VhdxError(self.path, f"cannot write: {exc.strerror or exc}") from exc
+
+    def _write(self, offset: int, mv: memoryview) -> None:
         if offset < 0 or offset + len(mv) > self.size:
             raise VhdxError(
                 self.path, f"write at {offset}+{len(mv)} is outside the disk ({self.size} bytes)"
@@ -201,7 +214,10 @@ class Disk:
             leaf.write(offset, mv)
 
     def flush(self) -> None:
-        self.leaf.flush()
+        try:
+            self.leaf.flush()
+        except OSError as exc:
+            raise VhdxError(self.path, f"cannot flush: {exc.strerror or exc}") from exc
 
     # --- block map -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from hvgui.vhdx import (
     MiB,
     ParentMismatchError,
     ReadOnlyError,
+    VhdxError,
     VhdxImage,
     create_differencing,
     create_dynamic,
@@ -189,3 +190,25 @@ def test_disk_reports_the_leaf_facts(tmp_path: Path) -> None:
         assert (disk.size, disk.block_size, disk.disk_type) == (4 * MiB, 2 * MiB, "Differencing")
         assert disk.chain == chain
         assert disk.read(4 * MiB - 2, 10) == disk.read(4 * MiB - 2, 2)  # clipped at the end
+
+
+def test_a_closed_disk_refuses_reads_and_writes(tmp_path: Path) -> None:
+    path = tmp_path / "d.vhdx"
+    create_dynamic(path, 4 * MiB, block_size=1 * MiB)
+    disk = open_disk(path, writable=True)
+    disk.close()
+    disk.close()  # closing twice is harmless
+    with pytest.raises(VhdxError, match="closed"):
+        disk.read(0, 1)
+    with pytest.raises(VhdxError, match="closed"):
+        disk.write(0, b"x")
+
+
+def test_writes_outside_the_disk_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.vhdx"
+    create_dynamic(path, 4 * MiB, block_size=1 * MiB)
+    with open_disk(path, writable=True) as disk:
+        for offset, data in [(-1, b"x"), (4 * MiB - 1, b"xy"), (4 * MiB, b"x")]:
+            with pytest.raises(VhdxError, match="outside the disk"):
+                disk.write(offset, data)
+        assert disk.read(4 * MiB, 10) == b""
