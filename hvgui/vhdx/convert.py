@@ -11,6 +11,7 @@ stable storage: run `sync` before relying on it after a power cut.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import os
@@ -21,10 +22,10 @@ import numpy as np
 
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
-from hvgui.vhdx.chain import Disk, open_disk
+from hvgui.vhdx.chain import Disk, _coverage, _resolve, open_disk
 from hvgui.vhdx.create import create_dynamic
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.image import DATA, PARENT, VhdxImage
+from hvgui.vhdx.image import VhdxImage
 
 PHASE = "Converting"
 RAW_SUFFIXES = (".raw", ".img")
@@ -75,16 +76,72 @@ def _is_raw(path: Path) -> bool:
 # --- where the data is ------------------------------------------------------------------------
 
 
-def _extents(disk: Disk, offset: int, length: int, level: int = 0
-             ) -> Iterator[tuple[int, int, VhdxImage, int]]:
-    """(virtual offset, length, image, file offset) of every stored range, through the chain;
-    ranges that read as zeros are left out."""
-    image = disk.images[level]
-    for run in image.map_range(offset, length):
-        if run.kind == DATA:
-            yield run.offset, run.length, image, run.file_offset
-        elif run.kind == PARENT and level + 1 < len(disk.images):
-            yield from _extents(disk, run.offset, run.length, level + 1)
+def _served_runs(disk: Disk) -> list[tuple[int, int, int, int]]:
+    """(virtual start, virtual end, file descriptor, file offset) of every stored range the
+    chain reads from, in virtual order: computed once per image from its BAT (no per-range
+    lookups), holes of the files left out (they read as zeros)."""
+    unresolved: list[tuple[int, int]] = [(0, disk.size)]
+    assigned: list[tuple[int, int, int]] = []
+    for level, image in enumerate(disk.images):
+        if not unresolved:
+            break
+        unresolved = _resolve(unresolved, _coverage(image), level, image.has_parent, assigned)
+    runs: list[tuple[int, int, int, int]] = []
+    for start, end, level in sorted(assigned):
+        if level < 0:
+            continue
+        image = disk.images[level]
+        bs = image.block_size
+        pos = start
+        while pos < end:
+            block = pos // bs
+            stop = min(end, (block + 1) * bs)
+            file_offset = (image.bat.payload_entry(block) & F.BAT_OFFSET_MASK) + pos - block * bs
+            for data, n in _data_segments(image.fileno, file_offset, stop - pos):
+                v = pos + data - file_offset
+                last = runs[-1] if runs else None
+                if last and last[1] == v and last[2] == image.fileno \
+                        and last[3] + last[1] - last[0] == data:
+                    runs[-1] = (last[0], v + n, last[2], last[3])
+                else:
+                    runs.append((v, v + n, image.fileno, data))
+            pos = stop
+    return runs
+
+
+def _fill_window(runs: list[tuple[int, int, int, int]], i: int, start: int, out: memoryview
+                 ) -> int:
+    """Fill `out` with virtual bytes from `start`, reading the runs from index `i` on (gaps
+    become zeros); return the index of the first run that continues past the window."""
+    end = start + len(out)
+    zeros = np.frombuffer(out, dtype=np.uint8)
+    pos = start
+    while i < len(runs) and runs[i][0] < end:
+        r_start, r_end, fd, file_offset = runs[i]
+        lo, hi = max(r_start, start), min(r_end, end)
+        if lo > pos:
+            zeros[pos - start : lo - start] = 0
+        piece = out[lo - start : hi - start]
+        got = os.preadv(fd, [piece], file_offset + lo - r_start)
+        if got < len(piece):  # past the end of the file: zeros
+            zeros[lo - start + max(got, 0) : hi - start] = 0
+        pos = hi
+        if r_end > end:
+            break
+        i += 1
+    if pos < end:
+        zeros[pos - start :] = 0
+    return i
+
+
+def _windows(runs: list[tuple[int, int, int, int]], size: int, window: int
+             ) -> list[int]:
+    """Starts of the `window`-aligned windows that hold at least one run."""
+    starts: list[int] = []
+    for r_start, r_end, _, _ in runs:
+        first = max(r_start // window * window, starts[-1] + window if starts else 0)
+        starts.extend(range(first, min(r_end, size), window))
+    return starts
 
 
 def _data_segments(fd: int, offset: int, length: int) -> Iterator[tuple[int, int]]:
@@ -114,39 +171,29 @@ def _disk_to_raw(disk: Disk, temp: Path, progress: Progress | None,
     out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.ftruncate(out, disk.size)
-        overlaid = any(image.overlay for image in disk.images)
         buf = memoryview(bytearray(_READ_CHUNK))
-        step = max(disk.block_size, _CHUNK)
-        for start in range(0, disk.size, step):
-            check(cancel)
-            length = min(step, disk.size - start)
-            if overlaid:  # an unreplayed log patches the file: copy what the chain reads
-                for offset in range(start, start + length, _READ_CHUNK):
-                    n = min(_READ_CHUNK, start + length - offset)
-                    disk.readinto(offset, buf[:n])
-                    _write_nonzero(out, offset, buf[:n])
-            else:
-                for voff, n, image, foff in _extents(disk, start, length):
-                    for doff, dn in _data_segments(image.fileno, foff, n):
-                        _copy_nonzero(image.fileno, doff, out, voff + doff - foff, dn, buf)
-            report(progress, (start + length) / disk.size, PHASE)
+        if any(image.overlay for image in disk.images):
+            # An unreplayed log patches what the files hold: copy what the chain reads.
+            for offset in range(0, disk.size, _READ_CHUNK):
+                check(cancel)
+                n = min(_READ_CHUNK, disk.size - offset)
+                disk.readinto(offset, buf[:n])
+                _write_nonzero(out, offset, buf[:n])
+                report(progress, (offset + n) / disk.size, PHASE)
+            return
+        runs = _served_runs(disk)
+        i = 0
+        for n_done, start in enumerate(windows := _windows(runs, disk.size, _READ_CHUNK)):
+            if n_done % 16 == 0:
+                check(cancel)
+                report(progress, n_done / len(windows), PHASE)
+            view = buf[: min(_READ_CHUNK, disk.size - start)]
+            while i < len(runs) and runs[i][1] <= start:
+                i += 1
+            i = _fill_window(runs, i, start, view)
+            _write_nonzero(out, start, view)
     finally:
         os.close(out)
-
-
-def _copy_nonzero(src: int, src_offset: int, dst: int, dst_offset: int, length: int,
-                  buf: memoryview) -> None:
-    """Copy file bytes, leaving holes in `dst` where the source holds only zeros."""
-    while length > 0:
-        n = min(length, len(buf))
-        piece = buf[:n]
-        got = os.preadv(src, [piece], src_offset)
-        if got < n:  # past the source's end: zeros
-            np.frombuffer(piece, dtype=np.uint8)[got:] = 0
-        _write_nonzero(dst, dst_offset, piece)
-        src_offset += n
-        dst_offset += n
-        length -= n
 
 
 def _write_nonzero(fd: int, offset: int, data: memoryview) -> None:
@@ -175,12 +222,22 @@ def _disk_to_vhdx(disk: Disk, temp: Path, progress: Progress | None,
                   cancel: CancelToken | None) -> None:
     create_dynamic(temp, disk.size, logical_sector_size=disk.logical_sector_size,
                    physical_sector_size=disk.physical_sector_size)
+    if any(image.overlay for image in disk.images):
+        _fill_vhdx(temp, disk.size, lambda start, length: True, disk.readinto, progress, cancel)
+        return
+    runs = _served_runs(disk)
+    starts = [r[0] for r in runs]
+    ends = [r[1] for r in runs]
 
     def stored(start: int, length: int) -> bool:
-        return any(_data_segments(image.fileno, foff, n)
-                   for _, n, image, foff in _extents(disk, start, length))
+        i = bisect.bisect_right(ends, start)
+        return i < len(runs) and starts[i] < start + length
 
-    _fill_vhdx(temp, disk.size, stored, disk.readinto, progress, cancel)
+    def readinto(offset: int, out: memoryview) -> int:
+        _fill_window(runs, bisect.bisect_right(ends, offset), offset, out)
+        return len(out)
+
+    _fill_vhdx(temp, disk.size, stored, readinto, progress, cancel)
 
 
 def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
