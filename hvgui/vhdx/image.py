@@ -7,6 +7,7 @@ naming the file.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import itertools
 import os
@@ -89,6 +90,7 @@ class VhdxImage:
         self.overlay = Overlay()
         self._bat: Bat | None = None
         self._bitmaps: dict[int, np.ndarray] = {}
+        self._runs: dict[int, tuple[list[int], bool]] = {}
         self._file_guid_renewed = False
         self._data_guid_renewed = False
 
@@ -428,28 +430,43 @@ class VhdxImage:
     def _map_block(self, block: int, pos: int, length: int, runs: list[Run]) -> None:
         entry = self.bat.payload_entry(block)
         state = entry & F.BAT_STATE_MASK
-        within = pos - block * self.block_size
+        within = pos - block * self.metadata.block_size
         if state == F.PAYLOAD_BLOCK_FULLY_PRESENT:
             _append(runs, Run(pos, length, DATA, (entry & F.BAT_OFFSET_MASK) + within))
         elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
-            file_base = (entry & F.BAT_OFFSET_MASK) + within
-            bits = self.block_bitmap(block)
-            ss = self.logical_sector_size
-            s0, s1 = within // ss, -(-(within + length) // ss)
-            sub = bits[s0:s1]
-            cuts = np.flatnonzero(sub[1:] != sub[:-1]) + 1
-            bounds = [0, *cuts.tolist(), len(sub)]
-            for a, b in itertools.pairwise(bounds):
-                lo = max(within, (s0 + a) * ss)
-                hi = min(within + length, (s0 + b) * ss)
-                if bool(sub[a]):
-                    _append(runs, Run(pos + lo - within, hi - lo, DATA, file_base + lo - within))
+            block_start = pos - within
+            file_base = (entry & F.BAT_OFFSET_MASK) - block_start
+            bounds, first_present = self.block_runs(block)
+            ss = self.metadata.logical_sector_size
+            start, end = within // ss, -(-(within + length) // ss)
+            i = bisect.bisect_right(bounds, start) - 1
+            last = len(bounds) - 1
+            while i < last and bounds[i] < end:
+                lo = max(pos, block_start + bounds[i] * ss)
+                hi = min(pos + length, block_start + bounds[i + 1] * ss)
+                if first_present == (i % 2 == 0):
+                    _append(runs, Run(lo, hi - lo, DATA, file_base + lo))
                 else:
-                    _append(runs, Run(pos + lo - within, hi - lo, PARENT))
+                    _append(runs, Run(lo, hi - lo, PARENT))
+                i += 1
         elif state == F.PAYLOAD_BLOCK_NOT_PRESENT and self.has_parent:
             _append(runs, Run(pos, length, PARENT))
         else:
             _append(runs, Run(pos, length, ZERO))
+
+    def block_runs(self, block: int) -> tuple[list[int], bool]:
+        """The sector bitmap of a block as runs: sector bounds [0, ..., n] between which the
+        bits alternate, and whether the first run is present in this file."""
+        cached = self._runs.get(block)
+        if cached is not None:
+            return cached
+        bits = self.block_bitmap(block)
+        cuts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+        result = ([0, *cuts.tolist(), len(bits)], bool(bits[0]))
+        if len(self._runs) >= _BITMAP_CACHE_LIMIT:
+            self._runs.clear()
+        self._runs[block] = result
+        return result
 
     def block_bitmap(self, block: int) -> np.ndarray:
         """Per-sector booleans of a block's sector bitmap (True = the sector is in this file)."""
@@ -596,6 +613,7 @@ class VhdxImage:
             if block in new_partial:
                 self._bitmaps[block] = np.zeros(g.sectors_per_block, dtype=bool)
                 new_partial.discard(block)
+            self._runs.pop(block, None)
             bits = self.block_bitmap(block)
             bits[first:stop] = True
             self._write_block_bitmap(block, bits)
