@@ -608,7 +608,7 @@ class VhdxImage:
         os.fdatasync(self._fd)
         for index, value in bitmap_updates:
             self.set_bat_entry(index, value)
-        promoted: list[tuple[int, int]] = []
+        promoted: list[int] = []  # partial blocks whose every sector is now in this file
         for block, first, stop in bit_updates:
             if block in new_partial:
                 self._bitmaps[block] = np.zeros(g.sectors_per_block, dtype=bool)
@@ -618,12 +618,12 @@ class VhdxImage:
             bits[first:stop] = True
             self._write_block_bitmap(block, bits)
             if bits.all():
-                promoted.append((block, stop))
+                promoted.append(block)
         if bitmap_updates:
             os.fdatasync(self._fd)
         for index, value in payload_updates:
             self.set_bat_entry(index, value)
-        for block, _ in promoted:
+        for block in promoted:
             entry = self.bat.payload_entry(block)
             self.set_bat_entry(
                 g.payload_index(block),
