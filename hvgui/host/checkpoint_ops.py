@@ -1,0 +1,443 @@
+"""Checkpoint operations of the lab host: take, apply (and revert), delete (with Hyper-V's
+merge rules, checkpoints.py), rename."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from hvgui.host import journal, runtime, states
+from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
+from hvgui.host.errors import HostError
+from hvgui.host.fileio import file_size, norm, remove_path
+from hvgui.host.layout import avhdx_name, snapshot_config_path, snapshot_state_dir
+from hvgui.host.model import OperationResult, Snapshot
+from hvgui.host.names import default_checkpoint_name, ps_quote, validate_name
+from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
+from hvgui.host.runtime import MAX_CHECKPOINTS
+from hvgui.host.savedstate import copy_bin, write_vsv
+from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_guid, to_filetime
+from hvgui.progress import CancelToken, Progress, check, report, scaled
+from hvgui.vhdx import create_differencing
+
+if TYPE_CHECKING:
+    from hvgui.host.host import Host
+
+
+def checkpoint_vm(
+    host: Host,
+    vm: str,
+    *,
+    snapshot_name: str | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Checkpoint-VM: freeze every disk, start an AVHDX per disk, copy the configuration
+    (and memory + device state of a running VM) into the Snapshots folder."""
+    with host._operation(vm, "Checkpoint", PHASE_CREATE, progress, cancel) as op:
+        snap_id, name = checkpoint(host, op, snapshot_name, op.progress)
+        op.commit()
+        snap = new_snapshot(host, op, snap_id)
+        line = f"Checkpoint-VM -Name {ps_quote(op.doc.name)} -SnapshotName {ps_quote(name)}"
+        return host._result(op, line, snap)
+
+
+def new_snapshot(host: Host, op: Operation, snap_id: str) -> Snapshot:
+    """The checkpoint just taken, without reading every other checkpoint."""
+    sdoc = ConfigDoc.load(snapshot_config_path(op.doc.snapshot_data_root, snap_id))
+    names: dict[str, str] = {}
+    parent = sdoc.snapshot_parent_id
+    if parent:
+        path = snapshot_config_path(op.doc.snapshot_data_root, parent)
+        names[parent] = ConfigDoc.load(path).name
+    return host._snapshot_from_doc(sdoc, op.doc, names)
+
+
+def checkpoint(
+    host: Host, op: Operation, snapshot_name: str | None, progress: Progress | None
+) -> tuple[str, str]:
+    doc = op.doc
+    ctype = doc.checkpoint_type
+    if ctype == "Disabled":
+        raise HostError(doc.name, "checkpoints are disabled for this VM (CheckpointType Disabled)")
+    if len(doc.snapshot_ids) >= MAX_CHECKPOINTS:
+        raise HostError(doc.name, f"a VM can have at most {MAX_CHECKPOINTS} checkpoints")
+    state = doc.state
+    now = datetime.now(UTC)
+    name = validate_name(doc.name, snapshot_name or default_checkpoint_name(doc.name, now))
+    production = ctype in ("Production", "ProductionOnly")
+    snap_id = new_guid()
+    snap_root = doc.snapshot_data_root
+    sdoc = doc.copy(snapshot_config_path(snap_root, snap_id))
+    sdoc.set("properties/global_id", "string", snap_id)
+    sdoc.set("properties/name", "string", name)
+    sdoc.remove("global_settings/snapshots/list")
+    sdoc.remove("global_settings/snapshots/pending_merge")
+    sdoc.set("snapshot/parent_id", "string", doc.parent_snapshot_id or "")
+    sdoc.set("snapshot/type", "string", "Production" if production else "Standard")
+    sdoc.set("snapshot/creation_time", "integer", to_filetime(now))
+    sdoc.set("snapshot/vm_id", "string", doc.id)
+    sdoc.set("snapshot/vm_name", "string", doc.name)
+    sdoc.set("snapshot/vm_state", "string", state)
+    report(progress, 0.0, PHASE_CREATE)
+    freeze: list[journal.Action] = []
+    children = {
+        (d.controller_type, d.controller_number, d.controller_location): avhdx_name(
+            norm(d.path), new_guid()
+        )
+        for d in doc.drives()
+        if d.kind == DRIVE_VHD and d.path
+    }
+    memory = not production and state in (*states.LIVE_STATES, states.SAVED)
+    state_dir = snapshot_state_dir(snap_root, snap_id)
+    staged = doc.path.with_name(doc.path.name + ".hvnew")
+    remove_path(staged)  # only ever a leftover here: this VM's operations hold the lock
+    op.tx.created(*children.values(), sdoc.path, *([state_dir] if memory else []), staged)
+    for drive in doc.drives():
+        check(op.cancel)
+        if drive.kind == DRIVE_PASSTHROUGH:
+            op.warnings.append(
+                f"pass-through disk {Path(drive.path).name} is not captured: only its "
+                "attachment is part of the checkpoint, not its data"
+            )
+        if drive.kind != DRIVE_VHD or not drive.path:
+            continue
+        parent = norm(drive.path)
+        child = children[
+            (drive.controller_type, drive.controller_number, drive.controller_location)
+        ]
+        create_differencing(child, parent)
+        doc.set_drive(
+            drive.controller_type,
+            drive.controller_number,
+            drive.controller_location,
+            DRIVE_VHD,
+            str(child),
+        )
+        op.event("created", child, file_size(child), f"differencing disk of {parent.name}")
+        op.event("read-only", parent, file_size(parent), "frozen: the checkpoint's disk")
+        freeze.append(journal.read_only(parent, True))
+    if doc.fibre_channel():
+        op.warnings.append("virtual Fibre Channel storage is not captured by checkpoints")
+    if memory:
+        state_dir.mkdir(parents=True)
+        sbin, svsv = state_dir / f"{snap_id}.bin", state_dir / f"{snap_id}.vsv"
+        copied = copy_bin(
+            runtime.runtime_bin(doc),
+            sbin,
+            progress=scaled(progress, 0.1, 0.95),
+            phase=PHASE_CREATE,
+            cancel=op.cancel,
+        )
+        if state == states.SAVED:
+            shutil.copyfile(runtime.runtime_vsv(doc), svsv)
+        else:
+            write_vsv(svsv, runtime.device_state(doc, state))
+        op.event("created", sbin, copied, "memory at checkpoint time (touched chunks only)")
+        op.event("created", svsv, file_size(svsv), "device state at checkpoint time")
+        sdoc.set_saved_state(sbin, svsv)
+    else:
+        sdoc.set_saved_state(None, None)
+    check(op.cancel)
+    sdoc.path.parent.mkdir(parents=True, exist_ok=True)
+    op.tx.write_new(sdoc.path, sdoc.to_bytes())
+    op.event("created", sdoc.path, file_size(sdoc.path), f"checkpoint configuration '{name}'")
+    doc.snapshot_ids = [*doc.snapshot_ids, snap_id]
+    doc.set("global_settings/snapshots/parent", "string", snap_id)
+    op.mark(doc)
+    if op._snaps is not None:
+        op._snaps[snap_id] = sdoc
+    op.after.extend(freeze)  # parents become read-only once the VM runs on the children
+    return snap_id, name
+
+
+def restore_snapshot(
+    host: Host,
+    vm: str,
+    snapshot: str,
+    *,
+    take_checkpoint_first: bool = False,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Apply a checkpoint: Now's disks are discarded, new AVHDX start off the checkpoint's
+    disks, and the VM returns to the checkpoint's state (with its memory if it had any)."""
+    target = host.get_snapshot(vm, snapshot)
+    with host._operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
+        lines = []
+        if take_checkpoint_first:
+            _, name = checkpoint(host, op, None, scaled(op.progress, 0.0, 0.3))
+            lines.append(
+                f"Checkpoint-VM -Name {ps_quote(op.doc.name)} -SnapshotName {ps_quote(name)}"
+            )
+        apply(host, op, target.id, scaled(op.progress, 0.3 if take_checkpoint_first else 0.0, 1.0))
+        lines.append(
+            f"Restore-VMSnapshot -VMName {ps_quote(op.doc.name)} "
+            f"-Name {ps_quote(target.name)} -Confirm:$false"
+        )
+        return host._result(op, "; ".join(lines), host.get_snapshot(op.vm_id, target.id))
+
+
+def revert_vm(
+    host: Host, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    """Revert: apply the VM's current parent checkpoint."""
+    current = host.get_vm(vm)
+    if not current.parent_snapshot_id:
+        raise HostError(current.name, "the VM has no checkpoint to revert to")
+    result = host.restore_snapshot(
+        current.id, current.parent_snapshot_id, progress=progress, cancel=cancel
+    )
+    result.operation = "Revert"
+    return result
+
+
+def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) -> None:
+    report(progress, 0.0, PHASE_APPLY)
+    doc = op.doc
+    if snap_id not in op.snaps:
+        raise HostError(snap_id, "the checkpoint's configuration file is missing")
+    sdoc = op.snaps[snap_id]
+    snaps = list(op.snaps.values())
+    leaves = [
+        *vhd_paths(doc),
+        *(p for s in snaps for p in vhd_paths(s)),
+        *(norm(p) for p in doc.pending_merges),
+    ]
+    parents = chain_parents(leaves)
+    tree = {p for s in snaps for p in vhd_paths(s)} | {norm(p) for p in doc.pending_merges}
+    before: list[journal.Action] = []
+    after: list[journal.Action] = []
+    for now_disk in vhd_paths(doc):  # Now's own AVHDX: discarded
+        if now_disk not in tree and parents.get(now_disk) in tree:
+            before.append(journal.delete(now_disk))
+            op.event("deleted", now_disk, file_size(now_disk), "the discarded current state")
+            parents.pop(now_disk, None)
+    for drive in [*doc.drives(), *sdoc.drives()]:
+        if drive.kind == DRIVE_PASSTHROUGH:
+            op.warnings.append(
+                f"pass-through disk {Path(drive.path).name}: its attachment was restored, "
+                "not its data (pass-through disks are not captured by checkpoints)"
+            )
+    if doc.fibre_channel() or sdoc.fibre_channel():
+        op.warnings.append(
+            "virtual Fibre Channel: the adapter was restored, not the data on the SAN"
+        )
+    new = sdoc.copy(doc.path)
+    new.remove("snapshot")
+    for part in ("global_settings", "hvgui"):
+        new.remove(part)
+        node = doc.root.find(part)
+        if node is not None:
+            new.root.append(etree.fromstring(etree.tostring(node)))
+    new.set("properties/global_id", "string", doc.id)
+    new.set("properties/name", "string", doc.name)
+    new.set("global_settings/snapshots/parent", "string", snap_id)
+    for drive in new.drives():
+        check(op.cancel)
+        if drive.kind != DRIVE_VHD or not drive.path:
+            continue
+        frozen = norm(drive.path)
+        child = avhdx_name(frozen, new_guid())
+        op.tx.created(child)
+        create_differencing(child, frozen)
+        parents[child] = frozen
+        new.set_drive(
+            drive.controller_type,
+            drive.controller_number,
+            drive.controller_location,
+            DRIVE_VHD,
+            str(child),
+        )
+        op.event("created", child, file_size(child), f"differencing disk of {frozen.name}")
+    report(progress, 0.3, PHASE_APPLY)
+    # The VM's state: the checkpoint's, with its memory when it has some.
+    rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
+    sbin = sdoc.get_str("global_settings/savedstate/memlocation", "")
+    svsv = sdoc.get_str("global_settings/savedstate/vsvlocation", "")
+    taken = sdoc.snapshot_vm_state
+    restored = states.OFF
+    if sdoc.snapshot_type == "Standard" and sbin and Path(sbin).exists():
+        restored = taken if taken in (*states.LIVE_STATES, states.SAVED) else states.OFF
+    now = datetime.now(UTC)
+    if restored == states.OFF:
+        for f in (rbin, rvsv):
+            if f.exists():
+                op.event("deleted", f, file_size(f), "memory discarded")
+        after += [journal.delete(rbin), journal.delete(rvsv)]
+        new.set_saved_state(None, None)
+    else:
+        rbin.parent.mkdir(parents=True, exist_ok=True)
+        tmp = rbin.with_name(rbin.name + ".hvnew")
+        remove_path(tmp)
+        op.tx.created(tmp)
+        copied = copy_bin(
+            Path(sbin),
+            tmp,
+            progress=scaled(progress, 0.3, 0.9),
+            phase=PHASE_APPLY,
+            cancel=op.cancel,
+        )
+        before.append(journal.replace(tmp, rbin))
+        op.event("created", rbin, copied, "memory restored from the checkpoint")
+        uptime = runtime.saved_uptime(Path(svsv)) if svsv else 0
+        if restored == states.SAVED:
+            vtmp = rvsv.with_name(rvsv.name + ".hvnew")
+            remove_path(vtmp)
+            op.tx.created(vtmp)
+            shutil.copyfile(svsv, vtmp)
+            before.append(journal.replace(vtmp, rvsv))
+            new.set_saved_state(rbin, rvsv)
+        else:
+            after.append(journal.delete(rvsv))
+            new.set_saved_state(rbin, None)
+            new.set(
+                "properties/last_powered_on_time",
+                "integer",
+                to_filetime(now - timedelta(seconds=uptime)),
+            )
+    new.set("hvgui/state", "string", restored)
+    new.set("properties/last_state_change_time", "integer", to_filetime(now))
+    op.doc = new
+    pending = [norm(p) for p in doc.pending_merges]
+    plan = resolve_pending(new, snaps, parents, pending)
+    new.pending_merges = [str(p) for p in pending]
+    record_resolution(host, op, plan)
+    for changed in plan.changed_docs:
+        op.mark(changed)
+    op.mark(new)
+    check(op.cancel)
+    op.commit(
+        before=[*before, *plan.merges],
+        after=[*after, *plan.deletes, *plan.read_only],
+        progress=scaled(progress, 0.9, 1.0),
+    )
+
+
+def record_resolution(host: Host, op: Operation, plan: Any) -> None:
+    for disk, size in plan.deleted:
+        op.event("deleted", disk, size, "no disk depends on it any more")
+    for child, dest in plan.merged:
+        op.event("read-only", dest, file_size(dest), f"made writable to merge {child.name}")
+
+
+def remove_snapshot(
+    host: Host,
+    vm: str,
+    snapshot: str,
+    *,
+    include_children: bool = False,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Remove-VMSnapshot: delete a checkpoint (or its subtree) by Hyper-V's merge rules."""
+    target = host.get_snapshot(vm, snapshot)
+    with host._operation(vm, "Delete", PHASE_DELETE, progress, cancel) as op:
+        doc = op.doc
+        docs = op.snaps
+        doomed = [target.id]
+        if include_children:
+            frontier = [target.id]
+            while frontier:
+                parent = frontier.pop()
+                kids = [i for i, d in docs.items() if d.snapshot_parent_id == parent]
+                doomed += kids
+                frontier += kids
+        gone = set(doomed)
+        leaves = [
+            *vhd_paths(doc),
+            *(p for s in docs.values() for p in vhd_paths(s)),
+            *(norm(p) for p in doc.pending_merges),
+        ]
+        parents = chain_parents(leaves)
+        report(op.progress, 0.05, PHASE_DELETE)
+
+        def surviving(snap: str | None) -> str | None:
+            while snap is not None and snap in gone:
+                snap = docs[snap].snapshot_parent_id if snap in docs else None
+            return snap
+
+        for snap_id, sdoc in docs.items():
+            if snap_id not in gone and sdoc.snapshot_parent_id in gone:
+                sdoc.set("snapshot/parent_id", "string", surviving(sdoc.snapshot_parent_id) or "")
+                op.mark(sdoc)
+        if doc.parent_snapshot_id in gone:
+            doc.set(
+                "global_settings/snapshots/parent",
+                "string",
+                surviving(doc.parent_snapshot_id) or "",
+            )
+        doc.snapshot_ids = [i for i in doc.snapshot_ids if i not in gone]
+        pending = [norm(p) for p in doc.pending_merges]
+        after: list[journal.Action] = []
+        for snap_id in doomed:
+            sdoc = docs.pop(snap_id)
+            for disk in vhd_paths(sdoc):
+                if disk not in pending:
+                    pending.append(disk)
+            after.append(journal.delete(sdoc.path))
+            op.event(
+                "deleted",
+                sdoc.path,
+                file_size(sdoc.path),
+                f"checkpoint configuration '{sdoc.name}'",
+            )
+            state_dir = snapshot_state_dir(doc.snapshot_data_root, snap_id)
+            for f in runtime.files_in(state_dir):
+                op.event("deleted", f, file_size(f), "checkpoint saved state")
+            after.append(journal.delete(state_dir))
+        plan = resolve_pending(doc, list(docs.values()), parents, pending)
+        doc.pending_merges = [str(p) for p in pending]
+        record_resolution(host, op, plan)
+        for changed in plan.changed_docs:
+            op.mark(changed)
+        op.mark(doc)
+        check(op.cancel)
+        if pending:
+            op.warnings.append(
+                f"{len(pending)} disk(s) kept until they can be merged: several checkpoints "
+                "or the running VM depend on them"
+            )
+        merge_progress = scaled(op.progress, 0.1, 1.0)
+
+        def merging(fraction: float, _phase: str) -> None:
+            report(merge_progress, fraction, PHASE_MERGE)
+
+        op.commit(
+            before=plan.merges,
+            after=[*after, *plan.deletes, *plan.read_only],
+            progress=merging if plan.merges else None,
+        )
+        line = f"Remove-VMSnapshot -VMName {ps_quote(doc.name)} -Name {ps_quote(target.name)}"
+        if include_children:
+            line += " -IncludeAllChildSnapshots"
+        return host._result(op, line)
+
+
+def rename_snapshot(
+    host: Host,
+    vm: str,
+    snapshot: str,
+    new_name: str,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    target = host.get_snapshot(vm, snapshot)
+    validate_name(new_name, new_name)
+    with host._operation(vm, "Rename", "Renaming Checkpoint", progress, cancel) as op:
+        sdoc = op.snaps.get(target.id)
+        if sdoc is None:
+            raise HostError(target.config_path, "the checkpoint's configuration file is missing")
+        sdoc.set("properties/name", "string", new_name)
+        op.mark(sdoc)
+        op.commit()
+        line = (
+            f"Rename-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
+            f" -NewName {ps_quote(new_name)}"
+        )
+        return host._result(op, line, host.get_snapshot(op.vm_id, target.id))

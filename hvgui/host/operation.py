@@ -1,0 +1,124 @@
+"""One operation in progress (its documents, transaction, events and warnings), and the
+guest's view of a running disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hvgui.host import journal
+from hvgui.host.model import DiskEvent
+from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.progress import CancelToken, Progress
+from hvgui.vhdx import Disk
+
+if TYPE_CHECKING:
+    from hvgui.host.host import Host
+
+PHASE_CREATE = "Creating Checkpoint"
+PHASE_APPLY = "Applying Checkpoint"
+PHASE_DELETE = "Deleting Checkpoint"
+PHASE_MERGE = "Merge in progress"
+PHASE_EXPORT = "Exporting"
+PHASE_MOVE = "Moving Storage"
+STATUS_INTERVAL = 0.1  # seconds between two status-file updates of one operation
+
+
+@dataclass
+class Operation:
+    """One operation in progress: its VM documents, transaction, events and warnings."""
+
+    host: Host
+    operation: str  # "Checkpoint", "Apply", ...
+    vm_id: str
+    vm_name: str
+    doc: ConfigDoc
+    progress: Progress | None
+    cancel: CancelToken | None
+    events: list[DiskEvent] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _tx: journal.Transaction | None = None
+    _snaps: dict[str, ConfigDoc] | None = None
+    dirty: list[ConfigDoc] = field(default_factory=list)
+    after: list[journal.Action] = field(default_factory=list)  # run after the renames
+
+    @property
+    def tx(self) -> journal.Transaction:
+        if self._tx is None or self._tx.done:
+            self._tx = journal.Transaction(self.host.layout.journal_dir, self.operation, self.vm_id)
+        return self._tx
+
+    @property
+    def snaps(self) -> dict[str, ConfigDoc]:
+        if self._snaps is None:
+            self._snaps = self.host._snapshot_docs(self.doc)
+        return self._snaps
+
+    def mark(self, doc: ConfigDoc) -> None:
+        if doc not in self.dirty:
+            self.dirty.append(doc)
+
+    def event(self, action: str, path: Path, size: int | None = None, detail: str = "") -> None:
+        self.events.append(
+            DiskEvent(datetime.now(UTC), self.operation, self.vm_id, action, path, size, detail)
+        )
+
+    def commit(
+        self,
+        before: list[journal.Action] | None = None,
+        after: list[journal.Action] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Stage every changed document, then run: `before`, the renames, `after`."""
+        staged = [self.tx.stage(doc.path, doc.to_bytes()) for doc in self.dirty]
+        actions = [*(before or []), *staged, *(after or []), *self.after]
+        self.events.extend(self.tx.commit(actions, progress=progress))
+        self.dirty.clear()
+        self.after.clear()
+
+
+class GuestDisk:
+    """The VM's running disk opened for the guest; closing it releases the host lock."""
+
+    def __init__(self, disk: Disk, release: Callable[[], None]) -> None:
+        self._disk = disk
+        self._release: Callable[[], None] | None = release
+        self.path = disk.path
+        self.size = disk.size
+        self.block_size = disk.block_size
+        self.logical_sector_size = disk.logical_sector_size
+        self.physical_sector_size = disk.physical_sector_size
+        self.disk_type = disk.disk_type
+        self.chain = disk.chain
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._disk.read(offset, length)
+
+    def write(self, offset: int, data: bytes) -> None:
+        self._disk.write(offset, data)
+
+    def flush(self) -> None:
+        self._disk.flush()
+
+    def as_file(self) -> Any:
+        return self._disk.as_file()
+
+    def block_sources(self) -> Any:
+        return self._disk.block_sources()
+
+    def close(self) -> None:
+        try:
+            self._disk.close()
+        finally:
+            if self._release is not None:
+                release, self._release = self._release, None
+                release()
+
+    def __enter__(self) -> GuestDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,272 @@
+"""Storage operations of the lab host: export (a standalone VM folder with flattened disks)
+and Move-VMStorage (every disk with all its AVHDX)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hvgui.host import journal, runtime, states
+from hvgui.host.checkpoints import chain_parents, vhd_paths
+from hvgui.host.errors import HostError, InvalidStateError
+from hvgui.host.fileio import file_size, link_or_copy, norm, remove_path
+from hvgui.host.layout import (
+    SNAPSHOTS,
+    VIRTUAL_HARD_DISKS,
+    VIRTUAL_MACHINES,
+    base_stem,
+    snapshot_config_path,
+    snapshot_state_dir,
+    vm_runtime_dir,
+)
+from hvgui.host.model import OperationResult
+from hvgui.host.names import ps_quote
+from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
+from hvgui.host.savedstate import copy_bin, write_vsv
+from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
+from hvgui.progress import CancelToken, Progress, check, report, scaled
+from hvgui.vhdx import convert_vhd
+
+if TYPE_CHECKING:
+    from hvgui.host.host import Host
+
+
+def export_snapshot(
+    host: Host,
+    vm: str,
+    snapshot: str,
+    destination: Path | str,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Export-VMSnapshot: a standalone VM folder as of the checkpoint, disks flattened."""
+    target = host.get_snapshot(vm, snapshot)
+    with host._operation(vm, "Export", PHASE_EXPORT, progress, cancel) as op:
+        sdoc = op.snaps.get(target.id)
+        if sdoc is None:
+            raise HostError(target.config_path, "the checkpoint's configuration file is missing")
+        folder = export(host, op, sdoc, norm(destination))
+        line = (
+            f"Export-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
+            f" -Path {ps_quote(norm(destination))}"
+        )
+        op.warnings.append(f"exported to {folder}")
+        return host._result(op, line)
+
+
+def export_vm(
+    host: Host,
+    vm: str,
+    destination: Path | str,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Export-VM of the current state (Now), disks flattened (checkpoints not included)."""
+    with host._operation(vm, "Export", PHASE_EXPORT, progress, cancel) as op:
+        if op.doc.state in states.LIVE_STATES:
+            raise InvalidStateError(op.doc.name, "save or turn off the VM before exporting it")
+        folder = export(host, op, op.doc, norm(destination))
+        op.warnings.append(f"exported to {folder}")
+        return host._result(
+            op, f"Export-VM -Name {ps_quote(op.doc.name)} -Path {ps_quote(norm(destination))}"
+        )
+
+
+def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> Path:
+    vm_doc = op.doc
+    folder = destination / vm_doc.name
+    if folder.exists():
+        raise HostError(folder, "already exists; choose another destination")
+    destination.mkdir(parents=True, exist_ok=True)
+    work = destination / f".{vm_doc.name}.export-partial"
+    remove_path(work)
+    try:
+        (work / VIRTUAL_HARD_DISKS).mkdir(parents=True)
+        (work / SNAPSHOTS).mkdir()
+        config = work / VIRTUAL_MACHINES / f"{vm_doc.id}.xml"
+        config.parent.mkdir()
+        out = source.copy(config)
+        out.remove("snapshot")
+        out.set("properties/global_id", "string", vm_doc.id)
+        out.set("properties/name", "string", vm_doc.name)
+        out.set("global_settings/data_root", "string", str(folder))
+        out.set("global_settings/snapshots/data_root", "string", str(folder))
+        out.set("global_settings/snapshots/parent", "string", "")
+        out.snapshot_ids = []
+        out.pending_merges = []
+        vhds = [d for d in out.drives() if d.kind == DRIVE_VHD and d.path]
+        used: set[str] = set()
+        for i, drive in enumerate(vhds):
+            check(op.cancel)
+            name = f"{base_stem(Path(drive.path))}.vhdx"
+            while name in used:
+                name = f"{base_stem(Path(drive.path))}-{len(used)}.vhdx"
+            used.add(name)
+            flat = work / VIRTUAL_HARD_DISKS / name
+            convert_vhd(
+                Path(drive.path),
+                flat,
+                cancel=op.cancel,
+                progress=runtime.phase(
+                    scaled(op.progress, i / len(vhds), (i + 1) / len(vhds)), PHASE_EXPORT
+                ),
+            )
+            out.set_drive(
+                drive.controller_type,
+                drive.controller_number,
+                drive.controller_location,
+                DRIVE_VHD,
+                str(folder / VIRTUAL_HARD_DISKS / name),
+            )
+            op.event(
+                "created",
+                folder / VIRTUAL_HARD_DISKS / name,
+                file_size(flat),
+                f"flattened copy of {Path(drive.path).name}",
+            )
+        for drive in out.drives():
+            if drive.kind == DRIVE_PASSTHROUGH:
+                op.warnings.append(
+                    f"pass-through disk {Path(drive.path).name} is not exported "
+                    "(only its attachment is in the configuration)"
+                )
+        memloc = source.get_str("global_settings/savedstate/memlocation", "")
+        vsvloc = source.get_str("global_settings/savedstate/vsvlocation", "")
+        state = states.OFF
+        if memloc and vsvloc and Path(memloc).exists() and Path(vsvloc).exists():
+            runtime_dir = config.parent / vm_doc.id
+            runtime_dir.mkdir()
+            copy_bin(Path(memloc), runtime_dir / f"{vm_doc.id}.bin", cancel=op.cancel)
+            shutil.copyfile(vsvloc, runtime_dir / f"{vm_doc.id}.vsv")
+            final = folder / VIRTUAL_MACHINES / vm_doc.id
+            out.set_saved_state(final / f"{vm_doc.id}.bin", final / f"{vm_doc.id}.vsv")
+            state = states.SAVED
+        elif memloc and Path(memloc).exists() and source.is_snapshot:
+            # a checkpoint of a running VM: export its memory as a saved state
+            runtime_dir = config.parent / vm_doc.id
+            runtime_dir.mkdir()
+            copy_bin(Path(memloc), runtime_dir / f"{vm_doc.id}.bin", cancel=op.cancel)
+            write_vsv(
+                runtime_dir / f"{vm_doc.id}.vsv", runtime.device_state(source, states.RUNNING)
+            )
+            final = folder / VIRTUAL_MACHINES / vm_doc.id
+            out.set_saved_state(final / f"{vm_doc.id}.bin", final / f"{vm_doc.id}.vsv")
+            state = states.SAVED
+        else:
+            out.set_saved_state(None, None)
+        out.set("hvgui/state", "string", state)
+        config.write_bytes(out.to_bytes())
+        os.replace(work, folder)
+    except BaseException:
+        remove_path(work)
+        raise
+    return folder
+
+
+def move_storage(
+    host: Host,
+    vm: str,
+    destination: Path | str,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Move-VMStorage -DestinationStoragePath: configuration, checkpoints, saved state and
+    every disk (the base and ALL its AVHDX together) move under `destination`."""
+    dest = norm(destination)
+    with host._operation(vm, "Move", PHASE_MOVE, progress, cancel) as op:
+        doc = op.doc
+        if dest == doc.data_root and dest == doc.snapshot_data_root:
+            raise HostError(dest, "the VM's storage is already here")
+        snaps = list(op.snaps.values())
+        leaves = [
+            *vhd_paths(doc),
+            *(p for s in snaps for p in vhd_paths(s)),
+            *(norm(p) for p in doc.pending_merges),
+        ]
+        parents = chain_parents(leaves)
+        disks = list(dict.fromkeys([*parents, *(p for p in parents.values() if p)]))
+        vhd_dir = dest / VIRTUAL_HARD_DISKS
+        mapping: dict[Path, Path] = {}
+        for disk in disks:
+            target = vhd_dir / disk.name
+            if target in mapping.values() or (target.exists() and target != disk):
+                raise HostError(target, "a disk with this name is already at the destination")
+            mapping[disk] = target
+        files: list[tuple[Path, Path]] = [(d, t) for d, t in mapping.items() if d != t]
+        new_config = dest / VIRTUAL_MACHINES / f"{doc.id}.xml"
+        old_runtime = vm_runtime_dir(doc.path, doc.id)
+        new_runtime = vm_runtime_dir(new_config, doc.id)
+        files += [(f, new_runtime / f.name) for f in runtime.files_in(old_runtime)]
+        snap_moves: list[tuple[ConfigDoc, Path]] = []
+        for sdoc in snaps:
+            snap_id = sdoc.id
+            old_dir = snapshot_state_dir(doc.snapshot_data_root, snap_id)
+            new_dir = snapshot_state_dir(dest, snap_id)
+            files += [(f, new_dir / f.name) for f in runtime.files_in(old_dir)]
+            snap_moves.append((sdoc, snapshot_config_path(dest, snap_id)))
+        total = sum(file_size(src) or 0 for src, _ in files) or 1
+        moved = 0
+        after: list[journal.Action] = []
+        for src, dst in files:
+            check(op.cancel)
+            if dst.exists():
+                raise HostError(dst, "already exists at the destination")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            op.tx.created(dst)
+            link_or_copy(src, dst)
+            moved += file_size(src) or 0
+            report(op.progress, 0.9 * moved / total, PHASE_MOVE)
+            after.append(journal.delete(src))
+            op.event("moved", dst, file_size(dst), f"from {src.parent}")
+
+        def relocate(d: ConfigDoc) -> None:
+            for drive in d.drives():
+                if drive.kind == DRIVE_VHD and drive.path and norm(drive.path) in mapping:
+                    d.set_drive(
+                        drive.controller_type,
+                        drive.controller_number,
+                        drive.controller_location,
+                        DRIVE_VHD,
+                        str(mapping[norm(drive.path)]),
+                    )
+            d.set("global_settings/data_root", "string", str(dest))
+            d.set("global_settings/snapshots/data_root", "string", str(dest))
+            for key in ("memlocation", "vsvlocation"):
+                value = d.get_str(f"global_settings/savedstate/{key}", "")
+                if value:
+                    old = Path(value)
+                    base = new_runtime if not d.is_snapshot else snapshot_state_dir(dest, d.id)
+                    d.set(f"global_settings/savedstate/{key}", "string", str(base / old.name))
+
+        for sdoc, new_path in snap_moves:
+            relocate(sdoc)
+            new_path.parent.mkdir(parents=True, exist_ok=True)
+            op.tx.write_new(new_path, sdoc.to_bytes())
+            after.append(journal.delete(sdoc.path))
+            after.append(journal.delete(snapshot_state_dir(doc.snapshot_data_root, sdoc.id)))
+            op.event("moved", new_path, file_size(new_path), f"from {sdoc.path.parent}")
+        relocate(doc)
+        doc.pending_merges = [str(mapping.get(norm(p), norm(p))) for p in doc.pending_merges]
+        new_config.parent.mkdir(parents=True, exist_ok=True)
+        op.tx.write_new(new_config, doc.to_bytes())
+        op.event("moved", new_config, file_size(new_config), f"from {doc.path.parent}")
+        before: list[journal.Action] = []
+        local = host.layout.local_config(doc.id)
+        pointer = host.layout.pointer_file(doc.id)
+        if new_config == local:
+            before.append(journal.delete(pointer))
+        else:
+            before.append(op.tx.stage(pointer, str(new_config).encode()))
+        if doc.path != new_config:
+            before.append(journal.delete(doc.path))
+            after.append(journal.delete(old_runtime))
+        check(op.cancel)
+        op.commit(before=before, after=after)
+        line = f"Move-VMStorage -VMName {ps_quote(doc.name)}"
+        line += f" -DestinationStoragePath {ps_quote(dest)}"
+        return host._result(op, line)

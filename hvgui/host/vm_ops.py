@@ -1,0 +1,379 @@
+"""VM operations of the lab host: New-VM, Remove-VM, Rename-VM, the state transitions,
+Set-VM, hard drives (VHD or pass-through) and virtual Fibre Channel adapters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hvgui.host import journal, runtime, states
+from hvgui.host.errors import HostError, InvalidStateError
+from hvgui.host.fileio import file_size, norm, remove_path
+from hvgui.host.guest import format_new_vm_disk
+from hvgui.host.layout import (
+    SNAPSHOTS,
+    VIRTUAL_HARD_DISKS,
+    VIRTUAL_MACHINES,
+    snapshot_state_dir,
+    vm_runtime_dir,
+)
+from hvgui.host.model import OperationResult
+from hvgui.host.names import ps_quote, ps_size, validate_name
+from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
+from hvgui.host.savedstate import BinFile, write_vsv
+from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
+from hvgui.progress import CancelToken, Progress
+from hvgui.vhdx import create_dynamic, open_disk
+
+if TYPE_CHECKING:
+    from hvgui.host.host import Host
+
+
+def new_vm(
+    host: Host,
+    name: str,
+    *,
+    memory_startup_bytes: int = 1 << 30,
+    new_vhd_size_bytes: int | None = None,
+    generation: int = 2,
+    path: Path | str | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    validate_name(name, name, "VM")
+    if any(v.name.casefold() == name.casefold() for v in host.list_vms()):
+        raise HostError(name, "a VM with this name already exists on this host")
+    if generation not in (1, 2):
+        raise HostError(name, f"generation must be 1 or 2, not {generation}")
+    runtime.check_memory(name, memory_startup_bytes)
+    vm_id = new_guid()
+    data_root = norm(path) / name if path is not None else host.root
+    config_path = data_root / VIRTUAL_MACHINES / f"{vm_id}.xml"
+    doc = new_vm_config(
+        config_path,
+        vm_id=vm_id,
+        name=name,
+        generation=generation,
+        memory_mb=memory_startup_bytes >> 20,
+        data_root=data_root,
+        snapshot_data_root=data_root,
+        created=datetime.now(UTC),
+    )
+    line = f"New-VM -Name {ps_quote(name)} -MemoryStartupBytes {ps_size(memory_startup_bytes)}"
+    line += f" -Generation {generation}"
+    if path is not None:
+        line += f" -Path {ps_quote(norm(path))}"
+    with host._operation(doc, "New", "Creating", progress, cancel) as op:
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        if new_vhd_size_bytes is not None:
+            vhd = data_root / VIRTUAL_HARD_DISKS / f"{name}.vhdx"
+            if vhd.exists():
+                raise HostError(vhd, "a disk with this name already exists")
+            vhd.parent.mkdir(parents=True, exist_ok=True)
+            op.tx.created(vhd)
+            create_dynamic(vhd, new_vhd_size_bytes)
+            with open_disk(vhd, writable=True) as new_disk:
+                format_new_vm_disk(new_disk)  # the guest's FAT partition (hvgui.host.guest)
+            op.event(
+                "created",
+                vhd,
+                file_size(vhd),
+                f"new dynamic disk, {ps_size(new_vhd_size_bytes)}",
+            )
+            ctype = "IDE" if generation == 1 else "SCSI"
+            doc.set_drive(ctype, 0, 0, DRIVE_VHD, str(vhd))
+            line += f" -NewVHDPath {ps_quote(vhd)} -NewVHDSizeBytes {ps_size(new_vhd_size_bytes)}"
+        op.tx.write_new(config_path, doc.to_bytes())
+        op.event("created", config_path, file_size(config_path), "VM configuration")
+        after = []
+        if config_path != host.layout.local_config(vm_id):
+            after.append(op.tx.stage(host.layout.pointer_file(vm_id), str(config_path).encode()))
+        op.commit(after=after)
+        return host._result(op, line)
+
+
+def remove_vm(
+    host: Host, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    """Remove-VM: the configuration, saved state and checkpoint files go; disks stay."""
+    with host._operation(vm, "Remove", "Removing", progress, cancel) as op:
+        doc = op.doc
+        actions: list[journal.Action] = []
+        for snap_id, sdoc in op.snaps.items():
+            actions.append(journal.delete(sdoc.path))
+            op.event("deleted", sdoc.path, file_size(sdoc.path), "checkpoint configuration")
+            state_dir = snapshot_state_dir(doc.snapshot_data_root, snap_id)
+            for f in runtime.files_in(state_dir):
+                op.event("deleted", f, file_size(f))
+            actions.append(journal.delete(state_dir))
+        runtime_dir = vm_runtime_dir(doc.path, doc.id)
+        for f in runtime.files_in(runtime_dir):
+            op.event("deleted", f, file_size(f))
+        actions += [
+            journal.delete(runtime_dir),
+            journal.delete(doc.path),
+            journal.delete(host.layout.pointer_file(doc.id)),
+        ]
+        op.event("deleted", doc.path, file_size(doc.path), "VM configuration")
+        op.commit(after=actions)
+        return host._result(op, f"Remove-VM -Name {ps_quote(doc.name)} -Force")
+
+
+def rename_vm(
+    host: Host,
+    vm: str,
+    new_name: str,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    validate_name(new_name, new_name, "VM")
+    with host._operation(vm, "Rename", "Renaming", progress, cancel) as op:
+        others = [v for v in host.list_vms() if v.id != op.vm_id]
+        if any(v.name.casefold() == new_name.casefold() for v in others):
+            raise HostError(new_name, "a VM with this name already exists on this host")
+        old = op.doc.name
+        op.doc.set("properties/name", "string", new_name)
+        op.mark(op.doc)
+        op.commit()
+        return host._result(op, f"Rename-VM -Name {ps_quote(old)} -NewName {ps_quote(new_name)}")
+
+
+def transition(
+    host: Host,
+    vm: str,
+    action: str,
+    cmdlet: str,
+    progress: Progress | None,
+    cancel: CancelToken | None,
+) -> OperationResult:
+    doc = host._load_vm(vm)
+    transient, _ = states.transition(doc.name, action, doc.state)
+    with host._operation(doc, action, transient, progress, cancel, transient=transient) as op:
+        doc = op.doc
+        _, result = states.transition(doc.name, action, doc.state)  # re-check under the lock
+        runtime_dir = vm_runtime_dir(doc.path, doc.id)
+        rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
+        before: list[journal.Action] = []
+        after: list[journal.Action] = []
+        now = datetime.now(UTC)
+        if action == states.START and doc.state == states.OFF:
+            runtime_dir.mkdir(parents=True, exist_ok=True)
+            tmp = rbin.with_name(rbin.name + ".hvnew")
+            remove_path(tmp)
+            op.tx.created(tmp)
+            BinFile.create(tmp, doc.memory_mb << 20)
+            before.append(journal.replace(tmp, rbin))
+            op.event("created", rbin, 0, "memory of the running VM (sparse: nothing touched yet)")
+            doc.set("properties/last_powered_on_time", "integer", to_filetime(now))
+            doc.set_saved_state(rbin, None)
+        elif action == states.START:  # from Saved: the memory is already there
+            uptime = runtime.saved_uptime(rvsv)
+            after.append(journal.delete(rvsv))
+            op.event("deleted", rvsv, file_size(rvsv), "saved device state restored")
+            doc.set(
+                "properties/last_powered_on_time",
+                "integer",
+                to_filetime(now - timedelta(seconds=uptime)),
+            )
+            doc.set_saved_state(rbin, None)
+        elif action in (states.TURN_OFF, states.SHUT_DOWN):
+            for f in (rbin, rvsv):
+                if f.exists():
+                    op.event("deleted", f, file_size(f), "memory discarded" if f == rbin else "")
+            after += [journal.delete(rbin), journal.delete(rvsv)]
+            doc.set("properties/last_powered_off_time", "integer", to_filetime(now))
+            doc.set_saved_state(None, None)
+        elif action == states.SAVE:
+            tmp = rvsv.with_name(rvsv.name + ".hvnew")
+            remove_path(tmp)
+            op.tx.created(tmp)
+            write_vsv(tmp, runtime.device_state(doc, doc.state))
+            before.append(journal.replace(tmp, rvsv))
+            op.event("created", rvsv, file_size(tmp), "saved device state")
+            doc.set_saved_state(rbin, rvsv)
+        doc.set("hvgui/state", "string", result)
+        doc.set("properties/last_state_change_time", "integer", to_filetime(now))
+        op.mark(doc)
+        op.commit(before=before, after=after)
+        return host._result(op, f"{cmdlet} -Name {ps_quote(doc.name)}")
+
+
+def set_vm(
+    host: Host,
+    vm: str,
+    *,
+    processor_count: int | None = None,
+    memory_startup_bytes: int | None = None,
+    snapshot_file_location: Path | str | None = None,
+    checkpoint_type: str | None = None,
+    notes: str | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Set-VM. With checkpoints present, only the VM's own configuration changes."""
+    with host._operation(vm, "Settings", "Applying settings", progress, cancel) as op:
+        doc = op.doc
+        line = f"Set-VM -Name {ps_quote(doc.name)}"
+        if processor_count is not None:
+            if not 1 <= processor_count <= MAX_PROCESSORS:
+                raise HostError(doc.name, f"processor count must be 1 to {MAX_PROCESSORS}")
+            runtime.require_off(doc, "change the processor count")
+            doc.set("settings/processors/count", "integer", processor_count)
+            line += f" -ProcessorCount {processor_count}"
+        if memory_startup_bytes is not None:
+            runtime.check_memory(doc.name, memory_startup_bytes)
+            runtime.require_off(doc, "change the startup memory")
+            doc.set("settings/memory/bank/size", "integer", memory_startup_bytes >> 20)
+            line += f" -MemoryStartupBytes {ps_size(memory_startup_bytes)}"
+        if snapshot_file_location is not None:
+            if doc.snapshot_ids:
+                raise HostError(
+                    doc.name,
+                    "the checkpoint file location can only be changed while the VM has no "
+                    "checkpoints",
+                )
+            where = norm(snapshot_file_location)
+            (where / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
+            doc.set("global_settings/snapshots/data_root", "string", str(where))
+            line += f" -SnapshotFileLocation {ps_quote(where)}"
+        if checkpoint_type is not None:
+            if checkpoint_type not in CHECKPOINT_TYPES:
+                raise HostError(
+                    doc.name, f"checkpoint type must be one of {', '.join(CHECKPOINT_TYPES)}"
+                )
+            doc.set("global_settings/snapshots/checkpoint_type", "string", checkpoint_type)
+            line += f" -CheckpointType {checkpoint_type}"
+        if notes is not None:
+            doc.set("properties/notes", "string", notes)
+            line += f" -Notes {ps_quote(notes)}"
+        op.mark(doc)
+        op.commit()
+        return host._result(op, line)
+
+
+def add_hard_drive(
+    host: Host,
+    vm: str,
+    path: Path | str,
+    *,
+    pass_through: bool = False,
+    controller_type: str | None = None,
+    controller_number: int | None = None,
+    controller_location: int | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Add-VMHardDiskDrive: attach a VHDX, or a raw file standing for a physical disk."""
+    file = norm(path)
+    with host._operation(vm, "Add drive", "Adding drive", progress, cancel) as op:
+        doc = op.doc
+        if not file.is_file():
+            raise HostError(file, "no such file")
+        if any(norm(d.path) == file for d in doc.drives() if d.path):
+            raise HostError(file, f"already attached to {doc.name}")
+        if not pass_through:
+            with open_disk(file):
+                pass  # a readable VHDX with a sound chain
+        slot = runtime.free_slot(doc, controller_type, controller_number, controller_location)
+        kind = DRIVE_PASSTHROUGH if pass_through else DRIVE_VHD
+        doc.set_drive(slot[0], slot[1], slot[2], kind, str(file))
+        if pass_through:
+            op.warnings.append(
+                f"{file.name} is a pass-through disk: checkpoints will not capture its data"
+            )
+        op.mark(doc)
+        op.commit()
+        line = f"Add-VMHardDiskDrive -VMName {ps_quote(doc.name)} -ControllerType {slot[0]}"
+        line += f" -ControllerNumber {slot[1]} -ControllerLocation {slot[2]}"
+        line += (
+            f" -DiskNumber <disk of {file.name}>" if pass_through else f" -Path {ps_quote(file)}"
+        )
+        return host._result(op, line)
+
+
+def remove_hard_drive(
+    host: Host,
+    vm: str,
+    controller_type: str,
+    controller_number: int,
+    controller_location: int,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Remove-VMHardDiskDrive: detach a drive (its file stays where it is)."""
+    with host._operation(vm, "Remove drive", "Removing drive", progress, cancel) as op:
+        doc = op.doc
+        slot = (controller_type.upper(), controller_number, controller_location)
+        drive = next(
+            (
+                d
+                for d in doc.drives()
+                if (d.controller_type, d.controller_number, d.controller_location) == slot
+            ),
+            None,
+        )
+        if drive is None or drive.kind not in (DRIVE_VHD, DRIVE_PASSTHROUGH):
+            raise HostError(doc.name, f"no hard drive at {slot[0]} {slot[1]}:{slot[2]}")
+        if slot[0] == "IDE" and doc.state != states.OFF:
+            raise InvalidStateError(doc.name, "IDE drives can only be removed while the VM is off")
+        doc.remove_drive(*slot)
+        op.mark(doc)
+        op.commit()
+        line = (
+            f"Remove-VMHardDiskDrive -VMName {ps_quote(doc.name)} -ControllerType {slot[0]}"
+            f" -ControllerNumber {slot[1]} -ControllerLocation {slot[2]}"
+        )
+        return host._result(op, line)
+
+
+def add_fibre_channel(
+    host: Host,
+    vm: str,
+    *,
+    san_name: str,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Add-VMFibreChannelHba (VM must be off)."""
+    validate_name(san_name, san_name, "virtual SAN")
+    with host._operation(vm, "Add Fibre Channel", "Adding adapter", progress, cancel) as op:
+        runtime.require_off(op.doc, "add a Fibre Channel adapter")
+        op.doc.add_fibre_channel(san_name)
+        op.warnings.append("virtual Fibre Channel: checkpoints will not capture the SAN's data")
+        op.mark(op.doc)
+        op.commit()
+        return host._result(
+            op,
+            f"Add-VMFibreChannelHba -VMName {ps_quote(op.doc.name)} -SanName {ps_quote(san_name)}",
+        )
+
+
+def remove_fibre_channel(
+    host: Host,
+    vm: str,
+    adapter: str,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    """Remove-VMFibreChannelHba: `adapter` is its Id or SAN name (VM must be off)."""
+    with host._operation(vm, "Remove Fibre Channel", "Removing adapter", progress, cancel) as op:
+        runtime.require_off(op.doc, "remove a Fibre Channel adapter")
+        ports = [
+            p
+            for p in op.doc.fibre_channel()
+            if p.instance_id == adapter.upper() or p.san_name == adapter
+        ]
+        if not ports:
+            raise HostError(adapter, f"no Fibre Channel adapter like this on {op.doc.name}")
+        op.doc.remove_fibre_channel(ports[0].instance_id)
+        op.mark(op.doc)
+        op.commit()
+        return host._result(
+            op,
+            f"Remove-VMFibreChannelHba -VMName {ps_quote(op.doc.name)}"
+            f" -SanName {ps_quote(ports[0].san_name)}",
+        )
