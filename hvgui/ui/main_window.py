@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, Host, Snapshot
+from hvgui.host import VM, DiskEvent, Host, Snapshot
 from hvgui.host.states import TRANSITIONS
 from hvgui.ui import ask
 from hvgui.ui.actions_pane import ActionsPane
@@ -246,6 +246,8 @@ class MainWindow(QMainWindow):
             session.refreshed.connect(lambda s=session: self._refreshed(s))
             session.busy_changed.connect(self.update_actions)
             session.operation_done.connect(self._operation_done)
+            session.new_events.connect(lambda events, s=session: self._new_events(s, events))
+            session.history_loaded.connect(lambda s=session: self._history_loaded(s))
             session.cancelled.connect(
                 lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
             )
@@ -253,8 +255,6 @@ class MainWindow(QMainWindow):
             session.start()
             self.sessions[key] = session
             self.navigation.add_host(Path(key), session.name)
-            self.what_happened.root = session.host.root
-            self._load_history(session)
         self.navigation.select_host(Path(key))
         self.show_host(key)
         return self.sessions[key]
@@ -279,6 +279,7 @@ class MainWindow(QMainWindow):
         session.checkpoint_model.modelReset.connect(self._restore_checkpoint)
         self.setWindowTitle(f"Hyper-V Manager — {session.name}")
         self.what_happened.root = session.host.root
+        self._load_history(session)
         self._sync_vm_selection()
         self._restore_checkpoint()
 
@@ -286,14 +287,13 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.refresh()
 
+    def _history_loaded(self, session: HostSession) -> None:
+        if session is self.session:
+            self._load_history(session)
+
     def _load_history(self, session: HostSession) -> None:
-        try:
-            events = session.host.events()
-        except Exception as exc:  # the log is a nicety; say so and go on
-            self.statusBar().showMessage(f"Could not read the event log: {ask.error_summary(exc)}")
-            return
         names = {vm.id: vm.name for vm in session.vm_model.vms()}
-        self.what_happened.load_history(events, names)
+        self.what_happened.load_history(session.history, names)
 
     # --------------------------------------------------------------- selection
     def selected_vm(self) -> VM | None:
@@ -472,6 +472,12 @@ class MainWindow(QMainWindow):
     def _checkpoint_double_clicked(self, index: QModelIndex) -> None:
         if isinstance(index.data(ObjectRole), Snapshot):
             self.acts.cp_apply.trigger()
+
+    def _new_events(self, session: HostSession, events: list[DiskEvent]) -> None:
+        """Operations done elsewhere (hvctl in a terminal) join What happened too."""
+        if session is self.session:
+            names = {vm.id: vm.name for vm in session.vm_model.vms()}
+            self.what_happened.add_events(events, names)
 
     def _operation_done(self, label: str, result: object) -> None:
         self.statusBar().showMessage(f"{label}: done", 5000)

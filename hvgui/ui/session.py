@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
-from hvgui.host import VM, Host, OperationResult, Snapshot
+from hvgui.host import VM, DiskEvent, Host, OperationResult, Snapshot
 from hvgui.progress import Cancelled, CancelToken, Progress
 from hvgui.ui.formatting import status_with_percent
 from hvgui.ui.models import CheckpointTreeModel, VmTableModel
@@ -29,6 +29,8 @@ class _State:
     vms: list[VM]
     vm_id: str | None
     snapshots: list[Snapshot]
+    events: list[DiskEvent] | None  # the whole log, when it grew since the last read
+    events_size: int
 
 
 HostCall = Callable[[Progress, CancelToken], Any]
@@ -38,6 +40,10 @@ def _percent_status(fraction: float, phase: str) -> str:
     return status_with_percent(phase, fraction)
 
 
+def _event_key(event: DiskEvent) -> tuple[str, str, str]:
+    return (event.time.isoformat(), str(event.path), event.action)
+
+
 class HostSession(QObject):
     """Signals:
     refreshed(): the models now show the host as it was at the last read.
@@ -45,6 +51,8 @@ class HostSession(QObject):
     operation_failed(str, object): a label and the exception (already routed to `on_error`).
     busy_changed(): an operation started or ended (actions re-check what they allow).
     cancelled(str): an operation stopped because the user cancelled it.
+    new_events(object): DiskEvents another process (hvctl, another window) added to the log.
+    history_loaded(): `history` holds the event log as the first background read found it.
     """
 
     refreshed = Signal()
@@ -52,6 +60,8 @@ class HostSession(QObject):
     operation_failed = Signal(str, object)
     busy_changed = Signal()
     cancelled = Signal(str)
+    new_events = Signal(object)
+    history_loaded = Signal()
 
     def __init__(self, host: Host, runner: Runner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -66,6 +76,11 @@ class HostSession(QObject):
         self._busy: dict[str, Op] = {}   # vm id -> the op running on it
         self.on_error: Callable[[str, BaseException], None] | None = None
         self._stopped = False
+        self._events_seen = 0
+        self._events_size = -1
+        self._own_events: set[tuple[str, str, str]] = set()  # shown from our own results
+        self._last_read_error = ""
+        self.history: list[DiskEvent] = []  # the event log as last read
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -76,10 +91,20 @@ class HostSession(QObject):
 
     # ---- reading the host ----
     def load_now(self) -> None:
-        """Read the host on the calling (GUI) thread: used once, before the first paint."""
-        self._apply(self._read(self.selected_vm_id))
+        """Read the VMs on the calling (GUI) thread, once, before the first paint; the event
+        log (which can be long) follows in the background."""
+        self._apply(self._read(self.selected_vm_id, with_events=False))
+        self.refresh()
 
-    def _read(self, vm_id: str | None) -> _State:
+
+    def _log_size(self) -> int:
+        # The log only grows (append-only JSON lines): its size says whether to re-read it.
+        try:
+            return self.host.log.path.stat().st_size
+        except (AttributeError, OSError):
+            return -2
+
+    def _read(self, vm_id: str | None, *, with_events: bool = True) -> _State:
         # ---- may run on a pool thread: host calls only ----
         revision = self.host.revision()
         vms = self.host.list_vms()
@@ -87,7 +112,9 @@ class HostSession(QObject):
             first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
             vm_id = first.id if first is not None else None
         snapshots = self.host.list_snapshots(vm_id) if vm_id else []
-        return _State(revision, vms, vm_id, snapshots)
+        size = self._log_size()
+        events = self.host.events() if with_events and size != self._events_size else None
+        return _State(revision, vms, vm_id, snapshots, events, size)
 
     def _apply(self, state: _State) -> None:
         self._revision = state.revision
@@ -95,6 +122,21 @@ class HostSession(QObject):
         self.selected_vm_id = state.vm_id
         vm = next((v for v in state.vms if v.id == state.vm_id), None)
         self.checkpoint_model.set_tree(vm, state.snapshots)
+        self._last_read_error = ""
+        # While our own operation runs its events are not in yet: take the log when idle.
+        if state.events is not None and self._events_size == -1:
+            # The first read: the log so far is history, not news.
+            self.history = state.events
+            self._events_seen, self._events_size = len(state.events), state.events_size
+            self.history_loaded.emit()
+        elif state.events is not None and not self._busy:
+            fresh = state.events[self._events_seen:]
+            self.history = state.events
+            self._events_seen, self._events_size = len(state.events), state.events_size
+            others = [e for e in fresh if _event_key(e) not in self._own_events]
+            self._own_events.clear()
+            if others:
+                self.new_events.emit(others)
         self.refreshed.emit()
 
     def poll(self) -> None:
@@ -102,7 +144,7 @@ class HostSession(QObject):
         if self._reading:
             return
         try:
-            revision = self.host.revision()
+            revision = self.host.revision()  # a few stat() calls
         except Exception:  # a host directory being rewritten: try again next tick
             return
         if revision != self._revision:
@@ -122,7 +164,10 @@ class HostSession(QObject):
         ).failure(self._read_failed).finally_(self._read_done).run_in_background()
 
     def _read_failed(self, exc: BaseException) -> None:
-        if self.on_error is not None:
+        # The poll retries every second: say a problem once, not once a second.
+        text = str(exc)
+        if text != self._last_read_error and self.on_error is not None:
+            self._last_read_error = text
             self.on_error("Refresh", exc)
 
     def _read_done(self) -> None:
@@ -192,6 +237,8 @@ class HostSession(QObject):
                 self.vm_model.set_live_status(vm_id, status(fraction, phase or label))
 
         def done(result: Any) -> None:
+            if isinstance(result, OperationResult):
+                self._own_events.update(_event_key(e) for e in result.events)
             if on_result is not None and isinstance(result, OperationResult) and alive():
                 on_result(result)
             self.operation_done.emit(label, result)

@@ -29,6 +29,7 @@ _ACTION_COLOURS = {
     "written": "#566573",
 }
 _POWERSHELL_ROLE = Qt.ItemDataRole.UserRole + 1
+_EVENTS_ROLE = Qt.ItemDataRole.UserRole + 2  # a history row's events, until first expanded
 MAX_OPERATIONS = 200
 
 
@@ -47,6 +48,7 @@ class WhatHappenedPanel(QTreeWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.root: Path | None = None  # the shown host's folder
+        self.itemExpanded.connect(self._expanded)
         self._mono = QFont("DejaVu Sans Mono")
         self._mono.setStyleHint(QFont.StyleHint.Monospace)
 
@@ -76,19 +78,28 @@ class WhatHappenedPanel(QTreeWidget):
     def load_history(self, events: Sequence[DiskEvent], vm_names: dict[str, str]) -> None:
         """The host's event log (oldest first), grouped into consecutive operations."""
         self.clear()
+        self.add_events(events, vm_names)
+
+    def add_events(self, events: Sequence[DiskEvent], vm_names: dict[str, str]) -> None:
+        """Events from the log (oldest first) as operations, newest on top."""
         groups: list[list[DiskEvent]] = []
         for event in events:
             last = groups[-1][-1] if groups else None
-            if last is not None and last.operation == event.operation and last.vm_id == event.vm_id:
+            same = last is not None and (last.operation, last.vm_id) == (
+                event.operation, event.vm_id
+            )
+            if same:
                 groups[-1].append(event)
             else:
                 groups.append([event])
         for group in groups[-MAX_OPERATIONS:]:
             first = group[0]
             item = self._operation_item(
-                first.time, first.operation, vm_names.get(first.vm_id, first.vm_id), group
+                first.time, first.operation, vm_names.get(first.vm_id, first.vm_id), group,
+                lazy=True,
             )
             self.insertTopLevelItem(0, item)
+        self._trim()
 
     def operations(self) -> list[str]:
         """The top-level rows' text, newest first (what a reader sees)."""
@@ -96,13 +107,24 @@ class WhatHappenedPanel(QTreeWidget):
         return [item.text(0) for item in items if item is not None]
 
     def _operation_item(
-        self, when: datetime, operation: str, vm_name: str, events: Iterable[DiskEvent]
+        self, when: datetime, operation: str, vm_name: str, events: Iterable[DiskEvent],
+        *, lazy: bool = False,
     ) -> QTreeWidgetItem:
         local = when.astimezone() if when.tzinfo is not None else when
         item = QTreeWidgetItem([f"{local:%H:%M:%S}  {operation}  —  {vm_name}", "", "", ""])
         bold = QFont(item.font(0))
         bold.setBold(True)
         item.setFont(0, bold)
+        events = list(events)
+        if lazy:
+            # History rows get their file rows when first expanded: a long log opens at once.
+            item.setData(0, _EVENTS_ROLE, events)
+            item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+        else:
+            self._fill(item, events)
+        return item
+
+    def _fill(self, item: QTreeWidgetItem, events: Iterable[DiskEvent]) -> None:
         for event in events:
             child = QTreeWidgetItem(
                 item, [self._shown_path(event.path), event.action, size_text(event.size),
@@ -110,7 +132,15 @@ class WhatHappenedPanel(QTreeWidget):
             )
             child.setToolTip(0, str(event.path))
             child.setForeground(1, QBrush(QColor(_ACTION_COLOURS.get(event.action, "#000000"))))
-        return item
+
+    def _expanded(self, item: QTreeWidgetItem) -> None:
+        events = item.data(0, _EVENTS_ROLE)
+        if isinstance(events, list) and item.childCount() == 0:
+            item.setData(0, _EVENTS_ROLE, None)
+            self._fill(item, events)
+            item.setChildIndicatorPolicy(
+                QTreeWidgetItem.ChildIndicatorPolicy.DontShowIndicatorWhenChildless
+            )
 
     def _shown_path(self, path: Path) -> str:
         """Paths inside the host folder are shown relative to it (the tooltip has it whole)."""

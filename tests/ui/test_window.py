@@ -181,7 +181,8 @@ def test_error_words_and_details() -> None:
     assert ask.error_summary(ValueError("x")).startswith("Unexpected error: ValueError")
 
 
-def test_what_happened_starts_with_the_host_history(window: MainWindow) -> None:
+def test_what_happened_starts_with_the_host_history(qtbot: Any, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: bool(window.what_happened.operations()), timeout=5000)
     operations = window.what_happened.operations()
     assert any(op.endswith("Checkpoint  —  Alpha") for op in operations)
     assert any(op.endswith("New  —  Beta") for op in operations)
@@ -209,3 +210,34 @@ def test_cancel_operation_stops_a_running_workload(
     assert "cancelled" in window.statusBar().currentMessage()
     assert not window.acts.vm_cancel.isEnabled()
     assert Host.open(host_dir).check() == []
+
+
+def test_what_happened_follows_operations_made_elsewhere(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    qtbot.waitUntil(lambda: bool(window.what_happened.operations()), timeout=5000)
+    before = len(window.what_happened.operations())
+    Host.open(host_dir).checkpoint_vm("Beta", snapshot_name="From hvctl")
+    qtbot.waitUntil(
+        lambda: window.what_happened.operations()[0].endswith("Checkpoint  —  Beta"),
+        timeout=3000,
+    )
+    assert len(window.what_happened.operations()) == before + 1
+    # This window's own operation is listed once, not again when the log is re-read.
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    window.acts.vm_checkpoint.trigger()
+    wait_idle(qtbot, window)
+    window.session.refresh()  # type: ignore[union-attr]
+    wait_idle(qtbot, window)
+    assert len(window.what_happened.operations()) == before + 2
+
+
+def test_history_rows_fill_in_when_expanded(qtbot: Any, window: MainWindow) -> None:
+    panel = window.what_happened
+    qtbot.waitUntil(lambda: bool(panel.operations()), timeout=5000)
+    row = next(panel.topLevelItem(i) for i in range(panel.topLevelItemCount())
+               if panel.topLevelItem(i).text(0).endswith("Checkpoint  —  Alpha"))
+    assert row.childCount() == 0  # nothing built until asked for
+    row.setExpanded(True)
+    changes = {row.child(i).text(1) for i in range(row.childCount())}
+    assert {"created", "read-only"} <= changes
