@@ -1,0 +1,99 @@
+"""More operations: saved and paused VMs' checkpoints, Remove-VM, the event log, revisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hvgui.host import Host, HostError
+
+from .hosthelpers import MiB, make_vm, now_disk, write_now
+
+
+@pytest.mark.parametrize("state", ["Saved", "Paused"])
+def test_checkpoint_of_a_saved_or_paused_vm_comes_back_in_that_state(
+    host: Host, state: str
+) -> None:
+    make_vm(host, running=True)
+    host.write_memory("web01", 2 * MiB, b"remember me")
+    if state == "Saved":
+        host.save_vm("web01")
+    else:
+        host.suspend_vm("web01")
+    snap = host.checkpoint_vm("web01", snapshot_name="s").snapshot
+    assert snap is not None and snap.state == state and snap.bin_path and snap.vsv_path
+    host.stop_vm("web01", turn_off=True)
+    host.restore_snapshot("web01", "s")
+    assert host.get_vm("web01").state == state
+    assert host.read_memory("web01", 2 * MiB, 11) == b"remember me"
+    assert host.check() == []
+
+
+def test_remove_vm_keeps_disks_and_says_so_in_events(host: Host) -> None:
+    vm_id = make_vm(host, running=True)
+    host.checkpoint_vm("web01", snapshot_name="one")
+    disks = sorted((host.root / "Virtual Hard Disks").iterdir())
+    config = host.get_vm("web01").config_path
+    result = host.remove_vm("web01")
+    assert not config.exists() and not (config.parent / vm_id).exists()
+    assert not list((host.root / "Snapshots").iterdir())
+    assert sorted((host.root / "Virtual Hard Disks").iterdir()) == disks  # like Hyper-V
+    assert {e.path.suffix for e in result.events if e.action == "deleted"} >= {".xml", ".bin"}
+    with pytest.raises(HostError, match="no VM with this name"):
+        host.get_vm("web01")
+    assert {f.code for f in host.check()} == {"orphaned-avhdx"}
+
+
+def test_event_log_is_persisted_per_vm(host: Host, tmp_path: Path) -> None:
+    a = make_vm(host, "a", running=True)
+    make_vm(host, "b")
+    host.checkpoint_vm("a")
+    write_now(host, "a", 0, b"x" * MiB)
+    host.record_guest_event(
+        "a", action="written", path=now_disk(host, "a"), size=MiB, detail="guest wrote 1 MiB"
+    )
+    reopened = Host.open(host.root)
+    events = reopened.events("a")
+    assert all(e.vm_id == a for e in events)
+    assert [e.action for e in events if e.operation == "Checkpoint"][:2] == ["created", "read-only"]
+    assert events[-1].detail == "guest wrote 1 MiB"
+    assert {e.vm_id for e in reopened.events()} == {a, host.get_vm("b").id}
+    times = [e.time for e in reopened.events()]
+    assert times == sorted(times)
+
+
+def test_revision_changes_with_every_change(host: Host) -> None:
+    make_vm(host)
+    first = host.revision()
+    assert host.revision() == first
+    host.checkpoint_vm("web01")
+    second = host.revision()
+    assert second != first
+    host.get_vm("web01")
+    host.list_snapshots("web01")
+    assert host.revision() == second  # reading changes nothing
+
+
+def test_vm_names_and_lookup(host: Host) -> None:
+    vm_id = make_vm(host)
+    with pytest.raises(HostError, match="already exists"):
+        host.new_vm("WEB01")
+    assert host.get_vm(vm_id.lower()).name == "web01"
+    assert host.get_vm("{" + vm_id + "}").name == "web01"
+    host.rename_vm("web01", "web02")
+    assert host.get_vm(vm_id).name == "web02"
+    with pytest.raises(HostError, match="startup memory"):
+        host.new_vm("tiny", memory_startup_bytes=1000)
+    with pytest.raises(HostError, match="generation must be 1 or 2"):
+        host.new_vm("gen3", generation=3)
+
+
+def test_damaged_checkpoint_configuration_names_the_file(host: Host) -> None:
+    make_vm(host)
+    snap = host.checkpoint_vm("web01").snapshot
+    assert snap is not None
+    snap.config_path.write_bytes(b"\xff\xfe" + "<configuration>".encode("utf-16-le"))
+    with pytest.raises(HostError) as info:
+        host.list_snapshots("web01")
+    assert str(info.value).startswith(str(snap.config_path))
