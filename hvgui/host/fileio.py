@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -51,7 +52,39 @@ def link_or_copy(source: Path, destination: Path) -> bool:
         return True
     except OSError:
         pass
-    with open(source, "rb") as fin, open(destination, "xb") as fout:
-        shutil.copyfileobj(fin, fout, 8 << 20)
+    copy_sparse(source, destination)
     shutil.copymode(source, destination)
+    return False
+
+
+def copy_sparse(source: Path, destination: Path, chunk: int = 8 << 20) -> None:
+    """Copy only the data regions of `source` (SEEK_DATA/SEEK_HOLE): holes stay holes, so a
+    sparse memory file or disk does not grow when copied to another file system."""
+    with open(source, "rb") as fin, open(destination, "xb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        src, dst = fin.fileno(), fout.fileno()
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src, offset, os.SEEK_DATA)
+                end = os.lseek(src, start, os.SEEK_HOLE)
+            except OSError:  # no more data (ENXIO) or no hole support: copy the rest plainly
+                start, end = offset, size
+                if _at_end_of_data(src, offset):
+                    break
+            while start < end:
+                data = os.pread(src, min(chunk, end - start), start)
+                if not data:
+                    break
+                os.pwrite(dst, data, start)
+                start += len(data)
+            offset = end
+        os.ftruncate(dst, size)
+
+
+def _at_end_of_data(fd: int, offset: int) -> bool:
+    try:
+        os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError as exc:
+        return exc.errno == errno.ENXIO  # only a hole is left
     return False

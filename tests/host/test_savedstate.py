@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hvgui.host import HostError
+from hvgui.host.fileio import copy_sparse
 from hvgui.host.savedstate import BinFile, DeviceState, copy_bin, describe_bin, read_vsv, write_vsv
 
 MiB = 1 << 20
@@ -86,3 +87,15 @@ def test_vsv_round_trip_and_damage(tmp_path: Path) -> None:
     path.write_bytes(b"HVGUIVSV" + bytes(10))
     with pytest.raises(HostError, match=r"bad magic|damaged|impossible"):
         read_vsv(path)
+
+
+def test_sparse_copy_keeps_holes(tmp_path: Path) -> None:
+    src, dst = tmp_path / "a.bin", tmp_path / "b.bin"
+    BinFile.create(src, 2 << 30)
+    with BinFile(src, writable=True) as mem:
+        mem.write(1 << 30, b"middle")
+    copy_sparse(src, dst)
+    assert os.path.getsize(dst) == os.path.getsize(src)
+    assert allocated(dst) < 8 * MiB
+    with BinFile(dst) as mem:
+        assert mem.read(1 << 30, 6) == b"middle"
