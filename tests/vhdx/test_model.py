@@ -27,7 +27,9 @@ _op = st.tuples(
 )
 
 
-def _run(kind: str, ops: list[tuple[bool, int, int, int]], reopen_every: int) -> None:
+def _run(
+    kind: str, ops: list[tuple[bool, int, int, int]], reopen_every: int, sector: int = 512
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         path = folder / "disk.vhdx"
@@ -38,7 +40,7 @@ def _run(kind: str, ops: list[tuple[bool, int, int, int]], reopen_every: int) ->
             create_dynamic(path, SIZE, block_size=1 * MiB)
         else:
             base = folder / "base.vhdx"
-            create_dynamic(base, SIZE, block_size=2 * MiB)
+            create_dynamic(base, SIZE, block_size=2 * MiB, logical_sector_size=sector)
             with open_disk(base, writable=True) as disk:
                 for i in range(0, SIZE, 3 * MiB):
                     chunk = bytes([(i // MiB) % 250 + 1]) * min(MiB + 777, SIZE - i)
@@ -94,3 +96,11 @@ def test_differencing_disk_behaves_like_a_bytearray(
     ops: list[tuple[bool, int, int, int]], reopen_every: int
 ) -> None:
     _run("differencing", ops, reopen_every)
+
+
+@_settings
+@given(ops=st.lists(_op, max_size=16), reopen_every=st.integers(0, 4))
+def test_differencing_disk_with_4096_byte_sectors_behaves_like_a_bytearray(
+    ops: list[tuple[bool, int, int, int]], reopen_every: int
+) -> None:
+    _run("differencing", ops, reopen_every, sector=4096)
