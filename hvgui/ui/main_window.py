@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
         self.vm_view.verticalHeader().setVisible(False)
         self.vm_view.verticalHeader().setDefaultSectionSize(22)
         self.vm_view.horizontalHeader().setHighlightSections(False)
+        self.vm_view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.vm_view.setSortingEnabled(True)
         self.vm_view.horizontalHeader().setStretchLastSection(True)
         self.vm_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.vm_view.customContextMenuRequested.connect(self._vm_menu)

@@ -46,11 +46,15 @@ class VmTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._vms: list[VM] = []
         self._live: dict[str, str] = {}
+        self._sort_column = 0
+        self._sort_order = Qt.SortOrder.AscendingOrder
 
     # ---- updates (GUI thread) ----
     def set_vms(self, vms: Sequence[VM]) -> None:
-        new = sorted(vms, key=lambda vm: (vm.name.casefold(), vm.id))
-        if [vm.id for vm in new] == [vm.id for vm in self._vms]:
+        new = self._sorted(vms)
+        if {vm.id for vm in new} == {vm.id for vm in self._vms} and len(new) == len(self._vms):
+            if [vm.id for vm in new] != [vm.id for vm in self._vms]:
+                self._relayout(new)  # same VMs, new order (sorted by a changing column)
             changed = [i for i, (a, b) in enumerate(zip(self._vms, new, strict=True)) if a != b]
             self._vms = new
             if changed:
@@ -61,6 +65,46 @@ class VmTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._vms = new
         self.endResetModel()
+
+    def _sort_key(self, vm: VM) -> tuple[Any, ...]:
+        column = self._sort_column
+        name = (vm.name.casefold(), vm.id)
+        if column == 1:
+            return (vm.state, *name)
+        if column == 2:
+            return (vm.cpu_usage, *name)
+        if column == 3:
+            return (vm.memory_assigned, *name)
+        if column == 4:
+            return (vm.uptime, *name)
+        if column == 5:
+            return (self._live.get(vm.id) or vm.status, *name)
+        return name
+
+    def _sorted(self, vms: Sequence[VM]) -> list[VM]:
+        descending = self._sort_order == Qt.SortOrder.DescendingOrder
+        return sorted(vms, key=self._sort_key, reverse=descending)
+
+    def _relayout(self, new: list[VM]) -> None:
+        """Reorder rows keeping persistent indexes (selection, current row) on their VMs."""
+        self.layoutAboutToBeChanged.emit()
+        old_ids = [vm.id for vm in self._vms]
+        rows = {vm.id: row for row, vm in enumerate(new)}
+        persistent = self.persistentIndexList()
+        moved = [
+            self.createIndex(rows[old_ids[p.row()]], p.column()) if p.isValid() else QModelIndex()
+            for p in persistent
+        ]
+        self._vms = list(new)
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Clicking a column header (QTableView with sorting enabled) sorts by it."""
+        self._sort_column, self._sort_order = column, order
+        new = self._sorted(self._vms)
+        if [vm.id for vm in new] != [vm.id for vm in self._vms]:
+            self._relayout(new)
 
     def set_live_status(self, vm_id: str, text: str | None) -> None:
         if text is None:

@@ -86,3 +86,21 @@ def test_unchanged_refresh_does_not_reset(qtbot: Any, host_dir: Path) -> None:
     host.checkpoint_vm("Alpha", snapshot_name="Third")
     tree.set_tree(host.get_vm("Alpha"), host.list_snapshots("Alpha"))
     assert resets == ["tree"]
+
+
+def test_sorting_by_a_column_keeps_the_selection(qtbot: Any, qtmodeltester: Any,
+                                                 host_dir: Path) -> None:
+    from PySide6.QtCore import QItemSelectionModel
+
+    vms, _ = _models(Host.open(host_dir))
+    qtmodeltester.check(vms)
+    selection = QItemSelectionModel(vms)
+    alpha = next(r for r in range(vms.rowCount()) if vms.index(r, 0).data() == "Alpha")
+    selection.select(vms.index(alpha, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                     | QItemSelectionModel.SelectionFlag.Rows)
+    vms.sort(0, Qt.SortOrder.DescendingOrder)
+    assert [vms.index(r, 0).data() for r in range(vms.rowCount())] == ["Beta", "Alpha"]
+    assert [i.data() for i in selection.selectedRows()] == ["Alpha"]
+    vms.sort(1)  # by State: "Off" before "Running"
+    assert [vms.index(r, 1).data() for r in range(vms.rowCount())] == ["Off", "Running"]
+    assert [i.data() for i in selection.selectedRows()] == ["Alpha"]
