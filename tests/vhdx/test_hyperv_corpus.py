@@ -108,3 +108,22 @@ def test_hyperv_checkpoint_over_a_stand_in_parent_reads_like_libvhdi(
         finally:
             reference.close()
             base.close()
+
+
+@pytest.mark.parametrize("name", ["fixed.vhdx", "dynamic.vhdx"])
+def test_writing_into_hyperv_files_keeps_them_valid_for_qemu(
+    corpus_dir: Path, tmp_path: Path, name: str
+) -> None:
+    from tests.vhdx.helpers import qemu_check, qemu_raw
+
+    path = tmp_path / name
+    shutil.copy(corpus_dir / name, path)
+    with open_disk(path, writable=True) as disk:
+        disk.write(3 * MiB + 5, b"written by hvgui" * 1000)
+        disk.write(10 * MiB - 4096, b"\x77" * 4096)
+        expected = disk.read(0, disk.size)
+    with VhdxImage.open(path) as image:
+        assert all(h is not None for h in image.headers)
+        assert image.data_write_guid != uuid.UUID("bfc189a1-751c-44ff-b60f-98d07b2950c0")
+    qemu_check(path)
+    assert qemu_raw(path) == expected
