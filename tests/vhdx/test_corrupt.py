@@ -267,3 +267,17 @@ def test_random_damage_never_escapes_as_another_exception(tmp_path: Path) -> Non
                 disk.block_sources()
         except VhdxError as exc:
             assert str(child) in str(exc) or str(parent) in str(exc), (trial, exc)
+
+
+def test_chain_depth_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hvgui.vhdx.chain as chain_module
+
+    monkeypatch.setattr(chain_module, "MAX_CHAIN_DEPTH", 4)
+    paths = [tmp_path / "base.vhdx"]
+    create_dynamic(paths[0], 4 * MiB, block_size=1 * MiB)
+    for level in range(4):
+        paths.append(tmp_path / f"l{level}.avhdx")
+        create_differencing(paths[-1], paths[-2])
+    with open_disk(paths[-2]) as disk:  # 4 files: allowed
+        assert len(disk.chain) == 4
+    _corrupt(paths[-1], "deeper than 4")
