@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,20 @@ def test_export_is_a_standalone_flattened_vm(host: Host, tmp_path: Path) -> None
     assert len(memory) == 1  # c3 was taken running: its memory comes along as a saved state
     assert result.powershell.startswith("Export-VMSnapshot -VMName 'web01' -Name 'c3'")
     assert host.check() == []
+
+
+def test_phase_texts_of_delete_move_and_export(host: Host, tmp_path: Path) -> None:
+    make_vm(host, disk=SMALL, running=True)
+    host.checkpoint_vm("web01", snapshot_name="c1")
+    write_now(host, "web01", 0, b"x" * (2 * MiB))
+    phases: dict[str, set[str]] = {}
+
+    def recorder(name: str) -> Callable[[float, str], None]:
+        return lambda fraction, phase: phases.setdefault(name, set()).add(phase)
+
+    host.export_snapshot("web01", "c1", tmp_path / "out", progress=recorder("export"))
+    host.move_storage("web01", tmp_path / "moved", progress=recorder("move"))
+    host.remove_snapshot("web01", "c1", progress=recorder("delete"))
+    assert phases["export"] - {""} == {"Exporting"}
+    assert phases["move"] - {""} == {"Moving Storage"}
+    assert phases["delete"] - {""} == {"Deleting Checkpoint", "Merge in progress"}
