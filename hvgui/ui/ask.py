@@ -97,6 +97,14 @@ def ask_directory(parent: QWidget | None, title: str, start: Path | None = None)
     return Path(chosen) if chosen else None
 
 
+def ask_open_file(
+    parent: QWidget | None, title: str, start: Path | None = None, filters: str = ""
+) -> Path | None:
+    """An existing file chosen by the user, or None."""
+    chosen, _ = QFileDialog.getOpenFileName(parent, title, str(start or Path.home()), filters)
+    return Path(chosen) if chosen else None
+
+
 def inform(parent: QWidget | None, title: str, text: str) -> None:
     """A message that needs only OK (a refused name, a warning after an operation)."""
     box = QMessageBox(parent)

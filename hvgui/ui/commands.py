@@ -141,6 +141,7 @@ class Commands(QObject):
         from hvgui.ui.vm_dialogs import SettingsDialog
 
         dialog = SettingsDialog.for_vm(session, vm, self.window)
+        dialog.on_result = self._record(vm)
         self._keep(dialog)
         dialog.finished.connect(lambda _r: self._forget(dialog))
         dialog.open()

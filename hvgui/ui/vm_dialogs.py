@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -105,14 +104,14 @@ class NewVmDialog(QDialog):
         return dialog.values() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
-def _remove_drive(
+def _detach_drive(
     host: Host, vm_id: str, ctype: str, number: int, location: int,
     progress: Progress | None, cancel: CancelToken | None,
 ) -> OperationResult:
     return host.remove_hard_drive(vm_id, ctype, number, location, progress=progress, cancel=cancel)
 
 
-def _add_drive(
+def _attach_drive(
     host: Host, vm_id: str, path: Path, pass_through: bool,
     progress: Progress | None, cancel: CancelToken | None,
 ) -> OperationResult:
@@ -137,6 +136,8 @@ class SettingsDialog(QDialog):
         self.vm = vm
         self.snapshot = snapshot
         self.read_only = snapshot is not None
+        # Receives the settings operation's result (the window records it in What happened).
+        self.on_result: Callable[[OperationResult], None] | None = None
         self._added: list[tuple[Path, bool]] = []
         self._removed: list[HardDrive] = []
         title = f"Settings for {vm.name}"
@@ -224,13 +225,13 @@ class SettingsDialog(QDialog):
         disks.addRow(self.drives)
         if not self.read_only:
             buttons = QHBoxLayout()
-            add_vhd = QPushButton("Add &Virtual Hard Disk...")
-            add_vhd.clicked.connect(lambda: self._add_drive(False))
-            add_pt = QPushButton("Add &Pass-through Disk...")
-            add_pt.clicked.connect(lambda: self._add_drive(True))
-            remove = QPushButton("&Remove")
-            remove.clicked.connect(self._remove_drive)
-            for b in (add_vhd, add_pt, remove):
+            self.add_vhd_button = QPushButton("Add &Virtual Hard Disk...")
+            self.add_vhd_button.clicked.connect(lambda: self._add_drive(False))
+            self.add_pt_button = QPushButton("Add &Pass-through Disk...")
+            self.add_pt_button.clicked.connect(lambda: self._add_drive(True))
+            self.remove_button = QPushButton("&Remove")
+            self.remove_button.clicked.connect(self._remove_drive)
+            for b in (self.add_vhd_button, self.add_pt_button, self.remove_button):
                 buttons.addWidget(b)
             disks.addRow(buttons)
             disks.addRow(QLabel(
@@ -276,15 +277,15 @@ class SettingsDialog(QDialog):
 
     def _add_drive(self, pass_through: bool) -> None:
         what = "physical disk file (raw)" if pass_through else "virtual hard disk"
-        path, _ = QFileDialog.getOpenFileName(
-            self, f"Choose a {what}", str(self.session.host.root),
+        path = ask.ask_open_file(
+            self, f"Choose a {what}", self.session.host.root,
             "Raw disks (*.raw *.img);;All files (*)" if pass_through
             else "Virtual hard disks (*.vhdx *.avhdx);;All files (*)",
         )
-        if path:
-            self._added.append((Path(path), pass_through))
+        if path is not None:
+            self._added.append((path, pass_through))
             kind = "Pass-through" if pass_through else "Virtual hard disk"
-            QTreeWidgetItem(self.drives, ["(new)", kind, path])
+            QTreeWidgetItem(self.drives, ["(new)", kind, str(path)])
 
     def _remove_drive(self) -> None:
         item = self.drives.currentItem()
@@ -323,10 +324,10 @@ class SettingsDialog(QDialog):
                 steps.append(lambda p, c: host.set_vm(vm_id, progress=p, cancel=c, **changes))
             for drive in removed:
                 steps.append(functools.partial(
-                    _remove_drive, host, vm_id, drive.controller_type, drive.controller_number,
+                    _detach_drive, host, vm_id, drive.controller_type, drive.controller_number,
                     drive.controller_location))
             for path, pass_through in added:
-                steps.append(functools.partial(_add_drive, host, vm_id, path, pass_through))
+                steps.append(functools.partial(_attach_drive, host, vm_id, path, pass_through))
 
             def call(progress: Progress, cancel: CancelToken) -> OperationResult:
                 results = [
@@ -340,11 +341,5 @@ class SettingsDialog(QDialog):
                     "\n".join(r.powershell for r in results if r.powershell),
                 )
 
-            window = self.parent()
-            panel = getattr(window, "what_happened", None)
-            name = self.vm.name
-            self.session.run(
-                self.vm, "Applying Settings", call,
-                on_result=(lambda r: panel.add_result(name, r)) if panel is not None else None,
-            )
+            self.session.run(self.vm, "Applying Settings", call, on_result=self.on_result)
         self.accept()

@@ -53,6 +53,11 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> Answers:
         rec.deleted.append((snapshot.name, include_children))
         return rec.confirm
 
+    def ask_open_file(_parent: Any, title: str, start: Path | None = None,
+                      filters: str = "") -> Path | None:
+        rec.asked.append(("file", title))
+        return rec.file
+
     def inform(_parent: Any, title: str, text: str) -> None:
         rec.informed.append(text)
 
@@ -61,7 +66,7 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> Answers:
 
     for name, fn in (("ask_apply", ask_apply), ("confirm", confirm), ("ask_text", ask_text),
                      ("ask_directory", ask_directory), ("inform", inform),
-                     ("confirm_delete", confirm_delete),
+                     ("confirm_delete", confirm_delete), ("ask_open_file", ask_open_file),
                      ("show_error", show_error)):
         monkeypatch.setattr(ask, name, fn)
     return rec

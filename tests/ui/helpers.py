@@ -26,6 +26,7 @@ class Answers:
     confirm: bool = True
     text: str | None = None
     directory: Path | None = None
+    file: Path | None = None
     asked: list[tuple[str, str]] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     informed: list[str] = field(default_factory=list)

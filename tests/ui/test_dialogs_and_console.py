@@ -168,3 +168,23 @@ def test_main_inspect_opens_the_inspector_on_a_file(qtbot: Any, host_dir: Path) 
     win = app.windows.pop()
     assert type(win).__name__ == "InspectorWindow" and win.isVisible()
     win.close()  # it deletes itself on close
+
+
+def test_settings_attach_a_pass_through_disk_warns_it_is_not_captured(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path, tmp_path: Path
+) -> None:
+    raw = tmp_path / "PhysicalDrive3.raw"
+    with open(raw, "wb") as f:
+        f.truncate(8 * MiB)
+    answers.file = raw
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.acts.vm_settings.trigger()
+    dialog = _open_dialog(window)
+    dialog.add_pt_button.click()
+    assert dialog.drives.topLevelItemCount() == 2
+    dialog._accept()
+    wait_idle(qtbot, window)
+    drives = Host.open(host_dir).get_vm("Beta").hard_drives
+    assert [d.pass_through for d in drives] == [False, True]
+    assert drives[1].path == raw
+    assert answers.informed and "pass-through" in answers.informed[0]
