@@ -1,4 +1,10 @@
-"""The MS-VHDX engine (no Qt): create, open, read and write VHDX/AVHDX files and their chains."""
+"""The MS-VHDX engine (no Qt): create, open, read and write VHDX/AVHDX files and their chains.
+
+Modules: `format` (constants), `structures` (parse/build headers, region table, metadata,
+parent locator), `bat` (BAT geometry and sparse table), `log` (log replay), `image`
+(`VhdxImage`: one file, validated at open), `locator` (parent paths), `create`, `chain`
+(`open_disk`, `Disk`, `BlockSource`); merge, check, info and convert build on these.
+"""
 
 from hvgui.vhdx.bat import Bat, BatGeometry
 from hvgui.vhdx.chain import (
