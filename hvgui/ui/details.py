@@ -22,7 +22,7 @@ from hvgui.host import VM, HardDrive, Snapshot
 from hvgui.ui.formatting import hyperv_time, memory_mb, size_text
 from hvgui.ui.thumbnail import render_screen
 
-THUMB = QSize(176, 124)
+THUMB = QSize(200, 150)
 
 
 def _form() -> tuple[QWidget, QFormLayout]:
@@ -67,6 +67,9 @@ class DetailsPane(QWidget):
         self.thumbnail = QLabel()
         self.thumbnail.setFixedSize(THUMB)
         self.thumbnail.setAccessibleName("Screen thumbnail")
+        self.screen_key = ""
+        self._screen: tuple[str, str, datetime | None] = ("", "Off", None)
+        self._screen_lines: list[str] = []
         self.summary, self.summary_form = _form()
         self.memory, self.memory_form = _form()
         self.networking, self.networking_form = _form()
@@ -98,11 +101,30 @@ class DetailsPane(QWidget):
                     out[lw.text().rstrip(":")] = fw.toolTip() or fw.text()
         return out
 
-    def _thumb(self, name: str, state: str, when: datetime | None) -> None:
+    def _thumb(self, key: str, name: str, state: str, when: datetime | None) -> None:
+        self.screen_key = key
+        self._screen = (name, state, when)
+        self._screen_lines = []
+        self._render()
+
+    def _render(self) -> None:
         ratio = self.devicePixelRatioF() or 1.0
-        self.thumbnail.setPixmap(render_screen(name, state, when, THUMB, ratio))
+        name, state, when = self._screen
+        self.thumbnail.setPixmap(
+            render_screen(name, state, when, THUMB, ratio, lines=self._screen_lines)
+        )
+
+    def set_screen_lines(self, key: str, lines: list[str]) -> None:
+        """What the guest's console shows (read in the background), if `key` is still shown."""
+        if key == self.screen_key and lines != self._screen_lines:
+            self._screen_lines = lines
+            self._render()
+
+    def screen_lines(self) -> list[str]:
+        return list(self._screen_lines)
 
     def show_nothing(self) -> None:
+        self.screen_key = ""
         self.header.setText("  No virtual machine selected")
         self.thumbnail.clear()
         for form in (self.summary_form, self.memory_form, self.networking_form):
@@ -110,7 +132,7 @@ class DetailsPane(QWidget):
 
     def show_vm(self, vm: VM) -> None:
         self.header.setText(f"  {vm.name}")
-        self._thumb(vm.name, vm.state, datetime.now().astimezone())
+        self._thumb(f"now:{vm.id}", vm.name, vm.state, datetime.now().astimezone())
         self._fill(
             self.summary_form,
             [
@@ -139,7 +161,7 @@ class DetailsPane(QWidget):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         self.header.setText(f"  {snap.name}")
-        self._thumb(snap.vm_name, snap.state, snap.creation_time)
+        self._thumb(snap.id, snap.vm_name, snap.state, snap.creation_time)
         memory = "Included" if snap.bin_path else "Not included"
         self._fill(
             self.summary_form,

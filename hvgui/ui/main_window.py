@@ -38,11 +38,12 @@ from hvgui.ui.details import DetailsPane
 from hvgui.ui.icons import icon
 from hvgui.ui.models import IdRole, NowItem, ObjectRole
 from hvgui.ui.navigation import NavigationTree
+from hvgui.ui.screen_contents import listing_for, root_listing
 from hvgui.ui.session import HostSession
 from hvgui.ui.style import STYLE_SHEET
 from hvgui.ui.what_happened import WhatHappenedPanel
 from hvgui.ui.window_actions import WindowActions
-from hvgui.ui.workers import Runner
+from hvgui.ui.workers import Op, Runner
 
 SETTINGS_ORG = "hvgui"
 SETTINGS_APP = "hvgui"
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
         self.commands = Commands(self)
         self.last_menu: QMenu | None = None
         self._pending_checkpoint: str | None = None
+        self._screens: dict[str, list[str]] = {}  # thumbnail listings by checkpoint / Now
+        self._screens_loading: set[str] = set()
         self._restoring = False
         self._build_widgets()
         self._build_menus()
@@ -390,10 +393,41 @@ class MainWindow(QMainWindow):
         vm = self.selected_vm()
         if isinstance(obj, Snapshot):
             self.details.show_snapshot(obj)
+            self._load_screen(obj, obj.id)
         elif vm is not None:
             self.details.show_vm(vm)
+            revision = self.session._revision if self.session is not None else ""
+            self._load_screen(vm, f"now:{vm.id}", f"now:{vm.id}:{revision}")
         else:
             self.details.show_nothing()
+
+    def _load_screen(self, obj: Snapshot | VM, key: str, cache_key: str = "") -> None:
+        """Fill the thumbnail's console with the guest's files, read off the GUI thread."""
+        cache_key = cache_key or key
+        cached = self._screens.get(cache_key)
+        if cached is not None:
+            self.details.set_screen_lines(key, cached)
+            return
+        target = listing_for(obj)
+        if target is None or cache_key in self._screens_loading:
+            return
+        self._screens_loading.add(cache_key)
+
+        def shown(lines: list[str]) -> None:
+            if len(self._screens) > 500:  # Now's keys change with every host revision
+                self._screens.clear()
+            self._screens[cache_key] = lines
+            self.details.set_screen_lines(key, lines)
+
+        def unreadable(exc: BaseException) -> None:
+            # The thumbnail says it in words; the chain check and the inspector say why.
+            shown(["C:\\> dir", f"({ask.error_summary(exc)})"])
+
+        Op(self.runner, lambda _p, _c: root_listing(*target), label="Thumbnail").bound_to(
+            self.details
+        ).success(shown).failure(unreadable).finally_(
+            lambda: self._screens_loading.discard(cache_key)
+        ).run_in_background()
 
     # ----------------------------------------------------------------- actions
     def update_actions(self) -> None:

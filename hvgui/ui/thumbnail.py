@@ -7,6 +7,7 @@ screen when it was off, a dimmed desktop when it was saved or paused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
@@ -14,9 +15,15 @@ from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QPen, QPixma
 
 
 def render_screen(
-    vm_name: str, state: str, when: datetime | None, size: QSize, device_pixel_ratio: float = 1.0
+    vm_name: str,
+    state: str,
+    when: datetime | None,
+    size: QSize,
+    device_pixel_ratio: float = 1.0,
+    lines: Sequence[str] = (),
 ) -> QPixmap:
-    """A `size` (logical pixels) pixmap of the guest's screen in `state` at `when`."""
+    """A `size` (logical pixels) pixmap of the guest's screen in `state` at `when`; `lines`
+    (e.g. a listing of its disk) fill the guest's console window."""
     pixmap = QPixmap(size * device_pixel_ratio)
     pixmap.setDevicePixelRatio(device_pixel_ratio)
     pixmap.fill(Qt.GlobalColor.transparent)
@@ -32,7 +39,7 @@ def render_screen(
     if base in {"Off", "Stopping", ""}:
         _draw_off(painter, screen)
     else:
-        _draw_desktop(painter, screen, vm_name, when)
+        _draw_desktop(painter, screen, vm_name, when, lines)
         if base in {"Saved", "Saving", "Paused", "Pausing"}:
             painter.fillRect(screen, QColor(0, 0, 0, 120))
             _draw_caption(painter, screen, base)
@@ -58,7 +65,9 @@ def _draw_caption(painter: QPainter, screen: QRectF, text: str) -> None:
     painter.drawText(screen, Qt.AlignmentFlag.AlignCenter, text)
 
 
-def _draw_desktop(painter: QPainter, screen: QRectF, vm_name: str, when: datetime | None) -> None:
+def _draw_desktop(
+    painter: QPainter, screen: QRectF, vm_name: str, when: datetime | None, lines: Sequence[str]
+) -> None:
     gradient = QLinearGradient(screen.topLeft(), screen.bottomRight())
     gradient.setColorAt(0.0, QColor("#1565c0"))
     gradient.setColorAt(1.0, QColor("#0d2f5e"))
@@ -93,6 +102,21 @@ def _draw_desktop(painter: QPainter, screen: QRectF, vm_name: str, when: datetim
         QRectF(win.left() + 3, win.top(), win.width() - 6, title_h),
         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, vm_name,
     )
+    if lines:
+        mono = QFont("DejaVu Sans Mono")
+        mono.setPixelSize(max(5, int(title_h * 0.85)))
+        painter.setFont(mono)
+        painter.setPen(QColor("#d5f5e3"))
+        y = win.top() + title_h * 1.3
+        for line in lines:
+            if y + title_h > win.bottom():
+                break
+            painter.drawText(
+                QRectF(win.left() + 3, y, win.width() - 6, title_h),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, line,
+            )
+            y += title_h
+        return
     painter.setPen(QPen(QColor("#58d68d"), max(1.0, title_h / 5)))
     y = win.top() + title_h * 2
     for width in (0.7, 0.45, 0.6, 0.3):

@@ -241,3 +241,10 @@ def test_history_rows_fill_in_when_expanded(qtbot: Any, window: MainWindow) -> N
     row.setExpanded(True)
     changes = {row.child(i).text(1) for i in range(row.childCount())}
     assert {"created", "read-only"} <= changes
+
+
+def test_thumbnail_lists_the_files_the_checkpoint_froze(qtbot: Any, window: MainWindow) -> None:
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    qtbot.waitUntil(lambda: len(window.details.screen_lines()) > 1, timeout=5000)
+    assert window.details.screen_lines()[0] == "C:\\> dir"
+    assert any(line.endswith("hello.txt") for line in window.details.screen_lines())
