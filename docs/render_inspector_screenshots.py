@@ -18,12 +18,12 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
 
-from hvgui.host.demo import build_demo_host  # noqa: E402
-from hvgui.ui.inspector.vhdx_view import VhdxView  # noqa: E402
-from hvgui.ui.inspector.window import InspectorWindow  # noqa: E402
+from hvgui.host.demo import build_demo_host
+from hvgui.ui.inspector.vhdx_view import VhdxView
+from hvgui.ui.inspector.window import InspectorWindow
 
 DOCS = Path(__file__).resolve().parent
 CORPUS = DOCS.parent.parent / "shared" / "corpus" / "hyperv"

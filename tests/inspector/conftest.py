@@ -71,7 +71,7 @@ def lab(tmp_path: Path) -> Host:
     host.start_vm("Lab")
     _write(host, "Lab", 0, b"\x01" * (3 * MiB))
     host.checkpoint_vm("Lab", snapshot_name="One")
-    _write(host, "Lab", 5 * MiB, b"\x02" * (2 * MiB + 4096))
+    _write(host, "Lab", 4 * MiB, b"\x02" * (2 * MiB + 4096))
     host.checkpoint_vm("Lab", snapshot_name="Two")
     _write(host, "Lab", 40 * MiB, b"\x03" * MiB)
     return host

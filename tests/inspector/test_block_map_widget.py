@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytestqt.qtbot import QtBot
 from PySide6.QtCore import QPoint, Qt
+from pytestqt.qtbot import QtBot
 
 from hvgui.ui.inspector.block_map import ZERO, BlockMapData, BlockMapWidget
 

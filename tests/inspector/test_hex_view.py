@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from pytestqt.qtbot import QtBot
 from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
 
 from hvgui.ui.inspector.hex_model import BYTES_PER_ROW, PAGE_SIZE, HexModel
 from hvgui.ui.inspector.hex_view import HexView, parse_offset

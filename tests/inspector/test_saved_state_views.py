@@ -37,7 +37,8 @@ def test_bin_view_shows_the_header_and_jumps_to_a_touched_run(
     assert header["memory_size"] == 64 * MiB
     assert header["touched_chunks"] == 3
     runs = facts["saved_state"]["touched_runs"]["listed"]
-    assert [(r["guest_address"], r["length"]) for r in runs] == [(3 * MiB, 2 * MiB), (40 * MiB, MiB)]
+    assert [(r["guest_address"], r["length"]) for r in runs] == [
+        (3 * MiB, 2 * MiB), (40 * MiB, MiB)]
     # sparse: the file is 64 MiB long but only the touched chunks take disk space
     assert facts["file"]["size_on_disk"] < 8 * MiB < facts["file"]["size"]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -22,6 +24,7 @@ from hvgui.errors import HvError
 from hvgui.host.inspect import DeletePreview, delete_preview
 from hvgui.ui.formatting import size_text
 from hvgui.ui.inspector.file_models import PlannedFilesModel
+from hvgui.ui.inspector.jobs import wind_down
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner
 
@@ -82,17 +85,20 @@ class DeletePreviewDialog(QDialog):
         self.setWindowTitle("Delete Checkpoint")
         self.setObjectName("deletePreviewDialog")
         self.resize(860, 420)
-        self._layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self)
+        self.pages = QStackedWidget(self)
         self.view: QWidget = WaitingPanel("Working out which files the delete merges…", self)
-        self._layout.addWidget(self.view, 1)
+        self.pages.addWidget(self.view)
+        layout.addWidget(self.pages, 1)
         buttons = QDialogButtonBox(self)
         self.delete_button = buttons.addButton("&Delete", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Cancel).setDefault(True)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        self._layout.addWidget(buttons)
+        layout.addWidget(buttons)
         self.runner = Runner(self, max_threads=1)
+        self._closing = False
         if preview is not None:
             self.show_preview(preview)
         elif compute is not None:
@@ -100,23 +106,32 @@ class DeletePreviewDialog(QDialog):
                 self.show_preview).failure(self._failed).run_in_background()
 
     def _replace(self, widget: QWidget) -> None:
-        self._layout.replaceWidget(self.view, widget)
-        self.view.deleteLater()
+        self.pages.addWidget(widget)
+        self.pages.setCurrentWidget(widget)
         self.view = widget
 
     def show_preview(self, preview: DeletePreview) -> None:
+        if self._closing:
+            return
         self._replace(DeletePreviewWidget(preview, self))
 
     def _failed(self, exc: BaseException) -> None:
+        if self._closing:
+            return
         problem = str(exc) if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
         self._replace(Banner(f"The preview could not be computed: {problem}. Deleting is still "
                              "possible; the host checks the chain before it merges.", "warning",
                              self))
 
     def done(self, result: int) -> None:
-        self.runner.cancel_all()
-        self.runner.wait()
+        self._closing = True
+        wind_down(self.runner)
         super().done(result)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._closing = True
+        wind_down(self.runner)
+        super().closeEvent(event)
 
 
 def confirm_delete(

@@ -234,7 +234,9 @@ class VhdxView(QWidget):
         findings: list[dict[str, Any]] = facts.get("findings") or []
         layout = QVBoxLayout(self)
         layout.addWidget(heading(f"{path.name} — {facts.get('label', 'VHDX')}", self))
-        layout.addWidget(QLabel(self._summary(dump), self))
+        self.summary = QLabel(self._summary(dump), self)
+        self.summary.setObjectName("vhdxSummary")
+        layout.addWidget(self.summary)
         banner = parent_banner(dump)
         if banner is not None:
             banner.setParent(self)

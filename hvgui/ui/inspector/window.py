@@ -43,6 +43,7 @@ from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles
 from hvgui.ui.inspector.hex_view import HexView
+from hvgui.ui.inspector.jobs import wind_down
 from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel
 from hvgui.ui.inspector.space_view import SpaceView
 from hvgui.ui.inspector.vhdx_view import VhdxView
@@ -300,8 +301,7 @@ class InspectorWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closed = True
-        self.runner.cancel_all()
-        self.runner.wait()
+        wind_down(self.runner)
         for hex_view in self.findChildren(HexView):
             hex_view.close_file()
         super().closeEvent(event)

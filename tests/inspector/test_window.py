@@ -1,0 +1,216 @@
+"""The inspector window on a checkpoint, on Now and on single files (engine-made and real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+from shiboken6 import isValid
+
+from hvgui.host import Host
+from hvgui.ui.inspector import InspectorWindow, inspect_main, open_inspector
+from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
+from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
+from hvgui.ui.inspector.file_models import FileListModel, PlannedFilesModel
+from hvgui.ui.inspector.panels import ErrorPanel
+from hvgui.ui.inspector.space_view import SpaceView
+from hvgui.ui.inspector.vhdx_view import VhdxView
+from hvgui.ui.inspector.xml_view import XmlView
+from hvgui.vhdx import create_differencing, create_dynamic, open_disk, set_read_only
+
+MiB = 1 << 20
+
+
+def _decoded(qtbot: QtBot, window: InspectorWindow, row: int) -> QWidget:
+    """Select file `row` and wait for its view (decoded off the GUI thread)."""
+    window.file_table.selectRow(row)
+    path = window.file_model.files()[row].path
+    qtbot.waitUntil(lambda: (view := window.view_of(path)) is not None
+                    and view.objectName() != "waitingPanel", timeout=10000)
+    view = window.view_of(path)
+    assert view is not None
+    return view
+
+
+@pytest.fixture
+def close_after(qtbot: QtBot):  # type: ignore[no-untyped-def]
+    windows: list[InspectorWindow] = []
+    yield windows.append
+    for window in windows:
+        if isValid(window):  # open_inspector's windows delete themselves when closed
+            window.close()
+
+
+def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+    two = lab.get_snapshot("Lab", "Two")
+    window = InspectorWindow(host=lab, vm="Lab", snapshot="Two")
+    qtbot.addWidget(window)
+    close_after(window)
+    window.show()
+    assert window.windowTitle() == "Inspect Files — Two"
+    tabs = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
+    assert tabs == ["Files", "Space", "Delete preview"]
+    assert [f.path for f in window.file_model.files()][:3] == [
+        two.config_path, two.bin_path, two.vsv_path]
+    assert isinstance(_decoded(qtbot, window, 0), XmlView)  # selected first, on its own
+    assert str(two.config_path) in window.role.text()
+    assert isinstance(_decoded(qtbot, window, 1), SavedStateView)
+    assert isinstance(_decoded(qtbot, window, 2), SavedStateView)
+    disk = _decoded(qtbot, window, 3)
+    assert isinstance(disk, VhdxView)
+    qtbot.waitUntil(lambda: disk.block_panel.map.data() is not None, timeout=10000)
+    data = disk.block_panel.map.data()
+    assert data is not None and data.count == 64 * MiB // data.block_size
+    # Two's own disk holds the 2 MiB + 4 KiB written between One and Two
+    assert data.involvement()[0][0] >= 1
+    assert isinstance(_decoded(qtbot, window, 4), VhdxView)
+    # the checkpoint's XML can be compared with Now and with One
+    xml = window.view_of(two.config_path)
+    assert isinstance(xml, XmlView)
+    assert next(t for t, _ in xml.others) == "The VM's current configuration (Now)"
+    assert any("One" in t for t, _ in xml.others)
+    assert isinstance(window.space_view, SpaceView)
+    assert window.space_view.chart.series()
+    qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
+    assert isinstance(window.delete_view, DeletePreviewWidget)
+    assert "1 merged" in window.delete_view.summary.text()
+
+
+def test_now_has_no_delete_preview(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+    window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
+    qtbot.addWidget(window)
+    close_after(window)
+    assert window.windowTitle() == "Inspect Files — Lab (Now)"
+    assert window.tabs.count() == 2
+    assert window.file_model.files()[0].path == lab.get_vm("Lab").config_path
+
+
+def test_an_unknown_vm_gives_a_message_not_a_crash(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+    window = InspectorWindow(host=lab, vm="nope", snapshot=None)
+    qtbot.addWidget(window)
+    close_after(window)
+    assert window.file_model.rowCount() == 0
+    assert window.list_problem and "nope" in window.list_problem
+
+
+def test_engine_chain_view_shows_headers_parent_and_findings(
+    qtbot: QtBot, tmp_path: Path, close_after  # type: ignore[no-untyped-def]
+) -> None:
+    base, child = tmp_path / "base.vhdx", tmp_path / "base_1.avhdx"
+    create_dynamic(base, 16 * MiB, block_size=MiB)
+    with open_disk(base, writable=True) as disk:
+        disk.write(0, b"base" * 1024)
+    create_differencing(child, base)
+    window = InspectorWindow(path=child)
+    qtbot.addWidget(window)
+    close_after(window)
+    assert [f.path for f in window.file_model.files()] == [child, base]
+    view = _decoded(qtbot, window, 0)
+    assert isinstance(view, VhdxView)
+    texts = [w.text() for w in view.findChildren(type(view.findChild(QWidget, "banner_ok")))
+             if hasattr(w, "text")]
+    assert any("linkage matches" in t for t in texts)
+    model = view.structure_model
+    headers = next(model.index(r, 0) for r in range(model.rowCount())
+                   if model.index(r, 0).data() == "headers")
+    bold = [model.index(r, 0, headers).data(role=6) for r in range(model.rowCount(headers))]
+    current = [isinstance(f, QFont) and f.bold() for f in bold]
+    assert sorted(current) == [False, True]  # exactly one header is current, drawn bold
+    assert view.summary.text().startswith("Differencing disk, 16 MiB virtual, 2 MiB blocks")
+    # Test-VHD warns that the parent is writable, as Hyper-V would never leave it
+    assert view.findings_model.rowCount() == 1
+    assert view.findings_model.index(0, 0).data() == "warnings"
+    set_read_only(base, True)
+    window.close()
+    again = InspectorWindow(path=child)
+    qtbot.addWidget(again)
+    close_after(again)
+    view = _decoded(qtbot, again, 0)
+    assert isinstance(view, VhdxView)
+    assert view.findings_model.rowCount() == 0  # now a sound chain
+
+
+def test_the_real_differencing_avhdx_says_its_parent_is_missing(
+    qtbot: QtBot, corpus_dir: Path, close_after  # type: ignore[no-untyped-def]
+) -> None:
+    path = corpus_dir / "differencing.avhdx"
+    window = open_inspector(None, path=path)
+    assert isinstance(window, InspectorWindow)
+    qtbot.addWidget(window)
+    close_after(window)
+    view = _decoded(qtbot, window, 0)
+    assert isinstance(view, VhdxView)
+    banners = [w for w in view.findChildren(QWidget) if w.objectName() == "banner_error"]
+    text = " ".join(b.text() for b in banners)  # type: ignore[attr-defined]
+    assert "Parent missing: Generation 1_49C4BAF3-4B25-4406-8C4B-D39E65C32385.avhdx" in text
+    assert "1 error" in text
+    assert view.findings_model.rowCount() == 1  # the "errors" group
+    assert "Microsoft Windows 10.0.17763.0" in " ".join(
+        w.text() for w in view.findChildren(QWidget) if hasattr(w, "text")
+        and isinstance(w.text(), str))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["fixed.vhdx", "dynamic.vhdx", "test.vmcx", "test.VMRS"])
+def test_every_corpus_file_opens_in_its_view(
+    qtbot: QtBot, corpus_dir: Path, name: str, close_after  # type: ignore[no-untyped-def]
+) -> None:
+    window = InspectorWindow(path=corpus_dir / name)
+    qtbot.addWidget(window)
+    close_after(window)
+    view = _decoded(qtbot, window, 0)
+    expected = VhdxView if name.endswith(".vhdx") else NotDecodedView
+    assert isinstance(view, expected)
+    if isinstance(view, VhdxView):
+        qtbot.waitUntil(lambda: view.block_panel.map.data() is not None, timeout=10000)
+        assert view.findings_model.rowCount() == 0
+
+
+def test_garbage_and_truncated_files_get_readable_panels(
+    qtbot: QtBot, tmp_path: Path, corpus_dir: Path, close_after  # type: ignore[no-untyped-def]
+) -> None:
+    garbage = tmp_path / "garbage.vhdx"
+    garbage.write_bytes(b"\x00\xff" * 5000)
+    truncated = tmp_path / "truncated.avhdx"
+    truncated.write_bytes((corpus_dir / "differencing.avhdx").read_bytes()[: 200 * 1024])
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    for path in (garbage, truncated, empty):
+        window = InspectorWindow(path=path)
+        qtbot.addWidget(window)
+        close_after(window)
+        view = _decoded(qtbot, window, 0)
+        assert isinstance(view, NotDecodedView | ErrorPanel | VhdxView), path
+        if path is truncated:
+            # what can be decoded is shown; the problems are findings, the map says why not
+            assert isinstance(view, ErrorPanel | VhdxView)
+
+
+def test_models_pass_the_model_tester(qtmodeltester, lab: Host) -> None:  # type: ignore[no-untyped-def]
+    from hvgui.host.inspect import checkpoint_files, delete_preview
+
+    qtmodeltester.check(FileListModel(checkpoint_files(lab, "Lab", "Two")))
+    qtmodeltester.check(PlannedFilesModel(delete_preview(lab, "Lab", "Two").files))
+
+
+def test_the_delete_dialog_computes_in_the_background(qtbot: QtBot, lab: Host) -> None:
+    from hvgui.host.inspect import delete_preview
+
+    dialog = DeletePreviewDialog(None, compute=lambda: delete_preview(lab, "Lab", "One"))
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: isinstance(dialog.view, DeletePreviewWidget), timeout=10000)
+    assert dialog.delete_button.isEnabled()
+    dialog.reject()
+
+
+def test_inspect_main_runs_until_the_window_closes(qtbot: QtBot, corpus_dir: Path) -> None:
+    def close_all() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, InspectorWindow):
+                widget.close()
+
+    QTimer.singleShot(300, close_all)
+    assert inspect_main(corpus_dir / "test.vmcx") == 0
