@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -192,6 +193,7 @@ def merge_gap(workdir: Path, data_bytes: int) -> tuple[float, float, int]:
     if host.list_snapshots("Merge"):
         raise RuntimeError("the checkpoint was not deleted")
     win.close()  # type: ignore[attr-defined]
+    shutil.rmtree(root, ignore_errors=True)  # a GiB or more: not worth caching
     return worst, seconds, ticks
 
 
