@@ -111,3 +111,28 @@ def test_server_2016_files_are_recognised_not_decoded_and_shown_in_hex(
 def test_facts_model_passes_the_model_tester(qtmodeltester, bin_file: Path) -> None:  # type: ignore[no-untyped-def]
     model = FactsModel(inspect_file(bin_file))
     qtmodeltester.check(model)
+
+
+def test_a_4_gib_bin_opens_at_once(qtbot: QtBot, tmp_path: Path) -> None:
+    import time
+
+    from hvgui.host import savedstate
+
+    path = tmp_path / "big.bin"
+    savedstate.BinFile.create(path, 4 << 30)
+    with savedstate.BinFile(path, writable=True) as memory:
+        memory.write((4 << 30) - 16, b"top of memory!!!")
+    started = time.perf_counter()
+    facts = inspect_file(path)
+    view = make_file_view(path, facts, Runner(), [])
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    assert time.perf_counter() - started < 2.0
+    assert isinstance(view, SavedStateView)
+    assert path.stat().st_size > 4 << 30 and path.stat().st_blocks * 512 < 8 * MiB
+    view.hex.go_to_offset(path.stat().st_size - 16)
+    row = view.hex.table.selectionModel().selectedRows()[0].row()
+    assert view.hex.model.row_bytes(row) == b"top of memory!!!"
+    assert view.hex.model.reads < 10
+    view.hex.close_file()
