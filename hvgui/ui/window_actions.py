@@ -36,14 +36,14 @@ class WindowActions(QObject):
         # Host / file
         self.connect_host = a(self, "&Connect to Host...", "connectHost", "host-connect", "Ctrl+O")
         self.new_vm = a(self, "&New Virtual Machine...", "newVm", "new", "Ctrl+Shift+N")
-        self.refresh = a(self, "&Refresh", "refresh", "refresh", QKeySequence.StandardKey.Refresh)
-        self.quit = a(self, "E&xit", "quit", "", QKeySequence.StandardKey.Quit)
+        self.refresh = a(self, "&Refresh", "refresh", "refresh", "F5")  # not Ctrl+R: Resume
+        self.quit = a(self, "E&xit", "quit", "", "Ctrl+Q")
         # VM (VMConnect's shortcuts where it has them)
         self.vm_connect = a(self, "C&onnect...", "vmConnect", "connect")
         self.vm_settings = a(self, "&Settings...", "vmSettings", "settings")
         self.vm_start = a(self, "S&tart", "vmStart", "start", "Ctrl+S")
         self.vm_turn_off = a(self, "T&urn Off...", "vmTurnOff", "turn-off")
-        self.vm_shut_down = a(self, "Shu&t Down...", "vmShutDown", "shut-down", "Ctrl+D")
+        self.vm_shut_down = a(self, "S&hut Down...", "vmShutDown", "shut-down", "Ctrl+D")
         self.vm_save = a(self, "S&ave", "vmSave", "save")
         self.vm_pause = a(self, "&Pause", "vmPause", "pause", "Ctrl+P")
         self.vm_resume = a(self, "R&esume", "vmResume", "resume", "Ctrl+R")
@@ -51,7 +51,7 @@ class WindowActions(QObject):
         self.vm_revert = a(self, "Re&vert...", "vmRevert", "revert", "Ctrl+E")
         self.vm_move = a(self, "&Move...", "vmMove", "move")
         self.vm_export = a(self, "E&xport...", "vmExport", "export")
-        self.vm_rename = a(self, "Rena&me...", "vmRename", "rename", "F2")
+        self.vm_rename = a(self, "Re&name...", "vmRename", "rename", "F2")
         self.vm_delete = a(
             self, "&Delete...", "vmDelete", "delete", QKeySequence.StandardKey.Delete
         )
@@ -61,7 +61,7 @@ class WindowActions(QObject):
         self.cp_settings = a(self, "&Settings...", "cpSettings", "settings")
         self.cp_apply = a(self, "&Apply...", "cpApply", "apply")
         self.cp_export = a(self, "E&xport...", "cpExport", "export")
-        self.cp_rename = a(self, "Rena&me...", "cpRename", "rename", "F2")
+        self.cp_rename = a(self, "Re&name...", "cpRename", "rename", "F2")
         self.cp_delete = a(
             self, "&Delete Checkpoint...", "cpDelete", "delete", QKeySequence.StandardKey.Delete
         )

@@ -248,3 +248,16 @@ def test_thumbnail_lists_the_files_the_checkpoint_froze(qtbot: Any, window: Main
     qtbot.waitUntil(lambda: len(window.details.screen_lines()) > 1, timeout=5000)
     assert window.details.screen_lines()[0] == "C:\\> dir"
     assert any(line.endswith("hello.txt") for line in window.details.screen_lines())
+
+
+def test_each_menu_has_distinct_accelerators(window: MainWindow) -> None:
+    import re
+
+    for top in window.menuBar().actions():
+        menu = top.menu()
+        keys = [
+            m.group(1).lower()
+            for a in menu.actions()  # type: ignore[union-attr]
+            if not a.isSeparator() and (m := re.search(r"&(\w)", a.text()))
+        ]
+        assert len(keys) == len(set(keys)), (top.text(), keys)
