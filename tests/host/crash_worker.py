@@ -1,12 +1,13 @@
 """Run one host operation in a child process so a test can SIGKILL it mid-way.
 
 Usage: python crash_worker.py HOST_DIR OPERATION [ARGUMENT]
-Prints "go" (flushed) just before the operation starts, "done" after it.
+Prints "go" (flushed) just before the operation starts, "done SECONDS" after it.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from hvgui.host import Host
@@ -17,6 +18,7 @@ def main() -> None:
     argument = sys.argv[3] if len(sys.argv) > 3 else ""
     host = Host.open(root)
     print("go", flush=True)
+    start = time.monotonic()
     if operation == "checkpoint":
         host.checkpoint_vm("web01", snapshot_name=argument)
     elif operation == "apply":
@@ -27,7 +29,7 @@ def main() -> None:
         host.move_storage("web01", Path(argument))
     else:
         raise SystemExit(f"unknown operation {operation}")
-    print("done", flush=True)
+    print(f"done {time.monotonic() - start:.6f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,21 +19,23 @@ from .hosthelpers import MiB, contents, make_vm, write_now
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 MARK = 3 * MiB  # a memory address the guest wrote before the operation
-KILLS = 6
+KILL_AT = (0.0, 0.15, 0.35, 0.55, 0.75, 0.9, 1.0)  # fractions of the operation's duration
 
 
 def build(root: Path, merge_bytes: int) -> Host:
-    """Running VM: c1, then `merge_bytes` written (so deleting c2 merges that much), c2, more."""
+    """Running VM with checkpoints c1 -> c2, then `merge_bytes` written to Now: deleting c2
+    merges that much into c2's disk; applying c1 discards it."""
     host = Host.open(root)
     make_vm(host, disk=max(16 * MiB, 2 * merge_bytes), running=True)
     write_now(host, "web01", 0, b"first" * 1000)
     host.write_memory("web01", MARK, b"memory mark")
     host.checkpoint_vm("web01", snapshot_name="c1")
+    write_now(host, "web01", 1 * MiB, b"second" * 1000)
+    host.checkpoint_vm("web01", snapshot_name="c2")
     chunk = os.urandom(4 * MiB)
     for offset in range(0, merge_bytes, len(chunk)):
         write_now(host, "web01", offset, chunk[: min(len(chunk), merge_bytes - offset)])
-    host.checkpoint_vm("web01", snapshot_name="c2")
-    write_now(host, "web01", 1 * MiB, b"now" * 3000)
+    write_now(host, "web01", 2 * MiB, b"now" * 3000)
     return host
 
 
@@ -47,11 +49,10 @@ def run_worker(root: Path, operation: str, argument: str, delay: float | None) -
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "go", proc.stderr.read() if proc.stderr else ""
-    start = time.monotonic()
     if delay is None:
-        _out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-        return time.monotonic() - start
+        return float(out.split()[-1])  # the operation's own duration, as the worker measured it
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
@@ -101,16 +102,22 @@ def kill_and_verify(tmp_path: Path, operation: str, argument: str, merge_bytes: 
     host = Host.open(reference)
     assert contents(host, "web01") == after and host.check() == []
     outcomes = []
-    for i in range(1, KILLS + 1):
+    for i, fraction in enumerate(KILL_AT):
         root = tmp_path / f"kill{i}" / "host"
         before, after = expected_outcomes(build(root, merge_bytes), operation, argument, tmp_path)
-        run_worker(root, operation, arg_for(root), duration * i / (KILLS + 1))
+        run_worker(root, operation, arg_for(root), duration * fraction)
         host = Host.open(root)  # completes or rolls back the interrupted operation
-        assert host.check() == [], f"kill {i}/{KILLS} at {duration * i / (KILLS + 1):.3f}s"
+        assert host.check() == [], f"killed at {duration * fraction:.3f}s"
         now = contents(host, "web01")
-        assert now in (before, after), f"kill {i}: {now} is neither before nor after"
-        outcomes.append("after" if now == after and now != before else "before")
+        assert now in (before, after), (
+            f"killed at {duration * fraction:.3f}s: {now} is neither before nor after"
+        )
         vm = host.get_vm("web01")
+        if operation == "move":  # contents never change: where the VM lives tells
+            assert vm.path in (root, root.parent / "moved-storage")
+            outcomes.append("after" if vm.path != root else "before")
+        else:
+            outcomes.append("after" if now == after and now != before else "before")
         if vm.state == "Running":
             assert host.read_memory("web01", MARK, 11) == b"memory mark"
         assert not list(host.layout.journal_dir.iterdir())
