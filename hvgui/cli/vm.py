@@ -22,7 +22,7 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
-from hvgui.host import Host, OperationResult
+from hvgui.host import Host, HostError, OperationResult
 from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
@@ -87,10 +87,14 @@ def _run(args: argparse.Namespace, call: Callable[[Host, Progress | None], Opera
 # ---------------------------------------------------------------------- reading
 def _get_vm(args: argparse.Namespace) -> int:
     host = _open(args)
-    vms = [host.get_vm(args.name)] if args.name else host.list_vms()
+    errors: list[HostError] = []
+    vms = [host.get_vm(args.name)] if args.name else host.list_vms(errors=errors)
+    for error in errors:  # the others are still listed, as Hyper-V Manager does
+        print(f"hvctl: error: {error}", file=sys.stderr)
+    status = 1 if errors else 0
     if args.json:
         print_json(vms[0].to_json() if args.name else [v.to_json() for v in vms])
-        return 0
+        return status
     rows: list[dict[str, Any]] = []
     for vm in vms:
         row = vm.to_json()
@@ -98,7 +102,7 @@ def _get_vm(args: argparse.Namespace) -> int:
         row["MemoryAssigned(M)"] = vm.memory_assigned >> 20
         rows.append(row)
     print_table(rows, ["Name", "State", "CPUUsage(%)", "MemoryAssigned(M)", "Uptime", "Status"])
-    return 0
+    return status
 
 
 def _get_snapshot(args: argparse.Namespace) -> int:

@@ -232,12 +232,20 @@ class Host:
             merge_pending=doc.merge_pending,
         )
 
-    def list_vms(self) -> list[VM]:
+    def list_vms(self, *, errors: list[HostError] | None = None) -> list[VM]:
+        """Every VM that can be read. A VM whose configuration cannot be read is left out and,
+        when `errors` is given, its HostError (naming the file) is appended there; without
+        `errors` the first such error is raised."""
         statuses = self.status_board.read_all()
         out = []
         for vm_id, path in self._vm_index().items():
-            doc = ConfigDoc.load(path)
-            out.append(self._vm_from_doc(doc, statuses.get(vm_id)))
+            try:
+                doc = ConfigDoc.load(path)
+                out.append(self._vm_from_doc(doc, statuses.get(vm_id)))
+            except HostError as exc:
+                if errors is None:
+                    raise
+                errors.append(exc)
         return sorted(out, key=lambda v: (v.name.casefold(), v.id))
 
     def get_vm(self, name_or_id: str) -> VM:

@@ -42,7 +42,7 @@ def new_vm(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     validate_name(name, name, "VM")
-    if any(v.name.casefold() == name.casefold() for v in host.list_vms()):
+    if any(v.name.casefold() == name.casefold() for v in host.list_vms(errors=[])):
         raise HostError(name, "a VM with this name already exists on this host")
     if generation not in (1, 2):
         raise HostError(name, f"generation must be 1 or 2, not {generation}")
@@ -130,7 +130,7 @@ def rename_vm(
 ) -> OperationResult:
     validate_name(new_name, new_name, "VM")
     with host._operation(vm, "Rename", "Renaming", progress, cancel) as op:
-        others = [v for v in host.list_vms() if v.id != op.vm_id]
+        others = [v for v in host.list_vms(errors=[]) if v.id != op.vm_id]
         if any(v.name.casefold() == new_name.casefold() for v in others):
             raise HostError(new_name, "a VM with this name already exists on this host")
         old = op.doc.name

@@ -124,5 +124,9 @@ def test_host_check_and_cli_report_a_damaged_configuration(
     assert [f.code for f in findings] == ["config-unreadable"]
     assert findings[0].path == path
     assert main(["test-host", "--host", str(host.root)]) == 1
-    assert main(["get-vm", "--host", str(host.root)]) == 1
-    assert f"hvctl: error: {path}: not a Hyper-V configuration" in capsys.readouterr().err
+    make_vm(host, "db01")
+    capsys.readouterr()
+    assert main(["get-vm", "--host", str(host.root)]) == 1  # the readable VMs are still listed
+    out, err = capsys.readouterr()
+    assert f"hvctl: error: {path}: not a Hyper-V configuration" in err
+    assert "db01" in out
