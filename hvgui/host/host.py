@@ -20,7 +20,7 @@ from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.events import EventLog
-from hvgui.host.fileio import atomic_write, norm, remove_path
+from hvgui.host.fileio import atomic_write, file_size, norm, remove_path
 from hvgui.host.layout import VIRTUAL_MACHINES, Layout, default_host_dir, snapshot_config_path
 from hvgui.host.lock import HostLock, StatusBoard
 from hvgui.host.model import VM, DiskEvent, Finding, OperationResult, Snapshot
@@ -373,15 +373,30 @@ class Host:
             if doc.state != states.RUNNING:
                 raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
             disk = open_disk(vhd_paths(doc)[0], writable=True)
+            size_before = file_size(disk.path) or 0
         except BaseException:
             self.status_board.clear(doc.id)
             cm.__exit__(None, None, None)
             raise
 
         def release() -> None:
-            self.status_board.clear(doc.id)
-            cm.__exit__(None, None, None)
-            self._bump()
+            try:
+                size = file_size(disk.path) or 0
+                if size > size_before:  # the AVHDX (or disk) took new blocks: say so
+                    grown = DiskEvent(
+                        datetime.now(UTC),
+                        "Guest",
+                        doc.id,
+                        "grown",
+                        disk.path,
+                        size,
+                        f"+{(size - size_before) >> 20} MiB by guest writes",
+                    )
+                    self.log.append([grown])
+            finally:
+                self.status_board.clear(doc.id)
+                cm.__exit__(None, None, None)
+                self._bump()
 
         return GuestDisk(disk, release)
 

@@ -97,3 +97,16 @@ def test_damaged_checkpoint_configuration_names_the_file(host: Host) -> None:
     with pytest.raises(HostError) as info:
         host.list_snapshots("web01")
     assert str(info.value).startswith(str(snap.config_path))
+
+
+def test_guest_writes_that_grow_the_avhdx_are_logged(host: Host) -> None:
+    make_vm(host, running=True)
+    host.checkpoint_vm("web01")
+    avhdx = now_disk(host, "web01")
+    before = avhdx.stat().st_size
+    write_now(host, "web01", 0, bytes(range(256)) * (16 * 4096))  # 16 MiB of new data
+    grown = [e for e in host.events("web01") if e.action == "grown"]
+    assert len(grown) == 1 and grown[0].path == avhdx
+    assert grown[0].size == avhdx.stat().st_size > before + 15 * MiB
+    write_now(host, "web01", 0, b"same block again")  # no new block: no event
+    assert len([e for e in host.events("web01") if e.action == "grown"]) == 1
