@@ -945,14 +945,20 @@ class SizeSeries:
 def space_history(events: Iterable[Any]) -> tuple[list[SizeSeries], list[tuple[datetime, int]]]:
     """Each checkpoint file's size after each event that touched it, and their running total.
 
-    Only checkpoint files count (AVHDX, BIN, VSV): base disks are the VM's, not its checkpoints'.
+    Only checkpoint files count: every AVHDX (each exists because of a checkpoint), and the
+    BIN/VSV of checkpoints (in a Snapshots folder). Base disks and the VM's own memory file are
+    the VM's, not its checkpoints'.
     """
     sizes: dict[Path, list[tuple[datetime, int]]] = {}
     current: dict[Path, int] = {}
     total: list[tuple[datetime, int]] = []
     for event in events:
         path = Path(event.path)
-        if path.suffix.lower() not in (".avhdx", ".avhd", ".bin", ".vsv"):
+        suffix = path.suffix.lower()
+        if suffix in (".bin", ".vsv"):
+            if "Snapshots" not in path.parts:
+                continue
+        elif suffix not in (".avhdx", ".avhd"):
             continue
         if event.action in ("deleted", "merged"):
             size = 0

@@ -88,7 +88,7 @@ def test_hover_names_the_block_and_click_selects_it(qtbot: QtBot) -> None:
     text = data.describe(5)
     assert "Block 5" in text and "0xa00000" in text
     assert "Partial" in text and "512 KiB from leaf.avhdx" in text
-    assert "1.50 MiB from base.vhdx" in text
+    assert "1.5 MiB from base.vhdx" in text
     assert "reads as zeros" in data.describe(3)
     assert "Wholly served by leaf.avhdx" in data.describe(7)
     # the split cell: block 5's main owner is the base (1.5 MiB), the leaf is the second
@@ -97,3 +97,20 @@ def test_hover_names_the_block_and_click_selects_it(qtbot: QtBot) -> None:
     served = data.blocks_served()
     assert sum(served.values()) == 200
     assert served[0] == len([i for i in range(200) if i % 7 == 0 and i != 5])
+
+
+def test_arrow_keys_walk_the_map(qtbot: QtBot) -> None:
+    chain = [Path("leaf.avhdx"), Path("base.vhdx")]
+    widget = BlockMapWidget()
+    qtbot.addWidget(widget)
+    widget.resize(300, 300)
+    widget.show()
+    widget.set_data(BlockMapData.from_sources(chain, 2 * MiB, 400 * MiB, _blocks(200)))
+    with qtbot.waitSignal(widget.blockClicked) as first:
+        qtbot.keyClick(widget, Qt.Key.Key_Right)
+    assert first.args == [1]
+    with qtbot.waitSignal(widget.blockClicked) as down:
+        qtbot.keyClick(widget, Qt.Key.Key_Down)
+    assert down.args == [1 + widget.columns()]
+    qtbot.keyClick(widget, Qt.Key.Key_Left)
+    assert widget.selected_block() == widget.columns()

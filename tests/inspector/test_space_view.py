@@ -16,8 +16,11 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def _event(minutes: int, action: str, name: str, size: int | None) -> DiskEvent:
+    folder = {".bin": "Snapshots/A", ".vsv": "Snapshots/A"}.get(Path(name).suffix, "disks")
+    if name.startswith("VM"):
+        folder = "Virtual Machines/VMID"
     return DiskEvent(T0 + timedelta(minutes=minutes), "Checkpoint", "VMID", action,
-                     Path("/disks") / name, size)
+                     Path("/host") / folder / name, size)
 
 
 EVENTS = [
@@ -27,6 +30,7 @@ EVENTS = [
     _event(5, "grown", "base_A.avhdx", 36 * MiB),
     _event(6, "created", "base_B.avhdx", 4 * MiB),
     _event(6, "created", "A.bin", 20 * MiB),
+    _event(7, "written", "VMID.bin", 512 * MiB),  # the VM's own memory: not a checkpoint's
     _event(9, "grown", "base_B.avhdx", 12 * MiB),
     _event(12, "merged", "base_B.avhdx", None),
 ]

@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -72,10 +73,15 @@ def file_colour(chain_index: int, chain_length: int, missing: bool = False) -> Q
 
 
 def format_bytes(value: int) -> str:
+    """Exact where it matters: 2 MiB, 1.5 MiB, 64.5 KiB, 2,044 KiB (never a rounded "2.00 MiB"
+    for 4 KiB short of 2 MiB)."""
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if value >= size:
             number = value / size
-            return f"{number:.0f} {unit}" if number == int(number) else f"{number:.2f} {unit}"
+            if round(number, 2) * size == value:
+                return f"{number:,.2f}".rstrip("0").rstrip(".") + f" {unit}"
+    if value >= 1 << 10:
+        return f"{value / 1024:,.1f}".rstrip("0").rstrip(".") + " KiB"
     return f"{value} B"
 
 
@@ -179,6 +185,7 @@ class BlockMapWidget(QAbstractScrollArea):
         super().__init__(parent)
         self.setObjectName("blockMap")
         self.setAccessibleName("Block map")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.viewport().setMouseTracking(True)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -337,3 +344,20 @@ class BlockMapWidget(QAbstractScrollArea):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         event.accept()
+
+    # -- keyboard: arrows move the selection, Enter shows its read path -----------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        data = self._data
+        if data is None or not data.count:
+            super().keyPressEvent(event)
+            return
+        step = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Up: -self.columns(),
+                Qt.Key.Key_Down: self.columns()}.get(Qt.Key(event.key()))
+        if step is not None:
+            block = min(data.count - 1, max(0, max(self._selected, 0) + step))
+            self.select_block(block)
+            self.blockClicked.emit(block)
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self._selected >= 0:
+            self.blockClicked.emit(self._selected)
+        else:
+            super().keyPressEvent(event)

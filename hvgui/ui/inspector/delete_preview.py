@@ -47,17 +47,23 @@ class DeletePreviewWidget(QWidget):
         table.setAccessibleName("Files the delete touches")
         table.setModel(self.model)
         table.verticalHeader().hide()
-        table.setWordWrap(False)
+        table.setWordWrap(True)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(len(PlannedFilesModel.COLUMNS) - 1,
+                                    QHeaderView.ResizeMode.Stretch)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         layout.addWidget(table, 1)
         moved = (f"{size_text(preview.bytes_moved)} of disk data will be merged"
                  if preview.bytes_moved else "No disk data needs merging")
         self.summary = Banner(f"{preview.summary()}. {moved}.", "info", self)
         layout.addWidget(self.summary)
-        if preview.free_space_needed == 0:
-            room = "The merge needs no extra space."
+        free = size_text(preview.free_space_available)
+        if not preview.bytes_moved:
+            room = f"Nothing is merged, so no extra space is needed ({free} free)."
+        elif preview.free_space_needed == 0:
+            room = ("The merge writes into blocks the disk already has: no extra space "
+                    f"({free} free).")
         else:
             room = (f"The merge may need up to {size_text(preview.free_space_needed)} of free "
                     f"space; {size_text(preview.free_space_available)} is free.")

@@ -121,6 +121,8 @@ class SpaceChart(QWidget):
         for fraction in (0.0, 0.5, 1.0):
             when = t0 + span * fraction
             label = datetime.fromtimestamp(when).strftime(fmt)
+            if span < 120 and fraction > 0:  # a quick demo: seconds after the first event
+                label = f"+{span * fraction:.1f} s"
             width = metrics.horizontalAdvance(label)
             x = plot.left() + plot.width() * fraction - width * fraction
             painter.drawText(QPointF(x, plot.bottom() + metrics.ascent() + 4), label)
