@@ -199,34 +199,45 @@ def test_progress_reaches_the_end(tmp_path: Path) -> None:
 
 # --- killed at any instant ---------------------------------------------------------------------
 
-# The script says "ready" once imported, so that kill times count from the merge's start, and
-# prints each progress fraction, so that a kill can also land at a chosen point of the copy.
-_MERGE_SCRIPT = (
-    "import sys; from hvgui.vhdx import merge_vhd; print('ready', flush=True); "
-    "merge_vhd(sys.argv[1], progress=lambda f, p: print(f, flush=True))"
-)
+# The script says "ready" once imported, so that kill times count from the merge's start. With
+# "step" it also prints each progress fraction and waits for a line on stdin before going on,
+# so that a kill can land exactly at a chosen point of the copy, whatever the machine's load.
+_MERGE_SCRIPT = """
+import sys
+from hvgui.vhdx import merge_vhd
+def step(fraction, phase):
+    print(fraction, flush=True)
+    sys.stdin.readline()
+print("ready", flush=True)
+merge_vhd(sys.argv[1], progress=step if sys.argv[2] == "step" else None)
+"""
 
 
-def _start_merge(child: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", _MERGE_SCRIPT, str(child)], cwd=REPO,
-                            stdout=subprocess.PIPE)
+def _start_merge(child: Path, mode: str = "run") -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", _MERGE_SCRIPT, str(child), mode], cwd=REPO,
+                            stdout=subprocess.PIPE, stdin=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 
 
 def _kill_during_merge(child: Path, *, after_progress: float | None, delay: float) -> bool:
-    """Start a merge in a subprocess; once its progress passes `after_progress` (if given),
-    wait `delay` s and SIGKILL it. True if it had finished first."""
-    proc = _start_merge(child)
-    assert proc.stdout is not None
+    """Start a merge in a subprocess and SIGKILL it: when its progress first passes
+    `after_progress` (it waits there), or `delay` s after it starts. True if it had finished
+    before the kill."""
+    proc = _start_merge(child, "run" if after_progress is None else "step")
+    assert proc.stdout is not None and proc.stdin is not None
     if after_progress is not None:
         for line in proc.stdout:
             if float(line) > after_progress:
                 break
+            proc.stdin.write(b"\n")
+            proc.stdin.flush()
     time.sleep(delay)
     finished = proc.poll() is not None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        stream.close()
     return finished
 
 
@@ -272,9 +283,13 @@ def _crash_test(tmp_path: Path, changed: int, points: int) -> None:
     timing = tmp_path / "timing"
     _copy_folder(template, timing)
     proc = _start_merge(timing / child.name)
+    assert proc.stdin is not None
+    proc.stdin.close()
     start = time.perf_counter()
     assert proc.wait() == 0
     duration = time.perf_counter() - start
+    assert proc.stdout is not None
+    proc.stdout.close()
     assert _digest(timing / grandchild.name) == expected
     # Kill points: moments of the copy chosen by progress, moments in time, and moments just
     # after the copy (BAT entries, re-pointing the grandchild, deleting the child).
@@ -282,7 +297,8 @@ def _crash_test(tmp_path: Path, changed: int, points: int) -> None:
         (0.95 * i / points, 0.0) if i % 2 == 0 else (None, duration * i / points)
         for i in range(points)
     ]
-    schedule += [(0.9499, 0.0), (0.9499, 0.004), (0.9499, 0.02)]
+    # Just after the copy: before its fsync and BAT entries, and (unpaused) shortly after.
+    schedule += [(0.9499, 0.0), (None, duration * 0.97), (None, duration * 1.2)]
     outcomes = []
     for i, (after, delay) in enumerate(schedule):
         run = tmp_path / f"run{i}"
