@@ -255,12 +255,16 @@ class Commands(QObject):
         return self.session is not None and hasattr(self.session.host, "rename_vm")
 
     def vm_rename(self) -> None:
-        picked = self._vm()
-        if picked is None or not self.can_rename_vm():
-            return
-        session, vm = picked
-        name = self._ask_name("Rename Virtual Machine", vm.name)
-        if name is None:
+        """Rename in place, as Hyper-V Manager does: the list opens an editor on the name."""
+        view = self.window.vm_view
+        index = view.currentIndex()
+        if self._vm() is not None and self.can_rename_vm() and index.isValid():
+            view.edit(index.siblingAtColumn(0))
+
+    def rename_vm_to(self, vm_id: str, name: str) -> None:
+        """The name typed in place: refused with a message, or renamed by the host."""
+        session, vm = self.session, self.session.vm(vm_id) if self.session else None
+        if session is None or vm is None or not self._acceptable("Rename Virtual Machine", name):
             return
         host: Any = session.host
         self._run(session, vm, "Renaming",
@@ -324,24 +328,28 @@ class Commands(QObject):
         self._run(session, vm, "Exporting",
                   lambda p, c: host.export_snapshot(vm.id, snap.id, folder, progress=p, cancel=c))
 
-    def _ask_name(self, title: str, current: str) -> str | None:
-        name = ask.ask_text(self.window, title, "Name (1-100 characters):", current)
-        if name is None or name == current:
-            return None
+    def _acceptable(self, title: str, name: str) -> bool:
         problem = name_problem(name)
         if problem is not None:
             ask.inform(self.window, title, f"This name cannot be used. {problem}")
-            return None
-        return name
+        return problem is None
 
     def cp_rename(self) -> None:
-        picked = self._snap()
-        if picked is None:
+        """Rename in place, as Hyper-V Manager does: the tree opens an editor on the name."""
+        if self._snap() is not None:
+            self.window.checkpoint_view.edit(self.window.checkpoint_view.currentIndex())
+
+    def rename_checkpoint_to(self, snapshot_id: str, name: str) -> None:
+        """The name typed in place: refused with a message, or renamed by the host."""
+        picked = self._vm()
+        session = self.session
+        snap = next((s for s in session.checkpoint_model.snapshots() if s.id == snapshot_id),
+                    None) if session else None
+        if picked is None or session is None or snap is None:
             return
-        session, vm, snap = picked
-        name = self._ask_name("Rename Checkpoint", snap.name)
-        if name is None:
+        if not self._acceptable("Rename Checkpoint", name):
             return
+        vm = picked[1]
         host = session.host
         self._run(session, vm, "Renaming Checkpoint",
                   lambda p, c: host.rename_snapshot(vm.id, snap.id, name, progress=p, cancel=c))

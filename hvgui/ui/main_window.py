@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.vm_view.setAlternatingRowColors(False)
         self.vm_view.setWordWrap(False)
         self.vm_view.setTabKeyNavigation(False)  # Tab moves to the next pane, not the next cell
+        self.vm_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.vm_view.verticalHeader().setVisible(False)
         self.vm_view.verticalHeader().setDefaultSectionSize(22)
         self.vm_view.horizontalHeader().setHighlightSections(False)
@@ -127,6 +128,8 @@ class MainWindow(QMainWindow):
         self.checkpoint_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.checkpoint_view.customContextMenuRequested.connect(self._checkpoint_menu)
         self.checkpoint_view.setExpandsOnDoubleClick(False)
+        # Rename (F2 or the menu) edits in place; no click starts an editor by surprise.
+        self.checkpoint_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.checkpoint_view.doubleClicked.connect(self._checkpoint_double_clicked)
 
         self.details = DetailsPane()
@@ -253,6 +256,8 @@ class MainWindow(QMainWindow):
             session.operation_done.connect(self._operation_done)
             session.new_events.connect(lambda events, s=session: self._new_events(s, events))
             session.history_loaded.connect(lambda s=session: self._history_loaded(s))
+            session.vm_model.rename_requested.connect(self.commands.rename_vm_to)
+            session.checkpoint_model.rename_requested.connect(self.commands.rename_checkpoint_to)
             session.cancelled.connect(
                 lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
             )

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     Qt,
+    Signal,
 )
 from PySide6.QtGui import QColor
 
@@ -40,7 +41,12 @@ _STATES_WITH_USAGE = {"Running", "Paused", "Pausing", "Resuming", "Saving", "Sto
 
 
 class VmTableModel(QAbstractTableModel):
-    """The Virtual Machines list. `live_status` overrides Status while this window runs an op."""
+    """The Virtual Machines list. `live_status` overrides Status while this window runs an op.
+
+    Signals: rename_requested(str vm_id, str name): the user typed a new name in place.
+    """
+
+    rename_requested = Signal(str, str)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -154,7 +160,19 @@ class VmTableModel(QAbstractTableModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == 0:
+            return base | Qt.ItemFlag.ItemIsEditable  # renamed in place (F2)
+        return base
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """An inline rename is a request: the host renames, the next refresh shows it."""
+        vm = self.vm_at(index.row()) if index.isValid() else None
+        if vm is None or index.column() != 0 or role != Qt.ItemDataRole.EditRole:
+            return False
+        if str(value) != vm.name:
+            self.rename_requested.emit(vm.id, str(value))
+        return False
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._vms):
@@ -164,6 +182,8 @@ class VmTableModel(QAbstractTableModel):
         live = self._live.get(vm.id)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(vm, column, live)
+        if role == Qt.ItemDataRole.EditRole and column == 0:
+            return vm.name
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return vm_state_icon(vm.state, busy=bool(live))
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -227,7 +247,12 @@ class _Node:
 
 
 class CheckpointTreeModel(QAbstractItemModel):
-    """The Checkpoints tree of one VM, ending in "Now" under the checkpoint the VM runs from."""
+    """The Checkpoints tree of one VM, ending in "Now" under the checkpoint the VM runs from.
+
+    Signals: rename_requested(str snapshot_id, str name): the user typed a new name in place.
+    """
+
+    rename_requested = Signal(str, str)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -342,7 +367,20 @@ class CheckpointTreeModel(QAbstractItemModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        node = self._nodes.get(index.internalId())
+        if node is not None and isinstance(node.obj, Snapshot):
+            return base | Qt.ItemFlag.ItemIsEditable  # renamed in place (F2)
+        return base
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """An inline rename is a request: the host renames, the next refresh shows it."""
+        node = self._nodes.get(index.internalId()) if index.isValid() else None
+        if node is None or not isinstance(node.obj, Snapshot) or role != Qt.ItemDataRole.EditRole:
+            return False
+        if str(value) != node.obj.name:
+            self.rename_requested.emit(node.obj.id, str(value))
+        return False
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -375,7 +413,7 @@ class CheckpointTreeModel(QAbstractItemModel):
                 )
             return None
         if isinstance(obj, Snapshot):
-            if role == Qt.ItemDataRole.DisplayRole:
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
                 return obj.name
             if role == Qt.ItemDataRole.AccessibleTextRole:
                 return f"Checkpoint {obj.name}"

@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPoint, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QMenu
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu
 
 from hvgui.host import Snapshot
 from hvgui.ui import ask
@@ -111,6 +111,19 @@ def choose(qtbot: Any, menu: QMenu, text: str) -> None:
             QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=center)
             return
     raise AssertionError(f"{text!r} is not in the menu: {menu_texts(menu)}")
+
+
+def type_in_place(qtbot: Any, view: QAbstractItemView, text: str) -> None:
+    """Replace the text of the in-place editor the view opened, and press Enter."""
+    qtbot.waitUntil(lambda: isinstance(QApplication.focusWidget(), QLineEdit), timeout=2000)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit) and view.isAncestorOf(editor)
+    editor.selectAll()
+    if text:
+        QTest.keyClicks(editor, text)
+    else:
+        QTest.keyClick(editor, Qt.Key.Key_Backspace)
+    QTest.keyClick(editor, Qt.Key.Key_Return)
 
 
 def selected_snapshot(window: MainWindow) -> Snapshot | None:

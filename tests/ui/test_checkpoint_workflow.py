@@ -22,6 +22,7 @@ from tests.ui.helpers import (
     right_click_vm,
     selected_snapshot,
     tree_names,
+    type_in_place,
     vm_index,
     wait_idle,
 )
@@ -155,12 +156,12 @@ def test_delete_not_confirmed_changes_nothing(
 
 
 def test_rename_with_f2(qtbot: Any, window: MainWindow, answers: Answers) -> None:
-    answers.text = "Golden image"
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     window.checkpoint_view.setFocus()
     QTest.keyClick(window.checkpoint_view, Qt.Key.Key_F2)
+    type_in_place(qtbot, window.checkpoint_view, "Golden image")
     wait_idle(qtbot, window)
-    assert answers.asked == [("text", "Rename Checkpoint")]
+    assert answers.asked == []  # renamed in place, no dialog
     assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["Golden image"]
     assert "Golden image" in tree_names(window)
     chosen = selected_snapshot(window)
@@ -168,8 +169,8 @@ def test_rename_with_f2(qtbot: Any, window: MainWindow, answers: Answers) -> Non
 
 
 def test_rename_from_menu(qtbot: Any, window: MainWindow, answers: Answers) -> None:
-    answers.text = "x" * 100  # the longest name allowed
     choose(qtbot, right_click_checkpoint(window, "Base"), "Rename...")
+    type_in_place(qtbot, window.checkpoint_view, "x" * 100)  # the longest name allowed
     wait_idle(qtbot, window)
     assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["x" * 100]
 
@@ -178,8 +179,8 @@ def test_rename_from_menu(qtbot: Any, window: MainWindow, answers: Answers) -> N
 def test_rename_refuses_blank_and_long_names(
     qtbot: Any, window: MainWindow, answers: Answers, bad: str
 ) -> None:
-    answers.text = bad
     choose(qtbot, right_click_checkpoint(window, "Base"), "Rename...")
+    type_in_place(qtbot, window.checkpoint_view, bad)
     wait_idle(qtbot, window)
     assert len(answers.informed) == 1
     assert "cannot be used" in answers.informed[0]

@@ -16,8 +16,11 @@ from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
     Answers,
     checkpoint_index,
+    choose,
+    right_click_vm,
     status_text,
     tree_names,
+    type_in_place,
     vm_index,
     wait_idle,
 )
@@ -157,13 +160,13 @@ def test_connect_to_a_second_host_and_switch(
 
 def test_rename_a_vm_with_f2(qtbot: Any, window: MainWindow, answers: Answers,
                              host_dir: Path) -> None:
-    answers.text = "Beta renamed"
     window.vm_view.selectRow(vm_index(window, "Beta").row())
     window.vm_view.setFocus()
     qtbot.waitUntil(window.vm_view.hasFocus, timeout=2000)
     QTest.keyClick(window.vm_view, Qt.Key.Key_F2)
+    type_in_place(qtbot, window.vm_view, "Beta renamed")
     wait_idle(qtbot, window)
-    assert answers.asked == [("text", "Rename Virtual Machine")]
+    assert answers.asked == []
     assert {vm.name for vm in Host.open(host_dir).list_vms()} == {"Alpha", "Beta renamed"}
     assert vm_index(window, "Beta renamed").isValid()
 
@@ -261,3 +264,12 @@ def test_each_menu_has_distinct_accelerators(window: MainWindow) -> None:
             if not a.isSeparator() and (m := re.search(r"&(\w)", a.text()))
         ]
         assert len(keys) == len(set(keys)), (top.text(), keys)
+
+
+def test_a_blank_vm_name_is_refused(qtbot: Any, window: MainWindow, answers: Answers,
+                                    host_dir: Path) -> None:
+    choose(qtbot, right_click_vm(window, "Beta"), "Rename...")
+    type_in_place(qtbot, window.vm_view, "  ")
+    wait_idle(qtbot, window)
+    assert answers.informed == ["This name cannot be used. The name cannot be blank."]
+    assert {vm.name for vm in Host.open(host_dir).list_vms()} == {"Alpha", "Beta"}
