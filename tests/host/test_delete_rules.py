@@ -152,3 +152,37 @@ def test_phase_texts_of_delete_move_and_export(host: Host, tmp_path: Path) -> No
     assert phases["export"] - {""} == {"Exporting"}
     assert phases["move"] - {""} == {"Moving Storage"}
     assert phases["delete"] - {""} == {"Deleting Checkpoint", "Merge in progress"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_trees_random_deletes(tmp_path: Path, seed: int) -> None:
+    """Random checkpoints, applies and writes build a random tree; then random deletes (some
+    with their subtree) never change what the remaining checkpoints and Now read."""
+    rng = random.Random(1000 + seed)
+    host = Host.open(tmp_path / "host")
+    make_vm(host, disk=SMALL, running=True)
+    count = 0
+    for _ in range(14):
+        snaps = host.list_snapshots("web01")
+        roll = rng.random()
+        if roll < 0.4 or not snaps:
+            count += 1
+            host.checkpoint_vm("web01", snapshot_name=f"s{count}")
+        elif roll < 0.6:
+            host.restore_snapshot("web01", rng.choice(snaps).id)
+        else:
+            offset = rng.randrange(0, SMALL - 8192, 512)
+            write_now(host, "web01", offset, rng.randbytes(rng.choice([512, 4096, 300000])))
+    expected = contents(host, "web01")
+    while host.list_snapshots("web01"):
+        snaps = host.list_snapshots("web01")
+        victim = rng.choice(snaps)
+        subtree = rng.random() < 0.25
+        before = {s.name for s in snaps}
+        host.remove_snapshot("web01", victim.id, include_children=subtree)
+        after = {s.name for s in host.list_snapshots("web01")}
+        for name in before - after:
+            del expected[name]
+        assert contents(host, "web01") == expected, f"seed {seed}: after deleting {victim.name}"
+        assert host.check() == [], f"seed {seed}: after deleting {victim.name}"
+    assert not host.get_vm("web01").merge_pending
