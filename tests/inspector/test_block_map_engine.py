@@ -127,3 +127,37 @@ def test_a_missing_parent_still_maps_the_file_and_says_why(
     assert "parent is missing" in panel.summary.text()
     assert "missing parent" in panel.legend.text()
     runner.wait()
+
+
+def test_a_127_gib_chain_maps_in_the_background_and_stays_responsive(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    import time
+
+    gib = 1 << 30
+    base, child = tmp_path / "big.vhdx", tmp_path / "big_1.avhdx"
+    create_dynamic(base, 127 * gib)
+    with open_disk(base, writable=True) as disk:
+        for offset in (0, 100 * gib):  # each allocates a 32 MiB block: keep them few
+            disk.write(offset, b"b" * 4096)
+    create_differencing(child, base)
+    with open_disk(child, writable=True) as disk:
+        for offset in range(gib, 127 * gib, 5 * gib + 4096):
+            disk.write(offset, b"c" * 8192)
+    runner = Runner()
+    started = time.perf_counter()
+    panel = BlockMapPanel(child, runner)
+    assert time.perf_counter() - started < 0.2  # the GUI thread only starts the job
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=20000)
+    data = panel.map.data()
+    assert data is not None and data.count == 65024
+    started = time.perf_counter()
+    for _ in range(5):
+        bar = panel.map.verticalScrollBar()
+        bar.setValue(bar.value() + bar.pageStep())
+        panel.map.viewport().grab()
+    assert (time.perf_counter() - started) / 5 < 0.1
+    runner.wait()

@@ -89,6 +89,14 @@ def elide_middle(name: str, limit: int = 34) -> str:
     return f"{name[:keep]}…{name[-keep:]}"
 
 
+def _load_map(path: Path) -> tuple[BlockMap, BlockMapData]:
+    """Runs on a pool thread: the engine's block sources and the map's arrays (no Qt)."""
+    blocks = block_map(path)
+    data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size, blocks.blocks)
+    data.missing_parent = blocks.missing_parent is not None
+    return blocks, data
+
+
 class BlockMapPanel(QWidget):
     """The block map with, beside it, the legend, a zoom slider and the read path of the
     clicked block."""
@@ -147,14 +155,12 @@ class BlockMapPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.split, 1)
         self.map.hide()
-        self.op = Op(runner, lambda progress, cancel: block_map(path), label="block map")
+        self.op = Op(runner, lambda progress, cancel: _load_map(path), label="block map")
         self.op.success(self._loaded).failure(self._failed).run_in_background()
 
-    def _loaded(self, blocks: BlockMap) -> None:
+    def _loaded(self, loaded: tuple[BlockMap, BlockMapData]) -> None:
+        blocks, data = loaded
         self.blocks = blocks
-        data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size,
-                                         blocks.blocks)
-        data.missing_parent = blocks.missing_parent is not None
         self.status.hide()
         self.map.show()
         self.map.set_data(data)
