@@ -38,7 +38,7 @@ def _wait(app: QApplication, done: Callable[[], bool], timeout: float = 60.0) ->
     _settle(app)
 
 
-def render(out: Path, scale: float) -> list[Path]:
+def render(out: Path, scale: float, size: tuple[int, int] = (1360, 900)) -> list[Path]:
     os.environ.setdefault("QT_SCALE_FACTOR", str(scale))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -52,7 +52,7 @@ def render(out: Path, scale: float) -> list[Path]:
         root = Path(tmp) / "LAB-HOST01"
         build_demo_host(root)
         window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
-        window.resize(1360, 900)
+        window.resize(size[0], size[1])
         session = window.open_host(root)
         window.show()
         _settle(app)
@@ -97,8 +97,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--size", type=int, nargs=2, default=(1360, 900), metavar=("W", "H"))
     args = parser.parse_args()
-    for path in render(args.out, args.scale):
+    for path in render(args.out, args.scale, tuple(args.size)):
         print(path)
     return 0
 

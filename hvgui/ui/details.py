@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -42,6 +43,8 @@ def _value(text: str) -> QLabel:
         shown = Path(text).name or text
         label = QLabel(shown)
         label.setToolTip(text)
+        # A long file name is cut at the pane's edge rather than widening the window.
+        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     else:
         label = QLabel(shown)
         label.setWordWrap(True)

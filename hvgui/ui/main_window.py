@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
         self.main_split.setStretchFactor(1, 1)
         self.main_split.setStretchFactor(2, 0)
         self.main_split.setSizes([200, 760, 220])
+        self.navigation.setMinimumWidth(150)
+        self.actions_pane.setMinimumWidth(205)  # "Delete Checkpoint Subtree..." stays whole
         self.main_split.setChildrenCollapsible(False)
         self.setCentralWidget(self.main_split)
 
