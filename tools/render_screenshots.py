@@ -1,4 +1,5 @@
-"""Render the main window on the demo lab to docs/main-window.png (and the console window).
+"""Render the main window on the demo lab to docs/main-window.png, and the console of one of
+its VMs to docs/console-window.png.
 
     python tools/render_screenshots.py [--out docs] [--scale 2]
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QSettings
+from PySide6.QtCore import QEventLoop, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +89,21 @@ def render(out: Path, scale: float, size: tuple[int, int] = (1360, 900)) -> list
         if not written:  # too quick to catch counting: the window as it stands
             window.grab().save(str(target))
             written.append(target)
+        vms.dataChanged.disconnect(grab_when_counting)
+        # The console of Web01: its files, the note it keeps only in memory, the workload switch.
+        from hvgui.ui.console import ConsoleWindow
+
+        window.acts.vm_connect.trigger()
+        console = next(w for w in app.topLevelWidgets() if isinstance(w, ConsoleWindow))
+        _wait(app, lambda: console.files.topLevelItemCount() > 0 and not window.runner.busy)
+        index_page = console.files.findItems("index.html", Qt.MatchFlag.MatchRecursive)
+        if index_page:
+            console.files.setCurrentItem(index_page[0])
+            _wait(app, lambda: bool(console.editor.toPlainText()) and not window.runner.busy)
+        console_png = out / "console-window.png"
+        console.grab().save(str(console_png))
+        written.append(console_png)
+        console.close()
         session.stop()
         window.close()
     return written
