@@ -41,6 +41,7 @@ VMGS = "vmgs"
 VHD = "vhd"
 UNKNOWN = "unknown"
 MISSING = "missing"
+PASSTHROUGH = "passthrough"  # a raw file standing for a physical disk (the lab host's choice)
 
 KIND_LABELS = {
     VHDX: "VHDX virtual disk",
@@ -53,6 +54,7 @@ KIND_LABELS = {
     VMGS: "Guest state (VMGS, Server 2016+)",
     VHD: "VHD virtual disk (legacy)",
     UNKNOWN: "Unknown file",
+    PASSTHROUGH: "Pass-through disk (raw)",
     MISSING: "Missing file",
 }
 
@@ -620,7 +622,9 @@ def _drive_name(drive: Any) -> str:
 def _disk_role(depth: int, last: int, now: bool) -> str:
     if depth == 0 and last == 0:
         return ("The virtual disk itself: no checkpoint has frozen it, every write goes here."
-                if now else "The virtual disk as it was at this checkpoint.")
+                if now else "The base disk, frozen (read-only) by this checkpoint: it holds the "
+                "disk as it was then; the AVHDX created with the checkpoint holds every change "
+                "since.")
     if depth == 0:
         if now:
             return ("The running disk: every write the VM makes since its last checkpoint "
@@ -657,7 +661,7 @@ def _disk_files(drives: Iterable[Any], *, now: bool) -> list[FileFacts]:
             out.append(file_facts(
                 drive.path,
                 "A pass-through disk: not captured by checkpoints (only whether it is attached).",
-                drive=name, depth=0,
+                kind=PASSTHROUGH, drive=name, depth=0,
             ))
             continue
         chain, virtual, problem = _chain_of(Path(drive.path))

@@ -11,6 +11,7 @@ from hvgui.host.inspect import (
     DELETE,
     KEEP,
     MERGE,
+    PASSTHROUGH,
     VHDX,
     VSV,
     XML,
@@ -102,3 +103,17 @@ def test_subtree_preview_lists_every_checkpoint_configuration(lab: Host) -> None
     assert {one.config_path, two.config_path} <= deleted
     assert preview.bytes_moved > 0
     assert "subtree" in preview.snapshot
+
+
+def test_a_pass_through_disk_is_listed_as_not_captured(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "host")
+    host.new_vm("San", memory_startup_bytes=32 * MiB, new_vhd_size_bytes=16 * MiB)
+    raw = tmp_path / "PhysicalDrive2.raw"
+    with open(raw, "wb") as handle:
+        handle.truncate(8 * MiB)
+    host.add_hard_drive("San", raw, pass_through=True)
+    host.checkpoint_vm("San", snapshot_name="Off one")
+    files = checkpoint_files(host, "San", "Off one")
+    assert [f.kind for f in files] == [XML, VHDX, PASSTHROUGH]  # an Off VM: no BIN/VSV
+    assert files[1].read_only and "frozen" in files[1].role
+    assert "not captured" in files[2].role and files[2].path == raw
