@@ -126,13 +126,18 @@ def test_get_vhd_of_a_hyperv_checkpoint_without_its_parent(corpus_dir: Path) -> 
     assert "its parent disk is missing" in result.stdout
 
 
+def _damage_both_headers(path: Path) -> None:
+    damage_header(path, 1)
+    damage_header(path, 2)
+
+
 def _damaged_files(folder: Path, corpus_dir: Path) -> list[Path]:
     """A few files as they come out of bad disks, bad copies and hostile hands."""
     made = []
     for name, damage in [
         ("truncated.vhdx", lambda p: truncate(p, 200 * 1024)),
         ("truncated-mid.vhdx", lambda p: truncate(p, 3 * MiB + 1234)),
-        ("headers.vhdx", lambda p: (damage_header(p, 1), damage_header(p, 2))),
+        ("headers.vhdx", _damage_both_headers),
         ("bat.vhdx", lambda p: set_bat_entry(p, 0, (1 << 50) | 6)),
         ("metadata.vhdx", lambda p: write_at(p, 2 * MiB, b"\xff" * 64)),
         ("garbage.vhdx", lambda p: p.write_bytes(b"vhdxfile" + os.urandom(2 * MiB))),
@@ -146,10 +151,15 @@ def _damaged_files(folder: Path, corpus_dir: Path) -> list[Path]:
 
 def test_damaged_files_never_produce_a_traceback(tmp_path: Path, corpus_dir: Path) -> None:
     for path in _damaged_files(tmp_path, corpus_dir):
-        for args in (["get-vhd", path], ["get-vhd", path, "--json"], ["test-vhd", path],
-                     ["read-vhd", path, "--offset", "0", "--length", "4096"],
-                     ["convert-vhd", path, tmp_path / f"{path.stem}.raw"],
-                     ["merge-vhd", "--path", path]):
+        commands: list[list[str | Path]] = [
+            ["get-vhd", path],
+            ["get-vhd", path, "--json"],
+            ["test-vhd", path],
+            ["read-vhd", path, "--offset", "0", "--length", "4096"],
+            ["convert-vhd", path, tmp_path / f"{path.stem}.raw"],
+            ["merge-vhd", "--path", path],
+        ]
+        for args in commands:
             result = hvctl(*args)
             assert "Traceback" not in result.stderr, (args, result.stderr)
             assert result.returncode in (0, 1), (args, result.stderr)
