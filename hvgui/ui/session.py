@@ -70,6 +70,7 @@ class HostSession(QObject):
         self.vm_model = VmTableModel(self)
         self.checkpoint_model = CheckpointTreeModel(self)
         self.selected_vm_id: str | None = None
+        self._picks = 0  # counts the user's VM choices (a read started before one is stale)
         self._revision: str | None = None
         self._reading = False
         self._again = False
@@ -116,12 +117,16 @@ class HostSession(QObject):
         events = self.host.events() if with_events and size != self._events_size else None
         return _State(revision, vms, vm_id, snapshots, events, size)
 
-    def _apply(self, state: _State) -> None:
-        self._revision = state.revision
+    def _apply(self, state: _State, picked: int | None = None) -> None:
         self.vm_model.set_vms(state.vms)
-        self.selected_vm_id = state.vm_id
-        vm = next((v for v in state.vms if v.id == state.vm_id), None)
-        self.checkpoint_model.set_tree(vm, state.snapshots)
+        if picked is not None and picked != self._picks:
+            # The user chose another VM while this was read: keep their choice, read again.
+            self._again = True
+        else:
+            self._revision = state.revision
+            self.selected_vm_id = state.vm_id
+            vm = next((v for v in state.vms if v.id == state.vm_id), None)
+            self.checkpoint_model.set_tree(vm, state.snapshots)
         self._last_read_error = ""
         # While our own operation runs its events are not in yet: take the log when idle.
         if state.events is not None and self._events_size == -1:
@@ -158,9 +163,9 @@ class HostSession(QObject):
             self._again = True
             return
         self._reading = True
-        vm_id = self.selected_vm_id
+        vm_id, picked = self.selected_vm_id, self._picks
         Op(self.runner, lambda _p, _c: self._read(vm_id), label="Refresh").success(
-            self._apply
+            lambda state: self._apply(state, picked)
         ).failure(self._read_failed).finally_(self._read_done).run_in_background()
 
     def _read_failed(self, exc: BaseException) -> None:
@@ -181,6 +186,7 @@ class HostSession(QObject):
         if vm_id == self.selected_vm_id and self.checkpoint_model.vm is not None:
             return
         self.selected_vm_id = vm_id
+        self._picks += 1
         vm = next((v for v in self.vm_model.vms() if v.id == vm_id), None)
         snapshots = self.host.list_snapshots(vm_id) if vm is not None and vm_id else []
         self.checkpoint_model.set_tree(vm, snapshots)

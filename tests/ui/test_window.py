@@ -273,3 +273,17 @@ def test_a_blank_vm_name_is_refused(qtbot: Any, window: MainWindow, answers: Ans
     wait_idle(qtbot, window)
     assert answers.informed == ["This name cannot be used. The name cannot be blank."]
     assert {vm.name for vm in Host.open(host_dir).list_vms()} == {"Alpha", "Beta"}
+
+
+def test_a_refresh_started_before_a_click_does_not_undo_it(
+    qtbot: Any, window: MainWindow
+) -> None:
+    session = window.session
+    assert session is not None and window.selected_vm().name == "Alpha"  # type: ignore[union-attr]
+    session.refresh()  # reads in the background with Alpha selected...
+    window.vm_view.selectRow(vm_index(window, "Beta").row())  # ...while the user picks Beta
+    for _ in range(2):
+        with qtbot.waitSignal(session.refreshed, timeout=5000):
+            pass
+    assert window.selected_vm().name == "Beta"  # type: ignore[union-attr]
+    assert "Base" not in tree_names(window)  # Beta's (empty) tree, not Alpha's
