@@ -501,6 +501,14 @@ class BlockMap:
     size: int
     blocks: Sequence[Any]  # the engine's BlockSource objects (or MapBlock)
     missing_parent: str | None = None
+    # Per chain file: the BAT state (0-7) of its block covering each leaf block; -1 where the
+    # file could not be read (a missing parent). Empty when not computed.
+    states: list[Any] = field(default_factory=list)
+
+    def state_names(self, block: int) -> list[tuple[Path, str]]:
+        """(file, BAT state name) down the chain for leaf block `block`."""
+        return [(file, STATE_NAMES.get(int(states[block]), "unreadable"))
+                for file, states in zip(self.chain, self.states, strict=False)]
 
 
 def block_map(path: str | os.PathLike[str]) -> BlockMap:
@@ -509,9 +517,45 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
 
     try:
         with open_disk(Path(path)) as disk:
-            return BlockMap(list(disk.chain), disk.block_size, disk.size, disk.block_sources())
+            blocks = BlockMap(list(disk.chain), disk.block_size, disk.size,
+                              disk.block_sources())
     except ParentNotFoundError as exc:
-        return _single_file_map(Path(path), exc.problem, exc.locator)
+        blocks = _single_file_map(Path(path), exc.problem, exc.locator)
+    return replace(blocks, states=_bat_states(blocks))
+
+
+def _bat_states(blocks: BlockMap) -> list[Any]:
+    """For each chain file, its BAT state at every leaf block (numpy int8 arrays)."""
+    import numpy as np
+
+    from hvgui.vhdx import VhdxError, VhdxImage
+
+    count = len(blocks.blocks)
+    leaf_offsets = np.arange(count, dtype=np.int64) * blocks.block_size
+    out = []
+    for level, file in enumerate(blocks.chain):
+        states = np.full(count, -1, dtype=np.int8)
+        if level == 0 or blocks.missing_parent is None:
+            try:
+                with VhdxImage.open(file) as image:
+                    per_block = np.zeros(image.geometry.payload_blocks, dtype=np.int8)
+                    numbers, values, _ = image.bat.payload_states()
+                    per_block[numbers] = values
+                    if image.block_size >= blocks.block_size:
+                        index = leaf_offsets // image.block_size
+                        inside = index < len(per_block)
+                        states[inside] = per_block[index[inside]]
+                    else:  # several of this file's blocks per leaf block
+                        ratio = blocks.block_size // image.block_size
+                        padded = np.zeros(count * ratio, dtype=np.int8)
+                        padded[: min(len(per_block), len(padded))] = per_block[: len(padded)]
+                        grid = padded.reshape(count, ratio)
+                        low, high = grid.min(axis=1), grid.max(axis=1)
+                        states[:] = np.where(low == high, high, MIXED_STATE)
+            except VhdxError:
+                pass
+        out.append(states)
+    return out
 
 
 def _single_file_map(path: Path, problem: str, locator: dict[str, str]) -> BlockMap:
@@ -536,8 +580,10 @@ def _single_file_map(path: Path, problem: str, locator: dict[str, str]) -> Block
     return BlockMap([path, placeholder], bs, size, blocks, missing_parent=problem)
 
 
-_STATE_NAMES = {0: "NOT_PRESENT", 1: "UNDEFINED", 2: "ZERO", 3: "UNMAPPED",
-                6: "FULLY_PRESENT", 7: "PARTIALLY_PRESENT"}
+# A leaf block covering several smaller blocks of a parent in different states.
+MIXED_STATE = 8
+STATE_NAMES = {0: "NOT_PRESENT", 1: "UNDEFINED", 2: "ZERO", 3: "UNMAPPED", 6: "FULLY_PRESENT",
+               7: "PARTIALLY_PRESENT", MIXED_STATE: "MIXED (its smaller blocks differ)"}
 
 
 @dataclass(frozen=True)
@@ -578,7 +624,7 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
         with image:
             bs = image.block_size
             states = sorted({
-                _STATE_NAMES.get(image.bat.payload_entry(b) & 7, "?")
+                STATE_NAMES.get(image.bat.payload_entry(b) & 7, "?")
                 for start, n in pending
                 for b in range(start // bs, (start + n - 1) // bs + 1)
                 if start < image.virtual_size

@@ -58,6 +58,7 @@ def test_every_cell_names_the_file_the_engine_reads_it_from(tmp_path: Path, seed
     blocks = block_map(chain[0])
     assert blocks.chain == chain
     data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size, blocks.blocks)
+    assert len(blocks.states) == len(chain)
     depth_of = {len(chain) - 1 - i: i + 1 for i in range(len(chain))}  # chain index -> value
     with open_disk(chain[0]) as disk:
         engine = disk.block_sources()
@@ -74,6 +75,14 @@ def test_every_cell_names_the_file_the_engine_reads_it_from(tmp_path: Path, seed
             assert data.owner[block] == (main if main >= 0 else ZERO)
             assert data.is_partial(block) == (len(source.sources) > 1)
             partial_seen += data.is_partial(block)
+            # the BAT states agree: a file serving bytes has the block; a leaf serving none lacks it
+            states = dict(blocks.state_names(block))
+            served_by = {chain[i] for i, n in source.sources if i >= 0 and n}
+            for file in served_by:
+                assert states[file] in ("FULLY_PRESENT", "PARTIALLY_PRESENT",
+                                        "MIXED (its smaller blocks differ)"), (block, file)
+            if chain[0] not in served_by:
+                assert states[chain[0]] == "NOT_PRESENT"
             # the read path accounts for every byte, file by file, as the bytes say
             steps = read_path(blocks, block)
             served = {chain.index(s.path): s.data for s in steps if s.data}
@@ -104,6 +113,7 @@ def test_the_panel_loads_the_map_off_the_gui_thread(qtbot: QtBot, tmp_path: Path
                          pos=panel.map.cell_rect(block).center())
     text = panel.path_text.toPlainText()
     assert f"Block {block:,}" in text and chain[0].name in text and "BAT" in text
+    assert f"BAT state: {chain[0].name}: " in data.describe(block)
     runner.wait()
 
 

@@ -12,7 +12,7 @@ Signals of BlockMapWidget:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -97,6 +97,9 @@ class BlockMapData:
     share: np.ndarray  # float32: fraction of the block served by `owner`
     sources: list[list[tuple[int, int]]]  # the engine's (chain index, bytes) lists, per block
     missing_parent: bool = False  # chain[1:] is a placeholder for a parent not found
+    # Per chain file, its BAT state at each block, and the names of those states (optional).
+    bat_states: list[np.ndarray] = field(default_factory=list)
+    state_names: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def from_sources(
@@ -162,6 +165,13 @@ class BlockMapData:
         lines = [f"Block {block:,}: bytes {start:#x}–{end - 1:#x} ({format_bytes(start)} – "
                  f"{format_bytes(end)})"]
         parts = self.sources[block]
+        if self.bat_states:
+            states = []
+            for index, per_block in enumerate(self.bat_states):
+                value = int(per_block[block])
+                name = self.state_names.get(value, "unreadable") if value >= 0 else "unreadable"
+                states.append(f"{self.file_name(index)}: {name}")
+            lines.append("BAT state: " + "; ".join(states))
         if not parts or all(index < 0 for index, _ in parts):
             lines.append("Not allocated in any file of the chain: reads as zeros")
         elif len(parts) == 1:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.errors import HvError
-from hvgui.host.inspect import BlockMap, block_map, read_path
+from hvgui.host.inspect import STATE_NAMES, BlockMap, block_map, read_path
 from hvgui.ui.inspector.block_map import (
     ZERO,
     BlockMapData,
@@ -94,6 +94,8 @@ def _load_map(path: Path) -> tuple[BlockMap, BlockMapData]:
     blocks = block_map(path)
     data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size, blocks.blocks)
     data.missing_parent = blocks.missing_parent is not None
+    data.bat_states = list(blocks.states)
+    data.state_names = dict(STATE_NAMES)
     return blocks, data
 
 
