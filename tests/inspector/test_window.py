@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -214,3 +214,36 @@ def test_inspect_main_runs_until_the_window_closes(qtbot: QtBot, corpus_dir: Pat
 
     QTimer.singleShot(300, close_all)
     assert inspect_main(corpus_dir / "test.vmcx") == 0
+
+
+def test_a_directory_or_missing_file_gets_a_panel_and_closing_mid_read_is_clean(
+    qtbot: QtBot, tmp_path: Path, corpus_dir: Path
+) -> None:
+    for path in (tmp_path, tmp_path / "gone.avhdx"):
+        window = InspectorWindow(path=path)
+        qtbot.addWidget(window)
+        view = _decoded(qtbot, window, 0)
+        assert isinstance(view, ErrorPanel | NotDecodedView), path
+        window.close()
+    # close while the disk is still being decoded and mapped: no crash, no late callbacks
+    window = InspectorWindow(path=corpus_dir / "differencing.avhdx")
+    qtbot.addWidget(window)
+    window.show()
+    window.close()
+    qtbot.wait(100)
+    assert window.runner.running() == []
+
+
+def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+    window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
+    qtbot.addWidget(window)
+    close_after(window)
+    window.show()
+    before = [f.path for f in window.file_model.files()]
+    _decoded(qtbot, window, 0)
+    lab.checkpoint_vm("Lab", snapshot_name="Three")  # Now runs on a new AVHDX
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    after = [f.path for f in window.file_model.files()]
+    assert after != before and after[0] == before[0]
+    assert lab.get_vm("Lab").hard_drives[0].path in after
+    assert isinstance(_decoded(qtbot, window, 0), XmlView)

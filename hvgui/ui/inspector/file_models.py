@@ -32,6 +32,11 @@ class FileListModel(QAbstractTableModel):
     def files(self) -> list[FileFacts]:
         return list(self._files)
 
+    def set_files(self, files: list[FileFacts]) -> None:
+        self.beginResetModel()
+        self._files = list(files)
+        self.endResetModel()
+
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._files)
 

@@ -111,6 +111,7 @@ class InspectorWindow(QMainWindow):
         if host is not None and vm is not None:
             self._add_host_tabs(host, vm, snapshot)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.refresh)
         if self.file_model.rowCount():
             self.file_table.selectRow(0)
 
@@ -260,6 +261,22 @@ class InspectorWindow(QMainWindow):
             targets += [(f"{other.name} (same folder)", other)
                         for other in sorted(path.parent.glob("*.xml")) if other != path][:50]
         return targets
+
+    def refresh(self) -> None:
+        """F5: list the files again and decode them afresh (the host may have changed them)."""
+        selected = self.file_table.selectionModel().selectedRows()
+        current = self.file_model.files()[selected[0].row()].path if selected else None
+        for path, view in list(self._views.items()):
+            if path in self._ops:
+                continue  # still decoding: it will land in the new list's view as well
+            for hex_view in view.findChildren(HexView):
+                hex_view.close_file()
+            self.stack.removeWidget(view)
+            view.deleteLater()
+            del self._views[path]
+        self.file_model.set_files(self._list_files())
+        rows = [f.path for f in self.file_model.files()]
+        self.file_table.selectRow(rows.index(current) if current in rows else 0)
 
     # -- host tabs ----------------------------------------------------------------------------
     def _add_host_tabs(self, host: Host, vm: str, snapshot: str | None) -> None:
