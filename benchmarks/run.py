@@ -36,23 +36,33 @@ class Row:
     reference: float | None
     reference_name: str
     target: str
+    in_process: float | None = None  # the same work without hvctl's start-up, for reference
 
     @property
     def ratio(self) -> float | None:
         return None if self.reference is None else self.ours / self.reference
 
 
+Step = tuple[Callable[[], object], Callable[[], object] | None]
+
+
+def interleaved(steps: list[Step], repeat: int) -> list[float]:
+    """Median wall time of each (action, untimed preparation) over `repeat` rounds, the actions
+    taking turns in every round so that a busy moment of the machine hits them all alike."""
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeat):
+        for i, (action, before) in enumerate(steps):
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            action()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def timed(action: Callable[[], object], repeat: int, before: Callable[[], object] | None = None
           ) -> float:
-    """Median wall time of `action` over `repeat` tries; `before` runs untimed each time."""
-    times = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return interleaved([(action, before)], repeat)[0]
 
 
 def run(cmd: list[str]) -> None:
@@ -83,15 +93,29 @@ def bench_convert_dynamic(work: Path, size: int, repeat: int) -> Row:
     vhdx.create_dynamic(source, size)
     with vhdx.open_disk(source, writable=True) as disk:
         fill_random(disk, 0, size, seed=1)
-    ours_out, ref_out = work / "ours.raw", work / "ref.raw"
-    ours = timed(lambda: run([*HVCTL, "convert-vhd", str(source), str(ours_out)]), repeat,
-                 before=lambda: remove(ours_out))
-    ref = timed(lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(source),
-                             str(ref_out)]), repeat, before=lambda: remove(ref_out))
+    return _compare_convert(work, source, source, repeat,
+                            f"dynamic {size // MiB} MiB -> raw", "qemu-img convert", "<= 1.5")
+
+
+def _compare_convert(work: Path, ours_source: Path, ref_source: Path, repeat: int, name: str,
+                     reference: str, target: str) -> Row:
+    """hvctl convert-vhd of `ours_source`, the same in process, and qemu-img convert of
+    `ref_source`, all to raw, taking turns."""
+    ours_out, inproc_out, ref_out = work / "ours.raw", work / "inproc.raw", work / "ref.raw"
+    ours, inproc, ref = interleaved(
+        [
+            (lambda: run([*HVCTL, "convert-vhd", str(ours_source), str(ours_out)]),
+             lambda: remove(ours_out)),
+            (lambda: vhdx.convert_vhd(ours_source, inproc_out), lambda: remove(inproc_out)),
+            (lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(ref_source),
+                          str(ref_out)]), lambda: remove(ref_out)),
+        ],
+        repeat,
+    )
     same = subprocess.run(["cmp", str(ours_out), str(ref_out)]).returncode == 0
-    remove(ours_out, ref_out)
-    return Row(f"dynamic {size // MiB} MiB -> raw" + ("" if same else " (OUTPUT DIFFERS)"),
-               ours, ref, "qemu-img convert", "<= 1.5")
+    remove(ours_out, inproc_out, ref_out)
+    return Row(name + ("" if same else " (OUTPUT DIFFERS)"), ours, ref, reference, target,
+               in_process=inproc)
 
 
 def bench_convert_chain(work: Path, size: int, repeat: int) -> Row:
@@ -118,15 +142,10 @@ def bench_convert_chain(work: Path, size: int, repeat: int) -> Row:
     run([*HVCTL, "convert-vhd", str(chain[-1]), str(flat_raw)])
     run(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic",
          str(flat_raw), str(flat)])
-    ours_out, ref_out = work / "ours.raw", work / "ref.raw"
-    ours = timed(lambda: run([*HVCTL, "convert-vhd", str(chain[-1]), str(ours_out)]), repeat,
-                 before=lambda: remove(ours_out))
-    ref = timed(lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(flat),
-                             str(ref_out)]), repeat, before=lambda: remove(ref_out))
-    same = subprocess.run(["cmp", str(ours_out), str(ref_out)]).returncode == 0
-    remove(ours_out, ref_out, flat_raw, flat, *chain)
-    return Row(f"4-deep chain {size // MiB} MiB -> raw" + ("" if same else " (OUTPUT DIFFERS)"),
-               ours, ref, "qemu-img (flat)", "<= 2.0")
+    row = _compare_convert(work, chain[-1], flat, repeat, f"4-deep chain {size // MiB} MiB -> raw",
+                           "qemu-img (flat)", "<= 2.0")
+    remove(flat_raw, flat, *chain)
+    return row
 
 
 def bench_merge(work: Path, changed: int, repeat: int) -> Row:
@@ -144,8 +163,6 @@ def bench_merge(work: Path, changed: int, repeat: int) -> Row:
             fill_random(disk, size // 4, changed, seed=4)
         os.sync()
 
-    # In process: the merge itself, not Python's start-up, is compared with dd.
-    ours = timed(lambda: vhdx.merge_vhd(child), repeat, before=prepare)
     source, target = work / "dd.in", work / "dd.out"
     with open(source, "wb") as out:
         for _ in range(changed // (4 * MiB)):
@@ -158,7 +175,8 @@ def bench_merge(work: Path, changed: int, repeat: int) -> Row:
         remove(target)
         os.sync()
 
-    ref = timed(dd, repeat, before=dd_prepare)
+    # In process: the merge itself, not Python's start-up, is compared with dd.
+    ours, ref = interleaved([(lambda: vhdx.merge_vhd(child), prepare), (dd, dd_prepare)], repeat)
     remove(parent, child, source, target)
     return Row(f"merge {changed // MiB} MiB of changed blocks", ours, ref,
                "dd bs=4M conv=fsync", "<= 1.5")
@@ -189,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{tool} is not installed")
     size = 128 * MiB if args.quick else GiB
     changed = 64 * MiB if args.quick else 512 * MiB
-    repeat = 1 if args.quick else 3
+    repeat = 1 if args.quick else 5
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="hvgui-bench-") as tmp:
         work = Path(tmp)
@@ -206,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_rows(rows: list[Row]) -> None:
-    header = ("benchmark", "hvgui s", "reference", "ref s", "ratio", "target")
+    header = ("benchmark", "hvgui s", "reference", "ref s", "ratio", "target", "in-process s")
     table = [
         (
             r.name,
@@ -215,6 +233,7 @@ def print_rows(rows: list[Row]) -> None:
             "" if r.reference is None else f"{r.reference:.3f}",
             "" if r.ratio is None else f"{r.ratio:.2f}",
             r.target,
+            "" if r.in_process is None else f"{r.in_process:.3f}",
         )
         for r in rows
     ]
