@@ -326,3 +326,53 @@ def test_merge_killed_at_spread_out_moments_loses_nothing(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_merge_of_200_mib_killed_at_many_moments_loses_nothing(tmp_path: Path) -> None:
     _crash_test(tmp_path, changed=200 * MiB, points=12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_chains_merged_into_a_random_ancestor(tmp_path: Path, seed: int) -> None:
+    """Random depth, block and sector sizes, write histories and destination: the leaf (or its
+    grandchild) reads the same before and after, and the result passes Test-VHD."""
+    import random
+
+    rng = random.Random(seed)
+    size = rng.choice([6, 9, 16]) * MiB
+    sector = rng.choice([512, 4096])
+    base = tmp_path / "base.vhdx"
+    if rng.random() < 0.3:
+        create_fixed(base, size, block_size=rng.choice([1, 2]) * MiB, logical_sector_size=sector)
+    else:
+        create_dynamic(base, size, block_size=rng.choice([1, 2, 4, 32]) * MiB,
+                       logical_sector_size=sector)
+    chain = [base]
+    for level in range(rng.randrange(1, 5)):
+        if level:
+            child = tmp_path / f"c{level}.avhdx"
+            create_differencing(child, chain[-1], block_size=rng.choice([1, 2, 4]) * MiB)
+            set_read_only(chain[-1], True)
+            chain.append(child)
+        write_all(chain[-1], scattered_writes(size, rng.randrange(1, 25), seed * 10 + level))
+    if len(chain) == 1:
+        chain.append(tmp_path / "c1.avhdx")
+        create_differencing(chain[-1], base)
+        write_all(chain[-1], scattered_writes(size, 9, seed))
+    leaf = chain[-1]
+    grandchild = None
+    if rng.random() < 0.5:
+        grandchild = tmp_path / "g.avhdx"
+        create_differencing(grandchild, leaf)
+        set_read_only(leaf, True)
+        write_all(grandchild, scattered_writes(size, 5, seed + 99))
+    destination = rng.choice(chain[:-1])
+    before_leaf = view(leaf)
+    before_grandchild = view(grandchild) if grandchild else None
+    result = merge_vhd(leaf, destination)
+    assert result.destination == destination
+    assert view(destination) == before_leaf
+    if grandchild is not None:
+        assert result.repointed == [grandchild]
+        assert view(grandchild) == before_grandchild
+        assert errors(grandchild) == []
+    else:
+        assert errors(destination) == []
+    if destination == base and sector == 512:
+        assert qemu_raw(base) == before_leaf
