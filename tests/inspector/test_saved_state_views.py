@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from hvgui.host.inspect import BIN, VMCX, VMRS, VSV, identify, inspect_file
@@ -56,6 +57,9 @@ def test_bin_view_shows_the_header_and_jumps_to_a_touched_run(
     view.tree.clicked.emit(second)
     row = view.hex.table.selectionModel().selectedRows()[0].row()
     assert view.hex.model.row_bytes(row + 1)[1:13] == b"hello memory"
+    # the run's 1 MiB is tinted in the hex view
+    assert view.hex.model.highlighted_rows() == (row, row + MiB // 16 - 1)
+    assert view.hex.model.index(row + 5, 1).data(Qt.ItemDataRole.BackgroundRole) is not None
     view.hex.close_file()
 
 

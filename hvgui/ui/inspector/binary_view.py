@@ -51,6 +51,9 @@ class SavedStateView(QWidget):
                     value = item.raw.get(key)
                     if isinstance(value, int) and value >= 0:
                         self.hex.go_to_offset(value)
+                        length = item.raw.get("length")
+                        self.hex.model.set_highlight(
+                            value, length if isinstance(length, int) else 0)
                         return
             item = item.parent
 

@@ -46,7 +46,7 @@ class FactItem:
         elif isinstance(value, list | tuple):
             self.text = f"{len(value)} item{'s' if len(value) != 1 else ''}"
             for number, child in enumerate(value):
-                self.children.append(FactItem(_list_key(number, child), child, self))
+                self.children.append(FactItem(_list_key(number, child, key), child, self))
         else:
             self.text = format_scalar(value)
 
@@ -54,7 +54,12 @@ class FactItem:
         return 0 if self.parent is None else self.parent.children.index(self)
 
 
-def _list_key(number: int, child: object) -> str:
+def _list_key(number: int, child: object, list_name: str = "") -> str:
+    """`header 2 (current)` for slotted items, `[3] Page 83 Data` for named ones."""
+    if isinstance(child, dict) and "slot" in child and list_name:
+        singular = list_name.replace("_", " ").removesuffix("s")
+        current = " (current)" if child.get("current") is True else ""
+        return f"{singular} {child['slot']}{current}"
     if isinstance(child, dict):
         for name_key in ("name", "key", "slot", "title", "severity"):
             if name_key in child and isinstance(child[name_key], str | int):

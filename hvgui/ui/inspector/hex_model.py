@@ -40,6 +40,8 @@ class HexModel(QAbstractTableModel):
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.font = font
         self._zero_colour = QColor("#9aa0a6")
+        self._highlight: tuple[int, int] | None = None  # (first row, last row) of a section
+        self._highlight_colour = QColor("#fff4ce")
 
     def close(self) -> None:
         """Release the file; the model shows nothing afterwards."""
@@ -78,6 +80,22 @@ class HexModel(QAbstractTableModel):
         start = offset % PAGE_SIZE
         return page[start : start + BYTES_PER_ROW]
 
+    def set_highlight(self, offset: int, length: int) -> None:
+        """Tint the rows holding bytes [offset, offset + length): the section being looked at."""
+        old = self._highlight
+        if length <= 0:
+            self._highlight = None
+        else:
+            self._highlight = (self.row_of_offset(offset),
+                               self.row_of_offset(offset + length - 1))
+        for rows in (old, self._highlight):
+            if rows is not None:
+                self.dataChanged.emit(self.index(rows[0], 0), self.index(rows[1], 2),
+                                      [Qt.ItemDataRole.BackgroundRole])
+
+    def highlighted_rows(self) -> tuple[int, int] | None:
+        return self._highlight
+
     def row_of_offset(self, offset: int) -> int:
         return max(0, min(self._rows - 1, offset // BYTES_PER_ROW))
 
@@ -106,6 +124,11 @@ class HexModel(QAbstractTableModel):
             return self.font
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
             return self._zero_colour
+        if role == Qt.ItemDataRole.BackgroundRole:
+            rows = self._highlight
+            if rows is not None and rows[0] <= index.row() <= rows[1]:
+                return self._highlight_colour
+            return None
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
             offset = index.row() * BYTES_PER_ROW
             return f"offset {offset:,} bytes ({offset / (1 << 20):.2f} MiB)"

@@ -273,7 +273,10 @@ class VhdxView(QWidget):
         self.tabs.addTab(self.findings, f"Test-VHD ({len(findings)})")
         layout.addWidget(self.tabs, 1)
         for row in range(self.structure_model.rowCount()):
-            self.structure.expand(self.structure_model.index(row, 0))
+            index = self.structure_model.index(row, 0)
+            self.structure.expand(index)
+            if index.data() == "parent_locator":  # the part people come for: open it all
+                self.structure.expandRecursively(index)
 
     def _tree(self, model: FactsModel, name: str) -> QTreeView:
         tree = QTreeView(self)
