@@ -29,6 +29,7 @@ from hvgui.vhdx.image import VhdxImage
 
 PHASE = "Converting"
 RAW_SUFFIXES = (".raw", ".img")
+VHDX_SUFFIXES = (".vhdx", ".avhdx")
 _CHUNK = 64 * F.MiB
 _READ_CHUNK = 4 * F.MiB
 _ZERO_GRANULE = 64 * F.KiB
@@ -43,6 +44,10 @@ def convert_vhd(
 ) -> None:
     """Convert `source` to `destination` (formats by extension; a chain is flattened)."""
     src, dst = Path(source), Path(destination)
+    if not (_is_raw(dst) or dst.suffix.lower() in VHDX_SUFFIXES):
+        raise UnsupportedError(
+            dst, f"unknown format {dst.suffix or '(no extension)'!r}: name the destination "
+            ".vhdx for a dynamic VHDX, or .raw / .img for a raw disk image")
     if dst.exists():
         raise VhdxError(dst, "already exists; choose another destination or remove it first")
     if not src.is_file():

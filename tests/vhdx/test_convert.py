@@ -124,6 +124,12 @@ def test_cancel_leaves_no_file(tmp_path: Path) -> None:
                    for p in tmp_path.iterdir())
 
 
+def test_an_unknown_destination_format_is_refused(tmp_path: Path, corpus_dir: Path) -> None:
+    with pytest.raises(VhdxError, match=r"unknown format '\.qcow2'"):
+        convert_vhd(corpus_dir / "fixed.vhdx", tmp_path / "out.qcow2")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_raw_file_that_is_not_whole_sectors_is_refused(tmp_path: Path) -> None:
     raw = tmp_path / "odd.img"
     raw.write_bytes(b"x" * 1000)
