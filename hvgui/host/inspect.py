@@ -290,8 +290,7 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _inspect_vhdx(path: Path) -> dict[str, Any]:
-    from hvgui.vhdx.check import test_vhd
-    from hvgui.vhdx.info import dump_vhdx
+    from hvgui.vhdx import dump_vhdx, test_vhd
 
     dump = dump_vhdx(path)
     result: dict[str, Any] = {"decoded": True, "vhdx": dump}
