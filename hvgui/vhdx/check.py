@@ -78,6 +78,14 @@ def _link_findings(child: Path, cs: Survey, parent: Path, ps: Survey) -> list[Fi
             "info", child,
             f"its parent was found at {parent}, not where relative_path {relative!r} points",
             "locator-stale"))
+    if linkage_matches(cs.locator, ps) and not linkage_matches(
+            {"parent_linkage": cs.locator.get("parent_linkage", "")}, ps):
+        out.append(Finding(
+            "info", child,
+            "it is bound to its parent through parent_linkage2 only, the sign of an "
+            "interrupted merge into the parent (the chain still reads correctly; merging this "
+            "disk again completes it)",
+            "merge-interrupted"))
     if linkage_matches(cs.locator, ps) is False:
         assert ps.header is not None
         out.append(Finding(

@@ -186,6 +186,7 @@ def test_cancel_leaves_a_chain_that_reads_the_same_and_a_rerun_completes(tmp_pat
     assert set(phases) == {"Merge in progress"}
     assert view(child) == model
     assert errors(child) == []
+    assert "merge-interrupted" in {f.code for f in test_vhd(child)}
     merge_vhd(child)
     assert view(base) == model
 
