@@ -24,7 +24,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hvgui.errors import HvError
+from hvgui.host import savedstate
+from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
+from hvgui.host.fileio import norm
+from hvgui.host.layout import snapshot_state_dir, vm_runtime_dir
+from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.vhdx import (
+    ParentNotFoundError,
+    VhdxError,
+    VhdxImage,
+    dump_vhdx,
+    open_disk,
+    test_vhd,
+)
+from hvgui.vhdx.image import DATA, PARENT
+from hvgui.vhdx.locator import parent_file_name
 
 if TYPE_CHECKING:
     from hvgui.host import Host
@@ -130,8 +147,6 @@ def _has_vhd_footer(path: Path) -> bool:
 
 def _saved_state_kind(head: bytes) -> str | None:
     """BIN or VSV when the head carries the host's saved-state magic."""
-    from hvgui.host import savedstate
-
     return {savedstate.BIN_MAGIC: BIN, savedstate.VSV_MAGIC: VSV}.get(head[:8])
 
 
@@ -145,7 +160,6 @@ def _time(seconds: float) -> datetime:
 @dataclass(frozen=True)
 class FileFacts:
     """One file of a checkpoint, as the inspector's file list shows it."""
-
     path: Path
     kind: str
     role: str  # a sentence: what this file is for
@@ -220,7 +234,6 @@ def file_facts(
 @dataclass(frozen=True)
 class SettingChange:
     """A configuration setting that differs between two XML files (None = absent there)."""
-
     path: str
     left: str | None
     right: str | None
@@ -290,8 +303,6 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _inspect_vhdx(path: Path) -> dict[str, Any]:
-    from hvgui.vhdx import dump_vhdx, test_vhd
-
     dump = dump_vhdx(path)
     result: dict[str, Any] = {"decoded": True, "vhdx": dump}
     try:
@@ -312,8 +323,6 @@ def _inspect_vhdx(path: Path) -> dict[str, Any]:
 
 
 def _inspect_xml(path: Path) -> dict[str, Any]:
-    from hvgui.host.xmlconfig import ConfigDoc
-
     doc = ConfigDoc.load(path)
     summary: dict[str, Any] = {
         "kind": "checkpoint configuration" if doc.is_snapshot else "VM configuration",
@@ -351,8 +360,6 @@ MAX_RUNS_LISTED = 256
 
 
 def _inspect_saved_state(path: Path) -> dict[str, Any]:
-    from hvgui.host import savedstate
-
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic == savedstate.BIN_MAGIC:
@@ -361,8 +368,6 @@ def _inspect_saved_state(path: Path) -> dict[str, Any]:
 
 
 def _describe_bin(path: Path) -> dict[str, Any]:
-    from hvgui.host import savedstate
-
     with savedstate.BinFile(path) as memory:
         info = memory.info()
         runs: list[dict[str, int | str]] = []
@@ -403,8 +408,6 @@ def _describe_bin(path: Path) -> dict[str, Any]:
 
 
 def _describe_vsv(path: Path) -> dict[str, Any]:
-    from hvgui.host import savedstate
-
     state = savedstate.read_vsv(path)  # validates magic, CRCs and layout
     with open(path, "rb") as handle:
         raw = handle.read(savedstate.MAX_VSV_BYTES)
@@ -435,8 +438,6 @@ def _describe_vsv(path: Path) -> dict[str, Any]:
 
 def load_xml_tree(path: str | os.PathLike[str]) -> Any:
     """The parsed configuration (an lxml element), through the host's hardened parser."""
-    from hvgui.host.xmlconfig import ConfigDoc
-
     return ConfigDoc.load(Path(path)).root
 
 
@@ -512,8 +513,6 @@ class BlockMap:
 
 def block_map(path: str | os.PathLike[str]) -> BlockMap:
     """The engine's block sources for the chain ending at `path` (opened read-only)."""
-    from hvgui.vhdx import ParentNotFoundError, open_disk
-
     try:
         with open_disk(Path(path)) as disk:
             blocks = BlockMap(list(disk.chain), disk.block_size, disk.size,
@@ -525,9 +524,7 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
 
 def _bat_states(blocks: BlockMap) -> list[Any]:
     """For each chain file, its BAT state at every leaf block (numpy int8 arrays)."""
-    import numpy as np
 
-    from hvgui.vhdx import VhdxError, VhdxImage
 
     count = len(blocks.blocks)
     leaf_offsets = np.arange(count, dtype=np.int64) * blocks.block_size
@@ -558,10 +555,6 @@ def _bat_states(blocks: BlockMap) -> list[Any]:
 
 
 def _single_file_map(path: Path, problem: str, locator: dict[str, str]) -> BlockMap:
-    from hvgui.vhdx import VhdxImage
-    from hvgui.vhdx.image import DATA, PARENT
-    from hvgui.vhdx.locator import parent_file_name
-
     with VhdxImage.open(path) as image:
         size, bs = image.virtual_size, image.block_size
         blocks: list[MapBlock] = []
@@ -588,7 +581,6 @@ STATE_NAMES = {0: "NOT_PRESENT", 1: "UNDEFINED", 2: "ZERO", 3: "UNMAPPED", 6: "F
 @dataclass(frozen=True)
 class ReadStep:
     """One file visited when reading a block: its BAT state there and what it provides."""
-
     path: Path
     states: list[str]  # BAT state of this file's block(s) covering the range
     data: int  # bytes read from this file
@@ -601,8 +593,6 @@ class ReadStep:
 def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
     """The files a read of `block` visits, leaf first: each file's BAT state for the range and
     how many bytes it serves, returns as zeros, or passes on to its parent."""
-    from hvgui.vhdx import VhdxError, VhdxImage
-    from hvgui.vhdx.image import DATA, PARENT
 
     source = blocks.blocks[block]
     pending = [(source.offset, source.length)]
@@ -685,8 +675,6 @@ def _disk_role(depth: int, last: int, now: bool) -> str:
 
 def _chain_of(path: Path) -> tuple[list[Path], int | None, str | None]:
     """The chain from `path` to its base, the virtual size, and a problem if it breaks."""
-    from hvgui.vhdx import ParentNotFoundError, VhdxError, open_disk
-
     try:
         with open_disk(path) as disk:
             return list(disk.chain), disk.size, None
@@ -782,8 +770,6 @@ def files_of(path: str | os.PathLike[str]) -> list[FileFacts]:
 
 def _vm_saved_state(config_path: Path, vm_id: str) -> list[tuple[Path, str]]:
     """The VM's own BIN/VSV (`Virtual Machines/<VMID>/`): runtime memory, or saved state."""
-    from hvgui.host.layout import vm_runtime_dir
-
     folder = vm_runtime_dir(config_path, vm_id)
     roles = {
         ".bin": "The VM's memory (runtime memory while it runs, saved memory when Saved).",
@@ -805,7 +791,6 @@ KEEP = "keep"
 @dataclass(frozen=True)
 class PlannedFile:
     """What a checkpoint delete does to one file."""
-
     path: Path
     action: str  # DELETE | MERGE | KEEP
     reason: str
@@ -824,7 +809,6 @@ class PlannedFile:
 @dataclass(frozen=True)
 class DeletePreview:
     """Everything a "Delete Checkpoint" will do, computed without changing anything."""
-
     vm: str
     snapshot: str
     files: list[PlannedFile]
@@ -863,8 +847,6 @@ class DeletePreview:
 
 def own_bytes(path: Path) -> int:
     """Bytes of virtual disk data `path` itself holds (what merging it moves)."""
-    from hvgui.vhdx import open_disk
-
     with open_disk(path) as disk:
         return sum(n for block in disk.block_sources() for i, n in block.sources if i == 0)
 
@@ -872,7 +854,6 @@ def own_bytes(path: Path) -> int:
 def merge_growth(child: Path, parent: Path) -> int:
     """At most how many bytes `parent` grows when `child` is merged into it: one block of the
     parent's size for each of its blocks that the child writes to and the parent lacks."""
-    from hvgui.vhdx import open_disk
 
     with open_disk(child) as c_disk, open_disk(parent) as p_disk:
         if p_disk.disk_type == "Fixed":
@@ -898,10 +879,6 @@ def delete_preview(
     documents: nothing is written. Configuration and saved state are deleted; each frozen disk
     nothing references any more is merged with its single child, deleted when no disk depends
     on it, or kept (merge pending) while several do."""
-    from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
-    from hvgui.host.fileio import norm
-    from hvgui.host.layout import snapshot_state_dir
-    from hvgui.host.xmlconfig import ConfigDoc
 
     machine = host.get_vm(vm)
     target = host.get_snapshot(vm, snapshot)
