@@ -61,12 +61,14 @@ class VmTableModel(QAbstractTableModel):
         if {vm.id for vm in new} == {vm.id for vm in self._vms} and len(new) == len(self._vms):
             if [vm.id for vm in new] != [vm.id for vm in self._vms]:
                 self._relayout(new)  # same VMs, new order (sorted by a changing column)
-            changed = [i for i, (a, b) in enumerate(zip(self._vms, new, strict=True)) if a != b]
-            self._vms = new
-            if changed:
-                self.dataChanged.emit(
-                    self.index(min(changed), 0), self.index(max(changed), len(VM_COLUMNS) - 1)
-                )
+            old, self._vms = self._vms, new
+            last = len(VM_COLUMNS) - 1
+            for row, (a, b) in enumerate(zip(old, new, strict=True)):
+                if a != b:
+                    # The Name cell (text, state icon) only when it changed: a dataChanged also
+                    # rewrites an open in-place editor, and CPU and uptime change every second.
+                    first = 0 if (a.name, a.state) != (b.name, b.state) else 1
+                    self.dataChanged.emit(self.index(row, first), self.index(row, last))
             return
         self.beginResetModel()
         self._vms = new
@@ -266,14 +268,17 @@ class CheckpointTreeModel(QAbstractItemModel):
     def set_tree(self, vm: VM | None, snapshots: Sequence[Snapshot]) -> None:
         shape = self._shape_of(vm, snapshots)
         if shape == self._shape:
-            # Same checkpoints in the same places: swap the objects, repaint, keep selection.
+            # Same checkpoints in the same places: swap the objects and repaint only the rows
+            # that changed (a dataChanged also rewrites an open in-place editor).
             self.vm = vm
             fresh: dict[str, Snapshot | NowItem] = {s.id: s for s in snapshots}
             if vm is not None:
                 fresh[f"now:{vm.id}"] = NowItem(vm)
             for ident, node in self._by_ident.items():
-                node.obj = fresh[ident]
-            self._emit_all_changed(self._root)
+                if node.obj != fresh[ident]:
+                    node.obj = fresh[ident]
+                    index = self._index_of(node)
+                    self.dataChanged.emit(index, index)
             return
         self.beginResetModel()
         self._build(vm, snapshots)
@@ -306,15 +311,6 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._nodes[node.key] = node
         self._by_ident[node.ident] = node
         return node
-
-    def _emit_all_changed(self, node: _Node) -> None:
-        if node.children:
-            parent = self._index_of(node)
-            self.dataChanged.emit(
-                self.index(0, 0, parent), self.index(len(node.children) - 1, 0, parent)
-            )
-            for child in node.children:
-                self._emit_all_changed(child)
 
     # ---- lookups ----
     def index_of_ident(self, ident: str) -> QModelIndex:
