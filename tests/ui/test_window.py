@@ -287,3 +287,26 @@ def test_a_refresh_started_before_a_click_does_not_undo_it(
             pass
     assert window.selected_vm().name == "Beta"  # type: ignore[union-attr]
     assert "Base" not in tree_names(window)  # Beta's (empty) tree, not Alpha's
+
+
+def test_delete_key_deletes_an_off_vm_after_asking(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.vm_view.setFocus()
+    qtbot.waitUntil(window.vm_view.hasFocus, timeout=2000)
+    QTest.keyClick(window.vm_view, Qt.Key.Key_Delete)
+    wait_idle(qtbot, window)
+    assert answers.asked == [("confirm", "Delete Selected Virtual Machines")]
+    assert [vm.name for vm in Host.open(host_dir).list_vms()] == ["Alpha"]
+    assert [vm.name for vm in window.session.vm_model.vms()] == ["Alpha"]  # type: ignore[union-attr]
+
+
+def test_checkpoints_disabled_greys_out_checkpoint(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    assert window.acts.vm_checkpoint.isEnabled()
+    Host.open(host_dir).set_vm("Beta", checkpoint_type="Disabled")
+    qtbot.waitUntil(lambda: not window.acts.vm_checkpoint.isEnabled(), timeout=3000)
+    assert "Checkpoint" not in window.actions_pane.texts()
