@@ -1,0 +1,191 @@
+"""The block map's core: which chain file serves each block, each file's BAT state there, and
+the read path of one block down the chain."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hvgui.vhdx import (
+    ParentNotFoundError,
+    VhdxError,
+    VhdxImage,
+    open_disk,
+)
+from hvgui.vhdx.image import DATA, PARENT
+from hvgui.vhdx.locator import parent_file_name
+
+
+@dataclass(frozen=True)
+class MapBlock:
+    """One block of a map built from a single file (its parent missing): same shape as the
+    engine's BlockSource."""
+
+    index: int
+    offset: int
+    length: int
+    sources: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class BlockMap:
+    """Which file of the chain serves each block, as seen from `chain[0]`.
+
+    When the chain cannot be opened because a parent is missing, the map is built from the
+    file alone: `chain[1]` is then a placeholder named after the missing parent and
+    `missing_parent` says so in words."""
+
+    chain: list[Path]
+    block_size: int
+    size: int
+    blocks: Sequence[Any]  # the engine's BlockSource objects (or MapBlock)
+    missing_parent: str | None = None
+    # Per chain file: the BAT state (0-7) of its block covering each leaf block; -1 where the
+    # file could not be read (a missing parent). Empty when not computed.
+    states: list[Any] = field(default_factory=list)
+
+    def state_names(self, block: int) -> list[tuple[Path, str]]:
+        """(file, BAT state name) down the chain for leaf block `block`."""
+        return [(file, STATE_NAMES.get(int(states[block]), "unreadable"))
+                for file, states in zip(self.chain, self.states, strict=False)]
+
+
+def block_map(path: str | os.PathLike[str]) -> BlockMap:
+    """The engine's block sources for the chain ending at `path` (opened read-only)."""
+    try:
+        with open_disk(Path(path)) as disk:
+            blocks = BlockMap(list(disk.chain), disk.block_size, disk.size,
+                              disk.block_sources())
+    except ParentNotFoundError as exc:
+        blocks = _single_file_map(Path(path), exc.problem, exc.locator)
+    return replace(blocks, states=_bat_states(blocks))
+
+
+def _bat_states(blocks: BlockMap) -> list[Any]:
+    """For each chain file, its BAT state at every leaf block (numpy int8 arrays)."""
+
+
+    count = len(blocks.blocks)
+    leaf_offsets = np.arange(count, dtype=np.int64) * blocks.block_size
+    out = []
+    for level, file in enumerate(blocks.chain):
+        states = np.full(count, -1, dtype=np.int8)
+        if level == 0 or blocks.missing_parent is None:
+            try:
+                with VhdxImage.open(file) as image:
+                    per_block = np.zeros(image.geometry.payload_blocks, dtype=np.int8)
+                    numbers, values, _ = image.bat.payload_states()
+                    per_block[numbers] = values
+                    if image.block_size >= blocks.block_size:
+                        index = leaf_offsets // image.block_size
+                        inside = index < len(per_block)
+                        states[inside] = per_block[index[inside]]
+                    else:  # several of this file's blocks per leaf block
+                        ratio = blocks.block_size // image.block_size
+                        padded = np.zeros(count * ratio, dtype=np.int8)
+                        padded[: min(len(per_block), len(padded))] = per_block[: len(padded)]
+                        grid = padded.reshape(count, ratio)
+                        low, high = grid.min(axis=1), grid.max(axis=1)
+                        states[:] = np.where(low == high, high, MIXED_STATE)
+            except VhdxError:
+                pass
+        out.append(states)
+    return out
+
+
+def _single_file_map(path: Path, problem: str, locator: dict[str, str]) -> BlockMap:
+    with VhdxImage.open(path) as image:
+        size, bs = image.virtual_size, image.block_size
+        blocks: list[MapBlock] = []
+        for index in range((size + bs - 1) // bs):
+            offset = index * bs
+            length = min(bs, size - offset)
+            counts: dict[int, int] = {}
+            for run in image.map_range(offset, length):
+                source = 0 if run.kind == DATA else 1 if run.kind == PARENT else -1
+                counts[source] = counts.get(source, 0) + run.length
+            order = sorted(counts, key=lambda k: (k < 0, k))
+            blocks.append(MapBlock(index, offset, length, [(k, counts[k]) for k in order]))
+    parent_name = parent_file_name(locator) or "parent"
+    placeholder = Path(f"{parent_name} (missing)")
+    return BlockMap([path, placeholder], bs, size, blocks, missing_parent=problem)
+
+
+# A leaf block covering several smaller blocks of a parent in different states.
+MIXED_STATE = 8
+STATE_NAMES = {0: "NOT_PRESENT", 1: "UNDEFINED", 2: "ZERO", 3: "UNMAPPED", 6: "FULLY_PRESENT",
+               7: "PARTIALLY_PRESENT", MIXED_STATE: "MIXED (its smaller blocks differ)"}
+
+
+@dataclass(frozen=True)
+class ReadStep:
+    """One file visited when reading a block: its BAT state there and what it provides."""
+    path: Path
+    states: list[str]  # BAT state of this file's block(s) covering the range
+    data: int  # bytes read from this file
+    zeros: int  # bytes this file says read as zeros
+    passed_on: int  # bytes left for the parent
+    file_offsets: list[int]  # where in this file the data bytes start (first few runs)
+    note: str
+
+
+def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
+    """The files a read of `block` visits, leaf first: each file's BAT state for the range and
+    how many bytes it serves, returns as zeros, or passes on to its parent."""
+
+    source = blocks.blocks[block]
+    pending = [(source.offset, source.length)]
+    steps: list[ReadStep] = []
+    for level, file in enumerate(blocks.chain):
+        if not pending:
+            break
+        left = sum(n for _, n in pending)
+        if level > 0 and blocks.missing_parent is not None:
+            note = f"missing: the last {left:,} bytes of this block cannot be read"
+            steps.append(ReadStep(file, [], 0, 0, 0, [], note))
+            break
+        try:
+            image = VhdxImage.open(file)
+        except VhdxError as exc:
+            steps.append(ReadStep(file, [], 0, 0, left, [], f"cannot be read: {exc.problem}"))
+            break
+        with image:
+            bs = image.block_size
+            states = sorted({
+                STATE_NAMES.get(image.bat.payload_entry(b) & 7, "?")
+                for start, n in pending
+                for b in range(start // bs, (start + n - 1) // bs + 1)
+                if start < image.virtual_size
+            })
+            data = zeros = 0
+            offsets: list[int] = []
+            next_pending: list[tuple[int, int]] = []
+            for start, n in pending:
+                for run in image.map_range(start, n):
+                    if run.kind == DATA:
+                        data += run.length
+                        if len(offsets) < 4:
+                            offsets.append(run.file_offset)
+                    elif run.kind == PARENT:
+                        next_pending.append((run.offset, run.length))
+                    else:
+                        zeros += run.length
+        passed = sum(n for _, n in next_pending)
+        if data and not passed:
+            note = "serves the rest of the block"
+        elif data:
+            note = "serves some sectors (its sector bitmap marks them); the rest is read below"
+        elif zeros and not passed:
+            note = "the block reads as zeros here"
+        elif any(state in ("FULLY_PRESENT", "PARTIALLY_PRESENT") for state in states):
+            note = "holds none of the sectors still needed: they go on to its parent"
+        else:
+            note = "holds nothing of this block: the read goes on to its parent"
+        steps.append(ReadStep(file, states, data, zeros, passed, offsets, note))
+        pending = next_pending
+    return steps

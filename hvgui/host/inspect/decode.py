@@ -1,0 +1,285 @@
+"""Decoding one file into JSON-ready facts (VHDX via the engine, XML, BIN/VSV via the host), and
+the settings diff of two configurations. XML text is capped; nothing is read whole."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hvgui.errors import HvError
+from hvgui.host import savedstate
+from hvgui.host.inspect.facts import (
+    AVHDX,
+    BIN,
+    VHD,
+    VHDX,
+    VMCX,
+    VMGS,
+    VMRS,
+    VSV,
+    XML,
+    XML_TEXT_LIMIT,
+    InspectError,
+    file_facts,
+)
+from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.vhdx import dump_vhdx, test_vhd
+
+_NOT_DECODED = {
+    VMCX: "A Windows Server 2016+ VM configuration (VMCX). Server 2016 replaced the XML "
+    "configuration with this binary format, which Microsoft does not document: hvgui recognises "
+    "it by its signature but does not decode it. The hex view shows its bytes.",
+    VMRS: "A Windows Server 2016+ runtime state file (VMRS): memory and device state, which "
+    "replaced the BIN and VSV files. The format is not documented: hvgui recognises it by its "
+    "signature but does not decode it. The hex view shows its bytes.",
+    VMGS: "A Windows Server 2016+ guest state file (VMGS). The format is not documented: "
+    "recognised, not decoded. The hex view shows its bytes.",
+}
+
+
+# -- inspect one file --
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    """A configuration setting that differs between two XML files (None = absent there)."""
+    path: str
+    left: str | None
+    right: str | None
+
+
+def read_text_capped(path: Path, limit: int = XML_TEXT_LIMIT) -> tuple[str, bool]:
+    """The file's text (BOM-detected, at most `limit` bytes) and whether it was cut."""
+    with open(path, "rb") as handle:
+        raw = handle.read(limit + 1)
+    truncated = len(raw) > limit
+    raw = raw[:limit]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or raw[:2] == b"<\x00":
+        encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
+        if len(raw) % 2:
+            raw = raw[:-1]
+    else:
+        encoding = "utf-8-sig"
+    return raw.decode(encoding, errors="replace"), truncated
+
+
+def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Everything the inspector knows about one file, JSON-ready.
+
+    Keys: path, kind, label, decoded (bool), file (sizes, read-only, times), and per kind:
+    `vhdx` (the engine's dump) + `findings` (Test-VHD over the chain); `xml` (summary);
+    `saved_state` (decoded header and sections); `note` for formats shown but not decoded.
+    A file that cannot be decoded gets `error`: the problem in words (never an exception,
+    except for a file that does not exist).
+    """
+    path = Path(path)
+    facts = file_facts(path)
+    if not facts.exists:
+        raise InspectError(path, "the file does not exist")
+    out: dict[str, Any] = {
+        "path": str(path),
+        "kind": facts.kind,
+        "label": facts.label,
+        "decoded": False,
+        "file": {
+            "size": facts.size,
+            "size_on_disk": facts.size_on_disk,
+            "read_only": facts.read_only,
+            "modified": facts.modified.isoformat() if facts.modified else None,
+            "accessed": facts.accessed.isoformat() if facts.accessed else None,
+            "changed": facts.changed.isoformat() if facts.changed else None,
+        },
+        "error": facts.problem,
+    }
+    try:
+        if facts.kind in (VHDX, AVHDX):
+            out.update(_inspect_vhdx(path))
+        elif facts.kind == XML:
+            out.update(_inspect_xml(path))
+        elif facts.kind in (BIN, VSV):
+            out.update(_inspect_saved_state(path))
+        elif facts.kind in (VMCX, VMRS, VMGS):
+            out["note"] = _NOT_DECODED[facts.kind]
+        elif facts.kind == VHD:
+            out["note"] = "A legacy VHD disk (conectix footer): recognised, not decoded."
+        else:
+            out["note"] = "Not a file type hvgui knows: shown in hex only."
+    except HvError as exc:
+        out["error"] = exc.problem
+    except (OSError, ValueError) as exc:
+        out["error"] = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
+    return out
+
+
+def _inspect_vhdx(path: Path) -> dict[str, Any]:
+    dump = dump_vhdx(path)
+    result: dict[str, Any] = {"decoded": True, "vhdx": dump}
+    try:
+        findings = [
+            {
+                "severity": f.severity,
+                "code": f.code,
+                "message": f.message,
+                "path": str(f.path),
+            }
+            for f in test_vhd(path)
+        ]
+    except HvError as exc:
+        findings = [{"severity": "error", "code": type(exc).__name__, "message": exc.problem,
+                     "path": exc.subject}]
+    result["findings"] = findings
+    return result
+
+
+def _inspect_xml(path: Path) -> dict[str, Any]:
+    doc = ConfigDoc.load(path)
+    summary: dict[str, Any] = {
+        "kind": "checkpoint configuration" if doc.is_snapshot else "VM configuration",
+        "name": doc.name,
+        "id": doc.id,
+        "generation": doc.generation,
+        "version": doc.version,
+        "created": doc.creation_time.isoformat(),
+        "memory_startup_mb": doc.memory_mb,
+        "processor_count": doc.processor_count,
+        "checkpoint_type": doc.checkpoint_type,
+    }
+    if doc.is_snapshot:
+        summary["checkpoint"] = {
+            "vm_id": doc.snapshot_vm_id,
+            "type": doc.snapshot_type,
+            "parent_checkpoint_id": doc.snapshot_parent_id,
+            "created": doc.snapshot_creation_time.isoformat(),
+            "vm_state_when_taken": doc.snapshot_vm_state,
+        }
+    else:
+        summary["parent_checkpoint_id"] = doc.parent_snapshot_id
+        summary["checkpoints"] = doc.snapshot_ids
+        summary["merge_pending"] = doc.merge_pending
+    summary["drives"] = [
+        {"slot": f"{d.controller_type} {d.controller_number}:{d.controller_location}",
+         "type": d.kind, "path": d.path}
+        for d in doc.drives()
+    ]
+    return {"decoded": True, "xml": summary}
+
+
+# The BIN's touched-memory runs listed at most (the count is always given).
+MAX_RUNS_LISTED = 256
+
+
+def _inspect_saved_state(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    if magic == savedstate.BIN_MAGIC:
+        return {"decoded": True, "saved_state": _describe_bin(path)}
+    return {"decoded": True, "saved_state": _describe_vsv(path)}
+
+
+def _describe_bin(path: Path) -> dict[str, Any]:
+    with savedstate.BinFile(path) as memory:
+        info = memory.info()
+        runs: list[dict[str, int | str]] = []
+        count = 0
+        for first, length in memory.touched_runs():
+            count += 1
+            if len(runs) < MAX_RUNS_LISTED:
+                runs.append({
+                    "name": f"memory {first * info.chunk_size:#x}",
+                    "guest_address": first * info.chunk_size,
+                    "length": length * info.chunk_size,
+                    "offset": info.data_offset + first * info.chunk_size,
+                })
+    bitmap_length = (info.chunk_count + 7) // 8
+    return {
+        "format": "hvgui BIN (saved memory), version 1",
+        "header": {
+            "offset": 0,
+            "magic": savedstate.BIN_MAGIC.decode(),
+            "memory_size": info.memory_size,
+            "chunk_size": info.chunk_size,
+            "chunk_count": info.chunk_count,
+            "touched_chunks": info.touched_chunks,
+            "touched_bytes": info.touched_bytes,
+            "data_offset": info.data_offset,
+            "crc_ok": True,
+        },
+        "sections": [
+            {"name": "chunk bitmap", "offset": savedstate.BIN_HEADER_SIZE,
+             "length": bitmap_length,
+             "meaning": "one bit per 1 MiB chunk of guest memory: 1 = saved in this file"},
+            {"name": "memory data", "offset": info.data_offset,
+             "length": info.chunk_count * info.chunk_size,
+             "meaning": "chunk n at data_offset + n MiB; untouched chunks are holes"},
+        ],
+        "touched_runs": {"count": count, "listed": runs},
+    }
+
+
+def _describe_vsv(path: Path) -> dict[str, Any]:
+    state = savedstate.read_vsv(path)  # validates magic, CRCs and layout
+    with open(path, "rb") as handle:
+        raw = handle.read(savedstate.MAX_VSV_BYTES)
+    header = savedstate._VSV_HEADER.unpack_from(raw)
+    sections = []
+    for number in range(header[3]):
+        kind, _, offset, length, crc, _ = savedstate._VSV_SECTION.unpack_from(
+            raw, savedstate._VSV_HEADER_SIZE + number * savedstate._VSV_SECTION.size)
+        sections.append({"name": savedstate.SECTION_NAMES.get(kind, f"type {kind}"),
+                         "type": kind, "offset": offset, "length": length,
+                         "crc32c": f"{crc:#010x}", "crc_ok": True})
+    return {
+        "format": f"hvgui VSV (device state), version {header[1]}",
+        "header": {"offset": 0, "magic": savedstate.VSV_MAGIC.decode(),
+                   "section_count": header[3], "file_length": header[5], "crc_ok": True},
+        "sections": sections,
+        "processors": [
+            {"name": f"vCPU {n}", **{k: f"{v:#018x}" for k, v in registers.items()}}
+            for n, registers in enumerate(state.processors)
+        ],
+        "devices": state.devices,
+        "guest_bytes": len(state.guest),
+    }
+
+
+# -- XML settings and their diff ---------------------------------------------------------------
+
+
+def load_xml_tree(path: str | os.PathLike[str]) -> Any:
+    """The parsed configuration (an lxml element), through the host's hardened parser."""
+    return ConfigDoc.load(Path(path)).root
+
+
+def xml_settings(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Every leaf setting of a configuration file: `settings/memory/bank/size` -> `"1024"`."""
+    root = load_xml_tree(path)
+    out: dict[str, str] = {}
+
+    def walk(element: Any, prefix: str) -> None:
+        children = [c for c in element if isinstance(c.tag, str)]
+        if not children:
+            out[prefix] = (element.text or "").strip()
+            return
+        counts: dict[str, int] = {}
+        for child in children:
+            name = str(child.tag)
+            counts[name] = counts.get(name, 0) + 1
+            key = f"{prefix}/{name}" if counts[name] == 1 else f"{prefix}/{name}[{counts[name]}]"
+            walk(child, key.lstrip("/"))
+
+    walk(root, "")
+    return out
+
+
+def settings_diff(
+    left: str | os.PathLike[str], right: str | os.PathLike[str]
+) -> list[SettingChange]:
+    """Settings that differ between two configuration files, in path order."""
+    a, b = xml_settings(left), xml_settings(right)
+    return [
+        SettingChange(key, a.get(key), b.get(key))
+        for key in sorted(a.keys() | b.keys())
+        if a.get(key) != b.get(key)
+    ]

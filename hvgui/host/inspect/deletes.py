@@ -1,0 +1,194 @@
+"""The delete preview: what "Delete Checkpoint" will delete, merge or keep, planned by the
+host's own rules on copies of the configurations; nothing is written."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
+from hvgui.host.fileio import norm
+from hvgui.host.layout import snapshot_state_dir
+from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.vhdx import open_disk
+
+if TYPE_CHECKING:
+    from hvgui.host import Host
+
+
+DELETE = "delete"
+MERGE = "merge"
+KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """What a checkpoint delete does to one file."""
+    path: Path
+    action: str  # DELETE | MERGE | KEEP
+    reason: str
+    into: Path | None = None  # MERGE: the file it is folded into
+    size: int = 0  # current size on disk
+    bytes_moved: int = 0  # MERGE: data copied into `into`
+    growth: int = 0  # MERGE: how much `into` may grow (new blocks it must allocate)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["path"] = str(self.path)
+        out["into"] = str(self.into) if self.into else None
+        return out
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    """Everything a "Delete Checkpoint" will do, computed without changing anything."""
+    vm: str
+    snapshot: str
+    files: list[PlannedFile]
+    bytes_moved: int
+    free_space_needed: int
+    free_space_available: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def enough_space(self) -> bool:
+        return self.free_space_available >= self.free_space_needed
+
+    def summary(self) -> str:
+        deleted = sum(1 for f in self.files if f.action == DELETE)
+        merged = sum(1 for f in self.files if f.action == MERGE)
+        kept = sum(1 for f in self.files if f.action == KEEP)
+        parts = [f"{deleted} file{'s' if deleted != 1 else ''} deleted"]
+        if merged:
+            parts.append(f"{merged} merged")
+        if kept:
+            parts.append(f"{kept} kept")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "VMName": self.vm,
+            "Snapshot": self.snapshot,
+            "Files": [f.to_json() for f in self.files],
+            "BytesMoved": self.bytes_moved,
+            "FreeSpaceNeeded": self.free_space_needed,
+            "FreeSpaceAvailable": self.free_space_available,
+            "EnoughSpace": self.enough_space,
+            "Warnings": list(self.warnings),
+        }
+
+
+def own_bytes(path: Path) -> int:
+    """Bytes of virtual disk data `path` itself holds (what merging it moves)."""
+    with open_disk(path) as disk:
+        return sum(n for block in disk.block_sources() for i, n in block.sources if i == 0)
+
+
+def merge_growth(child: Path, parent: Path) -> int:
+    """At most how many bytes `parent` grows when `child` is merged into it: one block of the
+    parent's size for each of its blocks that the child writes to and the parent lacks."""
+
+    with open_disk(child) as c_disk, open_disk(parent) as p_disk:
+        if p_disk.disk_type == "Fixed":
+            return 0
+        parent_has = {
+            block.index for block in p_disk.block_sources()
+            if any(i == 0 and n for i, n in block.sources)
+        }
+        needed: set[int] = set()
+        for block in c_disk.block_sources():
+            if any(i == 0 and n for i, n in block.sources):
+                first = block.offset // p_disk.block_size
+                last = (block.offset + block.length - 1) // p_disk.block_size
+                needed.update(range(first, last + 1))
+        return len(needed - parent_has) * p_disk.block_size
+
+
+def delete_preview(
+    host: Host, vm: str, snapshot: str, *, include_children: bool = False
+) -> DeletePreview:
+    """What deleting `snapshot` (and its subtree with `include_children`) will do, planned by
+    the host's own delete rules (`checkpoints.resolve_pending`) on copies of the configuration
+    documents: nothing is written. Configuration and saved state are deleted; each frozen disk
+    nothing references any more is merged with its single child, deleted when no disk depends
+    on it, or kept (merge pending) while several do."""
+
+    machine = host.get_vm(vm)
+    target = host.get_snapshot(vm, snapshot)
+    vm_doc = ConfigDoc.load(machine.config_path)
+    docs = {s.id: ConfigDoc.load(s.config_path) for s in host.list_snapshots(machine.id)}
+    doomed = [target.id]
+    if include_children:
+        frontier = [target.id]
+        while frontier:
+            parent = frontier.pop()
+            kids = [i for i, d in docs.items() if d.snapshot_parent_id == parent]
+            doomed += kids
+            frontier += kids
+    leaves = [*vhd_paths(vm_doc), *(p for d in docs.values() for p in vhd_paths(d)),
+              *(norm(p) for p in vm_doc.pending_merges)]
+    parents = chain_parents(leaves)
+    pending = [norm(p) for p in vm_doc.pending_merges]
+    files: list[PlannedFile] = []
+    for snap_id in doomed:
+        sdoc = docs.pop(snap_id)
+        for disk in vhd_paths(sdoc):
+            if disk not in pending:
+                pending.append(disk)
+        files.append(PlannedFile(sdoc.path, DELETE, f"configuration of checkpoint “{sdoc.name}”",
+                                 size=_size_on_disk(sdoc.path)))
+        state_dir = snapshot_state_dir(vm_doc.snapshot_data_root, snap_id)
+        if state_dir.is_dir():
+            for state in sorted(state_dir.iterdir()):
+                what = {".bin": "saved memory", ".vsv": "saved device state"}.get(
+                    state.suffix.lower(), "saved state")
+                files.append(PlannedFile(state, DELETE, f"{what} of “{sdoc.name}”",
+                                         size=_size_on_disk(state)))
+    plan = resolve_pending(vm_doc, list(docs.values()), parents, pending)
+    moved = needed = 0
+    for child, destination in plan.merged:
+        moved_here = own_bytes(child)
+        growth = merge_growth(child, destination)
+        files.append(PlannedFile(
+            child, MERGE, f"the only disk depending on {destination.name}: its blocks are folded "
+            "into it, then the file is deleted", into=destination, size=_size_on_disk(child),
+            bytes_moved=moved_here, growth=growth))
+        moved += moved_here
+        needed += growth
+    for destination in dict.fromkeys(d for _, d in plan.merged):
+        files.append(PlannedFile(destination, KEEP, "receives the merged blocks and takes the "
+                                 "place of the disk merged into it",
+                                 size=_size_on_disk(destination)))
+    for disk, size in plan.deleted:
+        files.append(PlannedFile(disk, DELETE, "no disk depends on it any more", size=size or 0))
+    for disk in pending:
+        kids = [c.name for c, p in parents.items() if p == disk]
+        why = (f"{len(kids)} disks depend on it ({', '.join(kids)}): kept and marked merge "
+               "pending until only one does")
+        files.append(PlannedFile(disk, KEEP, why, size=_size_on_disk(disk)))
+    warnings = []
+    if pending:
+        warnings.append(f"{len(pending)} disk(s) will be kept until they can be merged: several "
+                        "checkpoints or the running VM depend on them.")
+    where = plan.merged[0][1] if plan.merged else machine.config_path
+    return DeletePreview(machine.name, target.name if not include_children
+                         else f"{target.name} and its subtree", files, moved, needed,
+                         _free_space(where), warnings)
+
+
+def _size_on_disk(path: Path) -> int:
+    try:
+        info = path.stat()
+    except OSError:
+        return 0
+    return getattr(info, "st_blocks", 0) * 512 or info.st_size
+
+
+def _free_space(path: str | os.PathLike[str]) -> int:
+    directory = Path(path).parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    usage = os.statvfs(directory)
+    return usage.f_bavail * usage.f_frsize
