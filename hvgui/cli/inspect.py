@@ -70,6 +70,33 @@ def _print_tree(value: Any, indent: int = 0) -> None:
         print(f"{pad}{value}")
 
 
+def _vhdx_summary(dump: dict[str, Any]) -> dict[str, Any]:
+    """The few facts people look for first, Get-VHD style, before the full structure."""
+    disk = dump.get("disk") or {}
+    headers = dump.get("headers") or []
+    current = next((h for h in headers if h.get("current")), None)
+    locator = dump.get("parent_locator")
+    bat = dump.get("bat") or {}
+    out: dict[str, Any] = {
+        "VhdType": disk.get("type"),
+        "Size": disk.get("virtual_size"),
+        "BlockSize": disk.get("block_size"),
+        "Creator": (dump.get("file_type") or {}).get("creator"),
+        "CurrentHeader": (f"slot {current['slot']}, sequence {current['sequence']}"
+                          if current else "none valid"),
+    }
+    if locator:
+        entries = locator.get("entries") or {}
+        out["ParentLocator"] = entries.get("relative_path") or entries.get("absolute_win32_path")
+        out["ParentFound"] = locator.get("resolved") or "MISSING"
+        out["ParentLinkage"] = {True: "matches", False: "MISMATCH (the parent changed)",
+                                None: "not checked"}[locator.get("linkage_ok")]
+    counts = bat.get("counts") or {}
+    out["BlockStates"] = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    out["Log"] = (dump.get("log") or {}).get("state")
+    return out
+
+
 def _inspect(args: argparse.Namespace) -> int:
     facts = inspect_file(args.path)
     if args.json:
@@ -86,6 +113,9 @@ def _inspect(args: argparse.Namespace) -> int:
         })
         if facts.get("note"):
             print(f"\n{facts['note']}")
+        if facts.get("vhdx"):
+            print()
+            print_list(_vhdx_summary(facts["vhdx"]))
         for key in ("vhdx", "xml", "saved_state"):
             if facts.get(key):
                 print()

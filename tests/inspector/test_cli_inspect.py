@@ -60,6 +60,14 @@ def test_text_output_and_exit_codes(tmp_path: Path, corpus_dir: Path) -> None:
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0
     assert "Configuration (VMCX, Server 2016+)" in result.stdout
+    real = subprocess.run(
+        [sys.executable, "-m", "hvgui.cli.main", "inspect",
+         str(corpus_dir / "differencing.avhdx")],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert real.returncode == 0
+    assert "ParentFound   : MISSING" in real.stdout
+    assert "CurrentHeader : slot 2, sequence 7" in real.stdout
+    assert "its parent disk is missing" in real.stdout
     assert "does not decode it" in result.stdout
     damaged = tmp_path / "damaged.bin"
     damaged.write_bytes(b"HVGUIBIN" + bytes(5000))
