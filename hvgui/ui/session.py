@@ -21,6 +21,9 @@ from hvgui.ui.models import CheckpointTreeModel, VmTableModel
 from hvgui.ui.workers import Op, Runner
 
 POLL_MS = 1000
+# Events kept for What happened (more than its 200 operations need). Keeping the whole log
+# of a big host (tens of thousands of objects) would lengthen every garbage collection.
+HISTORY_KEPT = 2000
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class HostSession(QObject):
         self._events_size = -1
         self._own_events: set[tuple[str, str, str]] = set()  # shown from our own results
         self._last_read_error = ""
-        self.history: list[DiskEvent] = []  # the event log as last read
+        self.history: list[DiskEvent] = []  # the end of the event log as last read
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -131,12 +134,12 @@ class HostSession(QObject):
         # While our own operation runs its events are not in yet: take the log when idle.
         if state.events is not None and self._events_size == -1:
             # The first read: the log so far is history, not news.
-            self.history = state.events
+            self.history = state.events[-HISTORY_KEPT:]
             self._events_seen, self._events_size = len(state.events), state.events_size
             self.history_loaded.emit()
         elif state.events is not None and not self._busy:
             fresh = state.events[self._events_seen:]
-            self.history = state.events
+            self.history = state.events[-HISTORY_KEPT:]
             self._events_seen, self._events_size = len(state.events), state.events_size
             others = [e for e in fresh if _event_key(e) not in self._own_events]
             self._own_events.clear()
