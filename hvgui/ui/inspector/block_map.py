@@ -158,20 +158,20 @@ class BlockMapData:
             return "nothing (reads as zeros)"
         return self.chain[chain_index].name
 
-    def describe(self, block: int) -> str:
-        """Hover text: block, offset range, file(s) and state."""
+    def describe(self, block: int, *, states: bool = True) -> str:
+        """Hover text: block, offset range, file(s) and their BAT states."""
         start = block * self.block_size
         end = min(self.size, start + self.block_size)
         lines = [f"Block {block:,}: bytes {start:#x}–{end - 1:#x} ({format_bytes(start)} – "
                  f"{format_bytes(end)})"]
         parts = self.sources[block]
-        if self.bat_states:
-            states = []
+        if self.bat_states and states:
+            named = []
             for index, per_block in enumerate(self.bat_states):
                 value = int(per_block[block])
                 name = self.state_names.get(value, "unreadable") if value >= 0 else "unreadable"
-                states.append(f"{self.file_name(index)}: {name}")
-            lines.append("BAT state: " + "; ".join(states))
+                named.append(f"{self.file_name(index)}: {name}")
+            lines.append("BAT state: " + "; ".join(named))
         if not parts or all(index < 0 for index, _ in parts):
             lines.append("Not allocated in any file of the chain: reads as zeros")
         elif len(parts) == 1:
@@ -226,8 +226,12 @@ class BlockMapWidget(QAbstractScrollArea):
 
     def fitting_cell_size(self, count: int) -> int:
         """The cell size that fills the view with `count` cells (6-28 px; beyond, it scrolls)."""
-        area = max(1, self.viewport().width()) * max(1, self.viewport().height())
-        return max(6, min(28, int((area / count) ** 0.5)))
+        width, height = max(1, self.viewport().width()), max(1, self.viewport().height())
+        for size in range(28, 6, -1):
+            columns = max(1, width // size)
+            if -(-count // columns) * size <= height:
+                return size
+        return 6
 
     def cell_size(self) -> int:
         return self._cell

@@ -209,7 +209,8 @@ class BlockMapPanel(QWidget):
         if self.blocks is None:
             return
         data = self.map.data()
-        lines = [data.describe(block) if data else f"Block {block}", ""]
+        # each step below names its BAT state: the summary leaves them out
+        lines = [data.describe(block, states=False) if data else f"Block {block}", ""]
         try:
             steps = read_path(self.blocks, block)
         except HvError as exc:
