@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.open_host(folder)
         except Exception as exc:
             ask.show_error(window, "Open Host", exc)
+    current = str(window.settings.value("hosts/current", ""))
+    if args.host is None and current in window.sessions:
+        window.navigation.select_host(Path(current))  # the host shown when the app last closed
     window.show()
     windows.append(window)
     if not owns_loop:

@@ -310,3 +310,26 @@ def test_checkpoints_disabled_greys_out_checkpoint(
     Host.open(host_dir).set_vm("Beta", checkpoint_type="Disabled")
     qtbot.waitUntil(lambda: not window.acts.vm_checkpoint.isEnabled(), timeout=3000)
     assert "Checkpoint" not in window.actions_pane.texts()
+
+
+def test_main_reopens_the_hosts_open_last_time(
+    qtbot: Any, host_dir: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from hvgui.ui.main_window import app_settings
+
+    monkeypatch.delenv("HVGUI_HOST", raising=False)
+    second = Host.open(tmp_path / "second")
+    second.new_vm("Solo", memory_startup_bytes=256 * 1024 * 1024)
+    assert app.main(["--host", str(host_dir), "--host", str(second.root)]) == 0
+    first = app.windows.pop()
+    qtbot.addWidget(first)
+    assert len(first.navigation.hosts()) == 2  # type: ignore[attr-defined]
+    first.navigation.select_host(host_dir.resolve())  # type: ignore[attr-defined]
+    first.close()  # remembers both, and that the first one was shown
+    assert app.main([]) == 0
+    again = app.windows.pop()
+    qtbot.addWidget(again)
+    assert isinstance(again, MainWindow) and len(again.sessions) == 2
+    assert again.session is not None and again.session.host.root == host_dir.resolve()
+    assert app_settings().value("hosts/current") == str(host_dir.resolve())
+    again.close()
