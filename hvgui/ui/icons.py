@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-ICON_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
+# In a source tree or editable install: the repository's resources/icons; in an installed
+# wheel: <prefix>/share/hvgui/icons (if packaging ships them there as data files).
+_CANDIDATES = (
+    Path(__file__).resolve().parents[2] / "resources" / "icons",
+    Path(sys.prefix) / "share" / "hvgui" / "icons",
+)
+ICON_DIR = next((d for d in _CANDIDATES if d.is_dir()), _CANDIDATES[0])
 
 
 _TRANSIENT = {"Starting", "Stopping", "Resuming", "Reset"}

@@ -104,3 +104,17 @@ def test_sorting_by_a_column_keeps_the_selection(qtbot: Any, qtmodeltester: Any,
     vms.sort(1)  # by State: "Off" before "Running"
     assert [vms.index(r, 1).data() for r in range(vms.rowCount())] == ["Off", "Running"]
     assert [i.data() for i in selection.selectedRows()] == ["Alpha"]
+
+
+def test_every_icon_the_window_names_exists() -> None:
+    import re
+
+    from hvgui.ui import icons
+
+    names = set()
+    for module in Path(icons.__file__).parent.glob("*.py"):
+        names |= set(re.findall(r'icon\("([a-z-]+)"\)', module.read_text()))
+        names |= set(re.findall(r'a\(self, "[^"]+", "\w+", "([a-z-]+)"', module.read_text()))
+    names |= {"vm-running", "vm-off", "vm-saved", "vm-paused", "vm-busy", "vm-critical"}
+    missing = sorted(n for n in names if not (icons.ICON_DIR / f"{n}.svg").is_file())
+    assert len(names) > 20 and missing == []
