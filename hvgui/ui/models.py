@@ -7,8 +7,10 @@ tree's shape) are unchanged only `dataChanged` is emitted, so views keep selecti
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from PySide6.QtCore import (
@@ -52,11 +54,13 @@ class VmTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._vms: list[VM] = []
         self._live: dict[str, str] = {}
+        self._read_at = time.monotonic()  # when the VMs shown were read
         self._sort_column = 0
         self._sort_order = Qt.SortOrder.AscendingOrder
 
     # ---- updates (GUI thread) ----
     def set_vms(self, vms: Sequence[VM]) -> None:
+        self._read_at = time.monotonic()
         new = self._sorted(vms)
         if {vm.id for vm in new} == {vm.id for vm in self._vms} and len(new) == len(self._vms):
             if [vm.id for vm in new] != [vm.id for vm in self._vms]:
@@ -113,6 +117,13 @@ class VmTableModel(QAbstractTableModel):
         new = self._sorted(self._vms)
         if [vm.id for vm in new] != [vm.id for vm in self._vms]:
             self._relayout(new)
+
+    def tick(self) -> None:
+        """Repaint the Uptime of running VMs (a timer calls this every second)."""
+        rows = [r for r, vm in enumerate(self._vms) if vm.state in _STATES_WITH_USAGE]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 4), self.index(max(rows), 4),
+                                  [Qt.ItemDataRole.DisplayRole])
 
     def set_live_status(self, vm_id: str, text: str | None) -> None:
         if text is None:
@@ -206,8 +217,7 @@ class VmTableModel(QAbstractTableModel):
             return vm.id
         return None
 
-    @staticmethod
-    def _display(vm: VM, column: int, live: str | None) -> str:
+    def _display(self, vm: VM, column: int, live: str | None) -> str:
         active = vm.state in _STATES_WITH_USAGE
         if column == 0:
             return vm.name
@@ -218,7 +228,9 @@ class VmTableModel(QAbstractTableModel):
         if column == 3:
             return formatting.memory_mb(vm.memory_assigned) if active and vm.memory_assigned else ""
         if column == 4:
-            return formatting.uptime(vm.uptime) if active else ""
+            # The host is re-read only when it changes; the clock keeps counting in between.
+            since_read = timedelta(seconds=time.monotonic() - self._read_at)
+            return formatting.uptime(vm.uptime + since_read) if active else ""
         if column == 5:
             return live or vm.status or ""
         return ""

@@ -149,6 +149,7 @@ class HostSession(QObject):
 
     def poll(self) -> None:
         """Timer slot: re-read when the revision moved (cheap when it did not)."""
+        self.vm_model.tick()
         if self._reading:
             return
         try:

@@ -118,3 +118,16 @@ def test_every_icon_the_window_names_exists() -> None:
     names |= {"vm-running", "vm-off", "vm-saved", "vm-paused", "vm-busy", "vm-critical"}
     missing = sorted(n for n in names if not (icons.ICON_DIR / f"{n}.svg").is_file())
     assert len(names) > 20 and missing == []
+
+
+def test_uptime_keeps_counting_between_reads(host_dir: Path) -> None:
+    vms, _ = _models(Host.open(host_dir))
+    row = next(r for r in range(vms.rowCount()) if vms.index(r, 0).data() == "Alpha")
+    vm = vms.vm_at(row)
+    assert vm is not None
+    vms._read_at -= 3725  # as if read an hour, two minutes and five seconds ago
+    hours, minutes, seconds = (int(p) for p in vms.index(row, 4).data().split(":"))
+    shown = hours * 3600 + minutes * 60 + seconds
+    assert 3725 <= shown - int(vm.uptime.total_seconds()) <= 3727
+    off = next(r for r in range(vms.rowCount()) if vms.index(r, 0).data() == "Beta")
+    assert vms.index(off, 4).data() == ""  # an Off VM has no uptime
