@@ -56,7 +56,7 @@ class Commands(QObject):
 
         def record(result: OperationResult) -> None:
             self.window.what_happened.add_result(vm.name, result)
-            if result.warnings:
+            if result.warnings and not self.window.closing:
                 ask.inform(self.window, result.operation, "\n\n".join(result.warnings))
 
         return record

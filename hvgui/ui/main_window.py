@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.acts = WindowActions(self)
         self.commands = Commands(self)
         self.last_menu: QMenu | None = None
+        self.closing = False  # set in closeEvent: late results are recorded, not announced
         self._pending_checkpoint: str | None = None
         self._screens: dict[str, list[str]] = {}  # thumbnail listings by checkpoint / Now
         self._screens_loading: set[str] = set()
@@ -557,8 +558,8 @@ class MainWindow(QMainWindow):
         self.commands.close_windows()
         for session in self.sessions.values():
             session.stop()
+        self.closing = True
         if self.runner.busy:
             self.statusBar().showMessage("Finishing the running operations...")
-            self.runner.cancel_all()
-        self.runner.wait()
+        self.runner.shutdown()
         event.accept()

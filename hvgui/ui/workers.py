@@ -15,7 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QObject,
+    QRunnable,
+    QThreadPool,
+    Signal,
+    Slot,
+)
 from shiboken6 import isValid
 
 from hvgui.progress import CancelToken, Progress
@@ -96,6 +104,18 @@ class Runner(QObject):
     def wait(self, msecs: int = -1) -> bool:
         """Block until every job has returned (their GUI callbacks run later, if ever)."""
         return self.pool.waitForDone(msecs)
+
+    def shutdown(self) -> None:
+        """Before the owner is deleted: cancel, wait, then deliver what the jobs posted.
+
+        PySide6 6.12 holds the receiver of each queued cross-thread signal until delivery;
+        deleting an op with such events still queued corrupts memory. So the last results
+        (and the ops' deferred deletes) are delivered now, while everything is alive.
+        """
+        self.cancel_all()
+        self.wait()
+        QCoreApplication.sendPostedEvents()
+        QCoreApplication.sendPostedEvents(None, int(QEvent.Type.DeferredDelete))
 
     def _started(self, op: Op) -> None:
         self._ops.add(op)

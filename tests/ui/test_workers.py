@@ -84,3 +84,14 @@ def test_cancel_stops_a_cooperative_job(qtbot: Any, runner: Runner) -> None:
     qtbot.waitUntil(lambda: op.done, timeout=5000)
     assert [type(e) for e in failures] == [Cancelled]
     assert not runner.busy
+
+
+def test_shutdown_delivers_the_last_results_before_returning(qtbot: Any) -> None:
+    runner = Runner()
+    results: list[object] = []
+    done: list[bool] = []
+    op = Op(runner, lambda p, c: 42).success(results.append).finally_(lambda: done.append(True))
+    op.run_in_background()
+    runner.shutdown()
+    assert results == [42] and done == [True]  # delivered now, not at some later loop pass
+    assert not runner.busy
