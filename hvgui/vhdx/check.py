@@ -136,6 +136,9 @@ def _engine_findings(path: Path) -> list[Finding]:
     except OSError as exc:
         return [Finding("error", path, f"the file cannot be read: {exc.strerror or exc}",
                         "unreadable")]
+    except (ValueError, IndexError, OverflowError) as exc:
+        return [Finding("error", path, f"the engine cannot read the chain ({exc})",
+                        "engine-refuses")]
 
 
 # pytest would otherwise collect the imported function as a test.

@@ -242,6 +242,9 @@ def survey(path: str | os.PathLike[str]) -> Survey:
             _survey_file(result, fobj)
     except OSError as exc:
         result.problem("error", "unreadable", f"the file cannot be read: {exc.strerror or exc}")
+    except (ValueError, struct.error, IndexError, OverflowError) as exc:
+        # A structure so malformed that a decoder gave up: what was read so far stays valid.
+        result.problem("error", "undecodable", f"the file could not be fully decoded ({exc})")
     return result
 
 
