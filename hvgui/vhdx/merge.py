@@ -86,6 +86,10 @@ def merge_vhd(
         sizes = {image.virtual_size for image in view.images[: depth + 1]}
         if len(sizes) > 1:
             raise UnsupportedError(path, "the disks of the chain differ in size; cannot merge")
+        sectors = {image.logical_sector_size for image in view.images[: depth + 1]}
+        if len(sectors) > 1:
+            raise UnsupportedError(
+                path, "the disks of the chain differ in logical sector size; cannot merge")
         grandchildren = _grandchildren(merged, destination, children or [])
         check(cancel)
         restore = _make_writable([destination, merged[-1], *grandchildren])
