@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
@@ -21,7 +22,7 @@ from hvgui.ui.names import name_problem
 
 if TYPE_CHECKING:
     from hvgui.ui.main_window import MainWindow
-    from hvgui.ui.session import HostSession
+    from hvgui.ui.session import HostCall, HostSession
 
 INSPECTOR_MODULE = "hvgui.ui.inspector"
 
@@ -51,7 +52,7 @@ class Commands(QObject):
             return None
         return picked[0], picked[1], snap
 
-    def _record(self, vm: VM) -> Any:
+    def _record(self, vm: VM) -> Callable[[OperationResult], None]:
         """The on_result callback: put the result in What happened; say its warnings."""
 
         def record(result: OperationResult) -> None:
@@ -61,7 +62,14 @@ class Commands(QObject):
 
         return record
 
-    def _run(self, session: HostSession, vm: VM, label: str, call: Any, after: Any = None) -> None:
+    def _run(
+        self,
+        session: HostSession,
+        vm: VM,
+        label: str,
+        call: HostCall,
+        after: Callable[[OperationResult], None] | None = None,
+    ) -> None:
         record = self._record(vm)
 
         def on_result(result: OperationResult) -> None:
