@@ -30,11 +30,16 @@ class EventLog:
         if not self.path.exists():
             return out
         with open(self.path, "rb") as handle:
-            for line in handle:
-                if len(line) > MAX_LINE:
+            while line := handle.readline(MAX_LINE + 1):
+                if len(line) > MAX_LINE:  # never hold an absurd line: skip to its end
+                    while line and not line.endswith(b"\n"):
+                        line = handle.readline(MAX_LINE + 1)
                     continue
                 try:
-                    event = DiskEvent.from_json(json.loads(line))
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        continue
+                    event = DiskEvent.from_json(record)
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn last line after a crash, or garbage: skip it
                 if vm_id is None or event.vm_id == vm_id:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from hvgui.vhdx import merge_vhd, set_read_only
 
 Action = dict[str, Any]
 MERGE_PHASE = "Merge in progress"
+MAX_JOURNAL_BYTES = 16 << 20  # a journal lists a few hundred paths at most
 
 
 def replace(src: Path, dst: Path) -> Action:
@@ -159,6 +161,59 @@ def _merge(record: dict[str, Any], child: Path, dest: Path, progress: Progress |
     )
 
 
+# A journal found on disk is input like any other file: a crafted one must not be able to
+# delete or overwrite files the host never made. Recovery acts only on the kinds of path the
+# host's operations record: disks, configurations, saved state, staged files, GUID folders.
+_PATH_KEYS = {
+    "replace": ("src", "dst"),
+    "delete": ("path",),
+    "read_only": ("path",),
+    "merge": ("child", "dest"),
+}
+_OWN_SUFFIXES = (".vhdx", ".avhdx", ".xml", ".bin", ".vsv", ".location", ".hvnew")
+_GUID_NAME = re.compile(
+    r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+)
+
+
+def _foreign_path(value: object) -> str | None:
+    """Why `value` is not a path a host operation could have journaled, or None if it is."""
+    if not isinstance(value, str) or not value:
+        return f"{value!r} is not a path"
+    path = Path(value)
+    if not path.is_absolute():
+        return f"{value}: not an absolute path"
+    if _GUID_NAME.match(path.name):
+        return None  # a VM's or a checkpoint's saved-state folder
+    in_state_folder = bool(_GUID_NAME.match(path.parent.name))  # a move takes all it holds
+    if not in_state_folder and not path.name.lower().endswith(_OWN_SUFFIXES):
+        return f"{value}: not a file the lab host creates"
+    if path.is_dir() and not path.is_symlink():
+        return f"{value}: a folder where the host only writes files"
+    return None
+
+
+def journal_problem(record: object) -> str | None:
+    """Why a journal read from disk cannot be trusted, or None when recovery may run it."""
+    if not isinstance(record, dict) or not isinstance(record.get("created"), list):
+        return "not a journal"
+    actions = record.get("actions", [])
+    if not isinstance(actions, list):
+        return "its actions are not a list"
+    paths: list[object] = list(record["created"])
+    for action in actions:
+        if not isinstance(action, dict) or action.get("op") not in _PATH_KEYS:
+            return f"unknown action {action!r}"
+        if action["op"] == "read_only" and not isinstance(action.get("value"), bool):
+            return f"a read-only action without a true/false value: {action!r}"
+        paths += [action.get(key) for key in _PATH_KEYS[action["op"]]]
+    for value in paths:
+        why = _foreign_path(value)
+        if why:
+            return why
+    return None
+
+
 def pending_journals(journal_dir: Path) -> list[Path]:
     try:
         return sorted(p for p in journal_dir.iterdir() if p.suffix == ".json")
@@ -175,12 +230,15 @@ def recover(
     done: list[str] = []
     for path in pending_journals(journal_dir):
         try:
-            record = json.loads(path.read_bytes())
-            if not isinstance(record, dict) or not isinstance(record.get("created"), list):
-                raise ValueError("not a journal")
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_JOURNAL_BYTES + 1)
+            record = json.loads(data) if len(data) <= MAX_JOURNAL_BYTES else None
+            problem = journal_problem(record)
         except (OSError, ValueError):
+            problem = "unreadable"
+        if problem:
             path.rename(path.with_suffix(".damaged"))
-            done.append(f"{path.name}: unreadable journal set aside")
+            done.append(f"{path.name}: journal set aside, nothing done ({problem})")
             continue
         if record.get("committed"):
             on_events(run_actions(record, progress=progress))

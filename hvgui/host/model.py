@@ -169,8 +169,9 @@ class DiskEvent:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DiskEvent:
         size = data.get("Size")
+        time = datetime.fromisoformat(str(data["Time"]).replace("Z", "+00:00"))
         return cls(
-            time=datetime.fromisoformat(str(data["Time"]).replace("Z", "+00:00")),
+            time=time if time.tzinfo else time.replace(tzinfo=UTC),  # never naive: comparable
             operation=str(data.get("Operation", "")),
             vm_id=str(data.get("VMId", "")),
             action=str(data["Action"]),

@@ -1,0 +1,107 @@
+"""Hostile or damaged files inside a host folder: one clear error or finding, never a traceback,
+and never an action on files the host did not make."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hvgui.cli.main import main
+from hvgui.host import Host
+from tests.host.hosthelpers import make_vm
+
+
+def _journal(host: Host, record: object) -> Path:
+    path = host.layout.journal_dir / "crafted.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_crafted_journal_cannot_touch_files_outside_the_host(
+    tmp_path: Path, committed: bool
+) -> None:
+    host = Host.open(tmp_path / "host")
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    folder = tmp_path / "Documents"
+    folder.mkdir()
+    (folder / "thesis.xml").write_text("keep me too")
+    record = {
+        "operation": "Checkpoint",
+        "vm_id": "X",
+        "committed": committed,
+        "created": [str(victim), str(folder)],
+        "actions": [
+            {"op": "delete", "path": str(victim)},
+            {"op": "replace", "src": str(folder / "thesis.xml"), "dst": str(victim)},
+        ],
+    }
+    journal = _journal(host, record)
+    reopened = Host.open(host.root)
+    assert victim.read_text() == "keep me"
+    assert (folder / "thesis.xml").read_text() == "keep me too"
+    assert not journal.exists() and journal.with_suffix(".damaged").exists()
+    assert any("set aside, nothing done" in line for line in reopened.recovered)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        [1, 2],
+        {"created": "nope"},
+        {"created": [], "committed": True, "actions": [{"op": "merge"}]},
+        {"created": [], "committed": True, "actions": [{"op": "format-disk", "path": "/"}]},
+        {"created": [], "committed": True, "actions": [{"op": "read_only", "path": "/a.vhdx"}]},
+        {"created": [], "committed": True, "actions": "delete everything"},
+        {"created": ["relative.avhdx"]},
+    ],
+)
+def test_a_malformed_journal_is_set_aside(tmp_path: Path, record: object) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    journal = _journal(host, record)
+    reopened = Host.open(host.root)
+    assert journal.with_suffix(".damaged").exists()
+    assert [vm.name for vm in reopened.list_vms()] == ["web01"]
+
+
+def test_a_real_interrupted_checkpoint_is_still_rolled_back(tmp_path: Path) -> None:
+    """The path check must not refuse what the host itself journals."""
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    disk = host.get_vm("web01").hard_drives[0].path
+    orphan = disk.parent / "web01_6B29FC40-CA47-1067-B31D-00DD010662DA.avhdx"
+    orphan.write_bytes(b"half-made")
+    state = host.root / "Snapshots" / "6B29FC40-CA47-1067-B31D-00DD010662DA"
+    state.mkdir(parents=True)
+    (state / "6B29FC40-CA47-1067-B31D-00DD010662DA.bin").write_bytes(b"x")
+    _journal(
+        host,
+        {
+            "operation": "Checkpoint",
+            "vm_id": "X",
+            "committed": False,
+            "created": [str(orphan), str(state)],
+            "actions": [],
+        },
+    )
+    reopened = Host.open(host.root)
+    assert not orphan.exists() and not state.exists()
+    assert reopened.check() == []
+
+
+def test_a_damaged_event_log_is_read_around(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    with open(host.layout.events_file, "ab") as log:
+        log.write(b'\x00garbage\n[1, 2]\n{"Time": 5}\n{"Time": "2026-01-01T00:00:00",')
+        log.write(b' "Action": "created", "Path": "/x"}\n' + b"y" * (200 << 10) + b"\n")
+    events = host.events()
+    assert events and all(e.time.tzinfo is not None for e in events)
+    assert main(["get-vmevent", "--host", str(host.root)]) == 0
+    assert "created" in capsys.readouterr().out
