@@ -10,13 +10,14 @@ import enum
 import importlib
 import importlib.util
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
 
 from hvgui.errors import HvError
-from hvgui.host import VM, Host, Snapshot
+from hvgui.host import VM, Finding, Host, Snapshot
 from hvgui.progress import Cancelled
 
 
@@ -111,6 +112,22 @@ def inform(parent: QWidget | None, title: str, text: str) -> None:
     box.setIcon(QMessageBox.Icon.Information)
     box.setWindowTitle(title)
     box.setText(text)
+    box.exec()
+
+
+def show_findings(parent: QWidget | None, host_name: str, findings: Sequence[Finding]) -> None:
+    """The host check's findings, one line each, the files behind "Show Details..."."""
+    box = QMessageBox(parent)
+    box.setWindowTitle(f"Check Host: {host_name}")
+    if not findings:
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText("No problems found: every chain resolves, nothing is orphaned.")
+    else:
+        errors = sum(1 for f in findings if f.severity == "error")
+        box.setIcon(QMessageBox.Icon.Warning if errors == 0 else QMessageBox.Icon.Critical)
+        box.setText(f"{len(findings)} problem(s) found ({errors} error(s)).")
+        box.setInformativeText("\n".join(f"• {f.message}" for f in findings[:12]))
+        box.setDetailedText("\n".join(f"{f.severity}: {f.path}: {f.message}" for f in findings))
     box.exec()
 
 

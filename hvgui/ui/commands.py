@@ -15,10 +15,11 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 from shiboken6 import isValid
 
-from hvgui.host import VM, OperationResult, Snapshot
+from hvgui.host import VM, Finding, OperationResult, Snapshot
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui import ask
 from hvgui.ui.names import name_problem
+from hvgui.ui.workers import Op
 
 if TYPE_CHECKING:
     from hvgui.ui.main_window import MainWindow
@@ -115,6 +116,24 @@ class Commands(QObject):
             session.selected_vm_id = result.vm_id
 
         session.run(None, "Creating Virtual Machine", call, on_result=created)
+
+    def check_host(self) -> None:
+        """The host check (broken chains, orphaned AVHDX, stray BIN/VSV...), in the background."""
+        session = self.session
+        if session is None:
+            return
+        host = session.host
+        self.window.statusBar().showMessage(f"Checking {session.name}...")
+
+        def show(findings: list[Finding]) -> None:
+            self.window.statusBar().showMessage(
+                f"{session.name}: {len(findings) or 'no'} problem(s) found", 5000
+            )
+            ask.show_findings(self.window, session.name, findings)
+
+        Op(self.window.runner, lambda _p, _c: host.check(), label="Check Host").success(
+            show
+        ).failure(lambda exc: ask.show_error(self.window, "Check Host", exc)).run_in_background()
 
     def about(self) -> None:
         QMessageBox.about(

@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.acts.connect_host)
         file_menu.addAction(self.acts.new_vm)
+        file_menu.addAction(self.acts.check_host)
         file_menu.addSeparator()
         file_menu.addAction(self.acts.quit)
         self.action_menu = bar.addMenu("&Action")
@@ -217,6 +218,7 @@ class MainWindow(QMainWindow):
         c, a = self.commands, self.acts
         for action, slot in (
             (a.connect_host, c.connect_host),
+            (a.check_host, c.check_host),
             (a.new_vm, c.new_vm),
             (a.refresh, self.refresh),
             (a.quit, self.close),
@@ -476,6 +478,7 @@ class MainWindow(QMainWindow):
         a.cp_inspect.setEnabled(obj is not None and self.commands.can_inspect())
         a.new_vm.setEnabled(self.session is not None)
         a.refresh.setEnabled(self.session is not None)
+        a.check_host.setEnabled(self.session is not None)
 
         sections: list[tuple[str, list[QAction | None]]] = []
         if self.session is not None:

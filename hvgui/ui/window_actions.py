@@ -36,6 +36,7 @@ class WindowActions(QObject):
         # Host / file
         self.connect_host = a(self, "&Connect to Host...", "connectHost", "host-connect", "Ctrl+O")
         self.new_vm = a(self, "&New Virtual Machine...", "newVm", "new", "Ctrl+Shift+N")
+        self.check_host = a(self, "C&heck Host...", "checkHost", "inspect")
         self.refresh = a(self, "&Refresh", "refresh", "refresh", "F5")  # not Ctrl+R: Resume
         self.quit = a(self, "E&xit", "quit", "", "Ctrl+Q")
         # VM (VMConnect's shortcuts where it has them)
@@ -96,4 +97,4 @@ class WindowActions(QObject):
         ]
 
     def host_actions(self) -> list[QAction | None]:
-        return [self.new_vm, self.connect_host, self.refresh]
+        return [self.new_vm, self.connect_host, self.check_host, self.refresh]

@@ -58,6 +58,9 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> Answers:
         rec.asked.append(("file", title))
         return rec.file
 
+    def show_findings(_parent: Any, host_name: str, findings: Any) -> None:
+        rec.findings.append(list(findings))
+
     def inform(_parent: Any, title: str, text: str) -> None:
         rec.informed.append(text)
 
@@ -67,6 +70,7 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> Answers:
     for name, fn in (("ask_apply", ask_apply), ("confirm", confirm), ("ask_text", ask_text),
                      ("ask_directory", ask_directory), ("inform", inform),
                      ("confirm_delete", confirm_delete), ("ask_open_file", ask_open_file),
+                     ("show_findings", show_findings),
                      ("show_error", show_error)):
         monkeypatch.setattr(ask, name, fn)
     return rec

@@ -31,6 +31,7 @@ class Answers:
     errors: list[BaseException] = field(default_factory=list)
     informed: list[str] = field(default_factory=list)
     deleted: list[tuple[str, bool]] = field(default_factory=list)
+    findings: list[list[Any]] = field(default_factory=list)
 
 
 

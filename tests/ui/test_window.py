@@ -333,3 +333,18 @@ def test_main_reopens_the_hosts_open_last_time(
     assert again.session is not None and again.session.host.root == host_dir.resolve()
     assert app_settings().value("hosts/current") == str(host_dir.resolve())
     again.close()
+
+
+def test_check_host_reports_a_missing_base_disk(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    window.acts.check_host.trigger()
+    qtbot.waitUntil(lambda: len(answers.findings) == 1, timeout=10000)
+    assert answers.findings[0] == []
+    base = Host.open(host_dir).get_snapshot("Alpha", "Base").hard_drives[0].path
+    base.unlink()  # "checkpoints are not backups": the AVHDX files are useless without it
+    window.acts.check_host.trigger()
+    qtbot.waitUntil(lambda: len(answers.findings) == 2, timeout=10000)
+    assert any(f.severity == "error" and base.name in str(f.path) + f.message
+               for f in answers.findings[1])
+    assert "Check Host..." in window.actions_pane.texts()
