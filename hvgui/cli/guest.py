@@ -24,6 +24,7 @@ from hvgui.cli.common import add_json, host_dir, parse_size, print_json, print_t
 from hvgui.host import Host
 from hvgui.host.demo import build_demo_host
 from hvgui.host.guest import Guest
+from hvgui.host.names import ps_datetime
 from hvgui.host.scenarios import SCENARIOS, run_scenario
 
 
@@ -113,7 +114,7 @@ def _list_files(args: argparse.Namespace) -> int:
     rows = [
         {
             "Mode": "d----" if e.is_dir else "-a---",
-            "LastWriteTime": e.modified.strftime("%m/%d/%Y %I:%M %p") if e.modified else "",
+            "LastWriteTime": ps_datetime(e.modified, seconds=False) if e.modified else "",
             "Length": "" if e.is_dir else e.size,
             "Name": e.name,
         }
@@ -176,7 +177,8 @@ def _new_demo_host(args: argparse.Namespace) -> int:
     vms = host.list_vms()
     print(f"demo lab built in {args.dir} in {time.monotonic() - start:.1f} s:")
     for vm in vms:
-        print(f"  {vm.name:<12} {vm.state:<8} {len(host.list_snapshots(vm.id))} checkpoints")
+        count = len(host.list_snapshots(vm.id))
+        print(f"  {vm.name:<12} {vm.state:<8} {count} checkpoint{'' if count == 1 else 's'}")
     return 0
 
 

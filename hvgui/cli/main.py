@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Cancelled:
         print("hvctl: error: cancelled", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader went away (`hvctl get-vm --json | head`): nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("hvctl: error: interrupted", file=sys.stderr)

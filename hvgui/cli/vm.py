@@ -23,6 +23,7 @@ from hvgui.cli.common import (
     progress_bar,
 )
 from hvgui.host import Host, HostError, OperationResult
+from hvgui.host.names import human_size, ps_datetime
 from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
@@ -54,21 +55,12 @@ def _command(
     return parser
 
 
-def _human_size(value: int | None) -> str:
-    if value is None:
-        return ""
-    for unit, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if value >= unit:
-            return f"{value / unit:.1f} {suffix}"
-    return f"{value} B"
-
-
 def _print_result(result: OperationResult, args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print_json(result.to_json())
         return 0
     for event in result.events:
-        size = f" ({_human_size(event.size)})" if event.size is not None else ""
+        size = f" ({human_size(event.size)})" if event.size is not None else ""
         detail = f": {event.detail}" if event.detail else ""
         print(f"{event.action:<9} {event.path}{size}{detail}")
     for warning in result.warnings:
@@ -114,8 +106,7 @@ def _get_snapshot(args: argparse.Namespace) -> int:
     rows = []
     for snap in snaps:
         row = snap.to_json()
-        local = snap.creation_time.astimezone()
-        row["CreationTime"] = local.strftime("%m/%d/%Y %I:%M:%S %p").lstrip("0")
+        row["CreationTime"] = ps_datetime(snap.creation_time)
         rows.append(row)
     print_table(rows, ["VMName", "Name", "SnapshotType", "CreationTime", "ParentSnapshotName"])
     return 0
@@ -144,7 +135,7 @@ def _get_events(args: argparse.Namespace) -> int:
     rows = []
     for event in events:
         row = event.to_json()
-        row["Size"] = _human_size(event.size)
+        row["Size"] = human_size(event.size)
         row["File"] = event.path.name
         rows.append(row)
     print_table(rows, ["Time", "Operation", "Action", "File", "Size", "Detail"])

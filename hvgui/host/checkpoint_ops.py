@@ -19,7 +19,7 @@ from hvgui.host.model import OperationResult, Snapshot
 from hvgui.host.names import default_checkpoint_name, ps_quote, validate_name
 from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
 from hvgui.host.runtime import MAX_CHECKPOINTS
-from hvgui.host.savedstate import copy_bin, write_vsv
+from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_guid, to_filetime
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 from hvgui.vhdx import create_differencing
@@ -267,7 +267,7 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
     if restored == states.OFF:
         for f in (rbin, rvsv):
             if f.exists():
-                op.event("deleted", f, file_size(f), "memory discarded")
+                op.event("deleted", f, stored_size(f), "memory discarded")
         after += [journal.delete(rbin), journal.delete(rvsv)]
         new.set_saved_state(None, None)
     else:
@@ -388,7 +388,7 @@ def remove_snapshot(
             )
             state_dir = snapshot_state_dir(doc.snapshot_data_root, snap_id)
             for f in runtime.files_in(state_dir):
-                op.event("deleted", f, file_size(f), "checkpoint saved state")
+                op.event("deleted", f, stored_size(f), "checkpoint saved state")
             after.append(journal.delete(state_dir))
         plan = resolve_pending(doc, list(docs.values()), parents, pending)
         doc.pending_merges = [str(p) for p in pending]
@@ -428,7 +428,7 @@ def rename_snapshot(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     target = host.get_snapshot(vm, snapshot)
-    validate_name(new_name, new_name)
+    validate_name(target.name, new_name)  # the error names the checkpoint being renamed
     with host._operation(vm, "Rename", "Renaming Checkpoint", progress, cancel) as op:
         sdoc = op.snaps.get(target.id)
         if sdoc is None:

@@ -27,6 +27,7 @@ from typing import Any
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import atomic_write, file_size, remove_path
 from hvgui.host.model import DiskEvent
+from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, report, scaled
 from hvgui.vhdx import merge_vhd, set_read_only
 
@@ -157,7 +158,7 @@ def _merge(record: dict[str, Any], child: Path, dest: Path, progress: Progress |
         action="merged",
         path=child,
         size=size,
-        detail=f"merged into {dest.name}, {result.bytes_moved >> 20} MiB moved",
+        detail=f"merged into {dest.name}, {human_size(result.bytes_moved)} moved",
     )
 
 
@@ -229,6 +230,7 @@ def recover(
     """Finish every journal: roll committed ones forward, others back. Returns what was done."""
     done: list[str] = []
     for path in pending_journals(journal_dir):
+        record: Any = None
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_JOURNAL_BYTES + 1)
@@ -236,7 +238,7 @@ def recover(
             problem = journal_problem(record)
         except (OSError, ValueError):
             problem = "unreadable"
-        if problem:
+        if problem or not isinstance(record, dict):
             path.rename(path.with_suffix(".damaged"))
             done.append(f"{path.name}: journal set aside, nothing done ({problem})")
             continue

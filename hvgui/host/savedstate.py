@@ -22,6 +22,7 @@ from typing import Any
 import crc32c
 
 from hvgui.host.errors import HostError
+from hvgui.host.fileio import file_size
 from hvgui.progress import CancelToken, Progress, check, report
 
 MiB = 1 << 20
@@ -403,3 +404,14 @@ def describe_bin(path: Path) -> BinInfo:
     """Header facts of a BIN file (for the inspector and the host check)."""
     with BinFile(path) as handle:
         return handle.info()
+
+
+def stored_size(path: Path) -> int | None:
+    """The bytes a file holds for the event log: a BIN's touched memory (its holes cost nothing,
+    and that is what a checkpoint copies), any other file's size."""
+    if path.suffix.lower() == ".bin":
+        try:
+            return describe_bin(path).touched_bytes
+        except (HostError, OSError):
+            pass  # a damaged BIN: its plain size
+    return file_size(path)

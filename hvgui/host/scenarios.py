@@ -53,6 +53,20 @@ def _findings(host: Host, out: Out) -> int:
     return len(findings)
 
 
+def _show_damage(host: Host, vm: str, out: Out, still_reads: str, broken: str) -> int:
+    """After a file was tampered with: the host check's findings, then whether Now still reads.
+
+    Returns the number of findings."""
+    out("The host check now says:")
+    count = _findings(host, out)
+    try:
+        Guest(host, vm).read_file("/inetpub/wwwroot/index.html")
+        out(still_reads)
+    except HvError as exc:
+        out(f"{broken}: {exc}")
+    return count
+
+
 # ----------------------------------------------------------------------------- notes 1-3
 def _everything_captured(host: Host, out: Out) -> list[Path]:
     vm = demo.WEB01
@@ -92,13 +106,13 @@ def _not_a_backup(host: Host, out: Out) -> list[Path]:
     out(f"Deleting the base disk {base.name}, as if the AVHDX files were a backup of it...")
     vhdx.set_read_only(base, False)
     base.unlink()
-    out("The host check now says:")
-    count = _findings(host, out)
-    try:
-        Guest(host, vm).read_file("/inetpub/wwwroot/index.html")
-        out("The guest's files still read: unexpected.")
-    except HvError as exc:
-        out(f"The guest's disk cannot be read any more: {exc}")
+    count = _show_damage(
+        host,
+        vm,
+        out,
+        "The guest's files still read: unexpected.",
+        "The guest's disk cannot be read any more",
+    )
     out(f"{count} findings: every checkpoint and Now broke. AVHDX files hold only changed")
     out("blocks; without the base they are useless. Checkpoints are not backups.")
     return chain
@@ -187,8 +201,9 @@ def _modified_parent(host: Host, out: Out) -> list[Path]:
     vm = demo.WEB01
     chain = _chain_of(host, vm)
     parent = chain[1]
-    out(f"Someone opens {parent.name}, a read-only parent of {vm}'s running disk, and 'just")
-    out("fixes one file' in it (clearing the read-only attribute first).")
+    out(f"Someone opens {parent.name},")
+    out(f"a read-only parent of {vm}'s running disk, clears its read-only attribute and")
+    out("'just fixes one file' in it.")
     vhdx.set_read_only(parent, False)
     from hvgui.host.guestfs import GuestFS  # the same driver the guest uses
 
@@ -196,13 +211,13 @@ def _modified_parent(host: Host, out: Out) -> list[Path]:
         with GuestFS(fp, writable=True) as fs:
             fs.write_file("/inetpub/wwwroot/index.html", b"<h1>hand-edited</h1>\r\n")
         disk.flush()
-    out("The host check now says:")
-    count = _findings(host, out)
-    try:
-        Guest(host, vm).read_file("/inetpub/wwwroot/index.html")
-        out("Now still reads (the damage is in what the child expects of its parent).")
-    except HvError as exc:
-        out(f"Now cannot be read: {exc}")
+    count = _show_damage(
+        host,
+        vm,
+        out,
+        "Now still reads (the damage is in what the child expects of its parent).",
+        "Now cannot be read",
+    )
     out(f"{count} findings. A child records its parent's identity; changing the parent breaks")
     out("every disk below it. Never change a file of a checkpoint or of a VM that has them.")
     return chain
@@ -271,14 +286,17 @@ def _production(host: Host, out: Out) -> list[Path]:
     out(f"{vm}: CheckpointType Production. The guest saved a file and typed a note (memory).")
     snap = host.checkpoint_vm(vm, snapshot_name="Production").snapshot
     assert snap is not None
-    out(f"Checkpoint '{snap.name}': BIN {snap.bin_path}, VSV {snap.vsv_path} (no memory saved).")
+    saved = [p.name for p in (snap.bin_path, snap.vsv_path) if p is not None]
+    out(f"Checkpoint '{snap.name}': {', '.join(saved) or 'no BIN and no VSV'} (no memory saved).")
     Guest(host, vm).remove_file("/Archive/saved.txt")
     host.restore_snapshot(vm, snap.id)
     guest = Guest(host, vm)
+    note = guest.note()
     out(
         f"Applied: the VM is {guest.vm.state}; saved.txt is back: "
-        f"{guest.read_file('/Archive/saved.txt')!r}; the note: {guest.note()!r}."
+        f"{guest.read_file('/Archive/saved.txt').decode().strip()!r};"
     )
+    out(f"  the note typed in memory: {'gone' if note is None else repr(note)}.")
     out("A production checkpoint is what a backup would capture: the disk, consistent; no memory.")
     return [snap.config_path, *[d.path for d in snap.hard_drives]]
 

@@ -24,7 +24,7 @@ from hvgui.host.layout import (
 from hvgui.host.model import OperationResult
 from hvgui.host.names import ps_quote
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
-from hvgui.host.savedstate import copy_bin, write_vsv
+from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 from hvgui.vhdx import convert_vhd
@@ -48,12 +48,11 @@ def export_snapshot(
         sdoc = op.snaps.get(target.id)
         if sdoc is None:
             raise HostError(target.config_path, "the checkpoint's configuration file is missing")
-        folder = export(host, op, sdoc, norm(destination))
+        export(host, op, sdoc, norm(destination))
         line = (
             f"Export-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
             f" -Path {ps_quote(norm(destination))}"
         )
-        op.warnings.append(f"exported to {folder}")
         return host._result(op, line)
 
 
@@ -69,8 +68,7 @@ def export_vm(
     with host._operation(vm, "Export", PHASE_EXPORT, progress, cancel) as op:
         if op.doc.state in states.LIVE_STATES:
             raise InvalidStateError(op.doc.name, "save or turn off the VM before exporting it")
-        folder = export(host, op, op.doc, norm(destination))
-        op.warnings.append(f"exported to {folder}")
+        export(host, op, op.doc, norm(destination))
         return host._result(
             op, f"Export-VM -Name {ps_quote(op.doc.name)} -Path {ps_quote(norm(destination))}"
         )
@@ -161,6 +159,10 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
         out.set("hvgui/state", "string", state)
         config.write_bytes(out.to_bytes())
         os.replace(work, folder)
+        final_config = folder / VIRTUAL_MACHINES / config.name
+        op.event("created", final_config, file_size(final_config), "the exported configuration")
+        for saved in runtime.files_in(final_config.parent / vm_doc.id):
+            op.event("created", saved, stored_size(saved), "the exported saved state")
     except BaseException:
         remove_path(work)
         raise
@@ -222,7 +224,7 @@ def move_storage(
             moved += file_size(src) or 0
             report(op.progress, 0.9 * moved / total, PHASE_MOVE)
             after.append(journal.delete(src))
-            op.event("moved", dst, file_size(dst), f"from {src.parent}")
+            op.event("moved", dst, stored_size(dst), f"from {src.parent}")
 
         def relocate(d: ConfigDoc) -> None:
             for drive in d.drives():

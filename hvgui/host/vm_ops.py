@@ -19,9 +19,9 @@ from hvgui.host.layout import (
     vm_runtime_dir,
 )
 from hvgui.host.model import OperationResult
-from hvgui.host.names import ps_quote, ps_size, validate_name
+from hvgui.host.names import ps_quote, ps_size, shown, validate_name
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
-from hvgui.host.savedstate import BinFile, write_vsv
+from hvgui.host.savedstate import BinFile, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
 from hvgui.progress import CancelToken, Progress
 from hvgui.vhdx import create_dynamic, open_disk
@@ -41,7 +41,7 @@ def new_vm(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> OperationResult:
-    validate_name(name, name, "VM")
+    validate_name(shown(name), name, "VM")
     if any(v.name.casefold() == name.casefold() for v in host.list_vms(errors=[])):
         raise HostError(name, "a VM with this name already exists on this host")
     if generation not in (1, 2):
@@ -105,11 +105,11 @@ def remove_vm(
             op.event("deleted", sdoc.path, file_size(sdoc.path), "checkpoint configuration")
             state_dir = snapshot_state_dir(doc.snapshot_data_root, snap_id)
             for f in runtime.files_in(state_dir):
-                op.event("deleted", f, file_size(f))
+                op.event("deleted", f, stored_size(f))
             actions.append(journal.delete(state_dir))
         runtime_dir = vm_runtime_dir(doc.path, doc.id)
         for f in runtime.files_in(runtime_dir):
-            op.event("deleted", f, file_size(f))
+            op.event("deleted", f, stored_size(f))
         actions += [
             journal.delete(runtime_dir),
             journal.delete(doc.path),
@@ -128,7 +128,7 @@ def rename_vm(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> OperationResult:
-    validate_name(new_name, new_name, "VM")
+    validate_name(vm, new_name, "VM")
     with host._operation(vm, "Rename", "Renaming", progress, cancel) as op:
         others = [v for v in host.list_vms(errors=[]) if v.id != op.vm_id]
         if any(v.name.casefold() == new_name.casefold() for v in others):
@@ -181,7 +181,7 @@ def transition(
         elif action in (states.TURN_OFF, states.SHUT_DOWN):
             for f in (rbin, rvsv):
                 if f.exists():
-                    op.event("deleted", f, file_size(f), "memory discarded" if f == rbin else "")
+                    op.event("deleted", f, stored_size(f), "memory discarded" if f == rbin else "")
             after += [journal.delete(rbin), journal.delete(rvsv)]
             doc.set("properties/last_powered_off_time", "integer", to_filetime(now))
             doc.set_saved_state(None, None)
@@ -340,7 +340,7 @@ def add_fibre_channel(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     """Add-VMFibreChannelHba (VM must be off)."""
-    validate_name(san_name, san_name, "virtual SAN")
+    validate_name(shown(san_name), san_name, "virtual SAN")
     with host._operation(vm, "Add Fibre Channel", "Adding adapter", progress, cancel) as op:
         runtime.require_off(op.doc, "add a Fibre Channel adapter")
         op.doc.add_fibre_channel(san_name)

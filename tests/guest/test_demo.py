@@ -111,7 +111,12 @@ EXPECTED = {
     "modified-parent": ["Never change a file"],
     "moved-checkpoint-location": ["refused", "stays beside its parent"],
     "storage-move": ["Files left behind: 0", "0 problems", "version 3"],
-    "production-checkpoint": ["the VM is Off", "the note: None", "saved to disk"],
+    "production-checkpoint": [
+        "the VM is Off",
+        "in memory: gone",
+        "no BIN and no VSV",
+        "saved to disk",
+    ],
 }
 
 
