@@ -526,7 +526,7 @@ class MainWindow(QMainWindow):
             names = {vm.id: vm.name for vm in session.vm_model.vms()}
             self.what_happened.add_events(events, names)
 
-    def _operation_done(self, label: str, result: object) -> None:
+    def _operation_done(self, label: str) -> None:
         self.statusBar().showMessage(f"{label}: done", 5000)
 
     # ------------------------------------------------------------- lifecycle

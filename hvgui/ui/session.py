@@ -50,7 +50,7 @@ def _event_key(event: DiskEvent) -> tuple[str, str, str]:
 class HostSession(QObject):
     """Signals:
     refreshed(): the models now show the host as it was at the last read.
-    operation_done(str, object): a label ("Checkpoint") and its OperationResult.
+    operation_done(str): the label ("Creating Checkpoint") of an operation that succeeded.
     operation_failed(str, object): a label and the exception (already routed to `on_error`).
     busy_changed(): an operation started or ended (actions re-check what they allow).
     cancelled(str): an operation stopped because the user cancelled it.
@@ -59,7 +59,7 @@ class HostSession(QObject):
     """
 
     refreshed = Signal()
-    operation_done = Signal(str, object)
+    operation_done = Signal(str)
     operation_failed = Signal(str, object)
     busy_changed = Signal()
     cancelled = Signal(str)
@@ -251,7 +251,7 @@ class HostSession(QObject):
                 self._own_events.update(_event_key(e) for e in result.events)
             if on_result is not None and isinstance(result, OperationResult) and alive():
                 on_result(result)
-            self.operation_done.emit(label, result)
+            self.operation_done.emit(label)
 
         def failed(exc: BaseException) -> None:
             self.operation_failed.emit(label, exc)
