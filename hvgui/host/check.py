@@ -16,7 +16,13 @@ from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import norm
-from hvgui.host.layout import SNAPSHOTS, VIRTUAL_HARD_DISKS, VIRTUAL_MACHINES, snapshot_config_path
+from hvgui.host.layout import (
+    SNAPSHOTS,
+    VIRTUAL_HARD_DISKS,
+    VIRTUAL_MACHINES,
+    read_pointer,
+    snapshot_config_path,
+)
 from hvgui.host.model import Finding
 from hvgui.host.savedstate import describe_bin, read_vsv
 from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
@@ -301,8 +307,17 @@ def check_host(host: Host) -> list[Finding]:
     checker = _Checker(host)
     for entry in _entries(host.layout.vm_registry):
         if entry.suffix == ".location":
-            target = Path(entry.read_text(encoding="utf-8", errors="replace").strip() or ".")
-            if not target.is_file():
+            target = read_pointer(entry)
+            if target is None:
+                checker.add(
+                    "error",
+                    entry,
+                    "this VM location file is damaged: it should hold the path of the VM's "
+                    "configuration file",
+                    "damaged-file",
+                    None,
+                )
+            elif not target.is_file():
                 checker.add(
                     "error",
                     target,
@@ -318,7 +333,8 @@ def check_host(host: Host) -> list[Finding]:
         checker.add(
             "error",
             journal,
-            "an interrupted operation's journal could not be read",
+            "an interrupted operation's journal was set aside without running it (damaged, "
+            "or naming files the lab host never makes): check what it lists, then delete it",
             "damaged-journal",
             None,
         )

@@ -21,7 +21,13 @@ from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, file_size, norm, remove_path
-from hvgui.host.layout import VIRTUAL_MACHINES, Layout, default_host_dir, snapshot_config_path
+from hvgui.host.layout import (
+    VIRTUAL_MACHINES,
+    Layout,
+    default_host_dir,
+    read_pointer,
+    snapshot_config_path,
+)
 from hvgui.host.lock import HostLock, StatusBoard
 from hvgui.host.model import VM, DiskEvent, Finding, OperationResult, Snapshot
 from hvgui.host.operation import (
@@ -142,13 +148,9 @@ class Host:
             if ext == "xml":
                 index[vm_id] = Path(entry.path)
             elif ext == "location" and vm_id not in index:
-                try:
-                    with open(entry.path, encoding="utf-8") as handle:
-                        target = handle.read(4096).strip()
-                except OSError:
-                    continue
-                if target:
-                    index[vm_id] = Path(target)
+                target = read_pointer(Path(entry.path))
+                if target is not None:
+                    index[vm_id] = target
         return index
 
     def _load_vm(self, vm: str) -> ConfigDoc:

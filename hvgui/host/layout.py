@@ -71,6 +71,23 @@ class Layout:
         return self.vm_registry / f"{vm_id}.xml"
 
 
+def read_pointer(pointer: Path) -> Path | None:
+    """Where a `<VMID>.location` file says the VM's configuration is; None when the file is
+    unreadable or is not one path (the host check reports it as damaged).
+
+    The file is input like any other: at most 4 KiB is read, and a relative path is taken
+    from the registry folder, never from whatever the current folder happens to be."""
+    try:
+        with open(pointer, "rb") as handle:
+            text = handle.read(4097).decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text or len(text) > 4096 or any(ord(ch) < 32 for ch in text):
+        return None
+    target = Path(text)
+    return target if target.is_absolute() else pointer.parent / target
+
+
 def vm_config_path(data_root: Path, vm_id: str) -> Path:
     return data_root / VIRTUAL_MACHINES / f"{vm_id}.xml"
 

@@ -140,9 +140,10 @@ def test_take_checkpoint_first_and_revert(host: Host) -> None:
     assert host.check() == []
 
 
-def test_production_checkpoint_saves_no_memory_and_applies_to_off(host: Host) -> None:
+@pytest.mark.parametrize("kind", ["Production", "ProductionOnly"])
+def test_production_checkpoint_saves_no_memory_and_applies_to_off(host: Host, kind: str) -> None:
     make_vm(host, running=True)
-    host.set_vm("web01", checkpoint_type="Production")
+    host.set_vm("web01", checkpoint_type=kind)
     host.write_memory("web01", 0, b"memory only")
     snap = host.checkpoint_vm("web01", snapshot_name="prod").snapshot
     assert snap is not None and snap.snapshot_type == "Production" and snap.bin_path is None

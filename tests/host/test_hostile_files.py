@@ -105,3 +105,32 @@ def test_a_damaged_event_log_is_read_around(
     assert events and all(e.time.tzinfo is not None for e in events)
     assert main(["get-vmevent", "--host", str(host.root)]) == 0
     assert "created" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (bytes(range(256)) * 20, "location file is damaged"),
+        (b"", "location file is damaged"),
+        (b"elsewhere/vm.xml", "Virtual Machines/elsewhere/vm.xml, but its configuration"),
+    ],
+)
+def test_a_damaged_vm_location_file_is_a_finding_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, words: str
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    host.layout.pointer_file("6B29FC40-CA47-1067-B31D-00DD010662DA").write_bytes(content)
+    main(["get-vm", "--host", str(host.root)])
+    out, err = capsys.readouterr()
+    assert "web01" in out and "Traceback" not in err
+    assert main(["test-host", "--host", str(host.root)]) == 1
+    assert words in capsys.readouterr().out
+
+
+def test_a_set_aside_journal_is_a_host_check_finding(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "host")
+    _journal(host, {"created": [str(tmp_path / "notes.txt")], "committed": False})
+    findings = Host.open(host.root).check()
+    assert [f.code for f in findings] == ["damaged-journal"]
+    assert "set aside without running it" in findings[0].message
