@@ -8,10 +8,11 @@ Every guest call runs in the background; this window only shows results.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QGroupBox,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.host.guest import Guest
+from hvgui.host.states import TRANSITIONS
 from hvgui.ui import ask
 from hvgui.ui.formatting import size_text
 from hvgui.ui.icons import icon
@@ -74,7 +76,51 @@ class ConsoleWindow(QMainWindow):
         self.reload()
 
     # ------------------------------------------------------------------ layout
+    def _build_toolbar(self) -> None:
+        """VMConnect's toolbar: the state changes and checkpoints of this console's VM."""
+        bar = self.addToolBar("Action")
+        bar.setObjectName("consoleToolbar")
+        bar.setMovable(False)
+        self.vm_actions: dict[str, QAction] = {}
+        # (button, icon, host method, its keywords, the Status column's label)
+        for text, icon_name, method, kwargs, label in (
+            ("Start", "start", "start_vm", {}, "Starting"),
+            ("Turn Off", "turn-off", "stop_vm", {"turn_off": True}, "Turning Off"),
+            ("Shut Down", "shut-down", "stop_vm", {}, "Shutting Down"),
+            ("Save", "save", "save_vm", {}, "Saving"),
+            ("Pause", "pause", "suspend_vm", {}, "Pausing"),
+            ("Resume", "resume", "resume_vm", {}, "Resuming"),
+            ("Checkpoint", "checkpoint", "checkpoint_vm", {}, "Creating Checkpoint"),
+            ("Revert", "revert", "revert_vm", {}, "Applying Checkpoint"),
+        ):
+            action = QAction(icon(icon_name), text, self)
+            action.setToolTip(text)
+            action.triggered.connect(functools.partial(self._vm_action, label, method, kwargs))
+            bar.addAction(action)
+            self.vm_actions[text] = action
+            if text == "Resume":
+                bar.addSeparator()
+
+    def _vm_action(self, label: str, method: str, kwargs: dict[str, Any], *_: object) -> None:
+        vm = self.session.vm(self.vm_id)
+        if vm is None or self.session.is_busy(vm.id):
+            return
+        fn = getattr(self.session.host, method)
+        self.session.run(vm, label, lambda p, c: fn(vm.id, progress=p, cancel=c, **kwargs),
+                         context=self)
+
+    def _update_toolbar(self, state: str, has_parent: bool, busy: bool) -> None:
+        allowed = {name: states for name, (states, _t, _r) in TRANSITIONS.items()}
+        for text, action in self.vm_actions.items():
+            if text in allowed:
+                action.setEnabled(not busy and state in allowed[text])
+            elif text == "Checkpoint":
+                action.setEnabled(not busy)
+            else:
+                action.setEnabled(not busy and has_parent)
+
     def _build(self) -> None:
+        self._build_toolbar()
         body = QWidget()
         layout = QVBoxLayout(body)
         self.state_label = QLabel()
@@ -170,6 +216,8 @@ class ConsoleWindow(QMainWindow):
         if vm.parent_snapshot_name:
             where = f", from checkpoint \"{vm.parent_snapshot_name}\""
         self.state_label.setText(f"  {vm.name}: {vm.state}{where}")
+        self._update_toolbar(vm.state, vm.parent_snapshot_id is not None,
+                             self.session.is_busy(vm.id))
         for widget in (self.save_button, self.new_button, self.delete_button, self.note_button,
                        self.editor, self.note):
             widget.setEnabled(running)

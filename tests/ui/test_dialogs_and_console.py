@@ -187,3 +187,22 @@ def test_settings_attach_a_pass_through_disk_warns_it_is_not_captured(
     assert [d.pass_through for d in drives] == [False, True]
     assert drives[1].path == raw
     assert answers.informed and "pass-through" in answers.informed[0]
+
+
+def test_console_toolbar_acts_on_its_own_vm(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    console = _console(qtbot, window, "Alpha")
+    window.vm_view.selectRow(vm_index(window, "Beta").row())  # the window looks elsewhere
+    actions = console.vm_actions
+    assert not actions["Start"].isEnabled() and actions["Pause"].isEnabled()
+    actions["Checkpoint"].trigger()
+    wait_idle(qtbot, window)
+    host = Host.open(host_dir)
+    assert len(host.list_snapshots("Alpha")) == 2 and host.list_snapshots("Beta") == []
+    actions["Pause"].trigger()
+    wait_idle(qtbot, window)
+    assert host.get_vm("Alpha").state == "Paused"
+    qtbot.waitUntil(lambda: actions["Resume"].isEnabled(), timeout=3000)
+    assert "Paused" in console.state_label.text()
+    console.close()
