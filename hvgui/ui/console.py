@@ -95,15 +95,23 @@ class ConsoleWindow(QMainWindow):
         ):
             action = QAction(icon(icon_name), text, self)
             action.setToolTip(text)
-            action.triggered.connect(functools.partial(self._vm_action, label, method, kwargs))
+            action.triggered.connect(
+                functools.partial(self._vm_action, text, label, method, kwargs)
+            )
             bar.addAction(action)
             self.vm_actions[text] = action
             if text == "Resume":
                 bar.addSeparator()
 
-    def _vm_action(self, label: str, method: str, kwargs: dict[str, Any], *_: object) -> None:
+    def _vm_action(
+        self, text: str, label: str, method: str, kwargs: dict[str, Any], *_: object
+    ) -> None:
         vm = self.session.vm(self.vm_id)
         if vm is None or self.session.is_busy(vm.id):
+            return
+        if method == "stop_vm" and not ask.confirm(
+            self, f"{text} Machine", f"Do you want to {text.lower()} \"{vm.name}\"?"
+        ):
             return
         fn = getattr(self.session.host, method)
         self.session.run(vm, label, lambda p, c: fn(vm.id, progress=p, cancel=c, **kwargs),

@@ -206,3 +206,19 @@ def test_console_toolbar_acts_on_its_own_vm(
     qtbot.waitUntil(lambda: actions["Resume"].isEnabled(), timeout=3000)
     assert "Paused" in console.state_label.text()
     console.close()
+
+
+def test_console_turn_off_asks_first(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    console = _console(qtbot, window, "Alpha")
+    answers.confirm = False
+    console.vm_actions["Turn Off"].trigger()
+    wait_idle(qtbot, window)
+    assert answers.asked == [("confirm", "Turn Off Machine")]
+    assert Host.open(host_dir).get_vm("Alpha").state == "Running"
+    answers.confirm = True
+    console.vm_actions["Turn Off"].trigger()
+    wait_idle(qtbot, window)
+    assert Host.open(host_dir).get_vm("Alpha").state == "Off"
+    console.close()
