@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.guestfs import FatEntry, GuestFS, format_guest_disk
+from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, check, report
 
 if TYPE_CHECKING:
@@ -208,6 +209,12 @@ class Guest:
                         time.sleep(ahead)
 
         with self.host.open_vm_disk(self.vm_id, writable=True) as disk:
+            if nbytes > disk.size:  # refuse at once rather than fill the disk, then fail
+                raise HostError(
+                    vm.name,
+                    f"a workload of {human_size(nbytes)} cannot fit on its "
+                    f"{human_size(disk.size)} virtual disk",
+                )
             where = disk.path
             before = where.stat().st_size
             with self._open_fs(disk, True) as fs:

@@ -10,7 +10,7 @@ import pytest
 
 from hvgui import vhdx
 from hvgui.cli.main import main as hvctl
-from hvgui.host import Host
+from hvgui.host import Host, HostError
 from hvgui.host.guest import Guest
 from hvgui.host.guestfs import GUEST_PARTITION_OFFSET
 from hvgui.progress import Cancelled, CancelToken
@@ -193,3 +193,14 @@ def test_workload_keeps_its_rate_and_can_be_cancelled(tmp_path: Path) -> None:
     assert names == ["paced.bin"]  # the cancelled file never appeared
     Guest(host, "Slow").write_file("/after.txt", b"the disk still works")
     assert Guest(host, "Slow").read_file("/after.txt") == b"the disk still works"
+
+
+def test_a_workload_larger_than_the_disk_is_refused_at_once(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "host")
+    host.new_vm("Big", new_vhd_size_bytes=64 * MiB)
+    host.start_vm("Big")
+    running = host.get_vm("Big").hard_drives[0].path
+    before = running.stat().st_size
+    with pytest.raises(HostError, match="cannot fit on its 64.0 MiB virtual disk"):
+        Guest(host, "Big").run_workload(1 << 40)
+    assert running.stat().st_size == before  # nothing was written
