@@ -248,8 +248,13 @@ def set_vm(
         if notes is not None:
             doc.set("properties/notes", "string", notes)
             line += f" -Notes {ps_quote(notes)}"
+        if line.endswith(ps_quote(doc.name)):
+            raise HostError(doc.name, "no setting given: nothing to change")
         op.mark(doc)
         op.commit()
+        count = len(doc.snapshot_ids)
+        kept = f"; the {count} checkpoint configuration(s) keep the old settings" if count else ""
+        op.event("written", doc.path, file_size(doc.path), f"the VM's own configuration{kept}")
         return host._result(op, line)
 
 

@@ -99,7 +99,10 @@ def test_save_pause_resume_and_settings_while_checkpoints_exist(cli: Cli) -> Non
     cli("checkpoint-vm", "web01", "--snapshot-name", "one")
     snap = Host.open(cli.root).get_snapshot("web01", "one")
     frozen = snap.config_path.read_bytes()
-    cli("set-vm", "web01", "--memory-startup-bytes", "128MB", "--processor-count", "2")
+    out = cli("set-vm", "web01", "--memory-startup-bytes", "128MB", "--processor-count", "2")
+    assert "written" in out and "the 1 checkpoint configuration(s) keep the old settings" in out
+    cli("set-vm", "web01", code=1)
+    assert "nothing to change" in cli.err
     vm = _vm(cli)
     assert (vm["MemoryStartup"], vm["ProcessorCount"]) == (128 << 20, 2)
     assert snap.config_path.read_bytes() == frozen  # the checkpoint's files are untouched
