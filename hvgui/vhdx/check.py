@@ -17,6 +17,8 @@ from pathlib import Path
 from hvgui.vhdx.info import Survey, linkage_matches, locator_candidates, resolve_parent, survey
 
 MAX_CHAIN_DEPTH = 256
+MAX_SCANNED_FILES = 10_000
+DISK_SUFFIXES = (".vhdx", ".avhdx")
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,76 @@ def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
         parent_survey = survey(parent)
         findings += _link_findings(current, s, parent, parent_survey)
         current = parent
+    findings += _children_findings(Path(path))
     if not any(f.severity == "error" for f in findings):
         findings += _engine_findings(Path(path))
     return findings
+
+
+def _children_findings(path: Path) -> list[Finding]:
+    """What the disks beside `path` that were made from it say about it: it should be
+    read-only, and each of them should still match it."""
+    children = _children_beside(path)
+    if not children:
+        return []
+    out: list[Finding] = []
+    names = ", ".join(c.name for c, _ in children)
+    if _writable(path):
+        out.append(Finding(
+            "warning", path,
+            f"it is the parent of {names} but is not read-only: writing to it would break "
+            "their chains (Hyper-V marks parent disks read-only)",
+            "parent-writable"))
+    for child, linked in children:
+        if not linked:
+            out.append(Finding(
+                "warning", path,
+                f"{child.name} was made from this disk, but this disk was modified since: "
+                f"the chain of {child.name} is broken",
+                "child-broken"))
+    return out
+
+
+def _children_beside(path: Path) -> list[tuple[Path, bool]]:
+    """Differencing disks in the same folder whose parent locator leads to `path`, each with
+    whether its linkage still matches."""
+    from hvgui.vhdx.errors import VhdxError
+    from hvgui.vhdx.image import VhdxImage
+
+    parent = survey_header(path)
+    if parent is None:
+        return []
+    found: list[tuple[Path, bool]] = []
+    try:
+        entries = sorted(path.parent.iterdir())[:MAX_SCANNED_FILES]
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.suffix.lower() not in DISK_SUFFIXES or _same_file(entry, path):
+            continue
+        try:
+            with VhdxImage.open(entry, load_bat=False) as image:
+                if not image.has_parent:
+                    continue
+                locator = image.parent_locator
+        except (VhdxError, OSError, ValueError):
+            continue
+        resolved = resolve_parent(entry, locator)
+        if resolved is not None and _same_file(resolved, path):
+            found.append((entry, bool(linkage_matches(locator, parent))))
+    return found
+
+
+def survey_header(path: Path) -> Survey | None:
+    s = survey(path)
+    return s if s.header is not None else None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _link_findings(child: Path, cs: Survey, parent: Path, ps: Survey) -> list[Finding]:

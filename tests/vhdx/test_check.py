@@ -199,3 +199,15 @@ def test_random_damage_never_raises(tmp_path: Path, corpus_dir: Path) -> None:
         findings = test_vhd(path)
         assert all(f.message and f.severity in ("error", "warning", "info") for f in findings)
         path.unlink()
+
+
+def test_testing_a_parent_looks_at_the_children_beside_it(tmp_path: Path) -> None:
+    base, _child = chain(tmp_path)
+    assert test_vhd(base) == []  # read-only, and its child still matches it
+    set_read_only(base, False)
+    assert [(f.code, f.severity) for f in test_vhd(base)] == [("parent-writable", "warning")]
+    with open_disk(base, writable=True) as disk:
+        disk.write(0, b"changed behind the child's back")
+    found = {f.code: f for f in test_vhd(base)}
+    assert found["child-broken"].severity == "warning"
+    assert "child.avhdx was made from this disk" in found["child-broken"].message
