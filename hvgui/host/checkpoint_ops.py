@@ -436,6 +436,12 @@ def rename_snapshot(
         sdoc.set("properties/name", "string", new_name)
         op.mark(sdoc)
         op.commit()
+        op.event(
+            "written",
+            sdoc.path,
+            file_size(sdoc.path),
+            f"checkpoint renamed '{target.name}' to '{new_name}'",
+        )
         line = (
             f"Rename-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
             f" -NewName {ps_quote(new_name)}"

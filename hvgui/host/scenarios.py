@@ -351,6 +351,14 @@ def run_scenario(name: str, root: Path, *, out: Out = print) -> int:
         out(f"Building the demo lab in {root}...")
         demo.build_demo_host(root)
     host = Host.open(root)
+    names = {vm.name for vm in host.list_vms(errors=[])}
+    missing = [vm for vm in (demo.WEB01, demo.CLIENT, demo.SAN, demo.ARCHIVE) if vm not in names]
+    if missing:
+        raise HostError(
+            root,
+            f"not a demo lab (no {', '.join(missing)}): run the scenario on an empty folder, "
+            "or without --host for a fresh lab",
+        )
     out(f"== {scenario.title} (note {scenario.note}) ==")
     files = scenario.run(host, out)
     out("Files to look at:")

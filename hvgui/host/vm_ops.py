@@ -137,6 +137,7 @@ def rename_vm(
         op.doc.set("properties/name", "string", new_name)
         op.mark(op.doc)
         op.commit()
+        op.event("written", op.doc.path, file_size(op.doc.path), f"renamed '{old}' to '{new_name}'")
         return host._result(op, f"Rename-VM -Name {ps_quote(old)} -NewName {ps_quote(new_name)}")
 
 

@@ -144,3 +144,13 @@ def test_demo_run_via_hvctl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert hvctl(["demo", "run", "moved-checkpoint-location", "--host", str(tmp_path / "l")]) == 0
     out = capsys.readouterr().out
     assert "refused" in out and demo.CHECKPOINT_STORE in out
+
+
+def test_demo_run_on_a_host_that_is_not_a_lab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Host.open(tmp_path / "mine").new_vm("solo")
+    assert hvctl(["demo", "run", "avhdx-grows", "--host", str(tmp_path / "mine")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hvctl: error: ") and "not a demo lab" in err and err.count("\n") == 1
+    assert [vm.name for vm in Host.open(tmp_path / "mine").list_vms()] == ["solo"]
