@@ -34,13 +34,17 @@ from hvgui.host.states import TRANSITIONS
 from hvgui.ui import ask
 from hvgui.ui.formatting import size_text
 from hvgui.ui.icons import icon
+from hvgui.ui.screen_contents import first_virtual_disk
 from hvgui.ui.session import HostSession
 from hvgui.ui.workers import Op
+from hvgui.vhdx import open_disk
 
 MiB = 1 << 20
 MAX_LISTED = 2000
 MAX_SHOWN_BYTES = 256 * 1024
-WORKLOAD_TOTAL = 64 * 1024 * MiB  # "until switched off": far more than anyone waits for
+# A workload runs until switched off or until it has written this share of the virtual disk
+# (the host refuses one that cannot fit; the guest's files need room too).
+WORKLOAD_SHARE = 4
 _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -316,16 +320,24 @@ class ConsoleWindow(QMainWindow):
         if self._workload_op is not None:
             return
         vm = self.session.vm(self.vm_id)
+        disk = first_virtual_disk(vm.hard_drives) if vm is not None else None
+        if vm is None or disk is None:
+            self.workload.setChecked(False)
+            return
         rate = self.rate.value() * MiB
         self.rate.setEnabled(False)
+        total = [0]  # set by the worker before its first progress report
 
         def work(progress: Any, cancel: Any) -> Any:
+            # ---- runs on a pool thread ----
+            with open_disk(disk) as opened:
+                total[0] = max(MiB, opened.size // WORKLOAD_SHARE)
             return self._guest().run_workload(
-                WORKLOAD_TOTAL, rate=rate, progress=progress, cancel=cancel
+                total[0], rate=rate, progress=progress, cancel=cancel
             )
 
         def status(fraction: float, phase: str) -> str:
-            return f"{phase} ({fraction * WORKLOAD_TOTAL / MiB:.0f} MiB written)"
+            return f"{phase} ({fraction * total[0] / MiB:.0f} MiB written)"
 
         self._workload_op = self.session.run(
             vm, "Guest workload", work, status=status,

@@ -203,7 +203,7 @@ def test_cancel_operation_stops_a_running_workload(
     window.session.run(
         window.selected_vm(), "Guest workload",
         lambda p, c: Guest(guest_host, "Alpha").run_workload(
-            1 << 30, rate=4 << 20, progress=p, cancel=c),
+            32 << 20, rate=1 << 20, progress=p, cancel=c),
     )
     assert window.acts.vm_cancel.isEnabled()
     assert "Cancel Operation" in window.actions_pane.texts()
