@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from hvgui.host.errors import HostError
+from hvgui.host.fileio import open_regular
 from hvgui.host.model import DiskEvent
 
 MAX_LINE = 64 * 1024
@@ -19,7 +21,7 @@ class EventLog:
         if not events:
             return
         text = "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in events)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, text.encode("utf-8"))  # one O_APPEND write: never interleaved
         finally:
@@ -29,7 +31,11 @@ class EventLog:
         out: list[DiskEvent] = []
         if not self.path.exists():
             return out
-        with open(self.path, "rb") as handle:
+        try:
+            fd = open_regular(self.path)
+        except (OSError, HostError):
+            return out  # not a readable log (a FIFO, a folder): nothing to show
+        with os.fdopen(fd, "rb") as handle:
             while line := handle.readline(MAX_LINE + 1):
                 if len(line) > MAX_LINE:  # never hold an absurd line: skip to its end
                     while line and not line.endswith(b"\n"):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 from pathlib import Path
+
+from hvgui.host.errors import HostError
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -17,6 +20,26 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """`os.open` for a file the host reads: a FIFO or device in a host folder must not block
+    or stream forever, so anything but a regular file is a HostError."""
+    fd = os.open(path, flags | os.O_NONBLOCK, mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise HostError(path, "not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """At most `limit + 1` bytes of a regular file: more than `limit` means "too large"."""
+    with os.fdopen(open_regular(path), "rb") as handle:
+        return handle.read(limit + 1)
 
 
 def norm(path: str | os.PathLike[str]) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.host.errors import HostError
-from hvgui.host.fileio import atomic_write, file_size, remove_path
+from hvgui.host.fileio import atomic_write, file_size, read_bounded, remove_path
 from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, report, scaled
@@ -232,11 +232,10 @@ def recover(
     for path in pending_journals(journal_dir):
         record: Any = None
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_JOURNAL_BYTES + 1)
+            data = read_bounded(path, MAX_JOURNAL_BYTES)
             record = json.loads(data) if len(data) <= MAX_JOURNAL_BYTES else None
             problem = journal_problem(record)
-        except (OSError, ValueError):
+        except (OSError, ValueError, HostError):
             problem = "unreadable"
         if problem or not isinstance(record, dict):
             path.rename(path.with_suffix(".damaged"))

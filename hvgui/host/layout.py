@@ -21,6 +21,9 @@ from pathlib import Path
 
 import platformdirs
 
+from hvgui.host.errors import HostError
+from hvgui.host.fileio import read_bounded
+
 VIRTUAL_MACHINES = "Virtual Machines"
 VIRTUAL_HARD_DISKS = "Virtual Hard Disks"
 SNAPSHOTS = "Snapshots"
@@ -78,9 +81,8 @@ def read_pointer(pointer: Path) -> Path | None:
     The file is input like any other: at most 4 KiB is read, and a relative path is taken
     from the registry folder, never from whatever the current folder happens to be."""
     try:
-        with open(pointer, "rb") as handle:
-            text = handle.read(4097).decode("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        text = read_bounded(pointer, 4096).decode("utf-8").strip()
+    except (OSError, HostError, UnicodeDecodeError):
         return None
     if not text or len(text) > 4096 or any(ord(ch) < 32 for ch in text):
         return None

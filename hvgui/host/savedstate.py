@@ -22,7 +22,7 @@ from typing import Any
 import crc32c
 
 from hvgui.host.errors import HostError
-from hvgui.host.fileio import file_size
+from hvgui.host.fileio import file_size, open_regular, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
 
 MiB = 1 << 20
@@ -86,7 +86,7 @@ class BinFile:
         self.path = path
         self.writable = writable
         try:
-            self._fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+            self._fd = open_regular(path, os.O_RDWR if writable else os.O_RDONLY)
         except FileNotFoundError:
             raise HostError(path, "the memory (BIN) file is missing") from None
         try:
@@ -349,8 +349,7 @@ def write_vsv(path: Path, state: DeviceState) -> None:
 
 def read_vsv(path: Path) -> DeviceState:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_VSV_BYTES + 1)
+        data = read_bounded(path, MAX_VSV_BYTES)
     except FileNotFoundError:
         raise HostError(path, "the device state (VSV) file is missing") from None
     if len(data) > MAX_VSV_BYTES:

@@ -19,6 +19,7 @@ from pathlib import Path
 from lxml import etree
 
 from hvgui.host.errors import HostError
+from hvgui.host.fileio import read_bounded
 
 MAX_CONFIG_BYTES = 8 << 20  # real configurations are tens of KiB
 
@@ -108,8 +109,7 @@ class ConfigDoc:
     @classmethod
     def load(cls, path: Path) -> ConfigDoc:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_CONFIG_BYTES + 1)
+            data = read_bounded(path, MAX_CONFIG_BYTES)
         except FileNotFoundError:
             raise HostError(path, "the configuration file is missing") from None
         except OSError as exc:

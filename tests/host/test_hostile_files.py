@@ -4,12 +4,15 @@ and never an action on files the host did not make."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from hvgui.cli.main import main
+from hvgui.errors import HvError
 from hvgui.host import Host
+from hvgui.host.savedstate import describe_bin, read_vsv
 from tests.host.hosthelpers import make_vm
 
 
@@ -134,3 +137,30 @@ def test_a_set_aside_journal_is_a_host_check_finding(tmp_path: Path) -> None:
     findings = Host.open(host.root).check()
     assert [f.code for f in findings] == ["damaged-journal"]
     assert "set aside without running it" in findings[0].message
+
+
+def test_fifos_in_a_host_folder_never_hang_a_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01", running=True)
+    host.checkpoint_vm("web01", snapshot_name="one")
+    snap = host.get_snapshot("web01", "one")
+    vm = host.get_vm("web01")
+    assert snap.bin_path is not None and snap.vsv_path is not None
+    for path in (vm.config_path, snap.bin_path, snap.vsv_path, host.layout.events_file):
+        path.unlink()
+        os.mkfifo(path)
+    os.mkfifo(host.layout.status_file("6B29FC40-CA47-1067-B31D-00DD010662DA"))
+    os.mkfifo(host.layout.journal_dir / "fifo.json")
+    os.mkfifo(host.layout.pointer_file("7B29FC40-CA47-1067-B31D-00DD010662DA"))
+    root = str(host.root)
+    assert main(["get-vm", "web01", "--host", root]) == 1
+    assert f"{vm.config_path}: not a regular file" in capsys.readouterr().err
+    assert main(["test-host", "--host", root]) == 1
+    assert main(["get-vmevent", "--host", root]) == 0
+    capsys.readouterr()
+    with pytest.raises(HvError, match="not a regular file"):
+        describe_bin(snap.bin_path)
+    with pytest.raises(HvError, match="not a regular file"):
+        read_vsv(snap.vsv_path)
