@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from hvgui.host import Host, HostError, VMBusyError
+from hvgui.host.names import default_checkpoint_name
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import Cancelled, CancelToken
 
@@ -303,3 +306,38 @@ def test_rename_rules(host: Host) -> None:
     result = host.rename_snapshot("web01", "one", "y" * 100)
     assert result.snapshot is not None and result.snapshot.name == "y" * 100
     assert digest(host.get_snapshot("web01", "y" * 100).hard_drives[0].path)
+
+
+def test_default_name_is_hyper_v_managers_format() -> None:
+    local = datetime(2026, 1, 5, 9, 7, 3).astimezone()
+    assert default_checkpoint_name("web01", local) == "web01 - (1/5/2026 - 9:07:03 AM)"
+    assert default_checkpoint_name("db", local.replace(hour=0)) == "db - (1/5/2026 - 12:07:03 AM)"
+    assert default_checkpoint_name("db", local.replace(hour=13)) == "db - (1/5/2026 - 1:07:03 PM)"
+
+
+def test_every_operation_reports_its_status_column_phase(host: Host, tmp_path: Path) -> None:
+    make_vm(host, running=True)
+    host.checkpoint_vm("web01", snapshot_name="one")
+    write_now(host, "web01", 0, b"changed" * 1000)
+    host.checkpoint_vm("web01", snapshot_name="two")
+
+    def phases(call: Callable[[Callable[[float, str], None]], object]) -> set[str]:
+        seen: list[tuple[float, str]] = []
+        call(lambda fraction, phase: seen.append((fraction, phase)))
+        assert all(0.0 <= f <= 1.0 for f, _ in seen) and seen[-1][0] == 1.0
+        return {p for _, p in seen} - {""}
+
+    write_now(host, "web01", 0, b"after two" * 1000)  # deleting two merges this
+    assert phases(lambda p: host.remove_snapshot("web01", "two", progress=p)) == {
+        "Deleting Checkpoint",
+        "Merge in progress",
+    }
+    assert phases(lambda p: host.restore_snapshot("web01", "one", progress=p)) == {
+        "Applying Checkpoint"
+    }
+    assert phases(lambda p: host.export_snapshot("web01", "one", tmp_path / "x", progress=p)) == {
+        "Exporting"
+    }
+    assert phases(lambda p: host.move_storage("web01", tmp_path / "moved", progress=p)) == {
+        "Moving Storage"
+    }
