@@ -81,6 +81,13 @@ def fill_random(disk: vhdx.Disk, start: int, length: int, seed: int) -> None:
         offset += size
 
 
+def clean(*paths: Path) -> None:
+    """Remove earlier outputs and let the kernel write back what is dirty, so that no timed
+    run pays for the writeback of another's output."""
+    remove(*paths)
+    os.sync()
+
+
 def remove(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
@@ -105,10 +112,10 @@ def _compare_convert(work: Path, ours_source: Path, ref_source: Path, repeat: in
     ours, inproc, ref = interleaved(
         [
             (lambda: run([*HVCTL, "convert-vhd", str(ours_source), str(ours_out)]),
-             lambda: remove(ours_out)),
-            (lambda: vhdx.convert_vhd(ours_source, inproc_out), lambda: remove(inproc_out)),
+             lambda: clean(ours_out)),
+            (lambda: vhdx.convert_vhd(ours_source, inproc_out), lambda: clean(inproc_out)),
             (lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(ref_source),
-                          str(ref_out)]), lambda: remove(ref_out)),
+                          str(ref_out)]), lambda: clean(ref_out)),
         ],
         repeat,
     )
