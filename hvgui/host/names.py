@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 
 from hvgui.host.errors import HostError
@@ -21,6 +22,16 @@ def validate_name(subject: str, name: str, what: str = "checkpoint") -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise HostError(subject, f"a {what} name cannot contain control characters")
     return name
+
+
+_NOT_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def file_name_for(name: str) -> str:
+    """A VM name made safe as a file or folder name (its disk, its `-Path` folder): Windows'
+    forbidden characters become `_`, and no name can climb out of its folder (`..`)."""
+    safe = _NOT_IN_FILE_NAMES.sub("_", name).strip().rstrip(". ")
+    return safe if safe.strip(".") else "_" * max(len(name), 1)
 
 
 def shown(name: str, limit: int = 40) -> str:

@@ -22,7 +22,7 @@ from hvgui.host.layout import (
     vm_runtime_dir,
 )
 from hvgui.host.model import OperationResult
-from hvgui.host.names import ps_quote
+from hvgui.host.names import file_name_for, ps_quote
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
 from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
@@ -76,11 +76,11 @@ def export_vm(
 
 def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> Path:
     vm_doc = op.doc
-    folder = destination / vm_doc.name
+    folder = destination / file_name_for(vm_doc.name)
     if folder.exists():
         raise HostError(folder, "already exists; choose another destination")
     destination.mkdir(parents=True, exist_ok=True)
-    work = destination / f".{vm_doc.name}.export-partial"
+    work = destination / f".{file_name_for(vm_doc.name)}.export-partial"
     remove_path(work)
     try:
         (work / VIRTUAL_HARD_DISKS).mkdir(parents=True)

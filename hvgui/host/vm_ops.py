@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from hvgui.host import journal, runtime, states
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.fileio import file_size, norm, remove_path
-from hvgui.host.guest import format_new_vm_disk
+from hvgui.host.guest import MIN_GUEST_DISK, format_new_vm_disk
 from hvgui.host.layout import (
     SNAPSHOTS,
     VIRTUAL_HARD_DISKS,
@@ -19,7 +19,7 @@ from hvgui.host.layout import (
     vm_runtime_dir,
 )
 from hvgui.host.model import OperationResult
-from hvgui.host.names import ps_quote, ps_size, shown, validate_name
+from hvgui.host.names import file_name_for, ps_quote, ps_size, shown, validate_name
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
@@ -48,7 +48,7 @@ def new_vm(
         raise HostError(name, f"generation must be 1 or 2, not {generation}")
     runtime.check_memory(name, memory_startup_bytes)
     vm_id = new_guid()
-    data_root = norm(path) / name if path is not None else host.root
+    data_root = norm(path) / file_name_for(name) if path is not None else host.root
     config_path = data_root / VIRTUAL_MACHINES / f"{vm_id}.xml"
     doc = new_vm_config(
         config_path,
@@ -67,20 +67,18 @@ def new_vm(
     with host._operation(doc, "New", "Creating", progress, cancel) as op:
         config_path.parent.mkdir(parents=True, exist_ok=True)
         if new_vhd_size_bytes is not None:
-            vhd = data_root / VIRTUAL_HARD_DISKS / f"{name}.vhdx"
+            vhd = data_root / VIRTUAL_HARD_DISKS / f"{file_name_for(name)}.vhdx"
             if vhd.exists():
                 raise HostError(vhd, "a disk with this name already exists")
             vhd.parent.mkdir(parents=True, exist_ok=True)
             op.tx.created(vhd)
             create_dynamic(vhd, new_vhd_size_bytes)
             with open_disk(vhd, writable=True) as new_disk:
-                format_new_vm_disk(new_disk)  # the guest's FAT partition (hvgui.host.guest)
-            op.event(
-                "created",
-                vhd,
-                file_size(vhd),
-                f"new dynamic disk, {ps_size(new_vhd_size_bytes)}",
-            )
+                formatted = format_new_vm_disk(new_disk)  # the guest's FAT partition
+            detail = f"new dynamic disk, {ps_size(new_vhd_size_bytes)}"
+            if not formatted:
+                detail += f"; too small for a guest file system (under {MIN_GUEST_DISK >> 20} MiB)"
+            op.event("created", vhd, file_size(vhd), detail)
             ctype = "IDE" if generation == 1 else "SCSI"
             doc.set_drive(ctype, 0, 0, DRIVE_VHD, str(vhd))
             line += f" -NewVHDPath {ps_quote(vhd)} -NewVHDSizeBytes {ps_size(new_vhd_size_bytes)}"

@@ -111,7 +111,8 @@ def test_save_pause_resume_and_settings_while_checkpoints_exist(cli: Cli) -> Non
 
 
 def test_delete_merges_rename_limits_and_export_files(cli: Cli, tmp_path: Path) -> None:
-    cli("new-vm", "web01", "--new-vhd-size-bytes", "16MB")
+    out = cli("new-vm", "web01", "--new-vhd-size-bytes", "16MB")
+    assert "too small for a guest file system (under 32 MiB)" in out
     cli("checkpoint-vm", "web01", "--snapshot-name", "one")
     cli("checkpoint-vm", "web01", "--snapshot-name", "two")
     out = cli("remove-vmsnapshot", "web01", "one")

@@ -164,3 +164,16 @@ def test_fifos_in_a_host_folder_never_hang_a_command(
         describe_bin(snap.bin_path)
     with pytest.raises(HvError, match="not a regular file"):
         read_vsv(snap.vsv_path)
+
+
+def test_a_vm_name_never_places_files_outside_their_folder(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "lab" / "host")
+    name = "../../escaped"
+    host.new_vm(name, new_vhd_size_bytes=64 << 20, path=tmp_path / "lab" / "vms")
+    host.checkpoint_vm(name, snapshot_name="one")
+    host.export_snapshot(name, "one", tmp_path / "lab" / "export")
+    disk = host.get_vm(name).hard_drives[0].path
+    assert disk.is_relative_to(tmp_path / "lab" / "vms")
+    assert [p.name for p in (tmp_path / "lab" / "export").iterdir()] == [".._.._escaped"]
+    assert not list(tmp_path.glob("escaped*")) and not list((tmp_path / "lab").glob("escaped*"))
+    assert host.get_vm(name).name == name  # the name itself is kept, as Hyper-V keeps it
