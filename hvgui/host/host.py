@@ -94,8 +94,15 @@ class Host:
                 raise HostError(path, "no lab host here (the folder does not exist)")
             if path.exists():
                 raise HostError(path, "not a folder")
-        elif not create and not (path / VIRTUAL_MACHINES).is_dir():
-            raise HostError(path, f"not a lab host (no '{VIRTUAL_MACHINES}' folder)")
+        elif not (path / VIRTUAL_MACHINES).is_dir():
+            if not create:
+                raise HostError(path, f"not a lab host (no '{VIRTUAL_MACHINES}' folder)")
+            if any(path.iterdir()):  # never scatter a host's folders among someone's files
+                raise HostError(
+                    path,
+                    f"not a lab host (no '{VIRTUAL_MACHINES}' folder) and not empty: "
+                    "give an empty or new folder for a new host",
+                )
         host = cls(path)
         host.layout.create()
         host._recover(progress)

@@ -177,3 +177,16 @@ def test_a_vm_name_never_places_files_outside_their_folder(tmp_path: Path) -> No
     assert [p.name for p in (tmp_path / "lab" / "export").iterdir()] == [".._.._escaped"]
     assert not list(tmp_path.glob("escaped*")) and not list((tmp_path / "lab").glob("escaped*"))
     assert host.get_vm(name).name == name  # the name itself is kept, as Hyper-V keeps it
+
+
+def test_a_host_is_never_made_inside_a_folder_of_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "Documents"
+    folder.mkdir()
+    (folder / "thesis.odt").write_text("mine")
+    assert main(["get-vm", "--host", str(folder)]) == 1
+    assert "not a lab host" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["thesis.odt"]
+    assert main(["get-vm", "--host", str(tmp_path / "new")]) == 0  # a new folder becomes a host
+    assert (tmp_path / "new" / "Virtual Machines").is_dir()
