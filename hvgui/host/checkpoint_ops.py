@@ -217,12 +217,14 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
             before.append(journal.delete(now_disk))
             op.event("deleted", now_disk, file_size(now_disk), "the discarded current state")
             parents.pop(now_disk, None)
-    for drive in [*doc.drives(), *sdoc.drives()]:
-        if drive.kind == DRIVE_PASSTHROUGH:
-            op.warnings.append(
-                f"pass-through disk {Path(drive.path).name}: its attachment was restored, "
-                "not its data (pass-through disks are not captured by checkpoints)"
-            )
+    passed_through = [
+        d.path for d in [*doc.drives(), *sdoc.drives()] if d.kind == DRIVE_PASSTHROUGH
+    ]
+    for path in dict.fromkeys(passed_through):  # attached now and then: one warning
+        op.warnings.append(
+            f"pass-through disk {Path(path).name}: its attachment was restored, "
+            "not its data (pass-through disks are not captured by checkpoints)"
+        )
     if doc.fibre_channel() or sdoc.fibre_channel():
         op.warnings.append(
             "virtual Fibre Channel: the adapter was restored, not the data on the SAN"
