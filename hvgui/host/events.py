@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from hvgui.host.errors import HostError
-from hvgui.host.fileio import open_regular
+from hvgui.host.fileio import open_regular, parse_json
 from hvgui.host.model import DiskEvent
 
 MAX_LINE = 64 * 1024
@@ -42,7 +42,7 @@ class EventLog:
                         line = handle.readline(MAX_LINE + 1)
                     continue
                 try:
-                    record = json.loads(line)
+                    record = parse_json(line)
                     if not isinstance(record, dict):
                         continue
                     event = DiskEvent.from_json(record)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 from hvgui.host.errors import HostError
 
@@ -40,6 +42,15 @@ def read_bounded(path: Path, limit: int) -> bytes:
     """At most `limit + 1` bytes of a regular file: more than `limit` means "too large"."""
     with os.fdopen(open_regular(path), "rb") as handle:
         return handle.read(limit + 1)
+
+
+def parse_json(data: bytes | str) -> Any:
+    """`json.loads` for input from disk: absurd nesting is a ValueError like any other
+    malformed JSON (json raises RecursionError for it)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def norm(path: str | os.PathLike[str]) -> Path:

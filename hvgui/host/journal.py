@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.host.errors import HostError
-from hvgui.host.fileio import atomic_write, file_size, read_bounded, remove_path
+from hvgui.host.fileio import atomic_write, file_size, parse_json, read_bounded, remove_path
 from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, report, scaled
@@ -233,7 +233,7 @@ def recover(
         record: Any = None
         try:
             data = read_bounded(path, MAX_JOURNAL_BYTES)
-            record = json.loads(data) if len(data) <= MAX_JOURNAL_BYTES else None
+            record = parse_json(data) if len(data) <= MAX_JOURNAL_BYTES else None
             problem = journal_problem(record)
         except (OSError, ValueError, HostError):
             problem = "unreadable"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.host.errors import HostError, VMBusyError
-from hvgui.host.fileio import atomic_write, read_bounded
+from hvgui.host.fileio import atomic_write, parse_json, read_bounded
 from hvgui.host.layout import Layout
 
 LOCK_WAIT_SECONDS = 60.0
@@ -106,7 +106,7 @@ class StatusBoard:
 
     def _parse(self, path: Path) -> dict[str, Any] | None:
         try:
-            record = json.loads(read_bounded(path, 4096))
+            record = parse_json(read_bounded(path, 4096))
         except (OSError, ValueError, HostError):
             return None
         if not isinstance(record, dict) or not isinstance(record.get("pid"), int):

@@ -22,7 +22,7 @@ from typing import Any
 import crc32c
 
 from hvgui.host.errors import HostError
-from hvgui.host.fileio import file_size, open_regular, read_bounded
+from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
 
 MiB = 1 << 20
@@ -391,7 +391,7 @@ def read_vsv(path: Path) -> DeviceState:
         for i in range(ncpu)
     ]
     try:
-        devices = json.loads(sections.get(SECTION_DEVICES, b"{}").decode("utf-8"))
+        devices = parse_json(sections.get(SECTION_DEVICES, b"{}").decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise HostError(path, "device state (VSV) devices section is not valid JSON") from None
     if not isinstance(devices, dict):

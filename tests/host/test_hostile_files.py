@@ -11,7 +11,7 @@ import pytest
 
 from hvgui.cli.main import main
 from hvgui.errors import HvError
-from hvgui.host import Host
+from hvgui.host import Host, savedstate
 from hvgui.host.savedstate import describe_bin, read_vsv
 from tests.host.hosthelpers import make_vm
 
@@ -190,3 +190,29 @@ def test_a_host_is_never_made_inside_a_folder_of_other_files(
     assert [p.name for p in folder.iterdir()] == ["thesis.odt"]
     assert main(["get-vm", "--host", str(tmp_path / "new")]) == 0  # a new folder becomes a host
     assert (tmp_path / "new" / "Virtual Machines").is_dir()
+
+
+DEEP = b"[" * 5000 + b"]" * 5000  # json.loads raises RecursionError, not ValueError, for this
+
+
+def test_deeply_nested_json_anywhere_is_just_malformed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    with open(host.layout.events_file, "ab") as log:
+        log.write(DEEP + b"\n")
+    host.layout.status_file("6B29FC40-CA47-1067-B31D-00DD010662DA").write_bytes(DEEP[:4000])
+    journal = _journal(host, [])
+    journal.write_bytes(DEEP)
+    root = str(host.root)
+    assert main(["get-vm", "--host", root]) == 0
+    assert main(["get-vmevent", "--host", root]) == 0
+    assert journal.with_suffix(".damaged").exists()
+    capsys.readouterr()
+    vsv = tmp_path / "deep.vsv"
+    monkeypatch.setattr(savedstate.json, "dumps", lambda *a, **k: DEEP.decode())
+    savedstate.write_vsv(vsv, savedstate.DeviceState([], {}))
+    monkeypatch.undo()
+    with pytest.raises(HvError, match="devices section is not valid JSON"):
+        savedstate.read_vsv(vsv)
