@@ -206,11 +206,16 @@ class ConfigDoc:
     # ----------------------------------------------------------------- properties
     @property
     def id(self) -> str:
-        value = self.get_str("properties/global_id").strip().upper()
+        return self._guid("properties/global_id", self.get_str("properties/global_id"))
+
+    def _guid(self, where: str, value: str) -> str:
+        """`value` as an uppercase GUID; ids name files and folders, so nothing else may pass."""
+        value = value.strip().strip("{}").upper()
         try:
-            uuid.UUID(value)
+            if str(uuid.UUID(value)).upper() != value:
+                raise ValueError(value)
         except ValueError:
-            raise HostError(self.path, f"properties/global_id is not a GUID: {value!r}") from None
+            raise HostError(self.path, f"{where} is not a GUID: {value[:80]!r}") from None
         return value
 
     @property
@@ -266,7 +271,8 @@ class ConfigDoc:
 
     @property
     def parent_snapshot_id(self) -> str | None:
-        return self.get_str("global_settings/snapshots/parent", "").upper() or None
+        value = self.get_str("global_settings/snapshots/parent", "")
+        return self._guid("global_settings/snapshots/parent", value) if value.strip() else None
 
     @property
     def state(self) -> str:
@@ -297,7 +303,8 @@ class ConfigDoc:
 
     @property
     def snapshot_ids(self) -> list[str]:
-        return [v.upper() for v in self._list("global_settings/snapshots/list", "guid")]
+        where = "global_settings/snapshots/list"
+        return [self._guid(where, v) for v in self._list(where, "guid")]
 
     @snapshot_ids.setter
     def snapshot_ids(self, ids: list[str]) -> None:
@@ -323,7 +330,8 @@ class ConfigDoc:
 
     @property
     def snapshot_parent_id(self) -> str | None:
-        return self.get_str("snapshot/parent_id", "").upper() or None
+        value = self.get_str("snapshot/parent_id", "")
+        return self._guid("snapshot/parent_id", value) if value.strip() else None
 
     @property
     def snapshot_type(self) -> str:

@@ -216,3 +216,28 @@ def test_deeply_nested_json_anywhere_is_just_malformed(
     monkeypatch.undo()
     with pytest.raises(HvError, match="devices section is not valid JSON"):
         savedstate.read_vsv(vsv)
+
+
+def test_ids_in_a_configuration_must_be_guids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ids become file and folder names (Snapshots/<ID>/ is deleted with its checkpoint), so a
+    crafted id like `../../VICTIM` must never reach a path."""
+    host = Host.open(tmp_path / "lab" / "host")
+    make_vm(host, "web01", running=True)
+    snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
+    assert snap is not None
+    victim = tmp_path / "VICTIM"  # upper case: ids are read upper-cased
+    (victim / "keep").mkdir(parents=True)
+    (tmp_path / "VICTIM.xml").write_bytes(snap.config_path.read_bytes())
+    config = host.get_vm("web01").config_path
+    text = config.read_bytes().decode("utf-16")
+    assert text.count(snap.id) >= 1
+    config.write_bytes(
+        "\ufeff".encode("utf-16-le") + text.replace(snap.id, "../../../VICTIM").encode("utf-16-le")
+    )
+    for argv in (["remove-vm", "web01"], ["get-vmsnapshot", "web01"], ["get-vm", "web01"]):
+        assert main([*argv, "--host", str(host.root)]) == 1
+        err = capsys.readouterr().err
+        assert f"hvctl: error: {config}: " in err and "is not a GUID" in err
+    assert (victim / "keep").is_dir()
