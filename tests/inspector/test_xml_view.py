@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from hvgui.host.inspect import XML, identify, inspect_file, settings_diff
@@ -29,11 +30,15 @@ def test_xml_view_shows_text_tree_and_diff(qtbot: QtBot, config_pair: tuple[Path
     facts = inspect_file(left)
     assert facts["xml"]["name"] == "web01"
     assert facts["xml"]["memory_startup_mb"] == 1024
-    view = make_file_view(left, facts, Runner(), [("Now", right)])
+    runner = Runner()
+    view = make_file_view(left, facts, runner, [("The VM's current configuration (Now)", right)])
     qtbot.addWidget(view)
     assert isinstance(view, XmlView)
     tabs = [view.tabs.tabText(i) for i in range(view.tabs.count())]
     assert tabs == ["Summary", "Text", "Tree", "Diff"]
+    # read, parsed and diffed off the GUI thread
+    qtbot.waitUntil(lambda: view.loaded and view.diff_done(), timeout=5000)
+    assert [view.tabs.tabText(i) for i in range(view.tabs.count())] == tabs
     assert "<configuration>" in view.text.toPlainText()
     assert view.highlighter is not None
     # highlighting applied: the line with a tag has formats
@@ -51,6 +56,8 @@ def test_xml_view_shows_text_tree_and_diff(qtbot: QtBot, config_pair: tuple[Path
     assert view.diff_model.index(memory_row, 1).data() == "1024"
     assert view.diff_model.index(memory_row, 2).data() == "2048"
     assert "2 settings differ" in view.diff_status.text()
+    assert view.diff_model.headerData(2, Qt.Orientation.Horizontal) == "Now"
+    runner.shutdown()
 
 
 def test_hostile_xml_gets_an_error_panel(qtbot: QtBot, tmp_path: Path) -> None:

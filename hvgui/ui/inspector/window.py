@@ -73,7 +73,7 @@ def make_file_view(
     if kind in (VHDX, AVHDX):
         return VhdxView(path, facts, runner, parent)
     if kind == XML:
-        return XmlView(path, facts, others, parent)
+        return XmlView(path, facts, runner, others, parent)
     if kind in (BIN, VSV):
         return SavedStateView(path, facts, parent)
     return NotDecodedView(path, facts, parent)
@@ -97,7 +97,11 @@ class InspectorWindow(QMainWindow):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.host, self.vm, self.snapshot, self.path = host, vm, snapshot, path
         self.runner = Runner(self)
-        self.runner.default_failure = self._failed_quietly
+        # A job without its own handler (none today) reports in the status bar. Not a bound
+        # method of the window: runner -> window would be a reference cycle, and the garbage
+        # collector may then free the window on a worker thread, which crashes Qt.
+        bar = self.statusBar()
+        self.runner.default_failure = lambda exc: bar.showMessage(str(exc))
         self._views: dict[Path, QWidget] = {}
         self._ops: dict[Path, Op] = {}
         self._closed = False
@@ -235,10 +239,6 @@ class InspectorWindow(QMainWindow):
             return
         problem = exc.problem if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
         self._replace_view(path, ErrorPanel(f"{path.name} cannot be read", problem, self.stack))
-
-    def _failed_quietly(self, exc: BaseException) -> None:
-        # A background job without its own handler (none today): show it in the status bar.
-        self.statusBar().showMessage(str(exc))
 
     def view_of(self, path: Path) -> QWidget | None:
         return self._views.get(path)

@@ -1,11 +1,18 @@
 """The configuration XML view: highlighted text, a collapsible tree, and a settings diff against
-the VM's current configuration or another checkpoint."""
+the VM's current configuration or another checkpoint.
+
+Reading, parsing and diffing run off the GUI thread (`hvgui.ui.workers`): a configuration is
+small, but the parser's cap is 8 MiB and a network share can be slow.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QComboBox,
@@ -21,14 +28,41 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.errors import HvError
-from hvgui.host.inspect import load_xml_tree, read_text_capped, settings_diff
+from hvgui.host.inspect import SettingChange, load_xml_tree, read_text_capped, settings_diff
 from hvgui.ui.inspector.facts_model import FactsModel
-from hvgui.ui.inspector.panels import Banner, heading
+from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.inspector.xml_models import SettingsDiffModel, XmlHighlighter, XmlTreeModel
+from hvgui.ui.workers import Op, Runner
 
 # Above this many characters the text is shown plain: highlighting is per line but Qt runs it
 # over the whole document at once.
 HIGHLIGHT_LIMIT = 1 << 20
+
+
+@dataclass
+class _Loaded:
+    """What the pool thread hands over: the text, and the parsed tree or why there is none."""
+    text: str
+    truncated: bool
+    root: Any
+    problem: str | None
+
+
+def _load(path: Path) -> _Loaded:
+    # ---- runs on a pool thread ----
+    text, truncated = read_text_capped(path)
+    try:
+        return _Loaded(text, truncated, load_xml_tree(path), None)
+    except HvError as exc:
+        return _Loaded(text, truncated, None, exc.problem)
+
+
+def short_title(title: str) -> str:
+    """A column header for a diff target: `Now`, or the checkpoint's name."""
+    if title.endswith("(Now)"):
+        return "Now"
+    quoted = re.search(r"“(.*)”", title)
+    return quoted.group(1) if quoted else title
 
 
 class XmlView(QWidget):
@@ -38,12 +72,15 @@ class XmlView(QWidget):
         self,
         path: Path,
         facts: dict[str, Any],
+        runner: Runner,
         others: list[tuple[str, Path]] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("xmlView")
         self.path = path
+        self.runner = runner
+        self.loaded = False  # the text and tree are in
         layout = QVBoxLayout(self)
         layout.addWidget(heading(f"{path.name} — {facts.get('label', 'Configuration')}", self))
         summary = facts.get("xml")
@@ -59,52 +96,83 @@ class XmlView(QWidget):
             tree.expandAll()
             self.tabs.addTab(tree, "Summary")
 
-        text, truncated = read_text_capped(path)
         self.text = QPlainTextEdit(self)
         self.text.setObjectName("xmlText")
         self.text.setAccessibleName("Configuration text")
         self.text.setReadOnly(True)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setPlaceholderText(f"Reading {path.name}…")
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.text.setFont(font)
-        self.text.setPlainText(text)
         self.highlighter: XmlHighlighter | None = None
-        if len(text) <= HIGHLIGHT_LIMIT:
-            self.highlighter = XmlHighlighter(self.text.document())
-        text_page = QWidget(self)
-        text_layout = QVBoxLayout(text_page)
+        self.text_page = QWidget(self)
+        text_layout = QVBoxLayout(self.text_page)
         text_layout.setContentsMargins(0, 0, 0, 0)
-        if truncated:
-            text_layout.addWidget(Banner(
-                "The file is larger than the inspector shows as text; the rest is not loaded "
-                "(use the hex view of a copy, or a text editor).", "warning", text_page))
         text_layout.addWidget(self.text)
-        self.tabs.addTab(text_page, "Text")
+        self.tabs.addTab(self.text_page, "Text")
 
         self.tree_model: XmlTreeModel | None = None
-        try:
-            root = load_xml_tree(path)
-        except HvError as exc:
-            self.tabs.addTab(Banner(f"The tree cannot be built: {exc.problem}", "error", self),
-                             "Tree")
+        self.tree_page: QWidget = WaitingPanel("Parsing the configuration…", self)
+        self.tabs.addTab(self.tree_page, "Tree")
+
+        self.others = list(others or [])
+        self.diff_model = SettingsDiffModel([], "This file", "Other", self)
+        self._diff_wanted = -1  # the choice whose diff is being computed or shown
+        if self.others:
+            self.tabs.addTab(self._diff_page(), "Diff")
+        Op(runner, lambda progress, cancel: _load(path), label=path.name).bound_to(self).success(
+            self._loaded).failure(self._load_failed).run_in_background()
+
+    # -- text and tree ----------------------------------------------------------------------
+    def _loaded(self, loaded: _Loaded) -> None:
+        self.text.setPlainText(loaded.text)
+        if len(loaded.text) <= HIGHLIGHT_LIMIT:
+            self.highlighter = XmlHighlighter(self.text.document())
+        if loaded.truncated:
+            layout = self.text_page.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.insertWidget(0, Banner(
+                "The file is larger than the inspector shows as text; the rest is not loaded "
+                "(open it in a text editor to see it all).", "warning", self.text_page))
+        if loaded.root is None:
+            self._set_tree_page(Banner(f"The tree cannot be built: {loaded.problem}", "error",
+                                       self))
         else:
-            self.tree_model = XmlTreeModel(root, self)
+            self.tree_model = XmlTreeModel(loaded.root, self)
             self.tree = QTreeView(self)
             self.tree.setObjectName("xmlTree")
             self.tree.setAccessibleName("Configuration tree")
             self.tree.setModel(self.tree_model)
             self.tree.setUniformRowHeights(True)
             self.tree.setAlternatingRowColors(True)
+            self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+            header = self.tree.header()
+            header.setStretchLastSection(False)
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
             self.tree.setColumnWidth(0, 320)
+            self.tree.setColumnWidth(2, 90)
             self.tree.expandToDepth(1)
-            self.tabs.addTab(self.tree, "Tree")
+            self._set_tree_page(self.tree)
+        self.loaded = True
 
-        self.others = list(others or [])
-        self.diff_model = SettingsDiffModel([], "This file", "Other", self)
-        if self.others:
-            self.tabs.addTab(self._diff_page(), "Diff")
+    def _load_failed(self, exc: BaseException) -> None:
+        problem = exc.problem if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
+        self.text.setPlaceholderText(f"The file cannot be read: {problem}")
+        self._set_tree_page(Banner(f"The file cannot be read: {problem}", "error", self))
+        self.loaded = True
 
+    def _set_tree_page(self, widget: QWidget) -> None:
+        index = self.tabs.indexOf(self.tree_page)
+        current = self.tabs.currentIndex() == index
+        self.tabs.removeTab(index)
+        self.tree_page.deleteLater()
+        self.tree_page = widget
+        self.tabs.insertTab(index, widget, "Tree")
+        if current:
+            self.tabs.setCurrentIndex(index)
+
+    # -- diff -------------------------------------------------------------------------------
     def _diff_page(self) -> QWidget:
         page = QWidget(self)
         self.diff_choice = QComboBox(page)
@@ -114,16 +182,22 @@ class XmlView(QWidget):
         self.diff_choice.currentIndexChanged.connect(self.show_diff)
         self.diff_status = QLabel(page)
         self.diff_status.setWordWrap(True)
-        table = QTableView(page)
+        self.diff_table = table = QTableView(page)
         table.setObjectName("xmlDiff")
         table.setAccessibleName("Settings that differ")
         table.setModel(self.diff_model)
         table.verticalHeader().hide()
         table.setWordWrap(False)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        table.horizontalHeader().setStretchLastSection(True)
-        table.setColumnWidth(0, 360)
-        table.setColumnWidth(1, 220)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # paths differ at their end
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        table.setColumnWidth(0, 300)
+        key = QLabel(
+            "<span style='background:#fff4ce'>&nbsp;changed&nbsp;</span> "
+            "<span style='background:#e6f4ea'>&nbsp;only in the other file&nbsp;</span> "
+            "<span style='background:#fde2e1'>&nbsp;only in this file&nbsp;</span>", page)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Compare with:", page))
         bar.addWidget(self.diff_choice, 1)
@@ -131,20 +205,39 @@ class XmlView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.diff_status)
         layout.addWidget(table, 1)
+        layout.addWidget(key)
         self.show_diff(0)
         return page
 
     def show_diff(self, choice: int) -> None:
+        """Compare with `others[choice]`, off the GUI thread; the last choice made wins."""
         if not 0 <= choice < len(self.others):
             return
+        self._diff_wanted = choice
         title, other = self.others[choice]
-        try:
-            rows = settings_diff(self.path, other)
-        except HvError as exc:
-            self.diff_model.set_rows([], title)
-            self.diff_status.setText(f"Cannot compare: {exc}")
+        path = self.path
+        self.diff_status.setText(f"Comparing with {title}…")
+        Op(self.runner, lambda progress, cancel: settings_diff(path, other),
+           label="settings diff").bound_to(self).success(
+            lambda rows: self._diff_ready(choice, rows)).failure(
+            lambda exc: self._diff_failed(choice, exc)).run_in_background()
+
+    def _diff_ready(self, choice: int, rows: list[SettingChange]) -> None:
+        if choice != self._diff_wanted:
             return
-        self.diff_model.set_rows(rows, title)
+        title = self.others[choice][0]
+        self.diff_model.set_rows(rows, short_title(title))
         self.diff_status.setText(
             f"{len(rows)} setting{'s' if len(rows) != 1 else ''} differ from {title}."
             if rows else f"No setting differs from {title}.")
+
+    def _diff_failed(self, choice: int, exc: BaseException) -> None:
+        if choice != self._diff_wanted:
+            return
+        self.diff_model.set_rows([], short_title(self.others[choice][0]))
+        problem = exc.problem if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
+        self.diff_status.setText(f"Cannot compare with {self.others[choice][0]}: {problem}")
+
+    def diff_done(self) -> bool:
+        """True once the chosen comparison is shown (tests wait on it)."""
+        return not self.diff_status.text().startswith("Comparing")
