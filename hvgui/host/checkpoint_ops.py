@@ -323,8 +323,11 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
 def record_resolution(host: Host, op: Operation, plan: Any) -> None:
     for disk, size in plan.deleted:
         op.event("deleted", disk, size, "no disk depends on it any more")
+    refrozen = {Path(a["path"]) for a in plan.read_only if a["value"]}
     for child, dest in plan.merged:
-        op.event("read-only", dest, file_size(dest), f"made writable to merge {child.name}")
+        again = "; set again: a checkpoint's frozen disk" if dest in refrozen else ""
+        detail = f"read-only attribute cleared to merge {child.name} into it{again}"
+        op.event("read-only", dest, file_size(dest), detail)
 
 
 def remove_snapshot(
