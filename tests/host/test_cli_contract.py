@@ -117,6 +117,7 @@ def test_delete_merges_rename_limits_and_export_files(cli: Cli, tmp_path: Path) 
     cli("checkpoint-vm", "web01", "--snapshot-name", "two")
     out = cli("remove-vmsnapshot", "web01", "one")
     assert "merged" in out and "moved" in out
+    assert "read-only attribute cleared to merge" in out and "set again" in out  # two's disk
     assert [s["Name"] for s in json.loads(cli("get-vmsnapshot", "web01", "--json"))] == ["two"]
     for bad, words in (("   ", "cannot be blank"), ("x" * 101, "has at most 100 characters")):
         cli("rename-vmsnapshot", "web01", "two", bad, code=1)
