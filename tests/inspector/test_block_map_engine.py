@@ -114,7 +114,7 @@ def test_the_panel_loads_the_map_off_the_gui_thread(qtbot: QtBot, tmp_path: Path
     text = panel.path_text.toPlainText()
     assert f"Block {block:,}" in text and chain[0].name in text and "BAT" in text
     assert f"BAT state: {chain[0].name}: " in data.describe(block)
-    runner.wait()
+    runner.shutdown()
 
 
 def test_a_missing_parent_still_maps_the_file_and_says_why(
@@ -136,7 +136,7 @@ def test_a_missing_parent_still_maps_the_file_and_says_why(
     qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=10000)
     assert "parent is missing" in panel.summary.text()
     assert "missing parent" in panel.legend.text()
-    runner.wait()
+    runner.shutdown()
 
 
 def test_a_127_gib_chain_maps_in_the_background_and_stays_responsive(
@@ -170,4 +170,4 @@ def test_a_127_gib_chain_maps_in_the_background_and_stays_responsive(
         bar.setValue(bar.value() + bar.pageStep())
         panel.map.viewport().grab()
     assert (time.perf_counter() - started) / 5 < 0.1
-    runner.wait()
+    runner.shutdown()

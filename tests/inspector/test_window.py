@@ -16,6 +16,7 @@ from hvgui.ui.inspector import InspectorWindow, inspect_main, open_inspector
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, PlannedFilesModel
+from hvgui.ui.inspector.hex_view import HexView
 from hvgui.ui.inspector.panels import ErrorPanel
 from hvgui.ui.inspector.space_view import SpaceView
 from hvgui.ui.inspector.vhdx_view import VhdxView
@@ -58,6 +59,7 @@ def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after) -> 
         two.config_path, two.bin_path, two.vsv_path]
     assert isinstance(_decoded(qtbot, window, 0), XmlView)  # selected first, on its own
     assert str(two.config_path) in window.role.text()
+    assert "on disk" in window.role.text() and "writable" in window.role.text()
     assert isinstance(_decoded(qtbot, window, 1), SavedStateView)
     assert isinstance(_decoded(qtbot, window, 2), SavedStateView)
     disk = _decoded(qtbot, window, 3)
@@ -149,6 +151,11 @@ def test_the_real_differencing_avhdx_says_its_parent_is_missing(
     assert "Parent missing: Generation 1_49C4BAF3-4B25-4406-8C4B-D39E65C32385.avhdx" in text
     assert "1 error" in text
     assert view.findings_model.rowCount() == 1  # the "errors" group
+    errors = view.findings_model.index(0, 0)
+    finding = view.findings_model.index(0, 1, errors)  # one row per finding, message in full
+    assert finding.data().startswith("its parent disk is missing")
+    assert finding.data().endswith("D39E65C32385.avhdx")
+    assert "parent cannot be found" in window.role.text()
     assert "Microsoft Windows 10.0.17763.0" in " ".join(
         w.text() for w in view.findChildren(QWidget) if hasattr(w, "text")
         and isinstance(w.text(), str))  # type: ignore[attr-defined]
@@ -187,6 +194,9 @@ def test_garbage_and_truncated_files_get_readable_panels(
         if path is truncated:
             # what can be decoded is shown; the problems are findings, the map says why not
             assert isinstance(view, ErrorPanel | VhdxView)
+        if path is empty:
+            assert isinstance(view, NotDecodedView)
+            assert "empty (0 bytes)" in view.note.text()
 
 
 def test_models_pass_the_model_tester(qtmodeltester, lab: Host) -> None:  # type: ignore[no-untyped-def]
@@ -224,6 +234,7 @@ def test_a_directory_or_missing_file_gets_a_panel_and_closing_mid_read_is_clean(
         qtbot.addWidget(window)
         view = _decoded(qtbot, window, 0)
         assert isinstance(view, ErrorPanel | NotDecodedView), path
+        assert not view.findChildren(HexView), "a directory has no bytes to show"
         window.close()
     # close while the disk is still being decoded and mapped: no crash, no late callbacks
     window = InspectorWindow(path=corpus_dir / "differencing.avhdx")

@@ -55,13 +55,16 @@ def _disk_role(depth: int, last: int, now: bool) -> str:
             "above do not hold a block.")
 
 
+_PARENT_MISSING = "its parent is missing"
+
+
 def _chain_of(path: Path) -> tuple[list[Path], int | None, str | None]:
     """The chain from `path` to its base, the virtual size, and a problem if it breaks."""
     try:
         with open_disk(path) as disk:
             return list(disk.chain), disk.size, None
     except ParentNotFoundError as exc:
-        return [path], None, f"its parent is missing: {exc.problem}"
+        return [path], None, f"{_PARENT_MISSING}: {exc.problem}"
     except VhdxError as exc:
         return [path], None, exc.problem
     except OSError as exc:
@@ -137,8 +140,14 @@ def files_of(path: str | os.PathLike[str]) -> list[FileFacts]:
     out = []
     for depth, file in enumerate(chain):
         if len(chain) == 1:
-            role = ("A differencing disk whose chain cannot be opened: it cannot be read on "
-                    "its own." if problem else "A virtual disk with no parent.")
+            if problem is None:
+                role = "A virtual disk with no parent."
+            elif problem.startswith(_PARENT_MISSING):
+                role = ("A differencing disk whose parent cannot be found: it holds only the "
+                        "blocks written since its parent was frozen, so it cannot be read on "
+                        "its own.")
+            else:
+                role = "A virtual disk that cannot be opened: the problem is below."
         elif depth == 0:
             role = "The disk inspected: reads fall through to the files below it."
         elif depth == len(chain) - 1:

@@ -102,6 +102,10 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             out.update(_inspect_saved_state(path))
         elif facts.kind in (VMCX, VMRS, VMGS):
             out["note"] = _NOT_DECODED[facts.kind]
+        elif facts.size == 0:
+            out["note"] = ("The file is empty (0 bytes): there is nothing to decode. A disk, "
+                           "configuration or saved state left empty was cut off before its "
+                           "first write.")
         elif facts.kind == VHD:
             out["note"] = "A legacy VHD disk (conectix footer): recognised, not decoded."
         else:

@@ -72,17 +72,31 @@ def file_colour(chain_index: int, chain_length: int, missing: bool = False) -> Q
     return QColor(FILE_COLOURS[from_base % len(FILE_COLOURS)])
 
 
+def _trimmed(number: float, decimals: int) -> str:
+    return f"{number:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
 def format_bytes(value: int) -> str:
     """Exact where it matters: 2 MiB, 1.5 MiB, 64.5 KiB, 2,044 KiB (never a rounded "2.00 MiB"
-    for 4 KiB short of 2 MiB)."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for 4 KiB short of 2 MiB); larger odd sizes in their unit to 3 decimals (33.001 MiB)."""
+    units = (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
+    for unit, size in units:
+        if value >= size and round(value / size, 2) * size == value:
+            return f"{_trimmed(value / size, 2)} {unit}"
+    if 1 << 10 <= value < 10_000 << 10:
+        return f"{_trimmed(value / 1024, 1)} KiB"
+    for unit, size in units:
         if value >= size:
-            number = value / size
-            if round(number, 2) * size == value:
-                return f"{number:,.2f}".rstrip("0").rstrip(".") + f" {unit}"
-    if value >= 1 << 10:
-        return f"{value / 1024:,.1f}".rstrip("0").rstrip(".") + " KiB"
+            return f"{_trimmed(value / size, 3)} {unit}"
     return f"{value} B"
+
+
+def elide_middle(name: str, limit: int = 34) -> str:
+    """`Web01_EF2CCB12-…-673E0AAF1A86.avhdx`: long GUID names shortened in the middle."""
+    if len(name) <= limit:
+        return name
+    keep = (limit - 1) // 2
+    return f"{name[:keep]}…{name[-keep:]}"
 
 
 @dataclass
@@ -156,7 +170,7 @@ class BlockMapData:
     def file_name(self, chain_index: int) -> str:
         if chain_index < 0:
             return "nothing (reads as zeros)"
-        return self.chain[chain_index].name
+        return elide_middle(self.chain[chain_index].name, 44)
 
     def describe(self, block: int, *, states: bool = True) -> str:
         """Hover text: block, offset range, file(s) and their BAT states."""
@@ -323,6 +337,16 @@ class BlockMapWidget(QAbstractScrollArea):
                 painter.setBrush(colours[second[k]])
                 painter.drawPolygon(QPolygon([QPoint(x + inner, y), QPoint(x + inner, y + inner),
                                               QPoint(x, y + inner)]))
+                parts = data.sources[first + k]
+                if len(parts) > 2:
+                    # a third (fourth...) file: small squares along the top edge
+                    mark = max(2, inner // 3)
+                    extra = sorted(parts, key=lambda part: -part[1])[2:]
+                    for number, (index, _) in enumerate(extra):
+                        left = x + inner - (number + 1) * mark
+                        if left < x:
+                            break
+                        painter.fillRect(left, y, mark, mark, colours[index])
         self.painted_cells = last - first
         for block, colour in ((self._hovered, "#444444"), (self._selected, "#000000")):
             if first <= block < last:

@@ -28,6 +28,7 @@ from hvgui.ui.inspector.block_map import (
     ZERO,
     BlockMapData,
     BlockMapWidget,
+    elide_middle,
     file_colour,
     format_bytes,
 )
@@ -72,21 +73,19 @@ def parent_banner(dump: dict[str, Any]) -> Banner | None:
     return Banner(f"Parent: {resolved} — linkage matches.", "ok")
 
 
-def findings_facts(findings: list[dict[str, Any]]) -> dict[str, Any]:
-    """Findings grouped as {"errors": [...], "warnings": [...], "info": [...]}."""
-    groups: dict[str, list[dict[str, Any]]] = {"errors": [], "warnings": [], "info": []}
+def findings_facts(findings: list[dict[str, Any]], path: Path | None = None) -> dict[str, Any]:
+    """Findings grouped by severity, one row each: {"errors": {"1. code": "message"}, ...}.
+    A finding about another file of the chain than `path` names that file."""
+    groups: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}, "info": {}}
     for finding in findings:
         key = {"error": "errors", "warning": "warnings"}.get(str(finding.get("severity")), "info")
-        groups[key].append(finding)
+        message = str(finding.get("message", ""))
+        where = str(finding.get("path") or "")
+        if path is not None and where and Path(where).name != path.name:
+            message = f"{Path(where).name}: {message}"
+        group = groups[key]
+        group[f"{len(group) + 1}. {finding.get('code', '')}"] = message
     return {k: v for k, v in groups.items() if v}
-
-
-def elide_middle(name: str, limit: int = 34) -> str:
-    """`Web01_EF2CCB12-…-673E0AAF1A86.avhdx`: long GUID names shortened in the middle."""
-    if len(name) <= limit:
-        return name
-    keep = (limit - 1) // 2
-    return f"{name[:keep]}…{name[-keep:]}"
 
 
 def _load_map(path: Path) -> tuple[BlockMap, BlockMapData]:
@@ -157,8 +156,9 @@ class BlockMapPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.split, 1)
         self.map.hide()
-        self.op = Op(runner, lambda progress, cancel: _load_map(path), label="block map")
-        self.op.success(self._loaded).failure(self._failed).run_in_background()
+        self.side = side
+        Op(runner, lambda progress, cancel: _load_map(path), label="block map").bound_to(
+            self).success(self._loaded).failure(self._failed).run_in_background()
 
     def _loaded(self, loaded: tuple[BlockMap, BlockMapData]) -> None:
         blocks, data = loaded
@@ -175,7 +175,8 @@ class BlockMapPanel(QWidget):
             colour = file_colour(index, len(blocks.chain), data.missing_parent).name()
             if index >= 0:
                 name = elide_middle(blocks.chain[index].name)
-                role = ("leaf" if index == 0 else "base" if index == len(blocks.chain) - 1
+                role = ("this disk, no parent" if len(blocks.chain) == 1
+                        else "leaf" if index == 0 else "base" if index == len(blocks.chain) - 1
                         else f"parent {index}")
                 if blocks.missing_parent and index > 0:
                     role = "missing parent"
@@ -201,9 +202,11 @@ class BlockMapPanel(QWidget):
 
     def _failed(self, exc: BaseException) -> None:
         problem = getattr(exc, "problem", None) or str(exc)
-        self.status.setText(f"The block map needs the whole chain, which cannot be opened:\n"
-                            f"{problem}")
+        self.status.setText("No block map: the disk (or a file of its chain) cannot be "
+                            f"opened:\n{problem}\nThe Structure and Test-VHD tabs show what "
+                            "can still be read.")
         self.status.setStyleSheet("QLabel { color: #b3261e; }")
+        self.side.hide()  # no cells: the legend and read path would be empty
 
     def show_read_path(self, block: int) -> None:
         if self.blocks is None:
@@ -217,7 +220,7 @@ class BlockMapPanel(QWidget):
             lines.append(f"The read path cannot be followed: {exc}")
             steps = []
         for number, step in enumerate(steps, 1):
-            lines.append(f"{number}. {step.path.name}")
+            lines.append(f"{number}. {elide_middle(step.path.name, 40)}")
             if step.states:
                 lines.append(f"   BAT: {'/'.join(step.states)}")
             if step.data:
@@ -263,8 +266,11 @@ class VhdxView(QWidget):
         self.tabs = QTabWidget(self)
         self.structure_model = FactsModel(dump, self)
         self.structure = self._tree(self.structure_model, "VHDX structure")
-        self.findings_model = FactsModel(findings_facts(findings), self)
+        self.findings_model = FactsModel(findings_facts(findings, path), self)
         self.findings = self._tree(self.findings_model, "Test-VHD findings")
+        self.findings.setUniformRowHeights(False)
+        self.findings.setWordWrap(True)  # a finding's message is the point: never cut it
+        self.findings.setColumnWidth(0, 200)
         self.findings.expandAll()
         self.block_panel = BlockMapPanel(path, runner, self)
         split = QSplitter(Qt.Orientation.Horizontal, self)
@@ -276,7 +282,7 @@ class VhdxView(QWidget):
         for row in range(self.structure_model.rowCount()):
             index = self.structure_model.index(row, 0)
             self.structure.expand(index)
-            if index.data() == "parent_locator":  # the part people come for: open it all
+            if index.data() in ("parent_locator", "bat"):  # what people come for: open it all
                 self.structure.expandRecursively(index)
 
     def _tree(self, model: FactsModel, name: str) -> QTreeView:

@@ -39,6 +39,7 @@ from hvgui.host.inspect import (
     files_of,
     inspect_file,
 )
+from hvgui.ui.formatting import size_text
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles
@@ -63,6 +64,8 @@ def make_file_view(
     error = facts.get("error")
     if error:
         panel = ErrorPanel(f"{path.name} cannot be decoded", str(error), parent)
+        if not path.is_file():  # a directory or device: no bytes to show
+            return panel
         layout = panel.layout()
         assert isinstance(layout, QVBoxLayout)
         layout.takeAt(layout.count() - 1)  # the stretch: the hex view below takes the room
@@ -77,6 +80,23 @@ def make_file_view(
     if kind in (BIN, VSV):
         return SavedStateView(path, facts, parent)
     return NotDecodedView(path, facts, parent)
+
+
+def file_details(facts: FileFacts) -> str:
+    """One line of the facts the list's right-hand columns hold (often scrolled out of view)."""
+    if not facts.exists:
+        return ""
+    parts = [f"{size_text(facts.size_on_disk)} on disk"]
+    if facts.size != facts.size_on_disk:
+        sparse = " (sparse: unwritten ranges take no space)" if (
+            facts.size_on_disk < facts.size) else ""
+        parts.append(f"{size_text(facts.size)} long{sparse}")
+    if facts.virtual_size:
+        parts.append(f"{size_text(facts.virtual_size)} virtual disk")
+    parts.append("read-only" if facts.read_only else "writable")
+    if facts.modified is not None:
+        parts.append(f"modified {facts.modified.astimezone():%Y-%m-%d %H:%M:%S}")
+    return "; ".join(parts) + "."
 
 
 class InspectorWindow(QMainWindow):
@@ -157,7 +177,7 @@ class InspectorWindow(QMainWindow):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        self.file_table.setColumnWidth(0, 250)
+        self.file_table.setColumnWidth(0, 250 if self.path is None else 200)
         self.file_table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.role = QLabel(left)
         self.role.setObjectName("fileRole")
@@ -177,7 +197,7 @@ class InspectorWindow(QMainWindow):
         page.addWidget(left)
         page.addWidget(self.stack)
         page.setStretchFactor(1, 1)
-        page.setSizes([300, 980] if self.path is not None else [470, 810])
+        page.setSizes([380, 900] if self.path is not None else [470, 810])
         return page
 
     def _selection_changed(self, selected: QItemSelection, _: QItemSelection) -> None:
@@ -191,6 +211,9 @@ class InspectorWindow(QMainWindow):
     def show_file(self, facts: FileFacts) -> None:
         """Show the view of `facts.path`, decoding the file off the GUI thread the first time."""
         lines = [str(facts.path), "", facts.role]
+        details = file_details(facts)
+        if details:
+            lines += ["", details]
         if facts.problem:
             lines += ["", f"Problem: {facts.problem}"]
         self.role.setText("\n".join(lines))
