@@ -9,8 +9,11 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
+from hvgui.host import Host
 from hvgui.progress import Progress
 
 _SUFFIXES = {
@@ -30,17 +33,21 @@ _SUFFIXES = {
     "GIB": 1 << 30,
     "TIB": 1 << 40,
 }
-_SIZE = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
 
 def parse_size(text: str) -> int:
-    """Parse `4GB`, `512MB`, `1048576`: PowerShell's suffixes are binary multiples."""
+    """Parse `4GB`, `512MB`, `1.5GB`, `1048576`: PowerShell's suffixes are binary multiples;
+    a fraction must come out as whole bytes."""
     match = _SIZE.match(text)
     if not match or match.group(2).upper() not in _SUFFIXES:
         raise argparse.ArgumentTypeError(
             f"invalid size {text!r}: use bytes or a suffix like 512MB, 4GB, 1TB"
         )
-    return int(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+    value = Fraction(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+    if value.denominator != 1:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: not a whole number of bytes")
+    return int(value)
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -97,3 +104,18 @@ def host_dir(args: argparse.Namespace) -> str | None:
     """The host directory named by --host or HVGUI_HOST, or None for the default one."""
     value = getattr(args, "host", None) or os.environ.get("HVGUI_HOST")
     return value or None
+
+
+def add_host_option(parser: argparse.ArgumentParser) -> None:
+    """`--host DIR`: every lab host command takes it."""
+    parser.add_argument(
+        "--host",
+        metavar="DIR",
+        help="the lab host folder (default: HVGUI_HOST or the user's data folder)",
+    )
+
+
+def open_host(args: argparse.Namespace) -> Host:
+    """The lab host named by --host or HVGUI_HOST, or the default one."""
+    where = host_dir(args)
+    return Host.open(Path(where) if where else None)

@@ -20,21 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from hvgui.cli.common import add_json, host_dir, parse_size, print_json, print_table, progress_bar
-from hvgui.host import Host
+from hvgui.cli.common import (
+    add_host_option,
+    add_json,
+    open_host,
+    parse_size,
+    print_json,
+    print_table,
+    progress_bar,
+)
 from hvgui.host.demo import build_demo_host
 from hvgui.host.guest import Guest
 from hvgui.host.names import ps_datetime
 from hvgui.host.scenarios import SCENARIOS, run_scenario
-
-
-def _add_host(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", metavar="DIR", help="the lab host directory (or HVGUI_HOST)")
-
-
-def _open_host(args: argparse.Namespace) -> Host:
-    folder = host_dir(args)
-    return Host.open(Path(folder) if folder else None)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,14 +40,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ls.add_argument("name", metavar="NAME")
     ls.add_argument("path", metavar="PATH", nargs="?", default="/")
     add_json(ls)
-    _add_host(ls)
+    add_host_option(ls)
     ls.set_defaults(func=_list_files)
 
     read = subparsers.add_parser("guest-read-file", help="print a file of the guest's disk")
     read.add_argument("name", metavar="NAME")
     read.add_argument("path", metavar="PATH")
     read.add_argument("--output", type=Path, help="write the file here instead of stdout")
-    _add_host(read)
+    add_host_option(read)
     read.set_defaults(func=_read_file)
 
     write = subparsers.add_parser(
@@ -60,13 +58,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source = write.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="the file's text (UTF-8)")
     source.add_argument("--input", type=Path, help="copy this host file into the guest")
-    _add_host(write)
+    add_host_option(write)
     write.set_defaults(func=_write_file)
 
     remove = subparsers.add_parser("guest-remove-file", help="have the running guest delete a file")
     remove.add_argument("name", metavar="NAME")
     remove.add_argument("path", metavar="PATH")
-    _add_host(remove)
+    add_host_option(remove)
     remove.set_defaults(func=_remove_file)
 
     note = subparsers.add_parser(
@@ -74,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     note.add_argument("name", metavar="NAME")
     note.add_argument("--set", dest="text", metavar="TEXT", help="type this note into the guest")
-    _add_host(note)
+    add_host_option(note)
     note.set_defaults(func=_note)
 
     load = subparsers.add_parser(
@@ -83,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     load.add_argument("name", metavar="NAME")
     load.add_argument("--bytes", dest="nbytes", required=True, type=parse_size, metavar="N")
     load.add_argument("--rate", type=parse_size, metavar="BYTES_PER_S", help="bytes per second")
-    _add_host(load)
+    add_host_option(load)
     load.set_defaults(func=_workload)
 
     demo_host = subparsers.add_parser(
@@ -107,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _list_files(args: argparse.Namespace) -> int:
-    entries = Guest(_open_host(args), args.name).list_files(args.path)
+    entries = Guest(open_host(args), args.name).list_files(args.path)
     if args.json:
         print_json([e.to_json() for e in entries])
         return 0
@@ -125,7 +123,7 @@ def _list_files(args: argparse.Namespace) -> int:
 
 
 def _read_file(args: argparse.Namespace) -> int:
-    data = Guest(_open_host(args), args.name).read_file(args.path)
+    data = Guest(open_host(args), args.name).read_file(args.path)
     if args.output:
         args.output.write_bytes(data)
     else:
@@ -136,19 +134,19 @@ def _read_file(args: argparse.Namespace) -> int:
 
 def _write_file(args: argparse.Namespace) -> int:
     data = args.text.encode("utf-8") if args.text is not None else args.input.read_bytes()
-    written = Guest(_open_host(args), args.name).write_file(args.path, data)
+    written = Guest(open_host(args), args.name).write_file(args.path, data)
     print(f"{args.name}: wrote {args.path} ({written} bytes)")
     return 0
 
 
 def _remove_file(args: argparse.Namespace) -> int:
-    Guest(_open_host(args), args.name).remove_file(args.path)
+    Guest(open_host(args), args.name).remove_file(args.path)
     print(f"{args.name}: deleted {args.path}")
     return 0
 
 
 def _note(args: argparse.Namespace) -> int:
-    guest = Guest(_open_host(args), args.name)
+    guest = Guest(open_host(args), args.name)
     if args.text is not None:
         guest.set_note(args.text)
     text = Guest(guest.host, args.name).note()
@@ -160,7 +158,7 @@ def _note(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> int:
-    guest = Guest(_open_host(args), args.name)
+    guest = Guest(open_host(args), args.name)
     with progress_bar() as progress:
         result = guest.run_workload(args.nbytes, rate=args.rate, progress=progress)
     print(

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.cli.common import (
+    add_host_option,
     add_json,
-    host_dir,
+    open_host,
     parse_size,
     print_json,
     print_table,
@@ -30,11 +31,6 @@ Parser = argparse.ArgumentParser
 CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")
 
 
-def _open(args: argparse.Namespace) -> Host:
-    where = host_dir(args)
-    return Host.open(Path(where) if where else None)
-
-
 def _command(
     subparsers: argparse._SubParsersAction[Parser],
     name: str,
@@ -44,11 +40,7 @@ def _command(
     json_option: bool = True,
 ) -> Parser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.add_argument(
-        "--host",
-        metavar="DIR",
-        help="the lab host folder (default: HVGUI_HOST or the user's data folder)",
-    )
+    add_host_option(parser)
     if json_option:
         add_json(parser)
     parser.set_defaults(func=func)
@@ -70,7 +62,7 @@ def _print_result(result: OperationResult, args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, call: Callable[[Host, Progress | None], OperationResult]) -> int:
-    host = _open(args)
+    host = open_host(args)
     with progress_bar(not getattr(args, "json", False)) as progress:
         result = call(host, progress)
     return _print_result(result, args)
@@ -78,7 +70,7 @@ def _run(args: argparse.Namespace, call: Callable[[Host, Progress | None], Opera
 
 # ---------------------------------------------------------------------- reading
 def _get_vm(args: argparse.Namespace) -> int:
-    host = _open(args)
+    host = open_host(args)
     errors: list[HostError] = []
     vms = [host.get_vm(args.name)] if args.name else host.list_vms(errors=errors)
     for error in errors:  # the others are still listed, as Hyper-V Manager does
@@ -98,7 +90,7 @@ def _get_vm(args: argparse.Namespace) -> int:
 
 
 def _get_snapshot(args: argparse.Namespace) -> int:
-    host = _open(args)
+    host = open_host(args)
     snaps = host.list_snapshots(args.name)
     if args.json:
         print_json([s.to_json() for s in snaps])
@@ -113,7 +105,7 @@ def _get_snapshot(args: argparse.Namespace) -> int:
 
 
 def _test_host(args: argparse.Namespace) -> int:
-    host = _open(args)
+    host = open_host(args)
     findings = host.check()
     if args.json:
         print_json([f.to_json() for f in findings])
@@ -127,7 +119,7 @@ def _test_host(args: argparse.Namespace) -> int:
 
 
 def _get_events(args: argparse.Namespace) -> int:
-    host = _open(args)
+    host = open_host(args)
     events = host.events(args.name)
     if args.json:
         print_json([e.to_json() for e in events])
