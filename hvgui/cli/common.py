@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hvgui.host import Host
 from hvgui.progress import Progress
+
+if TYPE_CHECKING:  # imported when used: disk commands must not load the host
+    from hvgui.host import Host
 
 _SUFFIXES = {
     "": 1,
@@ -117,5 +119,7 @@ def add_host_option(parser: argparse.ArgumentParser) -> None:
 
 def open_host(args: argparse.Namespace) -> Host:
     """The lab host named by --host or HVGUI_HOST, or the default one."""
+    from hvgui.host import Host
+
     where = host_dir(args)
     return Host.open(Path(where) if where else None)

@@ -33,14 +33,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "over --parent-path.",
     )
     new.add_argument("path", metavar="PATH", type=Path)
-    new.add_argument("--size-bytes", type=parse_size, help="virtual size (512MB, 4GB, ...)")
+    new.add_argument("--size-bytes", type=parse_size, metavar="SIZE",
+                     help="virtual size in bytes or with a suffix (512MB, 4GB, 1.5TB)")
     kind = new.add_mutually_exclusive_group()
     kind.add_argument("--fixed", action="store_true", help="allocate every block now")
     kind.add_argument("--dynamic", action="store_true", help="allocate on write (default)")
-    new.add_argument("--parent-path", type=Path, help="create a differencing disk over PARENT")
-    new.add_argument("--block-size-bytes", type=parse_size)
-    new.add_argument("--logical-sector-size-bytes", type=parse_size)
-    new.add_argument("--physical-sector-size-bytes", type=parse_size)
+    new.add_argument("--parent-path", type=Path, metavar="PARENT",
+                     help="create a differencing disk over PARENT")
+    new.add_argument("--block-size-bytes", type=parse_size, metavar="SIZE",
+                     help="a power of 2 from 1MB to 256MB (default 32MB, differencing 2MB)")
+    new.add_argument("--logical-sector-size-bytes", type=parse_size, metavar="{512,4096}",
+                     help="default 512")
+    new.add_argument("--physical-sector-size-bytes", type=parse_size, metavar="{512,4096}",
+                     help="default 4096")
     new.set_defaults(func=_new_vhd, parser=new)
 
     get = subparsers.add_parser("get-vhd", help="show a VHDX's properties (Get-VHD)")
@@ -104,15 +109,25 @@ def _new_vhd(args: argparse.Namespace) -> int:
         if extra:
             parser.error(f"{', '.join(extra)} cannot be used with --parent-path "
                          "(a differencing disk takes its size and sectors from the parent)")
-        vhdx.create_differencing(
-            args.path, args.parent_path,
-            block_size=args.block_size_bytes or vhdx.DEFAULT_DIFFERENCING_BLOCK)
+        block_size = _default(args.block_size_bytes, vhdx.DEFAULT_DIFFERENCING_BLOCK)
+        _check_block_size(parser, block_size)
+        vhdx.create_differencing(args.path, args.parent_path, block_size=block_size)
     else:
         if args.size_bytes is None:
             parser.error("--size-bytes is required (or --parent-path for a differencing disk)")
-        block_size = args.block_size_bytes or vhdx.DEFAULT_DYNAMIC_BLOCK
-        logical = args.logical_sector_size_bytes or 512
-        physical = args.physical_sector_size_bytes or 4096
+        block_size = _default(args.block_size_bytes, vhdx.DEFAULT_DYNAMIC_BLOCK)
+        logical = _default(args.logical_sector_size_bytes, 512)
+        physical = _default(args.physical_sector_size_bytes, 4096)
+        _check_block_size(parser, block_size)
+        for option, value in (("--logical-sector-size-bytes", logical),
+                              ("--physical-sector-size-bytes", physical)):
+            if value not in (512, 4096):
+                parser.error(f"{option} must be 512 or 4096, not {value}")
+        if args.size_bytes <= 0 or args.size_bytes % logical:
+            parser.error(f"--size-bytes {args.size_bytes} must be a positive multiple of the "
+                         f"{logical}-byte logical sector")
+        if args.size_bytes > 64 << 40:
+            parser.error(f"--size-bytes {args.size_bytes} is larger than the 64TB a VHDX holds")
         if args.fixed:
             with progress_bar() as progress:
                 vhdx.create_fixed(args.path, args.size_bytes, block_size=block_size,
@@ -125,6 +140,16 @@ def _new_vhd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _check_block_size(parser: argparse.ArgumentParser, block_size: int) -> None:
+    if block_size < 1 << 20 or block_size > 256 << 20 or block_size & (block_size - 1):
+        parser.error(f"--block-size-bytes must be a power of 2 from 1MB to 256MB, "
+                     f"not {block_size}")
+
+
 def _get_vhd(args: argparse.Namespace) -> int:
     info = vhdx.get_vhd(args.path)
     record = info.to_json()
@@ -135,6 +160,11 @@ def _get_vhd(args: argparse.Namespace) -> int:
     if info.parent_found is False:
         print(f"hvctl: warning: {args.path}: its parent disk is missing "
               f"({record['ParentPath']}); test-vhd says more", file=sys.stderr)
+    errors = [p for p in info.problems if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        print(f"hvctl: warning: {args.path}: the file is damaged: {errors[0].message}{more}; "
+              "test-vhd says more", file=sys.stderr)
     return 0
 
 

@@ -16,10 +16,13 @@ from hvgui.errors import HvError
 from hvgui.progress import Cancelled
 
 # Each module defines `register(subparsers)`, adding commands whose `func(args) -> int` runs them.
+# Disk commands come first: they need neither the host nor its dependencies.
 COMMAND_MODULES = ("disk", "vm", "guest", "inspect")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, modules are imported only until one defines it, so that
+    `hvctl get-vhd` does not pay for (or depend on) the host's modules."""
     parser = argparse.ArgumentParser(
         prog="hvctl",
         description="Hyper-V cmdlets for hvgui's lab host and VHDX files.",
@@ -33,12 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+        if command is not None and command in subparsers.choices:
+            break
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(arguments)
     try:
         return int(args.func(args))
     except HvError as exc:

@@ -178,10 +178,11 @@ def validate_page(
     return a_off, np.minimum(full_lengths, np.uint64(file_size) - a_off)
 
 
-def check_overlaps(starts: np.ndarray, lengths: np.ndarray, labels: dict[int, str]) -> None:
+def check_overlaps(starts: np.ndarray, lengths: np.ndarray, names: dict[int, str]) -> None:
     """Raise Malformed if any two [start, start+length) ranges overlap.
 
-    `labels` names fixed structures by start offset (BAT region, metadata, log).
+    `names` names fixed structures (BAT region, metadata, log) by their index in the arrays;
+    every other range is a block.
     """
     if starts.size < 2:
         return
@@ -191,7 +192,8 @@ def check_overlaps(starts: np.ndarray, lengths: np.ndarray, labels: dict[int, st
     clash = np.flatnonzero(s[1:] < e[:-1])
     if clash.size:
         i = int(clash[0])
-        a, b = int(s[i]), int(s[i + 1])
-        what_a = labels.get(a, f"a block at file offset {a}")
-        what_b = labels.get(b, f"a block at file offset {b}")
-        raise Malformed(f"BAT blocks overlap: {what_a} and {what_b}")
+
+        def what(k: int) -> str:
+            return names.get(int(order[k]), f"the block at file offset {int(s[k])}")
+
+        raise Malformed(f"BAT blocks overlap: {what(i)} and {what(i + 1)}")

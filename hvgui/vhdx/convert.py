@@ -25,6 +25,7 @@ from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, _coverage, _resolve, open_disk
 from hvgui.vhdx.create import create_dynamic
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
+from hvgui.vhdx.files import open_disk_file
 from hvgui.vhdx.image import VhdxImage
 
 PHASE = "Converting"
@@ -50,8 +51,6 @@ def convert_vhd(
             ".vhdx for a dynamic VHDX, or .raw / .img for a raw disk image")
     if dst.exists():
         raise VhdxError(dst, "already exists; choose another destination or remove it first")
-    if not src.is_file():
-        raise VhdxError(src, "no such file")
     temp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
     report(progress, 0.0, PHASE)
     try:
@@ -247,7 +246,7 @@ def _disk_to_vhdx(disk: Disk, temp: Path, progress: Progress | None,
 
 def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
                  cancel: CancelToken | None) -> None:
-    with open(source, "rb") as raw:
+    with os.fdopen(open_disk_file(source), "rb") as raw:
         fd = raw.fileno()
         size = os.fstat(fd).st_size
         if size == 0 or size % 512:

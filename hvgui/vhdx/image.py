@@ -11,7 +11,6 @@ import bisect
 import errno
 import itertools
 import os
-import stat
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
+from hvgui.vhdx.files import open_disk_file
 from hvgui.vhdx.log import Overlay, ReplayPlan, find_active_sequence
 from hvgui.vhdx.structures import (
     FileIdentifier,
@@ -54,10 +54,6 @@ class Run:
     length: int
     kind: int
     file_offset: int = 0
-
-
-def _is_writable_file(st: os.stat_result) -> bool:
-    return bool(st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 class VhdxImage:
@@ -101,21 +97,7 @@ class VhdxImage:
         cls, path: str | os.PathLike[str], *, writable: bool = False, load_bat: bool = True
     ) -> VhdxImage:
         p = Path(path)
-        try:
-            st = os.stat(p)
-            if stat.S_ISDIR(st.st_mode):
-                raise VhdxError(p, "is a directory, not a disk file")
-            if writable and not _is_writable_file(st):
-                raise ReadOnlyError(p, "the file is read-only (a parent of a checkpoint?)")
-            fd = os.open(p, (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            raise VhdxError(p, "no such file") from None
-        except PermissionError:
-            if writable:
-                raise ReadOnlyError(p, "no permission to write the file") from None
-            raise VhdxError(p, "no permission to read the file") from None
-        except OSError as exc:
-            raise VhdxError(p, f"cannot open: {exc.strerror or exc}") from None
+        fd = open_disk_file(p, writable=writable)
         image = cls(p, fd, writable)
         try:
             image._load(load_bat)
@@ -125,6 +107,9 @@ class VhdxImage:
         except Unsupported as exc:
             image.close()
             raise UnsupportedError(p, str(exc)) from None
+        except OSError as exc:  # an I/O error, or a log replay the file system refuses
+            image.close()
+            raise VhdxError(p, f"cannot read the file: {exc.strerror or exc}") from None
         except BaseException:
             image.close()
             raise
@@ -192,14 +177,21 @@ class VhdxImage:
         # clear LogGuid in both headers so the log is empty from now on.
         self.update_header(file_write_guid=uuid.uuid4())
         self._file_guid_renewed = True
-        for w in plan.writes:
-            if w.data is not None:
-                self._pwrite_all(w.data, w.offset)
-            else:
-                self._write_zeros(w.offset, w.length)
-        if os.fstat(self._fd).st_size < plan.last_file_offset:
-            os.ftruncate(self._fd, plan.last_file_offset)
-        os.fsync(self._fd)
+        try:
+            for w in plan.writes:
+                if w.data is not None:
+                    self._pwrite_all(w.data, w.offset)
+                else:
+                    self._write_zeros(w.offset, w.length)
+            if os.fstat(self._fd).st_size < plan.last_file_offset:
+                os.ftruncate(self._fd, plan.last_file_offset)
+            os.fsync(self._fd)
+        except OSError as exc:
+            end = max([plan.last_file_offset, *(w.offset + w.length for w in plan.writes)])
+            raise Malformed(
+                f"the log cannot be replayed: it grows the file to {end} bytes and the file "
+                f"system refuses ({exc.strerror or exc})"
+            ) from None
         self.file_size = os.fstat(self._fd).st_size
         self.update_header(log_guid=F.NULL_GUID)
         self.log_state = "replayed"
@@ -311,9 +303,11 @@ class VhdxImage:
         ]
         if h.log_length:
             fixed.append((h.log_offset, h.log_length, "the log"))
+        first_fixed = sum(len(a) for a in starts)
         starts.append(np.array([f[0] for f in fixed], dtype=np.uint64))
         lengths.append(np.array([f[1] for f in fixed], dtype=np.uint64))
-        check_overlaps(np.concatenate(starts), np.concatenate(lengths), {f[0]: f[2] for f in fixed})
+        names = {first_fixed + i: f[2] for i, f in enumerate(fixed)}
+        check_overlaps(np.concatenate(starts), np.concatenate(lengths), names)
         self._bat = bat
 
     def _next_data_page(self, base: int, page: int, n_pages: int) -> int:

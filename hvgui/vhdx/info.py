@@ -22,6 +22,8 @@ from typing import Any
 import crc32c
 import numpy as np
 
+from hvgui.vhdx.errors import VhdxError
+from hvgui.vhdx.files import open_disk_file
 from hvgui.vhdx.locator import candidate_paths
 from hvgui.vhdx.log import Overlay, find_active_sequence
 from hvgui.vhdx.structures import Malformed, Unsupported
@@ -237,7 +239,13 @@ def survey(path: str | os.PathLike[str]) -> Survey:
     """Survey one VHDX file. Never raises for a malformed file (an unreadable one included)."""
     result = Survey(Path(path))
     try:
-        with open(result.path, "rb") as fobj:
+        fd = open_disk_file(result.path)
+    except VhdxError as exc:
+        why = f"it {exc.problem}" if exc.problem.startswith("is ") else exc.problem
+        result.problem("error", "unreadable", f"the file cannot be read: {why}")
+        return result
+    try:
+        with os.fdopen(fd, "rb") as fobj:
             result.file_size = os.fstat(fobj.fileno()).st_size
             _survey_file(result, fobj)
     except OSError as exc:

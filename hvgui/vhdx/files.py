@@ -1,0 +1,51 @@
+"""Opening disk files: regular files only, and never blocking on a FIFO or a device.
+
+A plain open() of a FIFO waits for a writer forever, so every reader of a disk file goes
+through `open_disk_file`: it opens without blocking, then refuses anything that is not a
+regular file before a single byte is read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from hvgui.vhdx.errors import ReadOnlyError, VhdxError
+
+_WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+def open_disk_file(path: Path, *, writable: bool = False) -> int:
+    """A file descriptor on the regular file `path`, or a VhdxError saying why not.
+
+    With `writable`, a file without write permission bits is refused even for root: that is
+    the read-only attribute Hyper-V puts on the parents of checkpoints.
+    """
+    access = os.O_RDWR if writable else os.O_RDONLY
+    flags = access | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise VhdxError(path, "no such file") from None
+    except IsADirectoryError:
+        raise VhdxError(path, "is a directory, not a disk file") from None
+    except PermissionError:
+        if writable:
+            raise ReadOnlyError(path, "no permission to write the file") from None
+        raise VhdxError(path, "no permission to read the file") from None
+    except OSError as exc:
+        raise VhdxError(path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise VhdxError(path, "is a directory, not a disk file")
+        if not stat.S_ISREG(st.st_mode):
+            raise VhdxError(path, "is not a regular file (a FIFO, socket or device)")
+        if writable and not st.st_mode & _WRITE_BITS:
+            raise ReadOnlyError(path, "the file is read-only (a parent of a checkpoint?)")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

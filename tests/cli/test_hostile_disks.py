@@ -1,0 +1,121 @@
+"""Malicious files (tests/vhdx/hostile.py) through every disk command: one line
+`hvctl: error: <file>: <problem>` and exit 1 (or a sound answer), never a traceback, a hang or
+memory out of proportion to the file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hvgui.cli.common import parse_size
+from hvgui.cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What the engine must say (read-vhd) about some of the files, in words.
+EXPECTED = {
+    "metadata-count.vhdx": "claims 65535 entries",
+    "locator-count.avhdx": "parent locator claims 65535 entries",
+    "region-count.vhdx": "region table claims 4294967295 entries",
+    "log-zero.vhdx": "zero descriptor",
+    "log-headers.vhdx": "writes into the header area",
+    "bat-headers.vhdx": "points into the header area",
+    "bat-metadata.vhdx": "the metadata region",
+    "cycle-a.avhdx": "loops back",
+    "self.avhdx": "loops back",
+    "fifo-parent.avhdx": "parent disk not found",
+    "big-bat.vhdx": "the BAT region is",
+    "folder.vhdx": "is a directory",
+    "fifo.vhdx": "not a regular file",
+    "empty.vhdx": "too small for a VHDX",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("hostile")
+    result = subprocess.run([sys.executable, "-m", "tests.cli.hostile_run", str(folder)],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def test_hostile_files_give_one_line_errors(hostile_run: dict[str, object]) -> None:
+    results = hostile_run["results"]
+    assert isinstance(results, list)
+    for r in results:
+        where = (r["file"], r["command"], r["code"], r["stderr"])
+        assert r["code"] in (0, 1), where
+        assert r["seconds"] < 10, where
+        if r["code"] == 1 and r["command"] != "test-vhd":
+            assert len(r["stderr"]) == 1 and r["stderr"][0].startswith("hvctl: error: "), where
+            assert r["file"] in r["stderr"][0], where
+    for name, words in EXPECTED.items():
+        (read,) = [r for r in results if r["file"] == name and r["command"] == "read-vhd"]
+        assert read["code"] == 1 and words in read["stderr"][0], read
+        (test,) = [r for r in results if r["file"] == name and r["command"] == "test-vhd"]
+        assert test["code"] == 1, test
+
+
+def test_hostile_files_cost_little_memory(hostile_run: dict[str, object]) -> None:
+    peak = hostile_run["peak_rss"]
+    assert isinstance(peak, int) and peak < 400 << 20, f"peak RSS {peak >> 20} MiB"
+
+
+def test_the_bat_overlap_message_names_both_sides(hostile_run: dict[str, object]) -> None:
+    results = hostile_run["results"]
+    assert isinstance(results, list)
+    (read,) = [r for r in results
+               if r["file"] == "bat-metadata.vhdx" and r["command"] == "read-vhd"]
+    assert "the block at file offset 2097152 and the metadata region" in read["stderr"][0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--size-bytes", "1000"], "multiple of the 512-byte logical sector"),
+    (["--size-bytes", "4GB", "--logical-sector-size-bytes", "4096", "--size-bytes", "6KB"],
+     "multiple of the 4096-byte"),
+    (["--size-bytes", "0"], "positive multiple"),
+    (["--size-bytes", "65TB"], "64TB"),
+    (["--size-bytes", "4GB", "--block-size-bytes", "3MB"], "power of 2"),
+    (["--size-bytes", "4GB", "--block-size-bytes", "0"], "power of 2"),
+    (["--size-bytes", "4GB", "--block-size-bytes", "512MB"], "power of 2"),
+    (["--size-bytes", "4GB", "--logical-sector-size-bytes", "1024"], "512 or 4096"),
+    (["--size-bytes", "4GB", "--physical-sector-size-bytes", "2KB"], "512 or 4096"),
+    (["--size-bytes", "1.3B"], "whole number of bytes"),
+])
+def test_new_vhd_bad_values_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             args: list[str], words: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["new-vhd", str(tmp_path / "x.vhdx"), *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: hvctl new-vhd") and words in err
+    assert not (tmp_path / "x.vhdx").exists()
+
+
+def test_sizes_take_powershell_suffixes_and_fractions() -> None:
+    assert parse_size("4GB") == 4 << 30
+    assert parse_size("512MB") == 512 << 20
+    assert parse_size("1.5GB") == 3 << 29
+    assert parse_size("64tb") == 64 << 40
+    assert parse_size("1048576") == 1 << 20
+
+
+def test_disk_commands_start_without_the_host(tmp_path: Path) -> None:
+    """`hvctl get-vhd` imports only the disk commands: faster, and a problem in the host's
+    modules cannot break disk commands."""
+    code = (
+        "import sys; from hvgui.cli.main import main; "
+        f"main(['new-vhd', {str(tmp_path / 'a.vhdx')!r}, '--size-bytes', '1GB']); "
+        "bad = sorted(m for m in sys.modules if m.startswith(('hvgui.host', 'lxml', 'PySide6')));"
+        "print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,263 @@
+"""Malicious VHDX files: each takes a valid small disk and makes one field lie as much as the
+format lets it (valid CRCs where there is one, so the lie is not rejected by the checksum)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import crc32c
+
+from hvgui.vhdx import MiB, create_differencing, create_dynamic, open_disk
+from hvgui.vhdx import format as F
+from hvgui.vhdx.log import LogWrite, build_entry
+from tests.vhdx.damage import read_at, set_bat_entry, write_at
+from tests.vhdx.helpers import metadata_table_offset, rewrite_headers, rewrite_locator
+
+LOG_OFFSET = 1 * MiB  # where create_* puts the 1 MiB log
+
+
+def _base(path: Path) -> Path:
+    create_dynamic(path, 16 * MiB, block_size=1 * MiB)
+    with open_disk(path, writable=True) as disk:
+        disk.write(0, b"\x5a" * 4096)
+    return path
+
+
+def _child(folder: Path, name: str) -> Path:
+    parent = _base(folder / f"{name}.parent.vhdx")
+    child = folder / name
+    create_differencing(child, parent, block_size=1 * MiB)
+    return child
+
+
+def _metadata_entry(path: Path, index: int, *, offset: int, length: int) -> None:
+    at = metadata_table_offset(path) + 32 + 32 * index + 16
+    write_at(path, at, struct.pack("<II", offset, length))
+
+
+def _locator_item(path: Path) -> tuple[int, int]:
+    """(file offset, length) of the parent locator item."""
+    table = metadata_table_offset(path)
+    raw = read_at(path, table, 64 * 1024)
+    (count,) = struct.unpack_from("<H", raw, 10)
+    for i in range(count):
+        base = 32 + 32 * i
+        if uuid.UUID(bytes_le=raw[base : base + 16]) == F.META_PARENT_LOCATOR:
+            offset, length = struct.unpack_from("<II", raw, base + 16)
+            return table + offset, length
+    raise AssertionError("no parent locator")
+
+
+def _region_table(path: Path, count: int, extra: bytes = b"") -> None:
+    """Both region tables claim `count` entries (CRC valid), with `extra` entries appended."""
+    for offset in (192 * 1024, 256 * 1024):
+        table = bytearray(read_at(path, offset, 64 * 1024))
+        struct.pack_into("<I", table, 8, count)
+        table[16 + 64 : 16 + 64 + len(extra)] = extra
+        struct.pack_into("<I", table, 4, 0)
+        struct.pack_into("<I", table, 4, crc32c.crc32c(bytes(table)))
+        write_at(path, offset, bytes(table))
+
+
+def _log(path: Path, writes: list[LogWrite], *, last: int | None = None) -> None:
+    """An active log sequence of one entry doing `writes`."""
+    size = os.path.getsize(path)
+    guid = uuid.uuid4()
+    entry = build_entry(log_guid=guid, sequence_number=5, tail=0, writes=writes,
+                        flushed_file_offset=size, last_file_offset=size if last is None else last)
+    write_at(path, LOG_OFFSET, entry)
+    rewrite_headers(path, log_guid=guid)
+
+
+def huge_metadata_length(folder: Path) -> Path:
+    p = _base(folder / "huge-metadata-length.vhdx")
+    _metadata_entry(p, 0, offset=64 * 1024, length=0xFFFFFFFF)
+    return p
+
+
+def metadata_offset_wraps(folder: Path) -> Path:
+    p = _base(folder / "metadata-offset-wraps.vhdx")
+    _metadata_entry(p, 1, offset=0xFFFFFFF0, length=0x20)
+    return p
+
+
+def metadata_count_absurd(folder: Path) -> Path:
+    p = _base(folder / "metadata-count.vhdx")
+    write_at(p, metadata_table_offset(p) + 10, struct.pack("<H", 0xFFFF))
+    return p
+
+
+def locator_absurd_count(folder: Path) -> Path:
+    p = _child(folder, "locator-count.avhdx")
+    at, _ = _locator_item(p)
+    write_at(p, at + 18, struct.pack("<H", 0xFFFF))
+    return p
+
+
+def locator_absurd_offsets(folder: Path) -> Path:
+    p = _child(folder, "locator-offsets.avhdx")
+    at, _ = _locator_item(p)
+    write_at(p, at + 20, struct.pack("<IIHH", 0xFFFFFFF0, 0x7FFFFFFF, 0xFFFF, 0xFFFF))
+    return p
+
+
+def locator_odd_utf16(folder: Path) -> Path:
+    p = _child(folder, "locator-utf16.avhdx")
+    at, _ = _locator_item(p)
+    key_offset, value_offset, key_len, _ = struct.unpack("<IIHH", read_at(p, at + 20, 12))
+    write_at(p, at + 20, struct.pack("<IIHH", key_offset, value_offset, key_len, 3))
+    return p
+
+
+def region_count_absurd(folder: Path) -> Path:
+    p = _base(folder / "region-count.vhdx")
+    _region_table(p, 0xFFFFFFFF)
+    return p
+
+
+def region_huge_length(folder: Path) -> Path:
+    p = _base(folder / "region-huge.vhdx")
+    entry = uuid.uuid4().bytes_le + struct.pack("<QII", 1 << 62, 0xFFF00000, 0)
+    _region_table(p, 3, entry)
+    return p
+
+
+def log_writes_far_away(folder: Path) -> Path:
+    p = _base(folder / "log-far.vhdx")
+    _log(p, [LogWrite((1 << 47) & ~0xFFF, 4096, b"\xee" * 4096)], last=1 << 47)
+    return p
+
+
+def log_zeroes_a_terabyte(folder: Path) -> Path:
+    p = _base(folder / "log-zero.vhdx")
+    _log(p, [LogWrite(8 * MiB, 1 << 40, None)])
+    return p
+
+
+def log_many_descriptors(folder: Path) -> Path:
+    """An entry filling the whole 1 MiB log with 4 KiB zero descriptors over the payload."""
+    p = _base(folder / "log-many.vhdx")
+    count = (MiB - 4096) // 32 - 2
+    _log(p, [LogWrite(4 * MiB + 4096 * (i % 256), 4096, None) for i in range(count)])
+    return p
+
+
+def log_into_headers(folder: Path) -> Path:
+    p = _base(folder / "log-headers.vhdx")
+    _log(p, [LogWrite(64 * 1024, 4096, b"\0" * 4096)])
+    return p
+
+
+def bat_points_at_headers(folder: Path) -> Path:
+    p = _base(folder / "bat-headers.vhdx")
+    set_bat_entry(p, 1, 0 | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+    return p
+
+
+def bat_points_at_metadata(folder: Path) -> Path:
+    p = _base(folder / "bat-metadata.vhdx")
+    set_bat_entry(p, 1, 2 * MiB | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+    return p
+
+
+def parent_cycle(folder: Path) -> Path:
+    """a -> b -> a through the locators (each accepting the other's DataWriteGuid)."""
+    a = _child(folder, "cycle-a.avhdx")
+    b = folder / "cycle-b.avhdx"
+    create_differencing(b, a, block_size=1 * MiB)
+    from hvgui.vhdx import VhdxImage
+
+    with VhdxImage.open(b, load_bat=False) as image:
+        b_guid = image.data_write_guid
+    rewrite_locator(a, {"parent_linkage": "{" + str(b_guid) + "}",
+                        "relative_path": ".\\cycle-b.avhdx"})
+    return a
+
+
+def parent_is_itself(folder: Path) -> Path:
+    a = _child(folder, "self.avhdx")
+    from hvgui.vhdx import VhdxImage
+
+    with VhdxImage.open(a, load_bat=False) as image:
+        guid = image.data_write_guid
+    rewrite_locator(a, {"parent_linkage": "{" + str(guid) + "}", "relative_path": ".\\self.avhdx"})
+    return a
+
+
+def parent_is_a_fifo(folder: Path) -> Path:
+    a = _child(folder, "fifo-parent.avhdx")
+    rewrite_locator(a, {"parent_linkage": "{" + str(uuid.uuid4()) + "}",
+                        "relative_path": ".\\pipe.vhdx"})
+    os.mkfifo(folder / "pipe.vhdx")
+    return a
+
+
+def virtual_size_64_tib_small_bat(folder: Path) -> Path:
+    """A 64 TiB disk with 1 MiB blocks needs a 512 MiB BAT; the region claims it, the file is
+    a few MiB."""
+    p = _base(folder / "big-bat.vhdx")
+    at = metadata_table_offset(p)
+    raw = read_at(p, at, 64 * 1024)
+    for i in range(struct.unpack_from("<H", raw, 10)[0]):
+        base = 32 + 32 * i
+        if uuid.UUID(bytes_le=raw[base : base + 16]) == F.META_VIRTUAL_DISK_SIZE:
+            (offset,) = struct.unpack_from("<I", raw, base + 16)
+            write_at(p, at + offset, struct.pack("<Q", 64 << 40))
+    for offset in (192 * 1024, 256 * 1024):
+        table = bytearray(read_at(p, offset, 64 * 1024))
+        for i in range(struct.unpack_from("<I", table, 8)[0]):
+            base = 16 + 32 * i
+            if uuid.UUID(bytes_le=bytes(table[base : base + 16])) == F.REGION_BAT:
+                struct.pack_into("<I", table, base + 24, 512 * MiB)
+        struct.pack_into("<I", table, 4, 0)
+        struct.pack_into("<I", table, 4, crc32c.crc32c(bytes(table)))
+        write_at(p, offset, bytes(table))
+    os.truncate(p, 600 * MiB)  # sparse: the BAT region is "inside" the file, all holes
+    return p
+
+
+def directory(folder: Path) -> Path:
+    p = folder / "folder.vhdx"
+    p.mkdir()
+    return p
+
+
+def fifo(folder: Path) -> Path:
+    p = folder / "fifo.vhdx"
+    os.mkfifo(p)
+    return p
+
+
+def empty(folder: Path) -> Path:
+    p = folder / "empty.vhdx"
+    p.touch()
+    return p
+
+
+ALL: list[Callable[[Path], Path]] = [
+    huge_metadata_length,
+    metadata_offset_wraps,
+    metadata_count_absurd,
+    locator_absurd_count,
+    locator_absurd_offsets,
+    locator_odd_utf16,
+    region_count_absurd,
+    region_huge_length,
+    log_writes_far_away,
+    log_zeroes_a_terabyte,
+    log_many_descriptors,
+    log_into_headers,
+    bat_points_at_headers,
+    bat_points_at_metadata,
+    parent_cycle,
+    parent_is_itself,
+    parent_is_a_fifo,
+    virtual_size_64_tib_small_bat,
+    directory,
+    fifo,
+    empty,
+]
