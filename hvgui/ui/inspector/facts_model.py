@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-ModelIndex = QModelIndex | QPersistentModelIndex
+from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTree
 
 # Facts whose False/None means something is broken, drawn red.
 _MUST_BE_TRUE = ("linkage_ok", "resolved", "exists", "valid", "crc_ok")
@@ -75,7 +75,7 @@ def _container_summary(value: dict[str, Any]) -> str:
     return ""
 
 
-class FactsModel(QAbstractItemModel):
+class FactsModel(ReadOnlyTree):
     """Field | Value over a JSON-ready dict."""
 
     COLUMNS = ("Field", "Value")
@@ -111,20 +111,6 @@ class FactsModel(QAbstractItemModel):
             return 0
         return len(self._item(parent).children)
 
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
@@ -142,7 +128,3 @@ class FactsModel(QAbstractItemModel):
                 return QBrush(QColor(SEVERITY_COLOURS["error"]))
         return None
 
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable

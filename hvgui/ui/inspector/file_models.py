@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
 from hvgui.host.inspect import DELETE, KEEP, MERGE, FileFacts, PlannedFile
 from hvgui.ui.formatting import size_text
-
-ModelIndex = QModelIndex | QPersistentModelIndex
+from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable
 
 
 class Roles(IntEnum):
@@ -19,45 +18,22 @@ class Roles(IntEnum):
     ObjectRole = int(Qt.ItemDataRole.UserRole) + 1
 
 
-class FileListModel(QAbstractTableModel):
+class FileListModel(ReadOnlyTable[FileFacts]):
     """File | Kind | Drive | Size on disk | Size | Virtual size | Read-only | Modified."""
 
     COLUMNS = ("File", "Kind", "Drive", "On disk", "Size", "Virtual size", "Read-only",
                "Modified")
 
-    def __init__(self, files: list[FileFacts], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._files = list(files)
-
     def files(self) -> list[FileFacts]:
-        return list(self._files)
+        return list(self._rows)
 
     def set_files(self, files: list[FileFacts]) -> None:
-        self.beginResetModel()
-        self._files = list(files)
-        self.endResetModel()
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._files)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
+        self.set_rows(files)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or not 0 <= index.row() < len(self._files):
+        facts = self.row_at(index)
+        if facts is None:
             return None
-        facts = self._files[index.row()]
         column = index.column()
         if role == Roles.ObjectRole:
             return facts
@@ -97,46 +73,20 @@ class FileListModel(QAbstractTableModel):
             return facts.modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         return ""
 
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
 
 _ACTION_TEXT = {DELETE: "Deleted", MERGE: "Merged", KEEP: "Kept"}
 _ACTION_COLOURS = {DELETE: "#fde2e1", MERGE: "#fff4ce", KEEP: "#e6f4ea"}
 
 
-class PlannedFilesModel(QAbstractTableModel):
+class PlannedFilesModel(ReadOnlyTable[PlannedFile]):
     """Action | File | Into | Size | Bytes moved | Why."""
 
     COLUMNS = ("Action", "File", "Into", "Size", "Data moved", "Why")
 
-    def __init__(self, files: list[PlannedFile], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._files = list(files)
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._files)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or not 0 <= index.row() < len(self._files):
+        planned = self.row_at(index)
+        if planned is None:
             return None
-        planned = self._files[index.row()]
         if role == Roles.ObjectRole:
             return planned
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 0:
@@ -157,8 +107,3 @@ class PlannedFilesModel(QAbstractTableModel):
         if column == 4:
             return size_text(planned.bytes_moved) if planned.action == MERGE else ""
         return planned.reason
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 _BANNER_STYLES = {
     "error": "background:#fde2e1; border:1px solid #e8a19b; color:#5f1410;",
@@ -33,14 +33,8 @@ class ErrorPanel(QFrame):
         super().__init__(parent)
         self.setObjectName("errorPanel")
         self.problem = problem
-        heading = QLabel(title, self)
-        font = heading.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        heading.setFont(font)
-        heading.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addWidget(heading)
+        layout.addWidget(heading(title, self))
         layout.addWidget(Banner(problem, "error", self))
         layout.addStretch(1)
 
@@ -65,3 +59,14 @@ def heading(text: str, parent: QWidget | None = None) -> QLabel:
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
+
+
+def replace_tab(tabs: QTabWidget, old: QWidget, new: QWidget, title: str) -> None:
+    """Put `new` where `old` was (a placeholder whose content has arrived), and delete `old`."""
+    index = tabs.indexOf(old)
+    current = tabs.currentIndex() == index
+    tabs.removeTab(index)
+    old.deleteLater()
+    tabs.insertTab(index, new, title)
+    if current:
+        tabs.setCurrentIndex(index)

@@ -45,7 +45,7 @@ from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles
 from hvgui.ui.inspector.hex_view import HexView
 from hvgui.ui.inspector.jobs import wind_down
-from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel
+from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel, replace_tab
 from hvgui.ui.inspector.space_view import SpaceView
 from hvgui.ui.inspector.vhdx_view import VhdxView
 from hvgui.ui.inspector.xml_view import XmlView
@@ -319,14 +319,8 @@ class InspectorWindow(QMainWindow):
             self._preview_failed).run_in_background()
 
     def _set_delete_tab(self, widget: QWidget) -> None:
-        index = self.tabs.indexOf(self.delete_view)
-        current = self.tabs.currentIndex() == index
-        self.tabs.removeTab(index)
-        self.delete_view.deleteLater()
+        replace_tab(self.tabs, self.delete_view, widget, "&Delete preview")
         self.delete_view = widget
-        self.tabs.insertTab(index, widget, "&Delete preview")
-        if current:
-            self.tabs.setCurrentIndex(index)
 
     def _preview_ready(self, preview: DeletePreview) -> None:
         if not self._closed:

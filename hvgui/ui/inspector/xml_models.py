@@ -4,21 +4,14 @@ settings diff model. The XML arrives already parsed (by the host's hardened pars
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lxml import etree
-from PySide6.QtCore import (
-    QAbstractItemModel,
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush, QColor, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 
 from hvgui.host.inspect import SettingChange
-
-ModelIndex = QModelIndex | QPersistentModelIndex
+from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable, ReadOnlyTree
 
 
 def _format(colour: str, bold: bool = False) -> QTextCharFormat:
@@ -65,7 +58,7 @@ class _Node:
         return self._children
 
 
-class XmlTreeModel(QAbstractItemModel):
+class XmlTreeModel(ReadOnlyTree):
     """Element | Value | Type: the configuration as a collapsible tree."""
 
     COLUMNS = ("Element", "Value", "Type")
@@ -100,20 +93,6 @@ class XmlTreeModel(QAbstractItemModel):
         node = self._node(parent)
         return 1 if node is None else len(node.children)
 
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         node = self._node(index)
         if node is None or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
@@ -127,53 +106,32 @@ class XmlTreeModel(QAbstractItemModel):
             return (element.text or "").strip()
         return element.get("type", "")
 
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
 
 _DIFF_COLOURS = {"added": "#e6f4ea", "removed": "#fde2e1", "changed": "#fff4ce"}
 
 
-class SettingsDiffModel(QAbstractTableModel):
+class SettingsDiffModel(ReadOnlyTable[SettingChange]):
     """Setting | This file | Other: one row per setting that differs."""
 
     def __init__(
         self, rows: list[SettingChange], left_title: str, right_title: str,
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
-        self._rows = rows
+        super().__init__(rows, parent)
         self._titles = ("Setting", left_title, right_title)
 
-    def set_rows(self, rows: list[SettingChange], right_title: str) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self._titles = (self._titles[0], self._titles[1], right_title)
-        self.endResetModel()
+    def titles(self) -> tuple[str, ...]:
+        return self._titles
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else 3
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < 3
-        ):
-            return self._titles[section]
-        return None
+    def set_rows(self, rows: Sequence[SettingChange], right_title: str | None = None) -> None:
+        if right_title is not None:
+            self._titles = (self._titles[0], self._titles[1], right_title)
+        super().set_rows(rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_at(index)
+        if row is None:
             return None
-        row = self._rows[index.row()]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             value = (row.path, row.left, row.right)[index.column()]
             return "(absent)" if value is None else value
@@ -181,8 +139,3 @@ class SettingsDiffModel(QAbstractTableModel):
             kind = "added" if row.left is None else "removed" if row.right is None else "changed"
             return QBrush(QColor(_DIFF_COLOURS[kind]))
         return None
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from hvgui.errors import HvError
 from hvgui.host.inspect import SettingChange, load_xml_tree, read_text_capped, settings_diff
 from hvgui.ui.inspector.facts_model import FactsModel
-from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
+from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading, replace_tab
 from hvgui.ui.inspector.xml_models import SettingsDiffModel, XmlHighlighter, XmlTreeModel
 from hvgui.ui.workers import Op, Runner
 
@@ -163,14 +163,8 @@ class XmlView(QWidget):
         self.loaded = True
 
     def _set_tree_page(self, widget: QWidget) -> None:
-        index = self.tabs.indexOf(self.tree_page)
-        current = self.tabs.currentIndex() == index
-        self.tabs.removeTab(index)
-        self.tree_page.deleteLater()
+        replace_tab(self.tabs, self.tree_page, widget, "Tree")
         self.tree_page = widget
-        self.tabs.insertTab(index, widget, "Tree")
-        if current:
-            self.tabs.setCurrentIndex(index)
 
     # -- diff -------------------------------------------------------------------------------
     def _diff_page(self) -> QWidget:
