@@ -171,10 +171,10 @@ _PATH_KEYS = {
     "read_only": ("path",),
     "merge": ("child", "dest"),
 }
-_OWN_SUFFIXES = (".vhdx", ".avhdx", ".xml", ".bin", ".vsv", ".location", ".hvnew")
-_GUID_NAME = re.compile(
-    r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-)
+_DISK_SUFFIXES = (".vhdx", ".avhdx")  # disks may be anywhere and have any stem
+_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+_GUID_NAME = re.compile(f"^{_GUID}$")
+_GUID_FILE = re.compile(f"^{_GUID}\\.(xml|location|bin|vsv)(\\.hvnew)?$", re.IGNORECASE)
 
 
 def _foreign_path(value: object) -> str | None:
@@ -187,7 +187,9 @@ def _foreign_path(value: object) -> str | None:
     if _GUID_NAME.match(path.name):
         return None  # a VM's or a checkpoint's saved-state folder
     in_state_folder = bool(_GUID_NAME.match(path.parent.name))  # a move takes all it holds
-    if not in_state_folder and not path.name.lower().endswith(_OWN_SUFFIXES):
+    name = path.name.lower()
+    own = name.endswith(_DISK_SUFFIXES) or bool(_GUID_FILE.match(name))
+    if not (own or in_state_folder):
         return f"{value}: not a file the lab host creates"
     if path.is_dir() and not path.is_symlink():
         return f"{value}: a folder where the host only writes files"

@@ -12,6 +12,7 @@ import pytest
 from hvgui.cli.main import main
 from hvgui.errors import HvError
 from hvgui.host import Host, savedstate
+from hvgui.host.journal import journal_problem
 from hvgui.host.savedstate import describe_bin, read_vsv
 from tests.host.hosthelpers import make_vm
 
@@ -31,7 +32,9 @@ def test_a_crafted_journal_cannot_touch_files_outside_the_host(
     victim.write_text("keep me")
     folder = tmp_path / "Documents"
     folder.mkdir()
-    (folder / "thesis.xml").write_text("keep me too")
+    (folder / "thesis.xml").write_text("keep me too")  # .xml, but not a <GUID>.xml
+    disk_like = tmp_path / "B1C2D3E4-0000-1111-2222-333344445555.txt"
+    disk_like.write_text("keep me three")
     record = {
         "operation": "Checkpoint",
         "vm_id": "X",
@@ -40,12 +43,14 @@ def test_a_crafted_journal_cannot_touch_files_outside_the_host(
         "actions": [
             {"op": "delete", "path": str(victim)},
             {"op": "replace", "src": str(folder / "thesis.xml"), "dst": str(victim)},
+            {"op": "delete", "path": str(disk_like)},
         ],
     }
     journal = _journal(host, record)
     reopened = Host.open(host.root)
     assert victim.read_text() == "keep me"
     assert (folder / "thesis.xml").read_text() == "keep me too"
+    assert disk_like.read_text() == "keep me three"
     assert not journal.exists() and journal.with_suffix(".damaged").exists()
     assert any("set aside, nothing done" in line for line in reopened.recovered)
 
@@ -241,3 +246,27 @@ def test_ids_in_a_configuration_must_be_guids(
         err = capsys.readouterr().err
         assert f"hvctl: error: {config}: " in err and "is not a GUID" in err
     assert (victim / "keep").is_dir()
+
+
+G = "B1C2D3E4-0000-1111-2222-333344445555"
+
+
+@pytest.mark.parametrize(
+    ("path", "trusted"),
+    [
+        (f"/h/Snapshots/{G}.xml", True),
+        (f"/h/Virtual Machines/{G}.xml.hvnew", True),
+        (f"/h/Virtual Machines/{G}.location.hvnew", True),
+        (f"/h/Virtual Machines/{G}/{G}.bin.hvnew", True),
+        (f"/h/Snapshots/{G}", True),
+        ("/h/Virtual Hard Disks/web01_x.avhdx", True),
+        ("/home/me/notes.xml", False),
+        ("/home/me/report.bin", False),
+        ("/home/me/web01.vhdx.hvnew", False),
+        ("/home/me", False),
+        ("relative.avhdx", False),
+    ],
+)
+def test_which_journal_paths_recovery_trusts(path: str, trusted: bool) -> None:
+    problem = journal_problem({"created": [path], "committed": False})
+    assert (problem is None) == trusted, problem
