@@ -64,3 +64,21 @@ def test_text_is_read_up_to_the_cap(tmp_path: Path) -> None:
     assert truncated and len(shown) <= 500 and shown.startswith("<configuration>")
     shown, truncated = read_text_capped(path)
     assert not truncated and shown == text
+
+
+def test_a_fifo_or_directory_is_named_never_opened(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.avhdx"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer forever
+    for path, what in ((fifo, "a FIFO or device"), (tmp_path, "a directory")):
+        assert identify(path) == UNKNOWN
+        facts = inspect_file(path)
+        assert facts["error"] == f"it is {what}, not a regular file"
+        assert "note" not in facts
+
+
+def test_an_empty_file_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "cut.bin"
+    path.write_bytes(b"")
+    assert "empty (0 bytes)" in inspect_file(path)["note"]

@@ -93,6 +93,8 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         },
         "error": facts.problem,
     }
+    if facts.problem:  # not a regular file, or unreadable: nothing more can be learnt
+        return out
     try:
         if facts.kind in (VHDX, AVHDX):
             out.update(_inspect_vhdx(path))

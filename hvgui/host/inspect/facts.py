@@ -75,6 +75,8 @@ def identify(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if not path.exists():
         return MISSING
+    if not path.is_file():  # a directory, FIFO or device has no content to recognise
+        return UNKNOWN
     head = _head(path)
     suffix = path.suffix.lower()
     if head.startswith(b"vhdxfile"):
@@ -161,10 +163,16 @@ def file_facts(
     except OSError:
         return FileFacts(path, MISSING, role, False, drive=drive, depth=depth,
                          problem=problem or "the file does not exist")
-    try:
-        kind = kind or identify(path)
-    except OSError as exc:
-        kind, problem = UNKNOWN, problem or f"cannot read it: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        # a directory, FIFO or device: never opened (reading a FIFO would wait forever)
+        if kind is None:
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO or device"
+            kind, problem = UNKNOWN, problem or f"it is {what}, not a regular file"
+    else:
+        try:
+            kind = kind or identify(path)
+        except OSError as exc:
+            kind, problem = UNKNOWN, problem or f"cannot read it: {exc.strerror or exc}"
     return FileFacts(
         path=path,
         kind=kind,
