@@ -223,13 +223,7 @@ class Disk:
 
     def block_sources(self) -> list[BlockSource]:
         """One entry per leaf-sized block: which chain file serves how many of its bytes."""
-        unresolved: list[tuple[int, int]] = [(0, self.size)]
-        assigned: list[tuple[int, int, int]] = []
-        for level, image in enumerate(self.images):
-            if not unresolved:
-                break
-            runs = _coverage(image)
-            unresolved = _resolve(unresolved, runs, level, image.has_parent, assigned)
+        assigned, unresolved = served_ranges(self.images, self.size)
         assigned.extend((a, b, ZEROS_SOURCE) for a, b in unresolved)
         assigned.sort()
         # The intervals now tile [0, size) in order: sweep them block by block.
@@ -288,7 +282,25 @@ class Disk:
         return f"Disk({str(self.path)!r}, chain of {len(self.images)})"
 
 
-def _coverage(image: VhdxImage) -> list[tuple[int, int, int]]:
+def served_ranges(
+    images: list[VhdxImage], size: int
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """Which of `images` (a chain, leaf first) serves each virtual byte of [0, size), from
+    their BATs alone (no per-range lookups): sorted (start, end, level) ranges, level -1
+    (ZEROS_SOURCE) for zeros, and the ranges none of them decides (left to the parent of the
+    last one, when it has one)."""
+    unresolved: list[tuple[int, int]] = [(0, size)]
+    assigned: list[tuple[int, int, int]] = []
+    for level, image in enumerate(images):
+        if not unresolved:
+            break
+        unresolved = resolve_coverage(unresolved, coverage(image), level, image.has_parent,
+                                      assigned)
+    assigned.sort()
+    return assigned, unresolved
+
+
+def coverage(image: VhdxImage) -> list[tuple[int, int, int]]:
     """Sorted (start, end, kind) virtual runs this image decides (DATA or zeros, 1 = ZERO);
     everything else is PARENT (differencing) or zeros (a base disk)."""
     blocks, states, _ = image.bat.payload_states()
@@ -317,7 +329,7 @@ def _coverage(image: VhdxImage) -> list[tuple[int, int, int]]:
     return [r for r in runs if r[0] < r[1]]
 
 
-def _resolve(
+def resolve_coverage(
     unresolved: list[tuple[int, int]],
     runs: list[tuple[int, int, int]],
     level: int,

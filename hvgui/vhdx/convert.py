@@ -22,10 +22,10 @@ import numpy as np
 
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
-from hvgui.vhdx.chain import Disk, _coverage, _resolve, open_disk
+from hvgui.vhdx.chain import Disk, open_disk, served_ranges
 from hvgui.vhdx.create import create_dynamic
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.files import open_disk_file
+from hvgui.vhdx.files import fsync_dir, open_disk_file, pwrite_all
 from hvgui.vhdx.image import VhdxImage
 
 PHASE = "Converting"
@@ -65,7 +65,7 @@ def convert_vhd(
                 else:
                     _disk_to_vhdx(disk, temp, progress, cancel)
         os.rename(temp, dst)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
@@ -84,14 +84,9 @@ def _served_runs(disk: Disk) -> list[tuple[int, int, int, int]]:
     """(virtual start, virtual end, file descriptor, file offset) of every stored range the
     chain reads from, in virtual order: computed once per image from its BAT (no per-range
     lookups), holes of the files left out (they read as zeros)."""
-    unresolved: list[tuple[int, int]] = [(0, disk.size)]
-    assigned: list[tuple[int, int, int]] = []
-    for level, image in enumerate(disk.images):
-        if not unresolved:
-            break
-        unresolved = _resolve(unresolved, _coverage(image), level, image.has_parent, assigned)
+    assigned, _ = served_ranges(disk.images, disk.size)
     runs: list[tuple[int, int, int, int]] = []
-    for start, end, level in sorted(assigned):
+    for start, end, level in assigned:
         if level < 0:
             continue
         image = disk.images[level]
@@ -211,12 +206,12 @@ def _write_nonzero(fd: int, offset: int, data: memoryview) -> None:
         nonzero = np.array([arr[i * _ZERO_GRANULE : (i + 1) * _ZERO_GRANULE].any()
                             for i in range(granules)], dtype=bool)
     if nonzero.all():
-        _pwrite_all(fd, data, offset)
+        pwrite_all(fd, data, offset)
         return
     edges = np.flatnonzero(np.diff(np.concatenate(([False], nonzero, [False])).astype(np.int8)))
     for first, stop in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
         lo, hi = first * _ZERO_GRANULE, min(len(arr), stop * _ZERO_GRANULE)
-        _pwrite_all(fd, data[lo:hi], offset + lo)
+        pwrite_all(fd, data[lo:hi], offset + lo)
 
 
 # --- to dynamic VHDX --------------------------------------------------------------------------
@@ -290,30 +285,8 @@ def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],
                 readinto(start, view)
                 if np.frombuffer(view, dtype=np.uint8).any():
                     offset = image.allocate(bs)
-                    _pwrite_all(fd, view, offset)
+                    pwrite_all(fd, view, offset)
                     image.set_bat_entry(g.payload_index(block),
                                         offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
             report(progress, (start + length) / size, PHASE)
         os.fsync(fd)
-
-
-# --- plumbing ---------------------------------------------------------------------------------
-
-
-def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
-    mv = memoryview(data)
-    while mv:
-        n = os.pwrite(fd, mv, offset)
-        mv = mv[n:]
-        offset += n
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

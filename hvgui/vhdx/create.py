@@ -18,6 +18,7 @@ from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import BatGeometry
 from hvgui.vhdx.errors import VhdxError
+from hvgui.vhdx.files import pwrite_all
 from hvgui.vhdx.image import VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, relative_win_path
 from hvgui.vhdx.structures import (
@@ -159,14 +160,14 @@ def _create(
     try:
         report(progress, 0.0, "Creating")
         os.ftruncate(fd, file_size)
-        _pwrite(fd, build_file_identifier(), 0)
+        pwrite_all(fd, build_file_identifier(), 0)
         regions = [
             RegionEntry(F.REGION_BAT, BAT_OFFSET, bat_length, True),
             RegionEntry(F.REGION_METADATA, METADATA_OFFSET, METADATA_LENGTH, True),
         ]
         table = build_region_table(regions)
         for offset in F.REGION_TABLE_OFFSETS:
-            _pwrite(fd, table, offset)
+            pwrite_all(fd, table, offset)
         meta = build_metadata_region(
             block_size=block_size,
             leave_block_allocated=fixed,
@@ -177,7 +178,7 @@ def _create(
             parent_locator=locator,
             region_length=METADATA_LENGTH,
         )
-        _pwrite(fd, meta.rstrip(b"\0"), METADATA_OFFSET)
+        pwrite_all(fd, meta.rstrip(b"\0"), METADATA_OFFSET)
         if fixed:
             _write_fixed_bat(fd, g, payload_start, progress, cancel)
         os.fsync(fd)
@@ -185,7 +186,7 @@ def _create(
         guid_file, guid_data = uuid.uuid4(), uuid.uuid4()
         for seq, offset in enumerate(F.HEADER_OFFSETS, start=1):
             header = Header(seq, guid_file, guid_data, F.NULL_GUID, LOG_LENGTH, LOG_OFFSET)
-            _pwrite(fd, build_header(header), offset)
+            pwrite_all(fd, build_header(header), offset)
         os.fsync(fd)
         report(progress, 1.0, "Creating")
     except BaseException as exc:
@@ -218,13 +219,5 @@ def _write_fixed_bat(
             (np.uint64(payload_start) + blocks * np.uint64(g.block_size))
             | np.uint64(F.PAYLOAD_BLOCK_FULLY_PRESENT),
         ).astype("<u8")
-        _pwrite(fd, values.tobytes(), BAT_OFFSET + first * 8)
+        pwrite_all(fd, values.tobytes(), BAT_OFFSET + first * 8)
         report(progress, min(total, first + _BAT_WRITE_ENTRIES) / total, "Creating")
-
-
-def _pwrite(fd: int, data: bytes, offset: int) -> None:
-    mv = memoryview(data)
-    while mv:
-        n = os.pwrite(fd, mv, offset)
-        mv = mv[n:]
-        offset += n

@@ -49,3 +49,36 @@ def open_disk_file(path: Path, *, writable: bool = False) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """Write all of `data` at `offset` (os.pwrite may write less than asked)."""
+    mv = memoryview(data).cast("B")
+    while mv:
+        n = os.pwrite(fd, mv, offset)
+        mv = mv[n:]
+        offset += n
+
+
+def write_zeros(fd: int, offset: int, length: int) -> None:
+    """Write `length` zero bytes at `offset`, a few MiB at a time."""
+    zeros = bytes(min(length, 4 << 20))
+    while length > 0:
+        n = min(length, len(zeros))
+        pwrite_all(fd, memoryview(zeros)[:n], offset)
+        offset += n
+        length -= n
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or unlink in `folder` durable (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -21,7 +21,7 @@ import numpy as np
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
-from hvgui.vhdx.files import open_disk_file
+from hvgui.vhdx.files import open_disk_file, pwrite_all, write_zeros
 from hvgui.vhdx.log import Overlay, ReplayPlan, find_active_sequence
 from hvgui.vhdx.structures import (
     FileIdentifier,
@@ -182,7 +182,7 @@ class VhdxImage:
                 if w.data is not None:
                     self._pwrite_all(w.data, w.offset)
                 else:
-                    self._write_zeros(w.offset, w.length)
+                    write_zeros(self._fd, w.offset, w.length)
             if os.fstat(self._fd).st_size < plan.last_file_offset:
                 os.ftruncate(self._fd, plan.last_file_offset)
             os.fsync(self._fd)
@@ -195,14 +195,6 @@ class VhdxImage:
         self.file_size = os.fstat(self._fd).st_size
         self.update_header(log_guid=F.NULL_GUID)
         self.log_state = "replayed"
-
-    def _write_zeros(self, offset: int, length: int) -> None:
-        chunk = bytes(min(length, F.MiB))
-        end = offset + length
-        while offset < end:
-            n = min(len(chunk), end - offset)
-            self._pwrite_all(chunk[:n], offset)
-            offset += n
 
     def _load_region_table(self) -> None:
         tables: list[RegionTable | None] = [None, None]
@@ -396,11 +388,7 @@ class VhdxImage:
             self.overlay.apply(buf, offset)
 
     def _pwrite_all(self, data: bytes | bytearray | memoryview, offset: int) -> None:
-        mv = memoryview(data)
-        while mv:
-            n = os.pwrite(self._fd, mv, offset)
-            mv = mv[n:]
-            offset += n
+        pwrite_all(self._fd, data, offset)
 
     # --- mapping virtual ranges ----------------------------------------------------------
 

@@ -44,8 +44,9 @@ import numpy as np
 
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
-from hvgui.vhdx.chain import Disk, _coverage, _resolve, open_disk, parse_linkage
+from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
+from hvgui.vhdx.files import fsync_dir, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA, VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_path
 from hvgui.vhdx.structures import build_parent_locator
@@ -105,7 +106,7 @@ def merge_vhd(
     for file in merged:
         file.unlink(missing_ok=True)
     for folder in {f.parent for f in merged}:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     # The destination is now the chain's leaf unless grandchildren still depend on it.
     if grandchildren:
         _set_writable(destination, False)
@@ -246,11 +247,11 @@ def _rewrite_locator(path: Path, locator: dict[str, str]) -> None:
             raise UnsupportedError(path, "no room left in the metadata region for a new locator")
         image.begin_change(visible=False)
         fd = image.fileno
-        _pwrite_all(fd, data, region.file_offset + offset)
+        pwrite_all(fd, data, region.file_offset + offset)
         os.fsync(fd)
         # One 8-byte write (offset, length) inside the table entry switches to the new locator.
         entry_at = region.file_offset + 32 + 32 * index + 16
-        _pwrite_all(fd, struct.pack("<II", offset, len(data)), entry_at)
+        pwrite_all(fd, struct.pack("<II", offset, len(data)), entry_at)
         os.fsync(fd)
 
 
@@ -268,13 +269,8 @@ class _Piece:
 
 def _decided(view: Disk, depth: int) -> list[_Piece]:
     """The virtual ranges the merged disks decide, each with the level that decides it."""
-    unresolved: list[tuple[int, int]] = [(0, view.size)]
-    assigned: list[tuple[int, int, int]] = []
-    for level in range(depth):
-        if not unresolved:
-            break
-        unresolved = _resolve(unresolved, _coverage(view.images[level]), level, True, assigned)
-    return [_Piece(a, b, src) for a, b, src in sorted(assigned) if a < b]
+    assigned, _ = served_ranges(view.images[:depth], view.size)
+    return [_Piece(a, b, src) for a, b, src in assigned if a < b]
 
 
 def _copy_into(
@@ -332,7 +328,7 @@ def _copy_into(
                 bits[(part.start - block_start) // ss : -(-(part.end - block_start) // ss)] = True
             chunk, byte_offset = g.bitmap_location(block)
             bitmap_base = bat.bitmap_entry(chunk) & F.BAT_OFFSET_MASK
-            _pwrite_all(fd, np.packbits(bits, bitorder="little").tobytes(),
+            pwrite_all(fd, np.packbits(bits, bitorder="little").tobytes(),
                         bitmap_base + byte_offset)
         done += covered
         report(progress, 0.95 * done / total, PHASE)
@@ -348,18 +344,18 @@ def _copy_into(
 def _copy_piece(view: Disk, piece: _Piece, out_fd: int, out_offset: int) -> None:
     length = piece.end - piece.start
     if piece.level < 0:
-        _write_zeros(out_fd, out_offset, length)
+        write_zeros(out_fd, out_offset, length)
         return
     image = view.images[piece.level]
     if image.overlay:  # an unreplayed log patches what the file holds: read through it
-        _pwrite_all(out_fd, view.read(piece.start, length), out_offset)
+        pwrite_all(out_fd, view.read(piece.start, length), out_offset)
         return
     for run in image.map_range(piece.start, length):
         dest = out_offset + run.offset - piece.start
         if run.kind == DATA:
             _copy_range(image.fileno, run.file_offset, out_fd, dest, run.length)
         else:  # cannot happen for a decided piece; stay correct anyway
-            _pwrite_all(out_fd, view.read(run.offset, run.length), dest)
+            pwrite_all(out_fd, view.read(run.offset, run.length), dest)
 
 
 def _copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> None:
@@ -373,28 +369,11 @@ def _copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: in
             data = os.pread(src, min(length, _COPY_CHUNK), src_offset)
             if not data:
                 data = bytes(min(length, _COPY_CHUNK))  # past the source's end: zeros
-            _pwrite_all(dst, data, dst_offset)
+            pwrite_all(dst, data, dst_offset)
             n = len(data)
         src_offset += n
         dst_offset += n
         length -= n
-
-
-def _write_zeros(fd: int, offset: int, length: int) -> None:
-    zeros = bytes(min(length, 4 * F.MiB))
-    while length > 0:
-        n = min(length, len(zeros))
-        _pwrite_all(fd, zeros[:n], offset)
-        offset += n
-        length -= n
-
-
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    mv = memoryview(data)
-    while mv:
-        n = os.pwrite(fd, mv, offset)
-        mv = mv[n:]
-        offset += n
 
 
 # --- file modes ------------------------------------------------------------------------------
@@ -421,14 +400,3 @@ def _set_writable(path: Path, writable: bool) -> None:
     mode = stat.S_IMODE(os.stat(path).st_mode)
     write_bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
     os.chmod(path, mode | stat.S_IWUSR if writable else mode & ~write_bits)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
