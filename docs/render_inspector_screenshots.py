@@ -22,6 +22,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from hvgui.host.demo import build_demo_host
+from hvgui.ui.inspector.block_map import BlockMapData
 from hvgui.ui.inspector.vhdx_view import VhdxView
 from hvgui.ui.inspector.window import InspectorWindow
 
@@ -57,8 +58,13 @@ def select(window: InspectorWindow, name: str) -> Path:
     raise SystemExit(f"{name} is not in the file list")
 
 
+def most_sources(data: BlockMapData) -> int:
+    """The block read from the most files: its read path tells the most."""
+    return max(range(data.count), key=lambda i: (len(data.sources[i]), -i))
+
+
 def render_checkpoint(app: QApplication, work: Path) -> None:
-    host = build_demo_host(work / "host")
+    host = build_demo_host(work / "Hyper-V")
     snap = host.get_snapshot("Web01", "Logs rotated")
     window = InspectorWindow(host=host, vm="Web01", snapshot=snap.id)
     window.resize(*SIZE)
@@ -70,9 +76,9 @@ def render_checkpoint(app: QApplication, work: Path) -> None:
     panel = view.block_panel
     data = panel.map.data()
     assert data is not None
-    partial = next((i for i in range(data.count) if data.is_partial(i)), 0)
-    panel.map.select_block(partial)
-    panel.show_read_path(partial)
+    richest = most_sources(data)
+    panel.map.select_block(richest)
+    panel.show_read_path(richest)
     app.processEvents()
     window.grab().save(str(DOCS / "inspector-checkpoint.png"))
     window.close()
@@ -82,6 +88,8 @@ def render_avhdx(app: QApplication, work: Path) -> None:
     path = work / "differencing.avhdx"
     with gzip.open(CORPUS / "differencing.avhdx.gz", "rb") as fin, open(path, "wb") as fout:
         shutil.copyfileobj(fin, fout)
+    os.chdir(work)  # shown as `differencing.avhdx`, as typed after `hvgui --inspect`
+    path = Path(path.name)
     window = InspectorWindow(path=path)
     window.resize(*SIZE)
     window.show()
@@ -91,9 +99,9 @@ def render_avhdx(app: QApplication, work: Path) -> None:
     panel = view.block_panel
     data = panel.map.data()
     assert data is not None
-    partial = next((i for i in range(data.count) if data.is_partial(i)), 0)
-    panel.map.select_block(partial)
-    panel.show_read_path(partial)
+    richest = most_sources(data)
+    panel.map.select_block(richest)
+    panel.show_read_path(richest)
     app.processEvents()
     window.grab().save(str(DOCS / "inspector-avhdx.png"))
     window.close()
@@ -103,9 +111,17 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     QCoreApplication.setApplicationName("hvgui")
-    with tempfile.TemporaryDirectory(prefix="hvgui-shots-") as tmp:
-        render_checkpoint(app, Path(tmp))
-        render_avhdx(app, Path(tmp))
+    # A fixed, plain folder: the pictures show paths, and a random temporary name would be noise.
+    work = Path(tempfile.gettempdir()) / "lab"
+    if work.exists():
+        raise SystemExit(f"{work} exists: move it away first (the pictures are rendered there)")
+    work.mkdir()
+    try:
+        render_checkpoint(app, work)
+        render_avhdx(app, work)
+    finally:
+        os.chdir(DOCS)
+        shutil.rmtree(work)
     print(f"wrote {DOCS / 'inspector-checkpoint.png'} and {DOCS / 'inspector-avhdx.png'}")
     return 0
 

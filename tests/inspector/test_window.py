@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 from shiboken6 import isValid
 
@@ -258,3 +258,22 @@ def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after) -> None:
     assert after != before and after[0] == before[0]
     assert lab.get_vm("Lab").hard_drives[0].path in after
     assert isinstance(_decoded(qtbot, window, 0), XmlView)
+
+
+def test_a_pass_through_disk_is_shown_as_one(qtbot: QtBot, tmp_path: Path, close_after) -> None:  # type: ignore[no-untyped-def]
+    host = Host.open(tmp_path / "host")
+    host.new_vm("San", memory_startup_bytes=32 * MiB, new_vhd_size_bytes=16 * MiB)
+    raw = tmp_path / "PhysicalDrive2.raw"
+    raw.write_bytes(b"LUN data")
+    host.add_hard_drive("San", raw, pass_through=True)
+    window = InspectorWindow(host=host, vm="San")
+    qtbot.addWidget(window)
+    close_after(window)
+    row = next(i for i, f in enumerate(window.file_model.files()) if f.path == raw)
+    view = _decoded(qtbot, window, row)
+    # the content alone says "unknown": the view says what the configuration makes of it
+    assert isinstance(view, NotDecodedView)
+    headings = [w.text() for w in view.findChildren(QLabel)]
+    assert "PhysicalDrive2.raw — Pass-through disk (raw)" in headings
+    assert "Checkpoints do not capture it" in view.note.text()
+    assert view.hex.model.row_bytes(0) == b"LUN data"

@@ -146,7 +146,7 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
             break
         left = sum(n for _, n in pending)
         if level > 0 and blocks.missing_parent is not None:
-            note = f"missing: the last {left:,} bytes of this block cannot be read"
+            note = f"missing: the remaining {left:,} bytes of this block cannot be read"
             steps.append(ReadStep(file, [], 0, 0, 0, [], note))
             break
         try:

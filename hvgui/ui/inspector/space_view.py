@@ -47,7 +47,8 @@ class SpaceView(QWidget):
         total = next((s for s in series if s.bold), None)
         now = size_text(total.points[-1][1]) if total else "0 B"
         self.summary = QLabel(
-            f"Checkpoint files (AVHDX, BIN, VSV) use {now} now. Sizes come from the host's "
-            "event log: every create, grow, merge and delete is recorded.", self)
+            f"Checkpoint files (AVHDX, BIN, VSV) are {now} long now. Sizes are file lengths "
+            "from the host's event log, where every create, grow, merge and delete is recorded; "
+            "sparse files may take less on disk (the Files tab shows both).", self)
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)

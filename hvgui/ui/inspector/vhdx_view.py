@@ -63,9 +63,10 @@ def parent_banner(dump: dict[str, Any]) -> Banner | None:
         tried = locator.get("candidates")
         tried_text = f" Looked for it in: {'; '.join(map(str, tried))}." if tried else ""
         return Banner(
-            f"Parent missing: {name}\nThis differencing disk reads every block it does not "
-            f"hold from that file, which is not where its parent locator points.{tried_text} "
-            "Without its parent the disk cannot be read: checkpoints are not backups.", "error")
+            f"Parent missing: {name}\nThis differencing disk holds only the sectors written "
+            "since its parent was frozen; every other read goes to the parent, and no file is "
+            f"where its parent locator points.{tried_text} Without its parent the disk cannot "
+            "be read: checkpoints are not backups.", "error")
     if linkage is False:
         return Banner(
             f"Parent found at {resolved}, but it was modified after this disk was made "

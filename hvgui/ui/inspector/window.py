@@ -29,6 +29,8 @@ from hvgui.errors import HvError
 from hvgui.host.inspect import (
     AVHDX,
     BIN,
+    KIND_LABELS,
+    PASSTHROUGH,
     VHDX,
     VSV,
     XML,
@@ -224,13 +226,23 @@ class InspectorWindow(QMainWindow):
                                   facts.problem or "The file does not exist.", self.stack)
             else:
                 view = WaitingPanel(f"Reading {facts.path.name}…", self.stack)
-                self._start_decode(facts.path)
+                self._start_decode(facts.path, facts.kind)
             self._views[facts.path] = view
             self.stack.addWidget(view)
         self.stack.setCurrentWidget(view)
 
-    def _start_decode(self, path: Path) -> None:
-        op = Op(self.runner, lambda progress, cancel: inspect_file(path), label=path.name)
+    def _start_decode(self, path: Path, listed_kind: str) -> None:
+        def decode(progress: Any, cancel: Any) -> dict[str, Any]:
+            facts = inspect_file(path)
+            if listed_kind == PASSTHROUGH and not facts.get("error"):
+                # the content alone cannot tell: the VM's configuration says what it is
+                facts.update(kind=PASSTHROUGH, label=KIND_LABELS[PASSTHROUGH], note=(
+                    "A raw disk (in this lab, a file standing for a physical disk): no format "
+                    "to decode, its bytes are the disk's bytes. Checkpoints do not capture it: "
+                    "applying one leaves this data as it is now."))
+            return facts
+
+        op = Op(self.runner, decode, label=path.name)
         op.success(lambda facts: self._decoded(path, facts))
         op.failure(lambda exc: self._decode_failed(path, exc))
         self._ops[path] = op
