@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import QSplitter, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSplitter, QTreeView, QVBoxLayout, QWidget
 
 from hvgui.ui.inspector.facts_model import FactItem, FactsModel
 from hvgui.ui.inspector.hex_view import HexView
@@ -35,6 +35,13 @@ class SavedStateView(QWidget):
         self.tree.setColumnWidth(0, 240)
         self.tree.expandToDepth(1)
         self.tree.clicked.connect(self._jump)
+        text = "Click the header or a section to see its bytes, tinted, in the hex view below."
+        if facts.get("kind") == "bin":
+            text += (" Memory the guest never touched is a hole in the file: it reads as zeros "
+                     "and takes no space on disk.")
+        hint = QLabel(text, self)
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
         self.hex = HexView(path, self)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.tree)

@@ -36,6 +36,16 @@ from hvgui.ui.inspector.facts_model import FactsModel
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner
 
+# What each part of a VHDX is for: the Structure tab's key, for people meeting the format.
+STRUCTURE_GUIDE = (
+    "<b>headers</b>: two copies; the valid one with the higher sequence is current, so a crash "
+    "while one is rewritten leaves the other. <b>region_table</b>: where the BAT and the "
+    "metadata live in the file. <b>metadata</b>: virtual size, block and sector sizes, disk ID "
+    "and, in an AVHDX, the <b>parent_locator</b> naming its parent. <b>bat</b>: one entry per "
+    "block: where its data is in this file, or that it is absent here (read from the parent, "
+    "or zeros). <b>log</b>: metadata writes to replay after a crash."
+)
+
 
 def _get(mapping: Any, *keys: str) -> Any:
     """mapping[k1][k2]... or None when any step is missing (dump layouts may grow)."""
@@ -274,8 +284,15 @@ class VhdxView(QWidget):
         self.findings.setColumnWidth(0, 200)
         self.findings.expandAll()
         self.block_panel = BlockMapPanel(path, runner, self)
-        split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(self.structure)
+        split = QWidget(self)
+        split_layout = QVBoxLayout(split)
+        split_layout.setContentsMargins(0, 4, 0, 0)
+        self.structure_guide = QLabel(STRUCTURE_GUIDE, split)
+        self.structure_guide.setObjectName("structureGuide")
+        self.structure_guide.setWordWrap(True)
+        self.structure_guide.setTextFormat(Qt.TextFormat.RichText)
+        split_layout.addWidget(self.structure_guide)
+        split_layout.addWidget(self.structure, 1)
         self.tabs.addTab(self.block_panel, "Block map")
         self.tabs.addTab(split, "Structure")
         self.tabs.addTab(self.findings, f"Test-VHD ({len(findings)})")
