@@ -107,7 +107,7 @@ def test_server_2016_files_are_recognised_not_decoded_and_shown_in_hex(
         assert isinstance(view, NotDecodedView)
         assert "Server 2016" in view.note.text()
         first = view.hex.model.data(view.hex.model.index(0, 1))
-        assert first.startswith("14 20 28 01")
+        assert str(first).startswith("14 20 28 01")
         assert view.hex.model.rowCount() == (path.stat().st_size + 15) // 16
         view.hex.close_file()
 

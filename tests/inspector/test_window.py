@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,14 @@ from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, PlannedFilesModel
 from hvgui.ui.inspector.hex_view import HexView
-from hvgui.ui.inspector.panels import ErrorPanel
+from hvgui.ui.inspector.panels import Banner, ErrorPanel
 from hvgui.ui.inspector.space_view import SpaceView
 from hvgui.ui.inspector.vhdx_view import VhdxView
 from hvgui.ui.inspector.xml_view import XmlView
 from hvgui.vhdx import create_differencing, create_dynamic, open_disk, set_read_only
 
 MiB = 1 << 20
+Closer = Callable[[InspectorWindow], None]  # the close_after fixture
 
 
 def _decoded(qtbot: QtBot, window: InspectorWindow, row: int) -> QWidget:
@@ -46,7 +48,7 @@ def close_after(qtbot: QtBot):  # type: ignore[no-untyped-def]
             window.close()
 
 
-def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after: Closer) -> None:
     two = lab.get_snapshot("Lab", "Two")
     window = InspectorWindow(host=lab, vm="Lab", snapshot="Two")
     qtbot.addWidget(window)
@@ -82,7 +84,7 @@ def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after) -> 
     assert "1 merged" in window.delete_view.summary.text()
 
 
-def test_now_has_no_delete_preview(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+def test_now_has_no_delete_preview(qtbot: QtBot, lab: Host, close_after: Closer) -> None:
     window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
@@ -91,7 +93,9 @@ def test_now_has_no_delete_preview(qtbot: QtBot, lab: Host, close_after) -> None
     assert window.file_model.files()[0].path == lab.get_vm("Lab").config_path
 
 
-def test_an_unknown_vm_gives_a_message_not_a_crash(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_vm_gives_a_message_not_a_crash(
+    qtbot: QtBot, lab: Host, close_after: Closer
+) -> None:
     window = InspectorWindow(host=lab, vm="nope", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
@@ -100,7 +104,7 @@ def test_an_unknown_vm_gives_a_message_not_a_crash(qtbot: QtBot, lab: Host, clos
 
 
 def test_engine_chain_view_shows_headers_parent_and_findings(
-    qtbot: QtBot, tmp_path: Path, close_after  # type: ignore[no-untyped-def]
+    qtbot: QtBot, tmp_path: Path, close_after: Closer
 ) -> None:
     base, child = tmp_path / "base.vhdx", tmp_path / "base_1.avhdx"
     create_dynamic(base, 16 * MiB, block_size=MiB)
@@ -113,8 +117,7 @@ def test_engine_chain_view_shows_headers_parent_and_findings(
     assert [f.path for f in window.file_model.files()] == [child, base]
     view = _decoded(qtbot, window, 0)
     assert isinstance(view, VhdxView)
-    texts = [w.text() for w in view.findChildren(type(view.findChild(QWidget, "banner_ok")))
-             if hasattr(w, "text")]
+    texts = [w.text() for w in view.findChildren(Banner)]
     assert any("linkage matches" in t for t in texts)
     model = view.structure_model
     headers = next(model.index(r, 0) for r in range(model.rowCount())
@@ -137,7 +140,7 @@ def test_engine_chain_view_shows_headers_parent_and_findings(
 
 
 def test_the_real_differencing_avhdx_says_its_parent_is_missing(
-    qtbot: QtBot, corpus_dir: Path, close_after  # type: ignore[no-untyped-def]
+    qtbot: QtBot, corpus_dir: Path, close_after: Closer
 ) -> None:
     path = corpus_dir / "differencing.avhdx"
     window = open_inspector(None, path=path)
@@ -157,13 +160,12 @@ def test_the_real_differencing_avhdx_says_its_parent_is_missing(
     assert finding.data().endswith("D39E65C32385.avhdx")
     assert "parent cannot be found" in window.role.text()
     assert "Microsoft Windows 10.0.17763.0" in " ".join(
-        w.text() for w in view.findChildren(QWidget) if hasattr(w, "text")
-        and isinstance(w.text(), str))  # type: ignore[attr-defined]
+        w.text() for w in view.findChildren(QLabel))
 
 
 @pytest.mark.parametrize("name", ["fixed.vhdx", "dynamic.vhdx", "test.vmcx", "test.VMRS"])
 def test_every_corpus_file_opens_in_its_view(
-    qtbot: QtBot, corpus_dir: Path, name: str, close_after  # type: ignore[no-untyped-def]
+    qtbot: QtBot, corpus_dir: Path, name: str, close_after: Closer
 ) -> None:
     window = InspectorWindow(path=corpus_dir / name)
     qtbot.addWidget(window)
@@ -177,12 +179,13 @@ def test_every_corpus_file_opens_in_its_view(
 
 
 def test_garbage_and_truncated_files_get_readable_panels(
-    qtbot: QtBot, tmp_path: Path, corpus_dir: Path, close_after  # type: ignore[no-untyped-def]
+    qtbot: QtBot, tmp_path: Path, corpus_dir: Path, close_after: Closer
 ) -> None:
     garbage = tmp_path / "garbage.vhdx"
     garbage.write_bytes(b"\x00\xff" * 5000)
     truncated = tmp_path / "truncated.avhdx"
-    truncated.write_bytes((corpus_dir / "differencing.avhdx").read_bytes()[: 200 * 1024])
+    with open(corpus_dir / "differencing.avhdx", "rb") as real:
+        truncated.write_bytes(real.read(200 * 1024))
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
     for path in (garbage, truncated, empty):
@@ -245,7 +248,7 @@ def test_a_directory_or_missing_file_gets_a_panel_and_closing_mid_read_is_clean(
     assert window.runner.running() == []
 
 
-def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after) -> None:  # type: ignore[no-untyped-def]
+def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after: Closer) -> None:
     window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
@@ -260,7 +263,9 @@ def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after) -> None:
     assert isinstance(_decoded(qtbot, window, 0), XmlView)
 
 
-def test_a_pass_through_disk_is_shown_as_one(qtbot: QtBot, tmp_path: Path, close_after) -> None:  # type: ignore[no-untyped-def]
+def test_a_pass_through_disk_is_shown_as_one(
+    qtbot: QtBot, tmp_path: Path, close_after: Closer
+) -> None:
     host = Host.open(tmp_path / "host")
     host.new_vm("San", memory_startup_bytes=32 * MiB, new_vhd_size_bytes=16 * MiB)
     raw = tmp_path / "PhysicalDrive2.raw"
