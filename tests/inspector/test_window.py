@@ -77,6 +77,16 @@ def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after: Clo
     assert isinstance(xml, XmlView)
     assert next(t for t, _ in xml.others) == "The VM's current configuration (Now)"
     assert any("One" in t for t, _ in xml.others)
+    qtbot.waitUntil(lambda: xml.loaded and xml.diff_done(), timeout=10000)
+    names = {xml.diff_model.index(r, 0).data(): r for r in range(xml.diff_model.rowCount())}
+    row = names["properties/name"]  # the checkpoint is named Two, the VM Lab
+    assert [xml.diff_model.index(row, c).data() for c in (1, 2)] == ["Two", "Lab"]
+    one = next(i for i, (t, _) in enumerate(xml.others) if "One" in t)
+    xml.diff_choice.setCurrentIndex(one)
+    qtbot.waitUntil(lambda: xml.diff_done() and xml.diff_model.headerData(
+        2, Qt.Orientation.Horizontal) == "One", timeout=10000)
+    assert "snapshot/parent_id" in {  # Two's parent is One; One has none
+        xml.diff_model.index(r, 0).data() for r in range(xml.diff_model.rowCount())}
     assert isinstance(window.space_view, SpaceView)
     assert window.space_view.chart.series()
     qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
