@@ -29,7 +29,9 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
+from hvgui.host import HostError
 from hvgui.host.demo import build_demo_host
+from hvgui.host.fileio import read_bounded
 from hvgui.host.guest import Guest
 from hvgui.host.names import ps_datetime
 from hvgui.host.scenarios import SCENARIOS, run_scenario
@@ -132,8 +134,16 @@ def _read_file(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_FAT_FILE = (4 << 30) - 1  # FAT stores a file's size in 32 bits
+
+
 def _write_file(args: argparse.Namespace) -> int:
-    data = args.text.encode("utf-8") if args.text is not None else args.input.read_bytes()
+    if args.text is not None:
+        data = args.text.encode("utf-8")
+    else:  # never read /dev/zero or a FIFO into memory: a regular file that FAT can hold
+        data = read_bounded(args.input, MAX_FAT_FILE)
+        if len(data) > MAX_FAT_FILE:
+            raise HostError(args.input, "larger than a FAT file can be (4 GiB - 1 byte)")
     written = Guest(open_host(args), args.name).write_file(args.path, data)
     print(f"{args.name}: wrote {args.path} ({written} bytes)")
     return 0

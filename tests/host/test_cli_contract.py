@@ -148,5 +148,7 @@ def test_guest_files_in_and_out_and_the_workload(cli: Cli, tmp_path: Path) -> No
     ]
     out = cli("guest-workload", "web01", "--bytes", "1MB", "--rate", "8MB")
     assert "wrote 1048576 bytes" in out and "grew by" in out
+    cli("guest-write-file", "web01", "/zeros.bin", "--input", "/dev/zero", code=1)
+    assert cli.err == "hvctl: error: /dev/zero: not a regular file\n"  # never read forever
     cli("guest-read-file", "web01", "/Docs/missing.txt", code=1)
     assert cli.err.startswith("hvctl: error: ") and cli.err.count("\n") == 1
