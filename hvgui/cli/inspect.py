@@ -1,7 +1,8 @@
 """hvctl's inspector commands: the facts the GUI inspector shows, on the command line.
 
     hvctl inspect FILE [--json]                      # any VHDX, AVHDX, XML, BIN, VSV, VMCX...
-    hvctl inspect-checkpoint NAME [SNAPSHOT] [--json] [--delete-preview] [--host DIR]
+    hvctl inspect-checkpoint NAME [SNAPSHOT] [--json] [--delete-preview [--include-children]]
+                             [--host DIR]
 
 `inspect` exits 1 when the file cannot be decoded (the problem is printed), 0 otherwise.
 """
@@ -40,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="the checkpoint's name or Id (omit for the VM as it is now)")
     files.add_argument("--delete-preview", action="store_true",
                        help="say what deleting the checkpoint would do, without doing it")
+    files.add_argument("--include-children", action="store_true",
+                       help="with --delete-preview: the checkpoint and its whole subtree "
+                       "(Delete Checkpoint Subtree)")
     files.add_argument("--host", metavar="DIR", help="the lab host directory (or HVGUI_HOST)")
     add_json(files)
     files.set_defaults(func=_inspect_checkpoint, parser=files)
@@ -138,7 +142,8 @@ def _inspect_checkpoint(args: argparse.Namespace) -> int:
     if args.delete_preview:
         if not args.snapshot:
             args.parser.error("--delete-preview needs a SNAPSHOT")
-        preview = delete_preview(host, args.name, args.snapshot)
+        preview = delete_preview(host, args.name, args.snapshot,
+                                 include_children=args.include_children)
         if args.json:
             print_json(preview.to_json())
             return 0

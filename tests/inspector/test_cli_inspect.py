@@ -98,6 +98,11 @@ def test_inspect_checkpoint_lists_files_and_previews_a_delete(
     assert preview["BytesMoved"] == MiB and preview["EnoughSpace"] is True
     assert sorted(f["action"] for f in preview["Files"]) == [
         "delete", "delete", "delete", "keep", "merge"]
+    code, subtree = run_json(capsys, "inspect-checkpoint", "Lab", "One", "--delete-preview",
+                             "--include-children", "--json", "--host", lab.root)
+    assert code == 0 and isinstance(subtree, dict)
+    assert subtree["Snapshot"] == "One and its subtree"
+    assert [f["action"] for f in subtree["Files"]].count("delete") > 3  # both checkpoints'
     assert main(["inspect-checkpoint", "Lab", "--host", str(lab.root)]) == 0
     out = capsys.readouterr().out
     assert "running disk" in out
