@@ -194,7 +194,7 @@ def _test_vhd(args: argparse.Namespace) -> int:
 def _merge_vhd(args: argparse.Namespace) -> int:
     with progress_bar() as progress:
         result = vhdx.merge_vhd(args.path, args.destination_path, progress=progress)
-    merged = ", ".join(str(p) for p in result.merged)
+    merged = ", ".join(os.path.abspath(p) for p in result.merged)
     print(f"merged {merged} into {result.destination} ({_human(result.bytes_moved)} moved)")
     for path in result.repointed:
         print(f"re-pointed {path} at {result.destination}")

@@ -162,3 +162,29 @@ def test_writes_across_sector_bitmap_chunks_read_like_libvhdi(tmp_path: Path) ->
     finally:
         reference.close()
         base.close()
+
+
+def test_fattools_accepts_our_block_layout(tmp_path: Path) -> None:
+    """FATtools' VHDX reader refuses payload below 4 MiB, unaligned, duplicated or past-the-end
+    blocks: our fixed and dynamic disks (after writes) open in it and read the same. (It returns
+    nothing for unallocated blocks of a dynamic disk, so only allocated blocks are compared.)"""
+    from FATtools import vhdxutils
+
+    from hvgui.vhdx import create_dynamic, create_fixed
+
+    for name, create in (("f.vhdx", create_fixed), ("d.vhdx", create_dynamic)):
+        path = tmp_path / name
+        create(path, 12 * MiB, block_size=1 * MiB)
+        with open_disk(path, writable=True) as disk:
+            disk.write(3 * MiB - 100, b"\x42" * 5000)
+            disk.write(11 * MiB + 7, b"\x17" * 4096)
+        image = vhdxutils.Image(str(path), "rb")
+        try:
+            with VhdxImage.open(path) as ours, open_disk(path) as disk:
+                for block in range(12):
+                    if ours.bat.payload_entry(block) & 7 != 6:
+                        continue
+                    image.seek(block * MiB)
+                    assert bytes(image.read(MiB)) == disk.read(block * MiB, MiB), (name, block)
+        finally:
+            image.close()
