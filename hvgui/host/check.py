@@ -153,6 +153,7 @@ class _Checker:
             doc = ConfigDoc.load(config)
             name = doc.name
             _ = doc.id, doc.snapshot_data_root, doc.drives(), doc.snapshot_ids
+            _ = doc.memory_mb, doc.processor_count, doc.parent_snapshot_id  # what get-vm reads
         except HostError as exc:
             self.add(
                 "error",
@@ -215,6 +216,7 @@ class _Checker:
         try:
             doc = ConfigDoc.load(path)
             label = doc.name
+            _ = doc.id, doc.memory_mb, doc.processor_count, doc.snapshot_parent_id
         except HostError as exc:
             self.add(
                 "error",

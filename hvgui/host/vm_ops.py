@@ -152,6 +152,8 @@ def transition(
     with host._operation(doc, action, transient, progress, cancel, transient=transient) as op:
         doc = op.doc
         _, result = states.transition(doc.name, action, doc.state)  # re-check under the lock
+        if action == states.START:
+            _ = doc.memory_mb, doc.processor_count  # a VM with absurd hardware does not start
         runtime_dir = vm_runtime_dir(doc.path, doc.id)
         rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
         before: list[journal.Action] = []

@@ -251,11 +251,18 @@ class ConfigDoc:
 
     @property
     def memory_mb(self) -> int:
-        return self.get_int("settings/memory/bank/size")
+        return self._in_range("settings/memory/bank/size", 32, 1 << 20, "MB (32 MB to 1 TB)")
 
     @property
     def processor_count(self) -> int:
-        return self.get_int("settings/processors/count")
+        return self._in_range("settings/processors/count", 1, 64, "(1 to 64)")
+
+    def _in_range(self, where: str, low: int, high: int, what: str) -> int:
+        """A setting the host sizes things by (memory files, vCPU state): never absurd."""
+        value = self.get_int(where)
+        if not low <= value <= high:
+            raise HostError(self.path, f"configuration/{where} is out of range: {value} {what}")
+        return value
 
     @property
     def data_root(self) -> Path:

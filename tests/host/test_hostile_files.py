@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,26 @@ G = "B1C2D3E4-0000-1111-2222-333344445555"
 def test_which_journal_paths_recovery_trusts(path: str, trusted: bool) -> None:
     problem = journal_problem({"created": [path], "committed": False})
     assert (problem is None) == trusted, problem
+
+
+def test_absurd_memory_or_processor_settings_are_refused_not_allocated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    config = host.get_vm("web01").config_path
+    text = config.read_bytes().decode("utf-16")
+    for container, element, value in (
+        ("processors", "count", "1000000000"),
+        ("bank", "size", "1000000000000"),
+    ):
+        pattern = rf'(<{container}>.*?<{element} type="integer">)\d+(</{element}>)'
+        crafted = re.sub(pattern, rf"\g<1>{value}\2", text, count=1, flags=re.S)
+        assert crafted != text
+        config.write_bytes("\ufeff".encode("utf-16-le") + crafted.encode("utf-16-le"))
+        for argv in (["start-vm", "web01"], ["get-vm", "web01"]):
+            assert main([*argv, "--host", str(host.root)]) == 1
+            assert "is out of range" in capsys.readouterr().err
+        assert [f.code for f in host.check()] == ["config-unreadable"]
+    config.write_bytes("\ufeff".encode("utf-16-le") + text.encode("utf-16-le"))
+    assert host.check() == []
