@@ -292,3 +292,21 @@ def test_a_pass_through_disk_is_shown_as_one(
     assert "PhysicalDrive2.raw — Pass-through disk (raw)" in headings
     assert "Checkpoints do not capture it" in view.note.text()
     assert view.hex.model.row_bytes(0) == b"LUN data"
+
+
+def test_f5_after_the_checkpoint_is_deleted_says_so(
+    qtbot: QtBot, lab: Host, close_after: Closer
+) -> None:
+    window = InspectorWindow(host=lab, vm="Lab", snapshot="Two")
+    qtbot.addWidget(window)
+    close_after(window)
+    window.show()
+    qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
+    assert window.list_banner.isHidden()
+    lab.remove_snapshot("Lab", "Two")  # e.g. from the main window or hvctl
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    assert window.file_model.rowCount() == 0
+    assert not window.list_banner.isHidden() and "Two" in window.list_banner.text()
+    qtbot.waitUntil(lambda: isinstance(window.delete_view, ErrorPanel), timeout=10000)
+    assert "Two" in window.delete_view.problem  # type: ignore[attr-defined]
+    assert window.tabs.tabText(window.tabs.indexOf(window.delete_view)) == "&Delete preview"

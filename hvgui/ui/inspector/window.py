@@ -189,8 +189,9 @@ class InspectorWindow(QMainWindow):
         self.role.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        if self.list_problem:
-            left_layout.addWidget(Banner(self.list_problem, "error", left))
+        self.list_banner = Banner(self.list_problem or "", "error", left)
+        self.list_banner.setVisible(bool(self.list_problem))
+        left_layout.addWidget(self.list_banner)
         left_layout.addWidget(self.file_table, 1)
         left_layout.addWidget(self.role)
         self.stack = QStackedWidget(page)
@@ -310,36 +311,56 @@ class InspectorWindow(QMainWindow):
             view.deleteLater()
             del self._views[path]
         self.file_model.set_files(self._list_files())
+        self.list_banner.setText(self.list_problem or "")
+        self.list_banner.setVisible(bool(self.list_problem))
         rows = [f.path for f in self.file_model.files()]
         self.file_table.selectRow(rows.index(current) if current in rows else 0)
+        if self.host is not None and self.vm is not None:
+            replace_tab(self.tabs, self.space_tab, self._space_tab(self.host, self.vm), "&Space")
+            if self.snapshot is not None:
+                self._set_delete_tab(WaitingPanel("Working out what a delete would do…",
+                                                  self.tabs))
+                self._start_preview(self.host, self.vm, self.snapshot)
 
     # -- host tabs ----------------------------------------------------------------------------
     def _add_host_tabs(self, host: Host, vm: str, snapshot: str | None) -> None:
-        try:
-            machine = host.get_vm(vm)
-            self.space_view: SpaceView | None = SpaceView(host.events(machine.id), machine.name,
-                                                          self.tabs)
-            self.tabs.addTab(self.space_view, "&Space")
-        except HvError as exc:
-            self.tabs.addTab(ErrorPanel("Space", str(exc), self.tabs), "&Space")
+        self.tabs.addTab(self._space_tab(host, vm), "&Space")
         if snapshot is None:
             return
         self.delete_view: QWidget = WaitingPanel("Working out what a delete would do…", self.tabs)
         self.tabs.addTab(self.delete_view, "&Delete preview")
+        self._preview_wanted = 0
+        self._start_preview(host, vm, snapshot)
+
+    def _space_tab(self, host: Host, vm: str) -> QWidget:
+        self.space_view: SpaceView | None = None
+        try:
+            machine = host.get_vm(vm)
+            self.space_view = SpaceView(host.events(machine.id), machine.name, self.tabs)
+            self.space_tab: QWidget = self.space_view
+        except HvError as exc:
+            self.space_tab = ErrorPanel("Space", str(exc), self.tabs)
+        return self.space_tab
+
+    def _start_preview(self, host: Host, vm: str, snapshot: str) -> None:
+        """Compute the delete preview off the GUI thread; only the latest request is shown."""
+        self._preview_wanted += 1
+        wanted = self._preview_wanted
         Op(self.runner, lambda progress, cancel: delete_preview(host, vm, snapshot),
-           label="delete preview").success(self._preview_ready).failure(
-            self._preview_failed).run_in_background()
+           label="delete preview").success(
+            lambda preview: self._preview_ready(preview, wanted)).failure(
+            lambda exc: self._preview_failed(exc, wanted)).run_in_background()
 
     def _set_delete_tab(self, widget: QWidget) -> None:
         replace_tab(self.tabs, self.delete_view, widget, "&Delete preview")
         self.delete_view = widget
 
-    def _preview_ready(self, preview: DeletePreview) -> None:
-        if not self._closed:
+    def _preview_ready(self, preview: DeletePreview, wanted: int) -> None:
+        if not self._closed and wanted == self._preview_wanted:
             self._set_delete_tab(DeletePreviewWidget(preview, self.tabs))
 
-    def _preview_failed(self, exc: BaseException) -> None:
-        if not self._closed:
+    def _preview_failed(self, exc: BaseException, wanted: int) -> None:
+        if not self._closed and wanted == self._preview_wanted:
             problem = str(exc) if isinstance(exc, HvError) else f"{type(exc).__name__}: {exc}"
             self._set_delete_tab(ErrorPanel("The delete preview cannot be computed", problem,
                                             self.tabs))
