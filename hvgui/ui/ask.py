@@ -76,9 +76,10 @@ def confirm_delete(
 ) -> bool:
     """Confirm a checkpoint delete; with the inspector present, its delete preview (which files
     are merged or deleted, bytes moved, space needed) is the question."""
-    if not include_children and importlib.util.find_spec("hvgui.ui.inspector") is not None:
+    if importlib.util.find_spec("hvgui.ui.inspector") is not None:
         inspector: Any = importlib.import_module("hvgui.ui.inspector")
-        return bool(inspector.confirm_delete(parent, host, vm.id, snapshot.id))
+        return bool(inspector.confirm_delete(parent, host, vm.id, snapshot.id,
+                                             include_children=include_children))
     return confirm(
         parent, title, text,
         "Each disk is merged into the one that depends on it; configuration and saved memory "
