@@ -32,6 +32,11 @@ EXPECTED = {
     "folder.vhdx": "is a directory",
     "fifo.vhdx": "not a regular file",
     "empty.vhdx": "too small for a VHDX",
+    "truncated.vhdx": "too small for a VHDX",
+    "truncated-bat.vhdx": "past the end of the file",
+    "headers.vhdx": "both headers are invalid",
+    "bat-absurd.vhdx": "past the end of the file",
+    "metadata-garbage.vhdx": "signature is not 'metadata'",
 }
 
 
@@ -55,6 +60,9 @@ def test_hostile_files_give_one_line_errors(hostile_run: dict[str, object]) -> N
         if r["code"] == 1 and r["command"] != "test-vhd":
             assert len(r["stderr"]) == 1 and r["stderr"][0].startswith("hvctl: error: "), where
             assert r["file"] in r["stderr"][0], where
+    # Test-VHD names at least one problem in every one of these files.
+    failed_tests = {r["file"] for r in results if r["command"] == "test-vhd" and r["code"] == 1}
+    assert failed_tests == {r["file"] for r in results}
     for name, words in EXPECTED.items():
         (read,) = [r for r in results if r["file"] == name and r["command"] == "read-vhd"]
         assert read["code"] == 1 and words in read["stderr"][0], read

@@ -4,6 +4,7 @@ format lets it (valid CRCs where there is one, so the lie is not rejected by the
 from __future__ import annotations
 
 import os
+import random
 import struct
 import uuid
 from collections.abc import Callable
@@ -220,6 +221,43 @@ def virtual_size_64_tib_small_bat(folder: Path) -> Path:
     return p
 
 
+def truncated_in_the_region_table(folder: Path) -> Path:
+    p = _base(folder / "truncated.vhdx")
+    os.truncate(p, 200 * 1024)
+    return p
+
+
+def truncated_in_the_bat(folder: Path) -> Path:
+    p = _base(folder / "truncated-bat.vhdx")
+    os.truncate(p, 3 * MiB + 1234)
+    return p
+
+
+def both_headers_damaged(folder: Path) -> Path:
+    p = _base(folder / "headers.vhdx")
+    for offset in (64 * 1024 + 100, 128 * 1024 + 100):
+        write_at(p, offset, bytes([read_at(p, offset, 1)[0] ^ 0xFF]))
+    return p
+
+
+def bat_offset_absurd(folder: Path) -> Path:
+    p = _base(folder / "bat-absurd.vhdx")
+    set_bat_entry(p, 0, (1 << 50) | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+    return p
+
+
+def metadata_table_garbage(folder: Path) -> Path:
+    p = _base(folder / "metadata-garbage.vhdx")
+    write_at(p, metadata_table_offset(p), b"\xff" * 64)
+    return p
+
+
+def garbage_after_the_signature(folder: Path) -> Path:
+    p = folder / "garbage.vhdx"
+    p.write_bytes(b"vhdxfile" + random.Random(5).randbytes(2 * MiB))
+    return p
+
+
 def directory(folder: Path) -> Path:
     p = folder / "folder.vhdx"
     p.mkdir()
@@ -257,6 +295,12 @@ ALL: list[Callable[[Path], Path]] = [
     parent_is_itself,
     parent_is_a_fifo,
     virtual_size_64_tib_small_bat,
+    truncated_in_the_region_table,
+    truncated_in_the_bat,
+    both_headers_damaged,
+    bat_offset_absurd,
+    metadata_table_garbage,
+    garbage_after_the_signature,
     directory,
     fifo,
     empty,
