@@ -154,6 +154,7 @@ class _Checker:
             name = doc.name
             _ = doc.id, doc.snapshot_data_root, doc.drives(), doc.snapshot_ids
             _ = doc.memory_mb, doc.processor_count, doc.parent_snapshot_id  # what get-vm reads
+            _ = doc.last_powered_on, doc.creation_time
         except HostError as exc:
             self.add(
                 "error",
@@ -217,6 +218,7 @@ class _Checker:
             doc = ConfigDoc.load(path)
             label = doc.name
             _ = doc.id, doc.memory_mb, doc.processor_count, doc.snapshot_parent_id
+            _ = doc.snapshot_creation_time
         except HostError as exc:
             self.add(
                 "error",

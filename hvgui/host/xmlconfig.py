@@ -64,6 +64,9 @@ def from_filetime(ticks: int) -> datetime:
     return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
 
 
+_MAX_FILETIME = to_filetime(datetime(3000, 1, 1, tzinfo=UTC))
+
+
 def new_guid() -> str:
     return str(uuid.uuid4()).upper()
 
@@ -247,7 +250,7 @@ class ConfigDoc:
             raise HostError(
                 self.path, "properties/creation_time is not an 8-byte FILETIME"
             ) from None
-        return from_filetime(ticks)
+        return from_filetime(self._filetime("properties/creation_time", ticks))
 
     @property
     def memory_mb(self) -> int:
@@ -287,7 +290,14 @@ class ConfigDoc:
 
     @property
     def last_powered_on(self) -> int:
-        return self.get_int("properties/last_powered_on_time", 0)
+        where = "properties/last_powered_on_time"
+        return self._filetime(where, self.get_int(where, 0))
+
+    def _filetime(self, where: str, ticks: int) -> int:
+        """A FILETIME a date can hold (1601 to 3000): past that, datetime overflows."""
+        if not 0 <= ticks <= _MAX_FILETIME:
+            raise HostError(self.path, f"configuration/{where} is not a valid time: {ticks}")
+        return ticks
 
     @property
     def merge_pending(self) -> bool:
@@ -346,7 +356,8 @@ class ConfigDoc:
 
     @property
     def snapshot_creation_time(self) -> datetime:
-        return from_filetime(self.get_int("snapshot/creation_time"))
+        where = "snapshot/creation_time"
+        return from_filetime(self._filetime(where, self.get_int(where)))
 
     @property
     def snapshot_vm_id(self) -> str:

@@ -294,3 +294,27 @@ def test_absurd_memory_or_processor_settings_are_refused_not_allocated(
         assert [f.code for f in host.check()] == ["config-unreadable"]
     config.write_bytes("\ufeff".encode("utf-16-le") + text.encode("utf-16-le"))
     assert host.check() == []
+
+
+def test_times_past_what_a_date_holds_are_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01", running=True)
+    snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
+    assert snap is not None
+    for path, element in (
+        (snap.config_path, "creation_time"),
+        (host.get_vm("web01").config_path, "last_powered_on_time"),
+    ):
+        text = path.read_bytes().decode("utf-16")
+        pattern = rf'(<snapshot>.*?)?(<{element} type="integer">)\d+(</{element}>)'
+        crafted = re.sub(pattern, rf"\g<1>\g<2>{2**64 - 1}\3", text, count=1, flags=re.S)
+        assert crafted != text
+        path.write_bytes("\ufeff".encode("utf-16-le") + crafted.encode("utf-16-le"))
+        for argv in (["get-vmsnapshot", "web01"], ["get-vm"]):
+            main([*argv, "--host", str(host.root)])
+            err = capsys.readouterr().err
+            assert "Traceback" not in err
+        assert any("is not a valid time" in f.message for f in host.check())
+        path.write_bytes("\ufeff".encode("utf-16-le") + text.encode("utf-16-le"))
