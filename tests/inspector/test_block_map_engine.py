@@ -171,3 +171,19 @@ def test_a_127_gib_chain_maps_in_the_background_and_stays_responsive(
         panel.map.viewport().grab()
     assert (time.perf_counter() - started) / 5 < 0.1
     runner.shutdown()
+
+
+def test_a_changed_parent_still_maps_the_file_and_says_why(tmp_path: Path) -> None:
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    create_dynamic(base, 8 * MiB, block_size=MiB)
+    create_differencing(child, base)
+    with open_disk(child, writable=True) as disk:
+        disk.write(0, b"c" * 4096)
+    with open_disk(base, writable=True) as disk:  # what Hyper-V's read-only flag prevents
+        disk.write(MiB, b"b" * 4096)
+    blocks = block_map(child)
+    assert blocks.parent_status == "changed" and blocks.missing_parent is not None
+    assert "modified after" in blocks.missing_parent
+    assert [p.name for p in blocks.chain] == ["child.avhdx", "base.vhdx (changed)"]
+    assert dict(blocks.blocks[0].sources)[0] == 4096  # what the child itself holds
+    assert "changed since this disk was made" in read_path(blocks, 0)[-1].note

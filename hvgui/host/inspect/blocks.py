@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from hvgui.vhdx import (
+    ParentMismatchError,
     ParentNotFoundError,
     VhdxError,
     VhdxImage,
@@ -45,6 +46,9 @@ class BlockMap:
     size: int
     blocks: Sequence[Any]  # the engine's BlockSource objects (or MapBlock)
     missing_parent: str | None = None
+    # Why chain[1] cannot be read: "missing" (not found) or "changed" (found, but modified
+    # after this disk was made: its DataWriteGuid no longer matches the parent linkage).
+    parent_status: str = "missing"
     # Per chain file: the BAT state (0-7) of its block covering each leaf block; -1 where the
     # file could not be read (a missing parent). Empty when not computed.
     states: list[Any] = field(default_factory=list)
@@ -62,7 +66,14 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
             blocks = BlockMap(list(disk.chain), disk.block_size, disk.size,
                               disk.block_sources())
     except ParentNotFoundError as exc:
-        blocks = _single_file_map(Path(path), exc.problem, exc.locator)
+        name = parent_file_name(exc.locator) or "parent"
+        blocks = _single_file_map(Path(path), exc.problem, f"{name} (missing)", "missing")
+    except ParentMismatchError as exc:
+        if Path(exc.subject) != Path(path):
+            raise  # the break is further down the chain: this disk's own map says nothing
+        with VhdxImage.open(Path(path)) as image:
+            name = parent_file_name(image.parent_locator) or "parent"
+        blocks = _single_file_map(Path(path), exc.problem, f"{name} (changed)", "changed")
     return replace(blocks, states=_bat_states(blocks))
 
 
@@ -98,7 +109,7 @@ def _bat_states(blocks: BlockMap) -> list[Any]:
     return out
 
 
-def _single_file_map(path: Path, problem: str, locator: dict[str, str]) -> BlockMap:
+def _single_file_map(path: Path, problem: str, placeholder: str, status: str) -> BlockMap:
     with VhdxImage.open(path) as image:
         size, bs = image.virtual_size, image.block_size
         blocks: list[MapBlock] = []
@@ -111,9 +122,8 @@ def _single_file_map(path: Path, problem: str, locator: dict[str, str]) -> Block
                 counts[source] = counts.get(source, 0) + run.length
             order = sorted(counts, key=lambda k: (k < 0, k))
             blocks.append(MapBlock(index, offset, length, [(k, counts[k]) for k in order]))
-    parent_name = parent_file_name(locator) or "parent"
-    placeholder = Path(f"{parent_name} (missing)")
-    return BlockMap([path, placeholder], bs, size, blocks, missing_parent=problem)
+    return BlockMap([path, Path(placeholder)], bs, size, blocks, missing_parent=problem,
+                    parent_status=status)
 
 
 # A leaf block covering several smaller blocks of a parent in different states.
@@ -146,7 +156,10 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
             break
         left = sum(n for _, n in pending)
         if level > 0 and blocks.missing_parent is not None:
-            note = f"missing: the remaining {left:,} bytes of this block cannot be read"
+            note = (f"missing: the remaining {left:,} bytes of this block cannot be read"
+                    if blocks.parent_status == "missing" else
+                    f"changed since this disk was made: the remaining {left:,} bytes would be "
+                    "read from a parent that no longer holds what this disk expects")
             steps.append(ReadStep(file, [], 0, 0, 0, [], note))
             break
         try:

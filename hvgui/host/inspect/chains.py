@@ -23,6 +23,7 @@ from hvgui.host.inspect.facts import (
 )
 from hvgui.host.layout import vm_runtime_dir
 from hvgui.vhdx import (
+    ParentMismatchError,
     ParentNotFoundError,
     VhdxError,
     open_disk,
@@ -56,6 +57,7 @@ def _disk_role(depth: int, last: int, now: bool) -> str:
 
 
 _PARENT_MISSING = "its parent is missing"
+_PARENT_CHANGED = "its parent no longer matches"
 
 
 def _chain_of(path: Path) -> tuple[list[Path], int | None, str | None]:
@@ -65,6 +67,8 @@ def _chain_of(path: Path) -> tuple[list[Path], int | None, str | None]:
             return list(disk.chain), disk.size, None
     except ParentNotFoundError as exc:
         return [path], None, f"{_PARENT_MISSING}: {exc.problem}"
+    except ParentMismatchError as exc:
+        return [path], None, f"{_PARENT_CHANGED}: {exc.problem}"
     except VhdxError as exc:
         return [path], None, exc.problem
     except OSError as exc:
@@ -146,6 +150,10 @@ def files_of(path: str | os.PathLike[str]) -> list[FileFacts]:
                 role = ("A differencing disk whose parent cannot be found: it holds only the "
                         "blocks written since its parent was frozen, so it cannot be read on "
                         "its own.")
+            elif problem.startswith(_PARENT_CHANGED):
+                role = ("A differencing disk whose parent was changed after it was made: the "
+                        "chain is broken, since the blocks it does not hold would now come from "
+                        "different data.")
             else:
                 role = "A virtual disk that cannot be opened: the problem is below."
         elif depth == 0:

@@ -190,7 +190,7 @@ class BlockMapPanel(QWidget):
                         else "leaf" if index == 0 else "base" if index == len(blocks.chain) - 1
                         else f"parent {index}")
                 if blocks.missing_parent and index > 0:
-                    role = "missing parent"
+                    role = f"{blocks.parent_status} parent"
             else:
                 name, role = "zeros", "allocated nowhere"
             whole, partial = involved.get(index, (0, 0))
@@ -205,10 +205,13 @@ class BlockMapPanel(QWidget):
         text = (f"{data.count:,} blocks of {format_bytes(blocks.block_size)} "
                 f"({format_bytes(blocks.size)}) as seen from {blocks.chain[0].name}. "
                 "Each cell is coloured by the file a read of that block comes from")
-        text += (f"; {partial:,} partial block{'s' if partial != 1 else ''} are split on the "
-                 "diagonal between their files." if partial else ".")
-        if blocks.missing_parent:
+        text += (f"; {partial:,} partial block{'s are' if partial != 1 else ' is'} split on "
+                 "the diagonal between the files serving it." if partial else ".")
+        if blocks.missing_parent and blocks.parent_status == "missing":
             text += " Its parent is missing: the parent's cells cannot actually be read."
+        elif blocks.missing_parent:
+            text += (" Its parent was changed after this disk was made: the parent's cells "
+                     "would read data this disk was never based on.")
         self.summary.setText(text)
 
     def _failed(self, exc: BaseException) -> None:
