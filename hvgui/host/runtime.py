@@ -20,6 +20,7 @@ MIN_MEMORY = 32 << 20
 MAX_MEMORY = 1 << 40
 MAX_PROCESSORS = 64
 MAX_CHECKPOINTS = 50  # Hyper-V 2012 R2's limit per VM
+MAX_UPTIME = 100 * 365 * 86400  # seconds: a saved uptime beyond this is damage
 
 
 def phase(progress: Progress | None, phase: str) -> Progress | None:
@@ -73,7 +74,8 @@ def saved_uptime(vsv: Path) -> int:
         value = read_vsv(vsv).devices.get("uptime_seconds", 0)
     except HostError:
         return 0
-    return int(value) if isinstance(value, int) and value >= 0 else 0
+    plausible = isinstance(value, int) and 0 <= value <= MAX_UPTIME  # a date must hold it
+    return int(value) if plausible else 0
 
 
 def device_state(doc: ConfigDoc, state: str) -> DeviceState:

@@ -318,3 +318,18 @@ def test_times_past_what_a_date_holds_are_a_clear_error(
             assert "Traceback" not in err
         assert any("is not a valid time" in f.message for f in host.check())
         path.write_bytes("\ufeff".encode("utf-16-le") + text.encode("utf-16-le"))
+
+
+def test_an_absurd_saved_uptime_is_ignored(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01", running=True)
+    host.save_vm("web01")
+    vsv = host.get_vm("web01").config_path.parent / host.get_vm("web01").id
+    vsv = vsv / f"{host.get_vm('web01').id}.vsv"
+    state = savedstate.read_vsv(vsv)
+    vsv.unlink()
+    savedstate.write_vsv(
+        vsv, savedstate.DeviceState(state.processors, {**state.devices, "uptime_seconds": 10**20})
+    )
+    host.start_vm("web01")  # a date cannot hold 10^20 s: the uptime starts again from zero
+    assert host.get_vm("web01").uptime.total_seconds() < 60
