@@ -127,3 +127,38 @@ def test_disk_commands_start_without_the_host(tmp_path: Path) -> None:
                             cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_permission_denied_is_one_line(tmp_path: Path) -> None:
+    """A file the user may not read (or write) gives one line and exit 1. As root, the
+    commands run as `nobody`, for whom root's test folder is closed too."""
+    import os
+    import shutil
+
+    from hvgui.vhdx import create_dynamic
+
+    disk = tmp_path / "secret.vhdx"
+    create_dynamic(disk, 8 << 20)
+    disk.chmod(0)
+    (tmp_path / "in.bin").write_bytes(b"x")
+
+    prefix: list[str] = []
+    if os.getuid() == 0:
+        setpriv = shutil.which("setpriv")  # util-linux, on every Debian
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot drop the permission to read")
+        prefix = [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    for args, words in (
+        (["get-vhd", disk], "no permission to read"),
+        (["test-vhd", disk], "no permission to read"),
+        (["read-vhd", disk, "--offset", "0", "--length", "1"], "no permission to read"),
+        (["write-vhd", disk, "--offset", "0", "--input", "/dev/null"], "no permission to write"),
+    ):
+        result = subprocess.run([*prefix, sys.executable, "-m", "hvgui.cli.main",
+                                 *map(str, args)],
+                                capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert result.returncode == 1, (args, result.stderr)
+        out = result.stdout if args[0] == "test-vhd" else result.stderr
+        assert words in out and "Traceback" not in result.stderr, (args, result.stderr)
+        if args[0] != "test-vhd":
+            assert result.stderr.count("\n") == 1
