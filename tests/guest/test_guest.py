@@ -201,6 +201,6 @@ def test_a_workload_larger_than_the_disk_is_refused_at_once(tmp_path: Path) -> N
     host.start_vm("Big")
     running = host.get_vm("Big").hard_drives[0].path
     before = running.stat().st_size
-    with pytest.raises(HostError, match="cannot fit on its 64.0 MiB virtual disk"):
+    with pytest.raises(HostError, match=r"cannot fit on its 64\.0 MiB virtual disk"):
         Guest(host, "Big").run_workload(1 << 40)
     assert running.stat().st_size == before  # nothing was written
