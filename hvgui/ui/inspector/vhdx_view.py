@@ -202,7 +202,8 @@ class BlockMapPanel(QWidget):
             )
         self.legend.setText("<table cellspacing='3'>" + "".join(rows) + "</table>")
         partial = data.partial_count()
-        text = (f"{data.count:,} blocks of {format_bytes(blocks.block_size)} "
+        text = (f"{data.count:,} block{'s' if data.count != 1 else ''} of "
+                f"{format_bytes(blocks.block_size)} "
                 f"({format_bytes(blocks.size)}) as seen from {blocks.chain[0].name}. "
                 "Each cell is coloured by the file a read of that block comes from")
         text += (f"; {partial:,} partial block{'s are' if partial != 1 else ' is'} split on "
