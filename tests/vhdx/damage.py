@@ -9,6 +9,8 @@ from pathlib import Path
 
 import crc32c
 
+from tests.vhdx.helpers import patch
+
 HEADER_OFFSETS = (64 << 10, 128 << 10)
 REGION_TABLE_OFFSETS = (192 << 10, 256 << 10)
 
@@ -20,11 +22,7 @@ def read_at(path: Path, offset: int, length: int) -> bytes:
 
 
 def write_at(path: Path, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-    finally:
-        os.close(fd)
+    patch(path, offset, data)
 
 
 def truncate(path: Path, size: int) -> None:
