@@ -169,6 +169,16 @@ def test_the_real_differencing_avhdx_says_its_parent_is_missing(
     assert finding.data().startswith("its parent disk is missing")
     assert finding.data().endswith("D39E65C32385.avhdx")
     assert "parent cannot be found" in window.role.text()
+    # BAT counts by state, opened in the Structure tab
+    model = view.structure_model
+    bat = next(model.index(r, 0) for r in range(model.rowCount())
+               if model.index(r, 0).data() == "bat")
+    counts = next(model.index(r, 0, bat) for r in range(model.rowCount(bat))
+                  if model.index(r, 0, bat).data() == "counts")
+    assert view.structure.isExpanded(counts)
+    assert {model.index(r, 0, counts).data(): model.index(r, 1, counts).data()
+            for r in range(model.rowCount(counts))} == {
+        "NOT_PRESENT": "4064", "PARTIALLY_PRESENT": "32"}
     assert "Microsoft Windows 10.0.17763.0" in " ".join(
         w.text() for w in view.findChildren(QLabel))
 
