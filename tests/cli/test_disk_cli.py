@@ -82,10 +82,14 @@ def test_test_vhd_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixt
     base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
     main(["new-vhd", str(base), "--size-bytes", "8MB"])
     main(["new-vhd", str(child), "--parent-path", str(base)])
-    set_read_only(base, True)
-    capsys.readouterr()
+    # new-vhd made the parent read-only, as Hyper-V does: the fresh chain is sound, and
+    # write-vhd cannot break it by accident.
+    assert "is now read-only" in capsys.readouterr().err
     assert main(["test-vhd", str(child)]) == 0
     assert "no problems found" in capsys.readouterr().out
+    (tmp_path / "x.bin").write_bytes(b"x")
+    assert main(["write-vhd", str(base), "--offset", "0", "--input", str(tmp_path / "x.bin")]) == 1
+    assert "read-only" in capsys.readouterr().err
     set_read_only(base, False)
     with open_disk(base, writable=True) as disk:
         disk.write(0, b"oops")
