@@ -113,9 +113,14 @@ def _new_vhd(args: argparse.Namespace) -> int:
         _check_block_size(parser, block_size)
         vhdx.create_differencing(args.path, args.parent_path, block_size=block_size)
         # As Hyper-V does for a checkpoint's parent: writing to it would break the child.
-        vhdx.set_read_only(args.parent_path, True)
-        print(f"hvctl: note: {args.parent_path} is now read-only: the differencing disk "
-              "depends on it (merge-vhd makes it writable again)", file=sys.stderr)
+        try:
+            vhdx.set_read_only(args.parent_path, True)
+        except vhdx.VhdxError as exc:
+            print(f"hvctl: warning: {exc}; keep the parent unchanged or the differencing disk "
+                  "breaks", file=sys.stderr)
+        else:
+            print(f"hvctl: note: {args.parent_path} is now read-only: the differencing disk "
+                  "depends on it (merge-vhd makes it writable again)", file=sys.stderr)
     else:
         if args.size_bytes is None:
             parser.error("--size-bytes is required (or --parent-path for a differencing disk)")
