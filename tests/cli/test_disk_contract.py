@@ -62,3 +62,15 @@ def test_test_vhd_json_is_sound_for_a_new_disk(tmp_path: Path,
     assert main(["test-vhd", str(disk), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["Sound"] is True and record["Findings"] == []
+
+
+def test_readmes_hvctl_lines_work_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## hvctl at a glance", 1)[1].split("```")[1]
+    lines = [line.split("#")[0].split() for line in block.splitlines()]
+    lines = [words for words in lines if words and words[0] == "hvctl"]
+    assert len(lines) >= 6
+    monkeypatch.chdir(tmp_path)
+    for words in lines:
+        assert main(words[1:]) == 0, (words, capsys.readouterr().err)
