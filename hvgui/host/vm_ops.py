@@ -18,12 +18,12 @@ from hvgui.host.layout import (
     snapshot_state_dir,
     vm_runtime_dir,
 )
-from hvgui.host.model import OperationResult
+from hvgui.host.model import DiskEvent, OperationResult
 from hvgui.host.names import file_name_for, ps_quote, ps_size, shown, validate_name
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
-from hvgui.progress import CancelToken, Progress
+from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.vhdx import create_dynamic, open_disk
 
 if TYPE_CHECKING:
@@ -94,7 +94,22 @@ def new_vm(
 def remove_vm(
     host: Host, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
 ) -> OperationResult:
-    """Remove-VM: the configuration, saved state and checkpoint files go; disks stay."""
+    """Remove-VM: only an Off or Saved VM (as Hyper-V's DestroySystem requires). Its checkpoints
+    are deleted first, by the delete rules, so their AVHDX are merged into the virtual hard disk
+    files; then the configuration and saved state go. The disks stay."""
+    doc = host._load_vm(vm)
+    if doc.state not in (states.OFF, states.SAVED):
+        raise InvalidStateError(
+            doc.name, f"cannot delete the VM while it is {doc.state}: turn it off or save it first"
+        )
+    merged: list[DiskEvent] = []
+    roots = [s for s in host.list_snapshots(doc.id) if s.parent_snapshot_id is None]
+    for i, root in enumerate(roots):
+        step = scaled(progress, 0.9 * i / len(roots), 0.9 * (i + 1) / len(roots))
+        result = host.remove_snapshot(
+            doc.id, root.id, include_children=True, progress=step, cancel=cancel
+        )
+        merged += result.events
     with host._operation(vm, "Remove", "Removing", progress, cancel) as op:
         doc = op.doc
         actions: list[journal.Action] = []
@@ -115,7 +130,9 @@ def remove_vm(
         ]
         op.event("deleted", doc.path, file_size(doc.path), "VM configuration")
         op.commit(after=actions)
-        return host._result(op, f"Remove-VM -Name {ps_quote(doc.name)} -Force")
+        result = host._result(op, f"Remove-VM -Name {ps_quote(doc.name)} -Force")
+    result.events[:0] = merged  # the checkpoint deletes' events were logged by them
+    return result
 
 
 def rename_vm(

@@ -233,6 +233,7 @@ def test_ids_in_a_configuration_must_be_guids(
     make_vm(host, "web01", running=True)
     snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
     assert snap is not None
+    host.stop_vm("web01", turn_off=True)  # Remove-VM needs an Off (or Saved) VM
     victim = tmp_path / "VICTIM"  # upper case: ids are read upper-cased
     (victim / "keep").mkdir(parents=True)
     (tmp_path / "VICTIM.xml").write_bytes(snap.config_path.read_bytes())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hvgui.host import Host, HostError
+from hvgui.host import Host, HostError, InvalidStateError
 
-from .hosthelpers import MiB, make_vm, now_disk, write_now
+from .hosthelpers import MiB, digest, make_vm, now_disk, write_now
 
 
 @pytest.mark.parametrize("state", ["Saved", "Paused"])
@@ -30,19 +30,30 @@ def test_checkpoint_of_a_saved_or_paused_vm_comes_back_in_that_state(
     assert host.check() == []
 
 
-def test_remove_vm_keeps_disks_and_says_so_in_events(host: Host) -> None:
+def test_remove_vm_merges_checkpoints_into_the_disks_and_keeps_them(host: Host) -> None:
+    """Remove-VM: "If the virtual machine has any snapshots, these are deleted and merged into
+    the virtual hard disk files"; only an Off or Saved VM can be deleted."""
     vm_id = make_vm(host, running=True)
+    write_now(host, "web01", 0, b"before one" * 100)
     host.checkpoint_vm("web01", snapshot_name="one")
-    disks = sorted((host.root / "Virtual Hard Disks").iterdir())
+    write_now(host, "web01", MiB, b"after one" * 100)
+    host.checkpoint_vm("web01", snapshot_name="two")
+    now = digest(now_disk(host, "web01"))
+    with pytest.raises(InvalidStateError, match="turn it off or save it first"):
+        host.remove_vm("web01")
+    host.save_vm("web01")
     config = host.get_vm("web01").config_path
     result = host.remove_vm("web01")
     assert not config.exists() and not (config.parent / vm_id).exists()
     assert not list((host.root / "Snapshots").iterdir())
-    assert sorted((host.root / "Virtual Hard Disks").iterdir()) == disks  # like Hyper-V
-    assert {e.path.suffix for e in result.events if e.action == "deleted"} >= {".xml", ".bin"}
+    [base] = (host.root / "Virtual Hard Disks").iterdir()
+    assert base.suffix == ".vhdx" and digest(base) == now  # everything merged into the base
+    assert base.stat().st_mode & 0o200  # and no longer frozen
+    actions = {e.action for e in result.events}
+    assert {"merged", "deleted"} <= actions
     with pytest.raises(HostError, match="no VM with this name"):
         host.get_vm("web01")
-    assert {f.code for f in host.check()} == {"orphaned-avhdx"}
+    assert host.check() == []
 
 
 def test_event_log_is_persisted_per_vm(host: Host, tmp_path: Path) -> None:
