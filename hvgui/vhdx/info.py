@@ -11,6 +11,7 @@ cannot make it allocate more than the file holds).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import struct
@@ -517,8 +518,8 @@ def _survey_bat(s: Survey, fobj: Any, overlay: Overlay) -> None:
         if not overlay:  # skip holes of a sparse file: they read as zeros
             try:
                 data_at = os.lseek(fobj.fileno(), pos, os.SEEK_DATA)
-            except OSError:
-                data_at = s.file_size if pos >= s.file_size else pos
+            except OSError as exc:  # ENXIO: only a hole from here to the end of the file
+                data_at = s.file_size if pos >= s.file_size or exc.errno == errno.ENXIO else pos
             if data_at >= region.offset + total * 8:
                 break
             start = max(start, (data_at - region.offset) // piece * piece)

@@ -145,3 +145,26 @@ def test_dump_of_a_damaged_file_shows_what_it_can(tmp_path: Path, corpus_dir: Pa
     assert dump["file_type"]["signature_ok"]
     assert any(p["severity"] == "error" for p in dump["problems"])
     json.dumps(dump)
+
+
+def test_get_vhd_of_an_empty_64_tib_disk_skips_its_sparse_bat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 512 MiB BAT of a new 64 TiB disk is one hole up to the end of the file: the survey
+    must not read it (it did, taking over a second)."""
+    from hvgui.vhdx import info
+
+    path = tmp_path / "big.vhdx"
+    create_dynamic(path, 64 << 40, block_size=MiB)
+    read = info._read
+    total = [0]
+
+    def counting(fobj: object, offset: int, length: int, *args: object) -> bytes:
+        data = read(fobj, offset, length, *args)  # type: ignore[arg-type]
+        total[0] += len(data)
+        return data
+
+    monkeypatch.setattr(info, "_read", counting)
+    record = get_vhd(path).to_json()
+    assert record["Size"] == 64 << 40 and record["VhdType"] == "Dynamic"
+    assert total[0] < 4 * MiB
