@@ -66,9 +66,12 @@ def convert_vhd(
                     _disk_to_vhdx(disk, temp, progress, cancel)
         os.rename(temp, dst)
         fsync_dir(dst.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if isinstance(exc, OSError):  # no space, file too large, no permission, ...
+            raise VhdxError(dst, f"cannot write the converted disk: {exc.strerror or exc}"
+                            ) from None
         raise
     report(progress, 1.0, PHASE)
 

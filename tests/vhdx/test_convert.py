@@ -153,3 +153,21 @@ def test_differencing_destination_reads_as_source(tmp_path: Path) -> None:
     base.unlink()
     with open_disk(out) as disk:
         assert disk.read(0, disk.size) == expected
+
+
+def test_a_full_disk_is_an_error_naming_the_destination(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses the output (no space, file too large: a 64 TiB raw on ext4)
+    gives a VhdxError about the destination, not a bare OSError about a temporary file."""
+    import errno
+
+    def full(fd: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "ftruncate", full)
+    out = tmp_path / "out.raw"
+    with pytest.raises(VhdxError) as info:
+        convert_vhd(corpus_dir / "fixed.vhdx", out)
+    assert info.value.subject == str(out) and "No space left" in info.value.problem
+    assert list(tmp_path.iterdir()) == []
