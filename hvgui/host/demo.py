@@ -37,14 +37,18 @@ def _web01(host: Host) -> None:
     guest = Guest(host, WEB01)
     guest.write_file("/inetpub/wwwroot/index.html", b"<h1>Web01 - version 1</h1>\r\n")
     guest.write_file("/README.TXT", b"Web01: the intranet site. Do not edit files by hand.\r\n")
+    # A note in memory before each checkpoint, so each BIN holds something applying brings back.
+    guest.set_note("Baseline: site v1 is live.")
     host.checkpoint_vm(WEB01, snapshot_name="Baseline")
     guest = Guest(host, WEB01)
     guest.write_file("/inetpub/wwwroot/index.html", b"<h1>Web01 - version 2</h1>\r\n")
     guest.write_file("/inetpub/wwwroot/news.html", b"<p>New this week: checkpoints.</p>\r\n")
+    guest.set_note("To do: tell the team about news.html.")
     host.checkpoint_vm(WEB01, snapshot_name="Site update")
     guest = Guest(host, WEB01)
     guest.remove_file("/README.TXT")
     guest.write_file("/logs/access.log", b"10.0.0.7 GET /index.html 200\r\n" * 20)
+    guest.set_note("Logs rotated; README.TXT removed on purpose.")
     host.checkpoint_vm(WEB01, snapshot_name="Logs rotated")
     guest = Guest(host, WEB01)
     guest.write_file(

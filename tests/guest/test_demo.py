@@ -154,3 +154,21 @@ def test_demo_run_on_a_host_that_is_not_a_lab(
     err = capsys.readouterr().err
     assert err.startswith("hvctl: error: ") and "not a demo lab" in err and err.count("\n") == 1
     assert [vm.name for vm in Host.open(tmp_path / "mine").list_vms()] == ["solo"]
+
+
+def test_web01_checkpoints_hold_a_note_that_applying_brings_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = demo.build_demo_host(tmp_path / "lab")
+    notes = []
+    for snapshot in host.list_snapshots("Web01"):
+        assert snapshot.bin_path is not None and snapshot.bin_path.stat().st_blocks > 0
+        assert hvctl(["restore-vmsnapshot", "Web01", snapshot.name, "--host", str(host.root)]) == 0
+        capsys.readouterr()
+        assert hvctl(["guest-note", "Web01", "--host", str(host.root)]) == 0
+        notes.append(capsys.readouterr().out.strip())
+    assert notes == [
+        "Baseline: site v1 is live.",
+        "To do: tell the team about news.html.",
+        "Logs rotated; README.TXT removed on purpose.",
+    ]
