@@ -77,6 +77,23 @@ def merge_vhd(
     """Fold `path` and every disk between it and `destination_path` (default: its parent) into
     the destination; re-point grandchildren (found in `children` and in the disks' folders);
     delete the merged files. See the module docstring for the order of writes."""
+    try:
+        return _merge(Path(path), destination_path, children, progress, cancel)
+    except OSError as exc:  # no space left, an I/O error: the chain still reads the same
+        raise VhdxError(
+            path, f"the merge stopped: {exc.strerror or exc}"
+            f"{f' ({exc.filename})' if exc.filename else ''}; the chain still reads the same "
+            "(a merge is crash-safe): fix the cause and merge again"
+        ) from None
+
+
+def _merge(
+    path: Path,
+    destination_path: str | os.PathLike[str] | None,
+    children: list[Path] | None,
+    progress: Progress | None,
+    cancel: CancelToken | None,
+) -> MergeResult:
     report(progress, 0.0, PHASE)
     with open_disk(path) as view:
         chain = list(view.chain)

@@ -377,3 +377,31 @@ def test_random_chains_merged_into_a_random_ancestor(tmp_path: Path, seed: int) 
         assert errors(destination) == []
     if destination == base and sector == 512:
         assert qemu_raw(base) == before_leaf
+
+
+def test_a_disk_full_during_the_merge_is_a_clean_error_and_a_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from hvgui.vhdx import VhdxError
+    from hvgui.vhdx import merge as merge_module
+
+    chain, model = build_chain(tmp_path, 16 * MiB, [1 * MiB, 1 * MiB], writes_per_level=30)
+    child, base = chain
+    real_copy = merge_module._copy_range
+    calls = [0]
+
+    def filling_up(*args: int) -> None:
+        calls[0] += 1
+        if calls[0] > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_copy(*args)
+
+    monkeypatch.setattr(merge_module, "_copy_range", filling_up)
+    with pytest.raises(VhdxError, match="the merge stopped: No space left on device"):
+        merge_vhd(child)
+    assert view(child) == model
+    monkeypatch.setattr(merge_module, "_copy_range", real_copy)
+    merge_vhd(child)
+    assert view(base) == model and not child.exists()
