@@ -97,6 +97,8 @@ def checkpoint(
     staged = doc.path.with_name(doc.path.name + ".hvnew")
     remove_path(staged)  # only ever a leftover here: this VM's operations hold the lock
     op.tx.created(*children.values(), sdoc.path, *([state_dir] if memory else []), staged)
+    # Device state as it is now: before the loop below moves the drives onto the new AVHDX.
+    device_state = runtime.device_state(doc, state) if memory else None
     for drive in doc.drives():
         check(op.cancel)
         if drive.kind == DRIVE_PASSTHROUGH:
@@ -135,8 +137,8 @@ def checkpoint(
         )
         if state == states.SAVED:
             shutil.copyfile(runtime.runtime_vsv(doc), svsv)
-        else:
-            write_vsv(svsv, runtime.device_state(doc, state))
+        elif device_state is not None:
+            write_vsv(svsv, device_state)
         op.event("created", sbin, copied, "memory at checkpoint time (touched chunks only)")
         op.event("created", svsv, file_size(svsv), "device state at checkpoint time")
         sdoc.set_saved_state(sbin, svsv)

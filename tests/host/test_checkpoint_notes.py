@@ -12,6 +12,7 @@ import pytest
 
 from hvgui.host import Host, HostError, VMBusyError
 from hvgui.host.names import default_checkpoint_name
+from hvgui.host.savedstate import read_vsv
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import Cancelled, CancelToken
 
@@ -46,6 +47,9 @@ def test_running_checkpoint_creates_xml_bin_vsv_and_avhdx_where_hyperv_does(host
     assert host.get_vm(vm_id).parent_snapshot_name == "before update"
     assert result.powershell == "Checkpoint-VM -Name 'web01' -SnapshotName 'before update'"
     assert {e.action for e in result.events} >= {"created", "read-only"}
+    # The saved device state names the disk as it was when taken: the frozen one, not the new AVHDX.
+    vsv_drives = read_vsv(host.root / f"Snapshots/{sid}/{sid}.vsv").devices["drives"]
+    assert [Path(d["path"]).name for d in vsv_drives] == [d.path.name for d in snap.hard_drives]
 
 
 def test_off_checkpoint_has_no_bin_or_vsv(host: Host) -> None:
