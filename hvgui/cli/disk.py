@@ -220,6 +220,9 @@ def _read_vhd(args: argparse.Namespace) -> int:
     with vhdx.open_disk(args.path) as disk:
         _check_range(args.path, disk.size, args.offset, args.length)
         if args.output is not None:
+            if any(_same_file(args.output, file) for file in disk.chain):
+                raise UsageError(args.output, "is a disk of the chain being read; writing the "
+                                 "bytes there would destroy it")
             with open(args.output, "wb") as out:
                 _copy_out(disk, args.offset, args.length, out)
         else:
@@ -260,6 +263,13 @@ def _copy_out(disk: vhdx.Disk, offset: int, length: int, out: BinaryIO) -> None:
         size = min(_CHUNK, end - offset)
         out.write(disk.read(offset, size))
         offset += size
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _check_range(path: Path, size: int, offset: int, length: int) -> None:

@@ -66,6 +66,16 @@ def test_read_and_write_bytes(tmp_path: Path, capsysbinary: pytest.CaptureFixtur
     assert main(["read-vhd", str(disk), "--offset", "0", "--length", "1MB",
                  "--output", str(out)]) == 0
     assert out.read_bytes() == bytes(MiB)
+    # Odd offsets and lengths, the last byte of the disk, and never onto the disk itself.
+    assert main(["read-vhd", str(disk), "--offset", str(MiB + 3), "--length", "7"]) == 0
+    assert capsysbinary.readouterr().out == b"lo, dis"
+    assert main(["read-vhd", str(disk), "--offset", str(16 * MiB - 1), "--length", "1"]) == 0
+    assert capsysbinary.readouterr().out == b"\0"
+    size = disk.stat().st_size
+    assert main(["read-vhd", str(disk), "--offset", "0", "--length", "1",
+                 "--output", str(disk)]) == 1
+    assert disk.stat().st_size == size
+    assert b"would destroy it" in capsysbinary.readouterr().err
 
 
 def test_reading_past_the_end_is_a_one_line_error(tmp_path: Path) -> None:
