@@ -23,7 +23,7 @@ from hvgui.vhdx.errors import (
     VhdxError,
 )
 from hvgui.vhdx.image import DATA, PARENT, VhdxImage
-from hvgui.vhdx.locator import candidate_paths, parent_file_name
+from hvgui.vhdx.locator import candidate_paths, find_parent, parent_file_name
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -57,10 +57,10 @@ def resolve_parent(child: VhdxImage) -> Path:
     """The parent file of a differencing image, found through its locator, or raise
     ParentNotFoundError naming the file it looked for."""
     locator = child.parent_locator
+    found = find_parent(child.path, locator)
+    if found is not None:
+        return found
     candidates = candidate_paths(child.path, locator)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
     looked = ", ".join(str(c) for c in candidates) or "nowhere (the locator has no path)"
     raise ParentNotFoundError(
         child.path,

@@ -27,7 +27,7 @@ from hvgui.vhdx import format as F
 from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.files import open_disk_file
 from hvgui.vhdx.format import KiB, MiB, TiB
-from hvgui.vhdx.locator import candidate_paths
+from hvgui.vhdx.locator import candidate_paths, find_parent
 from hvgui.vhdx.log import Overlay, find_active_sequence
 from hvgui.vhdx.structures import Malformed, Unsupported
 
@@ -629,10 +629,7 @@ def locator_candidates(child: Path, locator: dict[str, str]) -> list[Path]:
 
 
 def resolve_parent(child: Path, locator: dict[str, str]) -> Path | None:
-    for candidate in locator_candidates(child, locator):
-        if candidate.is_file():
-            return candidate
-    return None
+    return find_parent(child, locator)
 
 
 def locator_display_path(locator: dict[str, str]) -> str | None:

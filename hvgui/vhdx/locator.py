@@ -72,6 +72,33 @@ def candidate_paths(child: Path, locator: dict[str, str]) -> list[Path]:
     return found
 
 
+MAX_FOLDER_SCAN = 10_000
+
+
+def find_parent(child: Path, locator: dict[str, str]) -> Path | None:
+    """The first candidate that is a file; failing that, a file beside the child whose name
+    matches a recorded name but for case (Windows names are case-insensitive: a chain copied
+    from Windows may spell `Base.VHDX` where the locator says `base.vhdx`)."""
+    candidates = candidate_paths(child, locator)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    wanted = {ntpath.basename(v.replace("/", "\\")).lower()
+              for k, v in locator.items() if k in LOOKUP_ORDER and v}
+    wanted.discard("")
+    folder = Path(os.path.dirname(os.path.abspath(child)))
+    try:
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= MAX_FOLDER_SCAN:
+                    break
+                if entry.name.lower() in wanted and entry.is_file():
+                    return folder / entry.name
+    except OSError:
+        pass
+    return None
+
+
 def parent_file_name(locator: dict[str, str]) -> str:
     """The parent's file name as the locator records it (for messages)."""
     for key in LOOKUP_ORDER:

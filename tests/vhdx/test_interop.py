@@ -109,6 +109,22 @@ def test_a_moved_chain_is_found_beside_the_child(tmp_path: Path) -> None:
     assert sevenzip_raw(leaf) == bytes(expected)
 
 
+def test_a_parent_renamed_in_another_case_is_found(tmp_path: Path) -> None:
+    """Windows names are case-insensitive: a chain copied from Windows may spell the parent
+    differently from its locator. The engine, Get-VHD and Test-VHD still find it."""
+    from hvgui.vhdx import get_vhd, test_vhd
+
+    chain, expected = build_chain(tmp_path, 4 * MiB, [1 * MiB, 1 * MiB])
+    leaf, base = chain
+    renamed = base.with_name("BASE.VHDX")
+    base.rename(renamed)
+    with open_disk(leaf) as disk:
+        assert disk.chain[-1] == renamed
+        assert disk.read(0, disk.size) == bytes(expected)
+    assert get_vhd(leaf).parent_path == str(renamed.resolve())
+    assert [f for f in test_vhd(leaf) if f.severity == "error"] == []
+
+
 def test_child_written_by_us_over_a_qemu_base(tmp_path: Path) -> None:
     base = tmp_path / "qbase.vhdx"
     assert run(tool("qemu-img"), "create", "-q", "-f", "vhdx", base, "16M").returncode == 0
