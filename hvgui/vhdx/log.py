@@ -12,6 +12,8 @@ import struct
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
+
 from hvgui.vhdx import format as F
 from hvgui.vhdx.structures import Malformed, Unsupported, checksum_with_field_zeroed
 
@@ -21,6 +23,10 @@ MAX_LOG_LENGTH = 64 * F.MiB
 MAX_ZERO_LENGTH = 1 * F.GiB
 MAX_FILE_OFFSET = 1 << 48
 MAX_HEADS_TRIED = 256
+# A real log holds a few hundred changes (a 1 MiB log has room for 255 data sectors); these
+# bound what a hostile one can make a reader do.
+MAX_LOG_WRITES = 1 << 14
+MAX_ZERO_TOTAL = 16 * F.GiB
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,11 @@ class ReplayPlan:
 
 
 def _parse_entry(ring: bytes, log_length: int, pos: int, log_guid: uuid.UUID) -> LogEntry | None:
-    """The valid entry starting at byte `pos` of the log, or None. `ring` is the log twice."""
+    """The valid entry starting at byte `pos` of the log, or None. `ring` is the log twice.
+
+    The structure (descriptor and data sector signatures) is checked before the checksum:
+    an entry that passes has no other entry header inside it, so the checksums computed over
+    a whole log add up to at most its length, however hostile its contents."""
     head = ring[pos : pos + 64]
     if head[:4] != F.SIG_LOG_ENTRY:
         return None
@@ -68,44 +78,47 @@ def _parse_entry(ring: bytes, log_length: int, pos: int, log_guid: uuid.UUID) ->
     desc_sectors = -(-(64 + 32 * count) // F.LOG_SECTOR)
     if desc_sectors * F.LOG_SECTOR > length:
         return None
-    entry = ring[pos : pos + length]
-    if checksum_with_field_zeroed(entry) != checksum:
-        return None
-    writes: list[LogWrite] = []
+    entry = memoryview(ring)[pos : pos + length]
+    data_sectors: list[int] = []  # sector index in the entry of each data descriptor's data
     data_index = desc_sectors
     for i in range(count):
-        sig, trailing, leading_or_len, file_offset, dseq = _DESCRIPTOR.unpack_from(
-            entry, 64 + 32 * i
-        )
+        sig, _, leading_or_len, file_offset, dseq = _DESCRIPTOR.unpack_from(entry, 64 + 32 * i)
         if dseq != seq or file_offset % F.LOG_SECTOR:
             return None
         if sig == F.SIG_LOG_ZERO_DESC:
             if leading_or_len % F.LOG_SECTOR:
                 return None
-            writes.append(LogWrite(file_offset, leading_or_len, None))
         elif sig == F.SIG_LOG_DATA_DESC:
             start = data_index * F.LOG_SECTOR
-            sector = entry[start : start + F.LOG_SECTOR]
-            if len(sector) < F.LOG_SECTOR or sector[:4] != F.SIG_LOG_DATA:
+            if start + F.LOG_SECTOR > length or entry[start : start + 4] != F.SIG_LOG_DATA:
                 return None
-            high, low = (
-                struct.unpack_from("<I", sector, 4)[0],
-                struct.unpack_from("<I", sector, F.LOG_SECTOR - 4)[0],
-            )
+            high = struct.unpack_from("<I", entry, start + 4)[0]
+            low = struct.unpack_from("<I", entry, start + F.LOG_SECTOR - 4)[0]
             if (high << 32) | low != seq:
                 return None
-            # The sector's first 8 and last 4 bytes were moved into the descriptor.
-            data = (
-                struct.pack("<Q", leading_or_len)
-                + sector[8 : F.LOG_SECTOR - 4]
-                + struct.pack("<I", trailing)
-            )
-            writes.append(LogWrite(file_offset, F.LOG_SECTOR, data))
+            data_sectors.append(data_index)
             data_index += 1
         else:
             return None
     if data_index * F.LOG_SECTOR != length:
         return None
+    if checksum_with_field_zeroed(entry) != checksum:
+        return None
+    writes: list[LogWrite] = []
+    data_iter = iter(data_sectors)
+    for i in range(count):
+        sig, trailing, leading_or_len, file_offset, _ = _DESCRIPTOR.unpack_from(entry, 64 + 32 * i)
+        if sig == F.SIG_LOG_ZERO_DESC:
+            writes.append(LogWrite(file_offset, leading_or_len, None))
+            continue
+        start = next(data_iter) * F.LOG_SECTOR
+        # The sector's first 8 and last 4 bytes were moved into the descriptor.
+        data = (
+            struct.pack("<Q", leading_or_len)
+            + bytes(entry[start + 8 : start + F.LOG_SECTOR - 4])
+            + struct.pack("<I", trailing)
+        )
+        writes.append(LogWrite(file_offset, F.LOG_SECTOR, data))
     return LogEntry(pos, length, tail, seq, flushed, last, tuple(writes))
 
 
@@ -150,6 +163,12 @@ def _walk(entries: dict[int, LogEntry], head: LogEntry, log_length: int) -> list
 def _plan(sequence: list[LogEntry]) -> ReplayPlan:
     head = sequence[-1]
     writes = tuple(w for e in sequence for w in e.writes)
+    if len(writes) > MAX_LOG_WRITES:
+        raise Unsupported(f"the log holds {len(writes)} changes; at most {MAX_LOG_WRITES} "
+                          "are supported")
+    zeroed = sum(w.length for w in writes if w.data is None)
+    if zeroed > MAX_ZERO_TOTAL:
+        raise Unsupported(f"the log zeroes {zeroed} bytes; at most {MAX_ZERO_TOTAL} supported")
     for w in writes:
         if w.offset + w.length > MAX_FILE_OFFSET:
             raise Malformed(f"log descriptor writes at an absurd file offset {w.offset}")
@@ -172,17 +191,20 @@ class Overlay:
 
     def __init__(self, writes: tuple[LogWrite, ...] = ()) -> None:
         self.writes = list(writes)
+        self._starts = np.array([w.offset for w in self.writes], dtype=np.int64)
+        self._ends = self._starts + np.array([w.length for w in self.writes], dtype=np.int64)
 
     def __bool__(self) -> bool:
         return bool(self.writes)
 
     def apply(self, buf: bytearray | memoryview, offset: int) -> None:
-        """Patch `buf`, which holds the file's bytes from `offset`, with the replayed writes."""
+        """Patch `buf`, which holds the file's bytes from `offset`, with the replayed writes
+        (in log order, so that a later write wins)."""
         end = offset + len(buf)
-        for w in self.writes:
+        hits = np.flatnonzero((self._starts < end) & (self._ends > offset))
+        for k in hits.tolist():
+            w = self.writes[k]
             lo, hi = max(offset, w.offset), min(end, w.offset + w.length)
-            if lo >= hi:
-                continue
             if w.data is None:
                 buf[lo - offset : hi - offset] = bytes(hi - lo)
             else:

@@ -28,7 +28,9 @@ def crc32c(data: bytes | bytearray | memoryview) -> int:
     return int(_crc32c.crc32c(data))
 
 
-def checksum_with_field_zeroed(buf: bytes | bytearray, field_offset: int = 4) -> int:
+def checksum_with_field_zeroed(
+    buf: bytes | bytearray | memoryview, field_offset: int = 4
+) -> int:
     copy = bytearray(buf)
     copy[field_offset : field_offset + 4] = b"\0\0\0\0"
     return crc32c(copy)

@@ -21,7 +21,8 @@ EXPECTED = {
     "metadata-count.vhdx": "claims 65535 entries",
     "locator-count.avhdx": "parent locator claims 65535 entries",
     "region-count.vhdx": "region table claims 4294967295 entries",
-    "log-zero.vhdx": "zero descriptor",
+    "log-zero.vhdx": "the log zeroes 1099511627776 bytes",
+    "log-changes.vhdx": "the log holds 20000 changes",
     "log-headers.vhdx": "writes into the header area",
     "bat-headers.vhdx": "points into the header area",
     "bat-metadata.vhdx": "the metadata region",
@@ -60,9 +61,10 @@ def test_hostile_files_give_one_line_errors(hostile_run: dict[str, object]) -> N
         if r["code"] == 1 and r["command"] != "test-vhd":
             assert len(r["stderr"]) == 1 and r["stderr"][0].startswith("hvctl: error: "), where
             assert r["file"] in r["stderr"][0], where
-    # Test-VHD names at least one problem in every one of these files.
+    # Test-VHD names at least one problem in every one of these files but one: a log none of
+    # whose entries is valid holds nothing to replay, and the disk itself is sound.
     failed_tests = {r["file"] for r in results if r["command"] == "test-vhd" and r["code"] == 1}
-    assert failed_tests == {r["file"] for r in results}
+    assert failed_tests == {r["file"] for r in results} - {"log-headers-everywhere.vhdx"}
     for name, words in EXPECTED.items():
         (read,) = [r for r in results if r["file"] == name and r["command"] == "read-vhd"]
         assert read["code"] == 1 and words in read["stderr"][0], read

@@ -147,6 +147,28 @@ def log_many_descriptors(folder: Path) -> Path:
     return p
 
 
+def log_too_many_changes(folder: Path) -> Path:
+    """One valid entry (right checksum) of 20000 zero descriptors."""
+    p = _base(folder / "log-changes.vhdx")
+    _log(p, [LogWrite(4 * MiB + 4096 * (i % 64), 4096, None) for i in range(20000)])
+    return p
+
+
+def log_every_sector_an_entry(folder: Path) -> Path:
+    """An 8 MiB log whose every sector starts an entry claiming to fill the whole log: checking
+    each claim's checksum would hash 2048 x 8 MiB."""
+    p = _base(folder / "log-headers-everywhere.vhdx")
+    log_offset, log_length = os.path.getsize(p), 8 * MiB
+    os.truncate(p, log_offset + log_length)
+    guid = uuid.uuid4()
+    sector = bytearray(4096)
+    struct.pack_into("<4sIIIQII16sQQ", sector, 0, b"loge", 0, log_length, 0, 5, 1, 0,
+                     guid.bytes_le, log_offset, log_offset)
+    write_at(p, log_offset, bytes(sector) * (log_length // 4096))
+    rewrite_headers(p, log_guid=guid, log_offset=log_offset, log_length=log_length)
+    return p
+
+
 def log_into_headers(folder: Path) -> Path:
     p = _base(folder / "log-headers.vhdx")
     _log(p, [LogWrite(64 * 1024, 4096, b"\0" * 4096)])
@@ -288,6 +310,8 @@ ALL: list[Callable[[Path], Path]] = [
     log_writes_far_away,
     log_zeroes_a_terabyte,
     log_many_descriptors,
+    log_too_many_changes,
+    log_every_sector_an_entry,
     log_into_headers,
     bat_points_at_headers,
     bat_points_at_metadata,
