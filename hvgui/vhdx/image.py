@@ -271,6 +271,7 @@ class VhdxImage:
         n_pages = -(-total // PAGE_ENTRIES)
         starts: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
+        allocated, room = 0, -(-self.file_size // F.MiB)
         page = 0
         while page < n_pages:
             if not self.overlay:
@@ -282,6 +283,14 @@ class VhdxImage:
             values = np.frombuffer(self.pread(base + first * 8, count * 8), dtype="<u8").copy()
             if values.any():
                 s, ln = validate_page(g, first, values, self.file_size)
+                allocated += len(s)
+                if allocated > room:
+                    # Blocks are 1 MiB aligned and apart: stop before a hostile BAT makes
+                    # us collect (and sort) millions of clashing offsets.
+                    raise Malformed(
+                        f"the BAT allocates more blocks than the file has room for "
+                        f"({allocated} so far, the file holds {room} MiB): blocks overlap"
+                    )
                 starts.append(s)
                 lengths.append(ln)
                 stored = np.zeros(PAGE_ENTRIES, dtype="<u8")

@@ -513,6 +513,7 @@ def _survey_bat(s: Survey, fobj: Any, overlay: Overlay) -> None:
     values: list[np.ndarray] = []
     piece = MiB
     start = 0
+    allocated, room = 0, -(-s.file_size // MiB)
     while start < total * 8:
         pos = region.offset + start
         if not overlay:  # skip holes of a sparse file: they read as zeros
@@ -532,6 +533,15 @@ def _survey_bat(s: Survey, fobj: Any, overlay: Overlay) -> None:
         indexes.append(nonzero.astype(np.int64) + start // 8)
         values.append(entries[nonzero])
         start += piece
+        states = values[-1] & np.uint64(7)
+        allocated += int(np.count_nonzero(
+            (states == FULLY_PRESENT) | (states == PARTIALLY_PRESENT)))
+        if allocated > room:  # 1 MiB aligned blocks that stay apart cannot be more than this
+            s.problem("error", "blocks-overlap",
+                      f"the BAT allocates more blocks than the file has room for ({allocated} "
+                      f"in a file of {room} MiB): blocks overlap or lie past the end; the rest "
+                      "of the BAT was not read")
+            break
     s.bat_index = np.concatenate(indexes) if indexes else np.zeros(0, dtype=np.int64)
     s.bat_value = np.concatenate(values) if values else np.zeros(0, dtype=np.uint64)
     _check_bat(s)

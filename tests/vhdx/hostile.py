@@ -280,6 +280,19 @@ def garbage_after_the_signature(folder: Path) -> Path:
     return p
 
 
+def bat_all_clashing(folder: Path) -> Path:
+    """32 MiB of BAT (4M entries) all pointing at the same block: a reader that collects
+    every offset before looking for overlaps allocates hundreds of MiB."""
+    import numpy as np
+
+    p = folder / "bat-clash.vhdx"
+    create_dynamic(p, 64 << 40, block_size=MiB)
+    entries = np.full(4 << 20, 4 * MiB | F.PAYLOAD_BLOCK_FULLY_PRESENT, dtype="<u8")
+    entries[4096 :: 4097] = 0  # the sector bitmap entries (chunk ratio 4096) stay empty
+    write_at(p, 3 * MiB, entries.tobytes())
+    return p
+
+
 def directory(folder: Path) -> Path:
     p = folder / "folder.vhdx"
     p.mkdir()
@@ -315,6 +328,7 @@ ALL: list[Callable[[Path], Path]] = [
     log_into_headers,
     bat_points_at_headers,
     bat_points_at_metadata,
+    bat_all_clashing,
     parent_cycle,
     parent_is_itself,
     parent_is_a_fifo,
