@@ -152,6 +152,9 @@ class Survey:
     # 64 TiB disk with little allocated costs little memory.
     bat_index: np.ndarray | None = None
     bat_value: np.ndarray | None = None
+    # Payload entries in the unallocated states 1-3 (clean bits) are only counted, by state:
+    # a trimmed 64 TiB disk has tens of millions of them.
+    bat_unallocated: dict[int, int] = field(default_factory=dict)
     payload_count: int = 0
     chunk_ratio: int = 0
     log_entries_found: int = 0
@@ -192,7 +195,10 @@ class Survey:
         _, values = self.payload_entries()
         states, counts = np.unique((values & np.uint64(7)).astype(np.int64), return_counts=True)
         result = {int(v): int(c) for v, c in zip(states, counts, strict=True)}
-        result[0] = result.get(0, 0) + self.payload_count - len(values)
+        for state, count in self.bat_unallocated.items():
+            result[state] = result.get(state, 0) + count
+        result[0] = (result.get(0, 0) + self.payload_count - len(values)
+                     - sum(self.bat_unallocated.values()))
         return {k: v for k, v in sorted(result.items()) if v}
 
 
@@ -530,8 +536,19 @@ def _survey_bat(s: Survey, fobj: Any, overlay: Overlay) -> None:
             break
         entries = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u8").astype(np.uint64)
         nonzero = np.flatnonzero(entries)
-        indexes.append(nonzero.astype(np.int64) + start // 8)
-        values.append(entries[nonzero])
+        index = nonzero.astype(np.int64) + start // 8
+        value = entries[nonzero]
+        state = value & np.uint64(7)
+        plain = ((index % (s.chunk_ratio + 1) != s.chunk_ratio)
+                 & (state >= np.uint64(1)) & (state <= np.uint64(3))
+                 & ((value & np.uint64(0xFFFF8)) == 0))
+        if plain.any():
+            kinds, counts = np.unique(state[plain].astype(np.int64), return_counts=True)
+            for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+                s.bat_unallocated[kind] = s.bat_unallocated.get(kind, 0) + count
+            index, value = index[~plain], value[~plain]
+        indexes.append(index)
+        values.append(value)
         start += piece
         states = values[-1] & np.uint64(7)
         allocated += int(np.count_nonzero(

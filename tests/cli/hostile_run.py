@@ -53,8 +53,19 @@ def run(folder: Path) -> dict[str, object]:
             results.append({"file": path.name, "command": args[0], "code": code,
                             "stderr": err.getvalue().strip().splitlines(),
                             "seconds": time.monotonic() - start})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"results": results, "peak_rss": peak}
+    return {"results": results, "peak_rss": peak_rss()}
+
+
+def peak_rss() -> int:
+    """This process's peak RSS in bytes. VmHWM belongs to the process's own memory map; Linux
+    carries ru_maxrss over fork and exec, so it would report a large parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 if __name__ == "__main__":
