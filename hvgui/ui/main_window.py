@@ -413,6 +413,8 @@ class MainWindow(QMainWindow):
 
     def _load_screen(self, obj: Snapshot | VM, key: str, cache_key: str = "") -> None:
         """Fill the thumbnail's console with the guest's files, read off the GUI thread."""
+        if self.closing:
+            return
         cache_key = cache_key or key
         cached = self._screens.get(cache_key)
         if cached is not None:

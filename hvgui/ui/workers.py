@@ -99,6 +99,7 @@ class Runner(QObject):
         self.pool.setMaxThreadCount(max_threads)
         self._ops: set[Op] = set()
         self.default_failure: Callable[[BaseException], None] | None = None
+        self.closed = False
 
     @property
     def busy(self) -> bool:
@@ -122,6 +123,7 @@ class Runner(QObject):
         deleting an op with such events still queued corrupts memory. So the last results
         (and the ops' deferred deletes) are delivered now, while everything is alive.
         """
+        self.closed = True  # callbacks delivered below cannot start new jobs
         self.cancel_all()
         self.wait()
         QCoreApplication.sendPostedEvents()
@@ -181,6 +183,10 @@ class Op(QObject):
         return self
 
     def run_in_background(self) -> Op:
+        if self.runner.closed:  # the owner is closing: nothing new starts
+            self.done = True
+            self.deleteLater()
+            return self
         self.runner._started(self)
         self.runner.pool.start(_Job(self._fn, self._signals, self.cancel))
         return self

@@ -95,3 +95,16 @@ def test_shutdown_delivers_the_last_results_before_returning(qtbot: Any) -> None
     runner.shutdown()
     assert results == [42] and done == [True]  # delivered now, not at some later loop pass
     assert not runner.busy
+
+
+def test_nothing_starts_after_shutdown(qtbot: Any) -> None:
+    runner = Runner()
+    started: list[Op] = []
+
+    def chain(_result: object) -> None:  # a callback delivered during shutdown starts a job
+        started.append(Op(runner, lambda p, c: 1).run_in_background())
+
+    Op(runner, lambda p, c: 0).success(chain).run_in_background()
+    runner.shutdown()
+    assert len(started) == 1 and started[0].done
+    assert not runner.busy and runner.pool.activeThreadCount() == 0
