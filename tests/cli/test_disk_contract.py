@@ -4,6 +4,7 @@ written, and get-vhd --json has exactly Get-VHD's property names."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,16 @@ def test_test_vhd_json_is_sound_for_a_new_disk(tmp_path: Path,
 def test_readmes_hvctl_lines_work_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = readme.split("## hvctl at a glance", 1)[1].split("```")[1]
-    lines = [line.split("#")[0].split() for line in block.splitlines()]
-    lines = [words for words in lines if words and words[0] == "hvctl"]
-    assert len(lines) >= 6
+    section = readme.split("## hvctl at a glance", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```")[1::2]  # every code block of the section, in order
+    lines = [shlex.split(line, comments=True) for block in blocks for line in block.splitlines()]
+    lines = [words for words in lines if words]
+    assert sum(words[0] == "hvctl" for words in lines) >= 15
     monkeypatch.chdir(tmp_path)
     for words in lines:
+        if words[0] == "export":  # export NAME=VALUE, with $PWD as the shell would expand it
+            name, value = words[1].split("=", 1)
+            monkeypatch.setenv(name, value.replace("$PWD", str(tmp_path)))
+            continue
+        assert words[0] == "hvctl", words
         assert main(words[1:]) == 0, (words, capsys.readouterr().err)
