@@ -138,6 +138,17 @@ class MainWindow(QMainWindow):
         self.what_happened = WhatHappenedPanel()
 
         self.vm_pane = _pane("Virtual Machines", self.vm_view, "vmPane")
+        # A VM (or checkpoint) configuration that cannot be read is named here, in words;
+        # the rest of the host keeps refreshing.
+        self.problem_banner = QLabel()
+        self.problem_banner.setObjectName("problemBanner")
+        self.problem_banner.setAccessibleName("Configuration problems")
+        self.problem_banner.setWordWrap(True)
+        self.problem_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem_banner.hide()
+        vm_layout = self.vm_pane.layout()
+        assert isinstance(vm_layout, QVBoxLayout)
+        vm_layout.insertWidget(1, self.problem_banner)
         self.checkpoint_pane = _pane("Checkpoints", self.checkpoint_view, "checkpointPane")
         self.centre = QSplitter(Qt.Orientation.Vertical)
         self.centre.setObjectName("centreSplitter")
@@ -294,6 +305,7 @@ class MainWindow(QMainWindow):
         session.checkpoint_model.modelReset.connect(self._restore_checkpoint)
         self.setWindowTitle(f"Hyper-V Manager — {session.name}")
         self.what_happened.root = session.host.root
+        self._show_problems(session.problems)
         self._load_history(session)
         self._sync_vm_selection()
         self._restore_checkpoint()
@@ -386,9 +398,26 @@ class MainWindow(QMainWindow):
         self._show_details()
         self.update_actions()
 
+    def _show_problems(self, problems: list[str]) -> None:
+        if not problems:
+            self.problem_banner.hide()
+            return
+        count = len(problems)
+        head = ("A configuration cannot be read" if count == 1
+                else f"{count} configurations cannot be read")
+        lines = [f"⚠ {head}: what it describes is not shown until it is repaired "
+                 "(File > Check Host says more)."]
+        lines += problems[:3]
+        if count > 3:
+            lines.append(f"... and {count - 3} more")
+        self.problem_banner.setText("\n".join(lines))
+        self.problem_banner.setToolTip("\n".join(problems))
+        self.problem_banner.show()
+
     def _refreshed(self, session: HostSession) -> None:
         if session is not self.session:
             return
+        self._show_problems(session.problems)
         if self._pending_checkpoint and self.select_checkpoint(self._pending_checkpoint):
             self._pending_checkpoint = None
         row = session.vm_model.row_of(session.selected_vm_id or "")
@@ -470,7 +499,8 @@ class MainWindow(QMainWindow):
             idle and state in ("Off", "Saved") and self.commands.can_export_vm()
         )
         a.vm_rename.setEnabled(idle and self.commands.can_rename_vm())
-        a.vm_delete.setEnabled(idle and state == "Off")
+        # Hyper-V deletes a VM that is Off or Saved; Running or Paused, Delete is greyed out.
+        a.vm_delete.setEnabled(idle and state in ("Off", "Saved"))
         obj = self.selected_tree_object()
         snap = obj if isinstance(obj, Snapshot) else None
         for action in (a.cp_settings, a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,

@@ -140,6 +140,12 @@ class VmTableModel(QAbstractTableModel):
     def live_status(self, vm_id: str) -> str | None:
         return self._live.get(vm_id)
 
+    def shows_outside_status(self) -> bool:
+        """True while a row's Status comes from another process's operation (or from a read
+        made while one of ours ran): re-read until it clears, since a process that dies
+        without clearing its status file changes no revision."""
+        return any(vm.status and vm.id not in self._live for vm in self._vms)
+
     # ---- lookups ----
     def vms(self) -> list[VM]:
         return list(self._vms)

@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
-from hvgui.host import VM, DiskEvent, Host, OperationResult, Snapshot
+from hvgui.host import VM, DiskEvent, Host, HostError, OperationResult, Snapshot
 from hvgui.progress import Cancelled, CancelToken, Progress
 from hvgui.ui.formatting import status_with_percent
 from hvgui.ui.models import CheckpointTreeModel, VmTableModel
@@ -34,6 +34,7 @@ class _State:
     snapshots: list[Snapshot]
     events: list[DiskEvent] | None  # the whole log, when it grew since the last read
     events_size: int
+    problems: list[str]  # VM or checkpoint configurations that cannot be read, in words
 
 
 HostCall = Callable[[Progress, CancelToken], Any]
@@ -85,6 +86,9 @@ class HostSession(QObject):
         self._own_events: set[tuple[str, str, str]] = set()  # shown from our own results
         self._last_read_error = ""
         self.history: list[DiskEvent] = []  # the end of the event log as last read
+        # Configurations that could not be read at the last refresh ("<file>: <problem>"):
+        # one damaged VM is named here instead of stopping the whole list from refreshing.
+        self.problems: list[str] = []
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -111,17 +115,25 @@ class HostSession(QObject):
     def _read(self, vm_id: str | None, *, with_events: bool = True) -> _State:
         # ---- may run on a pool thread: host calls only ----
         revision = self.host.revision()
-        vms = self.host.list_vms()
+        errors: list[HostError] = []
+        vms = self.host.list_vms(errors=errors)
+        problems = [str(exc) for exc in errors]
         if vm_id is None or not any(vm.id == vm_id for vm in vms):
             first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
             vm_id = first.id if first is not None else None
-        snapshots = self.host.list_snapshots(vm_id) if vm_id else []
+        snapshots: list[Snapshot] = []
+        if vm_id:
+            try:
+                snapshots = self.host.list_snapshots(vm_id)
+            except HostError as exc:  # a damaged checkpoint: the other VMs still refresh
+                problems.append(str(exc))
         size = self._log_size()
         events = self.host.events() if with_events and size != self._events_size else None
-        return _State(revision, vms, vm_id, snapshots, events, size)
+        return _State(revision, vms, vm_id, snapshots, events, size, problems)
 
     def _apply(self, state: _State, picked: int | None = None) -> None:
         self.vm_model.set_vms(state.vms)
+        self.problems = state.problems
         if picked is not None and picked != self._picks:
             # The user chose another VM while this was read: keep their choice, read again.
             self._again = True
@@ -156,7 +168,7 @@ class HostSession(QObject):
             revision = self.host.revision()  # a few stat() calls
         except Exception:  # a host directory being rewritten: try again next tick
             return
-        if revision != self._revision:
+        if revision != self._revision or self.vm_model.shows_outside_status():
             self.refresh()
 
     def refresh(self) -> None:
@@ -192,8 +204,14 @@ class HostSession(QObject):
         self.selected_vm_id = vm_id
         self._picks += 1
         vm = next((v for v in self.vm_model.vms() if v.id == vm_id), None)
-        snapshots = self.host.list_snapshots(vm_id) if vm is not None and vm_id else []
+        snapshots: list[Snapshot] = []
+        if vm is not None and vm_id:
+            try:
+                snapshots = self.host.list_snapshots(vm_id)
+            except HostError as exc:  # shown in words above the list, not raised in a slot
+                self.problems = [*self.problems, str(exc)]
         self.checkpoint_model.set_tree(vm, snapshots)
+        self.refreshed.emit()
 
     def vm(self, vm_id: str | None) -> VM | None:
         return next((v for v in self.vm_model.vms() if v.id == vm_id), None)

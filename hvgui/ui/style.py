@@ -33,5 +33,8 @@ QHeaderView::section {
     background: #f3f5f8; border: none; border-right: 1px solid #dde3ea;
     border-bottom: 1px solid #c9d3df; padding: 3px 6px;
 }
+QLabel#problemBanner {
+    background: #fff4ce; border-bottom: 1px solid #e0c25c; color: #3b2f00; padding: 4px 6px;
+}
 QSplitter::handle { background: #c9d3df; }
 """

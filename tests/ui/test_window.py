@@ -3,6 +3,8 @@ closing mid-operation, remembered settings, the entry point, keyboard and access
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +350,66 @@ def test_check_host_reports_a_missing_base_disk(
     assert any(f.severity == "error" and base.name in str(f.path) + f.message
                for f in answers.findings[1])
     assert "Check Host..." in window.actions_pane.texts()
+
+
+def test_a_damaged_vm_configuration_is_named_and_the_rest_keeps_refreshing(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    host = Host.open(host_dir)
+    beta = host.get_vm("Beta")
+    config = host_dir / "Virtual Machines" / f"{beta.id}.xml"
+    config.write_bytes(config.read_bytes()[:200])  # truncated mid-element
+    host.checkpoint_vm("Alpha", snapshot_name="After damage")  # bumps the revision
+    qtbot.waitUntil(lambda: window.problem_banner.isVisible(), timeout=3000)
+    assert str(config) in window.problem_banner.text()
+    assert [vm.name for vm in window.session.vm_model.vms()] == ["Alpha"]  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: "After damage" in tree_names(window), timeout=3000)
+    # Still following the host: a change made elsewhere after the damage shows too.
+    host.rename_snapshot("Alpha", "After damage", "Still following")
+    qtbot.waitUntil(lambda: "Still following" in tree_names(window), timeout=3000)
+    config.unlink()  # the damaged VM removed: the banner goes
+    host.checkpoint_vm("Alpha", snapshot_name="Repaired")
+    qtbot.waitUntil(lambda: not window.problem_banner.isVisible(), timeout=3000)
+
+
+def test_delete_vm_is_greyed_out_while_running_or_paused(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    host = Host.open(host_dir)
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())  # Running
+    assert window.selected_vm().state == "Running"  # type: ignore[union-attr]
+    assert not window.acts.vm_delete.isEnabled()
+    assert "Delete..." not in window.actions_pane.texts()
+    host.suspend_vm("Alpha")
+    qtbot.waitUntil(lambda: window.selected_vm().state == "Paused", timeout=3000)  # type: ignore[union-attr]
+    assert not window.acts.vm_delete.isEnabled()
+    host.resume_vm("Alpha")
+    host.save_vm("Alpha")
+    qtbot.waitUntil(lambda: window.selected_vm().state == "Saved", timeout=3000)  # type: ignore[union-attr]
+    assert window.acts.vm_delete.isEnabled()  # Hyper-V deletes a saved VM
+
+
+def test_a_finished_operation_always_clears_its_status(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    # In this window: after Checkpoint no row keeps "Creating Checkpoint (NN%)".
+    choose(qtbot, right_click_vm(window, "Alpha"), "Checkpoint")
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: status_text(window, "Alpha") == "", timeout=3000)
+    assert status_text(window, "Beta") == ""
+    # Another process's operation: shown while its status file says so, cleared when that
+    # process is gone even though it died without clearing the file (no revision change).
+    beta = Host.open(host_dir).get_vm("Beta")
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        record = {"pid": other.pid, "operation": "Creating Checkpoint", "percent": 100,
+                  "state": None, "visible": True}
+        status_file = host_dir / ".hvgui" / "status" / f"{beta.id}.json"
+        status_file.parent.mkdir(parents=True, exist_ok=True)
+        status_file.write_text(json.dumps(record))
+        qtbot.waitUntil(lambda: status_text(window, "Beta") == "Creating Checkpoint (100%)",
+                        timeout=3000)
+    finally:
+        other.kill()
+        other.wait()
+    qtbot.waitUntil(lambda: status_text(window, "Beta") == "", timeout=3000)

@@ -24,7 +24,6 @@ from hvgui.errors import HvError
 from hvgui.host.inspect import DeletePreview, delete_preview
 from hvgui.ui.formatting import size_text
 from hvgui.ui.inspector.file_models import PlannedFilesModel
-from hvgui.ui.inspector.jobs import wind_down
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner
 
@@ -131,12 +130,12 @@ class DeletePreviewDialog(QDialog):
 
     def done(self, result: int) -> None:
         self._closing = True
-        wind_down(self.runner)
+        self.runner.shutdown()
         super().done(result)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closing = True
-        wind_down(self.runner)
+        self.runner.shutdown()
         super().closeEvent(event)
 
 

@@ -46,7 +46,6 @@ from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles
 from hvgui.ui.inspector.hex_view import HexView
-from hvgui.ui.inspector.jobs import wind_down
 from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel, replace_tab
 from hvgui.ui.inspector.space_view import SpaceView
 from hvgui.ui.inspector.vhdx_view import VhdxView
@@ -368,7 +367,7 @@ class InspectorWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closed = True
-        wind_down(self.runner)
+        self.runner.shutdown()
         for hex_view in self.findChildren(HexView):
             hex_view.close_file()
         super().closeEvent(event)
