@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTreeView,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, DiskEvent, Host, Snapshot
+from hvgui.host import VM, DiskEvent, Host, HostError, Snapshot
 from hvgui.host.states import TRANSITIONS
 from hvgui.ui import ask
 from hvgui.ui.actions_pane import ActionsPane
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.vm_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.vm_view.verticalHeader().setVisible(False)
         self.vm_view.verticalHeader().setDefaultSectionSize(22)
+        self.vm_view.setMinimumHeight(24 + 4 * 22 + 4)  # a small window still shows 4 VMs
         self.vm_view.horizontalHeader().setHighlightSections(False)
         self.vm_view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.vm_view.setSortingEnabled(True)
@@ -143,7 +145,11 @@ class MainWindow(QMainWindow):
         self.problem_banner = QLabel()
         self.problem_banner.setObjectName("problemBanner")
         self.problem_banner.setAccessibleName("Configuration problems")
-        self.problem_banner.setWordWrap(True)
+        self.problem_banner.setWordWrap(False)
+        # A long line is cut at the pane's edge (whole text in the tooltip), never widening
+        # the window.
+        self.problem_banner.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
         self.problem_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem_banner.hide()
         vm_layout = self.vm_pane.layout()
@@ -398,20 +404,18 @@ class MainWindow(QMainWindow):
         self._show_details()
         self.update_actions()
 
-    def _show_problems(self, problems: list[str]) -> None:
+    def _show_problems(self, problems: list[HostError]) -> None:
         if not problems:
             self.problem_banner.hide()
             return
-        count = len(problems)
-        head = ("A configuration cannot be read" if count == 1
-                else f"{count} configurations cannot be read")
-        lines = [f"⚠ {head}: what it describes is not shown until it is repaired "
-                 "(File > Check Host says more)."]
-        lines += problems[:3]
-        if count > 3:
-            lines.append(f"... and {count - 3} more")
+        # One line each (the file's name and the problem); whole paths in the tooltip.
+        lines = [f"⚠ Not shown, cannot be read: {Path(p.subject).name}: {p.problem}"
+                 for p in problems[:3]]
+        if len(problems) > 3:
+            lines.append(f"... and {len(problems) - 3} more")
         self.problem_banner.setText("\n".join(lines))
-        self.problem_banner.setToolTip("\n".join(problems))
+        self.problem_banner.setToolTip("\n".join(
+            [*(str(p) for p in problems), "File > Check Host tells more."]))
         self.problem_banner.show()
 
     def _refreshed(self, session: HostSession) -> None:
@@ -571,6 +575,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray | bytes):
             self.restoreState(QByteArray(state))
+        else:  # first start: What happened takes a strip, the lists keep the room
+            self.resizeDocks([self.what_dock], [150], Qt.Orientation.Vertical)
         splitters = ((self.main_split, "window/mainSplit"), (self.centre, "window/centre"))
         for splitter, key in splitters:
             value = self.settings.value(key)

@@ -34,7 +34,7 @@ class _State:
     snapshots: list[Snapshot]
     events: list[DiskEvent] | None  # the whole log, when it grew since the last read
     events_size: int
-    problems: list[str]  # VM or checkpoint configurations that cannot be read, in words
+    problems: list[HostError]  # VM or checkpoint configurations that cannot be read
 
 
 HostCall = Callable[[Progress, CancelToken], Any]
@@ -86,9 +86,9 @@ class HostSession(QObject):
         self._own_events: set[tuple[str, str, str]] = set()  # shown from our own results
         self._last_read_error = ""
         self.history: list[DiskEvent] = []  # the end of the event log as last read
-        # Configurations that could not be read at the last refresh ("<file>: <problem>"):
+        # Configurations that could not be read at the last refresh (each names its file):
         # one damaged VM is named here instead of stopping the whole list from refreshing.
-        self.problems: list[str] = []
+        self.problems: list[HostError] = []
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -117,7 +117,7 @@ class HostSession(QObject):
         revision = self.host.revision()
         errors: list[HostError] = []
         vms = self.host.list_vms(errors=errors)
-        problems = [str(exc) for exc in errors]
+        problems = list(errors)
         if vm_id is None or not any(vm.id == vm_id for vm in vms):
             first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
             vm_id = first.id if first is not None else None
@@ -126,7 +126,7 @@ class HostSession(QObject):
             try:
                 snapshots = self.host.list_snapshots(vm_id)
             except HostError as exc:  # a damaged checkpoint: the other VMs still refresh
-                problems.append(str(exc))
+                problems.append(exc)
         size = self._log_size()
         events = self.host.events() if with_events and size != self._events_size else None
         return _State(revision, vms, vm_id, snapshots, events, size, problems)
@@ -209,7 +209,7 @@ class HostSession(QObject):
             try:
                 snapshots = self.host.list_snapshots(vm_id)
             except HostError as exc:  # shown in words above the list, not raised in a slot
-                self.problems = [*self.problems, str(exc)]
+                self.problems = [*self.problems, exc]
         self.checkpoint_model.set_tree(vm, snapshots)
         self.refreshed.emit()
 

@@ -268,6 +268,15 @@ class SettingsDialog(QDialog):
                            browse):
                 widget.setEnabled(False)
             self.notes.setReadOnly(True)
+        elif vm.state != "Off":
+            # As in Hyper-V Manager: startup memory and processors change only while the VM
+            # is off (the host refuses otherwise), so they are greyed out rather than failing
+            # at OK.
+            self.memory.setEnabled(False)
+            self.processors.setEnabled(False)
+            why = f"The virtual machine is {vm.state}: turn it off to change this."
+            memory.addRow(QLabel(why))
+            processor.addRow(QLabel(why))
         self.pages.setCurrentRow(0)
 
     def _browse(self) -> None:

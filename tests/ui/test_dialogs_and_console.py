@@ -108,6 +108,21 @@ def test_vm_settings_change_processors_and_memory(
     assert window.what_happened.operations()[0].endswith("Beta")
 
 
+def test_settings_of_a_running_vm_grey_out_memory_and_processors(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())  # Running
+    window.acts.vm_settings.trigger()
+    dialog = _open_dialog(window)
+    assert not dialog.read_only
+    assert not dialog.memory.isEnabled() and not dialog.processors.isEnabled()
+    assert dialog.checkpoint_type.isEnabled() and not dialog.notes.isReadOnly()
+    dialog.notes.setPlainText("changed while running")
+    dialog._accept()
+    wait_idle(qtbot, window)
+    assert Host.open(host_dir).get_vm("Alpha").notes == "changed while running"
+
+
 def test_checkpoint_settings_are_read_only(qtbot: Any, window: MainWindow) -> None:
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     window.acts.cp_settings.trigger()

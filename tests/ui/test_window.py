@@ -361,7 +361,8 @@ def test_a_damaged_vm_configuration_is_named_and_the_rest_keeps_refreshing(
     config.write_bytes(config.read_bytes()[:200])  # truncated mid-element
     host.checkpoint_vm("Alpha", snapshot_name="After damage")  # bumps the revision
     qtbot.waitUntil(lambda: window.problem_banner.isVisible(), timeout=3000)
-    assert str(config) in window.problem_banner.text()
+    assert config.name in window.problem_banner.text()
+    assert str(config) in window.problem_banner.toolTip()
     assert [vm.name for vm in window.session.vm_model.vms()] == ["Alpha"]  # type: ignore[union-attr]
     qtbot.waitUntil(lambda: "After damage" in tree_names(window), timeout=3000)
     # Still following the host: a change made elsewhere after the damage shows too.
