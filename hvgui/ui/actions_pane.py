@@ -60,6 +60,7 @@ class ActionsPane(QScrollArea):
         for title, actions in self._sections:
             label = QLabel(title)
             label.setObjectName("actionsSection")
+            label.setWordWrap(True)  # a long checkpoint name wraps instead of being cut off
             label.setToolTip(title)
             self._layout.addWidget(label)
             for action in actions:

@@ -142,7 +142,7 @@ class ConsoleWindow(QMainWindow):
         self.files = QTreeWidget()
         self.files.setAccessibleName("Guest files")
         self.files.setHeaderLabels(["Name", "Size", "Modified"])
-        self.files.setColumnWidth(0, 190)
+        self.files.setColumnWidth(0, 170)
         self.files.setColumnWidth(1, 70)
         self.files.currentItemChanged.connect(self._open_selected)
         self.editor = QPlainTextEdit()
@@ -170,7 +170,7 @@ class ConsoleWindow(QMainWindow):
         split = QSplitter()
         split.addWidget(self.files)
         split.addWidget(right)
-        split.setSizes([360, 520])
+        split.setSizes([420, 460])
         layout.addWidget(split, 3)
 
         note_box = QGroupBox("Note in memory only")
