@@ -153,11 +153,12 @@ class Guest:
         """The memory-only note, or None when memory holds none (or the VM has no memory)."""
         if self.vm.state not in _MEMORY_STATES:
             return None
-        head = self.host.read_memory(self.vm_id, NOTE_ADDRESS, NOTE_HEADER.size)
-        magic, length, crc = NOTE_HEADER.unpack(head)
+        # One read for frame and text: two could straddle a note being typed meanwhile.
+        frame = self.host.read_memory(self.vm_id, NOTE_ADDRESS, NOTE_HEADER.size + NOTE_MAX_BYTES)
+        magic, length, crc = NOTE_HEADER.unpack_from(frame)
         if magic != NOTE_MAGIC or length > NOTE_MAX_BYTES:
             return None
-        body = self.host.read_memory(self.vm_id, NOTE_ADDRESS + NOTE_HEADER.size, length)
+        body = frame[NOTE_HEADER.size : NOTE_HEADER.size + length]
         if zlib.crc32(body) != crc:
             return None
         return body.decode("utf-8", errors="replace")

@@ -354,10 +354,22 @@ class Host:
     def write_memory(self, vm: str, offset: int, data: bytes) -> None:
         """Write guest memory of a running VM (lives only in memory until Save/checkpoint)."""
         doc = self._load_vm(vm)
+
+        def still_running() -> None:
+            # Checked again under the BIN's lock: the VM may have been saved, paused or turned
+            # off while this write waited (e.g. for a checkpoint's copy of the BIN).
+            now = ConfigDoc.load(doc.path) if doc.path.exists() else doc
+            if now.state != states.RUNNING:
+                raise InvalidStateError(
+                    doc.name, f"cannot write guest memory: the VM is {now.state}"
+                )
+
         if doc.state != states.RUNNING:
             raise InvalidStateError(doc.name, f"cannot write guest memory: the VM is {doc.state}")
+        # Not the host's mutation lock: the BIN's own lock serializes memory writers (GUI
+        # thread, hvctl) and keeps readers from seeing half a write (savedstate.BinFile).
         with BinFile(runtime.runtime_bin(doc), writable=True) as handle:
-            handle.write(offset, data)
+            handle.write(offset, data, guard=still_running)
         self._bump()
 
     def open_vm_disk(self, vm: str, writable: bool = True) -> GuestDisk:

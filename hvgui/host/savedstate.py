@@ -11,10 +11,12 @@ memory), so Save and a checkpoint only copy the touched chunks.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,12 @@ MAX_VSV_BYTES = 16 * MiB
 # bitmap offset, bitmap length, bitmap CRC, data offset, header CRC (computed with it zeroed).
 _BIN_HEADER = struct.Struct("<8sIIQIIQIIQI")
 _BIN_CRC_AT = _BIN_HEADER.size - 4
+# Pending-write record (between bitmap and data): magic, guest offset, length, CRC-32C of the
+# record with this field zero followed by the data; then the data. The gap is always at least
+# 892 KiB (the bitmap of a 1 TiB guest is 128 KiB), so a 512 KiB write fits in one record.
+_PENDING_MAGIC = b"HVGUIWRT"
+_PENDING_HEADER = struct.Struct("<8sQII")
+MAX_ATOMIC_WRITE = 512 * 1024
 
 # VSV header: magic, version, header size, section count, flags, file length,
 # section-table CRC, header CRC (computed with it zeroed).
@@ -80,22 +88,43 @@ class BinInfo:
 
 
 class BinFile:
-    """An open BIN file: memory reads and writes at guest-physical offsets."""
+    """An open BIN file: memory reads and writes at guest-physical offsets.
+
+    Concurrency and crash safety (docs/formats.md, "Writing memory"): readers hold a shared
+    flock on the BIN for one read, writers an exclusive one for one write, so a reader sees
+    memory as before or after a write and two writers (GUI thread, hvctl) never lose each
+    other's chunk bits. A write is first logged in the pending-write record, then applied in
+    place, then the record is cleared: a writer killed at any instant leaves a file that opens
+    and reads the old bytes (record torn: ignored) or the new ones (record whole: readers overlay
+    it and the next writer or copy replays it).
+    """
 
     def __init__(self, path: Path, *, writable: bool = False) -> None:
         self.path = path
         self.writable = writable
+        self._pending: tuple[int, bytes] | None = None
         try:
             self._fd = open_regular(path, os.O_RDWR if writable else os.O_RDONLY)
         except FileNotFoundError:
             raise HostError(path, "the memory (BIN) file is missing") from None
         try:
-            self._load()
+            with self.locked(exclusive=False):
+                self._load()
         except BaseException:
             os.close(self._fd)
             raise
 
+    @contextmanager
+    def locked(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the BIN's own lock (not the host's): shared to read, exclusive to write."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def _load(self) -> None:
+        """(Re)read header, bitmap and pending-write record; call with the lock held."""
         raw = os.pread(self._fd, BIN_HEADER_SIZE, 0)
         if len(raw) < BIN_HEADER_SIZE or raw[:8] != BIN_MAGIC:
             raise HostError(self.path, "not an hvgui memory (BIN) file: bad magic")
@@ -129,13 +158,44 @@ class BinFile:
             or data_offset != _align(BIN_HEADER_SIZE + bitmap_length, CHUNK_SIZE)
         ):
             raise HostError(self.path, "memory (BIN) header describes an impossible layout")
-        bitmap = os.pread(self._fd, bitmap_length, bitmap_offset)
-        if len(bitmap) != bitmap_length or _crc(bitmap) != bitmap_crc:
-            raise HostError(self.path, "memory (BIN) chunk bitmap is truncated or damaged")
         self.memory_size = memory_size
         self.chunk_count = chunk_count
         self.data_offset = data_offset
+        self._pending_at = _pending_offset(bitmap_length)
+        bitmap = os.pread(self._fd, bitmap_length, bitmap_offset)
+        self._pending = self._read_pending()
+        if len(bitmap) != bitmap_length:
+            raise HostError(self.path, "memory (BIN) chunk bitmap is truncated or damaged")
         self._bitmap = bytearray(bitmap)
+        if self._pending is not None:
+            # A writer died after logging its write: the bitmap may be half updated, and is
+            # complete once the logged chunks are set (bits are only ever set).
+            self._mark(*self._pending)
+        elif _crc(bitmap) != bitmap_crc:
+            raise HostError(self.path, "memory (BIN) chunk bitmap is truncated or damaged")
+
+    def _read_pending(self) -> tuple[int, bytes] | None:
+        """The logged write (guest offset, bytes) if a whole, valid record is there."""
+        head = os.pread(self._fd, _PENDING_HEADER.size, self._pending_at)
+        if len(head) < _PENDING_HEADER.size or head[:8] != _PENDING_MAGIC:
+            return None
+        _, offset, length, crc = _PENDING_HEADER.unpack(head)
+        if not 0 < length <= MAX_ATOMIC_WRITE or offset + length > self.memory_size:
+            return None  # torn or foreign: the write it describes never happened
+        data = os.pread(self._fd, length, self._pending_at + _PENDING_HEADER.size)
+        if len(data) != length or _pending_crc(offset, data) != crc:
+            return None
+        return offset, data
+
+    def _mark(self, offset: int, data: bytes) -> bool:
+        """Set the bits of the chunks `data` at `offset` touches; True when any was clear."""
+        changed = False
+        first, last = offset // CHUNK_SIZE, (offset + len(data) - 1) // CHUNK_SIZE
+        for chunk in range(first, last + 1):
+            if not self.is_touched(chunk):
+                self._bitmap[chunk >> 3] |= 1 << (chunk & 7)
+                changed = True
+        return changed
 
     @staticmethod
     def create(path: Path, memory_size: int) -> None:
@@ -174,7 +234,14 @@ class BinFile:
             )
 
     def read(self, offset: int, length: int) -> bytes:
+        """Memory as it is between writes (never half of one)."""
         self._check_range(offset, length)
+        with self.locked(exclusive=False):
+            self._load()
+            return self._read_loaded(offset, length)
+
+    def _read_loaded(self, offset: int, length: int) -> bytes:
+        start = offset
         out = bytearray()
         while length > 0:
             chunk, within = divmod(offset, CHUNK_SIZE)
@@ -186,28 +253,59 @@ class BinFile:
                 out += bytes(step)
             offset += step
             length -= step
+        if self._pending is not None:  # a logged write not yet applied reads as written
+            where, data = self._pending
+            lo, hi = max(start, where), min(start + len(out), where + len(data))
+            if lo < hi:
+                out[lo - start : hi - start] = data[lo - where : hi - where]
         return bytes(out)
 
-    def write(self, offset: int, data: bytes) -> None:
+    def write(self, offset: int, data: bytes, *, guard: Callable[[], None] | None = None) -> None:
+        """Write guest memory; each piece of up to MAX_ATOMIC_WRITE bytes is atomic for
+        readers and survives a kill of this process as all old or all new bytes.
+
+        `guard` runs once the BIN's lock is held and may raise to refuse the write (the
+        caller's state check, repeated where no Save or checkpoint copy can slip in).
+        """
         if not self.writable:
             raise HostError(self.path, "memory file opened read-only")
         self._check_range(offset, len(data))
         if not data:
             return
-        os.pwrite(self._fd, data, self.data_offset + offset)
-        first, last = offset // CHUNK_SIZE, (offset + len(data) - 1) // CHUNK_SIZE
-        changed = False
-        for chunk in range(first, last + 1):
-            if not self.is_touched(chunk):
-                self._bitmap[chunk >> 3] |= 1 << (chunk & 7)
-                changed = True
-        if changed:
-            self._write_header()
+        with self.locked(exclusive=True):
+            if guard is not None:
+                guard()
+            self._load()  # another writer may have changed the bitmap since we opened
+            if self._pending is not None:
+                self._apply(*self._pending)  # finish a dead writer's write first
+            for start in range(0, len(data), MAX_ATOMIC_WRITE):
+                piece = data[start : start + MAX_ATOMIC_WRITE]
+                self._log(offset + start, piece)
+                self._apply(offset + start, piece)
 
-    def _write_header(self) -> None:
-        bitmap = bytes(self._bitmap)
-        os.pwrite(self._fd, bitmap, BIN_HEADER_SIZE)
-        os.pwrite(self._fd, _bin_header(self.memory_size, bitmap, self.data_offset), 0)
+    def _log(self, offset: int, data: bytes) -> None:
+        head = _PENDING_HEADER.pack(_PENDING_MAGIC, offset, len(data), _pending_crc(offset, data))
+        os.pwrite(self._fd, head + data, self._pending_at)
+        os.fdatasync(self._fd)  # the record is on disk before any byte it covers changes
+        self._pending = (offset, data)
+
+    def _apply(self, offset: int, data: bytes) -> None:
+        """Write logged bytes in place, publish their chunks, then drop the record."""
+        os.pwrite(self._fd, data, self.data_offset + offset)
+        if self._mark(offset, data) or self._bitmap_stale():
+            bitmap = bytes(self._bitmap)
+            os.pwrite(self._fd, bitmap, BIN_HEADER_SIZE)
+            os.pwrite(self._fd, _bin_header(self.memory_size, bitmap, self.data_offset), 0)
+        os.fdatasync(self._fd)  # applied bytes on disk before the record goes
+        os.pwrite(self._fd, bytes(_PENDING_HEADER.size), self._pending_at)
+        self._pending = None
+
+    def _bitmap_stale(self) -> bool:
+        """True when the bitmap on disk is not the loaded one (a dead writer's torn update)."""
+        return os.pread(self._fd, len(self._bitmap), BIN_HEADER_SIZE) != self._bitmap or (
+            _BIN_HEADER.unpack_from(os.pread(self._fd, _BIN_HEADER.size, 0))[8]
+            != _crc(bytes(self._bitmap))
+        )
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -222,6 +320,16 @@ class BinFile:
 
     def fileno(self) -> int:
         return self._fd
+
+
+def _pending_offset(bitmap_length: int) -> int:
+    """The pending-write record sits in the gap between the bitmap and the data."""
+    return _align(BIN_HEADER_SIZE + bitmap_length, 4096)
+
+
+def _pending_crc(offset: int, data: bytes) -> int:
+    head = _PENDING_HEADER.pack(_PENDING_MAGIC, offset, len(data), 0)
+    return int(crc32c.crc32c(data, crc32c.crc32c(head)))
 
 
 def _bin_header(memory_size: int, bitmap: bytes, data_offset: int) -> bytes:
@@ -266,8 +374,13 @@ def copy_bin(
     phase: str = "",
     cancel: CancelToken | None = None,
 ) -> int:
-    """Copy a BIN file touching only its touched chunks (holes stay holes); returns bytes copied."""
-    with BinFile(source) as src:
+    """Copy a BIN file touching only its touched chunks (holes stay holes); returns bytes copied.
+
+    The source's lock is held shared for the whole copy, so a guest writing memory meanwhile
+    waits and the copy is memory at one instant (a checkpoint's BIN is never half a write).
+    """
+    with BinFile(source) as src, src.locked(exclusive=False):
+        src._load()
         runs = list(src.touched_runs())
         total = sum(count for _, count in runs) * CHUNK_SIZE
         _write_bin(destination, src.memory_size, bytes(src._bitmap))
@@ -284,6 +397,9 @@ def copy_bin(
                     offset += step
                     done += step
                     report(progress, done / total if total else 1.0, phase)
+            if src._pending is not None:  # a dead writer's logged write: the copy holds it
+                where, data = src._pending
+                os.pwrite(fd, data, src.data_offset + where)
         finally:
             os.close(fd)
     return done
