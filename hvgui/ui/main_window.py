@@ -480,8 +480,11 @@ class MainWindow(QMainWindow):
         a = self.acts
         vm = self.selected_vm()
         busy = self.session is not None and vm is not None and self.session.is_busy(vm.id)
+        # An operation another process (hvctl) runs on the VM shows in its Status: the host
+        # would refuse anything else ("VM is busy"), so nothing is offered meanwhile.
+        elsewhere = vm is not None and bool(vm.status) and not busy
         state = vm.state if vm is not None else ""
-        idle = vm is not None and not busy
+        idle = vm is not None and not busy and not elsewhere
 
         def can(transition: str) -> bool:
             return idle and state in TRANSITIONS[transition][0]

@@ -410,7 +410,10 @@ def test_a_finished_operation_always_clears_its_status(
         status_file.write_text(json.dumps(record))
         qtbot.waitUntil(lambda: status_text(window, "Beta") == "Creating Checkpoint (100%)",
                         timeout=3000)
+        window.vm_view.selectRow(vm_index(window, "Beta").row())
+        assert not window.acts.vm_checkpoint.isEnabled()  # busy elsewhere: greyed out
     finally:
         other.kill()
         other.wait()
     qtbot.waitUntil(lambda: status_text(window, "Beta") == "", timeout=3000)
+    assert window.acts.vm_checkpoint.isEnabled()
