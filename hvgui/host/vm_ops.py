@@ -21,7 +21,7 @@ from hvgui.host.layout import (
 from hvgui.host.model import DiskEvent, OperationResult
 from hvgui.host.names import file_name_for, ps_quote, ps_size, shown, validate_name
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
-from hvgui.host.savedstate import BinFile, stored_size, write_vsv
+from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
 from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.vhdx import create_dynamic, open_disk
@@ -169,6 +169,7 @@ def transition(
     with host._operation(doc, action, transient, progress, cancel, transient=transient) as op:
         doc = op.doc
         _, result = states.transition(doc.name, action, doc.state)  # re-check under the lock
+        leaving_running = doc.state == states.RUNNING
         if action == states.START:
             _ = doc.memory_mb, doc.processor_count  # a VM with absurd hardware does not start
         runtime_dir = vm_runtime_dir(doc.path, doc.id)
@@ -214,7 +215,11 @@ def transition(
         doc.set("hvgui/state", "string", result)
         doc.set("properties/last_state_change_time", "integer", to_filetime(now))
         op.mark(doc)
-        op.commit(before=before, after=after)
+        if leaving_running:  # no guest memory write straddles the change
+            with memory_writes_held(rbin):
+                op.commit(before=before, after=after)
+        else:
+            op.commit(before=before, after=after)
         return host._result(op, f"{cmdlet} -Name {ps_quote(doc.name)}")
 
 

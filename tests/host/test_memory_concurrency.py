@@ -218,3 +218,18 @@ def test_a_torn_record_is_a_write_that_never_happened(tmp_path: Path) -> None:
         f.write(b"\0")
     with BinFile(path) as memory:
         assert memory.read(3 * MiB, 8) == b"old note"
+
+
+@pytest.mark.parametrize("action", ["save", "suspend"])
+def test_memory_stops_changing_once_the_vm_is_saved_or_paused(tmp_path: Path, action: str) -> None:
+    host = running_host(tmp_path / "host")
+    proc = start_writer(tmp_path / "host")
+    getattr(host, f"{action}_vm")("web01")
+    with BinFile(host.memory_path("web01")) as memory:
+        at_save = memory.read(0, 64 * MiB)
+    _, err = proc.communicate(timeout=30)  # the guest's next write is refused, so it stops
+    assert proc.returncode != 0 and "cannot write guest memory" in err
+    with BinFile(host.memory_path("web01")) as memory:
+        assert memory.read(0, 64 * MiB) == at_save
+        check_blocks(memory.read)
+    note_round(Guest(host, "web01").note())
