@@ -135,6 +135,15 @@ class MainWindow(QMainWindow):
         self.checkpoint_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.checkpoint_view.doubleClicked.connect(self._checkpoint_double_clicked)
 
+        # Hyper-V Manager's words for a VM without checkpoints (the tree is then empty).
+        self.no_checkpoints = QLabel(
+            "The selected virtual machine has no checkpoints.", self.checkpoint_view.viewport()
+        )
+        self.no_checkpoints.setObjectName("noCheckpoints")
+        self.no_checkpoints.move(8, 6)
+        self.no_checkpoints.adjustSize()
+        self.no_checkpoints.hide()
+
         self.details = DetailsPane()
         self.actions_pane = ActionsPane()
         self.what_happened = WhatHappenedPanel()
@@ -432,6 +441,10 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _show_details(self) -> None:
+        model = self.session.checkpoint_model if self.session is not None else None
+        self.no_checkpoints.setVisible(
+            model is not None and model.vm is not None and model.rowCount() == 0
+        )
         obj = self.selected_tree_object()
         vm = self.selected_vm()
         if isinstance(obj, Snapshot):

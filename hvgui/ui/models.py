@@ -314,8 +314,8 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._root = _Node(0, None, None)
         self._nodes = {0: self._root}
         self._by_ident = {}
-        if vm is None:
-            return
+        if vm is None or not snapshots:
+            return  # as in Hyper-V Manager: no checkpoints, no tree (and no Now)
         by_id: dict[str, _Node] = {}
         for snap in snapshots:  # tree order: parents first
             parent = by_id.get(snap.parent_snapshot_id or "", self._root)

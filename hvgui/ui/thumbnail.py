@@ -2,7 +2,7 @@
 
 The lab host keeps no framebuffer, so the screen is drawn from what the checkpoint records:
 a guest desktop with the VM's name and the clock at the checkpoint's time when it ran, a dark
-screen when it was off, a dimmed desktop when it was saved or paused.
+screen when it was off ("Turned off"), a dimmed desktop when it was saved or paused.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def _draw_off(painter: QPainter, screen: QRectF) -> None:
     font.setPixelSize(max(8, int(screen.height() / 9)))
     painter.setFont(font)
     painter.setPen(QColor("#7f8c8d"))
-    painter.drawText(screen, Qt.AlignmentFlag.AlignCenter, "The virtual machine was off")
+    # Short, wrapped, and true of a VM now and of a checkpoint then (a long line was cut).
+    flags = int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap)
+    painter.drawText(screen.adjusted(6, 6, -6, -6), flags, "Turned off")
 
 
 def _draw_caption(painter: QPainter, screen: QRectF, text: str) -> None:

@@ -124,7 +124,9 @@ def test_delete_merges_with_progress(qtbot: Any, window: MainWindow, answers: An
     from hvgui.host.guest import Guest
 
     assert Guest(host, "Alpha").read_file("/hello.txt").startswith(b"hello after")
-    assert "Now" in tree_names(window)
+    # No checkpoints left: Hyper-V Manager shows no tree (no lone Now), and says so.
+    assert tree_names(window) == {}
+    assert window.no_checkpoints.isVisible()
     # The running AVHDX was merged into the base disk, which the VM now runs from.
     assert not running[0].exists()
     assert [d.path.suffix for d in host.get_vm("Alpha").hard_drives] == [".vhdx"]

@@ -154,10 +154,12 @@ def test_connect_to_a_second_host_and_switch(
     window.acts.connect_host.trigger()
     assert len(window.navigation.hosts()) == 2
     assert shown() == {"Solo"}
-    assert "Now" in tree_names(window) and "Base" not in tree_names(window)
+    assert tree_names(window) == {}  # Solo has no checkpoints
+    assert window.no_checkpoints.isVisible()
     window.navigation.select_host(Path(window.navigation.hosts()[0]))
     assert shown() == {"Alpha", "Beta"}
     assert tree_names(window)["Now"] == "Base"  # Alpha, the first VM, runs from Base
+    assert not window.no_checkpoints.isVisible()
 
 
 def test_rename_a_vm_with_f2(qtbot: Any, window: MainWindow, answers: Answers,
