@@ -419,7 +419,7 @@ class Commands(QObject):
     def cp_inspect(self) -> None:
         session = self.session
         obj = self.window.selected_tree_object()
-        if session is None or obj is None or not self.can_inspect():
+        if session is None or not self.can_inspect():
             return
         try:
             inspector = importlib.import_module(INSPECTOR_MODULE)

@@ -527,7 +527,10 @@ class MainWindow(QMainWindow):
                        a.cp_delete_subtree):
             action.setEnabled(snap is not None and idle)
         a.cp_settings.setEnabled(snap is not None)
-        a.cp_inspect.setEnabled(obj is not None and self.commands.can_inspect())
+        # Also for a VM without checkpoints (no tree item): the inspector opens on its files.
+        a.cp_inspect.setEnabled(
+            (obj is not None or vm is not None) and self.commands.can_inspect()
+        )
         a.new_vm.setEnabled(self.session is not None)
         a.refresh.setEnabled(self.session is not None)
         a.check_host.setEnabled(self.session is not None)

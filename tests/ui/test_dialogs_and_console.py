@@ -157,6 +157,18 @@ def test_inspect_files_opens_the_inspector(qtbot: Any, window: MainWindow) -> No
         w.close()
 
 
+def test_inspect_files_of_a_vm_without_checkpoints(qtbot: Any, window: MainWindow) -> None:
+    window.vm_view.selectRow(vm_index(window, "Beta").row())  # no checkpoints: an empty tree
+    assert window.selected_tree_object() is None
+    assert window.acts.cp_inspect.isEnabled()
+    before = set(QApplication.topLevelWidgets())
+    window.acts.cp_inspect.trigger()
+    opened = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
+    assert any(type(w).__name__ == "InspectorWindow" for w in opened)
+    for w in opened:
+        w.close()
+
+
 def test_first_start_builds_the_demo_lab(
     qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: Answers
 ) -> None:
