@@ -25,6 +25,17 @@ def test_vm_model_passes_the_model_tester(qtmodeltester: Any, host_dir: Path) ->
     qtmodeltester.check(vms)
     vms.set_live_status(vms.vms()[0].id, "Creating Checkpoint (10%)")
     qtmodeltester.check(vms)
+    # A re-sort (layout change), a VM gone and a VM back (resets), a changed row (dataChanged).
+    everything = vms.vms()
+    vms.sort(1, Qt.SortOrder.DescendingOrder)
+    qtmodeltester.check(vms)
+    vms.set_vms(everything[:1])
+    qtmodeltester.check(vms)
+    vms.set_vms(everything)
+    Host.open(host_dir).set_vm("Beta", notes="changed")
+    vms.set_vms(Host.open(host_dir).list_vms())
+    qtmodeltester.check(vms)
+    assert [vm.name for vm in vms.vms()] == ["Alpha", "Beta"]  # State descending: Running, Off
 
 
 def test_checkpoint_model_passes_the_model_tester(qtmodeltester: Any, host_dir: Path) -> None:
