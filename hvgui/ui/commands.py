@@ -305,7 +305,10 @@ class Commands(QObject):
         if not ask.confirm(
             self.window, "Delete Selected Virtual Machines",
             f"Are you sure you want to delete \"{vm.name}\"?",
-            "Its configuration and checkpoints are deleted; its virtual hard disks are kept.",
+            "Its configuration and checkpoints are deleted (each checkpoint's differencing "
+            "disk is merged first, as Hyper-V does); its virtual hard disks are kept."
+            if session.checkpoint_model.snapshots()
+            else "Its configuration is deleted; its virtual hard disks are kept.",
         ):
             return
         host = session.host
