@@ -195,7 +195,7 @@ class SettingsDialog(QDialog):
 
     def _build_pages(self) -> None:
         vm, snap = self.vm, self.snapshot
-        memory = self._page("Memory", "settings")
+        memory = self._page("Memory", "memory")
         self.memory = QSpinBox()
         self.memory.setRange(32, 1024 * 1024)
         self.memory.setSingleStep(256)
@@ -213,7 +213,7 @@ class SettingsDialog(QDialog):
             memory.addRow(QLabel("Shown: the virtual machine's current startup memory."))
             processor.addRow(QLabel("Shown: the virtual machine's current processor count."))
 
-        disks = self._page("Hard Drives", "export")
+        disks = self._page("Hard Drives", "disk")
         self.drives = QTreeWidget()
         self.drives.setHeaderLabels(["Location", "Type", "Path"])
         self.drives.setColumnWidth(0, 90)

@@ -126,6 +126,7 @@ def test_every_icon_the_window_names_exists() -> None:
     for module in Path(icons.__file__).parent.glob("*.py"):
         names |= set(re.findall(r'icon\("([a-z-]+)"\)', module.read_text()))
         names |= set(re.findall(r'a\(self, "[^"]+", "\w+", "([a-z-]+)"', module.read_text()))
+        names |= set(re.findall(r'_page\("[^"]+", "([a-z-]+)"\)', module.read_text()))
     names |= {"vm-running", "vm-off", "vm-saved", "vm-paused", "vm-busy", "vm-critical"}
     missing = sorted(n for n in names if not (icons.ICON_DIR / f"{n}.svg").is_file())
     assert len(names) > 20 and missing == []
