@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, HardDrive, Host, OperationResult, Snapshot
+from hvgui.host import VM, HardDrive, Host, HostError, OperationResult, Snapshot
+from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.ui import ask
 from hvgui.ui.icons import icon
@@ -195,23 +196,32 @@ class SettingsDialog(QDialog):
 
     def _build_pages(self) -> None:
         vm, snap = self.vm, self.snapshot
+        memory_mb, processors, notes = vm.memory_startup // MiB, vm.processor_count, vm.notes
+        unread = ""
+        if snap is not None:
+            # The VM as it was: the checkpoint's own configuration file (one small XML).
+            try:
+                doc = ConfigDoc.load(snap.config_path)
+                memory_mb, processors, notes = doc.memory_mb, doc.processor_count, doc.notes
+            except HostError as exc:
+                unread = f"The checkpoint's configuration cannot be read ({exc}): shown are "
         memory = self._page("Memory", "memory")
         self.memory = QSpinBox()
         self.memory.setRange(32, 1024 * 1024)
         self.memory.setSingleStep(256)
         self.memory.setSuffix(" MB")
-        self.memory.setValue(vm.memory_startup // MiB)
+        self.memory.setValue(memory_mb)
         memory.addRow("Startup &RAM:", self.memory)
         processor = self._page("Processor", "settings")
         self.processors = QSpinBox()
         self.processors.setRange(1, 64)
-        self.processors.setValue(vm.processor_count)
+        self.processors.setValue(processors)
         processor.addRow("Number of virtual &processors:", self.processors)
-        if snap is not None:
-            # A checkpoint records its drives; memory and processors shown are the VM's own
-            # (the host does not hand them out per checkpoint).
-            memory.addRow(QLabel("Shown: the virtual machine's current startup memory."))
-            processor.addRow(QLabel("Shown: the virtual machine's current processor count."))
+        if unread:
+            for page, what in ((memory, "startup memory"), (processor, "processor count")):
+                label = QLabel(f"{unread}the virtual machine's current {what}.")
+                label.setWordWrap(True)
+                page.addRow(label)
 
         disks = self._page("Hard Drives", "disk")
         self.drives = QTreeWidget()
@@ -260,9 +270,9 @@ class SettingsDialog(QDialog):
             checkpoints.addRow(QLabel(
                 "The checkpoint file location can only be changed while the VM has no checkpoints."
             ))
-        notes = self._page("Notes", "rename")
-        self.notes = QPlainTextEdit(vm.notes)
-        notes.addRow(self.notes)
+        notes_page = self._page("Notes", "rename")
+        self.notes = QPlainTextEdit(notes)
+        notes_page.addRow(self.notes)
         if self.read_only:
             for widget in (self.memory, self.processors, self.checkpoint_type, self.location,
                            browse):

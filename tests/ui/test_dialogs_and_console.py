@@ -123,12 +123,21 @@ def test_settings_of_a_running_vm_grey_out_memory_and_processors(
     assert Host.open(host_dir).get_vm("Alpha").notes == "changed while running"
 
 
-def test_checkpoint_settings_are_read_only(qtbot: Any, window: MainWindow) -> None:
+def test_checkpoint_settings_are_read_only(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    # The VM changes after the checkpoint: its Settings show the VM as it was.
+    host = Host.open(host_dir)
+    host.stop_vm("Alpha", turn_off=True)
+    host.set_vm("Alpha", processor_count=3, memory_startup_bytes=512 * MiB, notes="later")
+    qtbot.waitUntil(lambda: window.selected_vm().processor_count == 3, timeout=3000)  # type: ignore[union-attr]
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     window.acts.cp_settings.trigger()
     dialog = _open_dialog(window)
     assert dialog.read_only
     assert not dialog.processors.isEnabled() and not dialog.memory.isEnabled()
+    assert (dialog.processors.value(), dialog.memory.value()) == (1, 256)  # as it was
+    assert dialog.notes.toPlainText() != "later"
     assert dialog.drives.topLevelItemCount() == 1
     assert dialog.drives.topLevelItem(0).text(2).endswith(".vhdx")  # the frozen base disk
     dialog.reject()
