@@ -527,6 +527,13 @@ class MainWindow(QMainWindow):
                        a.cp_delete_subtree):
             action.setEnabled(snap is not None and idle)
         a.cp_settings.setEnabled(snap is not None)
+        # As in Hyper-V Manager, Delete Checkpoint Subtree... is offered only for a checkpoint
+        # with checkpoints under it (for a leaf it would be Delete Checkpoint... again).
+        a.cp_delete_subtree.setEnabled(
+            snap is not None and idle and self.session is not None
+            and any(s.parent_snapshot_id == snap.id
+                    for s in self.session.checkpoint_model.snapshots())
+        )
         # Also for a VM without checkpoints (no tree item): the inspector opens on its files.
         a.cp_inspect.setEnabled(
             (obj is not None or vm is not None) and self.commands.can_inspect()

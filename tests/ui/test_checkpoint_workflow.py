@@ -138,7 +138,7 @@ def test_delete_subtree_removes_the_branch(
     host = _host(window)
     host.checkpoint_vm("Alpha", snapshot_name="Child")
     host.checkpoint_vm("Alpha", snapshot_name="Grandchild")
-    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: "Grandchild" in tree_names(window), timeout=3000)
     choose(qtbot, right_click_checkpoint(window, "Child"), "Delete Checkpoint Subtree...")
     wait_idle(qtbot, window)
     assert answers.asked == [("confirm", "Delete Checkpoint Subtree")]
@@ -190,11 +190,18 @@ def test_rename_refuses_blank_and_long_names(
     assert [s.name for s in _host(window).list_snapshots("Alpha")] == ["Base"]
 
 
-def test_checkpoint_menu_offers_hyperv_items(window: MainWindow) -> None:
+def test_checkpoint_menu_offers_hyperv_items(qtbot: Any, window: MainWindow) -> None:
     texts = menu_texts(right_click_checkpoint(window, "Base"))
     for item in ("Settings...", "Apply...", "Export...", "Rename...", "Delete Checkpoint...",
-                 "Delete Checkpoint Subtree..."):
+                 "Inspect Files..."):
         assert item in texts
+    # Base has no checkpoint under it (only Now): no subtree to delete, as in Hyper-V Manager.
+    assert "Delete Checkpoint Subtree..." not in texts
+    _host(window).checkpoint_vm("Alpha", snapshot_name="Child")
+    qtbot.waitUntil(lambda: "Child" in tree_names(window), timeout=3000)
+    assert "Delete Checkpoint Subtree..." in menu_texts(right_click_checkpoint(window, "Base"))
+    assert "Delete Checkpoint Subtree..." not in menu_texts(
+        right_click_checkpoint(window, "Child"))
 
 
 def test_export_checkpoint_writes_a_standalone_copy(

@@ -48,7 +48,7 @@ def test_actions_pane_follows_the_selection(qtbot: Any, window: MainWindow) -> N
     assert "Start" not in texts and "Turn Off..." in texts and "Revert..." in texts
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     texts = window.actions_pane.texts()
-    assert "Apply..." in texts and "Delete Checkpoint Subtree..." in texts
+    assert "Apply..." in texts and "Delete Checkpoint..." in texts
     assert window.details.header.text().strip() == "Base"
     assert window.details.thumbnail.pixmap() is not None
     assert not window.details.thumbnail.pixmap().isNull()
