@@ -442,9 +442,14 @@ class MainWindow(QMainWindow):
 
     def _show_details(self) -> None:
         model = self.session.checkpoint_model if self.session is not None else None
-        self.no_checkpoints.setVisible(
-            model is not None and model.vm is not None and model.rowCount() == 0
+        empty = model is not None and model.vm is not None and model.rowCount() == 0
+        unread = self.session.tree_problem if self.session is not None else None
+        self.no_checkpoints.setText(
+            "The checkpoints of the selected virtual machine cannot be read."
+            if unread is not None else "The selected virtual machine has no checkpoints."
         )
+        self.no_checkpoints.adjustSize()
+        self.no_checkpoints.setVisible(empty)
         obj = self.selected_tree_object()
         vm = self.selected_vm()
         if isinstance(obj, Snapshot):

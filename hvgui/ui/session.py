@@ -35,6 +35,7 @@ class _State:
     events: list[DiskEvent] | None  # the whole log, when it grew since the last read
     events_size: int
     problems: list[HostError]  # VM or checkpoint configurations that cannot be read
+    tree_problem: HostError | None  # the selected VM's checkpoints cannot be read
 
 
 HostCall = Callable[[Progress, CancelToken], Any]
@@ -89,6 +90,7 @@ class HostSession(QObject):
         # Configurations that could not be read at the last refresh (each names its file):
         # one damaged VM is named here instead of stopping the whole list from refreshing.
         self.problems: list[HostError] = []
+        self.tree_problem: HostError | None = None  # why the checkpoint tree is empty
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -122,14 +124,16 @@ class HostSession(QObject):
             first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
             vm_id = first.id if first is not None else None
         snapshots: list[Snapshot] = []
+        tree_problem = None
         if vm_id:
             try:
                 snapshots = self.host.list_snapshots(vm_id)
             except HostError as exc:  # a damaged checkpoint: the other VMs still refresh
                 problems.append(exc)
+                tree_problem = exc
         size = self._log_size()
         events = self.host.events() if with_events and size != self._events_size else None
-        return _State(revision, vms, vm_id, snapshots, events, size, problems)
+        return _State(revision, vms, vm_id, snapshots, events, size, problems, tree_problem)
 
     def _apply(self, state: _State, picked: int | None = None) -> None:
         self.vm_model.set_vms(state.vms)
@@ -140,6 +144,7 @@ class HostSession(QObject):
         else:
             self._revision = state.revision
             self.selected_vm_id = state.vm_id
+            self.tree_problem = state.tree_problem
             vm = next((v for v in state.vms if v.id == state.vm_id), None)
             self.checkpoint_model.set_tree(vm, state.snapshots)
         self._last_read_error = ""
@@ -205,11 +210,13 @@ class HostSession(QObject):
         self._picks += 1
         vm = next((v for v in self.vm_model.vms() if v.id == vm_id), None)
         snapshots: list[Snapshot] = []
+        self.tree_problem = None
         if vm is not None and vm_id:
             try:
                 snapshots = self.host.list_snapshots(vm_id)
             except HostError as exc:  # shown in words above the list, not raised in a slot
                 self.problems = [*self.problems, exc]
+                self.tree_problem = exc
         self.checkpoint_model.set_tree(vm, snapshots)
         self.refreshed.emit()
 

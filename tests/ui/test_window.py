@@ -419,3 +419,22 @@ def test_a_finished_operation_always_clears_its_status(
         other.wait()
     qtbot.waitUntil(lambda: status_text(window, "Beta") == "", timeout=3000)
     assert window.acts.vm_checkpoint.isEnabled()
+
+
+def test_a_damaged_checkpoint_configuration_is_named_not_shown_as_no_checkpoints(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    host = Host.open(host_dir)
+    base = host.get_snapshot("Alpha", "Base")
+    base.config_path.write_bytes(base.config_path.read_bytes()[:200])
+    host.start_vm("Beta")  # another change: the refresh reads the damage
+    qtbot.waitUntil(lambda: window.problem_banner.isVisible(), timeout=3000)
+    assert base.config_path.name in window.problem_banner.text()
+    assert window.no_checkpoints.isVisible()
+    assert "cannot be read" in window.no_checkpoints.text()
+    # The rest keeps following the host.
+    def beta_state() -> str:
+        assert window.session is not None
+        return next(v.state for v in window.session.vm_model.vms() if v.name == "Beta")
+
+    qtbot.waitUntil(lambda: beta_state() == "Running", timeout=3000)
