@@ -412,7 +412,7 @@ def copy_bin(
                 end = min(src.data_offset + src.memory_size, offset + count * CHUNK_SIZE)
                 while offset < end:
                     check(cancel)
-                    step = min(end - offset, 64 * MiB)
+                    step = min(end - offset, 8 * MiB)  # small enough to count in Status
                     _copy_range(src.fileno(), fd, offset, step)
                     offset += step
                     done += step

@@ -329,3 +329,15 @@ def test_apply_reports_its_status_column_phase(host: Host) -> None:
     host.restore_snapshot("web01", "one", progress=lambda f, p: seen.append((f, p)))
     assert {p for _, p in seen} - {""} == {"Applying Checkpoint"}
     assert all(0.0 <= f <= 1.0 for f, _ in seen) and seen[-1][0] == 1.0
+
+
+def test_creating_checkpoint_counts_through_its_steps(host: Host) -> None:
+    """Status shows `Creating Checkpoint (NN%)` counting: disks, memory, then configuration."""
+    make_vm(host, running=True)
+    host.write_memory("web01", 0, b"\x5a" * (24 * MiB))  # three 8 MiB copy steps
+    seen: list[tuple[float, str]] = []
+    host.checkpoint_vm("web01", progress=lambda f, phase: seen.append((f, phase)))
+    fractions = [f for f, _ in seen]
+    assert {phase for _, phase in seen} == {"Creating Checkpoint"}
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert len({f for f in fractions if 0.0 < f < 1.0}) >= 4
