@@ -281,6 +281,9 @@ class Host:
             hard_drives=runtime.hard_drives(doc),
             state=doc.snapshot_vm_state,
             fibre_channel=runtime.fibre_channel(doc),
+            processor_count=doc.processor_count,
+            memory_startup=doc.memory_mb << 20,
+            notes=doc.notes,
         )
 
     def list_snapshots(self, vm: str) -> list[Snapshot]:

@@ -128,6 +128,10 @@ class Snapshot:
     hard_drives: list[HardDrive]
     state: str  # the VM's state when it was taken
     fibre_channel: list[FibreChannelAdapter] = field(default_factory=list)
+    # The VM's settings as they were (the checkpoint's own configuration), as Get-VMSnapshot.
+    processor_count: int = 1
+    memory_startup: int = 0  # bytes
+    notes: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,9 @@ class Snapshot:
             "ParentSnapshotName": self.parent_snapshot_name,
             "Path": str(self.path),
             "State": self.state,
+            "ProcessorCount": self.processor_count,
+            "MemoryStartup": self.memory_startup,
+            "Notes": self.notes,
             "HardDrives": [d.to_json() for d in self.hard_drives],
         }
 

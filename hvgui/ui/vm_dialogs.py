@@ -33,8 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, HardDrive, Host, HostError, OperationResult, Snapshot
-from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.host import VM, HardDrive, Host, OperationResult, Snapshot
 from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.ui import ask
 from hvgui.ui.icons import icon
@@ -196,15 +195,10 @@ class SettingsDialog(QDialog):
 
     def _build_pages(self) -> None:
         vm, snap = self.vm, self.snapshot
-        memory_mb, processors, notes = vm.memory_startup // MiB, vm.processor_count, vm.notes
-        unread = ""
-        if snap is not None:
-            # The VM as it was: the checkpoint's own configuration file (one small XML).
-            try:
-                doc = ConfigDoc.load(snap.config_path)
-                memory_mb, processors, notes = doc.memory_mb, doc.processor_count, doc.notes
-            except HostError as exc:
-                unread = f"The checkpoint's configuration cannot be read ({exc}): shown are "
+        # A checkpoint shows the VM as it was: the host read its own configuration.
+        source: VM | Snapshot = snap if snap is not None else vm
+        memory_mb, processors = source.memory_startup // MiB, source.processor_count
+        notes = source.notes
         memory = self._page("Memory", "memory")
         self.memory = QSpinBox()
         self.memory.setRange(32, 1024 * 1024)
@@ -217,11 +211,6 @@ class SettingsDialog(QDialog):
         self.processors.setRange(1, 64)
         self.processors.setValue(processors)
         processor.addRow("Number of virtual &processors:", self.processors)
-        if unread:
-            for page, what in ((memory, "startup memory"), (processor, "processor count")):
-                label = QLabel(f"{unread}the virtual machine's current {what}.")
-                label.setWordWrap(True)
-                page.addRow(label)
 
         disks = self._page("Hard Drives", "disk")
         self.drives = QTreeWidget()

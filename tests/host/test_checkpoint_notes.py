@@ -16,7 +16,7 @@ from hvgui.host.savedstate import read_vsv
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import Cancelled, CancelToken
 
-from .hosthelpers import MiB, contents, digest, make_vm, now_disk, write_disk, write_now
+from .hosthelpers import MEMORY, MiB, contents, digest, make_vm, now_disk, write_disk, write_now
 
 GUID = r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}"
 
@@ -98,6 +98,11 @@ def test_settings_changed_later_go_to_the_vm_files_only(host: Host) -> None:
     vm = host.get_vm("web01")
     assert (vm.processor_count, vm.memory_startup, vm.notes) == (4, 128 * MiB, "changed")
     assert ConfigDoc.load(snap.config_path).processor_count == 1
+    # Get-VMSnapshot reports the settings as they were, from the checkpoint's configuration.
+    again = host.get_snapshot("web01", "one")
+    assert (again.processor_count, again.memory_startup, again.notes) == (1, MEMORY, "")
+    shown = again.to_json()
+    assert (shown["ProcessorCount"], shown["MemoryStartup"], shown["Notes"]) == (1, MEMORY, "")
     host.restore_snapshot("web01", "one")  # applying brings the old settings back
     assert host.get_vm("web01").processor_count == 1
 

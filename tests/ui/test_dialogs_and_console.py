@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,22 @@ def test_checkpoint_settings_are_read_only(
     assert dialog.drives.topLevelItemCount() == 1
     assert dialog.drives.topLevelItem(0).text(2).endswith(".vhdx")  # the frozen base disk
     dialog.reject()
+
+
+def test_checkpoint_settings_come_from_the_host_snapshot(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    # The dialog shows what the host reports for the checkpoint, not its own reading of files.
+    host = Host.open(host_dir)
+    vm, snap = host.get_vm("Alpha"), host.get_snapshot("Alpha", "Base")
+    assert window.session is not None
+    as_reported = dataclasses.replace(
+        snap, processor_count=5, memory_startup=768 * MiB, notes="from the host"
+    )
+    dialog = SettingsDialog.for_snapshot(window.session, vm, as_reported, window)
+    qtbot.addWidget(dialog)
+    assert (dialog.processors.value(), dialog.memory.value()) == (5, 768)
+    assert dialog.notes.toPlainText() == "from the host"
 
 
 def test_new_vm_appears_and_is_selected(
