@@ -87,6 +87,26 @@ class BinInfo:
         return self.touched_chunks * self.chunk_size
 
 
+@dataclass(frozen=True)
+class FileSection:
+    """One region of a BIN or VSV file (for the inspector): where it lies and what it is."""
+
+    name: str
+    offset: int
+    length: int
+    kind: int | None = None  # a VSV section's type number
+    crc32c: int | None = None  # a VSV section's payload checksum (verified when listed)
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A whole pending-write record: a write logged by a writer killed before it finished.
+    Readers read these bytes over the data; the next writer or copy applies them."""
+
+    guest_offset: int
+    length: int
+
+
 class BinFile:
     """An open BIN file: memory reads and writes at guest-physical offsets.
 
@@ -209,6 +229,25 @@ class BinFile:
     def info(self) -> BinInfo:
         touched = sum(bin(b).count("1") for b in self._bitmap)
         return BinInfo(self.memory_size, CHUNK_SIZE, self.chunk_count, touched, self.data_offset)
+
+    def pending_write(self) -> PendingWrite | None:
+        """The logged write readers apply (None: the record is empty or torn)."""
+        if self._pending is None:
+            return None
+        offset, data = self._pending
+        return PendingWrite(offset, len(data))
+
+    def sections(self) -> list[FileSection]:
+        """Header, chunk bitmap, pending-write record and memory data, in file order."""
+        bitmap_length = len(self._bitmap)
+        pending = self.pending_write()
+        record = _PENDING_HEADER.size + (pending.length if pending is not None else 0)
+        return [
+            FileSection("header", 0, BIN_HEADER_SIZE),
+            FileSection("chunk bitmap", BIN_HEADER_SIZE, bitmap_length),
+            FileSection("pending-write record", self._pending_at, record),
+            FileSection("memory data", self.data_offset, self.chunk_count * CHUNK_SIZE),
+        ]
 
     def is_touched(self, chunk: int) -> bool:
         return bool(self._bitmap[chunk >> 3] & (1 << (chunk & 7)))
@@ -533,6 +572,26 @@ def read_vsv(path: Path) -> DeviceState:
     if not isinstance(devices, dict):
         raise HostError(path, "device state (VSV) devices section is not an object")
     return DeviceState(processors, devices, sections.get(SECTION_GUEST, b""))
+
+
+def vsv_sections(path: Path) -> list[FileSection]:
+    """The VSV's header and its sections in table order; the file is validated first."""
+    read_vsv(path)  # magic, version, layout and every CRC: the table below is sound
+    data = read_bounded(path, MAX_VSV_BYTES)
+    count = _VSV_HEADER.unpack_from(data)[3]
+    out = [FileSection("header", 0, _VSV_HEADER_SIZE + count * _VSV_SECTION.size)]
+    for i in range(count):
+        kind, _, offset, length, crc, _ = _VSV_SECTION.unpack_from(
+            data, _VSV_HEADER_SIZE + i * _VSV_SECTION.size
+        )
+        out.append(FileSection(SECTION_NAMES.get(kind, f"type {kind}"), offset, length, kind, crc))
+    return out
+
+
+def bin_sections(path: Path) -> list[FileSection]:
+    """The BIN's regions in file order (see BinFile.sections); the file is validated first."""
+    with BinFile(path) as handle:
+        return handle.sections()
 
 
 def describe_bin(path: Path) -> BinInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -9,7 +10,16 @@ import pytest
 
 from hvgui.host import HostError
 from hvgui.host.fileio import copy_sparse
-from hvgui.host.savedstate import BinFile, DeviceState, copy_bin, describe_bin, read_vsv, write_vsv
+from hvgui.host.savedstate import (
+    BinFile,
+    DeviceState,
+    bin_sections,
+    copy_bin,
+    describe_bin,
+    read_vsv,
+    vsv_sections,
+    write_vsv,
+)
 
 MiB = 1 << 20
 
@@ -99,3 +109,23 @@ def test_sparse_copy_keeps_holes(tmp_path: Path) -> None:
     assert allocated(dst) < 8 * MiB
     with BinFile(dst) as mem:
         assert mem.read(1 << 30, 6) == b"middle"
+
+
+def test_sections_are_listed_in_file_order_without_overlap(tmp_path: Path) -> None:
+    memory = tmp_path / "m.bin"
+    BinFile.create(memory, 64 * MiB)
+    names = [s.name for s in bin_sections(memory)]
+    assert names == ["header", "chunk bitmap", "pending-write record", "memory data"]
+    state = tmp_path / "s.vsv"
+    write_vsv(state, DeviceState([{"rip": 1}], {"nic": {}}, b"guest"))
+    vsv = vsv_sections(state)
+    assert [s.name for s in vsv][:3] == ["header", "processors", "devices"]
+    for sections, path in ((bin_sections(memory), memory), (vsv, state)):
+        ends = [(s.offset, s.offset + s.length) for s in sections]
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(ends))
+        assert ends[-1][1] <= os.path.getsize(path)
+    damaged = bytearray(state.read_bytes())
+    damaged[-1] ^= 0xFF
+    state.write_bytes(bytes(damaged))
+    with pytest.raises(HostError, match="damaged"):
+        vsv_sections(state)  # a table is only listed once its file is sound

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from hvgui.host import savedstate
 from hvgui.host.inspect import BIN, VMCX, VMRS, VSV, identify, inspect_file
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.facts_model import FactsModel
@@ -74,6 +76,58 @@ def test_vsv_view_decodes_processors_and_devices(qtbot: QtBot, vsv_file: Path) -
     qtbot.addWidget(view)
     assert isinstance(view, SavedStateView)
     assert _rows(view.model)["processors"] == "2 items"
+    view.hex.close_file()
+
+
+def _section_row(view: SavedStateView, name: str):  # type: ignore[no-untyped-def]
+    """The index of the section called `name` under `sections` in the decoded tree."""
+    model = view.model
+    sections = next(model.index(r, 0) for r in range(model.rowCount())
+                    if model.index(r, 0).data() == "sections")
+    for r in range(model.rowCount(sections)):
+        row = model.index(r, 0, sections)
+        if _rows(model, row).get("name") == name:
+            return row
+    raise AssertionError(f"no section {name!r}")
+
+
+def test_bin_view_shows_an_empty_pending_write_record(qtbot: QtBot, bin_file: Path) -> None:
+    decoded = inspect_file(bin_file)["saved_state"]
+    assert [s["name"] for s in decoded["sections"]] == [
+        "chunk bitmap", "pending-write record", "memory data"]
+    record = decoded["sections"][1]
+    assert record["pending_write"] is None and record["meaning"].startswith("empty")
+
+
+def test_bin_view_shows_a_write_left_half_done_and_its_bytes(
+    qtbot: QtBot, bin_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer killed after logging its write (step 1 of "Writing memory"): the record is whole.
+    def killed(self: savedstate.BinFile, offset: int, data: bytes) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(savedstate.BinFile, "_apply", killed)
+    with savedstate.BinFile(bin_file, writable=True) as memory, pytest.raises(KeyboardInterrupt):
+        memory.write(0x500123, b"not yet applied")
+    monkeypatch.undo()
+    facts = inspect_file(bin_file)
+    record = next(s for s in facts["saved_state"]["sections"]
+                  if s["name"] == "pending-write record")
+    assert record["pending_write"] == {"guest_offset": 0x500123, "length": 15}
+    assert "15 bytes at guest offset 0x500123" in record["meaning"]
+    assert "readers apply it" in record["meaning"]
+
+    view = make_file_view(bin_file, facts, Runner(), [])
+    qtbot.addWidget(view)
+    assert isinstance(view, SavedStateView)
+    row = _section_row(view, "pending-write record")
+    assert "15 bytes" in _rows(view.model, row)["meaning"]
+    view.tree.clicked.emit(row)  # the record's bytes, tinted: its magic then the logged data
+    first = view.hex.table.selectionModel().selectedRows()[0].row()
+    assert view.hex.model.row_bytes(first)[:8] == b"HVGUIWRT"
+    assert view.hex.model.row_bytes(first + 1)[8:] + view.hex.model.row_bytes(first + 2)[:7] == (
+        b"not yet applied")
+    assert view.hex.model.highlighted_rows() == (first, first + 2)
     view.hex.close_file()
 
 

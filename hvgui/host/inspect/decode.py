@@ -184,9 +184,25 @@ def _inspect_saved_state(path: Path) -> dict[str, Any]:
     return {"decoded": True, "saved_state": _describe_vsv(path)}
 
 
+# What each BIN region holds, for the reader of the inspector.
+_BIN_MEANINGS = {
+    "chunk bitmap": "one bit per 1 MiB chunk of guest memory: 1 = saved in this file",
+    "memory data": "chunk n at data_offset + n MiB; untouched chunks are holes",
+}
+
+
+def _pending_meaning(pending: savedstate.PendingWrite | None) -> str:
+    if pending is None:
+        return "empty: no write is half done"
+    return (f"a logged write of {pending.length} bytes at guest offset {pending.guest_offset:#x}"
+            " (its writer stopped before finishing): readers apply it over the data")
+
+
 def _describe_bin(path: Path) -> dict[str, Any]:
     with savedstate.BinFile(path) as memory:
         info = memory.info()
+        pending = memory.pending_write()
+        regions = memory.sections()
         runs: list[dict[str, int | str]] = []
         count = 0
         for first, length in memory.touched_runs():
@@ -198,7 +214,18 @@ def _describe_bin(path: Path) -> dict[str, Any]:
                     "length": length * info.chunk_size,
                     "offset": info.data_offset + first * info.chunk_size,
                 })
-    bitmap_length = (info.chunk_count + 7) // 8
+    sections: list[dict[str, Any]] = []
+    for region in regions[1:]:  # the header is described on its own below
+        entry: dict[str, Any] = {"name": region.name, "offset": region.offset,
+                                 "length": region.length}
+        if region.name == "pending-write record":
+            entry["meaning"] = _pending_meaning(pending)
+            entry["pending_write"] = (
+                None if pending is None
+                else {"guest_offset": pending.guest_offset, "length": pending.length})
+        else:
+            entry["meaning"] = _BIN_MEANINGS.get(region.name, "")
+        sections.append(entry)
     return {
         "format": "hvgui BIN (saved memory), version 1",
         "header": {
@@ -212,34 +239,24 @@ def _describe_bin(path: Path) -> dict[str, Any]:
             "data_offset": info.data_offset,
             "crc_ok": True,
         },
-        "sections": [
-            {"name": "chunk bitmap", "offset": savedstate.BIN_HEADER_SIZE,
-             "length": bitmap_length,
-             "meaning": "one bit per 1 MiB chunk of guest memory: 1 = saved in this file"},
-            {"name": "memory data", "offset": info.data_offset,
-             "length": info.chunk_count * info.chunk_size,
-             "meaning": "chunk n at data_offset + n MiB; untouched chunks are holes"},
-        ],
+        "sections": sections,
         "touched_runs": {"count": count, "listed": runs},
     }
 
 
 def _describe_vsv(path: Path) -> dict[str, Any]:
     state = savedstate.read_vsv(path)  # validates magic, CRCs and layout
-    with open(path, "rb") as handle:
-        raw = handle.read(savedstate.MAX_VSV_BYTES)
-    header = savedstate._VSV_HEADER.unpack_from(raw)
-    sections = []
-    for number in range(header[3]):
-        kind, _, offset, length, crc, _ = savedstate._VSV_SECTION.unpack_from(
-            raw, savedstate._VSV_HEADER_SIZE + number * savedstate._VSV_SECTION.size)
-        sections.append({"name": savedstate.SECTION_NAMES.get(kind, f"type {kind}"),
-                         "type": kind, "offset": offset, "length": length,
-                         "crc32c": f"{crc:#010x}", "crc_ok": True})
+    header, *regions = savedstate.vsv_sections(path)
+    sections = [
+        {"name": r.name, "type": r.kind, "offset": r.offset, "length": r.length,
+         "crc32c": f"{r.crc32c or 0:#010x}", "crc_ok": True}
+        for r in regions
+    ]
     return {
-        "format": f"hvgui VSV (device state), version {header[1]}",
-        "header": {"offset": 0, "magic": savedstate.VSV_MAGIC.decode(),
-                   "section_count": header[3], "file_length": header[5], "crc_ok": True},
+        "format": f"hvgui VSV (device state), version {savedstate.FORMAT_VERSION}",
+        "header": {"offset": 0, "length": header.length, "magic": savedstate.VSV_MAGIC.decode(),
+                   "section_count": len(regions), "file_length": path.stat().st_size,
+                   "crc_ok": True},
         "sections": sections,
         "processors": [
             {"name": f"vCPU {n}", **{k: f"{v:#018x}" for k, v in registers.items()}}
