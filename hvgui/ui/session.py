@@ -260,8 +260,10 @@ class HostSession(QObject):
 
         if status is None:
             status = _percent_status
-        vm_id = vm.id if vm is not None else ""
         op = Op(self.runner, call, label=label)
+        # The VM's Status and Cancel follow the first operation started on it here: a second
+        # one (the host refuses it, "VM is busy") must not take over or end that bookkeeping.
+        vm_id = vm.id if vm is not None and vm.id not in self._busy else ""
         if vm_id:
             self._busy[vm_id] = op
             self.vm_model.set_live_status(vm_id, status(0.0, label))
