@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from hvgui.host import journal, runtime, states
-from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
+from hvgui.host.checkpoints import (
+    pending_after,
+    resolve_pending,
+    subtree_ids,
+    vhd_paths,
+    vm_disk_parents,
+)
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
 from hvgui.host.layout import avhdx_name, snapshot_config_path, snapshot_state_dir
@@ -209,12 +215,7 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
         raise HostError(snap_id, "the checkpoint's configuration file is missing")
     sdoc = op.snaps[snap_id]
     snaps = list(op.snaps.values())
-    leaves = [
-        *vhd_paths(doc),
-        *(p for s in snaps for p in vhd_paths(s)),
-        *(norm(p) for p in doc.pending_merges),
-    ]
-    parents = chain_parents(leaves)
+    parents = vm_disk_parents(doc, snaps)
     tree = {p for s in snaps for p in vhd_paths(s)} | {norm(p) for p in doc.pending_merges}
     before: list[journal.Action] = []
     after: list[journal.Action] = []
@@ -350,21 +351,9 @@ def remove_snapshot(
     with host._operation(vm, "Delete", PHASE_DELETE, progress, cancel) as op:
         doc = op.doc
         docs = op.snaps
-        doomed = [target.id]
-        if include_children:
-            frontier = [target.id]
-            while frontier:
-                parent = frontier.pop()
-                kids = [i for i, d in docs.items() if d.snapshot_parent_id == parent]
-                doomed += kids
-                frontier += kids
+        doomed = subtree_ids(docs, target.id, include_children)
         gone = set(doomed)
-        leaves = [
-            *vhd_paths(doc),
-            *(p for s in docs.values() for p in vhd_paths(s)),
-            *(norm(p) for p in doc.pending_merges),
-        ]
-        parents = chain_parents(leaves)
+        parents = vm_disk_parents(doc, docs.values())
         report(op.progress, 0.05, PHASE_DELETE)
 
         def surviving(snap: str | None) -> str | None:
@@ -383,13 +372,10 @@ def remove_snapshot(
                 surviving(doc.parent_snapshot_id) or "",
             )
         doc.snapshot_ids = [i for i in doc.snapshot_ids if i not in gone]
-        pending = [norm(p) for p in doc.pending_merges]
+        pending = pending_after(doc, (docs[i] for i in doomed))
         after: list[journal.Action] = []
         for snap_id in doomed:
             sdoc = docs.pop(snap_id)
-            for disk in vhd_paths(sdoc):
-                if disk not in pending:
-                    pending.append(disk)
             after.append(journal.delete(sdoc.path))
             op.event(
                 "deleted",

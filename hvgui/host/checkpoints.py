@@ -14,7 +14,7 @@ Delete rules (Hyper-V's): a frozen disk nothing references any more is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,39 @@ def chain_parents(leaves: Iterable[Path]) -> dict[Path, Path | None]:
         for child, parent in zip(chain, [*chain[1:], None], strict=True):
             parents.setdefault(child, parent)
     return parents
+
+
+def vm_disk_parents(vm: ConfigDoc, snapshots: Iterable[ConfigDoc]) -> dict[Path, Path | None]:
+    """The parent of every disk of the VM: the chains of its running disks, of every checkpoint's
+    frozen disks and of the disks already waiting to be merged."""
+    return chain_parents(
+        [
+            *vhd_paths(vm),
+            *(p for s in snapshots for p in vhd_paths(s)),
+            *(norm(p) for p in vm.pending_merges),
+        ]
+    )
+
+
+def subtree_ids(snapshots: Mapping[str, ConfigDoc], root: str, include_children: bool) -> list[str]:
+    """The checkpoints a delete removes: `root`, and with `include_children` all below it."""
+    doomed = [root]
+    frontier = [root] if include_children else []
+    while frontier:
+        parent = frontier.pop()
+        kids = [i for i, d in snapshots.items() if d.snapshot_parent_id == parent]
+        doomed += kids
+        frontier += kids
+    return doomed
+
+
+def pending_after(vm: ConfigDoc, removed: Iterable[ConfigDoc]) -> list[Path]:
+    """The disks waiting to be merged once `removed` checkpoints no longer reference theirs:
+    those already pending, then each removed checkpoint's frozen disks, in order."""
+    pending = [norm(p) for p in vm.pending_merges]
+    for doc in removed:
+        pending += [d for d in vhd_paths(doc) if d not in pending]
+    return pending
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui.host import journal, runtime, states
-from hvgui.host.checkpoints import chain_parents, vhd_paths
+from hvgui.host.checkpoints import vm_disk_parents
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.fileio import file_size, link_or_copy, norm, remove_path
 from hvgui.host.layout import (
@@ -185,12 +185,7 @@ def move_storage(
         if dest == doc.data_root and dest == doc.snapshot_data_root:
             raise HostError(dest, "the VM's storage is already here")
         snaps = list(op.snaps.values())
-        leaves = [
-            *vhd_paths(doc),
-            *(p for s in snaps for p in vhd_paths(s)),
-            *(norm(p) for p in doc.pending_merges),
-        ]
-        parents = chain_parents(leaves)
+        parents = vm_disk_parents(doc, snaps)
         disks = list(dict.fromkeys([*parents, *(p for p in parents.values() if p)]))
         vhd_dir = dest / VIRTUAL_HARD_DISKS
         mapping: dict[Path, Path] = {}

@@ -8,8 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hvgui.host.checkpoints import chain_parents, resolve_pending, vhd_paths
-from hvgui.host.fileio import norm
+from hvgui.host.checkpoints import pending_after, resolve_pending, subtree_ids, vm_disk_parents
 from hvgui.host.layout import snapshot_state_dir
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import open_disk
@@ -119,24 +118,12 @@ def delete_preview(
     target = host.get_snapshot(vm, snapshot)
     vm_doc = ConfigDoc.load(machine.config_path)
     docs = {s.id: ConfigDoc.load(s.config_path) for s in host.list_snapshots(machine.id)}
-    doomed = [target.id]
-    if include_children:
-        frontier = [target.id]
-        while frontier:
-            parent = frontier.pop()
-            kids = [i for i, d in docs.items() if d.snapshot_parent_id == parent]
-            doomed += kids
-            frontier += kids
-    leaves = [*vhd_paths(vm_doc), *(p for d in docs.values() for p in vhd_paths(d)),
-              *(norm(p) for p in vm_doc.pending_merges)]
-    parents = chain_parents(leaves)
-    pending = [norm(p) for p in vm_doc.pending_merges]
+    doomed = subtree_ids(docs, target.id, include_children)
+    parents = vm_disk_parents(vm_doc, docs.values())
+    pending = pending_after(vm_doc, (docs[i] for i in doomed))
     files: list[PlannedFile] = []
     for snap_id in doomed:
         sdoc = docs.pop(snap_id)
-        for disk in vhd_paths(sdoc):
-            if disk not in pending:
-                pending.append(disk)
         files.append(PlannedFile(sdoc.path, DELETE, f"configuration of checkpoint “{sdoc.name}”",
                                  size=_size_on_disk(sdoc.path)))
         state_dir = snapshot_state_dir(vm_doc.snapshot_data_root, snap_id)
