@@ -35,21 +35,11 @@ OpFunction = Callable[[Progress, CancelToken], Any]
 _PROGRESS_INTERVAL = 0.05
 
 
-class _Boxed:
-    """A result travelling through a queued signal. PySide6 6.12 on Python 3.11 loses
-    references to None/True/False passed as signal arguments, so values go in a box."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-
 class _Signals(QObject):
     """Signals of one job, emitted from the pool thread and delivered on the GUI thread.
 
     progress(float, str): fraction 0..1 and the phase text.
-    succeeded(object): the function's return value, in a _Boxed.
+    succeeded(object): the function's return value.
     failed(object): the exception it raised.
     finished(): always last.
     """
@@ -85,7 +75,7 @@ class _Job(QRunnable):
         except BaseException as exc:  # handed to the GUI thread, shown once
             self._signals.failed.emit(exc)
         else:
-            self._signals.succeeded.emit(_Boxed(result))
+            self._signals.succeeded.emit(result)
         finally:
             self._signals.finished.emit()
 
@@ -198,9 +188,9 @@ class Op(QObject):
             self._on_progress(fraction, phase)
 
     @Slot(object)
-    def _succeeded(self, boxed: _Boxed) -> None:
+    def _succeeded(self, result: object) -> None:
         if self._on_success is not None and not self._context_gone():
-            self._on_success(boxed.value)
+            self._on_success(result)
 
     @Slot(object)
     def _failed(self, exc: BaseException) -> None:
