@@ -54,10 +54,10 @@ def default_checkpoint_name(vm_name: str, when: datetime) -> str:
 
 
 def human_size(value: int | None) -> str:
-    """A size as a person reads it: `512 B`, `4.0 MiB`, `1.5 GiB` ("" when unknown)."""
+    """A size as a person reads it: `512 B`, `4.0 MiB`, `1.5 GiB`, `2.0 TiB` ("" when unknown)."""
     if value is None:
         return ""
-    for unit, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+    for unit, suffix in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if value >= unit:
             return f"{value / unit:.1f} {suffix}"
     return f"{value} B"

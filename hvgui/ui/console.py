@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.host.guest import Guest
+from hvgui.host.names import human_size
 from hvgui.host.states import TRANSITIONS
 from hvgui.ui import ask
-from hvgui.ui.formatting import size_text
 from hvgui.ui.icons import icon
 from hvgui.ui.screen_contents import first_virtual_disk
 from hvgui.ui.session import HostSession
@@ -252,7 +252,7 @@ class ConsoleWindow(QMainWindow):
             parent_path = path.rsplit("/", 1)[0] or "/"
             parent = items.get(parent_path)
             modified = f"{entry.modified:%Y-%m-%d %H:%M}" if entry.modified else ""
-            row = [entry.name, "" if entry.is_dir else size_text(entry.size), modified]
+            row = [entry.name, "" if entry.is_dir else human_size(entry.size), modified]
             item = QTreeWidgetItem(parent, row) if parent else QTreeWidgetItem(self.files, row)
             item.setData(0, _PATH_ROLE, "" if entry.is_dir else path)
             items[path] = item

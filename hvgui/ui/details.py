@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.host import VM, HardDrive, Snapshot
-from hvgui.ui.formatting import hyperv_time, memory_mb, size_text
+from hvgui.host.names import human_size
+from hvgui.ui.formatting import hyperv_time, memory_mb
 from hvgui.ui.thumbnail import render_screen
 
 THUMB = QSize(200, 150)
@@ -209,6 +210,6 @@ def _disk_rows(drives: Sequence[HardDrive]) -> list[tuple[str, str]]:
 def _file_size(path: Path) -> str:
     """Space the file takes on disk (BIN files are sparse)."""
     try:
-        return size_text(path.stat().st_blocks * 512)
+        return human_size(path.stat().st_blocks * 512)
     except OSError:
         return "missing"

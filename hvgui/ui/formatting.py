@@ -10,20 +10,6 @@ def memory_mb(size: int) -> str:
     return f"{size // (1 << 20)} MB"
 
 
-def size_text(size: int | None) -> str:
-    """A file size for people: bytes below 1 KiB, then KiB/MiB/GiB with one decimal."""
-    if size is None:
-        return ""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}"
-    return f"{size} B"
-
-
 def uptime(delta: timedelta) -> str:
     """Uptime column: "hh:mm:ss", with "d." in front past a day, like Hyper-V."""
     total = int(delta.total_seconds())

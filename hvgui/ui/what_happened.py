@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication
 from PySide6.QtWidgets import QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from hvgui.host import DiskEvent, OperationResult
-from hvgui.ui.formatting import size_text
+from hvgui.host.names import human_size
 
 COLUMNS = ("Action / file", "Change", "Size", "Detail")
 _ACTION_COLOURS = {
@@ -127,7 +127,7 @@ class WhatHappenedPanel(QTreeWidget):
     def _fill(self, item: QTreeWidgetItem, events: Iterable[DiskEvent]) -> None:
         for event in events:
             child = QTreeWidgetItem(
-                item, [self._shown_path(event.path), event.action, size_text(event.size),
+                item, [self._shown_path(event.path), event.action, human_size(event.size),
                        event.detail]
             )
             child.setToolTip(0, str(event.path))

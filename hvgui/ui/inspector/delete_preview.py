@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from hvgui.errors import HvError
 from hvgui.host.inspect import DeletePreview, delete_preview
-from hvgui.ui.formatting import size_text
+from hvgui.host.names import human_size
 from hvgui.ui.inspector.file_models import PlannedFilesModel
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner
@@ -53,19 +53,19 @@ class DeletePreviewWidget(QWidget):
                                     QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         layout.addWidget(table, 1)
-        moved = (f"{size_text(preview.bytes_moved)} of disk data will be merged"
+        moved = (f"{human_size(preview.bytes_moved)} of disk data will be merged"
                  if preview.bytes_moved else "No disk data needs merging")
         self.summary = Banner(f"{preview.summary()}. {moved}.", "info", self)
         layout.addWidget(self.summary)
-        free = size_text(preview.free_space_available)
+        free = human_size(preview.free_space_available)
         if not preview.bytes_moved:
             room = f"Nothing is merged, so no extra space is needed ({free} free)."
         elif preview.free_space_needed == 0:
             room = ("The merge writes into blocks the disk already has: no extra space "
                     f"({free} free).")
         else:
-            room = (f"The merge may need up to {size_text(preview.free_space_needed)} of free "
-                    f"space; {size_text(preview.free_space_available)} is free.")
+            room = (f"The merge may need up to {human_size(preview.free_space_needed)} of free "
+                    f"space; {human_size(preview.free_space_available)} is free.")
         self.space = Banner(room if preview.enough_space else
                             f"Not enough free space: {room} Free some space first, or the "
                             "merge will stop part-way (the files stay consistent).",

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
 from hvgui.host.inspect import DELETE, KEEP, MERGE, FileFacts, PlannedFile
-from hvgui.ui.formatting import size_text
+from hvgui.host.names import human_size
 from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable
 
 
@@ -62,11 +62,11 @@ class FileListModel(ReadOnlyTable[FileFacts]):
         if not facts.exists:
             return "missing" if column == 3 else ""
         if column == 3:
-            return size_text(facts.size_on_disk)
+            return human_size(facts.size_on_disk)
         if column == 4:
-            return size_text(facts.size)
+            return human_size(facts.size)
         if column == 5:
-            return size_text(facts.virtual_size) if facts.virtual_size else ""
+            return human_size(facts.virtual_size) if facts.virtual_size else ""
         if column == 6:
             return "yes" if facts.read_only else "no"
         if column == 7 and facts.modified is not None:
@@ -103,7 +103,7 @@ class PlannedFilesModel(ReadOnlyTable[PlannedFile]):
         if column == 2:
             return planned.into.name if planned.into else ""
         if column == 3:
-            return size_text(planned.size)
+            return human_size(planned.size)
         if column == 4:
-            return size_text(planned.bytes_moved) if planned.action == MERGE else ""
+            return human_size(planned.bytes_moved) if planned.action == MERGE else ""
         return planned.reason

@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from hvgui.host.inspect import space_history
-from hvgui.ui.formatting import size_text
+from hvgui.host.names import human_size
 from hvgui.ui.inspector.block_map import FILE_COLOURS
 from hvgui.ui.inspector.panels import heading
 from hvgui.ui.inspector.space_chart import Series, SpaceChart
@@ -45,7 +45,7 @@ class SpaceView(QWidget):
         self.chart.set_series(series, "No checkpoint file has been created or grown yet.")
         layout.addWidget(self.chart, 1)
         total = next((s for s in series if s.bold), None)
-        now = size_text(total.points[-1][1]) if total else "0 B"
+        now = human_size(total.points[-1][1]) if total else "0 B"
         self.summary = QLabel(
             f"Checkpoint files (AVHDX, BIN, VSV) are {now} long now. Sizes are file lengths "
             "from the host's event log, where every create, grow, merge and delete is recorded; "

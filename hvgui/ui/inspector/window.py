@@ -41,7 +41,7 @@ from hvgui.host.inspect import (
     files_of,
     inspect_file,
 )
-from hvgui.ui.formatting import size_text
+from hvgui.host.names import human_size
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles
@@ -87,13 +87,13 @@ def file_details(facts: FileFacts) -> str:
     """One line of the facts the list's right-hand columns hold (often scrolled out of view)."""
     if not facts.exists:
         return ""
-    parts = [f"{size_text(facts.size_on_disk)} on disk"]
+    parts = [f"{human_size(facts.size_on_disk)} on disk"]
     if facts.size != facts.size_on_disk:
         sparse = " (sparse: unwritten ranges take no space)" if (
             facts.size_on_disk < facts.size) else ""
-        parts.append(f"{size_text(facts.size)} long{sparse}")
+        parts.append(f"{human_size(facts.size)} long{sparse}")
     if facts.virtual_size:
-        parts.append(f"{size_text(facts.virtual_size)} virtual disk")
+        parts.append(f"{human_size(facts.virtual_size)} virtual disk")
     parts.append("read-only" if facts.read_only else "writable")
     if facts.modified is not None:
         parts.append(f"modified {facts.modified.astimezone():%Y-%m-%d %H:%M:%S}")
