@@ -27,7 +27,7 @@ from hvgui.ui.inspector.vhdx_view import VhdxView
 from hvgui.ui.inspector.window import InspectorWindow
 
 DOCS = Path(__file__).resolve().parent
-CORPUS = DOCS.parent.parent / "shared" / "corpus" / "hyperv"
+CORPUS = Path(os.environ.get("HVGUI_CORPUS") or DOCS.parent.parent / "shared" / "corpus" / "hyperv")
 SIZE = (1280, 800)
 
 
