@@ -36,6 +36,7 @@ class _State:
     events_size: int
     problems: list[HostError]  # VM or checkpoint configurations that cannot be read
     tree_problem: HostError | None  # the selected VM's checkpoints cannot be read
+    started: int = 0  # which read this is (`HostSession._reads`)
 
 
 HostCall = Callable[[Progress, CancelToken], Any]
@@ -80,6 +81,11 @@ class HostSession(QObject):
         self._reading = False
         self._again = False
         self._busy: dict[str, Op] = {}   # vm id -> the op running on it
+        self._reads = 0  # reads started so far
+        # vm id -> the first read that started after its operation ended: until that read is
+        # applied, the Status keeps the operation's last text (an older read still holds the
+        # host's status file of mid-operation, which would show the percentage going back).
+        self._settling: dict[str, int] = {}
         self.on_error: Callable[[str, BaseException], None] | None = None
         self._stopped = False
         self._events_seen = 0
@@ -114,7 +120,7 @@ class HostSession(QObject):
         except (AttributeError, OSError):
             return -2
 
-    def _read(self, vm_id: str | None, *, with_events: bool = True) -> _State:
+    def _read(self, vm_id: str | None, *, with_events: bool = True, started: int = 0) -> _State:
         # ---- may run on a pool thread: host calls only ----
         revision = self.host.revision()
         errors: list[HostError] = []
@@ -133,10 +139,13 @@ class HostSession(QObject):
                 tree_problem = exc
         size = self._log_size()
         events = self.host.events() if with_events and size != self._events_size else None
-        return _State(revision, vms, vm_id, snapshots, events, size, problems, tree_problem)
+        return _State(
+            revision, vms, vm_id, snapshots, events, size, problems, tree_problem, started
+        )
 
     def _apply(self, state: _State, picked: int | None = None) -> None:
         self.vm_model.set_vms(state.vms)
+        self._settle(lambda first_read: state.started >= first_read)
         self.problems = state.problems
         if picked is not None and picked != self._picks:
             # The user chose another VM while this was read: keep their choice, read again.
@@ -184,12 +193,21 @@ class HostSession(QObject):
             self._again = True
             return
         self._reading = True
-        vm_id, picked = self.selected_vm_id, self._picks
-        Op(self.runner, lambda _p, _c: self._read(vm_id), label="Refresh").success(
+        self._reads += 1
+        vm_id, picked, started = self.selected_vm_id, self._picks, self._reads
+        Op(self.runner, lambda _p, _c: self._read(vm_id, started=started), label="Refresh").success(
             lambda state: self._apply(state, picked)
         ).failure(self._read_failed).finally_(self._read_done).run_in_background()
 
+    def _settle(self, done: Callable[[int], bool]) -> None:
+        """Clear the Status of ended operations whose result the models now show."""
+        for vm_id, first_read in list(self._settling.items()):
+            if done(first_read):
+                del self._settling[vm_id]
+                self.vm_model.set_live_status(vm_id, None)
+
     def _read_failed(self, exc: BaseException) -> None:
+        self._settle(lambda _first: True)  # no newer read is coming soon: do not hold them
         # The poll retries every second: say a problem once, not once a second.
         text = str(exc)
         if text != self._last_read_error and self.on_error is not None:
@@ -266,12 +284,21 @@ class HostSession(QObject):
         vm_id = vm.id if vm is not None and vm.id not in self._busy else ""
         if vm_id:
             self._busy[vm_id] = op
+            self._settling.pop(vm_id, None)
             self.vm_model.set_live_status(vm_id, status(0.0, label))
         self.busy_changed.emit()
+        shown_phase, shown_fraction = label, 0.0  # what the Status shows
 
         def progress(fraction: float, phase: str) -> None:
+            # Within a phase the Status only counts up (sub-steps may restart their own
+            # count); a new phase name starts again from its own percentage.
+            nonlocal shown_phase, shown_fraction
+            phase = phase or label
+            if phase == shown_phase and fraction < shown_fraction:
+                return
+            shown_phase, shown_fraction = phase, fraction
             if vm_id:
-                self.vm_model.set_live_status(vm_id, status(fraction, phase or label))
+                self.vm_model.set_live_status(vm_id, status(fraction, phase))
 
         def done(result: Any) -> None:
             if isinstance(result, OperationResult):
@@ -294,7 +321,8 @@ class HostSession(QObject):
         def finished() -> None:
             if vm_id:
                 self._busy.pop(vm_id, None)
-                self.vm_model.set_live_status(vm_id, None)
+                # The last text stays until a read started from now on is shown.
+                self._settling[vm_id] = self._reads + 1
             self.busy_changed.emit()
             if on_finished is not None and alive():
                 on_finished()
