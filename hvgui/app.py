@@ -18,6 +18,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QApplication, QWidget
 
+from hvgui import __version__
+
 # Windows created by main() when it did not run the event loop itself (kept alive here).
 windows: list[QWidget] = []
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hvgui", description="Hyper-V Manager's checkpoint workflow on a lab host."
     )
+    parser.add_argument("--version", action="version", version=f"hvgui {__version__}")
     parser.add_argument("--host", type=Path, action="append", metavar="DIR",
                         help="open the lab host in DIR (may be given more than once)")
     parser.add_argument("--inspect", type=Path, metavar="FILE",

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from hvgui import __version__
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled
 
@@ -27,6 +28,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="hvctl",
         description="Hyper-V cmdlets for hvgui's lab host and VHDX files.",
     )
+    parser.add_argument("--version", action="version", version=f"hvctl {__version__}")
+    # Before the command as `git -C` and `virsh -c` take it; other dests than the commands'
+    # own options, which would overwrite them with their defaults (see _global_options).
+    parser.add_argument("--host", dest="global_host", metavar="DIR",
+                        help="the lab host folder, for every command that takes --host")
+    parser.add_argument("--json", dest="global_json", action="store_true",
+                        help="JSON output, for every command that takes --json")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -41,11 +49,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command_name(arguments: Sequence[str]) -> str | None:
+    """The command's name: the first word that is neither an option nor --host's value."""
+    words = iter(arguments)
+    for word in words:
+        if word == "--host":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Hand --host/--json given before the command to the command, which must take them."""
+    for option in ("host", "json"):
+        value = getattr(args, f"global_{option}")
+        delattr(args, f"global_{option}")
+        if not value:
+            continue
+        if not hasattr(args, option):
+            parser.error(f"{args.command} does not take --{option}")
+        own = getattr(args, option)
+        if own and own != value:
+            parser.error(f"--{option} given twice: {value} before the command, {own} after it")
+        setattr(args, option, value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in arguments if not a.startswith("-")), None)
-    parser = build_parser(command)
+    parser = build_parser(_command_name(arguments))
     args = parser.parse_args(arguments)
+    _global_options(parser, args)
     try:
         return int(args.func(args))
     except HvError as exc:
