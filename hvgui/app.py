@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtWidgets import QApplication, QWidget
 
 from hvgui import __version__
+from hvgui.ui.display_check import display_problem
 
 # Windows created by main() when it did not run the event loop itself (kept alive here).
 windows: list[QWidget] = []
@@ -73,6 +74,11 @@ def _open_inspector(path: Path) -> QWidget:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if QApplication.instance() is None:
+        problem = display_problem(os.environ)
+        if problem is not None:
+            print(f"hvgui: error: {problem}", file=sys.stderr)
+            return 1
     app, owns_loop = _application([])
     from hvgui.ui import ask
     from hvgui.ui.icons import icon
