@@ -64,6 +64,26 @@ def confirm(parent: QWidget | None, title: str, text: str, detail: str = "") -> 
     return box.exec() == QMessageBox.StandardButton.Yes
 
 
+def confirm_stop(parent: QWidget | None, vm_name: str, *, turn_off: bool) -> bool:
+    """Turn Off's and Shut Down's question, the same from the main window and the console."""
+    if turn_off:
+        return confirm(
+            parent, "Turn Off Machine", f"Do you want to turn off \"{vm_name}\"?",
+            "Turning off is like pulling the plug: whatever is only in its memory is lost.",
+        )
+    return confirm(parent, "Shut Down Machine", f"Do you want to shut down \"{vm_name}\"?")
+
+
+def confirm_revert(parent: QWidget | None, vm_name: str, snapshot_name: str) -> bool:
+    """Revert's question, the same from the main window and the console."""
+    return confirm(
+        parent, "Revert Virtual Machine",
+        f"Are you sure you want to revert \"{vm_name}\" to its previous checkpoint "
+        f"\"{snapshot_name}\"?",
+        "The current state of the virtual machine will be lost.",
+    )
+
+
 def confirm_delete(
     parent: QWidget | None,
     host: Host,

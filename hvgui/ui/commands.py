@@ -153,7 +153,7 @@ class Commands(QObject):
         key = f"{session.host.root}:{vm.id}"
         console = self._console_windows.get(key)
         if console is None:
-            console = ConsoleWindow(session, vm.id, self.window)
+            console = ConsoleWindow(session, vm.id, self.window, on_result=self._record(vm))
             self._console_windows[key] = console
             console.destroyed.connect(lambda *_: self._console_windows.pop(key, None))
         console.show()
@@ -187,18 +187,12 @@ class Commands(QObject):
 
     def vm_turn_off(self) -> None:
         vm = self.window.selected_vm()
-        if vm is not None and ask.confirm(
-            self.window, "Turn Off Machine",
-            f"Do you want to turn off \"{vm.name}\"?",
-            "Turning off is like pulling the plug: whatever is only in its memory is lost.",
-        ):
+        if vm is not None and ask.confirm_stop(self.window, vm.name, turn_off=True):
             self._transition("Turning Off", "stop_vm", turn_off=True)
 
     def vm_shut_down(self) -> None:
         vm = self.window.selected_vm()
-        if vm is not None and ask.confirm(
-            self.window, "Shut Down Machine", f"Do you want to shut down \"{vm.name}\"?"
-        ):
+        if vm is not None and ask.confirm_stop(self.window, vm.name, turn_off=False):
             self._transition("Shutting Down", "stop_vm")
 
     def vm_save(self) -> None:
@@ -238,12 +232,7 @@ class Commands(QObject):
         if picked is None:
             return
         session, vm = picked
-        if not ask.confirm(
-            self.window, "Revert Virtual Machine",
-            f"Are you sure you want to revert \"{vm.name}\" to its previous checkpoint "
-            f"\"{vm.parent_snapshot_name}\"?",
-            "The current state of the virtual machine will be lost.",
-        ):
+        if not ask.confirm_revert(self.window, vm.name, vm.parent_snapshot_name or ""):
             return
         host = session.host
         self._run(session, vm, "Applying Checkpoint",

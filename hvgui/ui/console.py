@@ -9,6 +9,7 @@ Every guest call runs in the background; this window only shows results.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -29,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hvgui.host import OperationResult
 from hvgui.host.guest import Guest
 from hvgui.host.names import human_size
-from hvgui.host.states import TRANSITIONS
-from hvgui.ui import ask
+from hvgui.ui import allowed, ask
 from hvgui.ui.icons import icon
 from hvgui.ui.screen_contents import first_virtual_disk
 from hvgui.ui.session import HostSession
@@ -65,10 +66,18 @@ def _walk(guest: Guest) -> list[tuple[str, Any]]:
 
 
 class ConsoleWindow(QMainWindow):
-    def __init__(self, session: HostSession, vm_id: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        session: HostSession,
+        vm_id: str,
+        parent: QWidget | None = None,
+        *,
+        on_result: Callable[[OperationResult], None] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.session = session
         self.vm_id = vm_id
+        self._on_result = on_result  # e.g. the main window's What happened
         self.setWindowFlag(Qt.WindowType.Window, True)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.setObjectName("console")
@@ -77,6 +86,7 @@ class ConsoleWindow(QMainWindow):
         self._workload_op: Op | None = None
         self._build()
         session.refreshed.connect(self.reload)
+        session.busy_changed.connect(self._update_toolbar)
         self.reload()
 
     # ------------------------------------------------------------------ layout
@@ -111,25 +121,36 @@ class ConsoleWindow(QMainWindow):
         self, text: str, label: str, method: str, kwargs: dict[str, Any], *_: object
     ) -> None:
         vm = self.session.vm(self.vm_id)
-        if vm is None or self.session.is_busy(vm.id):
+        if vm is None:
             return
-        if method == "stop_vm" and not ask.confirm(
-            self, f"{text} Machine", f"Do you want to {text.lower()} \"{vm.name}\"?"
+        reason = allowed.refusals(vm, busy_here=self.session.is_busy(vm.id))[text]
+        if reason:  # a click that raced the greying: say why instead of doing nothing
+            ask.inform(self, text, reason)
+            return
+        if method == "stop_vm" and not ask.confirm_stop(
+            self, vm.name, turn_off=bool(kwargs.get("turn_off"))
+        ):
+            return
+        if method == "revert_vm" and not ask.confirm_revert(
+            self, vm.name, vm.parent_snapshot_name or ""
         ):
             return
         fn = getattr(self.session.host, method)
-        self.session.run(vm, label, lambda p, c: fn(vm.id, progress=p, cancel=c, **kwargs),
-                         context=self)
+        self.session.run(
+            vm, label, lambda p, c: fn(vm.id, progress=p, cancel=c, **kwargs),
+            on_result=self._on_result,
+            on_error=lambda exc: ask.show_error(self, text, exc),
+            context=self,
+        )
 
-    def _update_toolbar(self, state: str, has_parent: bool, busy: bool) -> None:
-        allowed = {name: states for name, (states, _t, _r) in TRANSITIONS.items()}
+    def _update_toolbar(self) -> None:
+        """The main window's rule: greyed while busy or not allowed, the reason as tooltip."""
+        vm = self.session.vm(self.vm_id)
+        why = allowed.refusals(vm, busy_here=self.session.is_busy(vm.id)) if vm else {}
         for text, action in self.vm_actions.items():
-            if text in allowed:
-                action.setEnabled(not busy and state in allowed[text])
-            elif text == "Checkpoint":
-                action.setEnabled(not busy)
-            else:
-                action.setEnabled(not busy and has_parent)
+            reason = why.get(text, "This virtual machine no longer exists.")
+            action.setEnabled(not reason)
+            action.setToolTip(reason or text)
 
     def _build(self) -> None:
         self._build_toolbar()
@@ -228,8 +249,7 @@ class ConsoleWindow(QMainWindow):
         if vm.parent_snapshot_name:
             where = f", from checkpoint \"{vm.parent_snapshot_name}\""
         self.state_label.setText(f"  {vm.name}: {vm.state}{where}")
-        self._update_toolbar(vm.state, vm.parent_snapshot_id is not None,
-                             self.session.is_busy(vm.id))
+        self._update_toolbar()
         for widget in (self.save_button, self.new_button, self.delete_button, self.note_button,
                        self.editor, self.note):
             widget.setEnabled(running)

@@ -31,8 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.host import VM, DiskEvent, Host, HostError, Snapshot
-from hvgui.host.states import TRANSITIONS
-from hvgui.ui import ask
+from hvgui.ui import allowed, ask
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.commands import Commands
 from hvgui.ui.details import DetailsPane
@@ -234,6 +233,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _fill(menu: QMenu, actions: list[QAction | None], *, hide_disabled: bool) -> None:
+        menu.setToolTipsVisible(True)  # a greyed item's tooltip says why
         for action in actions:
             if action is None:
                 menu.addSeparator()
@@ -501,31 +501,19 @@ class MainWindow(QMainWindow):
         # An operation another process (hvctl) runs on the VM shows in its Status: the host
         # would refuse anything else ("VM is busy"), so nothing is offered meanwhile.
         elsewhere = vm is not None and bool(vm.status) and not busy
-        state = vm.state if vm is not None else ""
         idle = vm is not None and not busy and not elsewhere
-
-        def can(transition: str) -> bool:
-            return idle and state in TRANSITIONS[transition][0]
-
+        why = allowed.refusals(vm, busy_here=busy) if vm is not None else {}
         a.vm_cancel.setEnabled(busy)
         a.vm_connect.setEnabled(vm is not None)
-        a.vm_settings.setEnabled(idle)
-        a.vm_start.setEnabled(can("Start"))
-        a.vm_turn_off.setEnabled(can("Turn Off"))
-        a.vm_shut_down.setEnabled(can("Shut Down"))
-        a.vm_save.setEnabled(can("Save"))
-        a.vm_pause.setEnabled(can("Pause"))
-        a.vm_resume.setEnabled(can("Resume"))
-        a.vm_checkpoint.setEnabled(idle and vm is not None and vm.checkpoint_type != "Disabled")
-        a.vm_revert.setEnabled(idle and vm is not None and vm.parent_snapshot_id is not None)
-        a.vm_move.setEnabled(idle)
-        # The lab host exports a VM only while it is off or saved (nothing is changing).
-        a.vm_export.setEnabled(
-            idle and state in ("Off", "Saved") and self.commands.can_export_vm()
-        )
-        a.vm_rename.setEnabled(idle and self.commands.can_rename_vm())
-        # Hyper-V deletes a VM that is Off or Saved; Running or Paused, Delete is greyed out.
-        a.vm_delete.setEnabled(idle and state in ("Off", "Saved"))
+        for name, action in self._vm_rule_actions().items():
+            reason = why.get(name, "")
+            action.setEnabled(vm is not None and not reason)
+            # A greyed item says why (menus show tooltips); an offered one what it does.
+            action.setToolTip(reason or action.statusTip())
+        if not self.commands.can_export_vm():
+            a.vm_export.setEnabled(False)
+        if not self.commands.can_rename_vm():
+            a.vm_rename.setEnabled(False)
         obj = self.selected_tree_object()
         snap = obj if isinstance(obj, Snapshot) else None
         for action in (a.cp_settings, a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
@@ -556,6 +544,17 @@ class MainWindow(QMainWindow):
             title = obj.name if isinstance(obj, Snapshot) else "Now"
             sections.append((title, a.checkpoint_actions()))
         self.actions_pane.set_sections(sections)
+
+    def _vm_rule_actions(self) -> dict[str, QAction]:
+        """The VM actions `allowed.refusals` decides, by its names."""
+        a = self.acts
+        return {
+            allowed.SETTINGS: a.vm_settings, "Start": a.vm_start, "Turn Off": a.vm_turn_off,
+            "Shut Down": a.vm_shut_down, "Save": a.vm_save, "Pause": a.vm_pause,
+            "Resume": a.vm_resume, allowed.CHECKPOINT: a.vm_checkpoint,
+            allowed.REVERT: a.vm_revert, allowed.MOVE: a.vm_move, allowed.EXPORT: a.vm_export,
+            allowed.RENAME: a.vm_rename, allowed.DELETE: a.vm_delete,
+        }
 
     def _vm_menu(self, pos: QPoint) -> None:
         index = self.vm_view.indexAt(pos)

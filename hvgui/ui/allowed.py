@@ -1,0 +1,50 @@
+"""Which actions on a VM the window offers now, and why not: one rule for the main window's
+menus and Actions pane and the console's toolbar, in the words the host would refuse with."""
+
+from __future__ import annotations
+
+from hvgui.host import VM, HostError
+from hvgui.host.states import TRANSITIONS, transition
+
+SETTINGS, CHECKPOINT, REVERT, MOVE, EXPORT, RENAME, DELETE = (
+    "Settings", "Checkpoint", "Revert", "Move", "Export", "Rename", "Delete",
+)
+# Hyper-V Manager exports a VM that is Off or Saved; Delete likewise (Running or Paused: greyed).
+_QUIET_STATES = ("Off", "Saved")
+
+
+def busy_reason(vm: VM, *, busy_here: bool) -> str:
+    """Why nothing can start on `vm` now ("" when nothing runs on it)."""
+    if busy_here:
+        return f"An operation is running on {vm.name}: wait for it to end or cancel it."
+    if vm.status:
+        # Another process (hvctl) runs an operation: the host would refuse ("VM is busy").
+        return f"Another program is working on {vm.name} ({vm.status})."
+    return ""
+
+
+def refusals(vm: VM, *, busy_here: bool) -> dict[str, str]:
+    """Every VM action -> why it is not offered now; "" when it is."""
+    busy = busy_reason(vm, busy_here=busy_here)
+    out: dict[str, str] = {}
+    for name in TRANSITIONS:
+        try:
+            transition(vm.name, name, vm.state)
+            out[name] = busy
+        except HostError as exc:
+            out[name] = busy or f"{exc.problem[:1].upper()}{exc.problem[1:]}."
+    out[SETTINGS] = out[MOVE] = out[RENAME] = busy
+    out[CHECKPOINT] = busy or (
+        "Checkpoints are disabled for this virtual machine."
+        if vm.checkpoint_type == "Disabled" else ""
+    )
+    out[REVERT] = busy or (
+        "" if vm.parent_snapshot_id else f"{vm.name} has no checkpoint to revert to."
+    )
+    out[EXPORT] = busy or (
+        "" if vm.state in _QUIET_STATES else f"{vm.name} is {vm.state}: turn it off or save it."
+    )
+    out[DELETE] = busy or (
+        "" if vm.state in _QUIET_STATES else f"{vm.name} is {vm.state}: turn it off first."
+    )
+    return out

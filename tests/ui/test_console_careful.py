@@ -1,0 +1,110 @@
+"""The console is as careful as the main window: Revert asks the same question first, its
+toolbar follows the same allowed-actions rule (greyed while the VM is busy, the reason as its
+tooltip), and a refusal says why."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QApplication
+
+from hvgui.host import Host, InvalidStateError
+from hvgui.host.guest import Guest
+from hvgui.ui.console import ConsoleWindow
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import Answers, choose, right_click_vm, vm_index, wait_idle
+
+
+def _console(qtbot: Any, window: MainWindow, name: str) -> ConsoleWindow:
+    choose(qtbot, right_click_vm(window, name), "Connect...")
+    consoles = [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, ConsoleWindow) and w.isVisible()]
+    assert len(consoles) == 1
+    qtbot.waitUntil(lambda: consoles[0].files.topLevelItemCount() > 0, timeout=5000)
+    return consoles[0]
+
+
+def test_console_revert_asks_the_main_windows_question_first(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    console = _console(qtbot, window, "Alpha")
+    answers.confirm = False
+    console.vm_actions["Revert"].trigger()
+    wait_idle(qtbot, window)
+    assert answers.asked == [("confirm", "Revert Virtual Machine")]
+    hello = Guest(Host.open(host_dir), "Alpha").read_file("/hello.txt")
+    assert hello == b"hello after the checkpoint\r\n"  # nothing discarded
+
+    # The main window's Revert... asks exactly the same.
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    window.acts.vm_revert.trigger()
+    assert answers.asked[-1] == ("confirm", "Revert Virtual Machine")
+
+    answers.confirm = True
+    console.vm_actions["Revert"].trigger()
+    wait_idle(qtbot, window)
+    hello = Guest(Host.open(host_dir), "Alpha").read_file("/hello.txt")
+    assert hello == b"hello before the checkpoint\r\n"
+    # What the console did is in the main window's What happened, like any operation.
+    assert window.what_happened.operations()[0].endswith("Alpha")
+    console.close()
+
+
+def test_console_toolbar_greys_out_with_the_reason_while_the_vm_is_busy(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: Any, tmp_path: Path
+) -> None:
+    session = window.session
+    assert session is not None
+    console = _console(qtbot, window, "Alpha")
+    host: Any = session.host
+    real_checkpoint = host.checkpoint_vm
+    held, release = threading.Event(), threading.Event()
+
+    def checkpoint_held(vm: str, **kwargs: Any) -> Any:
+        held.set()
+        release.wait(20)
+        return real_checkpoint(vm, **kwargs)
+
+    monkeypatch.setattr(host, "checkpoint_vm", checkpoint_held)
+    assert console.vm_actions["Pause"].isEnabled()
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    window.acts.vm_checkpoint.trigger()  # from the main window
+    try:
+        qtbot.waitUntil(held.is_set, timeout=5000)
+        actions = console.vm_actions
+        qtbot.waitUntil(lambda: not any(a.isEnabled() for a in actions.values()), timeout=3000)
+        for text, action in actions.items():
+            assert "An operation is running on Alpha" in action.toolTip(), text
+        # The main window greys the same actions with the same reason.
+        assert not window.acts.vm_pause.isEnabled()
+        assert window.acts.vm_pause.toolTip() == actions["Pause"].toolTip()
+        console.grab().save(str(tmp_path / "console-busy.png"))
+    finally:
+        release.set()
+    wait_idle(qtbot, window)
+    assert console.vm_actions["Pause"].isEnabled()
+    assert console.vm_actions["Pause"].toolTip() == "Pause"
+    # A state it cannot reach says why, in the host's words.
+    assert console.vm_actions["Start"].toolTip() == "Cannot start the VM: it is already running."
+    console.close()
+
+
+def test_a_refusal_in_the_console_says_why(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: Any
+) -> None:
+    session = window.session
+    assert session is not None
+    console = _console(qtbot, window, "Alpha")
+
+    def refused(vm: str, **_kwargs: Any) -> Any:
+        raise InvalidStateError(vm, "cannot pause the VM: the lab said no")
+
+    monkeypatch.setattr(session.host, "suspend_vm", refused)
+    console.vm_actions["Pause"].trigger()
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=5000)
+    assert "the lab said no" in str(answers.errors[0])
+    answers.errors.clear()
+    wait_idle(qtbot, window)
+    console.close()
