@@ -22,6 +22,12 @@ from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 
 MAX_CONFIG_BYTES = 8 << 20  # real configurations are tens of KiB
+# Bounds far above any real host (Hyper-V allows 50 checkpoints, 4 SCSI controllers of 64
+# drives; a configuration has a few hundred elements), checked before the work they bound.
+MAX_ELEMENTS = 50_000
+MAX_LISTED = 1_000  # checkpoint ids or pending merges a configuration lists
+MAX_DEVICES = 256  # manifest entries
+MAX_DRIVES = 64  # drive slots of one controller
 
 IDE_DEVICE = "83f8638b-8dca-4152-9eda-2ca8b33039b4"
 SCSI_DEVICE = "d422512d-2bf2-4752-809d-7b82b5fcb1b4"
@@ -128,6 +134,8 @@ class ConfigDoc:
             raise HostError(
                 path, "contains a DOCTYPE or entity declaration, which configurations never have"
             )
+        if text.count("<") > 2 * MAX_ELEMENTS:  # every element has one or two tags
+            raise HostError(path, f"holds more than {MAX_ELEMENTS} elements")
         try:
             root = etree.fromstring(data, _PARSER)
         except etree.XMLSyntaxError as exc:
@@ -136,12 +144,23 @@ class ConfigDoc:
             raise HostError(path, "contains a DOCTYPE, which configurations never have")
         if root.tag != "configuration":
             raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
-        return cls(root, path)
+        doc = cls(root, path)
+        doc._manifest()  # its bound, checked before any command works on the devices
+        doc.to_bytes()  # what we could not write back is refused now, not after a change
+        return doc
 
     def to_bytes(self) -> bytes:
+        """The file's bytes; a HostError, before anything is written, past what load accepts."""
         body = etree.tostring(self.root, encoding="unicode", pretty_print=True)
         text = '<?xml version="1.0" encoding="UTF-16" standalone="yes"?>\n' + body
-        return b"\xff\xfe" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-16-le")
+        data = b"\xff\xfe" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-16-le")
+        if len(data) > MAX_CONFIG_BYTES:
+            raise HostError(
+                self.path,
+                f"the configuration would be {len(data)} bytes written out; "
+                f"at most {MAX_CONFIG_BYTES >> 20} MiB",
+            )
+        return data
 
     def copy(self, path: Path) -> ConfigDoc:
         return ConfigDoc(etree.fromstring(etree.tostring(self.root), _PARSER), path)
@@ -303,25 +322,42 @@ class ConfigDoc:
     def merge_pending(self) -> bool:
         return self.get_bool("global_settings/disk_merge_pending")
 
-    def _list(self, where: str, prefix: str) -> list[str]:
+    def _list(self, where: str, prefix: str, what: str) -> list[str]:
+        """`prefix`0..`prefix`<size-1> of the list at `where`, in one pass over its children."""
         node = self._find(where)
         if node is None:
             return []
         size = self.get_int(f"{where}/size", 0)
-        if not 0 <= size <= 100_000:
-            raise HostError(self.path, f"configuration/{where}/size is out of range: {size}")
-        return [self.get_str(f"{where}/{prefix}{i}") for i in range(size)]
+        if not 0 <= size <= MAX_LISTED:
+            raise HostError(
+                self.path, f"configuration/{where} lists {size} {what}; at most {MAX_LISTED}"
+            )
+        items: dict[str, str] = {}
+        for child in node:
+            items.setdefault(str(child.tag), child.text or "")
+        out = []
+        for i in range(size):
+            value = items.get(f"{prefix}{i}")
+            if value is None:
+                raise HostError(self.path, f"missing element configuration/{where}/{prefix}{i}")
+            out.append(value)
+        return out
 
     def _set_list(self, where: str, prefix: str, values: list[str]) -> None:
+        if len(values) > MAX_LISTED:
+            raise HostError(self.path, f"configuration/{where}: at most {MAX_LISTED} items")
         self.remove(where)
         self.set(f"{where}/size", "integer", len(values))
+        node = self._require(where)
         for i, value in enumerate(values):
-            self.set(f"{where}/{prefix}{i}", "string", value)
+            leaf = etree.SubElement(node, f"{prefix}{i}")
+            leaf.attrib["type"] = "string"
+            leaf.text = value
 
     @property
     def snapshot_ids(self) -> list[str]:
         where = "global_settings/snapshots/list"
-        return [self._guid(where, v) for v in self._list(where, "guid")]
+        return [self._guid(where, v) for v in self._list(where, "guid", "checkpoints")]
 
     @snapshot_ids.setter
     def snapshot_ids(self, ids: list[str]) -> None:
@@ -329,7 +365,7 @@ class ConfigDoc:
 
     @property
     def pending_merges(self) -> list[str]:
-        return self._list("global_settings/snapshots/pending_merge", "disk")
+        return self._list("global_settings/snapshots/pending_merge", "disk", "pending merges")
 
     @pending_merges.setter
     def pending_merges(self, paths: list[str]) -> None:
@@ -373,10 +409,12 @@ class ConfigDoc:
         manifest = self._find("manifest")
         if manifest is None:
             return []
-        entries = []
+        entries: list[tuple[etree._Element, str, str]] = []
         for entry in manifest:
             if not str(entry.tag).startswith("vdev"):
                 continue
+            if len(entries) == MAX_DEVICES:
+                raise HostError(self.path, f"the manifest lists more than {MAX_DEVICES} devices")
             device = (entry.findtext("device") or "").strip().lower()
             instance = (entry.findtext("instance") or "").strip().lower()
             entries.append((entry, device, instance))
@@ -386,7 +424,7 @@ class ConfigDoc:
         manifest = self.root.find("manifest")
         if manifest is None:
             manifest = etree.SubElement(self.root, "manifest")
-        numbers = [int(str(e.tag)[4:]) for e, _, _ in self._manifest() if str(e.tag)[4:].isdigit()]
+        numbers = [n for e, _, _ in self._manifest() if (n := _number(e, "vdev")) is not None]
         entry = etree.SubElement(manifest, f"vdev{max(numbers, default=0) + 1:03d}")
         for tag, kind, value in (
             ("device", "string", device),
@@ -416,8 +454,11 @@ class ConfigDoc:
         """(controller type, number, the element holding drive0..N) for every controller."""
         out: list[tuple[str, int, etree._Element]] = []
         scsi = 0
+        sections: dict[str, etree._Element] = {}
+        for child in self.root:  # one pass, not one search per device
+            sections.setdefault(str(child.tag), child)
         for _, device, instance in self._manifest():
-            section = self._find(f"_{instance}_")
+            section = sections.get(f"_{instance}_")
             if device == IDE_DEVICE:
                 for number in (0, 1):
                     node = section.find(f"controller{number}") if section is not None else None
@@ -436,16 +477,22 @@ class ConfigDoc:
         result = []
         for ctype, number, node in self._controllers():
             for drive in node:
-                tag = str(drive.tag)
-                if not tag.startswith("drive") or not tag[5:].isdigit():
+                location = _number(drive, "drive")
+                if location is None:
                     continue
+                if location >= MAX_DRIVES:
+                    raise HostError(
+                        self.path,
+                        f"drive {ctype} {number}:{location}: a controller has at most "
+                        f"{MAX_DRIVES} locations",
+                    )
                 kind = (drive.findtext("type") or DRIVE_NONE).strip().upper()
                 if kind not in DRIVE_TYPES:
                     raise HostError(
-                        self.path, f"drive {ctype} {number}:{tag[5:]} has unknown type {kind!r}"
+                        self.path, f"drive {ctype} {number}:{location} has unknown type {kind!r}"
                     )
                 path = (drive.findtext("pathname") or "").strip()
-                result.append(Drive(ctype, number, int(tag[5:]), kind, path))
+                result.append(Drive(ctype, number, location, kind, path))
         return result
 
     def _drive_node(self, ctype: str, number: int, location: int) -> etree._Element | None:
@@ -517,6 +564,16 @@ class ConfigDoc:
 
     def remove_fibre_channel(self, instance_id: str) -> None:
         self._remove_device(instance_id)
+
+
+def _number(node: etree._Element, prefix: str) -> int | None:
+    """N of a `<prefix>N` tag (drive3, vdev012); None for any other tag. Past 9 digits N is
+    just "huge": int() of thousands of digits is slow, and past 4300 it raises."""
+    tag = str(node.tag)
+    digits = tag[len(prefix) :]
+    if not tag.startswith(prefix) or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits) if len(digits) <= 9 else 10**9
 
 
 def new_vm_config(

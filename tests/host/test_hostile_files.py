@@ -334,3 +334,73 @@ def test_an_absurd_saved_uptime_is_ignored(tmp_path: Path) -> None:
     )
     host.start_vm("web01")  # a date cannot hold 10^20 s: the uptime starts again from zero
     assert host.get_vm("web01").uptime.total_seconds() < 60
+
+
+def _craft(config: Path, old: str, new: str) -> bytes:
+    """Rewrite `config` with its first `old` replaced by `new`; returns the crafted bytes."""
+    text = config.read_bytes().decode("utf-16")
+    assert old in text
+    data = "\ufeff".encode("utf-16-le") + text.replace(old, new, 1).encode("utf-16-le")
+    config.write_bytes(data)
+    return data
+
+
+def test_forty_thousand_checkpoint_ids_are_refused_before_parsing_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """6 MB listing 40,000 ids (Hyper-V allows 50 checkpoints): each command once said
+    nothing for half a minute (quadratic parsing); now one line names the file at once."""
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    config = host.get_vm("web01").config_path
+    ids = "".join(f'<guid{i} type="string">{G}</guid{i}>' for i in range(40_000))
+    _craft(config, '<size type="integer">0</size>', f'<size type="integer">40000</size>{ids}')
+    words = "snapshots/list lists 40000 checkpoints; at most 1000"
+    for argv in (["get-vm", "web01"], ["get-vmsnapshot", "web01"]):
+        assert main([*argv, "--host", str(host.root)]) == 1
+        err = capsys.readouterr().err
+        assert f"hvctl: error: {config}: " in err and words in err, err
+    assert main(["test-host", "--host", str(host.root)]) == 1
+    assert words in capsys.readouterr().out
+    assert main(["inspect", str(config)]) == 1
+    assert f"Problem: configuration/global_settings/{words}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        ("<x/>" * 300_000, "holds more than 50000 elements"),
+        ("<manifest>" + "<vdev9/>" * 300 + "</manifest>", "more than 256 devices"),
+        # 2.5 M '>' are 5 MiB read, but 20 MiB written back (each becomes &gt;)
+        ("<x>" + ">" * (5 << 19) + "</x>", "bytes written out; at most 8 MiB"),
+    ],
+    ids=["300k-empty-elements", "300-devices", "grows-when-written"],
+)
+def test_a_configuration_hvgui_could_not_write_back_is_refused_on_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], payload: str, words: str
+) -> None:
+    """Once, such a file was accepted and Start-VM rewrote it past 8 MiB: the VM was refused
+    from then on. Now the file is refused as it is, and nothing rewrites it."""
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    config = host.get_vm("web01").config_path
+    crafted = _craft(config, "<properties>", payload + "<properties>")
+    for argv in (["start-vm", "web01"], ["get-vm", "web01"]):
+        assert main([*argv, "--host", str(host.root)]) == 1
+        err = capsys.readouterr().err
+        assert f"hvctl: error: {config}: " in err and words in err, err
+    assert config.read_bytes() == crafted
+
+
+def test_a_change_that_would_grow_a_configuration_past_the_limit_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    config = host.get_vm("web01").config_path
+    before = config.read_bytes()
+    with pytest.raises(HvError, match=r"would be .* bytes written out; at most 8 MiB"):
+        host.set_vm("web01", notes="n" * (5 << 20))
+    assert config.read_bytes() == before
+    host.start_vm("web01")  # still a VM like any other
+    assert host.get_vm("web01").state == "Running"
