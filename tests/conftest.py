@@ -27,6 +27,15 @@ def need_tool(name: str) -> str:
     return path
 
 
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own hvgui settings folder (the folders hosts may reach outside themselves):
+    never the user's, and never another test's."""
+    folder = tmp_path_factory.mktemp("settings")
+    monkeypatch.setenv("HVGUI_CONFIG_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real Hyper-V files, gunzipped into a temporary folder (the originals are read-only)."""

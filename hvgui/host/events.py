@@ -11,6 +11,7 @@ from hvgui.host.fileio import open_regular, parse_json
 from hvgui.host.model import DiskEvent
 
 MAX_LINE = 64 * 1024
+_NO_LINKS = getattr(os, "O_NOFOLLOW", 0)  # appending through a link would write outside the host
 
 
 class EventLog:
@@ -21,7 +22,7 @@ class EventLog:
         if not events:
             return
         text = "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in events)
-        fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_LINKS)
         try:
             os.write(fd, text.encode("utf-8"))  # one O_APPEND write: never interleaved
         finally:

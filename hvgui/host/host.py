@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
+from hvgui.host.boundary import Boundary, allowed_outside, refuse_linked_metadata
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.events import EventLog
@@ -104,7 +105,18 @@ class Host:
                     "give an empty or new folder for a new host",
                 )
         host = cls(path)
-        host.layout.create()
+        layout = host.layout
+        refuse_linked_metadata(
+            [
+                layout.meta,
+                layout.journal_dir,
+                layout.status_dir,
+                layout.revision_file,
+                layout.lock_file,
+                layout.events_file,
+            ]
+        )
+        layout.create()
         host._recover(progress)
         return host
 
@@ -116,7 +128,9 @@ class Host:
         if fd < 0:
             return  # someone is mid-operation: their journal is theirs to finish
         try:
-            self.recovered = journal.recover(self.layout.journal_dir, self.log.append, progress)
+            self.recovered = journal.recover(
+                self.layout.journal_dir, self.boundary, self.log.append, progress
+            )
             for folder in (self.layout.journal_dir, self.layout.status_dir):
                 for path in folder.iterdir():
                     if path.suffix == ".tmp" or folder == self.layout.status_dir:
@@ -124,6 +138,12 @@ class Host:
             self._bump()
         finally:
             os.close(fd)
+
+    @property
+    def boundary(self) -> Boundary:
+        """What this host may change: its folder and the outside folders the user allowed
+        (read afresh, so `hvctl set-host` takes effect in an open window too)."""
+        return Boundary(self.root, allowed_outside(self.root))
 
     def revision(self) -> str:
         """Changes whenever the host changes (an operation, an event, a status update)."""

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hvgui.host.boundary import Boundary
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import atomic_write, file_size, parse_json, read_bounded, remove_path
 from hvgui.host.model import DiskEvent
@@ -177,13 +178,16 @@ _GUID_NAME = re.compile(f"^{_GUID}$")
 _GUID_FILE = re.compile(f"^{_GUID}\\.(xml|location|bin|vsv)(\\.hvnew)?$", re.IGNORECASE)
 
 
-def _foreign_path(value: object) -> str | None:
+def _foreign_path(value: object, boundary: Boundary) -> str | None:
     """Why `value` is not a path a host operation could have journaled, or None if it is."""
     if not isinstance(value, str) or not value:
         return f"{value!r} is not a path"
     path = Path(value)
     if not path.is_absolute():
         return f"{value}: not an absolute path"
+    outside = boundary.problem(path)  # links followed: a link inside may lead out
+    if outside:
+        return f"{value}: {outside}"
     if _GUID_NAME.match(path.name):
         return None  # a VM's or a checkpoint's saved-state folder
     in_state_folder = bool(_GUID_NAME.match(path.parent.name))  # a move takes all it holds
@@ -196,8 +200,10 @@ def _foreign_path(value: object) -> str | None:
     return None
 
 
-def journal_problem(record: object) -> str | None:
-    """Why a journal read from disk cannot be trusted, or None when recovery may run it."""
+def journal_problem(record: object, boundary: Boundary) -> str | None:
+    """Why a journal read from disk cannot be trusted, or None when recovery may run it:
+    only the actions our operations write, only on the kinds of file they create, and only
+    inside the host folder (or a folder the user allowed)."""
     if not isinstance(record, dict) or not isinstance(record.get("created"), list):
         return "not a journal"
     actions = record.get("actions", [])
@@ -211,7 +217,7 @@ def journal_problem(record: object) -> str | None:
             return f"a read-only action without a true/false value: {action!r}"
         paths += [action.get(key) for key in _PATH_KEYS[action["op"]]]
     for value in paths:
-        why = _foreign_path(value)
+        why = _foreign_path(value, boundary)
         if why:
             return why
     return None
@@ -226,6 +232,7 @@ def pending_journals(journal_dir: Path) -> list[Path]:
 
 def recover(
     journal_dir: Path,
+    boundary: Boundary,
     on_events: Callable[[list[DiskEvent]], None],
     progress: Progress | None = None,
 ) -> list[str]:
@@ -236,7 +243,7 @@ def recover(
         try:
             data = read_bounded(path, MAX_JOURNAL_BYTES)
             record = parse_json(data) if len(data) <= MAX_JOURNAL_BYTES else None
-            problem = journal_problem(record)
+            problem = journal_problem(record, boundary)
         except (OSError, ValueError, HostError):
             problem = "unreadable"
         if problem or not isinstance(record, dict):

@@ -26,6 +26,7 @@ from hvgui.host.fileio import atomic_write, parse_json, read_bounded
 from hvgui.host.layout import Layout
 
 LOCK_WAIT_SECONDS = 60.0
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW  # a linked lock file is never followed
 
 
 @dataclass
@@ -154,7 +155,7 @@ class HostLock:
         with state.mutex:
             if state.users:
                 return -1
-            fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.layout.lock_file, _LOCK_FLAGS, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -168,7 +169,7 @@ class HostLock:
             raise VMBusyError(vm_name, f"VM is busy: {other.get('operation', 'an operation')}")
 
     def _acquire(self, vm_id: str, vm_name: str) -> int:
-        fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.layout.lock_file, _LOCK_FLAGS, 0o644)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:

@@ -96,7 +96,7 @@ def kill_and_verify(
     tmp_path: Path, operation: str, argument: str, merge_bytes: int, kill_at: tuple[float, ...]
 ) -> None:
     def arg_for(root: Path) -> str:
-        return str(root.parent / "moved-storage") if operation == "move" else argument
+        return str(root / "moved-storage") if operation == "move" else argument
 
     reference = tmp_path / "reference" / "host"
     host = build(reference, merge_bytes)
@@ -117,7 +117,7 @@ def kill_and_verify(
         )
         vm = host.get_vm("web01")
         if operation == "move":  # contents never change: where the VM lives tells
-            assert vm.path in (root, root.parent / "moved-storage")
+            assert vm.path in (root, root / "moved-storage")
             outcomes.append("after" if vm.path != root else "before")
         else:
             outcomes.append("after" if now == after and now != before else "before")

@@ -13,6 +13,7 @@ import pytest
 from hvgui.cli.main import main
 from hvgui.errors import HvError
 from hvgui.host import Host, savedstate
+from hvgui.host.boundary import Boundary
 from hvgui.host.journal import journal_problem
 from hvgui.host.savedstate import describe_bin, read_vsv
 from tests.host.hosthelpers import make_vm
@@ -270,7 +271,7 @@ G = "B1C2D3E4-0000-1111-2222-333344445555"
     ],
 )
 def test_which_journal_paths_recovery_trusts(path: str, trusted: bool) -> None:
-    problem = journal_problem({"created": [path], "committed": False})
+    problem = journal_problem({"created": [path], "committed": False}, Boundary(Path("/h")))
     assert (problem is None) == trusted, problem
 
 
