@@ -9,7 +9,6 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,10 +45,12 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"invalid size {text!r}: use bytes or a suffix like 512MB, 4GB, 1TB"
         )
-    value = Fraction(match.group(1)) * _SUFFIXES[match.group(2).upper()]
-    if value.denominator != 1:
+    whole, _, fraction = match.group(1).partition(".")
+    scaled = int(whole + fraction) * _SUFFIXES[match.group(2).upper()]
+    value, remainder = divmod(scaled, 10 ** len(fraction))
+    if remainder:
         raise argparse.ArgumentTypeError(f"invalid size {text!r}: not a whole number of bytes")
-    return int(value)
+    return value
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -29,12 +29,12 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
-from hvgui.host import HostError
-from hvgui.host.demo import build_demo_host
+from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
-from hvgui.host.guest import Guest
 from hvgui.host.names import ps_datetime
-from hvgui.host.scenarios import SCENARIOS, run_scenario
+
+# The guest, the demo lab and its scenarios load the whole host: each command imports them
+# when it runs, so that `hvctl --help` stays quick.
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,16 +97,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo_list = actions.add_parser("list", help="list the scenarios")
     demo_list.set_defaults(func=_demo_list)
     demo_run = actions.add_parser("run", help="run a scenario on a fresh demo lab")
-    demo_run.add_argument("scenario", metavar="NAME", choices=sorted(SCENARIOS))
+    demo_run.add_argument("scenario", metavar="NAME", help="a name that `demo list` shows")
     demo_run.add_argument(
         "--host",
         metavar="DIR",
         help="run on this lab (built here when DIR is empty); default: a fresh temporary lab",
     )
-    demo_run.set_defaults(func=_demo_run)
+    demo_run.set_defaults(func=_demo_run, parser=demo_run)
 
 
 def _list_files(args: argparse.Namespace) -> int:
+    from hvgui.host.guest import Guest
+
     entries = Guest(open_host(args), args.name).list_files(args.path)
     if args.json:
         print_json([e.to_json() for e in entries])
@@ -125,6 +127,8 @@ def _list_files(args: argparse.Namespace) -> int:
 
 
 def _read_file(args: argparse.Namespace) -> int:
+    from hvgui.host.guest import Guest
+
     data = Guest(open_host(args), args.name).read_file(args.path)
     if args.output:
         args.output.write_bytes(data)
@@ -138,6 +142,8 @@ MAX_FAT_FILE = (4 << 30) - 1  # FAT stores a file's size in 32 bits
 
 
 def _write_file(args: argparse.Namespace) -> int:
+    from hvgui.host.guest import Guest
+
     if args.text is not None:
         data = args.text.encode("utf-8")
     else:  # never read /dev/zero or a FIFO into memory: a regular file that FAT can hold
@@ -150,12 +156,16 @@ def _write_file(args: argparse.Namespace) -> int:
 
 
 def _remove_file(args: argparse.Namespace) -> int:
+    from hvgui.host.guest import Guest
+
     Guest(open_host(args), args.name).remove_file(args.path)
     print(f"{args.name}: deleted {args.path}")
     return 0
 
 
 def _note(args: argparse.Namespace) -> int:
+    from hvgui.host.guest import Guest
+
     guest = Guest(open_host(args), args.name)
     if args.text is not None:
         guest.set_note(args.text)
@@ -168,6 +178,8 @@ def _note(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> int:
+    from hvgui.host.guest import Guest
+
     guest = Guest(open_host(args), args.name)
     with progress_bar() as progress:
         result = guest.run_workload(args.nbytes, rate=args.rate, progress=progress)
@@ -179,6 +191,8 @@ def _workload(args: argparse.Namespace) -> int:
 
 
 def _new_demo_host(args: argparse.Namespace) -> int:
+    from hvgui.host.demo import build_demo_host
+
     start = time.monotonic()
     with progress_bar() as progress:
         host = build_demo_host(args.dir, progress=progress)
@@ -191,12 +205,19 @@ def _new_demo_host(args: argparse.Namespace) -> int:
 
 
 def _demo_list(args: argparse.Namespace) -> int:
+    from hvgui.host.scenarios import SCENARIOS
+
     rows = [{"Name": s.name, "Note": s.note, "Story": s.title} for s in SCENARIOS.values()]
     print_table(rows, ["Name", "Note", "Story"])
     return 0
 
 
 def _demo_run(args: argparse.Namespace) -> int:
+    from hvgui.host.scenarios import SCENARIOS, run_scenario
+
+    if args.scenario not in SCENARIOS:
+        args.parser.error(f"argument NAME: invalid choice: {args.scenario!r} "
+                          f"(choose from {', '.join(sorted(SCENARIOS))})")
     if args.host:
         root = Path(args.host)
         return run_scenario(args.scenario, root, out=print)

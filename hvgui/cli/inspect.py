@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.cli.common import add_json, host_dir, print_json, print_list, print_table
-from hvgui.host.inspect import checkpoint_files, delete_preview, inspect_file
 
 # Text output shows this many items of a list (the JSON output shows all).
 _LIST_LIMIT = 12
@@ -102,6 +101,8 @@ def _vhdx_summary(dump: dict[str, Any]) -> dict[str, Any]:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from hvgui.host.inspect import inspect_file
+
     facts = inspect_file(args.path)
     if args.json:
         print_json(facts)
@@ -136,6 +137,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _inspect_checkpoint(args: argparse.Namespace) -> int:
     from hvgui.host import Host
+    from hvgui.host.inspect import checkpoint_files, delete_preview
 
     folder = host_dir(args)
     host = Host.open(Path(folder) if folder else None)

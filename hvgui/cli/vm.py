@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hvgui.cli.common import (
     add_host_option,
@@ -23,9 +23,11 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
-from hvgui.host import Host, HostError, OperationResult
 from hvgui.host.names import human_size, ps_datetime
-from hvgui.progress import Progress
+
+if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
+    from hvgui.host import Host, HostError, OperationResult
+    from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
 CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hvgui import vhdx
 from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
@@ -26,8 +27,6 @@ from hvgui.host.layout import (
 from hvgui.host.model import Finding
 from hvgui.host.savedstate import describe_bin, read_vsv
 from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
-from hvgui.vhdx import open_disk
-from hvgui.vhdx.check import test_vhd
 
 if TYPE_CHECKING:
     from hvgui.host.host import Host
@@ -60,14 +59,14 @@ class _Checker:
             problems.append(("error", disk, f"{disk.name} is missing", "missing-file"))
         else:
             try:
-                with open_disk(disk) as opened:
+                with vhdx.open_disk(disk) as opened:
                     chain = [norm(p) for p in opened.chain]
                 self.used_disks.update(chain)
                 self.disk_folders.update(p.parent for p in chain)
             except HvError as exc:
                 problems.append(("error", Path(exc.subject), exc.problem, "broken-chain"))
                 self.used_disks.add(disk)
-            for f in test_vhd(disk):
+            for f in vhdx.test_vhd(disk):
                 if f.severity == "error" and not any(p[0] == "error" for p in problems):
                     problems.append((f.severity, f.path, f.message, f.code))
         self._tested[disk] = problems

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from hvgui import vhdx
 from hvgui.host import journal, runtime, states
 from hvgui.host.checkpoints import (
     pending_after,
@@ -28,7 +29,6 @@ from hvgui.host.runtime import MAX_CHECKPOINTS
 from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_guid, to_filetime
 from hvgui.progress import CancelToken, Progress, check, report, scaled
-from hvgui.vhdx import create_differencing
 
 if TYPE_CHECKING:
     from hvgui.host.host import Host
@@ -119,7 +119,7 @@ def checkpoint(
         child = children[
             (drive.controller_type, drive.controller_number, drive.controller_location)
         ]
-        create_differencing(child, parent)
+        vhdx.create_differencing(child, parent)
         doc.set_drive(
             drive.controller_type,
             drive.controller_number,
@@ -253,7 +253,7 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
         frozen = norm(drive.path)
         child = avhdx_name(frozen, new_guid())
         op.tx.created(child)
-        create_differencing(child, frozen)
+        vhdx.create_differencing(child, frozen)
         parents[child] = frozen
         new.set_drive(
             drive.controller_type,

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hvgui import vhdx
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
 from hvgui.host.xmlconfig import DRIVE_VHD, ConfigDoc
-from hvgui.vhdx import open_disk
 
 
 def vhd_paths(doc: ConfigDoc) -> list[Path]:
@@ -35,7 +35,7 @@ def chain_parents(leaves: Iterable[Path]) -> dict[Path, Path | None]:
         leaf = norm(leaf)
         if leaf in parents:
             continue
-        with open_disk(leaf) as disk:
+        with vhdx.open_disk(leaf) as disk:
             chain = [norm(p) for p in disk.chain]
         for child, parent in zip(chain, [*chain[1:], None], strict=True):
             parents.setdefault(child, parent)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hvgui import vhdx
 from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
 from hvgui.host.boundary import Boundary, allowed_outside, refuse_linked_metadata
 from hvgui.host.checkpoints import vhd_paths
@@ -46,7 +47,6 @@ from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_CHECKPOINTS
 from hvgui.host.savedstate import BinFile
 from hvgui.host.xmlconfig import ConfigDoc, from_filetime
 from hvgui.progress import CancelToken, Progress, report
-from hvgui.vhdx import open_disk
 
 
 def _is_guid(text: str) -> bool:
@@ -406,7 +406,7 @@ class Host:
         if not disks:
             raise HostError(doc.name, "the VM has no virtual hard disk")
         if not writable:
-            return GuestDisk(open_disk(disks[0]), lambda: None)
+            return GuestDisk(vhdx.open_disk(disks[0]), lambda: None)
         if doc.state != states.RUNNING:
             raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
         cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
@@ -416,7 +416,7 @@ class Host:
             doc = ConfigDoc.load(doc.path)  # re-read under the lock
             if doc.state != states.RUNNING:
                 raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
-            disk = open_disk(vhd_paths(doc)[0], writable=True)
+            disk = vhdx.open_disk(vhd_paths(doc)[0], writable=True)
             size_before = file_size(disk.path) or 0
         except BaseException:
             self.status_board.clear(doc.id)

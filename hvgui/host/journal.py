@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hvgui import vhdx
 from hvgui.host.boundary import Boundary
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import atomic_write, file_size, parse_json, read_bounded, remove_path
 from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, report, scaled
-from hvgui.vhdx import merge_vhd, set_read_only
 
 Action = dict[str, Any]
 MERGE_PHASE = "Merge in progress"
@@ -135,7 +135,7 @@ def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> 
         elif op == "read_only":
             path = Path(action["path"])
             if path.exists():
-                set_read_only(path, bool(action["value"]))
+                vhdx.set_read_only(path, bool(action["value"]))
         elif op == "merge":
             child, dest = Path(action["child"]), Path(action["dest"])
             step = scaled(progress, done_merges / len(merges), (done_merges + 1) / len(merges))
@@ -149,9 +149,9 @@ def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> 
 
 
 def _merge(record: dict[str, Any], child: Path, dest: Path, progress: Progress | None) -> DiskEvent:
-    set_read_only(dest, False)
+    vhdx.set_read_only(dest, False)
     size = file_size(child)
-    result = merge_vhd(child, dest, progress=progress)
+    result = vhdx.merge_vhd(child, dest, progress=progress)
     return DiskEvent(
         time=datetime.now(UTC),
         operation=str(record["operation"]),

@@ -13,10 +13,10 @@ from hvgui.host import journal
 from hvgui.host.model import DiskEvent
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
-from hvgui.vhdx import Disk
 
 if TYPE_CHECKING:
     from hvgui.host.host import Host
+    from hvgui.vhdx import Disk
 
 PHASE_CREATE = "Creating Checkpoint"
 PHASE_APPLY = "Applying Checkpoint"

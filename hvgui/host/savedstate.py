@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import crc32c
-
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
@@ -66,6 +64,8 @@ _VCPU = struct.Struct("<" + "Q" * len(_REGISTERS))
 
 
 def _crc(data: bytes) -> int:
+    import crc32c  # here, not at the top: listing VMs reads no checksum (hvctl's start-up)
+
     return int(crc32c.crc32c(data))
 
 
@@ -387,6 +387,8 @@ def _pending_offset(bitmap_length: int) -> int:
 
 
 def _pending_crc(offset: int, data: bytes) -> int:
+    import crc32c
+
     head = _PENDING_HEADER.pack(_PENDING_MAGIC, offset, len(data), 0)
     return int(crc32c.crc32c(data, crc32c.crc32c(head)))
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hvgui import vhdx
 from hvgui.host import journal, runtime, states
 from hvgui.host.checkpoints import vm_disk_parents
 from hvgui.host.errors import HostError, InvalidStateError
@@ -27,7 +28,6 @@ from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
 from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
-from hvgui.vhdx import convert_vhd
 
 if TYPE_CHECKING:
     from hvgui.host.host import Host
@@ -105,7 +105,7 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
                 name = f"{base_stem(Path(drive.path))}-{len(used)}.vhdx"
             used.add(name)
             flat = work / VIRTUAL_HARD_DISKS / name
-            convert_vhd(
+            vhdx.convert_vhd(
                 Path(drive.path),
                 flat,
                 cancel=op.cancel,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hvgui import vhdx
 from hvgui.host import journal, runtime, states
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.fileio import file_size, norm, remove_path
-from hvgui.host.guest import MIN_GUEST_DISK, format_new_vm_disk
 from hvgui.host.layout import (
     SNAPSHOTS,
     VIRTUAL_HARD_DISKS,
@@ -24,7 +24,6 @@ from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
 from hvgui.progress import CancelToken, Progress, scaled
-from hvgui.vhdx import create_dynamic, open_disk
 
 if TYPE_CHECKING:
     from hvgui.host.host import Host
@@ -72,8 +71,11 @@ def new_vm(
                 raise HostError(vhd, "a disk with this name already exists")
             vhd.parent.mkdir(parents=True, exist_ok=True)
             op.tx.created(vhd)
-            create_dynamic(vhd, new_vhd_size_bytes)
-            with open_disk(vhd, writable=True) as new_disk:
+            # the guest's file system code (and numpy) loads only when a VM gets a disk
+            from hvgui.host.guest import MIN_GUEST_DISK, format_new_vm_disk
+
+            vhdx.create_dynamic(vhd, new_vhd_size_bytes)
+            with vhdx.open_disk(vhd, writable=True) as new_disk:
                 formatted = format_new_vm_disk(new_disk)  # the guest's FAT partition
             detail = f"new dynamic disk, {ps_size(new_vhd_size_bytes)}"
             if not formatted:
@@ -304,7 +306,7 @@ def add_hard_drive(
         if not pass_through:
             if file.suffix.lower() not in (".vhdx", ".avhdx"):
                 raise HostError(file, "a virtual hard disk must be a .vhdx or .avhdx file")
-            with open_disk(file):
+            with vhdx.open_disk(file):
                 pass  # a readable VHDX with a sound chain
         slot = runtime.free_slot(doc, controller_type, controller_number, controller_location)
         kind = DRIVE_PASSTHROUGH if pass_through else DRIVE_VHD

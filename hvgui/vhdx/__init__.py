@@ -4,29 +4,68 @@ Modules: `format` (constants), `structures` (parse/build headers, region table, 
 parent locator), `bat` (BAT geometry and sparse table), `log` (log replay), `image`
 (`VhdxImage`: one file, validated at open), `locator` (parent paths), `create`, `chain`
 (`open_disk`, `Disk`, `BlockSource`); merge, check, info and convert build on these.
+
+The names below are loaded on first use (PEP 562), so that `from hvgui import vhdx` costs
+nothing and a command pays only for the modules it calls into (`get-vhd` never loads merge).
 """
 
-from hvgui.vhdx.bat import Bat, BatGeometry
-from hvgui.vhdx.chain import (
-    BlockSource,
-    Disk,
-    DiskFile,
-    check_linkage,
-    open_disk,
-    resolve_parent,
-    set_read_only,
-)
-from hvgui.vhdx.create import create_differencing, create_dynamic, create_fixed
-from hvgui.vhdx.errors import (
-    CorruptFileError,
-    ParentMismatchError,
-    ParentNotFoundError,
-    ReadOnlyError,
-    UnsupportedError,
-    VhdxError,
-)
-from hvgui.vhdx.format import DEFAULT_DIFFERENCING_BLOCK, DEFAULT_DYNAMIC_BLOCK, GiB, MiB, TiB
-from hvgui.vhdx.image import VhdxImage
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hvgui.lazy import lazy_names
+
+if TYPE_CHECKING:
+    from hvgui.vhdx.bat import Bat, BatGeometry
+    from hvgui.vhdx.chain import (
+        BlockSource,
+        Disk,
+        DiskFile,
+        check_linkage,
+        open_disk,
+        resolve_parent,
+        set_read_only,
+    )
+    from hvgui.vhdx.check import Finding, test_vhd
+    from hvgui.vhdx.convert import convert_vhd
+    from hvgui.vhdx.create import create_differencing, create_dynamic, create_fixed
+    from hvgui.vhdx.errors import (
+        CorruptFileError,
+        ParentMismatchError,
+        ParentNotFoundError,
+        ReadOnlyError,
+        UnsupportedError,
+        VhdxError,
+    )
+    from hvgui.vhdx.format import (
+        DEFAULT_DIFFERENCING_BLOCK,
+        DEFAULT_DYNAMIC_BLOCK,
+        GiB,
+        MiB,
+        TiB,
+    )
+    from hvgui.vhdx.image import VhdxImage
+    from hvgui.vhdx.info import VhdInfo, dump_vhdx, get_vhd
+    from hvgui.vhdx.merge import MergeResult, merge_vhd
+
+# Each public name and the module that defines it.
+_HOME = {
+    "Bat": "bat", "BatGeometry": "bat",
+    "BlockSource": "chain", "Disk": "chain", "DiskFile": "chain", "check_linkage": "chain",
+    "open_disk": "chain", "resolve_parent": "chain", "set_read_only": "chain",
+    "create_differencing": "create", "create_dynamic": "create", "create_fixed": "create",
+    "CorruptFileError": "errors", "ParentMismatchError": "errors",
+    "ParentNotFoundError": "errors", "ReadOnlyError": "errors", "UnsupportedError": "errors",
+    "VhdxError": "errors",
+    "DEFAULT_DIFFERENCING_BLOCK": "format", "DEFAULT_DYNAMIC_BLOCK": "format",
+    "GiB": "format", "MiB": "format", "TiB": "format",
+    "VhdxImage": "image",
+    # Merge-VHD, Test-VHD, Get-VHD, the inspector's dump and Convert-VHD.
+    "Finding": "check", "test_vhd": "check",
+    "convert_vhd": "convert",
+    "VhdInfo": "info", "dump_vhdx": "info", "get_vhd": "info",
+    "MergeResult": "merge", "merge_vhd": "merge",
+}
 
 __all__ = [
     "DEFAULT_DIFFERENCING_BLOCK",
@@ -37,37 +76,30 @@ __all__ = [
     "CorruptFileError",
     "Disk",
     "DiskFile",
+    "Finding",
     "GiB",
+    "MergeResult",
     "MiB",
     "ParentMismatchError",
     "ParentNotFoundError",
     "ReadOnlyError",
     "TiB",
     "UnsupportedError",
+    "VhdInfo",
     "VhdxError",
     "VhdxImage",
     "check_linkage",
+    "convert_vhd",
     "create_differencing",
     "create_dynamic",
     "create_fixed",
-    "open_disk",
-    "resolve_parent",
-    "set_read_only",
-]
-
-# Merge-VHD, Test-VHD, Get-VHD, the inspector's dump and Convert-VHD.
-from hvgui.vhdx.check import Finding, test_vhd
-from hvgui.vhdx.convert import convert_vhd
-from hvgui.vhdx.info import VhdInfo, dump_vhdx, get_vhd
-from hvgui.vhdx.merge import MergeResult, merge_vhd
-
-__all__ += [
-    "Finding",
-    "MergeResult",
-    "VhdInfo",
-    "convert_vhd",
     "dump_vhdx",
     "get_vhd",
     "merge_vhd",
+    "open_disk",
+    "resolve_parent",
+    "set_read_only",
     "test_vhd",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _HOME)

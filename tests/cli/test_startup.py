@@ -1,0 +1,76 @@
+"""hvctl loads only what the command needs: a disk command never loads the lab host or lxml,
+listing VMs never loads the VHDX engine's numpy code, `--help` loads neither (the start-up a
+script pays on every call; benchmarks/run.py --only startup times it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hvgui import host as host_package
+from hvgui import vhdx
+from hvgui.host import Host
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Run the command, then print the modules it loaded (the command's own output goes to stderr).
+_PROBE = """
+import json, sys
+from contextlib import redirect_stdout
+from hvgui.cli.main import main
+with redirect_stdout(sys.stderr):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:  # --help
+        code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def loaded_by(*args: str | Path) -> set[str]:
+    """The modules a fresh process has loaded once `hvctl ARGS` is done (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["code"] == 0, done.stderr
+    return set(result["modules"])
+
+
+def heavy(modules: set[str], *prefixes: str) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+def test_help_loads_no_host_no_engine_no_third_party_library() -> None:
+    modules = loaded_by("--help")
+    assert heavy(modules, "numpy", "lxml", "crc32c", "PySide6", "hvgui.host.host",
+                 "hvgui.vhdx.image", "hvgui.host.scenarios") == []
+
+
+def test_disk_command_loads_neither_the_host_nor_lxml(tmp_path: Path) -> None:
+    disk = tmp_path / "d.vhdx"
+    vhdx.create_dynamic(disk, 64 * vhdx.MiB)
+    modules = loaded_by("get-vhd", disk)
+    assert heavy(modules, "hvgui.host", "lxml", "PySide6", "hvgui.vhdx.merge",
+                 "hvgui.vhdx.convert", "hvgui.vhdx.create") == []
+    assert "hvgui.vhdx.info" in modules  # the probe did run the command
+
+
+def test_listing_vms_loads_neither_numpy_nor_the_disk_engine(tmp_path: Path) -> None:
+    lab = Host.open(tmp_path / "lab")
+    lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=16 << 20)
+    modules = loaded_by("get-vm", "--host", tmp_path / "lab")
+    assert heavy(modules, "numpy", "crc32c", "PySide6", "hvgui.vhdx.image",
+                 "hvgui.vhdx.merge", "hvgui.host.guest") == []
+    assert "hvgui.host.host" in modules
+
+
+@pytest.mark.parametrize("package", [vhdx, host_package], ids=["vhdx", "host"])
+def test_every_public_name_of_a_lazy_package_loads(package: object) -> None:
+    names = package.__all__  # type: ignore[attr-defined]
+    assert names and all(getattr(package, name) is not None for name in names)
+    assert set(names) <= set(dir(package))
