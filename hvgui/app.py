@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hvgui.ui import ask
     from hvgui.ui.icons import icon
 
-    app.setWindowIcon(icon("app"))
+    app.setWindowIcon(icon("hvgui"))
     if args.inspect is not None:
         try:
             window = _open_inspector(args.inspect)

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cache
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-# In a source tree or editable install: the repository's resources/icons; in an installed
-# wheel: <prefix>/share/hvgui/icons (if packaging ships them there as data files).
-_CANDIDATES = (
-    Path(__file__).resolve().parents[2] / "resources" / "icons",
-    Path(sys.prefix) / "share" / "hvgui" / "icons",
-)
-ICON_DIR = next((d for d in _CANDIDATES if d.is_dir()), _CANDIDATES[0])
+
+def _icon_dir() -> Path:
+    """The repository's resources/icons (a source tree, an editable install), else where an
+    installed wheel put its data files: <venv>/share/hvgui/icons, ~/.local/share/hvgui/icons
+    (pip --user), /usr/local/share/hvgui/icons..., as its RECORD says."""
+    source = Path(__file__).resolve().parents[2] / "resources" / "icons"
+    if source.is_dir():
+        return source
+    try:
+        files = distribution("hvgui").files or []
+    except PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.parts[-3:-1] == ("hvgui", "icons"):
+            return Path(str(file.locate())).resolve().parent
+    return source
+
+
+ICON_DIR = _icon_dir()
 
 
 _TRANSIENT = {"Starting", "Stopping", "Resuming", "Reset"}

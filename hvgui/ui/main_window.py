@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings if settings is not None else app_settings()
         self.setWindowTitle("Hyper-V Manager — hvgui")
-        self.setWindowIcon(icon("app"))
+        self.setWindowIcon(icon("hvgui"))
         self.setObjectName("mainWindow")
         self.setStyleSheet(STYLE_SHEET)
         self.runner = Runner(self, max_threads=4)

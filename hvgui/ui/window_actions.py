@@ -74,7 +74,7 @@ class WindowActions(QObject):
         # View
         self.show_what_happened = a(self, "&What Happened", "showWhatHappened")
         self.show_what_happened.setCheckable(True)
-        self.about = a(self, "&About hvgui", "about", "app")
+        self.about = a(self, "&About hvgui", "about", "hvgui")
         for view_bound in (self.vm_rename, self.vm_delete, self.cp_rename, self.cp_delete,
                            self.cp_delete_subtree):
             # F2 / Delete mean "this VM" in the VM list and "this checkpoint" in the tree.
