@@ -348,9 +348,16 @@ def remove_snapshot(
 ) -> OperationResult:
     """Remove-VMSnapshot: delete a checkpoint (or its subtree) by Hyper-V's merge rules."""
     target = host.get_snapshot(vm, snapshot)
+    line = f"Remove-VMSnapshot -VMName {ps_quote(target.vm_name)} -Name {ps_quote(target.name)}"
+    if include_children:
+        line += " -IncludeAllChildSnapshots"
     with host._operation(vm, "Delete", PHASE_DELETE, progress, cancel) as op:
         doc = op.doc
         docs = op.snaps
+        if target.id not in docs:  # gone since: a retried Delete's first attempt finished
+            if op.warnings:
+                return host._result(op, line)
+            raise HostError(target.name, "the checkpoint no longer exists")
         doomed = subtree_ids(docs, target.id, include_children)
         gone = set(doomed)
         parents = vm_disk_parents(doc, docs.values())
@@ -409,9 +416,6 @@ def remove_snapshot(
             after=[*after, *plan.deletes, *plan.read_only],
             progress=merging if plan.merges else None,
         )
-        line = f"Remove-VMSnapshot -VMName {ps_quote(doc.name)} -Name {ps_quote(target.name)}"
-        if include_children:
-            line += " -IncludeAllChildSnapshots"
         return host._result(op, line)
 
 

@@ -15,3 +15,14 @@ class VMBusyError(HostError):
 
 class InvalidStateError(HostError):
     """An operation the VM's current state does not allow (e.g. Pause while Off)."""
+
+
+class UnfinishedError(HostError):
+    """An operation stopped past its commit point: its journal finishes it later."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        super().__init__(
+            operation,
+            f"stopped after its point of no return: {reason}; it will be completed when the "
+            "host is next opened or on the VM's next operation (free space or fix the cause)",
+        )

@@ -470,9 +470,13 @@ class Host:
                     progress(fraction, text or phase)
 
             self.status_board.write(vm_id, phase, 0, transient)
-            if doc.path.exists():
+            finished = self._finish_interrupted(vm_id)
+            if finished:
+                doc = self._load_vm(vm_id)  # the finished operation changed it (or moved it)
+            elif doc.path.exists():
                 doc = ConfigDoc.load(doc.path)  # re-read under the lock
             op = Operation(self, operation, vm_id, vm_name, doc, tell, cancel)
+            op.warnings.extend(finished)
             try:
                 yield op
                 if op._tx is not None and not op._tx.done:
@@ -485,6 +489,15 @@ class Host:
                 self.status_board.clear(vm_id)
                 self.log.append(op.events)
                 self._bump()
+
+    def _finish_interrupted(self, vm_id: str) -> list[str]:
+        """Finish the VM's operations an error stopped (journal.py): a retry completes them
+        before anything else happens to the VM; one that fails again refuses the retry."""
+        if not journal.pending_journals(self.layout.journal_dir):
+            return []
+        return journal.recover(
+            self.layout.journal_dir, self.boundary, self.log.append, vm_id=vm_id
+        )
 
     def _result(
         self, op: Operation, powershell: str, snapshot: Snapshot | None = None

@@ -9,7 +9,14 @@ A transaction has two halves:
    actions (rename a staged configuration over the real one, make a disk read-only, merge a
    disk, delete a file). Killed here, the operation rolls forward: the actions run again.
 
-`Host.open` finishes every journal it finds (when no other process holds the host lock).
+Past the commit point an operation only goes forward: an error there (a full disk, an I/O
+error) leaves the committed journal in place and raises UnfinishedError; undoing half of the
+actions would leave e.g. a listed checkpoint whose disk already holds later data. An error in
+a rollback likewise leaves the journal for the next attempt.
+
+`Host.open` finishes every journal it finds (when no other process holds the host lock), and
+an operation on a VM first finishes the VM's journals left by an earlier error (`recover`
+with `vm_id`).
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from hvgui import vhdx
+from hvgui.errors import HvError
 from hvgui.host.boundary import Boundary
-from hvgui.host.errors import HostError
+from hvgui.host.errors import HostError, UnfinishedError
 from hvgui.host.fileio import atomic_write, file_size, parse_json, read_bounded, remove_path
 from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
@@ -101,20 +109,54 @@ class Transaction:
     ) -> list[DiskEvent]:
         self.record["committed"] = True
         self.record["actions"] = actions
-        self._save(durable=True)
-        events = run_actions(self.record, progress=progress)
+        try:
+            self._save(durable=True)
+        except BaseException:
+            if not _committed_on_disk(self.file):
+                self.record["committed"] = False
+                raise  # before the commit point: the caller rolls back
+        try:
+            events = run_actions(self.record, progress=progress)
+        except (OSError, HvError) as exc:
+            self.done = True  # the journal stays: it is finished forward, never undone
+            raise UnfinishedError(str(self.record["operation"]), _reason(exc)) from exc
         self.finish()
         return events
 
     def rollback(self) -> None:
+        """Delete what the transaction created. If that fails too, the journal stays and the
+        next open (or the VM's next operation) rolls back again."""
+        failed = False
         for name in reversed(self.record["created"]):  # a recorded path may not exist yet
-            remove_path(Path(name))
-        self.finish()
+            try:
+                remove_path(Path(name))
+            except OSError:
+                failed = True
+        self.done = True
+        if not failed:
+            self.finish()
 
     def finish(self) -> None:
         self.done = True
-        with contextlib.suppress(FileNotFoundError):
+        # A journal that cannot be removed runs again later: its actions are idempotent.
+        with contextlib.suppress(OSError):
             self.file.unlink()
+
+
+def _committed_on_disk(path: Path) -> bool:
+    """Whether the journal on disk says committed (a failed save may have landed anyway)."""
+    try:
+        record = parse_json(read_bounded(path, MAX_JOURNAL_BYTES))
+    except (OSError, ValueError, HostError):
+        return False
+    return isinstance(record, dict) and record.get("committed") is True
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(
+            exc.strerror or exc)
+    return str(exc)
 
 
 def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> list[DiskEvent]:
@@ -235,8 +277,10 @@ def recover(
     boundary: Boundary,
     on_events: Callable[[list[DiskEvent]], None],
     progress: Progress | None = None,
+    vm_id: str | None = None,
 ) -> list[str]:
-    """Finish every journal: roll committed ones forward, others back. Returns what was done."""
+    """Finish every journal (or only `vm_id`'s): roll committed ones forward, others back.
+    Returns what was done; a journal that fails again stays for the next attempt."""
     done: list[str] = []
     for path in pending_journals(journal_dir):
         record: Any = None
@@ -246,16 +290,28 @@ def recover(
             problem = journal_problem(record, boundary)
         except (OSError, ValueError, HostError):
             problem = "unreadable"
+        if vm_id is not None and (not isinstance(record, dict) or record.get("vm_id") != vm_id):
+            continue  # another VM's: its operation may be running in another thread
         if problem or not isinstance(record, dict):
             path.rename(path.with_suffix(".damaged"))
             done.append(f"{path.name}: journal set aside, nothing done ({problem})")
             continue
-        if record.get("committed"):
-            on_events(run_actions(record, progress=progress))
-            done.append(f"{record.get('operation')}: completed after an interruption")
-        else:
-            for name in reversed(record["created"]):
-                remove_path(Path(name))
-            done.append(f"{record.get('operation')}: rolled back after an interruption")
-        path.unlink()
+        try:
+            if record.get("committed"):
+                on_events(run_actions(record, progress=progress))
+                done.append(f"{record.get('operation')}: completed after an interruption")
+            else:
+                for name in reversed(record["created"]):
+                    remove_path(Path(name))
+                done.append(f"{record.get('operation')}: rolled back after an interruption")
+        except (OSError, HvError) as exc:
+            if vm_id is not None:  # the VM's next operation: refused until this one is done
+                raise UnfinishedError(str(record.get("operation")), _reason(exc)) from exc
+            done.append(
+                f"{record.get('operation')}: could not be finished yet ({_reason(exc)}); "
+                "it will be when the host is next opened"
+            )
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
     return done

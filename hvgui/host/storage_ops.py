@@ -3,6 +3,7 @@ and Move-VMStorage (every disk with all its AVHDX)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -79,10 +80,11 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
     folder = destination / file_name_for(vm_doc.name)
     if folder.exists():
         raise HostError(folder, "already exists; choose another destination")
+    made = not destination.exists()
     destination.mkdir(parents=True, exist_ok=True)
     work = destination / f".{file_name_for(vm_doc.name)}.export-partial"
-    remove_path(work)
     try:
+        remove_path(work)
         (work / VIRTUAL_HARD_DISKS).mkdir(parents=True)
         (work / SNAPSHOTS).mkdir()
         config = work / VIRTUAL_MACHINES / f"{vm_doc.id}.xml"
@@ -164,7 +166,10 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
         for saved in runtime.files_in(final_config.parent / vm_doc.id):
             op.event("created", saved, stored_size(saved), "the exported saved state")
     except BaseException:
-        remove_path(work)
+        with contextlib.suppress(OSError):  # the error that stopped the export is the news
+            remove_path(work)
+            if made:
+                destination.rmdir()
         raise
     return folder
 

@@ -1,0 +1,263 @@
+"""Fault injection: ENOSPC and EIO at the I/O points of every operation that changes disks.
+
+For each operation the host is built once and copied back before each fault. A reference run
+counts the I/O points (faults.py) and records what every checkpoint and Now read afterwards.
+Then the Nth point fails. Afterwards the host reopens (completing or rolling back), test-host
+is clean, the VM reads exactly as before or as after, every checkpoint still listed reads as
+before and its disk file is byte for byte the same and read-only, the guest's memory is there,
+no `*.tmp`/`*.hvnew` is left, and an operation undone runs again without faults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hvgui.errors import HvError
+from hvgui import vhdx
+from hvgui.host import Host
+
+from .faults import Plan, injected
+from .hosthelpers import MiB, contents, digest, make_vm, write_now
+
+MARK = 3 * MiB
+Op = Callable[[Host, Path], object]
+
+
+def build_chain(root: Path) -> None:
+    """Running VM, checkpoints c1 -> c2, then Now written (as in test_crash)."""
+    host = Host.open(root)
+    make_vm(host, running=True)
+    write_now(host, "web01", 0, b"first" * 1000)
+    host.write_memory("web01", MARK, b"memory mark")
+    host.checkpoint_vm("web01", snapshot_name="c1")
+    write_now(host, "web01", 1 * MiB, b"second" * 1000)
+    host.checkpoint_vm("web01", snapshot_name="c2")
+    write_now(host, "web01", 2 * MiB, b"now" * 3000)
+
+
+def build_pending(root: Path) -> None:
+    """c1 has two children (c2's disk and Now after applying c1), then c1 is deleted: its disk
+    waits to be merged; applying c2 discards Now and so resolves the pending merge."""
+    build_chain(root)
+    host = Host.open(root)
+    host.restore_snapshot("web01", "c1")
+    write_now(host, "web01", 4 * MiB, b"after apply" * 500)
+    host.remove_snapshot("web01", "c1")
+    assert host.get_vm("web01").merge_pending
+
+
+OPERATIONS: dict[str, tuple[Callable[[Path], None], Op]] = {
+    "checkpoint": (build_chain, lambda h, _: h.checkpoint_vm("web01", snapshot_name="c3")),
+    "apply": (build_chain, lambda h, _: h.restore_snapshot("web01", "c1")),
+    "apply-resolving-merge": (build_pending, lambda h, _: h.restore_snapshot("web01", "c2")),
+    "delete-leaf-merge": (build_chain, lambda h, _: h.remove_snapshot("web01", "c2")),
+    "delete-middle": (build_chain, lambda h, _: h.remove_snapshot("web01", "c1")),
+    "delete-pending": (build_pending, lambda h, _: h.remove_snapshot("web01", "c2")),
+    "export": (build_chain, lambda h, out: h.export_snapshot("web01", "c1", out / "export")),
+    "move": (build_chain, lambda h, out: h.move_storage("web01", out / "moved")),
+}
+
+
+@dataclass
+class Snapshot:
+    """What the host looks like: contents, checkpoints' disk files and where the VM lives."""
+
+    contents: dict[str, str]
+    disks: dict[str, tuple[Path, str]]  # checkpoint -> (its disk file, hash of the file)
+    vm_path: Path
+    exported: str | None  # what an export's flattened disk reads, if there is an export
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def look(host: Host) -> Snapshot:
+    disks = {}
+    for snap in host.list_snapshots("web01"):
+        path = snap.hard_drives[0].path
+        disks[snap.name] = (path, file_hash(path))
+    exported = None
+    export = host.root.parent / "export"
+    if export.exists():
+        (folder,) = export.iterdir()  # nothing half-made beside the export
+        exported = digest(next((folder / "Virtual Hard Disks").iterdir()))
+        assert Host.open(folder, create=False).check() == []
+    return Snapshot(contents(host, "web01"), disks, host.get_vm("web01").path, exported)
+
+
+class Bench:
+    """One operation's host, built once and put back before each fault."""
+
+    def __init__(self, base: Path, operation: str) -> None:
+        self.build, self.op = OPERATIONS[operation]
+        self.work = base / "work"  # same absolute paths every time: configurations hold them
+        self.root = self.work / "host"
+        self.saved = base / "saved"
+        self.build(self.root)
+        subprocess.run(["cp", "-a", "--sparse=always", str(self.work), str(self.saved)],
+                       check=True)
+        self.before = look(Host.open(self.root))
+        plan = Plan(fail_at=0, code=errno.EIO)
+        with injected(pytest.MonkeyPatch(), plan):
+            self.op(Host.open(self.root), self.work)
+        self.points = {errno.EIO: plan.count}
+        self.after = look(Host.open(self.root))
+        self.restore()
+        plan = Plan(fail_at=0, code=errno.ENOSPC)
+        with injected(pytest.MonkeyPatch(), plan):
+            self.op(Host.open(self.root), self.work)
+        self.points[errno.ENOSPC] = plan.count
+
+    def restore(self) -> None:
+        shutil.rmtree(self.work)
+        subprocess.run(["cp", "-a", "--sparse=always", str(self.saved), str(self.work)],
+                       check=True)
+
+    def fault(self, monkeypatch: pytest.MonkeyPatch, plan: Plan) -> str:
+        """Inject `plan`, then check the host; returns "before" or "after" (what it became)."""
+        self.restore()
+        host = Host.open(self.root)
+        # The operation stops with one clear message (or completes, past a late fault).
+        with injected(monkeypatch, plan), contextlib.suppress(HvError, OSError):
+            self.op(host, self.work)
+        where = f"{os.strerror(plan.code)} at {plan.fail_at} ({plan.failed[:1]})"
+        host = Host.open(self.root)  # completes or rolls back
+        assert host.check() == [], where
+        now = look(host)
+        assert now.contents in (self.before.contents, self.after.contents), where
+        outcome = "after" if now == self.after else "before"
+        expected = self.after if outcome == "after" else self.before
+        assert (now.disks.keys(), now.vm_path, now.exported) == (
+            expected.disks.keys(), expected.vm_path, expected.exported), where
+        for name, (path, hashed) in now.disks.items():
+            old_path, old_hash = self.before.disks.get(name, (path, hashed))
+            if path == old_path:  # a checkpoint's disk file never changes (merged: contents)
+                assert hashed == old_hash, f"{where}: checkpoint {name}'s disk changed"
+            assert not path.stat().st_mode & 0o222, f"{where}: {name}'s disk is writable"
+        assert host.get_vm("web01").state == "Running", where
+        assert host.read_memory("web01", MARK, 11) == b"memory mark", where
+        litter = [p for p in self.work.rglob("*")
+                  if p.name.endswith((".tmp", ".hvnew", ".export-partial"))]
+        assert not litter, f"{where}: left behind {litter}"
+        assert not list(host.layout.journal_dir.iterdir()), where
+        if outcome == "before":  # undone completely: it runs again
+            self.op(host, self.work)
+            assert look(Host.open(self.root)).contents == self.after.contents, where
+        return outcome
+
+
+def spread(total: int, count: int) -> list[int]:
+    """`count` fault points spread over 1..total, first and last included."""
+    if total <= count:
+        return list(range(1, total + 1))
+    return sorted({1 + round(i * (total - 1) / (count - 1)) for i in range(count)})
+
+
+def run_faults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str, per_kind: int | None
+) -> None:
+    bench = Bench(tmp_path, operation)
+    tally: dict[str, int] = {}
+    for code, sticky in ((errno.ENOSPC, True), (errno.EIO, False)):
+        total = bench.points[code]
+        points = range(1, total + 1) if per_kind is None else spread(total, per_kind)
+        for n in points:
+            outcome = bench.fault(monkeypatch, Plan(fail_at=n, code=code, sticky=sticky))
+            tally[outcome] = tally.get(outcome, 0) + 1
+    print(f"{operation}: points ENOSPC {bench.points[errno.ENOSPC]}, EIO {bench.points[errno.EIO]};"
+          f" outcomes {tally}")
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_fault_anywhere_leaves_before_or_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    run_faults(tmp_path, monkeypatch, operation, per_kind=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_fault_at_every_point_leaves_before_or_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    run_faults(tmp_path, monkeypatch, operation, per_kind=None)
+
+
+def first_write_fails(monkeypatch: pytest.MonkeyPatch, call: Callable[[], object]) -> str:
+    """Run `call` with the disk full from its first merge write on; returns the error."""
+    plan = Plan(fail_at=1, code=errno.ENOSPC, sticky=True)
+    with pytest.raises(HvError) as caught, monkeypatch.context() as patch:
+        real_merge = vhdx.merge_vhd
+
+        def full_disk_merge(*args: Any, **kwargs: Any) -> Any:
+            with injected(patch, plan):
+                return real_merge(*args, **kwargs)
+
+        patch.setattr(vhdx, "merge_vhd", full_disk_merge)
+        call()
+    assert plan.failed, "the merge never wrote"
+    return str(caught.value)
+
+
+def test_a_full_disk_during_a_deletes_merge_never_falsifies_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "host"
+    build_chain(root)
+    host = Host.open(root)
+    before = look(host)
+    message = first_write_fails(monkeypatch, lambda: host.remove_snapshot("web01", "c2"))
+    assert "No space left on device" in message and "completed" in message
+    # The retry (same window, same process) finishes the delete: c2 is gone, nothing else moved.
+    result = host.remove_snapshot("web01", "c2")
+    assert any("completed" in w for w in result.warnings)
+    after = look(host)
+    assert list(after.disks) == ["c1"] and after.disks["c1"] == before.disks["c1"]
+    assert after.contents == {k: v for k, v in before.contents.items() if k != "c2"}
+    assert host.check() == []
+    assert not list(host.layout.journal_dir.iterdir())
+
+
+def test_a_full_disk_during_an_apply_resolving_a_merge_completes_on_reopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "host"
+    build_pending(root)
+    host = Host.open(root)
+    before = look(host)
+    first_write_fails(monkeypatch, lambda: host.restore_snapshot("web01", "c2"))
+    host = Host.open(root)
+    assert any("Apply: completed" in line for line in host.recovered)
+    vm = host.get_vm("web01")
+    assert vm.hard_drives[0].path.exists() and not vm.merge_pending
+    after = look(host)
+    assert after.contents == {**before.contents, "Now": before.contents["c2"]}
+    assert host.check() == []
+
+
+def test_an_operation_that_cannot_finish_yet_refuses_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "host"
+    build_chain(root)
+    host = Host.open(root)
+    first_write_fails(monkeypatch, lambda: host.remove_snapshot("web01", "c2"))
+    # Still full: the VM's next operation tries to finish the delete first, and says why not.
+    message = first_write_fails(monkeypatch, lambda: host.checkpoint_vm("web01"))
+    assert message.startswith("Delete: stopped after its point of no return: ")
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1", "c2"]
+    host = Host.open(root)  # space again
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
+    assert host.check() == []
