@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from hvgui.errors import HvError
 from hvgui import vhdx
+from hvgui.errors import HvError
 from hvgui.host import Host
 
 from .faults import Plan, injected
