@@ -1,9 +1,10 @@
 """The GUI entry point: `hvgui [--host DIR] [--inspect FILE]`.
 
-Without --host the app opens the hosts open last time, else `HVGUI_HOST`, else the default lab
+Without --host the app opens `HVGUI_HOST`, else the hosts open last time, else the default lab
 host; on first start (the default host missing or empty) it builds the demo lab there, in the
-background, and opens it. With a QApplication already running (an embedding program, tests),
-main() shows its window and returns 0, leaving the event loop to the caller.
+background, and opens it. A folder the user named is opened only if it is a host (an empty one
+becomes a host when the user says so). With a QApplication already running (an embedding
+program, tests), main() shows its window and returns 0, leaving the event loop to the caller.
 """
 
 from __future__ import annotations
@@ -53,17 +54,19 @@ def _is_empty(folder: Path) -> bool:
     return not folder.exists() or not any(folder.iterdir())
 
 
-def _host_dirs(args: argparse.Namespace, remembered: list[str]) -> list[Path]:
+def _host_dirs(args: argparse.Namespace, remembered: list[str]) -> tuple[list[Path], bool]:
+    """The host folders to open, and whether they are the app's own default folder (the only
+    one where a first start builds the demo lab: a folder the user named must be a host)."""
     if args.host:
-        return [Path(p) for p in args.host]
+        return [Path(p) for p in args.host], False
     if os.environ.get("HVGUI_HOST"):
-        return [Path(os.environ["HVGUI_HOST"])]
+        return [Path(os.environ["HVGUI_HOST"])], False
     kept = [Path(p) for p in remembered if Path(p).is_dir()]
     if kept:
-        return kept
+        return kept, False
     from hvgui.host import default_host_dir
 
-    return [default_host_dir()]
+    return [default_host_dir()], True
 
 
 def _open_inspector(path: Path) -> QWidget:
@@ -80,7 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hvgui: error: {problem}", file=sys.stderr)
             return 1
     app, owns_loop = _application([])
-    from hvgui.ui import ask
     from hvgui.ui.icons import icon
 
     app.setWindowIcon(icon("hvgui"))
@@ -99,14 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow()
     value: Any = window.settings.value("hosts/open", [])  # INI gives a str for one item
     remembered = [value] if isinstance(value, str) else [str(v) for v in value or []]
-    for folder in _host_dirs(args, remembered):
-        if args.host is None and _is_empty(folder):
+    folders, ours = _host_dirs(args, remembered)
+    for folder in folders:
+        if ours and _is_empty(folder):
             _build_demo(window, folder)
-            continue
-        try:
-            window.open_host(folder)
-        except Exception as exc:
-            ask.show_error(window, "Open Host", exc)
+        else:
+            window.commands.open_folder(folder, "Open Host")
     current = str(window.settings.value("hosts/current", ""))
     if args.host is None and current in window.sessions:
         window.navigation.select_host(Path(current))  # the host shown when the app last closed

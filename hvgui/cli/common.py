@@ -114,13 +114,22 @@ def add_host_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         metavar="DIR",
-        help="the lab host folder (default: HVGUI_HOST or the user's data folder)",
+        help="the lab host folder (default: HVGUI_HOST or the user's data folder); it must be "
+        "a lab host already: `hvctl new-host DIR` makes a new one",
     )
 
 
 def open_host(args: argparse.Namespace) -> Host:
-    """The lab host named by --host or HVGUI_HOST, or the default one."""
-    from hvgui.host import Host
+    """The lab host named by --host or HVGUI_HOST, which must be one already (a mistyped path
+    creates nothing), or the default one in the user's data folder (ours: made on first use)."""
+    from hvgui.host import Host, HostError
+    from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind
 
     where = host_dir(args)
-    return Host.open(Path(where) if where else None)
+    if where is None:
+        return Host.open(None)
+    path = Path(where)
+    kind = folder_kind(path)
+    if kind in (MISSING, EMPTY):
+        raise HostError(path, f"{FOLDER_PROBLEMS[kind]}; `hvctl new-host {path}` makes a new one")
+    return Host.open(path, create=False)

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hvgui.cli.common import add_json, host_dir, print_json, print_list, print_table
+from hvgui.cli.common import add_json, open_host, print_json, print_list, print_table
 
 # Text output shows this many items of a list (the JSON output shows all).
 _LIST_LIMIT = 12
@@ -136,11 +136,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_checkpoint(args: argparse.Namespace) -> int:
-    from hvgui.host import Host
     from hvgui.host.inspect import checkpoint_files, delete_preview
 
-    folder = host_dir(args)
-    host = Host.open(Path(folder) if folder else None)
+    host = open_host(args)
     if args.delete_preview:
         if not args.snapshot:
             args.parser.error("--delete-preview needs a SNAPSHOT")

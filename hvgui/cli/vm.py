@@ -120,6 +120,12 @@ def _test_host(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
+def _new_host(args: argparse.Namespace) -> int:
+    host = Host.new(args.dir)
+    print(f"{host.root}: a new lab host (no VMs yet)")
+    return 0
+
+
 def _get_events(args: argparse.Namespace) -> int:
     host = open_host(args)
     events = host.events(args.name)
@@ -380,6 +386,15 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("adapter", metavar="ADAPTER", help="the adapter's Id or SAN name")
+
+    p = subparsers.add_parser(
+        "new-host",
+        help="make a new, empty lab host in DIR (a new or empty folder)",
+        description="make a new, empty lab host in DIR (a new or empty folder); --host and "
+        "HVGUI_HOST only open existing hosts",
+    )
+    p.add_argument("dir", metavar="DIR", type=Path)
+    p.set_defaults(func=_new_host)
 
     p = _command(
         subparsers,

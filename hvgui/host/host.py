@@ -24,9 +24,14 @@ from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, file_size, norm, remove_path
 from hvgui.host.layout import (
-    VIRTUAL_MACHINES,
+    EMPTY,
+    FOLDER_PROBLEMS,
+    HOST,
+    MISSING,
+    OTHER,
     Layout,
     default_host_dir,
+    folder_kind,
     read_pointer,
     snapshot_config_path,
 )
@@ -88,22 +93,20 @@ class Host:
         create: bool = True,
         progress: Progress | None = None,
     ) -> Host:
-        """Open (or create) a host; completes or rolls back any interrupted operation first."""
+        """Open a host; completes or rolls back any interrupted operation first.
+
+        With `create` (the default, for programs and tests) a missing or empty folder becomes a
+        new, empty host; hvctl and the window pass False for a folder the user named, unless
+        they asked for a new host (a mistyped path must not become one)."""
         path = norm(root) if root is not None else norm(default_host_dir())
-        if not path.is_dir():
-            if not create:
-                raise HostError(path, "no lab host here (the folder does not exist)")
-            if path.exists():
-                raise HostError(path, "not a folder")
-        elif not (path / VIRTUAL_MACHINES).is_dir():
-            if not create:
-                raise HostError(path, f"not a lab host (no '{VIRTUAL_MACHINES}' folder)")
-            if any(path.iterdir()):  # never scatter a host's folders among someone's files
-                raise HostError(
-                    path,
-                    f"not a lab host (no '{VIRTUAL_MACHINES}' folder) and not empty: "
-                    "give an empty or new folder for a new host",
-                )
+        kind = folder_kind(path)
+        if kind == OTHER and create:  # never scatter a host's folders among someone's files
+            raise HostError(
+                path, f"{FOLDER_PROBLEMS[OTHER]} and not empty: give an empty or new folder "
+                "for a new host"
+            )
+        if kind != HOST and not (create and kind in (MISSING, EMPTY)):
+            raise HostError(path, FOLDER_PROBLEMS[kind])
         host = cls(path)
         layout = host.layout
         refuse_linked_metadata(
@@ -119,6 +122,14 @@ class Host:
         layout.create()
         host._recover(progress)
         return host
+
+    @classmethod
+    def new(cls, root: Path | str) -> Host:
+        """A new, empty host in `root`, a missing or empty folder (New Host, `hvctl new-host`)."""
+        path = norm(root)
+        if folder_kind(path) == HOST:
+            raise HostError(path, "already a lab host: open it instead")
+        return cls.open(path, create=True)
 
     def _recover(self, progress: Progress | None) -> None:
         leftovers = [p for p in self.layout.journal_dir.iterdir() if p.suffix in (".json", ".tmp")]

@@ -33,6 +33,29 @@ _GUID_SUFFIX = re.compile(
 )
 
 
+# What a folder named as a lab host is: only an explicit "new host" turns MISSING or EMPTY into
+# a host (a mistyped --host must not make one), and never OTHER (someone's files).
+MISSING, EMPTY, HOST, OTHER, NOT_A_FOLDER = "missing", "empty", "host", "other", "not a folder"
+FOLDER_PROBLEMS = {
+    MISSING: "no such folder (nothing was created)",
+    EMPTY: "an empty folder, not a lab host",
+    OTHER: f"not a lab host (no '{VIRTUAL_MACHINES}' folder)",
+    NOT_A_FOLDER: "not a folder",
+}
+
+
+def folder_kind(path: Path) -> str:
+    """MISSING, EMPTY, HOST, OTHER (a folder of other files) or NOT_A_FOLDER."""
+    if not os.path.lexists(path):
+        return MISSING
+    if not path.is_dir():
+        return NOT_A_FOLDER
+    if (path / VIRTUAL_MACHINES).is_dir():
+        return HOST
+    with os.scandir(path) as entries:
+        return OTHER if any(True for _ in entries) else EMPTY
+
+
 def default_host_dir() -> Path:
     """`HVGUI_HOST` if set, else the platform's user data folder for hvgui + `host`."""
     env = os.environ.get("HVGUI_HOST")

@@ -9,13 +9,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 from shiboken6 import isValid
 
-from hvgui.host import VM, Finding, OperationResult, Snapshot
+from hvgui.host import VM, Finding, Host, HostError, OperationResult, Snapshot
+from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui import ask
 from hvgui.ui.names import name_problem
@@ -90,10 +92,33 @@ class Commands(QObject):
     def connect_host(self) -> None:
         folder = ask.ask_directory(self.window, "Connect to Host (a lab host folder)")
         if folder is not None:
+            self.open_folder(folder, "Connect to Host")
+
+    def open_folder(self, folder: Path, title: str) -> None:
+        """Open the host in `folder`; an empty folder becomes a new host only if the user says
+        so, and a missing one is an error (nothing is created)."""
+        try:
+            kind = folder_kind(folder)
+            if kind == MISSING:
+                raise HostError(folder, f"{FOLDER_PROBLEMS[MISSING]}; File > New Host... makes "
+                                "a new lab host")
+            if kind == EMPTY:
+                if ask.confirm(self.window, "New Host", f"{folder} is empty. Make it a new lab "
+                               "host?", "hvgui will create the folders Virtual Machines, Virtual "
+                               "Hard Disks, Snapshots and .hvgui in it."):
+                    self.window.open_host(folder, Host.new(folder))
+                return
+            self.window.open_host(folder)
+        except Exception as exc:
+            ask.show_error(self.window, title, exc)
+
+    def new_host(self) -> None:
+        folder = ask.ask_directory(self.window, "New Host (a new or empty folder)")
+        if folder is not None:
             try:
-                self.window.open_host(folder)
+                self.window.open_host(folder, Host.new(folder))
             except Exception as exc:
-                ask.show_error(self.window, "Connect to Host", exc)
+                ask.show_error(self.window, "New Host", exc)
 
     def new_vm(self) -> None:
         session = self.session

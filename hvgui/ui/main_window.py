@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.acts.connect_host)
+        file_menu.addAction(self.acts.new_host)
         file_menu.addAction(self.acts.new_vm)
         file_menu.addAction(self.acts.check_host)
         file_menu.addSeparator()
@@ -244,6 +245,7 @@ class MainWindow(QMainWindow):
         c, a = self.commands, self.acts
         for action, slot in (
             (a.connect_host, c.connect_host),
+            (a.new_host, c.new_host),
             (a.check_host, c.check_host),
             (a.new_vm, c.new_vm),
             (a.refresh, self.refresh),
@@ -279,7 +281,7 @@ class MainWindow(QMainWindow):
         """Open (or switch to) the host in directory `root` and show it."""
         key = str(Path(root).resolve())
         if key not in self.sessions:
-            opened = host if host is not None else Host.open(Path(key))
+            opened = host if host is not None else Host.open(Path(key), create=False)
             session = HostSession(opened, self.runner, self)
             session.on_error = lambda label, exc: ask.show_error(self, label, exc)
             session.refreshed.connect(lambda s=session: self._refreshed(s))

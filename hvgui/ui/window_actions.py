@@ -35,6 +35,7 @@ class WindowActions(QObject):
         a = _action
         # Host / file
         self.connect_host = a(self, "&Connect to Host...", "connectHost", "host-connect", "Ctrl+O")
+        self.new_host = a(self, "Ne&w Host...", "newHost", "host")
         self.new_vm = a(self, "&New Virtual Machine...", "newVm", "new", "Ctrl+Shift+N")
         self.check_host = a(self, "C&heck Host...", "checkHost", "inspect")
         self.refresh = a(self, "&Refresh", "refresh", "refresh", "F5")  # not Ctrl+R: Resume

@@ -39,7 +39,7 @@ def mtype(image: Path, guest_path: str) -> str:
 def test_a_deleted_file_is_back_after_apply(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    host = tmp_path / "host"
+    host = Host.new(tmp_path / "host").root
     assert run(capsys, host, "new-vm", "Guest1", "--new-vhd-size-bytes", "1GB")[0] == 0
     assert run(capsys, host, "start-vm", "Guest1")[0] == 0
     text = "Written before the checkpoint"
@@ -116,7 +116,7 @@ def test_memory_note_survives_standard_checkpoints_not_production_ones(tmp_path:
 
 
 def test_note_via_hvctl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    host = tmp_path / "host"
+    host = Host.new(tmp_path / "host").root
     run(capsys, host, "new-vm", "N", "--new-vhd-size-bytes", "64MB")
     code, _, err = run(capsys, host, "guest-note", "N", "--set", "hello")
     assert code == 1 and "not running" in err

@@ -77,6 +77,8 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    assert main(["new-host", str(tmp_path / "host")]) == 0  # --host opens only existing hosts
+    capsys.readouterr()
     return Cli(tmp_path / "host", capsys)
 
 

@@ -56,6 +56,8 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    assert main(["new-host", str(tmp_path / "host")]) == 0  # --host opens only existing hosts
+    capsys.readouterr()
     return Cli(tmp_path / "host", capsys)
 
 
@@ -185,6 +187,7 @@ def test_test_host_exits_1_with_findings(cli: Cli) -> None:
 def test_hvctl_process_and_environment(tmp_path: Path) -> None:
     env = {"HVGUI_HOST": str(tmp_path / "envhost"), "PATH": "/usr/bin:/bin"}
     run = [sys.executable, "-m", "hvgui.cli.main"]
+    subprocess.run([*run, "new-host", env["HVGUI_HOST"]], env=env, check=True, capture_output=True)
     subprocess.run([*run, "new-vm", "web01"], env=env, check=True, capture_output=True)
     out = subprocess.run(
         [*run, "get-vm", "--json"], env=env, check=True, capture_output=True, text=True

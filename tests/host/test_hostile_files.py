@@ -195,8 +195,8 @@ def test_a_host_is_never_made_inside_a_folder_of_other_files(
     assert main(["get-vm", "--host", str(folder)]) == 1
     assert "not a lab host" in capsys.readouterr().err
     assert [p.name for p in folder.iterdir()] == ["thesis.odt"]
-    assert main(["get-vm", "--host", str(tmp_path / "new")]) == 0  # a new folder becomes a host
-    assert (tmp_path / "new" / "Virtual Machines").is_dir()
+    assert main(["new-host", str(folder)]) == 1  # not even when asked
+    assert [p.name for p in folder.iterdir()] == ["thesis.odt"]
 
 
 DEEP = b"[" * 5000 + b"]" * 5000  # json.loads raises RecursionError, not ValueError, for this

@@ -1,0 +1,124 @@
+"""The window and folders that are not lab hosts: a mistyped --host or HVGUI_HOST is an error
+and creates nothing; an empty folder becomes a host only when the user says yes; File > New
+Host... makes one; the first start still builds the demo lab in the app's own folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from hvgui import app
+from hvgui.host import Host
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import Answers
+
+
+@pytest.fixture
+def started(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MainWindow]]:
+    """Windows app.main() made, closed at the end."""
+    monkeypatch.delenv("HVGUI_HOST", raising=False)
+    made: list[MainWindow] = []
+    yield made
+    for win in made:
+        win.close()
+
+
+def _start(qtbot: Any, started: list[MainWindow], *argv: str) -> MainWindow:
+    assert app.main(list(argv)) == 0
+    win = app.windows.pop()
+    assert isinstance(win, MainWindow)
+    qtbot.addWidget(win)
+    started.append(win)
+    return win
+
+
+def test_a_mistyped_host_is_an_error_and_creates_nothing(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers
+) -> None:
+    typo = tmp_path / "lab-typo"
+    win = _start(qtbot, started, "--host", str(typo))
+    assert win.sessions == {}
+    assert len(answers.errors) == 1
+    assert "no such folder" in str(answers.errors[0]) and "New Host" in str(answers.errors[0])
+    assert not typo.exists()
+    answers.errors.clear()
+
+
+def test_hvgui_host_naming_a_missing_folder_builds_no_demo_there(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = tmp_path / "typo"
+    monkeypatch.setenv("HVGUI_HOST", str(typo))
+    win = _start(qtbot, started)
+    qtbot.wait(200)  # a demo build would have started by now
+    assert win.sessions == {} and not win.runner.busy
+    assert "no such folder" in str(answers.errors.pop())
+    assert not typo.exists()
+
+
+@pytest.mark.parametrize("yes", [False, True])
+def test_an_empty_folder_becomes_a_host_only_when_the_user_says_yes(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers, yes: bool
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    answers.confirm = yes
+    win = _start(qtbot, started, "--host", str(empty))
+    assert answers.asked == [("confirm", "New Host")]
+    if yes:
+        assert win.session is not None and win.session.host.root == empty.resolve()
+        assert (empty / "Virtual Machines").is_dir()
+    else:
+        assert win.sessions == {} and list(empty.iterdir()) == []
+    assert answers.errors == []
+
+
+def test_connect_to_host_asks_before_making_an_empty_folder_a_host(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    answers.directory, answers.confirm = empty, False
+    window.acts.connect_host.trigger()
+    assert answers.asked[-1] == ("confirm", "New Host")
+    assert list(empty.iterdir()) == [] and len(window.sessions) == 1
+
+
+def test_file_new_host_makes_and_opens_a_new_host(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    menu = window.menuBar().actions()[0].menu()
+    assert "Ne&w Host..." in [a.text() for a in menu.actions()]
+    answers.directory = tmp_path / "fresh"
+    window.acts.new_host.trigger()
+    assert window.session is not None and window.session.host.root == (tmp_path / "fresh").resolve()
+    assert window.session.vm_model.rowCount() == 0
+    assert len(window.sessions) == 2
+    # A folder of someone's files never becomes a host, even through New Host...
+    mine = tmp_path / "Documents"
+    mine.mkdir()
+    (mine / "thesis.odt").write_text("mine")
+    answers.directory = mine
+    window.acts.new_host.trigger()
+    assert "not a lab host" in str(answers.errors.pop())
+    assert [p.name for p in mine.iterdir()] == ["thesis.odt"]
+
+
+def test_remembered_host_emptied_since_is_not_remade_silently(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers
+) -> None:
+    lab = Host.new(tmp_path / "lab").root
+    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
+    settings.setValue("hosts/open", [str(lab)])
+    settings.sync()
+    for child in sorted(lab.rglob("*"), reverse=True):
+        child.rmdir()
+    answers.confirm = False
+    win = _start(qtbot, started)
+    assert answers.asked == [("confirm", "New Host")] and win.sessions == {}
+    assert list(lab.iterdir()) == []
