@@ -121,6 +121,8 @@ def _test_host(args: argparse.Namespace) -> int:
 
 
 def _new_host(args: argparse.Namespace) -> int:
+    from hvgui.host import Host
+
     host = Host.new(args.dir)
     print(f"{host.root}: a new lab host (no VMs yet)")
     return 0
