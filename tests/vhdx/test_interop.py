@@ -97,6 +97,18 @@ def test_libvhdi_and_7zip_see_our_child_and_its_parent(tmp_path: Path) -> None:
     assert "Creator Application = hvgui" in listing
 
 
+def test_qemu_reads_our_base_disks_and_refuses_every_avhdx(tmp_path: Path) -> None:
+    """README's claim: qemu has no differencing VHDX support, so it opens base.vhdx and
+    refuses child.avhdx (as it refuses real Hyper-V ones); libvhdi and 7-Zip read the chain."""
+    chain, _ = build_chain(tmp_path, 8 * MiB, [1 * MiB, 2 * MiB])
+    child, parent = chain
+    with open_disk(parent) as disk:
+        assert qemu_raw(parent) == disk.read(0, disk.size)
+    refused = run(tool("qemu-img"), "info", "-f", "vhdx", child)
+    assert refused.returncode == 1
+    assert "Operation not supported" in refused.stderr.decode()
+
+
 def test_a_moved_chain_is_found_beside_the_child(tmp_path: Path) -> None:
     """relative_path still works after the folder moves; 7-Zip follows too."""
     (tmp_path / "a").mkdir()
