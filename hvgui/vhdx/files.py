@@ -7,6 +7,7 @@ regular file before a single byte is read.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -68,6 +69,31 @@ def write_zeros(fd: int, offset: int, length: int) -> None:
         pwrite_all(fd, memoryview(zeros)[:n], offset)
         offset += n
         length -= n
+
+
+def zero_allocated(fd: int, offset: int, length: int) -> None:
+    """Make `length` bytes at `offset` read as zeros, writing only where the file holds data:
+    holes and the space past the end already read as zeros, so the bytes written are bounded
+    by what the file really occupies, whatever `length` claims."""
+    end = min(offset + length, os.fstat(fd).st_size)
+    while offset < end:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+            stop = min(os.lseek(fd, start, os.SEEK_HOLE), end)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only holes are left
+                return
+            start, stop = offset, end  # no hole support here: write every byte
+        if start >= end:
+            return
+        write_zeros(fd, start, stop - start)
+        offset = stop
+
+
+def free_bytes(fd: int) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding `fd`."""
+    usage = os.fstatvfs(fd)
+    return usage.f_bavail * usage.f_frsize
 
 
 def fsync_dir(folder: Path) -> None:

@@ -8,6 +8,7 @@ KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
 TiB = 1 << 40
+MAX_SEQUENCE = 2**64 - 1  # a header's SequenceNumber is a u64
 
 DEFAULT_DYNAMIC_BLOCK = 32 * MiB
 DEFAULT_DIFFERENCING_BLOCK = 2 * MiB

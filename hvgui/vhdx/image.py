@@ -21,7 +21,7 @@ import numpy as np
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
-from hvgui.vhdx.files import open_disk_file, pwrite_all, write_zeros
+from hvgui.vhdx.files import free_bytes, open_disk_file, pwrite_all, zero_allocated
 from hvgui.vhdx.log import Overlay, ReplayPlan, find_active_sequence
 from hvgui.vhdx.structures import (
     FileIdentifier,
@@ -168,13 +168,31 @@ class VhdxImage:
                 f"the log says the file was flushed at {plan.flushed_file_offset} bytes "
                 f"but it is only {self.file_size} (truncated?)"
             )
+        # A log changes the file as it was when the log was written: up to LastFileOffset.
+        end = max(self.file_size, plan.last_file_offset)
+        for w in plan.writes:
+            if w.offset + w.length > end:
+                raise Malformed(
+                    f"the log writes {w.length} bytes at offset {w.offset}, past the file's "
+                    f"end ({end} bytes, its LastFileOffset included)"
+                )
         if not self.writable:
             self.overlay = Overlay(plan.writes)
             self.file_size = max(self.file_size, plan.last_file_offset)
             self.log_state = "replayed in memory"
             return
         # Replay into the file: apply, make the size at least LastFileOffset, flush, then
-        # clear LogGuid in both headers so the log is empty from now on.
+        # clear LogGuid in both headers so the log is empty from now on. What the replay can
+        # claim on the file system (growth, data sectors) must be free before it starts;
+        # zeroing writes only where the file already holds data.
+        growth = max(0, plan.last_file_offset - self.file_size)
+        needed = growth + sum(len(w.data) for w in plan.writes if w.data is not None)
+        free = free_bytes(self._fd)
+        if needed > free:
+            raise Unsupported(
+                f"replaying the log needs {needed} bytes (the file grows by {growth}); "
+                f"{free} free on its file system"
+            )
         self.update_header(file_write_guid=uuid.uuid4())
         self._file_guid_renewed = True
         try:
@@ -182,7 +200,7 @@ class VhdxImage:
                 if w.data is not None:
                     self._pwrite_all(w.data, w.offset)
                 else:
-                    write_zeros(self._fd, w.offset, w.length)
+                    zero_allocated(self._fd, w.offset, w.length)
             if os.fstat(self._fd).st_size < plan.last_file_offset:
                 os.ftruncate(self._fd, plan.last_file_offset)
             os.fsync(self._fd)
@@ -496,6 +514,12 @@ class VhdxImage:
         """
         self._require_writable()
         current = self.header
+        if current.sequence_number > F.MAX_SEQUENCE - 2:
+            raise UnsupportedError(
+                self.path,
+                f"the header sequence number {current.sequence_number} is at its maximum: "
+                "the file cannot be changed",
+            )
         base = replace(current, **changes)  # type: ignore[arg-type]
         other = 1 - self.current_slot
         first = replace(base, sequence_number=current.sequence_number + 1)

@@ -26,7 +26,7 @@ import numpy as np
 from hvgui.vhdx import format as F
 from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.files import open_disk_file
-from hvgui.vhdx.format import KiB, MiB, TiB
+from hvgui.vhdx.format import MAX_SEQUENCE, KiB, MiB, TiB
 from hvgui.vhdx.locator import candidate_paths, find_parent
 from hvgui.vhdx.log import Overlay, find_active_sequence
 from hvgui.vhdx.structures import Malformed, Unsupported
@@ -291,6 +291,10 @@ def _survey_headers(s: Survey, fobj: Any) -> None:
         return
     best = max(valid, key=lambda h: h.sequence_number)
     s.current_header = best.slot - 1
+    if best.sequence_number > MAX_SEQUENCE - 2:  # an update writes +1 and +2
+        s.problem("warning", "header-sequence-max",
+                  f"header {best.slot}'s sequence number {best.sequence_number} is at its "
+                  "maximum: the file can be read but never changed")
     for h in s.headers:
         if not h.valid:
             s.problem(

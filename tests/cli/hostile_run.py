@@ -33,7 +33,13 @@ def commands(path: Path, folder: Path) -> list[list[str | Path]]:
     ]
 
 
+# No command may write a file past this, whatever a hostile file asks (a log zeroing 16 GiB
+# once filled the file system): past it a write fails (EFBIG) instead of filling the disk.
+MAX_FILE_WRITTEN = 1 << 30
+
+
 def run(folder: Path) -> dict[str, object]:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_WRITTEN, MAX_FILE_WRITTEN))
     (folder / "in.bin").write_bytes(b"\xab" * 1000)
     files = [make(folder) for make in hostile.ALL]
     results = []
@@ -53,7 +59,8 @@ def run(folder: Path) -> dict[str, object]:
             results.append({"file": path.name, "command": args[0], "code": code,
                             "stderr": err.getvalue().strip().splitlines(),
                             "seconds": time.monotonic() - start})
-    return {"results": results, "peak_rss": peak_rss()}
+    sizes = {p.name: p.stat().st_size for p in files if p.is_file()}
+    return {"results": results, "peak_rss": peak_rss(), "sizes": sizes}
 
 
 def peak_rss() -> int:

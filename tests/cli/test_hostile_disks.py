@@ -15,6 +15,7 @@ from hvgui.cli.common import parse_size
 from hvgui.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
+MiB = 1 << 20
 
 # What the engine must say (read-vhd) about some of the files, in words.
 EXPECTED = {
@@ -22,6 +23,7 @@ EXPECTED = {
     "locator-count.avhdx": "parent locator claims 65535 entries",
     "region-count.vhdx": "region table claims 4294967295 entries",
     "log-zero.vhdx": "the log zeroes 1099511627776 bytes",
+    "log-zero-16g.vhdx": "writes 1073741824 bytes at offset 8388608, past the file's end",
     "log-changes.vhdx": "the log holds 20000 changes",
     "log-headers.vhdx": "writes into the header area",
     "bat-headers.vhdx": "points into the header area",
@@ -71,6 +73,25 @@ def test_hostile_files_give_one_line_errors(hostile_run: dict[str, object]) -> N
         assert read["code"] == 1 and words in read["stderr"][0], read
         (test,) = [r for r in results if r["file"] == name and r["command"] == "test-vhd"]
         assert test["code"] == 1, test
+
+
+def test_a_log_or_header_that_cannot_be_written_back_changes_nothing(
+    hostile_run: dict[str, object],
+) -> None:
+    """A 4 MiB disk whose log zeroes 16 GiB once grew until the file system was full; a log
+    growing the file past the free space, or a header sequence number at 2^64-1, is refused
+    before a byte is written."""
+    results = hostile_run["results"]
+    sizes = hostile_run["sizes"]
+    assert isinstance(results, list) and isinstance(sizes, dict)
+    for name, words in (
+        ("log-zero-16g.vhdx", "past the file's end"),
+        ("log-grows.vhdx", "replaying the log needs 219902321364992 bytes"),
+        ("sequence-max.vhdx", "sequence number 18446744073709551615 is at its maximum"),
+    ):
+        (write,) = [r for r in results if r["file"] == name and r["command"] == "write-vhd"]
+        assert write["code"] == 1 and words in write["stderr"][0], write
+        assert sizes[name] == 5 * MiB, (name, sizes[name])
 
 
 def test_hostile_files_cost_little_memory(hostile_run: dict[str, object]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import crc32c
 
-from hvgui.vhdx import MiB, create_differencing, create_dynamic, open_disk
+from hvgui.vhdx import GiB, MiB, create_differencing, create_dynamic, open_disk
 from hvgui.vhdx import format as F
 from hvgui.vhdx.log import LogWrite, build_entry
 from tests.vhdx.damage import read_at, set_bat_entry, write_at
@@ -136,6 +136,28 @@ def log_writes_far_away(folder: Path) -> Path:
 def log_zeroes_a_terabyte(folder: Path) -> Path:
     p = _base(folder / "log-zero.vhdx")
     _log(p, [LogWrite(8 * MiB, 1 << 40, None)])
+    return p
+
+
+def log_zeroes_16_gib(folder: Path) -> Path:
+    """A 4 MiB file whose log zeroes 16 GiB past its end (each descriptor within the limits):
+    replayed as written, it fills the file system."""
+    p = _base(folder / "log-zero-16g.vhdx")
+    _log(p, [LogWrite(8 * MiB + k * GiB, GiB, None) for k in range(16)])
+    return p
+
+
+def log_grows_the_file_past_the_free_space(folder: Path) -> Path:
+    """The log's LastFileOffset makes room for its writes: the file would grow by 200 TiB."""
+    p = _base(folder / "log-grows.vhdx")
+    _log(p, [LogWrite(200 << 40, 4096, b"\xee" * 4096)], last=(200 << 40) + MiB)
+    return p
+
+
+def header_sequence_at_its_maximum(folder: Path) -> Path:
+    """Both headers at sequence number 2^64-1: the next header update cannot count on."""
+    p = _base(folder / "sequence-max.vhdx")
+    rewrite_headers(p, sequence_number=2**64 - 1)
     return p
 
 
@@ -322,6 +344,9 @@ ALL: list[Callable[[Path], Path]] = [
     region_huge_length,
     log_writes_far_away,
     log_zeroes_a_terabyte,
+    log_zeroes_16_gib,
+    log_grows_the_file_past_the_free_space,
+    header_sequence_at_its_maximum,
     log_many_descriptors,
     log_too_many_changes,
     log_every_sector_an_entry,

@@ -161,3 +161,29 @@ def test_a_log_guid_without_entries_is_cleared_on_writable_open(tmp_path: Path) 
         pass
     with VhdxImage.open(path) as image:
         assert image.header.log_guid == F.NULL_GUID
+
+
+def test_replayed_zeroing_writes_only_where_the_file_holds_data(tmp_path: Path) -> None:
+    """A log may zero a large range of a large sparse file: the holes already read as zeros,
+    so the replay claims no space there (it once wrote every zero byte)."""
+    import os
+
+    path = tmp_path / "sparse.vhdx"
+    create_dynamic(path, 64 * MiB, block_size=1 * MiB)
+    with open_disk(path, writable=True) as disk:
+        disk.write(0, b"\x11" * MiB)
+    with VhdxImage.open(path) as image:
+        block0 = image.bat.payload_entry(0) & F.BAT_OFFSET_MASK
+        size = image.file_size
+    os.truncate(path, size + 2 * F.GiB)  # 2 GiB of holes after the data
+    allocated = os.stat(path).st_blocks * 512
+    guid = uuid.uuid4()
+    entry = build_entry(log_guid=guid, sequence_number=5, tail=0,
+                        writes=[LogWrite(block0 + 4096, F.GiB, None)],  # the most one may zero
+                        flushed_file_offset=size + 2 * F.GiB,
+                        last_file_offset=size + 2 * F.GiB)
+    patch(path, LOG_OFFSET, entry)
+    rewrite_headers(path, log_guid=guid)
+    with open_disk(path, writable=True) as disk:
+        assert disk.read(0, 8192) == b"\x11" * 4096 + bytes(4096)
+    assert os.stat(path).st_blocks * 512 <= allocated + MiB
