@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from hvgui import vhdx
-from hvgui.host import journal, runtime, states
+from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import (
     pending_after,
     resolve_pending,
@@ -102,6 +102,10 @@ def checkpoint(
     state_dir = snapshot_state_dir(snap_root, snap_id)
     staged = doc.path.with_name(doc.path.name + ".hvnew")
     remove_path(staged)  # only ever a leftover here: this VM's operations hold the lock
+    needs = [(child.parent, freespace.NEW_VHDX) for child in children.values()]
+    if memory:
+        needs.append((state_dir, stored_size(runtime.runtime_bin(doc)) or 0))
+    freespace.require(doc.name, "the checkpoint", needs)
     op.tx.created(*children.values(), sdoc.path, *([state_dir] if memory else []), staged)
     # Device state as it is now: before the loop below moves the drives onto the new AVHDX.
     device_state = runtime.device_state(doc, state) if memory else None
@@ -246,6 +250,12 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
     new.set("properties/global_id", "string", doc.id)
     new.set("properties/name", "string", doc.name)
     new.set("global_settings/snapshots/parent", "string", snap_id)
+    sbin = sdoc.get_str("global_settings/savedstate/memlocation", "")
+    needs = [(norm(d.path).parent, freespace.NEW_VHDX) for d in new.drives()
+             if d.kind == DRIVE_VHD and d.path]
+    if sbin:
+        needs.append((runtime.runtime_bin(doc).parent, stored_size(Path(sbin)) or 0))
+    freespace.require(doc.name, "applying the checkpoint", needs)
     for drive in new.drives():
         check(op.cancel)
         if drive.kind != DRIVE_VHD or not drive.path:
@@ -266,7 +276,6 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
     report(progress, 0.3, PHASE_APPLY)
     # The VM's state: the checkpoint's, with its memory when it has some.
     rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
-    sbin = sdoc.get_str("global_settings/savedstate/memlocation", "")
     svsv = sdoc.get_str("global_settings/savedstate/vsvlocation", "")
     taken = sdoc.snapshot_vm_state
     restored = states.OFF
@@ -316,6 +325,7 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
     plan = resolve_pending(new, snaps, parents, pending)
     new.pending_merges = [str(p) for p in pending]
     record_resolution(host, op, plan)
+    require_merge_space(op, plan)
     for changed in plan.changed_docs:
         op.mark(changed)
     op.mark(new)
@@ -325,6 +335,13 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
         after=[*after, *plan.deletes, *plan.read_only],
         progress=scaled(progress, 0.9, 1.0),
     )
+
+
+def require_merge_space(op: Operation, plan: Any) -> None:
+    """Refuse before anything is written when the merges would fill a file system."""
+    needs = [(dest.parent, freespace.merge_growth(child, dest)) for child, dest in plan.merged]
+    if needs:
+        freespace.require(op.doc.name, "the merge", needs)
 
 
 def record_resolution(host: Host, op: Operation, plan: Any) -> None:
@@ -397,6 +414,7 @@ def remove_snapshot(
         plan = resolve_pending(doc, list(docs.values()), parents, pending)
         doc.pending_merges = [str(p) for p in pending]
         record_resolution(host, op, plan)
+        require_merge_space(op, plan)
         for changed in plan.changed_docs:
             op.mark(changed)
         op.mark(doc)

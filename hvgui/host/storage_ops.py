@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import vhdx
-from hvgui.host import journal, runtime, states
+from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import vm_disk_parents
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.fileio import file_size, link_or_copy, norm, remove_path
@@ -80,6 +80,12 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
     folder = destination / file_name_for(vm_doc.name)
     if folder.exists():
         raise HostError(folder, "already exists; choose another destination")
+    memloc = source.get_str("global_settings/savedstate/memlocation", "")
+    vsvloc = source.get_str("global_settings/savedstate/vsvlocation", "")
+    needs = [(destination, freespace.flattened_size(norm(d.path)))
+             for d in source.drives() if d.kind == DRIVE_VHD and d.path]
+    needs += [(destination, stored_size(Path(f)) or 0) for f in (memloc, vsvloc) if f]
+    freespace.require(vm_doc.name, "the export", needs)
     made = not destination.exists()
     destination.mkdir(parents=True, exist_ok=True)
     work = destination / f".{file_name_for(vm_doc.name)}.export-partial"
@@ -134,8 +140,6 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
                     f"pass-through disk {Path(drive.path).name} is not exported "
                     "(only its attachment is in the configuration)"
                 )
-        memloc = source.get_str("global_settings/savedstate/memlocation", "")
-        vsvloc = source.get_str("global_settings/savedstate/vsvlocation", "")
         state = states.OFF
         if memloc and vsvloc and Path(memloc).exists() and Path(vsvloc).exists():
             runtime_dir = config.parent / vm_doc.id
@@ -211,6 +215,11 @@ def move_storage(
             new_dir = snapshot_state_dir(dest, snap_id)
             files += [(f, new_dir / f.name) for f in runtime.files_in(old_dir)]
             snap_moves.append((sdoc, snapshot_config_path(dest, snap_id)))
+        here = freespace.existing_folder(dest).stat().st_dev  # a hard link costs nothing
+        freespace.require(doc.name, "the move", [
+            (dst.parent, stored_size(src) or 0) for src, dst in files
+            if src.stat().st_dev != here
+        ])
         total = sum(file_size(src) or 0 for src, _ in files) or 1
         moved = 0
         after: list[journal.Action] = []

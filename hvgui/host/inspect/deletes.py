@@ -3,12 +3,12 @@ host's own rules on copies of the configurations; nothing is written."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.host.checkpoints import pending_after, resolve_pending, subtree_ids, vm_disk_parents
+from hvgui.host.freespace import free_bytes, merge_growth
 from hvgui.host.layout import snapshot_state_dir
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import open_disk
@@ -85,26 +85,6 @@ def own_bytes(path: Path) -> int:
         return sum(n for block in disk.block_sources() for i, n in block.sources if i == 0)
 
 
-def merge_growth(child: Path, parent: Path) -> int:
-    """At most how many bytes `parent` grows when `child` is merged into it: one block of the
-    parent's size for each of its blocks that the child writes to and the parent lacks."""
-
-    with open_disk(child) as c_disk, open_disk(parent) as p_disk:
-        if p_disk.disk_type == "Fixed":
-            return 0
-        parent_has = {
-            block.index for block in p_disk.block_sources()
-            if any(i == 0 and n for i, n in block.sources)
-        }
-        needed: set[int] = set()
-        for block in c_disk.block_sources():
-            if any(i == 0 and n for i, n in block.sources):
-                first = block.offset // p_disk.block_size
-                last = (block.offset + block.length - 1) // p_disk.block_size
-                needed.update(range(first, last + 1))
-        return len(needed - parent_has) * p_disk.block_size
-
-
 def delete_preview(
     host: Host, vm: str, snapshot: str, *, include_children: bool = False
 ) -> DeletePreview:
@@ -162,7 +142,7 @@ def delete_preview(
     where = plan.merged[0][1] if plan.merged else machine.config_path
     return DeletePreview(machine.name, target.name if not include_children
                          else f"{target.name} and its subtree", files, moved, needed,
-                         _free_space(where), warnings)
+                         free_bytes(where.parent), warnings)
 
 
 def _size_on_disk(path: Path) -> int:
@@ -171,11 +151,3 @@ def _size_on_disk(path: Path) -> int:
     except OSError:
         return 0
     return getattr(info, "st_blocks", 0) * 512 or info.st_size
-
-
-def _free_space(path: str | os.PathLike[str]) -> int:
-    directory = Path(path).parent
-    while not directory.exists() and directory != directory.parent:
-        directory = directory.parent
-    usage = os.statvfs(directory)
-    return usage.f_bavail * usage.f_frsize

@@ -1,0 +1,85 @@
+"""Free space: what an operation will need, checked before it starts.
+
+A merge, an export, a storage move or a running VM's checkpoint that runs out of space half
+way costs the user time at best; refusing first, with the numbers, costs nothing. The delete
+preview shows the same numbers (`merge_growth`, `free_bytes`): one computation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from hvgui import vhdx
+from hvgui.host.errors import HostError
+from hvgui.host.names import human_size
+
+# What every operation writes besides its data: journal, configurations, status and event
+# lines, a VHDX's headers, log and metadata (a new dynamic VHDX is 4 MiB on disk).
+MARGIN = 1 << 20
+NEW_VHDX = 4 << 20
+
+
+def merge_growth(child: Path, parent: Path) -> int:
+    """At most how many bytes `parent` grows when `child` is merged into it: one block of the
+    parent's size for each of its blocks that the child writes to and the parent lacks."""
+    with vhdx.open_disk(child) as c_disk, vhdx.open_disk(parent) as p_disk:
+        if p_disk.disk_type == "Fixed":
+            return 0
+        parent_has = {
+            block.index for block in p_disk.block_sources()
+            if any(i == 0 and n for i, n in block.sources)
+        }
+        needed: set[int] = set()
+        for block in c_disk.block_sources():
+            if any(i == 0 and n for i, n in block.sources):
+                first = block.offset // p_disk.block_size
+                last = (block.offset + block.length - 1) // p_disk.block_size
+                needed.update(range(first, last + 1))
+        return len(needed - parent_has) * p_disk.block_size
+
+
+def flattened_size(path: Path) -> int:
+    """At most the bytes a flattened copy of `path`'s chain takes (export): a block for each
+    block any file of the chain holds data for, plus a new VHDX's own structures."""
+    with vhdx.open_disk(path) as disk:
+        data = sum(
+            block.length for block in disk.block_sources()
+            if any(i >= 0 and n for i, n in block.sources)
+        )
+    return data + NEW_VHDX
+
+
+def existing_folder(path: Path) -> Path:
+    """`path` or its nearest existing ancestor (where a new file's space will come from)."""
+    folder = Path(path)
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding `path`."""
+    usage = os.statvfs(existing_folder(path))
+    return usage.f_bavail * usage.f_frsize
+
+
+def require(subject: str, what: str, needs: Iterable[tuple[Path, int]]) -> None:
+    """Refuse `what` (HostError on `subject`) unless each file system has the bytes the
+    (folder, bytes) pairs in `needs` add up to there, plus a small margin."""
+    per_device: dict[int, tuple[Path, int]] = {}
+    for path, size in needs:
+        folder = existing_folder(path)
+        device = folder.stat().st_dev
+        first, total = per_device.get(device, (folder, 0))
+        per_device[device] = (first, total + size)
+    for folder, needed in per_device.values():
+        needed += MARGIN
+        free = free_bytes(folder)
+        if needed > free:
+            raise HostError(
+                subject,
+                f"not enough space: {what} needs {human_size(needed)}, "
+                f"{human_size(free)} free on {folder}",
+            )

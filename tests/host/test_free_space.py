@@ -1,0 +1,84 @@
+"""Free space is checked before a merge, an export, a storage move or a running VM's
+checkpoint: on a real, nearly full file system the operation is refused with the numbers
+("needs X, Y free on <folder>") and nothing changes; with the space back it runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hvgui.host import Host
+from hvgui.host.errors import HostError
+
+from .hosthelpers import MiB, contents, make_vm, write_now
+from .loopfs import fill, small_filesystem
+
+NEEDS = re.compile(r"not enough space: .+ needs [\d.]+ \w?i?B, [\d.]+ \w?i?B free on /")
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    with small_filesystem(tmp_path, 160) as mount:
+        yield mount
+
+
+def chain(root: Path) -> Host:
+    """Running VM with checkpoints c1 -> c2, Now written in a block c2's disk lacks."""
+    host = Host.open(root)
+    make_vm(host, running=True)
+    write_now(host, "web01", 0, b"first" * 1000)
+    host.checkpoint_vm("web01", snapshot_name="c1")
+    write_now(host, "web01", 1 * MiB, b"second" * 1000)
+    host.checkpoint_vm("web01", snapshot_name="c2")
+    write_now(host, "web01", 6 * MiB, b"now" * 3000)
+    return host
+
+
+def refused_then_done(host: Host, full: Path, operation: Callable[[], object]) -> None:
+    """`operation` is refused with the numbers while `full` holds the space, and changes
+    nothing; once the space is back it succeeds."""
+    before = contents(host, "web01"), host.get_vm("web01").path
+    with pytest.raises(HostError) as refused:
+        operation()
+    assert NEEDS.search(str(refused.value)), str(refused.value)
+    assert (contents(host, "web01"), host.get_vm("web01").path) == before
+    assert host.check() == []
+    assert not [p for p in host.root.rglob("*") if p.name.endswith((".tmp", ".hvnew"))]
+    full.unlink()
+    operation()
+    assert host.check() == []
+
+
+def test_a_merge_is_refused_when_its_disk_cannot_grow(small_fs: Path) -> None:
+    host = chain(small_fs / "host")
+    full = fill(small_fs, leave=2 * MiB)  # the merge needs a 2 MiB block and a margin
+    refused_then_done(host, full, lambda: host.remove_snapshot("web01", "c2"))
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
+
+
+def test_a_running_vms_checkpoint_is_refused_without_room_for_its_files(small_fs: Path) -> None:
+    host = chain(small_fs / "host")
+    full = fill(small_fs, leave=3 * MiB)  # a new AVHDX (4 MiB) and the memory do not fit
+    refused_then_done(host, full, lambda: host.checkpoint_vm("web01", snapshot_name="c3"))
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1", "c2", "c3"]
+
+
+def test_an_export_is_refused_when_the_destination_is_too_small(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    host = chain(tmp_path / "host")
+    full = fill(small_fs, leave=4 * MiB)  # the flattened disk and the memory do not fit
+    refused_then_done(host, full, lambda: host.export_snapshot("web01", "c2", small_fs / "out"))
+    assert (small_fs / "out" / "web01").is_dir()
+
+
+def test_a_storage_move_to_another_file_system_is_refused_when_it_does_not_fit(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    host = chain(tmp_path / "host")
+    full = fill(small_fs, leave=4 * MiB)
+    refused_then_done(host, full, lambda: host.move_storage("web01", small_fs / "moved"))
+    assert host.get_vm("web01").path == small_fs / "moved"
