@@ -33,7 +33,7 @@ from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 from hvgui.host.names import ps_datetime
 
-# The guest, the demo lab and its scenarios load the whole host: each command imports them
+# The guest, the demo lab and its lessons load the whole host: each command imports them
 # when it runs, so that `hvctl --help` stays quick.
 
 
@@ -92,11 +92,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo_host.add_argument("dir", metavar="DIR", type=Path)
     demo_host.set_defaults(func=_new_demo_host)
 
-    demo = subparsers.add_parser("demo", help="teaching scenarios, one per checkpoint note")
+    demo = subparsers.add_parser(
+        "demo", help="lessons: every note of the checkpoint article, taught on a demo lab"
+    )
     actions = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
-    demo_list = actions.add_parser("list", help="list the scenarios")
+    demo_list = actions.add_parser("list", help="list the lessons")
     demo_list.set_defaults(func=_demo_list)
-    demo_run = actions.add_parser("run", help="run a scenario on a fresh demo lab")
+    demo_run = actions.add_parser("run", help="run every step of a lesson on a fresh demo lab")
     demo_run.add_argument("scenario", metavar="NAME", help="a name that `demo list` shows")
     demo_run.add_argument(
         "--host",
@@ -205,22 +207,22 @@ def _new_demo_host(args: argparse.Namespace) -> int:
 
 
 def _demo_list(args: argparse.Namespace) -> int:
-    from hvgui.host.scenarios import SCENARIOS
+    from hvgui.host.lessons import LESSONS
 
-    rows = [{"Name": s.name, "Note": s.note, "Story": s.title} for s in SCENARIOS.values()]
+    rows = [{"Name": s.name, "Note": s.note, "Story": s.title} for s in LESSONS.values()]
     print_table(rows, ["Name", "Note", "Story"])
     return 0
 
 
 def _demo_run(args: argparse.Namespace) -> int:
-    from hvgui.host.scenarios import SCENARIOS, run_scenario
+    from hvgui.host.lessons import LESSONS, run_lesson
 
-    if args.scenario not in SCENARIOS:
+    if args.scenario not in LESSONS:
         args.parser.error(f"argument NAME: invalid choice: {args.scenario!r} "
-                          f"(choose from {', '.join(sorted(SCENARIOS))})")
+                          f"(choose from {', '.join(sorted(LESSONS))})")
     if args.host:
         root = Path(args.host)
-        return run_scenario(args.scenario, root, out=print)
+        return run_lesson(args.scenario, root, out=print)
     root = Path(tempfile.mkdtemp(prefix="hvgui-demo-")) / "lab"
     print(f"(a fresh demo lab in {root}: it stays there for you to look at)")
-    return run_scenario(args.scenario, root, out=print)
+    return run_lesson(args.scenario, root, out=print)

@@ -41,6 +41,9 @@ class WhatHappenedPanel(QTreeWidget):
         self.setColumnCount(len(COLUMNS))
         self.setHeaderLabels(list(COLUMNS))
         self.setUniformRowHeights(True)
+        # Snapshots/<GUID>/<GUID>.bin: cut in the middle, so the extension (what the file is)
+        # always shows; the tooltip has the whole path.
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setAlternatingRowColors(True)
         self.setColumnWidth(0, 420)
         self.setColumnWidth(1, 90)

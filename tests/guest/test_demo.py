@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -11,7 +13,8 @@ from hvgui import vhdx
 from hvgui.cli.main import main as hvctl
 from hvgui.host import Host, demo
 from hvgui.host.guestfs import GuestFS
-from hvgui.host.scenarios import SCENARIOS, run_scenario
+from hvgui.host.lessons import LESSONS, run_lesson
+from hvgui.host.readable import GUID
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_new_demo_host_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_demo_list_names_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert hvctl(["demo", "list"]) == 0
     out = capsys.readouterr().out
-    for name in SCENARIOS:
+    for name in LESSONS:
         assert name in out
 
 
@@ -110,7 +113,7 @@ EXPECTED = {
     "avhdx-grows": ["The child is larger than its parent"],
     "settings-go-to-vm-files": ["own configuration", ": changed", "changed: 0 of 3"],
     "pass-through-not-reverted": ["attached now: False", "attached again: True", "NOT reverted"],
-    "modified-parent": ["Never change a file"],
+    "modified-parent": ["Never change any file", "was modified after"],
     "moved-checkpoint-location": ["refused", "stays beside its parent"],
     "storage-move": ["Files left behind: 0", "0 problems", "version 3"],
     "production-checkpoint": [
@@ -123,13 +126,13 @@ EXPECTED = {
 
 
 def test_every_scenario_has_expectations() -> None:
-    assert sorted(EXPECTED) == sorted(SCENARIOS)
+    assert sorted(EXPECTED) == sorted(LESSONS)
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", sorted(LESSONS))
 def test_every_scenario_runs_to_its_end_on_a_fresh_lab(tmp_path: Path, name: str) -> None:
     lines: list[str] = []
-    assert run_scenario(name, tmp_path / "lab", out=lines.append) == 0
+    assert run_lesson(name, tmp_path / "lab", out=lines.append) == 0
     text = "\n".join(lines)
     assert "Files to look at:" in text
     listed = lines[lines.index("Files to look at:") + 1 :]
@@ -138,6 +141,30 @@ def test_every_scenario_runs_to_its_end_on_a_fresh_lab(tmp_path: Path, name: str
         assert phrase in text, text
     if name in ("not-a-backup", "modified-parent"):
         assert "(the host check is clean)" not in text  # the damage is found
+
+
+def test_every_note_of_the_article_has_a_lesson() -> None:
+    shown = sorted(n for lesson in LESSONS.values() for n in lesson.notes)
+    assert sorted(set(shown)) == list(range(1, 13))
+    for lesson in LESSONS.values():
+        assert lesson.steps and all(step.say for step in lesson.steps)
+        assert lesson.lesson.endswith(".") and not lesson.lesson.endswith("..")
+
+
+def test_lesson_output_reads_without_guids_or_lab_paths(tmp_path: Path) -> None:
+    lines: list[str] = []
+    root = tmp_path / "lab"
+    for name in ("everything-captured", "not-a-backup", "modified-parent"):
+        run_lesson(name, root, out=lines.append)
+        shutil.rmtree(root)
+    text = "\n".join(line for line in lines if not line.startswith("Building the demo lab"))
+    assert str(tmp_path) not in text  # paths are relative to the lab
+    assert not GUID.search(text), GUID.search(text)  # named, or cut to their first group
+    assert "Snapshots/‹Everything captured›.xml" in text
+    assert "(frozen by 'Baseline')" in text and "(Web01's running disk, Now)" in text
+    for line in (line for line in lines if not line.endswith("...")):  # an ellipsis is fine
+        # One period ends a sentence, even after a quoted one.
+        assert not re.search(r"[.!?]['\"]?\.$", line) and ".." not in line.replace("...", ""), line
 
 
 def test_demo_run_via_hvctl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QRect, Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
@@ -320,3 +320,49 @@ def test_f5_after_the_checkpoint_is_deleted_says_so(
     qtbot.waitUntil(lambda: isinstance(window.delete_view, ErrorPanel), timeout=10000)
     assert "Two" in window.delete_view.problem  # type: ignore[attr-defined]
     assert window.tabs.tabText(window.tabs.indexOf(window.delete_view)) == "&Delete preview"
+
+
+def test_the_delete_preview_fits_a_1280x800_screen_and_names_each_files_checkpoint(
+    qtbot: QtBot, branched: Host, tmp_path: Path
+) -> None:
+    from hvgui.host.inspect import delete_preview
+
+    dialog = DeletePreviewDialog(
+        None, compute=lambda: delete_preview(branched, "Lab", "One", include_children=True),
+        subtree=True)
+    dialog.available = QRect(0, 0, 1280, 800)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: isinstance(dialog.view, DeletePreviewWidget), timeout=10000)
+    view = dialog.view
+    assert isinstance(view, DeletePreviewWidget)
+    qtbot.wait(50)  # the table lays out its resized columns
+    assert dialog.windowTitle() == "Delete Checkpoint Subtree"
+    assert dialog.width() <= 1280 and dialog.height() <= 800
+    assert view.table.horizontalScrollBar().maximum() == 0  # nothing behind a scrollbar
+    model = view.model
+    header = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert header[1] == "Checkpoint" and "On disk" in header and "Size" not in header
+    names = {model.index(r, 1).data() for r in range(model.rowCount())}
+    assert {"One", "Two", "Three"} <= names
+    for row in range(model.rowCount()):  # every file is shown whole at this size
+        column = 2
+        text = str(model.index(row, column).data())
+        width = view.table.fontMetrics().horizontalAdvance(text)
+        assert width <= view.table.columnWidth(column), text
+    dialog.grab().save(str(tmp_path / "delete-preview.png"))
+    dialog.reject()
+
+
+def test_a_single_delete_is_titled_delete_checkpoint(qtbot: QtBot, lab: Host) -> None:
+    from hvgui.host.inspect import delete_preview
+
+    dialog = DeletePreviewDialog(delete_preview(lab, "Lab", "Two"))
+    qtbot.addWidget(dialog)
+    assert dialog.windowTitle() == "Delete Checkpoint"
+    view = dialog.view
+    assert isinstance(view, DeletePreviewWidget)
+    files = [view.model.row_at(view.model.index(r, 0)) for r in range(view.model.rowCount())]
+    # Two's configuration and memory; its disk merged into Now's.
+    assert {f.checkpoint for f in files if f is not None} == {"Two", "Now"}
+    dialog.reject()

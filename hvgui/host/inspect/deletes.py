@@ -3,11 +3,18 @@ host's own rules on copies of the configurations; nothing is written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hvgui.host.checkpoints import pending_after, resolve_pending, subtree_ids, vm_disk_parents
+from hvgui.host.checkpoints import (
+    pending_after,
+    resolve_pending,
+    subtree_ids,
+    vhd_paths,
+    vm_disk_parents,
+)
 from hvgui.host.freespace import free_bytes, merge_growth
 from hvgui.host.layout import snapshot_state_dir
 from hvgui.host.xmlconfig import ConfigDoc
@@ -32,6 +39,7 @@ class PlannedFile:
     size: int = 0  # current size on disk
     bytes_moved: int = 0  # MERGE: data copied into `into`
     growth: int = 0  # MERGE: how much `into` may grow (new blocks it must allocate)
+    checkpoint: str = ""  # the checkpoint the file belongs to ("Now": the running disk)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -101,40 +109,44 @@ def delete_preview(
     doomed = subtree_ids(docs, target.id, include_children)
     parents = vm_disk_parents(vm_doc, docs.values())
     pending = pending_after(vm_doc, (docs[i] for i in doomed))
+    owners = _disk_owners(vm_doc, docs.values())
     files: list[PlannedFile] = []
     for snap_id in doomed:
         sdoc = docs.pop(snap_id)
         files.append(PlannedFile(sdoc.path, DELETE, f"configuration of checkpoint “{sdoc.name}”",
-                                 size=_size_on_disk(sdoc.path)))
+                                 size=_size_on_disk(sdoc.path), checkpoint=sdoc.name))
         state_dir = snapshot_state_dir(vm_doc.snapshot_data_root, snap_id)
         if state_dir.is_dir():
             for state in sorted(state_dir.iterdir()):
                 what = {".bin": "saved memory", ".vsv": "saved device state"}.get(
                     state.suffix.lower(), "saved state")
                 files.append(PlannedFile(state, DELETE, f"{what} of “{sdoc.name}”",
-                                         size=_size_on_disk(state)))
+                                         size=_size_on_disk(state), checkpoint=sdoc.name))
     plan = resolve_pending(vm_doc, list(docs.values()), parents, pending)
     moved = needed = 0
     for child, destination in plan.merged:
         moved_here = own_bytes(child)
         growth = merge_growth(child, destination)
         files.append(PlannedFile(
-            child, MERGE, f"the only disk depending on {destination.name}: its blocks are folded "
-            "into it, then the file is deleted", into=destination, size=_size_on_disk(child),
-            bytes_moved=moved_here, growth=growth))
+            child, MERGE, "its parent has no other dependent: its blocks are folded into the "
+            "parent (Into), then the file is deleted", into=destination, size=_size_on_disk(child),
+            bytes_moved=moved_here, growth=growth, checkpoint=owners.get(child, "")))
         moved += moved_here
         needed += growth
     for destination in dict.fromkeys(d for _, d in plan.merged):
         files.append(PlannedFile(destination, KEEP, "receives the merged blocks and takes the "
                                  "place of the disk merged into it",
-                                 size=_size_on_disk(destination)))
+                                 size=_size_on_disk(destination),
+                                 checkpoint=owners.get(destination, "")))
     for disk, size in plan.deleted:
-        files.append(PlannedFile(disk, DELETE, "no disk depends on it any more", size=size or 0))
+        files.append(PlannedFile(disk, DELETE, "no disk depends on it any more", size=size or 0,
+                                 checkpoint=owners.get(disk, "")))
     for disk in pending:
         kids = [c.name for c, p in parents.items() if p == disk]
         why = (f"{len(kids)} disks depend on it ({', '.join(kids)}): kept and marked merge "
                "pending until only one does")
-        files.append(PlannedFile(disk, KEEP, why, size=_size_on_disk(disk)))
+        files.append(PlannedFile(disk, KEEP, why, size=_size_on_disk(disk),
+                                 checkpoint=owners.get(disk, "")))
     warnings = []
     if pending:
         warnings.append(f"{len(pending)} disk(s) will be kept until they can be merged: several "
@@ -143,6 +155,15 @@ def delete_preview(
     return DeletePreview(machine.name, target.name if not include_children
                          else f"{target.name} and its subtree", files, moved, needed,
                          free_bytes(where.parent), warnings)
+
+
+def _disk_owners(vm_doc: ConfigDoc, snapshot_docs: Iterable[ConfigDoc]) -> dict[Path, str]:
+    """Each disk file -> the checkpoint that froze it, or "Now" for the VM's running disks."""
+    owners: dict[Path, str] = {}
+    for doc in snapshot_docs:
+        owners.update(dict.fromkeys(vhd_paths(doc), doc.name))
+    owners.update(dict.fromkeys(vhd_paths(vm_doc), "Now"))
+    return owners
 
 
 def _size_on_disk(path: Path) -> int:

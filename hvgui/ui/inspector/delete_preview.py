@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from hvgui.host import Host
 
 
+WHY_WIDTH = 380  # pixels for the wrapped "Why" column
+
+
 class DeletePreviewWidget(QWidget):
     """A preview's summary, its planned files and whether the disk has room for the merge."""
 
@@ -47,6 +51,8 @@ class DeletePreviewWidget(QWidget):
         table.setModel(self.model)
         table.verticalHeader().hide()
         table.setWordWrap(True)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a GUID name keeps its extension
+        self.table = table
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(PlannedFilesModel.COLUMNS) - 1,
@@ -85,11 +91,14 @@ class DeletePreviewDialog(QDialog):
         preview: DeletePreview | None,
         parent: QWidget | None = None,
         compute: Callable[[], DeletePreview] | None = None,
+        *,
+        subtree: bool = False,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Delete Checkpoint")
+        self.setWindowTitle("Delete Checkpoint Subtree" if subtree else "Delete Checkpoint")
         self.setObjectName("deletePreviewDialog")
         self.resize(860, 420)
+        self.available: QRect | None = None  # where the dialog must fit (default: its screen)
         layout = QVBoxLayout(self)
         self.pages = QStackedWidget(self)
         self.view: QWidget = WaitingPanel("Working out which files the delete merges…", self)
@@ -118,7 +127,26 @@ class DeletePreviewDialog(QDialog):
     def show_preview(self, preview: DeletePreview) -> None:
         if self._closing:
             return
-        self._replace(DeletePreviewWidget(preview, self))
+        widget = DeletePreviewWidget(preview, self)
+        self._replace(widget)
+        self.fit(widget)
+
+    def fit(self, widget: DeletePreviewWidget) -> None:
+        """Size the dialog to its table: every column readable without scrolling sideways,
+        the reasons wrapped in what is left, within the screen it opens on."""
+        screen = self.available or self.screen().availableGeometry()
+        table = widget.table
+        columns = len(PlannedFilesModel.COLUMNS)
+        sized = sum(
+            max(table.sizeHintForColumn(i), table.horizontalHeader().sectionSizeHint(i))
+            for i in range(columns - 1)
+        )
+        chrome = 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width() + 48
+        width = min(sized + WHY_WIDTH + chrome, int(screen.width() * 0.95))
+        rows = sum(table.sizeHintForRow(r) for r in range(table.model().rowCount()))
+        banners = widget.sizeHint().height() - table.sizeHint().height()
+        height = table.horizontalHeader().sizeHint().height() + rows * 2 + banners + 120
+        self.resize(max(width, 640), max(420, min(height, int(screen.height() * 0.9))))
 
     def _failed(self, exc: BaseException) -> None:
         if self._closing:
@@ -146,7 +174,8 @@ def confirm_delete(
     True when the user chose Delete. The preview is computed in the background."""
     dialog = DeletePreviewDialog(
         None, parent,
-        compute=lambda: delete_preview(host, vm, snapshot, include_children=include_children))
+        compute=lambda: delete_preview(host, vm, snapshot, include_children=include_children),
+        subtree=include_children)
     try:
         return dialog.exec() == QDialog.DialogCode.Accepted
     finally:

@@ -79,9 +79,9 @@ _ACTION_COLOURS = {DELETE: "#fde2e1", MERGE: "#fff4ce", KEEP: "#e6f4ea"}
 
 
 class PlannedFilesModel(ReadOnlyTable[PlannedFile]):
-    """Action | File | Into | Size | Bytes moved | Why."""
+    """Action | Checkpoint | File | Into | On disk | Data moved | Why."""
 
-    COLUMNS = ("Action", "File", "Into", "Size", "Data moved", "Why")
+    COLUMNS = ("Action", "Checkpoint", "File", "Into", "On disk", "Data moved", "Why")
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         planned = self.row_at(index)
@@ -92,18 +92,21 @@ class PlannedFilesModel(ReadOnlyTable[PlannedFile]):
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 0:
             return QBrush(QColor(_ACTION_COLOURS.get(planned.action, "#ffffff")))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{planned.path}\n{planned.reason}"
+            into = f"\ninto {planned.into}" if planned.into else ""
+            return f"{planned.path}{into}\n{planned.reason}"
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         column = index.column()
         if column == 0:
             return _ACTION_TEXT.get(planned.action, planned.action)
         if column == 1:
-            return planned.path.name
+            return planned.checkpoint
         if column == 2:
-            return planned.into.name if planned.into else ""
+            return planned.path.name
         if column == 3:
-            return human_size(planned.size)
+            return planned.into.name if planned.into else ""
         if column == 4:
+            return human_size(planned.size)  # allocated, as "On disk" everywhere
+        if column == 5:
             return human_size(planned.bytes_moved) if planned.action == MERGE else ""
         return planned.reason
