@@ -24,6 +24,7 @@ from typing import Any
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
+from hvgui.vhdx.files import copy_range
 
 MiB = 1 << 20
 BIN_MAGIC = b"HVGUIBIN"
@@ -454,7 +455,7 @@ def copy_bin(
                 while offset < end:
                     check(cancel)
                     step = min(end - offset, 8 * MiB)  # small enough to count in Status
-                    _copy_range(src.fileno(), fd, offset, step)
+                    copy_range(src.fileno(), offset, fd, offset, step)
                     offset += step
                     done += step
                     report(progress, done / total if total else 1.0, phase)
@@ -464,21 +465,6 @@ def copy_bin(
         finally:
             os.close(fd)
     return done
-
-
-def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
-    while length > 0:
-        try:
-            moved = os.copy_file_range(src, dst, length, offset, offset)
-        except OSError:
-            moved = 0
-        if moved <= 0:  # not supported here, or a hole at the end: plain copy
-            data = os.pread(src, min(length, 8 * MiB), offset)
-            if not data:
-                return
-            moved = os.pwrite(dst, data, offset)
-        offset += moved
-        length -= moved
 
 
 # ===================================================================================== VSV

@@ -25,7 +25,7 @@ from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, served_ranges
 from hvgui.vhdx.create import create_dynamic
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.files import fsync_dir, open_disk_file, pwrite_all
+from hvgui.vhdx.files import copy_range, fsync_dir, open_disk_file, pwrite_all
 from hvgui.vhdx.image import VhdxImage
 
 PHASE = "Converting"
@@ -34,6 +34,8 @@ VHDX_SUFFIXES = (".vhdx", ".avhdx")
 _CHUNK = 64 * F.MiB
 _READ_CHUNK = 4 * F.MiB
 _ZERO_GRANULE = 64 * F.KiB
+_ZEROS = bytes(_ZERO_GRANULE)
+_PROBE = 16  # bytes read first from each granule: any non-zero there and it is copied whole
 
 
 def convert_vhd(
@@ -136,16 +138,6 @@ def _fill_window(runs: list[tuple[int, int, int, int]], i: int, start: int, out:
     return i
 
 
-def _windows(runs: list[tuple[int, int, int, int]], size: int, window: int
-             ) -> list[int]:
-    """Starts of the `window`-aligned windows that hold at least one run."""
-    starts: list[int] = []
-    for r_start, r_end, _, _ in runs:
-        first = max(r_start // window * window, starts[-1] + window if starts else 0)
-        starts.extend(range(first, min(r_end, size), window))
-    return starts
-
-
 def _data_segments(fd: int, offset: int, length: int) -> Iterator[tuple[int, int]]:
     """(offset, length) pieces of [offset, offset+length) that are not holes of the file."""
     end = offset + length
@@ -173,9 +165,9 @@ def _disk_to_raw(disk: Disk, temp: Path, progress: Progress | None,
     out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.ftruncate(out, disk.size)
-        buf = memoryview(bytearray(_READ_CHUNK))
         if any(image.overlay for image in disk.images):
             # An unreplayed log patches what the files hold: copy what the chain reads.
+            buf = memoryview(bytearray(_READ_CHUNK))
             for offset in range(0, disk.size, _READ_CHUNK):
                 check(cancel)
                 n = min(_READ_CHUNK, disk.size - offset)
@@ -183,38 +175,64 @@ def _disk_to_raw(disk: Disk, temp: Path, progress: Progress | None,
                 _write_nonzero(out, offset, buf[:n])
                 report(progress, (offset + n) / disk.size, PHASE)
             return
+        # Each run is stored contiguously in one file: the kernel copies it file to file.
         runs = _served_runs(disk)
-        i = 0
-        for n_done, start in enumerate(windows := _windows(runs, disk.size, _READ_CHUNK)):
-            if n_done % 16 == 0:
+        total = sum(end - start for start, end, _, _ in runs) or 1
+        done = 0
+        for start, end, fd, file_offset in runs:
+            pos = start
+            while pos < end:
                 check(cancel)
-                report(progress, n_done / len(windows), PHASE)
-            view = buf[: min(_READ_CHUNK, disk.size - start)]
-            while i < len(runs) and runs[i][1] <= start:
-                i += 1
-            i = _fill_window(runs, i, start, view)
-            _write_nonzero(out, start, view)
+                stop = min(end, pos + _CHUNK)
+                _copy_nonzero(fd, file_offset + pos - start, out, pos, stop - pos)
+                done += stop - pos
+                report(progress, done / total, PHASE)
+                pos = stop
     finally:
         os.close(out)
 
 
+def _copy_nonzero(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> None:
+    """copy_range, leaving out the granules (_ZERO_GRANULE bytes of the output) that hold only
+    zeros, so that the output stays sparse there. Only a granule's first bytes come into
+    Python, and all of it only when they are zeros."""
+    copied = 0  # bytes before this are copied or left out
+    pos = 0
+    while pos < length:
+        end = min(length, (dst_offset + pos) // _ZERO_GRANULE * _ZERO_GRANULE
+                  + _ZERO_GRANULE - dst_offset)
+        head = os.pread(src, _PROBE, src_offset + pos)
+        if not head.strip(b"\0") and _all_zeros(os.pread(src, end - pos, src_offset + pos)):
+            copy_range(src, src_offset + copied, dst, dst_offset + copied, pos - copied)
+            copied = end
+        pos = end
+    copy_range(src, src_offset + copied, dst, dst_offset + copied, length - copied)
+
+
+def _all_zeros(data: bytes | memoryview) -> bool:
+    """True if `data` holds only zero bytes: C comparisons granule by granule, stopping at the
+    first granule whose first bytes are not zeros (at once, for data that is)."""
+    view = memoryview(data)
+    for lo in range(0, len(view), _ZERO_GRANULE):
+        piece = view[lo : lo + _ZERO_GRANULE]
+        if piece[:_PROBE].tobytes().strip(b"\0") or piece.tobytes() != _ZEROS[: len(piece)]:
+            return False
+    return True
+
+
 def _write_nonzero(fd: int, offset: int, data: memoryview) -> None:
     """pwrite the parts of `data` that are not all zeros (granules of _ZERO_GRANULE bytes)."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    granules = -(-len(arr) // _ZERO_GRANULE)
-    padded = len(arr) == granules * _ZERO_GRANULE
-    if padded:
-        nonzero = arr.reshape(granules, _ZERO_GRANULE).any(axis=1)
-    else:
-        nonzero = np.array([arr[i * _ZERO_GRANULE : (i + 1) * _ZERO_GRANULE].any()
-                            for i in range(granules)], dtype=bool)
-    if nonzero.all():
-        pwrite_all(fd, data, offset)
-        return
-    edges = np.flatnonzero(np.diff(np.concatenate(([False], nonzero, [False])).astype(np.int8)))
-    for first, stop in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-        lo, hi = first * _ZERO_GRANULE, min(len(arr), stop * _ZERO_GRANULE)
-        pwrite_all(fd, data[lo:hi], offset + lo)
+    start = None  # of the run of non-zero granules being gathered
+    for lo in range(0, len(data), _ZERO_GRANULE):
+        granule = data[lo : lo + _ZERO_GRANULE]
+        if _all_zeros(granule):
+            if start is not None:
+                pwrite_all(fd, data[start:lo], offset + start)
+                start = None
+        elif start is None:
+            start = lo
+    if start is not None:
+        pwrite_all(fd, data[start:], offset + start)
 
 
 # --- to dynamic VHDX --------------------------------------------------------------------------
@@ -286,7 +304,7 @@ def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],
             if stored(start, length):
                 view = memoryview(buf)[:length]
                 readinto(start, view)
-                if np.frombuffer(view, dtype=np.uint8).any():
+                if not _all_zeros(view):
                     offset = image.allocate(bs)
                     pwrite_all(fd, view, offset)
                     image.set_bat_entry(g.payload_index(block),

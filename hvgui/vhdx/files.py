@@ -7,6 +7,7 @@ regular file before a single byte is read.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -59,6 +60,49 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
         n = os.pwrite(fd, mv, offset)
         mv = mv[n:]
         offset += n
+
+
+# copy_file_range's failures that mean "not here" (another OS, two file systems, an old kernel,
+# a file system without it), not "the copy failed": the bytes then go through pread/pwrite.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP,
+                   errno.EBADF, errno.EPERM}
+_COPY_STEP = 64 << 20  # bytes per call, so that a cancel or a progress report is never far
+
+
+def copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> int:
+    """Copy `length` bytes of file `src` to file `dst`; return how many were copied (fewer
+    only when `src` ends first). In the kernel where it can (os.copy_file_range: the bytes never
+    pass through Python, and XFS/Btrfs share the blocks instead), else pread/pwrite."""
+    done = 0
+    kernel = hasattr(os, "copy_file_range")
+    while done < length:
+        step = min(length - done, _COPY_STEP)
+        n = -1
+        if kernel:
+            try:
+                n = os.copy_file_range(src, dst, step, src_offset + done, dst_offset + done)
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                kernel = False
+        if n <= 0:  # no kernel copy, or 0 (the end of the source, or a file system that
+            # copies nothing in the kernel, as procfs does): read to find out
+            data = os.pread(src, min(step, 4 << 20), src_offset + done)
+            pwrite_all(dst, data, dst_offset + done)
+            n = len(data)
+        if n == 0:  # the end of the source
+            break
+        done += n
+    return done
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing these bytes to the disk now, without waiting for it, so
+    that the disk works while the copy goes on and the fsync that follows waits less (Linux:
+    POSIX_FADV_DONTNEED starts the writeback of dirty pages). A hint: does nothing elsewhere."""
+    if length > 0 and hasattr(os, "posix_fadvise"):  # (a length of 0 means "to the end")
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def write_zeros(fd: int, offset: int, length: int) -> None:

@@ -46,7 +46,7 @@ from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.files import fsync_dir, pwrite_all, write_zeros
+from hvgui.vhdx.files import copy_range, fsync_dir, pwrite_all, start_writeback, write_zeros
 from hvgui.vhdx.image import DATA, VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_path
 from hvgui.vhdx.structures import build_parent_locator
@@ -54,8 +54,8 @@ from hvgui.vhdx.structures import build_parent_locator
 PHASE = "Merge in progress"
 DISK_SUFFIXES = (".vhdx", ".avhdx")
 MAX_SCANNED_FILES = 10_000
-_COPY_CHUNK = 64 * F.MiB
 _LOCATOR_ALIGN = 4 * F.KiB
+_WRITEBACK_STEP = 32 * F.MiB  # copied bytes the disk is given to write while the copy goes on
 
 
 @dataclass
@@ -304,6 +304,7 @@ def _copy_into(
     payload_updates: list[tuple[int, int]] = []
     bitmap_updates: list[tuple[int, int]] = []
     done = 0
+    written = (0, 0)  # the file range copied since the last start_writeback
     by_block: dict[int, list[_Piece]] = {}
     for piece in pieces:
         pos = piece.start
@@ -331,6 +332,10 @@ def _copy_into(
             payload_updates.append((g.payload_index(block), base | new_state))
         for part in parts:
             _copy_piece(view, part, fd, base + part.start - block_start)
+        if written[1] != base or written[1] - written[0] >= _WRITEBACK_STEP:
+            start_writeback(fd, written[0], written[1] - written[0])
+            written = (base, base)
+        written = (written[0], base + bs)
         if new_state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
             if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
                 bits = target.block_bitmap(block).copy()
@@ -349,6 +354,7 @@ def _copy_into(
                         bitmap_base + byte_offset)
         done += covered
         report(progress, 0.95 * done / total, PHASE)
+    start_writeback(fd, written[0], written[1] - written[0])
     os.fsync(fd)
     for index, value in bitmap_updates:
         target.set_bat_entry(index, value)
@@ -370,27 +376,11 @@ def _copy_piece(view: Disk, piece: _Piece, out_fd: int, out_offset: int) -> None
     for run in image.map_range(piece.start, length):
         dest = out_offset + run.offset - piece.start
         if run.kind == DATA:
-            _copy_range(image.fileno, run.file_offset, out_fd, dest, run.length)
+            copied = copy_range(image.fileno, run.file_offset, out_fd, dest, run.length)
+            if copied < run.length:  # past the source's end: zeros
+                write_zeros(out_fd, dest + copied, run.length - copied)
         else:  # cannot happen for a decided piece; stay correct anyway
             pwrite_all(out_fd, view.read(run.offset, run.length), dest)
-
-
-def _copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> None:
-    """Copy file bytes in the kernel (copy_file_range), falling back to pread/pwrite."""
-    while length > 0:
-        try:
-            n = os.copy_file_range(src, dst, min(length, _COPY_CHUNK), src_offset, dst_offset)
-        except OSError:
-            n = 0
-        if n <= 0:
-            data = os.pread(src, min(length, _COPY_CHUNK), src_offset)
-            if not data:
-                data = bytes(min(length, _COPY_CHUNK))  # past the source's end: zeros
-            pwrite_all(dst, data, dst_offset)
-            n = len(data)
-        src_offset += n
-        dst_offset += n
-        length -= n
 
 
 # --- file modes ------------------------------------------------------------------------------

@@ -389,19 +389,19 @@ def test_a_disk_full_during_the_merge_is_a_clean_error_and_a_rerun_completes(
 
     chain, model = build_chain(tmp_path, 16 * MiB, [1 * MiB, 1 * MiB], writes_per_level=30)
     child, base = chain
-    real_copy = merge_module._copy_range
+    real_copy = merge_module.copy_range
     calls = [0]
 
-    def filling_up(*args: int) -> None:
+    def filling_up(*args: int) -> int:
         calls[0] += 1
         if calls[0] > 3:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_copy(*args)
+        return real_copy(*args)
 
-    monkeypatch.setattr(merge_module, "_copy_range", filling_up)
+    monkeypatch.setattr(merge_module, "copy_range", filling_up)
     with pytest.raises(VhdxError, match="the merge stopped: No space left on device"):
         merge_vhd(child)
     assert view(child) == model
-    monkeypatch.setattr(merge_module, "_copy_range", real_copy)
+    monkeypatch.setattr(merge_module, "copy_range", real_copy)
     merge_vhd(child)
     assert view(base) == model and not child.exists()

@@ -1,0 +1,172 @@
+"""Kernel-side copies (os.copy_file_range) and the read/write fallback give the same bytes:
+copy_range itself, Convert-VHD to raw (sparse where a granule holds only zeros) and Merge-VHD,
+each run once with the kernel copy and once with it refused the ways it is refused in the wild
+(another OS, two file systems, an old kernel)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hvgui.vhdx import (
+    MiB,
+    convert_vhd,
+    create_differencing,
+    create_dynamic,
+    merge_vhd,
+    open_disk,
+    test_vhd,
+)
+from hvgui.vhdx.files import copy_range
+from tests.vhdx.helpers import random_bytes
+
+Kernel = Callable[..., int]
+REAL = os.copy_file_range
+
+
+def refusing(code: int) -> Kernel:
+    def refuse(*args: object) -> int:
+        raise OSError(code, os.strerror(code))
+
+    return refuse
+
+
+# How the kernel copy is unavailable: None = no os.copy_file_range at all (macOS, Windows).
+FALLBACKS = {
+    "no-copy_file_range": None,
+    "EXDEV": errno.EXDEV,
+    "ENOSYS": errno.ENOSYS,
+    "EINVAL": errno.EINVAL,
+    "EOPNOTSUPP": errno.EOPNOTSUPP,
+}
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The lengths the kernel copied, so a test can tell the kernel path was the one taken."""
+    calls: list[int] = []
+
+    def counting(src: int, dst: int, count: int, *offsets: int) -> int:
+        n = REAL(src, dst, count, *offsets)
+        calls.append(n)
+        return n
+
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    return calls
+
+
+def force_fallback(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    code = FALLBACKS[how]
+    if code is None:
+        monkeypatch.delattr(os, "copy_file_range")
+    else:
+        monkeypatch.setattr(os, "copy_file_range", refusing(code), raising=False)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_copy_range_kernel_and_fallback_copy_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int]
+) -> None:
+    source = tmp_path / "src"
+    data = random_bytes(3 * MiB + 123, seed=5)
+    source.write_bytes(data)
+    results = {}
+    with open(source, "rb") as src:
+        for name in ("kernel", *FALLBACKS):
+            if name != "kernel":
+                force_fallback(monkeypatch, name)
+            out = tmp_path / f"out-{name}"
+            with open(out, "wb") as dst:
+                # past the source's end: fewer bytes copied, as many as there are
+                copied = copy_range(src.fileno(), 1000, dst.fileno(), 7, 4 * MiB)
+            assert copied == len(data) - 1000
+            results[name] = out.read_bytes()
+            if name == "kernel":
+                assert sum(kernel_calls) == copied  # the bytes went through the kernel
+    assert all(r == bytes(7) + data[1000:] for r in results.values())
+
+
+def test_a_real_write_error_of_the_kernel_copy_is_raised_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    source.write_bytes(b"x" * 4096)
+    monkeypatch.setattr(os, "copy_file_range", refusing(errno.ENOSPC))
+    with open(source, "rb") as src, open(tmp_path / "out", "wb") as dst, \
+            pytest.raises(OSError, match="No space left"):
+        copy_range(src.fileno(), 0, dst.fileno(), 0, 4096)
+
+
+def make_disk(path: Path) -> bytes:
+    """A dynamic disk of 1 MiB blocks: fully written blocks, a block of written zeros, a block
+    with a zero granule in the middle, and blocks never written. Returns its virtual bytes."""
+    size = 8 * MiB
+    model = bytearray(size)
+    create_dynamic(path, size, block_size=MiB)
+    with open_disk(path, writable=True) as disk:
+        for offset, data in (
+            (0, random_bytes(2 * MiB, seed=1)),  # blocks 0-1: contiguous random data
+            (2 * MiB, bytes(MiB)),  # block 2: allocated, all zeros
+            (4 * MiB, random_bytes(MiB, seed=2)),  # block 4
+            (4 * MiB + 128 * 1024, bytes(64 * 1024)),  # ... with a zero granule inside
+            (6 * MiB + 4096, b"\x01"),  # block 6: one byte not at a granule's start
+        ):
+            disk.write(offset, data)
+            model[offset : offset + len(data)] = data
+        disk.flush()
+    return bytes(model)
+
+
+@pytest.mark.parametrize("how", sorted(FALLBACKS))
+def test_convert_to_raw_is_the_same_by_kernel_copy_and_by_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], how: str
+) -> None:
+    disk = tmp_path / "d.vhdx"
+    model = make_disk(disk)
+    kernel_out = tmp_path / "kernel.raw"
+    convert_vhd(disk, kernel_out)
+    assert kernel_calls, "the kernel copy was not used"
+    force_fallback(monkeypatch, how)
+    fallback_out = tmp_path / "fallback.raw"
+    convert_vhd(disk, fallback_out)
+    assert kernel_out.read_bytes() == fallback_out.read_bytes() == model
+    for out in (kernel_out, fallback_out):
+        # the zero block, the zero granule and the unwritten blocks are holes: 3 MiB of data
+        # (blocks 0, 1 and 4 less a granule) and block 6's one granule are stored
+        assert os.stat(out).st_blocks * 512 <= 3 * MiB + 64 * 1024
+
+
+@pytest.mark.parametrize("how", ["EXDEV", "no-copy_file_range"])
+def test_merge_is_the_same_by_kernel_copy_and_by_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], how: str
+) -> None:
+    merged: dict[str, bytes] = {}
+    for name in ("kernel", how):
+        folder = tmp_path / name
+        folder.mkdir()
+        base = folder / "base.vhdx"
+        make_disk(base)
+        child = folder / "child.avhdx"
+        create_differencing(child, base)
+        with open_disk(child, writable=True) as disk:
+            disk.write(0, random_bytes(4 * MiB, seed=3))  # fully present child blocks
+            disk.write(5 * MiB + 100, b"partial")  # and a partial one
+            disk.flush()
+            expected = disk.read(0, disk.size)
+        if name != "kernel":
+            force_fallback(monkeypatch, name)
+        merge_vhd(child)
+        with open_disk(base) as disk:
+            merged[name] = disk.read(0, disk.size)
+        assert merged[name] == expected and not child.exists()
+        assert [f for f in test_vhd(base) if f.severity == "error"] == []
+    assert kernel_calls, "the kernel copy was not used"
+    assert merged["kernel"] == merged[how]
