@@ -13,6 +13,11 @@ class VMBusyError(HostError):
     """Another operation is running on this VM: `VM is busy: <operation>`."""
 
 
+class ReadOnlyHostError(HostError):
+    """The host's folder cannot be written (read-only mount, no write permission): it can be
+    listed, checked and inspected, and nothing else."""
+
+
 class InvalidStateError(HostError):
     """An operation the VM's current state does not allow (e.g. Pause while Off)."""
 

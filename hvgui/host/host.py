@@ -35,7 +35,7 @@ from hvgui.host.layout import (
     read_pointer,
     snapshot_config_path,
 )
-from hvgui.host.lock import HostLock, StatusBoard
+from hvgui.host.lock import HostLock, StatusBoard, read_only_reason
 from hvgui.host.model import VM, DiskEvent, Finding, OperationResult, Snapshot
 from hvgui.host.operation import (
     PHASE_APPLY,
@@ -119,9 +119,17 @@ class Host:
                 layout.events_file,
             ]
         )
-        layout.create()
-        host._recover(progress)
+        if kind == HOST:
+            host.lock.read_only = read_only_reason(layout)
+        if not host.read_only:  # read-only: listed as it is, nothing recovered or created
+            layout.create()
+            host._recover(progress)
         return host
+
+    @property
+    def read_only(self) -> str:
+        """Why nothing on this host can be changed (read-only folder or mount), or ""."""
+        return self.lock.read_only
 
     @classmethod
     def new(cls, root: Path | str) -> Host:
@@ -360,6 +368,7 @@ class Host:
         self, vm: str, *, action: str, path: Path, size: int | None = None, detail: str = ""
     ) -> None:
         """Add what the guest did to a file (e.g. `written`, `grown`) to the event log."""
+        self.lock.refuse_if_read_only()
         doc = self._load_vm(vm)
         event = DiskEvent(datetime.now(UTC), "Guest", doc.id, action, Path(path), size, detail)
         self.log.append([event])
@@ -387,6 +396,7 @@ class Host:
 
     def write_memory(self, vm: str, offset: int, data: bytes) -> None:
         """Write guest memory of a running VM (lives only in memory until Save/checkpoint)."""
+        self.lock.refuse_if_read_only()
         doc = self._load_vm(vm)
 
         def still_running() -> None:

@@ -4,6 +4,8 @@
   operation of this process runs. Readers never take it.
 - One operation per VM: inside a process a table of running operations; across processes the
   VM's status file (pid + operation). A second operation gets `VM is busy: <operation>`.
+- A host whose folder cannot be written is read-only: every change is refused up front with
+  the reason (`read_only_reason`), instead of failing on the lock file.
 - The status file also carries the progress percent, so `get-vm` in another process shows
   `Creating Checkpoint (37%)` like Hyper-V Manager's Status column.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hvgui.host.errors import HostError, VMBusyError
+from hvgui.host.errors import HostError, ReadOnlyHostError, VMBusyError
 from hvgui.host.fileio import atomic_write, parse_json, read_bounded
 from hvgui.host.layout import Layout
 
@@ -122,14 +124,46 @@ class StatusBoard:
         return record
 
 
+def read_only_reason(layout: Layout) -> str:
+    """Why this host's files cannot be changed, or "" when they can. Mode bits are not enough
+    (root ignores them; a read-only mount can show them writable): a file is really made and
+    removed in the host folder and in `.hvgui`, and the lock file opened for writing."""
+    for folder in (layout.root, layout.meta):
+        if not folder.is_dir():
+            continue
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"{folder} is not writable"
+        probe = folder / f".write-probe-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except OSError as exc:
+            return f"{folder} cannot be written ({exc.strerror})"
+        with suppress(FileNotFoundError):
+            probe.unlink()
+    if layout.lock_file.is_file():
+        try:
+            os.close(os.open(layout.lock_file, os.O_RDWR | os.O_NOFOLLOW))
+        except OSError as exc:
+            return f"{layout.lock_file} cannot be written ({exc.strerror})"
+    return ""
+
+
 class HostLock:
     def __init__(self, layout: Layout, status: StatusBoard) -> None:
         self.layout = layout
         self.status = status
+        self.read_only = ""  # why nothing may change here (set when the host is opened)
+
+    def refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise ReadOnlyHostError(
+                self.layout.root, f"the host is read-only: {self.read_only}; nothing was changed"
+            )
 
     @contextmanager
     def operation(self, vm_id: str, vm_name: str, operation: str) -> Iterator[None]:
         """Run one operation on `vm_id` holding the host's mutation lock."""
+        self.refuse_if_read_only()
         state = _state_for(self.layout.root)
         with state.mutex:
             if vm_id in state.active:

@@ -26,6 +26,7 @@ class ActionsPane(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._sections: list[tuple[str, Sequence[QAction | None]]] = []
         self._last_shown: tuple[object, ...] | None = None
+        self._greyed_for = ""
         self._body = QWidget()
         self._body.setObjectName("actionsBody")
         self._layout = QVBoxLayout(self._body)
@@ -33,9 +34,14 @@ class ActionsPane(QScrollArea):
         self._layout.setSpacing(0)
         self.setWidget(self._body)
 
-    def set_sections(self, sections: Sequence[tuple[str, Sequence[QAction | None]]]) -> None:
-        """Sections of (title, actions); None is a gap; hidden or disabled actions are left out."""
+    def set_sections(
+        self, sections: Sequence[tuple[str, Sequence[QAction | None]]], *,
+        greyed_for: str = "",
+    ) -> None:
+        """Sections of (title, actions); None is a gap; hidden or disabled actions are left
+        out, except disabled ones whose tooltip is `greyed_for` (shown greyed, saying why)."""
         self._sections = list(sections)
+        self._greyed_for = greyed_for
         shown = self._shown()
         if shown != self._last_shown:  # refreshes that change nothing rebuild nothing
             self._last_shown = shown
@@ -43,8 +49,13 @@ class ActionsPane(QScrollArea):
 
     def _shown(self) -> tuple[object, ...]:
         return tuple(
-            (title, *(id(a) for a in actions if a is not None and a.isVisible() and a.isEnabled()))
+            (title, *((id(a), a.isEnabled()) for a in actions if a and self._offered(a)))
             for title, actions in self._sections
+        )
+
+    def _offered(self, action: QAction | None) -> bool:
+        return action is not None and action.isVisible() and (
+            action.isEnabled() or (bool(self._greyed_for) and action.toolTip() == self._greyed_for)
         )
 
     def rebuild(self) -> None:
@@ -64,7 +75,7 @@ class ActionsPane(QScrollArea):
             label.setToolTip(title)
             self._layout.addWidget(label)
             for action in actions:
-                if action is None or not action.isVisible() or not action.isEnabled():
+                if action is None or not self._offered(action):
                     continue
                 button = QToolButton()
                 button.setDefaultAction(action)

@@ -23,9 +23,18 @@ def busy_reason(vm: VM, *, busy_here: bool) -> str:
     return ""
 
 
-def refusals(vm: VM, *, busy_here: bool) -> dict[str, str]:
-    """Every VM action -> why it is not offered now; "" when it is."""
-    busy = busy_reason(vm, busy_here=busy_here)
+def read_only_reason(host_read_only: str) -> str:
+    """Why nothing on the host can change: `Host.read_only`, the reason the host itself
+    refuses every change with, in a sentence ("" for a writable host)."""
+    if not host_read_only:
+        return ""
+    return f"This host is read-only ({host_read_only}): it can be looked at, not changed."
+
+
+def refusals(vm: VM, *, busy_here: bool, read_only: str = "") -> dict[str, str]:
+    """Every VM action -> why it is not offered now; "" when it is. `read_only` is the host's
+    `Host.read_only`: on a read-only host nothing is offered."""
+    busy = read_only_reason(read_only) or busy_reason(vm, busy_here=busy_here)
     out: dict[str, str] = {}
     for name in TRANSITIONS:
         try:

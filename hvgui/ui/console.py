@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from hvgui.host import OperationResult
 from hvgui.host.guest import Guest
 from hvgui.host.names import human_size
-from hvgui.ui import allowed, ask
+from hvgui.ui import ask
 from hvgui.ui.icons import icon
 from hvgui.ui.screen_contents import first_virtual_disk
 from hvgui.ui.session import HostSession
@@ -123,7 +123,7 @@ class ConsoleWindow(QMainWindow):
         vm = self.session.vm(self.vm_id)
         if vm is None:
             return
-        reason = allowed.refusals(vm, busy_here=self.session.is_busy(vm.id))[text]
+        reason = self.session.refusals(vm)[text]
         if reason:  # a click that raced the greying: say why instead of doing nothing
             ask.inform(self, text, reason)
             return
@@ -146,7 +146,7 @@ class ConsoleWindow(QMainWindow):
     def _update_toolbar(self) -> None:
         """The main window's rule: greyed while busy or not allowed, the reason as tooltip."""
         vm = self.session.vm(self.vm_id)
-        why = allowed.refusals(vm, busy_here=self.session.is_busy(vm.id)) if vm else {}
+        why = self.session.refusals(vm) if vm else {}
         for text, action in self.vm_actions.items():
             reason = why.get(text, "This virtual machine no longer exists.")
             action.setEnabled(not reason)

@@ -160,9 +160,15 @@ class MainWindow(QMainWindow):
                                           QSizePolicy.Policy.Preferred)
         self.problem_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem_banner.hide()
+        self.read_only_banner = QLabel()
+        self.read_only_banner.setObjectName("readOnlyBanner")
+        self.read_only_banner.setAccessibleName("Read-only host")
+        self.read_only_banner.setWordWrap(True)
+        self.read_only_banner.hide()
         vm_layout = self.vm_pane.layout()
         assert isinstance(vm_layout, QVBoxLayout)
-        vm_layout.insertWidget(1, self.problem_banner)
+        vm_layout.insertWidget(1, self.read_only_banner)
+        vm_layout.insertWidget(2, self.problem_banner)
         self.checkpoint_pane = _pane("Checkpoints", self.checkpoint_view, "checkpointPane")
         self.centre = QSplitter(Qt.Orientation.Vertical)
         self.centre.setObjectName("centreSplitter")
@@ -323,6 +329,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Hyper-V Manager — {session.name}")
         self.what_happened.root = session.host.root
         self._show_problems(session.problems)
+        reason = allowed.read_only_reason(session.host.read_only)
+        self.read_only_banner.setText(reason)
+        self.read_only_banner.setVisible(bool(reason))
         self._load_history(session)
         self._sync_vm_selection()
         self._restore_checkpoint()
@@ -503,8 +512,10 @@ class MainWindow(QMainWindow):
         # An operation another process (hvctl) runs on the VM shows in its Status: the host
         # would refuse anything else ("VM is busy"), so nothing is offered meanwhile.
         elsewhere = vm is not None and bool(vm.status) and not busy
-        idle = vm is not None and not busy and not elsewhere
-        why = allowed.refusals(vm, busy_here=busy) if vm is not None else {}
+        # A read-only host can be looked at, not changed: the host's own reason greys it all.
+        read_only = allowed.read_only_reason(self.session.host.read_only) if self.session else ""
+        idle = vm is not None and not busy and not elsewhere and not read_only
+        why = self.session.refusals(vm) if self.session is not None and vm is not None else {}
         a.vm_cancel.setEnabled(busy)
         a.vm_connect.setEnabled(vm is not None)
         for name, action in self._vm_rule_actions().items():
@@ -518,9 +529,10 @@ class MainWindow(QMainWindow):
             a.vm_rename.setEnabled(False)
         obj = self.selected_tree_object()
         snap = obj if isinstance(obj, Snapshot) else None
-        for action in (a.cp_settings, a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
-                       a.cp_delete_subtree):
+        for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
+                       a.cp_delete_subtree, a.new_vm):
             action.setEnabled(snap is not None and idle)
+            action.setToolTip(read_only or action.statusTip())
         a.cp_settings.setEnabled(snap is not None)
         # As in Hyper-V Manager, Delete Checkpoint Subtree... is offered only for a checkpoint
         # with checkpoints under it (for a leaf it would be Delete Checkpoint... again).
@@ -533,7 +545,7 @@ class MainWindow(QMainWindow):
         a.cp_inspect.setEnabled(
             (obj is not None or vm is not None) and self.commands.can_inspect()
         )
-        a.new_vm.setEnabled(self.session is not None)
+        a.new_vm.setEnabled(self.session is not None and not read_only)
         a.refresh.setEnabled(self.session is not None)
         a.check_host.setEnabled(self.session is not None)
 
@@ -545,7 +557,11 @@ class MainWindow(QMainWindow):
         if obj is not None:
             title = obj.name if isinstance(obj, Snapshot) else "Now"
             sections.append((title, a.checkpoint_actions()))
-        self.actions_pane.set_sections(sections)
+        # On a read-only host the pane shows the changes greyed, saying why.
+        self.actions_pane.set_sections(sections, greyed_for=read_only)
+
+    def _read_only(self) -> bool:
+        return self.session is not None and bool(self.session.host.read_only)
 
     def _vm_rule_actions(self) -> dict[str, QAction]:
         """The VM actions `allowed.refusals` decides, by its names."""
@@ -565,7 +581,7 @@ class MainWindow(QMainWindow):
         self.vm_view.selectRow(index.row())
         menu = QMenu(self)
         menu.setObjectName("vmContextMenu")
-        self._fill(menu, self.acts.vm_actions(), hide_disabled=True)
+        self._fill(menu, self.acts.vm_actions(), hide_disabled=not self._read_only())
         self._popup(menu, self.vm_view.viewport().mapToGlobal(pos))
 
     def _checkpoint_menu(self, pos: QPoint) -> None:
@@ -575,7 +591,7 @@ class MainWindow(QMainWindow):
         self.checkpoint_view.setCurrentIndex(index)
         menu = QMenu(self)
         menu.setObjectName("checkpointContextMenu")
-        self._fill(menu, self.acts.checkpoint_actions(), hide_disabled=True)
+        self._fill(menu, self.acts.checkpoint_actions(), hide_disabled=not self._read_only())
         self._popup(menu, self.checkpoint_view.viewport().mapToGlobal(pos))
 
     def _popup(self, menu: QMenu, where: QPoint) -> None:

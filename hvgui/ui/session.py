@@ -16,6 +16,7 @@ from shiboken6 import isValid
 
 from hvgui.host import VM, DiskEvent, Host, HostError, OperationResult, Snapshot
 from hvgui.progress import Cancelled, CancelToken, Progress
+from hvgui.ui import allowed
 from hvgui.ui.formatting import status_with_percent
 from hvgui.ui.models import CheckpointTreeModel, VmTableModel
 from hvgui.ui.workers import Op, Runner
@@ -252,6 +253,10 @@ class HostSession(QObject):
 
     def is_busy(self, vm_id: str | None = None) -> bool:
         return bool(self._busy) if vm_id is None else vm_id in self._busy
+
+    def refusals(self, vm: VM) -> dict[str, str]:
+        """`allowed.refusals` for `vm` here: this window's operations, the host's read-only-ness."""
+        return allowed.refusals(vm, busy_here=self.is_busy(vm.id), read_only=self.host.read_only)
 
     def run(
         self,

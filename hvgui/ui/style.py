@@ -26,6 +26,7 @@ QToolButton#actionsItem {
 }
 QToolButton#actionsItem:hover { background: #dbe8f8; text-decoration: underline; }
 QToolButton#actionsItem:focus { background: #dbe8f8; }
+QToolButton#actionsItem:disabled { color: #8c8c8c; }
 QWidget#actionsBody { background: #ffffff; }
 QTreeView, QTableView { selection-background-color: #3875d7; selection-color: #ffffff; }
 QTableView { gridline-color: #e3e8ee; }
@@ -35,6 +36,9 @@ QHeaderView::section {
 }
 QLabel#problemBanner {
     background: #fff4ce; border-bottom: 1px solid #e0c25c; color: #3b2f00; padding: 4px 6px;
+}
+QLabel#readOnlyBanner {
+    background: #e8eef6; border-bottom: 1px solid #9fb3cc; color: #1f3550; padding: 4px 6px;
 }
 QSplitter::handle { background: #c9d3df; }
 """

@@ -1,7 +1,9 @@
-"""A small real file system for tests that need one to fill up: an ext4 image, loop-mounted.
+"""Real file systems for tests: a small ext4 image, loop-mounted, to fill up; a folder made
+read-only (bind-mounted read-only over itself).
 
-Needs root and loop devices. Where they are missing the test skips with the reason, unless
-HVGUI_REQUIRE_LOOP is set (`.ci/run` sets it: there the test must run).
+Needs root and loop devices (or, for read-only, an unprivileged user). Where they are missing
+the test skips with the reason, unless HVGUI_REQUIRE_LOOP is set (`.ci/run` sets it: there
+the test must run).
 """
 
 from __future__ import annotations
@@ -44,6 +46,31 @@ def small_filesystem(where: Path, size_mib: int) -> Iterator[Path]:
         if subprocess.run(["umount", str(mount)], check=False).returncode:
             subprocess.run(["umount", "-l", str(mount)], check=False)
         image.unlink()
+
+
+@contextmanager
+def read_only_view(folder: Path) -> Iterator[Path]:
+    """`folder` made read-only in place, as on a read-only mount or after `chmod -R a-w`.
+
+    Root ignores mode bits, so as root the folder is bind-mounted read-only over itself; an
+    unprivileged user gets its write bits removed (given back afterwards)."""
+    if os.geteuid() != 0:
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+        try:
+            yield folder
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+        return
+    done = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode:
+        _unavailable(f"cannot bind-mount: {done.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True)
+        yield folder
+    finally:
+        if subprocess.run(["umount", str(folder)], check=False).returncode:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def free_bytes(folder: Path) -> int:

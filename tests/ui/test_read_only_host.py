@@ -1,0 +1,92 @@
+"""A read-only host in the window: a banner says so, everything can be looked at, every change
+is greyed out with the host's own reason as tooltip (the rule the host refuses with)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QToolButton
+
+from hvgui.host.errors import ReadOnlyHostError
+from hvgui.ui.main_window import MainWindow
+from tests.host.loopfs import read_only_view
+from tests.ui.conftest import build_small_host
+from tests.ui.helpers import Answers, checkpoint_index, menu_texts, right_click_vm, vm_index
+
+
+@pytest.fixture
+def host_dir(tmp_path: Path) -> Iterator[Path]:
+    """The small host of the other window tests, on a read-only mount (or chmod -R a-w)."""
+    root = tmp_path / "host"
+    build_small_host(root)
+    with read_only_view(root):
+        yield root
+
+
+def _select_alpha(window: MainWindow) -> None:
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+
+
+def test_read_only_host_shows_a_banner_and_greys_every_change_with_the_reason(
+    qtbot: Any, window: MainWindow
+) -> None:
+    assert window.session is not None
+    reason = window.session.host.read_only
+    assert reason
+    assert window.read_only_banner.isVisible() and reason in window.read_only_banner.text()
+    _select_alpha(window)
+    a = window.acts
+    changes = [a.vm_settings, a.vm_start, a.vm_turn_off, a.vm_shut_down, a.vm_save, a.vm_pause,
+               a.vm_checkpoint, a.vm_revert, a.vm_move, a.vm_rename, a.vm_delete, a.new_vm]
+    qtbot.waitUntil(lambda: not a.vm_turn_off.isEnabled(), timeout=3000)
+    for action in changes:
+        assert not action.isEnabled(), action.text()
+        assert "read-only" in action.toolTip() and reason in action.toolTip(), action.text()
+    # Looking still works.
+    assert a.vm_connect.isEnabled() and a.check_host.isEnabled() and a.refresh.isEnabled()
+    assert a.cp_inspect.isEnabled()
+    # The Actions pane lists the changes greyed (saying why), not as if they did not exist.
+    buttons = {b.text().replace("&", ""): b for b in window.actions_pane.findChildren(QToolButton)}
+    assert not buttons["Checkpoint"].isEnabled()
+    assert reason in buttons["Checkpoint"].toolTip()
+    assert buttons["Connect..."].isEnabled()
+    # So does the right-click menu.
+    menu = right_click_vm(window, "Alpha")
+    assert "Checkpoint" in menu_texts(menu)
+    assert not next(x for x in menu.actions() if x.text() == a.vm_checkpoint.text()).isEnabled()
+    menu.close()
+
+
+def test_checkpoint_actions_are_greyed_and_its_settings_still_open(
+    qtbot: Any, window: MainWindow
+) -> None:
+    _select_alpha(window)
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    a = window.acts
+    qtbot.waitUntil(lambda: a.cp_settings.isEnabled(), timeout=3000)
+    for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete):
+        assert not action.isEnabled() and "read-only" in action.toolTip(), action.text()
+    assert a.cp_inspect.isEnabled()
+
+
+def test_a_change_that_slips_through_is_refused_by_the_host_with_the_same_reason(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    assert window.session is not None
+    _select_alpha(window)
+    window.commands.vm_checkpoint()  # as if the greying had raced the click
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=10000)
+    error = answers.errors.pop()
+    assert isinstance(error, ReadOnlyHostError)
+    assert window.session.host.read_only in str(error)
+
+
+def test_check_host_works_on_a_read_only_host(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    window.acts.check_host.trigger()
+    qtbot.waitUntil(lambda: len(answers.findings) == 1, timeout=10000)
+    assert answers.findings[0] == []
