@@ -72,7 +72,8 @@ def checkpoint(
         raise HostError(doc.name, "checkpoints are disabled for this VM (CheckpointType Disabled)")
     if len(doc.snapshot_ids) >= MAX_CHECKPOINTS:
         raise HostError(doc.name, f"a VM can have at most {MAX_CHECKPOINTS} checkpoints")
-    state = doc.state
+    # A checkpoint of a VM paused for want of space holds a paused VM: applying it pauses.
+    state = states.PAUSED if doc.state == states.PAUSED_CRITICAL else doc.state
     now = datetime.now(UTC)
     name = validate_name(doc.name, snapshot_name or default_checkpoint_name(doc.name, now))
     production = ctype in ("Production", "ProductionOnly")

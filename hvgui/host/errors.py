@@ -22,6 +22,10 @@ class InvalidStateError(HostError):
     """An operation the VM's current state does not allow (e.g. Pause while Off)."""
 
 
+class PausedCriticalError(InvalidStateError):
+    """A guest write found no space for the disk to grow: the VM is now Paused-Critical."""
+
+
 class UnfinishedError(HostError):
     """An operation stopped past its commit point: its journal finishes it later."""
 

@@ -7,6 +7,7 @@ preview shows the same numbers (`merge_growth`, `free_bytes`): one computation.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,6 +50,24 @@ def flattened_size(path: Path) -> int:
             if any(i >= 0 and n for i, n in block.sources)
         )
     return data + NEW_VHDX
+
+
+def next_block(path: Path) -> int:
+    """What the next guest write to the running disk `path` may allocate: one of its blocks,
+    and a sector bitmap block (1 MiB) in a differencing disk."""
+    with vhdx.open_disk(path) as disk:
+        return disk.block_size + (1 << 20 if len(disk.chain) > 1 else 0)
+
+
+def disk_full(exc: BaseException | None) -> OSError | None:
+    """The ENOSPC/EDQUOT behind `exc` (through its causes), if a full disk is what failed."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def existing_folder(path: Path) -> Path:

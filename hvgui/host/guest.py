@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hvgui.host import states
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.guestfs import FatEntry, GuestFS, format_guest_disk
 from hvgui.host.names import human_size
@@ -52,8 +53,8 @@ WORKLOAD_CHUNK = 1 * MiB
 GUEST_LABEL = "GUEST"
 # A new VM's disk gets a partition when it is at least this big (FAT16's floor + the 1 MiB gap).
 MIN_GUEST_DISK = 32 * MiB
-_WRITABLE_STATES = ("Running",)
-_MEMORY_STATES = ("Running", "Paused", "Saved")
+_WRITABLE_STATES = (states.RUNNING,)
+_MEMORY_STATES = (*states.LIVE_STATES, states.SAVED)
 
 
 def format_new_vm_disk(disk: Disk) -> bool:

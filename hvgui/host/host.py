@@ -20,7 +20,7 @@ from hvgui import vhdx
 from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
 from hvgui.host.boundary import Boundary, allowed_outside, refuse_linked_metadata
 from hvgui.host.checkpoints import vhd_paths
-from hvgui.host.errors import HostError, InvalidStateError
+from hvgui.host.errors import HostError, InvalidStateError, PausedCriticalError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, file_size, norm, remove_path
 from hvgui.host.layout import (
@@ -50,7 +50,7 @@ from hvgui.host.operation import (
 )
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_CHECKPOINTS
 from hvgui.host.savedstate import BinFile
-from hvgui.host.xmlconfig import ConfigDoc, from_filetime
+from hvgui.host.xmlconfig import ConfigDoc, from_filetime, to_filetime
 from hvgui.progress import CancelToken, Progress, report
 
 
@@ -444,6 +444,19 @@ class Host:
             cm.__exit__(None, None, None)
             raise
 
+        def disk_full(exc: BaseException) -> None:
+            """The running disk cannot grow: pause the VM as Hyper-V does (Paused-Critical).
+            A failed disk write gives back the space it took, which leaves room for the
+            configuration recording it."""
+            why = f"{disk.path.name} cannot grow: no space left on {disk.path.parent}"
+            try:
+                self._set_state(doc.path, states.PAUSED_CRITICAL)
+            except (OSError, HostError) as failed:
+                why += f", and the state could not be saved ({failed})"
+            raise PausedCriticalError(
+                doc.name, f"the VM is Paused-Critical: {why}; free space, then resume it"
+            ) from exc
+
         def release() -> None:
             try:
                 size = file_size(disk.path) or 0
@@ -463,7 +476,20 @@ class Host:
                 cm.__exit__(None, None, None)
                 self._bump()
 
-        return GuestDisk(disk, release)
+        return GuestDisk(disk, release, disk_full)
+
+    def _set_state(self, config: Path, state: str) -> None:
+        """Record a state the VM entered by itself (no operation: the guest's lock is held)."""
+        doc = ConfigDoc.load(config)
+        doc.set("hvgui/state", "string", state)
+        doc.set("properties/last_state_change_time", "integer", to_filetime(datetime.now(UTC)))
+        tx = journal.Transaction(self.layout.journal_dir, state, doc.id)
+        try:
+            tx.commit([tx.stage(doc.path, doc.to_bytes())])
+        finally:
+            if not tx.done:
+                tx.rollback()
+        self._bump()
 
     # ================================================================== operation plumbing
     @contextmanager

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hvgui.host import journal
+from hvgui.host import freespace, journal
 from hvgui.host.model import DiskEvent
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
@@ -83,9 +83,15 @@ class Operation:
 class GuestDisk:
     """The VM's running disk opened for the guest; closing it releases the host lock."""
 
-    def __init__(self, disk: Disk, release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        disk: Disk,
+        release: Callable[[], None],
+        disk_full: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._disk = disk
         self._release: Callable[[], None] | None = release
+        self._disk_full = disk_full  # raises PausedCriticalError when a write found no space
         self.path = disk.path
         self.size = disk.size
         self.block_size = disk.block_size
@@ -98,10 +104,24 @@ class GuestDisk:
         return self._disk.read(offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
-        self._disk.write(offset, data)
+        try:
+            self._disk.write(offset, data)
+        except Exception as exc:
+            self._stopped(exc)
+            raise
 
     def flush(self) -> None:
-        self._disk.flush()
+        try:
+            self._disk.flush()
+        except Exception as exc:
+            self._stopped(exc)
+            raise
+
+    def _stopped(self, exc: BaseException) -> None:
+        """A write failed: if for want of space, the VM goes Paused-Critical (once)."""
+        if self._disk_full is not None and freespace.disk_full(exc) is not None:
+            report, self._disk_full = self._disk_full, None
+            report(exc)
 
     def as_file(self) -> Any:
         return self._disk.as_file()
@@ -120,5 +140,9 @@ class GuestDisk:
     def __enter__(self) -> GuestDisk:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is not None:  # a write through as_file() (the guest's file system)
+                self._stopped(exc)
+        finally:
+            self.close()

@@ -18,10 +18,15 @@ RESUMING = "Resuming"
 SAVING = "Saving"
 SAVED = "Saved"
 STOPPING = "Stopping"
+# Hyper-V pauses a VM whose disk cannot grow (its volume is full); it resumes once there is
+# space again. The guest sees no error: its write waits, and is retried after Resume.
+PAUSED_CRITICAL = "Paused-Critical"
 
-STABLE_STATES = (OFF, RUNNING, PAUSED, SAVED)
-ALL_STATES = (OFF, STARTING, RUNNING, PAUSING, PAUSED, RESUMING, SAVING, SAVED, STOPPING)
-LIVE_STATES = (RUNNING, PAUSED)  # memory is in use
+STABLE_STATES = (OFF, RUNNING, PAUSED, PAUSED_CRITICAL, SAVED)
+ALL_STATES = (
+    OFF, STARTING, RUNNING, PAUSING, PAUSED, PAUSED_CRITICAL, RESUMING, SAVING, SAVED, STOPPING
+)
+LIVE_STATES = (RUNNING, PAUSED, PAUSED_CRITICAL)  # memory is in use
 
 START = "Start"
 TURN_OFF = "Turn Off"
@@ -33,16 +38,20 @@ RESUME = "Resume"
 # action -> (states it is allowed from, transient state while it runs, resulting state)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     START: ((OFF, SAVED), STARTING, RUNNING),
-    TURN_OFF: ((RUNNING, PAUSED, SAVED), STOPPING, OFF),
+    TURN_OFF: ((RUNNING, PAUSED, PAUSED_CRITICAL, SAVED), STOPPING, OFF),
     SHUT_DOWN: ((RUNNING,), STOPPING, OFF),
-    SAVE: ((RUNNING, PAUSED), SAVING, SAVED),
+    SAVE: ((RUNNING, PAUSED, PAUSED_CRITICAL), SAVING, SAVED),
     PAUSE: ((RUNNING,), PAUSING, PAUSED),
-    RESUME: ((PAUSED,), RESUMING, RUNNING),
+    RESUME: ((PAUSED, PAUSED_CRITICAL), RESUMING, RUNNING),  # Paused-Critical: needs space
 }
 
 _WHY = {
     (START, RUNNING): "it is already running",
     (START, PAUSED): "it is paused: resume it instead",
+    (START, PAUSED_CRITICAL): "it is paused (its disk is full): free space and resume it",
+    (SHUT_DOWN, PAUSED_CRITICAL): "a paused guest cannot shut itself down: resume it or turn "
+    "it off",
+    (PAUSE, PAUSED_CRITICAL): "it is already paused (its disk is full)",
     (TURN_OFF, OFF): "it is already off",
     (SHUT_DOWN, OFF): "it is already off",
     (SHUT_DOWN, PAUSED): "a paused guest cannot shut itself down: resume it or turn it off",

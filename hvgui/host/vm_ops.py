@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import vhdx
-from hvgui.host import journal, runtime, states
+from hvgui.host import freespace, journal, runtime, states
+from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.fileio import file_size, norm, remove_path
 from hvgui.host.layout import (
@@ -171,6 +172,9 @@ def transition(
     with host._operation(doc, action, transient, progress, cancel, transient=transient) as op:
         doc = op.doc
         _, result = states.transition(doc.name, action, doc.state)  # re-check under the lock
+        if action == states.RESUME and doc.state == states.PAUSED_CRITICAL:
+            needs = [(p.parent, freespace.next_block(p)) for p in vhd_paths(doc)]
+            freespace.require(doc.name, "resuming the VM", needs)
         leaving_running = doc.state == states.RUNNING
         if action == states.START:
             _ = doc.memory_mb, doc.processor_count  # a VM with absurd hardware does not start

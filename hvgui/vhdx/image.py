@@ -8,6 +8,7 @@ naming the file.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import itertools
 import os
@@ -583,6 +584,7 @@ class VhdxImage:
         payload_updates: list[tuple[int, int]] = []
         bitmap_updates: list[tuple[int, int]] = []
         new_partial: set[int] = set()
+        size_before, bitmaps_before = self.file_size, []
         pos = offset
         end = offset + len(mv)
         while pos < end:
@@ -608,6 +610,7 @@ class VhdxImage:
                     if self.bat.bitmap_entry(chunk) & F.BAT_STATE_MASK != F.SB_BLOCK_PRESENT:
                         bm = self.allocate(F.BITMAP_BLOCK_SIZE)
                         bitmap_updates.append((g.bitmap_index(chunk), bm | F.SB_BLOCK_PRESENT))
+                        bitmaps_before.append((g.bitmap_index(chunk), self.bat.bitmap_entry(chunk)))
                         self.bat.set(g.bitmap_index(chunk), bm | F.SB_BLOCK_PRESENT)
                     new_partial.add(block)
                     bit_updates.append((block, within // ss, (within + n) // ss))
@@ -616,8 +619,20 @@ class VhdxImage:
                     new_state = F.PAYLOAD_BLOCK_FULLY_PRESENT
                 payload_updates.append((g.payload_index(block), block_offset | new_state))
             pos += n
-        for file_offset, piece in data_writes:
-            self._pwrite_all(piece, file_offset)
+        try:
+            for file_offset, piece in data_writes:
+                self._pwrite_all(piece, file_offset)
+        except OSError:
+            # Nothing points at the blocks this write took yet: give their space back, so a
+            # full file system keeps the little room the write found (e.g. for the VM's
+            # configuration recording Paused-Critical).
+            for index, value in bitmaps_before:
+                self.bat.set(index, value)
+            if self.file_size > size_before:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, size_before)
+                self.file_size = size_before
+            raise
         if not (bit_updates or payload_updates or bitmap_updates):
             return
         os.fdatasync(self._fd)
