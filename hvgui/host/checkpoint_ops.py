@@ -3,7 +3,6 @@ merge rules, checkpoints.py), rename."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from hvgui.host.model import OperationResult, Snapshot
 from hvgui.host.names import default_checkpoint_name, ps_quote, validate_name
 from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
 from hvgui.host.runtime import MAX_CHECKPOINTS
-from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
+from hvgui.host.savedstate import copy_bin, copy_vsv, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_guid, to_filetime
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
@@ -150,7 +149,7 @@ def checkpoint(
             cancel=op.cancel,
         )
         if state == states.SAVED:
-            shutil.copyfile(runtime.runtime_vsv(doc), svsv)
+            copy_vsv(runtime.runtime_vsv(doc), svsv)
         elif device_state is not None:
             write_vsv(svsv, device_state)
         op.event("created", sbin, copied, "memory at checkpoint time (touched chunks only)")
@@ -308,7 +307,7 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
             vtmp = rvsv.with_name(rvsv.name + ".hvnew")
             remove_path(vtmp)
             op.tx.created(vtmp)
-            shutil.copyfile(svsv, vtmp)
+            copy_vsv(Path(svsv), vtmp)
             before.append(journal.replace(vtmp, rvsv))
             new.set_saved_state(rbin, rvsv)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -11,7 +10,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from hvgui.host import freespace
 from hvgui.host.errors import HostError
+from hvgui.vhdx.files import allocated_bytes, data_extents
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -99,32 +100,19 @@ def link_or_copy(source: Path, destination: Path) -> bool:
 
 def copy_sparse(source: Path, destination: Path, chunk: int = 8 << 20) -> None:
     """Copy only the data regions of `source` (SEEK_DATA/SEEK_HOLE): holes stay holes, so a
-    sparse memory file or disk does not grow when copied to another file system."""
-    with open(source, "rb") as fin, open(destination, "xb") as fout:
-        size = os.fstat(fin.fileno()).st_size
-        src, dst = fin.fileno(), fout.fileno()
-        offset = 0
-        while offset < size:
-            try:
-                start = os.lseek(src, offset, os.SEEK_DATA)
-                end = os.lseek(src, start, os.SEEK_HOLE)
-            except OSError:  # no more data (ENXIO) or no hole support: copy the rest plainly
-                start, end = offset, size
-                if _at_end_of_data(src, offset):
-                    break
-            while start < end:
-                data = os.pread(src, min(chunk, end - start), start)
-                if not data:
-                    break
-                os.pwrite(dst, data, start)
-                start += len(data)
-            offset = end
-        os.ftruncate(dst, size)
-
-
-def _at_end_of_data(fd: int, offset: int) -> bool:
-    try:
-        os.lseek(fd, offset, os.SEEK_DATA)
-    except OSError as exc:
-        return exc.errno == errno.ENXIO  # only a hole is left
-    return False
+    sparse memory file or disk does not grow when copied to another file system. Only a
+    regular file is copied, and only when the destination's file system has room for it."""
+    with os.fdopen(open_regular(source), "rb") as fin:
+        src = fin.fileno()
+        size = os.fstat(src).st_size
+        freespace.require(str(source), "copying it", [(destination, allocated_bytes(src))])
+        with open(destination, "xb") as fout:
+            dst = fout.fileno()
+            for start, end in data_extents(src, 0, size):
+                while start < end:
+                    data = os.pread(src, min(chunk, end - start), start)
+                    if not data:
+                        break
+                    os.pwrite(dst, data, start)
+                    start += len(data)
+            os.ftruncate(dst, size)

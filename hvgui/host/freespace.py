@@ -8,13 +8,13 @@ preview shows the same numbers (`merge_growth`, `free_bytes`): one computation.
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from hvgui import vhdx
 from hvgui.host.errors import HostError
 from hvgui.host.names import human_size
+from hvgui.vhdx import files
 
 # What every operation writes besides its data: journal, configurations, status and event
 # lines, a VHDX's headers, log and metadata (a new dynamic VHDX is 4 MiB on disk).
@@ -80,8 +80,7 @@ def existing_folder(path: Path) -> Path:
 
 def free_bytes(path: Path) -> int:
     """Bytes an unprivileged writer may still use on the file system holding `path`."""
-    usage = os.statvfs(existing_folder(path))
-    return usage.f_bavail * usage.f_frsize
+    return files.free_bytes(existing_folder(path))
 
 
 def require(subject: str, what: str, needs: Iterable[tuple[Path, int]]) -> None:

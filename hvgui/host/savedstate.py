@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hvgui.host import freespace
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
-from hvgui.vhdx.files import copy_range
+from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents
 
 MiB = 1 << 20
 BIN_MAGIC = b"HVGUIBIN"
@@ -440,11 +441,15 @@ def copy_bin(
 
     The source's lock is held shared for the whole copy, so a guest writing memory meanwhile
     waits and the copy is memory at one instant (a checkpoint's BIN is never half a write).
+    Only the file's data is copied (a touched chunk that is a hole reads as zeros either way),
+    so the copy costs what the source really occupies, and that must be free first.
     """
     with BinFile(source) as src, src.locked(exclusive=False):
         src._load()
         runs = list(src.touched_runs())
         total = sum(count for _, count in runs) * CHUNK_SIZE
+        needed = allocated_bytes(src.fileno())
+        freespace.require(str(source), "copying it", [(destination, needed)])
         _write_bin(destination, src.memory_size, bytes(src._bitmap))
         done = 0
         fd = os.open(destination, os.O_WRONLY)
@@ -455,7 +460,8 @@ def copy_bin(
                 while offset < end:
                     check(cancel)
                     step = min(end - offset, 8 * MiB)  # small enough to count in Status
-                    copy_range(src.fileno(), offset, fd, offset, step)
+                    for start, stop in data_extents(src.fileno(), offset, offset + step):
+                        copy_range(src.fileno(), start, fd, start, stop - start)
                     offset += step
                     done += step
                     report(progress, done / total if total else 1.0, phase)
@@ -510,13 +516,27 @@ def write_vsv(path: Path, state: DeviceState) -> None:
         handle.write(bytes(header) + bytes(table) + bytes(body))
 
 
-def read_vsv(path: Path) -> DeviceState:
+def _vsv_bytes(path: Path) -> bytes:
+    """A VSV's bytes: a regular file of at most MAX_VSV_BYTES (a device is never streamed)."""
     try:
         data = read_bounded(path, MAX_VSV_BYTES)
     except FileNotFoundError:
         raise HostError(path, "the device state (VSV) file is missing") from None
     if len(data) > MAX_VSV_BYTES:
         raise HostError(path, "device state (VSV) file is implausibly large")
+    return data
+
+
+def copy_vsv(source: Path, destination: Path) -> None:
+    """Copy a VSV file: bounded like a read of it, and only with room for it."""
+    data = _vsv_bytes(source)
+    freespace.require(str(source), "copying it", [(destination, len(data))])
+    with open(destination, "wb") as handle:
+        handle.write(data)
+
+
+def read_vsv(path: Path) -> DeviceState:
+    data = _vsv_bytes(path)
     if len(data) < _VSV_HEADER_SIZE or data[:8] != VSV_MAGIC:
         raise HostError(path, "not an hvgui device state (VSV) file: bad magic")
     (_, version, header_size, count, _flags, total, table_crc, header_crc) = (
@@ -565,7 +585,7 @@ def read_vsv(path: Path) -> DeviceState:
 def vsv_sections(path: Path) -> list[FileSection]:
     """The VSV's header and its sections in table order; the file is validated first."""
     read_vsv(path)  # magic, version, layout and every CRC: the table below is sound
-    data = read_bounded(path, MAX_VSV_BYTES)
+    data = _vsv_bytes(path)
     count = _VSV_HEADER.unpack_from(data)[3]
     out = [FileSection("header", 0, _VSV_HEADER_SIZE + count * _VSV_SECTION.size)]
     for i in range(count):
@@ -593,7 +613,8 @@ def stored_size(path: Path) -> int | None:
     and that is what a checkpoint copies), any other file's size."""
     if path.suffix.lower() == ".bin":
         try:
-            return describe_bin(path).touched_bytes
+            with BinFile(path) as handle:  # touched chunks that are holes cost nothing either
+                return min(handle.info().touched_bytes, allocated_bytes(handle.fileno()))
         except (HostError, OSError):
             pass  # a damaged BIN: its plain size
     return file_size(path)

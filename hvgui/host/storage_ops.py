@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from hvgui.host.layout import (
 from hvgui.host.model import OperationResult
 from hvgui.host.names import file_name_for, ps_quote
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
-from hvgui.host.savedstate import copy_bin, stored_size, write_vsv
+from hvgui.host.savedstate import copy_bin, copy_vsv, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
@@ -145,7 +144,7 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
             runtime_dir = config.parent / vm_doc.id
             runtime_dir.mkdir()
             copy_bin(Path(memloc), runtime_dir / f"{vm_doc.id}.bin", cancel=op.cancel)
-            shutil.copyfile(vsvloc, runtime_dir / f"{vm_doc.id}.vsv")
+            copy_vsv(Path(vsvloc), runtime_dir / f"{vm_doc.id}.vsv")
             final = folder / VIRTUAL_MACHINES / vm_doc.id
             out.set_saved_state(final / f"{vm_doc.id}.bin", final / f"{vm_doc.id}.vsv")
             state = states.SAVED

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from hvgui.vhdx.errors import ReadOnlyError, VhdxError
@@ -115,28 +116,41 @@ def write_zeros(fd: int, offset: int, length: int) -> None:
         length -= n
 
 
-def zero_allocated(fd: int, offset: int, length: int) -> None:
-    """Make `length` bytes at `offset` read as zeros, writing only where the file holds data:
-    holes and the space past the end already read as zeros, so the bytes written are bounded
-    by what the file really occupies, whatever `length` claims."""
-    end = min(offset + length, os.fstat(fd).st_size)
-    while offset < end:
+def data_extents(fd: int, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The parts of [start, end) where the file holds data. Holes and the space past its end
+    read as zeros and are skipped; without hole support here, all of it up to the end."""
+    end = min(end, os.fstat(fd).st_size)
+    while start < end:
         try:
-            start = os.lseek(fd, offset, os.SEEK_DATA)
-            stop = min(os.lseek(fd, start, os.SEEK_HOLE), end)
+            data = os.lseek(fd, start, os.SEEK_DATA)
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
         except OSError as exc:
-            if exc.errno == errno.ENXIO:  # only holes are left
-                return
-            start, stop = offset, end  # no hole support here: write every byte
-        if start >= end:
+            if exc.errno != errno.ENXIO:  # ENXIO: only holes are left
+                yield start, end
             return
+        if data >= end:
+            return
+        yield data, min(hole, end)
+        start = hole
+
+
+def zero_allocated(fd: int, offset: int, length: int) -> None:
+    """Make `length` bytes at `offset` read as zeros, writing only where the file holds data,
+    so the bytes written are bounded by what the file really occupies, whatever `length`."""
+    for start, stop in list(data_extents(fd, offset, offset + length)):
         write_zeros(fd, start, stop - start)
-        offset = stop
 
 
-def free_bytes(fd: int) -> int:
-    """Bytes an unprivileged writer may still use on the file system holding `fd`."""
-    usage = os.fstatvfs(fd)
+def allocated_bytes(fd: int) -> int:
+    """The bytes the file open as `fd` really occupies (a sparse file's holes cost nothing)."""
+    st = os.fstat(fd)
+    return min(st.st_size, st.st_blocks * 512) if hasattr(st, "st_blocks") else st.st_size
+
+
+def free_bytes(where: int | Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding `where` (an
+    open file descriptor or an existing path)."""
+    usage = os.statvfs(where)
     return usage.f_bavail * usage.f_frsize
 
 

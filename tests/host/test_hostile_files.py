@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hvgui.cli.main import main
 from hvgui.errors import HvError
 from hvgui.host import Host, savedstate
 from hvgui.host.boundary import Boundary
+from hvgui.host.fileio import copy_sparse
 from hvgui.host.journal import journal_problem
 from hvgui.host.savedstate import describe_bin, read_vsv
 from tests.host.hosthelpers import make_vm
@@ -405,3 +407,113 @@ def test_a_change_that_would_grow_a_configuration_past_the_limit_writes_nothing(
     assert config.read_bytes() == before
     host.start_vm("web01")  # still a VM like any other
     assert host.get_vm("web01").state == "Running"
+
+
+def _all_touched_bin(path: Path, memory: int) -> None:
+    """Replace `path` with a BIN of `memory` bytes whose every chunk is marked touched but
+    whose data is all holes: a few KiB on disk that a plain copy turns into `memory` bytes.
+    Layout and checksums as docs/formats.md gives them."""
+    import struct
+
+    import crc32c
+
+    path.unlink()
+    savedstate.BinFile.create(path, memory)
+    with open(path, "r+b") as handle:
+        header = bytearray(handle.read(savedstate.BIN_HEADER_SIZE))
+        (bitmap_length,) = struct.unpack_from("<I", header, 40)
+        bitmap = b"\xff" * bitmap_length
+        handle.seek(savedstate.BIN_HEADER_SIZE)
+        handle.write(bitmap)
+        struct.pack_into("<I", header, 44, crc32c.crc32c(bitmap))
+        struct.pack_into("<I", header, 56, 0)
+        struct.pack_into("<I", header, 56, crc32c.crc32c(bytes(header)))
+        handle.seek(0)
+        handle.write(header)
+
+
+def _on_disk(path: Path) -> int:
+    return path.stat().st_blocks * 512
+
+
+def test_a_sparse_all_touched_memory_file_is_copied_as_the_holes_it_is(tmp_path: Path) -> None:
+    """A "4 GiB, all touched" BIN that is all holes: a checkpoint, an apply and an export
+    once wrote 4 GiB of zeros each (until the disk was full); now they copy what is there."""
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01", running=True)
+    vm = host.get_vm("web01")
+    runtime_bin = vm.config_path.parent / vm.id / f"{vm.id}.bin"
+    _all_touched_bin(runtime_bin, 4 << 30)
+    snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
+    assert snap is not None and snap.bin_path is not None
+    assert savedstate.describe_bin(snap.bin_path).touched_bytes == 4 << 30
+    assert _on_disk(snap.bin_path) < 16 << 20
+    host.restore_snapshot("web01", "one")
+    assert _on_disk(runtime_bin) < 16 << 20
+    host.export_snapshot("web01", "one", tmp_path / "export")
+    exported = list((tmp_path / "export").rglob("*.bin"))
+    assert exported and sum(_on_disk(p) for p in exported) < 16 << 20
+    with savedstate.BinFile(snap.bin_path) as memory:
+        assert memory.read((4 << 30) - 4096, 4096) == bytes(4096)
+
+
+def test_a_copy_the_file_system_has_no_room_for_is_refused_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, destination = tmp_path / "disk.vhdx", tmp_path / "copy" / "disk.vhdx"
+    source.write_bytes(b"\x42" * (8 << 20))
+    destination.parent.mkdir()
+    monkeypatch.setattr("hvgui.host.freespace.free_bytes", lambda path: 4 << 20)
+    with pytest.raises(HvError, match=r"disk\.vhdx: not enough space: copying it needs 9\.0 MiB, "
+                       r"4\.0 MiB free on .*copy$"):
+        copy_sparse(source, destination)
+    assert not destination.exists()
+
+
+@pytest.fixture
+def small_file_limit() -> Iterator[None]:
+    """No file written past 256 MiB while the test runs (a write past it fails with EFBIG;
+    Python ignores SIGXFSZ): a copy that would stream forever fails instead of filling the
+    disk."""
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, before)
+
+
+@pytest.mark.parametrize("kind", ["device", "huge"])
+@pytest.mark.usefixtures("small_file_limit")
+def test_a_device_or_huge_file_as_saved_state_is_refused_not_streamed(
+    tmp_path: Path, kind: str
+) -> None:
+    """A VSV that is /dev/zero (a device node inside the host folder) was copied until the
+    disk was full by Checkpoint, Apply and Export; a VSV is at most 16 MiB, a regular file."""
+    import stat
+
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01", running=True)
+    host.checkpoint_vm("web01", snapshot_name="before")
+    host.save_vm("web01")
+    vm = host.get_vm("web01")
+    vsv = vm.config_path.parent / vm.id / f"{vm.id}.vsv"
+    vsv.unlink()
+    if kind == "device":
+        if os.getuid() != 0:
+            pytest.skip("making a device node needs root")
+        os.mknod(vsv, stat.S_IFCHR | 0o644, os.makedev(1, 5))  # what /dev/zero is
+        words = f"{vsv}: not a regular file"
+    else:
+        with open(vsv, "wb") as handle:
+            handle.truncate(100 << 20)  # sparse: nothing on disk, 100 MiB when streamed
+        words = f"{vsv}: device state (VSV) file is implausibly large"
+    with pytest.raises(HvError) as refused:
+        host.checkpoint_vm("web01", snapshot_name="after")
+    assert words in str(refused.value)
+    with pytest.raises(HvError) as refused:
+        host.export_vm("web01", tmp_path / "export")
+    assert words in str(refused.value)
+    assert [s.name for s in host.list_snapshots("web01")] == ["before"]
