@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from hvgui.host import VM, DiskEvent, Host, HostError, Snapshot
 from hvgui.ui import allowed, ask
 from hvgui.ui.actions_pane import ActionsPane
+from hvgui.ui.closing import ClosingDialog
 from hvgui.ui.commands import Commands
 from hvgui.ui.details import DetailsPane
 from hvgui.ui.icons import icon
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.commands = Commands(self)
         self.last_menu: QMenu | None = None
         self.closing = False  # set in closeEvent: late results are recorded, not announced
+        self.closing_dialog: ClosingDialog | None = None  # asked on close, operations running
         self._pending_checkpoint: str | None = None
         self._screens: dict[str, list[str]] = {}  # thumbnail listings by checkpoint / Now
         self._screens_loading: set[str] = set()
@@ -497,7 +499,8 @@ class MainWindow(QMainWindow):
             # The thumbnail says it in words; the chain check and the inspector say why.
             shown(["C:\\> dir", f"({ask.error_summary(exc)})"])
 
-        Op(self.runner, lambda _p, _c: root_listing(*target), label="Thumbnail").bound_to(
+        Op(self.runner, lambda _p, _c: root_listing(*target), label="Thumbnail",
+           quiet=True).bound_to(
             self.details
         ).success(shown).failure(unreadable).finally_(
             lambda: self._screens_loading.discard(cache_key)
@@ -614,6 +617,22 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{label}: done", 5000)
 
     # ------------------------------------------------------------- lifecycle
+    def _offer_to_wait(self) -> None:
+        if self.closing_dialog is None:
+            self.closing_dialog = ClosingDialog(self, self.runner)
+            # queued: the close runs from the event loop, not inside the last op's slot
+            self.closing_dialog.done_waiting.connect(
+                self.close, Qt.ConnectionType.QueuedConnection)
+            self.closing_dialog.finished.connect(self._closing_dialog_gone)
+        self.closing_dialog.show()
+        self.closing_dialog.raise_()
+        self.closing_dialog.activateWindow()
+
+    def _closing_dialog_gone(self) -> None:
+        if self.closing_dialog is not None:
+            self.closing_dialog.deleteLater()
+            self.closing_dialog = None
+
     def _restore_geometry(self) -> None:
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray | bytes):
@@ -642,13 +661,16 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel what is running (the host rolls back at a safe point) and wait for it."""
+        """With operations running, ask first (wait for them, cancel them, or keep the window
+        open) and close once they are done: the GUI thread never waits for one here."""
+        if self.runner.operations():
+            event.ignore()
+            self._offer_to_wait()
+            return
         self.save_settings()
         self.commands.close_windows()
         for session in self.sessions.values():
             session.stop()
         self.closing = True
-        if self.runner.busy:
-            self.statusBar().showMessage("Finishing the running operations...")
-        self.runner.shutdown()
+        self.runner.shutdown()  # only the window's own reads are left: stopped at once
         event.accept()

@@ -196,7 +196,8 @@ class HostSession(QObject):
         self._reading = True
         self._reads += 1
         vm_id, picked, started = self.selected_vm_id, self._picks, self._reads
-        Op(self.runner, lambda _p, _c: self._read(vm_id, started=started), label="Refresh").success(
+        Op(self.runner, lambda _p, _c: self._read(vm_id, started=started), label="Refresh",
+           quiet=True).success(
             lambda state: self._apply(state, picked)
         ).failure(self._read_failed).finally_(self._read_done).run_in_background()
 
@@ -283,7 +284,7 @@ class HostSession(QObject):
 
         if status is None:
             status = _percent_status
-        op = Op(self.runner, call, label=label)
+        op = Op(self.runner, call, label=label, subject=vm.name if vm is not None else "")
         # The VM's Status and Cancel follow the first operation started on it here: a second
         # one (the host refuses it, "VM is busy") must not take over or end that bookkeeping.
         vm_id = vm.id if vm is not None and vm.id not in self._busy else ""

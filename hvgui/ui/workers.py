@@ -81,7 +81,12 @@ class _Job(QRunnable):
 
 
 class Runner(QObject):
-    """Owns the thread pool and the running ops of one window; waits for them on close."""
+    """Owns the thread pool and the running ops of one window; waits for them on close.
+
+    changed(): an op started or finished.
+    """
+
+    changed = Signal()
 
     def __init__(self, parent: QObject | None = None, *, max_threads: int = 2) -> None:
         super().__init__(parent)
@@ -97,6 +102,10 @@ class Runner(QObject):
 
     def running(self) -> list[Op]:
         return list(self._ops)
+
+    def operations(self) -> list[Op]:
+        """The running ops a user started (not the window's own reads), oldest first."""
+        return sorted((op for op in self._ops if not op.quiet), key=lambda op: op.started)
 
     def cancel_all(self) -> None:
         for op in self._ops:
@@ -121,18 +130,25 @@ class Runner(QObject):
 
     def _started(self, op: Op) -> None:
         self._ops.add(op)
+        self.changed.emit()
 
     def _finished(self, op: Op) -> None:
         self._ops.discard(op)
+        self.changed.emit()
 
 
 class Op(QObject):
     """A long core call with fluent GUI-thread callbacks (see the module docstring)."""
 
-    def __init__(self, runner: Runner, fn: OpFunction, *, label: str = "") -> None:
+    def __init__(self, runner: Runner, fn: OpFunction, *, label: str = "", subject: str = "",
+                 quiet: bool = False) -> None:
         super().__init__(runner)
         self.runner = runner
         self.label = label
+        self.subject = subject  # what it works on (a VM's name), for the user
+        self.quiet = quiet  # the window's own reads: cancelled unasked when the window closes
+        self.started = time.monotonic()
+        self.fraction, self.phase = 0.0, ""  # its last progress
         self.cancel = CancelToken()
         self._fn = fn
         self._on_progress: Callable[[float, str], None] | None = None
@@ -184,6 +200,7 @@ class Op(QObject):
     # ---- slots: on the GUI thread ----
     @Slot(float, str)
     def _progress(self, fraction: float, phase: str) -> None:
+        self.fraction, self.phase = fraction, phase
         if self._on_progress is not None and not self._context_gone():
             self._on_progress(fraction, phase)
 
