@@ -9,6 +9,7 @@ on a real host.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +126,24 @@ def _new_host(args: argparse.Namespace) -> int:
 
     host = Host.new(args.dir)
     print(f"{host.root}: a new lab host (no VMs yet)")
+    return 0
+
+
+def _set_host(args: argparse.Namespace) -> int:
+    host = open_host(args)
+    folders = host.allowed_outside_folders()
+    if args.allow or args.disallow:
+        gone = {Path(os.path.realpath(d)) for d in args.disallow}
+        wanted = [*(f for f in folders if f not in gone), *(Path(d) for d in args.allow)]
+        folders = host.allow_outside_folders(wanted)
+    if args.json:
+        print_json({"Path": str(host.root), "AllowedOutsideFolders": [str(f) for f in folders]})
+    elif folders:
+        print(f"{host.root} may also change files in:")
+        for folder in folders:
+            print(f"    {folder}")
+    else:
+        print(f"{host.root} changes files only inside its own folder")
     return 0
 
 
@@ -404,6 +423,31 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
         "check the lab host: broken chains, orphaned AVHDX, stray BIN/VSV, missing "
         "files; exit 1 with findings",
         _test_host,
+    )
+
+    p = _command(
+        subparsers,
+        "set-host",
+        "show or change which folders outside the lab host it may change (a lab folder from "
+        "elsewhere can change only its own files unless you name a folder here)",
+        _set_host,
+    )
+    p.add_argument(
+        "--allow-outside-folder",
+        dest="allow",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="let this host create, change and delete files in DIR (kept in your settings, "
+        "not in the lab folder)",
+    )
+    p.add_argument(
+        "--disallow-outside-folder",
+        dest="disallow",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="take DIR off the list",
     )
 
     p = _command(

@@ -43,6 +43,20 @@ class _Checker:
         self.known_snapshots: set[str] = set()
         self.known_vms: set[str] = set()
         self._tested: dict[Path, list[tuple[str, Path, str, str]]] = {}
+        self.boundary = host.boundary
+
+    def outside(self, path: Path, who: str, what: str, vm: str) -> None:
+        """A file the host reads but will not change: say so before an operation refuses."""
+        why = self.boundary.problem(path)
+        if why:
+            self.add(
+                "warning",
+                path,
+                f"{who}: its {what} {path.name} is {why}: it is read, but operations that "
+                "would change it are refused",
+                "outside-host",
+                vm,
+            )
 
     def add(self, severity: str, path: Path, message: str, code: str, vm: str | None) -> None:
         finding = Finding(severity, path, message, code, vm)
@@ -79,6 +93,7 @@ class _Checker:
             path = norm(drive.path)
             slot = f"{drive.controller_type} {drive.controller_number}:{drive.controller_location}"
             if drive.kind == DRIVE_VHD:
+                self.outside(path, who, "disk", vm)
                 self.used_disks.add(path)
                 self.disk_folders.add(path.parent)
                 for severity, where, message, code in self._chain_problems(path):
@@ -130,6 +145,7 @@ class _Checker:
                 continue
             path = norm(value)
             files.add(path)
+            self.outside(path, who, label, vm)
             if not path.exists():
                 if needed:
                     self.add(

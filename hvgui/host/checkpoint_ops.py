@@ -99,6 +99,13 @@ def checkpoint(
         if d.kind == DRIVE_VHD and d.path
     }
     memory = not production and state in (*states.LIVE_STATES, states.SAVED)
+    boundary = host.boundary
+    for disk in vhd_paths(doc):  # each becomes a checkpoint's read-only disk
+        boundary.require(disk, "make this disk a checkpoint's read-only disk")
+    if memory:
+        boundary.require_source(runtime.runtime_bin(doc), "memory file")
+        if state == states.SAVED:
+            boundary.require_source(runtime.runtime_vsv(doc), "saved device state")
     state_dir = snapshot_state_dir(snap_root, snap_id)
     staged = doc.path.with_name(doc.path.name + ".hvnew")
     remove_path(staged)  # only ever a leftover here: this VM's operations hold the lock
@@ -282,6 +289,10 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
     if sdoc.snapshot_type == "Standard" and sbin and Path(sbin).exists():
         restored = taken if taken in (*states.LIVE_STATES, states.SAVED) else states.OFF
     now = datetime.now(UTC)
+    if restored != states.OFF:  # copied into the VM's folder: never a file from outside
+        host.boundary.require_source(sbin, "checkpoint's memory file")
+        if restored == states.SAVED:
+            host.boundary.require_source(svsv, "checkpoint's saved device state")
     if restored == states.OFF:
         for f in (rbin, rvsv):
             if f.exists():

@@ -18,7 +18,12 @@ from typing import Any
 
 from hvgui import vhdx
 from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
-from hvgui.host.boundary import Boundary, allowed_outside, refuse_linked_metadata
+from hvgui.host.boundary import (
+    Boundary,
+    allowed_outside,
+    refuse_linked_metadata,
+    set_allowed_outside,
+)
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError, PausedCriticalError
 from hvgui.host.events import EventLog
@@ -34,6 +39,7 @@ from hvgui.host.layout import (
     folder_kind,
     read_pointer,
     snapshot_config_path,
+    vm_runtime_dir,
 )
 from hvgui.host.lock import HostLock, StatusBoard, read_only_reason
 from hvgui.host.model import VM, DiskEvent, Finding, OperationResult, Snapshot
@@ -163,6 +169,14 @@ class Host:
         """What this host may change: its folder and the outside folders the user allowed
         (read afresh, so `hvctl set-host` takes effect in an open window too)."""
         return Boundary(self.root, allowed_outside(self.root))
+
+    def allowed_outside_folders(self) -> list[Path]:
+        """The folders outside this host that the user allowed it to change (on this machine)."""
+        return allowed_outside(self.root)
+
+    def allow_outside_folders(self, folders: list[Path]) -> list[Path]:
+        """Set the folders outside this host it may change (an empty list: none)."""
+        return set_allowed_outside(self.root, folders)
 
     def revision(self) -> str:
         """Changes whenever the host changes (an operation, an event, a status update)."""
@@ -410,6 +424,7 @@ class Host:
 
         if doc.state != states.RUNNING:
             raise InvalidStateError(doc.name, f"cannot write guest memory: the VM is {doc.state}")
+        self.boundary.require(runtime.runtime_bin(doc), "write guest memory there")
         # Not the host's mutation lock: the BIN's own lock serializes memory writers (GUI
         # thread, hvctl) and keeps readers from seeing half a write (savedstate.BinFile).
         with BinFile(runtime.runtime_bin(doc), writable=True) as handle:
@@ -430,6 +445,7 @@ class Host:
             return GuestDisk(vhdx.open_disk(disks[0]), lambda: None)
         if doc.state != states.RUNNING:
             raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
+        self.boundary.require(disks[0], "let the guest write to this disk")
         cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
         cm.__enter__()
         try:
@@ -483,7 +499,7 @@ class Host:
         doc = ConfigDoc.load(config)
         doc.set("hvgui/state", "string", state)
         doc.set("properties/last_state_change_time", "integer", to_filetime(datetime.now(UTC)))
-        tx = journal.Transaction(self.layout.journal_dir, state, doc.id)
+        tx = journal.Transaction(self.layout.journal_dir, state, doc.id, self.boundary)
         try:
             tx.commit([tx.stage(doc.path, doc.to_bytes())])
         finally:
@@ -501,9 +517,15 @@ class Host:
         progress: Progress | None,
         cancel: CancelToken | None,
         transient: str | None = None,
+        *,
+        changes_vm: bool = True,
     ) -> Iterator[Operation]:
         doc = vm if isinstance(vm, ConfigDoc) else self._load_vm(vm)
         vm_id, vm_name = doc.id, doc.name
+        if changes_vm:  # the configuration and the VM's folder beside it: never outside
+            boundary = self.boundary
+            boundary.require(doc.path, "change this VM's configuration")
+            boundary.require(vm_runtime_dir(doc.path, doc.id), "change this VM's saved state")
         with self.lock.operation(vm_id, vm_name, phase):
             last = [0, 0.0]  # the first report is written at once, later ones throttled
 

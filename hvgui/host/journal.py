@@ -33,7 +33,7 @@ from typing import Any
 
 from hvgui import vhdx
 from hvgui.errors import HvError
-from hvgui.host.boundary import Boundary
+from hvgui.host.boundary import ALLOW_COMMAND, Boundary
 from hvgui.host.errors import HostError, UnfinishedError
 from hvgui.host.fileio import atomic_write, file_size, parse_json, read_bounded, remove_path
 from hvgui.host.model import DiskEvent
@@ -62,8 +62,9 @@ def merge(child: Path, destination: Path) -> Action:
 
 
 class Transaction:
-    def __init__(self, journal_dir: Path, operation: str, vm_id: str) -> None:
+    def __init__(self, journal_dir: Path, operation: str, vm_id: str, boundary: Boundary) -> None:
         self.file = journal_dir / f"{uuid.uuid4()}.json"
+        self.boundary = boundary
         self.record: dict[str, Any] = {
             "operation": operation,
             "vm_id": vm_id,
@@ -80,6 +81,7 @@ class Transaction:
     def created(self, *paths: Path) -> None:
         """Record `paths` as created by this transaction (call BEFORE creating them)."""
         fresh = [p for p in paths if str(p) not in self.record["created"]]
+        self._vet([str(p) for p in fresh], [])
         for path in fresh:
             if os.path.lexists(path):
                 raise HostError(path, "already exists; refusing to overwrite it")
@@ -107,6 +109,7 @@ class Transaction:
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> list[DiskEvent]:
+        self._vet([], actions)
         self.record["committed"] = True
         self.record["actions"] = actions
         try:
@@ -122,6 +125,18 @@ class Transaction:
             raise UnfinishedError(str(self.record["operation"]), _reason(exc)) from exc
         self.finish()
         return events
+
+    def _vet(self, created: list[str], actions: list[Action]) -> None:
+        """Refuse, before anything happens, what recovery would refuse to run: a journal
+        this host writes is always one it will accept, so no path outside the host is
+        ever created, changed or deleted by an operation."""
+        why = journal_problem({"created": created, "actions": actions}, self.boundary)
+        if why:
+            raise HostError(
+                str(self.record["operation"]),
+                f"refused, nothing changed: {why}; a lab may change only its own folder "
+                f"(`{ALLOW_COMMAND}` lets this host reach a folder you name)",
+            )
 
     def rollback(self) -> None:
         """Delete what the transaction created. If that fails too, the journal stays and the

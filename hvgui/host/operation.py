@@ -48,7 +48,9 @@ class Operation:
     @property
     def tx(self) -> journal.Transaction:
         if self._tx is None or self._tx.done:
-            self._tx = journal.Transaction(self.host.layout.journal_dir, self.operation, self.vm_id)
+            self._tx = journal.Transaction(
+                self.host.layout.journal_dir, self.operation, self.vm_id, self.host.boundary
+            )
         return self._tx
 
     @property

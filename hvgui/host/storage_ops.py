@@ -44,7 +44,9 @@ def export_snapshot(
 ) -> OperationResult:
     """Export-VMSnapshot: a standalone VM folder as of the checkpoint, disks flattened."""
     target = host.get_snapshot(vm, snapshot)
-    with host._operation(vm, "Export", PHASE_EXPORT, progress, cancel) as op:
+    with host._operation(
+        vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
+    ) as op:
         sdoc = op.snaps.get(target.id)
         if sdoc is None:
             raise HostError(target.config_path, "the checkpoint's configuration file is missing")
@@ -65,7 +67,9 @@ def export_vm(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     """Export-VM of the current state (Now), disks flattened (checkpoints not included)."""
-    with host._operation(vm, "Export", PHASE_EXPORT, progress, cancel) as op:
+    with host._operation(
+        vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
+    ) as op:
         if op.doc.state in states.LIVE_STATES:
             raise InvalidStateError(op.doc.name, "save or turn off the VM before exporting it")
         export(host, op, op.doc, norm(destination))
@@ -76,6 +80,7 @@ def export_vm(
 
 def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> Path:
     vm_doc = op.doc
+    require_export_sources(host, source)
     folder = destination / file_name_for(vm_doc.name)
     if folder.exists():
         raise HostError(folder, "already exists; choose another destination")
@@ -177,6 +182,21 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
     return folder
 
 
+def require_export_sources(host: Host, source: ConfigDoc) -> None:
+    """An export is shared with others: nothing from outside the host may end up in it (every
+    disk of every chain, the saved state)."""
+    boundary = host.boundary
+    for drive in source.drives():
+        if drive.kind == DRIVE_VHD and drive.path:
+            with vhdx.open_disk(drive.path) as disk:
+                for part in disk.chain:
+                    boundary.require_source(part, "disk")
+    for key, what in (("memlocation", "memory file"), ("vsvlocation", "saved device state")):
+        value = source.get_str(f"global_settings/savedstate/{key}", "")
+        if value and os.path.lexists(value):
+            boundary.require_source(value, what)
+
+
 def move_storage(
     host: Host,
     vm: str,
@@ -192,6 +212,7 @@ def move_storage(
         doc = op.doc
         if dest == doc.data_root and dest == doc.snapshot_data_root:
             raise HostError(dest, "the VM's storage is already here")
+        host.boundary.require(dest, "move the VM's storage there")
         snaps = list(op.snaps.values())
         parents = vm_disk_parents(doc, snaps)
         disks = list(dict.fromkeys([*parents, *(p for p in parents.values() if p)]))
@@ -214,6 +235,8 @@ def move_storage(
             new_dir = snapshot_state_dir(dest, snap_id)
             files += [(f, new_dir / f.name) for f in runtime.files_in(old_dir)]
             snap_moves.append((sdoc, snapshot_config_path(dest, snap_id)))
+        for src, _ in files:  # each is copied, then deleted: only the host's own files
+            host.boundary.require(src, "move this file")
         here = freespace.existing_folder(dest).stat().st_dev  # a hard link costs nothing
         freespace.require(doc.name, "the move", [
             (dst.parent, stored_size(src) or 0) for src, dst in files

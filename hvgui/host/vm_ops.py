@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hvgui import vhdx
 from hvgui.host import freespace, journal, runtime, states
+from hvgui.host.boundary import ALLOW_COMMAND
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.fileio import file_size, norm, remove_path
@@ -49,6 +50,7 @@ def new_vm(
     runtime.check_memory(name, memory_startup_bytes)
     vm_id = new_guid()
     data_root = norm(path) / file_name_for(name) if path is not None else host.root
+    host.boundary.require(data_root, "create a VM there")
     config_path = data_root / VIRTUAL_MACHINES / f"{vm_id}.xml"
     doc = new_vm_config(
         config_path,
@@ -264,6 +266,7 @@ def set_vm(
                     "checkpoints",
                 )
             where = norm(snapshot_file_location)
+            host.boundary.require(where, "keep checkpoint files there")
             (where / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
             doc.set("global_settings/snapshots/data_root", "string", str(where))
             line += f" -SnapshotFileLocation {ps_quote(where)}"
@@ -318,6 +321,11 @@ def add_hard_drive(
         if pass_through:
             op.warnings.append(
                 f"{file.name} is a pass-through disk: checkpoints will not capture its data"
+            )
+        elif not host.boundary.inside(file):
+            op.warnings.append(
+                f"{file} is outside the host folder: it is read, but checkpoints and guest "
+                f"writes to it are refused (`{ALLOW_COMMAND}` allows its folder)"
             )
         op.mark(doc)
         op.commit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ from hvgui.cli.main import main
 from hvgui.errors import HvError
 from hvgui.host import Host
 from hvgui.host.boundary import Boundary
+from hvgui.host.fileio import norm
 from hvgui.host.journal import journal_problem
+from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import create_differencing, create_dynamic
-from tests.host.hosthelpers import make_vm, write_disk
+from tests.host.hosthelpers import make_vm, write_disk, write_now
 
 G = "6B29FC40-CA47-1067-B31D-00DD010662DA"
 G2 = "7C29FC40-CA47-1067-B31D-00DD010662DB"
@@ -225,3 +228,225 @@ def test_a_lab_opened_before_a_link_appeared_never_appends_through_it(
     with pytest.raises(OSError):
         host.checkpoint_vm("web01")
     assert listing(victim) == before
+
+
+# ------------------------------------------------------------------ configuration paths
+def attempt(call: Callable[[], object]) -> str:
+    """Try an operation; its error message ("" when it went through)."""
+    try:
+        call()
+    except HvError as exc:
+        return str(exc)
+    return ""
+
+
+def _set_disk(host: Host, vm: str, path: str) -> None:
+    """What a crafted configuration says: the VM's disk is `path` (written as given)."""
+    doc = ConfigDoc.load(host.get_vm(vm).config_path)
+    drive = next(d for d in doc.drives() if d.path)
+    doc.set_drive(
+        drive.controller_type, drive.controller_number, drive.controller_location, drive.kind, path
+    )
+    doc.path.write_bytes(doc.to_bytes())
+
+
+DISK_PATHS = {
+    "absolute": lambda lab, victim: str(victim / "base.vhdx"),
+    "dot-dot": lambda lab, victim: str(
+        lab / "Virtual Hard Disks" / ".." / ".." / "victim" / "base.vhdx"
+    ),
+    "link-inside-the-lab": lambda lab, victim: str(lab / "Virtual Hard Disks" / "linked.vhdx"),
+    "relative-to-the-current-folder": lambda lab, victim: "base.vhdx",
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(DISK_PATHS))
+def test_a_disk_path_leading_out_is_read_never_written(
+    tmp_path: Path,
+    victim: Path,
+    spelling: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    make_vm(host, "web01")
+    os.symlink(victim / "base.vhdx", lab / "Virtual Hard Disks" / "linked.vhdx")
+    _set_disk(host, "web01", DISK_PATHS[spelling](lab, victim))
+    monkeypatch.chdir(victim)  # a student runs hvctl from their documents folder
+    before = listing(victim)
+    assert main(["get-vm", "web01", "--host", str(lab)]) == 0  # shown: reading is fine
+    if spelling != "relative-to-the-current-folder":  # that one is the lab's own, missing
+        assert "outside-host" in {f.code for f in host.check()}  # with a warning
+    for argv in (
+        ["checkpoint-vm", "web01"],
+        ["start-vm", "web01"],
+        ["guest-list-files", "web01", "/"],
+    ):
+        main([*argv, "--host", str(lab)])
+    main(["checkpoint-vm", "web01", "--host", str(lab)])  # now Running: memory too
+    assert listing(victim) == before
+    err = capsys.readouterr().err.splitlines()
+    assert err and all(line.startswith("hvctl: error: ") for line in err)
+    assert any("outside the host folder" in line for line in err)
+    assert host.list_snapshots("web01") == []
+
+
+def _other_lab(victim: Path) -> Host:
+    """Someone's real lab inside the victim folder: a VM with a checkpoint and data."""
+    other = Host.open(victim / "otherlab")
+    make_vm(other, "web01", running=True)
+    write_now(other, "web01", 0, b"before" * 1000)
+    other.checkpoint_vm("web01", snapshot_name="one")
+    write_now(other, "web01", 0, b"after!" * 1000)
+    other.stop_vm("web01", turn_off=True)
+    return other
+
+
+def _adopt(lab: Host, other: Host, *, pointer: bool) -> None:
+    """Give the lab the other lab's VM: through a `.location` pointer to its configuration, or
+    as copies of its configurations whose disk paths still name the other lab's files."""
+    vm = other.get_vm("web01")
+    if pointer:
+        lab.layout.pointer_file(vm.id).write_text(str(vm.config_path))
+        return
+    for snap in [None, *other.list_snapshots("web01")]:
+        source = vm.config_path if snap is None else snap.config_path
+        doc = ConfigDoc.load(source)
+        folder = "Virtual Machines" if snap is None else "Snapshots"
+        doc.set("global_settings/data_root", "string", str(lab.root))
+        doc.set("global_settings/snapshots/data_root", "string", str(lab.root))
+        for drive in doc.drives():  # spelled out in full: the other lab's own files
+            if drive.path:
+                doc.set_drive(
+                    drive.controller_type,
+                    drive.controller_number,
+                    drive.controller_location,
+                    drive.kind,
+                    str(norm(drive.path)),
+                )
+        (lab.root / folder / source.name).write_bytes(doc.to_bytes())
+
+
+@pytest.mark.parametrize("pointer", [False, True], ids=["copied-configuration", "location-file"])
+def test_a_vm_whose_files_are_elsewhere_cannot_change_them(
+    tmp_path: Path, victim: Path, pointer: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = _other_lab(victim)
+    lab = Host.open(tmp_path / "lab")
+    _adopt(lab, other, pointer=pointer)
+    before = listing(victim)
+    assert [v.name for v in lab.list_vms()] == ["web01"]  # shown
+    codes = [
+        main([*argv, "--host", str(lab.root)])
+        for argv in (
+            ["remove-vmsnapshot", "web01", "one"],  # would merge into the other lab's disk
+            ["restore-vmsnapshot", "web01", "one"],  # would delete its current AVHDX
+            ["checkpoint-vm", "web01"],
+            ["remove-vm", "web01"],
+            ["move-vmstorage", "web01", "--destination-storage-path", str(lab.root / "moved")],
+        )
+    ]
+    assert listing(victim) == before
+    err = capsys.readouterr().err.splitlines()
+    assert codes == [1] * 5 and len(err) == 5
+    assert all("outside the host folder" in line for line in err), err
+
+
+@pytest.mark.parametrize("folder", ["Virtual Machines", "Snapshots"])
+def test_a_linked_vm_or_checkpoint_folder_is_not_moved_out_of(
+    tmp_path: Path, victim: Path, folder: str
+) -> None:
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    vm_id = make_vm(host, "web01")
+    snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
+    assert snap is not None
+    state = lab / folder / (vm_id if folder == "Virtual Machines" else snap.id)
+    shutil.rmtree(state, ignore_errors=True)
+    os.symlink(victim / "sub", state)
+    before = listing(victim)
+    refused = attempt(lambda: host.move_storage("web01", lab / "moved"))
+    assert listing(victim) == before
+    assert "outside the host folder" in refused
+    assert not (lab / "moved").exists() or not list((lab / "moved").rglob("photo.jpg"))
+
+
+def test_a_checkpoint_location_outside_receives_nothing(tmp_path: Path, victim: Path) -> None:
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    make_vm(host, "web01", running=True)
+    doc = ConfigDoc.load(host.get_vm("web01").config_path)
+    doc.set("global_settings/snapshots/data_root", "string", str(victim))
+    doc.path.write_bytes(doc.to_bytes())
+    before = listing(victim)
+    refused = attempt(lambda: host.checkpoint_vm("web01", snapshot_name="one"))
+    assert listing(victim) == before
+    assert "outside the host folder" in refused
+    assert Host.open(lab).check() == []
+
+
+SECRET = b"root:$6$secret-hash:19000:0:99999:7:::\n"
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "relative"])
+def test_saved_state_from_outside_is_never_copied_in_or_exported(
+    tmp_path: Path,
+    victim: Path,
+    spelling: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = victim / "shadow"
+    secret.write_bytes(SECRET)
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    make_vm(host, "web01", running=True)
+    host.save_vm("web01")
+    snap = host.checkpoint_vm("web01", snapshot_name="saved").snapshot
+    assert snap is not None
+    doc = ConfigDoc.load(snap.config_path)
+    where = str(secret) if spelling == "absolute" else "shadow"
+    doc.set("global_settings/savedstate/vsvlocation", "string", where)
+    doc.path.write_bytes(doc.to_bytes())
+    monkeypatch.chdir(victim)
+    refused = [
+        attempt(lambda: host.restore_snapshot("web01", "saved")),
+        attempt(lambda: host.export_snapshot("web01", "saved", tmp_path / "to-share")),
+    ]
+    everything = [*lab.rglob("*"), *tmp_path.joinpath("to-share").rglob("*")]
+    copies = [p for p in everything if p.is_file() and SECRET in p.read_bytes()]
+    assert copies == []
+    assert all("outside the host folder" in line for line in refused), refused
+
+
+def test_an_allowed_outside_folder_may_be_changed(
+    tmp_path: Path, victim: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    make_vm(host, "web01")
+    _set_disk(host, "web01", str(victim / "base.vhdx"))
+    assert main(["checkpoint-vm", "web01", "--host", str(lab)]) == 1
+    assert main(["set-host", "--allow-outside-folder", str(victim), "--host", str(lab)]) == 0
+    assert str(victim) in capsys.readouterr().out
+    assert main(["checkpoint-vm", "web01", "--host", str(lab)]) == 0
+    assert list(victim.glob("base_*.avhdx"))  # beside its parent, as the user allowed
+    assert main(["set-host", "--disallow-outside-folder", str(victim), "--host", str(lab)]) == 0
+    assert host.allowed_outside_folders() == []
+    assert main(["checkpoint-vm", "web01", "--host", str(lab)]) == 1
+
+
+def test_the_allow_setting_is_not_the_lab_folders_to_give(tmp_path: Path, victim: Path) -> None:
+    """A lab that ships its own list of allowed folders gets nothing from it: the list lives in
+    the user's settings, keyed by the host's real path."""
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    make_vm(host, "web01")
+    _set_disk(host, "web01", str(victim / "base.vhdx"))
+    (lab / ".hvgui" / "allowed-outside.json").write_text(json.dumps({str(lab): [str(victim)]}))
+    copy = tmp_path / "copy"
+    host.allow_outside_folders([victim])
+    shutil.copytree(lab, copy, symlinks=True)
+    assert Host.open(copy).allowed_outside_folders() == []
+    with pytest.raises(HvError, match="outside the host folder"):
+        Host.open(copy).checkpoint_vm("web01")

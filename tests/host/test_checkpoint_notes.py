@@ -212,6 +212,8 @@ def test_fibre_channel_adapter_attachment_reverts(host: Host) -> None:
 def test_relocated_checkpoint_location_holds_xml_bin_vsv_only(host: Host, tmp_path: Path) -> None:
     make_vm(host, running=True)
     elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    host.allow_outside_folders([elsewhere])  # another disk of the machine, named by the user
     host.set_vm("web01", snapshot_file_location=elsewhere)
     base = now_disk(host, "web01")
     snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
@@ -237,6 +239,8 @@ def test_storage_move_takes_the_whole_chain(host: Host, tmp_path: Path) -> None:
     old_disks = sorted((host.root / "Virtual Hard Disks").iterdir())
     assert len(old_disks) == 4
     target = tmp_path / "fast-storage"
+    target.mkdir()
+    host.allow_outside_folders([target])
     result = host.move_storage("web01", target)
     assert not list((host.root / "Virtual Hard Disks").iterdir())  # nothing left behind
     moved = sorted((target / "Virtual Hard Disks").iterdir())

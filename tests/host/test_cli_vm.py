@@ -103,6 +103,10 @@ def test_vm_life_cycle_and_checkpoints(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_settings_devices_export_and_move(cli: Cli, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"  # the lab may reach it: the user named it
+    outside.mkdir()
+    assert str(outside) in cli("set-host", "--allow-outside-folder", str(outside))
+    tmp_path = outside
     cli(
         "new-vm",
         "db01",

@@ -147,7 +147,7 @@ def test_phase_texts_of_delete_move_and_export(host: Host, tmp_path: Path) -> No
         return lambda fraction, phase: phases.setdefault(name, set()).add(phase)
 
     host.export_snapshot("web01", "c1", tmp_path / "out", progress=recorder("export"))
-    host.move_storage("web01", tmp_path / "moved", progress=recorder("move"))
+    host.move_storage("web01", host.root / "moved", progress=recorder("move"))
     host.remove_snapshot("web01", "c1", progress=recorder("delete"))
     assert phases["export"] - {""} == {"Exporting"}
     assert phases["move"] - {""} == {"Moving Storage"}

@@ -72,7 +72,7 @@ def test_orphaned_checkpoint_configuration_and_missing_relocated_vm(
 ) -> None:
     make_vm(host)
     host.checkpoint_vm("web01", snapshot_name="one")
-    host.new_vm("far", path=tmp_path / "elsewhere")
+    host.new_vm("far", path=host.root / "elsewhere")
     xml = host.get_snapshot("web01", "one").config_path
     shutil.copyfile(xml, xml.with_name("99999999-2222-3333-4444-555555555555.xml"))
     far_config = host.get_vm("far").config_path

@@ -176,7 +176,7 @@ def test_fifos_in_a_host_folder_never_hang_a_command(
 
 
 def test_a_vm_name_never_places_files_outside_their_folder(tmp_path: Path) -> None:
-    host = Host.open(tmp_path / "lab" / "host")
+    host = Host.open(tmp_path / "lab")
     name = "../../escaped"
     host.new_vm(name, new_vhd_size_bytes=64 << 20, path=tmp_path / "lab" / "vms")
     host.checkpoint_vm(name, snapshot_name="one")

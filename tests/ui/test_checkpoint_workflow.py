@@ -219,7 +219,7 @@ def test_export_checkpoint_writes_a_standalone_copy(
 def test_move_storage_takes_the_whole_chain(
     qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
 ) -> None:
-    answers.directory = tmp_path / "new-storage"
+    answers.directory = _host(window).root / "new-storage"  # the lab's own folder
     answers.directory.mkdir()
     recorder = StatusRecorder(window, "Alpha")
     choose(qtbot, right_click_vm(window, "Alpha"), "Move...")
