@@ -65,7 +65,7 @@ OPERATIONS: dict[str, tuple[Callable[[Path], None], Op]] = {
     "delete-middle": (build_chain, lambda h, _: h.remove_snapshot("web01", "c1")),
     "delete-pending": (build_pending, lambda h, _: h.remove_snapshot("web01", "c2")),
     "export": (build_chain, lambda h, out: h.export_snapshot("web01", "c1", out / "export")),
-    "move": (build_chain, lambda h, out: h.move_storage("web01", out / "moved")),
+    "move": (build_chain, lambda h, out: h.move_storage("web01", h.root / "moved")),
 }
 
 

@@ -79,6 +79,7 @@ def test_a_storage_move_to_another_file_system_is_refused_when_it_does_not_fit(
     tmp_path: Path, small_fs: Path
 ) -> None:
     host = chain(tmp_path / "host")
+    host.allow_outside_folders([small_fs])  # another file system, named by the user
     full = fill(small_fs, leave=4 * MiB)
     refused_then_done(host, full, lambda: host.move_storage("web01", small_fs / "moved"))
     assert host.get_vm("web01").path == small_fs / "moved"
