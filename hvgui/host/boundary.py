@@ -78,7 +78,7 @@ class Boundary:
         except OSError as exc:
             raise HostError(path, f"cannot read the {what}: {exc.strerror}") from None
         if not stat.S_ISREG(mode):
-            raise HostError(path, f"the {what} is not a regular file")
+            raise HostError(path, f"not a regular file, which a {what} must be")
 
 
 def refuse_linked_metadata(paths: Iterable[Path]) -> None:
