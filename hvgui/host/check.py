@@ -17,6 +17,7 @@ from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import norm
+from hvgui.host.journal import in_flight_paths
 from hvgui.host.layout import (
     SNAPSHOTS,
     VIRTUAL_HARD_DISKS,
@@ -44,6 +45,7 @@ class _Checker:
         self.known_vms: set[str] = set()
         self._tested: dict[Path, list[tuple[str, Path, str, str]]] = {}
         self.boundary = host.boundary
+        self.vm_names: dict[str, tuple[str, Path]] = {}  # VM id -> (name, configuration)
 
     def outside(self, path: Path, who: str, what: str, vm: str) -> None:
         """A file the host reads but will not change: say so before an operation refuses."""
@@ -180,6 +182,7 @@ class _Checker:
             )
             return
         self.known_vms.add(vm_id)
+        self.vm_names[vm_id] = (name, config)
         who = f"VM '{name}'"
         self.vm_roots.add(config.parent.parent)
         self.snapshot_roots.add(doc.snapshot_data_root)
@@ -323,6 +326,45 @@ def _files(folder: Path) -> list[Path]:
 
 
 def check_host(host: Host) -> list[Finding]:
+    """Check the host; a VM another process (or thread) is changing meanwhile is reported as
+    busy and its files are left alone: they are half-way by design, not damaged."""
+    for _attempt in range(_ATTEMPTS):
+        before = _activity(host)
+        checker = _check(host)
+        after = _activity(host)
+        if after == before:
+            break  # nothing started or ended meanwhile: the busy VMs are all there were
+    busy = {**after[1], **before[1]}
+    in_flight = in_flight_paths(host.layout.journal_dir, busy)
+    names = {checker.vm_names[vm_id][0] for vm_id in busy if vm_id in checker.vm_names}
+    notes = [
+        Finding("warning", config, f"VM '{name}' busy: {busy[vm_id]} (its files were not "
+                "checked: check again when it has finished)", "vm-busy", name)
+        for vm_id, (name, config) in checker.vm_names.items() if vm_id in busy
+    ]
+    return notes + [  # a file in flight, or in a folder in flight (a checkpoint's state)
+        f for f in checker.findings
+        if f.vm not in names and not {norm(f.path), norm(f.path).parent} & in_flight
+    ]
+
+
+_ATTEMPTS = 3
+
+
+def _activity(host: Host) -> tuple[str, dict[str, str]]:
+    """The host's revision stamp (rewritten after every change) and the VMs operations run
+    on now (VM id -> operation)."""
+    try:
+        stamp = host.layout.revision_file.stat()
+        revision = f"{stamp.st_mtime_ns}.{stamp.st_ino}.{stamp.st_size}"
+    except OSError:
+        revision = "-"
+    running = host.status_board.read_all()
+    return revision, {vm_id: str(r.get("operation") or "an operation") for vm_id, r in
+                      sorted(running.items())}
+
+
+def _check(host: Host) -> _Checker:
     checker = _Checker(host)
     for entry in _entries(host.layout.vm_registry):
         if entry.suffix == ".location":
@@ -357,4 +399,4 @@ def check_host(host: Host) -> list[Finding]:
             "damaged-journal",
             None,
         )
-    return checker.findings
+    return checker

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,14 @@ from hvgui import vhdx
 from hvgui.errors import HvError
 from hvgui.host.boundary import ALLOW_COMMAND, Boundary
 from hvgui.host.errors import HostError, UnfinishedError
-from hvgui.host.fileio import atomic_write, file_size, parse_json, read_bounded, remove_path
+from hvgui.host.fileio import (
+    atomic_write,
+    file_size,
+    norm,
+    parse_json,
+    read_bounded,
+    remove_path,
+)
 from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, report, scaled
@@ -285,6 +292,25 @@ def pending_journals(journal_dir: Path) -> list[Path]:
         return sorted(p for p in journal_dir.iterdir() if p.suffix == ".json")
     except FileNotFoundError:
         return []
+
+
+def in_flight_paths(journal_dir: Path, vm_ids: Collection[str]) -> set[Path]:
+    """Every file the journals of `vm_ids` name (being created, replaced, merged, deleted):
+    while those VMs' operations run, the host check does not judge them."""
+    out: set[Path] = set()
+    for path in pending_journals(journal_dir):
+        try:
+            record = parse_json(read_bounded(path, MAX_JOURNAL_BYTES))
+        except (OSError, ValueError, HostError):
+            continue
+        if not isinstance(record, dict) or record.get("vm_id") not in vm_ids:
+            continue
+        values = list(record.get("created") or [])
+        for action in record.get("actions") or []:
+            if isinstance(action, dict):
+                values += [action.get(key) for key in _PATH_KEYS.get(str(action.get("op")), ())]
+        out.update(norm(v) for v in values if isinstance(v, str) and v)
+    return out
 
 
 def recover(

@@ -1,0 +1,115 @@
+"""test-host while another process operates on a VM: that VM is reported busy (its half-done
+files are not findings), and every other VM is still checked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hvgui.cli.main import main
+from hvgui.host import Host
+from hvgui.host.guest import Guest
+from hvgui.host.model import Finding
+
+MiB = 1 << 20
+OPERATIONS = [
+    ["remove-vmsnapshot", "web01", "one"],  # a merge of a middle checkpoint
+    ["checkpoint-vm", "web01", "--snapshot-name", "three"],  # a running VM: BIN and VSV too
+    ["restore-vmsnapshot", "web01", "two"],
+    ["rename-vmsnapshot", "web01", "two", "deux"],
+    ["remove-vmsnapshot", "web01", "deux", "--include-all-child-snapshots"],
+]
+
+
+def _lab(root: Path) -> Host:
+    host = Host.open(root)
+    for name in ("web01", "db01"):
+        host.new_vm(name, memory_startup_bytes=64 * MiB, new_vhd_size_bytes=128 * MiB)
+        host.start_vm(name)
+        Guest(host, name).write_file("/data.bin", os.urandom(4 * MiB))
+        host.checkpoint_vm(name, snapshot_name="one")
+        Guest(host, name).write_file("/more.bin", os.urandom(4 * MiB))
+        host.checkpoint_vm(name, snapshot_name="two")
+        Guest(host, name).write_file("/now.txt", b"now")
+    return host
+
+
+def _sample_while_running(root: Path, argv: list[str]) -> list[list[Finding]]:
+    """Run hvctl `argv` in another process, freezing it again and again to check the host
+    in the middle of its operation; the findings of each check."""
+    proc = subprocess.Popen([sys.executable, "-m", "hvgui.cli.main", *argv, "--host", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples = []
+    try:
+        while proc.poll() is None and len(samples) < 400:
+            time.sleep(0.02)
+            try:
+                os.kill(proc.pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                break
+            try:
+                samples.append(Host.open(root, create=False).check())
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (argv, err)
+    return samples
+
+
+def test_check_during_another_process_operation_reports_busy_not_damage(tmp_path: Path) -> None:
+    host = _lab(tmp_path / "lab")
+    assert host.check() == []
+    # A real problem on the other VM, which must still be found meanwhile.
+    stray = host.get_vm("db01").config_path.parent / host.get_vm("db01").id / "stray.vsv"
+    stray.write_bytes(b"left behind")
+    real = {(f.code, f.path) for f in host.check()}
+    assert real == {("stray-state", stray)}
+    busy_seen = 0
+    checks = 0
+    for argv in OPERATIONS:
+        for findings in _sample_while_running(host.root, argv):
+            checks += 1
+            busy = [f for f in findings if f.code == "vm-busy"]
+            assert {(f.code, f.path) for f in findings if f.code != "vm-busy"} == real, (
+                argv, findings)
+            assert all(f.vm == "web01" and f.severity == "warning" and "busy: " in f.message
+                       for f in busy)
+            busy_seen += bool(busy)
+    assert busy_seen >= len(OPERATIONS) - 1, (busy_seen, checks)  # a rename may be too quick
+    stray.unlink()
+    assert Host.open(host.root).check() == []
+
+
+def test_test_host_names_the_busy_vm_and_its_operation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _lab(tmp_path / "lab")
+    proc = subprocess.Popen([sys.executable, "-m", "hvgui.cli.main", "remove-vmsnapshot",
+                             "web01", "one", "--host", str(host.root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = host.layout.status_file(host.get_vm("web01").id)
+    try:
+        deadline = time.monotonic() + 120
+        while not status.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.kill(proc.pid, signal.SIGSTOP)
+        if not status.exists():
+            pytest.fail("the delete ended before it could be seen running")
+        code = main(["test-host", "--host", str(host.root)])
+        out = capsys.readouterr().out
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.wait(timeout=300)
+    assert code == 1  # not checked is not "no problems"
+    assert out.startswith("WARNING: VM 'web01' busy: ")
+    assert "ERROR" not in out and out.count("WARNING") == 1, out
