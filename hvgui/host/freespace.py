@@ -11,10 +11,9 @@ import errno
 from collections.abc import Iterable
 from pathlib import Path
 
-from hvgui import vhdx
+from hvgui import portable, vhdx
 from hvgui.host.errors import HostError
 from hvgui.host.names import human_size
-from hvgui.vhdx import files
 
 # What every operation writes besides its data: journal, configurations, status and event
 # lines, a VHDX's headers, log and metadata (a new dynamic VHDX is 4 MiB on disk).
@@ -80,7 +79,7 @@ def existing_folder(path: Path) -> Path:
 
 def free_bytes(path: Path) -> int:
     """Bytes an unprivileged writer may still use on the file system holding `path`."""
-    return files.free_bytes(existing_folder(path))
+    return portable.free_space(existing_folder(path))
 
 
 def require(subject: str, what: str, needs: Iterable[tuple[Path, int]]) -> None:

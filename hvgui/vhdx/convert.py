@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import errno
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from hvgui import portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, served_ranges
 from hvgui.vhdx.create import create_dynamic
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.files import copy_range, fsync_dir, open_disk_file, pwrite_all
+from hvgui.vhdx.files import copy_range, open_disk_file, pwrite_all
 from hvgui.vhdx.image import VhdxImage
 
 PHASE = "Converting"
@@ -67,7 +67,7 @@ def convert_vhd(
                 else:
                     _disk_to_vhdx(disk, temp, progress, cancel)
         os.rename(temp, dst)
-        fsync_dir(dst.parent)
+        portable.fsync_dir(dst.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
@@ -126,7 +126,7 @@ def _fill_window(runs: list[tuple[int, int, int, int]], i: int, start: int, out:
         if lo > pos:
             zeros[pos - start : lo - start] = 0
         piece = out[lo - start : hi - start]
-        got = os.preadv(fd, [piece], file_offset + lo - r_start)
+        got = portable.preadinto(fd, piece, file_offset + lo - r_start)
         if got < len(piece):  # past the end of the file: zeros
             zeros[lo - start + max(got, 0) : hi - start] = 0
         pos = hi
@@ -143,16 +143,10 @@ def _data_segments(fd: int, offset: int, length: int) -> Iterator[tuple[int, int
     end = offset + length
     pos = offset
     while pos < end:
-        try:
-            data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:
-                return  # a hole to the end of the file
-            yield pos, end - pos  # no hole support: everything is data
-            return
-        if data >= end:
-            return
-        hole = min(end, os.lseek(fd, data, os.SEEK_HOLE))
+        data = portable.next_data(fd, pos)
+        if data is None or data >= end:
+            return  # a hole to the end of the file (or of the range)
+        hole = min(end, portable.next_hole(fd, data))
         yield data, hole - data
         pos = hole
 
@@ -162,7 +156,7 @@ def _data_segments(fd: int, offset: int, length: int) -> Iterator[tuple[int, int
 
 def _disk_to_raw(disk: Disk, temp: Path, progress: Progress | None,
                  cancel: CancelToken | None) -> None:
-    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    out = portable.open_fd(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.ftruncate(out, disk.size)
         if any(image.overlay for image in disk.images):
@@ -201,8 +195,8 @@ def _copy_nonzero(src: int, src_offset: int, dst: int, dst_offset: int, length: 
     while pos < length:
         end = min(length, (dst_offset + pos) // _ZERO_GRANULE * _ZERO_GRANULE
                   + _ZERO_GRANULE - dst_offset)
-        head = os.pread(src, _PROBE, src_offset + pos)
-        if not head.strip(b"\0") and _all_zeros(os.pread(src, end - pos, src_offset + pos)):
+        head = portable.pread(src, _PROBE, src_offset + pos)
+        if not head.strip(b"\0") and _all_zeros(portable.pread(src, end - pos, src_offset + pos)):
             copy_range(src, src_offset + copied, dst, dst_offset + copied, pos - copied)
             copied = end
         pos = end
@@ -277,7 +271,7 @@ def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
         def readinto(offset: int, buf: memoryview) -> int:
             done = 0
             while done < len(buf):
-                n = os.preadv(fd, [buf[done:]], offset + done)
+                n = portable.preadinto(fd, buf[done:], offset + done)
                 if n <= 0:
                     break
                 done += n

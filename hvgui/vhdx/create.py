@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hvgui import portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import BatGeometry
@@ -150,9 +151,7 @@ def _create(
     payload_start = max(F.MIN_PAYLOAD_OFFSET, F.align_up(BAT_OFFSET + bat_length))
     file_size = payload_start + (g.payload_blocks * block_size if fixed else 0)
     try:
-        fd = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
-        )
+        fd = portable.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         raise VhdxError(path, "the file already exists") from None
     except OSError as exc:

@@ -7,13 +7,12 @@ regular file before a single byte is read.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from hvgui import portable
 from hvgui.vhdx.errors import ReadOnlyError, VhdxError
 
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
@@ -26,9 +25,9 @@ def open_disk_file(path: Path, *, writable: bool = False) -> int:
     the read-only attribute Hyper-V puts on the parents of checkpoints.
     """
     access = os.O_RDWR if writable else os.O_RDONLY
-    flags = access | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    flags = access | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags)
+        fd = portable.open_without_blocking(path, flags)
     except FileNotFoundError:
         raise VhdxError(path, "no such file") from None
     except IsADirectoryError:
@@ -47,7 +46,7 @@ def open_disk_file(path: Path, *, writable: bool = False) -> int:
             raise VhdxError(path, "is not a regular file (a FIFO, socket or device)")
         if writable and not st.st_mode & _WRITE_BITS:
             raise ReadOnlyError(path, "the file is read-only (a parent of a checkpoint?)")
-        os.set_blocking(fd, True)
+        portable.make_blocking(fd)
     except BaseException:
         os.close(fd)
         raise
@@ -58,15 +57,11 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
     """Write all of `data` at `offset` (os.pwrite may write less than asked)."""
     mv = memoryview(data).cast("B")
     while mv:
-        n = os.pwrite(fd, mv, offset)
+        n = portable.pwrite(fd, mv, offset)
         mv = mv[n:]
         offset += n
 
 
-# copy_file_range's failures that mean "not here" (another OS, two file systems, an old kernel,
-# a file system without it), not "the copy failed": the bytes then go through pread/pwrite.
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP,
-                   errno.EBADF, errno.EPERM}
 _COPY_STEP = 64 << 20  # bytes per call, so that a cancel or a progress report is never far
 
 
@@ -75,35 +70,23 @@ def copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int
     only when `src` ends first). In the kernel where it can (os.copy_file_range: the bytes never
     pass through Python, and XFS/Btrfs share the blocks instead), else pread/pwrite."""
     done = 0
-    kernel = hasattr(os, "copy_file_range")
+    kernel = True
     while done < length:
         step = min(length - done, _COPY_STEP)
         n = -1
         if kernel:
-            try:
-                n = os.copy_file_range(src, dst, step, src_offset + done, dst_offset + done)
-            except OSError as exc:
-                if exc.errno not in _NO_KERNEL_COPY:
-                    raise
-                kernel = False
+            copied = portable.kernel_copy(src, dst, step, src_offset + done, dst_offset + done)
+            kernel = copied is not None
+            n = -1 if copied is None else copied
         if n <= 0:  # no kernel copy, or 0 (the end of the source, or a file system that
             # copies nothing in the kernel, as procfs does): read to find out
-            data = os.pread(src, min(step, 4 << 20), src_offset + done)
+            data = portable.pread(src, min(step, 4 << 20), src_offset + done)
             pwrite_all(dst, data, dst_offset + done)
             n = len(data)
         if n == 0:  # the end of the source
             break
         done += n
     return done
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Have the kernel start writing these bytes to the disk now, without waiting for it, so
-    that the disk works while the copy goes on and the fsync that follows waits less (Linux:
-    POSIX_FADV_DONTNEED starts the writeback of dirty pages). A hint: does nothing elsewhere."""
-    if length > 0 and hasattr(os, "posix_fadvise"):  # (a length of 0 means "to the end")
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def write_zeros(fd: int, offset: int, length: int) -> None:
@@ -121,15 +104,10 @@ def data_extents(fd: int, start: int, end: int) -> Iterator[tuple[int, int]]:
     read as zeros and are skipped; without hole support here, all of it up to the end."""
     end = min(end, os.fstat(fd).st_size)
     while start < end:
-        try:
-            data = os.lseek(fd, start, os.SEEK_DATA)
-            hole = os.lseek(fd, data, os.SEEK_HOLE)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:  # ENXIO: only holes are left
-                yield start, end
-            return
-        if data >= end:
-            return
+        data = portable.next_data(fd, start)
+        if data is None or data >= end:
+            return  # only holes are left
+        hole = portable.next_hole(fd, data)
         yield data, min(hole, end)
         start = hole
 
@@ -145,24 +123,3 @@ def allocated_bytes(fd: int) -> int:
     """The bytes the file open as `fd` really occupies (a sparse file's holes cost nothing)."""
     st = os.fstat(fd)
     return min(st.st_size, st.st_blocks * 512) if hasattr(st, "st_blocks") else st.st_size
-
-
-def free_bytes(where: int | Path) -> int:
-    """Bytes an unprivileged writer may still use on the file system holding `where` (an
-    open file descriptor or an existing path)."""
-    usage = os.statvfs(where)
-    return usage.f_bavail * usage.f_frsize
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or unlink in `folder` durable (best effort: some file systems refuse)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

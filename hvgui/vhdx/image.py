@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import errno
 import itertools
 import os
 import uuid
@@ -19,10 +18,11 @@ from types import TracebackType
 
 import numpy as np
 
+from hvgui import portable
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
-from hvgui.vhdx.files import free_bytes, open_disk_file, pwrite_all, zero_allocated
+from hvgui.vhdx.files import open_disk_file, pwrite_all, zero_allocated
 from hvgui.vhdx.log import Overlay, ReplayPlan, find_active_sequence
 from hvgui.vhdx.structures import (
     FileIdentifier,
@@ -188,7 +188,7 @@ class VhdxImage:
         # zeroing writes only where the file already holds data.
         growth = max(0, plan.last_file_offset - self.file_size)
         needed = growth + sum(len(w.data) for w in plan.writes if w.data is not None)
-        free = free_bytes(self._fd)
+        free = portable.free_space(self.path)
         if needed > free:
             raise Unsupported(
                 f"replaying the log needs {needed} bytes (the file grows by {growth}); "
@@ -332,12 +332,9 @@ class VhdxImage:
 
     def _next_data_page(self, base: int, page: int, n_pages: int) -> int:
         """The first page >= `page` that is not entirely inside a hole of the file."""
-        try:
-            data = os.lseek(self._fd, base + page * PAGE_BYTES, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # only a hole up to the end of the file
-                return n_pages
-            return page  # SEEK_DATA unsupported: read every page
+        data = portable.next_data(self._fd, base + page * PAGE_BYTES)
+        if data is None:  # only a hole up to the end of the file
+            return n_pages
         return max(page, (data - base) // PAGE_BYTES)
 
     @property
@@ -407,7 +404,7 @@ class VhdxImage:
         done = 0
         total = len(buf)
         while done < total:
-            n = os.preadv(self._fd, [buf[done:]], offset + done)
+            n = portable.preadinto(self._fd, buf[done:], offset + done)
             if n <= 0:
                 buf[done:] = bytes(total - done)  # past the end of the file: zeros
                 break
@@ -635,7 +632,7 @@ class VhdxImage:
             raise
         if not (bit_updates or payload_updates or bitmap_updates):
             return
-        os.fdatasync(self._fd)
+        portable.sync_data(self._fd)
         for index, value in bitmap_updates:
             self.set_bat_entry(index, value)
         promoted: list[int] = []  # partial blocks whose every sector is now in this file
@@ -650,7 +647,7 @@ class VhdxImage:
             if bits.all():
                 promoted.append(block)
         if bitmap_updates:
-            os.fdatasync(self._fd)
+            portable.sync_data(self._fd)
         for index, value in payload_updates:
             self.set_bat_entry(index, value)
         for block in promoted:

@@ -11,7 +11,6 @@ cannot make it allocate more than the file holds).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import struct
@@ -23,6 +22,7 @@ from typing import Any
 import crc32c
 import numpy as np
 
+from hvgui import portable
 from hvgui.vhdx import format as F
 from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.files import open_disk_file
@@ -527,10 +527,8 @@ def _survey_bat(s: Survey, fobj: Any, overlay: Overlay) -> None:
     while start < total * 8:
         pos = region.offset + start
         if not overlay:  # skip holes of a sparse file: they read as zeros
-            try:
-                data_at = os.lseek(fobj.fileno(), pos, os.SEEK_DATA)
-            except OSError as exc:  # ENXIO: only a hole from here to the end of the file
-                data_at = s.file_size if pos >= s.file_size or exc.errno == errno.ENXIO else pos
+            found = portable.next_data(fobj.fileno(), pos)
+            data_at = s.file_size if found is None else found  # None: a hole to the end
             if data_at >= region.offset + total * 8:
                 break
             start = max(start, (data_at - region.offset) // piece * piece)

@@ -42,11 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hvgui import portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.files import copy_range, fsync_dir, pwrite_all, start_writeback, write_zeros
+from hvgui.vhdx.files import copy_range, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA, VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_path
 from hvgui.vhdx.structures import build_parent_locator
@@ -123,7 +124,7 @@ def _merge(
     for file in merged:
         file.unlink(missing_ok=True)
     for folder in {f.parent for f in merged}:
-        fsync_dir(folder)
+        portable.fsync_dir(folder)
     # The destination is now the chain's leaf unless grandchildren still depend on it.
     if grandchildren:
         _set_writable(destination, False)
@@ -333,7 +334,7 @@ def _copy_into(
         for part in parts:
             _copy_piece(view, part, fd, base + part.start - block_start)
         if written[1] != base or written[1] - written[0] >= _WRITEBACK_STEP:
-            start_writeback(fd, written[0], written[1] - written[0])
+            portable.start_writeback(fd, written[0], written[1] - written[0])
             written = (base, base)
         written = (written[0], base + bs)
         if new_state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
@@ -354,7 +355,7 @@ def _copy_into(
                         bitmap_base + byte_offset)
         done += covered
         report(progress, 0.95 * done / total, PHASE)
-    start_writeback(fd, written[0], written[1] - written[0])
+    portable.start_writeback(fd, written[0], written[1] - written[0])
     os.fsync(fd)
     for index, value in bitmap_updates:
         target.set_bat_entry(index, value)
