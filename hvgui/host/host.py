@@ -556,7 +556,12 @@ class Host:
                 raise
             finally:
                 self.status_board.clear(vm_id)
-                self.log.append(op.events)
+                # Its warnings too, so a window that did not run it can show them.
+                warned = [
+                    DiskEvent(datetime.now(UTC), operation, vm_id, "warning", doc.path, None, w)
+                    for w in op.warnings
+                ]
+                self.log.append([*op.events, *warned])
                 self._bump()
 
     def _finish_interrupted(self, vm_id: str) -> list[str]:

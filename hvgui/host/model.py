@@ -157,7 +157,8 @@ class DiskEvent:
     time: datetime
     operation: str
     vm_id: str
-    action: str  # created | grown | read-only | merged | deleted | moved | written
+    action: str  # created | grown | read-only | merged | deleted | moved | written | modified
+    # | warning (an operation's warning, in the log only: detail is its text)
     path: Path
     size: int | None
     detail: str = ""

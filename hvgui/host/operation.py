@@ -75,9 +75,18 @@ class Operation:
         progress: Progress | None = None,
     ) -> None:
         """Stage every changed document, then run: `before`, the renames, `after`."""
-        staged = [self.tx.stage(doc.path, doc.to_bytes()) for doc in self.dirty]
+        staged, modified = [], []
+        for doc in self.dirty:
+            data = doc.to_bytes()
+            staged.append(self.tx.stage(doc.path, data))
+            if doc.path.exists() and not any(e.path == doc.path for e in self.events):
+                # An existing configuration rewritten (the VM's own XML, at every checkpoint
+                # or setting): a file the operation touched like any other.
+                modified.append((doc.path, len(data)))
         actions = [*(before or []), *staged, *(after or []), *self.after]
         self.events.extend(self.tx.commit(actions, progress=progress))
+        for path, size in modified:
+            self.event("modified", path, size, "configuration rewritten")
         self.dirty.clear()
         self.after.clear()
 

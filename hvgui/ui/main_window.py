@@ -611,7 +611,7 @@ class MainWindow(QMainWindow):
         """Operations done elsewhere (hvctl in a terminal) join What happened too."""
         if session is self.session:
             names = {vm.id: vm.name for vm in session.vm_model.vms()}
-            self.what_happened.add_events(events, names)
+            self.what_happened.add_events(events, names, elsewhere=True)
 
     def _operation_done(self, label: str) -> None:
         self.statusBar().showMessage(f"{label}: done", 5000)

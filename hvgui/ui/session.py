@@ -92,6 +92,7 @@ class HostSession(QObject):
         self._events_seen = 0
         self._events_size = -1
         self._own_events: set[tuple[str, str, str]] = set()  # shown from our own results
+        self._own_ops: set[tuple[str, str]] = set()  # (vm id, operation) of those results
         self._last_read_error = ""
         self.history: list[DiskEvent] = []  # the end of the event log as last read
         # Configurations that could not be read at the last refresh (each names its file):
@@ -168,8 +169,11 @@ class HostSession(QObject):
             fresh = state.events[self._events_seen:]
             self.history = state.events[-HISTORY_KEPT:]
             self._events_seen, self._events_size = len(state.events), state.events_size
-            others = [e for e in fresh if _event_key(e) not in self._own_events]
+            # Our results' warnings are in the log too (shown with the result already).
+            others = [e for e in fresh if _event_key(e) not in self._own_events
+                      and not (e.action == "warning" and (e.vm_id, e.operation) in self._own_ops)]
             self._own_events.clear()
+            self._own_ops.clear()
             if others:
                 self.new_events.emit(others)
         self.refreshed.emit()
@@ -309,6 +313,7 @@ class HostSession(QObject):
         def done(result: Any) -> None:
             if isinstance(result, OperationResult):
                 self._own_events.update(_event_key(e) for e in result.events)
+                self._own_ops.add((result.vm_id, result.operation))
             if on_result is not None and isinstance(result, OperationResult) and alive():
                 on_result(result)
             self.operation_done.emit(label)

@@ -251,7 +251,10 @@ class SettingsDialog(QDialog):
         where.addWidget(self.location)
         where.addWidget(browse)
         checkpoints.addRow("Checkpoint &type:", self.checkpoint_type)
-        checkpoints.addRow("Checkpoint file &location:", where)
+        # A row holding a layout gets a label without a buddy, which would show "&" as is.
+        location_label = QLabel("Checkpoint file &location:")
+        location_label.setBuddy(self.location)
+        checkpoints.addRow(location_label, where)
         has_checkpoints = bool(getattr(vm, "snapshot_count", 0)) or vm.parent_snapshot_id
         if has_checkpoints and not self.read_only:
             self.location.setEnabled(False)

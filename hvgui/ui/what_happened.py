@@ -27,7 +27,10 @@ _ACTION_COLOURS = {
     "deleted": "#c0392b",
     "moved": "#117a65",
     "written": "#566573",
+    "modified": "#2e4053",
+    "warning": "#b9770e",
 }
+ELSEWHERE = "another program"  # what marks an operation this window did not run
 _POWERSHELL_ROLE = Qt.ItemDataRole.UserRole + 1
 _EVENTS_ROLE = Qt.ItemDataRole.UserRole + 2  # a history row's events, until first expanded
 MAX_OPERATIONS = 200
@@ -68,12 +71,7 @@ class WhatHappenedPanel(QTreeWidget):
         if result.powershell:
             self._powershell_item(item, result.powershell)
         self.insertTopLevelItem(0, item)
-        for i in range(item.childCount()):
-            row = item.child(i)
-            if row is None:
-                continue
-            if row.data(0, _POWERSHELL_ROLE) or row.text(0).startswith("Warning:"):
-                row.setFirstColumnSpanned(True)  # only takes once the item is in the tree
+        self._span_notes(item)
         item.setExpanded(True)
         self._trim()
         return item
@@ -83,8 +81,11 @@ class WhatHappenedPanel(QTreeWidget):
         self.clear()
         self.add_events(events, vm_names)
 
-    def add_events(self, events: Sequence[DiskEvent], vm_names: dict[str, str]) -> None:
-        """Events from the log (oldest first) as operations, newest on top."""
+    def add_events(
+        self, events: Sequence[DiskEvent], vm_names: dict[str, str], *, elsewhere: bool = False
+    ) -> None:
+        """Events from the log (oldest first) as operations, newest on top; `elsewhere`:
+        another process (hvctl, a lesson, another window) did them, and the rows say so."""
         groups: list[list[DiskEvent]] = []
         for event in events:
             last = groups[-1][-1] if groups else None
@@ -99,9 +100,17 @@ class WhatHappenedPanel(QTreeWidget):
             first = group[0]
             item = self._operation_item(
                 first.time, first.operation, vm_names.get(first.vm_id, first.vm_id), group,
-                lazy=True,
+                lazy=not elsewhere,
             )
+            if elsewhere:
+                item.setText(0, f"{item.text(0)}  ({ELSEWHERE})")
+                item.setToolTip(0, "Done by another program (hvctl, a lesson step or another "
+                                   "window): read from the host's event log")
+                item.setForeground(0, QBrush(QColor("#6c3483")))
             self.insertTopLevelItem(0, item)
+            if elsewhere:
+                self._span_notes(item)
+                item.setExpanded(True)
         self._trim()
 
     def operations(self) -> list[str]:
@@ -129,6 +138,11 @@ class WhatHappenedPanel(QTreeWidget):
 
     def _fill(self, item: QTreeWidgetItem, events: Iterable[DiskEvent]) -> None:
         for event in events:
+            if event.action == "warning":  # an operation's warning, as the log keeps it
+                note = QTreeWidgetItem(item, [f"Warning: {event.detail}", "", "", ""])
+                note.setForeground(0, QBrush(QColor(_ACTION_COLOURS["warning"])))
+                note.setToolTip(0, event.detail)
+                continue
             child = QTreeWidgetItem(
                 item, [self._shown_path(event.path), event.action, human_size(event.size),
                        event.detail]
@@ -141,9 +155,19 @@ class WhatHappenedPanel(QTreeWidget):
         if isinstance(events, list) and item.childCount() == 0:
             item.setData(0, _EVENTS_ROLE, None)
             self._fill(item, events)
+            self._span_notes(item)
             item.setChildIndicatorPolicy(
                 QTreeWidgetItem.ChildIndicatorPolicy.DontShowIndicatorWhenChildless
             )
+
+    @staticmethod
+    def _span_notes(item: QTreeWidgetItem) -> None:
+        """Warnings and PowerShell lines use the whole row (only once the item is in a tree)."""
+        for i in range(item.childCount()):
+            row = item.child(i)
+            if row is not None and (row.data(0, _POWERSHELL_ROLE)
+                                    or row.text(0).startswith("Warning:")):
+                row.setFirstColumnSpanned(True)
 
     def _shown_path(self, path: Path) -> str:
         """Paths inside the host folder are shown relative to it (the tooltip has it whole)."""

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from hvgui.vhdx.image import VhdxImage
     from hvgui.vhdx.info import VhdInfo, dump_vhdx, get_vhd
     from hvgui.vhdx.merge import MergeResult, merge_vhd
+    from hvgui.vhdx.walk import ChainLink, walk_chain
 
 # Each public name and the module that defines it.
 _HOME = {
@@ -65,6 +66,7 @@ _HOME = {
     "convert_vhd": "convert",
     "VhdInfo": "info", "dump_vhdx": "info", "get_vhd": "info",
     "MergeResult": "merge", "merge_vhd": "merge",
+    "ChainLink": "walk", "walk_chain": "walk",
 }
 
 __all__ = [
@@ -73,6 +75,7 @@ __all__ = [
     "Bat",
     "BatGeometry",
     "BlockSource",
+    "ChainLink",
     "CorruptFileError",
     "Disk",
     "DiskFile",
@@ -100,6 +103,7 @@ __all__ = [
     "resolve_parent",
     "set_read_only",
     "test_vhd",
+    "walk_chain",
 ]
 
 __getattr__, __dir__ = lazy_names(__name__, _HOME)

@@ -57,8 +57,36 @@ def test_a_missing_parent_is_named_as_the_problem(lab: Host) -> None:
     base.chmod(0o644)
     base.rename(base.with_name("moved-away.vhdx"))
     files = checkpoint_files(lab, "Lab", "Two")
-    disk = files[3]
-    assert disk.problem is not None and "parent" in disk.problem
+    disk, missing = files[3], files[4]
+    assert disk.exists and disk.problem is None  # Two's own AVHDX is fine: the break is below
+    assert not missing.exists and missing.path == base  # where the locator says it should be
+    assert missing.problem is not None and "parent disk not found" in missing.problem
+    assert missing.role.startswith("Missing")
+
+
+def test_now_lists_every_file_of_a_broken_chain_that_still_exists(lab: Host) -> None:
+    base = lab.get_snapshot("Lab", "One").hard_drives[0].path
+    base.chmod(0o644)
+    base.unlink()
+    disks = [f for f in checkpoint_files(lab, "Lab", None) if f.depth is not None]
+    assert [f.exists for f in disks] == [True, True, False]  # Now's AVHDX, Two's, the base
+    assert "running disk" in disks[0].role  # not "the virtual disk itself"
+    assert "frozen disk" in disks[1].role and disks[1].problem is None
+    assert disks[2].path == base and disks[2].role.startswith("Missing")
+
+
+def test_a_changed_parent_is_marked_where_the_chain_breaks(lab: Host) -> None:
+    from hvgui.vhdx import open_disk, set_read_only
+
+    two = lab.get_snapshot("Lab", "Two").hard_drives[0].path
+    set_read_only(two, False)
+    with open_disk(two, writable=True) as disk:
+        disk.write(0, b"edited by hand")
+    disks = [f for f in checkpoint_files(lab, "Lab", None) if f.depth is not None]
+    assert len(disks) == 3 and all(f.exists for f in disks)
+    assert disks[0].problem is None
+    assert disks[1].problem is not None and "not the disk" in disks[1].problem
+    assert "breaks here" in disks[1].role
 
 
 def test_delete_preview_matches_what_the_delete_does(lab: Host) -> None:

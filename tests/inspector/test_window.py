@@ -72,21 +72,22 @@ def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after: Clo
     # Two's own disk holds the 2 MiB + 4 KiB written between One and Two
     assert data.involvement()[0][0] >= 1
     assert isinstance(_decoded(qtbot, window, 4), VhdxView)
-    # the checkpoint's XML can be compared with Now and with One
+    # the checkpoint's XML is compared with its parent One first, and can be with Now
     xml = window.view_of(two.config_path)
     assert isinstance(xml, XmlView)
-    assert next(t for t, _ in xml.others) == "The VM's current configuration (Now)"
-    assert any("One" in t for t, _ in xml.others)
+    assert next(t for t, _ in xml.others) == "Checkpoint “One” (its parent)"
+    assert any("Now" in t for t, _ in xml.others)
     qtbot.waitUntil(lambda: xml.loaded and xml.diff_done(), timeout=10000)
     names = {xml.diff_model.index(r, 0).data(): r for r in range(xml.diff_model.rowCount())}
-    row = names["properties/name"]  # the checkpoint is named Two, the VM Lab
-    assert [xml.diff_model.index(row, c).data() for c in (1, 2)] == ["Two", "Lab"]
-    one = next(i for i, (t, _) in enumerate(xml.others) if "One" in t)
-    xml.diff_choice.setCurrentIndex(one)
-    qtbot.waitUntil(lambda: xml.diff_done() and xml.diff_model.headerData(
-        2, Qt.Orientation.Horizontal) == "One", timeout=10000)
-    assert "snapshot/parent_id" in {  # Two's parent is One; One has none
-        xml.diff_model.index(r, 0).data() for r in range(xml.diff_model.rowCount())}
+    row = names["properties/name"]  # the checkpoint is named Two, its parent One
+    assert [xml.diff_model.index(row, c).data() for c in (1, 2)] == ["Two", "One"]
+    assert "snapshot/parent_id" in names  # Two's parent is One; One has none
+    now = next(i for i, (t, _) in enumerate(xml.others) if "Now" in t)
+    xml.diff_choice.setCurrentIndex(now)
+    qtbot.waitUntil(lambda: xml.diff_done() and xml.diff_model.rowCount() > 0, timeout=10000)
+    names = {xml.diff_model.index(r, 0).data(): r for r in range(xml.diff_model.rowCount())}
+    assert [xml.diff_model.index(names["properties/name"], c).data() for c in (1, 2)] == [
+        "Two", "Lab"]
     assert isinstance(window.space_view, SpaceView)
     assert window.space_view.chart.series()
     qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
@@ -366,3 +367,14 @@ def test_a_single_delete_is_titled_delete_checkpoint(qtbot: QtBot, lab: Host) ->
     # Two's configuration and memory; its disk merged into Now's.
     assert {f.checkpoint for f in files if f is not None} == {"Two", "Now"}
     dialog.reject()
+
+
+def test_nows_configuration_is_compared_with_its_checkpoint_first(
+    qtbot: QtBot, lab: Host, close_after: Closer
+) -> None:
+    window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
+    qtbot.addWidget(window)
+    close_after(window)
+    xml = _decoded(qtbot, window, 0)
+    assert isinstance(xml, XmlView)
+    assert next(t for t, _ in xml.others) == "Checkpoint “Two” (its parent)"

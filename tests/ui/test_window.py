@@ -229,7 +229,8 @@ def test_what_happened_follows_operations_made_elsewhere(
     before = len(window.what_happened.operations())
     Host.open(host_dir).checkpoint_vm("Beta", snapshot_name="From hvctl")
     qtbot.waitUntil(
-        lambda: window.what_happened.operations()[0].endswith("Checkpoint  —  Beta"),
+        lambda: window.what_happened.operations()[0].endswith(
+            "Checkpoint  —  Beta  (another program)"),
         timeout=3000,
     )
     assert len(window.what_happened.operations()) == before + 1

@@ -23,11 +23,10 @@ from hvgui.host.inspect.facts import (
 )
 from hvgui.host.layout import vm_runtime_dir
 from hvgui.vhdx import (
-    ParentMismatchError,
-    ParentNotFoundError,
-    VhdxError,
-    open_disk,
+    ChainLink,
+    walk_chain,
 )
+from hvgui.vhdx.walk import MISMATCH, MISSING
 
 if TYPE_CHECKING:
     from hvgui.host import Host
@@ -37,8 +36,8 @@ def _drive_name(drive: Any) -> str:
     return f"{drive.controller_type} {drive.controller_number}:{drive.controller_location}"
 
 
-def _disk_role(depth: int, last: int, now: bool) -> str:
-    if depth == 0 and last == 0:
+def _disk_role(depth: int, base: bool, now: bool) -> str:
+    if depth == 0 and base:
         return ("The virtual disk itself: no checkpoint has frozen it, every write goes here."
                 if now else "The base disk, frozen (read-only) by this checkpoint: it holds the "
                 "disk as it was then; the AVHDX created with the checkpoint holds every change "
@@ -49,30 +48,21 @@ def _disk_role(depth: int, last: int, now: bool) -> str:
                     "goes into this differencing file.")
         return ("The checkpoint's frozen disk: read-only since the checkpoint was taken; it "
                 "holds the blocks changed between the previous checkpoint and this one.")
-    if depth == last:
+    if base:
         return ("The base disk: read-only while checkpoints exist; every AVHDX above reads "
                 "through it. Without it, no checkpoint can be read (checkpoints are not backups).")
     return ("An earlier checkpoint's frozen disk: part of this chain, read when the files "
             "above do not hold a block.")
 
 
-_PARENT_MISSING = "its parent is missing"
-_PARENT_CHANGED = "its parent no longer matches"
-
-
-def _chain_of(path: Path) -> tuple[list[Path], int | None, str | None]:
-    """The chain from `path` to its base, the virtual size, and a problem if it breaks."""
-    try:
-        with open_disk(path) as disk:
-            return list(disk.chain), disk.size, None
-    except ParentNotFoundError as exc:
-        return [path], None, f"{_PARENT_MISSING}: {exc.problem}"
-    except ParentMismatchError as exc:
-        return [path], None, f"{_PARENT_CHANGED}: {exc.problem}"
-    except VhdxError as exc:
-        return [path], None, exc.problem
-    except OSError as exc:
-        return [path], None, f"cannot read it: {exc.strerror or exc}"
+def _link_role(link: ChainLink, depth: int, base: bool, now: bool) -> str:
+    if link.code == MISSING:
+        return ("Missing: the parent the disk above names is not where its locator points. "
+                "Every block the disk above does not hold was here: the chain breaks here.")
+    if link.code == MISMATCH:
+        return (f"{_disk_role(depth, base, now)} The chain breaks here: the disk above was made "
+                "on other data.")
+    return _disk_role(depth, base, now)
 
 
 def _disk_files(drives: Iterable[Any], *, now: bool) -> list[FileFacts]:
@@ -86,11 +76,14 @@ def _disk_files(drives: Iterable[Any], *, now: bool) -> list[FileFacts]:
                 kind=PASSTHROUGH, drive=name, depth=0,
             ))
             continue
-        chain, virtual, problem = _chain_of(Path(drive.path))
-        for depth, file in enumerate(chain):
+        # Every file of the chain that exists, and the break marked where it is.
+        links = walk_chain(Path(drive.path))
+        virtual = next((link.virtual_size for link in links if link.virtual_size), None)
+        for depth, link in enumerate(links):
+            base = depth == len(links) - 1 and link.exists and not link.broken
             out.append(file_facts(
-                file, _disk_role(depth, len(chain) - 1, now), virtual_size=virtual,
-                drive=name, depth=depth, problem=problem if depth == len(chain) - 1 else None,
+                link.path, _link_role(link, depth, base, now), virtual_size=virtual,
+                drive=name, depth=depth, problem=link.problem or None,
             ))
     return out
 
@@ -140,30 +133,38 @@ def files_of(path: str | os.PathLike[str]) -> list[FileFacts]:
     facts = file_facts(path)
     if facts.kind not in (VHDX, AVHDX):
         return [replace(facts, role=_KIND_ROLES.get(facts.kind, facts.label))]
-    chain, virtual, problem = _chain_of(path)
+    links = walk_chain(path)
+    virtual = next((link.virtual_size for link in links if link.virtual_size), None)
     out = []
-    for depth, file in enumerate(chain):
-        if len(chain) == 1:
-            if problem is None:
-                role = "A virtual disk with no parent."
-            elif problem.startswith(_PARENT_MISSING):
+    for depth, link in enumerate(links):
+        if link.code == MISSING:
+            role = ("Missing: the parent the disk above names is not where its locator points; "
+                    "the disk above holds only the blocks written since its parent was frozen, "
+                    "so it cannot be read without it.")
+        elif link.code == MISMATCH:
+            role = ("A parent changed after the disk above was made (or another disk where "
+                    "the locator points): the chain is broken here.")
+        elif depth == 0:
+            below = links[1].code if len(links) > 1 else ""
+            if below == MISSING:
                 role = ("A differencing disk whose parent cannot be found: it holds only the "
                         "blocks written since its parent was frozen, so it cannot be read on "
                         "its own.")
-            elif problem.startswith(_PARENT_CHANGED):
+            elif below == MISMATCH:
                 role = ("A differencing disk whose parent was changed after it was made: the "
-                        "chain is broken, since the blocks it does not hold would now come from "
-                        "different data.")
+                        "chain is broken, since the blocks it does not hold would now come "
+                        "from different data.")
+            elif len(links) == 1:
+                role = ("A virtual disk with no parent." if not link.broken
+                        else "A virtual disk that cannot be opened: the problem is below.")
             else:
-                role = "A virtual disk that cannot be opened: the problem is below."
-        elif depth == 0:
-            role = "The disk inspected: reads fall through to the files below it."
-        elif depth == len(chain) - 1:
+                role = "The disk inspected: reads fall through to the files below it."
+        elif depth == len(links) - 1:
             role = "The base disk of the chain."
         else:
             role = "A parent in the chain."
-        out.append(file_facts(file, role, virtual_size=virtual, depth=depth,
-                              problem=problem if depth == len(chain) - 1 else None))
+        out.append(file_facts(link.path, role, virtual_size=virtual, depth=depth,
+                              problem=link.problem or None))
     return out
 
 

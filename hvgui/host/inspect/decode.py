@@ -25,7 +25,7 @@ from hvgui.host.inspect.facts import (
     file_facts,
 )
 from hvgui.host.xmlconfig import ConfigDoc
-from hvgui.vhdx import dump_vhdx, test_vhd
+from hvgui.vhdx import dump_vhdx, test_vhd, walk_chain
 
 _NOT_DECODED = {
     VMCX: "A Windows Server 2016+ VM configuration (VMCX). Server 2016 replaced the XML "
@@ -136,6 +136,12 @@ def _inspect_vhdx(path: Path) -> dict[str, Any]:
         findings = [{"severity": "error", "code": type(exc).__name__, "message": exc.problem,
                      "path": exc.subject}]
     result["findings"] = findings
+    # Every file below, as far as they exist: the break may be further down than the parent.
+    result["chain"] = [
+        {"path": str(link.path), "exists": link.exists, "problem": link.problem,
+         "code": link.code}
+        for link in walk_chain(path)
+    ]
     return result
 
 

@@ -56,8 +56,11 @@ def _get(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def parent_banner(dump: dict[str, Any]) -> Banner | None:
-    """The parent locator's verdict in words, or None for a disk with no parent."""
+def parent_banner(
+    dump: dict[str, Any], chain: list[dict[str, Any]] | None = None
+) -> Banner | None:
+    """The parent locator's verdict in words, or None for a disk with no parent. With the
+    walked `chain`, a break further down (a grandparent missing or changed) is said too."""
     locator = dump.get("parent_locator")
     if not isinstance(locator, dict) or not locator:
         return None
@@ -81,6 +84,14 @@ def parent_banner(dump: dict[str, Any]) -> Banner | None:
         return Banner(
             f"Parent found at {resolved}, but it was modified after this disk was made "
             "(its DataWriteGuid does not match parent_linkage): the chain is broken.", "error")
+    below = [(i, link) for i, link in enumerate((chain or [])[1:], 1) if link.get("problem")]
+    if below:
+        depth, link = below[0]
+        name = Path(str(link.get("path", ""))).name
+        where = "its parent" if depth == 1 else "further down the chain"
+        return Banner(
+            f"Parent: {resolved} — linkage matches, but {where}, {name}: {link.get('problem')}",
+            "warning" if link.get("code") == "writable" else "error")
     return Banner(f"Parent: {resolved} — linkage matches.", "ok")
 
 
@@ -264,7 +275,7 @@ class VhdxView(QWidget):
         self.summary = QLabel(self._summary(dump), self)
         self.summary.setObjectName("vhdxSummary")
         layout.addWidget(self.summary)
-        banner = parent_banner(dump)
+        banner = parent_banner(dump, facts.get("chain"))
         if banner is not None:
             banner.setParent(self)
             layout.addWidget(banner)

@@ -285,11 +285,21 @@ class InspectorWindow(QMainWindow):
             try:
                 machine = self.host.get_vm(self.vm)
                 now = machine.config_path
+                snaps = self.host.list_snapshots(machine.id)
                 if now != path:
                     targets.append(("The VM's current configuration (Now)", now))
-                for snap in self.host.list_snapshots(machine.id):
+                for snap in snaps:
                     if snap.config_path != path:
                         targets.append((f"Checkpoint “{snap.name}”", snap.config_path))
+                # The first is the default: the one change among many shows against the
+                # parent (a checkpoint's parent checkpoint; Now's checkpoint).
+                this = next((s for s in snaps if s.config_path == path), None)
+                parent_id = machine.parent_snapshot_id if path == now else (
+                    this.parent_snapshot_id if this is not None else None)
+                parent = next((s for s in snaps if s.id == parent_id), None)
+                if parent is not None:
+                    first = (f"Checkpoint “{parent.name}” (its parent)", parent.config_path)
+                    targets = [first, *(t for t in targets if t[1] != parent.config_path)]
             except HvError:
                 pass
         else:
