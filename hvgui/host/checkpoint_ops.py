@@ -44,10 +44,13 @@ def checkpoint_vm(
     """Checkpoint-VM: freeze every disk, start an AVHDX per disk, copy the configuration
     (and memory + device state of a running VM) into the Snapshots folder."""
     with host._operation(vm, "Checkpoint", PHASE_CREATE, progress, cancel) as op:
-        snap_id, name = checkpoint(host, op, snapshot_name, op.progress)
-        op.commit()
+        if op.resumed and op.doc.parent_snapshot_id:  # a retry: the interrupted one is done
+            snap_id = op.doc.parent_snapshot_id
+        else:
+            snap_id, _ = checkpoint(host, op, snapshot_name, op.progress)
+            op.commit()
         snap = new_snapshot(host, op, snap_id)
-        line = f"Checkpoint-VM -Name {ps_quote(op.doc.name)} -SnapshotName {ps_quote(name)}"
+        line = f"Checkpoint-VM -Name {ps_quote(op.doc.name)} -SnapshotName {ps_quote(snap.name)}"
         return host._result(op, line, snap)
 
 
@@ -383,7 +386,7 @@ def remove_snapshot(
         doc = op.doc
         docs = op.snaps
         if target.id not in docs:  # gone since: a retried Delete's first attempt finished
-            if op.warnings:
+            if op.resumed:
                 return host._result(op, line)
             raise HostError(target.name, "the checkpoint no longer exists")
         doomed = subtree_ids(docs, target.id, include_children)

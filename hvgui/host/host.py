@@ -450,7 +450,10 @@ class Host:
         cm.__enter__()
         try:
             self.status_board.write(doc.id, "Guest I/O", 0, visible=False)
-            doc = ConfigDoc.load(doc.path)  # re-read under the lock
+            if self._finish_interrupted(doc.id):  # the guest writes to the disk it ends on
+                doc = self._load_vm(doc.id)
+            else:
+                doc = ConfigDoc.load(doc.path)  # re-read under the lock
             if doc.state != states.RUNNING:
                 raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
             disk = vhdx.open_disk(vhd_paths(doc)[0], writable=True)
@@ -546,6 +549,7 @@ class Host:
                 doc = ConfigDoc.load(doc.path)  # re-read under the lock
             op = Operation(self, operation, vm_id, vm_name, doc, tell, cancel)
             op.warnings.extend(finished)
+            op.resumed = f"{operation}: {journal.COMPLETED}" in finished
             try:
                 yield op
                 if op._tx is not None and not op._tx.done:

@@ -49,7 +49,8 @@ from hvgui.progress import CancelToken, Progress, report, scaled
 
 Action = dict[str, Any]
 MERGE_PHASE = "Merge in progress"
-MAX_JOURNAL_BYTES = 16 << 20  # a journal lists a few hundred paths at most
+MAX_JOURNAL_BYTES = 16 << 20
+COMPLETED = "completed after an interruption"  # a journal lists a few hundred paths at most
 
 
 def replace(src: Path, dst: Path) -> Action:
@@ -340,7 +341,7 @@ def recover(
         try:
             if record.get("committed"):
                 on_events(run_actions(record, progress=progress))
-                done.append(f"{record.get('operation')}: completed after an interruption")
+                done.append(f"{record.get('operation')}: {COMPLETED}")
             else:
                 for name in reversed(record["created"]):
                     remove_path(Path(name))

@@ -44,6 +44,7 @@ class Operation:
     _snaps: dict[str, ConfigDoc] | None = None
     dirty: list[ConfigDoc] = field(default_factory=list)
     after: list[journal.Action] = field(default_factory=list)  # run after the renames
+    resumed: bool = False  # an interrupted operation of this kind was just finished (a retry)
 
     @property
     def tx(self) -> journal.Transaction:

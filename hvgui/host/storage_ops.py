@@ -210,7 +210,11 @@ def move_storage(
     dest = norm(destination)
     with host._operation(vm, "Move", PHASE_MOVE, progress, cancel) as op:
         doc = op.doc
+        line = f"Move-VMStorage -VMName {ps_quote(doc.name)}"
+        line += f" -DestinationStoragePath {ps_quote(dest)}"
         if dest == doc.data_root and dest == doc.snapshot_data_root:
+            if op.resumed:  # a retry: the interrupted move is done
+                return host._result(op, line)
             raise HostError(dest, "the VM's storage is already here")
         host.boundary.require(dest, "move the VM's storage there")
         snaps = list(op.snaps.values())
@@ -300,6 +304,4 @@ def move_storage(
             after.append(journal.delete(old_runtime))
         check(op.cancel)
         op.commit(before=before, after=after)
-        line = f"Move-VMStorage -VMName {ps_quote(doc.name)}"
-        line += f" -DestinationStoragePath {ps_quote(dest)}"
         return host._result(op, line)
