@@ -8,6 +8,7 @@ appends what it did to files to the event log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -537,7 +538,9 @@ class Host:
                 moment = time.monotonic()
                 if percent != last[0] and moment - last[1] >= STATUS_INTERVAL:
                     last[0], last[1] = percent, moment
-                    self.status_board.write(vm_id, text or phase, percent, transient)
+                    # The Status column is a courtesy: a full disk must not stop the operation.
+                    with contextlib.suppress(OSError):
+                        self.status_board.write(vm_id, text or phase, percent, transient)
                 if progress is not None:
                     progress(fraction, text or phase)
 
@@ -559,14 +562,25 @@ class Host:
                     op._tx.rollback()
                 raise
             finally:
-                self.status_board.clear(vm_id)
                 # Its warnings too, so a window that did not run it can show them.
                 warned = [
                     DiskEvent(datetime.now(UTC), operation, vm_id, "warning", doc.path, None, w)
                     for w in op.warnings
                 ]
-                self.log.append([*op.events, *warned])
-                self._bump()
+                # The operation is done (or failed with its own error): a record that cannot
+                # be written (a full disk) becomes a warning, not a failure of what happened.
+                for step in (
+                    lambda: self.status_board.clear(vm_id),
+                    lambda: self.log.append([*op.events, *warned]),
+                    self._bump,
+                ):
+                    try:
+                        step()
+                    except OSError as exc:
+                        op.warnings.append(
+                            f"the host's event log or status could not be updated: "
+                            f"{exc.strerror or exc}"
+                        )
 
     def _finish_interrupted(self, vm_id: str) -> list[str]:
         """Finish the VM's operations an error stopped (journal.py): a retry completes them
@@ -582,7 +596,8 @@ class Host:
     ) -> OperationResult:
         report(op.progress, 1.0, "")
         return OperationResult(
-            op.operation, op.vm_id, list(op.events), list(op.warnings), powershell, snapshot
+            # The same warnings list: bookkeeping after the result may still add to it.
+            op.operation, op.vm_id, list(op.events), op.warnings, powershell, snapshot
         )
 
     # ================================================================== VMs

@@ -284,3 +284,32 @@ def test_an_operation_that_cannot_finish_yet_refuses_the_next_one(
     host = Host.open(root)  # space again
     assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
     assert host.check() == []
+
+
+def test_records_that_cannot_be_written_do_not_fail_a_finished_operation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Status column and the event log are records of an operation, not part of it: when
+    the disk fills up under them, the delete still completes and says what was not recorded."""
+    root = tmp_path / "host"
+    build_chain(root)
+    host = Host.open(root)
+    writes = []
+    real_write = host.status_board.write
+
+    def status_after_the_first_fails(*args: Any, **kwargs: Any) -> None:
+        writes.append(args)
+        if len(writes) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(*args, **kwargs)
+
+    def full_log(*_: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(host.status_board, "write", status_after_the_first_fails)
+    monkeypatch.setattr(host.log, "append", full_log)
+    result = host.remove_snapshot("web01", "c2", progress=lambda *_: None)
+    assert len(writes) > 1  # the merge reported progress, and its Status update failed
+    assert [w for w in result.warnings if "event log or status could not be updated" in w]
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
+    assert host.check() == []
