@@ -4,14 +4,16 @@ checkpoint: on a real, nearly full file system the operation is refused with the
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hvgui.host import Host
-from hvgui.host.errors import HostError
+from hvgui.host import Host, freespace
+from hvgui.host.errors import HostError, UnfinishedError
 
 from .hosthelpers import MiB, contents, make_vm, write_now
 from .loopfs import fill, small_filesystem
@@ -83,3 +85,36 @@ def test_a_storage_move_to_another_file_system_is_refused_when_it_does_not_fit(
     full = fill(small_fs, leave=4 * MiB)
     refused_then_done(host, full, lambda: host.move_storage("web01", small_fs / "moved"))
     assert host.get_vm("web01").path == small_fs / "moved"
+
+
+def test_a_disk_that_fills_during_a_merge_loses_nothing(
+    small_fs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program takes the space right after the check: the merge really runs out of
+    space half way. The delete is past its point of no return: c1 and Now read as before, and
+    the retry, once there is space, finishes it."""
+    host = chain(small_fs / "host")
+    write_now(host, "web01", 8 * MiB, os.urandom(8 * MiB))
+    before = contents(host, "web01")
+    c1_disk = host.get_snapshot("web01", "c1").hard_drives[0].path
+    c1_bytes = c1_disk.read_bytes()
+    real_require = freespace.require
+    fillers: list[Path] = []
+
+    def then_fill(*args: Any) -> None:
+        real_require(*args)
+        fillers.append(fill(small_fs, leave=256 << 10))
+
+    monkeypatch.setattr(freespace, "require", then_fill)
+    with pytest.raises(UnfinishedError, match="No space left on device"):
+        host.remove_snapshot("web01", "c2")
+    monkeypatch.undo()
+    assert contents(host, "web01")["Now"] == before["Now"]
+    assert c1_disk.read_bytes() == c1_bytes
+    fillers[0].unlink()
+    result = host.remove_snapshot("web01", "c2")  # the retry
+    assert any("completed" in w for w in result.warnings)
+    assert contents(host, "web01") == {k: v for k, v in before.items() if k != "c2"}
+    assert c1_disk.read_bytes() == c1_bytes
+    assert host.check() == []
+    assert not [p for p in host.root.rglob("*") if p.name.endswith((".tmp", ".hvnew"))]
