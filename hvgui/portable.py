@@ -169,21 +169,24 @@ def sync_data(fd: int) -> None:
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
-    """Make a rename, creation or unlink in `folder` durable. Best effort: some file systems
-    refuse. Skipped on Windows, which cannot open a folder as a file and whose NTFS journals
-    its metadata itself."""
+    """Make a rename, creation or unlink in `folder` durable (durable.py says when). A file
+    system that cannot fsync a folder says so with one of _FSYNC_UNSUPPORTED: nothing more can
+    be done there; any other error (EIO) is raised, as the change may not be on the disk.
+    Skipped on Windows, which cannot open a folder as a file and whose NTFS journals its
+    metadata itself."""
     if WINDOWS:
         return
-    try:
-        fd = open_fd(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
+    fd = open_fd(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno not in _FSYNC_UNSUPPORTED:
+            raise
     finally:
         os.close(fd)
+
+
+_FSYNC_UNSUPPORTED = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EISDIR}
 
 
 # ---------------------------------------------------------------------------------- locking

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from hvgui import vhdx
+from hvgui import durable, vhdx
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import (
     pending_after,
@@ -149,7 +149,7 @@ def checkpoint(
     if doc.fibre_channel():
         op.warnings.append("virtual Fibre Channel storage is not captured by checkpoints")
     if memory:
-        state_dir.mkdir(parents=True)
+        durable.make_folders(state_dir)
         sbin, svsv = state_dir / f"{snap_id}.bin", state_dir / f"{snap_id}.vsv"
         copied = copy_bin(
             runtime.runtime_bin(doc),
@@ -169,7 +169,7 @@ def checkpoint(
         sdoc.set_saved_state(None, None)
     report(progress, 0.95, PHASE_CREATE)
     check(op.cancel)
-    sdoc.path.parent.mkdir(parents=True, exist_ok=True)
+    durable.make_folders(sdoc.path.parent)
     op.tx.write_new(sdoc.path, sdoc.to_bytes())
     op.event("created", sdoc.path, file_size(sdoc.path), f"checkpoint configuration '{name}'")
     doc.snapshot_ids = [*doc.snapshot_ids, snap_id]
@@ -303,7 +303,7 @@ def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) ->
         after += [journal.delete(rbin), journal.delete(rvsv)]
         new.set_saved_state(None, None)
     else:
-        rbin.parent.mkdir(parents=True, exist_ok=True)
+        durable.make_folders(rbin.parent)
         tmp = rbin.with_name(rbin.name + ".hvnew")
         remove_path(tmp)
         op.tx.created(tmp)

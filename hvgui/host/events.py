@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from hvgui import durable
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import open_regular, parse_json
 from hvgui.host.model import DiskEvent
@@ -22,11 +23,7 @@ class EventLog:
         if not events:
             return
         text = "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in events)
-        fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_LINKS)
-        try:
-            os.write(fd, text.encode("utf-8"))  # one O_APPEND write: never interleaved
-        finally:
-            os.close(fd)
+        durable.append(self.path, text.encode("utf-8"), lambda p, f: open_regular(p, f | _NO_LINKS))
 
     def read(self, vm_id: str | None = None) -> list[DiskEvent]:
         out: list[DiskEvent] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -10,25 +9,14 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from hvgui import durable
 from hvgui.host import freespace
 from hvgui.host.errors import HostError
 from hvgui.vhdx.files import allocated_bytes, data_extents
 
-
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write `data` to a new file beside `path`, then rename it over `path` (all or nothing)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # a full disk must not keep the half-written copy
-            os.unlink(tmp)
-        raise
+# The host's names for durable writes (hvgui/durable.py holds the one implementation).
+atomic_write = durable.replace_file
+remove_path = durable.remove
 
 
 def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
@@ -70,17 +58,6 @@ def file_size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-def remove_path(path: Path) -> None:
-    """Remove a file or a folder tree if it exists (read-only files included)."""
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def link_or_copy(source: Path, destination: Path) -> bool:

@@ -9,6 +9,10 @@ A transaction has two halves:
    actions (rename a staged configuration over the real one, make a disk read-only, merge a
    disk, delete a file). Killed here, the operation rolls forward: the actions run again.
 
+Power cuts (durable.py): the journal is durable before any file it lists is created; every
+created file is durable before the commit record; the commit record is durable before the
+first action; every action is durable before the journal goes.
+
 Past the commit point an operation only goes forward: an error there (a full disk, an I/O
 error) leaves the committed journal in place and raises UnfinishedError; undoing half of the
 actions would leave e.g. a listed checkpoint whose disk already holds later data. An error in
@@ -31,18 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hvgui import vhdx
+from hvgui import durable, vhdx
 from hvgui.errors import HvError
 from hvgui.host.boundary import ALLOW_COMMAND, Boundary
 from hvgui.host.errors import HostError, UnfinishedError
-from hvgui.host.fileio import (
-    atomic_write,
-    file_size,
-    norm,
-    parse_json,
-    read_bounded,
-    remove_path,
-)
+from hvgui.host.fileio import file_size, norm, parse_json, read_bounded
 from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, report, scaled
@@ -83,8 +80,8 @@ class Transaction:
         }
         self.done = False  # the journal file is written on the first record: nothing before
 
-    def _save(self, durable: bool) -> None:
-        atomic_write(self.file, json.dumps(self.record, indent=1).encode(), durable=durable)
+    def _save(self) -> None:
+        durable.replace_file(self.file, json.dumps(self.record, indent=1).encode())
 
     def created(self, *paths: Path) -> None:
         """Record `paths` as created by this transaction (call BEFORE creating them)."""
@@ -95,18 +92,17 @@ class Transaction:
                 raise HostError(path, "already exists; refusing to overwrite it")
         if fresh:
             self.record["created"].extend(str(p) for p in fresh)
-            self._save(durable=False)
+            self._save()  # on disk before the files exist: a power cut leaves no strays
 
     def write_new(self, path: Path, data: bytes) -> None:
         self.created(path)
-        with open(path, "xb") as handle:
-            handle.write(data)
+        durable.create_file(path, data)
 
     def stage(self, path: Path, data: bytes) -> Action:
         """Write `data` beside `path` as `<name>.hvnew`; the returned action puts it in place."""
         tmp = path.with_name(path.name + ".hvnew")
         if os.path.lexists(tmp):
-            remove_path(tmp)  # a leftover of an operation rolled back long ago
+            durable.remove(tmp)  # a leftover of an operation rolled back long ago
         self.write_new(tmp, data)
         return replace(tmp, path)
 
@@ -118,10 +114,13 @@ class Transaction:
         cancel: CancelToken | None = None,
     ) -> list[DiskEvent]:
         self._vet([], actions)
+        for name in self.record["created"]:  # data before the record that makes it visible
+            if os.path.lexists(name):
+                durable.sync_tree(Path(name))
         self.record["committed"] = True
         self.record["actions"] = actions
         try:
-            self._save(durable=True)
+            self._save()
         except BaseException:
             if not _committed_on_disk(self.file):
                 self.record["committed"] = False
@@ -152,7 +151,7 @@ class Transaction:
         failed = False
         for name in reversed(self.record["created"]):  # a recorded path may not exist yet
             try:
-                remove_path(Path(name))
+                durable.remove(Path(name))
             except OSError:
                 failed = True
         self.done = True
@@ -163,7 +162,7 @@ class Transaction:
         self.done = True
         # A journal that cannot be removed runs again later: its actions are idempotent.
         with contextlib.suppress(OSError):
-            self.file.unlink()
+            durable.remove(self.file)
 
 
 def _committed_on_disk(path: Path) -> bool:
@@ -193,10 +192,10 @@ def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> 
         if op == "replace":
             src, dst = Path(action["src"]), Path(action["dst"])
             if os.path.lexists(src):
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
+                durable.make_folders(dst.parent)
+                durable.rename(src, dst)
         elif op == "delete":
-            remove_path(Path(action["path"]))
+            durable.remove(Path(action["path"]))
         elif op == "read_only":
             path = Path(action["path"])
             if path.exists():
@@ -335,7 +334,7 @@ def recover(
         if vm_id is not None and (not isinstance(record, dict) or record.get("vm_id") != vm_id):
             continue  # another VM's: its operation may be running in another thread
         if problem or not isinstance(record, dict):
-            path.rename(path.with_suffix(".damaged"))
+            durable.rename(path, path.with_suffix(".damaged"))
             done.append(f"{path.name}: journal set aside, nothing done ({problem})")
             continue
         try:
@@ -344,7 +343,7 @@ def recover(
                 done.append(f"{record.get('operation')}: {COMPLETED}")
             else:
                 for name in reversed(record["created"]):
-                    remove_path(Path(name))
+                    durable.remove(Path(name))
                 done.append(f"{record.get('operation')}: rolled back after an interruption")
         except (OSError, HvError) as exc:
             if vm_id is not None:  # the VM's next operation: refused until this one is done
@@ -354,6 +353,5 @@ def recover(
                 "it will be when the host is next opened"
             )
             continue
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        durable.remove(path)
     return done

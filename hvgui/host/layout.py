@@ -21,6 +21,7 @@ from pathlib import Path
 
 import platformdirs
 
+from hvgui import durable
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 
@@ -85,7 +86,7 @@ class Layout:
             self.journal_dir,
             self.status_dir,
         ):
-            folder.mkdir(parents=True, exist_ok=True)
+            durable.make_folders(folder)
 
     def status_file(self, vm_id: str) -> Path:
         return self.status_dir / f"{vm_id}.json"

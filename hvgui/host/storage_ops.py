@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hvgui import vhdx
+from hvgui import durable, vhdx
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import vm_disk_parents
 from hvgui.host.errors import HostError, InvalidStateError
@@ -91,7 +91,7 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
     needs += [(destination, stored_size(Path(f)) or 0) for f in (memloc, vsvloc) if f]
     freespace.require(vm_doc.name, "the export", needs)
     made = not destination.exists()
-    destination.mkdir(parents=True, exist_ok=True)
+    durable.make_folders(destination)
     work = destination / f".{file_name_for(vm_doc.name)}.export-partial"
     try:
         remove_path(work)
@@ -168,7 +168,8 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
             out.set_saved_state(None, None)
         out.set("hvgui/state", "string", state)
         config.write_bytes(out.to_bytes())
-        os.replace(work, folder)
+        durable.sync_tree(work)  # every exported byte durable before the folder appears
+        durable.rename(work, folder)
         final_config = folder / VIRTUAL_MACHINES / config.name
         op.event("created", final_config, file_size(final_config), "the exported configuration")
         for saved in runtime.files_in(final_config.parent / vm_doc.id):
@@ -176,7 +177,8 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
     except BaseException:
         with contextlib.suppress(OSError):  # the error that stopped the export is the news
             remove_path(work)
-            if made:
+        if made:  # even when syncing the removal above failed
+            with contextlib.suppress(OSError):
                 destination.rmdir()
         raise
     return folder
@@ -253,7 +255,7 @@ def move_storage(
             check(op.cancel)
             if dst.exists():
                 raise HostError(dst, "already exists at the destination")
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            durable.make_folders(dst.parent)
             op.tx.created(dst)
             link_or_copy(src, dst)
             moved += file_size(src) or 0
@@ -282,14 +284,14 @@ def move_storage(
 
         for sdoc, new_path in snap_moves:
             relocate(sdoc)
-            new_path.parent.mkdir(parents=True, exist_ok=True)
+            durable.make_folders(new_path.parent)
             op.tx.write_new(new_path, sdoc.to_bytes())
             after.append(journal.delete(sdoc.path))
             after.append(journal.delete(snapshot_state_dir(doc.snapshot_data_root, sdoc.id)))
             op.event("moved", new_path, file_size(new_path), f"from {sdoc.path.parent}")
         relocate(doc)
         doc.pending_merges = [str(mapping.get(norm(p), norm(p))) for p in doc.pending_merges]
-        new_config.parent.mkdir(parents=True, exist_ok=True)
+        durable.make_folders(new_config.parent)
         op.tx.write_new(new_config, doc.to_bytes())
         op.event("moved", new_config, file_size(new_config), f"from {doc.path.parent}")
         before: list[journal.Action] = []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hvgui import vhdx
+from hvgui import durable, vhdx
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.boundary import ALLOW_COMMAND
 from hvgui.host.checkpoints import vhd_paths
@@ -67,12 +67,12 @@ def new_vm(
     if path is not None:
         line += f" -Path {ps_quote(norm(path))}"
     with host._operation(doc, "New", "Creating", progress, cancel) as op:
-        config_path.parent.mkdir(parents=True, exist_ok=True)
+        durable.make_folders(config_path.parent)
         if new_vhd_size_bytes is not None:
             vhd = data_root / VIRTUAL_HARD_DISKS / f"{file_name_for(name)}.vhdx"
             if vhd.exists():
                 raise HostError(vhd, "a disk with this name already exists")
-            vhd.parent.mkdir(parents=True, exist_ok=True)
+            durable.make_folders(vhd.parent)
             op.tx.created(vhd)
             # the guest's file system code (and numpy) loads only when a VM gets a disk
             from hvgui.host.guest import MIN_GUEST_DISK, format_new_vm_disk
@@ -186,7 +186,7 @@ def transition(
         after: list[journal.Action] = []
         now = datetime.now(UTC)
         if action == states.START and doc.state == states.OFF:
-            runtime_dir.mkdir(parents=True, exist_ok=True)
+            durable.make_folders(runtime_dir)
             tmp = rbin.with_name(rbin.name + ".hvnew")
             remove_path(tmp)
             op.tx.created(tmp)
@@ -217,6 +217,8 @@ def transition(
             remove_path(tmp)
             op.tx.created(tmp)
             write_vsv(tmp, runtime.device_state(doc, doc.state))
+            if rbin.exists():  # the guest's memory, until now as volatile as RAM
+                durable.sync_file(rbin)
             before.append(journal.replace(tmp, rvsv))
             op.event("created", rvsv, file_size(tmp), "saved device state")
             doc.set_saved_state(rbin, rvsv)
@@ -267,7 +269,7 @@ def set_vm(
                 )
             where = norm(snapshot_file_location)
             host.boundary.require(where, "keep checkpoint files there")
-            (where / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
+            durable.make_folders(where / SNAPSHOTS)
             doc.set("global_settings/snapshots/data_root", "string", str(where))
             line += f" -SnapshotFileLocation {ps_quote(where)}"
         if checkpoint_type is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hvgui import durable
 from hvgui.vhdx import format as F
 from hvgui.vhdx.errors import (
     CorruptFileError,
@@ -434,9 +435,9 @@ def set_read_only(path: str | os.PathLike[str], read_only: bool) -> None:
     try:
         mode = stat.S_IMODE(os.stat(p).st_mode)
         if read_only:
-            os.chmod(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+            durable.set_mode(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
         else:
-            os.chmod(p, mode | stat.S_IWUSR)
+            durable.set_mode(p, mode | stat.S_IWUSR)
     except FileNotFoundError:
         raise VhdxError(p, "no such file") from None
     except OSError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hvgui import portable
+from hvgui import durable, portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, served_ranges
@@ -66,8 +66,7 @@ def convert_vhd(
                     _disk_to_raw(disk, temp, progress, cancel)
                 else:
                     _disk_to_vhdx(disk, temp, progress, cancel)
-        os.rename(temp, dst)
-        portable.fsync_dir(dst.parent)
+        durable.rename(temp, dst)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()

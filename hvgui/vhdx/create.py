@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hvgui import portable
+from hvgui import durable, portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import BatGeometry
@@ -187,6 +187,7 @@ def _create(
             header = Header(seq, guid_file, guid_data, F.NULL_GUID, LOG_LENGTH, LOG_OFFSET)
             pwrite_all(fd, build_header(header), offset)
         os.fsync(fd)
+        durable.sync_folder(path.parent)  # the new name too, before anything refers to it
         report(progress, 1.0, "Creating")
     except BaseException as exc:
         os.close(fd)

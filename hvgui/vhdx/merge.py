@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hvgui import portable
+from hvgui import durable, portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
@@ -124,7 +124,7 @@ def _merge(
     for file in merged:
         file.unlink(missing_ok=True)
     for folder in {f.parent for f in merged}:
-        portable.fsync_dir(folder)
+        durable.sync_folder(folder)
     # The destination is now the chain's leaf unless grandchildren still depend on it.
     if grandchildren:
         _set_writable(destination, False)
@@ -394,17 +394,17 @@ def _make_writable(paths: list[Path]) -> dict[Path, int]:
         mode = stat.S_IMODE(os.stat(p).st_mode)
         if not mode & stat.S_IWUSR:
             saved[p] = mode
-            os.chmod(p, mode | stat.S_IWUSR)
+            os.chmod(p, mode | stat.S_IWUSR)  # not durable: a rerun after a cut sets it again
     return saved
 
 
 def _restore_modes(saved: dict[Path, int]) -> None:
     for p, mode in saved.items():
         with contextlib.suppress(OSError):  # the file may be gone (a merged file)
-            os.chmod(p, mode)
+            durable.set_mode(p, mode)
 
 
 def _set_writable(path: Path, writable: bool) -> None:
     mode = stat.S_IMODE(os.stat(path).st_mode)
     write_bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-    os.chmod(path, mode | stat.S_IWUSR if writable else mode & ~write_bits)
+    durable.set_mode(path, mode | stat.S_IWUSR if writable else mode & ~write_bits)
