@@ -15,6 +15,7 @@ Prints one line per measurement; asserts nothing. Hosts are cached in --workdir.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -133,13 +134,20 @@ def _window(host_dir: Path, tmp: Path) -> object:
 
 
 def _pump_until(done: Callable[[], bool], timeout: float) -> None:
-    from PySide6.QtCore import QCoreApplication, QEventLoop
+    """Run the event loop until `done()`, sleeping between events as app.exec() does (a
+    loop of processEvents() would keep the GUI thread on a core and skew every gap)."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
     end = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > end:
-            raise TimeoutError("timed out")
-        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    wake = QTimer()  # the longest sleep between two looks at done()
+    wake.start(20)
+    try:
+        while not done():
+            if time.monotonic() > end:
+                raise TimeoutError("timed out")
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    finally:
+        wake.stop()
 
 
 def scroll_frames(host_dir: Path, tmp: Path) -> dict[str, tuple[int, float, float, float]]:
@@ -202,17 +210,220 @@ def merge_gap(workdir: Path, data_bytes: int) -> tuple[float, float, int]:
     return worst, seconds, ticks
 
 
+# ---------------------------------------------------------------- busy machine
+BUSY_LOOP = "while True: pass"
+
+
+class Sampler:
+    """Where the GUI thread is: its stack sampled every `every` seconds by another thread,
+    so that a long gap can be blamed on the code that ran during it (py-spy's dump, in
+    process)."""
+
+    def __init__(self, every: float = 0.002) -> None:
+        import threading
+
+        self.every = every
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+        self.others: list[tuple[float, tuple[str, ...]]] = []  # the pool threads' stacks
+        self._main = threading.main_thread().ident
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import threading
+        import traceback
+
+        me = threading.get_ident()
+        while not self._stop.wait(self.every):
+            now = time.perf_counter()
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                stack = tuple(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                              for f in traceback.extract_stack(frame)[-12:])
+                (self.samples if ident == self._main else self.others).append((now, stack))
+
+    def during(self, start: float, end: float, gui: bool = True) -> list[str]:
+        """The innermost frames of the GUI thread (or the others) seen between `start` and
+        `end`, most frequent first."""
+        from collections import Counter
+
+        seen: Counter[str] = Counter()
+        for when, stack in self.samples if gui else self.others:
+            if start <= when <= end:
+                ours = [s for s in stack if not s.startswith(("bench_gui.py", "threading.py"))]
+                seen[" < ".join(reversed(ours[-4:]))] += 1
+        return [f"{n} x {where}" for where, n in seen.most_common(3)]
+
+
+class GapLog:
+    """Like GapMeter, but keeps every gap over `report_ms` with its time span."""
+
+    def __init__(self, interval_ms: int = 10, report_ms: float = 20.0) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.interval = interval_ms / 1000
+        self.report = report_ms / 1000
+        # start, end, and of the GUI thread's time in the gap: on a core, waiting for one
+        self.gaps: list[tuple[float, float, float, float]] = []
+        self.worst = 0.0
+        self._last = 0.0
+        self._last_cpu = (0.0, 0.0)
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self._last, self._last_cpu = time.perf_counter(), self._sched()
+        self._timer.start()
+
+    @staticmethod
+    def _sched() -> tuple[float, float]:
+        """The GUI thread's seconds on a core and waiting for one (Linux's schedstat); the
+        rest of a gap it was blocked: on the GIL, a lock or I/O."""
+        try:
+            with open("/proc/thread-self/schedstat") as f:
+                run, wait, _ = f.read().split()
+            return int(run) / 1e9, int(wait) / 1e9
+        except OSError:
+            return time.thread_time(), 0.0
+
+    def stop(self) -> float:
+        self._timer.stop()
+        self._tick()
+        return self.worst * 1000
+
+    def _tick(self) -> None:
+        now, cpu = time.perf_counter(), self._sched()
+        late = now - self._last - self.interval
+        if late > self.report:
+            self.gaps.append((self._last, now, cpu[0] - self._last_cpu[0],
+                              cpu[1] - self._last_cpu[1]))
+        self.worst = max(self.worst, late)
+        self._last, self._last_cpu = now, cpu
+
+
+def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool
+              ) -> list[tuple[str, float, float]]:
+    """The worst GUI-thread gap during four long operations started from the window while
+    busy loops keep every core busy: (operation, worst gap ms, seconds it took)."""
+    from hvgui.host import Host
+    from hvgui.host.guest import Guest
+    from hvgui.ui import ask
+
+    _app()
+    root = workdir / f"busy-{os.getpid()}"
+    host = Host.open(root)
+    host.new_vm("Merge", memory_startup_bytes=512 * MiB,
+                new_vhd_size_bytes=max(2 * GiB, data_bytes * 2))
+    host.start_vm("Merge")
+    host.checkpoint_vm("Merge", snapshot_name="Before the data")
+    Guest(host, "Merge").run_workload(data_bytes, path="/big.bin")
+    host.new_vm("Memory", memory_startup_bytes=memory_bytes, new_vhd_size_bytes=256 * MiB)
+    host.start_vm("Memory")
+    for offset in range(0, 256 * MiB, 16 * MiB):  # 256 MiB touched, spread over the memory
+        host.write_memory("Memory", offset * (memory_bytes // (256 * MiB) - 1),
+                          os.urandom(16 * MiB))
+    for name in ("Export", "Move"):  # half as much data each, then turned off
+        host.new_vm(name, memory_startup_bytes=512 * MiB, new_vhd_size_bytes=GiB)
+        host.start_vm(name)
+        Guest(host, name).run_workload(data_bytes // 2, path="/data.bin")
+        host.stop_vm(name, turn_off=True)
+    win = _window(root, workdir)
+    ask.confirm_delete = lambda *a, **k: True  # type: ignore[assignment]
+    folders = iter([workdir / f"export-{os.getpid()}", workdir / f"moved-{os.getpid()}"])
+    ask.ask_directory = lambda *a, **k: next(folders)  # type: ignore[assignment]
+
+    def select_vm(name: str) -> None:
+        view = win.vm_view  # type: ignore[attr-defined]
+        model = view.model()
+        _pump_until(lambda: any(model.index(r, 0).data() == name
+                                for r in range(model.rowCount())), timeout=30)
+        view.selectRow(next(r for r in range(model.rowCount())
+                            if model.index(r, 0).data() == name))
+
+    def delete() -> None:
+        select_vm("Merge")
+        _pump_until(lambda: win.select_checkpoint(  # type: ignore[attr-defined]
+            host.get_snapshot("Merge", "Before the data").id), timeout=30)
+        win.acts.cp_delete.trigger()  # type: ignore[attr-defined]
+
+    def checkpoint() -> None:
+        select_vm("Memory")
+        win.acts.vm_checkpoint.trigger()  # type: ignore[attr-defined]
+
+    def export() -> None:
+        select_vm("Export")
+        win.acts.vm_export.trigger()  # type: ignore[attr-defined]
+
+    def move() -> None:
+        select_vm("Move")
+        win.acts.vm_move.trigger()  # type: ignore[attr-defined]
+
+    steps = [(f"delete with a {data_bytes >> 20} MiB merge", delete),
+             (f"checkpoint, {memory_bytes >> 20} MiB memory (256 MiB touched)", checkpoint),
+             ("export", export), ("storage move", move)]
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+             for _ in range(os.cpu_count() or 2)]
+    results = []
+    try:
+        _pump_until(lambda: not win.runner.busy, timeout=60)  # type: ignore[attr-defined]
+        for name, start_op in steps:
+            log = GapLog(10)
+            with Sampler() if why else contextlib.nullcontext() as sampler:
+                log.start()
+                begun, gui_cpu = time.perf_counter(), time.thread_time()
+                start_op()
+                _pump_until(lambda: not win.runner.busy, timeout=3600)  # type: ignore[attr-defined]
+                seconds = time.perf_counter() - begun
+                gui_cpu = time.thread_time() - gui_cpu
+                worst = log.stop()
+            results.append((name, worst, seconds))
+            if why:
+                print(f"  {name}: the GUI thread used {1000 * gui_cpu:.0f} ms of CPU in "
+                      f"{seconds:.1f} s")
+            if sampler is not None:
+                for start, end, run, wait in sorted(log.gaps, key=lambda g: g[0] - g[1])[:3]:
+                    print(f"  {name}: {1000 * (end - start):.0f} ms gap: {1000 * run:.0f} ms on "
+                          f"a core, {1000 * wait:.0f} ms waiting for one, the rest blocked:")
+                    for line in sampler.during(start, end):
+                        print(f"      {line}")
+                    for line in sampler.during(start, end, gui=False):
+                        print(f"      pool: {line}")
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+        win.close()  # type: ignore[attr-defined]
+        shutil.rmtree(root, ignore_errors=True)
+        for folder in (workdir / f"export-{os.getpid()}", workdir / f"moved-{os.getpid()}"):
+            shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (20 VMs x 5 checkpoints, 64 MiB merge)")
-    parser.add_argument("--only", choices=["startup", "scroll", "merge"], action="append")
+    parser.add_argument("--only", choices=["startup", "scroll", "merge", "busy"],
+                        action="append")
+    parser.add_argument("--why", action="store_true",
+                        help="busy: print where the GUI thread was during the worst gaps")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hvgui-bench-gui-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    only = set(args.only or ["startup", "scroll", "merge"])
+    only = set(args.only or ["startup", "scroll", "merge", "busy"])
     vms, cps = (20, 5) if args.quick else (200, 20)
     data = 64 * MiB if args.quick else GiB
     tries = 1 if args.quick else 3
@@ -238,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         worst, seconds, ticks = merge_gap(workdir, data)
         print(f"merge: {data >> 20} MiB merged in {seconds:.1f} s; worst GUI gap {worst:.0f} ms "
               f"over {ticks} timer ticks (target < 100 ms)")
+    if "busy" in only:
+        memory = 512 * MiB if args.quick else 4 * GiB
+        for name, worst, seconds in busy_gaps(workdir, data, memory, args.why):
+            print(f"busy machine, {name}: worst GUI gap {worst:.0f} ms over {seconds:.1f} s "
+                  f"(target < 50 ms)")
     return 0
 
 

@@ -74,6 +74,8 @@ class DetailsPane(QWidget):
         self.screen_key = ""
         self._screen: tuple[str, str, datetime | None] = ("", "Off", None)
         self._screen_lines: list[str] = []
+        self._drawn: tuple[object, ...] | None = None  # what the thumbnail shows now
+        self._rows: dict[int, list[tuple[str, str]]] = {}  # what each form shows now
         self.summary, self.summary_form = _form()
         self.memory, self.memory_form = _form()
         self.networking, self.networking_form = _form()
@@ -88,6 +90,9 @@ class DetailsPane(QWidget):
         self.show_nothing()
 
     def _fill(self, form: QFormLayout, rows: list[tuple[str, str]]) -> None:
+        if self._rows.get(id(form)) == rows:  # each refresh: rebuild only what changed
+            return
+        self._rows[id(form)] = list(rows)
         while form.rowCount():
             form.removeRow(0)
         for label, value in rows:
@@ -106,14 +111,21 @@ class DetailsPane(QWidget):
         return out
 
     def _thumb(self, key: str, name: str, state: str, when: datetime | None) -> None:
+        if key != self.screen_key:  # another screen: its console lines come when read
+            self._screen_lines = []
         self.screen_key = key
         self._screen = (name, state, when)
-        self._screen_lines = []
         self._render()
 
     def _render(self) -> None:
         ratio = self.devicePixelRatioF() or 1.0
         name, state, when = self._screen
+        # Drawn again only when what it shows changed (the clock shows minutes).
+        drawn = (name, state, when and when.strftime("%Y%m%d%H%M"), tuple(self._screen_lines),
+                 ratio)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
         self.thumbnail.setPixmap(
             render_screen(name, state, when, THUMB, ratio, lines=self._screen_lines)
         )
@@ -131,6 +143,7 @@ class DetailsPane(QWidget):
         self.screen_key = ""
         self.header.setText("  No virtual machine selected")
         self.thumbnail.clear()
+        self._drawn = None
         for form in (self.summary_form, self.memory_form, self.networking_form):
             self._fill(form, [])
 

@@ -471,7 +471,10 @@ class MainWindow(QMainWindow):
         elif vm is not None:
             self.details.show_vm(vm)
             revision = self.session._revision if self.session is not None else ""
-            self._load_screen(vm, f"now:{vm.id}", f"now:{vm.id}:{revision}")
+            # While an operation changes the VM, its console keeps what it showed: reading
+            # the guest's disk at every step would compete with the operation and this thread.
+            if self.session is None or not self.session.is_busy(vm.id):
+                self._load_screen(vm, f"now:{vm.id}", f"now:{vm.id}:{revision}")
         else:
             self.details.show_nothing()
 
