@@ -218,6 +218,11 @@ def test_a_fault_at_every_point_leaves_before_or_after(
     run_faults(tmp_path, monkeypatch, operation, per_kind=None)
 
 
+def built(tmp_path: Path, build: Callable[[Path], None]) -> Host:
+    build(tmp_path / "host")
+    return Host.open(tmp_path / "host")
+
+
 def first_write_fails(monkeypatch: pytest.MonkeyPatch, call: Callable[[], object]) -> str:
     """Run `call` with the disk full from its first merge write on; returns the error."""
     plan = Plan(fail_at=1, code=errno.ENOSPC, sticky=True)
@@ -237,9 +242,7 @@ def first_write_fails(monkeypatch: pytest.MonkeyPatch, call: Callable[[], object
 def test_a_full_disk_during_a_deletes_merge_never_falsifies_the_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "host"
-    build_chain(root)
-    host = Host.open(root)
+    host = built(tmp_path, build_chain)
     before = look(host)
     message = first_write_fails(monkeypatch, lambda: host.remove_snapshot("web01", "c2"))
     assert "No space left on device" in message and "completed" in message
@@ -256,12 +259,10 @@ def test_a_full_disk_during_a_deletes_merge_never_falsifies_the_checkpoint(
 def test_a_full_disk_during_an_apply_resolving_a_merge_completes_on_reopen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "host"
-    build_pending(root)
-    host = Host.open(root)
+    host = built(tmp_path, build_pending)
     before = look(host)
     first_write_fails(monkeypatch, lambda: host.restore_snapshot("web01", "c2"))
-    host = Host.open(root)
+    host = Host.open(host.root)
     assert any("Apply: completed" in line for line in host.recovered)
     vm = host.get_vm("web01")
     assert vm.hard_drives[0].path.exists() and not vm.merge_pending
@@ -273,15 +274,13 @@ def test_a_full_disk_during_an_apply_resolving_a_merge_completes_on_reopen(
 def test_an_operation_that_cannot_finish_yet_refuses_the_next_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "host"
-    build_chain(root)
-    host = Host.open(root)
+    host = built(tmp_path, build_chain)
     first_write_fails(monkeypatch, lambda: host.remove_snapshot("web01", "c2"))
     # Still full: the VM's next operation tries to finish the delete first, and says why not.
     message = first_write_fails(monkeypatch, lambda: host.checkpoint_vm("web01"))
     assert message.startswith("Delete: stopped after its point of no return: ")
     assert [s.name for s in host.list_snapshots("web01")] == ["c1", "c2"]
-    host = Host.open(root)  # space again
+    host = Host.open(host.root)  # space again
     assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
     assert host.check() == []
 
@@ -291,9 +290,7 @@ def test_records_that_cannot_be_written_do_not_fail_a_finished_operation(
 ) -> None:
     """The Status column and the event log are records of an operation, not part of it: when
     the disk fills up under them, the delete still completes and says what was not recorded."""
-    root = tmp_path / "host"
-    build_chain(root)
-    host = Host.open(root)
+    host = built(tmp_path, build_chain)
     writes = []
     real_write = host.status_board.write
 
