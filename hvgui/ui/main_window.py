@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
         self.checkpoint_view.setModel(session.checkpoint_model)
         header = self.vm_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in enumerate((170, 80, 80, 125, 80)):
+        for column, width in enumerate((170, 110, 80, 125, 80)):  # State: "Paused-Critical"
             self.vm_view.setColumnWidth(column, width)
         self.vm_view.selectionModel().selectionChanged.connect(self._vm_selection_changed)
         self.checkpoint_view.selectionModel().selectionChanged.connect(

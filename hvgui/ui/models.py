@@ -39,7 +39,9 @@ ObjectRole = Role.ObjectRole
 IdRole = Role.IdRole
 
 VM_COLUMNS = ("Name", "State", "CPU Usage", "Assigned Memory", "Uptime", "Status")
-_STATES_WITH_USAGE = {"Running", "Paused", "Pausing", "Resuming", "Saving", "Stopping", "Starting"}
+_STATES_WITH_USAGE = {
+    "Running", "Paused", "Paused-Critical", "Pausing", "Resuming", "Saving", "Stopping", "Starting"
+}
 
 
 class VmTableModel(QAbstractTableModel):
