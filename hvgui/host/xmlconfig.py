@@ -417,6 +417,8 @@ class ConfigDoc:
                 raise HostError(self.path, f"the manifest lists more than {MAX_DEVICES} devices")
             device = (entry.findtext("device") or "").strip().lower()
             instance = (entry.findtext("instance") or "").strip().lower()
+            if instance:  # it names the device's section, so nothing else may pass
+                instance = self._guid(f"manifest/{entry.tag}/instance", instance).lower()
             entries.append((entry, device, instance))
         return entries
 

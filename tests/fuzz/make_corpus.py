@@ -1,0 +1,89 @@
+"""Write the fuzzers' seed inputs into tests/fuzz/corpus/<target>/ (run once; the files are
+committed). Seeds are real files hvgui writes, plus the hostile VHDX files of
+tests/vhdx/hostile.py that fit in a small input.
+
+    python -m tests.fuzz.make_corpus
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from hvgui.host import Host, savedstate
+from hvgui.vhdx import MiB, create_differencing, create_dynamic, create_fixed, open_disk
+from tests.fuzz.targets import CORPUS, encode_sparse
+from tests.vhdx import hostile
+
+MAX_SEED = 64 << 10
+
+
+def _save(target: str, name: str, data: bytes) -> None:
+    if len(data) > MAX_SEED:
+        return
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(data).hexdigest()[:12]
+    (folder / f"seed-{name}-{digest}").write_bytes(data)
+
+
+def vhdx_seeds(work: Path) -> None:
+    base = work / "base.vhdx"
+    create_dynamic(base, 16 * MiB, block_size=MiB)
+    with open_disk(base, writable=True) as disk:
+        disk.write(0, b"\x5a" * 8192)
+        disk.write(5 * MiB, b"data" * 1024)
+    child = work / "child.avhdx"
+    create_differencing(child, base, block_size=MiB)
+    with open_disk(child, writable=True) as disk:
+        disk.write(4096, b"\x77" * 4096)
+    fixed = work / "fixed.vhdx"
+    create_fixed(fixed, 2 * MiB)
+    for path in (base, child, fixed):
+        _save("vhdx", path.stem, encode_sparse(path.read_bytes()))
+    for make in hostile.ALL:
+        folder = work / make.__name__
+        folder.mkdir()
+        path = make(folder)
+        if path.is_file() and path.stat().st_size <= 64 * MiB:
+            _save("vhdx", make.__name__, encode_sparse(path.read_bytes(), fix_checksums=False))
+
+
+def host_seeds(work: Path) -> None:
+    host = Host.open(work / "host")
+    host.new_vm("gen2", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=16 * MiB)
+    host.new_vm("gen1", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=16 * MiB,
+                generation=1)
+    host.add_fibre_channel("gen2", san_name="san0")
+    host.start_vm("gen2")
+    host.write_memory("gen2", 3 * MiB, b"memory" * 100)
+    host.checkpoint_vm("gen2", snapshot_name="one")
+    host.save_vm("gen2")
+    vm = host.get_vm("gen2")
+    snap = host.get_snapshot("gen2", "one")
+    for name, path in (("vm-gen2", vm.config_path), ("vm-gen1", host.get_vm("gen1").config_path),
+                       ("checkpoint", snap.config_path)):
+        _save("config", name, b"\x00" + path.read_bytes())
+        _save("config", f"{name}-text", b"\x01" + path.read_bytes().decode("utf-16").encode())
+    saved = vm.config_path.parent / vm.id
+    for path in (saved / f"{vm.id}.bin", snap.bin_path):
+        assert path is not None
+        _save("bin", path.parent.name[:8], encode_sparse(path.read_bytes()))
+    for path in (saved / f"{vm.id}.vsv", snap.vsv_path):
+        assert path is not None
+        _save("vsv", path.parent.name[:8], b"\x01" + path.read_bytes())
+    small = work / "small.bin"
+    savedstate.BinFile.create(small, 4 * MiB)
+    with savedstate.BinFile(small, writable=True) as memory:
+        memory.write(MiB - 3, b"across a chunk boundary")
+    _save("bin", "small", encode_sparse(small.read_bytes()))
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        vhdx_seeds(Path(tmp))
+        host_seeds(Path(tmp))
+    for target in sorted(p.name for p in CORPUS.iterdir()):
+        files = list((CORPUS / target).iterdir())
+        print(target, len(files), sum(f.stat().st_size for f in files))

@@ -1,0 +1,55 @@
+"""Coverage-guided fuzzing of one target with atheris (libFuzzer for Python).
+
+    python -m tests.fuzz.run TARGET [libFuzzer options] [NEW_INPUTS_DIR] tests/fuzz/corpus/TARGET
+
+hvgui's modules are instrumented, so libFuzzer keeps the mutations that reach new code. A
+finding (an exception other than a clear HvError, an input running past -timeout, memory
+past -rss_limit_mb) stops the run with a crash-*/timeout-*/oom-* file: put that file in
+tests/fuzz/corpus/TARGET/ and fix the code; test_fuzz.py then replays it in every run.
+No file is ever written past MAX_FILE_WRITTEN (a write past it fails with EFBIG).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports(include=["hvgui"]):
+    # Loaded here, not on first use, so that the lazily loaded engine is instrumented too.
+    import hvgui.host.inspect.decode
+    import hvgui.host.savedstate
+    import hvgui.host.xmlconfig
+    import hvgui.vhdx.bat
+    import hvgui.vhdx.chain
+    import hvgui.vhdx.check
+    import hvgui.vhdx.image
+    import hvgui.vhdx.info
+    import hvgui.vhdx.locator
+    import hvgui.vhdx.log
+    import hvgui.vhdx.structures  # noqa: F401
+
+from tests.fuzz.targets import TARGETS
+
+MAX_FILE_WRITTEN = 256 << 20
+
+
+def main() -> None:
+    target = TARGETS[sys.argv.pop(1)]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_WRITTEN, MAX_FILE_WRITTEN))
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
+        folder = Path(tmp) / "work"
+
+        def one_input(data: bytes) -> None:
+            target(data, folder)
+
+        atheris.Setup(sys.argv, one_input)
+        atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""What the fuzzer runs: each target turns an input into a file and puts it through every
+reader of its kind. A clear refusal (HvError: one line naming the file) is a right answer;
+any other exception is a finding, and so is a hang or a large allocation (run.py bounds both).
+
+The targets need no atheris: test_fuzz.py replays every corpus file through them in the
+default run, so a finding, once its input is in the corpus, stays a regression test.
+
+Disk images and BIN files are mostly zeros at fixed offsets (a minimal VHDX is megabytes),
+so their inputs are *sparse images*: a small header, then (offset, length, bytes) records
+written into an empty file. A flag asks the target to fix the checksums first, so that
+mutations reach the code behind them instead of stopping at a CRC mismatch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import crc32c
+
+from hvgui.errors import HvError
+from hvgui.host import savedstate
+from hvgui.host.inspect.decode import inspect_file
+from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.vhdx import dump_vhdx, open_disk, test_vhd
+
+MAX_FILE = 64 << 20  # a sparse image is at most this large (the offsets wrap)
+_HEAD = struct.Struct("<IB")  # file size in KiB, flags
+_RECORD = struct.Struct("<IH")  # offset, length; the bytes follow
+FIX_CHECKSUMS = 1
+
+
+# --------------------------------------------------------------------------- sparse images
+def encode_sparse(data: bytes, *, fix_checksums: bool = True, granule: int = 64) -> bytes:
+    """The sparse image of `data`: its non-zero `granule`-byte runs as records."""
+    out = bytearray(_HEAD.pack(-(-len(data) // 1024), FIX_CHECKSUMS if fix_checksums else 0))
+    at = 0
+    while at < len(data):
+        if not any(data[at : at + granule]):
+            at += granule
+            continue
+        end = at
+        while end < len(data) and any(data[end : end + granule]) and end - at < 0xFFFF - granule:
+            end += granule
+        chunk = data[at:end].rstrip(b"\0")
+        out += _RECORD.pack(at, len(chunk)) + chunk
+        at = end
+    return bytes(out)
+
+
+def write_sparse(data: bytes, path: Path) -> int:
+    """Write the sparse image `data` to `path`; returns its flags."""
+    if len(data) < _HEAD.size:
+        path.write_bytes(data)
+        return 0
+    size_kib, flags = _HEAD.unpack_from(data)
+    at = _HEAD.size
+    with open(path, "wb") as handle:
+        handle.truncate((size_kib << 10) % MAX_FILE)
+        while at + _RECORD.size <= len(data):
+            offset, length = _RECORD.unpack_from(data, at)
+            at += _RECORD.size
+            chunk = data[at : at + length]
+            at += length
+            handle.seek(offset % MAX_FILE)
+            handle.write(chunk)
+    return int(flags)
+
+
+def _fix_crc(path: Path, offset: int, length: int, field: int) -> None:
+    """Set the CRC-32C at `offset + field` over `length` bytes (with the field zeroed)."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        block = bytearray(handle.read(length))
+        if len(block) < field + 4:
+            return
+        struct.pack_into("<I", block, field, 0)
+        struct.pack_into("<I", block, field, crc32c.crc32c(bytes(block)))
+        handle.seek(offset)
+        handle.write(block)
+
+
+def _expected(call: Callable[[], object]) -> None:
+    """Run `call`; a clear refusal is a right answer."""
+    with contextlib.suppress(HvError):
+        call()
+
+
+def _fresh(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+
+# --------------------------------------------------------------------------- the targets
+def vhdx(data: bytes, folder: Path) -> None:
+    """Open, read, survey, test, inspect and write a VHDX built from a sparse image."""
+    _fresh(folder)
+    path = folder / "fuzz.vhdx"
+    if write_sparse(data, path) & FIX_CHECKSUMS:
+        for offset in (64 << 10, 128 << 10):  # the headers
+            _fix_crc(path, offset, 4096, 4)
+        for offset in (192 << 10, 256 << 10):  # the region tables
+            _fix_crc(path, offset, 64 << 10, 4)
+
+    def read() -> None:
+        with open_disk(path) as disk:
+            disk.read(0, min(disk.size, 1 << 20))
+            disk.read(max(0, disk.size - 4096), min(disk.size, 4096))
+
+    def write() -> None:
+        with open_disk(path, writable=True) as disk:
+            if disk.size >= 4096:
+                disk.write(0, b"\xab" * 4096)
+
+    for call in (read, lambda: dump_vhdx(path), lambda: test_vhd(path), write, read):
+        _expected(call)
+    inspect_file(path)  # never raises for a file that exists: problems are in its answer
+
+
+def config(data: bytes, folder: Path) -> None:
+    """Parse a configuration and read everything the host reads from one. An input whose
+    first byte is odd is UTF-8 text, written as the UTF-16 a configuration is (mutations
+    of text reach the parser far more often than mutations of UTF-16); else the file."""
+    _fresh(folder)
+    path = folder / "6B29FC40-CA47-1067-B31D-00DD010662DA.xml"
+    text, body = (data[0] & 1, data[1:]) if data else (0, b"")
+    if text:
+        body = "\ufeff".encode("utf-16-le") + body.decode("utf-8", "replace").encode("utf-16-le")
+    path.write_bytes(body)
+
+    def read() -> None:
+        doc = ConfigDoc.load(path)
+        for name in ("id", "name", "notes", "generation", "version", "creation_time",
+                     "memory_mb", "processor_count", "data_root", "snapshot_data_root",
+                     "checkpoint_type", "parent_snapshot_id", "state", "last_powered_on",
+                     "merge_pending", "snapshot_ids", "pending_merges", "is_snapshot"):
+            _expected(lambda name=name: getattr(doc, name))
+        if doc.is_snapshot:
+            for name in ("snapshot_parent_id", "snapshot_type", "snapshot_creation_time",
+                         "snapshot_vm_id", "snapshot_vm_state"):
+                _expected(lambda name=name: getattr(doc, name))
+        _expected(doc.drives)
+        _expected(doc.fibre_channel)
+        doc.set("properties/notes", "string", "fuzzed")  # a change, written back
+        doc.to_bytes()
+
+    _expected(read)
+    inspect_file(path)
+
+
+def bin_file(data: bytes, folder: Path) -> None:
+    """Open a BIN built from a sparse image: header, sections, reads, a write and a copy."""
+    _fresh(folder)
+    path = folder / "memory.bin"
+    if write_sparse(data, path) & FIX_CHECKSUMS:
+        with open(path, "rb") as handle:
+            header = handle.read(savedstate.BIN_HEADER_SIZE)
+        if len(header) >= 48:
+            (bitmap_length,) = struct.unpack_from("<I", header, 40)
+            with open(path, "r+b") as handle:
+                handle.seek(savedstate.BIN_HEADER_SIZE)
+                bitmap = handle.read(min(bitmap_length, 1 << 20))
+                handle.seek(44)
+                handle.write(struct.pack("<I", crc32c.crc32c(bitmap)))
+            _fix_crc(path, 0, savedstate.BIN_HEADER_SIZE, 56)
+
+    def read() -> None:
+        with savedstate.BinFile(path) as memory:
+            memory.info()
+            memory.sections()
+            memory.pending_write()
+            memory.read(0, min(memory.memory_size, 64 << 10))
+            memory.read(memory.memory_size - 1, 1)
+
+    def write() -> None:
+        with savedstate.BinFile(path, writable=True) as memory:
+            memory.write(0, b"\xcd" * min(memory.memory_size, 4096))
+
+    def copy() -> None:
+        savedstate.copy_bin(path, folder / "copy.bin")
+
+    for call in (read, lambda: savedstate.stored_size(path), copy, write, read):
+        _expected(call)
+    inspect_file(path)
+
+
+def vsv_file(data: bytes, folder: Path) -> None:
+    """Read a VSV (the file is the input, checksums fixed when its first byte is odd)."""
+    _fresh(folder)
+    path = folder / "state.vsv"
+    fix, body = (data[0] & 1, data[1:]) if data else (0, b"")
+    path.write_bytes(body)
+    if fix and len(body) >= 64:
+        count = min(struct.unpack_from("<I", body, 16)[0], 64)
+        table = 64 + 32 * count
+        for i in range(count):
+            at = 64 + 32 * i
+            if at + 32 > len(body):
+                break
+            offset, length = struct.unpack_from("<QQ", body, at + 8)
+            if offset + length <= len(body):
+                with open(path, "r+b") as handle:
+                    handle.seek(at + 24)
+                    handle.write(struct.pack("<I", crc32c.crc32c(body[offset : offset + length])))
+        with open(path, "r+b") as handle:
+            handle.seek(64)
+            crc = crc32c.crc32c(handle.read(table - 64))
+            handle.seek(32)
+            handle.write(struct.pack("<I", crc))
+        _fix_crc(path, 0, 64, 36)
+    _expected(lambda: savedstate.read_vsv(path))
+    _expected(lambda: savedstate.vsv_sections(path))
+    _expected(lambda: savedstate.copy_vsv(path, folder / "copy.vsv"))
+    inspect_file(path)
+
+
+TARGETS: dict[str, Callable[[bytes, Path], None]] = {
+    "vhdx": vhdx,
+    "config": config,
+    "bin": bin_file,
+    "vsv": vsv_file,
+}
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def corpus_files() -> list[tuple[str, Path]]:
+    return sorted(
+        (target, path)
+        for target in TARGETS
+        for path in (CORPUS / target).iterdir()
+        if path.is_file()
+    )
+
+
+if __name__ == "__main__":  # python -m tests.fuzz.targets TARGET FILE: replay one input
+    import sys
+
+    target, file = sys.argv[1], Path(sys.argv[2])
+    TARGETS[target](file.read_bytes(), Path(os.environ.get("TMPDIR", "/tmp")) / "fuzz-replay")
+    print("clear answer")
