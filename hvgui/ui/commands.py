@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -432,6 +433,17 @@ class Commands(QObject):
             return importlib.util.find_spec(INSPECTOR_MODULE) is not None
         except (ImportError, ValueError):
             return False
+
+    def warm_up_inspector(self) -> None:
+        """Import the inspector's modules on a pool thread while the user looks at the
+        window, so that the first Inspect Files... opens at once (its imports were most of
+        the first open's stall). Defining classes off the GUI thread is safe; no widget is
+        made there."""
+        if self.can_inspect() and INSPECTOR_MODULE not in sys.modules:
+            Op(self.window.runner, lambda _p, _c: importlib.import_module(INSPECTOR_MODULE),
+               label="Loading the inspector", quiet=True).failure(
+                lambda exc: None  # Inspect Files... imports it again and reports the error
+            ).run_in_background()
 
     def cp_inspect(self) -> None:
         session = self.session

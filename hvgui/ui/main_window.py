@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QItemSelection, QModelIndex, QPoint, QSettings, Qt
+from PySide6.QtCore import (
+    QByteArray,
+    QItemSelection,
+    QModelIndex,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -96,6 +104,8 @@ class MainWindow(QMainWindow):
         self._connect_actions()
         self.update_actions()
         self._restore_geometry()
+        # once the window is up and has been read: what the first click on Inspect needs
+        QTimer.singleShot(1500, self.commands.warm_up_inspector)
 
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
