@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hvgui import __version__
+from hvgui import __version__, portable
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         # the reader went away (`hvctl get-vm --json | head`): nothing left to say to it
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(portable.open_fd(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("hvctl: error: interrupted", file=sys.stderr)

@@ -6,13 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from hvgui import durable
+from hvgui import durable, portable
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import open_regular, parse_json
 from hvgui.host.model import DiskEvent
 
 MAX_LINE = 64 * 1024
-_NO_LINKS = getattr(os, "O_NOFOLLOW", 0)  # appending through a link would write outside the host
+_NO_LINKS = portable.no_follow()  # appending through a link would write outside the host
 
 
 class EventLog:

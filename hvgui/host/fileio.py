@@ -9,10 +9,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hvgui import durable
+from hvgui import durable, portable
 from hvgui.host import freespace
 from hvgui.host.errors import HostError
-from hvgui.vhdx.files import allocated_bytes, data_extents
+from hvgui.vhdx.files import allocated_bytes, data_extents, pwrite_all
 
 # The host's names for durable writes (hvgui/durable.py holds the one implementation).
 atomic_write = durable.replace_file
@@ -22,11 +22,11 @@ remove_path = durable.remove
 def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
     """`os.open` for a file the host reads: a FIFO or device in a host folder must not block
     or stream forever, so anything but a regular file is a HostError."""
-    fd = os.open(path, flags | os.O_NONBLOCK, mode)
+    fd = portable.open_without_blocking(path, flags, mode)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise HostError(path, "not a regular file")
-        os.set_blocking(fd, True)
+        portable.make_blocking(fd)
     except BaseException:
         os.close(fd)
         raise
@@ -76,7 +76,7 @@ def link_or_copy(source: Path, destination: Path) -> bool:
 
 
 def copy_sparse(source: Path, destination: Path, chunk: int = 8 << 20) -> None:
-    """Copy only the data regions of `source` (SEEK_DATA/SEEK_HOLE): holes stay holes, so a
+    """Copy only the data regions of `source` (portable.next_data): holes stay holes, so a
     sparse memory file or disk does not grow when copied to another file system. Only a
     regular file is copied, and only when the destination's file system has room for it."""
     with os.fdopen(open_regular(source), "rb") as fin:
@@ -87,9 +87,9 @@ def copy_sparse(source: Path, destination: Path, chunk: int = 8 << 20) -> None:
             dst = fout.fileno()
             for start, end in data_extents(src, 0, size):
                 while start < end:
-                    data = os.pread(src, min(chunk, end - start), start)
+                    data = portable.pread(src, min(chunk, end - start), start)
                     if not data:
                         break
-                    os.pwrite(dst, data, start)
+                    pwrite_all(dst, data, start)
                     start += len(data)
             os.ftruncate(dst, size)

@@ -6,7 +6,7 @@
 <root>/Virtual Hard Disks/                 default disk folder
 <root>/Snapshots/                          default checkpoint file location
 <root>/events.jsonl                        the disk event log
-<root>/.hvgui/host.lock                    the inter-process lock (fcntl)
+<root>/.hvgui/host.lock                    the inter-process lock (portable.lock)
 <root>/.hvgui/journal/<op>.json            interrupted-operation journal
 <root>/.hvgui/status/<VMID>.json           an operation in progress (seen by other processes)
 <root>/.hvgui/revision                     rewritten on every change (a cheap revision stamp)

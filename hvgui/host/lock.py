@@ -1,6 +1,6 @@
 """Who may change a host, and what another process is doing to a VM right now.
 
-- One mutating process per host: an fcntl (flock) lock on `.hvgui/host.lock`, held while any
+- One mutating process per host: a file lock (portable.lock) on `.hvgui/host.lock`, held while any
   operation of this process runs. Readers never take it.
 - One operation per VM: inside a process a table of running operations; across processes the
   VM's status file (pid + operation). A second operation gets `VM is busy: <operation>`.
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -23,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvgui import portable
 from hvgui.host.errors import HostError, ReadOnlyHostError, VMBusyError
 from hvgui.host.fileio import atomic_write, parse_json, read_bounded
 from hvgui.host.layout import Layout
 
 LOCK_WAIT_SECONDS = 60.0
-_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW  # a linked lock file is never followed
+# A linked lock file is never followed (where the system can refuse links).
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | portable.no_follow()
 
 
 @dataclass
@@ -47,18 +48,6 @@ def _state_for(root: Path) -> _ProcessState:
     key = os.path.realpath(root)
     with _STATES_LOCK:
         return _STATES.setdefault(key, _ProcessState())
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StatusBoard:
@@ -119,7 +108,7 @@ class StatusBoard:
             state = _state_for(self.layout.root)
             if path.stem.upper() not in state.active:
                 return None
-        elif not _pid_alive(pid):
+        elif not portable.pid_alive(pid):
             return None
         return record
 
@@ -135,14 +124,15 @@ def read_only_reason(layout: Layout) -> str:
             return f"{folder} is not writable"
         probe = folder / f".write-probe-{os.getpid()}-{os.urandom(4).hex()}"
         try:
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | portable.no_follow()
+            os.close(portable.open_fd(probe, flags, 0o600))
         except OSError as exc:
             return f"{folder} cannot be written ({exc.strerror})"
         with suppress(FileNotFoundError):
             probe.unlink()
     if layout.lock_file.is_file():
         try:
-            os.close(os.open(layout.lock_file, os.O_RDWR | os.O_NOFOLLOW))
+            os.close(portable.open_fd(layout.lock_file, os.O_RDWR | portable.no_follow()))
         except OSError as exc:
             return f"{layout.lock_file} cannot be written ({exc.strerror})"
     return ""
@@ -180,7 +170,7 @@ class HostLock:
                 state.active.pop(vm_id, None)
                 state.users -= 1
                 if state.users == 0 and state.fd >= 0:
-                    os.close(state.fd)  # closing releases the flock
+                    os.close(state.fd)  # closing releases the lock
                     state.fd = -1
 
     def try_exclusive(self) -> int:
@@ -189,10 +179,8 @@ class HostLock:
         with state.mutex:
             if state.users:
                 return -1
-            fd = os.open(self.layout.lock_file, _LOCK_FLAGS, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            fd = portable.open_fd(self.layout.lock_file, _LOCK_FLAGS, 0o644)
+            if not portable.lock(fd, wait=False):
                 os.close(fd)
                 return -1
             return fd
@@ -203,14 +191,11 @@ class HostLock:
             raise VMBusyError(vm_name, f"VM is busy: {other.get('operation', 'an operation')}")
 
     def _acquire(self, vm_id: str, vm_name: str) -> int:
-        fd = os.open(self.layout.lock_file, _LOCK_FLAGS, 0o644)
+        fd = portable.open_fd(self.layout.lock_file, _LOCK_FLAGS, 0o644)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if portable.lock(fd, wait=False):
                 return fd
-            except BlockingIOError:
-                pass
             try:
                 self._refuse_if_busy_elsewhere(vm_id, vm_name)
             except VMBusyError:

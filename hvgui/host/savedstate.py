@@ -11,7 +11,6 @@ memory), so Save and a checkpoint only copy the touched chunks.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import struct
@@ -21,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hvgui import portable
 from hvgui.host import freespace
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
-from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents
+from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents, pwrite_all
 
 MiB = 1 << 20
 BIN_MAGIC = b"HVGUIBIN"
@@ -113,7 +113,8 @@ class BinFile:
     """An open BIN file: memory reads and writes at guest-physical offsets.
 
     Concurrency and crash safety (docs/formats.md, "Writing memory"): readers hold a shared
-    flock on the BIN for one read, writers an exclusive one for one write, so a reader sees
+    lock on the BIN for one read (exclusive where the system has no shared ones), writers
+    an exclusive one for one write, so a reader sees
     memory as before or after a write and two writers (GUI thread, hvctl) never lose each
     other's chunk bits. A write is first logged in the pending-write record, then applied in
     place, then the record is cleared: a writer killed at any instant leaves a file that opens
@@ -139,15 +140,15 @@ class BinFile:
     @contextmanager
     def locked(self, *, exclusive: bool) -> Iterator[None]:
         """Hold the BIN's own lock (not the host's): shared to read, exclusive to write."""
-        fcntl.flock(self._fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        portable.lock(self._fd, exclusive=exclusive)
         try:
             yield
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            portable.unlock(self._fd)
 
     def _load(self) -> None:
         """(Re)read header, bitmap and pending-write record; call with the lock held."""
-        raw = os.pread(self._fd, BIN_HEADER_SIZE, 0)
+        raw = portable.pread(self._fd, BIN_HEADER_SIZE, 0)
         if len(raw) < BIN_HEADER_SIZE or raw[:8] != BIN_MAGIC:
             raise HostError(self.path, "not an hvgui memory (BIN) file: bad magic")
         fields = _BIN_HEADER.unpack_from(raw)
@@ -184,7 +185,7 @@ class BinFile:
         self.chunk_count = chunk_count
         self.data_offset = data_offset
         self._pending_at = _pending_offset(bitmap_length)
-        bitmap = os.pread(self._fd, bitmap_length, bitmap_offset)
+        bitmap = portable.pread(self._fd, bitmap_length, bitmap_offset)
         self._pending = self._read_pending()
         if len(bitmap) != bitmap_length:
             raise HostError(self.path, "memory (BIN) chunk bitmap is truncated or damaged")
@@ -198,13 +199,13 @@ class BinFile:
 
     def _read_pending(self) -> tuple[int, bytes] | None:
         """The logged write (guest offset, bytes) if a whole, valid record is there."""
-        head = os.pread(self._fd, _PENDING_HEADER.size, self._pending_at)
+        head = portable.pread(self._fd, _PENDING_HEADER.size, self._pending_at)
         if len(head) < _PENDING_HEADER.size or head[:8] != _PENDING_MAGIC:
             return None
         _, offset, length, crc = _PENDING_HEADER.unpack(head)
         if not 0 < length <= MAX_ATOMIC_WRITE or offset + length > self.memory_size:
             return None  # torn or foreign: the write it describes never happened
-        data = os.pread(self._fd, length, self._pending_at + _PENDING_HEADER.size)
+        data = portable.pread(self._fd, length, self._pending_at + _PENDING_HEADER.size)
         if len(data) != length or _pending_crc(offset, data) != crc:
             return None
         return offset, data
@@ -288,7 +289,7 @@ class BinFile:
             chunk, within = divmod(offset, CHUNK_SIZE)
             step = min(length, CHUNK_SIZE - within)
             if self.is_touched(chunk):
-                data = os.pread(self._fd, step, self.data_offset + offset)
+                data = portable.pread(self._fd, step, self.data_offset + offset)
                 out += data + bytes(step - len(data))
             else:
                 out += bytes(step)
@@ -326,25 +327,25 @@ class BinFile:
 
     def _log(self, offset: int, data: bytes) -> None:
         head = _PENDING_HEADER.pack(_PENDING_MAGIC, offset, len(data), _pending_crc(offset, data))
-        os.pwrite(self._fd, head + data, self._pending_at)
-        os.fdatasync(self._fd)  # the record is on disk before any byte it covers changes
+        pwrite_all(self._fd, head + data, self._pending_at)
+        portable.sync_data(self._fd)  # the record is on disk before any byte it covers changes
         self._pending = (offset, data)
 
     def _apply(self, offset: int, data: bytes) -> None:
         """Write logged bytes in place, publish their chunks, then drop the record."""
-        os.pwrite(self._fd, data, self.data_offset + offset)
+        pwrite_all(self._fd, data, self.data_offset + offset)
         if self._mark(offset, data) or self._bitmap_stale():
             bitmap = bytes(self._bitmap)
-            os.pwrite(self._fd, bitmap, BIN_HEADER_SIZE)
-            os.pwrite(self._fd, _bin_header(self.memory_size, bitmap, self.data_offset), 0)
-        os.fdatasync(self._fd)  # applied bytes on disk before the record goes
-        os.pwrite(self._fd, bytes(_PENDING_HEADER.size), self._pending_at)
+            pwrite_all(self._fd, bitmap, BIN_HEADER_SIZE)
+            pwrite_all(self._fd, _bin_header(self.memory_size, bitmap, self.data_offset), 0)
+        portable.sync_data(self._fd)  # applied bytes on disk before the record goes
+        pwrite_all(self._fd, bytes(_PENDING_HEADER.size), self._pending_at)
         self._pending = None
 
     def _bitmap_stale(self) -> bool:
         """True when the bitmap on disk is not the loaded one (a dead writer's torn update)."""
-        return os.pread(self._fd, len(self._bitmap), BIN_HEADER_SIZE) != self._bitmap or (
-            _BIN_HEADER.unpack_from(os.pread(self._fd, _BIN_HEADER.size, 0))[8]
+        return portable.pread(self._fd, len(self._bitmap), BIN_HEADER_SIZE) != self._bitmap or (
+            _BIN_HEADER.unpack_from(portable.pread(self._fd, _BIN_HEADER.size, 0))[8]
             != _crc(bytes(self._bitmap))
         )
 
@@ -377,10 +378,10 @@ def memory_writes_held(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        portable.lock(fd)
         yield
     finally:
-        os.close(fd)  # closing releases the flock
+        os.close(fd)  # closing releases the lock
 
 
 def _pending_offset(bitmap_length: int) -> int:
@@ -419,10 +420,10 @@ def _bin_header(memory_size: int, bitmap: bytes, data_offset: int) -> bytes:
 def _write_bin(path: Path, memory_size: int, bitmap: bytes) -> int:
     """Write header + bitmap, size the file sparsely; returns the open descriptor's data offset."""
     data_offset = _align(BIN_HEADER_SIZE + len(bitmap), CHUNK_SIZE)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = portable.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.pwrite(fd, _bin_header(memory_size, bitmap, data_offset), 0)
-        os.pwrite(fd, bitmap, BIN_HEADER_SIZE)
+        pwrite_all(fd, _bin_header(memory_size, bitmap, data_offset), 0)
+        pwrite_all(fd, bitmap, BIN_HEADER_SIZE)
         os.ftruncate(fd, data_offset + memory_size)
     finally:
         os.close(fd)
@@ -452,7 +453,7 @@ def copy_bin(
         freespace.require(str(source), "copying it", [(destination, needed)])
         _write_bin(destination, src.memory_size, bytes(src._bitmap))
         done = 0
-        fd = os.open(destination, os.O_WRONLY)
+        fd = portable.open_fd(destination, os.O_WRONLY)
         try:
             for first, count in runs:
                 offset = src.data_offset + first * CHUNK_SIZE
@@ -467,7 +468,7 @@ def copy_bin(
                     report(progress, done / total if total else 1.0, phase)
             if src._pending is not None:  # a dead writer's logged write: the copy holds it
                 where, data = src._pending
-                os.pwrite(fd, data, src.data_offset + where)
+                pwrite_all(fd, data, src.data_offset + where)
         finally:
             os.close(fd)
     return done

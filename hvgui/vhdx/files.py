@@ -54,7 +54,7 @@ def open_disk_file(path: Path, *, writable: bool = False) -> int:
 
 
 def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
-    """Write all of `data` at `offset` (os.pwrite may write less than asked)."""
+    """Write all of `data` at `offset` (a positional write may write less than asked)."""
     mv = memoryview(data).cast("B")
     while mv:
         n = portable.pwrite(fd, mv, offset)
@@ -67,7 +67,7 @@ _COPY_STEP = 64 << 20  # bytes per call, so that a cancel or a progress report i
 
 def copy_range(src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> int:
     """Copy `length` bytes of file `src` to file `dst`; return how many were copied (fewer
-    only when `src` ends first). In the kernel where it can (os.copy_file_range: the bytes never
+    only when `src` ends first). In the kernel where it can (copy_file_range: the bytes never
     pass through Python, and XFS/Btrfs share the blocks instead), else pread/pwrite."""
     done = 0
     kernel = True

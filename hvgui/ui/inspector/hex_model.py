@@ -1,7 +1,7 @@
 """A hex dump of any file as an item model that reads only the rows a view asks for.
 
 The file is never loaded: the model keeps the file descriptor open and reads 64 KiB pages with
-`os.pread` on demand, holding a small LRU of pages. A 4 GiB BIN opens at once (row count is
+`portable.pread` on demand, holding a small LRU of pages. A 4 GiB BIN opens at once (row count is
 just `size / 16`) and scrolling costs one or two page reads per screen.
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase
+
+from hvgui import portable
 
 BYTES_PER_ROW = 16
 PAGE_SIZE = 64 * 1024
@@ -31,7 +33,7 @@ class HexModel(QAbstractTableModel):
     def __init__(self, path: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.path = path
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._fd = portable.open_fd(path, os.O_RDONLY)
         self.size = os.fstat(self._fd).st_size
         self._rows = min(MAX_ROWS, (self.size + BYTES_PER_ROW - 1) // BYTES_PER_ROW)
         self._pages: OrderedDict[int, bytes] = OrderedDict()
@@ -64,7 +66,7 @@ class HexModel(QAbstractTableModel):
             self._pages.move_to_end(number)
             return page
         try:
-            page = os.pread(self._fd, PAGE_SIZE, number * PAGE_SIZE)
+            page = portable.pread(self._fd, PAGE_SIZE, number * PAGE_SIZE)
         except OSError:
             page = b""  # an unreadable range shows as empty rows rather than failing the view
         self.reads += 1
