@@ -225,9 +225,7 @@ def revert_vm(
 def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) -> None:
     report(progress, 0.0, PHASE_APPLY)
     doc = op.doc
-    if snap_id not in op.snaps:
-        raise HostError(snap_id, "the checkpoint's configuration file is missing")
-    sdoc = op.snaps[snap_id]
+    sdoc = op.snapshot(snap_id, snap_id)
     snaps = list(op.snaps.values())
     parents = vm_disk_parents(doc, snaps)
     tree = {p for s in snaps for p in vhd_paths(s)} | {norm(p) for p in doc.pending_merges}
@@ -463,9 +461,7 @@ def rename_snapshot(
     target = host.get_snapshot(vm, snapshot)
     validate_name(target.name, new_name)  # the error names the checkpoint being renamed
     with host._operation(vm, "Rename", "Renaming Checkpoint", progress, cancel) as op:
-        sdoc = op.snaps.get(target.id)
-        if sdoc is None:
-            raise HostError(target.config_path, "the checkpoint's configuration file is missing")
+        sdoc = op.snapshot(target.id, target.name)
         sdoc.set("properties/name", "string", new_name)
         op.mark(sdoc)
         op.commit()

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.host import freespace, journal
+from hvgui.host.errors import HostError
+from hvgui.host.layout import snapshot_config_path
 from hvgui.host.model import DiskEvent
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
@@ -59,6 +61,16 @@ class Operation:
         if self._snaps is None:
             self._snaps = self.host._snapshot_docs(self.doc)
         return self._snaps
+
+    def snapshot(self, snap_id: str, name: str) -> ConfigDoc:
+        """Checkpoint `snap_id`'s configuration as read under the lock: another window or
+        process may have deleted it since it was looked up (a refusal, not damage)."""
+        if snap_id not in self.doc.snapshot_ids:
+            raise HostError(name, "the checkpoint no longer exists (deleted meanwhile)")
+        if snap_id not in self.snaps:
+            raise HostError(snapshot_config_path(self.doc.snapshot_data_root, snap_id),
+                            "the checkpoint's configuration file is missing")
+        return self.snaps[snap_id]
 
     def mark(self, doc: ConfigDoc) -> None:
         if doc not in self.dirty:

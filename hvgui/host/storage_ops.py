@@ -47,10 +47,7 @@ def export_snapshot(
     with host._operation(
         vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
     ) as op:
-        sdoc = op.snaps.get(target.id)
-        if sdoc is None:
-            raise HostError(target.config_path, "the checkpoint's configuration file is missing")
-        export(host, op, sdoc, norm(destination))
+        export(host, op, op.snapshot(target.id, target.name), norm(destination))
         line = (
             f"Export-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
             f" -Path {ps_quote(norm(destination))}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hvgui.cli.main import main
-from hvgui.host import Host
+from hvgui.host import Host, HostError
 from hvgui.host.guest import Guest
 from hvgui.host.model import Finding
 
@@ -113,3 +113,30 @@ def test_test_host_names_the_busy_vm_and_its_operation(
     assert code == 1  # not checked is not "no problems"
     assert out.startswith("WARNING: VM 'web01' busy: ")
     assert "ERROR" not in out and out.count("WARNING") == 1, out
+
+
+@pytest.mark.parametrize("operation", ["rename", "apply", "export"])
+def test_a_checkpoint_deleted_by_another_hand_meanwhile_is_a_refusal_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    """Found by the soak: the window looked the checkpoint up, hvctl deleted it, then the
+    window's operation said its configuration file was missing (as if the host were damaged)."""
+    host = Host.open(tmp_path / "lab")
+    host.new_vm("web01", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=64 * MiB)
+    host.checkpoint_vm("web01", snapshot_name="one")
+    other = Host.open(host.root)  # another window or process
+    looked_up = host.get_snapshot
+
+    def look_up_then_lose_it(vm: str, name: str) -> object:
+        found = looked_up(vm, name)
+        other.remove_snapshot(vm, found.id)
+        return found
+
+    monkeypatch.setattr(host, "get_snapshot", look_up_then_lose_it)
+    call = {"rename": lambda: host.rename_snapshot("web01", "one", "two"),
+            "apply": lambda: host.restore_snapshot("web01", "one"),
+            "export": lambda: host.export_snapshot("web01", "one", tmp_path / "out")}[operation]
+    with pytest.raises(HostError, match="the checkpoint no longer exists"):
+        call()
+    assert Host.open(host.root).check() == []
+    assert host.list_snapshots("web01") == []

@@ -33,7 +33,8 @@ VMS = ("web01", "db01", "app01")
 MAX_CHECKPOINTS_KEPT = 5  # beyond this a worker deletes rather than takes
 # What an operation racing another one may be told; anything else is a failure.
 REFUSALS = ("VM is busy", "no checkpoint with this name or Id",
-            "another program is changing this host", "the guest is not running")
+            "another program is changing this host", "the guest is not running",
+            "the checkpoint no longer exists")
 
 
 @dataclass
