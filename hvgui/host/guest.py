@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hvgui.host import states
-from hvgui.host.errors import HostError, InvalidStateError
+from hvgui.host.errors import HostError
 from hvgui.host.guestfs import FatEntry, GuestFS, format_guest_disk
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, check, report
@@ -53,7 +53,6 @@ WORKLOAD_CHUNK = 1 * MiB
 GUEST_LABEL = "GUEST"
 # A new VM's disk gets a partition when it is at least this big (FAT16's floor + the 1 MiB gap).
 MIN_GUEST_DISK = 32 * MiB
-_WRITABLE_STATES = (states.RUNNING,)
 _MEMORY_STATES = (*states.LIVE_STATES, states.SAVED)
 
 
@@ -103,10 +102,7 @@ class Guest:
     # ------------------------------------------------------------------ disks
     def _require_running(self, action: str) -> VM:
         vm = self.vm
-        if vm.state not in _WRITABLE_STATES:
-            raise InvalidStateError(
-                vm.name, f"cannot {action}: the guest is not running (state {vm.state})"
-            )
+        states.require_guest_running(vm.name, vm.state, action)
         return vm
 
     def _open_fs(self, disk: Disk, writable: bool) -> GuestFS:
@@ -165,8 +161,9 @@ class Guest:
         return body.decode("utf-8", errors="replace")
 
     def set_note(self, text: str) -> None:
-        """Type a note into the running guest: it lives in memory only."""
-        vm = self._require_running("type a note")
+        """Type a note into the running guest: it lives in memory only. The host's memory
+        write refuses a VM that is not running (checked again under the BIN's lock)."""
+        vm = self.vm
         body = text.encode("utf-8")
         if len(body) > NOTE_MAX_BYTES:
             raise HostError(vm.name, f"a note is at most {NOTE_MAX_BYTES} bytes")

@@ -26,7 +26,7 @@ from hvgui.host.boundary import (
     set_allowed_outside,
 )
 from hvgui.host.checkpoints import vhd_paths
-from hvgui.host.errors import HostError, InvalidStateError, PausedCriticalError
+from hvgui.host.errors import HostError, PausedCriticalError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, file_size, norm, remove_path
 from hvgui.host.layout import (
@@ -418,13 +418,9 @@ class Host:
             # Checked again under the BIN's lock: the VM may have been saved, paused or turned
             # off while this write waited (e.g. for a checkpoint's copy of the BIN).
             now = ConfigDoc.load(doc.path) if doc.path.exists() else doc
-            if now.state != states.RUNNING:
-                raise InvalidStateError(
-                    doc.name, f"cannot write guest memory: the VM is {now.state}"
-                )
+            states.require_guest_running(doc.name, now.state, "write guest memory")
 
-        if doc.state != states.RUNNING:
-            raise InvalidStateError(doc.name, f"cannot write guest memory: the VM is {doc.state}")
+        states.require_guest_running(doc.name, doc.state, "write guest memory")
         self.boundary.require(runtime.runtime_bin(doc), "write guest memory there")
         # Not the host's mutation lock: the BIN's own lock serializes memory writers (GUI
         # thread, hvctl) and keeps readers from seeing half a write (savedstate.BinFile).
@@ -444,8 +440,7 @@ class Host:
             raise HostError(doc.name, "the VM has no virtual hard disk")
         if not writable:
             return GuestDisk(vhdx.open_disk(disks[0]), lambda: None)
-        if doc.state != states.RUNNING:
-            raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
+        states.require_guest_running(doc.name, doc.state, "write to its disk")
         self.boundary.require(disks[0], "let the guest write to this disk")
         cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
         cm.__enter__()
@@ -455,8 +450,7 @@ class Host:
                 doc = self._load_vm(doc.id)
             else:
                 doc = ConfigDoc.load(doc.path)  # re-read under the lock
-            if doc.state != states.RUNNING:
-                raise InvalidStateError(doc.name, f"the guest cannot write: the VM is {doc.state}")
+            states.require_guest_running(doc.name, doc.state, "write to its disk")
             disk = vhdx.open_disk(vhd_paths(doc)[0], writable=True)
             size_before = file_size(disk.path) or 0
         except BaseException:

@@ -67,6 +67,12 @@ _WHY = {
 }
 
 
+def require_guest_running(vm_name: str, state: str, what: str) -> None:
+    """The one rule for guest I/O (disk files, memory, notes): only a Running guest writes."""
+    if state != RUNNING:
+        raise InvalidStateError(vm_name, f"cannot {what}: the VM is {state}, not running")
+
+
 def transition(vm_name: str, action: str, state: str) -> tuple[str, str]:
     """(transient state, resulting state) for `action` from `state`, or InvalidStateError."""
     allowed, transient, result = TRANSITIONS[action]
