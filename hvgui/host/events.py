@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from hvgui import durable, portable
 from hvgui.host.errors import HostError
@@ -12,6 +13,9 @@ from hvgui.host.fileio import open_regular, parse_json
 from hvgui.host.model import DiskEvent
 
 MAX_LINE = 64 * 1024
+# The most of the log read: its newest lines (tens of thousands of events; a real log takes
+# years of daily use to grow this far), so a huge log costs a bounded read, not a huge list.
+MAX_READ = 8 << 20
 _NO_LINKS = portable.no_follow()  # appending through a link would write outside the host
 
 
@@ -34,10 +38,14 @@ class EventLog:
         except (OSError, HostError):
             return out  # not a readable log (a FIFO, a folder): nothing to show
         with os.fdopen(fd, "rb") as handle:
+            size = os.fstat(fd).st_size
+            if size > MAX_READ:  # start at the first whole line of the newest MAX_READ bytes
+                handle.seek(size - MAX_READ - 1)
+                if handle.read(1) != b"\n":
+                    _skip_line(handle, b"")
             while line := handle.readline(MAX_LINE + 1):
                 if len(line) > MAX_LINE:  # never hold an absurd line: skip to its end
-                    while line and not line.endswith(b"\n"):
-                        line = handle.readline(MAX_LINE + 1)
+                    _skip_line(handle, line)
                     continue
                 try:
                     record = parse_json(line)
@@ -49,3 +57,12 @@ class EventLog:
                 if vm_id is None or event.vm_id == vm_id:
                     out.append(event)
         return out
+
+
+def _skip_line(handle: BinaryIO, read: bytes) -> None:
+    """Read on to the end of the line whose first bytes, `read`, were read already."""
+    line = read
+    while not line.endswith(b"\n"):
+        line = handle.readline(MAX_LINE + 1)
+        if not line:
+            return

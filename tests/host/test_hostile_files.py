@@ -517,3 +517,17 @@ def test_a_device_or_huge_file_as_saved_state_is_refused_not_streamed(
         host.export_vm("web01", tmp_path / "export")
     assert words in str(refused.value)
     assert [s.name for s in host.list_snapshots("web01")] == ["before"]
+
+
+def test_a_huge_event_log_costs_a_bounded_read_of_its_newest_lines(tmp_path: Path) -> None:
+    """64 MiB of events (a crafted lab, or decades of use): Get-VMEvent once built a list of
+    every one; now it reads the newest 8 MiB, the newest event included."""
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    line = host.layout.events_file.read_bytes().splitlines(keepends=True)[-1]
+    with open(host.layout.events_file, "ab") as log:
+        log.write(line * ((64 << 20) // len(line)))
+    host.checkpoint_vm("web01", snapshot_name="newest")
+    events = host.events()
+    assert len(events) <= (8 << 20) // len(line) + 10
+    assert any("newest" in e.detail for e in events[-5:])
