@@ -17,7 +17,7 @@ from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import norm
-from hvgui.host.journal import in_flight_paths
+from hvgui.host.journal import in_flight_paths, waiting
 from hvgui.host.layout import (
     SNAPSHOTS,
     VIRTUAL_HARD_DISKS,
@@ -331,16 +331,29 @@ def check_host(host: Host) -> list[Finding]:
     for _attempt in range(_ATTEMPTS):
         before = _activity(host)
         checker = _check(host)
+        journals = waiting(host.layout.journal_dir)
         after = _activity(host)
         if after == before:
             break  # nothing started or ended meanwhile: the busy VMs are all there were
     busy = {**after[1], **before[1]}
-    in_flight = in_flight_paths(host.layout.journal_dir, busy)
-    names = {checker.vm_names[vm_id][0] for vm_id in busy if vm_id in checker.vm_names}
+    # Stopped past its commit point (a full disk, an I/O error) and not finished yet: its
+    # files are half-way until it is, so they are not judged either.
+    unfinished = {
+        vm_id: operation for vm_id, operation in journals.items() if vm_id not in busy
+    }
+    in_flight = in_flight_paths(host.layout.journal_dir, {*busy, *unfinished})
+    names = {checker.vm_names[vm_id][0] for vm_id in (*busy, *unfinished)
+             if vm_id in checker.vm_names}
     notes = [
         Finding("warning", config, f"VM '{name}' busy: {busy[vm_id]} (its files were not "
                 "checked: check again when it has finished)", "vm-busy", name)
         for vm_id, (name, config) in checker.vm_names.items() if vm_id in busy
+    ] + [
+        Finding("error", config, f"VM '{name}': an interrupted {unfinished[vm_id]} is not "
+                "finished yet (it will be at the next open of the host or the VM's next "
+                "operation, once its cause, e.g. a full disk, is fixed); its files were not "
+                "checked", "unfinished-operation", name)
+        for vm_id, (name, config) in checker.vm_names.items() if vm_id in unfinished
     ]
     return notes + [  # a file in flight, or in a folder in flight (a checkpoint's state)
         f for f in checker.findings

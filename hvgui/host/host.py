@@ -9,6 +9,7 @@ appends what it did to files to the event log.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -571,6 +572,8 @@ class Host:
                     try:
                         step()
                     except OSError as exc:
+                        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                            raise  # e.g. a linked events.jsonl: refused, as on open
                         op.warnings.append(
                             f"the host's event log or status could not be updated: "
                             f"{exc.strerror or exc}"

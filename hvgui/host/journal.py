@@ -294,6 +294,20 @@ def pending_journals(journal_dir: Path) -> list[Path]:
         return []
 
 
+def waiting(journal_dir: Path) -> dict[str, str]:
+    """VM id -> operation, for every journal on disk: operations running now, or stopped by
+    an error and waiting to be finished (at the next open or the VM's next operation)."""
+    out: dict[str, str] = {}
+    for path in pending_journals(journal_dir):
+        try:
+            record = parse_json(read_bounded(path, MAX_JOURNAL_BYTES))
+        except (OSError, ValueError, HostError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("vm_id"), str):
+            out[record["vm_id"]] = str(record.get("operation") or "an operation")
+    return out
+
+
 def in_flight_paths(journal_dir: Path, vm_ids: Collection[str]) -> set[Path]:
     """Every file the journals of `vm_ids` name (being created, replaced, merged, deleted):
     while those VMs' operations run, the host check does not judge them."""
