@@ -14,6 +14,8 @@ import pytest
 
 from hvgui.host import Host, freespace
 from hvgui.host.errors import HostError, UnfinishedError
+from hvgui.host.inspect import delete_preview
+from hvgui.host.names import human_size
 
 from .hosthelpers import MiB, contents, make_vm, write_now
 from .loopfs import fill, small_filesystem
@@ -57,6 +59,10 @@ def refused_then_done(host: Host, full: Path, operation: Callable[[], object]) -
 def test_a_merge_is_refused_when_its_disk_cannot_grow(small_fs: Path) -> None:
     host = chain(small_fs / "host")
     full = fill(small_fs, leave=2 * MiB)  # the merge needs a 2 MiB block and a margin
+    preview = delete_preview(host, "web01", "c2")  # the window's preview says the same
+    assert not preview.enough_space
+    with pytest.raises(HostError, match=f"needs {human_size(preview.free_space_needed)}, "):
+        host.remove_snapshot("web01", "c2")
     refused_then_done(host, full, lambda: host.remove_snapshot("web01", "c2"))
     assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
 

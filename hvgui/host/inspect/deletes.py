@@ -15,7 +15,7 @@ from hvgui.host.checkpoints import (
     vhd_paths,
     vm_disk_parents,
 )
-from hvgui.host.freespace import free_bytes, merge_growth
+from hvgui.host.freespace import MARGIN, free_bytes, merge_growth
 from hvgui.host.layout import snapshot_state_dir
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import open_disk
@@ -153,7 +153,8 @@ def delete_preview(
                         "checkpoints or the running VM depend on them.")
     where = plan.merged[0][1] if plan.merged else machine.config_path
     return DeletePreview(machine.name, target.name if not include_children
-                         else f"{target.name} and its subtree", files, moved, needed,
+                         else f"{target.name} and its subtree", files, moved,
+                         needed + MARGIN if plan.merged else 0,  # what the delete checks
                          free_bytes(where.parent), warnings)
 
 
