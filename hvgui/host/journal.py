@@ -130,6 +130,9 @@ class Transaction:
         except (OSError, HvError) as exc:
             self.done = True  # the journal stays: it is finished forward, never undone
             raise UnfinishedError(str(self.record["operation"]), _reason(exc)) from exc
+        except BaseException:
+            self.done = True  # Ctrl+C, or a progress callback that raised: as after a kill
+            raise
         self.finish()
         return events
 

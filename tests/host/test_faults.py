@@ -313,3 +313,22 @@ def test_records_that_cannot_be_written_do_not_fail_a_finished_operation(
     assert [w for w in result.warnings if "event log or status could not be updated" in w]
     assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
     assert host.check() == []
+
+
+def test_ctrl_c_during_a_merge_finishes_the_delete_instead_of_undoing_half(
+    tmp_path: Path,
+) -> None:
+    host = built(tmp_path, build_chain)
+    before = look(host)
+
+    def interrupted(fraction: float, phase: str) -> None:
+        if phase == "Merge in progress" and 0 < fraction < 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        host.remove_snapshot("web01", "c2", progress=interrupted)
+    host = Host.open(host.root)  # the next hvctl command
+    after = look(host)
+    assert list(after.disks) == ["c1"] and after.disks["c1"] == before.disks["c1"]
+    assert after.contents == {k: v for k, v in before.contents.items() if k != "c2"}
+    assert host.check() == []
