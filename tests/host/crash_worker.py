@@ -1,4 +1,5 @@
-"""Run one host operation in a child process so a test can SIGKILL it mid-way.
+"""Run one host operation in a child process so a test can SIGKILL it (or cut the power of
+its file system) mid-way.
 
 Usage: python crash_worker.py HOST_DIR OPERATION [ARGUMENT]
 Prints "go" (flushed) just before the operation starts, "done SECONDS" after it.
@@ -27,6 +28,10 @@ def main() -> None:
         host.remove_snapshot("web01", argument)
     elif operation == "move":
         host.move_storage("web01", Path(argument))
+    elif operation == "rename":
+        host.rename_vm("web01", argument)
+    elif operation == "new-vm":
+        host.new_vm(argument, memory_startup_bytes=64 << 20, new_vhd_size_bytes=16 << 20)
     else:
         raise SystemExit(f"unknown operation {operation}")
     print(f"done {time.monotonic() - start:.6f}", flush=True)

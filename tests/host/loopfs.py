@@ -1,5 +1,5 @@
-"""Real file systems for tests: a small ext4 image, loop-mounted, to fill up; a folder made
-read-only (bind-mounted read-only over itself).
+"""Real file systems for tests: a small ext4 image, loop-mounted, to fill up or to cut the
+power of (the ext4 shutdown ioctl); a folder made read-only (bind-mounted over itself).
 
 Needs root and loop devices (or, for read-only, an unprivileged user). Where they are missing
 the test skips with the reason, unless HVGUI_REQUIRE_LOOP is set (`.ci/run` sets it: there
@@ -8,7 +8,9 @@ the test must run).
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,26 +28,54 @@ def _unavailable(reason: str) -> None:
 @contextmanager
 def small_filesystem(where: Path, size_mib: int) -> Iterator[Path]:
     """An empty ext4 file system of `size_mib` MiB mounted at `where/mnt` for the body."""
+    image, mount = where / "fs.img", where / "mnt"
+    make_image(image, size_mib)
+    mount.mkdir()
+    mount_image(image, mount)
+    try:
+        yield mount
+    finally:
+        unmount(mount)
+        image.unlink()
+
+
+def make_image(image: Path, size_mib: int) -> None:
+    """A sparse file holding an empty ext4 file system (skips where that is impossible)."""
     if os.geteuid() != 0:
         _unavailable("loop-mounting a file system needs root")
-    image, mount = where / "fs.img", where / "mnt"
     with open(image, "wb") as handle:
         handle.truncate(size_mib << 20)
     made = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)],
                           capture_output=True, text=True, check=False)
     if made.returncode:
         _unavailable(f"mkfs.ext4 failed: {made.stderr.strip()}")
-    mount.mkdir()
+
+
+def mount_image(image: Path, mount: Path) -> None:
+    """Loop-mount `image` at `mount`; ext4 replays its journal here after a shutdown."""
     mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount)],
                              capture_output=True, text=True, check=False)
     if mounted.returncode:
         _unavailable(f"cannot loop-mount: {mounted.stderr.strip()}")
+
+
+def unmount(mount: Path) -> None:
+    if subprocess.run(["umount", str(mount)], check=False).returncode:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+EXT4_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
+EXT4_GOING_FLAGS_NOLOGFLUSH = 2  # stop now: what the journal has not committed is lost
+
+
+def power_cut(mount: Path) -> None:
+    """Shut the file system down as a power cut would: every write not yet committed to the
+    disk (data and metadata alike) is gone, and every later I/O on it fails."""
+    fd = os.open(mount, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        yield mount
+        fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
     finally:
-        if subprocess.run(["umount", str(mount)], check=False).returncode:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
-        image.unlink()
+        os.close(fd)
 
 
 @contextmanager
