@@ -178,3 +178,26 @@ def test_names_that_only_look_like_devices_are_fine(tmp_path: Path) -> None:
         host.new_vm(name, new_vhd_size_bytes=None)
     with pytest.raises(HostError, match="already exists"):  # names are case-insensitive
         host.new_vm("console", new_vhd_size_bytes=None)
+
+
+def test_parent_locators_use_windows_paths_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The locator code with Windows' path flavour (ntpath): real drive letters written and
+    kept, backslashes, a parent on another drive, a rooted path on the child's drive."""
+    import ntpath
+
+    from hvgui.vhdx import locator
+
+    monkeypatch.setattr(locator, "_native", ntpath)
+    child = Path(r"D:\VMs\Snapshots\Web01_1.avhdx")
+    assert locator.absolute_win_path(Path(r"D:\VMs\Web01.vhdx")) == r"D:\VMs\Web01.vhdx"
+    assert locator.relative_win_path(child, Path(r"D:\VMs\Web01.vhdx")) == r"..\Web01.vhdx"
+    assert locator.relative_win_path(child, Path(r"D:\VMs\Snapshots\a.vhdx")) == r".\a.vhdx"
+    assert locator.relative_win_path(child, Path(r"E:\Base.vhdx")) == r"E:\Base.vhdx"
+    moved = Path(r"F:\Copy\Web01_1.avhdx")
+    found = locator.candidate_paths(moved, {
+        "relative_path": r"..\Web01.vhdx",
+        "volume_path": r"\\?\Volume{4a49d245-db0a-4634-9818-9f93db5ba6c1}\VMs\Web01.vhdx",
+        "absolute_win32_path": r"D:\VMs\Web01.vhdx",
+    })
+    assert [str(p) for p in found] == [
+        r"F:\Web01.vhdx", r"F:\VMs\Web01.vhdx", r"D:\VMs\Web01.vhdx", r"F:\Copy\Web01.vhdx"]

@@ -1,9 +1,10 @@
 """Parent locator paths: write Windows-style paths for a child, map them back to POSIX paths.
 
 Hyper-V writes `relative_path` (`.\\parent.avhdx`), `absolute_win32_path` (`C:\\...`) and
-`volume_path` (`\\\\?\\Volume{guid}\\...`). On this machine we resolve relative first, then
-volume, then absolute (drive letters and `\\\\?\\` prefixes dropped), then the bare file name
-beside the child.
+`volume_path` (`\\\\?\\Volume{guid}\\...`). We resolve relative first, then volume, then
+absolute, then the bare file name beside the child. On POSIX systems drive letters and `\\\\?\\`
+prefixes are dropped; on Windows a drive letter is kept (a volume GUID still cannot be mapped
+to a drive without asking the system: its path is taken on the child's drive).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ LOOKUP_ORDER = ("relative_path", "volume_path", "absolute_win32_path")
 _VOLUME_PREFIX = re.compile(r"^\\\\\?\\Volume\{[0-9A-Fa-f-]+\}", re.IGNORECASE)
 _LONG_PREFIX = re.compile(r"^\\\\[?.]\\(UNC\\)?", re.IGNORECASE)
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# The native path flavour: ntpath on Windows (tests swap it in to check the Windows branch).
+_native = os.path
 
 
 def relative_win_path(child: Path, parent: Path) -> str:
     """The parent's path relative to the child's folder, Windows style: `.\\p.vhdx`."""
-    rel = os.path.relpath(os.path.abspath(parent), os.path.dirname(os.path.abspath(child)))
+    try:
+        rel = _native.relpath(_native.abspath(parent), _native.dirname(_native.abspath(child)))
+    except ValueError:  # Windows: on another drive, there is no relative path
+        return absolute_win_path(parent)
     rel = rel.replace("/", "\\")
     if not rel.startswith(".."):
         rel = ".\\" + rel
@@ -29,20 +35,23 @@ def relative_win_path(child: Path, parent: Path) -> str:
 
 
 def absolute_win_path(parent: Path) -> str:
-    """A Windows-style absolute path for a POSIX path: `C:\\dir\\p.vhdx` for `/dir/p.vhdx`.
-
-    The drive letter is nominal; resolving drops it again, so the path round-trips here.
-    """
-    return "C:" + os.path.abspath(parent).replace("/", "\\")
+    """A Windows-style absolute path: the path itself on Windows; `C:\\dir\\p.vhdx` for the POSIX
+    path `/dir/p.vhdx` (the drive letter is nominal; resolving drops it again)."""
+    full = _native.abspath(parent)
+    if _native is ntpath:
+        return str(full)
+    return "C:" + str(full).replace("/", "\\")
 
 
 def to_posix(value: str, base: Path) -> Path | None:
-    """Map one locator value to a POSIX path (relative values against `base`)."""
+    """Map one locator value to a path here (relative values against `base`)."""
     if not value:
         return None
     v = value.strip().rstrip("\0")
     v = _VOLUME_PREFIX.sub("", v)
     v = _LONG_PREFIX.sub("", v)
+    if _native is ntpath:  # a rooted path without a drive stays on `base`'s drive
+        return Path(ntpath.normpath(ntpath.join(base, v.replace("/", "\\")))) if v else None
     v = _DRIVE.sub("", v)
     posix = v.replace("\\", "/")
     if not posix:
@@ -55,7 +64,7 @@ def to_posix(value: str, base: Path) -> Path | None:
 
 def candidate_paths(child: Path, locator: dict[str, str]) -> list[Path]:
     """Where the parent may be, in lookup order, without duplicates."""
-    base = Path(os.path.dirname(os.path.abspath(child)))
+    base = Path(_native.dirname(_native.abspath(child)))
     found: list[Path] = []
     for key in LOOKUP_ORDER:
         p = to_posix(locator.get(key, ""), base)
@@ -66,7 +75,7 @@ def candidate_paths(child: Path, locator: dict[str, str]) -> list[Path]:
         if value:
             name = ntpath.basename(value.replace("/", "\\"))
             if name and name not in (".", ".."):
-                p = base / name
+                p = Path(_native.join(base, name))
                 if p not in found:
                     found.append(p)
     return found
@@ -86,7 +95,7 @@ def find_parent(child: Path, locator: dict[str, str]) -> Path | None:
     wanted = {ntpath.basename(v.replace("/", "\\")).lower()
               for k, v in locator.items() if k in LOOKUP_ORDER and v}
     wanted.discard("")
-    folder = Path(os.path.dirname(os.path.abspath(child)))
+    folder = Path(_native.dirname(_native.abspath(child)))
     try:
         with os.scandir(folder) as entries:
             for n, entry in enumerate(entries):
