@@ -499,6 +499,8 @@ def write_vsv(path: Path, state: DeviceState) -> None:
         table += _VSV_SECTION.pack(kind, 0, offset + len(body), len(payload), _crc(payload), 0)
         body += payload
     total = offset + len(body)
+    if total > MAX_VSV_BYTES:  # what read_vsv would refuse is never written
+        raise HostError(path, f"device state of {total} bytes; at most {MAX_VSV_BYTES >> 20} MiB")
     header = bytearray(_VSV_HEADER_SIZE)
     _VSV_HEADER.pack_into(
         header,

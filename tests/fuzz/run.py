@@ -26,6 +26,7 @@ with atheris.instrument_imports(include=["hvgui"]):
     import hvgui.vhdx.bat
     import hvgui.vhdx.chain
     import hvgui.vhdx.check
+    import hvgui.vhdx.convert
     import hvgui.vhdx.image
     import hvgui.vhdx.info
     import hvgui.vhdx.locator
@@ -38,7 +39,11 @@ MAX_FILE_WRITTEN = 256 << 20
 
 
 def main() -> None:
-    target = TARGETS[sys.argv.pop(1)]
+    name = sys.argv.pop(1)
+    target = TARGETS[name]
+    words = Path(__file__).with_name(f"{name}.dict")  # tokens the mutations may insert
+    if words.exists() and not any(a.startswith("-dict=") for a in sys.argv):
+        sys.argv.insert(1, f"-dict={words}")
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_WRITTEN, MAX_FILE_WRITTEN))
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:

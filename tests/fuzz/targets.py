@@ -26,7 +26,7 @@ from hvgui.errors import HvError
 from hvgui.host import savedstate
 from hvgui.host.inspect.decode import inspect_file
 from hvgui.host.xmlconfig import ConfigDoc
-from hvgui.vhdx import dump_vhdx, open_disk, test_vhd
+from hvgui.vhdx import convert_vhd, dump_vhdx, open_disk, test_vhd
 
 MAX_FILE = 64 << 20  # a sparse image is at most this large (the offsets wrap)
 _HEAD = struct.Struct("<IB")  # file size in KiB, flags
@@ -116,7 +116,12 @@ def vhdx(data: bytes, folder: Path) -> None:
             if disk.size >= 4096:
                 disk.write(0, b"\xab" * 4096)
 
-    for call in (read, lambda: dump_vhdx(path), lambda: test_vhd(path), write, read):
+    def convert() -> None:
+        for name in ("flat.raw", "flat.vhdx"):
+            (folder / name).unlink(missing_ok=True)
+            convert_vhd(path, folder / name)
+
+    for call in (read, lambda: dump_vhdx(path), lambda: test_vhd(path), convert, write, read):
         _expected(call)
     inspect_file(path)  # never raises for a file that exists: problems are in its answer
 

@@ -11,6 +11,7 @@ import pytest
 from hvgui.host import HostError
 from hvgui.host.fileio import copy_sparse
 from hvgui.host.savedstate import (
+    MAX_VSV_BYTES,
     BinFile,
     DeviceState,
     bin_sections,
@@ -129,3 +130,13 @@ def test_sections_are_listed_in_file_order_without_overlap(tmp_path: Path) -> No
     state.write_bytes(bytes(damaged))
     with pytest.raises(HostError, match="damaged"):
         vsv_sections(state)  # a table is only listed once its file is sound
+
+
+def test_a_vsv_past_what_reading_accepts_is_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "big.vsv"
+    state = DeviceState([], {}, b"g" * MAX_VSV_BYTES)
+    with pytest.raises(HostError, match="at most 16 MiB"):
+        write_vsv(path, state)
+    assert not path.exists()
+    write_vsv(path, DeviceState([], {}, b"g" * (MAX_VSV_BYTES - 4096)))
+    assert read_vsv(path).guest == b"g" * (MAX_VSV_BYTES - 4096)
