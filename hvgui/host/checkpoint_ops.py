@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from hvgui import durable, vhdx
-from hvgui.host import freespace, journal, runtime, states
+from hvgui.host import chain_health, freespace, journal, runtime, states
 from hvgui.host.checkpoints import (
     pending_after,
     resolve_pending,
@@ -47,6 +47,8 @@ def checkpoint_vm(
         if op.resumed and op.doc.parent_snapshot_id:  # a retry: the interrupted one is done
             snap_id = op.doc.parent_snapshot_id
         else:
+            chain_health.require(chain_health.CHECKPOINT, op.doc.name, op.doc.name,
+                                 host.chain_health.of_drives(runtime.hard_drives(op.doc)))
             snap_id, _ = checkpoint(host, op, snapshot_name, op.progress)
             op.commit()
         snap = new_snapshot(host, op, snap_id)
@@ -194,6 +196,8 @@ def restore_snapshot(
     disks, and the VM returns to the checkpoint's state (with its memory if it had any)."""
     target = host.get_snapshot(vm, snapshot)
     with host._operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
+        chain_health.require(chain_health.APPLY, op.doc.name, target.name,
+                             host.chain_health.of_drives(target.hard_drives))
         lines = []
         if take_checkpoint_first:
             _, name = checkpoint(host, op, None, scaled(op.progress, 0.0, 0.3))

@@ -26,6 +26,7 @@ from hvgui.host.boundary import (
     refuse_linked_metadata,
     set_allowed_outside,
 )
+from hvgui.host.chain_health import ChainHealth
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, PausedCriticalError
 from hvgui.host.events import EventLog
@@ -91,6 +92,7 @@ class Host:
         self.lock = HostLock(self.layout, self.status_board)
         self.log = EventLog(self.layout.events_file)
         self.recovered: list[str] = []
+        self.chain_health = ChainHealth()  # VMs' and checkpoints' chains, walked per change
 
     # ================================================================== opening and reading
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
-from hvgui.host import freespace, journal, runtime, states
+from hvgui.host import chain_health, freespace, journal, runtime, states
 from hvgui.host.boundary import ALLOW_COMMAND
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
@@ -180,6 +180,8 @@ def transition(
         leaving_running = doc.state == states.RUNNING
         if action == states.START:
             _ = doc.memory_mb, doc.processor_count  # a VM with absurd hardware does not start
+            chain_health.require(chain_health.START, doc.name, doc.name,
+                                 host.chain_health.of_drives(runtime.hard_drives(doc)))
         runtime_dir = vm_runtime_dir(doc.path, doc.id)
         rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
         before: list[journal.Action] = []

@@ -3,7 +3,8 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 
 from __future__ import annotations
 
-from hvgui.host import VM, HostError
+from hvgui.host import VM, HostError, Snapshot, chain_health
+from hvgui.host.chain_health import SOUND, Health
 from hvgui.host.states import TRANSITIONS, transition
 
 SETTINGS, CHECKPOINT, REVERT, MOVE, EXPORT, RENAME, DELETE = (
@@ -31,9 +32,12 @@ def read_only_reason(host_read_only: str) -> str:
     return f"This host is read-only ({host_read_only}): it can be looked at, not changed."
 
 
-def refusals(vm: VM, *, busy_here: bool, read_only: str = "") -> dict[str, str]:
+def refusals(
+    vm: VM, *, busy_here: bool, read_only: str = "", health: Health = SOUND
+) -> dict[str, str]:
     """Every VM action -> why it is not offered now; "" when it is. `read_only` is the host's
-    `Host.read_only`: on a read-only host nothing is offered."""
+    `Host.read_only`: on a read-only host nothing is offered. `health`: the verdict on the
+    VM's disk chain (a broken one refuses what the host refuses, in its words)."""
     busy = read_only_reason(read_only) or busy_reason(vm, busy_here=busy_here)
     out: dict[str, str] = {}
     for name in TRANSITIONS:
@@ -46,7 +50,9 @@ def refusals(vm: VM, *, busy_here: bool, read_only: str = "") -> dict[str, str]:
     out[CHECKPOINT] = busy or (
         "Checkpoints are disabled for this virtual machine."
         if vm.checkpoint_type == "Disabled" else ""
-    )
+    ) or chain_health.refusal(chain_health.CHECKPOINT, vm.name, health)
+    out[chain_health.START] = out[chain_health.START] or chain_health.refusal(
+        chain_health.START, vm.name, health)
     out[REVERT] = busy or (
         "" if vm.parent_snapshot_id else f"{vm.name} has no checkpoint to revert to."
     )
@@ -57,3 +63,9 @@ def refusals(vm: VM, *, busy_here: bool, read_only: str = "") -> dict[str, str]:
         "" if vm.state in _QUIET_STATES else f"{vm.name} is {vm.state}: turn it off first."
     )
     return out
+
+
+def apply_refusal(vm: VM, snapshot: Snapshot, *, busy_here: bool, health: Health = SOUND) -> str:
+    """Why Apply... is not offered for `snapshot` ("" when it is); `health`: its chain's."""
+    return busy_reason(vm, busy_here=busy_here) or chain_health.refusal(
+        chain_health.APPLY, snapshot.name, health)

@@ -87,6 +87,7 @@ class ConsoleWindow(QMainWindow):
         self._build()
         session.refreshed.connect(self.reload)
         session.busy_changed.connect(self._update_toolbar)
+        session.health_changed.connect(self._update_toolbar)
         self.reload()
 
     # ------------------------------------------------------------------ layout

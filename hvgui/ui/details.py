@@ -147,7 +147,8 @@ class DetailsPane(QWidget):
         for form in (self.summary_form, self.memory_form, self.networking_form):
             self._fill(form, [])
 
-    def show_vm(self, vm: VM) -> None:
+    def show_vm(self, vm: VM, chain: str = "") -> None:
+        """`chain`: what is wrong with its disk chain, in words ("" when it is sound)."""
         self.header.setText(f"  {vm.name}")
         self._thumb(f"now:{vm.id}", vm.name, vm.state, datetime.now().astimezone())
         self._fill(
@@ -162,6 +163,7 @@ class DetailsPane(QWidget):
                 ("Checkpoint file location", str(vm.snapshot_file_location)),
                 ("Notes", vm.notes or "None"),
                 *_disk_rows(vm.hard_drives),
+                *([("Disk chain", chain)] if chain else []),
             ],
         )
         running = vm.state not in {"Off", "Saved"}
@@ -176,7 +178,7 @@ class DetailsPane(QWidget):
         )
         self._fill_network()
 
-    def show_snapshot(self, snap: Snapshot) -> None:
+    def show_snapshot(self, snap: Snapshot, chain: str = "") -> None:
         self.header.setText(f"  {snap.name}")
         self._thumb(snap.id, snap.vm_name, snap.state, snap.creation_time)
         memory = "Included" if snap.bin_path else "Not included"
@@ -190,6 +192,7 @@ class DetailsPane(QWidget):
                 ("Configuration", str(snap.config_path)),
                 ("Memory", memory),
                 *_disk_rows(snap.hard_drives),
+                *([("Disk chain", chain)] if chain else []),
             ],
         )
         rows = [("Memory state", memory)]

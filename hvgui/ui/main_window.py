@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
             session = HostSession(opened, self.runner, self)
             session.on_error = lambda label, exc: ask.show_error(self, label, exc)
             session.refreshed.connect(lambda s=session: self._refreshed(s))
+            session.health_changed.connect(lambda s=session: self._refreshed(s))
             session.busy_changed.connect(self.update_actions)
             session.operation_done.connect(self._operation_done)
             session.new_events.connect(lambda events, s=session: self._new_events(s, events))
@@ -475,11 +476,13 @@ class MainWindow(QMainWindow):
         self.no_checkpoints.setVisible(empty)
         obj = self.selected_tree_object()
         vm = self.selected_vm()
+        trees = self.session.checkpoint_model if self.session is not None else None
         if isinstance(obj, Snapshot):
-            self.details.show_snapshot(obj)
+            self.details.show_snapshot(obj, trees.health(obj.id).text if trees else "")
             self._load_screen(obj, obj.id)
         elif vm is not None:
-            self.details.show_vm(vm)
+            vms = self.session.vm_model if self.session is not None else None
+            self.details.show_vm(vm, vms.health(vm.id).text if vms else "")
             revision = self.session._revision if self.session is not None else ""
             # While an operation changes the VM, its console keeps what it showed: reading
             # the guest's disk at every step would compete with the operation and this thread.
@@ -550,6 +553,10 @@ class MainWindow(QMainWindow):
             action.setEnabled(snap is not None and idle)
             action.setToolTip(read_only or action.statusTip())
         a.cp_settings.setEnabled(snap is not None)
+        if snap is not None and vm is not None and self.session is not None:
+            reason = self.session.apply_refusal(vm, snap)
+            a.cp_apply.setEnabled(not reason)
+            a.cp_apply.setToolTip(reason or a.cp_apply.statusTip())
         # As in Hyper-V Manager, Delete Checkpoint Subtree... is offered only for a checkpoint
         # with checkpoints under it (for a leaf it would be Delete Checkpoint... again).
         a.cp_delete_subtree.setEnabled(

@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from hvgui.host import VM, Snapshot
+from hvgui.host.chain_health import SOUND, Health
 from hvgui.ui import formatting
 from hvgui.ui.icons import icon, vm_state_icon
 
@@ -56,6 +57,7 @@ class VmTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._vms: list[VM] = []
         self._live: dict[str, str] = {}
+        self._health: dict[str, Health] = {}  # vm id -> its disk chain's verdict
         self._read_at = time.monotonic()  # when the VMs shown were read
         self._sort_column = 0
         self._sort_order = Qt.SortOrder.AscendingOrder
@@ -139,6 +141,19 @@ class VmTableModel(QAbstractTableModel):
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(VM_COLUMNS) - 1))
 
+    def set_health(self, health: dict[str, Health]) -> None:
+        """The chains' verdicts (read in the background): shown in Status when idle."""
+        changed = {i for i in set(health) | set(self._health)
+                   if health.get(i, SOUND) != self._health.get(i, SOUND)}
+        self._health = dict(health)
+        for vm_id in changed:
+            row = self.row_of(vm_id)
+            if row is not None:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(VM_COLUMNS) - 1))
+
+    def health(self, vm_id: str) -> Health:
+        return self._health.get(vm_id, SOUND)
+
     def live_status(self, vm_id: str) -> str | None:
         return self._live.get(vm_id)
 
@@ -212,11 +227,16 @@ class VmTableModel(QAbstractTableModel):
             lines = [f"{vm.name}: {vm.state}"]
             if status:
                 lines.append(status)
+            if not self.health(vm.id).sound:
+                lines.append(self.health(vm.id).text)
             if vm.parent_snapshot_name:
                 lines.append(f"Running from checkpoint \"{vm.parent_snapshot_name}\"")
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and column == 5 and live:
             return QColor("#1a5276")
+        if role == Qt.ItemDataRole.ForegroundRole and column == 5 and not vm.status and (
+                self.health(vm.id).broken):
+            return QColor("#b3261e")
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{vm.name}, {vm.state}" + (f", {live}" if live else "")
         if role == ObjectRole:
@@ -240,7 +260,7 @@ class VmTableModel(QAbstractTableModel):
             since_read = timedelta(seconds=time.monotonic() - self._read_at)
             return formatting.uptime(vm.uptime + since_read) if active else ""
         if column == 5:
-            return live or vm.status or ""
+            return live or vm.status or self.health(vm.id).short
         return ""
 
 
@@ -283,6 +303,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._by_ident: dict[str, _Node] = {}
         self._shape: tuple[object, ...] = ()
         self.vm: VM | None = None
+        self._health: dict[str, Health] = {}  # checkpoint id (and "now:<vm id>") -> verdict
 
     # ---- updates (GUI thread) ----
     def set_tree(self, vm: VM | None, snapshots: Sequence[Snapshot]) -> None:
@@ -304,6 +325,20 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._build(vm, snapshots)
         self._shape = shape
         self.endResetModel()
+
+    def set_health(self, health: dict[str, Health]) -> None:
+        """Chain verdicts by item id: an item whose disk chain is broken shows a warning."""
+        changed = {i for i in set(health) | set(self._health)
+                   if health.get(i, SOUND) != self._health.get(i, SOUND)}
+        self._health = dict(health)
+        for ident in changed:
+            node = self._by_ident.get(ident)
+            if node is not None:
+                index = self._index_of(node)
+                self.dataChanged.emit(index, index)
+
+    def health(self, ident: str) -> Health:
+        return self._health.get(ident, SOUND)
 
     @staticmethod
     def _shape_of(vm: VM | None, snapshots: Sequence[Snapshot]) -> tuple[object, ...]:
@@ -420,25 +455,29 @@ class CheckpointTreeModel(QAbstractItemModel):
         if isinstance(obj, NowItem):
             if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
                 return "Now"
+            health = self.health(node.ident)
             if role == Qt.ItemDataRole.DecorationRole:
-                return icon("now")
+                return icon("checkpoint-warning" if not health.sound else "now")
             if role == Qt.ItemDataRole.ToolTipRole:
                 where = obj.vm.parent_snapshot_name
                 return f"The current state of {obj.vm.name}" + (
                     f", running from \"{where}\"" if where else ""
-                )
+                ) + (f"\n{health.text}" if not health.sound else "")
             return None
         if isinstance(obj, Snapshot):
             if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
                 return obj.name
             if role == Qt.ItemDataRole.AccessibleTextRole:
                 return f"Checkpoint {obj.name}"
+            health = self.health(obj.id)
             if role == Qt.ItemDataRole.DecorationRole:
+                if not health.sound:
+                    return icon("checkpoint-warning")
                 return icon("checkpoint-running" if obj.bin_path else "checkpoint")
             if role == Qt.ItemDataRole.ToolTipRole:
                 memory = "with memory" if obj.bin_path else "disk only"
                 return (
                     f"{obj.name}\n{obj.snapshot_type} checkpoint ({memory}), "
                     f"taken {formatting.hyperv_time(obj.creation_time)} while {obj.state}"
-                )
+                ) + (f"\n{health.text}" if not health.sound else "")
         return None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
-from hvgui.host import VM, DiskEvent, Host, HostError, OperationResult, Snapshot
+from hvgui.host import VM, DiskEvent, Host, HostError, OperationResult, Snapshot, chain_health
+from hvgui.host.chain_health import Health
 from hvgui.progress import Cancelled, CancelToken, Progress
 from hvgui.ui import allowed
 from hvgui.ui.formatting import status_with_percent
@@ -40,6 +42,17 @@ class _State:
     started: int = 0  # which read this is (`HostSession._reads`)
 
 
+@dataclass(frozen=True)
+class _Health:
+    """The chains' verdicts: by VM id, and the selected VM's tree items ("now:<vm id>")."""
+
+    vm_id: str | None
+    by_vm: dict[str, Health]
+    tree: dict[str, Health]
+    files: list[Path]  # the selected VM's chain files, watched by the poll
+    stamp: tuple[Any, ...]
+
+
 HostCall = Callable[[Progress, CancelToken], Any]
 
 
@@ -60,6 +73,7 @@ class HostSession(QObject):
     cancelled(str): an operation stopped because the user cancelled it.
     new_events(object): DiskEvents another process (hvctl, another window) added to the log.
     history_loaded(): `history` holds the event log as the first background read found it.
+    health_changed(): the disk chains' verdicts were re-read (models updated).
     """
 
     refreshed = Signal()
@@ -69,6 +83,7 @@ class HostSession(QObject):
     cancelled = Signal(str)
     new_events = Signal(object)
     history_loaded = Signal()
+    health_changed = Signal()
 
     def __init__(self, host: Host, runner: Runner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +98,11 @@ class HostSession(QObject):
         self._again = False
         self._busy: dict[str, Op] = {}   # vm id -> the op running on it
         self._reads = 0  # reads started so far
+        # The selected VM's chain files and their stats: a file deleted or edited by hand
+        # changes no host revision, but the window must show the broken chain.
+        self._watched: tuple[list[Path], tuple[Any, ...]] = ([], ())
+        self._health_running = False
+        self._health_next: tuple[list[VM], str | None, list[Snapshot]] | None = None
         # vm id -> the first read that started after its operation ended: until that read is
         # applied, the Status keeps the operation's last text (an older read still holds the
         # host's status file of mid-operation, which would show the percentage going back).
@@ -158,6 +178,7 @@ class HostSession(QObject):
             self.tree_problem = state.tree_problem
             vm = next((v for v in state.vms if v.id == state.vm_id), None)
             self.checkpoint_model.set_tree(vm, state.snapshots)
+            self._check_health(state.vms, state.vm_id, state.snapshots)
         self._last_read_error = ""
         # While our own operation runs its events are not in yet: take the log when idle.
         if state.events is not None and self._events_size == -1:
@@ -178,6 +199,44 @@ class HostSession(QObject):
                 self.new_events.emit(others)
         self.refreshed.emit()
 
+    # ---- disk chain health (after a read: it must not delay the VMs showing) ----
+    def _check_health(self, vms: list[VM], vm_id: str | None, snapshots: list[Snapshot]) -> None:
+        """Walk the chains in the background (a stat per file when none changed)."""
+        if self._stopped:
+            return
+        if self._health_running:
+            self._health_next = (vms, vm_id, snapshots)  # the newest wins
+            return
+        self._health_running = True
+        Op(self.runner, lambda _p, _c: self._health(vms, vm_id, snapshots),
+           label="Chain health", quiet=True).success(self._health_ready).finally_(
+            self._health_done).run_in_background()
+
+    def _health(self, vms: list[VM], vm_id: str | None, snapshots: list[Snapshot]) -> _Health:
+        # ---- runs on a pool thread: host calls only ----
+        health = self.host.chain_health
+        by_vm = {vm.id: health.of_drives(vm.hard_drives) for vm in vms}
+        tree = {s.id: health.of_drives(s.hard_drives) for s in snapshots}
+        if vm_id in by_vm:
+            tree[f"now:{vm_id}"] = by_vm[vm_id]
+        drives = [d for vm in vms if vm.id == vm_id for d in vm.hard_drives]
+        drives += [d for snap in snapshots for d in snap.hard_drives]
+        files = list(dict.fromkeys(health.files(drives)))
+        return _Health(vm_id, by_vm, tree, files, chain_health.stamp(files))
+
+    def _health_ready(self, result: _Health) -> None:
+        self.vm_model.set_health(result.by_vm)
+        if result.vm_id == self.selected_vm_id:
+            self.checkpoint_model.set_health(result.tree)
+            self._watched = (result.files, result.stamp)
+        self.health_changed.emit()
+
+    def _health_done(self) -> None:
+        self._health_running = False
+        if self._health_next is not None:
+            args, self._health_next = self._health_next, None
+            self._check_health(*args)
+
     def poll(self) -> None:
         """Timer slot: re-read when the revision moved (cheap when it did not)."""
         self.vm_model.tick()
@@ -187,7 +246,9 @@ class HostSession(QObject):
             revision = self.host.revision()  # a few stat() calls
         except Exception:  # a host directory being rewritten: try again next tick
             return
-        if revision != self._revision or self.vm_model.shows_outside_status():
+        files, seen = self._watched
+        if (revision != self._revision or self.vm_model.shows_outside_status()
+                or chain_health.stamp(files) != seen):  # a stat per chain file
             self.refresh()
 
     def refresh(self) -> None:
@@ -243,6 +304,7 @@ class HostSession(QObject):
                 self.tree_problem = exc
         self.checkpoint_model.set_tree(vm, snapshots)
         self.refreshed.emit()
+        self.refresh()  # the checkpoints' chain verdicts come with a background read
 
     def vm(self, vm_id: str | None) -> VM | None:
         return next((v for v in self.vm_model.vms() if v.id == vm_id), None)
@@ -261,7 +323,14 @@ class HostSession(QObject):
 
     def refusals(self, vm: VM) -> dict[str, str]:
         """`allowed.refusals` for `vm` here: this window's operations, the host's read-only-ness."""
-        return allowed.refusals(vm, busy_here=self.is_busy(vm.id), read_only=self.host.read_only)
+        return allowed.refusals(vm, busy_here=self.is_busy(vm.id), read_only=self.host.read_only,
+                                health=self.vm_model.health(vm.id))
+
+    def apply_refusal(self, vm: VM, snapshot: Snapshot) -> str:
+        """Why Apply... is not offered for `snapshot` of `vm` now ("" when it is)."""
+        return allowed.read_only_reason(self.host.read_only) or allowed.apply_refusal(
+            vm, snapshot, busy_here=self.is_busy(vm.id),
+            health=self.checkpoint_model.health(snapshot.id))
 
     def run(
         self,

@@ -12,11 +12,10 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hvgui.vhdx.chain import check_linkage, resolve_parent
-from hvgui.vhdx.errors import ParentMismatchError, ParentNotFoundError, VhdxError
-from hvgui.vhdx.image import VhdxImage
-from hvgui.vhdx.locator import candidate_paths
+if TYPE_CHECKING:
+    from hvgui.vhdx.image import VhdxImage
 
 MISSING = "missing"  # the parent the locator names does not exist
 MISMATCH = "mismatch"  # the parent found is not the data the child was made on
@@ -52,6 +51,12 @@ def is_read_only(path: Path) -> bool:
 
 def walk_chain(path: str | os.PathLike[str]) -> list[ChainLink]:
     """Every file from `path` down to its base as far as the files exist; never raises."""
+    # The engine loads here, not on import: the codes above serve `hvctl get-vm` too.
+    from hvgui.vhdx.chain import check_linkage, resolve_parent
+    from hvgui.vhdx.errors import ParentMismatchError, ParentNotFoundError, VhdxError
+    from hvgui.vhdx.image import VhdxImage
+    from hvgui.vhdx.locator import candidate_paths
+
     links: list[ChainLink] = []
     current = Path(path)
     child: VhdxImage | None = None

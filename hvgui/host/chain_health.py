@@ -1,0 +1,141 @@
+"""Chain health: whether the disks a VM runs on (or a checkpoint froze) still form a sound
+chain, in words, and the one rule for what a broken chain forbids.
+
+Hyper-V refuses to checkpoint or start a VM whose disk chain is broken, and to apply a
+checkpoint whose own chain is: the host refuses those here, and the window greys them out with
+the same sentence. The check is incremental: a chain is walked once and walked again only when
+a stat of one of its files changed, so a refresh of a big host costs a stat per file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hvgui.host.errors import InvalidStateError
+from hvgui.vhdx.walk import LOOP, MISMATCH, MISSING, UNREADABLE, WRITABLE, ChainLink, walk_chain
+
+CHECKPOINT, START, APPLY = "Checkpoint", "Start", "Apply"
+REFUSED_ON_A_BROKEN_CHAIN = (CHECKPOINT, START, APPLY)
+
+
+@dataclass(frozen=True)
+class Health:
+    """A chain's verdict: `short` for the Status column, `text` for the details pane."""
+
+    short: str = ""
+    text: str = ""
+    broken: bool = False  # reads fail (a writable parent is a risk, not yet a break)
+    path: Path | None = None  # the file where the chain breaks
+
+    @property
+    def sound(self) -> bool:
+        return not self.short
+
+
+SOUND = Health()
+
+_SHORT = {
+    MISSING: "Chain broken: parent missing",
+    MISMATCH: "Chain broken: parent changed",
+    UNREADABLE: "Chain broken: disk unreadable",
+    LOOP: "Chain broken: it loops",
+    WRITABLE: "Warning: parent not read-only",
+}
+
+
+def verdict(links: list[ChainLink], drive: str = "") -> Health:
+    """The first problem along a walked chain, in words (SOUND when there is none)."""
+    for depth, link in enumerate(links):
+        if not link.code:
+            continue
+        above = links[depth - 1].path.name if depth else ""
+        name = link.path.name
+        short = _SHORT[link.code]
+        if link.code == MISSING:
+            text = f"{above} needs its parent {name}, which is missing."
+        elif not link.exists:  # the disk itself (a checkpoint's frozen base) is gone
+            short, text = "Chain broken: disk missing", f"its disk {name} is missing."
+        elif link.code == MISMATCH:
+            text = (f"{name} was changed after {above} was made on it (or the locator points "
+                    "at another disk): every read that falls through to it is wrong.")
+        elif link.code == WRITABLE:
+            text = f"{name}, a parent disk, is not read-only: writing to it breaks the chain."
+        else:
+            text = f"{name}: {link.problem}"
+        where = f"{drive}: " if drive else ""
+        return Health(short, where + text, link.broken, link.path)
+    return SOUND
+
+
+def refusal(action: str, subject: str, health: Health) -> str:
+    """Why `action` is refused on a broken chain ("" when it is not)."""
+    if not health.broken or action not in REFUSED_ON_A_BROKEN_CHAIN:
+        return ""
+    what = {APPLY: f"apply checkpoint '{subject}'"}.get(action, f"{action.lower()} {subject}")
+    return f"Cannot {what}: its disk chain is broken. {health.text}"
+
+
+def require(action: str, vm_name: str, subject: str, health: Health) -> None:
+    """Raise the refusal, if any (the host's side of the rule)."""
+    why = refusal(action, subject, health)
+    if why:
+        raise InvalidStateError(vm_name, why[0].lower() + why[1:])
+
+
+def stamp(paths: Iterable[Path]) -> tuple[Any, ...]:
+    """What changes when one of `paths` is written, replaced, deleted or re-permissioned."""
+    out: list[Any] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((info.st_ino, info.st_size, info.st_mtime_ns, info.st_mode))
+    return tuple(out)
+
+
+class ChainHealth:
+    """Chains walked once per change of their files (shared by a host's threads)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[list[Path], tuple[Any, ...], list[ChainLink]]] = {}
+        self._lock = threading.Lock()
+
+    def links(self, leaf: Path) -> list[ChainLink]:
+        with self._lock:
+            cached = self._cache.get(leaf)
+        if cached is not None and stamp(cached[0]) == cached[1]:
+            return cached[2]
+        links = walk_chain(leaf)
+        files = [link.path for link in links]
+        with self._lock:
+            if len(self._cache) > 100_000:  # a host that changed that much: start again
+                self._cache.clear()
+            self._cache[leaf] = (files, stamp(files), links)
+        return links
+
+    def files(self, drives: Iterable[Any]) -> list[Path]:
+        """Every file of the drives' chains (as last walked): what to watch for a change."""
+        out: list[Path] = []
+        for drive in drives:
+            if not getattr(drive, "pass_through", False) and drive.path:
+                out += [link.path for link in self.links(Path(drive.path))]
+        return out
+
+    def of_drives(self, drives: Iterable[Any]) -> Health:
+        """The first problem among a VM's or checkpoint's virtual disks (pass-through: none)."""
+        for drive in drives:
+            if getattr(drive, "pass_through", False) or not drive.path:
+                continue
+            name = (f"{drive.controller_type} {drive.controller_number}:"
+                    f"{drive.controller_location}")
+            health = verdict(self.links(Path(drive.path)), name)
+            if not health.sound:
+                return health
+        return SOUND

@@ -1,0 +1,44 @@
+"""A broken chain in the window: Status and details say it in words, the affected checkpoint
+(and Now) carry a warning icon, and Checkpoint, Start and Apply are greyed with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hvgui import vhdx
+from hvgui.host import Host
+from hvgui.ui.icons import icon
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import checkpoint_index, status_text, vm_index, wait_idle
+
+
+def test_a_vm_with_a_missing_base_disk_shows_its_broken_chain(
+    qtbot: Any, window: MainWindow, host_dir: Path, tmp_path: Path
+) -> None:
+    host = Host.open(host_dir)
+    base = host.get_snapshot("Alpha", "Base").hard_drives[0].path
+    vhdx.set_read_only(base, False)
+    base.unlink()  # as in the not-a-backup lesson
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    qtbot.waitUntil(lambda: status_text(window, "Alpha").startswith("Chain broken"),
+                    timeout=5000)
+    assert status_text(window, "Alpha") == "Chain broken: parent missing"
+    assert status_text(window, "Beta") == ""
+    warning = icon("checkpoint-warning").cacheKey()
+    qtbot.waitUntil(lambda: checkpoint_index(window, "Base").data(1).cacheKey() == warning,
+                    timeout=5000)
+    assert checkpoint_index(window, "Now").data(1).cacheKey() == warning
+    assert "its disk Alpha.vhdx is missing" in str(checkpoint_index(window, "Base").data(3))
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Now"))
+    qtbot.waitUntil(lambda: "Disk chain" in window.details.values(), timeout=3000)
+    assert "which is missing" in window.details.values()["Disk chain"]
+    acts = window.acts
+    assert not acts.vm_checkpoint.isEnabled()
+    assert "its disk chain is broken" in acts.vm_checkpoint.toolTip()
+    assert acts.vm_turn_off.isEnabled()  # what Hyper-V allows stays offered
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    qtbot.waitUntil(lambda: not acts.cp_apply.isEnabled(), timeout=3000)
+    assert acts.cp_apply.toolTip().startswith("Cannot apply checkpoint 'Base': its disk chain")
+    window.grab().save(str(tmp_path / "broken-chain.png"))
+    wait_idle(qtbot, window)
