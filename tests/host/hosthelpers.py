@@ -60,3 +60,18 @@ def contents(host: Host, vm: str) -> dict[str, str]:
     for snap in host.list_snapshots(vm):
         out[snap.name] = digest(snap.hard_drives[0].path)
     return out
+
+
+MARK = 3 * MiB  # a guest memory address written before the operation under test
+
+
+def build_chain(root: Path) -> None:
+    """Running VM, checkpoints c1 -> c2, then Now written (as in test_crash)."""
+    host = Host.open(root)
+    make_vm(host, running=True)
+    write_now(host, "web01", 0, b"first" * 1000)
+    host.write_memory("web01", MARK, b"memory mark")
+    host.checkpoint_vm("web01", snapshot_name="c1")
+    write_now(host, "web01", 1 * MiB, b"second" * 1000)
+    host.checkpoint_vm("web01", snapshot_name="c2")
+    write_now(host, "web01", 2 * MiB, b"now" * 3000)

@@ -29,22 +29,9 @@ from hvgui.host import Host
 from hvgui.host.errors import HostError
 
 from .faults import Plan, injected
-from .hosthelpers import MiB, contents, digest, make_vm, write_now
+from .hosthelpers import MARK, MiB, build_chain, contents, digest, write_now
 
-MARK = 3 * MiB
 Op = Callable[[Host, Path], object]
-
-
-def build_chain(root: Path) -> None:
-    """Running VM, checkpoints c1 -> c2, then Now written (as in test_crash)."""
-    host = Host.open(root)
-    make_vm(host, running=True)
-    write_now(host, "web01", 0, b"first" * 1000)
-    host.write_memory("web01", MARK, b"memory mark")
-    host.checkpoint_vm("web01", snapshot_name="c1")
-    write_now(host, "web01", 1 * MiB, b"second" * 1000)
-    host.checkpoint_vm("web01", snapshot_name="c2")
-    write_now(host, "web01", 2 * MiB, b"now" * 3000)
 
 
 def build_pending(root: Path) -> None:

@@ -27,11 +27,10 @@ import pytest
 
 from hvgui.host import Host
 
-from .hosthelpers import MiB, contents, make_vm, write_now
+from .hosthelpers import MARK, MiB, build_chain, contents, write_now
 from .loopfs import make_image, mount_image, power_cut, unmount
 
 WORKER = Path(__file__).with_name("crash_worker.py")
-MARK = 3 * MiB  # a guest memory address written before the operation
 IMAGE_MIB = 256
 QUICK_DURING = (0.5,)  # fractions of the operation's own duration
 QUICK_AFTER = (0.05, 1.0)  # seconds after the operation reported success
@@ -40,14 +39,10 @@ SLOW_AFTER = (0.0, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0)
 
 
 def build_running(root: Path) -> None:
-    """Running VM web01: checkpoints c1 -> c2, then Now written (a delete of c2 merges)."""
+    """Running VM web01: checkpoints c1 -> c2, then 8 MiB more written to Now (a delete of c2
+    merges them)."""
+    build_chain(root)
     host = Host.open(root)
-    make_vm(host, running=True)
-    write_now(host, "web01", 0, b"first" * 1000)
-    host.write_memory("web01", MARK, b"memory mark")
-    host.checkpoint_vm("web01", snapshot_name="c1")
-    write_now(host, "web01", 1 * MiB, b"second" * 1000)
-    host.checkpoint_vm("web01", snapshot_name="c2")
     for offset in range(0, 8 * MiB, 2 * MiB):
         write_now(host, "web01", 4 * MiB + offset, bytes([offset >> 20 | 1]) * (2 * MiB))
 
