@@ -389,8 +389,10 @@ def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool
         host.stop_vm(name, turn_off=True)
     win = _window(root, workdir)
     ask.confirm_delete = lambda *a, **k: True  # type: ignore[assignment]
-    folders = iter([workdir / f"export-{os.getpid()}", workdir / f"moved-{os.getpid()}"])
+    folders = iter([root / "Exports", root / "Moved"])  # inside the lab: its boundary
     ask.ask_directory = lambda *a, **k: next(folders)  # type: ignore[assignment]
+    errors: list[BaseException] = []  # a modal error box would wait for a click forever
+    ask.show_error = lambda _parent, _title, exc: errors.append(exc)  # type: ignore[assignment]
 
     def select_vm(name: str) -> None:
         view = win.vm_view  # type: ignore[attr-defined]
@@ -436,6 +438,8 @@ def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool
                 seconds = time.perf_counter() - begun
                 gui_cpu = time.thread_time() - gui_cpu
                 worst = log.stop()
+            if errors:
+                raise RuntimeError(f"{name} failed: {errors[0]}")
             results.append((name, worst, seconds))
             if why:
                 print(f"  {name}: the GUI thread used {1000 * gui_cpu:.0f} ms of CPU in "
@@ -454,8 +458,6 @@ def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool
             loop.wait()
         win.close()  # type: ignore[attr-defined]
         shutil.rmtree(root, ignore_errors=True)
-        for folder in (workdir / f"export-{os.getpid()}", workdir / f"moved-{os.getpid()}"):
-            shutil.rmtree(folder, ignore_errors=True)
     return results
 
 

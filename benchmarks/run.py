@@ -102,7 +102,7 @@ def bench_convert_dynamic(work: Path, size: int, repeat: int) -> Row:
     with vhdx.open_disk(source, writable=True) as disk:
         fill_random(disk, 0, size, seed=1)
     return _compare_convert(work, source, source, repeat,
-                            f"dynamic {size // MiB} MiB -> raw", "qemu-img convert", "<= 1.5")
+                            f"dynamic {size // MiB} MiB -> raw", "qemu-img convert", "<= 1.0")
 
 
 def _compare_convert(work: Path, ours_source: Path, ref_source: Path, repeat: int, name: str,
@@ -187,7 +187,7 @@ def bench_merge(work: Path, changed: int, repeat: int) -> Row:
     ours, ref = interleaved([(lambda: vhdx.merge_vhd(child), prepare), (dd, dd_prepare)], repeat)
     remove(parent, child, source, target)
     return Row(f"merge {changed // MiB} MiB of changed blocks", ours, ref,
-               "dd bs=4M conv=fsync", "<= 1.5")
+               "dd bs=4M conv=fsync", "<= 1.0")
 
 
 def bench_differencing_over_huge(work: Path, repeat: int) -> Row:
