@@ -16,6 +16,20 @@ from hvgui import portable
 from hvgui.vhdx.errors import ReadOnlyError, VhdxError
 
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+_READ_BITS = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+_READ_ONLY = "the file is read-only (a parent of a checkpoint?)"
+
+
+def _read_only_attribute(path: Path) -> bool:
+    """Readable but with no write bit at all: Hyper-V's read-only attribute, not a file
+    that is closed to this user."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not mode & _WRITE_BITS and bool(mode & _READ_BITS)
 
 
 def open_disk_file(path: Path, *, writable: bool = False) -> int:
@@ -33,6 +47,8 @@ def open_disk_file(path: Path, *, writable: bool = False) -> int:
     except IsADirectoryError:
         raise VhdxError(path, "is a directory, not a disk file") from None
     except PermissionError:
+        if writable and _read_only_attribute(path):  # as root, the check below says it
+            raise ReadOnlyError(path, _READ_ONLY) from None
         if writable:
             raise ReadOnlyError(path, "no permission to write the file") from None
         raise VhdxError(path, "no permission to read the file") from None
@@ -45,7 +61,7 @@ def open_disk_file(path: Path, *, writable: bool = False) -> int:
         if not stat.S_ISREG(st.st_mode):
             raise VhdxError(path, "is not a regular file (a FIFO, socket or device)")
         if writable and not st.st_mode & _WRITE_BITS:
-            raise ReadOnlyError(path, "the file is read-only (a parent of a checkpoint?)")
+            raise ReadOnlyError(path, _READ_ONLY)
         portable.make_blocking(fd)
     except BaseException:
         os.close(fd)
