@@ -215,6 +215,7 @@ def _demo_list(args: argparse.Namespace) -> int:
 
 
 def _demo_run(args: argparse.Namespace) -> int:
+    from hvgui.host.layout import FOLDER_PROBLEMS, MISSING, folder_kind
     from hvgui.host.lessons import LESSONS, run_lesson
 
     if args.scenario not in LESSONS:
@@ -222,6 +223,9 @@ def _demo_run(args: argparse.Namespace) -> int:
                           f"(choose from {', '.join(sorted(LESSONS))})")
     if args.host:
         root = Path(args.host)
+        if folder_kind(root) == MISSING:  # a typo: nothing is made (an empty folder is asked)
+            raise HostError(root, f"{FOLDER_PROBLEMS[MISSING]}; `hvctl new-demo-host {root}` "
+                            "builds the demo lab there")
         return run_lesson(args.scenario, root, out=print)
     root = Path(tempfile.mkdtemp(prefix="hvgui-demo-")) / "lab"
     print(f"(a fresh demo lab in {root}: it stays there for you to look at)")

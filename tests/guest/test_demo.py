@@ -168,6 +168,10 @@ def test_lesson_output_reads_without_guids_or_lab_paths(tmp_path: Path) -> None:
 
 
 def test_demo_run_via_hvctl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    typo = tmp_path / "typo"
+    assert hvctl(["demo", "run", "moved-checkpoint-location", "--host", str(typo)]) == 1
+    assert "no such folder" in capsys.readouterr().err and not typo.exists()
+    (tmp_path / "l").mkdir()  # an empty folder given to demo run: the lab is built there
     assert hvctl(["demo", "run", "moved-checkpoint-location", "--host", str(tmp_path / "l")]) == 0
     out = capsys.readouterr().out
     assert "refused" in out and demo.CHECKPOINT_STORE in out
