@@ -192,7 +192,8 @@ _FSYNC_UNSUPPORTED = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF
 # ---------------------------------------------------------------------------------- locking
 
 # msvcrt locks byte ranges, and a locked range cannot be read by others on Windows: lock one
-# byte far past the end of any file we keep, so that the lock never covers content.
+# byte far past the end of any file we keep, so that the lock never covers content (the UCRT's
+# _locking takes the 64-bit file position: its locking.cpp uses _lseeki64 and OffsetHigh).
 _MSVCRT_LOCK_OFFSET = 1 << 40
 
 
