@@ -28,6 +28,7 @@ MAX_ELEMENTS = 50_000
 MAX_LISTED = 1_000  # checkpoint ids or pending merges a configuration lists
 MAX_DEVICES = 256  # manifest entries
 MAX_DRIVES = 64  # drive slots of one controller
+MAX_VM_DRIVES = 260  # Hyper-V's most: 2 IDE controllers of 2, 4 SCSI controllers of 64
 
 IDE_DEVICE = "83f8638b-8dca-4152-9eda-2ca8b33039b4"
 SCSI_DEVICE = "d422512d-2bf2-4752-809d-7b82b5fcb1b4"
@@ -495,6 +496,8 @@ class ConfigDoc:
                     )
                 path = (drive.findtext("pathname") or "").strip()
                 result.append(Drive(ctype, number, location, kind, path))
+                if len(result) > MAX_VM_DRIVES:  # each may become a file a checkpoint makes
+                    raise HostError(self.path, f"lists more than {MAX_VM_DRIVES} drives")
         return result
 
     def _drive_node(self, ctype: str, number: int, location: int) -> etree._Element | None:

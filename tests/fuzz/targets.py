@@ -24,7 +24,7 @@ import crc32c
 
 from hvgui.errors import HvError
 from hvgui.host import savedstate
-from hvgui.host.inspect.decode import inspect_file
+from hvgui.host.inspect.decode import inspect_file, xml_settings
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import convert_vhd, dump_vhdx, open_disk, test_vhd
 
@@ -154,6 +154,7 @@ def config(data: bytes, folder: Path) -> None:
         doc.to_bytes()
 
     _expected(read)
+    _expected(lambda: xml_settings(path))  # the inspector's settings view
     inspect_file(path)
 
 

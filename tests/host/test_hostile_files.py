@@ -531,3 +531,28 @@ def test_a_huge_event_log_costs_a_bounded_read_of_its_newest_lines(tmp_path: Pat
     events = host.events()
     assert len(events) <= (8 << 20) // len(line) + 10
     assert any("newest" in e.detail for e in events[-5:])
+
+
+def test_more_drives_than_hyperv_allows_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each drive of a VM may become a new file (a checkpoint makes one AVHDX per disk):
+    320 drives on five SCSI controllers is past Hyper-V's 260 and refused at once."""
+    from hvgui.host.xmlconfig import ConfigDoc
+
+    host = Host.open(tmp_path / "host")
+    make_vm(host, "web01")
+    vm = host.get_vm("web01")
+    doc = ConfigDoc.load(vm.config_path)
+    for _ in range(5):
+        number = doc.add_scsi_controller()
+        for location in range(64):
+            doc.set_drive("SCSI", number, location, "VHD", str(vm.hard_drives[0].path))
+    crafted = doc.to_bytes()
+    vm.config_path.write_bytes(crafted)
+    for argv in (["get-vm", "web01"], ["checkpoint-vm", "web01"]):
+        assert main([*argv, "--host", str(host.root)]) == 1
+        err = capsys.readouterr().err
+        assert f"hvctl: error: {vm.config_path}: lists more than 260 drives" in err, err
+    assert vm.config_path.read_bytes() == crafted
+    assert not list(vm.hard_drives[0].path.parent.glob("*.avhdx"))
