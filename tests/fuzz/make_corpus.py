@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hvgui.host import Host, savedstate
 from hvgui.vhdx import MiB, create_differencing, create_dynamic, create_fixed, open_disk
-from tests.fuzz.targets import CORPUS, encode_sparse
+from tests.fuzz.targets import CORPUS, encode_chain, encode_sparse
 from tests.vhdx import hostile
 
 MAX_SEED = 64 << 10
@@ -42,6 +42,24 @@ def vhdx_seeds(work: Path) -> None:
     create_fixed(fixed, 2 * MiB)
     for path in (base, child, fixed):
         _save("vhdx", path.stem, encode_sparse(path.read_bytes()))
+    chain_seeds(work / "chain")
+
+
+def chain_seeds(work: Path) -> None:
+    """Parent and child named as the chain target writes them; block sizes equal or not."""
+    for parent_block, child_block in ((MiB, MiB), (2 * MiB, MiB), (MiB, 4 * MiB)):
+        folder = work / f"{parent_block >> 20}-{child_block >> 20}"
+        folder.mkdir(parents=True)
+        parent, child = folder / "parent.vhdx", folder / "child.avhdx"
+        create_dynamic(parent, 16 * MiB, block_size=parent_block)
+        with open_disk(parent, writable=True) as disk:
+            disk.write(0, b"\x5a" * 8192)
+            disk.write(6 * MiB, b"parent" * 1000)
+        create_differencing(child, parent, block_size=child_block)
+        with open_disk(child, writable=True) as disk:
+            disk.write(512, b"\x77" * 1024)  # a partial block: sector bitmap
+            disk.write(9 * MiB, b"child" * 2000)
+        _save("chain", folder.name, encode_chain(parent.read_bytes(), child.read_bytes()))
     for make in hostile.ALL:
         folder = work / make.__name__
         folder.mkdir()

@@ -31,6 +31,7 @@ with atheris.instrument_imports(include=["hvgui"]):
     import hvgui.vhdx.info
     import hvgui.vhdx.locator
     import hvgui.vhdx.log
+    import hvgui.vhdx.merge
     import hvgui.vhdx.structures  # noqa: F401
 
 from tests.fuzz.targets import TARGETS

@@ -26,7 +26,7 @@ from hvgui.errors import HvError
 from hvgui.host import savedstate
 from hvgui.host.inspect.decode import inspect_file, xml_settings
 from hvgui.host.xmlconfig import ConfigDoc
-from hvgui.vhdx import convert_vhd, dump_vhdx, open_disk, test_vhd
+from hvgui.vhdx import convert_vhd, dump_vhdx, merge_vhd, open_disk, test_vhd
 
 MAX_FILE = 64 << 20  # a sparse image is at most this large (the offsets wrap)
 _HEAD = struct.Struct("<IB")  # file size in KiB, flags
@@ -124,6 +124,40 @@ def vhdx(data: bytes, folder: Path) -> None:
     for call in (read, lambda: dump_vhdx(path), lambda: test_vhd(path), convert, write, read):
         _expected(call)
     inspect_file(path)  # never raises for a file that exists: problems are in its answer
+
+
+def encode_chain(parent: bytes, child: bytes) -> bytes:
+    """A chain input: the parent's and the child's sparse images, the first one's length first."""
+    first = encode_sparse(parent)
+    return struct.pack("<I", len(first)) + first + encode_sparse(child)
+
+
+def chain(data: bytes, folder: Path) -> None:
+    """A differencing disk and its parent (`parent.vhdx`, `child.avhdx`): read through the
+    chain, Test-VHD, flatten, then merge the child into its parent."""
+    _fresh(folder)
+    parent, child = folder / "parent.vhdx", folder / "child.avhdx"
+    (split,) = struct.unpack_from("<I", data) if len(data) >= 4 else (0,)
+    for path, part in ((parent, data[4 : 4 + split]), (child, data[4 + split :])):
+        if write_sparse(part, path) & FIX_CHECKSUMS:
+            for offset in (64 << 10, 128 << 10):
+                _fix_crc(path, offset, 4096, 4)
+            for offset in (192 << 10, 256 << 10):
+                _fix_crc(path, offset, 64 << 10, 4)
+
+    def read() -> None:
+        with open_disk(child) as disk:
+            for offset in range(0, min(disk.size, 8 << 20), 1 << 20):
+                disk.read(offset, 4096)
+
+    def flatten() -> None:
+        (folder / "flat.raw").unlink(missing_ok=True)
+        convert_vhd(child, folder / "flat.raw")
+
+    for call in (read, lambda: test_vhd(child), flatten, lambda: merge_vhd(child), read):
+        _expected(call)
+    if parent.exists():
+        _expected(lambda: test_vhd(parent))
 
 
 def config(data: bytes, folder: Path) -> None:
@@ -226,6 +260,7 @@ def vsv_file(data: bytes, folder: Path) -> None:
 
 TARGETS: dict[str, Callable[[bytes, Path], None]] = {
     "vhdx": vhdx,
+    "chain": chain,
     "config": config,
     "bin": bin_file,
     "vsv": vsv_file,

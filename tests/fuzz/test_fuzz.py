@@ -1,5 +1,6 @@
 """Fuzzing hvgui's readers of untrusted files: the VHDX engine (open, read, survey, Test-VHD,
-write), the configuration parser, the BIN and VSV parsers (tests/fuzz/targets.py).
+convert, write; a chain's reads and merge), the configuration parser, the BIN and VSV parsers
+(tests/fuzz/targets.py).
 
 Every corpus file (seeds, and every input a fuzzer ever found a problem with) is replayed in
 the default run: a clear answer or a clear refusal, never another exception. Then each target
@@ -25,7 +26,7 @@ from tests.fuzz.targets import CORPUS, TARGETS, corpus_files
 
 REPO = Path(__file__).resolve().parents[2]
 # Inputs per target in the default run: a few seconds each on a 2-core machine.
-RUNS = {"vhdx": 200, "config": 2000, "bin": 1500, "vsv": 2000}
+RUNS = {"vhdx": 200, "chain": 300, "config": 2000, "bin": 1500, "vsv": 2000}
 
 
 @pytest.mark.parametrize(("target", "path"), corpus_files(), ids=lambda v: getattr(v, "name", v))
