@@ -42,7 +42,12 @@ def vhdx_seeds(work: Path) -> None:
     create_fixed(fixed, 2 * MiB)
     for path in (base, child, fixed):
         _save("vhdx", path.stem, encode_sparse(path.read_bytes()))
-    chain_seeds(work / "chain")
+    for make in hostile.ALL:
+        folder = work / make.__name__
+        folder.mkdir()
+        path = make(folder)
+        if path.is_file() and path.stat().st_size <= 64 * MiB:
+            _save("vhdx", make.__name__, encode_sparse(path.read_bytes(), fix_checksums=False))
 
 
 def chain_seeds(work: Path) -> None:
@@ -60,12 +65,6 @@ def chain_seeds(work: Path) -> None:
             disk.write(512, b"\x77" * 1024)  # a partial block: sector bitmap
             disk.write(9 * MiB, b"child" * 2000)
         _save("chain", folder.name, encode_chain(parent.read_bytes(), child.read_bytes()))
-    for make in hostile.ALL:
-        folder = work / make.__name__
-        folder.mkdir()
-        path = make(folder)
-        if path.is_file() and path.stat().st_size <= 64 * MiB:
-            _save("vhdx", make.__name__, encode_sparse(path.read_bytes(), fix_checksums=False))
 
 
 def host_seeds(work: Path) -> None:
@@ -101,6 +100,7 @@ def host_seeds(work: Path) -> None:
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         vhdx_seeds(Path(tmp))
+        chain_seeds(Path(tmp) / "chain")
         host_seeds(Path(tmp))
     for target in sorted(p.name for p in CORPUS.iterdir()):
         files = list((CORPUS / target).iterdir())
