@@ -172,7 +172,7 @@ def checkpoint(
     report(progress, 0.95, PHASE_CREATE)
     check(op.cancel)
     durable.make_folders(sdoc.path.parent)
-    op.tx.write_new(sdoc.path, sdoc.to_bytes())
+    op.tx.write_new(sdoc.path, sdoc.to_bytes(host.root))
     op.event("created", sdoc.path, file_size(sdoc.path), f"checkpoint configuration '{name}'")
     doc.snapshot_ids = [*doc.snapshot_ids, snap_id]
     doc.set("global_settings/snapshots/parent", "string", snap_id)

@@ -502,7 +502,7 @@ class Host:
         doc.set("properties/last_state_change_time", "integer", to_filetime(datetime.now(UTC)))
         tx = journal.Transaction(self.layout.journal_dir, state, doc.id, self.boundary)
         try:
-            tx.commit([tx.stage(doc.path, doc.to_bytes())])
+            tx.commit([tx.stage(doc.path, doc.to_bytes(self.root))])
         finally:
             if not tx.done:
                 tx.rollback()

@@ -90,7 +90,7 @@ class Operation:
         """Stage every changed document, then run: `before`, the renames, `after`."""
         staged, modified = [], []
         for doc in self.dirty:
-            data = doc.to_bytes()
+            data = doc.to_bytes(self.host.root)
             staged.append(self.tx.stage(doc.path, data))
             if doc.path.exists() and not any(e.path == doc.path for e in self.events):
                 # An existing configuration rewritten (the VM's own XML, at every checkpoint

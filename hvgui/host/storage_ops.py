@@ -26,6 +26,7 @@ from hvgui.host.model import OperationResult
 from hvgui.host.names import file_name_for, ps_quote
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
 from hvgui.host.savedstate import copy_bin, copy_vsv, stored_size, write_vsv
+from hvgui.host.storedpaths import stored
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
@@ -96,7 +97,7 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
         (work / SNAPSHOTS).mkdir()
         config = work / VIRTUAL_MACHINES / f"{vm_doc.id}.xml"
         config.parent.mkdir()
-        out = source.copy(config)
+        out = source.copy(folder / VIRTUAL_MACHINES / config.name)  # where it will be
         out.remove("snapshot")
         out.set("properties/global_id", "string", vm_doc.id)
         out.set("properties/name", "string", vm_doc.name)
@@ -164,7 +165,7 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
         else:
             out.set_saved_state(None, None)
         out.set("hvgui/state", "string", state)
-        config.write_bytes(out.to_bytes())
+        config.write_bytes(out.to_bytes(folder))  # paths relative: the export can move
         durable.sync_tree(work)  # every exported byte durable before the folder appears
         durable.rename(work, folder)
         final_config = folder / VIRTUAL_MACHINES / config.name
@@ -282,14 +283,14 @@ def move_storage(
         for sdoc, new_path in snap_moves:
             relocate(sdoc)
             durable.make_folders(new_path.parent)
-            op.tx.write_new(new_path, sdoc.to_bytes())
+            op.tx.write_new(new_path, sdoc.copy(new_path).to_bytes(host.root))
             after.append(journal.delete(sdoc.path))
             after.append(journal.delete(snapshot_state_dir(doc.snapshot_data_root, sdoc.id)))
             op.event("moved", new_path, file_size(new_path), f"from {sdoc.path.parent}")
         relocate(doc)
         doc.pending_merges = [str(mapping.get(norm(p), norm(p))) for p in doc.pending_merges]
         durable.make_folders(new_config.parent)
-        op.tx.write_new(new_config, doc.to_bytes())
+        op.tx.write_new(new_config, doc.copy(new_config).to_bytes(host.root))
         op.event("moved", new_config, file_size(new_config), f"from {doc.path.parent}")
         before: list[journal.Action] = []
         local = host.layout.local_config(doc.id)
@@ -297,7 +298,8 @@ def move_storage(
         if new_config == local:
             before.append(journal.delete(pointer))
         else:
-            before.append(op.tx.stage(pointer, str(new_config).encode()))
+            where = stored(str(new_config), pointer.parent, host.root)
+            before.append(op.tx.stage(pointer, where.encode()))
         if doc.path != new_config:
             before.append(journal.delete(doc.path))
             after.append(journal.delete(old_runtime))

@@ -24,6 +24,7 @@ from hvgui.host.model import DiskEvent, OperationResult
 from hvgui.host.names import file_name_for, ps_quote, ps_size, shown, validate_name
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
+from hvgui.host.storedpaths import stored
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
 from hvgui.progress import CancelToken, Progress, scaled
 
@@ -87,11 +88,13 @@ def new_vm(
             ctype = "IDE" if generation == 1 else "SCSI"
             doc.set_drive(ctype, 0, 0, DRIVE_VHD, str(vhd))
             line += f" -NewVHDPath {ps_quote(vhd)} -NewVHDSizeBytes {ps_size(new_vhd_size_bytes)}"
-        op.tx.write_new(config_path, doc.to_bytes())
+        op.tx.write_new(config_path, doc.to_bytes(host.root))
         op.event("created", config_path, file_size(config_path), "VM configuration")
         after = []
         if config_path != host.layout.local_config(vm_id):
-            after.append(op.tx.stage(host.layout.pointer_file(vm_id), str(config_path).encode()))
+            pointer = host.layout.pointer_file(vm_id)
+            where = stored(str(config_path), pointer.parent, host.root)
+            after.append(op.tx.stage(pointer, where.encode()))
         op.commit(after=after)
         return host._result(op, line)
 

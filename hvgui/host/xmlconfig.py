@@ -10,6 +10,7 @@ The choices this project made where Hyper-V's own are unknown are in docs/format
 from __future__ import annotations
 
 import base64
+import copy
 import struct
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from hvgui.host import storedpaths
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 
@@ -145,14 +147,21 @@ class ConfigDoc:
             raise HostError(path, "contains a DOCTYPE, which configurations never have")
         if root.tag != "configuration":
             raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
+        storedpaths.resolve_all(root, path.parent)  # relative paths: from the file's folder
         doc = cls(root, path)
         doc._manifest()  # its bound, checked before any command works on the devices
         doc.to_bytes()  # what we could not write back is refused now, not after a change
         return doc
 
-    def to_bytes(self) -> bytes:
-        """The file's bytes; a HostError, before anything is written, past what load accepts."""
-        body = etree.tostring(self.root, encoding="unicode", pretty_print=True)
+    def to_bytes(self, host_root: Path | None = None) -> bytes:
+        """The file's bytes; a HostError, before anything is written, past what load accepts.
+        With `host_root`, paths inside the host are stored relative to the file's folder
+        (storedpaths.py: a copied lab is a copy)."""
+        root = self.root
+        if host_root is not None:
+            root = copy.deepcopy(self.root)
+            storedpaths.stored_all(root, self.path.parent, host_root)
+        body = etree.tostring(root, encoding="unicode", pretty_print=True)
         text = '<?xml version="1.0" encoding="UTF-16" standalone="yes"?>\n' + body
         data = b"\xff\xfe" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-16-le")
         if len(data) > MAX_CONFIG_BYTES:

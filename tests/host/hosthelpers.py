@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 from hvgui.host import Host
+from hvgui.host.fileio import copy_sparse
 from hvgui.vhdx import open_disk
 
 MiB = 1 << 20
@@ -75,3 +78,46 @@ def build_chain(root: Path) -> None:
     write_now(host, "web01", 1 * MiB, b"second" * 1000)
     host.checkpoint_vm("web01", snapshot_name="c2")
     write_now(host, "web01", 2 * MiB, b"now" * 3000)
+
+
+Listing = dict[str, tuple[str, int, int]]
+
+
+def _content(path: Path) -> str:
+    """A digest of a file's size and data regions (holes skipped, so a sparse 512 MiB memory
+    file costs what it holds)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        h.update(size.to_bytes(8, "little"))
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(f.fileno(), offset, os.SEEK_DATA)
+                end = os.lseek(f.fileno(), start, os.SEEK_HOLE)
+            except OSError:  # only a hole is left
+                break
+            h.update(start.to_bytes(8, "little"))
+            h.update(os.pread(f.fileno(), end - start, start))
+            offset = end
+    return h.hexdigest()
+
+
+def listing(folder: Path) -> Listing:
+    """Every entry below `folder`: content (files), mode and mtime: what a change would touch."""
+    out: Listing = {}
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        data = _content(path) if path.is_file() and not path.is_symlink() else ""
+        out[str(path.relative_to(folder))] = (data, st.st_mode, st.st_mtime_ns)
+    return out
+
+
+def copy_lab(source: Path, destination: Path) -> None:
+    """`cp -a source destination`: links kept as links, holes as holes, modes and times kept."""
+
+    def copy(src: str, dst: str) -> None:
+        copy_sparse(Path(src), Path(dst))
+        shutil.copystat(src, dst)
+
+    shutil.copytree(source, destination, symlinks=True, copy_function=copy)

@@ -1,0 +1,81 @@
+"""A copied lab is a copy: `cp -a lab lab2` gives two labs that never touch each other's files,
+and hosts written before paths were stored relative still open and work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hvgui.cli.main import main
+from hvgui.host import Host
+from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.vhdx import open_disk
+from tests.host.hosthelpers import copy_lab, listing, write_now
+
+
+def work_in(root: Path) -> None:
+    """A student's session: every kind of operation, on every demo VM."""
+    host = Host.open(root)
+    write_now(host, "Web01", 0, b"written in " + str(root).encode())
+    host.checkpoint_vm("Web01", snapshot_name="mine")
+    host.restore_snapshot("Web01", "Site update")
+    host.remove_snapshot("Web01", "Baseline")  # a merge
+    host.rename_snapshot("Web01", "Logs rotated", "renamed")
+    host.checkpoint_vm("Archive01", snapshot_name="month")  # its own checkpoint store
+    host.remove_snapshot("Archive01", "month")
+    host.start_vm("SAN-Server")
+    host.stop_vm("SAN-Server", turn_off=True)
+    host.move_storage("Lab-Client", root / "Moved")
+    host.rename_vm("Lab-Client", "Lab-Client-moved")
+
+
+def chains_stay_home(root: Path) -> None:
+    host = Host.open(root)
+    for vm in host.list_vms():
+        for drive in vm.hard_drives:
+            if drive.pass_through:
+                continue
+            with open_disk(drive.path) as disk:  # each parent found through relative_path
+                assert all(root in Path(p).parents for p in disk.chain), disk.chain
+
+
+def test_a_copied_lab_is_a_copy(tmp_path: Path) -> None:
+    original = tmp_path / "lab"
+    assert main(["new-demo-host", str(original)]) == 0
+    copy = tmp_path / "lab-copy"
+    copy_lab(original, copy)  # what `cp -a lab lab-copy` does
+    untouched = listing(original)
+    work_in(copy)
+    assert listing(original) == untouched  # bytes, modes, mtimes, names
+    chains_stay_home(copy)
+    copied = listing(copy)
+    work_in(original)
+    assert listing(copy) == copied
+    chains_stay_home(original)
+    assert Host.open(copy).check() == [] and Host.open(original).check() == []
+
+
+def _spell_out_paths(root: Path) -> int:
+    """Rewrite every configuration the way hosts were written before: absolute paths."""
+    count = 0
+    for xml in root.rglob("*.xml"):
+        doc = ConfigDoc.load(xml)
+        data = doc.to_bytes()  # without a host folder: every path spelled out in full
+        assert str(root).encode("utf-16-le") in data
+        xml.write_bytes(data)
+        count += 1
+    for pointer in (root / "Virtual Machines").glob("*.location"):
+        pointer.write_text(str((pointer.parent / pointer.read_text()).resolve()))
+    return count
+
+
+def test_a_host_with_absolute_paths_still_opens_and_works(tmp_path: Path) -> None:
+    root = tmp_path / "old-lab"
+    assert main(["new-demo-host", str(root)]) == 0
+    assert _spell_out_paths(root) > 10
+    host = Host.open(root)
+    assert host.check() == []
+    work_in(root)
+    assert host.check() == []
+    web01 = host.get_vm("Web01").config_path.read_bytes()
+    assert str(root).encode("utf-16-le") not in web01  # written back in the relative form
+    assert "../Virtual Hard Disks/".encode("utf-16-le") in web01
