@@ -7,6 +7,7 @@ a student would, and asserts the victim is exactly as it was (names, bytes, mode
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -212,10 +213,8 @@ def test_a_lab_opened_before_a_link_appeared_never_appends_through_it(
     make_vm(host, "web01")
     _link_events(lab, victim)
     before = listing(victim)
-    try:
+    with contextlib.suppress(OSError):  # the event cannot be logged: the link is not followed
         host.checkpoint_vm("web01")
-    except OSError:
-        pass  # the event could not be logged: the link is not followed
     assert listing(victim) == before
 
 
@@ -278,7 +277,8 @@ def test_a_disk_path_leading_out_is_read_never_written(
     err = capsys.readouterr().err.splitlines()
     assert err and all(line.startswith("hvctl: error: ") for line in err)
     if spelling == "relative-to-the-current-folder":  # taken from the configuration's folder
-        assert all(str(lab) in line for line in err), err
+        disk = host.get_vm("web01").hard_drives[0].path
+        assert disk == lab / "Virtual Machines" / "base.vhdx"
     else:
         assert any("outside the host folder" in line for line in err)
     assert host.list_snapshots("web01") == []
