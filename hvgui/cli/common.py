@@ -127,9 +127,15 @@ def open_host(args: argparse.Namespace) -> Host:
 
     where = host_dir(args)
     if where is None:
-        return Host.open(None)
-    path = Path(where)
-    kind = folder_kind(path)
-    if kind in (MISSING, EMPTY):
-        raise HostError(path, f"{FOLDER_PROBLEMS[kind]}; `hvctl new-host {path}` makes a new one")
-    return Host.open(path, create=False)
+        host = Host.open(None)
+    else:
+        path = Path(where)
+        kind = folder_kind(path)
+        if kind in (MISSING, EMPTY):
+            raise HostError(
+                path, f"{FOLDER_PROBLEMS[kind]}; `hvctl new-host {path}` makes a new one"
+            )
+        host = Host.open(path, create=False)
+    for line in host.recovered:  # an interrupted operation finished, or a journal set aside
+        print(f"hvctl: {line}", file=sys.stderr)
+    return host

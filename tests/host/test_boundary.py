@@ -120,6 +120,17 @@ def test_a_crafted_journal_is_set_aside_not_run(tmp_path: Path, victim: Path, at
     assert [vm.name for vm in reopened.list_vms()] == ["web01"]
 
 
+def test_hvctl_says_a_journal_was_set_aside(
+    tmp_path: Path, victim: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host.open(tmp_path / "lab")
+    _journal(host, JOURNAL_ATTACKS["delete-outside-vhdx"](victim, host.root))
+    assert main(["get-vm", "--host", str(host.root)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("hvctl: crafted.json: journal set aside, nothing done")
+    assert "outside the host folder" in err and (victim / "course.vhdx").exists()
+
+
 def test_journal_paths_are_judged_with_links_followed(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
     (lab / "Snapshots").mkdir(parents=True)
