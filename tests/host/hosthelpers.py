@@ -68,10 +68,10 @@ def contents(host: Host, vm: str) -> dict[str, str]:
 MARK = 3 * MiB  # a guest memory address written before the operation under test
 
 
-def build_chain(root: Path) -> None:
+def build_chain(root: Path, disk: int = DISK) -> None:
     """Running VM, checkpoints c1 -> c2, then Now written (as in test_crash)."""
     host = Host.open(root)
-    make_vm(host, running=True)
+    make_vm(host, disk=disk, running=True)
     write_now(host, "web01", 0, b"first" * 1000)
     host.write_memory("web01", MARK, b"memory mark")
     host.checkpoint_vm("web01", snapshot_name="c1")
