@@ -23,7 +23,7 @@ from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
 from hvgui.vhdx.files import open_disk_file, pwrite_all, zero_allocated
-from hvgui.vhdx.log import Overlay, ReplayPlan, find_active_sequence
+from hvgui.vhdx.log import MAX_LOG_GROWTH, Overlay, ReplayPlan, find_active_sequence
 from hvgui.vhdx.structures import (
     FileIdentifier,
     Header,
@@ -177,6 +177,11 @@ class VhdxImage:
                     f"the log writes {w.length} bytes at offset {w.offset}, past the file's "
                     f"end ({end} bytes, its LastFileOffset included)"
                 )
+        growth = max(0, plan.last_file_offset - self.file_size)
+        if growth > MAX_LOG_GROWTH:  # a crash leaves a few blocks unwritten, not gigabytes
+            raise Unsupported(
+                f"the log grows the file by {growth} bytes; at most {MAX_LOG_GROWTH} supported"
+            )
         if not self.writable:
             self.overlay = Overlay(plan.writes)
             self.file_size = max(self.file_size, plan.last_file_offset)
@@ -186,7 +191,6 @@ class VhdxImage:
         # clear LogGuid in both headers so the log is empty from now on. What the replay can
         # claim on the file system (growth, data sectors) must be free before it starts;
         # zeroing writes only where the file already holds data.
-        growth = max(0, plan.last_file_offset - self.file_size)
         needed = growth + sum(len(w.data) for w in plan.writes if w.data is not None)
         free = portable.free_space(self.path)
         if needed > free:

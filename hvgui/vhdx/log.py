@@ -27,6 +27,7 @@ MAX_HEADS_TRIED = 256
 # bound what a hostile one can make a reader do.
 MAX_LOG_WRITES = 1 << 14
 MAX_ZERO_TOTAL = 16 * F.GiB
+MAX_LOG_GROWTH = 1 * F.GiB  # how far past its end a log may grow a file (LastFileOffset)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import uuid
 from pathlib import Path
 
 from hvgui.host import Host, savedstate
-from hvgui.vhdx import MiB, create_differencing, create_dynamic, create_fixed, open_disk
+from hvgui.vhdx import (
+    MiB,
+    VhdxImage,
+    create_differencing,
+    create_dynamic,
+    create_fixed,
+    open_disk,
+)
+from hvgui.vhdx.log import LogWrite, build_entry
 from tests.fuzz.targets import CORPUS, encode_chain, encode_sparse
 from tests.vhdx import hostile
+from tests.vhdx.helpers import rewrite_headers
 
 MAX_SEED = 64 << 10
 
@@ -42,6 +52,21 @@ def vhdx_seeds(work: Path) -> None:
     create_fixed(fixed, 2 * MiB)
     for path in (base, child, fixed):
         _save("vhdx", path.stem, encode_sparse(path.read_bytes()))
+    logged = work / "logged.vhdx"  # a log to replay: the first data sector rewritten, one zeroed
+    logged.write_bytes(base.read_bytes())
+    with VhdxImage.open(logged) as image:
+        block = image.bat.payload_entry(0) & ~0xFFFFF
+        size, log_offset = image.file_size, image.header.log_offset
+    guid = uuid.uuid4()
+    entry = build_entry(log_guid=guid, sequence_number=3, tail=0,
+                        writes=[LogWrite(block, 4096, b"\x6c" * 4096),
+                                LogWrite(block + 4096, 4096, None)],
+                        flushed_file_offset=size, last_file_offset=size)
+    with open(logged, "r+b") as handle:
+        handle.seek(log_offset)
+        handle.write(entry)
+    rewrite_headers(logged, log_guid=guid)
+    _save("vhdx", "logged", encode_sparse(logged.read_bytes()))
     for make in hostile.ALL:
         folder = work / make.__name__
         folder.mkdir()

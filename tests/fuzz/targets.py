@@ -29,6 +29,9 @@ from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import convert_vhd, dump_vhdx, merge_vhd, open_disk, test_vhd
 
 MAX_FILE = 64 << 20  # a sparse image is at most this large (the offsets wrap)
+# No target may make a file larger than this, whatever the input (run.py makes the kernel
+# refuse it; test_fuzz.py checks it after each replay).
+MAX_FILE_WRITTEN = 256 << 20
 _HEAD = struct.Struct("<IB")  # file size in KiB, flags
 _RECORD = struct.Struct("<IH")  # offset, length; the bytes follow
 FIX_CHECKSUMS = 1
@@ -84,6 +87,32 @@ def _fix_crc(path: Path, offset: int, length: int, field: int) -> None:
         handle.write(block)
 
 
+def _fix_vhdx_checksums(path: Path) -> None:
+    """Valid CRCs for the log entries (in the log each header names), headers, region tables."""
+    heads = []
+    with open(path, "rb") as handle:
+        for offset in (64 << 10, 128 << 10):
+            handle.seek(offset)
+            heads.append(handle.read(4096))
+    for head in heads:
+        if len(head) < 80:
+            continue
+        log_length, log_offset = struct.unpack_from("<IQ", head, 68)
+        if log_length > 8 << 20 or log_offset > MAX_FILE:
+            continue
+        with open(path, "rb") as handle:
+            handle.seek(log_offset)
+            log = handle.read(log_length)
+        for at in range(0, len(log) - 64, 4096):
+            (length,) = struct.unpack_from("<I", log, at + 8)
+            if log[at : at + 4] == b"loge" and 0 < length <= len(log) - at:
+                _fix_crc(path, log_offset + at, length, 4)
+    for offset in (64 << 10, 128 << 10):  # the headers
+        _fix_crc(path, offset, 4096, 4)
+    for offset in (192 << 10, 256 << 10):  # the region tables
+        _fix_crc(path, offset, 64 << 10, 4)
+
+
 def _expected(call: Callable[[], object]) -> None:
     """Run `call`; a clear refusal is a right answer."""
     with contextlib.suppress(HvError):
@@ -101,10 +130,7 @@ def vhdx(data: bytes, folder: Path) -> None:
     _fresh(folder)
     path = folder / "fuzz.vhdx"
     if write_sparse(data, path) & FIX_CHECKSUMS:
-        for offset in (64 << 10, 128 << 10):  # the headers
-            _fix_crc(path, offset, 4096, 4)
-        for offset in (192 << 10, 256 << 10):  # the region tables
-            _fix_crc(path, offset, 64 << 10, 4)
+        _fix_vhdx_checksums(path)
 
     def read() -> None:
         with open_disk(path) as disk:
@@ -140,10 +166,7 @@ def chain(data: bytes, folder: Path) -> None:
     (split,) = struct.unpack_from("<I", data) if len(data) >= 4 else (0,)
     for path, part in ((parent, data[4 : 4 + split]), (child, data[4 + split :])):
         if write_sparse(part, path) & FIX_CHECKSUMS:
-            for offset in (64 << 10, 128 << 10):
-                _fix_crc(path, offset, 4096, 4)
-            for offset in (192 << 10, 256 << 10):
-                _fix_crc(path, offset, 64 << 10, 4)
+            _fix_vhdx_checksums(path)
 
     def read() -> None:
         with open_disk(child) as disk:

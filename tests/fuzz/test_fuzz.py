@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.targets import CORPUS, TARGETS, corpus_files
+from tests.fuzz.targets import CORPUS, MAX_FILE_WRITTEN, TARGETS, corpus_files
 
 REPO = Path(__file__).resolve().parents[2]
 # Inputs per target in the default run: a few seconds each on a 2-core machine.
@@ -32,6 +32,8 @@ RUNS = {"vhdx": 200, "chain": 300, "config": 2000, "bin": 1500, "vsv": 2000}
 @pytest.mark.parametrize(("target", "path"), corpus_files(), ids=lambda v: getattr(v, "name", v))
 def test_every_corpus_input_gets_a_clear_answer(target: str, path: Path, tmp_path: Path) -> None:
     TARGETS[target](path.read_bytes(), tmp_path / "work")
+    sizes = {p.name: p.stat().st_size for p in (tmp_path / "work").rglob("*") if p.is_file()}
+    assert max(sizes.values(), default=0) <= MAX_FILE_WRITTEN, sizes
 
 
 def test_every_target_has_seeds_and_every_finding_is_kept() -> None:
