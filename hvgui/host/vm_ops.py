@@ -222,8 +222,6 @@ def transition(
             remove_path(tmp)
             op.tx.created(tmp)
             write_vsv(tmp, runtime.device_state(doc, doc.state))
-            if rbin.exists():  # the guest's memory, until now as volatile as RAM
-                durable.sync_file(rbin)
             before.append(journal.replace(tmp, rvsv))
             op.event("created", rvsv, file_size(tmp), "saved device state")
             doc.set_saved_state(rbin, rvsv)

@@ -28,6 +28,9 @@ def main() -> None:
         host.remove_snapshot("web01", argument)
     elif operation == "move":
         host.move_storage("web01", Path(argument))
+    elif operation == "save":  # memory written just before is durable once Saved
+        host.write_memory("web01", 5 << 20, b"saved mark")
+        host.save_vm("web01")
     elif operation == "rename":
         host.rename_vm("web01", argument)
     elif operation == "new-vm":

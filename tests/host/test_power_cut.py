@@ -68,6 +68,7 @@ OPERATIONS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "delete-with-merge": (build_running, "delete", "c2"),
     "apply": (build_running, "apply", "c1"),
     "rename": (build_running, "rename", "web09"),
+    "save": (build_running, "save", ""),
     "move-storage": (build_running, "move", "{root}/moved"),
     "new-vm": (build_running, "new-vm", "web02"),
 }
@@ -208,10 +209,14 @@ class Bench:
                 return f"UNSOUND left behind: {leftovers}"
             now = look(self.root)
             for name, (vm_id, _, state, _) in now.items():
-                if state == "Running" and name != "web02":
+                if state in ("Running", "Saved") and name != "web02":
                     memory = host.read_memory(vm_id, MARK, 11)
                     if memory != b"memory mark":
                         return f"UNSOUND guest memory of {name} lost: {memory!r}"
+                if state == "Saved" and self.operation == "save":
+                    memory = host.read_memory(vm_id, 5 * MiB, 10)
+                    if memory != b"saved mark":  # written by the guest just before Save-VM
+                        return f"UNSOUND saved memory lost: {memory!r}"
             if same(now, self.after, self.before):
                 return "after"
             if now == self.before and not succeeded:
