@@ -185,6 +185,7 @@ def _backup_chain(story: Story) -> None:
 def _backup_delete(story: Story) -> None:
     base = _chain_of(story.host, demo.WEB01)[-1]
     story.say(f"Deleting the base disk {base.name}, as if the AVHDX files were its backup...")
+    story.host.boundary.require(base, "delete it for the lesson")  # the lab's own files only
     vhdx.set_read_only(base, False)
     base.unlink()
 
@@ -260,6 +261,7 @@ def _pass_through_change(story: Story) -> None:
     story.out(f"{vm.name} has a pass-through disk ({drive.path.name}) and "
               f"{len(vm.fibre_channel)} virtual Fibre Channel adapter(s); checkpoint "
               f"'{snap.name}' exists.")
+    host.boundary.require(drive.path, "write to it for the lesson")
     with open(drive.path, "r+b") as f:
         f.write(_LATE_DATA)
     if vm.state != "Off":
@@ -296,6 +298,7 @@ def _modified_edit(story: Story) -> None:
     story.out(f"Someone opens {story.names().path(parent)},")
     story.out(f"a read-only parent of {demo.WEB01}'s running disk, clears its read-only attribute")
     story.out("and 'just fixes one file' in it.")
+    story.host.boundary.require(parent, "edit it for the lesson")
     vhdx.set_read_only(parent, False)
     with vhdx.open_disk(parent, writable=True) as disk, disk.as_file() as fp:
         with GuestFS(fp, writable=True) as fs:

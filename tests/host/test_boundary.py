@@ -454,3 +454,30 @@ def test_the_allow_setting_is_not_the_lab_folders_to_give(tmp_path: Path, victim
     assert Host.open(copy).allowed_outside_folders() == []
     with pytest.raises(HvError, match="outside the host folder"):
         Host.open(copy).checkpoint_vm("web01")
+
+
+@pytest.mark.parametrize("lesson", ["pass-through-not-reverted", "modified-parent"])
+def test_a_lesson_run_on_a_lab_from_elsewhere_changes_only_that_lab(
+    tmp_path: Path, victim: Path, lesson: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hvctl demo run NAME --host LAB` edits a disk on purpose (to show what breaks): on a
+    demo-shaped lab whose disks lead out, that edit is refused."""
+    lab = tmp_path / "lab"
+    assert main(["new-demo-host", str(lab)]) == 0
+    host = Host.open(lab)
+    if lesson == "pass-through-not-reverted":
+        passed = next(d for d in host.get_vm("SAN-Server").hard_drives if d.pass_through)
+        passed.path.unlink()
+        os.symlink(victim / "thesis.txt", passed.path)
+    else:  # Web01's frozen parent, a link to someone's disk
+        parent = host.get_snapshot("Web01", "Logs rotated").hard_drives[0].path
+        shutil.copyfile(parent, victim / "parent.avhdx")
+        parent.chmod(0o644)
+        parent.unlink()
+        os.symlink(victim / "parent.avhdx", parent)
+    capsys.readouterr()
+    before = listing(victim)
+    code = main(["demo", "run", lesson, "--host", str(lab)])
+    assert listing(victim) == before
+    assert code == 1
+    assert "outside the host folder" in capsys.readouterr().err
