@@ -77,6 +77,7 @@ class Transaction:
             "committed": False,
             "created": [],
             "actions": [],
+            "root": str(boundary.root),  # a copy of the host finishes it on its own files
         }
         self.done = False  # the journal file is written on the first record: nothing before
 
@@ -267,6 +268,32 @@ def _foreign_path(value: object, boundary: Boundary) -> str | None:
     return None
 
 
+def rebased(record: object, root: Path) -> object:
+    """A journal copied with its host (`cp -a lab lab2` while an operation was interrupted)
+    names the original's files: move every path under the root it records to `root`, so the
+    copy finishes the operation on its own files. (It can only pull paths into the host.)"""
+    old = record.get("root") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not isinstance(old, str) or old == str(root):
+        return record
+    prefix = old.rstrip(os.sep) + os.sep
+
+    def move(value: object) -> object:
+        if isinstance(value, str) and (value == old or value.startswith(prefix)):
+            return str(root) + value[len(old):]
+        return value
+
+    out = dict(record, root=str(root))
+    if isinstance(record.get("created"), list):
+        out["created"] = [move(v) for v in record["created"]]
+    if isinstance(record.get("actions"), list):
+        out["actions"] = [
+            {k: move(v) if k in _PATH_KEYS.get(str(a.get("op")), ()) else v for k, v in a.items()}
+            if isinstance(a, dict) else a
+            for a in record["actions"]
+        ]
+    return out
+
+
 def journal_problem(record: object, boundary: Boundary) -> str | None:
     """Why a journal read from disk cannot be trusted, or None when recovery may run it:
     only the actions our operations write, only on the kinds of file they create, and only
@@ -345,6 +372,7 @@ def recover(
         try:
             data = read_bounded(path, MAX_JOURNAL_BYTES)
             record = parse_json(data) if len(data) <= MAX_JOURNAL_BYTES else None
+            record = rebased(record, boundary.root)
             problem = journal_problem(record, boundary)
         except (OSError, ValueError, HostError):
             problem = "unreadable"

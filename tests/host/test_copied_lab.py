@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hvgui.cli.main import main
-from hvgui.host import Host
+from hvgui.host import Host, journal
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import open_disk
-from tests.host.hosthelpers import copy_lab, listing, write_now
+from tests.host.hosthelpers import copy_lab, listing, make_vm, write_now
+
+G = "6B29FC40-CA47-1067-B31D-00DD010662DA"
 
 
 def work_in(root: Path) -> None:
@@ -79,3 +81,41 @@ def test_a_host_with_absolute_paths_still_opens_and_works(tmp_path: Path) -> Non
     web01 = host.get_vm("Web01").config_path.read_bytes()
     assert str(root).encode("utf-16-le") not in web01  # written back in the relative form
     assert "../Virtual Hard Disks/".encode("utf-16-le") in web01
+
+
+def test_a_lab_copied_mid_operation_finishes_it_on_its_own_files(tmp_path: Path) -> None:
+    """Copied while an operation was interrupted: the copy rolls back (or completes) that
+    operation on its own files; the original keeps its journal for its own next open."""
+    original = tmp_path / "lab"
+    host = Host.open(original)
+    make_vm(host, "web01")
+    make_vm(host, "db01")
+    # web01: a checkpoint that died before its commit point (a half-made AVHDX)
+    web01 = host.get_vm("web01")
+    undone = journal.Transaction(host.layout.journal_dir, "Checkpoint", web01.id, host.boundary)
+    orphan = web01.hard_drives[0].path.with_name(f"web01_{G}.avhdx")
+    undone.created(orphan)
+    orphan.write_bytes(b"half-made")
+    # db01: a rename that died after its commit point (the staged configuration not yet in place)
+    db01 = host.get_vm("db01")
+    doc = ConfigDoc.load(db01.config_path)
+    doc.set("properties/name", "string", "db01-renamed")
+    done = journal.Transaction(host.layout.journal_dir, "Rename", db01.id, host.boundary)
+    done.record["actions"] = [done.stage(doc.path, doc.to_bytes(host.root))]
+    done.record["committed"] = True
+    done._save()
+    copy = tmp_path / "lab-copy"
+    copy_lab(original, copy)
+    untouched = listing(original)
+    copied = Host.open(copy)
+    assert listing(original) == untouched
+    assert sorted(copied.recovered) == [
+        "Checkpoint: rolled back after an interruption",
+        f"Rename: {journal.COMPLETED}",
+    ]
+    assert not (copy / orphan.relative_to(original)).exists()
+    assert [vm.name for vm in copied.list_vms()] == ["db01-renamed", "web01"]
+    assert copied.check() == []
+    reopened = Host.open(original)  # and the original finishes its own
+    assert len(reopened.recovered) == 2 and not orphan.exists()
+    assert [vm.name for vm in reopened.list_vms()] == ["db01-renamed", "web01"]
