@@ -214,6 +214,8 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
         ("save-vm", "save a VM's state (Save-VM)", "save_vm"),
         ("suspend-vm", "pause a VM (Suspend-VM)", "suspend_vm"),
         ("resume-vm", "resume a paused VM (Resume-VM)", "resume_vm"),
+        ("remove-vmsavedstate", "delete a saved VM's saved state: it is Off "
+         "(Remove-VMSavedState)", "remove_saved_state"),
     ):
         p = _command(subparsers, name, help_text, _transition(method))
         p.add_argument("name", metavar="NAME")
@@ -226,6 +228,16 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--turn-off", action="store_true", help="pull the plug: memory is lost")
+
+    p = _command(
+        subparsers,
+        "restart-vm",
+        "reset a running VM: it restarts at once, its memory is lost (Restart-VM -Force)",
+        lambda a: _run(a, lambda h, pr: h.reset_vm(a.name, progress=pr)),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--force", action="store_true", required=True,
+                   help="as Restart-VM -Force: no shutdown in the guest (required)")
 
     p = _command(
         subparsers,

@@ -645,6 +645,20 @@ class Host:
     ) -> OperationResult:
         return vm_ops.transition(self, vm, states.START, "Start-VM", progress, cancel)
 
+    def reset_vm(
+        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+    ) -> OperationResult:
+        """Restart-VM -Force: a Running (or Paused) VM restarts at once; its memory is lost."""
+        return vm_ops.transition(self, vm, states.RESET, "Restart-VM", progress, cancel)
+
+    def remove_saved_state(
+        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+    ) -> OperationResult:
+        """Remove-VMSavedState: a Saved VM's memory and device state are deleted; it is Off."""
+        return vm_ops.transition(
+            self, vm, states.DELETE_SAVED_STATE, "Remove-VMSavedState", progress, cancel
+        )
+
     def stop_vm(
         self,
         vm: str,

@@ -365,8 +365,9 @@ class BinFile:
 
 
 @contextmanager
-def memory_writes_held(path: Path) -> Iterator[None]:
+def memory_writes_held(path: Path, *, readers: bool = False) -> Iterator[None]:
     """Hold off guest memory writes to the BIN at `path` (none is half done meanwhile).
+    `readers`: a shared hold, so a reader of the BIN (copy_bin) may still open it.
 
     For a Running VM changing state: a write waiting here re-checks the VM's state once this
     ends (Host.write_memory's guard), so none lands in the BIN of a Saved or Paused VM. The
@@ -378,7 +379,7 @@ def memory_writes_held(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        portable.lock(fd)
+        portable.lock(fd, exclusive=not readers)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -34,6 +34,8 @@ SHUT_DOWN = "Shut Down"
 SAVE = "Save"
 PAUSE = "Pause"
 RESUME = "Resume"
+RESET = "Reset"  # Restart-VM -Force: the guest restarts, its memory is lost
+DELETE_SAVED_STATE = "Delete Saved State"  # Remove-VMSavedState: a Saved VM becomes Off
 
 # action -> (states it is allowed from, transient state while it runs, resulting state)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -43,10 +45,17 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     SAVE: ((RUNNING, PAUSED, PAUSED_CRITICAL), SAVING, SAVED),
     PAUSE: ((RUNNING,), PAUSING, PAUSED),
     RESUME: ((PAUSED, PAUSED_CRITICAL), RESUMING, RUNNING),  # Paused-Critical: needs space
+    RESET: ((RUNNING, PAUSED, PAUSED_CRITICAL), STARTING, RUNNING),
+    DELETE_SAVED_STATE: ((SAVED,), STOPPING, OFF),
 }
 
 _WHY = {
     (START, RUNNING): "it is already running",
+    (RESET, OFF): "it is off: start it instead",
+    (RESET, SAVED): "it is saved: start it instead",
+    (DELETE_SAVED_STATE, OFF): "it has no saved state",
+    (DELETE_SAVED_STATE, RUNNING): "it is running: it has no saved state",
+    (DELETE_SAVED_STATE, PAUSED): "it is paused: it has no saved state",
     (START, PAUSED): "it is paused: resume it instead",
     (START, PAUSED_CRITICAL): "it is paused (its disk is full): free space and resume it",
     (SHUT_DOWN, PAUSED_CRITICAL): "a paused guest cannot shut itself down: resume it or turn "

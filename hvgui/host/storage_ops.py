@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hvgui import durable, vhdx
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import vm_disk_parents
-from hvgui.host.errors import HostError, InvalidStateError
+from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, link_or_copy, norm, remove_path
 from hvgui.host.layout import (
     SNAPSHOTS,
@@ -25,7 +25,7 @@ from hvgui.host.layout import (
 from hvgui.host.model import OperationResult
 from hvgui.host.names import file_name_for, ps_quote
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
-from hvgui.host.savedstate import copy_bin, copy_vsv, stored_size, write_vsv
+from hvgui.host.savedstate import copy_bin, copy_vsv, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
@@ -68,9 +68,11 @@ def export_vm(
     with host._operation(
         vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
     ) as op:
-        if op.doc.state in states.LIVE_STATES:
-            raise InvalidStateError(op.doc.name, "save or turn off the VM before exporting it")
-        export(host, op, op.doc, norm(destination))
+        # A running VM is exported as 2012 R2 does: a consistent copy, its disks (guest disk
+        # writes wait for this operation's lock) and its memory (writes held) as they were at
+        # one moment, the memory as a saved state.
+        with memory_writes_held(runtime.runtime_bin(op.doc), readers=True):
+            export(host, op, op.doc, norm(destination))
         return host._result(
             op, f"Export-VM -Name {ps_quote(op.doc.name)} -Path {ps_quote(norm(destination))}"
         )
@@ -151,8 +153,10 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
             final = folder / VIRTUAL_MACHINES / vm_doc.id
             out.set_saved_state(final / f"{vm_doc.id}.bin", final / f"{vm_doc.id}.vsv")
             state = states.SAVED
-        elif memloc and Path(memloc).exists() and source.is_snapshot:
-            # a checkpoint of a running VM: export its memory as a saved state
+        elif memloc and Path(memloc).exists() and (
+            source.is_snapshot or source.state in states.LIVE_STATES
+        ):
+            # a checkpoint of a running VM, or a running VM: its memory as a saved state
             runtime_dir = config.parent / vm_doc.id
             runtime_dir.mkdir()
             copy_bin(Path(memloc), runtime_dir / f"{vm_doc.id}.bin", cancel=op.cancel)

@@ -210,7 +210,18 @@ def transition(
                 to_filetime(now - timedelta(seconds=uptime)),
             )
             doc.set_saved_state(rbin, None)
-        elif action in (states.TURN_OFF, states.SHUT_DOWN):
+        elif action == states.RESET:  # the guest restarts: its memory starts empty again
+            tmp = rbin.with_name(rbin.name + ".hvnew")
+            remove_path(tmp)
+            op.tx.created(tmp)
+            BinFile.create(tmp, doc.memory_mb << 20)
+            if rbin.exists():
+                op.event("deleted", rbin, stored_size(rbin), "memory discarded by the reset")
+            before.append(journal.replace(tmp, rbin))
+            op.event("created", rbin, 0, "memory of the restarted VM (nothing touched yet)")
+            doc.set("properties/last_powered_on_time", "integer", to_filetime(now))
+            doc.set_saved_state(rbin, None)
+        elif action in (states.TURN_OFF, states.SHUT_DOWN, states.DELETE_SAVED_STATE):
             for f in (rbin, rvsv):
                 if f.exists():
                     op.event("deleted", f, stored_size(f), "memory discarded" if f == rbin else "")
@@ -233,7 +244,11 @@ def transition(
                 op.commit(before=before, after=after)
         else:
             op.commit(before=before, after=after)
-        return host._result(op, f"{cmdlet} -Name {ps_quote(doc.name)}")
+        line = {
+            states.RESET: f"Restart-VM -Name {ps_quote(doc.name)} -Force",
+            states.DELETE_SAVED_STATE: f"Remove-VMSavedState -VMName {ps_quote(doc.name)}",
+        }.get(action, f"{cmdlet} -Name {ps_quote(doc.name)}")
+        return host._result(op, line)
 
 
 def set_vm(

@@ -10,8 +10,9 @@ from hvgui.host.states import TRANSITIONS, transition
 SETTINGS, CHECKPOINT, REVERT, MOVE, EXPORT, RENAME, DELETE = (
     "Settings", "Checkpoint", "Revert", "Move", "Export", "Rename", "Delete",
 )
-# Hyper-V Manager exports a VM that is Off or Saved; Delete likewise (Running or Paused: greyed).
+# Hyper-V Manager deletes a VM that is Off or Saved (Running or Paused: greyed).
 _QUIET_STATES = ("Off", "Saved")
+_EXPORTABLE = ("Off", "Saved", "Running", "Paused")
 
 
 def busy_reason(vm: VM, *, busy_here: bool) -> str:
@@ -56,8 +57,9 @@ def refusals(
     out[REVERT] = busy or (
         "" if vm.parent_snapshot_id else f"{vm.name} has no checkpoint to revert to."
     )
+    # 2012 R2 exports a running VM too (a consistent copy, its memory as a saved state).
     out[EXPORT] = busy or (
-        "" if vm.state in _QUIET_STATES else f"{vm.name} is {vm.state}: turn it off or save it."
+        "" if vm.state in _EXPORTABLE else f"{vm.name} is {vm.state}: wait for it to settle."
     )
     out[DELETE] = busy or (
         "" if vm.state in _QUIET_STATES else f"{vm.name} is {vm.state}: turn it off first."

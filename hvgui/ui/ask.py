@@ -74,6 +74,24 @@ def confirm_stop(parent: QWidget | None, vm_name: str, *, turn_off: bool) -> boo
     return confirm(parent, "Shut Down Machine", f"Do you want to shut down \"{vm_name}\"?")
 
 
+def confirm_reset(parent: QWidget | None, vm_name: str) -> bool:
+    """Reset's question (Hyper-V Manager asks it too: the guest restarts, memory is lost)."""
+    return confirm(
+        parent, "Reset Machine", f"Are you sure you want to reset \"{vm_name}\"?",
+        "The virtual machine restarts at once: whatever is only in its memory is lost.",
+    )
+
+
+def confirm_delete_saved_state(parent: QWidget | None, vm_name: str) -> bool:
+    """Delete Saved State's question."""
+    return confirm(
+        parent, "Delete Saved State",
+        f"Are you sure you want to delete the saved state of \"{vm_name}\"?",
+        "Its memory and device state are deleted; the virtual machine is then off, as after "
+        "pulling the plug.",
+    )
+
+
 def confirm_revert(parent: QWidget | None, vm_name: str, snapshot_name: str) -> bool:
     """Revert's question, the same from the main window and the console."""
     return confirm(

@@ -230,6 +230,16 @@ class Commands(QObject):
     def vm_resume(self) -> None:
         self._transition("Resuming", "resume_vm")
 
+    def vm_reset(self) -> None:
+        vm = self.window.selected_vm()
+        if vm is not None and ask.confirm_reset(self.window, vm.name):
+            self._transition("Resetting", "reset_vm")
+
+    def vm_delete_saved_state(self) -> None:
+        vm = self.window.selected_vm()
+        if vm is not None and ask.confirm_delete_saved_state(self.window, vm.name):
+            self._transition("Deleting Saved State", "remove_saved_state")
+
     def vm_cancel(self) -> None:
         """Stop the selected VM's running operation where the host allows (it rolls back)."""
         picked = self._vm()

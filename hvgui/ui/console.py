@@ -105,6 +105,7 @@ class ConsoleWindow(QMainWindow):
             ("Save", "save", "save_vm", {}, "Saving"),
             ("Pause", "pause", "suspend_vm", {}, "Pausing"),
             ("Resume", "resume", "resume_vm", {}, "Resuming"),
+            ("Reset", "reset", "reset_vm", {}, "Resetting"),
             ("Checkpoint", "checkpoint", "checkpoint_vm", {}, "Creating Checkpoint"),
             ("Revert", "revert", "revert_vm", {}, "Applying Checkpoint"),
         ):
@@ -115,7 +116,7 @@ class ConsoleWindow(QMainWindow):
             )
             bar.addAction(action)
             self.vm_actions[text] = action
-            if text == "Resume":
+            if text == "Reset":
                 bar.addSeparator()
 
     def _vm_action(
@@ -131,6 +132,8 @@ class ConsoleWindow(QMainWindow):
         if method == "stop_vm" and not ask.confirm_stop(
             self, vm.name, turn_off=bool(kwargs.get("turn_off"))
         ):
+            return
+        if method == "reset_vm" and not ask.confirm_reset(self, vm.name):
             return
         if method == "revert_vm" and not ask.confirm_revert(
             self, vm.name, vm.parent_snapshot_name or ""

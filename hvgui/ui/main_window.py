@@ -277,6 +277,8 @@ class MainWindow(QMainWindow):
             (a.vm_save, c.vm_save),
             (a.vm_pause, c.vm_pause),
             (a.vm_resume, c.vm_resume),
+            (a.vm_reset, c.vm_reset),
+            (a.vm_delete_saved_state, c.vm_delete_saved_state),
             (a.vm_checkpoint, c.vm_checkpoint),
             (a.vm_revert, c.vm_revert),
             (a.vm_move, c.vm_move),
@@ -592,7 +594,8 @@ class MainWindow(QMainWindow):
         return {
             allowed.SETTINGS: a.vm_settings, "Start": a.vm_start, "Turn Off": a.vm_turn_off,
             "Shut Down": a.vm_shut_down, "Save": a.vm_save, "Pause": a.vm_pause,
-            "Resume": a.vm_resume, allowed.CHECKPOINT: a.vm_checkpoint,
+            "Resume": a.vm_resume, "Reset": a.vm_reset,
+            "Delete Saved State": a.vm_delete_saved_state, allowed.CHECKPOINT: a.vm_checkpoint,
             allowed.REVERT: a.vm_revert, allowed.MOVE: a.vm_move, allowed.EXPORT: a.vm_export,
             allowed.RENAME: a.vm_rename, allowed.DELETE: a.vm_delete,
         }

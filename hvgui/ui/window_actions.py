@@ -49,6 +49,10 @@ class WindowActions(QObject):
         self.vm_save = a(self, "S&ave", "vmSave", "save")
         self.vm_pause = a(self, "&Pause", "vmPause", "pause", "Ctrl+P")
         self.vm_resume = a(self, "R&esume", "vmResume", "resume", "Ctrl+R")
+        self.vm_reset = a(self, "Rese&t...", "vmReset", "reset")
+        self.vm_delete_saved_state = a(
+            self, "Delete Saved &State...", "vmDeleteSavedState", "delete"
+        )
         self.vm_checkpoint = a(self, "Chec&kpoint", "vmCheckpoint", "checkpoint", "Ctrl+N")
         self.vm_revert = a(self, "Re&vert...", "vmRevert", "revert", "Ctrl+E")
         self.vm_move = a(self, "&Move...", "vmMove", "move")
@@ -86,7 +90,7 @@ class WindowActions(QObject):
             self.vm_cancel, None,
             self.vm_connect, self.vm_settings, None,
             self.vm_start, self.vm_turn_off, self.vm_shut_down, self.vm_save, self.vm_pause,
-            self.vm_resume, None,
+            self.vm_resume, self.vm_reset, self.vm_delete_saved_state, None,
             self.vm_checkpoint, self.vm_revert, None,
             self.vm_move, self.vm_export, self.vm_rename, self.vm_delete,
         ]

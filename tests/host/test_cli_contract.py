@@ -23,6 +23,8 @@ CONTRACT = [
     "save-vm web01",
     "suspend-vm web01",
     "resume-vm web01",
+    "restart-vm web01 --force",
+    "remove-vmsavedstate web01",
     "set-vm web01 --processor-count 2 --memory-startup-bytes 2GB --snapshot-file-location D"
     " --checkpoint-type ProductionOnly",
     "checkpoint-vm web01 --snapshot-name S",

@@ -250,9 +250,44 @@ def test_export_vm_writes_flattened_disks(
 ) -> None:
     answers.directory = tmp_path / "exported"
     answers.directory.mkdir()
-    assert "Export..." not in menu_texts(right_click_vm(window, "Alpha"))  # running: refused
-    window.last_menu.close()  # type: ignore[union-attr]
     choose(qtbot, right_click_vm(window, "Beta"), "Export...")
     wait_idle(qtbot, window)
     disks = [p for p in answers.directory.rglob("*") if p.suffix in (".vhdx", ".avhdx")]
     assert disks and all(p.suffix == ".vhdx" for p in disks)
+
+
+def test_reset_delete_saved_state_and_export_of_a_running_vm_are_offered(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    host = _host(window)
+    running = menu_texts(right_click_vm(window, "Alpha"))
+    assert {"Reset...", "Export..."} <= set(running) and "Delete Saved State..." not in running
+    window.last_menu.close()  # type: ignore[union-attr]
+    assert "Reset..." in window.actions_pane.texts()
+    choose(qtbot, right_click_vm(window, "Alpha"), "Reset...")
+    wait_idle(qtbot, window)
+    assert answers.asked[-1] == ("confirm", "Reset Machine")
+    assert host.get_vm("Alpha").state == "Running"
+    top = window.what_happened.topLevelItem(0)
+    assert top is not None and "Reset" in top.text(0)
+    lines = [top.child(i).text(0) for i in range(top.childCount())]
+    assert "PS> Restart-VM -Name 'Alpha' -Force" in lines
+    answers.directory = tmp_path / "exported"
+    answers.directory.mkdir()
+    choose(qtbot, right_click_vm(window, "Alpha"), "Export...")
+    wait_idle(qtbot, window)
+    assert list(answers.directory.rglob("*.bin"))  # the running VM's memory, as saved state
+    choose(qtbot, right_click_vm(window, "Alpha"), "Save")
+    wait_idle(qtbot, window)
+    saved = menu_texts(right_click_vm(window, "Alpha"))
+    assert "Delete Saved State..." in saved and "Reset..." not in saved
+    window.last_menu.close()  # type: ignore[union-attr]
+    assert "Delete Saved State..." in window.actions_pane.texts()
+    choose(qtbot, right_click_vm(window, "Alpha"), "Delete Saved State...")
+    wait_idle(qtbot, window)
+    assert answers.asked[-1] == ("confirm", "Delete Saved State")
+    assert host.get_vm("Alpha").state == "Off"
+    top = window.what_happened.topLevelItem(0)
+    assert top is not None
+    assert "PS> Remove-VMSavedState -VMName 'Alpha'" in [
+        top.child(i).text(0) for i in range(top.childCount())]
