@@ -196,6 +196,9 @@ def restore_snapshot(
     disks, and the VM returns to the checkpoint's state (with its memory if it had any)."""
     target = host.get_snapshot(vm, snapshot)
     with host._operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
+        # Read again under the lock: an interrupted merge finished just now may have folded
+        # the checkpoint's disk into its parent.
+        target = host.get_snapshot(op.vm_id, target.id)
         chain_health.require(chain_health.APPLY, op.doc.name, target.name,
                              host.chain_health.of_drives(target.hard_drives))
         lines = []
