@@ -100,8 +100,22 @@ def settings_dir() -> Path:
     return Path(env).expanduser() if env else Path(platformdirs.user_config_dir("hvgui"))
 
 
+_READ: dict[Path, tuple[tuple[int, int, int], dict[str, list[str]]]] = {}
+
+
 def _read_allowed() -> dict[str, list[str]]:
+    """The settings file, read again only when it changed (the window asks on every refresh)."""
     path = settings_dir() / ALLOWED_FILE
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise HostError(path, f"cannot read the allowed outside folders: {exc.strerror}") from None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _READ.get(path)
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
     try:
         data = parse_json(read_bounded(path, MAX_SETTINGS_BYTES))
     except FileNotFoundError:
@@ -112,6 +126,7 @@ def _read_allowed() -> dict[str, list[str]]:
         isinstance(v, list) and all(isinstance(f, str) for f in v) for v in data.values()
     ):
         raise HostError(path, "not a list of allowed folders per host")
+    _READ[path] = (stamp, dict(data))
     return data
 
 

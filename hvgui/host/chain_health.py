@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ _SHORT = {
     LOOP: "Chain broken: it loops",
     WRITABLE: "Warning: parent not read-only",
 }
+OUTSIDE = "Warning: disk outside the host"
 
 
 def verdict(links: list[ChainLink], drive: str = "") -> Health:
@@ -103,9 +104,10 @@ def stamp(paths: Iterable[Path]) -> tuple[Any, ...]:
 class ChainHealth:
     """Chains walked once per change of their files (shared by a host's threads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, outside: Callable[[Path], str | None] | None = None) -> None:
         self._cache: dict[Path, tuple[list[Path], tuple[Any, ...], list[ChainLink]]] = {}
         self._lock = threading.Lock()
+        self._outside = outside  # why a file is out of the host's reach (boundary.py)
 
     def links(self, leaf: Path) -> list[ChainLink]:
         with self._lock:
@@ -135,7 +137,14 @@ class ChainHealth:
                 continue
             name = (f"{drive.controller_type} {drive.controller_number}:"
                     f"{drive.controller_location}")
-            health = verdict(self.links(Path(drive.path)), name)
+            links = self.links(Path(drive.path))
+            health = verdict(links, name)
             if not health.sound:
                 return health
+            for link in links:
+                why = self._outside(link.path) if self._outside is not None else None
+                if why:  # read, never written: said before an operation refuses
+                    return Health(OUTSIDE, f"{name}: {link.path.name} is {why}: it is read, "
+                                  "but operations that would change it are refused.", False,
+                                  link.path)
         return SOUND

@@ -92,7 +92,8 @@ class Host:
         self.lock = HostLock(self.layout, self.status_board)
         self.log = EventLog(self.layout.events_file)
         self.recovered: list[str] = []
-        self.chain_health = ChainHealth()  # VMs' and checkpoints' chains, walked per change
+        # VMs' and checkpoints' chains, walked per change; a disk outside is a warning
+        self.chain_health = ChainHealth(lambda path: self.boundary.problem(path))
 
     # ================================================================== opening and reading
     @classmethod

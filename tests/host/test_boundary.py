@@ -277,6 +277,8 @@ def test_a_disk_path_leading_out_is_read_never_written(
     assert main(["get-vm", "web01", "--host", str(lab)]) == 0  # shown: reading is fine
     if spelling != "relative-to-the-current-folder":  # that one is the lab's own, missing
         assert "outside-host" in {f.code for f in host.check()}  # with a warning
+        health = host.chain_health.of_drives(host.get_vm("web01").hard_drives)
+        assert health.short == "Warning: disk outside the host" and not health.broken
     for argv in (
         ["checkpoint-vm", "web01"],
         ["start-vm", "web01"],
