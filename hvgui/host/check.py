@@ -9,6 +9,7 @@ Each checkpoint is checked on its own, so removing a base disk shows every check
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from hvgui import vhdx
 from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
-from hvgui.host.fileio import norm
+from hvgui.host.fileio import norm, read_bounded
 from hvgui.host.journal import in_flight_paths, waiting
 from hvgui.host.layout import (
     SNAPSHOTS,
@@ -329,19 +330,36 @@ def check_host(host: Host) -> list[Finding]:
     """Check the host; a VM another process (or thread) is changing meanwhile is reported as
     busy and its files are left alone: they are half-way by design, not damaged."""
     for _attempt in range(_ATTEMPTS):
+        start = time.time_ns() - _CLOCK_SLACK_NS
         before = _activity(host)
+        # The journals' files, read at both ends: an operation running at either end has
+        # its journal there (one ending meanwhile: only at the start).
+        paths = in_flight_paths(host.layout.journal_dir)
         checker = _check(host)
         journals = waiting(host.layout.journal_dir)
+        for vm_id, named in in_flight_paths(host.layout.journal_dir).items():
+            paths.setdefault(vm_id, set()).update(named)
         after = _activity(host)
         if after == before:
             break  # nothing started or ended meanwhile: the busy VMs are all there were
     busy = {**after[1], **before[1]}
+    if after != before:
+        # Operations kept starting and ending (many hands): one may have come and gone
+        # within the check. A VM whose configuration changed meanwhile counts as busy, and
+        # no file or folder that changed meanwhile is judged.
+        for vm_id, (_name, config) in checker.vm_names.items():
+            if vm_id not in busy and _changed_since(config, start):
+                busy[vm_id] = "an operation that ended during the check"
+        checker.findings = [
+            f for f in checker.findings if f.vm is not None
+            or not (_changed_since(f.path, start) or _changed_since(f.path.parent, start))
+        ]
     # Stopped past its commit point (a full disk, an I/O error) and not finished yet: its
     # files are half-way until it is, so they are not judged either.
     unfinished = {
         vm_id: operation for vm_id, operation in journals.items() if vm_id not in busy
     }
-    in_flight = in_flight_paths(host.layout.journal_dir, {*busy, *unfinished})
+    in_flight = {p for vm_id in (*busy, *unfinished) for p in paths.get(vm_id, ())}
     names = {checker.vm_names[vm_id][0] for vm_id in (*busy, *unfinished)
              if vm_id in checker.vm_names}
     notes = [
@@ -362,16 +380,24 @@ def check_host(host: Host) -> list[Finding]:
 
 
 _ATTEMPTS = 3
+_CLOCK_SLACK_NS = 50_000_000  # file times come from a coarser clock than time.time_ns()
 
 
-def _activity(host: Host) -> tuple[str, dict[str, str]]:
-    """The host's revision stamp (rewritten after every change) and the VMs operations run
-    on now (VM id -> operation)."""
+def _changed_since(path: Path, start_ns: int) -> bool:
     try:
-        stamp = host.layout.revision_file.stat()
-        revision = f"{stamp.st_mtime_ns}.{stamp.st_ino}.{stamp.st_size}"
+        st = path.stat()
     except OSError:
-        revision = "-"
+        return False
+    return max(st.st_mtime_ns, st.st_ctime_ns) >= start_ns
+
+
+def _activity(host: Host) -> tuple[bytes, dict[str, str]]:
+    """The host's revision stamp (rewritten after every change, unique: a stat could repeat
+    within a clock tick) and the VMs operations run on now (VM id -> operation)."""
+    try:
+        revision = read_bounded(host.layout.revision_file, 4096)
+    except (OSError, HostError):
+        revision = b""
     running = host.status_board.read_all()
     return revision, {vm_id: str(r.get("operation") or "an operation") for vm_id, r in
                       sorted(running.items())}

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -338,22 +338,24 @@ def waiting(journal_dir: Path) -> dict[str, str]:
     return out
 
 
-def in_flight_paths(journal_dir: Path, vm_ids: Collection[str]) -> set[Path]:
-    """Every file the journals of `vm_ids` name (being created, replaced, merged, deleted):
-    while those VMs' operations run, the host check does not judge them."""
-    out: set[Path] = set()
+def in_flight_paths(journal_dir: Path) -> dict[str, set[Path]]:
+    """VM id -> every file its journals name (being created, replaced, merged, deleted):
+    while the VM's operation runs (or waits to be finished), the host check leaves them be."""
+    out: dict[str, set[Path]] = {}
     for path in pending_journals(journal_dir):
         try:
             record = parse_json(read_bounded(path, MAX_JOURNAL_BYTES))
         except (OSError, ValueError, HostError):
             continue
-        if not isinstance(record, dict) or record.get("vm_id") not in vm_ids:
+        if not isinstance(record, dict) or not isinstance(record.get("vm_id"), str):
             continue
         values = list(record.get("created") or [])
         for action in record.get("actions") or []:
             if isinstance(action, dict):
                 values += [action.get(key) for key in _PATH_KEYS.get(str(action.get("op")), ())]
-        out.update(norm(v) for v in values if isinstance(v, str) and v)
+        out.setdefault(record["vm_id"], set()).update(
+            norm(v) for v in values if isinstance(v, str) and v
+        )
     return out
 
 

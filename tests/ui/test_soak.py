@@ -1,8 +1,8 @@
 """Many hands on one host: two windows and several hvctl processes take, apply, rename and
-delete checkpoints and write guest files at the same time, bounded in count and time. Each
-operation either does its work or is refused in words (busy VM, a checkpoint someone else just
-deleted); at the end test-host is clean and every checkpoint's disks open and read through
-their whole chain.
+delete checkpoints and write guest files at the same time, bounded in count and time, while
+the host check runs over and over (busy VMs, never a false finding). Each operation either
+does its work or is refused in words (busy VM, a checkpoint someone else just deleted); at the
+end test-host is clean and every checkpoint's disks open and read through their whole chain.
 
 The default run is short; `pytest -m slow` runs the long one."""
 
@@ -106,6 +106,16 @@ def _hvctl_worker(root: Path, index: int, budget: int, deadline: float, tally: T
             tally.count("hvctl", "failed", f"{argv}: exit {done.returncode}: {done.stderr}")
 
 
+def _checker(root: Path, stop: threading.Event, tally: Tally) -> None:
+    """test-host over and over while the others work: busy VMs, never false findings."""
+    host = Host.open(root, create=False)
+    while not stop.is_set():
+        findings = [f for f in host.check() if f.code != "vm-busy"]
+        tally.count("check", "done")
+        if findings:
+            tally.count("check", "failed", f"findings mid-soak: {findings}")
+
+
 class WindowDriver:
     """Starts operations in one window, as its user would, one at a time per VM."""
 
@@ -200,13 +210,16 @@ def _soak(qtbot: Any, tmp_path: Path, answers: Answers, *, workers: int, budget:
     threads = [threading.Thread(target=_hvctl_worker,
                                 args=(host.root, i, budget, deadline, tally))
                for i in range(workers)]
+    stop = threading.Event()
+    threads.append(threading.Thread(target=_checker, args=(host.root, stop, tally)))
     for thread in threads:
         thread.start()
     try:
         qtbot.waitUntil(lambda: all(d.finished for d in drivers)
-                        and not any(t.is_alive() for t in threads),
+                        and not any(t.is_alive() for t in threads[:-1]),
                         timeout=int(seconds * 1000) + 600_000)
     finally:
+        stop.set()
         for thread in threads:
             thread.join()
         for win in windows:
@@ -217,9 +230,9 @@ def _soak(qtbot: Any, tmp_path: Path, answers: Answers, *, workers: int, budget:
     after = Host.open(host.root, create=False)
     assert after.check() == []
     disks = _every_checkpoint_reads(after)
-    print(f"soak: {sum(tally.done.values())} operations done {dict(tally.done)}, "
-          f"{sum(tally.refused.values())} refused {dict(tally.refused)}, "
-          f"{disks} disks read whole")
+    print(f"soak: {tally.done['window'] + tally.done['hvctl']} operations done "
+          f"{dict(tally.done)}, {sum(tally.refused.values())} refused {dict(tally.refused)}, "
+          f"{tally.done['check']} host checks meanwhile, {disks} disks read whole")
     return tally
 
 
