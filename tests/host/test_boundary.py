@@ -483,3 +483,25 @@ def test_a_lesson_run_on_a_lab_from_elsewhere_changes_only_that_lab(
     assert listing(victim) == before
     assert code == 1
     assert "outside the host folder" in capsys.readouterr().err
+
+
+def test_a_parent_locator_leading_out_is_never_moved_or_merged_into(
+    tmp_path: Path, victim: Path
+) -> None:
+    """The VM's disk is the lab's own, but its parent (found through the AVHDX's parent
+    locator) is someone else's disk: a storage move would take that parent along."""
+    lab = tmp_path / "lab"
+    host = Host.open(lab)
+    make_vm(host, "web01", disk=None)
+    child = lab / "Virtual Hard Disks" / "web01.avhdx"
+    create_differencing(child, victim / "base.vhdx")
+    host.add_hard_drive("web01", child)
+    host.checkpoint_vm("web01", snapshot_name="one")  # freezes the lab's own child only
+    before = listing(victim)
+    refused = [
+        attempt(lambda: host.move_storage("web01", lab / "moved")),
+        attempt(lambda: host.export_snapshot("web01", "one", tmp_path / "to-share")),
+    ]
+    host.remove_snapshot("web01", "one")  # merges within the lab: allowed
+    assert listing(victim) == before
+    assert all("outside the host folder" in line for line in refused), refused
