@@ -177,9 +177,11 @@ def transition(
     with host._operation(doc, action, transient, progress, cancel, transient=transient) as op:
         doc = op.doc
         _, result = states.transition(doc.name, action, doc.state)  # re-check under the lock
-        if action == states.RESUME and doc.state == states.PAUSED_CRITICAL:
+        if action in (states.RESUME, states.RESET) and doc.state == states.PAUSED_CRITICAL:
+            # Running again on a disk that still cannot grow would only pause it again.
             needs = [(p.parent, freespace.next_block(p)) for p in vhd_paths(doc)]
-            freespace.require(doc.name, "resuming the VM", needs)
+            what = "resetting the VM" if action == states.RESET else "resuming the VM"
+            freespace.require(doc.name, what, needs)
         leaving_running = doc.state == states.RUNNING
         if action == states.START:
             _ = doc.memory_mb, doc.processor_count  # a VM with absurd hardware does not start

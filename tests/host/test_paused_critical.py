@@ -58,6 +58,8 @@ def test_a_guest_write_on_a_full_disk_pauses_the_vm_until_space_returns(small_fs
     assert not {states.START, states.PAUSE, states.SHUT_DOWN} & offered
     with pytest.raises(Exception, match=r"not enough space: resuming the VM needs .* free on /"):
         host.resume_vm("web01")
+    with pytest.raises(Exception, match=r"not enough space: resetting the VM needs .*"):
+        host.reset_vm("web01")
     assert host.get_vm("web01").state == states.PAUSED_CRITICAL
 
     full.unlink()  # space again
