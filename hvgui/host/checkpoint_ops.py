@@ -196,11 +196,12 @@ def restore_snapshot(
     disks, and the VM returns to the checkpoint's state (with its memory if it had any)."""
     target = host.get_snapshot(vm, snapshot)
     with host._operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
-        # Read again under the lock: an interrupted merge finished just now may have folded
-        # the checkpoint's disk into its parent.
-        target = host.get_snapshot(op.vm_id, target.id)
+        # Its disks as read under the lock: an interrupted merge finished just now may have
+        # folded the checkpoint's disk into its parent. (Gone meanwhile: apply() says so.)
+        sdoc = op.snaps.get(target.id)
+        drives = runtime.hard_drives(sdoc) if sdoc is not None else target.hard_drives
         chain_health.require(chain_health.APPLY, op.doc.name, target.name,
-                             host.chain_health.of_drives(target.hard_drives))
+                             host.chain_health.of_drives(drives))
         lines = []
         if take_checkpoint_first:
             _, name = checkpoint(host, op, None, scaled(op.progress, 0.0, 0.3))
