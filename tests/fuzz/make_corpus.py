@@ -22,7 +22,7 @@ from hvgui.vhdx import (
     open_disk,
 )
 from hvgui.vhdx.log import LogWrite, build_entry
-from tests.fuzz.targets import CORPUS, encode_chain, encode_sparse
+from tests.fuzz.targets import CORPUS, encode_chain, encode_sparse, lab_host
 from tests.vhdx import hostile
 from tests.vhdx.helpers import rewrite_headers
 
@@ -122,11 +122,21 @@ def host_seeds(work: Path) -> None:
     _save("bin", "small", encode_sparse(small.read_bytes()))
 
 
+def lab_seeds(work: Path) -> None:
+    """The host target's seed: web01's configuration with its ids and folder as placeholders."""
+    _, names = lab_host(work)
+    text = Path(names["{CONFIG}"]).read_bytes().decode("utf-16")
+    for placeholder, value in names.items():
+        text = text.replace(value, placeholder)
+    _save("host", "web01", text.encode())
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         vhdx_seeds(Path(tmp))
         chain_seeds(Path(tmp) / "chain")
         host_seeds(Path(tmp))
+        lab_seeds(Path(tmp) / "lab")
     for target in sorted(p.name for p in CORPUS.iterdir()):
         files = list((CORPUS / target).iterdir())
         print(target, len(files), sum(f.stat().st_size for f in files))

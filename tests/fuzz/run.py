@@ -21,7 +21,11 @@ import atheris
 
 with atheris.instrument_imports(include=["hvgui"]):
     # Loaded here, not on first use, so that the lazily loaded engine is instrumented too.
+    import hvgui.host.check
+    import hvgui.host.host
+    import hvgui.host.inspect.chains
     import hvgui.host.inspect.decode
+    import hvgui.host.runtime
     import hvgui.host.savedstate
     import hvgui.host.xmlconfig
     import hvgui.vhdx.bat
@@ -41,7 +45,8 @@ from tests.fuzz.targets import MAX_FILE_WRITTEN, TARGETS
 def main() -> None:
     name = sys.argv.pop(1)
     target = TARGETS[name]
-    words = Path(__file__).with_name(f"{name}.dict")  # tokens the mutations may insert
+    # tokens the mutations may insert: configuration text for both targets that take it
+    words = Path(__file__).with_name(f"{'config' if name == 'host' else name}.dict")
     if words.exists() and not any(a.startswith("-dict=") for a in sys.argv):
         sys.argv.insert(1, f"-dict={words}")
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_WRITTEN, MAX_FILE_WRITTEN))

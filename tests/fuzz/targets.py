@@ -23,7 +23,8 @@ from pathlib import Path
 import crc32c
 
 from hvgui.errors import HvError
-from hvgui.host import savedstate
+from hvgui.host import Host, savedstate
+from hvgui.host.inspect.chains import checkpoint_files
 from hvgui.host.inspect.decode import inspect_file, xml_settings
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import convert_vhd, dump_vhdx, merge_vhd, open_disk, test_vhd
@@ -215,6 +216,44 @@ def config(data: bytes, folder: Path) -> None:
     inspect_file(path)
 
 
+_HOSTS: dict[Path, tuple[Host, dict[str, str]]] = {}
+
+
+def lab_host(folder: Path) -> tuple[Host, dict[str, str]]:
+    """A lab host with VM web01 (running) and its checkpoint "one", made once per folder,
+    and what the host target's placeholders stand for in it."""
+    if folder not in _HOSTS:
+        _fresh(folder)
+        lab = Host.open(folder / "host")
+        lab.new_vm("web01", memory_startup_bytes=32 << 20, new_vhd_size_bytes=4 << 20)
+        lab.start_vm("web01")
+        snap = lab.checkpoint_vm("web01", snapshot_name="one").snapshot
+        assert snap is not None
+        vm = lab.get_vm("web01")
+        _HOSTS[folder] = (lab, {"{DISK}": vm.hard_drives[0].path.name, "{VM}": vm.id,
+                                "{SNAP}": snap.id, "{ROOT}": str(lab.root),
+                                "{CONFIG}": str(vm.config_path)})
+    return _HOSTS[folder]
+
+
+def host(data: bytes, folder: Path) -> None:
+    """VM web01's configuration in a lab host with a checkpoint: what the host, Test-Host and
+    the inspector make of it. The input is UTF-8 text in which {DISK}, {VM}, {SNAP} and {ROOT}
+    stand for the lab's running disk, ids and folder. The readers here only read: the host
+    stays as it was but for this one file."""
+    lab, names = lab_host(folder)
+    text = data.decode("utf-8", "replace")
+    for placeholder, value in names.items():
+        text = text.replace(placeholder, value)
+    Path(names["{CONFIG}"]).write_bytes("\ufeff".encode("utf-16-le") + text.encode("utf-16-le"))
+    lab.list_vms(errors=[])
+    for call in (lambda: lab.get_vm("web01"), lambda: lab.list_snapshots("web01"),
+                 lambda: checkpoint_files(lab, "web01", None),
+                 lambda: checkpoint_files(lab, "web01", "one")):
+        _expected(call)
+    lab.check()
+
+
 def bin_file(data: bytes, folder: Path) -> None:
     """Open a BIN built from a sparse image: header, sections, reads, a write and a copy."""
     _fresh(folder)
@@ -285,6 +324,7 @@ TARGETS: dict[str, Callable[[bytes, Path], None]] = {
     "vhdx": vhdx,
     "chain": chain,
     "config": config,
+    "host": host,
     "bin": bin_file,
     "vsv": vsv_file,
 }

@@ -26,7 +26,7 @@ from tests.fuzz.targets import CORPUS, MAX_FILE_WRITTEN, TARGETS, corpus_files
 
 REPO = Path(__file__).resolve().parents[2]
 # Inputs per target in the default run: a few seconds each on a 2-core machine.
-RUNS = {"vhdx": 200, "chain": 300, "config": 2000, "bin": 1500, "vsv": 2000}
+RUNS = {"vhdx": 200, "chain": 300, "config": 2000, "host": 300, "bin": 1500, "vsv": 2000}
 
 
 @pytest.mark.parametrize(("target", "path"), corpus_files(), ids=lambda v: getattr(v, "name", v))
