@@ -1,6 +1,7 @@
 """VM and checkpoint configuration files in Windows Server 2012 R2's XML format.
 
-Files are UTF-16 (little-endian, with a byte-order mark) and CRLF line ends. Leaves carry
+Files are written UTF-16 (little-endian, with a byte-order mark) with CRLF line ends, and read in
+UTF-16 LE/BE with or without the mark, or UTF-8/ASCII (copies re-encoded on the way). Leaves carry
 `type="string|integer|bool|bytes"`; containers carry none. Everything is read through ONE
 hardened lxml parser: no DTD, no entities, no network, no huge trees, and a size bound, so a
 hostile file gives a clear HostError naming it. Unknown elements survive a read-modify-write.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -49,9 +51,11 @@ DRIVE_PASSTHROUGH = "PASSTHROUGH"  # our choice of type name for a pass-through 
 DRIVE_TYPES = (DRIVE_VHD, DRIVE_ISO, DRIVE_NONE, DRIVE_PASSTHROUGH)
 
 CONFIG_VERSION = 1280  # 5.0: major << 8 | minor
+ENCODING_WRITTEN = "UTF-16 LE with byte-order mark"
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 _PARSER = etree.XMLParser(
+    encoding="utf-8",  # what _decode hands over, whatever the declaration still says
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
@@ -99,23 +103,71 @@ class FibreChannelPort:
     wwpn: str
 
 
-def _decode(data: bytes, path: Path) -> str:
-    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise HostError(path, f"not valid UTF-16 text (byte {exc.start})") from None
-    raise HostError(
-        path, "not a Hyper-V configuration: it must be UTF-16 text with a byte-order mark"
-    )
+# How configuration text arrives: Hyper-V writes UTF-16 LE with a byte-order mark; copies that
+# went through git, mail or an editor may have lost the mark, be big-endian, or be UTF-8/ASCII
+# still declaring UTF-16. XML's own rule (appendix F of the spec) tells them apart by the first
+# bytes; the declaration is then only checked for an encoding we cannot honour.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", None, "UTF-32"),  # before UTF-16 LE, whose mark it starts with
+    (b"\x00\x00\xfe\xff", None, "UTF-32"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16 LE with byte-order mark"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16 BE with byte-order mark"),
+    (b"\xef\xbb\xbf", "utf-8", "UTF-8 with byte-order mark"),
+)
+_DECLARED = re.compile(r"""\A<\?xml\s[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+_READABLE_DECLARATIONS = ("utf-16", "utf-16le", "utf-16be", "utf-8", "us-ascii", "ascii")
+
+
+def detect_encoding(head: bytes) -> tuple[str | None, str, int]:
+    """(codec or None when unreadable, the encoding in words, byte-order mark length) of text
+    starting with `head` (its first few bytes are enough)."""
+    for mark, codec, words in _BOMS:
+        if head.startswith(mark):
+            return codec, words, len(mark)
+    if len(head) >= 2 and head[0] and not head[1]:
+        return "utf-16-le", "UTF-16 LE without byte-order mark", 0
+    if len(head) >= 2 and not head[0] and head[1]:
+        return "utf-16-be", "UTF-16 BE without byte-order mark", 0
+    if head[:1] == b"\x00":
+        return None, "binary", 0
+    return "utf-8", "UTF-8", 0
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    """The configuration's text and the encoding found, in words; a HostError for anything
+    else."""
+    codec, words, mark = detect_encoding(data[:4])
+    if codec is None:
+        raise HostError(
+            path, f"not a Hyper-V configuration: {words} content, not UTF-16 or UTF-8 text"
+        )
+    try:
+        text = data[mark:].decode(codec)
+    except UnicodeDecodeError as exc:
+        raise HostError(
+            path, f"not valid {words.split(' with')[0]} text (byte {exc.start + mark})"
+        ) from None
+    if not text.lstrip().startswith("<"):
+        raise HostError(path, f"not a Hyper-V configuration: {words} text that is not XML")
+    declared = _DECLARED.match(text)
+    if declared and declared.group(1).lower() not in _READABLE_DECLARATIONS:
+        raise HostError(
+            path,
+            f"declares the encoding {declared.group(1)!r}: configurations are UTF-16 "
+            "(UTF-8 copies are read too)",
+        )
+    if codec == "utf-8" and declared and declared.group(1).lower().startswith("utf-16"):
+        words += " (declared UTF-16)"
+    return text, words
 
 
 class ConfigDoc:
     """A parsed configuration: typed access to the elements the host uses, and the whole tree."""
 
-    def __init__(self, root: etree._Element, path: Path) -> None:
+    def __init__(self, root: etree._Element, path: Path, encoding: str = ENCODING_WRITTEN) -> None:
         self.root = root
         self.path = path
+        self.encoding = encoding  # as found on reading; written back as ENCODING_WRITTEN
 
     # ----------------------------------------------------------------- reading and writing
     @classmethod
@@ -132,7 +184,7 @@ class ConfigDoc:
     def from_bytes(cls, data: bytes, path: Path) -> ConfigDoc:
         if len(data) > MAX_CONFIG_BYTES:
             raise HostError(path, f"configuration larger than {MAX_CONFIG_BYTES >> 20} MiB")
-        text = _decode(data, path)
+        text, encoding = _decode(data, path)
         if "<!DOCTYPE" in text or "<!ENTITY" in text:
             raise HostError(
                 path, "contains a DOCTYPE or entity declaration, which configurations never have"
@@ -140,7 +192,7 @@ class ConfigDoc:
         if text.count("<") > 2 * MAX_ELEMENTS:  # every element has one or two tags
             raise HostError(path, f"holds more than {MAX_ELEMENTS} elements")
         try:
-            root = etree.fromstring(data, _PARSER)
+            root = etree.fromstring(text.encode("utf-8"), _PARSER)
         except etree.XMLSyntaxError as exc:
             raise HostError(path, f"not well-formed XML: {exc.msg}") from None
         if getattr(root.getroottree().docinfo, "doctype", ""):
@@ -148,7 +200,7 @@ class ConfigDoc:
         if root.tag != "configuration":
             raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
         storedpaths.resolve_all(root, path.parent)  # relative paths: from the file's folder
-        doc = cls(root, path)
+        doc = cls(root, path, encoding)
         doc._manifest()  # its bound, checked before any command works on the devices
         doc.to_bytes()  # what we could not write back is refused now, not after a change
         return doc

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from hvgui.cli.main import main
 from hvgui.host import Host, HostError
+from hvgui.host.inspect import XML, inspect_file, read_text_capped
 from hvgui.host.xmlconfig import ConfigDoc
 
 from .hosthelpers import make_vm
@@ -73,7 +75,11 @@ def test_hostile_xml_is_refused_naming_the_file(host: Host, kind: str) -> None:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b'<?xml version="1.0" encoding="UTF-8"?><configuration/>', "UTF-16"),
+        (b'<?xml version="1.0" encoding="ISO-8859-1"?><configuration/>', "'ISO-8859-1'"),
+        (b'<?xml version="1.0" encoding="UTF-16"?><c>\xe9</c>', "not valid UTF-8 text (byte 42)"),
+        (b"\xff\xfe\x00\x00" + "<c/>".encode("utf-32-le"), "UTF-32 content"),
+        (b"\x00\x00\x00\x01binary", "binary content"),
+        ("configuration".encode("utf-16-be"), "UTF-16 BE without byte-order mark text that is"),
         (b"\xff\xfe" + b"\x00\xd8<\x00", "not valid UTF-16"),
         (b"\xff\xfe" + "<configuration><properties>".encode("utf-16-le"), "not well-formed"),
         (b"\xff\xfe" + "<vm/>".encode("utf-16-le"), "not <configuration>"),
@@ -82,7 +88,10 @@ def test_hostile_xml_is_refused_naming_the_file(host: Host, kind: str) -> None:
             "missing element configuration/properties/global_id",
         ),
     ],
-    ids=["utf-8", "bad utf-16", "truncated", "wrong root", "missing element"],
+    ids=[
+        "latin-1", "bad utf-8", "utf-32", "binary", "not xml", "bad utf-16",
+        "truncated", "wrong root", "missing element",
+    ],
 )
 def test_malformed_xml_gives_a_clear_error(tmp_path: Path, content: bytes, words: str) -> None:
     path = tmp_path / "bad.xml"
@@ -130,3 +139,72 @@ def test_host_check_and_cli_report_a_damaged_configuration(
     out, err = capsys.readouterr()
     assert f"hvctl: error: {path}: not a Hyper-V configuration" in err
     assert "db01" in out
+
+
+# Hyper-V's file re-encoded the ways copies arrive: (how, encode the text, what the host says).
+BOM = "with byte-order mark"
+NO_BOM = "without byte-order mark"
+ENCODINGS = {
+    "utf-16-le-bom": (lambda t: b"\xff\xfe" + t.encode("utf-16-le"), f"UTF-16 LE {BOM}"),
+    "utf-16-be-bom": (lambda t: b"\xfe\xff" + t.encode("utf-16-be"), f"UTF-16 BE {BOM}"),
+    "utf-16-le": (lambda t: t.encode("utf-16-le"), f"UTF-16 LE {NO_BOM}"),
+    "utf-16-be": (lambda t: t.encode("utf-16-be"), f"UTF-16 BE {NO_BOM}"),
+    "utf-8-declared-utf-16": (lambda t: t.encode("utf-8"), "UTF-8 (declared UTF-16)"),
+    "utf-8-bom-declared-utf-16": (
+        lambda t: b"\xef\xbb\xbf" + t.encode("utf-8"), f"UTF-8 {BOM} (declared UTF-16)"
+    ),
+    "ascii-lf-only": (
+        lambda t: t.replace("\r\n", "\n").encode("ascii"), "UTF-8 (declared UTF-16)"
+    ),
+    "utf-8-declared-utf-8": (
+        lambda t: t.replace('encoding="UTF-16"', 'encoding="utf-8"').encode("utf-8"), "UTF-8"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(ENCODINGS))
+def test_a_configuration_re_encoded_in_transit_still_opens(
+    host: Host, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_vm(host, "web01", generation=1)
+    host.set_vm("web01", notes="Prüfung – naïve")  # not ASCII: the text must survive
+    path = config_of(host, "web01")
+    text = path.read_bytes().decode("utf-16")
+    assert text.startswith('<?xml version="1.0" encoding="UTF-16"')
+    encode, words = ENCODINGS[how]
+    if how == "ascii-lf-only":
+        host.set_vm("web01", notes="plain")
+        text = path.read_bytes().decode("utf-16")
+    path.write_bytes(encode(text))
+
+    vm = host.get_vm("web01")
+    assert vm.notes == ("plain" if how == "ascii-lf-only" else "Prüfung – naïve")
+    assert [d.controller_type for d in vm.hard_drives] == ["IDE"]
+    assert ConfigDoc.load(path).encoding == words
+    # the inspector names the encoding it found, in the GUI's facts and on the command line
+    assert main(["inspect", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["xml"]["encoding"] == words
+    assert inspect_file(path)["kind"] == XML
+    shown, _ = read_text_capped(path)
+    assert "<configuration>" in shown and "encoding=" in shown
+    # the next change writes it back as Hyper-V does, nothing lost
+    host.set_vm("web01", processor_count=2)
+    data = path.read_bytes()
+    assert data.startswith(b"\xff\xfe<\x00?\x00x\x00m\x00l\x00")
+    assert ConfigDoc.load(path).encoding == "UTF-16 LE with byte-order mark"
+    again = host.get_vm("web01")
+    assert (again.notes, again.processor_count) == (vm.notes, 2)
+
+
+@pytest.mark.parametrize("how", ["utf-16-be", "utf-8-declared-utf-16", "utf-16-le"])
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_xml_in_any_readable_encoding_is_still_refused(
+    host: Host, how: str, kind: str
+) -> None:
+    make_vm(host)
+    path = config_of(host, "web01")
+    path.write_bytes(ENCODINGS[how][0](HOSTILE[kind]))
+    with pytest.raises(HostError) as info:
+        host.get_vm("web01")
+    assert str(info.value).startswith(f"{path}: ")
+    assert "DOCTYPE" in str(info.value)

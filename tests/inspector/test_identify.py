@@ -29,6 +29,8 @@ from hvgui.host.inspect.facts import HYPERV_2016_SIGNATURE
         ("child.AVHDX", b"vhdxfile" + bytes(600), AVHDX),
         ("conf.dat", "\ufeff<?xml version='1.0'?><configuration/>".encode("utf-16-le"), XML),
         ("conf.xml", b"<?xml version='1.0'?><configuration/>", XML),
+        ("be.xml", "<?xml version='1.0'?><configuration/>".encode("utf-16-be"), XML),
+        ("u32.xml", "\ufeff<?xml version='1.0'?><configuration/>".encode("utf-32-le"), UNKNOWN),
         ("guest.vmgs", HYPERV_2016_SIGNATURE + bytes(100), VMGS),
         ("odd.name", HYPERV_2016_SIGNATURE + bytes(100), VMCX),
         ("old.vhd", bytes(1024) + b"conectix" + bytes(504), VHD),

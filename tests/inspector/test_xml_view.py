@@ -80,3 +80,24 @@ def test_xml_models_pass_the_model_tester(qtmodeltester, config_pair: tuple[Path
     left, right = config_pair
     qtmodeltester.check(XmlTreeModel(load_xml_tree(left)))
     qtmodeltester.check(SettingsDiffModel(settings_diff(left, right), "a", "b"))
+
+
+def test_a_utf8_copy_shows_its_encoding_in_the_summary(
+    qtbot: QtBot, config_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    left, _ = config_pair
+    copy = tmp_path / "mailed.xml"  # declares UTF-16, arrives as UTF-8 without CRs
+    copy.write_bytes(left.read_bytes().decode("utf-16").replace("\r\n", "\n").encode("utf-8"))
+    runner = Runner()
+    view = make_file_view(copy, inspect_file(copy), runner, [])
+    qtbot.addWidget(view)
+    assert isinstance(view, XmlView)
+    qtbot.waitUntil(lambda: view.loaded, timeout=5000)
+    model = view.summary_model
+    rows = {model.index(r, 0).data(): model.index(r, 1).data() for r in range(model.rowCount())}
+    assert rows["encoding"] == "UTF-8 (declared UTF-16)"
+    assert view.tree_model is not None  # parsed, not refused
+    assert '<?xml version="1.0" encoding="UTF-16"' in view.text.toPlainText()
+    view.resize(700, 500)
+    view.grab().save(str(tmp_path / "xml-encoding.png"))
+    runner.shutdown()

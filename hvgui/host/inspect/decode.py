@@ -24,7 +24,7 @@ from hvgui.host.inspect.facts import (
     InspectError,
     file_facts,
 )
-from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
 from hvgui.vhdx import dump_vhdx, test_vhd, walk_chain
 
 _NOT_DECODED = {
@@ -51,17 +51,17 @@ class SettingChange:
 
 
 def read_text_capped(path: Path, limit: int = XML_TEXT_LIMIT) -> tuple[str, bool]:
-    """The file's text (BOM-detected, at most `limit` bytes) and whether it was cut."""
+    """The file's text (its encoding detected as the host reads configurations; at most `limit`
+    bytes) and whether it was cut."""
     with open(path, "rb") as handle:
         raw = handle.read(limit + 1)
     truncated = len(raw) > limit
     raw = raw[:limit]
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or raw[:2] == b"<\x00":
-        encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
-        if len(raw) % 2:
-            raw = raw[:-1]
-    else:
-        encoding = "utf-8-sig"
+    codec, _, mark = detect_encoding(raw[:4])
+    encoding = codec or "utf-8"
+    raw = raw[mark:]
+    if encoding.startswith("utf-16") and len(raw) % 2:
+        raw = raw[:-1]
     return raw.decode(encoding, errors="replace"), truncated
 
 
@@ -157,6 +157,7 @@ def _inspect_xml(path: Path) -> dict[str, Any]:
         "memory_startup_mb": doc.memory_mb,
         "processor_count": doc.processor_count,
         "checkpoint_type": doc.checkpoint_type,
+        "encoding": doc.encoding,
     }
     if doc.is_snapshot:
         summary["checkpoint"] = {

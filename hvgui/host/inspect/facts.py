@@ -11,6 +11,7 @@ from typing import Any
 
 from hvgui.errors import HvError
 from hvgui.host import savedstate
+from hvgui.host.xmlconfig import detect_encoding
 
 VHDX = "vhdx"
 AVHDX = "avhdx"
@@ -59,15 +60,11 @@ def _head(path: Path, length: int = 512) -> bytes:
 
 
 def _looks_like_xml(head: bytes) -> bool:
-    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom):
-            text = head[2:].decode(encoding, errors="ignore")
-            return text.lstrip().startswith("<")
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    if head[:2] == b"<\x00":  # UTF-16-LE without BOM
-        return True
-    return head.lstrip().startswith(b"<")
+    codec, _, mark = detect_encoding(head[:4])
+    if codec is None:
+        return False
+    text = head[mark:].decode(codec, errors="ignore")
+    return text.lstrip().startswith("<")
 
 
 def identify(path: str | os.PathLike[str]) -> str:
