@@ -455,11 +455,12 @@ class Commands(QObject):
                 lambda exc: None  # Inspect Files... imports it again and reports the error
             ).run_in_background()
 
-    def cp_inspect(self) -> None:
+    def cp_inspect(self) -> Any:
+        """Open the inspector on the selected checkpoint (or Now); returns its window."""
         session = self.session
         obj = self.window.selected_tree_object()
         if session is None or not self.can_inspect():
-            return
+            return None
         try:
             inspector = importlib.import_module(INSPECTOR_MODULE)
             snapshot = obj if isinstance(obj, Snapshot) else None
@@ -469,8 +470,10 @@ class Commands(QObject):
                 snapshot=snapshot.id if snapshot else None,
             )
             self._keep(window)
+            return window
         except Exception as exc:
             ask.show_error(self.window, "Inspect Files", exc)
+            return None
 
     def _keep(self, widget: Any) -> None:
         """Hold a window this one opened until it is destroyed."""

@@ -45,6 +45,7 @@ from hvgui.ui.closing import ClosingDialog
 from hvgui.ui.commands import Commands
 from hvgui.ui.details import DetailsPane
 from hvgui.ui.icons import icon
+from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.models import IdRole, NowItem, ObjectRole
 from hvgui.ui.navigation import NavigationTree
 from hvgui.ui.screen_contents import listing_for, root_listing
@@ -218,6 +219,15 @@ class MainWindow(QMainWindow):
         self.what_dock.visibilityChanged.connect(self.acts.show_what_happened.setChecked)
         self.acts.show_what_happened.toggled.connect(self.what_dock.setVisible)
 
+        # The Lessons pane: hidden until Help > Lessons... (then it can stay docked).
+        self.lessons = LessonsPane(self)
+        self.lessons_dock = QDockWidget("Lessons", self)
+        self.lessons_dock.setObjectName("lessonsDock")
+        self.lessons_dock.setWidget(self.lessons)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lessons_dock)
+        self.lessons_dock.hide()
+        self.acts.show_lessons.triggered.connect(self.show_lessons)
+
         # Tab order follows the reading order: hosts, VMs, checkpoints, details, actions.
         QWidget.setTabOrder(self.navigation, self.vm_view)
         QWidget.setTabOrder(self.vm_view, self.checkpoint_view)
@@ -248,6 +258,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.acts.refresh)
         view_menu.addAction(self.acts.show_what_happened)
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.acts.show_lessons)
+        help_menu.addSeparator()
         help_menu.addAction(self.acts.about)
 
     @staticmethod
@@ -364,6 +376,12 @@ class MainWindow(QMainWindow):
         self.what_happened.load_history(session.history, names)
 
     # --------------------------------------------------------------- selection
+    def show_lessons(self) -> None:
+        """Help > Lessons...: the Lessons pane, shown and raised."""
+        self.lessons_dock.show()
+        self.lessons_dock.raise_()
+        self.lessons.list.setFocus()
+
     def selected_vm(self) -> VM | None:
         return self.session.vm(self.session.selected_vm_id) if self.session else None
 

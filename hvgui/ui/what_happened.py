@@ -54,6 +54,7 @@ class WhatHappenedPanel(QTreeWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.root: Path | None = None  # the shown host's folder
+        self.elsewhere = ELSEWHERE  # who did what the log adds (a lesson: its steps)
         self.itemExpanded.connect(self._expanded)
         self._mono = QFont("DejaVu Sans Mono")
         self._mono.setStyleHint(QFont.StyleHint.Monospace)
@@ -103,7 +104,7 @@ class WhatHappenedPanel(QTreeWidget):
                 lazy=not elsewhere,
             )
             if elsewhere:
-                item.setText(0, f"{item.text(0)}  ({ELSEWHERE})")
+                item.setText(0, f"{item.text(0)}  ({self.elsewhere})")
                 item.setToolTip(0, "Done by another program (hvctl, a lesson step or another "
                                    "window): read from the host's event log")
                 item.setForeground(0, QBrush(QColor("#6c3483")))

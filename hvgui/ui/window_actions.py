@@ -49,9 +49,9 @@ class WindowActions(QObject):
         self.vm_save = a(self, "S&ave", "vmSave", "save")
         self.vm_pause = a(self, "&Pause", "vmPause", "pause", "Ctrl+P")
         self.vm_resume = a(self, "R&esume", "vmResume", "resume", "Ctrl+R")
-        self.vm_reset = a(self, "Rese&t...", "vmReset", "reset")
+        self.vm_reset = a(self, "&Reset...", "vmReset", "reset")
         self.vm_delete_saved_state = a(
-            self, "Delete Saved &State...", "vmDeleteSavedState", "delete"
+            self, "De&lete Saved State...", "vmDeleteSavedState", "delete"
         )
         self.vm_checkpoint = a(self, "Chec&kpoint", "vmCheckpoint", "checkpoint", "Ctrl+N")
         self.vm_revert = a(self, "Re&vert...", "vmRevert", "revert", "Ctrl+E")
@@ -80,6 +80,7 @@ class WindowActions(QObject):
         self.show_what_happened = a(self, "&What Happened", "showWhatHappened")
         self.show_what_happened.setCheckable(True)
         self.about = a(self, "&About hvgui", "about", "hvgui")
+        self.show_lessons = a(self, "&Lessons...", "showLessons", "info", "F1")
         for view_bound in (self.vm_rename, self.vm_delete, self.cp_rename, self.cp_delete,
                            self.cp_delete_subtree):
             # F2 / Delete mean "this VM" in the VM list and "this checkpoint" in the tree.

@@ -1,0 +1,294 @@
+"""The Lessons pane: every note of the checkpoint article taught in the window.
+
+It lists the lessons (`hvgui.host.lessons`, the same data `hvctl demo run` uses). Choosing one
+builds its demo lab in a fresh folder in the background, opens it, and walks through the steps:
+each says what to do or what is about to happen; Next runs the step's operation on a pool
+thread, then shows what to look at (the VM and checkpoint selected in the tree, the rows of
+What happened highlighted, the inspector opened on the file and tab). The last step states the
+lesson in the article's words.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hvgui.host import Host
+from hvgui.host.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
+from hvgui.ui import ask
+from hvgui.ui.workers import Op
+
+if TYPE_CHECKING:
+    from hvgui.ui.main_window import MainWindow
+
+_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+HIGHLIGHT = QColor("#fff2a8")  # What happened rows a step points at
+
+
+def lesson_label(lesson: Lesson) -> str:
+    return f"Note {lesson.note}: {lesson.title}"
+
+
+class LessonsPane(QWidget):
+    """The lessons and, once one is chosen, its steps one Next at a time."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.main = window
+        self.setObjectName("lessonsPane")
+        self.setMinimumWidth(360)
+        self.lesson: Lesson | None = None
+        self.step = -1  # the step shown (its text); -1: none yet
+        self.host: Host | None = None
+        self.story: Story | None = None
+        self.inspector: Any = None  # the inspector window a step opened
+        self._busy = False
+        layout = QVBoxLayout(self)
+        self.list = QListWidget(self)
+        self.list.setAccessibleName("Lessons")
+        self.list.setWordWrap(True)
+        for lesson in LESSONS.values():
+            item = QListWidgetItem(lesson_label(lesson), self.list)
+            item.setData(_NAME_ROLE, lesson.name)
+            item.setToolTip(f"{lesson.name}: {lesson.lesson}")
+        self.list.setCurrentRow(0)
+        self.list.itemDoubleClicked.connect(lambda _item: self.start())
+        layout.addWidget(self.list, 2)
+        self.title = QLabel(self)
+        self.title.setObjectName("paneHeader")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        self.verdict = QLabel(self)  # the lesson, stated once its last step is done
+        self.verdict.setObjectName("lessonVerdict")
+        self.verdict.setWordWrap(True)
+        self.verdict.setStyleSheet("background:#e6f4ea; padding:6px; font-weight:bold")
+        self.verdict.hide()
+        layout.addWidget(self.verdict)
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setAccessibleName("Lesson step")
+        layout.addWidget(self.text, 3)
+        self.progress = QProgressBar(self)
+        self.progress.setVisible(False)
+        layout.addWidget(self.progress)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("&Start Lesson", self)
+        self.start_button.clicked.connect(self.start)
+        self.next_button = QPushButton("&Next", self)
+        self.next_button.setEnabled(False)
+        self.next_button.clicked.connect(self.next)
+        buttons.addWidget(self.start_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.next_button)
+        layout.addLayout(buttons)
+        self.title.setText("Choose a lesson: each builds a fresh demo lab and walks through "
+                           "one note of the checkpoint article.")
+
+    # ------------------------------------------------------------------ starting
+    def choose(self, name: str) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item is not None and item.data(_NAME_ROLE) == name:
+                self.list.setCurrentRow(row)
+
+    def start(self) -> None:
+        """Build the chosen lesson's lab in a fresh folder (in the background), then open it."""
+        item = self.list.currentItem()
+        if item is None or self._busy:
+            return
+        self.lesson = LESSONS[str(item.data(_NAME_ROLE))]
+        self.step, self.story = -1, None
+        self.verdict.hide()
+        self.next_button.setText("&Next")
+        root = Path(tempfile.mkdtemp(prefix=f"hvgui-lesson-{self.lesson.name}-")) / "lab"
+        self.title.setText(lesson_label(self.lesson))
+        self.text.setPlainText(f"Building the demo lab in {root}...")
+        self._set_busy(True)
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        Op(self.main.runner, lambda progress, cancel: prepare_lab(
+            root, out=lambda _line: None, progress=progress, cancel=cancel),
+           label="Building the lesson's lab").bound_to(self).on_progress(
+            lambda fraction, _phase: self.progress.setValue(int(fraction * 100))).success(
+            self._lab_ready).failure(self._failed).run_in_background()
+
+    def _lab_ready(self, host: Host) -> None:
+        self.host = host
+        self.main.open_host(host.root, host)
+        self.main.what_happened.elsewhere = "lesson step"  # what the steps do comes from the log
+        self.story = Story(host, self._line)
+        self._set_busy(False)
+        self._show_step(0)
+
+    # ------------------------------------------------------------------- walking
+    def _show_step(self, number: int) -> None:
+        lesson = self.lesson
+        assert lesson is not None
+        self.step = number
+        step = lesson.steps[number]
+        self.title.setText(f"{lesson_label(lesson)} — step {number + 1} of {len(lesson.steps)}")
+        self.text.setPlainText(f"{step.say}\n\nPress Next to do it.")
+        self.next_button.setEnabled(True)
+        self._select(step.look)
+
+    def next(self) -> None:
+        """Run the shown step's operation (off the GUI thread), then show what to look at."""
+        lesson, story = self.lesson, self.story
+        if lesson is None or story is None or self._busy or self.step < 0:
+            return
+        if self.step >= len(lesson.steps):  # the lesson was stated: start again
+            self.start()
+            return
+        step = lesson.steps[self.step]
+        self._set_busy(True)
+        self.progress.setRange(0, 0)  # a step is a few operations: no percentage
+        self._lines: list[str] = []
+        session = self.main.session
+        before = self.main.what_happened.topLevelItemCount()
+        act = step.act
+        Op(self.main.runner, lambda _p, _c: act(story) if act else None,
+           label=f"Lesson step {self.step + 1}").bound_to(self).success(
+            lambda _result: self._step_done(before)).failure(self._failed).finally_(
+            lambda: self._set_busy(False)).run_in_background()
+        if session is not None:
+            session.refresh()
+
+    def _line(self, text: str) -> None:
+        # ---- runs on the pool thread: only collects; the GUI thread shows them ----
+        self._lines.append(text)
+
+    def _step_done(self, before: int) -> None:
+        lesson = self.lesson
+        assert lesson is not None
+        step = lesson.steps[self.step]
+        shown = "\n".join(self._lines)
+        self.text.setPlainText(f"{step.say}\n\n{shown}".rstrip())
+        session = self.main.session
+        if session is not None:
+            # What the step did arrives from the event log with the next read: point at it.
+            session.refresh()
+            QTimer.singleShot(1500, self, lambda: self._highlight(step.look, before))
+        self._select(step.look, inspect=True)
+        if self.step + 1 < len(lesson.steps):
+            self.step += 1
+            upcoming = lesson.steps[self.step]
+            self.title.setText(
+                f"{lesson_label(lesson)} — step {self.step + 1} of {len(lesson.steps)}")
+            self.text.appendPlainText(f"\nNext: {upcoming.say}")
+        else:
+            self.step = len(lesson.steps)
+            self.title.setText(f"{lesson_label(lesson)} — done")
+            self.text.appendPlainText(f"\nThe lesson: {lesson.lesson}")
+            self.verdict.setText(f"The lesson: {lesson.lesson}")
+            self.verdict.show()
+            self.next_button.setText("&Again")
+
+    # ------------------------------------------------------------ looking at things
+    def _select(self, look: Look, *, inspect: bool = False) -> None:
+        window, session = self.main, self.main.session
+        if session is None or not look.vm:
+            return
+        vm = next((v for v in session.vm_model.vms() if v.name == look.vm), None)
+        if vm is None:
+            return
+        row = session.vm_model.row_of(vm.id)
+        if row is not None:
+            window.vm_view.selectRow(row)
+        session.select_vm(vm.id)
+        if look.checkpoint:
+            ident = f"now:{vm.id}" if look.checkpoint == NOW else next(
+                (s.id for s in session.checkpoint_model.snapshots() if s.name == look.checkpoint),
+                "")
+            if not window.select_checkpoint(ident):
+                window.select_after_refresh(ident)
+        if inspect and look.file:
+            self._inspect(look)
+
+    def _inspect(self, look: Look) -> None:
+        """The inspector on the step's file and tab (the path is found off the GUI thread)."""
+        host = self.host
+        if host is None:
+            return
+        Op(self.main.runner, lambda _p, _c: look_file(host, look),
+           label="Lesson file").bound_to(self).success(
+            lambda path: self._open_inspector(look, path)).failure(
+            lambda _exc: None).run_in_background()
+
+    def _open_inspector(self, look: Look, path: Path | None) -> None:
+        if path is None or self.main.session is None:
+            return
+        if self.inspector is not None:
+            self.inspector.close()
+        self.inspector = self.main.commands.cp_inspect()
+        inspector = self.inspector
+        if inspector is None:
+            return
+        files = inspector.file_model.files()
+        row = next((i for i, f in enumerate(files) if Path(f.path) == path), None)
+        if row is None:
+            return
+        inspector.file_table.selectRow(row)
+        if look.tab:
+            self._open_tab(inspector, path, look.tab, tries=50)
+
+    def _open_tab(self, inspector: Any, path: Path, tab: str, tries: int) -> None:
+        """Once the file's view is decoded, show its `tab` (the block map, the diff)."""
+        view = inspector.view_of(path)
+        tabs = getattr(view, "tabs", None)
+        if tabs is not None:
+            for i in range(tabs.count()):
+                if tabs.tabText(i).replace("&", "").startswith(tab):
+                    tabs.setCurrentIndex(i)
+                    return
+        if tries > 0:
+            QTimer.singleShot(
+                100, inspector, lambda: self._open_tab(inspector, path, tab, tries - 1))
+
+    def _highlight(self, look: Look, before: int) -> None:
+        """Mark What happened's rows of this step's operations (the newest ones)."""
+        panel = self.main.what_happened
+        fresh = panel.topLevelItemCount() - before
+        for i in range(max(fresh, 0)):
+            item = panel.topLevelItem(i)
+            if item is None:
+                continue
+            hit = any(f"  {op}  " in item.text(0) for op in look.operations)
+            for column in range(panel.columnCount()):
+                item.setBackground(column, QBrush(HIGHLIGHT) if hit else QBrush())
+            if hit:
+                item.setExpanded(True)
+                panel.scrollToItem(item)
+
+    def highlighted(self) -> list[str]:
+        """What happened's rows this pane points at (for tests and screen readers)."""
+        panel = self.main.what_happened
+        items = (panel.topLevelItem(i) for i in range(panel.topLevelItemCount()))
+        return [item.text(0) for item in items
+                if item is not None and item.background(0).color() == HIGHLIGHT]
+
+    # ------------------------------------------------------------------- state
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.progress.setVisible(busy)
+        self.start_button.setEnabled(not busy)
+        self.next_button.setEnabled(not busy and self.step >= 0)
+        self.list.setEnabled(not busy)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        ask.show_error(self.main, "Lesson", exc)

@@ -1,0 +1,101 @@
+"""Lessons in the window: Help > Lessons... lists every lesson with the article note it shows;
+choosing one builds its lab in the background, opens it and walks the steps with Next, pointing
+at the VM, the checkpoint, the rows of What happened and the inspector's file and tab; the last
+step states the lesson."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hvgui.host.lessons import LESSONS
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import Answers, status_text
+
+
+def test_help_lessons_lists_every_lesson_with_its_note(window: MainWindow) -> None:
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    lessons_item = next(a for a in help_menu.actions() if a.text() == "&Lessons...")
+    lessons_item.trigger()
+    assert window.lessons_dock.isVisible()
+    pane = window.lessons
+    texts = [pane.list.item(i).text() for i in range(pane.list.count())]
+    assert len(texts) == len(LESSONS)
+    notes = sorted({n for lesson in LESSONS.values() for n in lesson.notes})
+    assert notes == list(range(1, 13))  # every note of the article has a lesson
+    assert "Note 4: remove the base VHDX and every checkpoint breaks" in texts
+
+
+def test_walking_the_not_a_backup_lesson(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+) -> None:
+    window.show_lessons()
+    pane = window.lessons
+    pane.choose("not-a-backup")
+    pane.start_button.click()
+    qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled(), timeout=60000)
+    session = window.session
+    assert session is not None and session.name == "lab"  # its own fresh lab, opened
+    lab = session.host.root
+    try:
+        assert "step 1 of 3" in pane.title.text()
+        assert window.selected_vm() is not None and window.selected_vm().name == "Web01"
+        window.grab().save(str(tmp_path / "lesson-step-1.png"))
+
+        pane.next_button.click()  # 1: the chain, listed; the inspector on Now's AVHDX
+        qtbot.waitUntil(lambda: pane.step == 1 and pane.next_button.isEnabled(), timeout=20000)
+        assert "chain of 4 files" in pane.text.toPlainText()
+        assert "(Web01's running disk, Now)" in pane.text.toPlainText()
+        qtbot.waitUntil(lambda: pane.inspector is not None, timeout=10000)
+        inspector = pane.inspector
+        running = session.host.get_vm("Web01").hard_drives[0].path
+        qtbot.waitUntil(lambda: (v := inspector.view_of(running)) is not None
+                        and hasattr(v, "tabs") and v.tabs.tabText(v.tabs.currentIndex())
+                        == "Block map", timeout=20000)
+        inspector.grab().save(str(tmp_path / "lesson-step-1-inspector.png"))
+
+        pane.next_button.click()  # 2: the base disk deleted
+        qtbot.waitUntil(lambda: pane.step == 2 and pane.next_button.isEnabled(), timeout=20000)
+        pane.next_button.click()  # 3: the check; the lesson stated
+        qtbot.waitUntil(lambda: pane.step == 3 and pane.next_button.isEnabled(), timeout=20000)
+        text = pane.text.toPlainText()
+        assert "4 findings" in text
+        assert f"The lesson: {LESSONS['not-a-backup'].lesson}" in text
+        assert pane.title.text().endswith("done")
+        # The window shows the break it caused (chain health), without Check Host...
+        qtbot.waitUntil(lambda: status_text(window, "Web01").startswith("Chain broken"),
+                        timeout=10000)
+        window.grab().save(str(tmp_path / "lesson-done.png"))
+        if pane.inspector is not None:
+            pane.inspector.close()
+    finally:
+        window.close()
+        assert not window.runner.busy or window.runner.wait(10000)
+        shutil.rmtree(lab.parent, ignore_errors=True)
+    assert answers.errors == []
+
+
+def test_a_step_highlights_the_rows_of_what_happened_it_points_at(
+    qtbot: Any, window: MainWindow, answers: Answers
+) -> None:
+    window.show_lessons()
+    pane = window.lessons
+    pane.choose("settings-go-to-vm-files")
+    pane.start_button.click()
+    qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled(), timeout=60000)
+    session = window.session
+    assert session is not None
+    lab = session.host.root
+    try:
+        pane.next_button.click()  # Set-VM on Lab-Client: What happened's Settings row
+        qtbot.waitUntil(lambda: any("Settings" in t for t in pane.highlighted()), timeout=20000)
+        assert "Set-VM -Name 'Lab-Client' -ProcessorCount 4" in pane.text.toPlainText()
+        assert window.selected_vm() is not None and window.selected_vm().name == "Lab-Client"
+        assert window.selected_tree_object() is not None  # Now, in the tree
+        if pane.inspector is not None:
+            pane.inspector.close()
+    finally:
+        window.close()
+        assert not window.runner.busy or window.runner.wait(10000)
+        shutil.rmtree(lab.parent, ignore_errors=True)
