@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from hvgui.host import Host
 from hvgui.host.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
@@ -232,7 +233,7 @@ class LessonsPane(QWidget):
     def _open_inspector(self, look: Look, path: Path | None) -> None:
         if path is None or self.main.session is None:
             return
-        if self.inspector is not None:
+        if self.inspector is not None and isValid(self.inspector):  # the user may have closed it
             self.inspector.close()
         self.inspector = self.main.commands.cp_inspect()
         inspector = self.inspector
