@@ -80,12 +80,20 @@ class _Checker:
                     chain = [norm(p) for p in opened.chain]
                 self.used_disks.update(chain)
                 self.disk_folders.update(p.parent for p in chain)
+            except OSError as exc:  # gone since it was seen, or unreadable
+                problems.append(("error", Path(exc.filename or disk),
+                                 f"cannot be read: {exc.strerror}", "missing-file"))
+                self.used_disks.add(disk)
             except HvError as exc:
                 problems.append(("error", Path(exc.subject), exc.problem, "broken-chain"))
                 self.used_disks.add(disk)
-            for f in vhdx.test_vhd(disk):
-                if f.severity == "error" and not any(p[0] == "error" for p in problems):
-                    problems.append((f.severity, f.path, f.message, f.code))
+            try:
+                for f in vhdx.test_vhd(disk):
+                    if f.severity == "error" and not any(p[0] == "error" for p in problems):
+                        problems.append((f.severity, f.path, f.message, f.code))
+            except OSError as exc:  # a file of the chain went away since (another hand)
+                problems.append(("error", Path(exc.filename or disk),
+                                 f"cannot be read: {exc.strerror}", "missing-file"))
         self._tested[disk] = problems
         return problems
 

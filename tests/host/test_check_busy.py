@@ -143,3 +143,29 @@ def test_a_checkpoint_deleted_by_another_hand_meanwhile_is_a_refusal_not_damage(
             or "no checkpoint with this name or Id" in str(refused.value)), refused.value
     assert Host.open(host.root).check() == []
     assert host.list_snapshots("web01") == []
+
+
+def test_a_disk_that_goes_away_during_the_check_is_a_finding_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the soak: a merge deleted an AVHDX between the check seeing it and opening it,
+    and test-host died with a FileNotFoundError."""
+    import hvgui.vhdx
+
+    host = Host.open(tmp_path / "lab")
+    host.new_vm("web01", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=64 * MiB)
+    host.checkpoint_vm("web01", snapshot_name="one")
+    now_disk = host.get_vm("web01").hard_drives[0].path
+    real_open = hvgui.vhdx.open_disk
+
+    def vanishing(path: Path, *args: object, **kwargs: object) -> object:
+        if Path(path) == now_disk and now_disk.exists():
+            now_disk.unlink()  # another hand, while the engine was opening it (as in the soak)
+            raise FileNotFoundError(2, "No such file or directory", str(now_disk))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(hvgui.vhdx, "open_disk", vanishing)
+    findings = host.check()
+    errors = [f for f in findings if f.severity == "error"]
+    assert [f.path.name for f in errors] == [now_disk.name]
+    assert errors[0].code in ("missing-file", "broken-chain")

@@ -110,7 +110,11 @@ def _checker(root: Path, stop: threading.Event, tally: Tally) -> None:
     """test-host over and over while the others work: busy VMs, never false findings."""
     host = Host.open(root, create=False)
     while not stop.is_set():
-        findings = [f for f in host.check() if f.code != "vm-busy"]
+        try:
+            findings = [f for f in host.check() if f.code != "vm-busy"]
+        except Exception as exc:  # a check that crashes is a failure too, not a dead thread
+            tally.count("check", "failed", f"the check raised {exc!r}")
+            continue
         tally.count("check", "done")
         if findings:
             tally.count("check", "failed", f"findings mid-soak: {findings}")
