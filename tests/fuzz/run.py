@@ -12,6 +12,7 @@ exceeded": libFuzzer catches SIGXFSZ).
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -42,6 +43,17 @@ with atheris.instrument_imports(include=["hvgui"]):
 from tests.fuzz.targets import MAX_FILE_WRITTEN, TARGETS
 
 
+def work_folder(target: str) -> Path:
+    """Where the target makes its files: HVGUI_FUZZ_WORK (the test's own folder, removed by
+    the test), else one folder per target in RAM when there is one. libFuzzer ends the process
+    with exit(), so nothing made here would be cleaned up at the end: the folder is reused."""
+    given = os.environ.get("HVGUI_FUZZ_WORK")
+    if given:
+        return Path(given)
+    shm = Path("/dev/shm")
+    return (shm if shm.is_dir() else Path(tempfile.gettempdir())) / f"hvgui-fuzz-{target}"
+
+
 def main() -> None:
     name = sys.argv.pop(1)
     target = TARGETS[name]
@@ -50,15 +62,13 @@ def main() -> None:
     if words.exists() and not any(a.startswith("-dict=") for a in sys.argv):
         sys.argv.insert(1, f"-dict={words}")
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_WRITTEN, MAX_FILE_WRITTEN))
-    shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
-        folder = Path(tmp) / "work"
+    folder = work_folder(name)
 
-        def one_input(data: bytes) -> None:
-            target(data, folder)
+    def one_input(data: bytes) -> None:
+        target(data, folder)
 
-        atheris.Setup(sys.argv, one_input)
-        atheris.Fuzz()
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,15 @@ def test_fuzzing_finds_nothing(target: str, tmp_path: Path) -> None:
     found = tmp_path / "found"
     new = tmp_path / "new"
     new.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz.run", target, f"-runs={RUNS[target]}", "-seed=1",
-         "-max_len=65536", "-timeout=20", "-rss_limit_mb=1536", f"-artifact_prefix={found}-",
-         str(new), str(CORPUS / target)],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
-    )
+    shm = Path("/dev/shm")  # in RAM where there is one: the targets fsync what they write
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else tmp_path) as work:
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.fuzz.run", target, f"-runs={RUNS[target]}",
+             "-seed=1", "-max_len=65536", "-timeout=20", "-rss_limit_mb=1536",
+             f"-artifact_prefix={found}-", str(new), str(CORPUS / target)],
+            capture_output=True, text=True, cwd=REPO, timeout=300,
+            env={**os.environ, "HVGUI_FUZZ_WORK": str(Path(work) / "work")},
+        )
     done = re.search(r"Done (\d+) runs", result.stderr)
     artifacts = sorted(p.name for p in tmp_path.glob("found-*"))
     assert result.returncode == 0 and done and not artifacts, (
