@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         DiskFile,
         check_linkage,
         open_disk,
+        open_image,
         resolve_parent,
         set_read_only,
     )
@@ -47,13 +48,16 @@ if TYPE_CHECKING:
     from hvgui.vhdx.image import VhdxImage
     from hvgui.vhdx.info import VhdInfo, dump_vhdx, get_vhd
     from hvgui.vhdx.merge import MergeResult, merge_vhd
+    from hvgui.vhdx.vhd import VhdImage
+    from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
     from hvgui.vhdx.walk import ChainLink, walk_chain
 
 # Each public name and the module that defines it.
 _HOME = {
     "Bat": "bat", "BatGeometry": "bat",
     "BlockSource": "chain", "Disk": "chain", "DiskFile": "chain", "check_linkage": "chain",
-    "open_disk": "chain", "resolve_parent": "chain", "set_read_only": "chain",
+    "open_disk": "chain", "open_image": "chain", "resolve_parent": "chain",
+    "set_read_only": "chain",
     "create_differencing": "create", "create_dynamic": "create", "create_fixed": "create",
     "CorruptFileError": "errors", "ParentMismatchError": "errors",
     "ParentNotFoundError": "errors", "ReadOnlyError": "errors", "UnsupportedError": "errors",
@@ -67,6 +71,8 @@ _HOME = {
     "VhdInfo": "info", "dump_vhdx": "info", "get_vhd": "info",
     "MergeResult": "merge", "merge_vhd": "merge",
     "ChainLink": "walk", "walk_chain": "walk",
+    # The legacy VHD format (read, and AVHD children created and written).
+    "VhdImage": "vhd", "create_vhd": "vhd_create", "create_vhd_differencing": "vhd_create",
 }
 
 __all__ = [
@@ -88,6 +94,7 @@ __all__ = [
     "ReadOnlyError",
     "TiB",
     "UnsupportedError",
+    "VhdImage",
     "VhdInfo",
     "VhdxError",
     "VhdxImage",
@@ -96,10 +103,13 @@ __all__ = [
     "create_differencing",
     "create_dynamic",
     "create_fixed",
+    "create_vhd",
+    "create_vhd_differencing",
     "dump_vhdx",
     "get_vhd",
     "merge_vhd",
     "open_disk",
+    "open_image",
     "resolve_parent",
     "set_read_only",
     "test_vhd",

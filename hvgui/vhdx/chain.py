@@ -1,4 +1,5 @@
-"""A virtual disk: a leaf VHDX and its chain of parents, read and written as one disk."""
+"""A virtual disk: a leaf VHDX (or legacy VHD) and its chain of parents, read and written as
+one disk. Hyper-V never mixes the two formats in one chain, and neither does this engine."""
 
 from __future__ import annotations
 
@@ -21,16 +22,29 @@ from hvgui.vhdx.errors import (
     ParentMismatchError,
     ParentNotFoundError,
     ReadOnlyError,
+    UnsupportedError,
     VhdxError,
 )
 from hvgui.vhdx.image import DATA, PARENT, VhdxImage
 from hvgui.vhdx.locator import candidate_paths, find_parent, parent_file_name
+from hvgui.vhdx.vhd import VhdImage, is_vhd
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
 MAX_CHAIN_DEPTH = 256
 ZEROS_SOURCE = -1
+
+Image = VhdxImage | VhdImage  # one file of a chain
+
+
+def open_image(
+    path: str | os.PathLike[str], *, writable: bool = False, load_bat: bool = True
+) -> Image:
+    """One disk file, VHDX or VHD by its content (a VHD ends in a `conectix` footer)."""
+    if is_vhd(path):
+        return VhdImage.open(path, writable=writable, load_bat=load_bat)
+    return VhdxImage.open(path, writable=writable, load_bat=load_bat)
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ def parse_linkage(value: str) -> uuid.UUID | None:
         return None
 
 
-def resolve_parent(child: VhdxImage) -> Path:
+def resolve_parent(child: Image) -> Path:
     """The parent file of a differencing image, found through its locator, or raise
     ParentNotFoundError naming the file it looked for."""
     locator = child.parent_locator
@@ -70,8 +84,12 @@ def resolve_parent(child: VhdxImage) -> Path:
     )
 
 
-def check_linkage(child: VhdxImage, parent: VhdxImage) -> None:
-    """Raise ParentMismatchError unless the parent's DataWriteGuid is the child's linkage."""
+def check_linkage(child: Image, parent: Image) -> None:
+    """Raise ParentMismatchError unless the parent is the disk the child was made on: its
+    DataWriteGuid is the child's linkage (VHDX), its unique id the child's parent id (VHD)."""
+    if isinstance(child, VhdImage) or isinstance(parent, VhdImage):
+        _check_vhd_linkage(child, parent)
+        return
     locator = child.parent_locator
     linkage = parse_linkage(locator.get("parent_linkage", ""))
     if linkage is None:
@@ -89,11 +107,29 @@ def check_linkage(child: VhdxImage, parent: VhdxImage) -> None:
     )
 
 
+def _check_vhd_linkage(child: Image, parent: Image) -> None:
+    if not (isinstance(child, VhdImage) and isinstance(parent, VhdImage)):
+        formats = "a VHD" if isinstance(child, VhdImage) else "a VHDX"
+        other = "a VHDX" if isinstance(parent, VhdxImage) else "a VHD"
+        raise UnsupportedError(
+            child.path, f"{formats} disk whose parent {parent.path} is {other}: Hyper-V does not "
+            "mix VHD and VHDX in one chain (convert the whole chain to one format)")
+    assert child.header is not None
+    expected = child.header.parent_unique_id
+    if parent.unique_id != expected:
+        raise ParentMismatchError(
+            child.path,
+            f"the parent {parent.path} is not the disk this differencing disk was made on "
+            f"(it expects unique id {{{expected}}}, the parent has {{{parent.unique_id}}}); "
+            "the chain is broken",
+        )
+
+
 def open_disk(path: str | os.PathLike[str], *, writable: bool = False) -> Disk:
     """Open a disk and its whole parent chain (parents always read-only)."""
-    images: list[VhdxImage] = []
+    images: list[Image] = []
     try:
-        images.append(VhdxImage.open(path, writable=writable))
+        images.append(open_image(path, writable=writable))
         seen = {_identity(images[0].path)}
         while images[-1].has_parent:
             child = images[-1]
@@ -106,7 +142,7 @@ def open_disk(path: str | os.PathLike[str], *, writable: bool = False) -> Disk:
             if key in seen:
                 raise CorruptFileError(child.path, f"the parent chain loops back to {parent_path}")
             seen.add(key)
-            parent = VhdxImage.open(parent_path)
+            parent = open_image(parent_path)
             images.append(parent)
             check_linkage(child, parent)
     except BaseException:
@@ -124,7 +160,7 @@ def _identity(path: Path) -> tuple[int, int]:
 class Disk:
     """The virtual disk of a chain: `images[0]` is the leaf, the last is the base."""
 
-    def __init__(self, images: list[VhdxImage]) -> None:
+    def __init__(self, images: list[Image]) -> None:
         self.images = images
         leaf = images[0]
         self.path: Path = leaf.path
@@ -137,7 +173,7 @@ class Disk:
         self.writable: bool = leaf.writable
 
     @property
-    def leaf(self) -> VhdxImage:
+    def leaf(self) -> Image:
         return self.images[0]
 
     # --- reading ---------------------------------------------------------------------------
@@ -284,7 +320,7 @@ class Disk:
 
 
 def served_ranges(
-    images: list[VhdxImage], size: int
+    images: list[Image], size: int
 ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
     """Which of `images` (a chain, leaf first) serves each virtual byte of [0, size), from
     their BATs alone (no per-range lookups): sorted (start, end, level) ranges, level -1
@@ -301,9 +337,11 @@ def served_ranges(
     return assigned, unresolved
 
 
-def coverage(image: VhdxImage) -> list[tuple[int, int, int]]:
+def coverage(image: Image) -> list[tuple[int, int, int]]:
     """Sorted (start, end, kind) virtual runs this image decides (DATA or zeros, 1 = ZERO);
     everything else is PARENT (differencing) or zeros (a base disk)."""
+    if isinstance(image, VhdImage):
+        return image.coverage()
     blocks, states, _ = image.bat.payload_states()
     bs = image.block_size
     size = image.virtual_size
@@ -448,8 +486,10 @@ __all__ = [
     "BlockSource",
     "Disk",
     "DiskFile",
+    "Image",
     "check_linkage",
     "open_disk",
+    "open_image",
     "resolve_parent",
     "set_read_only",
 ]

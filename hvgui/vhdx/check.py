@@ -34,6 +34,12 @@ class Finding:
 
 def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
     """Test-VHD over the whole chain from `path` to its base; [] means the chain is sound."""
+    from hvgui.vhdx.vhd import is_vhd
+
+    if is_vhd(path):
+        from hvgui.vhdx.vhd_info import legacy_findings
+
+        return legacy_findings(Path(path))
     findings: list[Finding] = []
     current = Path(path)
     seen: list[Path] = []
@@ -61,6 +67,12 @@ def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
             findings.append(Finding(
                 "error", current, f"the chain is more than {MAX_CHAIN_DEPTH} disks deep",
                 "chain-too-deep"))
+            break
+        if is_vhd(parent):
+            findings.append(Finding(
+                "error", current,
+                f"its parent {parent} is a VHD: Hyper-V does not mix VHD and VHDX in one chain",
+                "chain-mixes-formats"))
             break
         parent_survey = survey(parent)
         findings += _link_findings(current, s, parent, parent_survey)

@@ -99,7 +99,7 @@ def _served_runs(disk: Disk) -> list[tuple[int, int, int, int]]:
         while pos < end:
             block = pos // bs
             stop = min(end, (block + 1) * bs)
-            file_offset = (image.bat.payload_entry(block) & F.BAT_OFFSET_MASK) + pos - block * bs
+            file_offset = image.block_data_offset(block) + pos - block * bs
             for data, n in _data_segments(image.fileno, file_offset, stop - pos):
                 v = pos + data - file_offset
                 last = runs[-1] if runs else None

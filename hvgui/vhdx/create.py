@@ -18,7 +18,7 @@ from hvgui import durable, portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import BatGeometry
-from hvgui.vhdx.errors import VhdxError
+from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import pwrite_all
 from hvgui.vhdx.image import VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, relative_win_path
@@ -30,6 +30,7 @@ from hvgui.vhdx.structures import (
     build_metadata_region,
     build_region_table,
 )
+from hvgui.vhdx.vhd import is_vhd
 
 LOG_OFFSET = 1 * F.MiB
 LOG_LENGTH = 1 * F.MiB
@@ -110,6 +111,10 @@ def create_differencing(
     """
     child = Path(path)
     parent = Path(parent_path)
+    if is_vhd(parent):
+        raise UnsupportedError(
+            child, f"its parent {parent} is a VHD: Hyper-V does not mix VHD and VHDX in one "
+            "chain (a VHD's differencing disk is a .avhd)")
     with VhdxImage.open(parent, load_bat=False) as p:
         size = p.virtual_size
         logical, physical = p.logical_sector_size, p.physical_sector_size

@@ -443,7 +443,7 @@ class VhdxImage:
         state = entry & F.BAT_STATE_MASK
         within = pos - block * self.metadata.block_size
         if state == F.PAYLOAD_BLOCK_FULLY_PRESENT:
-            _append(runs, Run(pos, length, DATA, (entry & F.BAT_OFFSET_MASK) + within))
+            append_run(runs, Run(pos, length, DATA, (entry & F.BAT_OFFSET_MASK) + within))
         elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
             block_start = pos - within
             file_base = (entry & F.BAT_OFFSET_MASK) - block_start
@@ -456,14 +456,18 @@ class VhdxImage:
                 lo = max(pos, block_start + bounds[i] * ss)
                 hi = min(pos + length, block_start + bounds[i + 1] * ss)
                 if first_present == (i % 2 == 0):
-                    _append(runs, Run(lo, hi - lo, DATA, file_base + lo))
+                    append_run(runs, Run(lo, hi - lo, DATA, file_base + lo))
                 else:
-                    _append(runs, Run(lo, hi - lo, PARENT))
+                    append_run(runs, Run(lo, hi - lo, PARENT))
                 i += 1
         elif state == F.PAYLOAD_BLOCK_NOT_PRESENT and self.has_parent:
-            _append(runs, Run(pos, length, PARENT))
+            append_run(runs, Run(pos, length, PARENT))
         else:
-            _append(runs, Run(pos, length, ZERO))
+            append_run(runs, Run(pos, length, ZERO))
+
+    def block_data_offset(self, block: int) -> int:
+        """Where the data of a present block starts in the file."""
+        return self.bat.payload_entry(block) & F.BAT_OFFSET_MASK
 
     def block_runs(self, block: int) -> tuple[list[int], bool]:
         """The sector bitmap of a block as runs: sector bounds [0, ..., n] between which the
@@ -704,7 +708,7 @@ class VhdxImage:
         return f"VhdxImage({str(self.path)!r}, writable={self.writable})"
 
 
-def _append(runs: list[Run], run: Run) -> None:
+def append_run(runs: list[Run], run: Run) -> None:
     """Append `run`, merging it into the previous one when they continue each other."""
     if run.length <= 0:
         return

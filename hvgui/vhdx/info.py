@@ -711,11 +711,12 @@ class VhdInfo:
     attached: bool = False
     parent_found: bool | None = None  # None: not a differencing disk
     problems: list[Problem] = field(default_factory=list)
+    vhd_format: str = "VHDX"  # or "VHD", the legacy format (vhd_info.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "Path": str(self.path),
-            "VhdFormat": "VHDX",
+            "VhdFormat": self.vhd_format,
             "VhdType": self.vhd_type,
             "FileSize": self.file_size,
             "Size": self.size,
@@ -735,7 +736,12 @@ def get_vhd(path: str | os.PathLike[str]) -> VhdInfo:
     """Get-VHD. Raises a VhdxError for a file that is not a usable VHDX at all; a missing
     parent is not an error here (ParentPath then comes from the locator)."""
     from hvgui.vhdx.errors import CorruptFileError
+    from hvgui.vhdx.vhd import is_vhd
 
+    if is_vhd(path):
+        from hvgui.vhdx.vhd_info import get_legacy_vhd
+
+        return get_legacy_vhd(path)
     s = survey(path)
     fatal = [p for p in s.problems if p.severity == "error" and p.code in _FATAL_FOR_INFO]
     if fatal or s.virtual_size is None or s.block_size is None:

@@ -51,6 +51,7 @@ from hvgui.vhdx.files import copy_range, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA, VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_path
 from hvgui.vhdx.structures import build_parent_locator
+from hvgui.vhdx.vhd import is_vhd
 
 PHASE = "Merge in progress"
 DISK_SUFFIXES = (".vhdx", ".avhdx")
@@ -78,6 +79,10 @@ def merge_vhd(
     """Fold `path` and every disk between it and `destination_path` (default: its parent) into
     the destination; re-point grandchildren (found in `children` and in the disks' folders);
     delete the merged files. See the module docstring for the order of writes."""
+    if is_vhd(path):
+        raise UnsupportedError(
+            path, "merging VHD (AVHD) disks is not supported yet: convert the disk to VHDX "
+            "(hvctl convert-vhd) to merge")
     try:
         return _merge(Path(path), destination_path, children, progress, cancel)
     except OSError as exc:  # no space left, an I/O error: the chain still reads the same

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hvgui.vhdx.image import VhdxImage
+    from hvgui.vhdx.chain import Image
 
 MISSING = "missing"  # the parent the locator names does not exist
 MISMATCH = "mismatch"  # the parent found is not the data the child was made on
@@ -52,19 +52,18 @@ def is_read_only(path: Path) -> bool:
 def walk_chain(path: str | os.PathLike[str]) -> list[ChainLink]:
     """Every file from `path` down to its base as far as the files exist; never raises."""
     # The engine loads here, not on import: the codes above serve `hvctl get-vm` too.
-    from hvgui.vhdx.chain import check_linkage, resolve_parent
+    from hvgui.vhdx.chain import check_linkage, open_image, resolve_parent
     from hvgui.vhdx.errors import ParentMismatchError, ParentNotFoundError, VhdxError
-    from hvgui.vhdx.image import VhdxImage
     from hvgui.vhdx.locator import candidate_paths
 
     links: list[ChainLink] = []
     current = Path(path)
-    child: VhdxImage | None = None
+    child: Image | None = None
     seen: set[Path] = set()
     try:
         while len(links) < MAX_DEPTH:
             try:
-                image = VhdxImage.open(current, load_bat=False)
+                image = open_image(current, load_bat=False)
             except (VhdxError, OSError) as exc:
                 problem = exc.problem if isinstance(exc, VhdxError) else str(exc)
                 links.append(ChainLink(current, current.exists(), problem, UNREADABLE))

@@ -41,6 +41,18 @@ EXPECTED = {
     "headers.vhdx": "both headers are invalid",
     "bat-absurd.vhdx": "past the end of the file",
     "metadata-garbage.vhdx": "signature is not 'metadata'",
+    "size.vhd": "disk size 4611686018427387904 is not a multiple of 512 between",
+    "checksum.vhd": "footer checksum mismatch",
+    "header-offset.vhd": "dynamic header offset 18446744073709550592 is outside the file",
+    "bat-entries.vhd": "the BAT has 4294967295 entries, more than 16777216",
+    "block-size.vhd": "block size 3145728 is not a power of two",
+    "block-far.vhd": "block 3 at offset 2199023124480 is not inside the file",
+    "block-clash.vhd": "blocks 0 and 5 overlap in the file",
+    "block-header.vhd": "overlap",
+    "locator-huge.avhd": "parent locator W2ku holds 4294967280 bytes, not a UTF-16 path",
+    "locator-far.avhd": "parent locator W2ku at offset 1152921504606846976 is outside the file",
+    "self.avhd": "loops back",
+    "truncated.vhd": "dynamic header offset 512 is outside the file",
 }
 
 

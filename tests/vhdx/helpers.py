@@ -33,10 +33,11 @@ def qemu_check(path: Path) -> str:
     return out
 
 
-def qemu_raw(path: Path) -> bytes:
-    """The virtual disk's bytes as qemu-img converts them (base VHDX only)."""
+def qemu_raw(path: Path, fmt: str = "vhdx") -> bytes:
+    """The virtual disk's bytes as qemu-img converts them (base VHDX only; `fmt` "vpc" for a
+    fixed or dynamic VHD)."""
     raw = path.with_name(path.name + ".qemu.raw")
-    result = run(tool("qemu-img"), "convert", "-f", "vhdx", "-O", "raw", path, raw)
+    result = run(tool("qemu-img"), "convert", "-f", fmt, "-O", "raw", path, raw)
     assert result.returncode == 0, result.stderr.decode()
     try:
         return raw.read_bytes()

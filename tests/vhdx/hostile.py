@@ -333,6 +333,150 @@ def empty(folder: Path) -> Path:
     return p
 
 
+# --- legacy VHD: the same lies, told in the VHD's structures (checksums kept valid) ---
+
+
+def _vhd(path: Path, *, differencing: bool = False) -> Path:
+    """A small dynamic VHD (or a differencing child of one) with one block written."""
+    from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
+
+    if differencing:
+        base = _vhd(path.with_name(path.name + ".parent.vhd"))
+        create_vhd_differencing(path, base)
+    else:
+        create_vhd(path, 16 * MiB)
+    with open_disk(path, writable=True) as disk:
+        disk.write(0, b"\x5a" * 4096)
+    return path
+
+
+def _vhd_footer(path: Path, at: int, data: bytes) -> None:
+    """Both footers (the end and the copy at 0) say `data` at `at`, checksum recomputed."""
+    from hvgui.vhdx.vhd_format import checksum
+
+    size = os.path.getsize(path)
+    for offset in (0, size - 512):
+        footer = bytearray(read_at(path, offset, 512))
+        footer[at : at + len(data)] = data
+        struct.pack_into(">I", footer, 64, 0)
+        struct.pack_into(">I", footer, 64, checksum(bytes(footer), 64))
+        write_at(path, offset, bytes(footer))
+
+
+def _vhd_header(path: Path, at: int, data: bytes) -> None:
+    from hvgui.vhdx.vhd_format import checksum
+
+    header = bytearray(read_at(path, 512, 1024))
+    header[at : at + len(data)] = data
+    struct.pack_into(">I", header, 36, checksum(bytes(header), 36))
+    write_at(path, 512, bytes(header))
+
+
+def _vhd_bat(path: Path, index: int, sector: int) -> None:
+    (table,) = struct.unpack(">Q", read_at(path, 512 + 16, 8))
+    write_at(path, table + 4 * index, struct.pack(">I", sector))
+
+
+def vhd_size_absurd(folder: Path) -> Path:
+    p = _vhd(folder / "size.vhd")
+    _vhd_footer(p, 48, struct.pack(">Q", 1 << 62))
+    return p
+
+
+def vhd_footer_checksum(folder: Path) -> Path:
+    p = folder / "checksum.vhd"
+    from hvgui.vhdx.vhd_create import create_vhd
+
+    create_vhd(p, 4 * MiB, fixed=True)
+    write_at(p, 4 * MiB + 40, b"\x7f")  # the original size, checksum left stale
+    return p
+
+
+def vhd_header_offset_absurd(folder: Path) -> Path:
+    p = _vhd(folder / "header-offset.vhd")
+    _vhd_footer(p, 16, struct.pack(">Q", (1 << 64) - 1024))
+    return p
+
+
+def vhd_bat_entries_absurd(folder: Path) -> Path:
+    p = _vhd(folder / "bat-entries.vhd")
+    _vhd_header(p, 28, struct.pack(">I", 0xFFFFFFFF))
+    return p
+
+
+def vhd_block_size_odd(folder: Path) -> Path:
+    p = _vhd(folder / "block-size.vhd")
+    _vhd_header(p, 32, struct.pack(">I", 3 * MiB))
+    return p
+
+
+def vhd_block_past_the_end(folder: Path) -> Path:
+    p = _vhd(folder / "block-far.vhd")
+    _vhd_bat(p, 3, 0xFFFFFF00)
+    return p
+
+
+def vhd_blocks_overlap(folder: Path) -> Path:
+    p = _vhd(folder / "block-clash.vhd")
+    with open_disk(p, writable=True) as disk:
+        disk.write(4 * MiB, b"\x5a" * 4096)  # a second block, after the first in the file
+    (sector,) = struct.unpack(">I", read_at(p, 1536, 4))  # block 0's sector
+    _vhd_bat(p, 5, sector + 1)
+    return p
+
+
+def vhd_block_over_the_header(folder: Path) -> Path:
+    p = _vhd(folder / "block-header.vhd")
+    _vhd_bat(p, 2, 2)  # sector 2: inside the dynamic header
+    return p
+
+
+def vhd_locator_huge(folder: Path) -> Path:
+    p = _vhd(folder / "locator-huge.avhd", differencing=True)
+    _vhd_header(p, 576 + 8, struct.pack(">I", 0xFFFFFFF0))
+    return p
+
+
+def vhd_locator_outside(folder: Path) -> Path:
+    p = _vhd(folder / "locator-far.avhd", differencing=True)
+    _vhd_header(p, 576 + 16, struct.pack(">Q", 1 << 60))
+    return p
+
+
+def vhd_parent_is_itself(folder: Path) -> Path:
+    p = _vhd(folder / "self.avhd", differencing=True)
+    (offset,) = struct.unpack(">Q", read_at(p, 512 + 576 + 16, 8))  # the W2ku data
+    path = str(p).replace("/", "\\").encode("utf-16-le")
+    write_at(p, offset, path)
+    _vhd_header(p, 576 + 8, struct.pack(">I", len(path)))
+    (offset,) = struct.unpack(">Q", read_at(p, 512 + 576 + 24 + 16, 8))  # the W2ru data
+    write_at(p, offset, ".\\self.avhd".encode("utf-16-le"))
+    _vhd_header(p, 576 + 24 + 8, struct.pack(">I", len(".\\self.avhd") * 2))
+    return p
+
+
+def vhd_truncated(folder: Path) -> Path:
+    p = _vhd(folder / "truncated.vhd")
+    os.truncate(p, 1024 + 200)
+    return p
+
+
+VHD: list[Callable[[Path], Path]] = [
+    vhd_size_absurd,
+    vhd_footer_checksum,
+    vhd_header_offset_absurd,
+    vhd_bat_entries_absurd,
+    vhd_block_size_odd,
+    vhd_block_past_the_end,
+    vhd_blocks_overlap,
+    vhd_block_over_the_header,
+    vhd_locator_huge,
+    vhd_locator_outside,
+    vhd_parent_is_itself,
+    vhd_truncated,
+]
+
+
 ALL: list[Callable[[Path], Path]] = [
     huge_metadata_length,
     metadata_offset_wraps,
@@ -367,4 +511,5 @@ ALL: list[Callable[[Path], Path]] = [
     directory,
     fifo,
     empty,
+    *VHD,
 ]
