@@ -164,3 +164,21 @@ class StatusRecorder:
             if match and match["phase"] == phase:
                 out.append(int(match["pct"]))
         return out
+
+
+def visible_console() -> Any:
+    """The one console window shown."""
+    from hvgui.ui.console import ConsoleWindow
+
+    consoles = [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, ConsoleWindow) and w.isVisible()]
+    assert len(consoles) == 1
+    return consoles[0]
+
+
+def open_console(qtbot: Any, window: MainWindow, name: str) -> Any:
+    """Connect... on VM `name`, once its guest files show."""
+    choose(qtbot, right_click_vm(window, name), "Connect...")
+    console = visible_console()
+    qtbot.waitUntil(lambda: console.files.topLevelItemCount() > 0, timeout=5000)
+    return console

@@ -8,28 +8,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QApplication
-
 from hvgui.host import Host, InvalidStateError
 from hvgui.host.guest import Guest
-from hvgui.ui.console import ConsoleWindow
 from hvgui.ui.main_window import MainWindow
-from tests.ui.helpers import Answers, choose, right_click_vm, vm_index, wait_idle
-
-
-def _console(qtbot: Any, window: MainWindow, name: str) -> ConsoleWindow:
-    choose(qtbot, right_click_vm(window, name), "Connect...")
-    consoles = [w for w in QApplication.topLevelWidgets()
-                if isinstance(w, ConsoleWindow) and w.isVisible()]
-    assert len(consoles) == 1
-    qtbot.waitUntil(lambda: consoles[0].files.topLevelItemCount() > 0, timeout=5000)
-    return consoles[0]
+from tests.ui.helpers import Answers, open_console, vm_index, wait_idle
 
 
 def test_console_revert_asks_the_main_windows_question_first(
     qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
 ) -> None:
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
     answers.confirm = False
     console.vm_actions["Revert"].trigger()
     wait_idle(qtbot, window)
@@ -57,7 +45,7 @@ def test_console_toolbar_greys_out_with_the_reason_while_the_vm_is_busy(
 ) -> None:
     session = window.session
     assert session is not None
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
     host: Any = session.host
     real_checkpoint = host.checkpoint_vm
     held, release = threading.Event(), threading.Event()
@@ -96,7 +84,7 @@ def test_a_refusal_in_the_console_says_why(
 ) -> None:
     session = window.session
     assert session is not None
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
 
     def refused(vm: str, **_kwargs: Any) -> Any:
         raise InvalidStateError(vm, "cannot pause the VM: the lab said no")

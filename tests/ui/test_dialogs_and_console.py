@@ -12,15 +12,14 @@ from PySide6.QtWidgets import QApplication
 from hvgui import app
 from hvgui.host import Host
 from hvgui.host.guest import Guest
-from hvgui.ui.console import ConsoleWindow
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.vm_dialogs import NewVmDialog, NewVmValues, SettingsDialog
 from tests.ui.helpers import (
     Answers,
     checkpoint_index,
-    choose,
-    right_click_vm,
+    open_console,
     status_text,
+    visible_console,
     vm_index,
     wait_idle,
 )
@@ -28,24 +27,10 @@ from tests.ui.helpers import (
 MiB = 1 << 20
 
 
-def _visible_console() -> ConsoleWindow:
-    consoles = [w for w in QApplication.topLevelWidgets()
-                if isinstance(w, ConsoleWindow) and w.isVisible()]
-    assert len(consoles) == 1
-    return consoles[0]
-
-
-def _console(qtbot: Any, window: MainWindow, name: str) -> ConsoleWindow:
-    choose(qtbot, right_click_vm(window, name), "Connect...")
-    console = _visible_console()
-    qtbot.waitUntil(lambda: console.files.topLevelItemCount() > 0, timeout=5000)
-    return console
-
-
 def test_console_shows_guest_files_and_keeps_a_note_in_memory(
     qtbot: Any, window: MainWindow, host_dir: Path
 ) -> None:
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
     files = console.files
     names = [files.topLevelItem(i).text(0) for i in range(files.topLevelItemCount())]
     assert "hello.txt" in names
@@ -62,7 +47,7 @@ def test_console_workload_switch_grows_the_running_disk(
     host = Host.open(host_dir)
     disk = host.get_vm("Alpha").hard_drives[0].path
     before = disk.stat().st_size
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
     console.rate.setValue(8)
     console.workload.setChecked(True)
     qtbot.waitUntil(lambda: status_text(window, "Alpha").startswith("Guest workload"),
@@ -78,7 +63,7 @@ def test_console_workload_switch_grows_the_running_disk(
 def test_console_of_an_off_vm_is_read_only(qtbot: Any, window: MainWindow) -> None:
     window.vm_view.selectRow(vm_index(window, "Beta").row())
     window.acts.vm_connect.trigger()
-    console = _visible_console()
+    console = visible_console()
     assert "Off" in console.state_label.text()
     assert not console.note_button.isEnabled() and not console.workload.isEnabled()
     wait_idle(qtbot, window)
@@ -245,7 +230,7 @@ def test_settings_attach_a_pass_through_disk_warns_it_is_not_captured(
 def test_console_toolbar_acts_on_its_own_vm(
     qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
 ) -> None:
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
     window.vm_view.selectRow(vm_index(window, "Beta").row())  # the window looks elsewhere
     actions = console.vm_actions
     assert not actions["Start"].isEnabled() and actions["Pause"].isEnabled()
@@ -264,7 +249,7 @@ def test_console_toolbar_acts_on_its_own_vm(
 def test_console_turn_off_asks_first(
     qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
 ) -> None:
-    console = _console(qtbot, window, "Alpha")
+    console = open_console(qtbot, window, "Alpha")
     answers.confirm = False
     console.vm_actions["Turn Off"].trigger()
     wait_idle(qtbot, window)

@@ -6,10 +6,13 @@ step states the lesson."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hvgui.host.lessons import LESSONS
+from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import Answers, status_text
 
@@ -27,21 +30,35 @@ def test_help_lessons_lists_every_lesson_with_its_note(window: MainWindow) -> No
     assert "Note 4: remove the base VHDX and every checkpoint breaks" in texts
 
 
+@contextmanager
+def started(qtbot: Any, window: MainWindow, name: str) -> Iterator[LessonsPane]:
+    """Lesson `name` started from the pane, its lab open at step 1; removed afterwards."""
+    window.show_lessons()
+    pane = window.lessons
+    pane.choose(name)
+    pane.start_button.click()
+    qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled(), timeout=60000)
+    assert window.session is not None
+    lab = window.session.host.root
+    try:
+        yield pane
+        if pane.inspector is not None:
+            pane.inspector.close()
+    finally:
+        window.close()
+        assert not window.runner.busy or window.runner.wait(10000)
+        shutil.rmtree(lab.parent, ignore_errors=True)
+
+
 def test_walking_the_not_a_backup_lesson(
     qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
 ) -> None:
-    window.show_lessons()
-    pane = window.lessons
-    pane.choose("not-a-backup")
-    pane.start_button.click()
-    qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled(), timeout=60000)
-    session = window.session
-    assert session is not None and session.name == "lab"  # its own fresh lab, opened
-    lab = session.host.root
-    try:
+    with started(qtbot, window, "not-a-backup") as pane:
+        session = window.session
+        assert session is not None and session.name == "lab"  # its own fresh lab, opened
         assert "step 1 of 3" in pane.title.text()
-        assert window.selected_vm() is not None and window.selected_vm().name == "Web01"
-        window.grab().save(str(tmp_path / "lesson-step-1.png"))
+        vm = window.selected_vm()
+        assert vm is not None and vm.name == "Web01"
 
         pane.next_button.click()  # 1: the chain, listed; the inspector on Now's AVHDX
         qtbot.waitUntil(lambda: pane.step == 1 and pane.next_button.isEnabled(), timeout=20000)
@@ -54,48 +71,35 @@ def test_walking_the_not_a_backup_lesson(
                         and hasattr(v, "tabs") and v.tabs.tabText(v.tabs.currentIndex())
                         == "Block map", timeout=20000)
         inspector.grab().save(str(tmp_path / "lesson-step-1-inspector.png"))
+        window.grab().save(str(tmp_path / "lesson-step-1.png"))
 
         pane.next_button.click()  # 2: the base disk deleted
         qtbot.waitUntil(lambda: pane.step == 2 and pane.next_button.isEnabled(), timeout=20000)
         pane.next_button.click()  # 3: the check; the lesson stated
         qtbot.waitUntil(lambda: pane.step == 3 and pane.next_button.isEnabled(), timeout=20000)
-        text = pane.text.toPlainText()
-        assert "4 findings" in text
-        assert f"The lesson: {LESSONS['not-a-backup'].lesson}" in text
+        assert "4 findings" in pane.text.toPlainText()
+        assert pane.verdict.text() == f"The lesson: {LESSONS['not-a-backup'].lesson}"
         assert pane.title.text().endswith("done")
         # The window shows the break it caused (chain health), without Check Host...
         qtbot.waitUntil(lambda: status_text(window, "Web01").startswith("Chain broken"),
                         timeout=10000)
         window.grab().save(str(tmp_path / "lesson-done.png"))
-        if pane.inspector is not None:
-            pane.inspector.close()
-    finally:
-        window.close()
-        assert not window.runner.busy or window.runner.wait(10000)
-        shutil.rmtree(lab.parent, ignore_errors=True)
     assert answers.errors == []
 
 
-def test_a_step_highlights_the_rows_of_what_happened_it_points_at(
+def test_a_step_highlights_what_happened_and_opens_the_xml_diff(
     qtbot: Any, window: MainWindow, answers: Answers
 ) -> None:
-    window.show_lessons()
-    pane = window.lessons
-    pane.choose("settings-go-to-vm-files")
-    pane.start_button.click()
-    qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled(), timeout=60000)
-    session = window.session
-    assert session is not None
-    lab = session.host.root
-    try:
+    with started(qtbot, window, "settings-go-to-vm-files") as pane:
         pane.next_button.click()  # Set-VM on Lab-Client: What happened's Settings row
         qtbot.waitUntil(lambda: any("Settings" in t for t in pane.highlighted()), timeout=20000)
         assert "Set-VM -Name 'Lab-Client' -ProcessorCount 4" in pane.text.toPlainText()
-        assert window.selected_vm() is not None and window.selected_vm().name == "Lab-Client"
+        vm = window.selected_vm()
+        assert vm is not None and vm.name == "Lab-Client"
         assert window.selected_tree_object() is not None  # Now, in the tree
-        if pane.inspector is not None:
-            pane.inspector.close()
-    finally:
-        window.close()
-        assert not window.runner.busy or window.runner.wait(10000)
-        shutil.rmtree(lab.parent, ignore_errors=True)
+        # The inspector on the VM's own XML, on its Diff tab (against its checkpoint).
+        qtbot.waitUntil(lambda: pane.inspector is not None, timeout=10000)
+        inspector = pane.inspector
+        qtbot.waitUntil(lambda: (v := inspector.view_of(vm.config_path)) is not None
+                        and hasattr(v, "tabs") and v.tabs.tabText(v.tabs.currentIndex())
+                        == "Diff", timeout=20000)
