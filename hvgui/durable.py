@@ -20,6 +20,7 @@ import contextlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def replace_file(path: Path, data: bytes, *, durable: bool = True) -> None:
 
     `durable=False` only for scratch files that are rebuilt after a crash (the status board,
     the revision stamp): all or nothing still, but it may be lost to a power cut."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # One per thread too: the window's operations run in threads of one process, and two of
+    # them bump the revision at once (found by the soak: one's rename took the other's file).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         _write_new(tmp, data, sync=durable)
         os.replace(tmp, path)

@@ -169,3 +169,32 @@ def test_a_disk_that_goes_away_during_the_check_is_a_finding_not_a_crash(
     errors = [f for f in findings if f.severity == "error"]
     assert [f.path.name for f in errors] == [now_disk.name]
     assert errors[0].code in ("missing-file", "broken-chain")
+
+
+def test_two_threads_rewriting_one_state_file_at_once_both_succeed(tmp_path: Path) -> None:
+    """Found by the soak: two operations in one window (threads of one process) ending
+    together rewrote the revision stamp through the same temporary file name, and one failed
+    with FileExistsError or FileNotFoundError after its work was done."""
+    import threading
+
+    from hvgui.durable import replace_file
+
+    target = tmp_path / "revision"
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def rewrite(n: int) -> None:
+        start.wait()
+        for i in range(300):
+            try:
+                replace_file(target, f"{n}.{i}".encode(), durable=False)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=rewrite, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [p.name for p in tmp_path.iterdir()] == ["revision"]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,8 @@ class WindowDriver:
         def failed(exc: BaseException) -> None:
             expected = isinstance(exc, VMBusyError) or (
                 isinstance(exc, HostError) and any(w in str(exc) for w in REFUSALS))
-            self.tally.count("window", "refused" if expected else "failed", repr(exc))
+            self.tally.count("window", "refused" if expected else "failed",
+                             "".join(traceback.format_exception(exc)))
 
         def finished() -> None:
             self.running -= 1
@@ -229,7 +231,7 @@ def _soak(qtbot: Any, tmp_path: Path, answers: Answers, *, workers: int, budget:
         for win in windows:
             win.close()
             assert not win.runner.busy or win.runner.wait(60000)
-    assert tally.failures == []
+    assert tally.failures == [], "\n".join(tally.failures)
     assert answers.errors == []
     after = Host.open(host.root, create=False)
     assert after.check() == []
