@@ -79,10 +79,16 @@ def merge_vhd(
     """Fold `path` and every disk between it and `destination_path` (default: its parent) into
     the destination; re-point grandchildren (found in `children` and in the disks' folders);
     delete the merged files. See the module docstring for the order of writes."""
-    if is_vhd(path):
-        raise UnsupportedError(
-            path, "merging VHD (AVHD) disks is not supported yet: convert the disk to VHDX "
-            "(hvctl convert-vhd) to merge")
+    if is_vhd(path):  # a legacy .avhd: folded into its VHD parent (vhd_merge.py)
+        from hvgui.vhdx.vhd_merge import merge_avhd
+
+        try:
+            target, moved, repointed = merge_avhd(Path(path), destination_path, children,
+                                                  progress, cancel)
+        except OSError as exc:
+            raise VhdxError(path, f"the merge stopped: {exc.strerror or exc}; the chain still "
+                            "reads the same: fix the cause and merge again") from None
+        return MergeResult(target, [Path(path)], moved, repointed)
     try:
         return _merge(Path(path), destination_path, children, progress, cancel)
     except OSError as exc:  # no space left, an I/O error: the chain still reads the same

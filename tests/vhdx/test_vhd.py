@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hvgui.cli.main import main
+from hvgui.progress import Cancelled, CancelToken
 from hvgui.vhdx import (
     MiB,
     ParentMismatchError,
@@ -166,12 +167,53 @@ def test_chains_mixing_vhd_and_vhdx_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "new.avhdx").exists()
 
 
-def test_merging_an_avhd_is_refused_in_words(tmp_path: Path) -> None:
+def test_merging_an_avhd_folds_it_into_its_parent_and_repoints_the_grandchild(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (grandchild, child, base), expected = _chain(tmp_path)
+    with open_disk(child) as disk:
+        child_view = disk.read(0, disk.size)
+    assert main(["merge-vhd", "--path", str(child)]) == 0
+    assert not child.exists()
+    # the base now holds what the child showed; qemu reads the merged dynamic VHD
+    assert qemu_raw(base, "vpc") == child_view
+    # the grandchild reads the same bytes, now straight from the base, by libvhdi too
+    with open_disk(grandchild) as disk:
+        assert disk.chain == [grandchild, base]
+        assert disk.read(0, disk.size) == expected
+    assert pyvhdi_raw([grandchild, base]) == expected
+    assert "Parent filename\t\t: base.vhd" in vhdiinfo(grandchild)
+    assert all(f.severity != "error" for f in test_vhd(grandchild))
+
+
+def test_a_cancelled_avhd_merge_leaves_the_chain_reading_the_same(tmp_path: Path) -> None:
+    (grandchild, child, _), expected = _chain(tmp_path)
+    token = CancelToken()
+
+    def progress(fraction: float, phase: str) -> None:
+        if fraction > 0.3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        merge_vhd(child, progress=progress, cancel=token)
+    assert child.exists()
+    with open_disk(grandchild) as disk:
+        assert disk.read(0, disk.size) == expected
+    merge_vhd(child)  # merging again completes it
+    with open_disk(grandchild) as disk:
+        assert disk.read(0, disk.size) == expected
+
+
+def test_an_avhd_merge_that_would_change_a_sibling_is_refused(tmp_path: Path) -> None:
     base = create_vhd(tmp_path / "base.vhd", SIZE)
     child = create_vhd_differencing(tmp_path / "child.avhd", base)
-    with pytest.raises(UnsupportedError, match=r"merging VHD \(AVHD\) disks is not supported yet"):
+    sibling = create_vhd_differencing(tmp_path / "sibling.avhd", base)
+    with open_disk(child, writable=True) as disk:
+        disk.write(0, b"c" * 4096)
+    before = base.read_bytes()
+    with pytest.raises(UnsupportedError, match=r"also the parent of sibling\.avhd"):
         merge_vhd(child)
-    assert child.exists()
+    assert base.read_bytes() == before and child.exists() and sibling.exists()
 
 
 def test_a_missing_parent_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
