@@ -69,6 +69,15 @@ class Boundary:
                 f"(`{ALLOW_COMMAND}` lets this host reach a folder you name)",
             )
 
+    def require_own(self, path: str | os.PathLike[str], doing: str) -> None:
+        """`require`, and for a file whose content is changed in place (a disk written, merged
+        into or made read-only, guest memory): no other name shares it, since a hard link
+        (`cp -al lab lab2`) would carry the change to the other lab."""
+        self.require(path, doing)
+        why = shared_file(path)
+        if why:
+            raise HostError(path, f"refusing to {doing}: {why}")
+
     def require_source(self, path: str | os.PathLike[str], what: str) -> None:
         """Raise unless `path` is a regular file the host may copy from: copying a file from
         outside into the lab (or into an export someone shares) would leak it."""
@@ -79,6 +88,20 @@ class Boundary:
             raise HostError(path, f"cannot read the {what}: {exc.strerror}") from None
         if not stat.S_ISREG(mode):
             raise HostError(path, f"not a regular file, which a {what} must be")
+
+
+def shared_file(path: str | os.PathLike[str]) -> str | None:
+    """Why changing the file at `path` in place would change another file too, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        return (
+            f"it has {st.st_nlink - 1} other name(s) (hard links, as `cp -al` makes), which "
+            "would change with it; copy the lab with `cp -a`"
+        )
+    return None
 
 
 def refuse_linked_metadata(paths: Iterable[Path]) -> None:

@@ -106,7 +106,7 @@ def checkpoint(
     memory = not production and state in (*states.LIVE_STATES, states.SAVED)
     boundary = host.boundary
     for disk in vhd_paths(doc):  # each becomes a checkpoint's read-only disk
-        boundary.require(disk, "make this disk a checkpoint's read-only disk")
+        boundary.require_own(disk, "make this disk a checkpoint's read-only disk")
     if memory:
         boundary.require_source(runtime.runtime_bin(doc), "memory file")
         if state == states.SAVED:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hvgui import durable, portable
+from hvgui.host.boundary import shared_file
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import open_regular, parse_json
 from hvgui.host.model import DiskEvent
@@ -27,6 +28,10 @@ class EventLog:
         if not events:
             return
         text = "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in events)
+        if shared_file(self.path) and not self.path.is_symlink():
+            # another lab's log too (a `cp -al` copy): this host's own copy first
+            with os.fdopen(open_regular(self.path), "rb") as handle:
+                durable.replace_file(self.path, handle.read())
         durable.append(self.path, text.encode("utf-8"), lambda p, f: open_regular(p, f | _NO_LINKS))
 
     def read(self, vm_id: str | None = None) -> list[DiskEvent]:

@@ -425,7 +425,7 @@ class Host:
             states.require_guest_running(doc.name, now.state, "write guest memory")
 
         states.require_guest_running(doc.name, doc.state, "write guest memory")
-        self.boundary.require(runtime.runtime_bin(doc), "write guest memory there")
+        self.boundary.require_own(runtime.runtime_bin(doc), "write guest memory there")
         # Not the host's mutation lock: the BIN's own lock serializes memory writers (GUI
         # thread, hvctl) and keeps readers from seeing half a write (savedstate.BinFile).
         with BinFile(runtime.runtime_bin(doc), writable=True) as handle:
@@ -445,7 +445,7 @@ class Host:
         if not writable:
             return GuestDisk(vhdx.open_disk(disks[0]), lambda: None)
         states.require_guest_running(doc.name, doc.state, "write to its disk")
-        self.boundary.require(disks[0], "let the guest write to this disk")
+        self.boundary.require_own(disks[0], "let the guest write to this disk")
         cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
         cm.__enter__()
         try:

@@ -37,7 +37,7 @@ from typing import Any
 
 from hvgui import durable, vhdx
 from hvgui.errors import HvError
-from hvgui.host.boundary import ALLOW_COMMAND, Boundary
+from hvgui.host.boundary import ALLOW_COMMAND, Boundary, shared_file
 from hvgui.host.errors import HostError, UnfinishedError
 from hvgui.host.fileio import file_size, norm, parse_json, read_bounded
 from hvgui.host.model import DiskEvent
@@ -314,6 +314,11 @@ def journal_problem(record: object, boundary: Boundary) -> str | None:
         why = _foreign_path(value, boundary)
         if why:
             return why
+    for action in actions:  # changed in place: not a file another name shares
+        target = action.get("dest") if action["op"] == "merge" else action.get("path")
+        shared = shared_file(target) if action["op"] in ("merge", "read_only") else None
+        if shared:
+            return f"{target}: {shared}"
     return None
 
 

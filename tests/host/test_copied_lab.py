@@ -3,9 +3,12 @@ and hosts written before paths were stored relative still open and work."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from hvgui.cli.main import main
+from hvgui.errors import HvError
 from hvgui.host import Host, journal
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import open_disk
@@ -119,3 +122,31 @@ def test_a_lab_copied_mid_operation_finishes_it_on_its_own_files(tmp_path: Path)
     reopened = Host.open(original)  # and the original finishes its own
     assert len(reopened.recovered) == 2 and not orphan.exists()
     assert [vm.name for vm in reopened.list_vms()] == ["db01-renamed", "web01"]
+
+
+def test_a_hard_linked_copy_cannot_change_the_original_through_shared_files(
+    tmp_path: Path,
+) -> None:
+    """`cp -al lab lab2` shares every file: what would be changed in place (a disk frozen,
+    merged into or written by the guest, guest memory) is refused in either lab."""
+    original = tmp_path / "lab"
+    host = Host.open(original)
+    make_vm(host, "web01", running=True)
+    host.checkpoint_vm("web01", snapshot_name="one")
+    copy = tmp_path / "lab-linked"
+    shutil.copytree(original, copy, symlinks=True, copy_function=os.link)
+    untouched = listing(original)
+    linked = Host.open(copy)
+    refused = []
+    for call in (
+        lambda: linked.checkpoint_vm("web01", snapshot_name="two"),
+        lambda: linked.remove_snapshot("web01", "one"),
+        lambda: write_now(linked, "web01", 0, b"through the link"),
+        lambda: linked.write_memory("web01", 0, b"through the link"),
+    ):
+        try:
+            call()
+        except HvError as exc:
+            refused.append(str(exc))
+    assert listing(original) == untouched
+    assert len(refused) == 4 and all("hard links" in line for line in refused), refused
