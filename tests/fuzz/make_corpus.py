@@ -19,6 +19,8 @@ from hvgui.vhdx import (
     create_differencing,
     create_dynamic,
     create_fixed,
+    create_vhd,
+    create_vhd_differencing,
     open_disk,
 )
 from hvgui.vhdx.log import LogWrite, build_entry
@@ -52,6 +54,14 @@ def vhdx_seeds(work: Path) -> None:
     create_fixed(fixed, 2 * MiB)
     for path in (base, child, fixed):
         _save("vhdx", path.stem, encode_sparse(path.read_bytes()))
+    vhd = create_vhd(work / "dynamic.vhd", 16 * MiB)  # legacy VHD: dynamic, fixed, a child
+    with open_disk(vhd, writable=True) as disk:
+        disk.write(0, b"\x5a" * 8192)
+    vhd_child = create_vhd_differencing(work / "child.vhd", vhd)
+    with open_disk(vhd_child, writable=True) as disk:
+        disk.write(2 * MiB + 512, b"\x77" * 1024)
+    for path in (vhd, create_vhd(work / "fixed.vhd", MiB, fixed=True), vhd_child):
+        _save("vhdx", f"vhd-{path.stem}", encode_sparse(path.read_bytes()))
     logged = work / "logged.vhdx"  # a log to replay: the first data sector rewritten, one zeroed
     logged.write_bytes(base.read_bytes())
     with VhdxImage.open(logged) as image:

@@ -38,7 +38,10 @@ with atheris.instrument_imports(include=["hvgui"]):
     import hvgui.vhdx.locator
     import hvgui.vhdx.log
     import hvgui.vhdx.merge
-    import hvgui.vhdx.structures  # noqa: F401
+    import hvgui.vhdx.structures
+    import hvgui.vhdx.vhd
+    import hvgui.vhdx.vhd_format
+    import hvgui.vhdx.vhd_info  # noqa: F401
 
 from tests.fuzz.targets import MAX_FILE_WRITTEN, TARGETS
 

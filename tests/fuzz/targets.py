@@ -33,15 +33,18 @@ MAX_FILE = 64 << 20  # a sparse image is at most this large (the offsets wrap)
 # No target may make a file larger than this, whatever the input (run.py makes the kernel
 # refuse it; test_fuzz.py checks it after each replay).
 MAX_FILE_WRITTEN = 256 << 20
-_HEAD = struct.Struct("<IB")  # file size in KiB, flags
+_HEAD = struct.Struct("<IB")  # file size in KiB (in 512-byte sectors with SECTORS), flags
 _RECORD = struct.Struct("<IH")  # offset, length; the bytes follow
 FIX_CHECKSUMS = 1
+SECTORS = 2  # a legacy VHD ends in its 512-byte footer: its size need not be whole KiB
 
 
 # --------------------------------------------------------------------------- sparse images
 def encode_sparse(data: bytes, *, fix_checksums: bool = True, granule: int = 64) -> bytes:
     """The sparse image of `data`: its non-zero `granule`-byte runs as records."""
-    out = bytearray(_HEAD.pack(-(-len(data) // 1024), FIX_CHECKSUMS if fix_checksums else 0))
+    flags = FIX_CHECKSUMS if fix_checksums else 0
+    unit = 1024 if len(data) % 1024 == 0 else 512
+    out = bytearray(_HEAD.pack(-(-len(data) // unit), flags | (SECTORS if unit == 512 else 0)))
     at = 0
     while at < len(data):
         if not any(data[at : at + granule]):
@@ -61,10 +64,10 @@ def write_sparse(data: bytes, path: Path) -> int:
     if len(data) < _HEAD.size:
         path.write_bytes(data)
         return 0
-    size_kib, flags = _HEAD.unpack_from(data)
+    size, flags = _HEAD.unpack_from(data)
     at = _HEAD.size
     with open(path, "wb") as handle:
-        handle.truncate((size_kib << 10) % MAX_FILE)
+        handle.truncate((size * (512 if flags & SECTORS else 1024)) % MAX_FILE)
         while at + _RECORD.size <= len(data):
             offset, length = _RECORD.unpack_from(data, at)
             at += _RECORD.size
@@ -114,6 +117,38 @@ def _fix_vhdx_checksums(path: Path) -> None:
         _fix_crc(path, offset, 64 << 10, 4)
 
 
+def _fix_vhd_checksums(path: Path) -> bool:
+    """A legacy VHD (a `conectix` footer at its end): valid one's-complement checksums for the
+    footer, its copy at the start and the dynamic header. False when it is not one."""
+    size = path.stat().st_size
+    if size < 512:
+        return False
+    with open(path, "r+b") as handle:
+        handle.seek(size - 512)
+        if handle.read(8) != b"conectix":
+            return False
+        handle.seek(size - 512 + 16)
+        (header,) = struct.unpack(">Q", handle.read(8))
+        places = [(size - 512, 512, 64, b"conectix"), (0, 512, 64, b"conectix")]
+        if header + 1024 <= size:
+            places.append((header, 1024, 36, b"cxsparse"))
+        for offset, length, field, cookie in places:
+            handle.seek(offset)
+            block = bytearray(handle.read(length))
+            if not block.startswith(cookie):  # a fixed disk's first sector is guest data
+                continue
+            struct.pack_into(">I", block, field, 0)
+            struct.pack_into(">I", block, field, ~sum(block) & 0xFFFFFFFF)
+            handle.seek(offset)
+            handle.write(block)
+    return True
+
+
+def _fix_disk_checksums(path: Path) -> None:
+    if not _fix_vhd_checksums(path):
+        _fix_vhdx_checksums(path)
+
+
 def _expected(call: Callable[[], object]) -> None:
     """Run `call`; a clear refusal is a right answer."""
     with contextlib.suppress(HvError):
@@ -131,7 +166,7 @@ def vhdx(data: bytes, folder: Path) -> None:
     _fresh(folder)
     path = folder / "fuzz.vhdx"
     if write_sparse(data, path) & FIX_CHECKSUMS:
-        _fix_vhdx_checksums(path)
+        _fix_disk_checksums(path)
 
     def read() -> None:
         with open_disk(path) as disk:
@@ -167,7 +202,7 @@ def chain(data: bytes, folder: Path) -> None:
     (split,) = struct.unpack_from("<I", data) if len(data) >= 4 else (0,)
     for path, part in ((parent, data[4 : 4 + split]), (child, data[4 + split :])):
         if write_sparse(part, path) & FIX_CHECKSUMS:
-            _fix_vhdx_checksums(path)
+            _fix_disk_checksums(path)
 
     def read() -> None:
         with open_disk(child) as disk:

@@ -1,4 +1,4 @@
-"""Fuzzing hvgui's readers of untrusted files: the VHDX engine (open, read, survey, Test-VHD,
+"""Fuzzing hvgui's readers of untrusted files: the VHDX/VHD engine (open, read, survey, Test-VHD,
 convert, write; a chain's reads and merge), the configuration parser, the BIN and VSV parsers
 (tests/fuzz/targets.py).
 
