@@ -121,7 +121,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if facts.get("vhdx"):
             print()
             print_list(_vhdx_summary(facts["vhdx"]))
-        for key in ("vhdx", "xml", "saved_state"):
+        for key in ("vhdx", "vhd", "xml", "saved_state"):
             if facts.get(key):
                 print()
                 _print_tree(facts[key])

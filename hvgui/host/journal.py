@@ -240,7 +240,7 @@ _PATH_KEYS = {
     "read_only": ("path",),
     "merge": ("child", "dest"),
 }
-_DISK_SUFFIXES = (".vhdx", ".avhdx")  # disks may be anywhere and have any stem
+_DISK_SUFFIXES = (".vhdx", ".avhdx", ".vhd", ".avhd")  # disks may be anywhere, any stem
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _GUID_NAME = re.compile(f"^{_GUID}$")
 _GUID_FILE = re.compile(f"^{_GUID}\\.(xml|location|bin|vsv)(\\.hvnew)?$", re.IGNORECASE)

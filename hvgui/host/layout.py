@@ -143,5 +143,6 @@ def base_stem(disk: Path) -> str:
 
 
 def avhdx_name(parent: Path, guid: str) -> Path:
-    """`<base stem>_<GUID>.avhdx`, always beside its parent."""
-    return parent.parent / f"{base_stem(parent)}_{guid}.avhdx"
+    """`<base stem>_<GUID>.avhdx`, always beside its parent (`.avhd` below a legacy VHD)."""
+    suffix = ".avhd" if parent.suffix.lower() in (".vhd", ".avhd") else ".avhdx"
+    return parent.parent / f"{base_stem(parent)}_{guid}{suffix}"

@@ -333,8 +333,9 @@ def add_hard_drive(
         if any(norm(d.path) == file for d in doc.drives() if d.path):
             raise HostError(file, f"already attached to {doc.name}")
         if not pass_through:
-            if file.suffix.lower() not in (".vhdx", ".avhdx"):
-                raise HostError(file, "a virtual hard disk must be a .vhdx or .avhdx file")
+            if file.suffix.lower() not in (".vhdx", ".avhdx", ".vhd", ".avhd"):
+                raise HostError(file, "a virtual hard disk must be a .vhdx, .avhdx, .vhd or "
+                                ".avhd file")
             with vhdx.open_disk(file):
                 pass  # a readable VHDX with a sound chain
         slot = runtime.free_slot(doc, controller_type, controller_number, controller_location)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from hvgui.vhdx.merge import MergeResult, merge_vhd
     from hvgui.vhdx.vhd import VhdImage
     from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
+    from hvgui.vhdx.vhd_info import dump_vhd
     from hvgui.vhdx.walk import ChainLink, walk_chain
 
 # Each public name and the module that defines it.
@@ -73,6 +74,7 @@ _HOME = {
     "ChainLink": "walk", "walk_chain": "walk",
     # The legacy VHD format (read, and AVHD children created and written).
     "VhdImage": "vhd", "create_vhd": "vhd_create", "create_vhd_differencing": "vhd_create",
+    "dump_vhd": "vhd_info",
 }
 
 __all__ = [
@@ -105,6 +107,7 @@ __all__ = [
     "create_fixed",
     "create_vhd",
     "create_vhd_differencing",
+    "dump_vhd",
     "dump_vhdx",
     "get_vhd",
     "merge_vhd",

@@ -105,16 +105,22 @@ def create_differencing(
     *,
     block_size: int = F.DEFAULT_DIFFERENCING_BLOCK,
 ) -> None:
-    """A differencing disk (checkpoint) bound to the parent's current DataWriteGuid.
+    """A differencing disk (checkpoint) bound to the parent's current DataWriteGuid (an .avhd
+    bound to the parent's unique id when the parent is a legacy VHD).
 
     Size, sector sizes and the disk identifier come from the parent. O(1) in the parent's size.
     """
     child = Path(path)
     parent = Path(parent_path)
-    if is_vhd(parent):
-        raise UnsupportedError(
-            child, f"its parent {parent} is a VHD: Hyper-V does not mix VHD and VHDX in one "
-            "chain (a VHD's differencing disk is a .avhd)")
+    if is_vhd(parent):  # a legacy VHD's checkpoint is an .avhd, in the VHD format
+        if child.suffix.lower() not in (".avhd", ".vhd"):
+            raise UnsupportedError(
+                child, f"its parent {parent} is a VHD: Hyper-V does not mix VHD and VHDX in "
+                "one chain (name the differencing disk .avhd)")
+        from hvgui.vhdx.vhd_create import create_vhd_differencing
+
+        create_vhd_differencing(child, parent, block_size=block_size)
+        return
     with VhdxImage.open(parent, load_bat=False) as p:
         size = p.virtual_size
         logical, physical = p.logical_sector_size, p.physical_sector_size

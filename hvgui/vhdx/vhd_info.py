@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.info import VhdInfo
 from hvgui.vhdx.locator import find_parent, parent_file_name
 from hvgui.vhdx.vhd import VhdImage
+from hvgui.vhdx.vhd_format import from_vhd_time
 from hvgui.vhdx.walk import WRITABLE, walk_chain
 
 
@@ -82,3 +84,61 @@ def legacy_findings(path: Path) -> list[Finding]:
         except VhdxError as exc:
             findings.append(Finding("error", Path(exc.subject), exc.problem, "engine-refuses"))
     return findings
+
+
+def dump_vhd(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The inspector's view of a VHD file: footer, dynamic header, parent locators and the BAT
+    in numbers (JSON-ready); a VhdxError for a file the engine refuses."""
+    with VhdImage.open(path) as image:
+        f = image.footer
+        out: dict[str, Any] = {
+            "footer": {
+                "offset": image.file_size - 512,
+                "length": 512,
+                "disk_type": image.disk_type,
+                "current_size": f.current_size,
+                "original_size": f.original_size,
+                "dynamic_header_at": None if image.header is None else f.data_offset,
+                "time_stamp": from_vhd_time(f.timestamp).isoformat(),
+                "creator": f"{f.creator_app} on {f.creator_os}",
+                "geometry": "{} cylinders, {} heads, {} sectors per track".format(*f.geometry),
+                "unique_id": str(f.unique_id),
+                "saved_state": f.saved_state,
+                "checksum": f"{f.checksum:#010x}",
+            },
+        }
+        if image.footer_problem:
+            out["footer"]["problem"] = image.footer_problem
+        h = image.header
+        if h is not None:
+            allocated = image.allocated_blocks()
+            out["dynamic_header"] = {
+                "offset": f.data_offset,
+                "length": 1024,
+                "table_offset": h.table_offset,
+                "max_table_entries": h.max_table_entries,
+                "block_size": h.block_size,
+                "sector_bitmap_bytes": h.bitmap_bytes,
+                "checksum": f"{h.checksum:#010x}",
+            }
+            out["bat"] = {
+                "offset": h.table_offset,
+                "length": h.max_table_entries * 4,
+                "entries": h.max_table_entries,
+                "allocated_blocks": allocated,
+                "not_allocated": h.max_table_entries - allocated,
+                "fragmentation_percentage": _fragmentation(image),
+            }
+            if image.has_parent:
+                out["parent"] = {
+                    "unique_id": str(h.parent_unique_id),
+                    "time_stamp": from_vhd_time(h.parent_timestamp).isoformat(),
+                    "name": h.parent_name,
+                    "locators": [
+                        {"platform": e.code, "offset": e.data_offset, "length": e.data_length,
+                         "space": e.data_space}
+                        for e in h.locators
+                    ],
+                    "paths": image.parent_locator,
+                }
+        return out

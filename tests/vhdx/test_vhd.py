@@ -248,3 +248,15 @@ def test_writing_a_fixed_vhd_stays_inside_it(tmp_path: Path) -> None:
     with open_disk(path, writable=True) as disk, pytest.raises(VhdxError, match="outside"):
         disk.write(SIZE - 10, b"x" * 20)
     assert path.stat().st_size == SIZE + 512
+
+
+def test_new_vhd_makes_an_avhd_child_of_a_vhd(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    base = create_vhd(tmp_path / "base.vhd", SIZE)
+    assert main(["new-vhd", str(tmp_path / "kid.avhd"), "--parent-path", str(base)]) == 0
+    info = get_vhd(tmp_path / "kid.avhd")
+    assert (info.vhd_format, info.vhd_type) == ("VHD", "Differencing")
+    capsys.readouterr()
+    assert main(["new-vhd", str(tmp_path / "kid.avhdx"), "--parent-path", str(base)]) == 1
+    assert "Hyper-V does not mix VHD and VHDX" in capsys.readouterr().err
+    assert not (tmp_path / "kid.avhdx").exists()

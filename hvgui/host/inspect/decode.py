@@ -25,7 +25,7 @@ from hvgui.host.inspect.facts import (
     file_facts,
 )
 from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
-from hvgui.vhdx import dump_vhdx, test_vhd, walk_chain
+from hvgui.vhdx import dump_vhd, dump_vhdx, test_vhd, walk_chain
 
 _NOT_DECODED = {
     VMCX: "A Windows Server 2016+ VM configuration (VMCX). Server 2016 replaced the XML "
@@ -109,7 +109,7 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
                            "configuration or saved state left empty was cut off before its "
                            "first write.")
         elif facts.kind == VHD:
-            out["note"] = "A legacy VHD disk (conectix footer): recognised, not decoded."
+            out.update(_inspect_vhd(path))
         else:
             out["note"] = "Not a file type hvgui knows: shown in hex only."
     except HvError as exc:
@@ -120,8 +120,17 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _inspect_vhdx(path: Path) -> dict[str, Any]:
-    dump = dump_vhdx(path)
-    result: dict[str, Any] = {"decoded": True, "vhdx": dump}
+    return {"decoded": True, "vhdx": dump_vhdx(path), **_chain_facts(path)}
+
+
+def _inspect_vhd(path: Path) -> dict[str, Any]:
+    """A legacy VHD: footer, dynamic header, locators and BAT (the engine's dump), then the
+    same Test-VHD findings and chain as a VHDX."""
+    return {"decoded": True, "vhd": dump_vhd(path), **_chain_facts(path)}
+
+
+def _chain_facts(path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     try:
         findings = [
             {

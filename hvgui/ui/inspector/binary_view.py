@@ -18,14 +18,15 @@ _OFFSET_KEYS = ("offset", "file_offset", "data_offset")
 
 
 class SavedStateView(QWidget):
-    """A BIN or VSV file: the host's decoding of it, and its bytes."""
+    """A BIN or VSV file (or a legacy VHD: the same tree-over-bytes view): the host's decoding
+    of it, and its bytes."""
 
     def __init__(self, path: Path, facts: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("savedStateView")
         layout = QVBoxLayout(self)
         layout.addWidget(heading(f"{path.name} — {facts.get('label', 'Saved state')}", self))
-        decoded = facts.get("saved_state") or {}
+        decoded = facts.get("saved_state") or facts.get("vhd") or {}
         self.model = FactsModel(decoded, self)
         self.tree = QTreeView(self)
         self.tree.setObjectName("savedStateTree")
@@ -36,6 +37,9 @@ class SavedStateView(QWidget):
         self.tree.expandToDepth(1)
         self.tree.clicked.connect(self._jump)
         text = "Click the header or a section to see its bytes, tinted, in the hex view below."
+        if facts.get("kind") == "vhd":
+            text = ("Click the footer, the dynamic header, the BAT or a parent locator to see its "
+                    "bytes, tinted, in the hex view below.")
         if facts.get("kind") == "bin":
             text += (" Memory the guest never touched is a hole in the file: it reads as zeros "
                      "and takes no space on disk.")

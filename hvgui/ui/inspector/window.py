@@ -31,6 +31,7 @@ from hvgui.host.inspect import (
     BIN,
     KIND_LABELS,
     PASSTHROUGH,
+    VHD,
     VHDX,
     VSV,
     XML,
@@ -78,7 +79,7 @@ def make_file_view(
         return VhdxView(path, facts, runner, parent)
     if kind == XML:
         return XmlView(path, facts, runner, others, parent)
-    if kind in (BIN, VSV):
+    if kind in (BIN, VSV, VHD):
         return SavedStateView(path, facts, parent)
     return NotDecodedView(path, facts, parent)
 

@@ -1,0 +1,69 @@
+"""A legacy VHD/AVHD in the inspector: footer, dynamic header, BAT and parent locators decoded
+over the file's bytes, with Test-VHD's findings and the chain; and on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QModelIndex
+from pytestqt.qtbot import QtBot
+
+from hvgui.cli.main import main
+from hvgui.host.inspect import VHD, identify, inspect_file
+from hvgui.ui.inspector.binary_view import SavedStateView
+from hvgui.ui.inspector.window import make_file_view
+from hvgui.ui.workers import Runner
+from hvgui.vhdx import create_vhd, create_vhd_differencing, open_disk
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def avhd(tmp_path: Path) -> Path:
+    base = create_vhd(tmp_path / "base.vhd", 16 * MiB)
+    child = create_vhd_differencing(tmp_path / "base_1.avhd", base)
+    with open_disk(child, writable=True) as disk:
+        disk.write(3 * MiB, b"x" * 8192)
+    return child
+
+
+def test_an_avhd_is_decoded_with_its_parent_and_locators(avhd: Path) -> None:
+    assert identify(avhd) == VHD
+    facts = inspect_file(avhd)
+    assert facts["decoded"] and facts["error"] is None
+    vhd = facts["vhd"]
+    assert vhd["footer"]["disk_type"] == "Differencing"
+    assert vhd["footer"]["offset"] == avhd.stat().st_size - 512
+    assert vhd["bat"]["allocated_blocks"] == 1
+    assert vhd["parent"]["name"] == "base.vhd"
+    assert [loc["platform"] for loc in vhd["parent"]["locators"]] == ["W2ku", "W2ru"]
+    assert vhd["parent"]["paths"]["relative_path"] == ".\\base.vhd"
+    assert [Path(link["path"]).name for link in facts["chain"]] == ["base_1.avhd", "base.vhd"]
+    assert [f["code"] for f in facts["findings"]] == ["vhd-writable"]  # base left writable
+
+
+def test_the_vhd_view_jumps_to_a_structure(qtbot: QtBot, avhd: Path, tmp_path: Path) -> None:
+    runner = Runner()
+    view = make_file_view(avhd, inspect_file(avhd), runner, [])
+    qtbot.addWidget(view)
+    assert isinstance(view, SavedStateView)
+    model = view.model
+    top = {model.index(r, 0, QModelIndex()).data(): r for r in range(model.rowCount())}
+    assert {"footer", "dynamic_header", "bat", "parent"} <= set(top)
+    view.tree.clicked.emit(model.index(top["dynamic_header"], 0, QModelIndex()))
+    hex_model = view.hex.model
+    assert hex_model.highlighted_rows() == (hex_model.row_of_offset(512),
+                                            hex_model.row_of_offset(1535))
+    view.resize(800, 600)
+    view.grab().save(str(tmp_path / "vhd-view.png"))
+    runner.shutdown()
+
+
+def test_hvctl_inspect_prints_a_vhd(avhd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(avhd)]) == 0
+    out = capsys.readouterr().out
+    assert "VHD virtual disk (legacy)" in out and "W2ru" in out
+    assert main(["inspect", str(avhd), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["vhd"]["footer"]["disk_type"] == "Differencing"
