@@ -42,7 +42,14 @@ def start_writer(root: Path, *rounds: str) -> subprocess.Popen[str]:
 def stop(proc: subprocess.Popen[str]) -> int:
     """SIGKILL the writer; the last round it reported finished."""
     proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
+    # Read through proc.stdout, not communicate(): start_writer's readline may have buffered
+    # later "wrote" lines already, and communicate() reads the pipe beneath that buffer.
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    if proc.stderr is not None:
+        proc.stderr.close()
     done = [int(line.split()[1]) for line in out.splitlines() if line.startswith("wrote ")]
     return max(done, default=1)
 
