@@ -11,6 +11,8 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from hvgui import portable
 from hvgui.vhdx.errors import ReadOnlyError, VhdxError
@@ -139,3 +141,42 @@ def allocated_bytes(fd: int) -> int:
     """The bytes the file open as `fd` really occupies (a sparse file's holes cost nothing)."""
     st = os.fstat(fd)
     return min(st.st_size, st.st_blocks * 512) if hasattr(st, "st_blocks") else st.st_size
+
+
+class OpenImage:
+    """The lifetime of one opened disk file (VHDX or VHD): its descriptor, flush on close, and
+    use as a context manager."""
+
+    _fd: int
+    writable: bool
+
+    def flush(self) -> None:
+        if self.writable and self._fd >= 0:
+            os.fsync(self._fd)
+
+    @property
+    def fileno(self) -> int:
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

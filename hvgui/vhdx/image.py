@@ -14,7 +14,6 @@ import os
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from hvgui import portable
 from hvgui.vhdx import format as F
 from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
-from hvgui.vhdx.files import open_disk_file, pwrite_all, zero_allocated
+from hvgui.vhdx.files import OpenImage, open_disk_file, pwrite_all, zero_allocated
 from hvgui.vhdx.log import MAX_LOG_GROWTH, Overlay, ReplayPlan, find_active_sequence
 from hvgui.vhdx.structures import (
     FileIdentifier,
@@ -57,7 +56,7 @@ class Run:
     file_offset: int = 0
 
 
-class VhdxImage:
+class VhdxImage(OpenImage):
     """A single opened VHDX/AVHDX file (no parent resolution).
 
     Public attributes for inspection: identifier, headers (slot 0 and 1, None if invalid),
@@ -670,39 +669,6 @@ class VhdxImage:
         entry = self.bat.bitmap_entry(chunk)
         raw = np.packbits(bits, bitorder="little").tobytes()
         self._pwrite_all(raw, (entry & F.BAT_OFFSET_MASK) + byte_offset)
-
-    def flush(self) -> None:
-        if self.writable and self._fd >= 0:
-            os.fsync(self._fd)
-
-    # --- lifetime ----------------------------------------------------------------------------
-
-    @property
-    def fileno(self) -> int:
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        return self._fd < 0
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            try:
-                self.flush()
-            finally:
-                os.close(self._fd)
-                self._fd = -1
-
-    def __enter__(self) -> VhdxImage:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"VhdxImage({str(self.path)!r}, writable={self.writable})"

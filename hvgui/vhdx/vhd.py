@@ -15,14 +15,13 @@ import os
 import struct
 import uuid
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 from hvgui import portable
 from hvgui.vhdx import vhd_format as V
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
-from hvgui.vhdx.files import open_disk_file, pwrite_all
+from hvgui.vhdx.files import OpenImage, open_disk_file, pwrite_all
 from hvgui.vhdx.image import DATA, PARENT, ZERO, Run, append_run
 from hvgui.vhdx.log import Overlay
 from hvgui.vhdx.structures import Malformed, Unsupported
@@ -48,10 +47,11 @@ def is_vhd(path: str | os.PathLike[str]) -> bool:
         return False
     finally:
         os.close(fd)
-    return V.FOOTER_COOKIE in cookies
+    # A VHDX's last sector is guest data, which may well hold a VHD footer: its signature wins.
+    return not cookies[0].startswith(b"vhdxfile") and V.FOOTER_COOKIE in cookies
 
 
-class VhdImage:
+class VhdImage(OpenImage):
     """A single opened VHD file (no parent resolution); `has_parent` for differencing."""
 
     overlay = Overlay()  # VHD has no log: nothing ever patches what the file holds
@@ -313,37 +313,6 @@ class VhdImage:
         packed = np.packbits(bits, bitorder="big").tobytes()
         pwrite_all(self._fd, packed, int(self.sectors[block]) * V.SECTOR)
         self._bitmaps[block] = bits
-
-    def flush(self) -> None:
-        if self.writable and self._fd >= 0:
-            os.fsync(self._fd)
-
-    @property
-    def fileno(self) -> int:
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        return self._fd < 0
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            try:
-                self.flush()
-            finally:
-                os.close(self._fd)
-                self._fd = -1
-
-    def __enter__(self) -> VhdImage:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"VhdImage({str(self.path)!r})"

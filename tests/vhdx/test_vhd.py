@@ -260,3 +260,17 @@ def test_new_vhd_makes_an_avhd_child_of_a_vhd(tmp_path: Path,
     assert main(["new-vhd", str(tmp_path / "kid.avhdx"), "--parent-path", str(base)]) == 1
     assert "Hyper-V does not mix VHD and VHDX" in capsys.readouterr().err
     assert not (tmp_path / "kid.avhdx").exists()
+
+
+def test_a_vhdx_whose_last_sector_holds_a_vhd_footer_is_still_a_vhdx(tmp_path: Path) -> None:
+    """A guest that copied a .vhd onto its disk may leave a VHD footer in the VHDX's last
+    sector: the VHDX signature at the start decides."""
+    path = tmp_path / "guest.vhdx"
+    create_dynamic(path, SIZE, block_size=MiB)
+    footer = create_vhd(tmp_path / "tiny.vhd", MiB, fixed=True).read_bytes()[-512:]
+    with open_disk(path, writable=True) as disk:
+        disk.write(SIZE - 512, footer)
+    assert path.read_bytes()[-512:] == footer  # the last block is last in the file
+    with open_disk(path) as disk:
+        assert disk.disk_type == "Dynamic" and disk.read(SIZE - 512, 512) == footer
+    assert get_vhd(path).vhd_format == "VHDX"
