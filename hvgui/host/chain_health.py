@@ -105,22 +105,33 @@ class ChainHealth:
     """Chains walked once per change of their files (shared by a host's threads)."""
 
     def __init__(self, outside: Callable[[Path], str | None] | None = None) -> None:
-        self._cache: dict[Path, tuple[list[Path], tuple[Any, ...], list[ChainLink]]] = {}
+        self._cache: dict[
+            Path, tuple[list[Path], tuple[Any, ...], list[ChainLink], list[str | None]]
+        ] = {}
         self._lock = threading.Lock()
         self._outside = outside  # why a file is out of the host's reach (boundary.py)
 
     def links(self, leaf: Path) -> list[ChainLink]:
+        return self._entry(leaf)[2]
+
+    def _entry(
+        self, leaf: Path
+    ) -> tuple[list[Path], tuple[Any, ...], list[ChainLink], list[str | None]]:
+        """The walked chain, its files' stamp and why each file is out of reach, walked (and
+        checked against the boundary) again only when a stat of one of its files changed."""
         with self._lock:
             cached = self._cache.get(leaf)
         if cached is not None and stamp(cached[0]) == cached[1]:
-            return cached[2]
+            return cached
         links = walk_chain(leaf)
         files = [link.path for link in links]
+        outside = [self._outside(p) if self._outside is not None else None for p in files]
+        entry = (files, stamp(files), links, outside)
         with self._lock:
             if len(self._cache) > 100_000:  # a host that changed that much: start again
                 self._cache.clear()
-            self._cache[leaf] = (files, stamp(files), links)
-        return links
+            self._cache[leaf] = entry
+        return entry
 
     def files(self, drives: Iterable[Any]) -> list[Path]:
         """Every file of the drives' chains (as last walked): what to watch for a change."""
@@ -137,12 +148,11 @@ class ChainHealth:
                 continue
             name = (f"{drive.controller_type} {drive.controller_number}:"
                     f"{drive.controller_location}")
-            links = self.links(Path(drive.path))
+            _files, _stamp, links, outside = self._entry(Path(drive.path))
             health = verdict(links, name)
             if not health.sound:
                 return health
-            for link in links:
-                why = self._outside(link.path) if self._outside is not None else None
+            for link, why in zip(links, outside, strict=True):
                 if why:  # read, never written: said before an operation refuses
                     return Health(OUTSIDE, f"{name}: {link.path.name} is {why}: it is read, "
                                   "but operations that would change it are refused.", False,
