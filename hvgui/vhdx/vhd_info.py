@@ -4,6 +4,7 @@ what it refuses and how the chain links is what is reported."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.info import VhdInfo
 from hvgui.vhdx.locator import find_parent, parent_file_name
 from hvgui.vhdx.vhd import VhdImage
-from hvgui.vhdx.vhd_format import from_vhd_time
+from hvgui.vhdx.vhd_format import from_vhd_time, to_vhd_time
 from hvgui.vhdx.walk import WRITABLE, walk_chain
 
 
@@ -57,6 +58,26 @@ def _fragmentation(image: VhdImage) -> int:
     return round(100 * int(np.count_nonzero(jumps)) / (len(used) - 1))
 
 
+def _time_stamp(image: VhdImage, stamp: int, parent_path: Path) -> list[Finding]:
+    """The child records its parent's time stamp when it is made. Writers differ in which
+    time they record (the parent's modification time, or its footer's time stamp): matching
+    neither is a sign the parent changed since (the unique id, checked on open, decides)."""
+    try:
+        with VhdImage.open(parent_path, load_bat=False) as parent:
+            footer_stamp = parent.footer.timestamp
+        modified = to_vhd_time(datetime.fromtimestamp(os.stat(parent_path).st_mtime, UTC))
+    except (VhdxError, OSError):
+        return []
+    if stamp in (footer_stamp, modified):
+        return []
+    return [Finding(
+        "warning", image.path,
+        f"it records its parent's time stamp as {from_vhd_time(stamp).isoformat()}, but "
+        f"{parent_path.name} was modified at {from_vhd_time(modified).isoformat()}: the parent "
+        "may have been changed after this disk was made (or copied without its times)",
+        "vhd-parent-time-stamp")]
+
+
 def legacy_findings(path: Path) -> list[Finding]:
     """Test-VHD over a chain of VHD files: each link as walk_chain sees it, the footer copy
     used in place of a damaged footer, and anything the engine refuses on a full open."""
@@ -67,14 +88,15 @@ def legacy_findings(path: Path) -> list[Finding]:
         if link.code:
             severity = "warning" if link.code == WRITABLE else "error"
             findings.append(Finding(severity, link.path, link.problem, f"vhd-{link.code}"))
-    for link in walk_chain(path):
-        if not link.exists:
-            continue
+    links = [link for link in walk_chain(path) if link.exists]
+    for link, parent in zip(links, [*links[1:], None], strict=True):
         try:
             with VhdImage.open(link.path, load_bat=False) as image:
                 if image.footer_problem:
                     findings.append(Finding("warning", link.path, image.footer_problem,
                                             "vhd-footer-copy"))
+                if parent is not None and image.header is not None:
+                    findings += _time_stamp(image, image.header.parent_timestamp, parent.path)
         except VhdxError:
             pass  # already a walk finding
     if not any(f.severity == "error" for f in findings):

@@ -3,6 +3,7 @@ dynamic VHD) and libvhdi (pyvhdi, vhdiinfo: differencing VHD too)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from hvgui.vhdx import (
     walk_chain,
 )
 from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
+from hvgui.vhdx.vhd_format import checksum
 from tests.vhdx.helpers import pyvhdi_raw, qemu_raw, run, tool, vhdiinfo
 
 SIZE = 16 * MiB
@@ -274,3 +276,26 @@ def test_a_vhdx_whose_last_sector_holds_a_vhd_footer_is_still_a_vhdx(tmp_path: P
     with open_disk(path) as disk:
         assert disk.disk_type == "Dynamic" and disk.read(SIZE - 512, 512) == footer
     assert get_vhd(path).vhd_format == "VHDX"
+
+
+def test_a_parent_changed_after_its_child_was_made_gets_a_time_stamp_warning(
+    tmp_path: Path,
+) -> None:
+    chain, _ = _chain(tmp_path)
+    assert not [f for f in test_vhd(chain[0]) if f.code == "vhd-parent-time-stamp"]
+    parent = chain[1]
+    for offset in (0, parent.stat().st_size - 512):  # its footers: made a year before
+        with open(parent, "r+b") as handle:
+            handle.seek(offset)
+            footer = bytearray(handle.read(512))
+            footer[24:28] = (int.from_bytes(footer[24:28], "big") - 365 * 86400).to_bytes(4, "big")
+            footer[64:68] = checksum(bytes(footer), 64).to_bytes(4, "big")
+            handle.seek(offset)
+            handle.write(footer)
+    later = parent.stat().st_mtime + 86400
+    os.utime(parent, (later, later))  # as a write to the parent would leave it
+    (warning,) = [f for f in test_vhd(chain[0]) if f.code == "vhd-parent-time-stamp"]
+    assert warning.severity == "warning" and warning.path == chain[0]
+    assert "base_1.avhd was modified at" in warning.message
+    with open_disk(chain[0]):  # the unique id still matches: a warning, not a refusal
+        pass
