@@ -125,13 +125,27 @@ class ChainHealth:
             return cached
         links = walk_chain(leaf)
         files = [link.path for link in links]
-        outside = [self._outside(p) if self._outside is not None else None for p in files]
-        entry = (files, stamp(files), links, outside)
+        files_stamp = stamp(files)
+        if any(link.code for link in links):
+            # A break seen while another process merges (a child re-pointed, then its old
+            # parent deleted) may be half of that merge, and the stamp taken after it would
+            # keep it forever: walk again and remember only a verdict seen twice.
+            again = walk_chain(leaf)
+            if [(k.path, k.code) for k in again] != [(k.path, k.code) for k in links]:
+                return self._judge(again)
+        entry = self._judge(links, files_stamp)
         with self._lock:
             if len(self._cache) > 100_000:  # a host that changed that much: start again
                 self._cache.clear()
             self._cache[leaf] = entry
         return entry
+
+    def _judge(
+        self, links: list[ChainLink], files_stamp: tuple[Any, ...] | None = None
+    ) -> tuple[list[Path], tuple[Any, ...], list[ChainLink], list[str | None]]:
+        files = [link.path for link in links]
+        outside = [self._outside(p) if self._outside is not None else None for p in files]
+        return files, stamp(files) if files_stamp is None else files_stamp, links, outside
 
     def files(self, drives: Iterable[Any]) -> list[Path]:
         """Every file of the drives' chains (as last walked): what to watch for a change."""
@@ -141,14 +155,20 @@ class ChainHealth:
                 out += [link.path for link in self.links(Path(drive.path))]
         return out
 
-    def of_drives(self, drives: Iterable[Any]) -> Health:
-        """The first problem among a VM's or checkpoint's virtual disks (pass-through: none)."""
+    def of_drives(self, drives: Iterable[Any], *, fresh: bool = False) -> Health:
+        """The first problem among a VM's or checkpoint's virtual disks (pass-through: none).
+
+        `fresh`: walk the chains now (the host's refusals, made under its lock, never trust
+        what a stat-stamped cache saw while another process was changing the chain)."""
         for drive in drives:
             if getattr(drive, "pass_through", False) or not drive.path:
                 continue
             name = (f"{drive.controller_type} {drive.controller_number}:"
                     f"{drive.controller_location}")
-            _files, _stamp, links, outside = self._entry(Path(drive.path))
+            leaf = Path(drive.path)
+            _files, _stamp, links, outside = (
+                self._judge(walk_chain(leaf)) if fresh else self._entry(leaf)
+            )
             health = verdict(links, name)
             if not health.sound:
                 return health

@@ -47,8 +47,8 @@ def checkpoint_vm(
         if op.resumed and op.doc.parent_snapshot_id:  # a retry: the interrupted one is done
             snap_id = op.doc.parent_snapshot_id
         else:
-            chain_health.require(chain_health.CHECKPOINT, op.doc.name, op.doc.name,
-                                 host.chain_health.of_drives(runtime.hard_drives(op.doc)))
+            health = host.chain_health.of_drives(runtime.hard_drives(op.doc), fresh=True)
+            chain_health.require(chain_health.CHECKPOINT, op.doc.name, op.doc.name, health)
             snap_id, _ = checkpoint(host, op, snapshot_name, op.progress)
             op.commit()
         snap = new_snapshot(host, op, snap_id)
@@ -201,7 +201,7 @@ def restore_snapshot(
         sdoc = op.snaps.get(target.id)
         drives = runtime.hard_drives(sdoc) if sdoc is not None else target.hard_drives
         chain_health.require(chain_health.APPLY, op.doc.name, target.name,
-                             host.chain_health.of_drives(drives))
+                             host.chain_health.of_drives(drives, fresh=True))
         lines = []
         if take_checkpoint_first:
             _, name = checkpoint(host, op, None, scaled(op.progress, 0.0, 0.3))

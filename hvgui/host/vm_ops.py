@@ -186,7 +186,7 @@ def transition(
         if action == states.START:
             _ = doc.memory_mb, doc.processor_count  # a VM with absurd hardware does not start
             chain_health.require(chain_health.START, doc.name, doc.name,
-                                 host.chain_health.of_drives(runtime.hard_drives(doc)))
+                                 host.chain_health.of_drives(runtime.hard_drives(doc), fresh=True))
         runtime_dir = vm_runtime_dir(doc.path, doc.id)
         rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
         before: list[journal.Action] = []

@@ -112,3 +112,36 @@ def test_the_check_walks_a_chain_again_only_when_one_of_its_files_changed(
     Guest(host, "Alpha").write_file("/b.txt", b"the running AVHDX changes")
     assert health.of_drives(drives).sound
     assert len(walks) == 2
+
+
+def test_a_break_seen_half_way_through_a_merge_is_not_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process merges: the walk reads the child's old locator, then the old parent is
+    deleted before the stat stamp is taken. That half-merge view must not stick (it refused
+    Apply with 'parent missing' on a sound chain until the child changed again)."""
+    from hvgui.host import chain_health
+    from hvgui.host.model import HardDrive
+    from hvgui.vhdx.walk import walk_chain
+
+    base, middle, leaf = tmp_path / "base.vhdx", tmp_path / "mid.avhdx", tmp_path / "leaf.avhdx"
+    vhdx.create_dynamic(base, 64 * MiB)
+    vhdx.create_differencing(middle, base)
+    vhdx.create_differencing(leaf, middle)
+    for parent in (base, middle):
+        vhdx.set_read_only(parent, True)
+    middle.rename(tmp_path / "away")
+    half_way = walk_chain(leaf)  # what a walk sees between the merge's last two steps
+    (tmp_path / "away").rename(middle)
+    assert half_way[1].code and not walk_chain(leaf)[1].code
+    vhdx.merge_vhd(middle, base, children=[leaf])  # re-points leaf at base, deletes middle
+    vhdx.set_read_only(base, True)
+    assert [link.path for link in walk_chain(leaf)] == [leaf, base]
+
+    walks = [half_way]
+    monkeypatch.setattr(chain_health, "walk_chain",
+                        lambda path: walks.pop() if walks else walk_chain(path))
+    drives = [HardDrive("SCSI", 0, 0, leaf, False)]
+    health = ChainHealth()
+    assert health.of_drives(drives).sound
+    assert health.of_drives(drives).sound  # and nothing stale was kept for the next refresh
