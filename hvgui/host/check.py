@@ -362,6 +362,14 @@ def check_host(host: Host) -> list[Finding]:
             f for f in checker.findings if f.vm is not None
             or not (_changed_since(f.path, start) or _changed_since(f.path.parent, start))
         ]
+    elif busy:
+        # Busy at both ends: its journal, read at both ends, may have come and gone between
+        # them (created, committed, removed while its status stayed), so a file it made while
+        # the configurations were being read looks orphaned. Files that changed during the
+        # check are not judged; older ones (real leftovers) still are.
+        checker.findings = [
+            f for f in checker.findings if f.vm is not None or not _changed_since(f.path, start)
+        ]
     # Stopped past its commit point (a full disk, an I/O error) and not finished yet: its
     # files are half-way until it is, so they are not judged either.
     unfinished = {

@@ -198,3 +198,42 @@ def test_two_threads_rewriting_one_state_file_at_once_both_succeed(tmp_path: Pat
         thread.join()
     assert errors == []
     assert [p.name for p in tmp_path.iterdir()] == ["revision"]
+
+
+def test_files_made_during_the_check_by_a_vm_busy_throughout_are_not_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak's false orphans: another process, busy on web01 at both ends of the check,
+    creates, commits and forgets its journal while the configurations are being read, so its
+    new checkpoint's XML and AVHDX are in the folders but in no configuration the check read.
+    They are not orphans; a real leftover from before the check still is."""
+    from hvgui.host import check
+
+    host = _lab(tmp_path / "host")
+    web01 = host.get_vm("web01")
+    leftover = host.root / "Snapshots" / "0F0F0F0F-0000-4000-8000-000000000001.xml"
+    leftover.write_bytes(b"<configuration/>")
+    os.utime(leftover, (time.time() - 60, time.time() - 60))
+    time.sleep(0.2)  # its inode change time too is from before the check (which allows 50 ms)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        status = host.layout.status_file(web01.id)
+        status.write_text(f'{{"pid": {other.pid}, "operation": "Creating Checkpoint", '
+                          '"percent": 40, "state": null, "visible": true}')
+        made = [host.root / "Snapshots" / "0F0F0F0F-0000-4000-8000-000000000002.xml",
+                host.root / "Virtual Hard Disks" /
+                "web01_0F0F0F0F-0000-4000-8000-000000000003.avhdx"]
+        real_check = check._check
+
+        def check_while_the_other_makes_files(h: Host) -> object:
+            for path in made:
+                path.write_bytes(b"x")
+            return real_check(h)
+
+        monkeypatch.setattr(check, "_check", check_while_the_other_makes_files)
+        findings = Host.open(tmp_path / "host", create=False).check()
+    finally:
+        other.kill()
+        other.wait()
+    assert [f.code for f in findings if f.vm == "web01"] == ["vm-busy"]
+    assert {f.path for f in findings if f.code.startswith("orphaned")} == {leftover}
