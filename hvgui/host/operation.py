@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from hvgui.host import freespace, journal
 from hvgui.host.errors import HostError
+from hvgui.host.fileio import file_size
 from hvgui.host.layout import snapshot_config_path
 from hvgui.host.model import DiskEvent
+from hvgui.host.names import human_size
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
 
@@ -77,6 +79,12 @@ class Operation:
             self.dirty.append(doc)
 
     def event(self, action: str, path: Path, size: int | None = None, detail: str = "") -> None:
+        length = file_size(path) if path.suffix.lower() == ".bin" else None
+        if length is not None and size is not None and length != size:
+            # "Size" is a file's length everywhere; what a sparse BIN really stores is said
+            # in words (its length is the VM's memory, as on Hyper-V).
+            stored = f"{human_size(size)} of it stored"
+            detail, size = (f"{detail}; {stored}" if detail else stored), length
         self.events.append(
             DiskEvent(datetime.now(UTC), self.operation, self.vm_id, action, path, size, detail)
         )

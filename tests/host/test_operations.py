@@ -121,3 +121,16 @@ def test_guest_writes_that_grow_the_avhdx_are_logged(host: Host) -> None:
     assert grown[0].size == avhdx.stat().st_size > before + 15 * MiB
     write_now(host, "web01", 0, b"same block again")  # no new block: no event
     assert len([e for e in host.events("web01") if e.action == "grown"]) == 1
+
+
+def test_a_checkpoints_memory_file_is_logged_with_its_length(host: Host) -> None:
+    """What happened's "Size" is a file's length for every file: a checkpoint's BIN is as long
+    as the VM's memory (as on Hyper-V); the little it really stores is said in words."""
+    make_vm(host, running=True)
+    host.write_memory("web01", 2 * MiB, b"remember me")
+    result = host.checkpoint_vm("web01", snapshot_name="s")
+    assert result.snapshot is not None and result.snapshot.bin_path is not None
+    [event] = [e for e in result.events if e.path == result.snapshot.bin_path]
+    assert event.size == result.snapshot.bin_path.stat().st_size
+    assert event.size >= host.get_vm("web01").memory_startup > 2 * MiB
+    assert event.detail.endswith("of it stored") and "MiB of it stored" in event.detail
