@@ -237,3 +237,34 @@ def test_files_made_during_the_check_by_a_vm_busy_throughout_are_not_orphans(
         other.wait()
     assert [f.code for f in findings if f.vm == "web01"] == ["vm-busy"]
     assert {f.path for f in findings if f.code.startswith("orphaned")} == {leftover}
+
+
+def test_a_finding_seen_once_is_a_moment_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operation that starts and ends between two reads of one check (the long soak's many
+    hands) can make a file look orphaned once; a second check right after does not see it, so
+    it is not reported. A real leftover is seen both times and is reported."""
+    from hvgui.host import check
+
+    host = _lab(tmp_path / "host")
+    leftover = host.root / "Snapshots" / "0F0F0F0F-0000-4000-8000-000000000001.xml"
+    leftover.write_bytes(b"<configuration/>")
+    passing = host.root / "Virtual Hard Disks" / "web01_0F0F0F0F-0000-4000-8000-000000000002.avhdx"
+    real_check = check._check
+    calls: list[int] = []
+
+    def another_hand_passing_through(h: Host) -> object:
+        calls.append(1)
+        if len(calls) > 1:
+            return real_check(h)
+        passing.write_bytes(b"x")  # there for this read only, as a half-made checkpoint's disk
+        try:
+            return real_check(h)
+        finally:
+            passing.unlink()
+
+    monkeypatch.setattr(check, "_check", another_hand_passing_through)
+    findings = Host.open(tmp_path / "host", create=False).check()
+    assert {f.path for f in findings} == {leftover}
+    assert len(calls) == 2
