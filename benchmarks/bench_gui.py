@@ -38,7 +38,7 @@ GiB = 1 << 30
 def demo_host(workdir: Path) -> Path:
     root = workdir / "demo-host"
     if not (root / "Virtual Machines").is_dir():
-        from hvgui.host.demo import build_demo_host
+        from hvgui.teaching.demo import build_demo_host
 
         build_demo_host(root)
     return root
@@ -228,10 +228,10 @@ def scroll_frames(host_dir: Path, tmp: Path) -> dict[str, tuple[int, float, floa
 
 def merge_gap(workdir: Path, data_bytes: int) -> tuple[float, float, int]:
     """The worst GUI stall (ms) while deleting a checkpoint whose child holds `data_bytes`."""
+    from hvgui.guest.guest import Guest
     from hvgui.host import Host
-    from hvgui.host.guest import Guest
     from hvgui.ui import ask
-    from hvgui.ui.gap_meter import GapMeter
+    from tests.gap_meter import GapMeter
 
     _app()
     root = workdir / f"merge-{data_bytes >> 20}MiB-{os.getpid()}"
@@ -365,8 +365,8 @@ def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool
               ) -> list[tuple[str, float, float]]:
     """The worst GUI-thread gap during four long operations started from the window while
     busy loops keep every core busy: (operation, worst gap ms, seconds it took)."""
+    from hvgui.guest.guest import Guest
     from hvgui.host import Host
-    from hvgui.host.guest import Guest
     from hvgui.ui import ask
 
     _app()

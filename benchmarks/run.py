@@ -204,7 +204,7 @@ def bench_differencing_over_huge(work: Path, repeat: int) -> Row:
 def bench_startup(work: Path, repeat: int) -> list[Row]:
     """(5) hvctl's whole-process start-up, what a script calling it in a loop pays each time:
     beside bare Python and `qemu-img info`, all taking turns."""
-    from hvgui.host.demo import build_demo_host
+    from hvgui.teaching.demo import build_demo_host
 
     script = Path(sys.executable).with_name("hvctl")  # what a user runs, not `python -m`
     hvctl = [str(script)] if script.exists() else HVCTL

@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from hvgui.host.demo import build_demo_host
+from hvgui.teaching.demo import build_demo_host
 from hvgui.ui.inspector.block_map import BlockMapData
 from hvgui.ui.inspector.vhdx_view import VhdxView
 from hvgui.ui.inspector.window import InspectorWindow

@@ -142,7 +142,7 @@ def _show_unexpected_errors(window: QWidget) -> None:
 
 def _build_demo(window: Any, folder: Path) -> None:
     """First start: build the demo lab in the background, then open it."""
-    from hvgui.host.demo import build_demo_host
+    from hvgui.teaching.demo import build_demo_host
     from hvgui.ui import ask
     from hvgui.ui.workers import Op
 

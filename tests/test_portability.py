@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host
-from hvgui.host.demo import build_demo_host
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import copy_sparse
-from hvgui.host.guest import Guest
+from hvgui.teaching.demo import build_demo_host
 from hvgui.vhdx import convert_vhd, open_disk
 from tests.conftest import REPO
 from tests.portable_sim import POSIX_ONLY, FakeMsvcrt, hide_posix

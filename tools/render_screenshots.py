@@ -44,7 +44,7 @@ def render(out: Path, scale: float, size: tuple[int, int] = (1360, 900)) -> list
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setStyle("Fusion")
-    from hvgui.host.demo import build_demo_host
+    from hvgui.teaching.demo import build_demo_host
     from hvgui.ui.main_window import MainWindow
 
     written = []

@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _list_files(args: argparse.Namespace) -> int:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     entries = Guest(open_host(args), args.name).list_files(args.path)
     if args.json:
@@ -129,7 +129,7 @@ def _list_files(args: argparse.Namespace) -> int:
 
 
 def _read_file(args: argparse.Namespace) -> int:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     data = Guest(open_host(args), args.name).read_file(args.path)
     if args.output:
@@ -144,7 +144,7 @@ MAX_FAT_FILE = (4 << 30) - 1  # FAT stores a file's size in 32 bits
 
 
 def _write_file(args: argparse.Namespace) -> int:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     if args.text is not None:
         data = args.text.encode("utf-8")
@@ -158,7 +158,7 @@ def _write_file(args: argparse.Namespace) -> int:
 
 
 def _remove_file(args: argparse.Namespace) -> int:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     Guest(open_host(args), args.name).remove_file(args.path)
     print(f"{args.name}: deleted {args.path}")
@@ -166,7 +166,7 @@ def _remove_file(args: argparse.Namespace) -> int:
 
 
 def _note(args: argparse.Namespace) -> int:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     guest = Guest(open_host(args), args.name)
     if args.text is not None:
@@ -180,7 +180,7 @@ def _note(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> int:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     guest = Guest(open_host(args), args.name)
     with progress_bar() as progress:
@@ -193,7 +193,7 @@ def _workload(args: argparse.Namespace) -> int:
 
 
 def _new_demo_host(args: argparse.Namespace) -> int:
-    from hvgui.host.demo import build_demo_host
+    from hvgui.teaching.demo import build_demo_host
 
     start = time.monotonic()
     with progress_bar() as progress:
@@ -207,7 +207,7 @@ def _new_demo_host(args: argparse.Namespace) -> int:
 
 
 def _demo_list(args: argparse.Namespace) -> int:
-    from hvgui.host.lessons import LESSONS
+    from hvgui.teaching.lessons import LESSONS
 
     rows = [{"Name": s.name, "Note": s.note, "Story": s.title} for s in LESSONS.values()]
     print_table(rows, ["Name", "Note", "Story"])
@@ -216,7 +216,7 @@ def _demo_list(args: argparse.Namespace) -> int:
 
 def _demo_run(args: argparse.Namespace) -> int:
     from hvgui.host.layout import FOLDER_PROBLEMS, MISSING, folder_kind
-    from hvgui.host.lessons import LESSONS, run_lesson
+    from hvgui.teaching.lessons import LESSONS, run_lesson
 
     if args.scenario not in LESSONS:
         args.parser.error(f"argument NAME: invalid choice: {args.scenario!r} "

@@ -101,7 +101,7 @@ def _vhdx_summary(dump: dict[str, Any]) -> dict[str, Any]:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from hvgui.host.inspect import inspect_file
+    from hvgui.inspect import inspect_file
 
     facts = inspect_file(args.path)
     if args.json:
@@ -136,7 +136,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_checkpoint(args: argparse.Namespace) -> int:
-    from hvgui.host.inspect import checkpoint_files, delete_preview
+    from hvgui.inspect import checkpoint_files, delete_preview
 
     host = open_host(args)
     if args.delete_preview:

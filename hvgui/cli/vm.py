@@ -27,7 +27,8 @@ from hvgui.cli.common import (
 from hvgui.host.names import human_size, ps_datetime
 
 if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
-    from hvgui.host import Host, HostError, OperationResult
+    from hvgui.backend import OperationResult
+    from hvgui.host import Host, HostError
     from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser

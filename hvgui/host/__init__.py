@@ -14,38 +14,18 @@ if TYPE_CHECKING:
     from hvgui.host.errors import HostError, InvalidStateError, VMBusyError
     from hvgui.host.host import Host
     from hvgui.host.layout import default_host_dir
-    from hvgui.host.model import (
-        VM,
-        DiskEvent,
-        Event,
-        FibreChannelAdapter,
-        Finding,
-        HardDrive,
-        OperationResult,
-        Snapshot,
-    )
 
 # Each public name and the module that defines it.
 _HOME = {
     "HostError": "errors", "InvalidStateError": "errors", "VMBusyError": "errors",
     "Host": "host",
     "default_host_dir": "layout",
-    "VM": "model", "DiskEvent": "model", "Event": "model", "FibreChannelAdapter": "model",
-    "Finding": "model", "HardDrive": "model", "OperationResult": "model", "Snapshot": "model",
 }
 
 __all__ = [
-    "VM",
-    "DiskEvent",
-    "Event",
-    "FibreChannelAdapter",
-    "Finding",
-    "HardDrive",
     "Host",
     "HostError",
     "InvalidStateError",
-    "OperationResult",
-    "Snapshot",
     "VMBusyError",
     "default_host_dir",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import vhdx
+from hvgui.backend.model import Finding
 from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
@@ -26,7 +27,6 @@ from hvgui.host.layout import (
     read_pointer,
     snapshot_config_path,
 )
-from hvgui.host.model import Finding
 from hvgui.host.savedstate import describe_bin, read_vsv
 from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from hvgui import durable, vhdx
+from hvgui.backend.model import OperationResult, Snapshot
 from hvgui.host import chain_health, freespace, journal, runtime, states
 from hvgui.host.checkpoints import (
     pending_after,
@@ -21,7 +22,6 @@ from hvgui.host.checkpoints import (
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
 from hvgui.host.layout import avhdx_name, snapshot_config_path, snapshot_state_dir
-from hvgui.host.model import OperationResult, Snapshot
 from hvgui.host.names import default_checkpoint_name, ps_quote, validate_name
 from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
 from hvgui.host.runtime import MAX_CHECKPOINTS

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hvgui import durable, portable
+from hvgui.backend.model import DiskEvent
 from hvgui.host.boundary import shared_file
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import open_regular, parse_json
-from hvgui.host.model import DiskEvent
 
 MAX_LINE = 64 * 1024
 # The most of the log read: its newest lines (tens of thousands of events; a real log takes

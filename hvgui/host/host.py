@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui import vhdx
+from hvgui.backend.model import VM, DiskEvent, Finding, OperationResult, Snapshot
 from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
 from hvgui.host.boundary import (
     Boundary,
@@ -45,7 +46,6 @@ from hvgui.host.layout import (
     vm_runtime_dir,
 )
 from hvgui.host.lock import HostLock, StatusBoard, read_only_reason
-from hvgui.host.model import VM, DiskEvent, Finding, OperationResult, Snapshot
 from hvgui.host.operation import (
     PHASE_APPLY,
     PHASE_CREATE,

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui.backend.model import DiskEvent
 from hvgui.host import freespace, journal
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size
 from hvgui.host.layout import snapshot_config_path
-from hvgui.host.model import DiskEvent
 from hvgui.host.names import human_size
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress

@@ -7,10 +7,10 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hvgui.backend.model import FibreChannelAdapter, HardDrive
 from hvgui.host import states
 from hvgui.host.errors import HostError, InvalidStateError
 from hvgui.host.layout import vm_runtime_dir
-from hvgui.host.model import FibreChannelAdapter, HardDrive
 from hvgui.host.savedstate import DeviceState, read_vsv
 from hvgui.host.xmlconfig import DRIVE_NONE, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, from_filetime
 from hvgui.progress import Progress

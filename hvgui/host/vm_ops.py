@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
+from hvgui.backend.model import DiskEvent, OperationResult
 from hvgui.host import chain_health, freespace, journal, runtime, states
 from hvgui.host.boundary import ALLOW_COMMAND
 from hvgui.host.checkpoints import vhd_paths
@@ -20,7 +21,6 @@ from hvgui.host.layout import (
     snapshot_state_dir,
     vm_runtime_dir,
 )
-from hvgui.host.model import DiskEvent, OperationResult
 from hvgui.host.names import file_name_for, ps_quote, ps_size, shown, validate_name
 from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
@@ -76,7 +76,7 @@ def new_vm(
             durable.make_folders(vhd.parent)
             op.tx.created(vhd)
             # the guest's file system code (and numpy) loads only when a VM gets a disk
-            from hvgui.host.guest import MIN_GUEST_DISK, format_new_vm_disk
+            from hvgui.fat.partitioned import MIN_GUEST_DISK, format_new_vm_disk
 
             vhdx.create_dynamic(vhd, new_vhd_size_bytes)
             with vhdx.open_disk(vhd, writable=True) as new_disk:

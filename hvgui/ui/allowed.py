@@ -3,7 +3,8 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 
 from __future__ import annotations
 
-from hvgui.host import VM, HostError, Snapshot, chain_health
+from hvgui.backend import VM, Snapshot
+from hvgui.host import HostError, chain_health
 from hvgui.host.chain_health import SOUND, Health
 from hvgui.host.states import TRANSITIONS, transition
 

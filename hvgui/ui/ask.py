@@ -16,8 +16,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
 
+from hvgui.backend import VM, Finding, Snapshot
 from hvgui.errors import HvError
-from hvgui.host import VM, Finding, Host, Snapshot
+from hvgui.host import Host
 from hvgui.progress import Cancelled
 
 

@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 from shiboken6 import isValid
 
-from hvgui.host import VM, Finding, Host, HostError, OperationResult, Snapshot
+from hvgui.backend import VM, Finding, OperationResult, Snapshot
+from hvgui.host import Host, HostError
 from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui import ask

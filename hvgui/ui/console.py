@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import OperationResult
-from hvgui.host.guest import Guest
+from hvgui.backend import OperationResult
+from hvgui.guest.guest import Guest
 from hvgui.host.names import human_size
 from hvgui.ui import ask
 from hvgui.ui.icons import icon

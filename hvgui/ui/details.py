@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, HardDrive, Snapshot
+from hvgui.backend import VM, HardDrive, Snapshot
 from hvgui.host.names import human_size
 from hvgui.ui.formatting import hyperv_time, memory_mb
 from hvgui.ui.thumbnail import render_screen

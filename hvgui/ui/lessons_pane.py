@@ -1,6 +1,6 @@
 """The Lessons pane: every note of the checkpoint article taught in the window.
 
-It lists the lessons (`hvgui.host.lessons`, the same data `hvctl demo run` uses). Choosing one
+It lists the lessons (`hvgui.teaching.lessons`, the same data `hvctl demo run` uses). Choosing one
 builds its demo lab in a fresh folder in the background, opens it, and walks through the steps:
 each says what to do or what is about to happen; Next runs the step's operation on a pool
 thread, then shows what to look at (the VM and checkpoint selected in the tree, the rows of
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from hvgui.host import Host
-from hvgui.host.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
+from hvgui.teaching.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
 from hvgui.ui import ask
 from hvgui.ui.workers import Op
 

@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, DiskEvent, Host, HostError, Snapshot
+from hvgui.backend import VM, DiskEvent, Snapshot
+from hvgui.host import Host, HostError
 from hvgui.ui import allowed, ask
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hvgui.host import VM, HardDrive, Snapshot
-from hvgui.host.guestfs import GuestFS
+from hvgui.backend import VM, HardDrive, Snapshot
+from hvgui.fat.partitioned import GuestFS
 from hvgui.vhdx import open_disk
 
 MAX_LINES = 6

@@ -15,7 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
-from hvgui.host import VM, DiskEvent, Host, HostError, OperationResult, Snapshot, chain_health
+from hvgui.backend import VM, DiskEvent, OperationResult, Snapshot
+from hvgui.host import Host, HostError, chain_health
 from hvgui.host.chain_health import Health
 from hvgui.progress import Cancelled, CancelToken, Progress
 from hvgui.ui import allowed

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.host import VM, HardDrive, Host, OperationResult, Snapshot
+from hvgui.backend import VM, HardDrive, OperationResult, Snapshot
+from hvgui.host import Host
 from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.ui import ask
 from hvgui.ui.icons import icon

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPoint, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication
 from PySide6.QtWidgets import QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
-from hvgui.host import DiskEvent, OperationResult
+from hvgui.backend import DiskEvent, OperationResult
 from hvgui.host.names import human_size
 
 COLUMNS = ("Action / file", "Change", "Size", "Detail")

@@ -48,7 +48,7 @@ def heavy(modules: set[str], *prefixes: str) -> list[str]:
 def test_help_loads_no_host_no_engine_no_third_party_library() -> None:
     modules = loaded_by("--help")
     assert heavy(modules, "numpy", "lxml", "crc32c", "PySide6", "hvgui.host.host",
-                 "hvgui.vhdx.image", "hvgui.host.lessons") == []
+                 "hvgui.vhdx.image", "hvgui.teaching.lessons") == []
 
 
 def test_disk_command_loads_neither_the_host_nor_lxml(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_listing_vms_loads_neither_numpy_nor_the_disk_engine(tmp_path: Path) -> 
     lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=16 << 20)
     modules = loaded_by("get-vm", "--host", tmp_path / "lab")
     assert heavy(modules, "numpy", "crc32c", "PySide6", "hvgui.vhdx.image",
-                 "hvgui.vhdx.merge", "hvgui.host.guest") == []
+                 "hvgui.vhdx.merge", "hvgui.guest.guest") == []
     assert "hvgui.host.host" in modules
 
 

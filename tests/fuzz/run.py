@@ -24,11 +24,11 @@ with atheris.instrument_imports(include=["hvgui"]):
     # Loaded here, not on first use, so that the lazily loaded engine is instrumented too.
     import hvgui.host.check
     import hvgui.host.host
-    import hvgui.host.inspect.chains
-    import hvgui.host.inspect.decode
     import hvgui.host.runtime
     import hvgui.host.savedstate
     import hvgui.host.xmlconfig
+    import hvgui.inspect.chains
+    import hvgui.inspect.decode
     import hvgui.vhdx.bat
     import hvgui.vhdx.chain
     import hvgui.vhdx.check

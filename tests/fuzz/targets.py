@@ -24,9 +24,9 @@ import crc32c
 
 from hvgui.errors import HvError
 from hvgui.host import Host, savedstate
-from hvgui.host.inspect.chains import checkpoint_files
-from hvgui.host.inspect.decode import inspect_file, xml_settings
 from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.inspect.chains import checkpoint_files
+from hvgui.inspect.decode import inspect_file, xml_settings
 from hvgui.vhdx import convert_vhd, dump_vhdx, merge_vhd, open_disk, test_vhd
 
 MAX_FILE = 64 << 20  # a sparse image is at most this large (the offsets wrap)

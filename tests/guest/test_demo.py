@@ -11,10 +11,11 @@ import pytest
 
 from hvgui import vhdx
 from hvgui.cli.main import main as hvctl
-from hvgui.host import Host, demo
-from hvgui.host.guestfs import GuestFS
-from hvgui.host.lessons import LESSONS, run_lesson
+from hvgui.fat.partitioned import GuestFS
+from hvgui.host import Host
 from hvgui.host.readable import GUID
+from hvgui.teaching import demo
+from hvgui.teaching.lessons import LESSONS, run_lesson
 
 
 @pytest.fixture(scope="module")

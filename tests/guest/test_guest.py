@@ -10,9 +10,9 @@ import pytest
 
 from hvgui import vhdx
 from hvgui.cli.main import main as hvctl
+from hvgui.fat.partitioned import GUEST_PARTITION_OFFSET
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, HostError
-from hvgui.host.guest import Guest
-from hvgui.host.guestfs import GUEST_PARTITION_OFFSET
 from hvgui.progress import Cancelled, CancelToken
 from tests.conftest import need_tool
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hvgui.host.fatfs import FatError
-from hvgui.host.guestfs import GUEST_PARTITION_OFFSET, GuestFS, format_guest_disk, read_partition
+from hvgui.fat.partitioned import GUEST_PARTITION_OFFSET, GuestFS, format_guest_disk, read_partition
+from hvgui.fat.volume import FatError
 from tests.conftest import need_tool
 
 MiB = 1 << 20

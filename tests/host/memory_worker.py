@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host
-from hvgui.host.guest import Guest
 
 MiB = 1 << 20
 BLOCKS_AT = 24 * MiB  # past the note (16 MiB + 64 KiB)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from hvgui import vhdx
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, InvalidStateError
 from hvgui.host.chain_health import ChainHealth
-from hvgui.host.guest import Guest
 
 MiB = 1 << 20
 
@@ -120,8 +120,8 @@ def test_a_break_seen_half_way_through_a_merge_is_not_remembered(
     """Another process merges: the walk reads the child's old locator, then the old parent is
     deleted before the stat stamp is taken. That half-merge view must not stick (it refused
     Apply with 'parent missing' on a sound chain until the child changed again)."""
+    from hvgui.backend.model import HardDrive
     from hvgui.host import chain_health
-    from hvgui.host.model import HardDrive
     from hvgui.vhdx.walk import walk_chain
 
     base, middle, leaf = tmp_path / "base.vhdx", tmp_path / "mid.avhdx", tmp_path / "leaf.avhdx"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from hvgui.backend.model import Finding
 from hvgui.cli.main import main
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, HostError
-from hvgui.host.guest import Guest
-from hvgui.host.model import Finding
 
 MiB = 1 << 20
 OPERATIONS = [

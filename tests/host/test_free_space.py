@@ -14,8 +14,8 @@ import pytest
 
 from hvgui.host import Host, freespace
 from hvgui.host.errors import HostError, UnfinishedError
-from hvgui.host.inspect import delete_preview
 from hvgui.host.names import human_size
+from hvgui.inspect import delete_preview
 
 from .hosthelpers import MiB, contents, make_vm, write_now
 from .loopfs import fill, small_filesystem

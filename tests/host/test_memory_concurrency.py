@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hvgui.guest.guest import NOTE_ADDRESS, NOTE_HEADER, NOTE_MAGIC, NOTE_MAX_BYTES, Guest
 from hvgui.host import Host
-from hvgui.host.guest import NOTE_ADDRESS, NOTE_HEADER, NOTE_MAGIC, NOTE_MAX_BYTES, Guest
 from hvgui.host.savedstate import BinFile, copy_bin
 
 from .hosthelpers import make_vm

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, states
 from hvgui.host.errors import InvalidStateError, PausedCriticalError
-from hvgui.host.guest import Guest
 from hvgui.ui.allowed import refusals
 
 from .hosthelpers import MiB, make_vm, write_now

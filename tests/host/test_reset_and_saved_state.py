@@ -9,9 +9,9 @@ import pytest
 
 from hvgui import vhdx
 from hvgui.cli.main import main as hvctl
+from hvgui.fat.partitioned import GuestFS
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, InvalidStateError
-from hvgui.host.guest import Guest
-from hvgui.host.guestfs import GuestFS
 from hvgui.host.xmlconfig import ConfigDoc
 
 MiB = 1 << 20

@@ -9,8 +9,8 @@ import pytest
 
 from hvgui.cli.main import main
 from hvgui.host import Host, HostError
-from hvgui.host.inspect import XML, inspect_file, read_text_capped
 from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.inspect import XML, inspect_file, read_text_capped
 
 from .hosthelpers import make_vm
 

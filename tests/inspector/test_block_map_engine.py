@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from hvgui.host.inspect import block_map, read_path
+from hvgui.inspect import block_map, read_path
 from hvgui.ui.inspector.block_map import ZERO, BlockMapData
 from hvgui.ui.inspector.vhdx_view import BlockMapPanel
 from hvgui.ui.workers import Runner

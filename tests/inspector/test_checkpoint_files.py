@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hvgui.host import Host
-from hvgui.host.inspect import (
+from hvgui.inspect import (
     AVHDX,
     BIN,
     DELETE,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hvgui.host.inspect import (
+from hvgui.inspect import (
     AVHDX,
     MISSING,
     UNKNOWN,
@@ -19,7 +19,7 @@ from hvgui.host.inspect import (
     inspect_file,
     read_text_capped,
 )
-from hvgui.host.inspect.facts import HYPERV_2016_SIGNATURE
+from hvgui.inspect.facts import HYPERV_2016_SIGNATURE
 
 
 @pytest.mark.parametrize(

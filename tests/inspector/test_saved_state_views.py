@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from hvgui.host import savedstate
-from hvgui.host.inspect import BIN, VMCX, VMRS, VSV, identify, inspect_file
+from hvgui.inspect import BIN, VMCX, VMRS, VSV, identify, inspect_file
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.facts_model import FactsModel
 from hvgui.ui.inspector.panels import ErrorPanel

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from hvgui.host.inspect import space_history
-from hvgui.host.model import DiskEvent
+from hvgui.backend.model import DiskEvent
+from hvgui.inspect import space_history
 from hvgui.ui.inspector.space_view import SpaceView
 
 MiB = 1 << 20

@@ -11,7 +11,7 @@ from PySide6.QtCore import QModelIndex
 from pytestqt.qtbot import QtBot
 
 from hvgui.cli.main import main
-from hvgui.host.inspect import VHD, identify, inspect_file
+from hvgui.inspect import VHD, identify, inspect_file
 from hvgui.ui.inspector.binary_view import SavedStateView
 from hvgui.ui.inspector.window import make_file_view
 from hvgui.ui.workers import Runner

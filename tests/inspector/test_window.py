@@ -224,14 +224,14 @@ def test_garbage_and_truncated_files_get_readable_panels(
 
 
 def test_models_pass_the_model_tester(qtmodeltester, lab: Host) -> None:  # type: ignore[no-untyped-def]
-    from hvgui.host.inspect import checkpoint_files, delete_preview
+    from hvgui.inspect import checkpoint_files, delete_preview
 
     qtmodeltester.check(FileListModel(checkpoint_files(lab, "Lab", "Two")))
     qtmodeltester.check(PlannedFilesModel(delete_preview(lab, "Lab", "Two").files))
 
 
 def test_the_delete_dialog_computes_in_the_background(qtbot: QtBot, lab: Host) -> None:
-    from hvgui.host.inspect import delete_preview
+    from hvgui.inspect import delete_preview
 
     dialog = DeletePreviewDialog(None, compute=lambda: delete_preview(lab, "Lab", "One"))
     qtbot.addWidget(dialog)
@@ -326,7 +326,7 @@ def test_f5_after_the_checkpoint_is_deleted_says_so(
 def test_the_delete_preview_fits_a_1280x800_screen_and_names_each_files_checkpoint(
     qtbot: QtBot, branched: Host, tmp_path: Path
 ) -> None:
-    from hvgui.host.inspect import delete_preview
+    from hvgui.inspect import delete_preview
 
     dialog = DeletePreviewDialog(
         None, compute=lambda: delete_preview(branched, "Lab", "One", include_children=True),
@@ -356,7 +356,7 @@ def test_the_delete_preview_fits_a_1280x800_screen_and_names_each_files_checkpoi
 
 
 def test_a_single_delete_is_titled_delete_checkpoint(qtbot: QtBot, lab: Host) -> None:
-    from hvgui.host.inspect import delete_preview
+    from hvgui.inspect import delete_preview
 
     dialog = DeletePreviewDialog(delete_preview(lab, "Lab", "Two"))
     qtbot.addWidget(dialog)

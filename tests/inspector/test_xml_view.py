@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from hvgui.host.inspect import XML, identify, inspect_file, settings_diff
+from hvgui.inspect import XML, identify, inspect_file, settings_diff
 from hvgui.ui.inspector.panels import ErrorPanel
 from hvgui.ui.inspector.window import make_file_view
 from hvgui.ui.inspector.xml_models import SettingsDiffModel, XmlTreeModel
@@ -75,7 +75,7 @@ def test_hostile_xml_gets_an_error_panel(qtbot: QtBot, tmp_path: Path) -> None:
 
 
 def test_xml_models_pass_the_model_tester(qtmodeltester, config_pair: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
-    from hvgui.host.inspect import load_xml_tree
+    from hvgui.inspect import load_xml_tree
 
     left, right = config_pair
     qtmodeltester.check(XmlTreeModel(load_xml_tree(left)))

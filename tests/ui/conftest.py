@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host
-from hvgui.host.guest import Guest
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import Answers

@@ -12,7 +12,7 @@ from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu
 
-from hvgui.host import Snapshot
+from hvgui.backend import Snapshot
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.models import ObjectRole

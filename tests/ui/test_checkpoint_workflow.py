@@ -91,7 +91,7 @@ def test_apply_with_each_answer(
 def test_revert_goes_back_to_the_parent_checkpoint(
     qtbot: Any, window: MainWindow, answers: Answers
 ) -> None:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     host = _host(window)
     assert Guest(host, "Alpha").read_file("/hello.txt").startswith(b"hello after")
@@ -121,7 +121,7 @@ def test_delete_merges_with_progress(qtbot: Any, window: MainWindow, answers: An
     assert recorder.percents("Deleting Checkpoint"), recorder.texts
     assert recorder.percents("Merge in progress"), recorder.texts
     # The running disk still reads what the guest wrote after the checkpoint.
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     assert Guest(host, "Alpha").read_file("/hello.txt").startswith(b"hello after")
     # No checkpoints left: Hyper-V Manager shows no tree (no lone Now), and says so.

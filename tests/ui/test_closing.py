@@ -13,8 +13,8 @@ import pytest
 
 from hvgui.host import Host
 from hvgui.ui.closing import ClosingDialog
-from hvgui.ui.gap_meter import GapMeter
 from hvgui.ui.main_window import MainWindow
+from tests.gap_meter import GapMeter
 from tests.ui.helpers import vm_index, wait_idle
 
 

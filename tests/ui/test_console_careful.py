@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, InvalidStateError
-from hvgui.host.guest import Guest
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import Answers, open_console, vm_index, wait_idle
 

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from hvgui import app
+from hvgui.guest.guest import Guest
 from hvgui.host import Host
-from hvgui.host.guest import Guest
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.vm_dialogs import NewVmDialog, NewVmValues, SettingsDialog
 from tests.ui.helpers import (

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hvgui.host.lessons import LESSONS
+from hvgui.teaching.lessons import LESSONS
 from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import Answers, status_text

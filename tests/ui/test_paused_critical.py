@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host
 from hvgui.host.errors import PausedCriticalError
-from hvgui.host.guest import Guest
 from hvgui.ui.main_window import MainWindow
 from tests.host.loopfs import fill, small_filesystem
 from tests.ui.helpers import Answers, vm_index

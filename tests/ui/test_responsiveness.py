@@ -8,10 +8,10 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from hvgui.guest.guest import Guest
 from hvgui.host import Host
-from hvgui.host.guest import Guest
-from hvgui.ui.gap_meter import GapMeter
 from hvgui.ui.main_window import MainWindow
+from tests.gap_meter import GapMeter
 from tests.ui.helpers import Answers, StatusRecorder, wait_idle
 
 MiB = 1 << 20

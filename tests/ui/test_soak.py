@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings, QTimer
 
-from hvgui.host import Host, HostError, OperationResult, VMBusyError
-from hvgui.host.guest import Guest
+from hvgui.backend import OperationResult
+from hvgui.guest.guest import Guest
+from hvgui.host import Host, HostError, VMBusyError
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui.main_window import MainWindow
 from hvgui.vhdx import open_disk

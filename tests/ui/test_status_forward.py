@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from hvgui.host.guest import Guest
+from hvgui.guest.guest import Guest
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
     PERCENT,

@@ -201,7 +201,7 @@ def test_what_happened_starts_with_the_host_history(qtbot: Any, window: MainWind
 def test_cancel_operation_stops_a_running_workload(
     qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
 ) -> None:
-    from hvgui.host.guest import Guest
+    from hvgui.guest.guest import Guest
 
     assert window.session is not None
     window.vm_view.selectRow(vm_index(window, "Alpha").row())

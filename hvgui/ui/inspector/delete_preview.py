@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.errors import HvError
-from hvgui.host.inspect import DeletePreview, delete_preview
 from hvgui.host.names import human_size
+from hvgui.inspect import DeletePreview, delete_preview
 from hvgui.ui.inspector.file_models import PlannedFilesModel
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner

@@ -7,8 +7,8 @@ from enum import IntEnum
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
-from hvgui.host.inspect import DELETE, KEEP, MERGE, FileFacts, PlannedFile
 from hvgui.host.names import human_size
+from hvgui.inspect import DELETE, KEEP, MERGE, FileFacts, PlannedFile
 from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable
 
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.errors import HvError
-from hvgui.host.inspect import STATE_NAMES, BlockMap, block_map, read_path
+from hvgui.inspect import STATE_NAMES, BlockMap, block_map, read_path
 from hvgui.ui.inspector.block_map import (
     ZERO,
     BlockMapData,

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.errors import HvError
-from hvgui.host.inspect import (
+from hvgui.host.names import human_size
+from hvgui.inspect import (
     AVHDX,
     BIN,
     KIND_LABELS,
@@ -42,7 +43,6 @@ from hvgui.host.inspect import (
     files_of,
     inspect_file,
 )
-from hvgui.host.names import human_size
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles

@@ -10,7 +10,7 @@ from lxml import etree
 from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush, QColor, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 
-from hvgui.host.inspect import SettingChange
+from hvgui.inspect import SettingChange
 from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable, ReadOnlyTree
 
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.errors import HvError
-from hvgui.host.inspect import SettingChange, load_xml_tree, read_text_capped, settings_diff
+from hvgui.inspect import SettingChange, load_xml_tree, read_text_capped, settings_diff
 from hvgui.ui.inspector.facts_model import FactsModel
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading, replace_tab
 from hvgui.ui.inspector.xml_models import SettingsDiffModel, XmlHighlighter, XmlTreeModel

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from hvgui.errors import HvError
-from hvgui.host import fatnames
+from hvgui.fat import names as fatnames
 
 MiB = 1 << 20
 ATTR_READ_ONLY = 0x01

@@ -15,7 +15,7 @@ checkpoint delete will do, and how checkpoint files grew.
 Nothing here reads a whole file: decoders read headers and tables, XML is capped.
 """
 
-from hvgui.host.inspect.blocks import (
+from hvgui.inspect.blocks import (
     MIXED_STATE,
     STATE_NAMES,
     BlockMap,
@@ -24,8 +24,8 @@ from hvgui.host.inspect.blocks import (
     block_map,
     read_path,
 )
-from hvgui.host.inspect.chains import checkpoint_files, files_of
-from hvgui.host.inspect.decode import (
+from hvgui.inspect.chains import checkpoint_files, files_of
+from hvgui.inspect.decode import (
     SettingChange,
     inspect_file,
     load_xml_tree,
@@ -33,7 +33,7 @@ from hvgui.host.inspect.decode import (
     settings_diff,
     xml_settings,
 )
-from hvgui.host.inspect.deletes import (
+from hvgui.inspect.deletes import (
     DELETE,
     KEEP,
     MERGE,
@@ -43,7 +43,7 @@ from hvgui.host.inspect.deletes import (
     merge_growth,
     own_bytes,
 )
-from hvgui.host.inspect.facts import (
+from hvgui.inspect.facts import (
     AVHDX,
     BIN,
     KIND_LABELS,
@@ -63,7 +63,7 @@ from hvgui.host.inspect.facts import (
     file_facts,
     identify,
 )
-from hvgui.host.inspect.space import SizeSeries, space_history
+from hvgui.inspect.space import SizeSeries, space_history
 
 __all__ = [
     "AVHDX", "BIN", "DELETE", "KEEP", "KIND_LABELS", "MERGE", "MISSING", "MIXED_STATE",

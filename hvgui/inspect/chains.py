@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hvgui.host.inspect.facts import (
+from hvgui.host.layout import vm_runtime_dir
+from hvgui.inspect.facts import (
     AVHDX,
     BIN,
     PASSTHROUGH,
@@ -21,7 +22,6 @@ from hvgui.host.inspect.facts import (
     FileFacts,
     file_facts,
 )
-from hvgui.host.layout import vm_runtime_dir
 from hvgui.vhdx import (
     ChainLink,
     walk_chain,

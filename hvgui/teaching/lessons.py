@@ -18,13 +18,13 @@ from typing import Any
 
 from hvgui import vhdx
 from hvgui.errors import HvError
-from hvgui.host import demo
+from hvgui.fat.partitioned import GuestFS
+from hvgui.guest.guest import Guest
 from hvgui.host.errors import HostError
-from hvgui.host.guest import Guest
-from hvgui.host.guestfs import GuestFS
 from hvgui.host.host import Host
 from hvgui.host.readable import LabNames
 from hvgui.progress import CancelToken, Progress, check, report
+from hvgui.teaching import demo
 
 Out = Callable[[str], None]
 MiB = 1 << 20

@@ -19,28 +19,17 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
+from hvgui.fat.partitioned import Disk, FatEntry, GuestFS
 from hvgui.host import states
 from hvgui.host.errors import HostError
-from hvgui.host.guestfs import FatEntry, GuestFS, format_guest_disk
 from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, check, report
 
 if TYPE_CHECKING:
+    from hvgui.backend.model import VM
     from hvgui.host.host import Host
-    from hvgui.host.model import VM
-
-
-class Disk(Protocol):
-    """What the guest needs of a disk: a vhdx.Disk or the host's GuestDisk around one."""
-
-    path: Path
-    size: int
-    logical_sector_size: int
-
-    def as_file(self) -> Any: ...
-    def flush(self) -> None: ...
 
 
 MiB = 1 << 20
@@ -50,31 +39,7 @@ NOTE_MAGIC = b"HVNOTE01"
 NOTE_HEADER = struct.Struct("<8sII")
 NOTE_MAX_BYTES = 64 * 1024
 WORKLOAD_CHUNK = 1 * MiB
-GUEST_LABEL = "GUEST"
-# A new VM's disk gets a partition when it is at least this big (FAT16's floor + the 1 MiB gap).
-MIN_GUEST_DISK = 32 * MiB
 _MEMORY_STATES = (*states.LIVE_STATES, states.SAVED)
-
-
-def format_new_vm_disk(disk: Disk) -> bool:
-    """Give a brand-new (all-zero) VM disk its guest partition; False when it is too small.
-
-    The host calls this from new_vm. Only the MBR, boot sectors, FAT heads and the root
-    directory are written, so a new dynamic VHDX stays small.
-    """
-    if disk.size < MIN_GUEST_DISK:
-        return False
-    with disk.as_file() as fp:
-        format_guest_disk(
-            fp,
-            disk.size,
-            sector_size=disk.logical_sector_size,
-            label=GUEST_LABEL,
-            assume_zeroed=True,
-            subject=str(disk.path),
-        )
-    disk.flush()
-    return True
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from hvgui.guest.guest import Guest
 from hvgui.host.errors import HostError
-from hvgui.host.guest import Guest
 from hvgui.host.host import Host
 from hvgui.progress import CancelToken, Progress, check, report
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from hvgui.errors import HvError
 from hvgui.host import savedstate
-from hvgui.host.inspect.facts import (
+from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
+from hvgui.inspect.facts import (
     AVHDX,
     BIN,
     VHD,
@@ -24,7 +25,6 @@ from hvgui.host.inspect.facts import (
     InspectError,
     file_facts,
 )
-from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
 from hvgui.vhdx import dump_vhd, dump_vhdx, test_vhd, walk_chain
 
 _NOT_DECODED = {

@@ -10,16 +10,22 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
-from hvgui.host.fatfs import BinaryFile, FatEntry, FatError, FatVolume, format_volume
+from hvgui.fat.volume import BinaryFile, FatEntry, FatError, FatVolume, format_volume
 
 __all__ = [
+    "GUEST_LABEL",
     "GUEST_PARTITION_OFFSET",
+    "MIN_GUEST_DISK",
+    "Disk",
     "FatEntry",
     "GuestFS",
     "GuestFsError",
     "Partition",
     "format_guest_disk",
+    "format_new_vm_disk",
     "read_partition",
 ]
 
@@ -33,6 +39,20 @@ _FAT_TYPES = {
     0x0E: "FAT16 (LBA)",
 }
 _MBR_MAX_SECTORS = 0xFFFFFFFF
+GUEST_LABEL = "GUEST"
+# A new VM's disk gets a partition when it is at least this big (FAT16's floor + the 1 MiB gap).
+MIN_GUEST_DISK = 32 << 20
+
+
+class Disk(Protocol):
+    """What the guest needs of a disk: a vhdx.Disk or the host's GuestDisk around one."""
+
+    path: Path
+    size: int
+    logical_sector_size: int
+
+    def as_file(self) -> Any: ...
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -165,3 +185,24 @@ class GuestFS:
 
     def remove_file(self, path: str) -> None:
         self.volume.remove(path)
+
+
+def format_new_vm_disk(disk: Disk) -> bool:
+    """Give a brand-new (all-zero) VM disk its guest partition; False when it is too small.
+
+    The host calls this from new_vm. Only the MBR, boot sectors, FAT heads and the root
+    directory are written, so a new dynamic VHDX stays small.
+    """
+    if disk.size < MIN_GUEST_DISK:
+        return False
+    with disk.as_file() as fp:
+        format_guest_disk(
+            fp,
+            disk.size,
+            sector_size=disk.logical_sector_size,
+            label=GUEST_LABEL,
+            assume_zeroed=True,
+            subject=str(disk.path),
+        )
+    disk.flush()
+    return True
