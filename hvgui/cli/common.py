@@ -53,11 +53,30 @@ def parse_size(text: str) -> int:
     return value
 
 
+PS51 = "ps51"  # args.json: False, True (--json) or PS51 (--json-ps51)
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print PowerShell-style JSON")
+    """`--json` and `--json-ps51`: the two JSON forms (docs/cli.md, "JSON output")."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true",
+                       help="print JSON: ConvertTo-Json's property names, enums as strings, "
+                       "dates as UTC ISO 8601 text")
+    group.add_argument("--json-ps51", dest="json", action="store_const", const=PS51,
+                       help="print what Windows PowerShell 5.1's ConvertTo-Json prints: enums "
+                       "as numbers, \\/Date(ms)\\/ dates, TimeSpan objects, -Depth 2")
 
 
-def print_json(value: Any) -> None:
+def print_json(value: Any, mode: object) -> None:
+    """`value` as --json prints it, or (mode PS51) as PowerShell 5.1 would; a list is a
+    pipeline there: one item prints as that item, none prints nothing."""
+    if mode == PS51:
+        from hvgui.cli.ps51 import convert_to_json, pipeline_to_json
+
+        text = pipeline_to_json(value) if isinstance(value, list) else convert_to_json(value)
+        if text is not None:
+            sys.stdout.write(text + "\n")
+        return
     json.dump(value, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 

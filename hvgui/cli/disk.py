@@ -163,7 +163,7 @@ def _get_vhd(args: argparse.Namespace) -> int:
     info = vhdx.get_vhd(args.path)
     record = info.to_json()
     if args.json:
-        print_json(record)
+        print_json(record, args.json)
     else:
         print_list(record)
     if info.parent_found is False:
@@ -190,7 +190,8 @@ def _test_vhd(args: argparse.Namespace) -> int:
                      "Message": f.message}
                     for f in findings
                 ],
-            }
+            },
+            args.json,
         )
     else:
         for finding in findings:

@@ -113,7 +113,7 @@ def _list_files(args: argparse.Namespace) -> int:
 
     entries = Guest(open_host(args), args.name).list_files(args.path)
     if args.json:
-        print_json([e.to_json() for e in entries])
+        print_json([e.to_json() for e in entries], args.json)
         return 0
     rows = [
         {

@@ -105,7 +105,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     facts = inspect_file(args.path)
     if args.json:
-        print_json(facts)
+        print_json(facts, args.json)
     else:
         print_list({
             "Path": facts["path"],
@@ -145,7 +145,7 @@ def _inspect_checkpoint(args: argparse.Namespace) -> int:
         preview = delete_preview(host, args.name, args.snapshot,
                                  include_children=args.include_children)
         if args.json:
-            print_json(preview.to_json())
+            print_json(preview.to_json(), args.json)
             return 0
         rows = [{"Action": f.action.capitalize(), "File": f.path.name,
                  "Into": f.into.name if f.into else "", "Size": f.size,
@@ -161,7 +161,7 @@ def _inspect_checkpoint(args: argparse.Namespace) -> int:
         return 0
     files = checkpoint_files(host, args.name, args.snapshot)
     if args.json:
-        print_json([f.to_json() for f in files])
+        print_json([f.to_json() for f in files], args.json)
         return 0
     rows = [{"File": f"{'  ' * (f.depth or 0)}{f.path.name}", "Kind": f.label,
              "Drive": f.drive or "", "SizeOnDisk": f.size_on_disk if f.exists else "missing",

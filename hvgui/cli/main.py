@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from hvgui import __version__, portable
+from hvgui.cli.common import PS51
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled
 
@@ -33,8 +34,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     # own options, which would overwrite them with their defaults (see _global_options).
     parser.add_argument("--host", dest="global_host", metavar="DIR",
                         help="the lab host folder, for every command that takes --host")
-    parser.add_argument("--json", dest="global_json", action="store_true",
-                        help="JSON output, for every command that takes --json")
+    forms = parser.add_mutually_exclusive_group()
+    forms.add_argument("--json", dest="global_json", action="store_true",
+                       help="JSON output, for every command that takes --json")
+    forms.add_argument("--json-ps51", dest="global_json", action="store_const", const=PS51,
+                       help="Windows PowerShell 5.1's JSON, for every command that takes --json")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -61,15 +65,19 @@ def _command_name(arguments: Sequence[str]) -> str | None:
 
 
 def _global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Hand --host/--json given before the command to the command, which must take them."""
+    """Hand --host/--json/--json-ps51 given before the command to the command, which must
+    take them."""
     for option in ("host", "json"):
         value = getattr(args, f"global_{option}")
         delattr(args, f"global_{option}")
         if not value:
             continue
+        spelled = "json-ps51" if value == PS51 else option
         if not hasattr(args, option):
-            parser.error(f"{args.command} does not take --{option}")
+            parser.error(f"{args.command} does not take --{spelled}")
         own = getattr(args, option)
+        if option == "json" and own and own != value:
+            parser.error("--json and --json-ps51 both given: choose one")
         if own and own != value:
             parser.error(f"--{option} given twice: {value} before the command, {own} after it")
         setattr(args, option, value)

@@ -53,7 +53,7 @@ def _command(
 
 def _print_result(result: OperationResult, args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
-        print_json(result.to_json())
+        print_json(result.to_json(), args.json)
         return 0
     for event in result.events:
         size = f" ({human_size(event.size)})" if event.size is not None else ""
@@ -81,7 +81,8 @@ def _get_vm(args: argparse.Namespace) -> int:
         print(f"hvctl: error: {error}", file=sys.stderr)
     status = 1 if errors else 0
     if args.json:
-        print_json(vms[0].to_json() if args.name else [v.to_json() for v in vms])
+        records = vms[0].to_json() if args.name else [v.to_json() for v in vms]
+        print_json(records, args.json)
         return status
     rows: list[dict[str, Any]] = []
     for vm in vms:
@@ -97,7 +98,7 @@ def _get_snapshot(args: argparse.Namespace) -> int:
     host = open_host(args)
     snaps = host.list_snapshots(args.name)
     if args.json:
-        print_json([s.to_json() for s in snaps])
+        print_json([s.to_json() for s in snaps], args.json)
         return 0
     rows = []
     for snap in snaps:
@@ -112,7 +113,7 @@ def _test_host(args: argparse.Namespace) -> int:
     host = open_host(args)
     findings = host.check()
     if args.json:
-        print_json([f.to_json() for f in findings])
+        print_json([f.to_json() for f in findings], args.json)
     elif not findings:
         print(f"{host.root}: no problems found")
     else:
@@ -138,7 +139,10 @@ def _set_host(args: argparse.Namespace) -> int:
         wanted = [*(f for f in folders if f not in gone), *(Path(d) for d in args.allow)]
         folders = host.allow_outside_folders(wanted)
     if args.json:
-        print_json({"Path": str(host.root), "AllowedOutsideFolders": [str(f) for f in folders]})
+        print_json(
+            {"Path": str(host.root), "AllowedOutsideFolders": [str(f) for f in folders]},
+            args.json,
+        )
     elif folders:
         print(f"{host.root} may also change files in:")
         for folder in folders:
@@ -152,7 +156,7 @@ def _get_events(args: argparse.Namespace) -> int:
     host = open_host(args)
     events = host.events(args.name)
     if args.json:
-        print_json([e.to_json() for e in events])
+        print_json([e.to_json() for e in events], args.json)
         return 0
     rows = []
     for event in events:
