@@ -1,0 +1,355 @@
+"""The lab transport: the scripts' JSON-lines contract answered from a lab host.
+
+`LabTransport(Host.open(dir)).run("checkpoint_vm", {"VMId": ...})` yields the records a real
+host would print for the same script and parameters: progress while the operation runs
+("Creating Checkpoint", JobType 70; after Remove-VMSnapshot's own job, the merge's JobType 50
+records until the merge ends), then the result, or an error record shaped like PowerShell's.
+Parameters are bound as PowerShell binds the script's `param()` block (unknown or missing
+mandatory ones are errors), so HyperVHost runs end to end in CI with no Windows host.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from hvgui.errors import HvError
+from hvgui.host.errors import HostError, InvalidStateError, VMBusyError
+from hvgui.host.host import Host
+from hvgui.host.model import VM, Snapshot
+from hvgui.hyperv.records import Record
+from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
+from hvgui.progress import CancelToken, Cancelled
+
+CHUNK = 1 << 20
+_PHASE_JOBS = {
+    "Creating Checkpoint": 70,
+    "Applying Checkpoint": 71,
+    "Deleting Checkpoint": 72,
+    "Merge in progress": 50,
+    "Exporting": 62,
+    "Moving Storage": 63,
+}
+_MERGE = 50
+_DONE = object()
+_STATE_ACTIONS = {
+    "Start": "start_vm",
+    "Save": "save_vm",
+    "Suspend": "suspend_vm",
+    "Resume": "resume_vm",
+    "Reset": "reset_vm",
+    "RemoveSavedState": "remove_saved_state",
+}
+
+
+def vm_object(vm: VM) -> dict[str, Any]:
+    """A VM as get_vms.ps1 prints it (ConvertTo-HvguiVM)."""
+    return {
+        **vm.to_json(),
+        "ConfigurationFile": str(vm.config_path),
+        "SnapshotCount": vm.snapshot_count,
+        "OperationalStatus": [2],
+        "RunningJobs": [],
+    }
+
+
+def snapshot_object(snap: Snapshot) -> dict[str, Any]:
+    """A checkpoint as get_snapshots.ps1 prints it (ConvertTo-HvguiSnapshot)."""
+    return {
+        **snap.to_json(),
+        "ConfigurationFile": str(snap.config_path),
+        "MemoryFile": str(snap.bin_path) if snap.bin_path else None,
+        "StateFile": str(snap.vsv_path) if snap.vsv_path else None,
+    }
+
+
+def error_object(exc: BaseException, script: str) -> dict[str, Any]:
+    """A lab host's refusal as the PowerShell error record a real host would give."""
+    message = exc.problem if isinstance(exc, HvError) else str(exc)
+    target = exc.subject if isinstance(exc, HvError) else ""
+    error_id, category = "OperationFailed", "NotSpecified"
+    if isinstance(exc, Cancelled):
+        error_id, category, message = "OperationStopped", "OperationStopped", "cancelled"
+    elif isinstance(exc, VMBusyError):
+        error_id, category = "ObjectInUse", "ResourceBusy"
+    elif isinstance(exc, InvalidStateError):
+        error_id, category = "InvalidState", "InvalidOperation"
+    elif isinstance(exc, HostError) and message.startswith("no "):
+        error_id, category = "ObjectNotFound", "ObjectNotFound"
+    elif isinstance(exc, FileNotFoundError):
+        error_id, category = "PathNotFound", "ObjectNotFound"
+    elif isinstance(exc, PermissionError):
+        error_id, category = "AccessDenied", "PermissionDenied"
+    return {
+        "Record": "error",
+        "FullyQualifiedErrorId": f"{error_id},hvgui.lab.{script}",
+        "Category": category,
+        "Reason": type(exc).__name__,
+        "ExceptionType": "Microsoft.HyperV.PowerShell.VirtualizationException",
+        "Message": message,
+        "TargetObject": target,
+    }
+
+
+class _Run:
+    """One script running in its own thread: records go through a queue to the caller."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.records: queue.Queue[Any] = queue.Queue()
+        self.cancel = CancelToken()
+        self.job_id = f"Microsoft:{uuid.uuid4()}".upper()
+        self.job_type = 0
+        self.vm_id = ""
+
+    def result(self, kind: str, obj: Any) -> None:
+        self.records.put({"Record": "result", "Kind": kind, "Object": obj})
+
+    def progress(self, fraction: float, phase: str) -> None:
+        job_type = _PHASE_JOBS.get(phase)
+        if job_type is None:
+            return
+        if job_type == _MERGE and self.job_type not in (0, _MERGE):
+            # Remove-VMSnapshot's own job ends here; the merge job goes on without it.
+            self._emit(self.job_type, 100)
+        self.job_type = job_type
+        self._emit(job_type, int(min(1.0, max(0.0, fraction)) * 100))
+
+    def _emit(self, job_type: int, percent: int) -> None:
+        phase = next(p for p, j in _PHASE_JOBS.items() if j == job_type)
+        self.records.put({
+            "Record": "progress", "Phase": phase, "PercentComplete": percent,
+            "JobType": job_type, "VMId": self.vm_id, "JobId": self.job_id,
+            "Cancellable": job_type != _MERGE,
+        })
+
+
+class LabTransport:
+    """A Transport over a lab host (in this process)."""
+
+    def __init__(self, host: Host, computer_name: str = "lab") -> None:
+        self.host = host
+        self._name = computer_name
+        self._runs: list[_Run] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def computer_name(self) -> str:
+        return self._name
+
+    def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
+        if self._closed:
+            raise HostError(self._name, "the connection is closed")
+        try:
+            bound = self._bind(script, parameters)
+        except HostError as exc:  # PowerShell's ParameterBindingException, as a record
+            yield Record("error", {**error_object(exc, script),
+                                   "FullyQualifiedErrorId": f"ParameterBinding,{script}",
+                                   "Category": "InvalidArgument"})
+            return
+        run = _Run(script)
+        handler = getattr(self, f"_{script}")
+        worker = threading.Thread(
+            target=self._work, args=(run, handler, bound), name=f"lab {script}", daemon=True
+        )
+        with self._lock:
+            self._runs.append(run)
+        worker.start()
+        try:
+            while True:
+                item = run.records.get()
+                if item is _DONE:
+                    break
+                yield Record(item["Record"], item)
+        finally:
+            run.cancel.cancel()  # the caller stopped reading: stop the script too
+            worker.join()
+            with self._lock:
+                self._runs.remove(run)
+
+    def stop(self) -> None:
+        with self._lock:
+            for run in self._runs:
+                run.cancel.cancel()
+
+    def close(self) -> None:
+        self.stop()
+        self._closed = True
+
+    # ------------------------------------------------------------------ plumbing
+    def _bind(self, script: str, parameters: Parameters) -> dict[str, Any]:
+        """PowerShell's parameter binding against the script's own param() block."""
+        if script not in script_names():
+            raise HostError(script, "no such script in hvgui/hyperv/scripts")
+        declared = declared_parameters(script)
+        unknown = [name for name in parameters if name not in declared]
+        if unknown:
+            raise HostError(script, f"the script has no parameter {unknown[0]!r}")
+        missing = [n for n, mandatory in declared.items() if mandatory and n not in parameters]
+        if missing:
+            raise HostError(script, f"the script's mandatory parameter {missing[0]!r} is missing")
+        return dict(parameters)
+
+    def _work(self, run: _Run, handler: Callable[[_Run, dict[str, Any]], None],
+              parameters: dict[str, Any]) -> None:
+        run.vm_id = str(parameters.get("VMId") or "")
+        try:
+            handler(run, parameters)
+        except (HvError, Cancelled, OSError) as exc:
+            run.records.put(error_object(exc, run.script))
+        finally:
+            run.records.put(_DONE)
+
+    def _vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        run.result("VM", vm_object(self.host.get_vm(str(parameters["VMId"]))))
+
+    # ------------------------------------------------------------------ the scripts
+    def _probe(self, run: _Run, parameters: dict[str, Any]) -> None:
+        run.result("Host", {
+            "ComputerName": self._name, "OSVersion": "6.3.9600.0", "PSVersion": "5.1",
+            "HyperVModule": True, "UserName": "LAB\\student", "IsAdministrator": True,
+            "IsHyperVAdministrator": True,
+        })
+
+    def _get_vms(self, run: _Run, parameters: dict[str, Any]) -> None:
+        if parameters.get("VMId"):
+            self._vm(run, parameters)
+            return
+        for vm in self.host.list_vms(errors=[]):
+            run.result("VM", vm_object(vm))
+
+    def _get_snapshots(self, run: _Run, parameters: dict[str, Any]) -> None:
+        for snap in self.host.list_snapshots(str(parameters["VMId"])):
+            run.result("Snapshot", snapshot_object(snap))
+
+    def _checkpoint_vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        result = self.host.checkpoint_vm(
+            str(parameters["VMId"]), snapshot_name=parameters.get("SnapshotName") or None,
+            progress=run.progress, cancel=run.cancel,
+        )
+        assert result.snapshot is not None  # Checkpoint always makes one
+        run.result("Snapshot", snapshot_object(result.snapshot))
+
+    def _restore_snapshot(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.restore_snapshot(
+            str(parameters["VMId"]), str(parameters["SnapshotId"]),
+            take_checkpoint_first=bool(parameters.get("TakeCheckpointFirst")),
+            progress=run.progress, cancel=run.cancel,
+        )
+        self._vm(run, parameters)
+
+    def _remove_snapshot(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.remove_snapshot(
+            str(parameters["VMId"]), str(parameters["SnapshotId"]),
+            include_children=bool(parameters.get("IncludeAllChildSnapshots")),
+            progress=run.progress, cancel=run.cancel,
+        )
+        run.result("Done", {"VMId": parameters["VMId"], "SnapshotId": parameters["SnapshotId"]})
+
+    def _rename_snapshot(self, run: _Run, parameters: dict[str, Any]) -> None:
+        vm, snap = str(parameters["VMId"]), str(parameters["SnapshotId"])
+        self.host.rename_snapshot(vm, snap, str(parameters["NewName"]), cancel=run.cancel)
+        run.result("Snapshot", snapshot_object(self.host.get_snapshot(vm, snap)))
+
+    def _export_snapshot(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.export_snapshot(
+            str(parameters["VMId"]), str(parameters["SnapshotId"]), str(parameters["Path"]),
+            progress=run.progress, cancel=run.cancel,
+        )
+        run.result("Done", {"VMId": parameters["VMId"], "SnapshotId": parameters["SnapshotId"],
+                            "Path": parameters["Path"]})
+
+    def _move_storage(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.move_storage(str(parameters["VMId"]), str(parameters["Path"]),
+                               progress=run.progress, cancel=run.cancel)
+        self._vm(run, parameters)
+
+    def _set_vm_state(self, run: _Run, parameters: dict[str, Any]) -> None:
+        vm, action = str(parameters["VMId"]), str(parameters["Action"])
+        if action in ("ShutDown", "TurnOff"):
+            self.host.stop_vm(vm, turn_off=action == "TurnOff", cancel=run.cancel)
+        elif action in _STATE_ACTIONS:
+            getattr(self.host, _STATE_ACTIONS[action])(vm, cancel=run.cancel)
+        else:  # the script's ValidateSet
+            raise HostError(action, "not one of the script's actions")
+        self._vm(run, parameters)
+
+    def _set_vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.set_vm(
+            str(parameters["VMId"]),
+            checkpoint_type=parameters.get("CheckpointType") or None,
+            processor_count=parameters.get("ProcessorCount") or None,
+            memory_startup_bytes=parameters.get("MemoryStartupBytes") or None,
+            notes=parameters.get("Notes"),
+            snapshot_file_location=parameters.get("SnapshotFileLocation") or None,
+            cancel=run.cancel,
+        )
+        self._vm(run, parameters)
+
+    def _get_vhd(self, run: _Run, parameters: dict[str, Any]) -> None:
+        from hvgui.vhdx.info import get_vhd
+
+        path: str | None = str(parameters["Path"])
+        for _level in range(128):
+            if not path:
+                break
+            info = get_vhd(path)
+            run.result("VHD", info.to_json())
+            path = info.parent_path if info.parent_found else None
+
+    def _read_file(self, run: _Run, parameters: dict[str, Any]) -> None:
+        path = Path(str(parameters["Path"]))
+        problem = self.host.boundary.problem(path)
+        if problem:
+            raise HostError(path, problem)
+        offset = max(0, int(parameters.get("Offset") or 0))
+        length = int(parameters.get("Length", -1) if parameters.get("Length") is not None
+                     else -1)
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            end = size if length < 0 else min(size, offset + length)
+            position = min(offset, size)
+            handle.seek(position)
+            run.result("FileInfo", {"Path": str(path), "Length": size})
+            while position < end:
+                run.cancel.raise_if_cancelled()
+                data = handle.read(min(CHUNK, end - position))
+                if not data:
+                    break
+                run.result("Chunk", {"Offset": position,
+                                     "Data": base64.b64encode(data).decode("ascii")})
+                position += len(data)
+
+    def _list_files(self, run: _Run, parameters: dict[str, Any]) -> None:
+        from datetime import UTC, datetime
+
+        folders = parameters["Folders"]
+        for folder in [folders] if isinstance(folders, str) else folders:
+            root = Path(str(folder))
+            if not root.is_dir():
+                continue
+            for path in sorted(root.rglob("*")):
+                if len(path.relative_to(root).parts) > 3 or not path.is_file():
+                    continue
+                st = path.stat()
+                run.result("File", {
+                    "Path": str(path), "Length": st.st_size,
+                    "LastWriteTime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+                    "IsReadOnly": not st.st_mode & 0o222,
+                })
+
+    def _stop_job(self, run: _Run, parameters: dict[str, Any]) -> None:
+        job_id = str(parameters["JobId"])
+        with self._lock:
+            target = next((r for r in self._runs if r.job_id == job_id), None)
+        cancellable = target is not None and target.job_type != _MERGE
+        if target is not None and cancellable:
+            target.cancel.cancel()
+        run.result("Job", {"JobId": job_id, "Found": target is not None,
+                           "Cancellable": cancellable})

@@ -1,0 +1,15 @@
+# Get-VM (every VM, or one) with GetSummaryInformation's state, memory, uptime, operational
+# status and running jobs, asked for all VMs in one call.
+param([string] $VMId)
+$vms = @(if ($VMId) { Get-VM -Id $VMId } else { Get-VM })
+$service = Get-CimInstance -Namespace $HvguiNamespace -ClassName Msvm_VirtualSystemManagementService
+# 0 Name, 100 EnabledState, 101 ProcessorLoad, 103 MemoryUsage, 105 Uptime,
+# 108 AsynchronousTasks, 110 OperationalStatus, 111 StatusDescriptions
+$requested = [uint32[]](0, 100, 101, 103, 105, 108, 110, 111)
+$answer = Invoke-CimMethod -InputObject $service -MethodName GetSummaryInformation -Arguments @{
+    SettingData = $null; RequestedInformation = $requested }
+$summaries = @{}
+foreach ($summary in @($answer.SummaryInformation)) { $summaries[[string]$summary.Name] = $summary }
+foreach ($vm in $vms) {
+    Write-HvguiResult 'VM' (ConvertTo-HvguiVM $vm $summaries[[string]$vm.Id])
+}
