@@ -60,6 +60,11 @@ def test_the_built_wheel_installs_and_runs(tmp_path: Path) -> None:
             "hvgui/cli/main.py"} <= in_sdist
     with zipfile.ZipFile(wheel) as archive:
         data = {n.split(".data/data/", 1)[1] for n in archive.namelist() if ".data/data/" in n}
+        shipped = set(archive.namelist())
+    # The PowerShell each Hyper-V operation runs (package data, read with importlib.resources).
+    scripts = {f"hvgui/hyperv/scripts/{p.name}" for p in (REPO / "hvgui/hyperv/scripts").iterdir()}
+    assert "hvgui/hyperv/scripts/get_vms.ps1" in scripts and scripts <= shipped
+    assert scripts <= in_sdist
     assert {"share/applications/hvgui.desktop",
             "share/icons/hicolor/scalable/apps/hvgui.svg",
             "share/hvgui/icons/checkpoint.svg"} <= data

@@ -13,6 +13,7 @@ import ssl
 import time
 from typing import Any
 
+from hvgui.host.errors import HostError
 from hvgui.hyperv.errors import AccessDeniedError, ConnectError
 from hvgui.hyperv.settings import ConnectionSettings
 
@@ -131,7 +132,7 @@ def certificate_subject(settings: ConnectionSettings, timeout: float) -> str:
         return "its subject could not be read"
 
 
-def explain(settings: ConnectionSettings, exc: BaseException) -> ConnectError:
+def explain(settings: ConnectionSettings, exc: BaseException) -> HostError:
     """What pypsrp, requests or spnego raised while connecting, as cause and fix."""
     name = settings.display_name
     kind = type(exc).__name__

@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from hvgui.backend.model import VM, Snapshot
 from hvgui.errors import HvError
 from hvgui.host.errors import HostError, InvalidStateError, VMBusyError
 from hvgui.host.host import Host
-from hvgui.host.model import VM, Snapshot
 from hvgui.hyperv.records import Record
 from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
-from hvgui.progress import CancelToken, Cancelled
+from hvgui.progress import Cancelled, CancelToken
 
 CHUNK = 1 << 20
 _PHASE_JOBS = {
@@ -114,6 +114,8 @@ class _Run:
         job_type = _PHASE_JOBS.get(phase)
         if job_type is None:
             return
+        if self.job_type == _MERGE and job_type != _MERGE:
+            job_type = _MERGE  # the operation's last report: the merge has ended
         if job_type == _MERGE and self.job_type not in (0, _MERGE):
             # Remove-VMSnapshot's own job ends here; the merge job goes on without it.
             self._emit(self.job_type, 100)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hvgui.host.model import VM, HardDrive, Snapshot
+from hvgui.backend.model import VM, HardDrive, Snapshot
 from hvgui.hyperv.records import RecordError
 from hvgui.vhdx.info import VhdInfo
 

@@ -26,13 +26,13 @@ POOL_SIZE = 4  # an operation, a refresh, a cancel, a file read at once
 POLL_SECONDS = 1  # WinRM Receive's operation timeout while a script runs
 
 
-def _pypsrp() -> Any:
+def _pypsrp(subject: str) -> Any:
     try:
         import pypsrp.powershell
         import pypsrp.wsman
     except ImportError:
         raise ConnectError(
-            "hvgui", "connecting to a Hyper-V host needs PowerShell Remoting for Python: "
+            subject, "connecting to a Hyper-V host needs PowerShell Remoting for Python: "
             "pip install 'hvgui[remote]'"
         ) from None
     return pypsrp
@@ -64,7 +64,7 @@ class RemoteTransport:
             settings = self.settings
             # Nothing listening, an unknown name or a silent host: say so at once.
             probe_socket(settings)
-            pypsrp = _pypsrp()
+            pypsrp = _pypsrp(settings.display_name)
             timeout = max(1, int(settings.connect_timeout))
             extra: dict[str, Any] = {}
             if settings.authentication == "certificate":
@@ -98,7 +98,7 @@ class RemoteTransport:
 
     def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
         pool = self._open()
-        pypsrp = _pypsrp()
+        pypsrp = _pypsrp(self.computer_name)
         running = pypsrp.powershell.PSInvocationState.RUNNING
         ps = pypsrp.powershell.PowerShell(pool)
         ps.add_script(invocation(script, parameters))
