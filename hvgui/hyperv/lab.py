@@ -27,6 +27,7 @@ from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
 from hvgui.progress import Cancelled, CancelToken
 
 CHUNK = 1 << 20
+DISK_SUFFIXES = (".vhd", ".vhdx", ".avhd", ".avhdx")
 _PHASE_JOBS = {
     "Creating Checkpoint": 70,
     "Applying Checkpoint": 71,
@@ -106,6 +107,12 @@ class _Run:
         self.job_id = f"Microsoft:{uuid.uuid4()}".upper()
         self.job_type = 0
         self.vm_id = ""
+        # Lockstep: after each progress record the operation waits until the caller has
+        # handled it (asked for the next record), as a pipeline's output back-pressures a
+        # script; so a cancel given while handling a record reaches the operation before
+        # it goes on.
+        self.turn = threading.Semaphore(0)
+        self.abandoned = threading.Event()
 
     def result(self, kind: str, obj: Any) -> None:
         self.records.put({"Record": "result", "Kind": kind, "Object": obj})
@@ -129,6 +136,9 @@ class _Run:
             "JobType": job_type, "VMId": self.vm_id, "JobId": self.job_id,
             "Cancellable": job_type != _MERGE,
         })
+        while not self.turn.acquire(timeout=0.05):
+            if self.abandoned.is_set():
+                return
 
 
 class LabTransport:
@@ -169,7 +179,10 @@ class LabTransport:
                 if item is _DONE:
                     break
                 yield Record(item["Record"], item)
+                if item["Record"] == "progress":
+                    run.turn.release()
         finally:
+            run.abandoned.set()
             run.cancel.cancel()  # the caller stopped reading: stop the script too
             worker.join()
             with self._lock:
@@ -328,23 +341,28 @@ class LabTransport:
                                      "Data": base64.b64encode(data).decode("ascii")})
                 position += len(data)
 
-    def _list_files(self, run: _Run, parameters: dict[str, Any]) -> None:
+    def _vm_files(self, run: _Run, parameters: dict[str, Any]) -> None:
         from datetime import UTC, datetime
 
-        folders = parameters["Folders"]
-        for folder in [folders] if isinstance(folders, str) else folders:
-            root = Path(str(folder))
-            if not root.is_dir():
+        vm = self.host.get_vm(str(parameters["VMId"]))
+        config = vm.config_path
+        runtime = config.parent / vm.id
+        snapshots = vm.snapshot_file_location / "Snapshots"
+        paths = [config, *(runtime.iterdir() if runtime.is_dir() else [])]
+        if snapshots.is_dir():
+            paths += [p for p in snapshots.rglob("*") if len(p.relative_to(snapshots).parts) <= 2]
+        for folder in sorted({d.path.parent for d in vm.hard_drives}):
+            if folder.is_dir():
+                paths += [p for p in folder.iterdir() if p.suffix.lower() in DISK_SUFFIXES]
+        for path in sorted(set(paths)):
+            if not path.is_file():
                 continue
-            for path in sorted(root.rglob("*")):
-                if len(path.relative_to(root).parts) > 3 or not path.is_file():
-                    continue
-                st = path.stat()
-                run.result("File", {
-                    "Path": str(path), "Length": st.st_size,
-                    "LastWriteTime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
-                    "IsReadOnly": not st.st_mode & 0o222,
-                })
+            st = path.stat()
+            run.result("File", {
+                "Path": str(path), "Length": st.st_size,
+                "LastWriteTime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+                "IsReadOnly": not st.st_mode & 0o222,
+            })
 
     def _stop_job(self, run: _Run, parameters: dict[str, Any]) -> None:
         job_id = str(parameters["JobId"])

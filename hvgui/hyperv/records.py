@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hvgui.errors import HvError
+from hvgui.host.errors import HostError
 
 Kind = Literal["progress", "result", "error"]
 KINDS: tuple[Kind, ...] = ("progress", "result", "error")
@@ -25,7 +25,7 @@ KINDS: tuple[Kind, ...] = ("progress", "result", "error")
 MAX_LINE = 8 << 20
 
 
-class RecordError(HvError):
+class RecordError(HostError):
     """A script printed something that is not a record (a broken or hostile host)."""
 
 

@@ -91,7 +91,7 @@ def test_enums_dates_and_ids_are_cast_for_windows_powershell_5_1() -> None:
             if name == "ParentSnapshotId":
                 assert "[string]$" in expression
     assert ".ToUniversalTime().ToString('o')" in function_body("ConvertTo-HvguiDate")
-    assert "LastWriteTime = ConvertTo-HvguiDate" in script_text("list_files")
+    assert "LastWriteTime = ConvertTo-HvguiDate" in script_text("vm_files")
     record = function_body("Write-HvguiRecord")
     assert "-Compress" in record and "-Depth" in record  # one line, nested drives kept
 
@@ -135,7 +135,7 @@ def test_the_lab_transport_answers_every_script_with_its_parameters() -> None:
     names = script_names()
     assert {"get_vms", "get_snapshots", "checkpoint_vm", "restore_snapshot", "remove_snapshot",
             "rename_snapshot", "export_snapshot", "move_storage", "set_vm_state", "set_vm",
-            "get_vhd", "read_file", "list_files", "probe", "stop_job"} <= set(names)
+            "get_vhd", "read_file", "vm_files", "probe", "stop_job"} <= set(names)
     for name in names:
         assert callable(getattr(LabTransport, f"_{name}", None)), name
         assert "param(" in script_text(name) or not declared_parameters(name)

@@ -1,0 +1,73 @@
+"""The entry point: `connect(ConnectionSettings(...))` -> a checked HyperVHost.
+
+The GUI's "Connect to Server..." and `hvctl --computer-name` both call it: it picks the
+transport (powershell.exe for the local computer on Windows, PowerShell Remoting otherwise),
+runs the probe script, and refuses with the cause and the fix when the host cannot be used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hvgui.hyperv.errors import AccessDeniedError, ConnectError
+from hvgui.hyperv.host import HyperVHost
+from hvgui.hyperv.settings import ConnectionSettings
+from hvgui.hyperv.transport import Transport
+
+INSTALL_MODULE = (
+    "install it on the host: Install-WindowsFeature Hyper-V-PowerShell (Windows Server) or "
+    "Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V-Management-PowerShell "
+    "(Windows 10/11)"
+)
+
+
+def transport_for(settings: ConnectionSettings) -> Transport:
+    if settings.uses_powershell_here:
+        from hvgui.hyperv.local import LocalTransport
+
+        return LocalTransport(computer_name=settings.display_name)
+    from hvgui.hyperv.remote import RemoteTransport
+
+    return RemoteTransport(settings)
+
+
+def connect(settings: ConnectionSettings) -> HyperVHost:
+    """A HyperVHost for `settings`, after checking the host answers, has the Hyper-V module
+    and lets this user manage it; ConnectError (or AccessDeniedError) otherwise."""
+    return open_backend(transport_for(settings))
+
+
+def open_backend(transport: Transport) -> HyperVHost:
+    """A checked HyperVHost over any transport (the lab transport too)."""
+    try:
+        check_probe(transport, probe(transport))
+    except BaseException:
+        transport.close()
+        raise
+    return HyperVHost(transport)
+
+
+def probe(transport: Transport) -> dict[str, Any]:
+    for record in transport.run("probe", {}):
+        if record.kind == "error":
+            said = record.data.get("Message")
+            raise ConnectError(transport.computer_name, f"the host could not run hvgui's "
+                               f"check: {said}")
+        if record.kind == "result" and record.result_kind == "Host" and isinstance(
+            record.object, dict
+        ):
+            return record.object
+    raise ConnectError(transport.computer_name, "the host did not answer hvgui's check")
+
+
+def check_probe(transport: Transport, info: dict[str, Any]) -> None:
+    name = transport.computer_name
+    if not info.get("HyperVModule"):
+        raise ConnectError(name, f"the Hyper-V PowerShell module is not there: {INSTALL_MODULE}")
+    if not (info.get("IsAdministrator") or info.get("IsHyperVAdministrator")):
+        user = info.get("UserName") or "this user"
+        raise AccessDeniedError(
+            name, f"{user} may connect but not manage Hyper-V: add it to the host's "
+            "'Hyper-V Administrators' group (Add-LocalGroupMember -Group 'Hyper-V "
+            f"Administrators' -Member '{user}'), then connect again"
+        )

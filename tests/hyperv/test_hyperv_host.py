@@ -1,0 +1,115 @@
+"""HyperVHost end to end over the lab transport: what the window and hvctl get from a real
+host, from the records the scripts print."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from hvgui.host import Host, InvalidStateError
+from hvgui.hyperv.connect import open_backend
+from hvgui.hyperv.errors import NotFoundError
+from hvgui.hyperv.host import HyperVHost
+from hvgui.hyperv.lab import LabTransport
+from hvgui.progress import CancelToken, Cancelled
+from tests.host.hosthelpers import make_vm
+
+
+@pytest.fixture
+def hyperv(transport: LabTransport) -> HyperVHost:
+    return open_backend(transport)
+
+
+def test_the_vm_list_is_the_hosts(lab: Host, hyperv: HyperVHost, vm_id: str) -> None:
+    make_vm(lab, "db01", running=True)
+    mine = [(v.id, v.name, v.state, v.memory_assigned, str(v.config_path))
+            for v in hyperv.list_vms()]
+    theirs = [(v.id, v.name, v.state, v.memory_assigned, str(v.config_path))
+              for v in lab.list_vms()]
+    assert mine == theirs and [m[2] for m in mine] == ["Running", "Off"]
+    assert hyperv.get_vm("WEB01").id == vm_id == hyperv.get_vm(vm_id.lower()).id
+    with pytest.raises(NotFoundError, match="no VM with this name or Id on hv01"):
+        hyperv.get_vm("nope")
+
+
+def test_checkpoint_counts_in_the_status_column(lab: Host, hyperv: HyperVHost,
+                                                vm_id: str) -> None:
+    seen: list[tuple[float, str]] = []
+    result = hyperv.checkpoint_vm("web01", snapshot_name="before",
+                                  progress=lambda f, p: seen.append((f, p)))
+    assert result.snapshot is not None and result.snapshot.name == "before"
+    assert [s.id for s in lab.list_snapshots(vm_id)] == [result.snapshot.id]
+    assert {p for _, p in seen if p} == {"Creating Checkpoint"} and seen[-1][0] == 1.0
+    assert result.powershell == "Checkpoint-VM -Name 'web01' -SnapshotName 'before'"
+    # What happened, from the VM's files listed before and after: a new AVHDX and config.
+    created = {e.path.suffix for e in result.events if e.action == "created"}
+    assert {".avhdx", ".xml"} <= created
+    assert hyperv.events("web01") == result.events
+
+
+def test_delete_shows_the_merge_until_it_ends(lab: Host, hyperv: HyperVHost,
+                                              vm_id: str) -> None:
+    first = hyperv.checkpoint_vm(vm_id).snapshot
+    hyperv.checkpoint_vm(vm_id)
+    assert first is not None
+    phases: list[str] = []
+    result = hyperv.remove_snapshot(vm_id, first.id, progress=lambda f, p: phases.append(p))
+    merge = phases.index("Merge in progress")
+    assert "Deleting Checkpoint" in phases[:merge]
+    assert set(phases[merge:-1]) == {"Merge in progress"}
+    assert [s.id for s in hyperv.list_snapshots(vm_id)] != [first.id]
+    assert any(e.action == "merged" and e.path.suffix == ".avhdx" for e in result.events)
+
+
+def test_the_tree_comes_from_parent_snapshot_id(hyperv: HyperVHost, vm_id: str) -> None:
+    a = hyperv.checkpoint_vm(vm_id, snapshot_name="a").snapshot
+    b = hyperv.checkpoint_vm(vm_id, snapshot_name="b").snapshot
+    assert a is not None and b is not None
+    hyperv.restore_snapshot(vm_id, a.id)
+    c = hyperv.checkpoint_vm(vm_id, snapshot_name="c").snapshot
+    assert c is not None
+    tree = hyperv.list_snapshots(vm_id)
+    assert [s.name for s in tree] == ["a", "b", "c"]
+    assert tree[1].parent_snapshot_id == tree[2].parent_snapshot_id == a.id
+    vm = hyperv.get_vm(vm_id)
+    assert vm.parent_snapshot_id == c.id and vm.parent_snapshot_name == "c"
+
+
+def test_refusals_are_hvguis_errors_with_the_hosts_message(hyperv: HyperVHost,
+                                                           vm_id: str) -> None:
+    with pytest.raises(InvalidStateError, match="not running"):
+        hyperv.suspend_vm(vm_id)
+    with pytest.raises(NotFoundError, match="no checkpoint"):
+        hyperv.remove_snapshot(vm_id, "gone")
+    hyperv.start_vm(vm_id)
+    assert hyperv.get_vm(vm_id).state == "Running"
+
+
+def test_cancel_terminates_the_hosts_job(lab: Host, hyperv: HyperVHost, vm_id: str) -> None:
+    cancel = CancelToken()
+    phases: list[str] = []
+
+    def progress(fraction: float, phase: str) -> None:
+        phases.append(phase)
+        cancel.cancel()  # at the first progress record: the job is running
+
+    with pytest.raises(Cancelled):
+        hyperv.checkpoint_vm(vm_id, progress=progress, cancel=cancel)
+    assert lab.list_snapshots(vm_id) == []  # the host rolled the checkpoint back
+    assert phases[0] == "Creating Checkpoint"
+
+
+def test_a_refresh_runs_while_an_operation_streams(lab: Host, hyperv: HyperVHost,
+                                                   vm_id: str) -> None:
+    statuses: list[str] = []
+    started = threading.Event()
+
+    def refresh(fraction: float, phase: str) -> None:
+        if not started.is_set():
+            started.set()
+            statuses.append(hyperv.get_vm(vm_id).status)  # a second pipeline, mid-operation
+
+    hyperv.checkpoint_vm(vm_id, progress=refresh)
+    assert statuses and statuses[0].startswith("Creating Checkpoint (")
+    assert hyperv.get_vm(vm_id).status == ""
