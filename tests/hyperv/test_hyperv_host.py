@@ -12,7 +12,7 @@ from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.errors import NotFoundError
 from hvgui.hyperv.host import HyperVHost
 from hvgui.hyperv.lab import LabTransport
-from hvgui.progress import CancelToken, Cancelled
+from hvgui.progress import Cancelled, CancelToken
 from tests.host.hosthelpers import make_vm
 
 
