@@ -213,6 +213,23 @@ class OperationResult:
 
 
 @dataclass(frozen=True)
+class Health:
+    """A disk chain's verdict: `short` for the Status column, `text` for the details pane."""
+
+    short: str = ""
+    text: str = ""
+    broken: bool = False  # reads fail (a writable parent is a risk, not yet a break)
+    path: Path | None = None  # the file where the chain breaks
+
+    @property
+    def sound(self) -> bool:
+        return not self.short
+
+
+SOUND = Health()
+
+
+@dataclass(frozen=True)
 class Finding:
     """One problem the host check found, in plain words."""
 

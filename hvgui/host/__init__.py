@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 from hvgui.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from hvgui.host.errors import HostError, InvalidStateError, VMBusyError
+    from hvgui.host.errors import HostError, InvalidStateError, NotFoundError, VMBusyError
     from hvgui.host.host import Host
     from hvgui.host.layout import default_host_dir
 
 # Each public name and the module that defines it.
 _HOME = {
-    "HostError": "errors", "InvalidStateError": "errors", "VMBusyError": "errors",
+    "HostError": "errors", "InvalidStateError": "errors", "NotFoundError": "errors",
+    "VMBusyError": "errors",
     "Host": "host",
     "default_host_dir": "layout",
 }
@@ -26,6 +27,7 @@ __all__ = [
     "Host",
     "HostError",
     "InvalidStateError",
+    "NotFoundError",
     "VMBusyError",
     "default_host_dir",
 ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hvgui.backend.model import SOUND, Health  # the verdict every backend gives (re-exported)
 from hvgui.host.errors import InvalidStateError
 from hvgui.vhdx.walk import LOOP, MISMATCH, MISSING, UNREADABLE, WRITABLE, ChainLink, walk_chain
 
@@ -23,21 +23,6 @@ CHECKPOINT, START, APPLY = "Checkpoint", "Start", "Apply"
 REFUSED_ON_A_BROKEN_CHAIN = (CHECKPOINT, START, APPLY)
 
 
-@dataclass(frozen=True)
-class Health:
-    """A chain's verdict: `short` for the Status column, `text` for the details pane."""
-
-    short: str = ""
-    text: str = ""
-    broken: bool = False  # reads fail (a writable parent is a risk, not yet a break)
-    path: Path | None = None  # the file where the chain breaks
-
-    @property
-    def sound(self) -> bool:
-        return not self.short
-
-
-SOUND = Health()
 
 _SHORT = {
     MISSING: "Chain broken: parent missing",

@@ -1,37 +1,28 @@
-"""The lab host's errors: every one names the file or VM concerned and says what is wrong."""
+"""The lab host's errors: the backend errors (hvgui/backend/errors.py), which every backend
+raises, so the window and hvctl catch one family whichever host they talk to."""
 
 from __future__ import annotations
 
-from hvgui.errors import HvError
+from hvgui.backend.errors import (
+    AccessDeniedError,
+    ConnectionLostError,
+    HostError,
+    InvalidStateError,
+    NotFoundError,
+    PausedCriticalError,
+    ReadOnlyHostError,
+    UnfinishedError,
+    VMBusyError,
+)
 
-
-class HostError(HvError):
-    """Something about the host, a VM or one of their files is wrong or not allowed."""
-
-
-class VMBusyError(HostError):
-    """Another operation is running on this VM: `VM is busy: <operation>`."""
-
-
-class ReadOnlyHostError(HostError):
-    """The host's folder cannot be written (read-only mount, no write permission): it can be
-    listed, checked and inspected, and nothing else."""
-
-
-class InvalidStateError(HostError):
-    """An operation the VM's current state does not allow (e.g. Pause while Off)."""
-
-
-class PausedCriticalError(InvalidStateError):
-    """A guest write found no space for the disk to grow: the VM is now Paused-Critical."""
-
-
-class UnfinishedError(HostError):
-    """An operation stopped past its commit point: its journal finishes it later."""
-
-    def __init__(self, operation: str, reason: str) -> None:
-        super().__init__(
-            operation,
-            f"stopped after its point of no return: {reason}; it will be completed when the "
-            "host is next opened or on the VM's next operation (free space or fix the cause)",
-        )
+__all__ = [
+    "AccessDeniedError",
+    "ConnectionLostError",
+    "HostError",
+    "InvalidStateError",
+    "NotFoundError",
+    "PausedCriticalError",
+    "ReadOnlyHostError",
+    "UnfinishedError",
+    "VMBusyError",
+]

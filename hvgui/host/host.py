@@ -12,14 +12,23 @@ import contextlib
 import errno
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from hvgui import vhdx
-from hvgui.backend.model import VM, DiskEvent, Finding, OperationResult, Snapshot
+from hvgui.backend.model import (
+    VM,
+    DiskEvent,
+    Finding,
+    HardDrive,
+    Health,
+    OperationResult,
+    Snapshot,
+)
+from hvgui.backend.protocol import EVERYTHING
 from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
 from hvgui.host.boundary import (
     Boundary,
@@ -29,7 +38,7 @@ from hvgui.host.boundary import (
 )
 from hvgui.host.chain_health import ChainHealth
 from hvgui.host.checkpoints import vhd_paths
-from hvgui.host.errors import HostError, PausedCriticalError
+from hvgui.host.errors import HostError, NotFoundError, PausedCriticalError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, file_size, norm, remove_path
 from hvgui.host.layout import (
@@ -235,7 +244,7 @@ class Host:
         if not matches and unreadable:
             raise unreadable[0]  # perhaps the VM asked for: say what is wrong with its file
         if not matches:
-            raise HostError(vm, "no VM with this name or Id on this host")
+            raise NotFoundError(vm, "no VM with this name or Id on this host")
         if len(matches) > 1:
             raise HostError(vm, "several VMs have this name: use the VM's Id")
         return matches[0]
@@ -372,7 +381,7 @@ class Host:
                 return snap
         matches = [s for s in snaps if s.name == name_or_id]
         if not matches:
-            raise HostError(name_or_id, f"no checkpoint with this name or Id on VM {vm!r}")
+            raise NotFoundError(name_or_id, f"no checkpoint with this name or Id on VM {vm!r}")
         if len(matches) > 1:
             raise HostError(
                 name_or_id, "several checkpoints have this name: use the checkpoint's Id"
@@ -402,6 +411,47 @@ class Host:
         """The VM's memory file: `Virtual Machines/<ID>/<ID>.bin` (exists while it has memory)."""
         doc = self._load_vm(vm)
         return runtime.runtime_bin(doc)
+
+    # ================================================================== as a HostBackend
+    # The rest of backend/protocol.py's contract (hvgui.backend.HostBackend); the lab host
+    # can do everything a backend may lack.
+    capabilities = EVERYTHING
+
+    @property
+    def display_name(self) -> str:
+        return self.root.name or str(self.root)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def events_size(self) -> int:
+        # The log only grows (append-only JSON lines): its size says whether to re-read it.
+        return file_size(self.log.path) or 0
+
+    def drive_health(self, drives: Sequence[HardDrive]) -> Health:
+        return self.chain_health.of_drives(drives)
+
+    def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
+        return self.chain_health.files(drives)
+
+    def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
+        if snapshot is None:
+            machine = self.get_vm(vm)
+            config, drives = machine.config_path, machine.hard_drives
+            folder = vm_runtime_dir(config, machine.id)
+            state = [p for p in runtime.files_in(folder) if p.suffix.lower() in (".bin", ".vsv")]
+        else:
+            snap = self.get_snapshot(vm, snapshot)
+            config, drives = snap.config_path, snap.hard_drives
+            state = [p for p in (snap.bin_path, snap.vsv_path) if p is not None]
+        passed = [d.path for d in drives if d.pass_through]  # a physical disk: no chain
+        return [config, *state, *passed, *self.chain_files(drives)]
+
+    def local_copy(
+        self, path: Path, *, progress: Progress | None = None, cancel: CancelToken | None = None
+    ) -> Path:
+        return Path(path)  # the lab host's files are local
 
     # ================================================================== guest access
     def read_memory(self, vm: str, offset: int, length: int) -> bytes:

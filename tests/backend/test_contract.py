@@ -1,0 +1,397 @@
+"""What every HostBackend must do (hvgui/backend/protocol.py), run against each backend.
+
+A backend joins by appending an opener to BACKENDS: a function that makes a new, empty host
+for the test in a folder it may use (the Hyper-V backend: over a lab transport). Everything
+here goes through the Protocol only, as the window and hvctl do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hvgui.backend import (
+    SOUND,
+    VM,
+    Capability,
+    HostBackend,
+    HostError,
+    InvalidStateError,
+    NotFoundError,
+    OperationResult,
+)
+from hvgui.connect import open_backend
+from hvgui.progress import Cancelled, CancelToken
+from hvgui.vhdx import create_dynamic
+
+MiB = 1 << 20
+Opener = Callable[[Path], HostBackend]
+
+
+def _lab(folder: Path) -> HostBackend:
+    return open_backend(folder, create=True)
+
+
+BACKENDS: list[object] = [pytest.param(_lab, id="lab")]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HostBackend]:
+    opener: Opener = request.param
+    yield opener(tmp_path / "host")
+
+
+@pytest.fixture
+def vm(backend: HostBackend) -> VM:
+    backend.new_vm("web01", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=16 * MiB)
+    return backend.get_vm("web01")
+
+
+class Progress:
+    """A progress callback that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def __call__(self, fraction: float, phase: str) -> None:
+        self.calls.append((fraction, phase))
+
+    def check(self) -> None:
+        assert self.calls, "the operation never reported progress"
+        assert all(0.0 <= f <= 1.0 for f, _ in self.calls), self.calls
+        assert self.calls[-1][0] == 1.0, "the last report is not 100%"
+
+
+def _under(folder: Path, path: Path) -> bool:
+    """Whether the host's `path` names a file in `folder` (spelled with `..` or not)."""
+    return folder in Path(os.path.normpath(path)).parents
+
+
+def _changed(backend: HostBackend, before: str) -> None:
+    assert backend.revision() != before, "the revision did not change after an operation"
+
+
+# ---------------------------------------------------------------------- the host itself
+def test_a_new_host_is_empty_and_names_itself(backend: HostBackend) -> None:
+    assert backend.list_vms() == []
+    assert backend.display_name and backend.location
+    assert backend.read_only == ""
+    assert isinstance(backend.revision(), str)
+    assert backend.recovered == []
+
+
+def test_every_missing_capability_says_why(backend: HostBackend) -> None:
+    caps = backend.capabilities
+    for capability in Capability:
+        assert caps.has(capability) == (caps.reason(capability) == "")
+        if not caps.has(capability):
+            assert caps.reason(capability).strip(), f"{capability}: no reason given"
+
+
+# ---------------------------------------------------------------------- reading
+def test_a_new_vm_is_listed_and_found_by_name_or_id(backend: HostBackend) -> None:
+    before = backend.revision()
+    progress = Progress()
+    result = backend.new_vm("web01", memory_startup_bytes=64 * MiB,
+                            new_vhd_size_bytes=16 * MiB, progress=progress)
+    _changed(backend, before)
+    progress.check()
+    [vm] = backend.list_vms()
+    assert (vm.name, vm.state, vm.memory_startup) == ("web01", "Off", 64 * MiB)
+    assert result.vm_id == vm.id and result.powershell
+    assert backend.get_vm(vm.id) == backend.get_vm("web01")
+    assert len(vm.hard_drives) == 1
+    assert backend.list_snapshots(vm.id) == []
+
+
+def test_unknown_names_raise_not_found(backend: HostBackend, vm: VM) -> None:
+    with pytest.raises(NotFoundError, match="nosuch"):
+        backend.get_vm("nosuch")
+    with pytest.raises(NotFoundError, match="nosuch"):
+        backend.get_snapshot(vm.id, "nosuch")
+    with pytest.raises(NotFoundError):
+        backend.list_snapshots("nosuch")
+    with pytest.raises(NotFoundError):
+        backend.checkpoint_vm("nosuch")
+
+
+def test_a_sound_vm_has_sound_chains(backend: HostBackend, vm: VM) -> None:
+    if not backend.capabilities.has(Capability.CHAIN_HEALTH):
+        pytest.skip(backend.capabilities.reason(Capability.CHAIN_HEALTH))
+    assert backend.drive_health(vm.hard_drives) == SOUND
+    files = backend.chain_files(vm.hard_drives)
+    assert files[0] == vm.hard_drives[0].path
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _checkpoint(backend: HostBackend, vm: VM, name: str) -> OperationResult:
+    result = backend.checkpoint_vm(vm.id, snapshot_name=name)
+    assert result.snapshot is not None and result.snapshot.name == name
+    return result
+
+
+def test_checkpoint_appears_with_its_result(backend: HostBackend, vm: VM) -> None:
+    before = backend.revision()
+    progress = Progress()
+    result = backend.checkpoint_vm(vm.id, snapshot_name="before update", progress=progress)
+    _changed(backend, before)
+    progress.check()
+    snap = result.snapshot
+    assert snap is not None and snap.name == "before update" and snap.vm_id == vm.id
+    assert backend.list_snapshots(vm.id) == [snap]
+    assert backend.get_snapshot(vm.id, "before update") == snap
+    now = backend.get_vm(vm.id)
+    assert (now.parent_snapshot_id, now.parent_snapshot_name) == (snap.id, "before update")
+    assert now.hard_drives[0].path != vm.hard_drives[0].path  # Now writes a new AVHDX
+    assert snap.hard_drives[0].path == vm.hard_drives[0].path  # the disk it froze
+
+
+def test_checkpoints_form_a_tree_in_order(backend: HostBackend, vm: VM) -> None:
+    first = _checkpoint(backend, vm, "one").snapshot
+    second = _checkpoint(backend, vm, "two").snapshot
+    assert first is not None and second is not None
+    backend.restore_snapshot(vm.id, first.id)
+    third = _checkpoint(backend, vm, "three").snapshot
+    assert third is not None
+    snaps = backend.list_snapshots(vm.id)
+    assert [s.name for s in snaps] == ["one", "two", "three"]
+    assert snaps[1].parent_snapshot_id == snaps[2].parent_snapshot_id == first.id
+
+
+def test_apply_and_revert_return_to_the_checkpoint(backend: HostBackend, vm: VM) -> None:
+    one = _checkpoint(backend, vm, "one").snapshot
+    two = _checkpoint(backend, vm, "two").snapshot
+    assert one is not None and two is not None
+    before = backend.revision()
+    progress = Progress()
+    backend.restore_snapshot(vm.id, "one", progress=progress)
+    _changed(backend, before)
+    progress.check()
+    assert backend.get_vm(vm.id).parent_snapshot_id == one.id
+    result = backend.restore_snapshot(vm.id, two.id, take_checkpoint_first=True)
+    assert backend.get_vm(vm.id).parent_snapshot_id == two.id
+    assert len(backend.list_snapshots(vm.id)) == 3  # the checkpoint taken first
+    assert result.vm_id == vm.id
+    backend.start_vm(vm.id)
+    backend.revert_vm(vm.id)
+    now = backend.get_vm(vm.id)
+    assert now.parent_snapshot_id == two.id and now.state == "Off"  # taken while Off
+
+
+def test_rename_checkpoint(backend: HostBackend, vm: VM) -> None:
+    snap = _checkpoint(backend, vm, "one").snapshot
+    assert snap is not None
+    before = backend.revision()
+    backend.rename_snapshot(vm.id, snap.id, "renamed")
+    _changed(backend, before)
+    assert backend.get_snapshot(vm.id, snap.id).name == "renamed"
+    assert backend.get_vm(vm.id).parent_snapshot_name == "renamed"
+
+
+def test_delete_merges_and_delete_subtree_removes_children(
+    backend: HostBackend, vm: VM
+) -> None:
+    one = _checkpoint(backend, vm, "one").snapshot
+    _checkpoint(backend, vm, "two")
+    _checkpoint(backend, vm, "three")
+    assert one is not None
+    before = backend.revision()
+    progress = Progress()
+    backend.remove_snapshot(vm.id, "two", progress=progress)
+    _changed(backend, before)
+    progress.check()
+    snaps = backend.list_snapshots(vm.id)
+    assert [s.name for s in snaps] == ["one", "three"]
+    assert snaps[1].parent_snapshot_id == one.id  # the child takes the deleted one's place
+    backend.remove_snapshot(vm.id, one.id, include_children=True)
+    assert backend.list_snapshots(vm.id) == []
+    now = backend.get_vm(vm.id)
+    assert now.parent_snapshot_id is None and now.snapshot_count == 0
+
+
+def test_export_checkpoint_and_vm(backend: HostBackend, vm: VM, tmp_path: Path) -> None:
+    snap = _checkpoint(backend, vm, "one").snapshot
+    assert snap is not None
+    progress = Progress()
+    result = backend.export_snapshot(vm.id, snap.id, tmp_path / "export", progress=progress)
+    progress.check()
+    assert result.events and all(
+        _under(tmp_path / "export", e.path) for e in result.events if e.action == "created"
+    )
+    assert backend.list_snapshots(vm.id) == [snap]  # the source is untouched
+    result = backend.export_vm(vm.id, tmp_path / "export-now")
+    assert any(_under(tmp_path / "export-now", e.path) for e in result.events)
+
+
+def test_move_storage_moves_every_file(backend: HostBackend, vm: VM, tmp_path: Path) -> None:
+    _checkpoint(backend, vm, "one")
+    where = Path(backend.location) / "moved"
+    progress = Progress()
+    backend.move_storage(vm.id, where, progress=progress)
+    progress.check()
+    now = backend.get_vm(vm.id)
+    assert _under(where, now.config_path)
+    assert all(_under(where, d.path) for d in now.hard_drives)
+    [snap] = backend.list_snapshots(vm.id)
+    assert _under(where, snap.config_path)
+
+
+# ---------------------------------------------------------------------- VMs
+def test_state_changes_follow_hyper_v(backend: HostBackend, vm: VM) -> None:
+    steps: list[tuple[Callable[..., OperationResult], dict[str, bool], str]] = [
+        (backend.start_vm, {}, "Running"),
+        (backend.suspend_vm, {}, "Paused"),
+        (backend.resume_vm, {}, "Running"),
+        (backend.save_vm, {}, "Saved"),
+        (backend.start_vm, {}, "Running"),
+        (backend.reset_vm, {}, "Running"),
+        (backend.stop_vm, {"turn_off": True}, "Off"),
+        (backend.start_vm, {}, "Running"),
+        (backend.stop_vm, {}, "Off"),
+        (backend.start_vm, {}, "Running"),
+        (backend.save_vm, {}, "Saved"),
+        (backend.remove_saved_state, {}, "Off"),
+    ]
+    for method, options, state in steps:
+        before = backend.revision()
+        method(vm.id, **options)
+        _changed(backend, before)
+        assert backend.get_vm(vm.id).state == state, method.__name__
+
+
+def test_a_refused_operation_changes_nothing(backend: HostBackend, vm: VM) -> None:
+    before = backend.revision()
+    with pytest.raises(InvalidStateError):
+        backend.suspend_vm(vm.id)  # Off: nothing to pause
+    assert backend.get_vm(vm.id).state == "Off"
+    assert backend.revision() == before
+
+
+def test_settings_change_the_vm(backend: HostBackend, vm: VM) -> None:
+    backend.set_vm(vm.id, processor_count=2, memory_startup_bytes=128 * MiB,
+                   checkpoint_type="Standard", notes="web server")
+    now = backend.get_vm(vm.id)
+    assert (now.processor_count, now.memory_startup, now.checkpoint_type, now.notes) == (
+        2, 128 * MiB, "Standard", "web server")
+
+
+def test_new_rename_and_remove_vm(backend: HostBackend, vm: VM) -> None:
+    backend.rename_vm(vm.id, "web02")
+    assert backend.get_vm(vm.id).name == "web02"
+    backend.new_vm("db01", memory_startup_bytes=64 * MiB)
+    assert [v.name for v in backend.list_vms()] == ["db01", "web02"]
+    before = backend.revision()
+    backend.remove_vm("db01")
+    _changed(backend, before)
+    assert [v.name for v in backend.list_vms()] == ["web02"]
+
+
+def test_drives_attach_and_detach(backend: HostBackend, vm: VM, tmp_path: Path) -> None:
+    data = Path(backend.location) / "data.vhdx"
+    create_dynamic(data, 8 * MiB)
+    backend.add_hard_drive(vm.id, data)
+    drives = backend.get_vm(vm.id).hard_drives
+    [added] = [d for d in drives if d.path == data]
+    backend.remove_hard_drive(vm.id, added.controller_type, added.controller_number,
+                              added.controller_location)
+    assert backend.get_vm(vm.id).hard_drives == vm.hard_drives
+    assert data.exists()  # detached, never deleted
+
+
+# ---------------------------------------------------------------------- cancel, errors
+CANCELLABLE: list[tuple[Capability, Callable[[HostBackend, VM, Path, CancelToken], object]]] = [
+    (Capability.CANCEL_CHECKPOINT, lambda b, vm, _t, c: b.checkpoint_vm(vm.id, cancel=c)),
+    (Capability.CANCEL_APPLY, lambda b, vm, _t, c: b.restore_snapshot(vm.id, "one", cancel=c)),
+    (Capability.CANCEL_DELETE, lambda b, vm, _t, c: b.remove_snapshot(vm.id, "one", cancel=c)),
+    (Capability.CANCEL_EXPORT,
+     lambda b, vm, t, c: b.export_snapshot(vm.id, "one", t / "export", cancel=c)),
+    (Capability.CANCEL_MOVE,
+     lambda b, vm, _t, c: b.move_storage(vm.id, Path(b.location) / "moved", cancel=c)),
+]
+
+
+@pytest.mark.parametrize(("capability", "call"), CANCELLABLE, ids=[c for c, _ in CANCELLABLE])
+def test_cancel_leaves_the_host_as_before(
+    backend: HostBackend,
+    vm: VM,
+    tmp_path: Path,
+    capability: Capability,
+    call: Callable[[HostBackend, VM, Path, CancelToken], object],
+) -> None:
+    if not backend.capabilities.has(capability):
+        pytest.skip(backend.capabilities.reason(capability))
+    _checkpoint(backend, vm, "one")
+    vm_before, snaps_before = backend.get_vm(vm.id), backend.list_snapshots(vm.id)
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled):
+        call(backend, vm, tmp_path, cancel)
+    assert backend.list_snapshots(vm.id) == snaps_before
+    after = backend.get_vm(vm.id)
+    assert (after.hard_drives, after.config_path, after.parent_snapshot_id) == (
+        vm_before.hard_drives, vm_before.config_path, vm_before.parent_snapshot_id)
+    assert not (tmp_path / "export").exists()
+
+
+def test_errors_are_host_errors_with_readable_text(backend: HostBackend, vm: VM) -> None:
+    with pytest.raises(HostError) as caught:
+        backend.restore_snapshot(vm.id, "nosuch")
+    assert str(caught.value).startswith("nosuch: ")
+    backend.start_vm(vm.id)
+    with pytest.raises(InvalidStateError) as refused:
+        backend.remove_vm(vm.id)
+    assert refused.value.subject and refused.value.problem
+
+
+def test_unreadable_vm_is_reported_not_fatal(backend: HostBackend, vm: VM) -> None:
+    backend.new_vm("db01", memory_startup_bytes=64 * MiB)
+    backend.get_vm("db01").config_path.write_bytes(b"<not xml")
+    errors: list[HostError] = []
+    assert [v.name for v in backend.list_vms(errors=errors)] == ["web01"]
+    [error] = errors
+    assert "db01" in error.subject or error.subject.endswith((".xml", ".vmcx"))
+    with pytest.raises(HostError):
+        backend.list_vms()
+
+
+# ---------------------------------------------------------------------- events, files
+def test_events_say_what_operations_did(backend: HostBackend, vm: VM) -> None:
+    if not backend.capabilities.has(Capability.EVENT_LOG):
+        pytest.skip(backend.capabilities.reason(Capability.EVENT_LOG))
+    size = backend.events_size()
+    result = _checkpoint(backend, vm, "one")
+    assert backend.events_size() > size
+    events = backend.events(vm.id)
+    assert events[-len(result.events):] == result.events
+    assert {e.vm_id for e in events} == {vm.id}
+    assert any(e.action == "created" for e in result.events)
+    backend.new_vm("db01", memory_startup_bytes=64 * MiB)
+    assert len(backend.events()) > len(events)
+
+
+def test_a_checkpoints_files_can_be_read(backend: HostBackend, vm: VM) -> None:
+    if not backend.capabilities.has(Capability.INSPECT_FILES):
+        pytest.skip(backend.capabilities.reason(Capability.INSPECT_FILES))
+    snap = _checkpoint(backend, vm, "one").snapshot
+    assert snap is not None
+    files = backend.inspect_files(vm.id, snap.id)
+    assert files[0] == snap.config_path and vm.hard_drives[0].path in files
+    now = backend.inspect_files(vm.id, None)
+    now_vm = backend.get_vm(vm.id)
+    assert now[0] == now_vm.config_path
+    assert now_vm.hard_drives[0].path in now and vm.hard_drives[0].path in now  # chain
+    for path in files:
+        local = backend.local_copy(path)
+        assert local.stat().st_size > 0, path
+
+
+def test_check_finds_nothing_on_a_sound_host(backend: HostBackend, vm: VM) -> None:
+    if not backend.capabilities.has(Capability.CHECK_HOST):
+        pytest.skip(backend.capabilities.reason(Capability.CHECK_HOST))
+    _checkpoint(backend, vm, "one")
+    assert backend.check() == []
+    backend.get_vm(vm.id).hard_drives[0].path.unlink()  # Now's AVHDX: the chain breaks
+    assert backend.check()
