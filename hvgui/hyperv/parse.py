@@ -14,29 +14,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hvgui.backend import ps_enums
 from hvgui.backend.model import VM, HardDrive, Snapshot
 from hvgui.hyperv.records import RecordError
 from hvgui.vhdx.info import VhdInfo
 
-# Microsoft.HyperV.PowerShell.VMState as numbers (5.1's ConvertTo-Json of an uncast enum).
-VM_STATES = {
-    1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 6: "Saved", 9: "Paused", 10: "Starting",
-    11: "Reset", 32773: "Saving", 32776: "Pausing", 32777: "Resuming", 32779: "FastSaved",
-    32780: "FastSaving", 32785: "RunningCritical", 32786: "OffCritical",
-    32787: "StoppingCritical", 32788: "SavedCritical", 32789: "PausedCritical",
-    32790: "StartingCritical", 32791: "ResetCritical", 32792: "SavingCritical",
-    32793: "PausingCritical", 32794: "ResumingCritical",
-}
+
+def _by_number(table: Mapping[str, int]) -> dict[int, str]:
+    """An enum's names by number (the first name of a number: Standard, not Production)."""
+    names: dict[int, str] = {}
+    for name, number in table.items():
+        names.setdefault(number, name)
+    return names
+
+
+# The enums as uncast 5.1 prints them (numbers), back to their names.
+VM_STATES = _by_number(ps_enums.VM_STATE)
+CHECKPOINT_TYPES = _by_number(ps_enums.CHECKPOINT_TYPE)
+SNAPSHOT_TYPES = _by_number(ps_enums.SNAPSHOT_TYPE)
+CONTROLLER_TYPES = _by_number(ps_enums.CONTROLLER_TYPE)
+VHD_FORMATS = _by_number(ps_enums.VHD_FORMAT)
+VHD_TYPES = _by_number(ps_enums.VHD_TYPE)
 # Hyper-V Manager's words for the states PowerShell spells differently.
 _STATE_WORDS = {"FastSaved": "Saved", "FastSaving": "Saving"}
-CHECKPOINT_TYPES = {2: "Disabled", 3: "Production", 4: "ProductionOnly", 5: "Standard"}
-SNAPSHOT_TYPES = {
-    0: "Standard", 1: "Recovery", 2: "Planned", 3: "Missing", 4: "Replica",
-    5: "AppConsistentReplica", 6: "SyncedReplica",
-}
-CONTROLLER_TYPES = {0: "IDE", 1: "SCSI"}
-VHD_FORMATS = {2: "VHD", 3: "VHDX", 4: "VHDSet"}
-VHD_TYPES = {2: "Fixed", 3: "Dynamic", 4: "Differencing"}
 
 # Msvm_ConcreteJob.JobType -> the Status column's phase (Hyper-V Manager's words).
 JOB_PHASES = {
