@@ -49,6 +49,11 @@ MERGE_PHASE = "Merge in progress"
 MAX_JOURNAL_BYTES = 16 << 20
 COMPLETED = "completed after an interruption"  # a journal lists a few hundred paths at most
 
+# The kill tests' fault hook (tests/host/crash_worker.py): called with "commit" just before the
+# commit record is written, with each action's op before it runs and with "done" after the
+# last one, so that a test can kill the process at a known point inside the commit.
+action_hook: Callable[[str], None] | None = None
+
 
 def replace(src: Path, dst: Path) -> Action:
     return {"op": "replace", "src": str(src), "dst": str(dst)}
@@ -118,6 +123,8 @@ class Transaction:
         for name in self.record["created"]:  # data before the record that makes it visible
             if os.path.lexists(name):
                 durable.sync_tree(Path(name))
+        if action_hook is not None:
+            action_hook("commit")
         self.record["committed"] = True
         self.record["actions"] = actions
         try:
@@ -193,6 +200,8 @@ def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> 
     done_merges = 0
     for action in actions:
         op = action["op"]
+        if action_hook is not None:
+            action_hook(op)
         if op == "replace":
             src, dst = Path(action["src"]), Path(action["dst"])
             if os.path.lexists(src):
@@ -212,6 +221,8 @@ def run_actions(record: dict[str, Any], *, progress: Progress | None = None) -> 
             done_merges += 1
         else:
             raise HostError(str(action), "unknown journal action")
+    if action_hook is not None:
+        action_hook("done")
     report(progress, 1.0, MERGE_PHASE if merges else "")
     return events
 

@@ -12,6 +12,7 @@ from PySide6.QtTest import QTest
 from hvgui.host import Host
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
+from tests.host.hosthelpers import digest
 from tests.ui.helpers import (
     Answers,
     StatusRecorder,
@@ -212,7 +213,12 @@ def test_export_checkpoint_writes_a_standalone_copy(
     recorder = StatusRecorder(window, "Alpha")
     choose(qtbot, right_click_checkpoint(window, "Base"), "Export...")
     wait_idle(qtbot, window)
-    assert any(p.suffix == ".vhdx" for p in answers.directory.rglob("*"))
+    (disk,) = [p for p in answers.directory.rglob("*") if p.suffix in (".vhdx", ".avhdx")]
+    assert disk.suffix == ".vhdx"  # flattened: no chain to carry along
+    host = _host(window)
+    checkpoint = digest(host.get_snapshot("Alpha", "Base").hard_drives[0].path)
+    assert digest(disk) == checkpoint  # the checkpoint's bytes, every one of them
+    assert digest(host.get_vm("Alpha").hard_drives[0].path) != checkpoint  # not Now's
     assert recorder.percents("Exporting")
 
 
@@ -252,8 +258,9 @@ def test_export_vm_writes_flattened_disks(
     answers.directory.mkdir()
     choose(qtbot, right_click_vm(window, "Beta"), "Export...")
     wait_idle(qtbot, window)
-    disks = [p for p in answers.directory.rglob("*") if p.suffix in (".vhdx", ".avhdx")]
-    assert disks and all(p.suffix == ".vhdx" for p in disks)
+    (disk,) = [p for p in answers.directory.rglob("*") if p.suffix in (".vhdx", ".avhdx")]
+    assert disk.suffix == ".vhdx"
+    assert digest(disk) == digest(_host(window).get_vm("Beta").hard_drives[0].path)
 
 
 def test_reset_delete_saved_state_and_export_of_a_running_vm_are_offered(
