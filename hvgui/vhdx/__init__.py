@@ -1,9 +1,11 @@
 """The MS-VHDX engine (no Qt): create, open, read and write VHDX/AVHDX files and their chains.
 
-Modules: `format` (constants), `structures` (parse/build headers, region table, metadata,
-parent locator), `bat` (BAT geometry and sparse table), `log` (log replay), `image`
-(`VhdxImage`: one file, validated at open), `locator` (parent paths), `create`, `chain`
-(`open_disk`, `Disk`, `BlockSource`); merge, check, info and convert build on these.
+Modules: `format` (constants), `problems` (what a decoder reports, strict or collected),
+`structures` (decode/build headers, region table, metadata, parent locator), `bat` (BAT
+geometry, decoder and sparse table), `log` (log decoding and replay), `image` (`VhdxImage`: one
+file, decoded strictly at open), `info` (the survey: the same decoders, problems collected),
+`locator` (parent paths), `create`, `chain` (`open_disk`, `Disk`, `BlockSource`); merge, check
+(Test-VHD), vhdx_info (Get-VHD), dump (the inspector's) and convert build on these.
 
 The names below are loaded on first use (PEP 562), so that `from hvgui import vhdx` costs
 nothing and a command pays only for the modules it calls into (`get-vhd` never loads merge).
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from hvgui.vhdx.check import Finding, test_vhd
     from hvgui.vhdx.convert import convert_vhd
     from hvgui.vhdx.create import create_differencing, create_dynamic, create_fixed
+    from hvgui.vhdx.dump import dump_vhdx
     from hvgui.vhdx.errors import (
         CorruptFileError,
         ParentMismatchError,
@@ -46,11 +49,11 @@ if TYPE_CHECKING:
         TiB,
     )
     from hvgui.vhdx.image import VhdxImage
-    from hvgui.vhdx.info import VhdInfo, dump_vhdx, get_vhd
     from hvgui.vhdx.merge import MergeResult, merge_vhd
     from hvgui.vhdx.vhd import VhdImage
     from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
     from hvgui.vhdx.vhd_info import dump_vhd
+    from hvgui.vhdx.vhdx_info import VhdInfo, get_vhd
     from hvgui.vhdx.walk import ChainLink, walk_chain
 
 # Each public name and the module that defines it.
@@ -69,7 +72,7 @@ _HOME = {
     # Merge-VHD, Test-VHD, Get-VHD, the inspector's dump and Convert-VHD.
     "Finding": "check", "test_vhd": "check",
     "convert_vhd": "convert",
-    "VhdInfo": "info", "dump_vhdx": "info", "get_vhd": "info",
+    "VhdInfo": "vhdx_info", "dump_vhdx": "dump", "get_vhd": "vhdx_info",
     "MergeResult": "merge", "merge_vhd": "merge",
     "ChainLink": "walk", "walk_chain": "walk",
     # The legacy VHD format (read, and AVHD children created and written).

@@ -6,12 +6,19 @@ memory in proportion to what is allocated, not to the virtual size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
+import itertools
+import struct
+import sys
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hvgui.vhdx import format as F
-from hvgui.vhdx.structures import Malformed
+from hvgui.vhdx.problems import Problems, Tally
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PAGE_ENTRIES = 8192  # 64 KiB of BAT per page
 PAGE_BYTES = PAGE_ENTRIES * 8
@@ -72,7 +79,7 @@ class Bat:
 
     def __init__(self, geometry: BatGeometry) -> None:
         self.geometry = geometry
-        self.pages: dict[int, np.ndarray] = {}
+        self.pages: dict[int, array[int]] = {}  # entries in the machine's byte order
 
     def get(self, index: int) -> int:
         page = self.pages.get(index // PAGE_ENTRIES)
@@ -84,8 +91,15 @@ class Bat:
         key = index // PAGE_ENTRIES
         page = self.pages.get(key)
         if page is None:
-            page = self.pages[key] = np.zeros(PAGE_ENTRIES, dtype="<u8")
+            page = self.pages[key] = array("Q", bytes(PAGE_BYTES))
         page[index % PAGE_ENTRIES] = value
+
+    def keep_page(self, key: int, raw: bytes) -> None:
+        """Page `key` as read from the file (little-endian entries, perhaps fewer than a page)."""
+        page = array("Q", raw + bytes(PAGE_BYTES - len(raw)))
+        if sys.byteorder == "big":
+            page.byteswap()
+        self.pages[key] = page
 
     def payload_entry(self, block: int) -> int:
         return self.get(self.geometry.payload_index(block))
@@ -95,19 +109,23 @@ class Bat:
 
     def nonzero(self) -> tuple[np.ndarray, np.ndarray]:
         """(entry indexes, entry values) of every non-zero entry, in index order."""
+        import numpy as np
+
         idx_parts: list[np.ndarray] = []
         val_parts: list[np.ndarray] = []
         for key in sorted(self.pages):
-            page = self.pages[key]
+            page = np.frombuffer(self.pages[key], dtype=np.uint64)
             nz = np.flatnonzero(page)
             idx_parts.append(nz.astype(np.int64) + key * PAGE_ENTRIES)
             val_parts.append(page[nz])
         if not idx_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype="<u8")
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
         return np.concatenate(idx_parts), np.concatenate(val_parts)
 
     def payload_states(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(block numbers, states, file offsets) of payload entries that are not zero."""
+        import numpy as np
+
         idx, vals = self.nonzero()
         ratio = self.geometry.chunk_ratio
         payload = (idx % (ratio + 1)) != ratio
@@ -117,6 +135,8 @@ class Bat:
 
     def state_counts(self) -> dict[str, int]:
         """How many payload blocks are in each state (names as in the spec)."""
+        import numpy as np
+
         _, states, _ = self.payload_states()
         counts = {name: 0 for name in F.PAYLOAD_STATE_NAMES.values()}
         values, numbers = np.unique(states, return_counts=True)
@@ -128,72 +148,218 @@ class Bat:
         return counts
 
 
-def validate_page(
-    geometry: BatGeometry, first_index: int, values: np.ndarray, file_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Check one page of BAT entries; return (file offsets, lengths) of what they allocate.
+@dataclass
+class BatScan:
+    """What decoding a BAT found: the table itself (when kept), how many non-zero payload and
+    sector-bitmap entries are in each state, and the blocks stored in the file."""
 
-    Raises Malformed for reserved bits or states, and blocks outside the file.
-    """
-    idx = np.arange(first_index, first_index + len(values), dtype=np.int64)
-    ratio = geometry.chunk_ratio
-    states = (values & F.BAT_STATE_MASK).astype(np.int64)
-    offsets = (values & F.BAT_OFFSET_MASK).astype(np.uint64)
-    is_bitmap = (idx % (ratio + 1)) == ratio
+    geometry: BatGeometry
+    bat: Bat
+    payload_states: dict[int, int] = field(default_factory=dict)
+    bitmap_states: dict[int, int] = field(default_factory=dict)
+    allocated: list[tuple[int, int]] = field(default_factory=list)  # (block, offset), in order
 
-    bad = np.flatnonzero(values & F.BAT_RESERVED_MASK)
-    if bad.size:
-        raise Malformed(f"BAT entry {int(idx[bad[0]])} has reserved bits set")
-    payload_ok = np.isin(states, (0, 1, 2, 3, 6, 7) if geometry.has_parent else (0, 1, 2, 3, 6))
-    bitmap_ok = np.isin(states, (0, 6))
-    bad = np.flatnonzero(np.where(is_bitmap, ~bitmap_ok, ~payload_ok))
-    if bad.size:
-        i = int(idx[bad[0]])
-        kind = "sector bitmap" if bool(is_bitmap[bad[0]]) else "payload"
-        raise Malformed(f"BAT entry {i} has the reserved {kind} state {int(states[bad[0]])}")
+    def payload_counts(self) -> dict[int, int]:
+        """Payload blocks in each state, NOT_PRESENT (0) included."""
+        counts = {k: v for k, v in self.payload_states.items() if k and v}
+        counts[0] = self.geometry.payload_blocks - sum(counts.values())
+        return {k: v for k, v in sorted(counts.items()) if v}
 
-    allocated = np.where(is_bitmap, states == 6, (states == 6) | (states == 7))
-    if not allocated.any():
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64)
-    a_idx = idx[allocated]
-    a_off = offsets[allocated]
-    a_bitmap = is_bitmap[allocated]
-    blocks = a_idx - a_idx // (ratio + 1)
-    # Only the part of the last block inside the virtual disk has to be in the file.
-    payload_len = np.minimum(
-        geometry.block_size, geometry.virtual_size - blocks * geometry.block_size
-    )
-    lengths = np.where(a_bitmap, F.BITMAP_BLOCK_SIZE, np.maximum(payload_len, 1)).astype(np.uint64)
-    bad = np.flatnonzero(a_off < F.HEADER_AREA)
-    if bad.size:
-        raise Malformed(f"BAT entry {int(a_idx[bad[0]])} points into the header area")
-    bad = np.flatnonzero(a_off + lengths > np.uint64(file_size))
-    if bad.size:
-        i = int(bad[0])
-        raise Malformed(
-            f"BAT entry {int(a_idx[i])} points past the end of the file "
-            f"(block at {int(a_off[i])}, file is {file_size} bytes)"
+    def bitmap_counts(self) -> dict[int, int]:
+        counts = {k: v for k, v in self.bitmap_states.items() if k and v}
+        counts[0] = self.geometry.bitmap_blocks - sum(counts.values())
+        return {k: v for k, v in sorted(counts.items()) if v}
+
+    def fragmentation(self) -> int:
+        """Percent of stored blocks that do not follow the previous one in the file."""
+        offsets = [offset for _, offset in self.allocated]
+        if len(offsets) < 2:
+            return 0
+        step = self.geometry.block_size
+        jumps = sum(1 for a, b in itertools.pairwise(offsets) if b != a + step)
+        return round(100 * jumps / (len(offsets) - 1))
+
+
+_ZEROS = bytes(PAGE_BYTES)
+_HIGH_NIBBLES = bytes(range(0, 256, 16))  # a BAT entry's third byte without reserved bits
+_PLAIN_STATES = bytes((0, 1, 2, 3))  # not allocated: NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED
+
+
+def decode_bat(
+    geometry: BatGeometry,
+    region: tuple[int, int],
+    file_size: int,
+    read: Callable[[int, int], bytes],
+    next_data: Callable[[int], int | None] | None,
+    fixed: list[tuple[int, int, str]],
+    problems: Problems,
+    *,
+    keep: bool = True,
+    fully_allocated: bool = False,
+) -> BatScan:
+    """Decode and check the BAT in `region` (file offset, length): entry states, blocks inside
+    the file and above the header area, no two blocks (or a block and one of the `fixed`
+    structures, as (offset, length, name)) sharing space. `next_data(offset)` finds where a
+    sparse file's data resumes, so that holes (which read as zeros) are skipped; None when every
+    byte must be read (an unreplayed log patches them). `keep=False` keeps no table, only what
+    it holds (the survey of a trimmed 64 TiB disk stays small).
+
+    Work is in proportion to the table's non-empty pages; entries are looked at one by one
+    only in pages holding allocated or invalid ones, and the allocated ones are bounded by the
+    file's size."""
+    g = geometry
+    base, region_length = region
+    total = g.total_entries
+    scan = BatScan(g, Bat(g))
+    if total * 8 > region_length:
+        problems.error(
+            "bat-small",
+            f"the BAT region is {region_length} bytes but the disk's size and block size need "
+            f"{total} entries ({total * 8} bytes)",
         )
-    full_lengths = np.where(a_bitmap, F.BITMAP_BLOCK_SIZE, geometry.block_size).astype(np.uint64)
-    return a_off, np.minimum(full_lengths, np.uint64(file_size) - a_off)
+        total = region_length // 8
+    ratio, period = g.chunk_ratio, g.chunk_ratio + 1
+    room = -(-file_size // F.MiB)  # blocks are 1 MiB aligned and apart: at most this many
+    extents: list[tuple[int, int, str]] = []
+    partial: list[int] = []
+    bitmaps: set[int] = set()  # chunks whose sector bitmap is stored
+    reserved_bits = Tally(problems, "error", "bat-reserved-bits")
+    reserved_state = Tally(problems, "error", "bat-reserved-state")
+    partial_alone = Tally(problems, "error", "partial-without-parent")
+    bitmap_state = Tally(problems, "error", "bitmap-reserved-state")
+    bitmap_alone = Tally(problems, "warning", "bitmap-without-parent")
+    in_header = Tally(problems, "error", "block-in-header")
+    past_end = Tally(problems, "error", "block-past-eof")
+    payload_states, bitmap_states = scan.payload_states, scan.bitmap_states
+
+    def stored(index: int, offset: int, length: int, full: int) -> bool:
+        """Check an allocated block; record its extent when it is inside the file."""
+        if offset < F.HEADER_AREA:
+            in_header.hit(f"BAT entry {index} points into the header area")
+            return False
+        if offset + length > file_size:
+            past_end.hit(f"BAT entry {index} points past the end of the file (block at "
+                         f"{offset}, file is {file_size} bytes)")
+            return False
+        extents.append((offset, min(full, file_size - offset), ""))
+        return True
+
+    def entries(first: int, raw: bytes) -> bool:
+        """Look at each non-zero entry of a page; False once the blocks cannot all fit."""
+        for i, value in enumerate(struct.unpack(f"<{len(raw) // 8}Q", raw)):
+            if not value:
+                continue
+            index = first + i
+            state = value & F.BAT_STATE_MASK
+            offset = value & F.BAT_OFFSET_MASK
+            if value & F.BAT_RESERVED_MASK:
+                reserved_bits.hit(f"BAT entry {index} has reserved bits set")
+            if index % period == ratio:
+                bitmap_states[state] = bitmap_states.get(state, 0) + 1
+                if not g.has_parent:
+                    bitmap_alone.hit(f"BAT entry {index} is a sector bitmap entry that is set "
+                                     "in a disk with no parent")
+                if state == F.SB_BLOCK_PRESENT:
+                    if stored(index, offset, F.BITMAP_BLOCK_SIZE, F.BITMAP_BLOCK_SIZE):
+                        bitmaps.add(index // period)
+                elif state != F.SB_BLOCK_NOT_PRESENT:
+                    bitmap_state.hit(f"BAT entry {index} has the reserved sector bitmap state "
+                                     f"{state}")
+            else:
+                block = index - index // period
+                payload_states[state] = payload_states.get(state, 0) + 1
+                if state == F.PAYLOAD_BLOCK_FULLY_PRESENT or (
+                        state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT and g.has_parent):
+                    if stored(index, offset, max(1, g.block_length(block)), g.block_size):
+                        scan.allocated.append((block, offset))
+                        if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
+                            partial.append(block)
+                elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
+                    partial_alone.hit(
+                        f"BAT entry {index} has the reserved payload state 7: block {block} is "
+                        "PARTIALLY_PRESENT in a disk with no parent")
+                elif state > F.PAYLOAD_BLOCK_UNMAPPED:
+                    reserved_state.hit(
+                        f"block {block} has an undefined BAT state (BAT entry {index} has the "
+                        f"reserved payload state {state})")
+            if len(extents) > room:
+                problems.error(
+                    "blocks-overlap",
+                    f"the BAT allocates more blocks than the file has room for ({len(extents)} "
+                    f"so far, the file holds {room} MiB): blocks overlap; the rest of the BAT "
+                    "was not read")
+                return False
+        return True
+
+    def plain(first: int, raw: bytes) -> bool:
+        """Whether a page holds nothing but unallocated payload states (a trimmed disk):
+        checked and counted a byte column at a time, without looking at each entry."""
+        states = raw[0::8]
+        if states.translate(None, _PLAIN_STATES) or raw[1::8].count(0) != len(states) \
+                or raw[2::8].translate(None, _HIGH_NIBBLES):
+            return False
+        first_bitmap = (ratio - first % period) % period
+        bitmaps = states[first_bitmap::period]
+        if bitmaps.count(0) != len(bitmaps):
+            return False
+        for state in (1, 2, 3):
+            payload_states[state] = payload_states.get(state, 0) + states.count(state)
+        return True
+
+    n_pages = -(-total // PAGE_ENTRIES)
+    page = 0
+    while page < n_pages:
+        if next_data is not None:
+            data = next_data(base + page * PAGE_BYTES)
+            if data is None:  # only a hole up to the end of the file
+                break
+            page = max(page, (data - base) // PAGE_BYTES)
+            if page >= n_pages:
+                break
+        first = page * PAGE_ENTRIES
+        raw = read(base + first * 8, min(PAGE_ENTRIES, total - first) * 8)
+        raw = raw[: len(raw) // 8 * 8]  # a survey's read stops at the end of the file
+        if not raw:
+            break
+        if raw != _ZEROS[: len(raw)]:
+            if not plain(first, raw) and not entries(first, raw):
+                break
+            if keep:
+                scan.bat.keep_page(page, raw)
+        page += 1
+    for tally in (reserved_bits, reserved_state, partial_alone, bitmap_state, bitmap_alone,
+                  in_header, past_end):
+        tally.report()
+    for block in partial:
+        if block // ratio not in bitmaps:
+            problems.error("bitmap-missing", f"block {block} is partially present but its "
+                           "sector bitmap is not present")
+            break
+    if fully_allocated:
+        missing = g.payload_blocks - payload_states.get(F.PAYLOAD_BLOCK_FULLY_PRESENT, 0)
+        if missing:
+            problems.warning("fixed-not-allocated",
+                             f"{missing} blocks of a fixed disk are not allocated")
+    _check_overlaps(extents, fixed, problems)
+    return scan
 
 
-def check_overlaps(starts: np.ndarray, lengths: np.ndarray, names: dict[int, str]) -> None:
-    """Raise Malformed if any two [start, start+length) ranges overlap.
-
-    `names` names fixed structures (BAT region, metadata, log) by their index in the arrays;
-    every other range is a block.
-    """
-    if starts.size < 2:
+def _check_overlaps(
+    extents: list[tuple[int, int, str]], fixed: list[tuple[int, int, str]], problems: Problems
+) -> None:
+    """Blocks (unnamed extents) and the named structures must not share space in the file."""
+    spans = sorted([*extents, *fixed], key=lambda e: e[0])  # stable: blocks first at a tie
+    clashes = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[0] + a[1]]
+    if not clashes:
         return
-    order = np.argsort(starts, kind="stable")
-    s = starts[order]
-    e = s + lengths[order]
-    clash = np.flatnonzero(s[1:] < e[:-1])
-    if clash.size:
-        i = int(clash[0])
+    a, b = clashes[0]
 
-        def what(k: int) -> str:
-            return names.get(int(order[k]), f"the block at file offset {int(s[k])}")
+    def what(extent: tuple[int, int, str]) -> str:
+        return extent[2] or f"the block at file offset {extent[0]}"
 
-        raise Malformed(f"BAT blocks overlap: {what(i)} and {what(i + 1)}")
+    more = f" ({len(clashes)} overlaps in all)" if len(clashes) > 1 else ""
+    problems.error(
+        "block-overlaps-region" if a[2] or b[2] else "blocks-overlap",
+        f"BAT blocks overlap: {what(a)} and {what(b)} share the same space in the file "
+        f"(writing one would overwrite the other){more}",
+    )

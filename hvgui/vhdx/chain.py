@@ -13,8 +13,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hvgui import durable
 from hvgui.vhdx import format as F
 from hvgui.vhdx.errors import (
@@ -216,7 +214,7 @@ class Disk:
             elif run.kind == PARENT and level + 1 < len(self.images):
                 self._read_level(level + 1, run.offset, piece, zeroed=zeroed)
             elif not zeroed:
-                np.frombuffer(piece, dtype=np.uint8)[:] = 0
+                piece[:] = bytes(len(piece))
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -353,11 +351,9 @@ def coverage(image: Image) -> list[tuple[int, int, int]]:
         if state == F.PAYLOAD_BLOCK_FULLY_PRESENT:
             runs.append((start, end, DATA))
         elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
-            bits = image.block_bitmap(block)
-            cuts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
-            bounds = [0, *cuts.tolist(), len(bits)]
-            for a, b in itertools.pairwise(bounds):
-                if bits[a]:
+            bounds, first_present = image.block_runs(block)
+            for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+                if first_present == (i % 2 == 0):
                     runs.append((start + a * ss, min(end, start + b * ss), DATA))
         elif state in (
             F.PAYLOAD_BLOCK_ZERO,

@@ -9,34 +9,39 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import itertools
 import os
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hvgui import portable
 from hvgui.vhdx import format as F
-from hvgui.vhdx.bat import PAGE_BYTES, PAGE_ENTRIES, Bat, BatGeometry, check_overlaps, validate_page
+from hvgui.vhdx.bat import Bat, BatGeometry, decode_bat
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
 from hvgui.vhdx.files import OpenImage, open_disk_file, pwrite_all, zero_allocated
-from hvgui.vhdx.log import MAX_LOG_GROWTH, Overlay, ReplayPlan, find_active_sequence
+from hvgui.vhdx.log import Overlay, ReplayPlan, decode_log
+from hvgui.vhdx.problems import Malformed, Problems, Unsupported
 from hvgui.vhdx.structures import (
     FileIdentifier,
     Header,
-    Malformed,
     Metadata,
     RegionEntry,
+    Regions,
     RegionTable,
-    Unsupported,
     build_header,
-    parse_file_identifier,
-    parse_header,
-    parse_metadata,
-    parse_region_table,
+    choose_header,
+    choose_region_table,
+    decode_file_identifier,
+    decode_header,
+    decode_metadata,
+    decode_region_table,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_STRICT = Problems(strict=True)  # opening a file: the first problem raises
 
 # Kinds of run returned by VhdxImage.map_range.
 DATA = 0  # bytes stored in this file at file_offset
@@ -79,6 +84,7 @@ class VhdxImage(OpenImage):
         self.geometry: BatGeometry
         self.bat_region: RegionEntry
         self.metadata_region: RegionEntry
+        self.regions: Regions
         self.log_plan: ReplayPlan | None = None
         # "empty" (LogGuid zero), "replayed" (into the file), "replayed in memory"
         # (read-only open), or "no valid entries" (LogGuid set, nothing to replay).
@@ -116,10 +122,11 @@ class VhdxImage(OpenImage):
         return image
 
     def _load(self, load_bat: bool) -> None:
+        """Decode every structure strictly: the first problem raises."""
         self.file_size = os.fstat(self._fd).st_size
-        if self.file_size < F.HEADER_AREA:
-            raise Malformed(f"the file is {self.file_size} bytes, too small for a VHDX")
-        self.identifier = parse_file_identifier(self.pread(0, 8 + 512))
+        identifier = decode_file_identifier(self.pread(0, 8 + 512), self.file_size, _STRICT)
+        assert identifier is not None
+        self.identifier = identifier
         self._load_headers()
         self._load_log()
         self._load_region_table()
@@ -128,19 +135,13 @@ class VhdxImage(OpenImage):
             self._load_bat()
 
     def _load_headers(self) -> None:
-        for slot, offset in enumerate(F.HEADER_OFFSETS):
-            try:
-                self.headers[slot] = parse_header(self.pread(offset, F.HEADER_SIZE))
-            except Malformed as exc:
-                self.header_problems[slot] = str(exc)
-        valid = [(h.sequence_number, slot) for slot, h in enumerate(self.headers) if h]
-        if not valid:
-            raise Malformed(
-                "both headers are invalid (header 1: {}; header 2: {})".format(
-                    *self.header_problems
-                )
-            )
-        self.current_slot = max(valid)[1]
+        slots = [decode_header(n, self.pread(offset, F.HEADER_SIZE))
+                 for n, offset in enumerate(F.HEADER_OFFSETS, start=1)]
+        current = choose_header(slots, _STRICT)
+        assert current is not None
+        self.headers = [s.header if s.valid else None for s in slots]
+        self.header_problems = [s.problem or None for s in slots]
+        self.current_slot = current.slot - 1
 
     @property
     def header(self) -> Header:
@@ -151,36 +152,17 @@ class VhdxImage(OpenImage):
 
     def _load_log(self) -> None:
         h = self.header
+        plan = decode_log(h, self.pread, self.file_size, _STRICT)
+        self.log_plan = plan
         if h.log_guid == F.NULL_GUID:
             return
-        if h.log_offset < F.HEADER_AREA or h.log_offset + h.log_length > self.file_size:
-            raise Malformed("the log region lies outside the file")
-        plan = find_active_sequence(self.pread(h.log_offset, h.log_length), h.log_guid)
-        self.log_plan = plan
         if plan is None:
             self.log_state = "no valid entries"
             if self.writable:
                 self.update_header(log_guid=F.NULL_GUID, file_write_guid=uuid.uuid4())
                 self._file_guid_renewed = True
             return
-        if self.file_size < plan.flushed_file_offset:
-            raise Malformed(
-                f"the log says the file was flushed at {plan.flushed_file_offset} bytes "
-                f"but it is only {self.file_size} (truncated?)"
-            )
-        # A log changes the file as it was when the log was written: up to LastFileOffset.
-        end = max(self.file_size, plan.last_file_offset)
-        for w in plan.writes:
-            if w.offset + w.length > end:
-                raise Malformed(
-                    f"the log writes {w.length} bytes at offset {w.offset}, past the file's "
-                    f"end ({end} bytes, its LastFileOffset included)"
-                )
         growth = max(0, plan.last_file_offset - self.file_size)
-        if growth > MAX_LOG_GROWTH:  # a crash leaves a few blocks unwritten, not gigabytes
-            raise Unsupported(
-                f"the log grows the file by {growth} bytes; at most {MAX_LOG_GROWTH} supported"
-            )
         if not self.writable:
             self.overlay = Overlay(plan.writes)
             self.file_size = max(self.file_size, plan.last_file_offset)
@@ -219,126 +201,42 @@ class VhdxImage(OpenImage):
         self.log_state = "replayed"
 
     def _load_region_table(self) -> None:
-        tables: list[RegionTable | None] = [None, None]
-        for slot, offset in enumerate(F.REGION_TABLE_OFFSETS):
-            try:
-                tables[slot] = parse_region_table(self.pread(offset, F.REGION_TABLE_SIZE))
-            except Malformed as exc:
-                self.region_problems[slot] = str(exc)
-        table = tables[0] or tables[1]
-        if table is None:
-            raise Malformed(
-                "both region tables are invalid (1: {}; 2: {})".format(*self.region_problems)
-            )
-        self.region_table = table
-        spans: list[tuple[int, int, str]] = []
-        h = self.header
-        if h.log_length:
-            spans.append((h.log_offset, h.log_length, "the log"))
-        for e in table.entries:
-            if e.guid == F.REGION_BAT:
-                name = "the BAT region"
-            elif e.guid == F.REGION_METADATA:
-                name = "the metadata region"
-            elif e.required:
-                raise Unsupported(f"unknown required region {e.guid}")
-            else:
-                name = f"region {e.guid}"
-            if e.file_offset % F.ALIGNMENT or e.length % F.ALIGNMENT or e.length == 0:
-                raise Malformed(f"{name} is not 1 MiB aligned")
-            if e.file_offset < F.HEADER_AREA:
-                raise Malformed(f"{name} overlaps the header area")
-            if e.file_offset + e.length > self.file_size:
-                raise Malformed(
-                    f"{name} ends at {e.file_offset + e.length}, past the end of the file "
-                    f"({self.file_size} bytes)"
-                )
-            spans.append((e.file_offset, e.length, name))
-        spans.sort()
-        for (a_off, a_len, a_name), (b_off, _, b_name) in itertools.pairwise(spans):
-            if b_off < a_off + a_len:
-                raise Malformed(f"{a_name} overlaps {b_name}")
-        bat = table.find(F.REGION_BAT)
-        meta = table.find(F.REGION_METADATA)
-        if bat is None:
-            raise Malformed("the region table has no BAT region")
-        if meta is None:
-            raise Malformed("the region table has no metadata region")
-        self.bat_region, self.metadata_region = bat, meta
+        slots = [decode_region_table(n, self.pread(offset, F.REGION_TABLE_SIZE))
+                 for n, offset in enumerate(F.REGION_TABLE_OFFSETS, start=1)]
+        self.region_problems = [s.problem or None for s in slots]
+        regions = choose_region_table(slots, self.header, self.file_size, _STRICT)
+        assert regions is not None and regions.bat is not None and regions.metadata is not None
+        self.regions = regions
+        self.region_table = regions.table
+        self.bat_region, self.metadata_region = regions.bat, regions.metadata
 
     def _load_metadata(self) -> None:
         base = self.metadata_region.file_offset
-        self.metadata = parse_metadata(
+        decoded = decode_metadata(
             self.pread(base, F.METADATA_TABLE_SIZE),
             self.metadata_region.length,
             lambda off, length: self.pread(base + off, length),
+            _STRICT,
         )
-        m = self.metadata
+        metadata = decoded.complete()
+        assert metadata is not None
+        self.metadata = m = metadata
         self.geometry = BatGeometry(
             m.block_size, m.logical_sector_size, m.virtual_size, m.has_parent
         )
-        needed = self.geometry.total_entries * 8
-        if needed > self.bat_region.length:
-            raise Malformed(
-                f"the BAT region is {self.bat_region.length} bytes but the disk's size and block "
-                f"size need {self.geometry.total_entries} entries ({needed} bytes)"
-            )
 
     def _load_bat(self) -> None:
-        """Read and validate the BAT, skipping holes of a sparse file (they read as zeros)."""
-        g = self.geometry
-        bat = Bat(g)
-        base = self.bat_region.file_offset
-        total = g.total_entries
-        n_pages = -(-total // PAGE_ENTRIES)
-        starts: list[np.ndarray] = []
-        lengths: list[np.ndarray] = []
-        allocated, room = 0, -(-self.file_size // F.MiB)
-        page = 0
-        while page < n_pages:
-            if not self.overlay:
-                page = self._next_data_page(base, page, n_pages)
-                if page >= n_pages:
-                    break
-            first = page * PAGE_ENTRIES
-            count = min(PAGE_ENTRIES, total - first)
-            values = np.frombuffer(self.pread(base + first * 8, count * 8), dtype="<u8").copy()
-            if values.any():
-                s, ln = validate_page(g, first, values, self.file_size)
-                allocated += len(s)
-                if allocated > room:
-                    # Blocks are 1 MiB aligned and apart: stop before a hostile BAT makes
-                    # us collect (and sort) millions of clashing offsets.
-                    raise Malformed(
-                        f"the BAT allocates more blocks than the file has room for "
-                        f"({allocated} so far, the file holds {room} MiB): blocks overlap"
-                    )
-                starts.append(s)
-                lengths.append(ln)
-                stored = np.zeros(PAGE_ENTRIES, dtype="<u8")
-                stored[:count] = values
-                bat.pages[page] = stored
-            page += 1
-        h = self.header
-        fixed = [
-            (self.bat_region.file_offset, self.bat_region.length, "the BAT region"),
-            (self.metadata_region.file_offset, self.metadata_region.length, "the metadata region"),
-        ]
-        if h.log_length:
-            fixed.append((h.log_offset, h.log_length, "the log"))
-        first_fixed = sum(len(a) for a in starts)
-        starts.append(np.array([f[0] for f in fixed], dtype=np.uint64))
-        lengths.append(np.array([f[1] for f in fixed], dtype=np.uint64))
-        names = {first_fixed + i: f[2] for i, f in enumerate(fixed)}
-        check_overlaps(np.concatenate(starts), np.concatenate(lengths), names)
-        self._bat = bat
-
-    def _next_data_page(self, base: int, page: int, n_pages: int) -> int:
-        """The first page >= `page` that is not entirely inside a hole of the file."""
-        data = portable.next_data(self._fd, base + page * PAGE_BYTES)
-        if data is None:  # only a hole up to the end of the file
-            return n_pages
-        return max(page, (data - base) // PAGE_BYTES)
+        """Read and check the BAT, skipping holes of a sparse file (they read as zeros)."""
+        scan = decode_bat(
+            self.geometry,
+            (self.bat_region.file_offset, self.bat_region.length),
+            self.file_size,
+            self.pread,
+            None if self.overlay else lambda offset: portable.next_data(self._fd, offset),
+            self.regions.fixed(self.header),
+            _STRICT,
+        )
+        self._bat = scan.bat
 
     @property
     def bat(self) -> Bat:
@@ -474,6 +372,8 @@ class VhdxImage(OpenImage):
         cached = self._runs.get(block)
         if cached is not None:
             return cached
+        import numpy as np  # here: reading a disk without differencing blocks needs none
+
         bits = self.block_bitmap(block)
         cuts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
         result = ([0, *cuts.tolist(), len(bits)], bool(bits[0]))
@@ -484,6 +384,8 @@ class VhdxImage(OpenImage):
 
     def block_bitmap(self, block: int) -> np.ndarray:
         """Per-sector booleans of a block's sector bitmap (True = the sector is in this file)."""
+        import numpy as np
+
         cached = self._bitmaps.get(block)
         if cached is not None:
             return cached
@@ -645,6 +547,8 @@ class VhdxImage(OpenImage):
         promoted: list[int] = []  # partial blocks whose every sector is now in this file
         for block, first, stop in bit_updates:
             if block in new_partial:
+                import numpy as np
+
                 self._bitmaps[block] = np.zeros(g.sectors_per_block, dtype=bool)
                 new_partial.discard(block)
             self._runs.pop(block, None)
@@ -665,6 +569,8 @@ class VhdxImage(OpenImage):
             )
 
     def _write_block_bitmap(self, block: int, bits: np.ndarray) -> None:
+        import numpy as np
+
         chunk, byte_offset = self.geometry.bitmap_location(block)
         entry = self.bat.bitmap_entry(chunk)
         raw = np.packbits(bits, bitorder="little").tobytes()

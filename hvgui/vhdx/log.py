@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hvgui.vhdx import format as F
-from hvgui.vhdx.structures import Malformed, Unsupported, checksum_with_field_zeroed
+from hvgui.vhdx.problems import Problems
+from hvgui.vhdx.structures import Header, Malformed, Unsupported, checksum_with_field_zeroed
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _ENTRY_HEADER = struct.Struct("<4sIIIQII16sQQ")
 _DESCRIPTOR = struct.Struct("<4sIQQQ")
@@ -187,13 +191,62 @@ def _plan(sequence: list[LogEntry]) -> ReplayPlan:
     )
 
 
+def decode_log(
+    header: Header, read: Callable[[int, int], bytes], file_size: int, problems: Problems
+) -> ReplayPlan | None:
+    """What a reader must replay before it trusts the BAT and metadata: the active sequence of
+    the log `header` names, checked against the file (None: nothing to replay)."""
+    if header.log_guid == F.NULL_GUID:
+        return None
+    if header.log_offset < F.HEADER_AREA or header.log_offset + header.log_length > file_size:
+        problems.error("log-bounds", "the log region lies outside the file")
+        return None
+    try:
+        plan = find_active_sequence(read(header.log_offset, header.log_length), header.log_guid)
+    except (Malformed, Unsupported) as exc:
+        problems.error("log-invalid", f"the log cannot be replayed: {exc}",
+                       unsupported=isinstance(exc, Unsupported))
+        return None
+    if plan is None:
+        problems.info("log-empty",
+                      "the header names a log but the log holds no valid entry: nothing to "
+                      "replay")
+        return None
+    if file_size < plan.flushed_file_offset:
+        problems.error("log-truncated",
+                       f"the log says the file was flushed at {plan.flushed_file_offset} bytes "
+                       f"but it is only {file_size} (truncated?)")
+        return None
+    # A log changes the file as it was when the log was written: up to LastFileOffset.
+    end = max(file_size, plan.last_file_offset)
+    for w in plan.writes:
+        if w.offset + w.length > end:
+            problems.error("log-past-eof",
+                           f"the log writes {w.length} bytes at offset {w.offset}, past the "
+                           f"file's end ({end} bytes, its LastFileOffset included)")
+            return None
+    growth = max(0, plan.last_file_offset - file_size)
+    if growth > MAX_LOG_GROWTH:  # a crash leaves a few blocks unwritten, not gigabytes
+        problems.error("log-growth",
+                       f"the log grows the file by {growth} bytes; at most {MAX_LOG_GROWTH} "
+                       "supported", unsupported=True)
+        return None
+    problems.warning(
+        "log-unreplayed",
+        f"the file has an unreplayed log ({len(plan.entries)} entries): it was not closed "
+        "cleanly. hvgui replays it in memory when reading and into the file when opening it "
+        "for writing; this survey shows the file as replayed",
+    )
+    return plan
+
+
 class Overlay:
     """Replayed log writes kept in memory, applied over reads of a file opened read-only."""
 
     def __init__(self, writes: tuple[LogWrite, ...] = ()) -> None:
         self.writes = list(writes)
-        self._starts = np.array([w.offset for w in self.writes], dtype=np.int64)
-        self._ends = self._starts + np.array([w.length for w in self.writes], dtype=np.int64)
+        self._starts: np.ndarray | None = None  # made on first use: most files have no log
+        self._ends: np.ndarray | None = None
 
     def __bool__(self) -> bool:
         return bool(self.writes)
@@ -201,6 +254,11 @@ class Overlay:
     def apply(self, buf: bytearray | memoryview, offset: int) -> None:
         """Patch `buf`, which holds the file's bytes from `offset`, with the replayed writes
         (in log order, so that a later write wins)."""
+        import numpy as np
+
+        if self._starts is None or self._ends is None:
+            self._starts = np.array([w.offset for w in self.writes], dtype=np.int64)
+            self._ends = self._starts + np.array([w.length for w in self.writes], dtype=np.int64)
         end = offset + len(buf)
         hits = np.flatnonzero((self._starts < end) & (self._ends > offset))
         for k in hits.tolist():

@@ -12,10 +12,10 @@ import numpy as np
 
 from hvgui.vhdx.check import Finding
 from hvgui.vhdx.errors import VhdxError
-from hvgui.vhdx.info import VhdInfo
 from hvgui.vhdx.locator import find_parent, parent_file_name
 from hvgui.vhdx.vhd import VhdImage
 from hvgui.vhdx.vhd_format import from_vhd_time, to_vhd_time
+from hvgui.vhdx.vhdx_info import VhdInfo
 from hvgui.vhdx.walk import WRITABLE, walk_chain
 
 
