@@ -308,7 +308,7 @@ class LabTransport:
         self._vm(run, parameters)
 
     def _get_vhd(self, run: _Run, parameters: dict[str, Any]) -> None:
-        from hvgui.vhdx.info import get_vhd
+        from hvgui.vhdx import get_vhd
 
         path: str | None = str(parameters["Path"])
         for _level in range(128):

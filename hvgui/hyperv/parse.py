@@ -17,7 +17,7 @@ from typing import Any
 from hvgui.backend import ps_enums
 from hvgui.backend.model import VM, HardDrive, Snapshot
 from hvgui.hyperv.records import RecordError
-from hvgui.vhdx.info import VhdInfo
+from hvgui.vhdx import VhdInfo
 
 
 def _by_number(table: Mapping[str, int]) -> dict[int, str]:

@@ -14,7 +14,7 @@ from hvgui.host import Host
 from hvgui.hyperv import parse
 from hvgui.hyperv.lab import LabTransport, snapshot_object, vm_object
 from hvgui.hyperv.transport import declared_parameters, script_names, script_text
-from hvgui.vhdx.info import get_vhd
+from hvgui.vhdx import get_vhd
 from tests.host.hosthelpers import make_vm
 
 ENUMS = {"State", "CheckpointType", "SnapshotType", "VhdFormat", "VhdType", "ControllerType"}
