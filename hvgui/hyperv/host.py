@@ -23,7 +23,7 @@ from hvgui.hyperv.parse import snapshot_from_record, tree_order, vhd_from_record
 from hvgui.hyperv.records import Record, RecordError
 from hvgui.hyperv.transport import Parameters, Transport
 from hvgui.progress import Cancelled, CancelToken, Progress, report
-from hvgui.vhdx.info import VhdInfo
+from hvgui.vhdx import VhdInfo
 
 NOT_CANCELLABLE = "cannot be cancelled"
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
