@@ -1,7 +1,9 @@
 """Opening a host: the one way the window and hvctl get a `HostBackend`.
 
-Today every host is a lab host in a folder; the real Hyper-V backend (`hvgui.hyperv`) plugs in
-here, so neither the window nor hvctl names a backend's class.
+Today every host they open is a lab host in a folder; the real Hyper-V backend
+(`hvgui.hyperv`) plugs in here, so neither the window nor hvctl names a backend's class.
+The lab's own clients (the simulated guest, the lessons) get the lab host behind a backend
+through `lab_host`, which refuses other backends with the capability's reason.
 """
 
 from __future__ import annotations
@@ -9,9 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hvgui.backend.errors import HostError
+from hvgui.backend.protocol import Capability
+from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, HOST, MISSING, OTHER, folder_kind
+
 if TYPE_CHECKING:
-    from hvgui.backend import HostBackend
+    from hvgui.backend.protocol import HostBackend
+    from hvgui.host import Host
     from hvgui.progress import Progress
+
+# What a folder is to a lab host (folder_kind): HOST, MISSING, EMPTY or OTHER, and in words.
+__all__ = [
+    "EMPTY",
+    "FOLDER_PROBLEMS",
+    "HOST",
+    "MISSING",
+    "OTHER",
+    "folder_kind",
+    "lab_host",
+    "new_lab_host",
+    "open_backend",
+]
 
 
 def open_backend(
@@ -19,7 +39,7 @@ def open_backend(
 ) -> HostBackend:
     """The host at `location` (its `HostBackend.location`): a lab host's folder, which must
     be one already unless `create` (None: the user's default lab host, made on first use)."""
-    from hvgui.host import Host  # loaded when a host is opened: hvctl's disk commands never
+    from hvgui.host import Host  # the whole host: loaded when one is opened
 
     if location is None:
         return Host.open(None, progress=progress)
@@ -31,3 +51,14 @@ def new_lab_host(folder: Path | str) -> HostBackend:
     from hvgui.host import Host
 
     return Host.new(folder)
+
+
+def lab_host(backend: HostBackend) -> Host:
+    """The lab host `backend` is, for the simulated guest and the lessons; another backend is
+    refused with its reason for lacking Capability.GUEST."""
+    from hvgui.host import Host
+
+    if isinstance(backend, Host):
+        return backend
+    reason = backend.capabilities.reason(Capability.GUEST) or "this host has no simulated guest"
+    raise HostError(backend.location, reason)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hvgui.progress import Progress
 
 if TYPE_CHECKING:  # imported when used: disk commands must not load the host
-    from hvgui.host import Host
+    from hvgui.backend import HostBackend
 
 _SUFFIXES = {
     "": 1,
@@ -138,15 +138,15 @@ def add_host_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_host(args: argparse.Namespace) -> Host:
+def open_host(args: argparse.Namespace) -> HostBackend:
     """The lab host named by --host or HVGUI_HOST, which must be one already (a mistyped path
     creates nothing), or the default one in the user's data folder (ours: made on first use)."""
-    from hvgui.host import Host, HostError
-    from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind
+    from hvgui.backend import HostError
+    from hvgui.connect import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind, open_backend
 
     where = host_dir(args)
     if where is None:
-        host = Host.open(None)
+        host = open_backend(None)
     else:
         path = Path(where)
         kind = folder_kind(path)
@@ -154,7 +154,7 @@ def open_host(args: argparse.Namespace) -> Host:
             raise HostError(
                 path, f"{FOLDER_PROBLEMS[kind]}; `hvctl new-host {path}` makes a new one"
             )
-        host = Host.open(path, create=False)
+        host = open_backend(path)
     for line in host.recovered:  # an interrupted operation finished, or a journal set aside
         print(f"hvctl: {line}", file=sys.stderr)
     return host

@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hvgui.backend import HostError
 from hvgui.cli.common import (
     add_host_option,
     add_json,
@@ -29,9 +31,11 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
-from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 from hvgui.host.names import ps_datetime
+
+if TYPE_CHECKING:
+    from hvgui.guest.guest import Guest
 
 # The guest, the demo lab and its lessons load the whole host: each command imports them
 # when it runs, so that `hvctl --help` stays quick.
@@ -108,10 +112,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo_run.set_defaults(func=_demo_run, parser=demo_run)
 
 
-def _list_files(args: argparse.Namespace) -> int:
+def _guest(args: argparse.Namespace) -> Guest:
+    """The guest of the VM `args.name` on the lab host the command names (a host that is not
+    a lab host has none: refused with why)."""
+    from hvgui.connect import lab_host
     from hvgui.guest.guest import Guest
 
-    entries = Guest(open_host(args), args.name).list_files(args.path)
+    return Guest(lab_host(open_host(args)), args.name)
+
+
+def _list_files(args: argparse.Namespace) -> int:
+    entries = _guest(args).list_files(args.path)
     if args.json:
         print_json([e.to_json() for e in entries], args.json)
         return 0
@@ -129,9 +140,7 @@ def _list_files(args: argparse.Namespace) -> int:
 
 
 def _read_file(args: argparse.Namespace) -> int:
-    from hvgui.guest.guest import Guest
-
-    data = Guest(open_host(args), args.name).read_file(args.path)
+    data = _guest(args).read_file(args.path)
     if args.output:
         args.output.write_bytes(data)
     else:
@@ -144,34 +153,28 @@ MAX_FAT_FILE = (4 << 30) - 1  # FAT stores a file's size in 32 bits
 
 
 def _write_file(args: argparse.Namespace) -> int:
-    from hvgui.guest.guest import Guest
-
     if args.text is not None:
         data = args.text.encode("utf-8")
     else:  # never read /dev/zero or a FIFO into memory: a regular file that FAT can hold
         data = read_bounded(args.input, MAX_FAT_FILE)
         if len(data) > MAX_FAT_FILE:
             raise HostError(args.input, "larger than a FAT file can be (4 GiB - 1 byte)")
-    written = Guest(open_host(args), args.name).write_file(args.path, data)
+    written = _guest(args).write_file(args.path, data)
     print(f"{args.name}: wrote {args.path} ({written} bytes)")
     return 0
 
 
 def _remove_file(args: argparse.Namespace) -> int:
-    from hvgui.guest.guest import Guest
-
-    Guest(open_host(args), args.name).remove_file(args.path)
+    _guest(args).remove_file(args.path)
     print(f"{args.name}: deleted {args.path}")
     return 0
 
 
 def _note(args: argparse.Namespace) -> int:
-    from hvgui.guest.guest import Guest
-
-    guest = Guest(open_host(args), args.name)
+    guest = _guest(args)
     if args.text is not None:
         guest.set_note(args.text)
-    text = Guest(guest.host, args.name).note()
+    text = guest.note()
     if text is None:
         print(f"{args.name}: no note in memory", file=sys.stderr)
         return 1
@@ -180,9 +183,7 @@ def _note(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> int:
-    from hvgui.guest.guest import Guest
-
-    guest = Guest(open_host(args), args.name)
+    guest = _guest(args)
     with progress_bar() as progress:
         result = guest.run_workload(args.nbytes, rate=args.rate, progress=progress)
     print(
@@ -215,7 +216,7 @@ def _demo_list(args: argparse.Namespace) -> int:
 
 
 def _demo_run(args: argparse.Namespace) -> int:
-    from hvgui.host.layout import FOLDER_PROBLEMS, MISSING, folder_kind
+    from hvgui.connect import FOLDER_PROBLEMS, MISSING, folder_kind
     from hvgui.teaching.lessons import LESSONS, run_lesson
 
     if args.scenario not in LESSONS:

@@ -27,8 +27,7 @@ from hvgui.cli.common import (
 from hvgui.host.names import human_size, ps_datetime
 
 if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
-    from hvgui.backend import OperationResult
-    from hvgui.host import Host, HostError
+    from hvgui.backend import HostBackend, HostError, OperationResult
     from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
@@ -65,7 +64,9 @@ def _print_result(result: OperationResult, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, call: Callable[[Host, Progress | None], OperationResult]) -> int:
+def _run(
+    args: argparse.Namespace, call: Callable[[HostBackend, Progress | None], OperationResult]
+) -> int:
     host = open_host(args)
     with progress_bar(not getattr(args, "json", False)) as progress:
         result = call(host, progress)
@@ -115,7 +116,7 @@ def _test_host(args: argparse.Namespace) -> int:
     if args.json:
         print_json([f.to_json() for f in findings], args.json)
     elif not findings:
-        print(f"{host.root}: no problems found")
+        print(f"{host.location}: no problems found")
     else:
         for finding in findings:
             print(f"{finding.severity.upper()}: {finding.message}")
@@ -124,10 +125,10 @@ def _test_host(args: argparse.Namespace) -> int:
 
 
 def _new_host(args: argparse.Namespace) -> int:
-    from hvgui.host import Host
+    from hvgui.connect import new_lab_host
 
-    host = Host.new(args.dir)
-    print(f"{host.root}: a new lab host (no VMs yet)")
+    host = new_lab_host(args.dir)
+    print(f"{host.location}: a new lab host (no VMs yet)")
     return 0
 
 
@@ -140,15 +141,15 @@ def _set_host(args: argparse.Namespace) -> int:
         folders = host.allow_outside_folders(wanted)
     if args.json:
         print_json(
-            {"Path": str(host.root), "AllowedOutsideFolders": [str(f) for f in folders]},
+            {"Path": host.location, "AllowedOutsideFolders": [str(f) for f in folders]},
             args.json,
         )
     elif folders:
-        print(f"{host.root} may also change files in:")
+        print(f"{host.location} may also change files in:")
         for folder in folders:
             print(f"    {folder}")
     else:
-        print(f"{host.root} changes files only inside its own folder")
+        print(f"{host.location} changes files only inside its own folder")
     return 0
 
 

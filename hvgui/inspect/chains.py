@@ -29,7 +29,7 @@ from hvgui.vhdx import (
 from hvgui.vhdx.walk import MISMATCH, MISSING
 
 if TYPE_CHECKING:
-    from hvgui.host import Host
+    from hvgui.backend import HostBackend
 
 
 def _drive_name(drive: Any) -> str:
@@ -88,7 +88,7 @@ def _disk_files(drives: Iterable[Any], *, now: bool) -> list[FileFacts]:
     return out
 
 
-def checkpoint_files(host: Host, vm: str, snapshot: str | None) -> list[FileFacts]:
+def checkpoint_files(host: HostBackend, vm: str, snapshot: str | None) -> list[FileFacts]:
     """A checkpoint's files (or Now's, for `snapshot=None`): configuration, saved state, and
     for each virtual disk its chain from the checkpoint's disk down to the base."""
     if snapshot is None:

@@ -21,7 +21,7 @@ from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.vhdx import open_disk
 
 if TYPE_CHECKING:
-    from hvgui.host import Host
+    from hvgui.backend import HostBackend
 
 
 DELETE = "delete"
@@ -94,7 +94,7 @@ def own_bytes(path: Path) -> int:
 
 
 def delete_preview(
-    host: Host, vm: str, snapshot: str, *, include_children: bool = False
+    host: HostBackend, vm: str, snapshot: str, *, include_children: bool = False
 ) -> DeletePreview:
     """What deleting `snapshot` (and its subtree with `include_children`) will do, planned by
     the host's own delete rules (`checkpoints.resolve_pending`) on copies of the configuration
