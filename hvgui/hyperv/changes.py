@@ -64,3 +64,9 @@ def compare(operation: str, vm_id: str, before: list[FileFacts],
             event("merged" if merged else "deleted", facts,
                   "merged into its parent, then deleted" if merged else "")
     return events
+
+
+def created(operation: str, vm_id: str, files: list[FileFacts]) -> list[DiskEvent]:
+    """An export's files: each one created."""
+    now = datetime.now(UTC)
+    return [DiskEvent(now, operation, vm_id, "created", Path(f.path), f.length) for f in files]

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from hvgui.host.errors import HostError, InvalidStateError, VMBusyError
+from hvgui.backend.errors import (
+    AccessDeniedError,
+    ConnectionLostError,
+    HostError,
+    InvalidStateError,
+    NotFoundError,
+    VMBusyError,
+)
 
-
-class NotFoundError(HostError):
-    """The VM, checkpoint or file is not on the host (any more)."""
-
-
-class AccessDeniedError(HostError):
-    """The host refused this user: not an administrator nor in Hyper-V Administrators."""
-
-
-class ConnectionLostError(HostError):
-    """The host stopped answering while a script ran: the operation may still be running on
-    the host; the window refreshes when the host answers again."""
+__all__ = ["AccessDeniedError", "ConnectError", "ConnectionLostError", "NotFoundError",
+           "error_from_record"]
 
 
 class ConnectError(HostError):

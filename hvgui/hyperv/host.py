@@ -10,46 +10,68 @@ Hyper-V job where it is cancellable; elsewhere the phase says it cannot be cance
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 import threading
-from collections.abc import Iterator
-from typing import Any
+import weakref
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from hvgui.backend.model import VM, DiskEvent, OperationResult, Snapshot
-from hvgui.host.errors import HostError
-from hvgui.host.names import ps_quote, validate_name
-from hvgui.hyperv.changes import FileFacts, compare, file_from_record
-from hvgui.hyperv.errors import NotFoundError, error_from_record
+from hvgui.backend.errors import HostError, NotFoundError
+from hvgui.backend.model import (
+    SOUND,
+    VM,
+    DiskEvent,
+    Finding,
+    HardDrive,
+    Health,
+    OperationResult,
+    Snapshot,
+)
+from hvgui.backend.protocol import Capabilities, Capability
+from hvgui.host.names import ps_quote, ps_size, validate_name
+from hvgui.hyperv.changes import FileFacts, compare, created, file_from_record
+from hvgui.hyperv.errors import error_from_record
+from hvgui.hyperv.files import fetch, local_name
 from hvgui.hyperv.parse import snapshot_from_record, tree_order, vhd_from_record, vm_from_record
-from hvgui.hyperv.records import Record, RecordError
+from hvgui.hyperv.records import Record
 from hvgui.hyperv.transport import Parameters, Transport
-from hvgui.progress import Cancelled, CancelToken, Progress, report
+from hvgui.progress import Cancelled, CancelToken, Progress, check, report
 from hvgui.vhdx import VhdInfo
+
+if TYPE_CHECKING:
+    from hvgui.backend.protocol import HostBackend
 
 NOT_CANCELLABLE = "cannot be cancelled"
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
-UNAVAILABLE = {
-    "guest_files": "a real host's guest files are inside the running guest: hvgui cannot "
-    "reach them over PowerShell Direct yet",
-    "guest_memory": "a real VM's memory is the guest's own: Hyper-V does not hand it out",
-    "console": "the console of a real VM is Virtual Machine Connection (vmconnect) on the host",
-    "journal": "a real host keeps no lab journal: Hyper-V itself completes or rolls back its "
-    "operations",
-    "event_log": "a real host has no disk event log: hvgui shows what its own operations "
-    "changed in this session (listed before and after each)",
-    "host_check": "the lab's host check reads the host's folders directly; on a real host use "
+CAPABILITIES = Capabilities({
+    Capability.GUEST: "a real VM's guest files, memory note and console are inside the guest: "
+    "use Virtual Machine Connection (vmconnect) on the host",
+    Capability.EVENT_LOG: "a real host keeps no log of what operations did to files: hvgui "
+    "shows what its own operations changed in this session (the VM's files listed before and "
+    "after each)",
+    Capability.JOURNAL: "a real host keeps no lab journal: Hyper-V itself completes or rolls "
+    "back its operations",
+    Capability.CHECK_HOST: "Check Host reads a lab host's folders directly; on a real host run "
     "Test-VHD on each disk",
-    "new_vm": "creating and removing VMs on a real host is left to Hyper-V Manager",
-}
+    Capability.OUTSIDE_FOLDERS: "on a real host Hyper-V's own permissions decide which folders "
+    "an operation may use",
+    Capability.CANCEL_APPLY: "Hyper-V cannot cancel applying a checkpoint once it started",
+    Capability.CANCEL_DELETE: "Hyper-V cannot cancel deleting a checkpoint: the merge of its "
+    "disks runs to its end",
+})
 
 
 class HyperVHost:
-    """A Hyper-V host reached through `transport`."""
+    """A Hyper-V host reached through `transport` (a HostBackend)."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self._events: list[DiskEvent] = []
         self._changes = 0
         self._lock = threading.Lock()
+        self._copies: Path | None = None  # local copies of the host's files (inspector)
 
     # ================================================================== who and what
     @property
@@ -57,15 +79,29 @@ class HyperVHost:
         return self.transport.computer_name
 
     @property
+    def location(self) -> str:
+        return self.transport.location
+
+    @property
     def read_only(self) -> str:
         return ""
 
-    def unavailable(self) -> dict[str, str]:
-        """What this backend cannot do, each with the reason (the UI greys it out)."""
-        return dict(UNAVAILABLE)
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def recovered(self) -> list[str]:
+        return []
+
+    def _lacks(self, capability: Capability) -> HostError:
+        return HostError(self.display_name, CAPABILITIES.reason(capability))
 
     def close(self) -> None:
         self.transport.close()
+        if self._copies is not None:
+            shutil.rmtree(self._copies, ignore_errors=True)
+            self._copies = None
 
     # ================================================================== running scripts
     def _records(self, script: str, parameters: Parameters, subject: str) -> Iterator[Record]:
@@ -94,11 +130,16 @@ class HyperVHost:
         return digest.hexdigest()
 
     def list_vms(self, *, errors: list[HostError] | None = None) -> list[VM]:
+        """Get-VM: a VM the host cannot read is an error record among the others; it goes to
+        `errors` when given, else the first is raised."""
         out = []
-        for obj in self._results("get_vms", {}, self.display_name, "VM"):
+        for record in self.transport.run("get_vms", {}):
             try:
-                out.append(vm_from_record(obj))
-            except RecordError as exc:
+                if record.kind == "error":
+                    raise error_from_record(record.data, self.display_name)
+                if record.kind == "result" and record.result_kind == "VM":
+                    out.append(vm_from_record(record.object))
+            except HostError as exc:
                 if errors is None:
                     raise
                 errors.append(exc)
@@ -144,19 +185,82 @@ class HyperVHost:
 
     def events(self, vm: str | None = None) -> list[DiskEvent]:
         """What this session's operations changed on the host's disks (a real host keeps no
-        event log of its own)."""
+        event log of its own: Capability.EVENT_LOG)."""
         vm_id = self.get_vm(vm).id if vm is not None else None
         with self._lock:
             return [e for e in self._events if vm_id is None or e.vm_id == vm_id]
 
-    def _files(self, vm: VM) -> list[FileFacts]:
-        return [file_from_record(obj)
-                for obj in self._results("vm_files", {"VMId": vm.id}, vm.name, "File")]
+    def events_size(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def check(self) -> list[Finding]:
+        raise self._lacks(Capability.CHECK_HOST)
+
+    def allowed_outside_folders(self) -> list[Path]:
+        return []
+
+    def allow_outside_folders(self, folders: list[Path]) -> list[Path]:
+        raise self._lacks(Capability.OUTSIDE_FOLDERS)
+
+    def drive_health(self, drives: Sequence[HardDrive]) -> Health:
+        """Get-VHD up each drive's chain: the first file Hyper-V cannot open breaks it."""
+        for drive in drives:
+            if drive.pass_through:
+                continue
+            try:
+                self.get_vhd_chain(str(drive.path))
+            except NotFoundError as exc:
+                return Health("Chain broken: disk missing", str(exc), True, Path(exc.subject))
+            except HostError as exc:
+                return Health("Chain broken", str(exc), True, Path(exc.subject))
+        return SOUND
+
+    def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
+        files: list[Path] = []
+        for drive in drives:
+            if not drive.pass_through:
+                files += [info.path for info in self.get_vhd_chain(str(drive.path))]
+        return files
+
+    def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
+        """A checkpoint's (None: the VM's) configuration, memory and device state, and each
+        disk's chain down to its base."""
+        if snapshot is None:
+            now = self.get_vm(vm)
+            return [now.config_path, *self.chain_files(now.hard_drives)]
+        snap = self.get_snapshot(vm, snapshot)
+        own = [p for p in (snap.config_path, snap.bin_path, snap.vsv_path) if p is not None]
+        return [*own, *self.chain_files(snap.hard_drives)]
+
+    def local_copy(self, path: Path, *, progress: Progress | None = None,
+                   cancel: CancelToken | None = None) -> Path:
+        """A sparse local copy of what the inspector reads of the host's file (files.py)."""
+        with self._lock:
+            if self._copies is None:
+                self._copies = Path(tempfile.mkdtemp(prefix="hvgui-hyperv-"))
+                # Gone with the host object even when nobody calls close().
+                weakref.finalize(self, shutil.rmtree, self._copies, ignore_errors=True)
+            target = self._copies / local_name(str(path))
+
+        def run(script: str, parameters: dict[str, object]) -> Iterator[Record]:
+            return self._records(script, parameters, str(path))  # type: ignore[arg-type]
+
+        return fetch(run, str(path), target, progress, cancel)
+
+    def _files(self, vm: VM | None) -> list[FileFacts]:
+        if vm is None:
+            return []
+        try:
+            return [file_from_record(obj)
+                    for obj in self._results("vm_files", {"VMId": vm.id}, vm.name, "File")]
+        except NotFoundError:  # removed
+            return []
 
     # ================================================================== operations
     def _operate(
         self,
-        vm: VM,
+        vm: VM | None,
         operation: str,
         script: str,
         parameters: Parameters,
@@ -166,33 +270,37 @@ class HyperVHost:
     ) -> tuple[OperationResult, list[Any]]:
         """Run one operation's script: progress as it comes, cancel through the host's job,
         and What happened from the VM's files before and after."""
+        check(cancel)  # cancelled before it started: nothing is sent
         before = self._files(vm)
         results: list[Any] = []
         asked = False
-        try:
-            for record in self._records(script, parameters, vm.name):
-                if record.kind == "progress":
-                    data = record.data
-                    phase = str(data.get("Phase") or operation)
-                    cancellable = bool(data.get("Cancellable"))
-                    if asked and not cancellable:
-                        phase = f"{phase}, {NOT_CANCELLABLE}"
-                    percent = max(0, min(100, int(data.get("PercentComplete") or 0)))
-                    report(progress, percent / 100, phase)
-                    if cancel is not None and cancel.cancelled and not asked:
-                        asked = True
-                        if cancellable and data.get("JobId"):
-                            # A second pipeline: the running one is busy polling its job.
-                            list(self._records("stop_job", {"JobId": str(data["JobId"])},
-                                               vm.name))
-                        else:
-                            report(progress, percent / 100, f"{phase}, {NOT_CANCELLABLE}")
-                elif record.kind == "result":
-                    results.append(record)
-        finally:
-            with self._lock:
-                self._changes += 1
+        subject = vm.name if vm is not None else self.display_name
+        for record in self._records(script, parameters, subject):
+            if record.kind == "progress":
+                data = record.data
+                phase = str(data.get("Phase") or operation)
+                cancellable = bool(data.get("Cancellable"))
+                if asked and not cancellable:
+                    phase = f"{phase}, {NOT_CANCELLABLE}"
+                percent = max(0, min(100, int(data.get("PercentComplete") or 0)))
+                report(progress, percent / 100, phase)
+                if cancel is not None and cancel.cancelled and not asked:
+                    asked = True
+                    if cancellable and data.get("JobId"):
+                        # A second pipeline: the running one is busy polling its job.
+                        list(self._records("stop_job", {"JobId": str(data["JobId"])},
+                                           subject))
+                    else:
+                        report(progress, percent / 100, f"{phase}, {NOT_CANCELLABLE}")
+            elif record.kind == "result":
+                results.append(record)
+        with self._lock:
+            self._changes += 1
+        if vm is None:  # a new VM: its record is the script's result
+            vm = next(vm_from_record(r.object) for r in results if r.result_kind == "VM")
         events = compare(operation, vm.id, before, self._files(vm))
+        events += created(operation, vm.id, [file_from_record(r.object) for r in results
+                                             if r.result_kind == "File"])
         with self._lock:
             self._events.extend(events)
         report(progress, 1.0, "")
@@ -300,7 +408,7 @@ class HyperVHost:
         result.snapshot = self._snapshot_result(results)
         return result
 
-    def export_snapshot(self, vm: str, snapshot: str, destination: str, *,
+    def export_snapshot(self, vm: str, snapshot: str, destination: Path | str, *,
                         progress: Progress | None = None,
                         cancel: CancelToken | None = None) -> OperationResult:
         """Export-VMSnapshot into a folder on the host (`destination` is the host's path)."""
@@ -315,7 +423,7 @@ class HyperVHost:
         )
         return result
 
-    def move_storage(self, vm: str, destination: str, *, progress: Progress | None = None,
+    def move_storage(self, vm: str, destination: Path | str, *, progress: Progress | None = None,
                      cancel: CancelToken | None = None) -> OperationResult:
         """Move-VMStorage -DestinationStoragePath (`destination` is the host's path)."""
         target = self.get_vm(vm)
@@ -371,7 +479,7 @@ class HyperVHost:
         *,
         processor_count: int | None = None,
         memory_startup_bytes: int | None = None,
-        snapshot_file_location: str | None = None,
+        snapshot_file_location: Path | str | None = None,
         checkpoint_type: str | None = None,
         notes: str | None = None,
         progress: Progress | None = None,
@@ -392,3 +500,140 @@ class HyperVHost:
         result, _ = self._operate(target, "Settings", "set_vm", parameters, line, progress,
                                   cancel)
         return result
+
+    # ------------------------------------------------------------------ VMs and their drives
+    def new_vm(
+        self,
+        name: str,
+        *,
+        memory_startup_bytes: int = 1 << 30,
+        new_vhd_size_bytes: int | None = None,
+        generation: int = 2,
+        path: Path | str | None = None,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> OperationResult:
+        """New-VM (with a new VHDX in the host's default disk folder when a size is given)."""
+        validate_name(name, name, "VM")
+        parameters: dict[str, Any] = {"Name": name, "MemoryStartupBytes": memory_startup_bytes,
+                                      "Generation": generation}
+        line = (f"New-VM -Name {ps_quote(name)} -MemoryStartupBytes "
+                f"{ps_size(memory_startup_bytes)} -Generation {generation}")
+        if new_vhd_size_bytes:
+            parameters["NewVHDSizeBytes"] = new_vhd_size_bytes
+            line += f" -NewVHDSizeBytes {ps_size(new_vhd_size_bytes)}"
+        if path is not None:
+            parameters["Path"] = str(path)
+            line += f" -Path {ps_quote(str(path))}"
+        result, _ = self._operate(None, "New VM", "new_vm", parameters, line, progress, cancel)
+        return result
+
+    def remove_vm(self, vm: str, *, progress: Progress | None = None,
+                  cancel: CancelToken | None = None) -> OperationResult:
+        """Remove-VM: configuration, saved state and checkpoints go; the disks stay."""
+        target = self.get_vm(vm)
+        result, _ = self._operate(target, "Remove VM", "remove_vm", {"VMId": target.id},
+                                  f"Remove-VM -Name {ps_quote(target.name)} -Force", progress,
+                                  cancel)
+        return result
+
+    def rename_vm(self, vm: str, new_name: str, *, progress: Progress | None = None,
+                  cancel: CancelToken | None = None) -> OperationResult:
+        target = self.get_vm(vm)
+        validate_name(target.name, new_name, "VM")
+        result, _ = self._operate(
+            target, "Rename VM", "rename_vm", {"VMId": target.id, "NewName": new_name},
+            f"Rename-VM -Name {ps_quote(target.name)} -NewName {ps_quote(new_name)}",
+            progress, cancel,
+        )
+        return result
+
+    def add_hard_drive(
+        self,
+        vm: str,
+        path: Path | str,
+        *,
+        pass_through: bool = False,
+        controller_type: str | None = None,
+        controller_number: int | None = None,
+        controller_location: int | None = None,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> OperationResult:
+        """Add-VMHardDiskDrive: a disk file of the host, or (pass-through) the number of one
+        of its physical disks as `path`."""
+        target = self.get_vm(vm)
+        parameters: dict[str, Any] = {"VMId": target.id}
+        line = f"Add-VMHardDiskDrive -VMName {ps_quote(target.name)}"
+        if pass_through:
+            if not str(path).isdigit():
+                raise HostError(str(path), "a pass-through drive is a physical disk's number "
+                                "on the host (Get-Disk)")
+            parameters["DiskNumber"] = int(str(path))
+            line += f" -DiskNumber {int(str(path))}"
+        else:
+            parameters["Path"] = str(path)
+            line += f" -Path {ps_quote(str(path))}"
+        for name, value in (("ControllerType", controller_type),
+                            ("ControllerNumber", controller_number),
+                            ("ControllerLocation", controller_location)):
+            if value is not None:
+                parameters[name] = value
+                line += f" -{name} {value}"
+        result, _ = self._operate(target, "Add Drive", "add_hard_drive", parameters, line,
+                                  progress, cancel)
+        return result
+
+    def remove_hard_drive(self, vm: str, controller_type: str, controller_number: int,
+                          controller_location: int, *, progress: Progress | None = None,
+                          cancel: CancelToken | None = None) -> OperationResult:
+        """Remove-VMHardDiskDrive: detached; the file stays."""
+        target = self.get_vm(vm)
+        result, _ = self._operate(
+            target, "Remove Drive", "remove_hard_drive",
+            {"VMId": target.id, "ControllerType": controller_type,
+             "ControllerNumber": controller_number, "ControllerLocation": controller_location},
+            f"Remove-VMHardDiskDrive -VMName {ps_quote(target.name)} -ControllerType "
+            f"{controller_type} -ControllerNumber {controller_number} -ControllerLocation "
+            f"{controller_location}",
+            progress, cancel,
+        )
+        return result
+
+    def add_fibre_channel(self, vm: str, *, san_name: str, progress: Progress | None = None,
+                          cancel: CancelToken | None = None) -> OperationResult:
+        target = self.get_vm(vm)
+        result, _ = self._operate(
+            target, "Add Fibre Channel", "add_fibre_channel",
+            {"VMId": target.id, "SanName": san_name},
+            f"Add-VMFibreChannelHba -VMName {ps_quote(target.name)} -SanName "
+            f"{ps_quote(san_name)}", progress, cancel,
+        )
+        return result
+
+    def remove_fibre_channel(self, vm: str, adapter: str, *, progress: Progress | None = None,
+                             cancel: CancelToken | None = None) -> OperationResult:
+        target = self.get_vm(vm)
+        result, _ = self._operate(
+            target, "Remove Fibre Channel", "remove_fibre_channel",
+            {"VMId": target.id, "Adapter": adapter},
+            f"Get-VMFibreChannelHba -VMName {ps_quote(target.name)} | Where-Object SanName -eq "
+            f"{ps_quote(adapter)} | Remove-VMFibreChannelHba", progress, cancel,
+        )
+        return result
+
+    def export_vm(self, vm: str, destination: Path | str, *, progress: Progress | None = None,
+                  cancel: CancelToken | None = None) -> OperationResult:
+        """Export-VM of the VM as it is now into a folder on the host."""
+        target = self.get_vm(vm)
+        result, _ = self._operate(
+            target, "Export", "export_vm", {"VMId": target.id, "Path": str(destination)},
+            f"Export-VM -Name {ps_quote(target.name)} -Path {ps_quote(str(destination))}",
+            progress, cancel,
+        )
+        return result
+
+
+if TYPE_CHECKING:
+    def _is_a_backend(host: HyperVHost) -> HostBackend:
+        return host  # mypy checks that HyperVHost has everything HostBackend asks

@@ -15,12 +15,19 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hvgui.backend.errors import (
+    AccessDeniedError,
+    HostError,
+    InvalidStateError,
+    NotFoundError,
+    VMBusyError,
+)
 from hvgui.backend.model import VM, Snapshot
 from hvgui.errors import HvError
-from hvgui.host.errors import HostError, InvalidStateError, VMBusyError
 from hvgui.host.host import Host
 from hvgui.hyperv.records import Record
 from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
@@ -69,6 +76,16 @@ def snapshot_object(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+def file_object(path: Path) -> dict[str, Any]:
+    """A file as ConvertTo-HvguiFile prints it."""
+    st = path.stat()
+    return {
+        "Path": str(path), "Length": st.st_size,
+        "LastWriteTime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+        "IsReadOnly": not st.st_mode & 0o222,
+    }
+
+
 def error_object(exc: BaseException, script: str) -> dict[str, Any]:
     """A lab host's refusal as the PowerShell error record a real host would give."""
     message = exc.problem if isinstance(exc, HvError) else str(exc)
@@ -80,8 +97,10 @@ def error_object(exc: BaseException, script: str) -> dict[str, Any]:
         error_id, category = "ObjectInUse", "ResourceBusy"
     elif isinstance(exc, InvalidStateError):
         error_id, category = "InvalidState", "InvalidOperation"
-    elif isinstance(exc, HostError) and message.startswith("no "):
+    elif isinstance(exc, NotFoundError):
         error_id, category = "ObjectNotFound", "ObjectNotFound"
+    elif isinstance(exc, AccessDeniedError):
+        error_id, category = "AccessDenied", "PermissionDenied"
     elif isinstance(exc, FileNotFoundError):
         error_id, category = "PathNotFound", "ObjectNotFound"
     elif isinstance(exc, PermissionError):
@@ -154,6 +173,10 @@ class LabTransport:
     @property
     def computer_name(self) -> str:
         return self._name
+
+    @property
+    def location(self) -> str:
+        return str(self.host.root)
 
     def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
         if self._closed:
@@ -236,8 +259,11 @@ class LabTransport:
         if parameters.get("VMId"):
             self._vm(run, parameters)
             return
-        for vm in self.host.list_vms(errors=[]):
+        errors: list[HostError] = []
+        for vm in self.host.list_vms(errors=errors):
             run.result("VM", vm_object(vm))
+        for error in errors:  # Get-VM's non-terminating errors: the other VMs are listed
+            run.records.put(error_object(error, run.script))
 
     def _get_snapshots(self, run: _Run, parameters: dict[str, Any]) -> None:
         for snap in self.host.list_snapshots(str(parameters["VMId"])):
@@ -277,6 +303,7 @@ class LabTransport:
             str(parameters["VMId"]), str(parameters["SnapshotId"]), str(parameters["Path"]),
             progress=run.progress, cancel=run.cancel,
         )
+        self._files_below(run, Path(str(parameters["Path"])))
         run.result("Done", {"VMId": parameters["VMId"], "SnapshotId": parameters["SnapshotId"],
                             "Path": parameters["Path"]})
 
@@ -306,6 +333,71 @@ class LabTransport:
             cancel=run.cancel,
         )
         self._vm(run, parameters)
+
+    def _new_vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        result = self.host.new_vm(
+            str(parameters["Name"]),
+            memory_startup_bytes=int(parameters.get("MemoryStartupBytes") or 1 << 30),
+            new_vhd_size_bytes=int(parameters["NewVHDSizeBytes"])
+            if parameters.get("NewVHDSizeBytes") else None,
+            generation=int(parameters.get("Generation") or 2),
+            path=parameters.get("Path") or None,
+            progress=run.progress, cancel=run.cancel,
+        )
+        run.result("VM", vm_object(self.host.get_vm(result.vm_id)))
+
+    def _remove_vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.remove_vm(str(parameters["VMId"]), cancel=run.cancel)
+        run.result("Done", {"VMId": parameters["VMId"]})
+
+    def _rename_vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.rename_vm(str(parameters["VMId"]), str(parameters["NewName"]),
+                            cancel=run.cancel)
+        self._vm(run, parameters)
+
+    def _add_hard_drive(self, run: _Run, parameters: dict[str, Any]) -> None:
+        number = int(parameters.get("ControllerNumber", -1))
+        location = int(parameters.get("ControllerLocation", -1))
+        disk = int(parameters.get("DiskNumber", -1))
+        self.host.add_hard_drive(
+            str(parameters["VMId"]), str(parameters.get("Path") or ""),
+            pass_through=disk >= 0,
+            controller_type=parameters.get("ControllerType") or None,
+            controller_number=number if number >= 0 else None,
+            controller_location=location if location >= 0 else None,
+            cancel=run.cancel,
+        )
+        self._vm(run, parameters)
+
+    def _remove_hard_drive(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.remove_hard_drive(
+            str(parameters["VMId"]), str(parameters["ControllerType"]),
+            int(parameters["ControllerNumber"]), int(parameters["ControllerLocation"]),
+            cancel=run.cancel,
+        )
+        self._vm(run, parameters)
+
+    def _add_fibre_channel(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.add_fibre_channel(str(parameters["VMId"]), san_name=str(parameters["SanName"]),
+                                    cancel=run.cancel)
+        self._vm(run, parameters)
+
+    def _remove_fibre_channel(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.remove_fibre_channel(str(parameters["VMId"]), str(parameters["Adapter"]),
+                                       cancel=run.cancel)
+        self._vm(run, parameters)
+
+    def _export_vm(self, run: _Run, parameters: dict[str, Any]) -> None:
+        self.host.export_vm(str(parameters["VMId"]), str(parameters["Path"]),
+                            progress=run.progress, cancel=run.cancel)
+        self._files_below(run, Path(str(parameters["Path"])))
+        run.result("Done", {"VMId": parameters["VMId"], "Path": parameters["Path"]})
+
+    def _files_below(self, run: _Run, folder: Path) -> None:
+        """Write-HvguiFiles: an export's files, for What happened."""
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file():
+                run.result("File", file_object(path))
 
     def _get_vhd(self, run: _Run, parameters: dict[str, Any]) -> None:
         from hvgui.vhdx import get_vhd
@@ -342,8 +434,6 @@ class LabTransport:
                 position += len(data)
 
     def _vm_files(self, run: _Run, parameters: dict[str, Any]) -> None:
-        from datetime import UTC, datetime
-
         vm = self.host.get_vm(str(parameters["VMId"]))
         config = vm.config_path
         runtime = config.parent / vm.id
@@ -355,14 +445,8 @@ class LabTransport:
             if folder.is_dir():
                 paths += [p for p in folder.iterdir() if p.suffix.lower() in DISK_SUFFIXES]
         for path in sorted(set(paths)):
-            if not path.is_file():
-                continue
-            st = path.stat()
-            run.result("File", {
-                "Path": str(path), "Length": st.st_size,
-                "LastWriteTime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
-                "IsReadOnly": not st.st_mode & 0o222,
-            })
+            if path.is_file():
+                run.result("File", file_object(path))
 
     def _stop_job(self, run: _Run, parameters: dict[str, Any]) -> None:
         job_id = str(parameters["JobId"])

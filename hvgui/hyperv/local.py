@@ -29,6 +29,10 @@ class LocalTransport:
     def computer_name(self) -> str:
         return self._name
 
+    @property
+    def location(self) -> str:
+        return self._name
+
     def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
         text = one_line(invocation(script, parameters)) + "\n"
         with self._lock:

@@ -96,6 +96,10 @@ class RemoteTransport:
             self._pool = pool
             return pool
 
+    @property
+    def location(self) -> str:
+        return self.settings.computer_name.strip()
+
     def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
         pool = self._open()
         pypsrp = _pypsrp(self.computer_name)

@@ -36,6 +36,11 @@ class Transport(Protocol):
         """The host as the user named it (the left tree's item, errors' subject)."""
         ...
 
+    @property
+    def location(self) -> str:
+        """How the host is reached again: a computer name, or a lab host's folder."""
+        ...
+
     def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
         """The script's records as they come; raises HvError (connection) on failure."""
         ...

@@ -35,7 +35,19 @@ def _lab(folder: Path) -> HostBackend:
     return open_backend(folder, create=True)
 
 
-BACKENDS: list[object] = [pytest.param(_lab, id="lab")]
+def _hyperv_over_lab(folder: Path) -> HostBackend:
+    """The real Hyper-V backend, its scripts answered by a lab host (hvgui/hyperv/lab.py)."""
+    from hvgui.host import Host
+    from hvgui.hyperv.connect import open_backend as open_hyperv
+    from hvgui.hyperv.lab import LabTransport
+
+    return open_hyperv(LabTransport(Host.open(folder, create=True), "hv01"))
+
+
+BACKENDS: list[object] = [
+    pytest.param(_lab, id="lab"),
+    pytest.param(_hyperv_over_lab, id="hyperv-lab"),
+]
 
 
 @pytest.fixture(params=BACKENDS)

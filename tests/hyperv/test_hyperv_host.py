@@ -113,3 +113,28 @@ def test_a_refresh_runs_while_an_operation_streams(lab: Host, hyperv: HyperVHost
     hyperv.checkpoint_vm(vm_id, progress=refresh)
     assert statuses and statuses[0].startswith("Creating Checkpoint (")
     assert hyperv.get_vm(vm_id).status == ""
+
+
+def test_the_inspector_gets_a_sparse_copy_with_the_disks_structures(
+    lab: Host, hyperv: HyperVHost, vm_id: str
+) -> None:
+    from hvgui.vhdx import get_vhd
+    from tests.host.hosthelpers import MiB, write_now
+
+    lab.start_vm(vm_id)
+    write_now(lab, vm_id, 0, b"\xab" * (4 * MiB))
+    snap = hyperv.checkpoint_vm(vm_id).snapshot
+    assert snap is not None
+    files = hyperv.inspect_files(vm_id, snap.id)
+    assert files[0] == snap.config_path and snap.bin_path in files
+    base = snap.hard_drives[0].path
+    copy = hyperv.local_copy(base)
+    original = get_vhd(base)
+    copied = get_vhd(copy)
+    assert (copied.vhd_type, copied.size, copied.block_size, copied.file_size) == (
+        original.vhd_type, original.size, original.block_size, original.file_size)
+    # The header area is there byte for byte; the data blocks were never read.
+    assert copy.read_bytes()[:MiB] == base.read_bytes()[:MiB]
+    assert copy.stat().st_blocks < base.stat().st_blocks
+    config = hyperv.local_copy(snap.config_path)
+    assert config.read_bytes() == snap.config_path.read_bytes()  # a configuration: whole

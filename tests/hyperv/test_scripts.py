@@ -91,7 +91,7 @@ def test_enums_dates_and_ids_are_cast_for_windows_powershell_5_1() -> None:
             if name == "ParentSnapshotId":
                 assert "[string]$" in expression
     assert ".ToUniversalTime().ToString('o')" in function_body("ConvertTo-HvguiDate")
-    assert "LastWriteTime = ConvertTo-HvguiDate" in script_text("vm_files")
+    assert "LastWriteTime = ConvertTo-HvguiDate" in function_body("ConvertTo-HvguiFile")
     record = function_body("Write-HvguiRecord")
     assert "-Compress" in record and "-Depth" in record  # one line, nested drives kept
 

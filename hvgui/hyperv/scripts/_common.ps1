@@ -195,6 +195,22 @@ function ConvertTo-HvguiSnapshot($Snapshot) {
     }
 }
 
+function ConvertTo-HvguiFile($Item) {
+    @{
+        Path = [string]$Item.FullName
+        Length = [int64]$Item.Length
+        LastWriteTime = ConvertTo-HvguiDate $Item.LastWriteTimeUtc
+        IsReadOnly = [bool]$Item.IsReadOnly
+    }
+}
+
+# Every file below a folder (an export's), as File records.
+function Write-HvguiFiles([string] $Folder) {
+    if (-not (Test-Path -LiteralPath $Folder)) { return }
+    Get-ChildItem -LiteralPath $Folder -File -Recurse -ErrorAction SilentlyContinue |
+        ForEach-Object { Write-HvguiResult 'File' (ConvertTo-HvguiFile $_) }
+}
+
 # Get-VHD's documented properties, cast for JSON (VhdFormat/VhdType are enums).
 function ConvertTo-HvguiVHD($Vhd) {
     @{

@@ -20,11 +20,4 @@ foreach ($folder in $folders) {
     $items += @(Get-ChildItem -LiteralPath $folder -File -ErrorAction SilentlyContinue |
                 Where-Object { $_.Extension -in @('.vhd', '.vhdx', '.avhd', '.avhdx') })
 }
-foreach ($item in $items) {
-    Write-HvguiResult 'File' @{
-        Path = [string]$item.FullName
-        Length = [int64]$item.Length
-        LastWriteTime = ConvertTo-HvguiDate $item.LastWriteTimeUtc
-        IsReadOnly = [bool]$item.IsReadOnly
-    }
-}
+foreach ($item in $items) { Write-HvguiResult 'File' (ConvertTo-HvguiFile $item) }
