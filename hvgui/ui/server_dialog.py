@@ -1,0 +1,158 @@
+"""Hyper-V Manager's Select Computer dialog (Connect to Server...), with the remoting settings
+Windows keeps out of sight: port, HTTPS, authentication and certificate checking."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hvgui.hyperv.settings import AUTHENTICATIONS, ConnectionSettings
+from hvgui.ui import ask, recent_servers
+
+
+class ServerDialog(QDialog):
+    def __init__(self, recent: list[ConnectionSettings], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("serverDialog")
+        self.setWindowTitle("Select Computer")
+        self.recent = recent
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Connect to virtualization server"))
+        self.local = QRadioButton("&Local computer")
+        self.other = QRadioButton("&Another computer:")
+        self.computer = QComboBox()
+        self.computer.setObjectName("computerName")
+        self.computer.setEditable(True)
+        self.computer.addItems([s.display_name for s in recent])
+        self.computer.setCurrentText(recent[0].display_name if recent else "")
+        self.computer.setToolTip("A host name, or its IP address, that answers PowerShell "
+                                 "Remoting (WinRM)")
+        self.computer.currentIndexChanged.connect(self._recent_chosen)
+        self.other.setChecked(True)
+        self.local.toggled.connect(self._update)
+        for widget in (self.local, self.other, self.computer):
+            layout.addWidget(widget)
+
+        self.as_user = QCheckBox("Connect as another &user")
+        self.user = QLineEdit()
+        self.user.setObjectName("userName")
+        self.user.setPlaceholderText(r"DOMAIN\user or user@domain")
+        self.password = QLineEdit()
+        self.password.setObjectName("password")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remember = QCheckBox("&Remember the password (system keyring)")
+        if not recent_servers.can_store_passwords():
+            self.remember.setEnabled(False)
+            self.remember.setToolTip("No system keyring is available (pip install "
+                                     "'hvgui[remote]' on a desktop with one): the password is "
+                                     "asked for each time")
+        self.as_user.toggled.connect(self._update)
+        credentials = QFormLayout()
+        credentials.addRow("User name:", self.user)
+        credentials.addRow("Password:", self.password)
+        credentials.addRow("", self.remember)
+        layout.addWidget(self.as_user)
+        layout.addLayout(credentials)
+
+        advanced = QGroupBox("Advanced (PowerShell Remoting)")
+        form = QFormLayout(advanced)
+        self.https = QCheckBox("Use &HTTPS (port 5986; HTTP on 5985 encrypts the messages)")
+        self.https.setChecked(True)
+        self.port = QSpinBox()
+        self.port.setRange(0, 65535)
+        self.port.setSpecialValueText("default")
+        self.authentication = QComboBox()
+        self.authentication.addItems(list(AUTHENTICATIONS))
+        self.check_certificate = QCheckBox("Check the host's &certificate")
+        self.check_certificate.setChecked(True)
+        self.check_certificate.setToolTip("Turn off only for a test host whose self-signed "
+                                          "certificate you trust")
+        form.addRow(self.https)
+        form.addRow("Port:", self.port)
+        form.addRow("Authentication:", self.authentication)
+        form.addRow(self.check_certificate)
+        layout.addWidget(advanced)
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        if recent:
+            self._show(recent[0])
+        self._update()
+
+    def _recent_chosen(self, index: int) -> None:
+        if 0 <= index < len(self.recent):
+            self._show(self.recent[index])
+
+    def _show(self, settings: ConnectionSettings) -> None:
+        self.as_user.setChecked(bool(settings.user))
+        self.user.setText(settings.user or "")
+        stored = recent_servers.stored_password(settings)
+        self.password.setText(stored or "")
+        self.remember.setChecked(stored is not None)
+        self.https.setChecked(settings.use_https)
+        self.port.setValue(settings.port or 0)
+        self.authentication.setCurrentText(settings.authentication)
+        self.check_certificate.setChecked(settings.check_certificate)
+        self._base = settings
+
+    def _update(self) -> None:
+        self.computer.setEnabled(self.other.isChecked())
+        for widget in (self.user, self.password, self.remember):
+            widget.setEnabled(self.as_user.isChecked() and (
+                widget is not self.remember or recent_servers.can_store_passwords()))
+
+    def values(self) -> ConnectionSettings:
+        base = getattr(self, "_base", ConnectionSettings())
+        as_user = self.as_user.isChecked()
+        return dataclasses.replace(
+            base,
+            computer_name="" if self.local.isChecked() else self.computer.currentText().strip(),
+            user=self.user.text().strip() or None if as_user else None,
+            password=self.password.text() if as_user and self.password.text() else None,
+            port=self.port.value() or None,
+            use_https=self.https.isChecked(),
+            authentication=self.authentication.currentText(),
+            check_certificate=self.check_certificate.isChecked(),
+        )
+
+    @property
+    def remember_password(self) -> bool:
+        return self.remember.isEnabled() and self.remember.isChecked()
+
+    def _accept(self) -> None:
+        settings = self.values()
+        problem = settings.problem()
+        if not problem and self.other.isChecked() and not settings.computer_name:
+            problem = "type the name of the computer to connect to"
+        if problem:
+            ask.inform(self, "Connect to Server", f"These settings cannot be used: {problem}.")
+            return
+        self.accept()
+
+    @classmethod
+    def ask(
+        cls, parent: QWidget | None, recent: list[ConnectionSettings]
+    ) -> tuple[ConnectionSettings, bool] | None:
+        """The settings to connect with and whether to keep the password, or None."""
+        dialog = cls(recent, parent)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.values(), dialog.remember_password

@@ -1,0 +1,142 @@
+"""Connect to Server...: Hyper-V Manager's Select Computer dialog, recent hosts in the
+settings, and passwords only in the system keyring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QDialogButtonBox
+
+from hvgui.hyperv.settings import ConnectionSettings
+from hvgui.ui import recent_servers
+from hvgui.ui.server_dialog import ServerDialog
+from tests.ui.helpers import Answers
+
+
+class MemoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.secrets.pop((service, username))
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    before = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def _ok(dialog: ServerDialog) -> None:
+    box = dialog.findChild(QDialogButtonBox)
+    assert box is not None
+    box.button(QDialogButtonBox.StandardButton.Ok).click()
+
+
+SERVER = ConnectionSettings(computer_name="hv01.lab.example", user=r"LAB\admin",
+                            password="s3cret!", port=5986, authentication="ntlm")
+
+
+def test_recent_hosts_come_back_most_recent_first_without_their_passwords(
+    store: QSettings, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    recent_servers.remember(store, SERVER)
+    recent_servers.remember(store, ConnectionSettings(computer_name="hv02"))
+    recent_servers.remember(store, SERVER)  # again: moves to the top, not listed twice
+    store.sync()
+    names = [s.display_name for s in recent_servers.load(store)]
+    assert names == ["hv01.lab.example", "hv02"]
+    first = recent_servers.load(store)[0]
+    assert (first.user, first.port, first.authentication) == (r"LAB\admin", 5986, "ntlm")
+    assert first.password is None
+    assert "s3cret!" not in (tmp_path / "settings.ini").read_text()
+
+
+def test_a_password_is_kept_only_in_the_keyring(
+    store: QSettings, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    assert recent_servers.store_password(SERVER)
+    recent_servers.remember(store, SERVER)
+    store.sync()
+    assert list(memory_keyring.secrets.values()) == ["s3cret!"]
+    assert "s3cret!" not in (tmp_path / "settings.ini").read_text()
+    assert recent_servers.stored_password(recent_servers.load(store)[0]) == "s3cret!"
+    recent_servers.forget_password(SERVER)
+    assert recent_servers.stored_password(SERVER) is None
+
+
+def test_without_a_keyring_nothing_is_stored_and_the_dialog_says_why(
+    qtbot: Any, no_keyring: None
+) -> None:
+    assert not recent_servers.store_password(SERVER)
+    dialog = ServerDialog([])
+    qtbot.addWidget(dialog)
+    assert not dialog.remember.isEnabled()
+    assert "keyring" in dialog.remember.toolTip()
+
+
+def test_the_dialog_fills_in_a_recent_host_and_its_stored_password(
+    qtbot: Any, memory_keyring: MemoryKeyring
+) -> None:
+    recent_servers.store_password(SERVER)
+    dialog = ServerDialog([recent_servers.without_password(SERVER),
+                           ConnectionSettings(computer_name="hv02")])
+    qtbot.addWidget(dialog)
+    values = dialog.values()
+    assert (values.computer_name, values.user, values.password) == (
+        "hv01.lab.example", r"LAB\admin", "s3cret!")
+    assert dialog.remember_password
+    dialog.computer.setCurrentIndex(1)  # the second recent host: no user, no password
+    values = dialog.values()
+    assert (values.computer_name, values.user, values.password) == ("hv02", None, None)
+    dialog.local.setChecked(True)
+    assert dialog.values().is_local and not dialog.computer.isEnabled()
+
+
+def test_settings_that_cannot_work_are_refused_in_words(
+    qtbot: Any, answers: Answers, memory_keyring: MemoryKeyring
+) -> None:
+    dialog = ServerDialog([])
+    qtbot.addWidget(dialog)
+    dialog.computer.setCurrentText("")
+    _ok(dialog)
+    assert answers.informed == ["These settings cannot be used: type the name of the "
+                                "computer to connect to."]
+    dialog.computer.setCurrentText("hv03")
+    dialog.https.setChecked(False)
+    dialog.authentication.setCurrentText("certificate")
+    _ok(dialog)
+    assert "HTTP needs message encryption" in answers.informed[-1]
+    assert dialog.result() == 0  # still open
