@@ -31,11 +31,11 @@ from hvgui.host.savedstate import describe_bin, read_vsv
 from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 
 if TYPE_CHECKING:
-    from hvgui.host.host import Host
+    from hvgui.host.context import HostCore
 
 
 class _Checker:
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: HostCore) -> None:
         self.host = host
         self.findings: list[Finding] = []
         self.used_disks: set[Path] = set()
@@ -334,7 +334,7 @@ def _files(folder: Path) -> list[Path]:
     return [p for p in _entries(folder) if p.is_file()]
 
 
-def check_host(host: Host) -> list[Finding]:
+def check_host(host: HostCore) -> list[Finding]:
     """Check the host; a VM another process (or thread) is changing meanwhile is reported as
     busy and its files are left alone: they are half-way by design, not damaged.
 
@@ -352,7 +352,7 @@ def check_host(host: Host) -> list[Finding]:
 _NOT_DAMAGE = ("vm-busy",)  # what the check says of the moment, not of the files
 
 
-def _check_once(host: Host) -> list[Finding]:
+def _check_once(host: HostCore) -> list[Finding]:
     for _attempt in range(_ATTEMPTS):
         start = time.time_ns() - _CLOCK_SLACK_NS
         before = _activity(host)
@@ -423,7 +423,7 @@ def _changed_since(path: Path, start_ns: int) -> bool:
     return max(st.st_mtime_ns, st.st_ctime_ns) >= start_ns
 
 
-def _activity(host: Host) -> tuple[bytes, dict[str, str]]:
+def _activity(host: HostCore) -> tuple[bytes, dict[str, str]]:
     """The host's revision stamp (rewritten after every change, unique: a stat could repeat
     within a clock tick) and the VMs operations run on now (VM id -> operation)."""
     try:
@@ -435,7 +435,7 @@ def _activity(host: Host) -> tuple[bytes, dict[str, str]]:
                       sorted(running.items())}
 
 
-def _check(host: Host) -> _Checker:
+def _check(host: HostCore) -> _Checker:
     checker = _Checker(host)
     for entry in _entries(host.layout.vm_registry):
         if entry.suffix == ".location":
@@ -457,7 +457,7 @@ def _check(host: Host) -> _Checker:
                     "missing-file",
                     None,
                 )
-    for vm_id, config in host._vm_index().items():
+    for vm_id, config in host.vm_index().items():
         if config.is_file():
             checker.check_vm(vm_id, config)
     checker.check_leftovers()

@@ -30,11 +30,11 @@ from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_gu
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
 if TYPE_CHECKING:
-    from hvgui.host.host import Host
+    from hvgui.host.context import HostCore
 
 
 def checkpoint_vm(
-    host: Host,
+    host: HostCore,
     vm: str,
     *,
     snapshot_name: str | None = None,
@@ -43,7 +43,7 @@ def checkpoint_vm(
 ) -> OperationResult:
     """Checkpoint-VM: freeze every disk, start an AVHDX per disk, copy the configuration
     (and memory + device state of a running VM) into the Snapshots folder."""
-    with host._operation(vm, "Checkpoint", PHASE_CREATE, progress, cancel) as op:
+    with host.operation(vm, "Checkpoint", PHASE_CREATE, progress, cancel) as op:
         if op.resumed and op.doc.parent_snapshot_id:  # a retry: the interrupted one is done
             snap_id = op.doc.parent_snapshot_id
         else:
@@ -53,10 +53,10 @@ def checkpoint_vm(
             op.commit()
         snap = new_snapshot(host, op, snap_id)
         line = f"Checkpoint-VM -Name {ps_quote(op.doc.name)} -SnapshotName {ps_quote(snap.name)}"
-        return host._result(op, line, snap)
+        return host.result(op, line, snap)
 
 
-def new_snapshot(host: Host, op: Operation, snap_id: str) -> Snapshot:
+def new_snapshot(host: HostCore, op: Operation, snap_id: str) -> Snapshot:
     """The checkpoint just taken, without reading every other checkpoint."""
     sdoc = ConfigDoc.load(snapshot_config_path(op.doc.snapshot_data_root, snap_id))
     names: dict[str, str] = {}
@@ -64,11 +64,11 @@ def new_snapshot(host: Host, op: Operation, snap_id: str) -> Snapshot:
     if parent:
         path = snapshot_config_path(op.doc.snapshot_data_root, parent)
         names[parent] = ConfigDoc.load(path).name
-    return host._snapshot_from_doc(sdoc, op.doc, names)
+    return host.snapshot_from_doc(sdoc, op.doc, names)
 
 
 def checkpoint(
-    host: Host, op: Operation, snapshot_name: str | None, progress: Progress | None
+    host: HostCore, op: Operation, snapshot_name: str | None, progress: Progress | None
 ) -> tuple[str, str]:
     doc = op.doc
     ctype = doc.checkpoint_type
@@ -177,14 +177,13 @@ def checkpoint(
     doc.snapshot_ids = [*doc.snapshot_ids, snap_id]
     doc.set("global_settings/snapshots/parent", "string", snap_id)
     op.mark(doc)
-    if op._snaps is not None:
-        op._snaps[snap_id] = sdoc
+    op.add_snapshot(snap_id, sdoc)
     op.after.extend(freeze)  # parents become read-only once the VM runs on the children
     return snap_id, name
 
 
 def restore_snapshot(
-    host: Host,
+    host: HostCore,
     vm: str,
     snapshot: str,
     *,
@@ -195,7 +194,7 @@ def restore_snapshot(
     """Apply a checkpoint: Now's disks are discarded, new AVHDX start off the checkpoint's
     disks, and the VM returns to the checkpoint's state (with its memory if it had any)."""
     target = host.get_snapshot(vm, snapshot)
-    with host._operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
+    with host.operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
         # Its disks as read under the lock: an interrupted merge finished just now may have
         # folded the checkpoint's disk into its parent. (Gone meanwhile: apply() says so.)
         sdoc = op.snaps.get(target.id)
@@ -213,24 +212,24 @@ def restore_snapshot(
             f"Restore-VMSnapshot -VMName {ps_quote(op.doc.name)} "
             f"-Name {ps_quote(target.name)} -Confirm:$false"
         )
-        return host._result(op, "; ".join(lines), host.get_snapshot(op.vm_id, target.id))
+        return host.result(op, "; ".join(lines), host.get_snapshot(op.vm_id, target.id))
 
 
 def revert_vm(
-    host: Host, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
 ) -> OperationResult:
     """Revert: apply the VM's current parent checkpoint."""
     current = host.get_vm(vm)
     if not current.parent_snapshot_id:
         raise HostError(current.name, "the VM has no checkpoint to revert to")
-    result = host.restore_snapshot(
-        current.id, current.parent_snapshot_id, progress=progress, cancel=cancel
+    result = restore_snapshot(
+        host, current.id, current.parent_snapshot_id, progress=progress, cancel=cancel
     )
     result.operation = "Revert"
     return result
 
 
-def apply(host: Host, op: Operation, snap_id: str, progress: Progress | None) -> None:
+def apply(host: HostCore, op: Operation, snap_id: str, progress: Progress | None) -> None:
     report(progress, 0.0, PHASE_APPLY)
     doc = op.doc
     sdoc = op.snapshot(snap_id, snap_id)
@@ -364,7 +363,7 @@ def require_merge_space(op: Operation, plan: Any) -> None:
         freespace.require(op.doc.name, "the merge", needs)
 
 
-def record_resolution(host: Host, op: Operation, plan: Any) -> None:
+def record_resolution(host: HostCore, op: Operation, plan: Any) -> None:
     for disk, size in plan.deleted:
         op.event("deleted", disk, size, "no disk depends on it any more")
     refrozen = {Path(a["path"]) for a in plan.read_only if a["value"]}
@@ -375,7 +374,7 @@ def record_resolution(host: Host, op: Operation, plan: Any) -> None:
 
 
 def remove_snapshot(
-    host: Host,
+    host: HostCore,
     vm: str,
     snapshot: str,
     *,
@@ -388,12 +387,12 @@ def remove_snapshot(
     line = f"Remove-VMSnapshot -VMName {ps_quote(target.vm_name)} -Name {ps_quote(target.name)}"
     if include_children:
         line += " -IncludeAllChildSnapshots"
-    with host._operation(vm, "Delete", PHASE_DELETE, progress, cancel) as op:
+    with host.operation(vm, "Delete", PHASE_DELETE, progress, cancel) as op:
         doc = op.doc
         docs = op.snaps
         if target.id not in docs:  # gone since: a retried Delete's first attempt finished
             if op.resumed:
-                return host._result(op, line)
+                return host.result(op, line)
             raise HostError(target.name, "the checkpoint no longer exists")
         doomed = subtree_ids(docs, target.id, include_children)
         gone = set(doomed)
@@ -454,11 +453,11 @@ def remove_snapshot(
             after=[*after, *plan.deletes, *plan.read_only],
             progress=merging if plan.merges else None,
         )
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def rename_snapshot(
-    host: Host,
+    host: HostCore,
     vm: str,
     snapshot: str,
     new_name: str,
@@ -468,7 +467,7 @@ def rename_snapshot(
 ) -> OperationResult:
     target = host.get_snapshot(vm, snapshot)
     validate_name(target.name, new_name)  # the error names the checkpoint being renamed
-    with host._operation(vm, "Rename", "Renaming Checkpoint", progress, cancel) as op:
+    with host.operation(vm, "Rename", "Renaming Checkpoint", progress, cancel) as op:
         sdoc = op.snapshot(target.id, target.name)
         sdoc.set("properties/name", "string", new_name)
         op.mark(sdoc)
@@ -483,4 +482,4 @@ def rename_snapshot(
             f"Rename-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
             f" -NewName {ps_quote(new_name)}"
         )
-        return host._result(op, line, host.get_snapshot(op.vm_id, target.id))
+        return host.result(op, line, host.get_snapshot(op.vm_id, target.id))

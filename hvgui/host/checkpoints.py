@@ -21,7 +21,21 @@ from pathlib import Path
 from hvgui import vhdx
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
+from hvgui.host.layout import snapshot_config_path
 from hvgui.host.xmlconfig import DRIVE_VHD, ConfigDoc
+
+
+def snapshot_docs(doc: ConfigDoc) -> dict[str, ConfigDoc]:
+    """The VM's checkpoint configurations by Id (a missing file is left out: the host check
+    reports it)."""
+    out: dict[str, ConfigDoc] = {}
+    root = doc.snapshot_data_root
+    for snap_id in doc.snapshot_ids:
+        path = snapshot_config_path(root, snap_id)
+        if not path.exists():
+            continue
+        out[snap_id] = ConfigDoc.load(path)
+    return out
 
 
 def vhd_paths(doc: ConfigDoc) -> list[Path]:

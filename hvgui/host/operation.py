@@ -1,5 +1,5 @@
 """One operation in progress (its documents, transaction, events and warnings), and the
-guest's view of a running disk."""
+guest's view of a running disk. `HostCore.operation()` (context.py) makes the Operation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hvgui.backend.model import DiskEvent
 from hvgui.host import freespace, journal
+from hvgui.host.checkpoints import snapshot_docs
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size
 from hvgui.host.layout import snapshot_config_path
@@ -19,7 +20,6 @@ from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
 
 if TYPE_CHECKING:
-    from hvgui.host.host import Host
     from hvgui.vhdx import Disk
 
 PHASE_CREATE = "Creating Checkpoint"
@@ -35,13 +35,14 @@ STATUS_INTERVAL = 0.1  # seconds between two status-file updates of one operatio
 class Operation:
     """One operation in progress: its VM documents, transaction, events and warnings."""
 
-    host: Host
     operation: str  # "Checkpoint", "Apply", ...
     vm_id: str
     vm_name: str
     doc: ConfigDoc
     progress: Progress | None
     cancel: CancelToken | None
+    root: Path  # the host's folder (configurations store paths relative to it)
+    new_transaction: Callable[[], journal.Transaction]
     events: list[DiskEvent] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _tx: journal.Transaction | None = None
@@ -52,17 +53,27 @@ class Operation:
 
     @property
     def tx(self) -> journal.Transaction:
+        """The open transaction (a new one once the last was committed or rolled back)."""
         if self._tx is None or self._tx.done:
-            self._tx = journal.Transaction(
-                self.host.layout.journal_dir, self.operation, self.vm_id, self.host.boundary
-            )
+            self._tx = self.new_transaction()
         return self._tx
+
+    def rollback_unfinished(self) -> None:
+        """Roll back a transaction prepared but not committed (the operation ended early)."""
+        if self._tx is not None and not self._tx.done:
+            self._tx.rollback()
 
     @property
     def snaps(self) -> dict[str, ConfigDoc]:
+        """The VM's checkpoint configurations, read under the lock on first use."""
         if self._snaps is None:
-            self._snaps = self.host._snapshot_docs(self.doc)
+            self._snaps = snapshot_docs(self.doc)
         return self._snaps
+
+    def add_snapshot(self, snap_id: str, sdoc: ConfigDoc) -> None:
+        """A checkpoint this operation made: `snaps` includes it from now on."""
+        if self._snaps is not None:
+            self._snaps[snap_id] = sdoc
 
     def snapshot(self, snap_id: str, name: str) -> ConfigDoc:
         """Checkpoint `snap_id`'s configuration as read under the lock: another window or
@@ -98,7 +109,7 @@ class Operation:
         """Stage every changed document, then run: `before`, the renames, `after`."""
         staged, modified = [], []
         for doc in self.dirty:
-            data = doc.to_bytes(self.host.root)
+            data = doc.to_bytes(self.root)
             staged.append(self.tx.stage(doc.path, data))
             if doc.path.exists() and not any(e.path == doc.path for e in self.events):
                 # An existing configuration rewritten (the VM's own XML, at every checkpoint

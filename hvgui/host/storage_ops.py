@@ -31,11 +31,11 @@ from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
 if TYPE_CHECKING:
-    from hvgui.host.host import Host
+    from hvgui.host.context import HostCore
 
 
 def export_snapshot(
-    host: Host,
+    host: HostCore,
     vm: str,
     snapshot: str,
     destination: Path | str,
@@ -45,7 +45,7 @@ def export_snapshot(
 ) -> OperationResult:
     """Export-VMSnapshot: a standalone VM folder as of the checkpoint, disks flattened."""
     target = host.get_snapshot(vm, snapshot)
-    with host._operation(
+    with host.operation(
         vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
     ) as op:
         export(host, op, op.snapshot(target.id, target.name), norm(destination))
@@ -53,11 +53,11 @@ def export_snapshot(
             f"Export-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
             f" -Path {ps_quote(norm(destination))}"
         )
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def export_vm(
-    host: Host,
+    host: HostCore,
     vm: str,
     destination: Path | str,
     *,
@@ -65,7 +65,7 @@ def export_vm(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     """Export-VM of the current state (Now), disks flattened (checkpoints not included)."""
-    with host._operation(
+    with host.operation(
         vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
     ) as op:
         # A running VM is exported as 2012 R2 does: a consistent copy, its disks (guest disk
@@ -73,12 +73,12 @@ def export_vm(
         # one moment, the memory as a saved state.
         with memory_writes_held(runtime.runtime_bin(op.doc), readers=True):
             export(host, op, op.doc, norm(destination))
-        return host._result(
+        return host.result(
             op, f"Export-VM -Name {ps_quote(op.doc.name)} -Path {ps_quote(norm(destination))}"
         )
 
 
-def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> Path:
+def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) -> Path:
     vm_doc = op.doc
     require_export_sources(host, source)
     folder = destination / file_name_for(vm_doc.name)
@@ -186,7 +186,7 @@ def export(host: Host, op: Operation, source: ConfigDoc, destination: Path) -> P
     return folder
 
 
-def require_export_sources(host: Host, source: ConfigDoc) -> None:
+def require_export_sources(host: HostCore, source: ConfigDoc) -> None:
     """An export is shared with others: nothing from outside the host may end up in it (every
     disk of every chain, the saved state)."""
     boundary = host.boundary
@@ -202,7 +202,7 @@ def require_export_sources(host: Host, source: ConfigDoc) -> None:
 
 
 def move_storage(
-    host: Host,
+    host: HostCore,
     vm: str,
     destination: Path | str,
     *,
@@ -212,13 +212,13 @@ def move_storage(
     """Move-VMStorage -DestinationStoragePath: configuration, checkpoints, saved state and
     every disk (the base and ALL its AVHDX together) move under `destination`."""
     dest = norm(destination)
-    with host._operation(vm, "Move", PHASE_MOVE, progress, cancel) as op:
+    with host.operation(vm, "Move", PHASE_MOVE, progress, cancel) as op:
         doc = op.doc
         line = f"Move-VMStorage -VMName {ps_quote(doc.name)}"
         line += f" -DestinationStoragePath {ps_quote(dest)}"
         if dest == doc.data_root and dest == doc.snapshot_data_root:
             if op.resumed:  # a retry: the interrupted move is done
-                return host._result(op, line)
+                return host.result(op, line)
             raise HostError(dest, "the VM's storage is already here")
         host.boundary.require(dest, "move the VM's storage there")
         snaps = list(op.snaps.values())
@@ -309,4 +309,4 @@ def move_storage(
             after.append(journal.delete(old_runtime))
         check(op.cancel)
         op.commit(before=before, after=after)
-        return host._result(op, line)
+        return host.result(op, line)

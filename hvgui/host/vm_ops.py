@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
 from hvgui.backend.model import DiskEvent, OperationResult
-from hvgui.host import chain_health, freespace, journal, runtime, states
+from hvgui.host import chain_health, checkpoint_ops, freespace, journal, runtime, states
 from hvgui.host.boundary import ALLOW_COMMAND
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.errors import HostError, InvalidStateError
@@ -29,11 +29,11 @@ from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_
 from hvgui.progress import CancelToken, Progress, scaled
 
 if TYPE_CHECKING:
-    from hvgui.host.host import Host
+    from hvgui.host.context import HostCore
 
 
 def new_vm(
-    host: Host,
+    host: HostCore,
     name: str,
     *,
     memory_startup_bytes: int = 1 << 30,
@@ -67,7 +67,7 @@ def new_vm(
     line += f" -Generation {generation}"
     if path is not None:
         line += f" -Path {ps_quote(norm(path))}"
-    with host._operation(doc, "New", "Creating", progress, cancel) as op:
+    with host.operation(doc, "New", "Creating", progress, cancel) as op:
         durable.make_folders(config_path.parent)
         if new_vhd_size_bytes is not None:
             vhd = data_root / VIRTUAL_HARD_DISKS / f"{file_name_for(name)}.vhdx"
@@ -96,16 +96,16 @@ def new_vm(
             where = stored(str(config_path), pointer.parent, host.root)
             after.append(op.tx.stage(pointer, where.encode()))
         op.commit(after=after)
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def remove_vm(
-    host: Host, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
 ) -> OperationResult:
     """Remove-VM: only an Off or Saved VM (as Hyper-V's DestroySystem requires). Its checkpoints
     are deleted first, by the delete rules, so their AVHDX are merged into the virtual hard disk
     files; then the configuration and saved state go. The disks stay."""
-    doc = host._load_vm(vm)
+    doc = host.load_vm(vm)
     if doc.state not in (states.OFF, states.SAVED):
         raise InvalidStateError(
             doc.name, f"cannot delete the VM while it is {doc.state}: turn it off or save it first"
@@ -114,11 +114,11 @@ def remove_vm(
     roots = [s for s in host.list_snapshots(doc.id) if s.parent_snapshot_id is None]
     for i, root in enumerate(roots):
         step = scaled(progress, 0.9 * i / len(roots), 0.9 * (i + 1) / len(roots))
-        result = host.remove_snapshot(
-            doc.id, root.id, include_children=True, progress=step, cancel=cancel
+        result = checkpoint_ops.remove_snapshot(
+            host, doc.id, root.id, include_children=True, progress=step, cancel=cancel
         )
         merged += result.events
-    with host._operation(vm, "Remove", "Removing", progress, cancel) as op:
+    with host.operation(vm, "Remove", "Removing", progress, cancel) as op:
         doc = op.doc
         actions: list[journal.Action] = []
         for snap_id, sdoc in op.snaps.items():
@@ -138,13 +138,13 @@ def remove_vm(
         ]
         op.event("deleted", doc.path, file_size(doc.path), "VM configuration")
         op.commit(after=actions)
-        result = host._result(op, f"Remove-VM -Name {ps_quote(doc.name)} -Force")
+        result = host.result(op, f"Remove-VM -Name {ps_quote(doc.name)} -Force")
     result.events[:0] = merged  # the checkpoint deletes' events were logged by them
     return result
 
 
 def rename_vm(
-    host: Host,
+    host: HostCore,
     vm: str,
     new_name: str,
     *,
@@ -152,7 +152,7 @@ def rename_vm(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     validate_name(vm, new_name, "VM")
-    with host._operation(vm, "Rename", "Renaming", progress, cancel) as op:
+    with host.operation(vm, "Rename", "Renaming", progress, cancel) as op:
         others = [v for v in host.list_vms(errors=[]) if v.id != op.vm_id]
         if any(v.name.casefold() == new_name.casefold() for v in others):
             raise HostError(new_name, "a VM with this name already exists on this host")
@@ -161,20 +161,20 @@ def rename_vm(
         op.mark(op.doc)
         op.commit()
         op.event("written", op.doc.path, file_size(op.doc.path), f"renamed '{old}' to '{new_name}'")
-        return host._result(op, f"Rename-VM -Name {ps_quote(old)} -NewName {ps_quote(new_name)}")
+        return host.result(op, f"Rename-VM -Name {ps_quote(old)} -NewName {ps_quote(new_name)}")
 
 
 def transition(
-    host: Host,
+    host: HostCore,
     vm: str,
     action: str,
     cmdlet: str,
     progress: Progress | None,
     cancel: CancelToken | None,
 ) -> OperationResult:
-    doc = host._load_vm(vm)
+    doc = host.load_vm(vm)
     transient, _ = states.transition(doc.name, action, doc.state)
-    with host._operation(doc, action, transient, progress, cancel, transient=transient) as op:
+    with host.operation(doc, action, transient, progress, cancel, transient=transient) as op:
         doc = op.doc
         _, result = states.transition(doc.name, action, doc.state)  # re-check under the lock
         if action in (states.RESUME, states.RESET) and doc.state == states.PAUSED_CRITICAL:
@@ -250,11 +250,11 @@ def transition(
             states.RESET: f"Restart-VM -Name {ps_quote(doc.name)} -Force",
             states.DELETE_SAVED_STATE: f"Remove-VMSavedState -VMName {ps_quote(doc.name)}",
         }.get(action, f"{cmdlet} -Name {ps_quote(doc.name)}")
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def set_vm(
-    host: Host,
+    host: HostCore,
     vm: str,
     *,
     processor_count: int | None = None,
@@ -266,7 +266,7 @@ def set_vm(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     """Set-VM. With checkpoints present, only the VM's own configuration changes."""
-    with host._operation(vm, "Settings", "Applying settings", progress, cancel) as op:
+    with host.operation(vm, "Settings", "Applying settings", progress, cancel) as op:
         doc = op.doc
         line = f"Set-VM -Name {ps_quote(doc.name)}"
         if processor_count is not None:
@@ -309,11 +309,11 @@ def set_vm(
         count = len(doc.snapshot_ids)
         kept = f"; the {count} checkpoint configuration(s) keep the old settings" if count else ""
         op.event("written", doc.path, file_size(doc.path), f"the VM's own configuration{kept}")
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def add_hard_drive(
-    host: Host,
+    host: HostCore,
     vm: str,
     path: Path | str,
     *,
@@ -326,7 +326,7 @@ def add_hard_drive(
 ) -> OperationResult:
     """Add-VMHardDiskDrive: attach a VHDX, or a raw file standing for a physical disk."""
     file = norm(path)
-    with host._operation(vm, "Add drive", "Adding drive", progress, cancel) as op:
+    with host.operation(vm, "Add drive", "Adding drive", progress, cancel) as op:
         doc = op.doc
         if not file.is_file():
             raise HostError(file, "no such file")
@@ -357,11 +357,11 @@ def add_hard_drive(
         line += (
             f" -DiskNumber <disk of {file.name}>" if pass_through else f" -Path {ps_quote(file)}"
         )
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def remove_hard_drive(
-    host: Host,
+    host: HostCore,
     vm: str,
     controller_type: str,
     controller_number: int,
@@ -371,7 +371,7 @@ def remove_hard_drive(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     """Remove-VMHardDiskDrive: detach a drive (its file stays where it is)."""
-    with host._operation(vm, "Remove drive", "Removing drive", progress, cancel) as op:
+    with host.operation(vm, "Remove drive", "Removing drive", progress, cancel) as op:
         doc = op.doc
         slot = (controller_type.upper(), controller_number, controller_location)
         drive = next(
@@ -393,11 +393,11 @@ def remove_hard_drive(
             f"Remove-VMHardDiskDrive -VMName {ps_quote(doc.name)} -ControllerType {slot[0]}"
             f" -ControllerNumber {slot[1]} -ControllerLocation {slot[2]}"
         )
-        return host._result(op, line)
+        return host.result(op, line)
 
 
 def add_fibre_channel(
-    host: Host,
+    host: HostCore,
     vm: str,
     *,
     san_name: str,
@@ -406,20 +406,20 @@ def add_fibre_channel(
 ) -> OperationResult:
     """Add-VMFibreChannelHba (VM must be off)."""
     validate_name(shown(san_name), san_name, "virtual SAN")
-    with host._operation(vm, "Add Fibre Channel", "Adding adapter", progress, cancel) as op:
+    with host.operation(vm, "Add Fibre Channel", "Adding adapter", progress, cancel) as op:
         runtime.require_off(op.doc, "add a Fibre Channel adapter")
         op.doc.add_fibre_channel(san_name)
         op.warnings.append("virtual Fibre Channel: checkpoints will not capture the SAN's data")
         op.mark(op.doc)
         op.commit()
-        return host._result(
+        return host.result(
             op,
             f"Add-VMFibreChannelHba -VMName {ps_quote(op.doc.name)} -SanName {ps_quote(san_name)}",
         )
 
 
 def remove_fibre_channel(
-    host: Host,
+    host: HostCore,
     vm: str,
     adapter: str,
     *,
@@ -427,7 +427,7 @@ def remove_fibre_channel(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     """Remove-VMFibreChannelHba: `adapter` is its Id or SAN name (VM must be off)."""
-    with host._operation(vm, "Remove Fibre Channel", "Removing adapter", progress, cancel) as op:
+    with host.operation(vm, "Remove Fibre Channel", "Removing adapter", progress, cancel) as op:
         runtime.require_off(op.doc, "remove a Fibre Channel adapter")
         ports = [
             p
@@ -439,7 +439,7 @@ def remove_fibre_channel(
         op.doc.remove_fibre_channel(ports[0].instance_id)
         op.mark(op.doc)
         op.commit()
-        return host._result(
+        return host.result(
             op,
             f"Remove-VMFibreChannelHba -VMName {ps_quote(op.doc.name)}"
             f" -SanName {ps_quote(ports[0].san_name)}",

@@ -79,7 +79,7 @@ def test_status_of_an_operation_in_another_process(host: Host) -> None:
         "import sys, time\n"
         "from hvgui.host import Host\n"
         "h = Host.open(sys.argv[1])\n"
-        "with h._operation('web01', 'Checkpoint', 'Creating Checkpoint', None, None) as op:\n"
+        "with h.operation('web01', 'Checkpoint', 'Creating Checkpoint', None, None) as op:\n"
         "    op.progress(0.37, 'Creating Checkpoint')\n"
         "    print('ready', flush=True)\n"
         "    sys.stdin.read()\n"
