@@ -9,7 +9,8 @@
 - merge: the worst stall of the GUI thread (a 10 ms QTimer's longest late tick) while a
   checkpoint whose disk holds 1 GiB of new data is deleted (merged) from the window
   (target: < 100 ms).
-Prints one line per measurement; asserts nothing. Hosts are cached in --workdir.
+Prints the table every benchmark prints (benchmarks/table.py: target and whether it was met);
+asserts nothing. Hosts are cached in --workdir.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from table import Row, Target, print_rows  # noqa: E402  (benchmarks/table.py)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -478,40 +481,47 @@ def main(argv: list[str] | None = None) -> int:
     vms, cps = (20, 5) if args.quick else (200, 20)
     data = 64 * MiB if args.quick else GiB
     tries = 1 if args.quick else 3
-    print(f"workdir: {workdir}")
+    print(f"workdir: {workdir}", file=sys.stderr)
+    rows: list[Row] = []
     if "startup" in only:
         s = startup_seconds(demo_host(workdir), tries)
-        print(f"startup-demo: {s:.2f} s to the first painted window (target < 1.5 s)")
+        rows.append(Row("startup-demo: to the first painted window", s, None, "",
+                        Target(1.5)))
         t0 = time.perf_counter()
         big = big_host(workdir, vms, cps)
-        print(f"  (host {vms}x{cps} ready in {time.perf_counter() - t0:.0f} s)")
+        print(f"  (host {vms}x{cps} ready in {time.perf_counter() - t0:.0f} s)",
+              file=sys.stderr)
         s = startup_seconds(big, tries)
-        print(f"startup-big: {s:.2f} s to the first painted window, {vms} VMs x {cps} "
-              f"checkpoints (target < 2.5 s)")
+        rows.append(Row(f"startup-big: the same, {vms} VMs x {cps} checkpoints", s, None, "",
+                        Target(2.5)))
     if "scroll" in only:
         with tempfile.TemporaryDirectory() as tmp:
             for label, (steps, median, p95, worst) in scroll_frames(
                 big_host(workdir, vms, cps), Path(tmp)
             ).items():
-                print(f"scroll {label}: {steps} one-row steps; per repainted frame median "
-                      f"{median:.1f} ms, 95th percentile {p95:.1f} ms, worst {worst:.1f} ms "
-                      f"(60 Hz budget: 16.7 ms)")
+                rows.append(Row(f"scroll {label}: 95th percentile repainted frame", p95 / 1000,
+                                None, "", Target(round(1 / 60, 4)),
+                                note=f"{steps} one-row steps; median {median:.1f} ms, "
+                                f"worst {worst:.1f} ms (60 Hz)"))
     if "merge" in only:
         worst, seconds, ticks = merge_gap(workdir, data)
-        print(f"merge: {data >> 20} MiB merged in {seconds:.1f} s; worst GUI gap {worst:.0f} ms "
-              f"over {ticks} timer ticks (target < 100 ms)")
+        rows.append(Row(f"merge {data >> 20} MiB from the window: worst GUI gap", worst / 1000,
+                        None, "", Target(0.100),
+                        note=f"merged in {seconds:.1f} s, {ticks} timer ticks"))
     if "inspector" in only:
         lab = demo_host(workdir)
         soon = inspector_open_ms(lab, tries * 2 + 1, 100)
         later = inspector_open_ms(lab, tries * 2 + 1, 3000)
-        print(f"inspector: {later:.0f} ms from Inspect to its first paint on the demo lab's "
-              f"largest AVHDX, 3 s after start-up ({soon:.0f} ms when opened at once, before "
-              "its modules were loaded in the background) (target < 150 ms)")
+        rows.append(Row("inspector: Inspect to first paint (demo lab's largest AVHDX)",
+                        later / 1000, None, "", Target(0.150),
+                        note=f"3 s after start-up; {soon:.0f} ms when opened at once, before "
+                        "its modules were loaded in the background"))
     if "busy" in only:
         memory = 512 * MiB if args.quick else 4 * GiB
         for name, worst, seconds in busy_gaps(workdir, data, memory, args.why):
-            print(f"busy machine, {name}: worst GUI gap {worst:.0f} ms over {seconds:.1f} s "
-                  f"(target < 50 ms)")
+            rows.append(Row(f"busy machine, {name}: worst GUI gap", worst / 1000, None, "",
+                            Target(0.050), note=f"over {seconds:.1f} s"))
+    print_rows(rows)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Lab host benchmarks: the speed targets of issue 3, printed as a table (no asserts).
+"""Lab host benchmarks: the speed targets of issue 3, printed as the table every benchmark
+prints (benchmarks/table.py: ratio beside target; no asserts).
 
     python benchmarks/bench_host.py [--workdir DIR] [--quick]
 
@@ -26,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from table import Row, Target, print_rows  # noqa: E402  (benchmarks/table.py)
 
 from hvgui.host import Host  # noqa: E402
 
@@ -59,19 +62,18 @@ def _timed(call: object) -> float:
     return time.perf_counter() - start
 
 
-def bench_checkpoint_off(workdir: Path, runs: int) -> tuple[str, str, str]:
+def bench_checkpoint_off(workdir: Path, runs: int) -> Row:
     host = Host.open(workdir / "off-host")
     times = []
     for i in range(runs):
         name = f"big{i}-{os.getpid()}"
         host.new_vm(name, new_vhd_size_bytes=127 * GiB)
         times.append(_timed(lambda n=name: host.checkpoint_vm(n)))
-    median = statistics.median(times) * 1000
-    return ("checkpoint of an Off VM, 127 GiB disk", f"{median:.1f} ms (max "
-            f"{max(times) * 1000:.1f} ms, {runs} runs)", "< 100 ms")
+    return Row("checkpoint of an Off VM, 127 GiB disk", statistics.median(times), None, "",
+               Target(0.100), note=f"max {max(times):.3f} s, {runs} runs")
 
 
-def bench_checkpoint_running(workdir: Path, runs: int) -> tuple[str, str, str]:
+def bench_checkpoint_running(workdir: Path, runs: int) -> Row:
     host = Host.open(workdir / "mem-host")
     reference = workdir / "cp-source.bin"
     with open(reference, "wb") as f:
@@ -90,12 +92,12 @@ def bench_checkpoint_running(workdir: Path, runs: int) -> tuple[str, str, str]:
         target.unlink()
         ck_times.append(_timed(lambda n=name: host.checkpoint_vm(n)))
         host.stop_vm(name, turn_off=True)
-    ck, cp = statistics.median(ck_times), statistics.median(cp_times)
-    return ("checkpoint of a running VM, 4 GiB memory, 256 MiB touched",
-            f"{ck * 1000:.0f} ms vs cp {cp * 1000:.0f} ms = {ck / cp:.2f} x", "<= 1.5 x")
+    return Row("checkpoint of a running VM, 4 GiB memory, 256 MiB touched",
+               statistics.median(ck_times), statistics.median(cp_times), "cp of 256 MiB",
+               Target(1.5, ratio=True), note=f"{runs} runs")
 
 
-def bench_get_vm(workdir: Path, vms: int, checkpoints: int, runs: int) -> tuple[str, str, str]:
+def bench_get_vm(workdir: Path, vms: int, checkpoints: int, runs: int) -> Row:
     root = workdir / f"host-{vms}x{checkpoints}"
     build_big_host(root, vms=vms, checkpoints=checkpoints)
     command = [sys.executable, "-m", "hvgui.cli.main", "get-vm", "--host", str(root)]
@@ -106,8 +108,9 @@ def bench_get_vm(workdir: Path, vms: int, checkpoints: int, runs: int) -> tuple[
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
         times.append(time.perf_counter() - start)
     rows = len(done.stdout.splitlines()) - 2
-    return (f"hvctl get-vm, {vms} VMs x {checkpoints} checkpoints",
-            f"{statistics.median(times) * 1000:.0f} ms ({rows} rows, {runs} runs)", "< 1 s")
+    return Row(f"hvctl get-vm, {vms} VMs x {checkpoints} checkpoints",
+               statistics.median(times), None, "", Target(1.0),
+               note=f"{rows} rows, {runs} runs")
 
 
 def main() -> None:
@@ -123,12 +126,7 @@ def main() -> None:
         bench_checkpoint_running(workdir, 2 if args.quick else 3),
         bench_get_vm(workdir, 50 if args.quick else 200, 20, runs),
     ]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
-    header = ("measurement", "result", "target")
-    print("  ".join(h.ljust(w) for h, w in zip(header, width, strict=True)))
-    print("  ".join("-" * w for w in width))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, width, strict=True)))
+    print_rows(rows)
 
 
 if __name__ == "__main__":
