@@ -10,7 +10,6 @@ program, tests), main() shows its window and returns 0, leaving the event loop t
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -69,12 +68,6 @@ def _host_dirs(args: argparse.Namespace, remembered: list[str]) -> tuple[list[Pa
     return [default_host_dir()], True
 
 
-def _open_inspector(path: Path) -> QWidget:
-    inspector: Any = importlib.import_module("hvgui.ui.inspector")
-    widget: QWidget = inspector.open_inspector(None, path=path)
-    return widget
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if QApplication.instance() is None:
@@ -87,11 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app.setWindowIcon(icon("hvgui"))
     if args.inspect is not None:
-        try:
-            window = _open_inspector(args.inspect)
-        except ModuleNotFoundError:
-            print("hvgui: error: the file inspector is not available", file=sys.stderr)
-            return 1
+        from hvgui.ui.inspector import open_inspector
+
+        window: QWidget = open_inspector(None, path=args.inspect)
         window.show()
         windows.append(window)
         return app.exec() if owns_loop else 0
@@ -106,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ours and _is_empty(folder):
             _build_demo(window, folder)
         else:
-            window.commands.open_folder(folder, "Open Host")
+            window.open_folder(folder, "Open Host")
     current = str(window.settings.value("hosts/current", ""))
     if args.host is None and current in window.sessions:
         window.navigation.select_host(Path(current))  # the host shown when the app last closed

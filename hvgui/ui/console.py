@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from hvgui.backend import OperationResult
 from hvgui.guest.guest import Guest
 from hvgui.host.names import human_size
-from hvgui.ui import ask
+from hvgui.ui import ask, commands
 from hvgui.ui.icons import icon
 from hvgui.ui.screen_contents import first_virtual_disk
 from hvgui.ui.session import HostSession
@@ -97,31 +97,27 @@ class ConsoleWindow(QMainWindow):
         bar.setObjectName("consoleToolbar")
         bar.setMovable(False)
         self.vm_actions: dict[str, QAction] = {}
-        # (button, icon, host method, its keywords, the Status column's label)
-        for text, icon_name, method, kwargs, label in (
-            ("Start", "start", "start_vm", {}, "Starting"),
-            ("Turn Off", "turn-off", "stop_vm", {"turn_off": True}, "Turning Off"),
-            ("Shut Down", "shut-down", "stop_vm", {}, "Shutting Down"),
-            ("Save", "save", "save_vm", {}, "Saving"),
-            ("Pause", "pause", "suspend_vm", {}, "Pausing"),
-            ("Resume", "resume", "resume_vm", {}, "Resuming"),
-            ("Reset", "reset", "reset_vm", {}, "Resetting"),
-            ("Checkpoint", "checkpoint", "checkpoint_vm", {}, "Creating Checkpoint"),
-            ("Revert", "revert", "revert_vm", {}, "Applying Checkpoint"),
+        # (button, icon, what it does: the same command as the main window's action)
+        for text, icon_name, command in (
+            ("Start", "start", commands.start),
+            ("Turn Off", "turn-off", commands.turn_off),
+            ("Shut Down", "shut-down", commands.shut_down),
+            ("Save", "save", commands.save),
+            ("Pause", "pause", commands.pause),
+            ("Resume", "resume", commands.resume),
+            ("Reset", "reset", commands.reset),
+            ("Checkpoint", "checkpoint", commands.checkpoint),
+            ("Revert", "revert", commands.revert),
         ):
             action = QAction(icon(icon_name), text, self)
             action.setToolTip(text)
-            action.triggered.connect(
-                functools.partial(self._vm_action, text, label, method, kwargs)
-            )
+            action.triggered.connect(functools.partial(self._vm_action, text, command))
             bar.addAction(action)
             self.vm_actions[text] = action
             if text == "Reset":
                 bar.addSeparator()
 
-    def _vm_action(
-        self, text: str, label: str, method: str, kwargs: dict[str, Any], *_: object
-    ) -> None:
+    def _vm_action(self, text: str, command: commands.Command, *_: object) -> None:
         vm = self.session.vm(self.vm_id)
         if vm is None:
             return
@@ -129,23 +125,12 @@ class ConsoleWindow(QMainWindow):
         if reason:  # a click that raced the greying: say why instead of doing nothing
             ask.inform(self, text, reason)
             return
-        if method == "stop_vm" and not ask.confirm_stop(
-            self, vm.name, turn_off=bool(kwargs.get("turn_off"))
-        ):
-            return
-        if method == "reset_vm" and not ask.confirm_reset(self, vm.name):
-            return
-        if method == "revert_vm" and not ask.confirm_revert(
-            self, vm.name, vm.parent_snapshot_name or ""
-        ):
-            return
-        fn = getattr(self.session.host, method)
-        self.session.run(
-            vm, label, lambda p, c: fn(vm.id, progress=p, cancel=c, **kwargs),
-            on_result=self._on_result,
-            on_error=lambda exc: ask.show_error(self, text, exc),
-            context=self,
-        )
+        op = command(self, commands.Selection(self.session, vm))
+        if op is not None:
+            if self._on_result is not None:
+                op.success(self._on_result)
+            op.failure(lambda exc: ask.show_error(self, text, exc)).bound_to(
+                self).run_in_background()
 
     def _update_toolbar(self) -> None:
         """The main window's rule: greyed while busy or not allowed, the reason as tooltip."""

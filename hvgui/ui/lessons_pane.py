@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -32,10 +33,25 @@ from shiboken6 import isValid
 from hvgui.host import Host
 from hvgui.teaching.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
 from hvgui.ui import ask
-from hvgui.ui.workers import Op
+from hvgui.ui.session import HostSession
+from hvgui.ui.what_happened import WhatHappenedPanel
+from hvgui.ui.workers import Op, Runner
 
 if TYPE_CHECKING:
-    from hvgui.ui.main_window import MainWindow
+    from hvgui.ui.inspector import InspectorWindow
+
+
+class LessonWindow(Protocol):
+    """What the pane drives: the main window (which owns the pane, so never imported here)."""
+
+    runner: Runner
+    session: HostSession | None
+    what_happened: WhatHappenedPanel
+    vm_view: QTableView
+
+    def open_host(self, root: Path | str, host: Host | None = None) -> HostSession: ...
+    def select_checkpoint(self, ident: str) -> bool: ...
+    def inspect(self) -> InspectorWindow | None: ...
 
 _NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 HIGHLIGHT = QColor("#fff2a8")  # What happened rows a step points at
@@ -48,16 +64,18 @@ def lesson_label(lesson: Lesson) -> str:
 class LessonsPane(QWidget):
     """The lessons and, once one is chosen, its steps one Next at a time."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: LessonWindow) -> None:
+        super().__init__()  # the dock that shows it becomes its parent
         self.main = window
+        # A tree item to select once a read shows it (a step's new checkpoint), and where.
+        self._wanted: tuple[HostSession, str] | None = None
         self.setObjectName("lessonsPane")
         self.setMinimumWidth(360)
         self.lesson: Lesson | None = None
         self.step = -1  # the step shown (its text); -1: none yet
         self.host: Host | None = None
         self.story: Story | None = None
-        self.inspector: Any = None  # the inspector window a step opened
+        self.inspector: InspectorWindow | None = None  # the inspector window a step opened
         self._busy = False
         layout = QVBoxLayout(self)
         self.list = QListWidget(self)
@@ -216,9 +234,24 @@ class LessonsPane(QWidget):
                 (s.id for s in session.checkpoint_model.snapshots() if s.name == look.checkpoint),
                 "")
             if not window.select_checkpoint(ident):
-                window.select_after_refresh(ident)
+                # the step's operation ran outside this window: its checkpoint shows with
+                # the session's next read
+                if self._wanted is None:
+                    session.refreshed.connect(self._select_wanted)
+                elif self._wanted[0] is not session:
+                    self._wanted[0].refreshed.disconnect(self._select_wanted)
+                    session.refreshed.connect(self._select_wanted)
+                self._wanted = (session, ident)
         if inspect and look.file:
             self._inspect(look)
+
+    def _select_wanted(self) -> None:
+        if self._wanted is None:
+            return
+        session, ident = self._wanted
+        if session is not self.main.session or self.main.select_checkpoint(ident):
+            self._wanted = None
+            session.refreshed.disconnect(self._select_wanted)
 
     def _inspect(self, look: Look) -> None:
         """The inspector on the step's file and tab (the path is found off the GUI thread)."""
@@ -235,7 +268,7 @@ class LessonsPane(QWidget):
             return
         if self.inspector is not None and isValid(self.inspector):  # the user may have closed it
             self.inspector.close()
-        self.inspector = self.main.commands.cp_inspect()
+        self.inspector = self.main.inspect()
         inspector = self.inspector
         if inspector is None:
             return
@@ -247,7 +280,7 @@ class LessonsPane(QWidget):
         if look.tab:
             self._open_tab(inspector, path, look.tab, tries=50)
 
-    def _open_tab(self, inspector: Any, path: Path, tab: str, tries: int) -> None:
+    def _open_tab(self, inspector: InspectorWindow, path: Path, tab: str, tries: int) -> None:
         """Once the file's view is decoded, show its `tab` (the block map, the diff)."""
         view = inspector.view_of(path)
         tabs = getattr(view, "tabs", None)
@@ -292,4 +325,4 @@ class LessonsPane(QWidget):
 
     def _failed(self, exc: BaseException) -> None:
         self._set_busy(False)
-        ask.show_error(self.main, "Lesson", exc)
+        ask.show_error(self, "Lesson", exc)

@@ -5,13 +5,17 @@
                | details (Summary, ...)  |
     ---------------- What happened (dock) ----------------
 
-Widgets only ask; `HostSession` reads the host and runs operations, `Commands` turns an action
-into a question (if any) and one operation.
+Widgets only ask; `HostSession` reads the host and runs operations; a function of `commands`
+turns an action on the selection into a question (if any) and one `HostOp`, which the window
+runs (`run_command`) and whose result selects what it made.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QByteArray,
@@ -30,6 +34,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QSizePolicy,
     QSplitter,
     QTableView,
@@ -38,13 +43,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.backend import VM, DiskEvent, Snapshot
+from hvgui.backend import VM, DiskEvent, Finding, OperationResult, Snapshot
 from hvgui.host import Host, HostError
-from hvgui.ui import allowed, ask
+from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog
-from hvgui.ui.commands import Commands
+from hvgui.ui.commands import Command, Selection
 from hvgui.ui.details import DetailsPane
+from hvgui.ui.host_op import HostOp
 from hvgui.ui.icons import icon
 from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.models import IdRole, NowItem, ObjectRole
@@ -56,6 +62,10 @@ from hvgui.ui.what_happened import WhatHappenedPanel
 from hvgui.ui.window_actions import WindowActions
 from hvgui.ui.workers import Op, Runner
 
+if TYPE_CHECKING:
+    from hvgui.ui.inspector import InspectorWindow
+
+INSPECTOR_MODULE = "hvgui.ui.inspector"
 SETTINGS_ORG = "hvgui"
 SETTINGS_APP = "hvgui"
 
@@ -93,11 +103,11 @@ class MainWindow(QMainWindow):
         self.sessions: dict[str, HostSession] = {}
         self.session: HostSession | None = None
         self.acts = WindowActions(self)
-        self.commands = Commands(self)
+        self.windows = openers.OpenWindows()  # consoles and dialogs, closed with this window
         self.last_menu: QMenu | None = None
         self.closing = False  # set in closeEvent: late results are recorded, not announced
         self.closing_dialog: ClosingDialog | None = None  # asked on close, operations running
-        self._pending_checkpoint: str | None = None
+        self._kept_item: str | None = None  # the tree item selected across a model reset
         self._screens: dict[str, list[str]] = {}  # thumbnail listings by checkpoint / Now
         self._screens_loading: set[str] = set()
         self._restoring = False
@@ -107,7 +117,7 @@ class MainWindow(QMainWindow):
         self.update_actions()
         self._restore_geometry()
         # once the window is up and has been read: what the first click on Inspect needs
-        QTimer.singleShot(1500, self.commands.warm_up_inspector)
+        QTimer.singleShot(1500, self._warm_up_inspector)
 
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
@@ -273,41 +283,185 @@ class MainWindow(QMainWindow):
                 menu.addAction(action)
 
     def _connect_actions(self) -> None:
-        c, a = self.commands, self.acts
+        a = self.acts
         for action, slot in (
-            (a.connect_host, c.connect_host),
-            (a.new_host, c.new_host),
-            (a.check_host, c.check_host),
-            (a.new_vm, c.new_vm),
+            (a.connect_host, self.connect_host),
+            (a.new_host, lambda: openers.new_host(self, self.open_host)),
+            (a.check_host, self.check_host),
+            (a.new_vm, self.new_vm),
             (a.refresh, self.refresh),
             (a.quit, self.close),
-            (a.about, c.about),
-            (a.vm_connect, c.vm_connect),
-            (a.vm_settings, c.vm_settings),
-            (a.vm_start, c.vm_start),
-            (a.vm_turn_off, c.vm_turn_off),
-            (a.vm_shut_down, c.vm_shut_down),
-            (a.vm_save, c.vm_save),
-            (a.vm_pause, c.vm_pause),
-            (a.vm_resume, c.vm_resume),
-            (a.vm_reset, c.vm_reset),
-            (a.vm_delete_saved_state, c.vm_delete_saved_state),
-            (a.vm_checkpoint, c.vm_checkpoint),
-            (a.vm_revert, c.vm_revert),
-            (a.vm_move, c.vm_move),
-            (a.vm_export, c.vm_export),
-            (a.vm_rename, c.vm_rename),
-            (a.vm_delete, c.vm_delete),
-            (a.vm_cancel, c.vm_cancel),
-            (a.cp_settings, c.cp_settings),
-            (a.cp_apply, c.cp_apply),
-            (a.cp_export, c.cp_export),
-            (a.cp_rename, c.cp_rename),
-            (a.cp_delete, c.cp_delete),
-            (a.cp_delete_subtree, c.cp_delete_subtree),
-            (a.cp_inspect, c.cp_inspect),
+            (a.about, self.about),
+            (a.vm_connect, self.connect_vm),
+            (a.vm_settings, self.vm_settings),
+            (a.cp_settings, self.checkpoint_settings),
+            (a.vm_cancel, self.cancel_operation),
+            (a.vm_rename, self.rename_vm),
+            (a.cp_rename, self.rename_checkpoint),
+            (a.cp_inspect, self.inspect),
         ):
             action.triggered.connect(slot)
+        for action, command in (
+            (a.vm_start, commands.start),
+            (a.vm_turn_off, commands.turn_off),
+            (a.vm_shut_down, commands.shut_down),
+            (a.vm_save, commands.save),
+            (a.vm_pause, commands.pause),
+            (a.vm_resume, commands.resume),
+            (a.vm_reset, commands.reset),
+            (a.vm_delete_saved_state, commands.delete_saved_state),
+            (a.vm_checkpoint, commands.checkpoint),
+            (a.vm_revert, commands.revert),
+            (a.vm_move, commands.move_storage),
+            (a.vm_export, commands.export_vm),
+            (a.vm_delete, commands.delete_vm),
+            (a.cp_apply, commands.apply_checkpoint),
+            (a.cp_export, commands.export_checkpoint),
+            (a.cp_delete, commands.delete_checkpoint),
+            (a.cp_delete_subtree, commands.delete_checkpoint_subtree),
+        ):
+            action.triggered.connect(lambda _checked=False, c=command: self.run_command(c))
+
+    # --------------------------------------------------------------- commands
+    def selection(self) -> Selection | None:
+        """What the actions act on now: the selected VM and, in its tree, checkpoint."""
+        vm = self.selected_vm()
+        if self.session is None or vm is None:
+            return None
+        return Selection(self.session, vm, self.selected_checkpoint())
+
+    def run_command(self, command: Command) -> None:
+        """An action on the selection: its question (if any), then its operation."""
+        sel = self.selection()
+        op = command(self, sel) if sel is not None else None
+        if op is not None:
+            self.run(op)
+
+    def run(self, op: HostOp) -> None:
+        """Run `op`; its result goes to What happened, and selects what it `shows`."""
+        shows = op.shows
+        op.success(self._record)
+        if shows is not None:
+
+            def select(result: OperationResult) -> None:
+                self.select_checkpoint(shows(result) or "")
+
+            op.success(select)
+        op.run_in_background()
+
+    def _record(self, result: OperationResult) -> None:
+        """Put a result in What happened; say its warnings."""
+        vm = self.session.vm(result.vm_id) if self.session is not None else None
+        self.what_happened.add_result(vm.name if vm is not None else result.vm_id, result)
+        if result.warnings and not self.closing:
+            ask.inform(self, result.operation, "\n\n".join(result.warnings))
+
+    def new_vm(self) -> None:
+        session = self.session
+        op = commands.new_vm(self, session) if session is not None else None
+        if op is not None and session is not None:
+            def select(result: OperationResult) -> None:
+                # A new VM has no row yet: the poll's next read shows and selects it.
+                session.selected_vm_id = result.vm_id
+
+            self.run(op.success(select))
+
+    def rename_vm(self) -> None:
+        """Rename in place, as Hyper-V Manager does: the list opens an editor on the name."""
+        index = self.vm_view.currentIndex()
+        if self.selection() is not None and index.isValid():
+            self.vm_view.edit(index.siblingAtColumn(0))
+
+    def rename_checkpoint(self) -> None:
+        """Rename in place, as Hyper-V Manager does: the tree opens an editor on the name."""
+        if self.selected_checkpoint() is not None:
+            self.checkpoint_view.edit(self.checkpoint_view.currentIndex())
+
+    def _renamed_vm(self, session: HostSession, vm_id: str, name: str) -> None:
+        vm = session.vm(vm_id)
+        op = commands.rename_vm(self, Selection(session, vm), name) if vm is not None else None
+        if op is not None:
+            self.run(op)
+
+    def _renamed_checkpoint(self, session: HostSession, snapshot_id: str, name: str) -> None:
+        vm = session.vm(session.selected_vm_id)
+        snap = next((s for s in session.checkpoint_model.snapshots() if s.id == snapshot_id),
+                    None)
+        if vm is not None and snap is not None:
+            op = commands.rename_checkpoint(self, Selection(session, vm, snap), name)
+            if op is not None:
+                self.run(op)
+
+    def cancel_operation(self) -> None:
+        """Stop the selected VM's running operation where the host allows (it rolls back)."""
+        sel = self.selection()
+        if sel is not None and sel.session.cancel(sel.vm.id):
+            self.statusBar().showMessage(f"Cancelling the operation on {sel.vm.name}...")
+
+    def connect_vm(self) -> None:
+        sel = self.selection()
+        if sel is not None:
+            openers.console(self, sel, self.windows, self._record)
+
+    def vm_settings(self) -> None:
+        sel = self.selection()
+        if sel is not None:
+            openers.settings(self, Selection(sel.session, sel.vm), self.windows, self._record)
+
+    def checkpoint_settings(self) -> None:
+        sel = self.selection()
+        if sel is not None and sel.snapshot is not None:
+            openers.settings(self, sel, self.windows, self._record)
+
+    def inspect(self) -> InspectorWindow | None:
+        """Inspect Files... on the selected checkpoint (or Now); returns its window."""
+        sel = self.selection()
+        return openers.inspector(self, sel, self.windows) if sel is not None else None
+
+    def _warm_up_inspector(self) -> None:
+        """Import the inspector's modules on a pool thread while the user looks at the
+        window, so that the first Inspect Files... opens at once (its imports were most of
+        the first open's stall). Defining classes off the GUI thread is safe; no widget is
+        made there."""
+        if INSPECTOR_MODULE not in sys.modules:
+            Op(self.runner, lambda _p, _c: importlib.import_module(INSPECTOR_MODULE),
+               label="Loading the inspector", quiet=True).failure(
+                lambda exc: None  # Inspect Files... imports it again and reports the error
+            ).run_in_background()
+
+    def connect_host(self) -> None:
+        folder = ask.ask_directory(self, "Connect to Host (a lab host folder)")
+        if folder is not None:
+            self.open_folder(folder, "Connect to Host")
+
+    def open_folder(self, folder: Path, title: str) -> None:
+        """Open the host in `folder` (an empty one only if the user says so)."""
+        openers.host_folder(self, folder, title, self.open_host)
+
+    def check_host(self) -> None:
+        """The host check (broken chains, orphaned AVHDX, stray BIN/VSV...), in the background."""
+        session = self.session
+        if session is None:
+            return
+        host = session.host
+        self.statusBar().showMessage(f"Checking {session.name}...")
+
+        def show(findings: list[Finding]) -> None:
+            self.statusBar().showMessage(
+                f"{session.name}: {len(findings) or 'no'} problem(s) found", 5000
+            )
+            ask.show_findings(self, session.name, findings)
+
+        Op(self.runner, lambda _p, _c: host.check(), label="Check Host").success(
+            show
+        ).failure(lambda exc: ask.show_error(self, "Check Host", exc)).run_in_background()
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self, "About hvgui",
+            "<b>hvgui</b><br>Hyper-V Manager's checkpoint workflow on a lab host, "
+            "true to the real files.",
+        )
 
     # ------------------------------------------------------------------ hosts
     def open_host(self, root: Path | str, host: Host | None = None) -> HostSession:
@@ -323,8 +477,10 @@ class MainWindow(QMainWindow):
             session.operation_done.connect(self._operation_done)
             session.new_events.connect(lambda events, s=session: self._new_events(s, events))
             session.history_loaded.connect(lambda s=session: self._history_loaded(s))
-            session.vm_model.rename_requested.connect(self.commands.rename_vm_to)
-            session.checkpoint_model.rename_requested.connect(self.commands.rename_checkpoint_to)
+            session.vm_model.rename_requested.connect(
+                lambda vm_id, name, s=session: self._renamed_vm(s, vm_id, name))
+            session.checkpoint_model.rename_requested.connect(
+                lambda snap_id, name, s=session: self._renamed_checkpoint(s, snap_id, name))
             session.cancelled.connect(
                 lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
             )
@@ -409,10 +565,6 @@ class MainWindow(QMainWindow):
         self.checkpoint_view.scrollTo(index)
         return True
 
-    def select_after_refresh(self, ident: str) -> None:
-        """Select `ident` in the tree once the next refresh shows it (a new checkpoint)."""
-        self._pending_checkpoint = ident
-
     def _vm_selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         if self.session is None or self._restoring:
             return
@@ -446,15 +598,14 @@ class MainWindow(QMainWindow):
 
     def _remember_checkpoint(self) -> None:
         obj = self.selected_tree_object()
-        if self._pending_checkpoint is None and obj is not None:
-            self._pending_checkpoint = (
-                obj.id if isinstance(obj, Snapshot) else f"now:{obj.vm.id}"
-            )
+        if obj is not None:
+            self._kept_item = obj.id if isinstance(obj, Snapshot) else f"now:{obj.vm.id}"
 
     def _restore_checkpoint(self) -> None:
         self.checkpoint_view.expandAll()
-        if self._pending_checkpoint and self.select_checkpoint(self._pending_checkpoint):
-            self._pending_checkpoint = None
+        if self._kept_item:
+            self.select_checkpoint(self._kept_item)
+            self._kept_item = None
         self._show_details()
         self.update_actions()
 
@@ -476,8 +627,6 @@ class MainWindow(QMainWindow):
         if session is not self.session:
             return
         self._show_problems(session.problems)
-        if self._pending_checkpoint and self.select_checkpoint(self._pending_checkpoint):
-            self._pending_checkpoint = None
         row = session.vm_model.row_of(session.selected_vm_id or "")
         current = self.vm_view.selectionModel().selectedRows()
         if row is not None and (not current or current[0].row() != row):
@@ -563,10 +712,6 @@ class MainWindow(QMainWindow):
             action.setEnabled(vm is not None and not reason)
             # A greyed item says why (menus show tooltips); an offered one what it does.
             action.setToolTip(reason or action.statusTip())
-        if not self.commands.can_export_vm():
-            a.vm_export.setEnabled(False)
-        if not self.commands.can_rename_vm():
-            a.vm_rename.setEnabled(False)
         obj = self.selected_tree_object()
         snap = obj if isinstance(obj, Snapshot) else None
         for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
@@ -586,9 +731,7 @@ class MainWindow(QMainWindow):
                     for s in self.session.checkpoint_model.snapshots())
         )
         # Also for a VM without checkpoints (no tree item): the inspector opens on its files.
-        a.cp_inspect.setEnabled(
-            (obj is not None or vm is not None) and self.commands.can_inspect()
-        )
+        a.cp_inspect.setEnabled(obj is not None or vm is not None)
         a.new_vm.setEnabled(self.session is not None and not read_only)
         a.refresh.setEnabled(self.session is not None)
         a.check_host.setEnabled(self.session is not None)
@@ -710,7 +853,7 @@ class MainWindow(QMainWindow):
             self._offer_to_wait()
             return
         self.save_settings()
-        self.commands.close_windows()
+        self.windows.close_all()
         for session in self.sessions.values():
             session.stop()
         self.closing = True

@@ -8,7 +8,7 @@ made by `hvctl` in a terminal shows within two seconds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,10 @@ class _Health:
     stamp: tuple[Any, ...]
 
 
-HostCall = Callable[[Progress, CancelToken], Any]
+# A call run for a VM: an operation (an OperationResult) or a guest's own work (the console).
+HostCall = Callable[[Progress, CancelToken], object]
+# Operations after which the VM runs from the result's checkpoint.
+_RUNS_FROM_RESULT = {"Checkpoint", "Apply"}
 
 
 def _percent_status(fraction: float, phase: str) -> str:
@@ -99,6 +102,8 @@ class HostSession(QObject):
         self._again = False
         self._busy: dict[str, Op] = {}   # vm id -> the op running on it
         self._reads = 0  # reads started so far
+        # `_reads` when an operation's result was last shown: an older read would take it back.
+        self._result_shown_at = 0
         # The selected VM's chain files and their stats: a file deleted or edited by hand
         # changes no host revision, but the window must show the broken chain.
         self._watched: tuple[list[Path], tuple[Any, ...]] = ([], ())
@@ -167,6 +172,9 @@ class HostSession(QObject):
         )
 
     def _apply(self, state: _State, picked: int | None = None) -> None:
+        if 0 < state.started <= self._result_shown_at:
+            self._again = True  # read before a result we show: it would take it back
+            return
         self.vm_model.set_vms(state.vms)
         self._settle(lambda first_read: state.started >= first_read)
         self.problems = state.problems
@@ -380,10 +388,11 @@ class HostSession(QObject):
             if vm_id:
                 self.vm_model.set_live_status(vm_id, status(fraction, phase))
 
-        def done(result: Any) -> None:
+        def done(result: object) -> None:
             if isinstance(result, OperationResult):
                 self._own_events.update(_event_key(e) for e in result.events)
                 self._own_ops.add((result.vm_id, result.operation))
+                self.show_result(result)
             if on_result is not None and isinstance(result, OperationResult) and alive():
                 on_result(result)
             self.operation_done.emit(label)
@@ -407,11 +416,31 @@ class HostSession(QObject):
             self.busy_changed.emit()
             if on_finished is not None and alive():
                 on_finished()
-            self.refresh()
+            # No re-read here: the result is shown, and the poll sees the new revision.
 
         return op.on_progress(progress).success(done).failure(failed).finally_(
             finished
         ).run_in_background()
+
+    def show_result(self, result: OperationResult) -> None:
+        """Show an operation's effect at once, from its result: the checkpoint it took (or
+        applied, or renamed) in the tree, and the VM running from it. The next read of the host
+        reconciles everything else (the VM's new disks, its state)."""
+        snap, tree = result.snapshot, self.checkpoint_model
+        vm = self.vm(result.vm_id)
+        if snap is None or vm is None or tree.vm is None or tree.vm.id != vm.id:
+            return
+        self._result_shown_at = self._reads
+        snapshots = tree.snapshots()
+        at = next((i for i, s in enumerate(snapshots) if s.id == snap.id), None)
+        if at is None:
+            snapshots.append(snap)  # its parent is already listed: the tree's order holds
+        else:
+            snapshots[at] = snap
+        if result.operation in _RUNS_FROM_RESULT:
+            vm = replace(vm, parent_snapshot_id=snap.id, parent_snapshot_name=snap.name)
+            self.vm_model.set_vms([vm if v.id == vm.id else v for v in self.vm_model.vms()])
+        tree.set_tree(vm, snapshots)
 
     def start(self) -> None:
         self.timer.start()

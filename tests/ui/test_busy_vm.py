@@ -47,7 +47,7 @@ def test_rename_during_a_checkpoint_is_refused_and_the_checkpoint_keeps_counting
         session.vm_model.dataChanged.connect(
             lambda *_: shown.append(session.vm_model.live_status(alpha.id) or ""))
 
-        window.commands.rename_vm_to(alpha.id, "Renamed")  # what F2 + Enter does
+        session.vm_model.setData(vm_index(window, "Alpha"), "Renamed")  # what F2 + Enter does
         qtbot.waitUntil(lambda: len(answers.errors) == 1, timeout=5000)
         assert isinstance(answers.errors[0], VMBusyError)
         assert "VM is busy" in str(answers.errors[0])

@@ -62,6 +62,37 @@ def test_checkpoint_from_context_menu_asks_nothing_and_shows_progress(
     assert window.what_happened.operations()[0].endswith("Alpha")
 
 
+def test_a_new_checkpoint_shows_from_the_operations_result_without_reading_the_host(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = window.session
+    assert session is not None
+    wait_idle(qtbot, window)
+    reads: list[str] = []
+    session.timer.stop()  # no poll; and any re-read is only counted
+    monkeypatch.setattr(session, "refresh", lambda: reads.append("refresh"))
+    def done() -> bool:
+        return not session.is_busy() and not window.runner.busy
+
+    choose(qtbot, right_click_vm(window, "Alpha"), "Checkpoint")
+    qtbot.waitUntil(done, timeout=20000)
+
+    new = [s for s in _host(window).list_snapshots("Alpha") if s.name not in tree_names(window)]
+    assert new == []  # the tree shows every checkpoint the host has
+    chosen = selected_snapshot(window)
+    assert chosen is not None and chosen.name != "Base"
+    names = tree_names(window)
+    assert names[chosen.name] == "Base" and names["Now"] == chosen.name
+    assert f'Running from checkpoint "{chosen.name}"' in str(
+        vm_index(window, "Alpha").data(Qt.ItemDataRole.ToolTipRole))
+    assert reads == []
+    # Renamed in place: the tree shows the new name from the result too.
+    session.checkpoint_model.setData(checkpoint_index(window, chosen.name), "Renamed")
+    qtbot.waitUntil(done, timeout=20000)
+    assert "Renamed" in tree_names(window) and selected_snapshot(window) is not None
+    assert reads == []
+
+
 @pytest.mark.parametrize("choice", list(ask.ApplyChoice))
 def test_apply_with_each_answer(
     qtbot: Any, window: MainWindow, answers: Answers, choice: ask.ApplyChoice

@@ -71,7 +71,7 @@ def test_console_of_an_off_vm_is_read_only(qtbot: Any, window: MainWindow) -> No
 
 
 def _open_dialog(window: MainWindow) -> SettingsDialog:
-    dialogs = [d for d in window.commands._dialogs if isinstance(d, SettingsDialog)]
+    dialogs = [d for d in window.windows.dialogs if isinstance(d, SettingsDialog)]
     assert dialogs, "no settings dialog opened"
     return dialogs[-1]
 

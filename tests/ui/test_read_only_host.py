@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtWidgets import QToolButton
 
 from hvgui.host.errors import ReadOnlyHostError
+from hvgui.ui import commands
 from hvgui.ui.main_window import MainWindow
 from tests.host.loopfs import read_only_view
 from tests.ui.conftest import build_small_host
@@ -77,7 +78,7 @@ def test_a_change_that_slips_through_is_refused_by_the_host_with_the_same_reason
 ) -> None:
     assert window.session is not None
     _select_alpha(window)
-    window.commands.vm_checkpoint()  # as if the greying had raced the click
+    window.run_command(commands.checkpoint)  # as if the greying had raced the click
     qtbot.waitUntil(lambda: bool(answers.errors), timeout=10000)
     error = answers.errors.pop()
     assert isinstance(error, ReadOnlyHostError)

@@ -28,7 +28,7 @@ def open_inspector(
     vm: str | None = None,
     snapshot: str | None = None,
     path: str | Path | None = None,
-) -> QWidget:
+) -> InspectorWindow:
     """Open and show an inspector window (a top-level window owned by `parent`)."""
     window = InspectorWindow(
         host=host, vm=vm, snapshot=snapshot, path=Path(path) if path is not None else None,

@@ -1,0 +1,121 @@
+"""The actions that open a window instead of running an operation: Connect..., Settings...,
+Inspect Files..., a host folder. One function each; `OpenWindows` closes what they opened
+when the main window closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QWidget
+from shiboken6 import isValid
+
+from hvgui.backend import OperationResult
+from hvgui.host import Host, HostError
+from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind
+from hvgui.ui import ask
+from hvgui.ui.commands import Selection
+
+if TYPE_CHECKING:  # each loaded when first opened (start-up stays short)
+    from hvgui.ui.inspector import InspectorWindow
+    from hvgui.ui.session import HostSession
+
+
+class OpenWindows:
+    """The consoles and dialogs one main window opened, closed with it."""
+
+    def __init__(self) -> None:
+        self.consoles: dict[str, QWidget] = {}
+        self.dialogs: list[QWidget] = []
+
+    def keep(self, widget: QWidget) -> None:
+        """Hold a window until it is destroyed."""
+        self.dialogs.append(widget)
+        widget.destroyed.connect(lambda *_: self.forget(widget))
+
+    def forget(self, widget: QWidget) -> None:
+        if widget in self.dialogs:
+            self.dialogs.remove(widget)
+
+    def close_all(self) -> None:
+        for widget in [*self.consoles.values(), *self.dialogs]:
+            if isValid(widget):
+                widget.close()
+
+
+def console(parent: QWidget, sel: Selection, windows: OpenWindows,
+            on_result: Callable[[OperationResult], None]) -> QWidget:
+    """Connect...: the VM's console (one per VM: a second Connect raises it)."""
+    from hvgui.ui.console import ConsoleWindow
+
+    key = f"{sel.session.host.root}:{sel.vm.id}"
+    window = windows.consoles.get(key)
+    if window is None:
+        window = ConsoleWindow(sel.session, sel.vm.id, parent, on_result=on_result)
+        windows.consoles[key] = window
+        window.destroyed.connect(lambda *_: windows.consoles.pop(key, None))
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    return window
+
+
+def settings(parent: QWidget, sel: Selection, windows: OpenWindows,
+             on_result: Callable[[OperationResult], None]) -> QWidget:
+    """Settings... of the VM, or (read-only) of the selected checkpoint."""
+    from hvgui.ui.vm_dialogs import SettingsDialog
+
+    if sel.snapshot is not None:
+        dialog = SettingsDialog.for_snapshot(sel.session, sel.vm, sel.snapshot, parent)
+    else:
+        dialog = SettingsDialog.for_vm(sel.session, sel.vm, parent)
+        dialog.on_result = on_result
+    windows.keep(dialog)
+    dialog.finished.connect(lambda _r: windows.forget(dialog))
+    dialog.open()
+    return dialog
+
+
+def inspector(parent: QWidget, sel: Selection, windows: OpenWindows) -> InspectorWindow | None:
+    """Inspect Files...: the files of the selected checkpoint (or Now); None if it failed."""
+    try:
+        from hvgui.ui.inspector import open_inspector
+
+        window = open_inspector(parent, host=sel.session.host, vm=sel.vm.id,
+                                snapshot=sel.snapshot.id if sel.snapshot else None)
+    except Exception as exc:
+        ask.show_error(parent, "Inspect Files", exc)
+        return None
+    windows.keep(window)
+    return window
+
+
+def host_folder(parent: QWidget, folder: Path, title: str,
+                open_host: Callable[[Path, Host | None], HostSession]) -> None:
+    """Open the host in `folder`; an empty folder becomes a new host only if the user says
+    so, and a missing one is an error (nothing is created)."""
+    try:
+        kind = folder_kind(folder)
+        if kind == MISSING:
+            raise HostError(folder, f"{FOLDER_PROBLEMS[MISSING]}; File > New Host... makes "
+                            "a new lab host")
+        if kind == EMPTY:
+            if ask.confirm(parent, "New Host", f"{folder} is empty. Make it a new lab "
+                           "host?", "hvgui will create the folders Virtual Machines, Virtual "
+                           "Hard Disks, Snapshots and .hvgui in it."):
+                open_host(folder, Host.new(folder))
+            return
+        open_host(folder, None)
+    except Exception as exc:
+        ask.show_error(parent, title, exc)
+
+
+def new_host(parent: QWidget, open_host: Callable[[Path, Host | None], HostSession]) -> None:
+    folder = ask.ask_directory(parent, "New Host (a new or empty folder)")
+    if folder is not None:
+        try:
+            open_host(folder, Host.new(folder))
+        except Exception as exc:
+            ask.show_error(parent, "New Host", exc)
