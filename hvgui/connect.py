@@ -18,6 +18,7 @@ from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, HOST, MISSING, OTHER, fold
 if TYPE_CHECKING:
     from hvgui.backend.protocol import HostBackend
     from hvgui.host import Host
+    from hvgui.hyperv.settings import ConnectionSettings
     from hvgui.progress import Progress
 
 # What a folder is to a lab host (folder_kind): HOST, MISSING, EMPTY or OTHER, and in words.
@@ -27,6 +28,7 @@ __all__ = [
     "HOST",
     "MISSING",
     "OTHER",
+    "connect_to_server",
     "folder_kind",
     "lab_host",
     "new_lab_host",
@@ -44,6 +46,15 @@ def open_backend(
     if location is None:
         return Host.open(None, progress=progress)
     return Host.open(location, create=create, progress=progress)
+
+
+def connect_to_server(settings: ConnectionSettings) -> HostBackend:
+    """A real Hyper-V host (Connect to Server..., `hvctl --computer-name`): checked that it
+    answers, has the Hyper-V module and lets the user manage it; else ConnectError or
+    AccessDeniedError naming the cause and the fix (hvgui.hyperv.connect)."""
+    from hvgui.hyperv.connect import connect
+
+    return connect(settings)
 
 
 def new_lab_host(folder: Path | str) -> HostBackend:

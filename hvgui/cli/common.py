@@ -139,11 +139,14 @@ def add_host_option(parser: argparse.ArgumentParser) -> None:
 
 
 def open_host(args: argparse.Namespace) -> HostBackend:
-    """The lab host named by --host or HVGUI_HOST, which must be one already (a mistyped path
-    creates nothing), or the default one in the user's data folder (ours: made on first use)."""
+    """The real Hyper-V host named by --computer-name; else the lab host named by --host or
+    HVGUI_HOST, which must be one already (a mistyped path creates nothing), or the default
+    one in the user's data folder (ours: made on first use)."""
     from hvgui.backend import HostError
     from hvgui.connect import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind, open_backend
 
+    if getattr(args, "computer_name", None):
+        return open_server(args)
     where = host_dir(args)
     if where is None:
         host = open_backend(None)
@@ -158,3 +161,28 @@ def open_host(args: argparse.Namespace) -> HostBackend:
     for line in host.recovered:  # an interrupted operation finished, or a journal set aside
         print(f"hvctl: {line}", file=sys.stderr)
     return host
+
+
+def open_server(args: argparse.Namespace) -> HostBackend:
+    """The Hyper-V host of --computer-name [--port] [--credential]. The password is never an
+    option (it would show in the process list and the shell's history): HVGUI_PASSWORD, else
+    asked for on the terminal."""
+    from hvgui.connect import connect_to_server
+    from hvgui.hyperv.settings import HTTP_PORT, ConnectionSettings
+
+    password = None
+    if args.credential:
+        password = os.environ.get("HVGUI_PASSWORD")
+        if password is None:
+            if not sys.stdin.isatty():
+                from hvgui.backend import HostError
+
+                raise HostError(args.computer_name, f"a password for {args.credential} is "
+                                "needed: set HVGUI_PASSWORD, or run hvctl on a terminal")
+            import getpass
+
+            password = getpass.getpass(f"Password for {args.credential} on "
+                                       f"{args.computer_name}: ")
+    settings = ConnectionSettings(args.computer_name, user=args.credential, password=password,
+                                  port=args.port, use_https=args.port != HTTP_PORT)
+    return connect_to_server(settings)

@@ -34,6 +34,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     # own options, which would overwrite them with their defaults (see _global_options).
     parser.add_argument("--host", dest="global_host", metavar="DIR",
                         help="the lab host folder, for every command that takes --host")
+    remote = parser.add_argument_group(
+        "a real Hyper-V host (PowerShell Remoting: pip install 'hvgui[remote]')")
+    remote.add_argument("--computer-name", metavar="HOST",
+                        help="run the host commands on this Hyper-V host instead of a lab host "
+                        "(HTTPS, port 5986; HTTP with encrypted messages on port 5985)")
+    remote.add_argument("--port", type=int, metavar="N", help="WinRM's port on the host")
+    remote.add_argument("--credential", metavar="USER",
+                        help="connect as USER (DOMAIN\\user or user@domain); the password is "
+                        "asked for, or read from HVGUI_PASSWORD in scripts (never an option)")
     forms = parser.add_mutually_exclusive_group()
     forms.add_argument("--json", dest="global_json", action="store_true",
                        help="JSON output, for every command that takes --json")
@@ -54,10 +63,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_name(arguments: Sequence[str]) -> str | None:
-    """The command's name: the first word that is neither an option nor --host's value."""
+    """The command's name: the first word that is neither an option nor a global option's
+    value."""
     words = iter(arguments)
     for word in words:
-        if word == "--host":
+        if word in ("--host", "--computer-name", "--port", "--credential"):
             next(words, None)
         elif not word.startswith("-"):
             return word
@@ -83,11 +93,25 @@ def _global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         setattr(args, option, value)
 
 
+def _remote_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--computer-name (with --port, --credential) stands for --host on the host commands."""
+    if args.computer_name is None:
+        for option in ("port", "credential"):
+            if getattr(args, option) is not None:
+                parser.error(f"--{option} is for --computer-name: give the host too")
+        return
+    if not hasattr(args, "host"):
+        parser.error(f"{args.command} does not take --computer-name: it works on local files")
+    if args.host:
+        parser.error("--host and --computer-name both given: choose one host")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_name(arguments))
     args = parser.parse_args(arguments)
     _global_options(parser, args)
+    _remote_options(parser, args)
     try:
         return int(args.func(args))
     except HvError as exc:

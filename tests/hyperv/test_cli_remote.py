@@ -1,0 +1,86 @@
+"""hvctl --computer-name HOST [--port N] [--credential USER]: the host commands on a real
+host (here its scripts answered by a lab host), the password from HVGUI_PASSWORD or the
+terminal, never an option."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hvgui.backend import HostBackend
+from hvgui.cli.main import main
+from hvgui.host import Host
+from hvgui.hyperv.connect import open_backend
+from hvgui.hyperv.lab import LabTransport
+from hvgui.hyperv.settings import ConnectionSettings
+
+
+@pytest.fixture
+def connections(lab: Host, monkeypatch: pytest.MonkeyPatch) -> list[ConnectionSettings]:
+    """Every connection hvctl makes, answered by the lab host."""
+    made: list[ConnectionSettings] = []
+
+    def connect(settings: ConnectionSettings) -> HostBackend:
+        made.append(settings)
+        return open_backend(LabTransport(lab, settings.display_name))
+
+    monkeypatch.setattr("hvgui.connect.connect_to_server", connect)
+    return made
+
+
+def hvctl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_host_commands_run_on_the_named_computer(
+    lab: Host, vm_id: str, connections: list[ConnectionSettings],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HVGUI_PASSWORD", "s3cret")
+    code, out, err = hvctl(capsys, "--computer-name", "hv01", "--credential", "LAB\\admin",
+                           "checkpoint-vm", "web01", "--snapshot-name", "before")
+    assert code == 0, err
+    assert [s.name for s in lab.list_snapshots(vm_id)] == ["before"]
+    [settings] = connections
+    assert (settings.computer_name, settings.user, settings.password, settings.port,
+            settings.use_https) == ("hv01", "LAB\\admin", "s3cret", None, True)
+    assert "s3cret" not in repr(settings)
+    code, out, err = hvctl(capsys, "--computer-name", "hv01", "--port", "5985", "--json",
+                           "get-vmsnapshot", "web01")
+    assert code == 0, err
+    assert [s["Name"] for s in json.loads(out)] == ["before"]
+    assert (connections[1].port, connections[1].use_https, connections[1].user) == (
+        5985, False, None)
+
+
+def test_what_a_real_host_cannot_do_is_refused_with_the_reason(
+    vm_id: str, connections: list[ConnectionSettings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = hvctl(capsys, "--computer-name", "hv01", "test-host")
+    assert code == 1 and err.startswith("hvctl: error: hv01: Check Host reads a lab host's")
+
+
+def test_no_password_and_no_terminal_is_one_clear_line(
+    connections: list[ConnectionSettings], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HVGUI_PASSWORD", raising=False)
+    code, _, err = hvctl(capsys, "--computer-name", "hv01", "--credential", "admin", "get-vm")
+    assert code == 1 and connections == []
+    assert err == ("hvctl: error: hv01: a password for admin is needed: set HVGUI_PASSWORD, "
+                   "or run hvctl on a terminal\n")
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--computer-name", "hv01", "get-vhd", "a.vhdx"], "get-vhd does not take --computer-name"),
+    (["--port", "5986", "get-vm"], "--port is for --computer-name"),
+    (["--computer-name", "hv01", "--host", "lab", "get-vm"], "--host and --computer-name"),
+    (["--computer-name", "hv01", "get-vm", "--password", "x"], "unrecognized arguments"),
+])
+def test_usage_errors(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and said in capsys.readouterr().err
