@@ -44,9 +44,39 @@ def _hyperv_over_lab(folder: Path) -> HostBackend:
     return open_hyperv(LabTransport(Host.open(folder, create=True), "hv01"))
 
 
+LIVE = ("HVGUI_TEST_HYPERV_HOST", "HVGUI_TEST_HYPERV_USER", "HVGUI_TEST_HYPERV_PASSWORD")
+# The VMs the tests make: removed from a live host before each test, so use a host kept for
+# testing (HVGUI_TEST_HYPERV_PORT: WinRM's port, 5985 for HTTP).
+TEST_VMS = ("web01", "web02", "db01")
+
+
+def _hyperv_live(folder: Path) -> HostBackend:
+    """A real Hyper-V host named by HVGUI_TEST_HYPERV_HOST/USER/PASSWORD."""
+    from hvgui.connect import connect_to_server
+    from hvgui.hyperv.settings import HTTP_PORT, ConnectionSettings
+
+    port = int(os.environ.get("HVGUI_TEST_HYPERV_PORT") or 0) or None
+    backend = connect_to_server(ConnectionSettings(
+        os.environ["HVGUI_TEST_HYPERV_HOST"], user=os.environ["HVGUI_TEST_HYPERV_USER"],
+        password=os.environ["HVGUI_TEST_HYPERV_PASSWORD"], port=port,
+        use_https=port != HTTP_PORT,
+        check_certificate=os.environ.get("HVGUI_TEST_HYPERV_CHECK_CERTIFICATE") != "0",
+    ))
+    for vm in backend.list_vms():
+        if vm.name in TEST_VMS:
+            if vm.state != "Off":
+                backend.stop_vm(vm.id, turn_off=True)
+            backend.remove_vm(vm.id)
+    return backend
+
+
 BACKENDS: list[object] = [
     pytest.param(_lab, id="lab"),
     pytest.param(_hyperv_over_lab, id="hyperv-lab"),
+    pytest.param(_hyperv_live, id="hyperv-live", marks=pytest.mark.skipif(
+        not all(os.environ.get(name) for name in LIVE),
+        reason="no real Hyper-V host: set HVGUI_TEST_HYPERV_HOST, HVGUI_TEST_HYPERV_USER and "
+        "HVGUI_TEST_HYPERV_PASSWORD to run the contract suite against one")),
 ]
 
 
