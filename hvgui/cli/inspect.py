@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="what a VHDX, AVHDX, XML, BIN, VSV (or VMCX/VMRS) file holds",
         description="Identify a file by its content and decode it: VHDX headers, region table, "
         "metadata, parent locator, BAT counts and Test-VHD findings; configuration summary; "
-        "BIN/VSV header and sections. Server 2016+ VMCX/VMRS are recognised, not decoded.",
+        "BIN/VSV header and sections; Server 2016+ VMCX/VMRS key trees with the optional "
+        "extra hvgui[vmcx] (recognised only, without it).",
     )
     one.add_argument("path", metavar="FILE", type=Path)
     add_json(one)
@@ -121,7 +122,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if facts.get("vhdx"):
             print()
             print_list(_vhdx_summary(facts["vhdx"]))
-        for key in ("vhdx", "vhd", "xml", "saved_state"):
+        for key in ("vhdx", "vhd", "xml", "saved_state", "vmcx", "vmcx_tree"):
             if facts.get(key):
                 print()
                 _print_tree(facts[key])

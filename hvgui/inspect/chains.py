@@ -121,8 +121,10 @@ _KIND_ROLES = {
     XML: "A configuration file (Windows Server 2012 R2 format).",
     BIN: "Saved memory of a VM or checkpoint (hvgui's documented BIN format).",
     VSV: "Saved processor and device state (hvgui's documented VSV format).",
-    VMCX: "A Server 2016+ VM configuration: recognised, not decoded.",
-    VMRS: "A Server 2016+ runtime state file (memory and devices): recognised, not decoded.",
+    VMCX: "A Server 2016+ VM configuration: a key-value store, decoded with the optional "
+    "extra hvgui[vmcx].",
+    VMRS: "A Server 2016+ runtime state file (memory and devices): a key-value store, decoded "
+    "with the optional extra hvgui[vmcx].",
     VMGS: "A Server 2016+ guest state file: recognised, not decoded.",
 }
 

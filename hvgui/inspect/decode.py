@@ -11,6 +11,7 @@ from typing import Any
 from hvgui.errors import HvError
 from hvgui.host import savedstate
 from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
+from hvgui.inspect import vmcx
 from hvgui.inspect.facts import (
     AVHDX,
     BIN,
@@ -24,19 +25,19 @@ from hvgui.inspect.facts import (
     XML_TEXT_LIMIT,
     InspectError,
     file_facts,
+    identify,
 )
 from hvgui.vhdx import dump_vhd, dump_vhdx, test_vhd, walk_chain
 
 _NOT_DECODED = {
-    VMCX: "A Windows Server 2016+ VM configuration (VMCX). Server 2016 replaced the XML "
-    "configuration with this binary format, which Microsoft does not document: hvgui recognises "
-    "it by its signature but does not decode it. The hex view shows its bytes.",
-    VMRS: "A Windows Server 2016+ runtime state file (VMRS): memory and device state, which "
-    "replaced the BIN and VSV files. The format is not documented: hvgui recognises it by its "
-    "signature but does not decode it. The hex view shows its bytes.",
+    VMCX: vmcx.missing_note("VM configuration (VMCX), the binary key-value store that replaced "
+                            "the XML configuration"),
+    VMRS: vmcx.missing_note("runtime state file (VMRS): memory and device state, which "
+                            "replaced the BIN and VSV files"),
     VMGS: "A Windows Server 2016+ guest state file (VMGS). The format is not documented: "
     "recognised, not decoded. The hex view shows its bytes.",
 }
+KEY_STORES = (VMCX, VMRS)  # decoded through the hvgui[vmcx] extra, shown as configurations
 
 
 # -- inspect one file --
@@ -52,7 +53,10 @@ class SettingChange:
 
 def read_text_capped(path: Path, limit: int = XML_TEXT_LIMIT) -> tuple[str, bool]:
     """The file's text (its encoding detected as the host reads configurations; at most `limit`
-    bytes) and whether it was cut."""
+    bytes) and whether it was cut. A VMCX/VMRS gives its key tree's text."""
+    if identify(path) in KEY_STORES:
+        whole = vmcx.text(vmcx.load(path)[0])
+        return whole[:limit], len(whole) > limit
     with open(path, "rb") as handle:
         raw = handle.read(limit + 1)
     truncated = len(raw) > limit
@@ -102,6 +106,9 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             out.update(_inspect_xml(path))
         elif facts.kind in (BIN, VSV):
             out.update(_inspect_saved_state(path))
+        elif facts.kind in KEY_STORES and vmcx.available():
+            tree, summary = vmcx.load(path)
+            out.update({"decoded": True, "vmcx": summary, "vmcx_tree": vmcx.as_dict(tree)})
         elif facts.kind in (VMCX, VMRS, VMGS):
             out["note"] = _NOT_DECODED[facts.kind]
         elif facts.size == 0:
@@ -287,7 +294,10 @@ def _describe_vsv(path: Path) -> dict[str, Any]:
 
 
 def load_xml_tree(path: str | os.PathLike[str]) -> Any:
-    """The parsed configuration (an lxml element), through the host's hardened parser."""
+    """The parsed configuration (an lxml element), through the host's hardened parser; a
+    VMCX/VMRS's key tree as the same kind of element tree."""
+    if identify(path) in KEY_STORES:
+        return vmcx.load(path)[0]
     return ConfigDoc.load(Path(path)).root
 
 

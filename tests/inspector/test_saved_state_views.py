@@ -1,4 +1,5 @@
-"""BIN/VSV views decode the host's saved-state files; VMCX/VMRS are recognised, not decoded."""
+"""BIN/VSV views decode the host's saved-state files; VMCX/VMRS without the optional decoder
+are recognised and shown in hex, with how to get it (tests/inspector/test_vmcx.py: with it)."""
 
 from __future__ import annotations
 
@@ -147,19 +148,19 @@ def test_a_damaged_bin_gets_an_error_panel_naming_the_problem(
     view.hex.close_file()  # type: ignore[attr-defined]
 
 
-def test_server_2016_files_are_recognised_not_decoded_and_shown_in_hex(
-    qtbot: QtBot, corpus_dir: Path
+def test_without_the_extra_server_2016_files_are_shown_in_hex_with_how_to_decode_them(
+    qtbot: QtBot, corpus_dir: Path, without_vmcx_extra: None
 ) -> None:
     for name, kind in (("test.vmcx", VMCX), ("test.VMRS", VMRS)):
         path = corpus_dir / name
         assert identify(path) == kind
         facts = inspect_file(path)
         assert facts["decoded"] is False and facts["error"] is None
-        assert "not decode" in facts["note"]
+        assert "pip install 'hvgui[vmcx]'" in facts["note"] and "AGPL" in facts["note"]
         view = make_file_view(path, facts, Runner(), [])
         qtbot.addWidget(view)
         assert isinstance(view, NotDecodedView)
-        assert "Server 2016" in view.note.text()
+        assert "Server 2016" in view.note.text() and "hvgui[vmcx]" in view.note.text()
         first = view.hex.model.data(view.hex.model.index(0, 1))
         assert str(first).startswith("14 20 28 01")
         assert view.hex.model.rowCount() == (path.stat().st_size + 15) // 16

@@ -186,7 +186,7 @@ def test_the_real_differencing_avhdx_says_its_parent_is_missing(
 
 @pytest.mark.parametrize("name", ["fixed.vhdx", "dynamic.vhdx", "test.vmcx", "test.VMRS"])
 def test_every_corpus_file_opens_in_its_view(
-    qtbot: QtBot, corpus_dir: Path, name: str, close_after: Closer
+    qtbot: QtBot, corpus_dir: Path, name: str, close_after: Closer, without_vmcx_extra: None
 ) -> None:
     window = InspectorWindow(path=corpus_dir / name)
     qtbot.addWidget(window)

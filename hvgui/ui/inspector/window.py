@@ -34,6 +34,8 @@ from hvgui.inspect import (
     PASSTHROUGH,
     VHD,
     VHDX,
+    VMCX,
+    VMRS,
     VSV,
     XML,
     DeletePreview,
@@ -77,7 +79,7 @@ def make_file_view(
         return panel
     if kind in (VHDX, AVHDX):
         return VhdxView(path, facts, runner, parent)
-    if kind == XML:
+    if kind == XML or (kind in (VMCX, VMRS) and facts.get("decoded")):
         return XmlView(path, facts, runner, others, parent)
     if kind in (BIN, VSV, VHD):
         return SavedStateView(path, facts, parent)
@@ -304,8 +306,9 @@ class InspectorWindow(QMainWindow):
             except HvError:
                 pass
         else:
-            targets += [(f"{other.name} (same folder)", other)
-                        for other in sorted(path.parent.glob("*.xml")) if other != path][:50]
+            same = [p for p in sorted(path.parent.iterdir())
+                    if p.suffix.lower() in (".xml", ".vmcx") and p != path]
+            targets += [(f"{other.name} (same folder)", other) for other in same][:50]
         return targets
 
     def refresh(self) -> None:

@@ -83,7 +83,7 @@ class XmlView(QWidget):
         self.loaded = False  # the text and tree are in
         layout = QVBoxLayout(self)
         layout.addWidget(heading(f"{path.name} — {facts.get('label', 'Configuration')}", self))
-        summary = facts.get("xml")
+        summary = facts.get("xml") or facts.get("vmcx")  # a VMCX/VMRS: its store's facts
         self.tabs = QTabWidget(self)
         layout.addWidget(self.tabs, 1)
 

@@ -1,0 +1,145 @@
+"""Server 2016+ VMCX/VMRS through the optional decoder (hvgui[vmcx]): the key tree in the same
+text, tree and diff views as an XML configuration, from the real files of the corpus; hostile
+files get one clear line."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from hvgui.inspect import VMCX, VMRS, InspectError, identify, inspect_file, settings_diff, vmcx
+from hvgui.ui.inspector.window import InspectorWindow
+from hvgui.ui.inspector.xml_view import XmlView
+
+REPO = Path(__file__).resolve().parents[2]
+IDE = "_83f8638b-8dca-4152-9eda-2ca8b33039b4_"  # the emulated IDE controllers' device
+DRIVE = f"{IDE}/controller0/drive0/pathname"
+REAL_DISK = r"C:\Users\Public\Documents\Hyper-V\Virtual Hard Disks\Other Location.vhdx"
+
+pytestmark = pytest.mark.usefixtures("vmcx_extra")
+
+
+def renamed_disk(corpus_dir: Path, tmp_path: Path) -> Path:
+    """The real VMCX with one value changed in place (its drive's file name), as a checkpoint's
+    configuration differs from the VM's."""
+    copy = tmp_path / "checkpoint.vmcx"
+    shutil.copy(corpus_dir / "test.vmcx", copy)
+    data = bytearray(copy.read_bytes())
+    old = "Other Location.vhdx".encode("utf-16-le")
+    at = data.index(old)
+    data[at:at + len(old)] = "Other Lxcation.vhdx".encode("utf-16-le")
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+def test_a_real_vmcx_decodes_to_its_key_tree(corpus_dir: Path) -> None:
+    path = corpus_dir / "test.vmcx"
+    facts = inspect_file(path)
+    assert (facts["kind"], facts["decoded"], facts["error"]) == (VMCX, True, None)
+    assert facts["vmcx"]["version"] == 1024 and facts["vmcx"]["keys"] > 300
+    drive = facts["vmcx_tree"][IDE]["controller0"]["drive0"]
+    assert drive["type"] == "VHD" and drive["pathname"] == REAL_DISK
+    root = vmcx.load(path)[0]
+    assert root.tag == "configuration"
+    assert root.find(f"{IDE}/controller0/drive0/pathname").get("type") == "string"
+    assert root.find(f"{IDE}/VDEVVersion").get("type") == "integer"
+
+
+def test_a_real_vmrs_shows_what_it_holds(corpus_dir: Path) -> None:
+    facts = inspect_file(corpus_dir / "test.VMRS")
+    assert (facts["kind"], facts["decoded"], facts["error"]) == (VMRS, True, None)
+    tree = facts["vmcx_tree"]
+    assert tree["properties"]["version"] == "2304"
+    assert tree["global_settings"]["metrics"]["devicetype"]["guid"] == IDE.strip("_").upper()
+
+
+def test_a_checkpoints_vmcx_diffs_against_the_vms(corpus_dir: Path, tmp_path: Path) -> None:
+    vm, checkpoint = corpus_dir / "test.vmcx", renamed_disk(corpus_dir, tmp_path)
+    assert settings_diff(vm, vm) == []
+    (change,) = settings_diff(checkpoint, vm)
+    assert change.path == DRIVE
+    assert change.left is not None and change.left.endswith("Other Lxcation.vhdx")
+    assert change.right == REAL_DISK
+
+
+def test_the_inspector_shows_a_vmcx_as_a_configuration(
+    qtbot: QtBot, corpus_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "Virtual Machines"
+    folder.mkdir()
+    path = folder / "test.vmcx"
+    shutil.copy(corpus_dir / "test.vmcx", path)
+    renamed_disk(corpus_dir, folder)
+    window = InspectorWindow(path=path)
+    qtbot.addWidget(window)
+    window.resize(1100, 700)
+    window.show()
+    window.file_table.selectRow(0)
+    qtbot.waitUntil(lambda: isinstance(window.view_of(path), XmlView), timeout=10000)
+    view = window.view_of(path)
+    assert isinstance(view, XmlView)
+    qtbot.waitUntil(lambda: view.loaded and view.diff_done(), timeout=10000)
+    assert [view.tabs.tabText(i) for i in range(view.tabs.count())] == [
+        "Summary", "Text", "Tree", "Diff"]
+    assert "<configuration>" in view.text.toPlainText()
+    assert REAL_DISK in view.text.toPlainText()
+    assert view.tree_model is not None
+    root = view.tree_model.index(0, 0)
+    assert root.data() == "configuration"
+    names = {view.tree_model.index(r, 0, root).data()
+             for r in range(view.tree_model.rowCount(root))}
+    assert IDE in names
+    assert view.diff_model.rowCount() == 1  # against checkpoint.vmcx beside it
+    assert view.diff_model.index(0, 0).data() == DRIVE
+    view.tabs.setCurrentIndex(2)
+    view.tree.expandAll()
+    window.grab().save(str(tmp_path / "vmcx-tree.png"))
+    window.close()
+
+
+def test_hvctl_inspect_prints_the_key_tree(corpus_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hvgui.cli.main", "inspect", str(corpus_dir / "test.vmcx")],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Hyper-V key-value store (VMCX/VMRS)" in result.stdout
+    assert REAL_DISK in result.stdout
+
+
+def test_hostile_key_stores_get_one_clear_line(corpus_dir: Path, tmp_path: Path) -> None:
+    """Truncated, zeroed and randomly damaged copies of the real files: each decodes or says
+    what is wrong, in words (never a traceback, a hang or an exception from the decoder)."""
+    real = (corpus_dir / "test.vmcx").read_bytes()
+    cases = {"truncated.vmcx": real[:4096], "half.vmcx": real[: len(real) // 2],
+             "header-only.vmcx": real[:64], "zeroed.vmcx": real[:8] + bytes(len(real) - 8)}
+    rng = random.Random(10)
+    for n in range(60):
+        damaged = bytearray(rng.choice([real, (corpus_dir / "test.VMRS").read_bytes()]))
+        for _ in range(rng.randint(1, 40)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        cases[f"damaged{n}.vmcx"] = bytes(damaged)
+    errors = 0
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert identify(path) == VMCX
+        facts = inspect_file(path)  # never raises
+        if facts["error"] is not None:
+            errors += 1
+            assert "\n" not in facts["error"] and facts["decoded"] is False
+            with pytest.raises(InspectError):
+                vmcx.load(path)
+        else:
+            assert facts["decoded"] is True
+    assert errors >= 4  # the truncated and zeroed ones at least
+    code = subprocess.run(
+        [sys.executable, "-m", "hvgui.cli.main", "inspect", str(tmp_path / "truncated.vmcx")],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert code.returncode == 1 and "Traceback" not in code.stderr + code.stdout
+    assert "Problem: not a readable VMCX/VMRS key store" in code.stdout
