@@ -162,17 +162,36 @@ class RemoteTransport:
                 return
 
 
+# System.Management.Automation.ErrorCategory by number (a remote ErrorRecord carries it so).
+ERROR_CATEGORIES = (
+    "NotSpecified", "OpenError", "CloseError", "DeviceError", "DeadlockDetected",
+    "InvalidArgument", "InvalidData", "InvalidOperation", "InvalidResult", "InvalidType",
+    "MetadataError", "NotImplemented", "NotInstalled", "ObjectNotFound", "OperationStopped",
+    "OperationTimeout", "SyntaxError", "ParserError", "PermissionDenied", "ResourceBusy",
+    "ResourceExists", "ResourceUnavailable", "ReadError", "WriteError", "FromStdErr",
+    "SecurityError", "ProtocolError", "ConnectionError", "AuthenticationError",
+    "LimitsExceeded", "QuotaExceeded", "NotEnabled",
+)
+
+
 def _error_record(script: str, error: Any) -> Record:
-    """A pypsrp ErrorRecord as the error record the scripts print."""
+    """A pypsrp ErrorRecord (an error the script did not catch) as the scripts' error
+    record."""
     exception = getattr(error, "exception", None)
+    types = getattr(exception, "types", None) or [""]
+    adapted = getattr(exception, "adapted_properties", None)
+    category = getattr(error, "category", "")
+    if isinstance(category, int) and 0 <= category < len(ERROR_CATEGORIES):
+        category = ERROR_CATEGORIES[category]
+    message = getattr(error, "message", None) or (
+        adapted.get("Message") if isinstance(adapted, dict) else None) or str(error)
     return to_record(script, {
         "Record": "error",
         "FullyQualifiedErrorId": str(getattr(error, "fq_error", "") or ""),
-        "Category": str(getattr(error, "category", "") or ""),
+        "Category": str(category or ""),
         "Reason": str(getattr(error, "reason", "") or ""),
-        "ExceptionType": str(getattr(exception, "adapted_properties", {}).get("Type", "") or "")
-        if isinstance(getattr(exception, "adapted_properties", None), dict) else "",
-        "Message": str(getattr(error, "message", "") or error),
+        "ExceptionType": str(types[0]).removeprefix("Deserialized."),
+        "Message": str(message),
         "TargetObject": str(getattr(error, "target_name", "") or ""),
     })
 

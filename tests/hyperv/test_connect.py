@@ -12,10 +12,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from hvgui.hyperv.errors import ConnectError
+from hvgui.hyperv.errors import ConnectError, ConnectionLostError
 from hvgui.hyperv.remote import RemoteTransport
 from hvgui.hyperv.settings import ConnectionSettings
 
@@ -197,3 +198,108 @@ def test_without_the_remote_extra_the_error_says_what_to_install(
     monkeypatch.setitem(sys.modules, "pypsrp.powershell", None)
     monkeypatch.setitem(sys.modules, "pypsrp.wsman", None)
     assert "pip install 'hvgui[remote]'" in connect_error(settings(answers.port, use_https=False))
+
+
+def test_an_error_the_script_did_not_catch_is_mapped_like_the_others() -> None:
+    from pypsrp.complex_objects import ErrorRecord, GenericComplexObject
+
+    from hvgui.backend.errors import AccessDeniedError
+    from hvgui.hyperv.errors import error_from_record
+    from hvgui.hyperv.remote import _error_record
+
+    exception = GenericComplexObject()
+    exception.types = ["Deserialized.System.UnauthorizedAccessException", "System.Object"]
+    exception.adapted_properties = {"Message": "Access to the path 'D:\\VMs' is denied."}
+    error = ErrorRecord(fq_error="UnauthorizedAccess", category=18, reason="Unauthorized",
+                        target_name="D:\\VMs", exception=exception)
+    record = _error_record("get_vhd", error)
+    assert record.kind == "error"
+    assert (record.data["Category"], record.data["ExceptionType"]) == (
+        "PermissionDenied", "System.UnauthorizedAccessException")
+    mapped = error_from_record(record.data, "x")
+    assert isinstance(mapped, AccessDeniedError)
+    assert str(mapped) == "D:\\VMs: Access to the path 'D:\\VMs' is denied."
+
+
+class FakePipeline:
+    """pypsrp's PowerShell as the remote transport drives it: output appears poll by poll."""
+
+    RUNNING, COMPLETED = 1, 4
+    polls: ClassVar[list[list[str] | Exception]]
+    made: ClassVar[list[FakePipeline]] = []
+
+    def __init__(self, pool: object) -> None:
+        self.state = 0
+        self.output: list[str] = []
+        self.streams = type("Streams", (), {"error": []})()
+        self.script = ""
+        self.stopped = False
+        FakePipeline.made.append(self)
+
+    def add_script(self, script: str) -> None:
+        self.script = script
+
+    def begin_invoke(self) -> None:
+        self.state = self.RUNNING
+
+    def poll_invoke(self, timeout: int | None = None) -> None:
+        step = self.polls.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        self.output += step
+        if not self.polls:
+            self.state = self.COMPLETED
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def fake_remote(monkeypatch: pytest.MonkeyPatch, polls: list[list[str] | Exception]
+                ) -> RemoteTransport:
+    import types
+
+    powershell = types.SimpleNamespace(
+        PowerShell=FakePipeline,
+        PSInvocationState=types.SimpleNamespace(RUNNING=FakePipeline.RUNNING))
+    monkeypatch.setattr("hvgui.hyperv.remote._pypsrp",
+                        lambda subject: types.SimpleNamespace(powershell=powershell))
+    FakePipeline.polls = polls
+    FakePipeline.made = []
+    transport = RemoteTransport(settings(5986))
+    transport._pool = object()  # type: ignore[assignment]  # opened: the pool is pypsrp's
+    return transport
+
+
+def test_records_stream_as_the_host_prints_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    progress = '{"Record":"progress","Phase":"Creating Checkpoint","PercentComplete":40}'
+    result = '{"Record":"result","Kind":"Done","Object":{}}'
+    transport = fake_remote(monkeypatch, [[], [progress], [], [result]])
+    records = transport.run("checkpoint_vm", {"VMId": "X"})
+    first = next(records)
+    assert first.data["PercentComplete"] == 40
+    assert len(FakePipeline.polls) == 2  # read before the script ended
+    assert [r.kind for r in records] == ["result"]
+    assert "Checkpoint-VM" in FakePipeline.made[0].script
+
+
+def test_a_connection_lost_mid_script_says_it_may_still_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    progress = '{"Record":"progress","Phase":"Merge in progress","PercentComplete":10}'
+    transport = fake_remote(monkeypatch, [[progress], ConnectionResetError("reset by peer")])
+    records = transport.run("remove_snapshot", {"VMId": "X", "SnapshotId": "Y"})
+    assert next(records).kind == "progress"
+    with pytest.raises(ConnectionLostError) as lost:
+        next(records)
+    assert str(lost.value) == (
+        "127.0.0.1: the connection was lost while remove_snapshot ran (reset by peer): the "
+        "operation may still be running on the host; the window refreshes when the host "
+        "answers again")
+
+
+def test_stop_stops_the_running_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = fake_remote(monkeypatch, [['{"Record":"progress"}'], [], []])
+    records = transport.run("export_vm", {"VMId": "X", "Path": "D:\\export"})
+    next(records)
+    transport.stop()
+    assert FakePipeline.made[0].stopped
