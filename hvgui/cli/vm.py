@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui.backend.states import CHECKPOINT_TYPES
 from hvgui.cli.common import (
     add_host_option,
     add_json,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
     from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
-CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")
 
 
 def _command(

@@ -39,7 +39,6 @@ NOTE_MAGIC = b"HVNOTE01"
 NOTE_HEADER = struct.Struct("<8sII")
 NOTE_MAX_BYTES = 64 * 1024
 WORKLOAD_CHUNK = 1 * MiB
-_MEMORY_STATES = (*states.LIVE_STATES, states.SAVED)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class Guest:
     # ------------------------------------------------------------------- note
     def note(self) -> str | None:
         """The memory-only note, or None when memory holds none (or the VM has no memory)."""
-        if self.vm.state not in _MEMORY_STATES:
+        if self.vm.state not in states.MEMORY_STATES:
             return None
         # One read for frame and text: two could straddle a note being typed meanwhile.
         frame = self.host.read_memory(self.vm_id, NOTE_ADDRESS, NOTE_HEADER.size + NOTE_MAX_BYTES)

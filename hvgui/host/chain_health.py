@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.backend.model import SOUND, Health  # the verdict every backend gives (re-exported)
+from hvgui.backend.states import VMAction
 from hvgui.host.errors import InvalidStateError
 from hvgui.vhdx.walk import LOOP, MISMATCH, MISSING, UNREADABLE, WRITABLE, ChainLink, walk_chain
 
-CHECKPOINT, START, APPLY = "Checkpoint", "Start", "Apply"
+CHECKPOINT, START, APPLY = VMAction.CHECKPOINT, VMAction.START, "Apply"
 REFUSED_ON_A_BROKEN_CHAIN = (CHECKPOINT, START, APPLY)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hvgui import vhdx
 from hvgui.backend.model import Finding
+from hvgui.backend.states import CheckpointType
 from hvgui.errors import HvError
 from hvgui.host import states
 from hvgui.host.errors import HostError
@@ -202,7 +203,7 @@ class _Checker:
             doc,
             who,
             name,
-            need_bin=state in (*states.LIVE_STATES, states.SAVED),
+            need_bin=state in states.MEMORY_STATES,
             need_vsv=state == states.SAVED,
         )
         for f in _files(runtime):
@@ -257,10 +258,8 @@ class _Checker:
             return
         who = f"Checkpoint '{label}' of VM '{vm_name}'"
         self.check_drives(doc, who, vm_name, frozen=True)
-        live = doc.snapshot_type == "Standard" and doc.snapshot_vm_state in (
-            *states.LIVE_STATES,
-            states.SAVED,
-        )
+        live = (doc.snapshot_type == CheckpointType.STANDARD
+                and doc.snapshot_vm_state in states.MEMORY_STATES)
         self.check_saved_state(doc, who, vm_name, need_bin=live, need_vsv=live)
 
     # ------------------------------------------------------------------ leftovers

@@ -11,6 +11,7 @@ from lxml import etree
 
 from hvgui import durable, vhdx
 from hvgui.backend.model import OperationResult, Snapshot
+from hvgui.backend.states import CheckpointType
 from hvgui.host import chain_health, freespace, journal, runtime, states
 from hvgui.host.checkpoints import (
     pending_after,
@@ -72,15 +73,14 @@ def checkpoint(
 ) -> tuple[str, str]:
     doc = op.doc
     ctype = doc.checkpoint_type
-    if ctype == "Disabled":
-        raise HostError(doc.name, "checkpoints are disabled for this VM (CheckpointType Disabled)")
+    states.require_allowed(doc.name, states.CHECKPOINT, state=doc.state, checkpoint_type=ctype)
     if len(doc.snapshot_ids) >= MAX_CHECKPOINTS:
         raise HostError(doc.name, f"a VM can have at most {MAX_CHECKPOINTS} checkpoints")
     # A checkpoint of a VM paused for want of space holds a paused VM: applying it pauses.
     state = states.PAUSED if doc.state == states.PAUSED_CRITICAL else doc.state
     now = datetime.now(UTC)
     name = validate_name(doc.name, snapshot_name or default_checkpoint_name(doc.name, now))
-    production = ctype in ("Production", "ProductionOnly")
+    production = ctype in (CheckpointType.PRODUCTION, CheckpointType.PRODUCTION_ONLY)
     snap_id = new_guid()
     snap_root = doc.snapshot_data_root
     sdoc = doc.copy(snapshot_config_path(snap_root, snap_id))
@@ -89,7 +89,8 @@ def checkpoint(
     sdoc.remove("global_settings/snapshots/list")
     sdoc.remove("global_settings/snapshots/pending_merge")
     sdoc.set("snapshot/parent_id", "string", doc.parent_snapshot_id or "")
-    sdoc.set("snapshot/type", "string", "Production" if production else "Standard")
+    kind = CheckpointType.PRODUCTION if production else CheckpointType.STANDARD
+    sdoc.set("snapshot/type", "string", kind)
     sdoc.set("snapshot/creation_time", "integer", to_filetime(now))
     sdoc.set("snapshot/vm_id", "string", doc.id)
     sdoc.set("snapshot/vm_name", "string", doc.name)
@@ -103,7 +104,7 @@ def checkpoint(
         for d in doc.drives()
         if d.kind == DRIVE_VHD and d.path
     }
-    memory = not production and state in (*states.LIVE_STATES, states.SAVED)
+    memory = not production and state in states.MEMORY_STATES
     boundary = host.boundary
     for disk in vhd_paths(doc):  # each becomes a checkpoint's read-only disk
         boundary.require_own(disk, "make this disk a checkpoint's read-only disk")
@@ -220,8 +221,9 @@ def revert_vm(
 ) -> OperationResult:
     """Revert: apply the VM's current parent checkpoint."""
     current = host.get_vm(vm)
-    if not current.parent_snapshot_id:
-        raise HostError(current.name, "the VM has no checkpoint to revert to")
+    states.require_allowed(current.name, states.REVERT, state=current.state,
+                           has_checkpoint=current.parent_snapshot_id is not None)
+    assert current.parent_snapshot_id is not None
     result = restore_snapshot(
         host, current.id, current.parent_snapshot_id, progress=progress, cancel=cancel
     )
@@ -293,9 +295,9 @@ def apply(host: HostCore, op: Operation, snap_id: str, progress: Progress | None
     rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
     svsv = sdoc.get_str("global_settings/savedstate/vsvlocation", "")
     taken = sdoc.snapshot_vm_state
-    restored = states.OFF
-    if sdoc.snapshot_type == "Standard" and sbin and Path(sbin).exists():
-        restored = taken if taken in (*states.LIVE_STATES, states.SAVED) else states.OFF
+    restored: str = states.OFF
+    if sdoc.snapshot_type == CheckpointType.STANDARD and sbin and Path(sbin).exists():
+        restored = taken if taken in states.MEMORY_STATES else states.OFF
     now = datetime.now(UTC)
     if restored != states.OFF:  # copied into the VM's folder: never a file from outside
         host.boundary.require_source(sbin, "checkpoint's memory file")

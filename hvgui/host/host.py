@@ -46,13 +46,12 @@ from hvgui.host.operation import (
     PHASE_MOVE,
     GuestDisk,
 )
-from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_CHECKPOINTS
+from hvgui.host.runtime import MAX_CHECKPOINTS
 from hvgui.host.savedstate import BinFile
 from hvgui.host.xmlconfig import ConfigDoc, to_filetime
 from hvgui.progress import CancelToken, Progress
 
 __all__ = [
-    "CHECKPOINT_TYPES",
     "MAX_CHECKPOINTS",
     "PHASE_APPLY",
     "PHASE_CREATE",

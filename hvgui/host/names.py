@@ -6,36 +6,16 @@ import os
 import re
 from datetime import datetime
 
+from hvgui.backend.names import name_problem
 from hvgui.host.errors import HostError
-
-MAX_NAME = 100
 
 
 def validate_name(subject: str, name: str, what: str = "checkpoint") -> str:
-    """A VM or checkpoint name: 1-100 characters, not blank, no control characters, not a
-    Windows device name (a lab host must open on Windows too)."""
-    if not name or not name.strip():
-        raise HostError(subject, f"a {what} name cannot be blank")
-    if len(name) > MAX_NAME:
-        raise HostError(
-            subject, f"a {what} name has at most {MAX_NAME} characters ({len(name)} given)"
-        )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise HostError(subject, f"a {what} name cannot contain control characters")
-    device = name.strip().split(".")[0].rstrip(" ").upper()
-    if device in WINDOWS_DEVICES:
-        raise HostError(
-            subject, f"a {what} name cannot be {device}, a device name on Windows "
-            "(CON, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9)",
-        )
+    """`name`, or HostError naming `subject` when the name rule (backend.names) refuses it."""
+    problem = name_problem(name, what)
+    if problem:
+        raise HostError(subject, problem)
     return name
-
-
-# Names Windows keeps for devices in every folder, with any extension and in any case.
-WINDOWS_DEVICES = frozenset(
-    ["CON", "PRN", "AUX", "NUL"]
-    + [f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)]
-)
 
 
 _NOT_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

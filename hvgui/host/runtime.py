@@ -15,7 +15,6 @@ from hvgui.host.savedstate import DeviceState, read_vsv
 from hvgui.host.xmlconfig import DRIVE_NONE, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, from_filetime
 from hvgui.progress import Progress
 
-CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")
 MIN_MEMORY = 32 << 20
 MAX_MEMORY = 1 << 40
 MAX_PROCESSORS = 64

@@ -68,6 +68,7 @@ def export_vm(
     with host.operation(
         vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
     ) as op:
+        states.require_allowed(op.doc.name, states.EXPORT, state=op.doc.state)
         # A running VM is exported as 2012 R2 does: a consistent copy, its disks (guest disk
         # writes wait for this operation's lock) and its memory (writes held) as they were at
         # one moment, the memory as a saved state.

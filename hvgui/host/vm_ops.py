@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
 from hvgui.backend.model import DiskEvent, OperationResult
+from hvgui.backend.states import CHECKPOINT_TYPES
 from hvgui.host import chain_health, checkpoint_ops, freespace, journal, runtime, states
 from hvgui.host.boundary import ALLOW_COMMAND
 from hvgui.host.checkpoints import vhd_paths
@@ -22,7 +23,7 @@ from hvgui.host.layout import (
     vm_runtime_dir,
 )
 from hvgui.host.names import file_name_for, ps_quote, ps_size, shown, validate_name
-from hvgui.host.runtime import CHECKPOINT_TYPES, MAX_PROCESSORS
+from hvgui.host.runtime import MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
@@ -106,10 +107,7 @@ def remove_vm(
     are deleted first, by the delete rules, so their AVHDX are merged into the virtual hard disk
     files; then the configuration and saved state go. The disks stay."""
     doc = host.load_vm(vm)
-    if doc.state not in (states.OFF, states.SAVED):
-        raise InvalidStateError(
-            doc.name, f"cannot delete the VM while it is {doc.state}: turn it off or save it first"
-        )
+    states.require_allowed(doc.name, states.DELETE, state=doc.state)
     merged: list[DiskEvent] = []
     roots = [s for s in host.list_snapshots(doc.id) if s.parent_snapshot_id is None]
     for i, root in enumerate(roots):
@@ -167,7 +165,7 @@ def rename_vm(
 def transition(
     host: HostCore,
     vm: str,
-    action: str,
+    action: states.VMAction,
     cmdlet: str,
     progress: Progress | None,
     cancel: CancelToken | None,

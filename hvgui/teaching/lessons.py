@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui import vhdx
+from hvgui.backend.states import VMState
 from hvgui.errors import HvError
 from hvgui.fat.partitioned import GuestFS
 from hvgui.guest.guest import Guest
@@ -264,7 +265,7 @@ def _pass_through_change(story: Story) -> None:
     host.boundary.require(drive.path, "write to it for the lesson")
     with open(drive.path, "r+b") as f:
         f.write(_LATE_DATA)
-    if vm.state != "Off":
+    if vm.state != VMState.OFF:
         host.stop_vm(vm.id, turn_off=True)
     host.remove_hard_drive(
         vm.id, drive.controller_type, drive.controller_number, drive.controller_location

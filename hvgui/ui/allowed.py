@@ -4,16 +4,10 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 from __future__ import annotations
 
 from hvgui.backend import VM, Snapshot
-from hvgui.host import HostError, chain_health
+from hvgui.backend.actions import allowed_actions
+from hvgui.host import chain_health
 from hvgui.host.chain_health import SOUND, Health
-from hvgui.host.states import TRANSITIONS, transition
-
-SETTINGS, CHECKPOINT, REVERT, MOVE, EXPORT, RENAME, DELETE = (
-    "Settings", "Checkpoint", "Revert", "Move", "Export", "Rename", "Delete",
-)
-# Hyper-V Manager deletes a VM that is Off or Saved (Running or Paused: greyed).
-_QUIET_STATES = ("Off", "Saved")
-_EXPORTABLE = ("Off", "Saved", "Running", "Paused")
+from hvgui.ui.formatting import sentence
 
 
 def busy_reason(vm: VM, *, busy_here: bool) -> str:
@@ -41,30 +35,11 @@ def refusals(
     `Host.read_only`: on a read-only host nothing is offered. `health`: the verdict on the
     VM's disk chain (a broken one refuses what the host refuses, in its words)."""
     busy = read_only_reason(read_only) or busy_reason(vm, busy_here=busy_here)
-    out: dict[str, str] = {}
-    for name in TRANSITIONS:
-        try:
-            transition(vm.name, name, vm.state)
-            out[name] = busy
-        except HostError as exc:
-            out[name] = busy or f"{exc.problem[:1].upper()}{exc.problem[1:]}."
-    out[SETTINGS] = out[MOVE] = out[RENAME] = busy
-    out[CHECKPOINT] = busy or (
-        "Checkpoints are disabled for this virtual machine."
-        if vm.checkpoint_type == "Disabled" else ""
-    ) or chain_health.refusal(chain_health.CHECKPOINT, vm.name, health)
-    out[chain_health.START] = out[chain_health.START] or chain_health.refusal(
-        chain_health.START, vm.name, health)
-    out[REVERT] = busy or (
-        "" if vm.parent_snapshot_id else f"{vm.name} has no checkpoint to revert to."
-    )
-    # 2012 R2 exports a running VM too (a consistent copy, its memory as a saved state).
-    out[EXPORT] = busy or (
-        "" if vm.state in _EXPORTABLE else f"{vm.name} is {vm.state}: wait for it to settle."
-    )
-    out[DELETE] = busy or (
-        "" if vm.state in _QUIET_STATES else f"{vm.name} is {vm.state}: turn it off first."
-    )
+    out: dict[str, str] = {
+        action: busy or sentence(problem) for action, problem in allowed_actions(vm).items()
+    }
+    for action in (chain_health.CHECKPOINT, chain_health.START):
+        out[action] = out[action] or chain_health.refusal(action, vm.name, health)
     return out
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from PySide6.QtWidgets import QWidget
 
 from hvgui.backend import VM, Snapshot
+from hvgui.backend.names import name_problem
 from hvgui.ui import ask
+from hvgui.ui.formatting import sentence
 from hvgui.ui.host_op import HostOp, now_of, the_checkpoint
-from hvgui.ui.names import name_problem
 from hvgui.ui.session import HostSession
 
 
@@ -187,7 +188,7 @@ def export_checkpoint(parent: QWidget, sel: Selection) -> HostOp | None:
 def rename_checkpoint(parent: QWidget, sel: Selection, name: str) -> HostOp | None:
     """The name typed in place: refused with a message, or renamed by the host."""
     host, vm, snap = sel.session.host, sel.vm, sel.snapshot
-    if snap is None or not _acceptable(parent, "Rename Checkpoint", name):
+    if snap is None or not _acceptable(parent, "Rename Checkpoint", name, "checkpoint"):
         return None
     return HostOp(sel.session, vm, "Renaming Checkpoint", lambda p, c: host.rename_snapshot(
         vm.id, snap.id, name, progress=p, cancel=c), shows=the_checkpoint)
@@ -218,8 +219,8 @@ def _delete(parent: QWidget, sel: Selection, *, include_children: bool) -> HostO
         vm.id, snap.id, include_children=include_children, progress=p, cancel=c))
 
 
-def _acceptable(parent: QWidget, title: str, name: str) -> bool:
-    problem = name_problem(name)
-    if problem is not None:
-        ask.inform(parent, title, f"This name cannot be used. {problem}")
-    return problem is None
+def _acceptable(parent: QWidget, title: str, name: str, what: str = "VM") -> bool:
+    problem = name_problem(name, what)
+    if problem:
+        ask.inform(parent, title, f"This name cannot be used. {sentence(problem)}")
+    return not problem

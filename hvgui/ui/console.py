@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend import OperationResult
+from hvgui.backend.states import VMState
 from hvgui.guest.guest import Guest
 from hvgui.host.names import human_size
 from hvgui.ui import ask, commands
@@ -232,7 +233,7 @@ class ConsoleWindow(QMainWindow):
         if vm is None:
             self.state_label.setText("  This virtual machine no longer exists")
             return
-        running = vm.state == "Running"
+        running = vm.state == VMState.RUNNING
         self.setWindowTitle(f"{vm.name} on {self.session.name} - Virtual Machine Connection")
         where = ""
         if vm.parent_snapshot_name:

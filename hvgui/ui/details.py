@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend import VM, HardDrive, Snapshot
+from hvgui.backend.states import VMState
 from hvgui.host.names import human_size
 from hvgui.ui.formatting import hyperv_time, memory_mb
 from hvgui.ui.thumbnail import render_screen
@@ -166,7 +167,7 @@ class DetailsPane(QWidget):
                 *([("Disk chain", chain)] if chain else []),
             ],
         )
-        running = vm.state not in {"Off", "Saved"}
+        running = vm.state not in {VMState.OFF, VMState.SAVED}
         self._fill(
             self.memory_form,
             [

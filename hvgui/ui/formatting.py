@@ -33,3 +33,9 @@ def hyperv_time(moment: datetime) -> str:
 def status_with_percent(phase: str, fraction: float) -> str:
     """The Status column during an operation: "Creating Checkpoint (37%)"."""
     return f"{phase} ({int(fraction * 100)}%)"
+
+
+def sentence(problem: str) -> str:
+    """An error's problem ("cannot start the VM: ...") as a sentence for a tooltip or a
+    message ("" stays "")."""
+    return f"{problem[:1].upper()}{problem[1:]}." if problem else ""

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend import VM, DiskEvent, Finding, OperationResult, Snapshot
+from hvgui.backend.states import VMAction
 from hvgui.host import Host, HostError
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
@@ -754,12 +755,13 @@ class MainWindow(QMainWindow):
         """The VM actions `allowed.refusals` decides, by its names."""
         a = self.acts
         return {
-            allowed.SETTINGS: a.vm_settings, "Start": a.vm_start, "Turn Off": a.vm_turn_off,
-            "Shut Down": a.vm_shut_down, "Save": a.vm_save, "Pause": a.vm_pause,
-            "Resume": a.vm_resume, "Reset": a.vm_reset,
-            "Delete Saved State": a.vm_delete_saved_state, allowed.CHECKPOINT: a.vm_checkpoint,
-            allowed.REVERT: a.vm_revert, allowed.MOVE: a.vm_move, allowed.EXPORT: a.vm_export,
-            allowed.RENAME: a.vm_rename, allowed.DELETE: a.vm_delete,
+            VMAction.SETTINGS: a.vm_settings, VMAction.START: a.vm_start,
+            VMAction.TURN_OFF: a.vm_turn_off, VMAction.SHUT_DOWN: a.vm_shut_down,
+            VMAction.SAVE: a.vm_save, VMAction.PAUSE: a.vm_pause, VMAction.RESUME: a.vm_resume,
+            VMAction.RESET: a.vm_reset, VMAction.DELETE_SAVED_STATE: a.vm_delete_saved_state,
+            VMAction.CHECKPOINT: a.vm_checkpoint, VMAction.REVERT: a.vm_revert,
+            VMAction.MOVE: a.vm_move, VMAction.EXPORT: a.vm_export, VMAction.RENAME: a.vm_rename,
+            VMAction.DELETE: a.vm_delete,
         }
 
     def _vm_menu(self, pos: QPoint) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from hvgui.backend import VM, Snapshot
+from hvgui.backend.states import VMState
 from hvgui.host.chain_health import SOUND, Health
 from hvgui.ui import formatting
 from hvgui.ui.icons import icon, vm_state_icon
@@ -40,9 +41,7 @@ ObjectRole = Role.ObjectRole
 IdRole = Role.IdRole
 
 VM_COLUMNS = ("Name", "State", "CPU Usage", "Assigned Memory", "Uptime", "Status")
-_STATES_WITH_USAGE = {
-    "Running", "Paused", "Paused-Critical", "Pausing", "Resuming", "Saving", "Stopping", "Starting"
-}
+_STATES_WITH_USAGE = frozenset(VMState) - {VMState.OFF, VMState.SAVED}
 
 
 class VmTableModel(QAbstractTableModel):

@@ -34,16 +34,17 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend import VM, HardDrive, OperationResult, Snapshot
+from hvgui.backend.names import name_problem
+from hvgui.backend.states import CHECKPOINT_TYPES, VMState
 from hvgui.host import Host
 from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.ui import ask
+from hvgui.ui.formatting import sentence
 from hvgui.ui.icons import icon
-from hvgui.ui.names import name_problem
 from hvgui.ui.session import HostSession
 
 MiB = 1 << 20
 GiB = 1 << 30
-CHECKPOINT_TYPES = ("Standard", "Production", "ProductionOnly", "Disabled")
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,11 @@ class NewVmDialog(QDialog):
         )
 
     def _accept(self) -> None:
-        problem = name_problem(self.name.text())
-        if problem is not None:
-            ask.inform(self, "New Virtual Machine", f"This name cannot be used. {problem}")
+        problem = name_problem(self.name.text(), "VM")
+        if problem:
+            ask.inform(
+                self, "New Virtual Machine", f"This name cannot be used. {sentence(problem)}"
+            )
             return
         self.accept()
 
@@ -271,7 +274,7 @@ class SettingsDialog(QDialog):
                            browse):
                 widget.setEnabled(False)
             self.notes.setReadOnly(True)
-        elif vm.state != "Off":
+        elif vm.state != VMState.OFF:
             # As in Hyper-V Manager: startup memory and processors change only while the VM
             # is off (the host refuses otherwise), so they are greyed out rather than failing
             # at OK.

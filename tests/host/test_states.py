@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hvgui.backend.actions import allowed_actions
+from hvgui.backend.states import VMAction
 from hvgui.host import Host, InvalidStateError
 
 from .hosthelpers import make_vm
@@ -84,3 +86,40 @@ def test_settings_that_need_the_vm_off(host: Host) -> None:
         "ok while running",
         1,
     )
+
+
+# How each state is reached from Off, and the host call behind each VM action.
+_REACH = {
+    "Off": [], "Running": ["start_vm"], "Paused": ["start_vm", "suspend_vm"],
+    "Saved": ["start_vm", "save_vm"],
+}
+_CALLS: dict[VMAction, tuple[str, dict[str, object]]] = {
+    VMAction.START: ("start_vm", {}), VMAction.TURN_OFF: ("stop_vm", {"turn_off": True}),
+    VMAction.SHUT_DOWN: ("stop_vm", {}), VMAction.SAVE: ("save_vm", {}),
+    VMAction.PAUSE: ("suspend_vm", {}), VMAction.RESUME: ("resume_vm", {}),
+    VMAction.RESET: ("reset_vm", {}), VMAction.DELETE_SAVED_STATE: ("remove_saved_state", {}),
+    VMAction.CHECKPOINT: ("checkpoint_vm", {}), VMAction.REVERT: ("revert_vm", {}),
+    VMAction.DELETE: ("remove_vm", {}),
+}
+
+
+@pytest.mark.parametrize("state", list(_REACH))
+def test_the_window_offers_exactly_what_the_host_allows(host: Host, state: str) -> None:
+    """One rule (backend.actions): an action the window greys is one the host refuses, with
+    the same words; one it offers, the host does."""
+    for n, (action, (method, kwargs)) in enumerate(_CALLS.items()):
+        name = f"vm{n}"
+        make_vm(host, name, disk=None)
+        for step in _REACH[state]:
+            getattr(host, step)(name)
+        vm = host.get_vm(name)
+        assert vm.state == state
+        problem = allowed_actions(vm)[action]
+        if problem:
+            with pytest.raises(InvalidStateError) as info:
+                getattr(host, method)(name, **kwargs)
+            assert str(info.value) == f"{name}: {problem}", action
+            assert host.get_vm(name).state == state
+        else:
+            getattr(host, method)(name, **kwargs)
+    assert host.check() == []

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit
 
 from hvgui import app
 from hvgui.host import Host
@@ -279,7 +279,26 @@ def test_a_blank_vm_name_is_refused(qtbot: Any, window: MainWindow, answers: Ans
     choose(qtbot, right_click_vm(window, "Beta"), "Rename...")
     type_in_place(qtbot, window.vm_view, "  ")
     wait_idle(qtbot, window)
-    assert answers.informed == ["This name cannot be used. The name cannot be blank."]
+    assert answers.informed == ["This name cannot be used. A VM name cannot be blank."]
+    assert {vm.name for vm in Host.open(host_dir).list_vms()} == {"Alpha", "Beta"}
+
+
+def test_a_pasted_tab_in_a_name_is_refused_in_words(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path
+) -> None:
+    """The window checks a name by the host's rule (backend.names): a control character gets
+    the same friendly message as a blank name, not an error dialog from the host."""
+    choose(qtbot, right_click_vm(window, "Beta"), "Rename...")
+    qtbot.waitUntil(lambda: isinstance(QApplication.focusWidget(), QLineEdit), timeout=2000)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit)
+    editor.setText("Be\tta")  # as a paste puts it there (typing Tab would move the focus)
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    wait_idle(qtbot, window)
+    assert answers.informed == [
+        "This name cannot be used. A VM name cannot contain control characters."
+    ]
+    assert answers.errors == []
     assert {vm.name for vm in Host.open(host_dir).list_vms()} == {"Alpha", "Beta"}
 
 

@@ -1,0 +1,31 @@
+"""The rule for names users type (VMs, checkpoints, virtual SANs): one for every backend's
+refusal and the window's check before it asks a host."""
+
+from __future__ import annotations
+
+MAX_NAME = 100
+
+# Names Windows keeps for devices in every folder, with any extension and in any case.
+WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)]
+)
+
+
+def name_problem(name: str, what: str = "checkpoint") -> str:
+    """Why `name` is refused as a `what` name ("" when it is acceptable): 1-100 characters, not
+    blank, no control characters, not a Windows device name (a lab host must open on Windows
+    too)."""
+    if not name or not name.strip():
+        return f"a {what} name cannot be blank"
+    if len(name) > MAX_NAME:
+        return f"a {what} name has at most {MAX_NAME} characters ({len(name)} given)"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return f"a {what} name cannot contain control characters"
+    device = name.strip().split(".")[0].rstrip(" ").upper()
+    if device in WINDOWS_DEVICES:
+        return (
+            f"a {what} name cannot be {device}, a device name on Windows "
+            "(CON, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9)"
+        )
+    return ""
