@@ -133,6 +133,7 @@ def _show_unexpected_errors(window: QWidget) -> None:
 
 def _build_demo(window: Any, folder: Path) -> None:
     """First start: build the demo lab in the background, then open it."""
+    from hvgui.backend.phases import status_text
     from hvgui.teaching.demo import build_demo_host
     from hvgui.ui import ask
     from hvgui.ui.workers import Op
@@ -140,7 +141,9 @@ def _build_demo(window: Any, folder: Path) -> None:
     window.statusBar().showMessage(f"Building the demo lab in {folder}...")
 
     def progress(fraction: float, phase: str) -> None:
-        window.statusBar().showMessage(f"Building the demo lab: {phase} ({int(fraction * 100)}%)")
+        window.statusBar().showMessage(
+            f"Building the demo lab: {status_text(phase, int(fraction * 100))}"
+        )
 
     Op(window.runner, lambda p, c: build_demo_host(folder, progress=p, cancel=c),
        label="Demo lab").on_progress(progress).success(

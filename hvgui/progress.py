@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 
 Progress = Callable[[float, str], None]
+# The phase of a merge, whoever runs it: the VHDX engine and every host (backend.phases.Phase).
+MERGE_PHASE = "Merge in progress"
 
 
 class Cancelled(Exception):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.backend.model import VM, DiskEvent, OperationResult, Snapshot
+from hvgui.backend.phases import status_text
 from hvgui.host import journal, runtime, states
 from hvgui.host.boundary import Boundary, allowed_outside
 from hvgui.host.chain_health import ChainHealth
@@ -137,7 +138,7 @@ class HostCore:
             uptime = max(timedelta(0), now - from_filetime(doc.last_powered_on))
         text = ""
         if status is not None and status.get("visible", True):
-            text = f"{status.get('operation', '')} ({int(status.get('percent', 0))}%)"
+            text = status_text(str(status.get("operation", "")), int(status.get("percent", 0)))
             state = str(status.get("state") or state)
         parent_id = doc.parent_snapshot_id
         parent_name = None

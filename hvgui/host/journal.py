@@ -42,10 +42,9 @@ from hvgui.host.boundary import ALLOW_COMMAND, Boundary, shared_file
 from hvgui.host.errors import HostError, UnfinishedError
 from hvgui.host.fileio import file_size, norm, parse_json, read_bounded
 from hvgui.host.names import human_size
-from hvgui.progress import CancelToken, Progress, report, scaled
+from hvgui.progress import MERGE_PHASE, CancelToken, Progress, report, scaled
 
 Action = dict[str, Any]
-MERGE_PHASE = "Merge in progress"
 MAX_JOURNAL_BYTES = 16 << 20
 COMPLETED = "completed after an interruption"  # a journal lists a few hundred paths at most
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.backend.model import DiskEvent
+from hvgui.backend.phases import Phase
 from hvgui.host import freespace, journal
 from hvgui.host.checkpoints import snapshot_docs
 from hvgui.host.errors import HostError
@@ -22,12 +23,9 @@ from hvgui.progress import CancelToken, Progress
 if TYPE_CHECKING:
     from hvgui.vhdx import Disk
 
-PHASE_CREATE = "Creating Checkpoint"
-PHASE_APPLY = "Applying Checkpoint"
-PHASE_DELETE = "Deleting Checkpoint"
-PHASE_MERGE = "Merge in progress"
-PHASE_EXPORT = "Exporting"
-PHASE_MOVE = "Moving Storage"
+PHASE_CREATE, PHASE_APPLY, PHASE_DELETE, PHASE_MERGE, PHASE_EXPORT, PHASE_MOVE = (
+    Phase.CREATE, Phase.APPLY, Phase.DELETE, Phase.MERGE, Phase.EXPORT, Phase.MOVE
+)
 STATUS_INTERVAL = 0.1  # seconds between two status-file updates of one operation
 
 

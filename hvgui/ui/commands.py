@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from hvgui.backend import VM, Snapshot
 from hvgui.backend.names import name_problem
+from hvgui.backend.phases import Phase
 from hvgui.ui import ask
 from hvgui.ui.formatting import sentence
 from hvgui.ui.host_op import HostOp, now_of, the_checkpoint
@@ -94,7 +95,7 @@ def delete_saved_state(parent: QWidget, sel: Selection) -> HostOp | None:
 def checkpoint(_parent: QWidget, sel: Selection) -> HostOp:
     """No question: Hyper-V Manager takes a checkpoint at once (nothing is destroyed)."""
     host, vm = sel.session.host, sel.vm
-    return HostOp(sel.session, vm, "Creating Checkpoint",
+    return HostOp(sel.session, vm, Phase.CREATE,
                   lambda p, c: host.checkpoint_vm(vm.id, progress=p, cancel=c),
                   shows=the_checkpoint)
 
@@ -103,7 +104,7 @@ def revert(parent: QWidget, sel: Selection) -> HostOp | None:
     host, vm = sel.session.host, sel.vm
     if not ask.confirm_revert(parent, vm.name, vm.parent_snapshot_name or ""):
         return None
-    return HostOp(sel.session, vm, "Applying Checkpoint",
+    return HostOp(sel.session, vm, Phase.APPLY,
                   lambda p, c: host.revert_vm(vm.id, progress=p, cancel=c), shows=now_of)
 
 
@@ -112,7 +113,7 @@ def move_storage(parent: QWidget, sel: Selection) -> HostOp | None:
     folder = ask.ask_directory(parent, f"Move the storage of {vm.name} to", host.root)
     if folder is None:
         return None
-    return HostOp(sel.session, vm, "Moving Storage",
+    return HostOp(sel.session, vm, Phase.MOVE,
                   lambda p, c: host.move_storage(vm.id, folder, progress=p, cancel=c))
 
 
@@ -121,7 +122,7 @@ def export_vm(parent: QWidget, sel: Selection) -> HostOp | None:
     folder = ask.ask_directory(parent, f"Export {vm.name} to")
     if folder is None:
         return None
-    return HostOp(sel.session, vm, "Exporting",
+    return HostOp(sel.session, vm, Phase.EXPORT,
                   lambda p, c: host.export_vm(vm.id, folder, progress=p, cancel=c))
 
 
@@ -170,7 +171,7 @@ def apply_checkpoint(parent: QWidget, sel: Selection) -> HostOp | None:
     if choice is ask.ApplyChoice.CANCEL:
         return None
     first = choice is ask.ApplyChoice.TAKE_CHECKPOINT_AND_APPLY
-    return HostOp(sel.session, vm, "Applying Checkpoint", lambda p, c: host.restore_snapshot(
+    return HostOp(sel.session, vm, Phase.APPLY, lambda p, c: host.restore_snapshot(
         vm.id, snap.id, take_checkpoint_first=first, progress=p, cancel=c), shows=now_of)
 
 
@@ -181,7 +182,7 @@ def export_checkpoint(parent: QWidget, sel: Selection) -> HostOp | None:
     folder = ask.ask_directory(parent, f"Export checkpoint \"{snap.name}\" to")
     if folder is None:
         return None
-    return HostOp(sel.session, vm, "Exporting", lambda p, c: host.export_snapshot(
+    return HostOp(sel.session, vm, Phase.EXPORT, lambda p, c: host.export_snapshot(
         vm.id, snap.id, folder, progress=p, cancel=c))
 
 
@@ -215,7 +216,7 @@ def _delete(parent: QWidget, sel: Selection, *, include_children: bool) -> HostO
     if not ask.confirm_delete(parent, host, vm, snap, title, text,
                               include_children=include_children):
         return None
-    return HostOp(sel.session, vm, "Deleting Checkpoint", lambda p, c: host.remove_snapshot(
+    return HostOp(sel.session, vm, Phase.DELETE, lambda p, c: host.remove_snapshot(
         vm.id, snap.id, include_children=include_children, progress=p, cancel=c))
 
 

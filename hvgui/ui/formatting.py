@@ -30,11 +30,6 @@ def hyperv_time(moment: datetime) -> str:
     return f"{local.month}/{local.day}/{local.year} {hour}:{local:%M:%S} {half}"
 
 
-def status_with_percent(phase: str, fraction: float) -> str:
-    """The Status column during an operation: "Creating Checkpoint (37%)"."""
-    return f"{phase} ({int(fraction * 100)}%)"
-
-
 def sentence(problem: str) -> str:
     """An error's problem ("cannot start the VM: ...") as a sentence for a tooltip or a
     message ("" stays "")."""

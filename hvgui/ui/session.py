@@ -16,11 +16,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
 from hvgui.backend import VM, DiskEvent, OperationResult, Snapshot
+from hvgui.backend.phases import status_text
 from hvgui.host import Host, HostError, chain_health
 from hvgui.host.chain_health import Health
 from hvgui.progress import Cancelled, CancelToken, Progress
 from hvgui.ui import allowed
-from hvgui.ui.formatting import status_with_percent
 from hvgui.ui.models import CheckpointTreeModel, VmTableModel
 from hvgui.ui.workers import Op, Runner
 
@@ -61,7 +61,7 @@ _RUNS_FROM_RESULT = {"Checkpoint", "Apply"}
 
 
 def _percent_status(fraction: float, phase: str) -> str:
-    return status_with_percent(phase, fraction)
+    return status_text(phase, int(fraction * 100))
 
 
 def _event_key(event: DiskEvent) -> tuple[str, str, str]:

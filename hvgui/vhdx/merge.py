@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from hvgui import durable, portable
-from hvgui.progress import CancelToken, Progress, check, report
+from hvgui.progress import MERGE_PHASE, CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
@@ -53,7 +53,7 @@ from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_
 from hvgui.vhdx.structures import build_parent_locator
 from hvgui.vhdx.vhd import is_vhd
 
-PHASE = "Merge in progress"
+PHASE = MERGE_PHASE
 DISK_SUFFIXES = (".vhdx", ".avhdx")
 MAX_SCANNED_FILES = 10_000
 _LOCATOR_ALIGN = 4 * F.KiB

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hvgui import durable, portable
-from hvgui.progress import CancelToken, Progress, check, report
+from hvgui.progress import MERGE_PHASE, CancelToken, Progress, check, report
 from hvgui.vhdx import vhd_format as V
 from hvgui.vhdx.chain import open_disk, set_read_only
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
@@ -32,7 +32,7 @@ from hvgui.vhdx.files import copy_range, pwrite_all
 from hvgui.vhdx.locator import absolute_win_path, find_parent, relative_win_path
 from hvgui.vhdx.vhd import VhdImage, is_vhd
 
-PHASE = "Merge in progress"
+PHASE = MERGE_PHASE
 MAX_SCANNED_FILES = 10_000
 _STEP = 4 << 20
 
