@@ -1,8 +1,12 @@
-"""The one exception family of hvgui's core: every error names its subject and the problem."""
+"""How hvgui's core says what is wrong: the one exception family (every error names its
+subject and the problem) and the one finding type of every check."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 
 class HvError(Exception):
@@ -16,3 +20,25 @@ class HvError(Exception):
         self.subject = os.fspath(subject)
         self.problem = problem
         super().__init__(f"{self.subject}: {problem}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a check found, not raised: Test-VHD's over a disk chain, the host check's
+    over a host (which names the VM concerned). A decoder's `vhdx.problems.Problem` becomes
+    one once the file it was found in is named."""
+
+    severity: str  # "error" | "warning" | "info"
+    path: Path  # the file it is in
+    message: str  # a sentence for a person
+    code: str  # stable, for programs
+    vm: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Severity": self.severity,
+            "Path": str(self.path),
+            "Message": self.message,
+            "Code": self.code,
+            "VMName": self.vm,
+        }

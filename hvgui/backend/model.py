@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hvgui.errors import Finding as Finding  # the host check's findings, as every check's
+
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -227,23 +229,3 @@ class Health:
 
 
 SOUND = Health()
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem the host check found, in plain words."""
-
-    severity: str  # "error" | "warning"
-    path: Path
-    message: str
-    code: str
-    vm: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "Severity": self.severity,
-            "Path": str(self.path),
-            "Message": self.message,
-            "Code": self.code,
-            "VMName": self.vm,
-        }

@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
+from hvgui.errors import Finding
 from hvgui.vhdx.info import Survey, linkage_matches, locator_candidates, resolve_parent, survey
 
 MAX_CHAIN_DEPTH = 256
 MAX_SCANNED_FILES = 10_000
 DISK_SUFFIXES = (".vhdx", ".avhdx")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: severity "error" | "warning" | "info", the file it is in, a sentence for a
-    person, and a stable code for programs."""
-
-    severity: str
-    path: Path
-    message: str
-    code: str
 
 
 def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:

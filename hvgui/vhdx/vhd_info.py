@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hvgui.vhdx.check import Finding
+from hvgui.errors import Finding
 from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.locator import find_parent, parent_file_name
 from hvgui.vhdx.vhd import VhdImage
