@@ -3,6 +3,8 @@ refusal and the window's check before it asks a host."""
 
 from __future__ import annotations
 
+from hvgui.backend.errors import HostError
+
 MAX_NAME = 100
 
 # Names Windows keeps for devices in every folder, with any extension and in any case.
@@ -29,3 +31,11 @@ def name_problem(name: str, what: str = "checkpoint") -> str:
             "(CON, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9)"
         )
     return ""
+
+
+def validate_name(subject: str, name: str, what: str = "checkpoint") -> str:
+    """`name`, or HostError naming `subject` when the name rule refuses it."""
+    problem = name_problem(name, what)
+    if problem:
+        raise HostError(subject, problem)
+    return name

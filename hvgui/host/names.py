@@ -6,18 +6,6 @@ import os
 import re
 from datetime import datetime
 
-from hvgui.backend.names import name_problem
-from hvgui.host.errors import HostError
-
-
-def validate_name(subject: str, name: str, what: str = "checkpoint") -> str:
-    """`name`, or HostError naming `subject` when the name rule (backend.names) refuses it."""
-    problem = name_problem(name, what)
-    if problem:
-        raise HostError(subject, problem)
-    return name
-
-
 _NOT_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 

@@ -29,8 +29,9 @@ from hvgui.backend.model import (
     OperationResult,
     Snapshot,
 )
+from hvgui.backend.names import validate_name
 from hvgui.backend.protocol import Capabilities, Capability
-from hvgui.host.names import ps_quote, ps_size, validate_name
+from hvgui.host.names import ps_quote, ps_size
 from hvgui.hyperv.changes import FileFacts, compare, created, file_from_record
 from hvgui.hyperv.errors import error_from_record
 from hvgui.hyperv.files import fetch, local_name

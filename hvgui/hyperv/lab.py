@@ -29,20 +29,14 @@ from hvgui.backend.errors import (
 from hvgui.backend.model import VM, Snapshot
 from hvgui.errors import HvError
 from hvgui.host.host import Host
+from hvgui.hyperv.parse import JOB_PHASES
 from hvgui.hyperv.records import Record
 from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
 from hvgui.progress import Cancelled, CancelToken
 
 CHUNK = 1 << 20
 DISK_SUFFIXES = (".vhd", ".vhdx", ".avhd", ".avhdx")
-_PHASE_JOBS = {
-    "Creating Checkpoint": 70,
-    "Applying Checkpoint": 71,
-    "Deleting Checkpoint": 72,
-    "Merge in progress": 50,
-    "Exporting": 62,
-    "Moving Storage": 63,
-}
+_PHASE_JOBS: dict[str, int] = {phase: job for job, phase in JOB_PHASES.items()}
 _MERGE = 50
 _DONE = object()
 _STATE_ACTIONS = {
@@ -149,7 +143,7 @@ class _Run:
         self._emit(job_type, int(min(1.0, max(0.0, fraction)) * 100))
 
     def _emit(self, job_type: int, percent: int) -> None:
-        phase = next(p for p, j in _PHASE_JOBS.items() if j == job_type)
+        phase = JOB_PHASES[job_type]
         self.records.put({
             "Record": "progress", "Phase": phase, "PercentComplete": percent,
             "JobType": job_type, "VMId": self.vm_id, "JobId": self.job_id,

@@ -16,6 +16,8 @@ from typing import Any
 
 from hvgui.backend import ps_enums
 from hvgui.backend.model import VM, HardDrive, Snapshot
+from hvgui.backend.phases import Phase, status_text
+from hvgui.backend.states import CheckpointType, VMState
 from hvgui.hyperv.records import RecordError
 from hvgui.vhdx import VhdInfo
 
@@ -40,12 +42,8 @@ _STATE_WORDS = {"FastSaved": "Saved", "FastSaving": "Saving"}
 
 # Msvm_ConcreteJob.JobType -> the Status column's phase (Hyper-V Manager's words).
 JOB_PHASES = {
-    70: "Creating Checkpoint",
-    71: "Applying Checkpoint",
-    72: "Deleting Checkpoint",
-    50: "Merge in progress",
-    62: "Exporting",
-    63: "Moving Storage",
+    70: Phase.CREATE, 71: Phase.APPLY, 72: Phase.DELETE, 50: Phase.MERGE, 62: Phase.EXPORT,
+    63: Phase.MOVE,
 }
 _JOB_RUNNING = {2, 3, 4, 5, 6}
 _IDLE_STATUS = {"operating normally", ""}
@@ -182,7 +180,7 @@ def job_status(jobs: Any) -> str:
             continue
         phase = JOB_PHASES.get(integer(job, "JobType", -1))
         if phase and integer(job, "JobState", 4) in _JOB_RUNNING:
-            return f"{phase} ({integer(job, 'PercentComplete')}%)"
+            return status_text(phase, integer(job, "PercentComplete"))
     return ""
 
 
@@ -210,7 +208,7 @@ def vm_from_record(obj: Any) -> VM:
         parent_snapshot_id=optional_guid(field(obj, "ParentSnapshotId"), "ParentSnapshotId"),
         parent_snapshot_name=optional_text(obj, "ParentSnapshotName"),
         checkpoint_type=(enum_text(checkpoint_type, CHECKPOINT_TYPES, "CheckpointType")
-                         if checkpoint_type is not None else "Standard"),
+                         if checkpoint_type is not None else CheckpointType.STANDARD),
         processor_count=integer(obj, "ProcessorCount", 1),
         memory_startup=integer(obj, "MemoryStartup"),
         generation=integer(obj, "Generation", 1),
@@ -237,7 +235,8 @@ def snapshot_from_record(obj: Any) -> Snapshot:
         name=text(obj, "Name"),
         vm_id=guid(field(obj, "VMId"), "VMId"),
         vm_name=text(obj, "VMName"),
-        snapshot_type=enum_text(field(obj, "SnapshotType") or "Standard", SNAPSHOT_TYPES,
+        snapshot_type=enum_text(field(obj, "SnapshotType") or CheckpointType.STANDARD,
+                                SNAPSHOT_TYPES,
                                 "SnapshotType"),
         creation_time=moment(field(obj, "CreationTime")),
         parent_snapshot_id=optional_guid(field(obj, "ParentSnapshotId"), "ParentSnapshotId"),
@@ -248,7 +247,7 @@ def snapshot_from_record(obj: Any) -> Snapshot:
         vsv_path=Path(state) if state else None,
         hard_drives=[hard_drive(d) for d in listed(field(obj, "HardDrives"))
                      if isinstance(d, dict)],
-        state=vm_state(vm_state_text) if vm_state_text is not None else "Off",
+        state=vm_state(vm_state_text) if vm_state_text is not None else VMState.OFF,
         processor_count=integer(obj, "ProcessorCount", 1),
         memory_startup=integer(obj, "MemoryStartup"),
         notes=text(obj, "Notes"),
