@@ -12,11 +12,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.backend.states import CHECKPOINT_TYPES
 from hvgui.cli.common import (
+    PS51,
     add_host_option,
     add_json,
     open_host,
@@ -28,7 +30,7 @@ from hvgui.cli.common import (
 from hvgui.host.names import human_size, ps_datetime
 
 if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
-    from hvgui.backend import HostBackend, HostError, OperationResult
+    from hvgui.backend import VM, HostBackend, HostError, OperationResult
     from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
@@ -74,6 +76,15 @@ def _run(
 
 
 # ---------------------------------------------------------------------- reading
+def _vm_record(vm: VM, mode: object) -> dict[str, Any]:
+    """Get-VM's record; for --json-ps51 its Uptime is the TimeSpan itself (to the millisecond,
+    as Hyper-V counts it), which --json writes as hh:mm:ss text."""
+    record = vm.to_json()
+    if mode == PS51:
+        record["Uptime"] = timedelta(milliseconds=vm.uptime // timedelta(milliseconds=1))
+    return record
+
+
 def _get_vm(args: argparse.Namespace) -> int:
     host = open_host(args)
     errors: list[HostError] = []
@@ -82,8 +93,8 @@ def _get_vm(args: argparse.Namespace) -> int:
         print(f"hvctl: error: {error}", file=sys.stderr)
     status = 1 if errors else 0
     if args.json:
-        records = vms[0].to_json() if args.name else [v.to_json() for v in vms]
-        print_json(records, args.json)
+        records = [_vm_record(vm, args.json) for vm in vms]
+        print_json(records[0] if args.name else records, args.json)
         return status
     rows: list[dict[str, Any]] = []
     for vm in vms:
