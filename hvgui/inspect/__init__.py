@@ -27,6 +27,7 @@ from hvgui.inspect.blocks import (
 from hvgui.inspect.chains import checkpoint_files, files_of
 from hvgui.inspect.decode import (
     SettingChange,
+    configurations_near,
     inspect_file,
     load_xml_tree,
     read_text_capped,
@@ -70,7 +71,7 @@ __all__ = [
     "PASSTHROUGH", "STATE_NAMES", "UNKNOWN", "VHD", "VHDX", "VMCX", "VMGS", "VMRS", "VSV", "XML",
     "XML_TEXT_LIMIT", "BlockMap", "DeletePreview", "FileFacts", "InspectError", "MapBlock",
     "PlannedFile", "ReadStep", "SettingChange", "SizeSeries", "block_map", "checkpoint_files",
-    "delete_preview", "file_facts", "files_of", "identify", "inspect_file", "load_xml_tree",
-    "merge_growth", "own_bytes", "read_path", "read_text_capped", "settings_diff",
-    "space_history", "xml_settings",
+    "configurations_near", "delete_preview", "file_facts", "files_of", "identify",
+    "inspect_file", "load_xml_tree", "merge_growth", "own_bytes", "read_path",
+    "read_text_capped", "settings_diff", "space_history", "xml_settings",
 ]

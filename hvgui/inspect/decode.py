@@ -292,6 +292,31 @@ def _describe_vsv(path: Path) -> dict[str, Any]:
 
 # -- XML settings and their diff ---------------------------------------------------------------
 
+# A Hyper-V folder keeps the VMs' configurations in one folder and the checkpoints' in the
+# other: a configuration is compared with those beside it and those in the other folder.
+_CONFIG_FOLDERS = {"virtual machines": "Snapshots", "snapshots": "Virtual Machines"}
+_CONFIG_SUFFIXES = (".xml", ".vmcx")
+MAX_DIFF_TARGETS = 50
+
+
+def configurations_near(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """(title, path) of the configurations (XML or VMCX) a lone configuration file can be
+    compared with: its folder's, then the other Hyper-V configuration folder's."""
+    path = Path(path)
+    folders = [(path.parent, "same folder")]
+    other = _CONFIG_FOLDERS.get(path.parent.name.lower())
+    if other is not None:
+        folders.append((path.parent.parent / other, other))
+    found: list[tuple[str, Path]] = []
+    for folder, where in folders:
+        try:
+            names = sorted(folder.iterdir())
+        except OSError:
+            continue
+        found += [(f"{p.name} ({where})", p) for p in names
+                  if p.suffix.lower() in _CONFIG_SUFFIXES and p != path and p.is_file()]
+    return found[:MAX_DIFF_TARGETS]
+
 
 def load_xml_tree(path: str | os.PathLike[str]) -> Any:
     """The parsed configuration (an lxml element), through the host's hardened parser; a

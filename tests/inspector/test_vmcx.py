@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from hvgui.inspect import VMCX, VMRS, InspectError, identify, inspect_file, settings_diff, vmcx
+from hvgui.inspect import (
+    VMCX,
+    VMRS,
+    InspectError,
+    configurations_near,
+    identify,
+    inspect_file,
+    settings_diff,
+    vmcx,
+)
 from hvgui.ui.inspector.window import InspectorWindow
 from hvgui.ui.inspector.xml_view import XmlView
 
@@ -68,14 +77,19 @@ def test_a_checkpoints_vmcx_diffs_against_the_vms(corpus_dir: Path, tmp_path: Pa
     assert change.right == REAL_DISK
 
 
-def test_the_inspector_shows_a_vmcx_as_a_configuration(
+def test_the_inspector_shows_a_checkpoints_vmcx_as_a_configuration_diffed_with_the_vms(
     qtbot: QtBot, corpus_dir: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "Virtual Machines"
-    folder.mkdir()
-    path = folder / "test.vmcx"
-    shutil.copy(corpus_dir / "test.vmcx", path)
-    renamed_disk(corpus_dir, folder)
+    """A folder copied from a 2016+ host: the VM's VMCX in `Virtual Machines`, a checkpoint's
+    in `Snapshots` (differing in its drive's path); the checkpoint's opens on its own."""
+    machines, snapshots = tmp_path / "Virtual Machines", tmp_path / "Snapshots"
+    machines.mkdir()
+    vm = machines / "test.vmcx"
+    shutil.copy(corpus_dir / "test.vmcx", vm)
+    path = renamed_disk(corpus_dir, tmp_path)
+    snapshots.mkdir()
+    path = path.rename(snapshots / path.name)
+    assert configurations_near(path) == [("test.vmcx (Virtual Machines)", vm)]
     window = InspectorWindow(path=path)
     qtbot.addWidget(window)
     window.resize(1100, 700)
@@ -88,18 +102,22 @@ def test_the_inspector_shows_a_vmcx_as_a_configuration(
     assert [view.tabs.tabText(i) for i in range(view.tabs.count())] == [
         "Summary", "Text", "Tree", "Diff"]
     assert "<configuration>" in view.text.toPlainText()
-    assert REAL_DISK in view.text.toPlainText()
+    assert "Other Lxcation.vhdx" in view.text.toPlainText()
     assert view.tree_model is not None
     root = view.tree_model.index(0, 0)
     assert root.data() == "configuration"
     names = {view.tree_model.index(r, 0, root).data()
              for r in range(view.tree_model.rowCount(root))}
     assert IDE in names
-    assert view.diff_model.rowCount() == 1  # against checkpoint.vmcx beside it
+    assert view.diff_model.rowCount() == 1  # against the VM's configuration
     assert view.diff_model.index(0, 0).data() == DRIVE
+    assert view.diff_model.index(0, 2).data() == REAL_DISK
+    assert view.diff_status.text() == "1 setting differs from test.vmcx (Virtual Machines)."
     view.tabs.setCurrentIndex(2)
     view.tree.expandAll()
     window.grab().save(str(tmp_path / "vmcx-tree.png"))
+    view.tabs.setCurrentIndex(3)
+    window.grab().save(str(tmp_path / "vmcx-diff.png"))
     window.close()
 
 

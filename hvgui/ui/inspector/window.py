@@ -41,6 +41,7 @@ from hvgui.inspect import (
     DeletePreview,
     FileFacts,
     checkpoint_files,
+    configurations_near,
     delete_preview,
     files_of,
     inspect_file,
@@ -306,9 +307,7 @@ class InspectorWindow(QMainWindow):
             except HvError:
                 pass
         else:
-            same = [p for p in sorted(path.parent.iterdir())
-                    if p.suffix.lower() in (".xml", ".vmcx") and p != path]
-            targets += [(f"{other.name} (same folder)", other) for other in same][:50]
+            targets += configurations_near(path)
         return targets
 
     def refresh(self) -> None:

@@ -222,7 +222,8 @@ class XmlView(QWidget):
         title = self.others[choice][0]
         self.diff_model.set_rows(rows, short_title(title))
         self.diff_status.setText(
-            f"{len(rows)} setting{'s' if len(rows) != 1 else ''} differ from {title}."
+            (f"1 setting differs from {title}." if len(rows) == 1
+             else f"{len(rows)} settings differ from {title}.")
             if rows else f"No setting differs from {title}.")
 
     def _diff_failed(self, choice: int, exc: BaseException) -> None:
