@@ -18,7 +18,7 @@ from hvgui.backend import ps_enums
 from hvgui.backend.model import VM, HardDrive, Snapshot
 from hvgui.backend.phases import Phase, status_text
 from hvgui.backend.states import CheckpointType, VMState
-from hvgui.hyperv.records import RecordError
+from hvgui.hyperv.records import RecordError, shorten
 from hvgui.vhdx import VhdInfo
 
 
@@ -81,8 +81,8 @@ def integer(obj: Mapping[str, Any], name: str, default: int = 0) -> int:
         return int(value)
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise RecordError(name, f"not a number: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise RecordError(name, f"not a number: {shorten(repr(value))}") from None
 
 
 def listed(value: Any) -> list[Any]:
@@ -95,7 +95,7 @@ def listed(value: Any) -> list[Any]:
 def enum_text(value: Any, names: Mapping[int, str], name: str) -> str:
     """An enum cast to [string], or its number as uncast 5.1 prints it."""
     if isinstance(value, bool) or value is None:
-        raise RecordError(name, f"not a value of {name}: {value!r}")
+        raise RecordError(name, f"not a value of {name}: {shorten(repr(value))}")
     if isinstance(value, int):
         if value not in names:
             raise RecordError(name, f"unknown {name} number {value}")
@@ -118,7 +118,7 @@ def guid(value: Any, name: str = "Id") -> str:
     """A GUID as the lab host writes it: uppercase, no braces."""
     text_value = str(value or "").strip().strip("{}").upper()
     if not re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", text_value):
-        raise RecordError(name, f"not a GUID: {value!r}")
+        raise RecordError(name, f"not a GUID: {shorten(repr(value))}")
     return text_value
 
 
@@ -132,14 +132,14 @@ def optional_guid(value: Any, name: str) -> str | None:
 def moment(value: Any, name: str = "CreationTime") -> datetime:
     """`.ToString('o')` text (with Z or an offset), or 5.1's `\\/Date(ms)\\/` (UTC)."""
     raw = str(value or "")
-    match = _MS_DATE.match(raw)
-    if match:
-        return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
     try:
+        match = _MS_DATE.match(raw)
+        if match:
+            return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise RecordError(name, f"not a date: {value!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise RecordError(name, f"not a date: {shorten(repr(value))}") from None
 
 
 def timespan(value: Any, name: str = "Uptime") -> timedelta:
@@ -147,18 +147,24 @@ def timespan(value: Any, name: str = "Uptime") -> timedelta:
     milliseconds GetSummaryInformation gives."""
     if value is None or value == "":
         return timedelta(0)
-    if isinstance(value, dict):
-        return timedelta(microseconds=integer(value, "Ticks") // 10)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return timedelta(milliseconds=value)
+    try:
+        if isinstance(value, dict):
+            return timedelta(microseconds=integer(value, "Ticks") // 10)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return timedelta(milliseconds=value)
+    except OverflowError:
+        raise RecordError(name, f"a time span out of range: {shorten(repr(value))}") from None
     match = _TIMESPAN.match(str(value))
     if not match:
-        raise RecordError(name, f"not a time span: {value!r}")
+        raise RecordError(name, f"not a time span: {shorten(repr(value))}")
     sign, days, hours, minutes, seconds, fraction = match.groups()
-    span = timedelta(
-        days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(seconds),
-        microseconds=int((fraction or "0")[:6].ljust(6, "0")),
-    )
+    try:
+        span = timedelta(
+            days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(seconds),
+            microseconds=int((fraction or "0")[:6].ljust(6, "0")),
+        )
+    except OverflowError:
+        raise RecordError(name, f"a time span out of range: {shorten(repr(value))}") from None
     return -span if sign else span
 
 
