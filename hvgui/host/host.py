@@ -238,11 +238,14 @@ class Host(HostCore):
             handle.write(offset, data, guard=still_running)
         self.bump()
 
-    def open_vm_disk(self, vm: str, writable: bool = True) -> GuestDisk:
+    def open_vm_disk(
+        self, vm: str, writable: bool = True, *, what: str = "write to its disk"
+    ) -> GuestDisk:
         """The VM's first running disk (through its whole chain) for the guest.
 
-        Writing needs a Running VM and holds the host lock until the disk is closed, so no
-        checkpoint can freeze the disk under the guest: keep such opens short.
+        Writing needs a Running VM (else InvalidStateError: "cannot <what>: the VM is ...") and
+        holds the host lock until the disk is closed, so no checkpoint can freeze the disk
+        under the guest: keep such opens short.
         """
         doc = self.load_vm(vm)
         disks = vhd_paths(doc)
@@ -250,7 +253,7 @@ class Host(HostCore):
             raise HostError(doc.name, "the VM has no virtual hard disk")
         if not writable:
             return GuestDisk(vhdx.open_disk(disks[0]), lambda: None)
-        states.require_guest_running(doc.name, doc.state, "write to its disk")
+        states.require_guest_running(doc.name, doc.state, what)
         self.boundary.require_own(disks[0], "let the guest write to this disk")
         cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
         cm.__enter__()
@@ -260,7 +263,7 @@ class Host(HostCore):
                 doc = self.load_vm(doc.id)
             else:
                 doc = ConfigDoc.load(doc.path)  # re-read under the lock
-            states.require_guest_running(doc.name, doc.state, "write to its disk")
+            states.require_guest_running(doc.name, doc.state, what)
             disk = vhdx.open_disk(vhd_paths(doc)[0], writable=True)
             size_before = file_size(disk.path) or 0
         except BaseException:

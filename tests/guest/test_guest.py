@@ -169,6 +169,24 @@ def test_guest_file_changes_need_a_running_vm(tmp_path: Path) -> None:
     assert Guest(host, "Off1").list_files() == []  # reading an Off VM's disk is fine
 
 
+def test_the_guest_asks_the_host_whether_it_runs_not_the_status_column(tmp_path: Path) -> None:
+    """While an operation runs, the Status column shows a passing state (Saving); the guest's
+    memory is still there and its writes are judged by the host alone, in the guest's words."""
+    host = Host.open(tmp_path / "host")
+    host.new_vm("Busy", new_vhd_size_bytes=64 * MiB)
+    host.start_vm("Busy")
+    guest = Guest(host, "Busy")
+    guest.set_note("kept while saving")
+    seen: list[tuple[str, str | None]] = []
+    host.save_vm("Busy", progress=lambda _f, _p: seen.append((guest.vm.state, guest.note())))
+    assert ("Saving", "kept while saving") in seen
+    assert guest.note() == "kept while saving"  # Saved: the memory is kept
+    with pytest.raises(HostError, match="cannot write a file: the VM is Saved, not running"):
+        guest.write_file("/a.txt", b"x")
+    with pytest.raises(HostError, match="cannot run a workload: the VM is Saved, not running"):
+        guest.run_workload(MiB)
+
+
 def test_workload_keeps_its_rate_and_can_be_cancelled(tmp_path: Path) -> None:
     host = Host.open(tmp_path / "host")
     host.new_vm("Slow", new_vhd_size_bytes=64 * MiB)
