@@ -117,7 +117,7 @@ class _Checker:
                             f"{where.name}: {message}"
                         )
                     self.add(severity, where, text, code, vm)
-                if frozen and path.exists() and path.stat().st_mode & stat.S_IWUSR:
+                if frozen and _writable(path):
                     self.add(
                         "warning",
                         path,
@@ -170,6 +170,9 @@ class _Checker:
                 continue
             try:
                 describe_bin(path) if key == "memlocation" else read_vsv(path)
+            except OSError as exc:  # unreadable (or gone since: the double check drops it)
+                self.add("error", path, f"{who}: cannot be read: {exc.strerror}",
+                         "damaged-state", vm)
             except HostError as exc:
                 self.add("error", path, f"{who}: {exc.problem}", "damaged-state", vm)
         return files
@@ -320,6 +323,13 @@ class _Checker:
                         "orphaned-avhdx",
                         None,
                     )
+
+
+def _writable(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & stat.S_IWUSR)
+    except FileNotFoundError:  # gone since it was listed (another hand): reported as missing
+        return False
 
 
 def _entries(folder: Path) -> list[Path]:

@@ -115,7 +115,8 @@ def _checker(root: Path, stop: threading.Event, tally: Tally) -> None:
         try:
             findings = [f for f in host.check() if f.code != "vm-busy"]
         except Exception as exc:  # a check that crashes is a failure too, not a dead thread
-            tally.count("check", "failed", f"the check raised {exc!r}")
+            tally.count("check", "failed",
+                        "the check raised " + "".join(traceback.format_exception(exc)))
             continue
         tally.count("check", "done")
         if findings:
