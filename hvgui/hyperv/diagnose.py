@@ -151,6 +151,11 @@ def explain(settings: ConnectionSettings, exc: BaseException) -> HostError:
                             f"{settings.connect_timeout:g} s ({text})")
     if kind == "ConnectionError":
         return ConnectError(name, f"the connection failed ({text}); {ENABLE_REMOTING}")
+    if isinstance(exc, ImportError) or "gssapi" in text.lower() or "krb5" in text.lower():
+        return ConnectError(name, f"{settings.authentication} authentication is not available "
+                            f"here ({text}): pip install 'hvgui[remote]' brings CredSSP; "
+                            "Kerberos needs pip install 'pypsrp[kerberos]' and the system's "
+                            "Kerberos libraries (e.g. libkrb5-dev); or use NTLM")
     if "spnego" in type(exc).__module__ or "Kerberos" in text or "credssp" in text.lower():
         return AccessDeniedError(name, f"{settings.authentication} authentication failed "
                                  f"({text}): check the user name and password; {ACCESS_FIX}")

@@ -303,3 +303,13 @@ def test_stop_stops_the_running_pipelines(monkeypatch: pytest.MonkeyPatch) -> No
     next(records)
     transport.stop()
     assert FakePipeline.made[0].stopped
+
+
+def test_an_authentication_this_computer_lacks_says_what_to_install() -> None:
+    from hvgui.hyperv.diagnose import explain
+
+    error = explain(ConnectionSettings("hv01", authentication="kerberos"),
+                    ImportError("No module named 'gssapi'"))
+    assert isinstance(error, ConnectError)
+    assert "kerberos authentication is not available here" in str(error)
+    assert "pypsrp[kerberos]" in str(error) and "NTLM" in str(error)
