@@ -12,7 +12,7 @@ import sys
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hvgui.vhdx import format as F
 from hvgui.vhdx.problems import Problems, Tally
@@ -24,8 +24,7 @@ PAGE_ENTRIES = 8192  # 64 KiB of BAT per page
 PAGE_BYTES = PAGE_ENTRIES * 8
 
 
-@dataclass(frozen=True)
-class BatGeometry:
+class BatGeometry(NamedTuple):
     block_size: int
     logical_sector_size: int
     virtual_size: int

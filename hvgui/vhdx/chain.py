@@ -25,22 +25,25 @@ from hvgui.vhdx.errors import (
 )
 from hvgui.vhdx.image import DATA, PARENT, VhdxImage
 from hvgui.vhdx.locator import candidate_paths, find_parent, parent_file_name
-from hvgui.vhdx.vhd import VhdImage, is_vhd
+from hvgui.vhdx.sniff import is_vhd
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
+    from hvgui.vhdx.vhd import VhdImage
+
+    Image = VhdxImage | VhdImage  # one file of a chain
+
 MAX_CHAIN_DEPTH = 256
 ZEROS_SOURCE = -1
-
-Image = VhdxImage | VhdImage  # one file of a chain
-
 
 def open_image(
     path: str | os.PathLike[str], *, writable: bool = False, load_bat: bool = True
 ) -> Image:
     """One disk file, VHDX or VHD by its content (a VHD ends in a `conectix` footer)."""
     if is_vhd(path):
+        from hvgui.vhdx.vhd import VhdImage  # here: a VHDX command never loads the VHD decoders
+
         return VhdImage.open(path, writable=writable, load_bat=load_bat)
     return VhdxImage.open(path, writable=writable, load_bat=load_bat)
 
@@ -85,7 +88,7 @@ def resolve_parent(child: Image) -> Path:
 def check_linkage(child: Image, parent: Image) -> None:
     """Raise ParentMismatchError unless the parent is the disk the child was made on: its
     DataWriteGuid is the child's linkage (VHDX), its unique id the child's parent id (VHD)."""
-    if isinstance(child, VhdImage) or isinstance(parent, VhdImage):
+    if not isinstance(child, VhdxImage) or not isinstance(parent, VhdxImage):
         _check_vhd_linkage(child, parent)
         return
     locator = child.parent_locator
@@ -106,8 +109,8 @@ def check_linkage(child: Image, parent: Image) -> None:
 
 
 def _check_vhd_linkage(child: Image, parent: Image) -> None:
-    if not (isinstance(child, VhdImage) and isinstance(parent, VhdImage)):
-        formats = "a VHD" if isinstance(child, VhdImage) else "a VHDX"
+    if isinstance(child, VhdxImage) or isinstance(parent, VhdxImage):
+        formats = "a VHDX" if isinstance(child, VhdxImage) else "a VHD"
         other = "a VHDX" if isinstance(parent, VhdxImage) else "a VHD"
         raise UnsupportedError(
             child.path, f"{formats} disk whose parent {parent.path} is {other}: Hyper-V does not "
@@ -338,7 +341,7 @@ def served_ranges(
 def coverage(image: Image) -> list[tuple[int, int, int]]:
     """Sorted (start, end, kind) virtual runs this image decides (DATA or zeros, 1 = ZERO);
     everything else is PARENT (differencing) or zeros (a base disk)."""
-    if isinstance(image, VhdImage):
+    if not isinstance(image, VhdxImage):
         return image.coverage()
     blocks, states, _ = image.bat.payload_states()
     bs = image.block_size
@@ -482,7 +485,6 @@ __all__ = [
     "BlockSource",
     "Disk",
     "DiskFile",
-    "Image",
     "check_linkage",
     "open_disk",
     "open_image",

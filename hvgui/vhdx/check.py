@@ -23,7 +23,7 @@ DISK_SUFFIXES = (".vhdx", ".avhdx")
 
 def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
     """Test-VHD over the whole chain from `path` to its base; [] means the chain is sound."""
-    from hvgui.vhdx.vhd import is_vhd
+    from hvgui.vhdx.sniff import is_vhd
 
     if is_vhd(path):
         from hvgui.vhdx.vhd_info import legacy_findings

@@ -22,6 +22,7 @@ from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import pwrite_all
 from hvgui.vhdx.image import VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, relative_win_path
+from hvgui.vhdx.sniff import is_vhd
 from hvgui.vhdx.structures import (
     Header,
     RegionEntry,
@@ -30,7 +31,6 @@ from hvgui.vhdx.structures import (
     build_metadata_region,
     build_region_table,
 )
-from hvgui.vhdx.vhd import is_vhd
 
 LOG_OFFSET = 1 * F.MiB
 LOG_LENGTH = 1 * F.MiB

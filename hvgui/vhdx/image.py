@@ -11,9 +11,9 @@ import bisect
 import contextlib
 import os
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hvgui import portable
 from hvgui.vhdx import format as F
@@ -51,8 +51,7 @@ PARENT = 2  # read the parent disk
 _BITMAP_CACHE_LIMIT = 4096
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """A piece of a virtual range: `length` bytes from virtual `offset`, served as `kind`."""
 
     offset: int

@@ -11,8 +11,7 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hvgui.vhdx import format as F
 from hvgui.vhdx.problems import Problems
@@ -34,8 +33,7 @@ MAX_ZERO_TOTAL = 16 * F.GiB
 MAX_LOG_GROWTH = 1 * F.GiB  # how far past its end a log may grow a file (LastFileOffset)
 
 
-@dataclass(frozen=True)
-class LogWrite:
+class LogWrite(NamedTuple):
     """One replayed change: `data` at `offset`, or `length` zero bytes when data is None."""
 
     offset: int
@@ -43,8 +41,7 @@ class LogWrite:
     data: bytes | None
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     position: int  # byte offset in the log
     length: int
     tail: int
@@ -54,8 +51,7 @@ class LogEntry:
     writes: tuple[LogWrite, ...]
 
 
-@dataclass(frozen=True)
-class ReplayPlan:
+class ReplayPlan(NamedTuple):
     """What replaying the active sequence does to the file."""
 
     entries: tuple[LogEntry, ...]

@@ -50,8 +50,8 @@ from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import copy_range, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA, VhdxImage
 from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_path
+from hvgui.vhdx.sniff import is_vhd
 from hvgui.vhdx.structures import build_parent_locator
-from hvgui.vhdx.vhd import is_vhd
 
 PHASE = MERGE_PHASE
 DISK_SUFFIXES = (".vhdx", ".avhdx")

@@ -9,7 +9,7 @@ with what is left, so a damaged file is described rather than refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Malformed(Exception):
@@ -20,8 +20,7 @@ class Unsupported(Exception):
     """A structure is valid but uses a feature this engine does not support."""
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something wrong in one file: severity "error" | "warning" | "info", a stable code and
     a sentence for a person. An error makes the engine refuse the file; `unsupported` says
     the file is valid but uses what the engine does not support."""

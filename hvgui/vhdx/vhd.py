@@ -15,8 +15,7 @@ import os
 import struct
 import uuid
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hvgui import portable
 from hvgui.vhdx import vhd_format as V
@@ -26,29 +25,12 @@ from hvgui.vhdx.image import DATA, PARENT, ZERO, Run, append_run
 from hvgui.vhdx.log import Overlay
 from hvgui.vhdx.structures import Malformed, Unsupported
 
+if TYPE_CHECKING:
+    import numpy as np
+
 # Virtual bytes per map unit of a fixed disk (it has no blocks; Get-VHD says BlockSize 0).
 FIXED_UNIT = 2 << 20
 _BITMAP_CACHE_LIMIT = 4096
-
-
-def is_vhd(path: str | os.PathLike[str]) -> bool:
-    """Whether the regular file ends in a VHD footer (or, damaged at its end, starts with the
-    copy a dynamic disk keeps there). Never raises, never blocks on a FIFO."""
-    try:
-        fd = open_disk_file(Path(path))
-    except VhdxError:
-        return False
-    try:
-        size = os.fstat(fd).st_size
-        if size < V.FOOTER_SIZE:
-            return False
-        cookies = (portable.pread(fd, 8, 0), portable.pread(fd, 8, size - V.FOOTER_SIZE))
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    # A VHDX's last sector is guest data, which may well hold a VHD footer: its signature wins.
-    return not cookies[0].startswith(b"vhdxfile") and V.FOOTER_COOKIE in cookies
 
 
 class VhdImage(OpenImage):
@@ -59,6 +41,8 @@ class VhdImage(OpenImage):
     physical_sector_size = V.SECTOR
 
     def __init__(self, path: Path, fd: int, writable: bool) -> None:
+        import numpy as np
+
         self.path = path
         self._fd = fd
         self.writable = writable
@@ -89,6 +73,8 @@ class VhdImage(OpenImage):
         return image
 
     def _load(self, load_bat: bool) -> None:
+        import numpy as np
+
         size = self.file_size
         if size < V.FOOTER_SIZE:
             raise Malformed(f"the file is {size} bytes, shorter than a VHD footer")
@@ -184,6 +170,8 @@ class VhdImage(OpenImage):
 
     def block_bitmap(self, block: int) -> np.ndarray:
         """Per-sector booleans of an allocated block (True = the sector is in this file)."""
+        import numpy as np
+
         cached = self._bitmaps.get(block)
         if cached is not None:
             return cached
@@ -217,6 +205,8 @@ class VhdImage(OpenImage):
         return runs
 
     def _map_block(self, block: int, pos: int, length: int, runs: list[Run]) -> None:
+        import numpy as np
+
         bs = self.block_size
         if self.sectors[block] < 0:
             append_run(runs, Run(pos, length, PARENT if self.has_parent else ZERO))
@@ -239,6 +229,8 @@ class VhdImage(OpenImage):
 
     def coverage(self) -> list[tuple[int, int, int]]:
         """Sorted (start, end, DATA) virtual runs this file holds (see chain.coverage)."""
+        import numpy as np
+
         size = self.virtual_size
         if self.header is None:
             return [(0, size, DATA)]
@@ -308,6 +300,8 @@ class VhdImage(OpenImage):
         self.sectors[block] = start // V.SECTOR
 
     def _mark_present(self, block: int, within: int, length: int) -> None:
+        import numpy as np
+
         bits = self.block_bitmap(block).copy()
         bits[within // V.SECTOR : -(-(within + length) // V.SECTOR)] = True
         packed = np.packbits(bits, bitorder="big").tobytes()

@@ -16,15 +16,18 @@ import struct
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from hvgui.vhdx.sniff import VHD_FOOTER_COOKIE, VHD_FOOTER_SIZE
 from hvgui.vhdx.structures import Malformed, Unsupported
 
+if TYPE_CHECKING:
+    import numpy as np
+
 SECTOR = 512
-FOOTER_SIZE = 512
+FOOTER_SIZE = VHD_FOOTER_SIZE
 DYNAMIC_HEADER_SIZE = 1024
-FOOTER_COOKIE = b"conectix"
+FOOTER_COOKIE = VHD_FOOTER_COOKIE
 DYNAMIC_COOKIE = b"cxsparse"
 VERSION_1 = 0x00010000
 NO_DATA_OFFSET = 0xFFFFFFFFFFFFFFFF
@@ -48,8 +51,7 @@ _LOCATOR = struct.Struct(">4sIIIQ")
 
 def checksum(block: bytes, at: int) -> int:
     """One's complement of the byte sum, the 4 bytes at `at` (the checksum field) left out."""
-    data = np.frombuffer(block, dtype=np.uint8)
-    total = int(data.sum(dtype=np.uint64)) - int(data[at : at + 4].sum(dtype=np.uint64))
+    total = sum(block) - sum(block[at : at + 4])  # a footer or header: 512 or 1024 bytes
     return ~total & 0xFFFFFFFF
 
 
@@ -207,6 +209,8 @@ def _utf16(raw: bytes, codec: str, what: str) -> str:
 def parse_bat(raw: bytes, header: DynamicHeader, file_size: int) -> np.ndarray:
     """The BAT as sector numbers (int64; -1 = not allocated), each block checked to lie inside
     the file, after the structures, and apart from every other block."""
+    import numpy as np
+
     sectors = np.frombuffer(raw, dtype=">u4", count=header.max_table_entries).astype(np.int64)
     sectors[sectors == UNUSED_BLOCK] = -1
     used = np.flatnonzero(sectors >= 0)

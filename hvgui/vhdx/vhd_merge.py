@@ -30,7 +30,8 @@ from hvgui.vhdx.chain import open_disk, set_read_only
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import copy_range, pwrite_all
 from hvgui.vhdx.locator import absolute_win_path, find_parent, relative_win_path
-from hvgui.vhdx.vhd import VhdImage, is_vhd
+from hvgui.vhdx.sniff import is_vhd
+from hvgui.vhdx.vhd import VhdImage
 
 PHASE = MERGE_PHASE
 MAX_SCANNED_FILES = 10_000

@@ -66,7 +66,7 @@ _FATAL_FOR_INFO = {"not-vhdx", "unreadable", "headers-invalid", "region-table-in
 def get_vhd(path: str | os.PathLike[str]) -> VhdInfo:
     """Get-VHD. Raises a VhdxError for a file that is not a usable VHDX at all; a missing
     parent is not an error here (ParentPath then comes from the locator)."""
-    from hvgui.vhdx.vhd import is_vhd
+    from hvgui.vhdx.sniff import is_vhd
 
     if is_vhd(path):
         from hvgui.vhdx.vhd_info import get_legacy_vhd

@@ -74,3 +74,19 @@ def test_every_public_name_of_a_lazy_package_loads(package: object) -> None:
     names = package.__all__  # type: ignore[attr-defined]
     assert names and all(getattr(package, name) is not None for name in names)
     assert set(names) <= set(dir(package))
+
+
+def test_get_vhd_of_a_written_vhdx_loads_neither_numpy_nor_the_vhd_decoders(
+    tmp_path: Path,
+) -> None:
+    """Its BAT (allocated blocks to check) is decoded without numpy, its checksums without
+    the crc32c package's version lookup (importlib.metadata), and the VHD decoders stay out."""
+    disk = tmp_path / "d.vhdx"
+    vhdx.create_dynamic(disk, 64 * vhdx.MiB, block_size=vhdx.MiB)
+    with vhdx.open_disk(disk, writable=True) as opened:
+        for block in (0, 5, 9):
+            opened.write(block * vhdx.MiB, b"data" * 128)
+    modules = loaded_by("get-vhd", disk)
+    assert heavy(modules, "numpy", "importlib.metadata", "hvgui.vhdx.vhd",
+                 "hvgui.vhdx.vhd_format") == []
+    assert "hvgui.vhdx.image" in modules  # MinimumSize: the disk was opened
