@@ -637,7 +637,8 @@ class MainWindow(QMainWindow):
 
     def _show_details(self) -> None:
         model = self.session.checkpoint_model if self.session is not None else None
-        empty = model is not None and model.vm is not None and model.rowCount() == 0
+        empty = model is not None and model.vm is not None and model.rowCount() == 0 and (
+            self.session is not None and not self.session.tree_pending)  # not read yet
         unread = self.session.tree_problem if self.session is not None else None
         self.no_checkpoints.setText(
             "The checkpoints of the selected virtual machine cannot be read."

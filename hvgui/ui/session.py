@@ -125,6 +125,10 @@ class HostSession(QObject):
         # one damaged VM is named here instead of stopping the whole list from refreshing.
         self.problems: list[HostError] = []
         self.tree_problem: HostError | None = None  # why the checkpoint tree is empty
+        # The checkpoints each VM had when last shown: a VM picked again shows them at once,
+        # while its tree is read in the background. `tree_pending`: not read yet.
+        self._trees: dict[str, list[Snapshot]] = {}
+        self.tree_pending = False
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -185,6 +189,9 @@ class HostSession(QObject):
             self._revision = state.revision
             self.selected_vm_id = state.vm_id
             self.tree_problem = state.tree_problem
+            self.tree_pending = False
+            if state.vm_id is not None:
+                self._trees[state.vm_id] = state.snapshots
             vm = next((v for v in state.vms if v.id == state.vm_id), None)
             self.checkpoint_model.set_tree(vm, state.snapshots)
             self._check_health(state.vms, state.vm_id, state.snapshots)
@@ -297,23 +304,19 @@ class HostSession(QObject):
             self.refresh()
 
     def select_vm(self, vm_id: str | None) -> None:
-        """Show this VM's checkpoints (read at once: a few small XML files)."""
+        """Show this VM's checkpoints: as last seen at once, as on disk after a background
+        read (the GUI thread reads no file)."""
         if vm_id == self.selected_vm_id and self.checkpoint_model.vm is not None:
             return
         self.selected_vm_id = vm_id
         self._picks += 1
-        vm = next((v for v in self.vm_model.vms() if v.id == vm_id), None)
-        snapshots: list[Snapshot] = []
+        vm = self.vm(vm_id)
         self.tree_problem = None
-        if vm is not None and vm_id:
-            try:
-                snapshots = self.host.list_snapshots(vm_id)
-            except HostError as exc:  # shown in words above the list, not raised in a slot
-                self.problems = [*self.problems, exc]
-                self.tree_problem = exc
-        self.checkpoint_model.set_tree(vm, snapshots)
+        seen = self._trees.get(vm_id) if vm_id else None
+        self.tree_pending = vm is not None and seen is None
+        self.checkpoint_model.set_tree(vm, seen or [])
         self.refreshed.emit()
-        self.refresh()  # the checkpoints' chain verdicts come with a background read
+        self.refresh()
 
     def vm(self, vm_id: str | None) -> VM | None:
         return next((v for v in self.vm_model.vms() if v.id == vm_id), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,30 @@ def test_a_refresh_started_before_a_click_does_not_undo_it(
             pass
     assert window.selected_vm().name == "Beta"  # type: ignore[union-attr]
     assert "Base" not in tree_names(window)  # Beta's (empty) tree, not Alpha's
+
+
+def test_picking_a_vm_reads_its_checkpoints_off_the_gui_thread(
+    qtbot: Any, window: MainWindow, monkeypatch: Any
+) -> None:
+    session = window.session
+    assert session is not None
+    Host.open(session.host.root).checkpoint_vm("Beta", snapshot_name="Beta's first")
+    wait_idle(qtbot, window)
+    readers: list[bool] = []
+    real = session.host.list_snapshots
+
+    def list_snapshots(vm: str) -> Any:
+        readers.append(threading.current_thread() is threading.main_thread())
+        return real(vm)
+
+    monkeypatch.setattr(session.host, "list_snapshots", list_snapshots)
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    assert not window.no_checkpoints.isVisible()  # not "has no checkpoints" before the read
+    qtbot.waitUntil(lambda: "Beta's first" in tree_names(window), timeout=10000)
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    assert "Base" in tree_names(window)  # seen before: shown at once, then read again
+    qtbot.waitUntil(lambda: len(readers) >= 2, timeout=10000)
+    assert readers and not any(readers)
 
 
 def test_delete_key_deletes_an_off_vm_after_asking(
