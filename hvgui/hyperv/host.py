@@ -13,6 +13,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from hvgui.backend.protocol import HostBackend
 
 NOT_CANCELLABLE = "cannot be cancelled"
+HEALTH_SECONDS = 30.0
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
 CAPABILITIES = Capabilities({
     Capability.GUEST: "a real VM's guest files, memory note and console are inside the guest: "
@@ -73,6 +75,7 @@ class HyperVHost:
         self._changes = 0
         self._lock = threading.Lock()
         self._copies: Path | None = None  # local copies of the host's files (inspector)
+        self._health: dict[tuple[str, ...], tuple[int, float, Health]] = {}
 
     # ================================================================== who and what
     @property
@@ -205,17 +208,31 @@ class HyperVHost:
         raise self._lacks(Capability.OUTSIDE_FOLDERS)
 
     def drive_health(self, drives: Sequence[HardDrive]) -> Health:
-        """Get-VHD up each drive's chain: the first file Hyper-V cannot open breaks it."""
-        for drive in drives:
-            if drive.pass_through:
-                continue
+        """Get-VHD up each drive's chain: the first file Hyper-V cannot open breaks it. A
+        verdict is kept until our next operation, or HEALTH_SECONDS for changes made by
+        others (the window asks at every refresh; each walk is a round trip per drive)."""
+        key = tuple(str(d.path) for d in drives if not d.pass_through)
+        moment = time.monotonic()
+        with self._lock:
+            kept = self._health.get(key)
+            changes = self._changes
+        if kept is not None and kept[0] == changes and moment - kept[1] < HEALTH_SECONDS:
+            return kept[2]
+        health = SOUND
+        for path in key:
             try:
-                self.get_vhd_chain(str(drive.path))
+                self.get_vhd_chain(path)
             except NotFoundError as exc:
-                return Health("Chain broken: disk missing", str(exc), True, Path(exc.subject))
+                health = Health("Chain broken: disk missing", str(exc), True, Path(exc.subject))
+                break
             except HostError as exc:
-                return Health("Chain broken", str(exc), True, Path(exc.subject))
-        return SOUND
+                health = Health("Chain broken", str(exc), True, Path(exc.subject))
+                break
+        with self._lock:
+            if self._changes != changes or len(self._health) > 1000:
+                self._health.clear()
+            self._health[key] = (changes, moment, health)
+        return health
 
     def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
         files: list[Path] = []

@@ -400,9 +400,11 @@ class LabTransport:
         for _level in range(128):
             if not path:
                 break
+            if not Path(path).exists():  # Get-VHD of a missing file: ObjectNotFound
+                raise NotFoundError(path, "the system cannot find the file specified")
             info = get_vhd(path)
             run.result("VHD", info.to_json())
-            path = info.parent_path if info.parent_found else None
+            path = info.parent_path
 
     def _read_file(self, run: _Run, parameters: dict[str, Any]) -> None:
         path = Path(str(parameters["Path"]))

@@ -138,3 +138,22 @@ def test_the_inspector_gets_a_sparse_copy_with_the_disks_structures(
     assert copy.stat().st_blocks < base.stat().st_blocks
     config = hyperv.local_copy(snap.config_path)
     assert config.read_bytes() == snap.config_path.read_bytes()  # a configuration: whole
+
+
+def test_a_chain_broken_on_the_host_is_named_with_the_missing_file(
+    lab: Host, transport: LabTransport, vm_id: str
+) -> None:
+    hyperv = open_backend(transport)
+    hyperv.checkpoint_vm(vm_id)
+    drives = hyperv.get_vm(vm_id).hard_drives
+    assert hyperv.drive_health(drives).sound
+    [child, base] = hyperv.chain_files(drives)
+    assert child.suffix == ".avhdx" and base.suffix == ".vhdx"
+    base.unlink()
+    fresh = open_backend(LabTransport(lab, "hv01"))  # no verdict kept from before
+    health = fresh.drive_health(drives)
+    assert (health.short, health.broken) == ("Chain broken: disk missing", True)
+    # Named as the child's parent locator names it (the lab writes a Windows path there too).
+    assert str(health.path).replace("\\", "/").endswith(f"/{base.parent.name}/{base.name}")
+    assert "cannot find the file" in health.text
+    assert hyperv.drive_health(drives).sound  # kept until the next operation (or 30 s)

@@ -127,7 +127,8 @@ def test_remove_reports_the_merge_until_it_ends() -> None:
 def test_get_vms_asks_summary_information_once_for_all_vms() -> None:
     text = script_text("get_vms")
     assert text.count("-MethodName GetSummaryInformation") == 1 and "SettingData = $null" in text
-    for number in ("100", "103", "105", "108", "110"):  # state, memory, uptime, jobs, status
+    # state, memory, uptime, checkpoints, jobs, status
+    for number in ("100", "103", "105", "107", "108", "110"):
         assert re.search(rf"\b{number}\b", text.split("$requested")[1])
 
 

@@ -159,7 +159,9 @@ function ConvertTo-HvguiVM($VM, $Summary) {
         Notes = [string]$VM.Notes
         HardDrives = @($VM.HardDrives | ForEach-Object { ConvertTo-HvguiDrive $_ })
         ConfigurationFile = [string]$configuration
-        SnapshotCount = @(Get-VMSnapshot -VM $VM -ErrorAction SilentlyContinue).Count
+        # From the summary when there is one (Get-VM of every VM: no call per VM).
+        SnapshotCount = $(if ($null -ne $Summary) { @($Summary.Snapshots | Where-Object { $null -ne $_ }).Count }
+                          else { @(Get-VMSnapshot -VM $VM -ErrorAction SilentlyContinue).Count })
         OperationalStatus = @($(if ($null -ne $Summary) { $Summary.OperationalStatus } else { @() }) | ForEach-Object { [int]$_ })
         RunningJobs = $jobs
     }

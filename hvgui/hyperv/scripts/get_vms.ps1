@@ -3,9 +3,9 @@
 param([string] $VMId)
 $vms = @(if ($VMId) { Get-VM -Id $VMId } else { Get-VM })
 $service = Get-CimInstance -Namespace $HvguiNamespace -ClassName Msvm_VirtualSystemManagementService
-# 0 Name, 100 EnabledState, 101 ProcessorLoad, 103 MemoryUsage, 105 Uptime,
+# 0 Name, 100 EnabledState, 101 ProcessorLoad, 103 MemoryUsage, 105 Uptime, 107 Snapshots,
 # 108 AsynchronousTasks, 110 OperationalStatus, 111 StatusDescriptions
-$requested = [uint32[]](0, 100, 101, 103, 105, 108, 110, 111)
+$requested = [uint32[]](0, 100, 101, 103, 105, 107, 108, 110, 111)
 $answer = Invoke-CimMethod -InputObject $service -MethodName GetSummaryInformation -Arguments @{
     SettingData = $null; RequestedInformation = $requested }
 $summaries = @{}
