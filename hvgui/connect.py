@@ -69,7 +69,8 @@ def lab_host(backend: HostBackend) -> Host:
     refused with its reason for lacking Capability.GUEST."""
     from hvgui.host import Host
 
-    if isinstance(backend, Host):
+    reason = backend.capabilities.reason(Capability.GUEST)
+    if isinstance(backend, Host) and not reason:
         return backend
-    reason = backend.capabilities.reason(Capability.GUEST) or "this host has no simulated guest"
+    reason = reason or "this host has no simulated guest"
     raise HostError(backend.location, reason)

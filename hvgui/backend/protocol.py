@@ -54,6 +54,9 @@ class Capability(StrEnum):
     OUTSIDE_FOLDERS = "outside folders"  # folders outside the host it may change (set-host)
     CHAIN_HEALTH = "chain health"  # each disk chain's verdict (`drive_health`)
     INSPECT_FILES = "inspect files"  # the files of a checkpoint, readable (`local_copy`)
+    # The host's files are on this computer, under `location` (a folder): file dialogs may
+    # browse them. A remote host's are not: its paths are typed as the host names them.
+    LOCAL_FILES = "local files"
     # Which long operations stop at a safe point when cancelled (rolled back).
     CANCEL_CHECKPOINT = "cancel checkpoint"
     CANCEL_APPLY = "cancel apply"
@@ -144,6 +147,11 @@ class HostBackend(Protocol):
 
     def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
         """Every file of the drives' disk chains, leaf first (as the host names them)."""
+        ...
+
+    def chain_stamp(self, files: Sequence[Path]) -> object:
+        """Changes when one of `files` (from `chain_files`) is written, replaced or deleted, by
+        hand too (no revision covers that); cheap: the window polls it with `revision()`."""
         ...
 
     def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from hvgui import vhdx
 from hvgui.backend.model import DiskEvent, Finding, HardDrive, Health, OperationResult
 from hvgui.backend.protocol import EVERYTHING
-from hvgui.host import checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
+from hvgui.host import chain_health, checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
 from hvgui.host.boundary import (
     allowed_outside,
     refuse_linked_metadata,
@@ -190,6 +190,9 @@ class Host(HostCore):
 
     def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
         return self.chain_health.files(drives)
+
+    def chain_stamp(self, files: Sequence[Path]) -> object:
+        return chain_health.stamp(files)
 
     def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
         if snapshot is None:

@@ -241,6 +241,11 @@ class HyperVHost:
                 files += [info.path for info in self.get_vhd_chain(str(drive.path))]
         return files
 
+    def chain_stamp(self, files: Sequence[Path]) -> object:
+        # Polled on the GUI thread, so never a round trip: a change on the host shows through
+        # revision() (Get-VM and the VHDs it lists) at the next poll instead.
+        return ()
+
     def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
         """A checkpoint's (None: the VM's) configuration, memory and device state, and each
         disk's chain down to its base."""

@@ -3,10 +3,9 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 
 from __future__ import annotations
 
-from hvgui.backend import VM, Snapshot
+from hvgui.backend import SOUND, VM, Health, Snapshot
 from hvgui.backend.actions import allowed_actions
 from hvgui.host import chain_health
-from hvgui.host.chain_health import SOUND, Health
 from hvgui.ui.formatting import sentence
 
 

@@ -16,9 +16,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
 
-from hvgui.backend import VM, Finding, Snapshot
+from hvgui.backend import VM, Finding, HostBackend, Snapshot
 from hvgui.errors import HvError
-from hvgui.host import Host
 from hvgui.progress import Cancelled
 
 
@@ -105,7 +104,7 @@ def confirm_revert(parent: QWidget | None, vm_name: str, snapshot_name: str) -> 
 
 def confirm_delete(
     parent: QWidget | None,
-    host: Host,
+    host: HostBackend,
     vm: VM,
     snapshot: Snapshot,
     title: str,

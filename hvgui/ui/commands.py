@@ -110,7 +110,9 @@ def revert(parent: QWidget, sel: Selection) -> HostOp | None:
 
 def move_storage(parent: QWidget, sel: Selection) -> HostOp | None:
     host, vm = sel.session.host, sel.vm
-    folder = ask.ask_directory(parent, f"Move the storage of {vm.name} to", host.root)
+    folder = ask.ask_directory(
+        parent, f"Move the storage of {vm.name} to", sel.session.local_folder()
+    )
     if folder is None:
         return None
     return HostOp(sel.session, vm, Phase.MOVE,

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from hvgui.backend import OperationResult
 from hvgui.backend.states import VMState
+from hvgui.connect import lab_host
 from hvgui.guest.guest import Guest
 from hvgui.host.names import human_size
 from hvgui.ui import ask, commands
@@ -221,7 +222,7 @@ class ConsoleWindow(QMainWindow):
     # ------------------------------------------------------------------- state
     def _guest(self) -> Guest:
         # ---- may run on a pool thread ----
-        return Guest(self.session.host, self.vm_id)
+        return Guest(lab_host(self.session.host), self.vm_id)
 
     def _op(self, label: str, fn: Any) -> Op:
         return Op(self.session.runner, lambda _p, _c: fn(), label=label).bound_to(self).failure(

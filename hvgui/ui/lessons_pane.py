@@ -148,7 +148,7 @@ class LessonsPane(QWidget):
 
     def _lab_ready(self, host: Host) -> None:
         self.host = host
-        self.main.open_host(host.root, host)
+        self.main.open_host(host.location, host)
         self.main.what_happened.elsewhere = "lesson step"  # what the steps do comes from the log
         self.story = Story(host, self._line)
         self._set_busy(False)

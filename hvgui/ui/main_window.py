@@ -43,9 +43,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.backend import VM, DiskEvent, Finding, OperationResult, Snapshot
+from hvgui.backend import (
+    VM,
+    Capability,
+    DiskEvent,
+    Finding,
+    HostBackend,
+    HostError,
+    OperationResult,
+    Snapshot,
+)
 from hvgui.backend.states import VMAction
-from hvgui.host import Host, HostError
+from hvgui.connect import open_backend
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog
@@ -56,7 +65,7 @@ from hvgui.ui.icons import icon
 from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.models import IdRole, NowItem, ObjectRole
 from hvgui.ui.navigation import NavigationTree
-from hvgui.ui.screen_contents import listing_for, root_listing
+from hvgui.ui.screen_contents import listing_for, root_listing, unavailable
 from hvgui.ui.session import HostSession
 from hvgui.ui.style import STYLE_SHEET
 from hvgui.ui.what_happened import WhatHappenedPanel
@@ -465,11 +474,11 @@ class MainWindow(QMainWindow):
         )
 
     # ------------------------------------------------------------------ hosts
-    def open_host(self, root: Path | str, host: Host | None = None) -> HostSession:
+    def open_host(self, root: Path | str, host: HostBackend | None = None) -> HostSession:
         """Open (or switch to) the host in directory `root` and show it."""
         key = str(Path(root).resolve())
         if key not in self.sessions:
-            opened = host if host is not None else Host.open(Path(key), create=False)
+            opened = host if host is not None else open_backend(key)
             session = HostSession(opened, self.runner, self)
             session.on_error = lambda label, exc: ask.show_error(self, label, exc)
             session.refreshed.connect(lambda s=session: self._refreshed(s))
@@ -512,7 +521,7 @@ class MainWindow(QMainWindow):
         session.checkpoint_model.modelAboutToBeReset.connect(self._remember_checkpoint)
         session.checkpoint_model.modelReset.connect(self._restore_checkpoint)
         self.setWindowTitle(f"Hyper-V Manager — {session.name}")
-        self.what_happened.root = session.host.root
+        self.what_happened.root = session.local_folder()
         self._show_problems(session.problems)
         reason = allowed.read_only_reason(session.host.read_only)
         self.read_only_banner.setText(reason)
@@ -668,6 +677,10 @@ class MainWindow(QMainWindow):
         if self.closing:
             return
         cache_key = cache_key or key
+        without = self.session.host.capabilities.reason(Capability.GUEST) if self.session else ""
+        if without:  # no simulated guest whose files it could show: the screen says why
+            self.details.set_screen_lines(key, unavailable(without))
+            return
         cached = self._screens.get(cache_key)
         if cached is not None:
             self.details.set_screen_lines(key, cached)
@@ -695,6 +708,20 @@ class MainWindow(QMainWindow):
         ).run_in_background()
 
     # ----------------------------------------------------------------- actions
+    def _grey_what_the_host_cannot_do(self) -> None:
+        """What this host's backend cannot do is greyed, its reason as the tooltip."""
+        if self.session is None:
+            return
+        capabilities = self.session.host.capabilities
+        a = self.acts
+        for action, capability in ((a.vm_connect, Capability.GUEST),
+                                   (a.check_host, Capability.CHECK_HOST),
+                                   (a.cp_inspect, Capability.INSPECT_FILES)):
+            reason = capabilities.reason(capability)
+            if reason:
+                action.setEnabled(False)
+            action.setToolTip(reason or action.statusTip())
+
     def update_actions(self) -> None:
         """Enable what the selection allows; the Actions pane shows only those."""
         a = self.acts
@@ -737,6 +764,7 @@ class MainWindow(QMainWindow):
         a.new_vm.setEnabled(self.session is not None and not read_only)
         a.refresh.setEnabled(self.session is not None)
         a.check_host.setEnabled(self.session is not None)
+        self._grey_what_the_host_cannot_do()
 
         sections: list[tuple[str, list[QAction | None]]] = []
         if self.session is not None:
@@ -845,7 +873,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/centre", self.centre.saveState())
         self.settings.setValue("hosts/open", list(self.sessions))
         if self.session is not None:
-            self.settings.setValue("hosts/current", str(self.session.host.root))
+            self.settings.setValue("hosts/current", self.session.host.location)
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -23,9 +23,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from hvgui.backend import VM, Snapshot
+from hvgui.backend import SOUND, VM, Health, Snapshot
 from hvgui.backend.states import VMState
-from hvgui.host.chain_health import SOUND, Health
 from hvgui.ui import formatting
 from hvgui.ui.icons import icon, vm_state_icon
 

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
 
-from hvgui.backend import OperationResult
-from hvgui.host import Host, HostError
-from hvgui.host.layout import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind
+from hvgui.backend import HostBackend, HostError, OperationResult
+from hvgui.connect import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind, new_lab_host
 from hvgui.ui import ask
 from hvgui.ui.commands import Selection
 
@@ -50,7 +49,7 @@ def console(parent: QWidget, sel: Selection, windows: OpenWindows,
     """Connect...: the VM's console (one per VM: a second Connect raises it)."""
     from hvgui.ui.console import ConsoleWindow
 
-    key = f"{sel.session.host.root}:{sel.vm.id}"
+    key = f"{sel.session.host.location}:{sel.vm.id}"
     window = windows.consoles.get(key)
     if window is None:
         window = ConsoleWindow(sel.session, sel.vm.id, parent, on_result=on_result)
@@ -93,7 +92,7 @@ def inspector(parent: QWidget, sel: Selection, windows: OpenWindows) -> Inspecto
 
 
 def host_folder(parent: QWidget, folder: Path, title: str,
-                open_host: Callable[[Path, Host | None], HostSession]) -> None:
+                open_host: Callable[[Path, HostBackend | None], HostSession]) -> None:
     """Open the host in `folder`; an empty folder becomes a new host only if the user says
     so, and a missing one is an error (nothing is created)."""
     try:
@@ -105,17 +104,19 @@ def host_folder(parent: QWidget, folder: Path, title: str,
             if ask.confirm(parent, "New Host", f"{folder} is empty. Make it a new lab "
                            "host?", "hvgui will create the folders Virtual Machines, Virtual "
                            "Hard Disks, Snapshots and .hvgui in it."):
-                open_host(folder, Host.new(folder))
+                open_host(folder, new_lab_host(folder))
             return
         open_host(folder, None)
     except Exception as exc:
         ask.show_error(parent, title, exc)
 
 
-def new_host(parent: QWidget, open_host: Callable[[Path, Host | None], HostSession]) -> None:
+def new_host(
+    parent: QWidget, open_host: Callable[[Path, HostBackend | None], HostSession]
+) -> None:
     folder = ask.ask_directory(parent, "New Host (a new or empty folder)")
     if folder is not None:
         try:
-            open_host(folder, Host.new(folder))
+            open_host(folder, new_lab_host(folder))
         except Exception as exc:
             ask.show_error(parent, "New Host", exc)

@@ -6,6 +6,7 @@ kept; the running VM's ("Now") is read again whenever the host changes.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from hvgui.backend import VM, HardDrive, Snapshot
@@ -13,6 +14,7 @@ from hvgui.fat.partitioned import GuestFS
 from hvgui.vhdx import open_disk
 
 MAX_LINES = 6
+COLUMNS = 18  # what the thumbnail's little console shows of a line
 
 
 def first_virtual_disk(drives: list[HardDrive]) -> Path | None:
@@ -30,6 +32,11 @@ def root_listing(disk_path: Path, subject: str) -> list[str]:
     for entry in sorted(entries, key=lambda e: (not e.is_dir, e.name.casefold())):
         lines.append(f"{'<DIR>' if entry.is_dir else '     '} {entry.name}")
     return lines[:MAX_LINES]
+
+
+def unavailable(reason: str) -> list[str]:
+    """The screen of a VM whose guest this host cannot show: why, wrapped to fit."""
+    return textwrap.wrap(reason, COLUMNS)[:MAX_LINES]
 
 
 def listing_for(obj: Snapshot | VM) -> tuple[Path, str] | None:

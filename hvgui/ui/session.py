@@ -1,6 +1,6 @@
 """One open host as the window sees it: its models, the revision poll and the running operations.
 
-The host lives on disk, so the session polls `Host.revision()` (a few stats) once a second and
+The host changes under the window, so the session polls `revision()` (a few stats) once a second and
 re-reads the VMs and the selected VM's checkpoints in the background when it changed; a change
 made by `hvctl` in a terminal shows within two seconds.
 """
@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
-from hvgui.backend import VM, DiskEvent, OperationResult, Snapshot
+from hvgui.backend import (
+    VM,
+    Capability,
+    DiskEvent,
+    Health,
+    HostBackend,
+    HostError,
+    OperationResult,
+    Snapshot,
+)
 from hvgui.backend.phases import status_text
-from hvgui.host import Host, HostError, chain_health
-from hvgui.host.chain_health import Health
 from hvgui.progress import Cancelled, CancelToken, Progress
 from hvgui.ui import allowed
 from hvgui.ui.models import CheckpointTreeModel, VmTableModel
@@ -51,7 +57,7 @@ class _Health:
     by_vm: dict[str, Health]
     tree: dict[str, Health]
     files: list[Path]  # the selected VM's chain files, watched by the poll
-    stamp: tuple[Any, ...]
+    stamp: object
 
 
 # A call run for a VM: an operation (an OperationResult) or a guest's own work (the console).
@@ -89,7 +95,7 @@ class HostSession(QObject):
     history_loaded = Signal()
     health_changed = Signal()
 
-    def __init__(self, host: Host, runner: Runner, parent: QObject | None = None) -> None:
+    def __init__(self, host: HostBackend, runner: Runner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.host = host
         self.runner = runner
@@ -106,7 +112,7 @@ class HostSession(QObject):
         self._result_shown_at = 0
         # The selected VM's chain files and their stats: a file deleted or edited by hand
         # changes no host revision, but the window must show the broken chain.
-        self._watched: tuple[list[Path], tuple[Any, ...]] = ([], ())
+        self._watched: tuple[list[Path], object] = ([], ())
         self._health_running = False
         self._health_next: tuple[list[VM], str | None, list[Snapshot]] | None = None
         # vm id -> the first read that started after its operation ended: until that read is
@@ -135,7 +141,14 @@ class HostSession(QObject):
 
     @property
     def name(self) -> str:
-        return self.host.root.name or str(self.host.root)
+        return self.host.display_name
+
+    def local_folder(self) -> Path | None:
+        """The host's folder on this computer, where file dialogs start (None: a remote host,
+        whose files no local dialog can browse)."""
+        if not self.host.capabilities.has(Capability.LOCAL_FILES):
+            return None
+        return Path(self.host.location)
 
     # ---- reading the host ----
     def load_now(self) -> None:
@@ -146,11 +159,7 @@ class HostSession(QObject):
 
 
     def _log_size(self) -> int:
-        # The log only grows (append-only JSON lines): its size says whether to re-read it.
-        try:
-            return self.host.log.path.stat().st_size
-        except (AttributeError, OSError):
-            return -2
+        return self.host.events_size()  # it grows with the log: re-read the events only then
 
     def _read(self, vm_id: str | None, *, with_events: bool = True, started: int = 0) -> _State:
         # ---- may run on a pool thread: host calls only ----
@@ -230,15 +239,15 @@ class HostSession(QObject):
 
     def _health(self, vms: list[VM], vm_id: str | None, snapshots: list[Snapshot]) -> _Health:
         # ---- runs on a pool thread: host calls only ----
-        health = self.host.chain_health
-        by_vm = {vm.id: health.of_drives(vm.hard_drives) for vm in vms}
-        tree = {s.id: health.of_drives(s.hard_drives) for s in snapshots}
+        host = self.host
+        by_vm = {vm.id: host.drive_health(vm.hard_drives) for vm in vms}
+        tree = {s.id: host.drive_health(s.hard_drives) for s in snapshots}
         if vm_id in by_vm:
             tree[f"now:{vm_id}"] = by_vm[vm_id]
         drives = [d for vm in vms if vm.id == vm_id for d in vm.hard_drives]
         drives += [d for snap in snapshots for d in snap.hard_drives]
-        files = list(dict.fromkeys(health.files(drives)))
-        return _Health(vm_id, by_vm, tree, files, chain_health.stamp(files))
+        files = list(dict.fromkeys(host.chain_files(drives)))
+        return _Health(vm_id, by_vm, tree, files, host.chain_stamp(files))
 
     def _health_ready(self, result: _Health) -> None:
         self.vm_model.set_health(result.by_vm)
@@ -264,7 +273,7 @@ class HostSession(QObject):
             return
         files, seen = self._watched
         if (revision != self._revision or self.vm_model.shows_outside_status()
-                or chain_health.stamp(files) != seen):  # a stat per chain file
+                or self.host.chain_stamp(files) != seen):  # a stat per chain file
             self.refresh()
 
     def refresh(self) -> None:

@@ -33,10 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.backend import VM, HardDrive, OperationResult, Snapshot
+from hvgui.backend import VM, HardDrive, HostBackend, OperationResult, Snapshot
 from hvgui.backend.names import name_problem
 from hvgui.backend.states import CHECKPOINT_TYPES, VMState
-from hvgui.host import Host
 from hvgui.progress import CancelToken, Progress, scaled
 from hvgui.ui import ask
 from hvgui.ui.formatting import sentence
@@ -109,14 +108,14 @@ class NewVmDialog(QDialog):
 
 
 def _detach_drive(
-    host: Host, vm_id: str, ctype: str, number: int, location: int,
+    host: HostBackend, vm_id: str, ctype: str, number: int, location: int,
     progress: Progress | None, cancel: CancelToken | None,
 ) -> OperationResult:
     return host.remove_hard_drive(vm_id, ctype, number, location, progress=progress, cancel=cancel)
 
 
 def _attach_drive(
-    host: Host, vm_id: str, path: Path, pass_through: bool,
+    host: HostBackend, vm_id: str, path: Path, pass_through: bool,
     progress: Progress | None, cancel: CancelToken | None,
 ) -> OperationResult:
     return host.add_hard_drive(vm_id, path, pass_through=pass_through, progress=progress,
@@ -293,7 +292,7 @@ class SettingsDialog(QDialog):
     def _add_drive(self, pass_through: bool) -> None:
         what = "physical disk file (raw)" if pass_through else "virtual hard disk"
         path = ask.ask_open_file(
-            self, f"Choose a {what}", self.session.host.root,
+            self, f"Choose a {what}", self.session.local_folder(),
             "Raw disks (*.raw *.img);;All files (*)" if pass_through
             else "Virtual hard disks (*.vhdx *.avhdx);;All files (*)",
         )

@@ -166,6 +166,20 @@ def test_a_sound_vm_has_sound_chains(backend: HostBackend, vm: VM) -> None:
     assert backend.drive_health(vm.hard_drives) == SOUND
     files = backend.chain_files(vm.hard_drives)
     assert files[0] == vm.hard_drives[0].path
+    stamp = backend.chain_stamp(files)
+    assert backend.chain_stamp(files) == stamp
+    now = backend.checkpoint_vm(vm.id)
+    assert now.snapshot is not None
+    assert backend.chain_stamp(files) != stamp  # the frozen disk became read-only
+
+
+def test_local_files_are_under_the_hosts_folder(backend: HostBackend, vm: VM) -> None:
+    if not backend.capabilities.has(Capability.LOCAL_FILES):
+        pytest.skip(backend.capabilities.reason(Capability.LOCAL_FILES))
+    folder = Path(backend.location)
+    assert folder.is_dir()
+    assert _under(folder, vm.config_path) and vm.config_path.is_file()
+    assert all(_under(folder, d.path) and d.path.is_file() for d in vm.hard_drives)
 
 
 # ---------------------------------------------------------------------- checkpoints

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
+from hvgui.backend import HostBackend
 from hvgui.guest.guest import Guest
 from hvgui.host import Host
 from hvgui.ui import ask
@@ -96,11 +97,19 @@ def host_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def window(qtbot: Any, host_dir: Path, answers: Answers) -> Iterator[MainWindow]:
+def backend(host_dir: Path) -> HostBackend | None:
+    """The backend the window opens host_dir with (None: as the window opens a folder)."""
+    return None
+
+
+@pytest.fixture
+def window(
+    qtbot: Any, host_dir: Path, backend: HostBackend | None, answers: Answers
+) -> Iterator[MainWindow]:
     win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                "hvgui-tests", "hvgui"))
     qtbot.addWidget(win)
-    win.open_host(host_dir)
+    win.open_host(host_dir, backend)
     win.resize(1200, 800)
     win.show()
     qtbot.waitExposed(win)

@@ -17,14 +17,14 @@ from hvgui.ui.inspector.delete_preview import confirm_delete
 from hvgui.ui.inspector.window import InspectorWindow
 
 if TYPE_CHECKING:
-    from hvgui.host import Host
+    from hvgui.backend import HostBackend
 
 __all__ = ["InspectorWindow", "confirm_delete", "inspect_main", "open_inspector"]
 
 
 def open_inspector(
     parent: QWidget | None,
-    host: Host | None = None,
+    host: HostBackend | None = None,
     vm: str | None = None,
     snapshot: str | None = None,
     path: str | Path | None = None,

@@ -29,7 +29,7 @@ from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner
 
 if TYPE_CHECKING:
-    from hvgui.host import Host
+    from hvgui.backend import HostBackend
 
 
 WHY_WIDTH = 380  # pixels for the wrapped "Why" column
@@ -168,7 +168,12 @@ class DeletePreviewDialog(QDialog):
 
 
 def confirm_delete(
-    parent: QWidget | None, host: Host, vm: str, snapshot: str, *, include_children: bool = False
+    parent: QWidget | None,
+    host: HostBackend,
+    vm: str,
+    snapshot: str,
+    *,
+    include_children: bool = False,
 ) -> bool:
     """Show what deleting `snapshot` (with `include_children`, its subtree) will do and ask;
     True when the user chose Delete. The preview is computed in the background."""

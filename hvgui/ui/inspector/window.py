@@ -57,7 +57,7 @@ from hvgui.ui.inspector.xml_view import XmlView
 from hvgui.ui.workers import Op, Runner
 
 if TYPE_CHECKING:
-    from hvgui.host import Host
+    from hvgui.backend import HostBackend
 
 
 def make_file_view(
@@ -111,7 +111,7 @@ class InspectorWindow(QMainWindow):
     def __init__(
         self,
         *,
-        host: Host | None = None,
+        host: HostBackend | None = None,
         vm: str | None = None,
         snapshot: str | None = None,
         path: Path | None = None,
@@ -335,7 +335,7 @@ class InspectorWindow(QMainWindow):
                 self._start_preview(self.host, self.vm, self.snapshot)
 
     # -- host tabs ----------------------------------------------------------------------------
-    def _add_host_tabs(self, host: Host, vm: str, snapshot: str | None) -> None:
+    def _add_host_tabs(self, host: HostBackend, vm: str, snapshot: str | None) -> None:
         self.tabs.addTab(self._space_tab(host, vm), "&Space")
         if snapshot is None:
             return
@@ -344,7 +344,7 @@ class InspectorWindow(QMainWindow):
         self._preview_wanted = 0
         self._start_preview(host, vm, snapshot)
 
-    def _space_tab(self, host: Host, vm: str) -> QWidget:
+    def _space_tab(self, host: HostBackend, vm: str) -> QWidget:
         self.space_view: SpaceView | None = None
         try:
             machine = host.get_vm(vm)
@@ -354,7 +354,7 @@ class InspectorWindow(QMainWindow):
             self.space_tab = ErrorPanel("Space", str(exc), self.tabs)
         return self.space_tab
 
-    def _start_preview(self, host: Host, vm: str, snapshot: str) -> None:
+    def _start_preview(self, host: HostBackend, vm: str, snapshot: str) -> None:
         """Compute the delete preview off the GUI thread; only the latest request is shown."""
         self._preview_wanted += 1
         wanted = self._preview_wanted
