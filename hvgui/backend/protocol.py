@@ -151,7 +151,8 @@ class HostBackend(Protocol):
 
     def chain_stamp(self, files: Sequence[Path]) -> object:
         """Changes when one of `files` (from `chain_files`) is written, replaced or deleted, by
-        hand too (no revision covers that); cheap: the window polls it with `revision()`."""
+        hand too (no revision covers that); cheap: the window polls it with `revision()`. A
+        host without Capability.LOCAL_FILES may return a constant (its revision covers it)."""
         ...
 
     def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:

@@ -60,6 +60,8 @@ CAPABILITIES = Capabilities({
     "Test-VHD on each disk",
     Capability.OUTSIDE_FOLDERS: "on a real host Hyper-V's own permissions decide which folders "
     "an operation may use",
+    Capability.LOCAL_FILES: "the host's files are on the host, not on this computer: give "
+    "paths as the host names them (C:\\...)",
     Capability.CANCEL_APPLY: "Hyper-V cannot cancel applying a checkpoint once it started",
     Capability.CANCEL_DELETE: "Hyper-V cannot cancel deleting a checkpoint: the merge of its "
     "disks runs to its end",

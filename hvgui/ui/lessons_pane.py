@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
+from hvgui.backend import HostBackend
 from hvgui.host import Host
 from hvgui.teaching.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
 from hvgui.ui import ask
@@ -49,7 +50,7 @@ class LessonWindow(Protocol):
     what_happened: WhatHappenedPanel
     vm_view: QTableView
 
-    def open_host(self, root: Path | str, host: Host | None = None) -> HostSession: ...
+    def open_host(self, root: Path | str, host: HostBackend | None = None) -> HostSession: ...
     def select_checkpoint(self, ident: str) -> bool: ...
     def inspect(self) -> InspectorWindow | None: ...
 

@@ -168,9 +168,9 @@ def test_a_sound_vm_has_sound_chains(backend: HostBackend, vm: VM) -> None:
     assert files[0] == vm.hard_drives[0].path
     stamp = backend.chain_stamp(files)
     assert backend.chain_stamp(files) == stamp
-    now = backend.checkpoint_vm(vm.id)
-    assert now.snapshot is not None
-    assert backend.chain_stamp(files) != stamp  # the frozen disk became read-only
+    if backend.capabilities.has(Capability.LOCAL_FILES):  # else revision() covers it
+        backend.checkpoint_vm(vm.id)
+        assert backend.chain_stamp(files) != stamp  # the frozen disk became read-only
 
 
 def test_local_files_are_under_the_hosts_folder(backend: HostBackend, vm: VM) -> None:
