@@ -4,7 +4,7 @@ running, a read-only host, a broken disk chain)."""
 
 from __future__ import annotations
 
-from hvgui.backend.model import VM
+from hvgui.backend.model import VM, Health
 from hvgui.backend.states import (
     STABLE_STATES,
     TRANSITIONS,
@@ -35,6 +35,20 @@ def action_problem(
     if action == VMAction.DELETE and state not in _DELETABLE:
         return f"cannot delete the VM while it is {state}: turn it off or save it first"
     return ""
+
+
+# What a broken disk chain forbids: Hyper-V refuses to checkpoint or start a VM whose chain
+# is broken, and to apply a checkpoint whose own chain is.
+CHECKPOINT, START, APPLY = VMAction.CHECKPOINT, VMAction.START, "Apply"
+_REFUSED_ON_A_BROKEN_CHAIN = (CHECKPOINT, START, APPLY)
+
+
+def broken_chain_refusal(action: str, subject: str, health: Health) -> str:
+    """Why `action` is refused on a broken chain, as a sentence ("" when it is not)."""
+    if not health.broken or action not in _REFUSED_ON_A_BROKEN_CHAIN:
+        return ""
+    what = {APPLY: f"apply checkpoint '{subject}'"}.get(action, f"{action.lower()} {subject}")
+    return f"Cannot {what}: its disk chain is broken. {health.text}"
 
 
 def allowed_actions(vm: VM) -> dict[VMAction, str]:

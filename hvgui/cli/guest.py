@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui.backend import HostError
+from hvgui.backend.formats import ps_datetime
 from hvgui.cli.common import (
     add_host_option,
     add_json,
@@ -32,7 +33,6 @@ from hvgui.cli.common import (
     progress_bar,
 )
 from hvgui.host.fileio import read_bounded
-from hvgui.host.names import ps_datetime
 
 if TYPE_CHECKING:
     from hvgui.guest.guest import Guest

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui.backend.formats import human_size, ps_datetime
 from hvgui.backend.states import CHECKPOINT_TYPES
 from hvgui.cli.common import (
     PS51,
@@ -27,7 +28,6 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
-from hvgui.host.names import human_size, ps_datetime
 
 if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
     from hvgui.backend import VM, HostBackend, HostError, OperationResult

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hvgui.backend.formats import human_size
 from hvgui.fat.partitioned import Disk, FatEntry, GuestFS
 from hvgui.host.errors import HostError
-from hvgui.host.names import human_size
 from hvgui.progress import CancelToken, Progress, check, report
 
 if TYPE_CHECKING:

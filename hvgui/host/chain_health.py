@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from hvgui.backend.actions import APPLY, CHECKPOINT, START, broken_chain_refusal
 from hvgui.backend.model import SOUND, Health  # the verdict every backend gives (re-exported)
-from hvgui.backend.states import VMAction
 from hvgui.host.errors import InvalidStateError
 from hvgui.vhdx.walk import LOOP, MISMATCH, MISSING, UNREADABLE, WRITABLE, ChainLink, walk_chain
 
-CHECKPOINT, START, APPLY = VMAction.CHECKPOINT, VMAction.START, "Apply"
-REFUSED_ON_A_BROKEN_CHAIN = (CHECKPOINT, START, APPLY)
+__all__ = [
+    "APPLY", "CHECKPOINT", "OUTSIDE", "SOUND", "START", "ChainHealth", "Health", "require",
+    "stamp", "verdict",
+]
 
 
 
@@ -59,17 +61,9 @@ def verdict(links: list[ChainLink], drive: str = "") -> Health:
     return SOUND
 
 
-def refusal(action: str, subject: str, health: Health) -> str:
-    """Why `action` is refused on a broken chain ("" when it is not)."""
-    if not health.broken or action not in REFUSED_ON_A_BROKEN_CHAIN:
-        return ""
-    what = {APPLY: f"apply checkpoint '{subject}'"}.get(action, f"{action.lower()} {subject}")
-    return f"Cannot {what}: its disk chain is broken. {health.text}"
-
-
 def require(action: str, vm_name: str, subject: str, health: Health) -> None:
-    """Raise the refusal, if any (the host's side of the rule)."""
-    why = refusal(action, subject, health)
+    """Raise the refusal, if any (the host's side of backend.actions' rule)."""
+    why = broken_chain_refusal(action, subject, health)
     if why:
         raise InvalidStateError(vm_name, why[0].lower() + why[1:])
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hvgui import portable, vhdx
+from hvgui.backend.formats import human_size
 from hvgui.host.errors import HostError
-from hvgui.host.names import human_size
 
 # What every operation writes besides its data: journal, configurations, status and event
 # lines, a VHDX's headers, log and metadata (a new dynamic VHDX is 4 MiB on disk).

@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from hvgui import durable, vhdx
+from hvgui.backend.formats import human_size
 from hvgui.backend.model import DiskEvent
 from hvgui.errors import HvError
 from hvgui.host.boundary import ALLOW_COMMAND, Boundary, shared_file
 from hvgui.host.errors import HostError, UnfinishedError
 from hvgui.host.fileio import file_size, norm, parse_json, read_bounded
-from hvgui.host.names import human_size
 from hvgui.progress import MERGE_PHASE, CancelToken, Progress, report, scaled
 
 Action = dict[str, Any]

@@ -6,6 +6,8 @@ import os
 import re
 from datetime import datetime
 
+from hvgui.backend.formats import ps_datetime
+
 _NOT_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
@@ -21,28 +23,9 @@ def shown(name: str, limit: int = 40) -> str:
     return f"'{name}'" if len(name) <= limit else f"'{name[:limit]}...'"
 
 
-def ps_datetime(when: datetime, *, between: str = " ", seconds: bool = True) -> str:
-    """A time as PowerShell (en-US) prints it, in local time: `11/25/2026 1:05:09 PM`."""
-    local = when.astimezone()
-    hour = local.hour % 12 or 12
-    clock = f"{hour}:{local.minute:02d}" + (f":{local.second:02d}" if seconds else "")
-    suffix = "AM" if local.hour < 12 else "PM"
-    return f"{local.month}/{local.day}/{local.year}{between}{clock} {suffix}"
-
-
 def default_checkpoint_name(vm_name: str, when: datetime) -> str:
     """Hyper-V Manager's default: `web01 - (11/25/2026 - 1:05:09 PM)` in local time."""
     return f"{vm_name} - ({ps_datetime(when, between=' - ')})"
-
-
-def human_size(value: int | None) -> str:
-    """A size as a person reads it: `512 B`, `4.0 MiB`, `1.5 GiB`, `2.0 TiB` ("" when unknown)."""
-    if value is None:
-        return ""
-    for unit, suffix in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if value >= unit:
-            return f"{value / unit:.1f} {suffix}"
-    return f"{value} B"
 
 
 def ps_quote(value: str | os.PathLike[str]) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui.backend.formats import human_size
 from hvgui.backend.model import DiskEvent
 from hvgui.backend.phases import Phase
 from hvgui.host import freespace, journal
@@ -16,7 +17,6 @@ from hvgui.host.checkpoints import snapshot_docs
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size
 from hvgui.host.layout import snapshot_config_path
-from hvgui.host.names import human_size
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
 

@@ -4,8 +4,7 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 from __future__ import annotations
 
 from hvgui.backend import SOUND, VM, Health, Snapshot
-from hvgui.backend.actions import allowed_actions
-from hvgui.host import chain_health
+from hvgui.backend.actions import APPLY, CHECKPOINT, START, allowed_actions, broken_chain_refusal
 from hvgui.ui.formatting import sentence
 
 
@@ -37,12 +36,12 @@ def refusals(
     out: dict[str, str] = {
         action: busy or sentence(problem) for action, problem in allowed_actions(vm).items()
     }
-    for action in (chain_health.CHECKPOINT, chain_health.START):
-        out[action] = out[action] or chain_health.refusal(action, vm.name, health)
+    for action in (CHECKPOINT, START):
+        out[action] = out[action] or broken_chain_refusal(action, vm.name, health)
     return out
 
 
 def apply_refusal(vm: VM, snapshot: Snapshot, *, busy_here: bool, health: Health = SOUND) -> str:
     """Why Apply... is not offered for `snapshot` ("" when it is); `health`: its chain's."""
-    return busy_reason(vm, busy_here=busy_here) or chain_health.refusal(
-        chain_health.APPLY, snapshot.name, health)
+    return busy_reason(vm, busy_here=busy_here) or broken_chain_refusal(
+        APPLY, snapshot.name, health)

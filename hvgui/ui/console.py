@@ -31,10 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend import OperationResult
+from hvgui.backend.formats import human_size
 from hvgui.backend.states import VMState
 from hvgui.connect import lab_host
 from hvgui.guest.guest import Guest
-from hvgui.host.names import human_size
 from hvgui.ui import ask, commands
 from hvgui.ui.icons import icon
 from hvgui.ui.screen_contents import first_virtual_disk

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend import VM, HardDrive, Snapshot
+from hvgui.backend.formats import human_size
 from hvgui.backend.states import VMState
-from hvgui.host.names import human_size
 from hvgui.ui.formatting import hyperv_time, memory_mb
 from hvgui.ui.thumbnail import render_screen
 

@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication
 from PySide6.QtWidgets import QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from hvgui.backend import DiskEvent, OperationResult
-from hvgui.host.names import human_size
+from hvgui.backend.formats import human_size
 
 COLUMNS = ("Action / file", "Change", "Size", "Detail")
 _ACTION_COLOURS = {

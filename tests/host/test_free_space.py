@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from hvgui.backend.formats import human_size
 from hvgui.host import Host, freespace
 from hvgui.host.errors import HostError, UnfinishedError
-from hvgui.host.names import human_size
 from hvgui.inspect import delete_preview
 
 from .hosthelpers import MiB, contents, make_vm, write_now

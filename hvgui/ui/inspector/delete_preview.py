@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hvgui.backend.formats import human_size
 from hvgui.errors import HvError
-from hvgui.host.names import human_size
 from hvgui.inspect import DeletePreview, delete_preview
 from hvgui.ui.inspector.file_models import PlannedFilesModel
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading

@@ -7,7 +7,7 @@ from enum import IntEnum
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
-from hvgui.host.names import human_size
+from hvgui.backend.formats import human_size
 from hvgui.inspect import DELETE, KEEP, MERGE, FileFacts, PlannedFile
 from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable
 

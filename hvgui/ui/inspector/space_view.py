@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from hvgui.host.names import human_size
+from hvgui.backend.formats import human_size
 from hvgui.inspect import space_history
 from hvgui.ui.inspector.block_map import FILE_COLOURS
 from hvgui.ui.inspector.panels import heading

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hvgui.backend.formats import human_size
 from hvgui.errors import HvError
-from hvgui.host.names import human_size
 from hvgui.inspect import (
     AVHDX,
     BIN,

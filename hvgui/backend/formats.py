@@ -1,0 +1,25 @@
+"""How the host's values are written for people, whichever backend gave them: sizes and
+PowerShell's dates (the window, hvctl and both backends' messages say them the same way)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def ps_datetime(when: datetime, *, between: str = " ", seconds: bool = True) -> str:
+    """A time as PowerShell (en-US) prints it, in local time: `11/25/2026 1:05:09 PM`."""
+    local = when.astimezone()
+    hour = local.hour % 12 or 12
+    clock = f"{hour}:{local.minute:02d}" + (f":{local.second:02d}" if seconds else "")
+    suffix = "AM" if local.hour < 12 else "PM"
+    return f"{local.month}/{local.day}/{local.year}{between}{clock} {suffix}"
+
+
+def human_size(value: int | None) -> str:
+    """A size as a person reads it: `512 B`, `4.0 MiB`, `1.5 GiB`, `2.0 TiB` ("" when unknown)."""
+    if value is None:
+        return ""
+    for unit, suffix in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if value >= unit:
+            return f"{value / unit:.1f} {suffix}"
+    return f"{value} B"
