@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hvgui import vhdx
-from hvgui.backend.model import DiskEvent, Finding, HardDrive, Health, OperationResult
+from hvgui.backend.model import DiskEvent, HardDrive, Health
 from hvgui.backend.protocol import EVERYTHING
 from hvgui.host import chain_health, checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
 from hvgui.host.boundary import (
@@ -22,6 +22,7 @@ from hvgui.host.boundary import (
     refuse_linked_metadata,
     set_allowed_outside,
 )
+from hvgui.host.check import check_host
 from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.context import HostCore
 from hvgui.host.errors import HostError, PausedCriticalError
@@ -157,11 +158,6 @@ class Host(HostCore):
         event = DiskEvent(datetime.now(UTC), "Guest", doc.id, action, Path(path), size, detail)
         self.log.append([event])
         self.bump()
-
-    def check(self) -> list[Finding]:
-        from hvgui.host.check import check_host
-
-        return check_host(self)
 
     def memory_path(self, vm: str) -> Path:
         """The VM's memory file: `Virtual Machines/<ID>/<ID>.bin` (exists while it has memory)."""
@@ -321,296 +317,33 @@ class Host(HostCore):
                 tx.rollback()
         self.bump()
 
-    # ================================================================== VMs
-    def new_vm(
-        self,
-        name: str,
-        *,
-        memory_startup_bytes: int = 1 << 30,
-        new_vhd_size_bytes: int | None = None,
-        generation: int = 2,
-        path: Path | str | None = None,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        return vm_ops.new_vm(
-            self,
-            name,
-            memory_startup_bytes=memory_startup_bytes,
-            new_vhd_size_bytes=new_vhd_size_bytes,
-            generation=generation,
-            path=path,
-            progress=progress,
-            cancel=cancel,
-        )
+    # ================================================================== operations
+    # Each is a function of an operation module taking the HostCore first, bound here as a
+    # method: its signature and docstring are written once, where it is implemented.
+    check = check_host
 
-    def remove_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        """Remove-VM: the configuration, saved state and checkpoint files go; disks stay."""
-        return vm_ops.remove_vm(self, vm, progress=progress, cancel=cancel)
+    new_vm = vm_ops.new_vm
+    remove_vm = vm_ops.remove_vm
+    rename_vm = vm_ops.rename_vm
+    start_vm = vm_ops.start_vm
+    reset_vm = vm_ops.reset_vm
+    remove_saved_state = vm_ops.remove_saved_state
+    stop_vm = vm_ops.stop_vm
+    save_vm = vm_ops.save_vm
+    suspend_vm = vm_ops.suspend_vm
+    resume_vm = vm_ops.resume_vm
+    set_vm = vm_ops.set_vm
+    add_hard_drive = vm_ops.add_hard_drive
+    remove_hard_drive = vm_ops.remove_hard_drive
+    add_fibre_channel = vm_ops.add_fibre_channel
+    remove_fibre_channel = vm_ops.remove_fibre_channel
 
-    def rename_vm(
-        self,
-        vm: str,
-        new_name: str,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        return vm_ops.rename_vm(self, vm, new_name, progress=progress, cancel=cancel)
+    checkpoint_vm = checkpoint_ops.checkpoint_vm
+    restore_snapshot = checkpoint_ops.restore_snapshot
+    revert_vm = checkpoint_ops.revert_vm
+    remove_snapshot = checkpoint_ops.remove_snapshot
+    rename_snapshot = checkpoint_ops.rename_snapshot
 
-    # ------------------------------------------------------------------ state transitions
-
-    def start_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        return vm_ops.transition(self, vm, states.START, "Start-VM", progress, cancel)
-
-    def reset_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        """Restart-VM -Force: a Running (or Paused) VM restarts at once; its memory is lost."""
-        return vm_ops.transition(self, vm, states.RESET, "Restart-VM", progress, cancel)
-
-    def remove_saved_state(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        """Remove-VMSavedState: a Saved VM's memory and device state are deleted; it is Off."""
-        return vm_ops.transition(
-            self, vm, states.DELETE_SAVED_STATE, "Remove-VMSavedState", progress, cancel
-        )
-
-    def stop_vm(
-        self,
-        vm: str,
-        *,
-        turn_off: bool = False,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        if turn_off:
-            return vm_ops.transition(
-                self, vm, states.TURN_OFF, "Stop-VM -TurnOff", progress, cancel
-            )
-        return vm_ops.transition(self, vm, states.SHUT_DOWN, "Stop-VM", progress, cancel)
-
-    def save_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        return vm_ops.transition(self, vm, states.SAVE, "Save-VM", progress, cancel)
-
-    def suspend_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        return vm_ops.transition(self, vm, states.PAUSE, "Suspend-VM", progress, cancel)
-
-    def resume_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        return vm_ops.transition(self, vm, states.RESUME, "Resume-VM", progress, cancel)
-
-    # ------------------------------------------------------------------ settings
-    def set_vm(
-        self,
-        vm: str,
-        *,
-        processor_count: int | None = None,
-        memory_startup_bytes: int | None = None,
-        snapshot_file_location: Path | str | None = None,
-        checkpoint_type: str | None = None,
-        notes: str | None = None,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Set-VM. With checkpoints present, only the VM's own configuration changes."""
-        return vm_ops.set_vm(
-            self,
-            vm,
-            processor_count=processor_count,
-            memory_startup_bytes=memory_startup_bytes,
-            snapshot_file_location=snapshot_file_location,
-            checkpoint_type=checkpoint_type,
-            notes=notes,
-            progress=progress,
-            cancel=cancel,
-        )
-
-    def add_hard_drive(
-        self,
-        vm: str,
-        path: Path | str,
-        *,
-        pass_through: bool = False,
-        controller_type: str | None = None,
-        controller_number: int | None = None,
-        controller_location: int | None = None,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Add-VMHardDiskDrive: attach a VHDX, or a raw file standing for a physical disk."""
-        return vm_ops.add_hard_drive(
-            self,
-            vm,
-            path,
-            pass_through=pass_through,
-            controller_type=controller_type,
-            controller_number=controller_number,
-            controller_location=controller_location,
-            progress=progress,
-            cancel=cancel,
-        )
-
-    def remove_hard_drive(
-        self,
-        vm: str,
-        controller_type: str,
-        controller_number: int,
-        controller_location: int,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Remove-VMHardDiskDrive: detach a drive (its file stays where it is)."""
-        return vm_ops.remove_hard_drive(
-            self,
-            vm,
-            controller_type,
-            controller_number,
-            controller_location,
-            progress=progress,
-            cancel=cancel,
-        )
-
-    def add_fibre_channel(
-        self,
-        vm: str,
-        *,
-        san_name: str,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Add-VMFibreChannelHba (VM must be off)."""
-        return vm_ops.add_fibre_channel(
-            self, vm, san_name=san_name, progress=progress, cancel=cancel
-        )
-
-    def remove_fibre_channel(
-        self,
-        vm: str,
-        adapter: str,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Remove-VMFibreChannelHba: `adapter` is its Id or SAN name (VM must be off)."""
-        return vm_ops.remove_fibre_channel(self, vm, adapter, progress=progress, cancel=cancel)
-
-    # ================================================================== checkpoints
-    def checkpoint_vm(
-        self,
-        vm: str,
-        *,
-        snapshot_name: str | None = None,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Checkpoint-VM: freeze every disk, start an AVHDX per disk, copy the configuration
-        (and memory + device state of a running VM) into the Snapshots folder."""
-        return checkpoint_ops.checkpoint_vm(
-            self, vm, snapshot_name=snapshot_name, progress=progress, cancel=cancel
-        )
-
-    # ------------------------------------------------------------------ apply / revert
-    def restore_snapshot(
-        self,
-        vm: str,
-        snapshot: str,
-        *,
-        take_checkpoint_first: bool = False,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Apply a checkpoint: Now's disks are discarded, new AVHDX start off the checkpoint's
-        disks, and the VM returns to the checkpoint's state (with its memory if it had any)."""
-        return checkpoint_ops.restore_snapshot(
-            self,
-            vm,
-            snapshot,
-            take_checkpoint_first=take_checkpoint_first,
-            progress=progress,
-            cancel=cancel,
-        )
-
-    def revert_vm(
-        self, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
-    ) -> OperationResult:
-        """Revert: apply the VM's current parent checkpoint."""
-        return checkpoint_ops.revert_vm(self, vm, progress=progress, cancel=cancel)
-
-    # ------------------------------------------------------------------ delete
-    def remove_snapshot(
-        self,
-        vm: str,
-        snapshot: str,
-        *,
-        include_children: bool = False,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Remove-VMSnapshot: delete a checkpoint (or its subtree) by Hyper-V's merge rules."""
-        return checkpoint_ops.remove_snapshot(
-            self, vm, snapshot, include_children=include_children, progress=progress, cancel=cancel
-        )
-
-    def rename_snapshot(
-        self,
-        vm: str,
-        snapshot: str,
-        new_name: str,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        return checkpoint_ops.rename_snapshot(
-            self, vm, snapshot, new_name, progress=progress, cancel=cancel
-        )
-
-    # ------------------------------------------------------------------ export
-    def export_snapshot(
-        self,
-        vm: str,
-        snapshot: str,
-        destination: Path | str,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Export-VMSnapshot: a standalone VM folder as of the checkpoint, disks flattened."""
-        return storage_ops.export_snapshot(
-            self, vm, snapshot, destination, progress=progress, cancel=cancel
-        )
-
-    def export_vm(
-        self,
-        vm: str,
-        destination: Path | str,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Export-VM of the current state (Now), disks flattened (checkpoints not included)."""
-        return storage_ops.export_vm(self, vm, destination, progress=progress, cancel=cancel)
-
-    # ------------------------------------------------------------------ move storage
-    def move_storage(
-        self,
-        vm: str,
-        destination: Path | str,
-        *,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> OperationResult:
-        """Move-VMStorage -DestinationStoragePath: configuration, checkpoints, saved state and
-        every disk (the base and ALL its AVHDX together) move under `destination`."""
-        return storage_ops.move_storage(self, vm, destination, progress=progress, cancel=cancel)
+    export_snapshot = storage_ops.export_snapshot
+    export_vm = storage_ops.export_vm
+    move_storage = storage_ops.move_storage

@@ -252,6 +252,58 @@ def transition(
         return host.result(op, line)
 
 
+# The state changes Hyper-V Manager's Action pane offers, one cmdlet each (states.py has the rules).
+def start_vm(
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    return transition(host, vm, states.START, "Start-VM", progress, cancel)
+
+
+def reset_vm(
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    """Restart-VM -Force: a Running (or Paused) VM restarts at once; its memory is lost."""
+    return transition(host, vm, states.RESET, "Restart-VM", progress, cancel)
+
+
+def remove_saved_state(
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    """Remove-VMSavedState: a Saved VM's memory and device state are deleted; it is Off."""
+    return transition(host, vm, states.DELETE_SAVED_STATE, "Remove-VMSavedState", progress, cancel)
+
+
+def stop_vm(
+    host: HostCore,
+    vm: str,
+    *,
+    turn_off: bool = False,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> OperationResult:
+    if turn_off:
+        return transition(host, vm, states.TURN_OFF, "Stop-VM -TurnOff", progress, cancel)
+    return transition(host, vm, states.SHUT_DOWN, "Stop-VM", progress, cancel)
+
+
+def save_vm(
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    return transition(host, vm, states.SAVE, "Save-VM", progress, cancel)
+
+
+def suspend_vm(
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    return transition(host, vm, states.PAUSE, "Suspend-VM", progress, cancel)
+
+
+def resume_vm(
+    host: HostCore, vm: str, *, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> OperationResult:
+    return transition(host, vm, states.RESUME, "Resume-VM", progress, cancel)
+
+
 def set_vm(
     host: HostCore,
     vm: str,
