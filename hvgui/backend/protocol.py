@@ -168,7 +168,8 @@ class HostBackend(Protocol):
         ...
 
     def allowed_outside_folders(self) -> list[Path]:
-        """Folders outside the host it may change (Capability.OUTSIDE_FOLDERS)."""
+        """Folders outside the host it may change (Capability.OUTSIDE_FOLDERS; without it,
+        none: setting them is refused)."""
         ...
 
     def allow_outside_folders(self, folders: list[Path]) -> list[Path]: ...

@@ -19,7 +19,7 @@ def busy_reason(vm: VM, *, busy_here: bool) -> str:
 
 
 def read_only_reason(host_read_only: str) -> str:
-    """Why nothing on the host can change: `Host.read_only`, the reason the host itself
+    """Why nothing on the host can change: `HostBackend.read_only`, the reason the host itself
     refuses every change with, in a sentence ("" for a writable host)."""
     if not host_read_only:
         return ""
@@ -30,7 +30,7 @@ def refusals(
     vm: VM, *, busy_here: bool, read_only: str = "", health: Health = SOUND
 ) -> dict[str, str]:
     """Every VM action -> why it is not offered now; "" when it is. `read_only` is the host's
-    `Host.read_only`: on a read-only host nothing is offered. `health`: the verdict on the
+    `HostBackend.read_only`: on a read-only host nothing is offered. `health`: the verdict on the
     VM's disk chain (a broken one refuses what the host refuses, in its words)."""
     busy = read_only_reason(read_only) or busy_reason(vm, busy_here=busy_here)
     out: dict[str, str] = {

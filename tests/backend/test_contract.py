@@ -357,15 +357,38 @@ def test_drives_attach_and_detach(backend: HostBackend, vm: VM, tmp_path: Path) 
     assert data.exists()  # detached, never deleted
 
 
+def test_fibre_channel_adapters_attach_and_detach(
+    backend: HostBackend, vm: VM, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.id.startswith("hyperv"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "HyperVHost does not list a VM's Fibre Channel adapters yet (its Get-VM records "
+            "carry no FibreChannelHostBusAdapters)")))
+    backend.add_fibre_channel(vm.id, san_name="SAN01")
+    [adapter] = backend.get_vm(vm.id).fibre_channel
+    assert adapter.san_name == "SAN01" and adapter.id
+    backend.start_vm(vm.id)
+    with pytest.raises(InvalidStateError):  # only while the VM is off
+        backend.remove_fibre_channel(vm.id, adapter.id)
+    backend.stop_vm(vm.id, turn_off=True)
+    backend.remove_fibre_channel(vm.id, "SAN01")
+    assert backend.get_vm(vm.id).fibre_channel == []
+
+
 # ---------------------------------------------------------------------- cancel, errors
-CANCELLABLE: list[tuple[Capability, Callable[[HostBackend, VM, Path, CancelToken], object]]] = [
-    (Capability.CANCEL_CHECKPOINT, lambda b, vm, _t, c: b.checkpoint_vm(vm.id, cancel=c)),
-    (Capability.CANCEL_APPLY, lambda b, vm, _t, c: b.restore_snapshot(vm.id, "one", cancel=c)),
-    (Capability.CANCEL_DELETE, lambda b, vm, _t, c: b.remove_snapshot(vm.id, "one", cancel=c)),
+Call = Callable[[HostBackend, VM, Path, Callable[[float, str], None] | None, CancelToken], object]
+CANCELLABLE: list[tuple[Capability, Call]] = [
+    (Capability.CANCEL_CHECKPOINT,
+     lambda b, vm, _t, p, c: b.checkpoint_vm(vm.id, progress=p, cancel=c)),
+    (Capability.CANCEL_APPLY,
+     lambda b, vm, _t, p, c: b.restore_snapshot(vm.id, "one", progress=p, cancel=c)),
+    (Capability.CANCEL_DELETE,
+     lambda b, vm, _t, p, c: b.remove_snapshot(vm.id, "one", progress=p, cancel=c)),
     (Capability.CANCEL_EXPORT,
-     lambda b, vm, t, c: b.export_snapshot(vm.id, "one", t / "export", cancel=c)),
+     lambda b, vm, t, p, c: b.export_snapshot(vm.id, "one", t / "export", progress=p, cancel=c)),
     (Capability.CANCEL_MOVE,
-     lambda b, vm, _t, c: b.move_storage(vm.id, Path(b.location) / "moved", cancel=c)),
+     lambda b, vm, _t, p, c: b.move_storage(vm.id, Path(b.location) / "moved", progress=p,
+                                            cancel=c)),
 ]
 
 
@@ -375,7 +398,7 @@ def test_cancel_leaves_the_host_as_before(
     vm: VM,
     tmp_path: Path,
     capability: Capability,
-    call: Callable[[HostBackend, VM, Path, CancelToken], object],
+    call: Call,
 ) -> None:
     if not backend.capabilities.has(capability):
         pytest.skip(backend.capabilities.reason(capability))
@@ -384,12 +407,56 @@ def test_cancel_leaves_the_host_as_before(
     cancel = CancelToken()
     cancel.cancel()
     with pytest.raises(Cancelled):
-        call(backend, vm, tmp_path, cancel)
+        call(backend, vm, tmp_path, None, cancel)
     assert backend.list_snapshots(vm.id) == snaps_before
     after = backend.get_vm(vm.id)
     assert (after.hard_drives, after.config_path, after.parent_snapshot_id) == (
         vm_before.hard_drives, vm_before.config_path, vm_before.parent_snapshot_id)
     assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize(("capability", "call"), CANCELLABLE, ids=[c for c, _ in CANCELLABLE])
+def test_cancel_while_running_leaves_the_host_as_before(
+    backend: HostBackend,
+    vm: VM,
+    tmp_path: Path,
+    capability: Capability,
+    call: Call,
+) -> None:
+    """Cancelled at the operation's first progress report, once it is under way."""
+    if not backend.capabilities.has(capability):
+        pytest.skip(backend.capabilities.reason(capability))
+    _checkpoint(backend, vm, "one")
+    vm_before, snaps_before = backend.get_vm(vm.id), backend.list_snapshots(vm.id)
+    cancel = CancelToken()
+
+    def cancel_when_told(fraction: float, phase: str) -> None:
+        cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        call(backend, vm, tmp_path, cancel_when_told, cancel)
+    assert backend.list_snapshots(vm.id) == snaps_before
+    after = backend.get_vm(vm.id)
+    assert (after.hard_drives, after.config_path, after.parent_snapshot_id, after.status) == (
+        vm_before.hard_drives, vm_before.config_path, vm_before.parent_snapshot_id, "")
+
+
+def test_what_a_backend_cannot_do_is_refused_with_its_reason(
+    backend: HostBackend, vm: VM
+) -> None:
+    caps = backend.capabilities
+    calls: list[tuple[Capability, Callable[[], object]]] = [
+        (Capability.CHECK_HOST, backend.check),
+        (Capability.OUTSIDE_FOLDERS, lambda: backend.allow_outside_folders([])),
+        (Capability.INSPECT_FILES, lambda: backend.local_copy(vm.config_path)),
+    ]
+    for capability, call in calls:
+        if caps.has(capability):
+            call()  # it works
+            continue
+        with pytest.raises(HostError) as refused:
+            call()
+        assert caps.reason(capability) in str(refused.value), capability
 
 
 def test_errors_are_host_errors_with_readable_text(backend: HostBackend, vm: VM) -> None:
@@ -415,8 +482,7 @@ def test_unreadable_vm_is_reported_not_fatal(backend: HostBackend, vm: VM) -> No
 
 # ---------------------------------------------------------------------- events, files
 def test_events_say_what_operations_did(backend: HostBackend, vm: VM) -> None:
-    if not backend.capabilities.has(Capability.EVENT_LOG):
-        pytest.skip(backend.capabilities.reason(Capability.EVENT_LOG))
+    """This program's operations at least (a host with an event log: every program's)."""
     size = backend.events_size()
     result = _checkpoint(backend, vm, "one")
     assert backend.events_size() > size
@@ -426,6 +492,14 @@ def test_events_say_what_operations_did(backend: HostBackend, vm: VM) -> None:
     assert any(e.action == "created" for e in result.events)
     backend.new_vm("db01", memory_startup_bytes=64 * MiB)
     assert len(backend.events()) > len(events)
+
+
+def test_the_event_log_holds_what_other_programs_did(backend: HostBackend, vm: VM) -> None:
+    if not backend.capabilities.has(Capability.EVENT_LOG):
+        pytest.skip(backend.capabilities.reason(Capability.EVENT_LOG))
+    result = _checkpoint(backend, vm, "one")
+    again = open_backend(backend.location)  # another program opening the same host
+    assert again.events(vm.id)[-len(result.events):] == result.events
 
 
 def test_a_checkpoints_files_can_be_read(backend: HostBackend, vm: VM) -> None:
