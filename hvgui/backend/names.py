@@ -3,7 +3,13 @@ refusal and the window's check before it asks a host."""
 
 from __future__ import annotations
 
-from hvgui.backend.errors import HostError
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hvgui.backend.errors import HostError, NotFoundError
+
+if TYPE_CHECKING:
+    from hvgui.backend.model import Snapshot
 
 MAX_NAME = 100
 
@@ -39,3 +45,18 @@ def validate_name(subject: str, name: str, what: str = "checkpoint") -> str:
     if problem:
         raise HostError(subject, problem)
     return name
+
+
+def find_snapshot(snapshots: Sequence[Snapshot], name_or_id: str, vm: str) -> Snapshot:
+    """The checkpoint of `vm` named `name_or_id`: its Id (any case, braces or not) or its exact
+    name; NotFoundError when none is, HostError when several share the name."""
+    key = name_or_id.strip("{}").upper()
+    for snap in snapshots:
+        if snap.id == key:
+            return snap
+    matches = [s for s in snapshots if s.name == name_or_id]
+    if not matches:
+        raise NotFoundError(name_or_id, f"no checkpoint with this name or Id on VM {vm!r}")
+    if len(matches) > 1:
+        raise HostError(name_or_id, "several checkpoints have this name: use the checkpoint's Id")
+    return matches[0]

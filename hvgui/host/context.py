@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.backend.model import VM, DiskEvent, OperationResult, Snapshot
+from hvgui.backend.names import find_snapshot
 from hvgui.backend.phases import status_text
 from hvgui.host import journal, runtime, states
 from hvgui.host.boundary import Boundary, allowed_outside
@@ -245,19 +246,7 @@ class HostCore:
         return out
 
     def get_snapshot(self, vm: str, name_or_id: str) -> Snapshot:
-        snaps = self.list_snapshots(vm)
-        key = name_or_id.strip("{}").upper()
-        for snap in snaps:
-            if snap.id == key:
-                return snap
-        matches = [s for s in snaps if s.name == name_or_id]
-        if not matches:
-            raise NotFoundError(name_or_id, f"no checkpoint with this name or Id on VM {vm!r}")
-        if len(matches) > 1:
-            raise HostError(
-                name_or_id, "several checkpoints have this name: use the checkpoint's Id"
-            )
-        return matches[0]
+        return find_snapshot(self.list_snapshots(vm), name_or_id, vm)
 
     # ================================================================== operation plumbing
     @contextmanager

@@ -30,7 +30,7 @@ from hvgui.backend.model import (
     OperationResult,
     Snapshot,
 )
-from hvgui.backend.names import validate_name
+from hvgui.backend.names import find_snapshot, validate_name
 from hvgui.backend.protocol import Capabilities, Capability
 from hvgui.host.names import ps_quote, ps_size
 from hvgui.hyperv.changes import FileFacts, compare, created, file_from_record
@@ -171,18 +171,7 @@ class HyperVHost:
         return tree_order([snapshot_from_record(obj) for obj in objs])
 
     def get_snapshot(self, vm: str, name_or_id: str) -> Snapshot:
-        snaps = self.list_snapshots(vm)
-        key = name_or_id.strip("{}").upper()
-        for snap in snaps:
-            if snap.id == key:
-                return snap
-        matches = [s for s in snaps if s.name == name_or_id]
-        if not matches:
-            raise NotFoundError(name_or_id, f"no checkpoint with this name or Id on VM {vm!r}")
-        if len(matches) > 1:
-            raise HostError(name_or_id, "several checkpoints have this name: use the "
-                            "checkpoint's Id")
-        return matches[0]
+        return find_snapshot(self.list_snapshots(vm), name_or_id, vm)
 
     def get_vhd_chain(self, path: str) -> list[VhdInfo]:
         """Get-VHD of a disk and each parent up its ParentPath, leaf first."""
