@@ -213,8 +213,9 @@ def vm_from_record(obj: Any) -> VM:
         snapshot_file_location=Path(snapshot_location),
         parent_snapshot_id=optional_guid(field(obj, "ParentSnapshotId"), "ParentSnapshotId"),
         parent_snapshot_name=optional_text(obj, "ParentSnapshotName"),
+        # Windows Server 2012 R2 has no CheckpointType ([string]$null is ""): Standard.
         checkpoint_type=(enum_text(checkpoint_type, CHECKPOINT_TYPES, "CheckpointType")
-                         if checkpoint_type is not None else CheckpointType.STANDARD),
+                         if checkpoint_type not in (None, "") else CheckpointType.STANDARD),
         processor_count=integer(obj, "ProcessorCount", 1),
         memory_startup=integer(obj, "MemoryStartup"),
         generation=integer(obj, "Generation", 1),

@@ -133,3 +133,9 @@ def test_powershell_error_records_become_hvgui_errors(record: Record) -> None:
     host_said = " ".join(record.data["Message"].split())
     assert error.problem == host_said  # the host's own message, on one line
     assert error.subject == (record.data["TargetObject"] or "web01")
+
+
+def test_a_2012_r2_host_has_no_checkpoint_type() -> None:
+    record = json.loads((RECORDED / "get_vm_ps51_uncast.json").read_text())
+    record.update(CheckpointType="", Version="5.0")  # [string]$null: the property is not there
+    assert vm_from_record(record).checkpoint_type == "Standard"

@@ -117,6 +117,16 @@ def test_mutating_cmdlets_run_as_jobs_with_progress(script: str, jobs: list[str]
     assert "Cancellable" in function_body("Stop-HvguiJob")
 
 
+def test_progress_records_are_never_piped_away() -> None:
+    """Wait-HvguiJob's and Wait-HvguiMerge's output IS the progress: `| Out-Null` after them
+    would silence the Status column."""
+    for name in script_names():
+        for line in script_text(name).splitlines():
+            if "Wait-Hvgui" in line:
+                assert "Out-Null" not in line and "$null =" not in line, f"{name}: {line}"
+    assert "$null = Receive-Job" in function_body("Wait-HvguiJob")  # the cmdlet's output
+
+
 def test_remove_reports_the_merge_until_it_ends() -> None:
     text = script_text("remove_snapshot")
     assert text.index("Wait-HvguiJob") < text.index("Wait-HvguiMerge") < text.index("'Done'")
@@ -126,7 +136,7 @@ def test_remove_reports_the_merge_until_it_ends() -> None:
 
 def test_get_vms_asks_summary_information_once_for_all_vms() -> None:
     text = script_text("get_vms")
-    assert text.count("-MethodName GetSummaryInformation") == 1 and "SettingData = $null" in text
+    assert text.count("-MethodName GetSummaryInformation") == 1 and "SettingData" not in text
     # state, memory, uptime, checkpoints, jobs, status
     for number in ("100", "103", "105", "107", "108", "110"):
         assert re.search(rf"\b{number}\b", text.split("$requested")[1])

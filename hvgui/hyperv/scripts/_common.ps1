@@ -72,21 +72,29 @@ function Get-HvguiComputerSystem([string] $VMId) {
 function Get-HvguiJobs([string] $VMId, [int[]] $JobTypes) {
     $system = Get-HvguiComputerSystem $VMId
     if ($null -eq $system) { return @() }
+    # Any CIM_ConcreteJob kind (Msvm_ConcreteJob, Msvm_StorageJob for merges...): by its fields.
     @(Get-CimAssociatedInstance -InputObject $system -Association Msvm_AffectedJobElement -ErrorAction SilentlyContinue |
-        Where-Object { $_.CimClass.CimClassName -eq 'Msvm_ConcreteJob' -and
+        Where-Object { $null -ne $_.JobType -and $null -ne $_.JobState -and
                        $JobTypes -contains [int]$_.JobType -and
                        $HvguiJobRunning -contains [int]$_.JobState })
 }
 
 function Stop-HvguiJob($Job) {
-    # RequestStateChange 4 = Terminate; only where Hyper-V says the job can be cancelled.
-    if ($null -ne $Job -and $Job.Cancellable) {
-        Invoke-CimMethod -InputObject $Job -MethodName RequestStateChange -Arguments @{ RequestedState = [uint16]4 } | Out-Null
+    # RequestStateChange 4 = Terminate; only where Hyper-V says the job can be cancelled. The
+    # job is fetched again by its InstanceID: a copy seen through an association may not
+    # carry the path a method call needs.
+    if ($null -eq $Job -or -not $Job.Cancellable) { return }
+    $live = Get-CimInstance -Namespace $HvguiNamespace -ClassName CIM_ConcreteJob -Filter "InstanceID='$($Job.InstanceID)'" -ErrorAction SilentlyContinue |
+            Select-Object -First 1
+    if ($null -ne $live) {
+        Invoke-CimMethod -InputObject $live -MethodName RequestStateChange -Arguments @{ RequestedState = [uint16]4 } | Out-Null
     }
 }
 
 # Wait for a cmdlet started with -AsJob, every ~0.5 s reporting the VM's Msvm_ConcreteJob of
-# one of `JobTypes` as progress; a stopped pipeline (cancel) terminates the job where it can.
+# one of `JobTypes` as progress records (this function's only output: the cmdlet's own output
+# is dropped, so callers never pipe it away); a stopped pipeline (cancel) terminates the job
+# where it can.
 function Wait-HvguiJob($PSJob, [string] $VMId, [int[]] $JobTypes) {
     $hyperv = $null
     $finished = $false
@@ -99,8 +107,7 @@ function Wait-HvguiJob($PSJob, [string] $VMId, [int[]] $JobTypes) {
             Start-Sleep -Milliseconds 500
         }
         $finished = $true
-        $output = Receive-Job $PSJob -ErrorAction Stop
-        $output
+        $null = Receive-Job $PSJob -ErrorAction Stop
     } finally {
         if (-not $finished) { Stop-HvguiJob $hyperv }
         Remove-Job $PSJob -Force -ErrorAction SilentlyContinue

@@ -4,6 +4,6 @@ param([Parameter(Mandatory = $true)][string] $VMId, [Parameter(Mandatory = $true
       [Parameter(Mandatory = $true)][string] $Path)
 $vm = Get-VM -Id $VMId
 $snapshot = Get-HvguiSnapshot $vm $SnapshotId
-Wait-HvguiJob (Export-VMSnapshot -VMSnapshot $snapshot -Path $Path -AsJob) $VMId @(62) | Out-Null
+Wait-HvguiJob (Export-VMSnapshot -VMSnapshot $snapshot -Path $Path -AsJob) $VMId @(62)
 Write-HvguiFiles (Join-Path $Path $vm.Name)
 Write-HvguiResult 'Done' @{ VMId = [string]$vm.Id; SnapshotId = $SnapshotId; Path = $Path }

@@ -6,6 +6,6 @@ param([Parameter(Mandatory = $true)][string] $VMId, [Parameter(Mandatory = $true
 $vm = Get-VM -Id $VMId
 $snapshot = Get-HvguiSnapshot $vm $SnapshotId
 $job = Remove-VMSnapshot -VMSnapshot $snapshot -IncludeAllChildSnapshots:$IncludeAllChildSnapshots -Confirm:$false -AsJob
-Wait-HvguiJob $job $VMId @(72, 50) | Out-Null
+Wait-HvguiJob $job $VMId @(72, 50)
 Wait-HvguiMerge $VMId
 Write-HvguiResult 'Done' @{ VMId = [string]$vm.Id; SnapshotId = $SnapshotId }

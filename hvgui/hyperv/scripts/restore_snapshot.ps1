@@ -5,7 +5,7 @@ param([Parameter(Mandatory = $true)][string] $VMId, [Parameter(Mandatory = $true
 $vm = Get-VM -Id $VMId
 $snapshot = Get-HvguiSnapshot $vm $SnapshotId
 if ($TakeCheckpointFirst) {
-    Wait-HvguiJob (Checkpoint-VM -VM $vm -AsJob) $VMId @(70) | Out-Null
+    Wait-HvguiJob (Checkpoint-VM -VM $vm -AsJob) $VMId @(70)
 }
-Wait-HvguiJob (Restore-VMSnapshot -VMSnapshot $snapshot -Confirm:$false -AsJob) $VMId @(71) | Out-Null
+Wait-HvguiJob (Restore-VMSnapshot -VMSnapshot $snapshot -Confirm:$false -AsJob) $VMId @(71)
 Write-HvguiResult 'VM' (ConvertTo-HvguiVM (Get-VM -Id $VMId) $null)

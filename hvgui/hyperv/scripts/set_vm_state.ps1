@@ -5,10 +5,10 @@ param([Parameter(Mandatory = $true)][string] $VMId,
       [string] $Action)
 $vm = Get-VM -Id $VMId
 switch ($Action) {
-    'Start' { Wait-HvguiJob (Start-VM -VM $vm -AsJob) $VMId @() | Out-Null }
-    'ShutDown' { Wait-HvguiJob (Stop-VM -VM $vm -Force -AsJob) $VMId @() | Out-Null }
-    'TurnOff' { Wait-HvguiJob (Stop-VM -VM $vm -TurnOff -Force -AsJob) $VMId @() | Out-Null }
-    'Save' { Wait-HvguiJob (Save-VM -VM $vm -AsJob) $VMId @() | Out-Null }
+    'Start' { Wait-HvguiJob (Start-VM -VM $vm -AsJob) $VMId @() }
+    'ShutDown' { Wait-HvguiJob (Stop-VM -VM $vm -Force -AsJob) $VMId @() }
+    'TurnOff' { Wait-HvguiJob (Stop-VM -VM $vm -TurnOff -Force -AsJob) $VMId @() }
+    'Save' { Wait-HvguiJob (Save-VM -VM $vm -AsJob) $VMId @() }
     'Suspend' { Suspend-VM -VM $vm }
     'Resume' { Resume-VM -VM $vm }
     'Reset' { Restart-VM -VM $vm -Force }
