@@ -27,6 +27,10 @@ class ActionsPane(QScrollArea):
         self._sections: list[tuple[str, Sequence[QAction | None]]] = []
         self._last_shown: tuple[object, ...] | None = None
         self._greyed_for = ""
+        self._header = QLabel("Actions")
+        self._header.setObjectName("paneHeader")
+        self._labels: list[QLabel] = []  # section titles, reused in order
+        self._buttons: dict[QAction, QToolButton] = {}  # one per action, reused
         self._body = QWidget()
         self._body.setObjectName("actionsBody")
         self._layout = QVBoxLayout(self._body)
@@ -59,33 +63,45 @@ class ActionsPane(QScrollArea):
         )
 
     def rebuild(self) -> None:
+        # The pane's widgets are made once and reused: an operation's start and end change
+        # what is offered, and making (and styling) a dozen buttons then stalled the GUI thread.
         while self._layout.count():
-            item = self._layout.takeAt(0)
-            widget = item.widget() if item is not None else None
-            if widget is not None:
-                widget.hide()  # gone now, not at the next event-loop pass
-                widget.deleteLater()
-        header = QLabel("Actions")
-        header.setObjectName("paneHeader")
-        self._layout.addWidget(header)
+            self._layout.takeAt(0)
+        for widget in (*self._labels, *self._buttons.values()):
+            widget.hide()  # gone now, not at the next event-loop pass
+        self._layout.addWidget(self._header)
+        labels = iter(self._labels)
         for title, actions in self._sections:
-            label = QLabel(title)
-            label.setObjectName("actionsSection")
-            label.setWordWrap(True)  # a long checkpoint name wraps instead of being cut off
+            label = next(labels, None) or self._new_label()
+            label.setText(title)
             label.setToolTip(title)
             self._layout.addWidget(label)
+            label.show()
             for action in actions:
                 if action is None or not self._offered(action):
                     continue
-                button = QToolButton()
-                button.setDefaultAction(action)
-                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                button.setAutoRaise(True)
-                button.setIconSize(QSize(16, 16))
-                button.setObjectName("actionsItem")
-                button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                button = self._buttons.get(action) or self._new_button(action)
                 self._layout.addWidget(button)
+                button.show()
         self._layout.addStretch(1)
+
+    def _new_label(self) -> QLabel:
+        label = QLabel()
+        label.setObjectName("actionsSection")
+        label.setWordWrap(True)  # a long checkpoint name wraps instead of being cut off
+        self._labels.append(label)
+        return label
+
+    def _new_button(self, action: QAction) -> QToolButton:
+        button = QToolButton()
+        button.setDefaultAction(action)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.setAutoRaise(True)
+        button.setIconSize(QSize(16, 16))
+        button.setObjectName("actionsItem")
+        button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._buttons[action] = button
+        return button
 
     def texts(self) -> list[str]:
         """The visible entries' texts, without accelerator ampersands (for tests and a11y)."""

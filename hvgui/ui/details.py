@@ -39,19 +39,21 @@ def _form() -> tuple[QWidget, QFormLayout]:
 
 
 def _value(text: str) -> QLabel:
-    """A value; a path shows its file name, the whole path in the tooltip."""
-    shown = text
-    if os.path.isabs(text):
-        shown = Path(text).name or text
-        label = QLabel(shown)
-        label.setToolTip(text)
-        # A long file name is cut at the pane's edge rather than widening the window.
-        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    else:
-        label = QLabel(shown)
-        label.setWordWrap(True)
+    label = QLabel()
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    _show_value(label, text)
     return label
+
+
+def _show_value(label: QLabel, text: str) -> None:
+    """A value; a path shows its file name, the whole path in the tooltip."""
+    path = os.path.isabs(text)
+    label.setText(Path(text).name or text if path else text)
+    label.setToolTip(text if path else "")
+    # A long file name is cut at the pane's edge rather than widening the window.
+    label.setSizePolicy(QSizePolicy.Policy.Ignored if path else QSizePolicy.Policy.Preferred,
+                        QSizePolicy.Policy.Preferred)
+    label.setWordWrap(not path)
 
 
 class DetailsPane(QWidget):
@@ -91,9 +93,18 @@ class DetailsPane(QWidget):
         self.show_nothing()
 
     def _fill(self, form: QFormLayout, rows: list[tuple[str, str]]) -> None:
-        if self._rows.get(id(form)) == rows:  # each refresh: rebuild only what changed
+        before = self._rows.get(id(form))
+        if before == rows:  # each refresh: rebuild only what changed
             return
         self._rows[id(form)] = list(rows)
+        if before is not None and [k for k, _ in before] == [k for k, _ in rows]:
+            # The same fields (another VM, a new state): their labels are kept, texts changed.
+            for row, ((_, old), (_, value)) in enumerate(zip(before, rows, strict=True)):
+                item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                field = item.widget() if item is not None else None
+                if value != old and isinstance(field, QLabel):
+                    _show_value(field, value)
+            return
         while form.rowCount():
             form.removeRow(0)
         for label, value in rows:

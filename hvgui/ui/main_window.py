@@ -121,6 +121,12 @@ class MainWindow(QMainWindow):
         self._screens: dict[str, list[str]] = {}  # thumbnail listings by checkpoint / Now
         self._screens_loading: set[str] = set()
         self._restoring = False
+        # What the host's reads and the operations' ends change (details, actions) is shown
+        # once per event-loop pass: a burst of them must not hold the GUI thread in one go.
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(0)
+        self._view_timer.timeout.connect(self._update_view)
         self._build_widgets()
         self._build_menus()
         self._connect_actions()
@@ -616,6 +622,9 @@ class MainWindow(QMainWindow):
         if self._kept_item:
             self.select_checkpoint(self._kept_item)
             self._kept_item = None
+        self._view_timer.start()
+
+    def _update_view(self) -> None:
         self._show_details()
         self.update_actions()
 
@@ -641,8 +650,7 @@ class MainWindow(QMainWindow):
         current = self.vm_view.selectionModel().selectedRows()
         if row is not None and (not current or current[0].row() != row):
             self._sync_vm_selection()
-        self._show_details()
-        self.update_actions()
+        self._view_timer.start()
 
     def _show_details(self) -> None:
         model = self.session.checkpoint_model if self.session is not None else None

@@ -139,6 +139,7 @@ def wait_idle(qtbot: Any, window: MainWindow, timeout: int = 20000) -> None:
     qtbot.waitUntil(lambda: not session.is_busy() and not window.runner.busy, timeout=timeout)
     with qtbot.waitSignal(session.refreshed, timeout=timeout):
         session.refresh()
+    QApplication.processEvents()  # the details and actions follow a read one pass later
 
 
 class StatusRecorder:
