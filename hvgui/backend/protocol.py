@@ -30,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from hvgui.backend.phases import Phase
+
 if TYPE_CHECKING:
     from hvgui.backend.errors import HostError
     from hvgui.backend.model import (
@@ -65,6 +67,18 @@ class Capability(StrEnum):
     CANCEL_MOVE = "cancel move"
 
 
+# The capability cancelling an operation in each phase needs (the phase it starts with, which
+# the window shows in the Status column); an operation not listed stops where it can.
+CANCEL_NEEDS: dict[str, Capability] = {
+    Phase.CREATE: Capability.CANCEL_CHECKPOINT,
+    Phase.APPLY: Capability.CANCEL_APPLY,
+    Phase.DELETE: Capability.CANCEL_DELETE,
+    Phase.MERGE: Capability.CANCEL_DELETE,
+    Phase.EXPORT: Capability.CANCEL_EXPORT,
+    Phase.MOVE: Capability.CANCEL_MOVE,
+}
+
+
 @dataclass(frozen=True, eq=False)
 class Capabilities:
     """What a backend can do: each capability it lacks, with the reason the window shows."""
@@ -77,6 +91,11 @@ class Capabilities:
     def reason(self, capability: Capability) -> str:
         """Why the backend cannot do it, as a tooltip ("" when it can)."""
         return self.missing.get(capability, "")
+
+    def cancel_refusal(self, phase: str) -> str:
+        """Why an operation started with `phase` cannot be cancelled here ("" when it can)."""
+        needs = CANCEL_NEEDS.get(phase)  # Phase is a StrEnum: its members are their text
+        return self.reason(needs) if needs is not None else ""
 
 
 EVERYTHING = Capabilities()

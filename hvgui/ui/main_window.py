@@ -742,7 +742,9 @@ class MainWindow(QMainWindow):
         read_only = allowed.read_only_reason(self.session.host.read_only) if self.session else ""
         idle = vm is not None and not busy and not elsewhere and not read_only
         why = self.session.refusals(vm) if self.session is not None and vm is not None else {}
-        a.vm_cancel.setEnabled(busy)
+        cannot = self.session.cancel_refusal(vm.id) if self.session and vm else ""
+        a.vm_cancel.setEnabled(busy and not cannot)
+        a.vm_cancel.setToolTip(cannot or a.vm_cancel.statusTip())
         a.vm_connect.setEnabled(vm is not None)
         for name, action in self._vm_rule_actions().items():
             reason = why.get(name, "")

@@ -339,6 +339,12 @@ class HostSession(QObject):
         op.cancel.cancel()
         return True
 
+    def cancel_refusal(self, vm_id: str) -> str:
+        """Why the operation running on this VM cannot be cancelled on this host ("" when it
+        can, or when nothing runs): the backend's reason, shown on the greyed Cancel."""
+        op = self._busy.get(vm_id)
+        return self.host.capabilities.cancel_refusal(op.label) if op is not None else ""
+
     def is_busy(self, vm_id: str | None = None) -> bool:
         return bool(self._busy) if vm_id is None else vm_id in self._busy
 

@@ -3,6 +3,7 @@ lab check, no local files for the inspector) shows it greyed, the backend's reas
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ from PySide6.QtWidgets import QToolButton
 from hvgui.backend import Capabilities, Capability, HostBackend
 from hvgui.host import Host
 from hvgui.ui.main_window import MainWindow
-from tests.ui.helpers import menu_texts, right_click_vm, vm_index
+from tests.ui.helpers import menu_texts, right_click_vm, vm_index, wait_idle
 
 REASONS = {
     Capability.GUEST: "A real host's guest is reached through its own console.",
     Capability.CHECK_HOST: "Check Host looks at a lab host's own files.",
     Capability.INSPECT_FILES: "This host's files cannot be read from here.",
+    Capability.CANCEL_CHECKPOINT: "This host cannot stop a checkpoint once it started.",
 }
 
 
@@ -54,3 +56,32 @@ def test_what_the_backend_cannot_do_is_greyed_with_its_reason(
     # The thumbnail's screen, which shows a lab guest's files, says why it cannot.
     assert " ".join(window.details.screen_lines()) == REASONS[Capability.GUEST]
     window.grab().save(str(tmp_path / "limited-host.png"))
+
+
+def test_an_operation_the_backend_cannot_cancel_has_cancel_greyed_with_the_reason(
+    qtbot: Any, window: MainWindow, monkeypatch: Any
+) -> None:
+    assert window.session is not None
+    host = window.session.host
+    real_checkpoint = host.checkpoint_vm
+    held, release = threading.Event(), threading.Event()
+
+    def checkpoint_held(vm: str, **kwargs: Any) -> Any:
+        held.set()
+        release.wait(20)
+        return real_checkpoint(vm, **kwargs)
+
+    monkeypatch.setattr(host, "checkpoint_vm", checkpoint_held)
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    cancel = window.acts.vm_cancel
+    try:
+        window.acts.vm_checkpoint.trigger()
+        qtbot.waitUntil(held.is_set, timeout=10000)
+        qtbot.waitUntil(lambda: cancel.toolTip() == REASONS[Capability.CANCEL_CHECKPOINT],
+                        timeout=3000)
+        assert not cancel.isEnabled()
+    finally:
+        release.set()
+    wait_idle(qtbot, window)
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    assert cancel.toolTip() == cancel.statusTip()  # nothing running: no reason shown
