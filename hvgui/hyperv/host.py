@@ -49,8 +49,8 @@ NOT_CANCELLABLE = "cannot be cancelled"
 HEALTH_SECONDS = 30.0
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
 CAPABILITIES = Capabilities({
-    Capability.GUEST: "a real VM's guest files, memory note and console are inside the guest: "
-    "use Virtual Machine Connection (vmconnect) on the host",
+    Capability.GUEST: "a real VM's guest (its files, memory and console) is reached through "
+    "Virtual Machine Connection on the host",
     Capability.EVENT_LOG: "a real host keeps no log of what operations did to files: hvgui "
     "shows what its own operations changed in this session (the VM's files listed before and "
     "after each)",

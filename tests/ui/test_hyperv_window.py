@@ -1,0 +1,80 @@
+"""The window on a real Hyper-V host's backend (HyperVHost, its scripts answered by the lab
+transport): the same right-click workflow, the Status column counting from the host's job
+records, the merge after Remove-VMSnapshot shown until it ends, and what a real host cannot
+give greyed with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hvgui.backend import Capability, HostBackend
+from hvgui.host import Host
+from hvgui.hyperv.connect import open_backend
+from hvgui.hyperv.host import HyperVHost
+from hvgui.hyperv.lab import LabTransport
+from hvgui.ui.main_window import MainWindow
+from tests.ui.helpers import (
+    Answers,
+    StatusRecorder,
+    checkpoint_index,
+    choose,
+    menu_texts,
+    right_click_vm,
+    selected_snapshot,
+    tree_names,
+    vm_index,
+    wait_idle,
+)
+
+
+@pytest.fixture
+def backend(host_dir: Path) -> HostBackend:
+    return open_backend(LabTransport(Host.open(host_dir, create=False), "hv01"))
+
+
+def test_checkpoint_and_delete_count_in_the_status_column(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path, tmp_path: Path
+) -> None:
+    assert window.session is not None and isinstance(window.session.host, HyperVHost)
+    assert window.session.name == "hv01"
+    recorder = StatusRecorder(window, "Alpha")
+    menu = right_click_vm(window, "Alpha")
+    choose(qtbot, menu, "Checkpoint")
+    wait_idle(qtbot, window)
+    assert answers.asked == []
+    percents = recorder.percents("Creating Checkpoint")
+    assert percents and percents == sorted(percents), recorder.texts
+    lab = Host.open(host_dir, create=False)
+    [new] = [s for s in lab.list_snapshots("Alpha") if s.name != "Base"]
+    chosen = selected_snapshot(window)
+    assert chosen is not None and chosen.id == new.id
+    assert tree_names(window)[new.name] == "Base"
+    window.grab().save(str(tmp_path / "hyperv-checkpoint.png"))
+
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    window.acts.cp_delete.trigger()  # Delete Checkpoint... (the Actions pane, the menu)
+    wait_idle(qtbot, window)
+    assert answers.asked == [("confirm", "Delete Checkpoint")]
+    assert [s.name for s in lab.list_snapshots("Alpha")] == [new.name]
+    assert recorder.percents("Merge in progress"), recorder.texts
+
+
+def test_what_a_real_host_cannot_give_is_greyed_with_the_reason(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    assert window.session is not None
+    caps = window.session.host.capabilities
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    a = window.acts
+    qtbot.waitUntil(lambda: not a.vm_connect.isEnabled(), timeout=3000)
+    for action, capability in ((a.vm_connect, Capability.GUEST),
+                               (a.check_host, Capability.CHECK_HOST)):
+        assert not action.isEnabled() and action.toolTip() == caps.reason(capability)
+    assert a.vm_checkpoint.isEnabled()
+    menu = right_click_vm(window, "Alpha")
+    assert "Checkpoint" in menu_texts(menu) and "Connect..." not in menu_texts(menu)
+    menu.close()
+    window.grab().save(str(tmp_path / "hyperv-greyed.png"))
