@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-from hvgui import vhdx
 from hvgui.backend.model import DiskEvent, HardDrive, Health
 from hvgui.backend.protocol import EVERYTHING
-from hvgui.host import chain_health, checkpoint_ops, journal, runtime, states, storage_ops, vm_ops
+from hvgui.host import chain_health, checkpoint_ops, guest_io, journal, runtime, storage_ops, vm_ops
 from hvgui.host.boundary import (
     allowed_outside,
     refuse_linked_metadata,
     set_allowed_outside,
 )
 from hvgui.host.check import check_host
-from hvgui.host.checkpoints import vhd_paths
 from hvgui.host.context import HostCore
-from hvgui.host.errors import HostError, PausedCriticalError
+from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
+from hvgui.host.guest_io import GuestDisk
 from hvgui.host.layout import (
     EMPTY,
     FOLDER_PROBLEMS,
@@ -45,11 +43,8 @@ from hvgui.host.operation import (
     PHASE_EXPORT,
     PHASE_MERGE,
     PHASE_MOVE,
-    GuestDisk,
 )
 from hvgui.host.runtime import MAX_CHECKPOINTS
-from hvgui.host.savedstate import BinFile
-from hvgui.host.xmlconfig import ConfigDoc, to_filetime
 from hvgui.progress import CancelToken, Progress
 
 __all__ = [
@@ -149,21 +144,6 @@ class Host(HostCore):
         vm_id = self.load_vm(vm).id if vm is not None else None
         return self.log.read(vm_id)
 
-    def record_guest_event(
-        self, vm: str, *, action: str, path: Path, size: int | None = None, detail: str = ""
-    ) -> None:
-        """Add what the guest did to a file (e.g. `written`, `grown`) to the event log."""
-        self.lock.refuse_if_read_only()
-        doc = self.load_vm(vm)
-        event = DiskEvent(datetime.now(UTC), "Guest", doc.id, action, Path(path), size, detail)
-        self.log.append([event])
-        self.bump()
-
-    def memory_path(self, vm: str) -> Path:
-        """The VM's memory file: `Virtual Machines/<ID>/<ID>.bin` (exists while it has memory)."""
-        doc = self.load_vm(vm)
-        return runtime.runtime_bin(doc)
-
     # ================================================================== as a HostBackend
     # The rest of backend/protocol.py's contract (hvgui.backend.HostBackend); the lab host
     # can do everything a backend may lack.
@@ -208,119 +188,17 @@ class Host(HostCore):
     ) -> Path:
         return Path(path)  # the lab host's files are local
 
-    # ================================================================== guest access
-    def read_memory(self, vm: str, offset: int, length: int) -> bytes:
-        """Guest memory; zeros when the VM has none (Off)."""
-        doc = self.load_vm(vm)
-        path = runtime.runtime_bin(doc)
-        if doc.state == states.OFF or not path.exists():
-            return bytes(length)
-        with BinFile(path) as handle:
-            return handle.read(offset, length)
-
-    def write_memory(self, vm: str, offset: int, data: bytes) -> None:
-        """Write guest memory of a running VM (lives only in memory until Save/checkpoint)."""
-        self.lock.refuse_if_read_only()
-        doc = self.load_vm(vm)
-
-        def still_running() -> None:
-            # Checked again under the BIN's lock: the VM may have been saved, paused or turned
-            # off while this write waited (e.g. for a checkpoint's copy of the BIN).
-            now = ConfigDoc.load(doc.path) if doc.path.exists() else doc
-            states.require_guest_running(doc.name, now.state, "write guest memory")
-
-        states.require_guest_running(doc.name, doc.state, "write guest memory")
-        self.boundary.require_own(runtime.runtime_bin(doc), "write guest memory there")
-        # Not the host's mutation lock: the BIN's own lock serializes memory writers (GUI
-        # thread, hvctl) and keeps readers from seeing half a write (savedstate.BinFile).
-        with BinFile(runtime.runtime_bin(doc), writable=True) as handle:
-            handle.write(offset, data, guard=still_running)
-        self.bump()
-
-    def open_vm_disk(
-        self, vm: str, writable: bool = True, *, what: str = "write to its disk"
-    ) -> GuestDisk:
-        """The VM's first running disk (through its whole chain) for the guest.
-
-        Writing needs a Running VM (else InvalidStateError: "cannot <what>: the VM is ...") and
-        holds the host lock until the disk is closed, so no checkpoint can freeze the disk
-        under the guest: keep such opens short.
-        """
-        doc = self.load_vm(vm)
-        disks = vhd_paths(doc)
-        if not disks:
-            raise HostError(doc.name, "the VM has no virtual hard disk")
-        if not writable:
-            return GuestDisk(vhdx.open_disk(disks[0]), lambda: None)
-        states.require_guest_running(doc.name, doc.state, what)
-        self.boundary.require_own(disks[0], "let the guest write to this disk")
-        cm = self.lock.operation(doc.id, doc.name, "Guest I/O")
-        cm.__enter__()
-        try:
-            self.status_board.write(doc.id, "Guest I/O", 0, visible=False)
-            if self.finish_interrupted(doc.id):  # the guest writes to the disk it ends on
-                doc = self.load_vm(doc.id)
-            else:
-                doc = ConfigDoc.load(doc.path)  # re-read under the lock
-            states.require_guest_running(doc.name, doc.state, what)
-            disk = vhdx.open_disk(vhd_paths(doc)[0], writable=True)
-            size_before = file_size(disk.path) or 0
-        except BaseException:
-            self.status_board.clear(doc.id)
-            cm.__exit__(None, None, None)
-            raise
-
-        def disk_full(exc: BaseException) -> None:
-            """The running disk cannot grow: pause the VM as Hyper-V does (Paused-Critical).
-            A failed disk write gives back the space it took, which leaves room for the
-            configuration recording it."""
-            why = f"{disk.path.name} cannot grow: no space left on {disk.path.parent}"
-            try:
-                self._set_state(doc.path, states.PAUSED_CRITICAL)
-            except (OSError, HostError) as failed:
-                why += f", and the state could not be saved ({failed})"
-            raise PausedCriticalError(
-                doc.name, f"the VM is Paused-Critical: {why}; free space, then resume it"
-            ) from exc
-
-        def release() -> None:
-            try:
-                size = file_size(disk.path) or 0
-                if size > size_before:  # the AVHDX (or disk) took new blocks: say so
-                    grown = DiskEvent(
-                        datetime.now(UTC),
-                        "Guest",
-                        doc.id,
-                        "grown",
-                        disk.path,
-                        size,
-                        f"+{(size - size_before) >> 20} MiB by guest writes",
-                    )
-                    self.log.append([grown])
-            finally:
-                self.status_board.clear(doc.id)
-                cm.__exit__(None, None, None)
-                self.bump()
-
-        return GuestDisk(disk, release, disk_full)
-
-    def _set_state(self, config: Path, state: str) -> None:
-        """Record a state the VM entered by itself (no operation: the guest's lock is held)."""
-        doc = ConfigDoc.load(config)
-        doc.set("hvgui/state", "string", state)
-        doc.set("properties/last_state_change_time", "integer", to_filetime(datetime.now(UTC)))
-        tx = journal.Transaction(self.layout.journal_dir, state, doc.id, self.boundary)
-        try:
-            tx.commit([tx.stage(doc.path, doc.to_bytes(self.root))])
-        finally:
-            if not tx.done:
-                tx.rollback()
-        self.bump()
-
     # ================================================================== operations
     # Each is a function of an operation module taking the HostCore first, bound here as a
     # method: its signature and docstring are written once, where it is implemented.
     check = check_host
+
+    # For the guest (hvgui/guest): its memory, its running disk and the events it records.
+    read_memory = guest_io.read_memory
+    write_memory = guest_io.write_memory
+    open_vm_disk = guest_io.open_vm_disk
+    memory_path = guest_io.memory_path
+    record_guest_event = guest_io.record_guest_event
 
     new_vm = vm_ops.new_vm
     remove_vm = vm_ops.remove_vm

@@ -1,5 +1,5 @@
-"""One operation in progress (its documents, transaction, events and warnings), and the
-guest's view of a running disk. `HostCore.operation()` (context.py) makes the Operation."""
+"""One operation in progress: its documents, transaction, events and warnings.
+`HostCore.operation()` (context.py) makes the Operation."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hvgui.backend.formats import human_size
 from hvgui.backend.model import DiskEvent
 from hvgui.backend.phases import Phase
-from hvgui.host import freespace, journal
+from hvgui.host import journal
 from hvgui.host.checkpoints import snapshot_docs
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size
@@ -21,7 +21,7 @@ from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.progress import CancelToken, Progress
 
 if TYPE_CHECKING:
-    from hvgui.vhdx import Disk
+    pass
 
 PHASE_CREATE, PHASE_APPLY, PHASE_DELETE, PHASE_MERGE, PHASE_EXPORT, PHASE_MOVE = (
     Phase.CREATE, Phase.APPLY, Phase.DELETE, Phase.MERGE, Phase.EXPORT, Phase.MOVE
@@ -119,71 +119,3 @@ class Operation:
             self.event("modified", path, size, "configuration rewritten")
         self.dirty.clear()
         self.after.clear()
-
-
-class GuestDisk:
-    """The VM's running disk opened for the guest; closing it releases the host lock."""
-
-    def __init__(
-        self,
-        disk: Disk,
-        release: Callable[[], None],
-        disk_full: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        self._disk = disk
-        self._release: Callable[[], None] | None = release
-        self._disk_full = disk_full  # raises PausedCriticalError when a write found no space
-        self.path = disk.path
-        self.size = disk.size
-        self.block_size = disk.block_size
-        self.logical_sector_size = disk.logical_sector_size
-        self.physical_sector_size = disk.physical_sector_size
-        self.disk_type = disk.disk_type
-        self.chain = disk.chain
-
-    def read(self, offset: int, length: int) -> bytes:
-        return self._disk.read(offset, length)
-
-    def write(self, offset: int, data: bytes) -> None:
-        try:
-            self._disk.write(offset, data)
-        except Exception as exc:
-            self._stopped(exc)
-            raise
-
-    def flush(self) -> None:
-        try:
-            self._disk.flush()
-        except Exception as exc:
-            self._stopped(exc)
-            raise
-
-    def _stopped(self, exc: BaseException) -> None:
-        """A write failed: if for want of space, the VM goes Paused-Critical (once)."""
-        if self._disk_full is not None and freespace.disk_full(exc) is not None:
-            report, self._disk_full = self._disk_full, None
-            report(exc)
-
-    def as_file(self) -> Any:
-        return self._disk.as_file()
-
-    def block_sources(self) -> Any:
-        return self._disk.block_sources()
-
-    def close(self) -> None:
-        try:
-            self._disk.close()
-        finally:
-            if self._release is not None:
-                release, self._release = self._release, None
-                release()
-
-    def __enter__(self) -> GuestDisk:
-        return self
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        try:
-            if exc is not None:  # a write through as_file() (the guest's file system)
-                self._stopped(exc)
-        finally:
-            self.close()
