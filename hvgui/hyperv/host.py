@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 NOT_CANCELLABLE = "cannot be cancelled"
 HEALTH_SECONDS = 30.0
+POLL_SECONDS = 2.0  # how often the watcher asks the host whether anything changed
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
 CAPABILITIES = Capabilities({
     Capability.GUEST: "a real VM's guest (its files, memory and console) is reached through "
@@ -78,6 +79,9 @@ class HyperVHost:
         self._lock = threading.Lock()
         self._copies: Path | None = None  # local copies of the host's files (inspector)
         self._health: dict[tuple[str, ...], tuple[int, float, Health]] = {}
+        self._stamp = ""
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # ================================================================== who and what
     @property
@@ -104,6 +108,7 @@ class HyperVHost:
         return HostError(self.display_name, CAPABILITIES.reason(capability))
 
     def close(self) -> None:
+        self._stopping.set()
         self.transport.close()
         if self._copies is not None:
             shutil.rmtree(self._copies, ignore_errors=True)
@@ -127,12 +132,34 @@ class HyperVHost:
     # ================================================================== reading
     def revision(self) -> str:
         """Changes when the host's VMs or their checkpoints change (their states, statuses,
-        current checkpoints and counts, as Get-VM reports them) or after our operations."""
-        digest = hashlib.sha256(str(self._changes).encode())
-        for obj in self._results("get_vms", {}, self.display_name, "VM"):
-            vm = vm_from_record(obj)
-            digest.update(repr((vm.id, vm.name, vm.state, vm.status, vm.parent_snapshot_id,
-                                vm.snapshot_count, vm.checkpoint_type)).encode())
+        current checkpoints and counts, as Get-VM reports them), after our operations, and
+        when the host stops or starts answering (the window then re-reads: an error, or the
+        host back). The window polls it on its GUI thread, so only the first call asks the
+        host; a watcher thread asks again every POLL_SECONDS."""
+        with self._lock:
+            started = self._watcher is not None
+        if not started:
+            stamp = self._host_stamp()
+            with self._lock:
+                if self._watcher is None:
+                    self._stamp = stamp
+                    self._watcher = threading.Thread(
+                        target=_watch, args=(weakref.ref(self), self._stopping),
+                        name=f"hvgui watch {self.display_name}", daemon=True)
+                    self._watcher.start()
+        with self._lock:
+            return f"{self._changes}/{self._stamp}"
+
+    def _host_stamp(self) -> str:
+        """Get-VM's view of what can change, as a digest; the error when the host fails."""
+        digest = hashlib.sha256()
+        try:
+            for obj in self._results("get_vms", {}, self.display_name, "VM"):
+                vm = vm_from_record(obj)
+                digest.update(repr((vm.id, vm.name, vm.state, vm.status, vm.parent_snapshot_id,
+                                    vm.snapshot_count, vm.checkpoint_type)).encode())
+        except HostError as exc:
+            return f"unanswered: {exc}"
         return digest.hexdigest()
 
     def list_vms(self, *, errors: list[HostError] | None = None) -> list[VM]:
@@ -646,6 +673,19 @@ class HyperVHost:
             progress, cancel,
         )
         return result
+
+
+def _watch(host_ref: weakref.ref[HyperVHost], stopping: threading.Event) -> None:
+    """Keep a host's stamp fresh until it is closed or forgotten (it holds no reference to
+    the host between rounds, so an unclosed host still goes away)."""
+    while not stopping.wait(POLL_SECONDS):
+        host = host_ref()
+        if host is None:
+            return
+        stamp = host._host_stamp()
+        with host._lock:
+            host._stamp = stamp
+        del host
 
 
 if TYPE_CHECKING:

@@ -4,14 +4,18 @@ host, from the records the scripts print."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from hvgui.host import Host, InvalidStateError
 from hvgui.hyperv.connect import open_backend
-from hvgui.hyperv.errors import NotFoundError
+from hvgui.hyperv.errors import ConnectionLostError, NotFoundError
 from hvgui.hyperv.host import HyperVHost
 from hvgui.hyperv.lab import LabTransport
+from hvgui.hyperv.records import Record
 from hvgui.progress import Cancelled, CancelToken
 from tests.host.hosthelpers import make_vm
 
@@ -157,3 +161,49 @@ def test_a_chain_broken_on_the_host_is_named_with_the_missing_file(
     assert str(health.path).replace("\\", "/").endswith(f"/{base.parent.name}/{base.name}")
     assert "cannot find the file" in health.text
     assert hyperv.drive_health(drives).sound  # kept until the next operation (or 30 s)
+
+
+class Counting(LabTransport):
+    """The lab transport, counting scripts and able to stop answering like a host gone."""
+
+    runs: list[str]
+    down = False
+
+    def run(self, script: str, parameters: Any) -> Iterator[Record]:
+        self.runs.append(script)
+        if self.down:
+            raise ConnectionLostError(self.computer_name, "no answer")
+        return super().run(script, parameters)
+
+
+def test_revision_is_cheap_and_follows_the_host(
+    lab: Host, vm_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hvgui.hyperv.host.POLL_SECONDS", 0.02)
+    transport = Counting(lab, "hv01")
+    transport.runs = []
+    hyperv = HyperVHost(transport)
+    try:
+        first = hyperv.revision()
+        asked = len(transport.runs)
+        for _ in range(50):  # the window polls on its GUI thread: no round trip there
+            assert hyperv.revision() in (first, hyperv.revision())
+        lab.start_vm(vm_id)  # changed on the host, not through this backend
+        running = HyperVHost(LabTransport(lab)).revision()  # how another window sees it now
+        assert running != first
+        wait_for(lambda: hyperv.revision() == running)
+        assert len(transport.runs) > asked  # the watcher asked, in its own thread
+        transport.down = True  # the host stops answering: the window re-reads (and says so)
+        wait_for(lambda: hyperv.revision() != running)
+        transport.down = False  # it answers again: the window re-reads and shows it
+        wait_for(lambda: hyperv.revision() == running)
+    finally:
+        hyperv.close()
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the condition never came")
