@@ -22,7 +22,7 @@ from hvgui.hyperv.transport import Parameters, invocation
 if TYPE_CHECKING:
     from pypsrp.powershell import PowerShell, RunspacePool
 
-POOL_SIZE = 4  # an operation, a refresh, a cancel, a file read at once
+POOL_SIZE = 6  # an operation, a refresh, the watcher, a cancel, file reads at once
 POLL_SECONDS = 1  # WinRM Receive's operation timeout while a script runs
 
 
@@ -50,6 +50,9 @@ class RemoteTransport:
         self._lock = threading.Lock()
         self._running: set[PowerShell] = set()
         self._closed = False
+        # pypsrp's pool numbers and fragments messages without locks of its own: one thread
+        # at a time talks to the host (each Receive waits at most POLL_SECONDS).
+        self._wire = threading.Lock()
 
     @property
     def computer_name(self) -> str:
@@ -110,7 +113,8 @@ class RemoteTransport:
             self._running.add(ps)
         try:
             try:
-                ps.begin_invoke()
+                with self._wire:
+                    ps.begin_invoke()
             except Exception as exc:
                 raise explain(self.settings, exc) from None
             seen = 0
@@ -130,7 +134,8 @@ class RemoteTransport:
                 if finished:
                     break
                 try:
-                    ps.poll_invoke(timeout=POLL_SECONDS)
+                    with self._wire:
+                        ps.poll_invoke(timeout=POLL_SECONDS)
                 except Exception as exc:
                     raise ConnectionLostError(
                         self.computer_name,
@@ -141,15 +146,21 @@ class RemoteTransport:
         finally:
             with self._lock:
                 self._running.discard(ps)
+            if ps.state == running:  # the caller stopped reading (an error): stop it there
+                self._stop(ps)
 
     def stop(self) -> None:
         with self._lock:
             running = list(self._running)
         for ps in running:
-            try:
+            self._stop(ps)
+
+    def _stop(self, ps: PowerShell) -> None:
+        try:
+            with self._wire:
                 ps.stop()
-            except Exception:  # already ended, or the host is gone: nothing left to stop
-                continue
+        except Exception:  # already ended, or the host is gone: nothing left to stop
+            return
 
     def close(self) -> None:
         self.stop()

@@ -313,3 +313,13 @@ def test_an_authentication_this_computer_lacks_says_what_to_install() -> None:
     assert isinstance(error, ConnectError)
     assert "kerberos authentication is not available here" in str(error)
     assert "pypsrp[kerberos]" in str(error) and "NTLM" in str(error)
+
+
+def test_a_script_whose_records_are_no_longer_read_is_stopped_on_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = fake_remote(monkeypatch, [['{"Record":"progress"}'], [], []])
+    records = transport.run("get_vms", {})
+    next(records)
+    records.close()  # the reader gave up (an error record raised, a window closed)
+    assert FakePipeline.made[0].stopped
