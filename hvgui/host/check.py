@@ -144,7 +144,7 @@ class _Checker:
             ("memlocation", need_bin, "memory (BIN)"),
             ("vsvlocation", need_vsv, "device state (VSV)"),
         ):
-            value = doc.get_str(f"global_settings/savedstate/{key}", "")
+            value = doc.saved_state(key)
             if not value:
                 if needed:
                     self.add(

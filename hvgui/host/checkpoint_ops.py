@@ -92,7 +92,7 @@ def checkpoint(
     sdoc.set("snapshot/parent_id", "string", doc.parent_snapshot_id or "")
     kind = CheckpointType.PRODUCTION if production else CheckpointType.STANDARD
     sdoc.set("snapshot/type", "string", kind)
-    sdoc.set("snapshot/creation_time", "integer", to_filetime(now))
+    sdoc.set_creation_time(now)  # the checkpoint's own, as Hyper-V's
     sdoc.set("snapshot/vm_id", "string", doc.id)
     sdoc.set("snapshot/vm_name", "string", doc.name)
     sdoc.set("snapshot/vm_state", "string", state)
@@ -267,8 +267,9 @@ def apply(host: HostCore, op: Operation, snap_id: str, progress: Progress | None
             new.root.append(etree.fromstring(etree.tostring(node)))
     new.set("properties/global_id", "string", doc.id)
     new.set("properties/name", "string", doc.name)
+    new.set_creation_time(doc.creation_time)  # the VM's, not the checkpoint's own
     new.set("global_settings/snapshots/parent", "string", snap_id)
-    sbin = sdoc.get_str("global_settings/savedstate/memlocation", "")
+    sbin = sdoc.saved_state("memlocation")
     needs = [(norm(d.path).parent, freespace.NEW_VHDX) for d in new.drives()
              if d.kind == DRIVE_VHD and d.path]
     if sbin:
@@ -294,7 +295,7 @@ def apply(host: HostCore, op: Operation, snap_id: str, progress: Progress | None
     report(progress, 0.3, PHASE_APPLY)
     # The VM's state: the checkpoint's, with its memory when it has some.
     rbin, rvsv = runtime.runtime_bin(doc), runtime.runtime_vsv(doc)
-    svsv = sdoc.get_str("global_settings/savedstate/vsvlocation", "")
+    svsv = sdoc.saved_state("vsvlocation")
     taken = sdoc.snapshot_vm_state
     restored: str = states.OFF
     if sdoc.snapshot_type == CheckpointType.STANDARD and sbin and Path(sbin).exists():

@@ -22,7 +22,7 @@ from typing import Any
 from hvgui.backend.model import VM, DiskEvent, OperationResult, Snapshot
 from hvgui.backend.names import find_snapshot
 from hvgui.backend.phases import status_text
-from hvgui.host import journal, runtime, states
+from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.boundary import Boundary, allowed_outside
 from hvgui.host.chain_health import ChainHealth
 from hvgui.host.checkpoints import snapshot_docs
@@ -86,6 +86,7 @@ class HostCore:
         """Change `revision()`: every window and hvctl sees that the host changed."""
         stamp = f"{datetime.now(UTC).isoformat()} {os.getpid()} {os.urandom(4).hex()}"
         atomic_write(self.layout.revision_file, stamp.encode(), durable=False)
+        freespace.keep_reserve(self.layout.reserve_file)  # given up on a full disk: again
 
     def vm_index(self) -> dict[str, Path]:
         """VM id -> configuration file, from the host's `Virtual Machines` registry."""
@@ -202,8 +203,8 @@ class HostCore:
     def snapshot_from_doc(self, doc: ConfigDoc, vm: ConfigDoc, names: dict[str, str]) -> Snapshot:
         """The checkpoint `doc` of `vm` as the model shows it (`names`: id -> checkpoint name)."""
         parent = doc.snapshot_parent_id
-        memloc = doc.get_str("global_settings/savedstate/memlocation", "")
-        vsvloc = doc.get_str("global_settings/savedstate/vsvlocation", "")
+        memloc = doc.saved_state("memlocation")
+        vsvloc = doc.saved_state("vsvlocation")
         return Snapshot(
             id=doc.id,
             name=doc.name,

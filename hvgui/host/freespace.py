@@ -7,11 +7,12 @@ preview shows the same numbers (`merge_growth`, `free_bytes`): one computation.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from hvgui import portable, vhdx
+from hvgui import durable, portable, vhdx
 from hvgui.backend.formats import human_size
 from hvgui.host.errors import HostError
 
@@ -100,3 +101,26 @@ def require(subject: str, what: str, needs: Iterable[tuple[Path, int]]) -> None:
                 f"not enough space: {what} needs {human_size(needed)}, "
                 f"{human_size(free)} free on {folder}",
             )
+
+
+# Room kept in the host folder for recording Paused-Critical when a guest write fills the file
+# system: a configuration (Hyper-V's, ~12 KiB in UTF-16) and its journal, several times over.
+RESERVE_SIZE = 64 << 10
+
+
+def keep_reserve(reserve: Path) -> None:
+    """Make the reserve file if it is missing (after it was given up); never an error."""
+    if not reserve.exists():
+        with contextlib.suppress(OSError):
+            durable.replace_file(reserve, bytes(RESERVE_SIZE), durable=False)
+
+
+def with_reserve(record: Callable[[], None], reserve: Path) -> None:
+    """Run `record`; when it finds no space, give up the reserve and run it once more."""
+    try:
+        record()
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC or not reserve.exists():
+            raise
+        reserve.unlink(missing_ok=True)
+        record()

@@ -177,7 +177,10 @@ def open_vm_disk(
         configuration recording it."""
         why = f"{disk.path.name} cannot grow: no space left on {disk.path.parent}"
         try:
-            _set_state(host, doc.path, states.PAUSED_CRITICAL)
+            freespace.with_reserve(  # too little left: the host's reserve is for this
+                lambda: _set_state(host, doc.path, states.PAUSED_CRITICAL),
+                host.layout.reserve_file,
+            )
         except (OSError, HostError) as failed:
             why += f", and the state could not be saved ({failed})"
         raise PausedCriticalError(

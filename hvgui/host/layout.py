@@ -10,6 +10,7 @@
 <root>/.hvgui/journal/<op>.json            interrupted-operation journal
 <root>/.hvgui/status/<VMID>.json           an operation in progress (seen by other processes)
 <root>/.hvgui/revision                     rewritten on every change (a cheap revision stamp)
+<root>/.hvgui/reserve                      64 KiB given up to record Paused-Critical on a full disk
 ```
 """
 
@@ -75,6 +76,8 @@ class Layout:
         self.journal_dir = self.meta / "journal"
         self.status_dir = self.meta / "status"
         self.revision_file = self.meta / "revision"
+        # Room kept for recording Paused-Critical when a guest write fills the file system.
+        self.reserve_file = self.meta / "reserve"
         self.events_file = root / "events.jsonl"
         self.vm_registry = root / VIRTUAL_MACHINES
 

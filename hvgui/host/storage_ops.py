@@ -27,7 +27,7 @@ from hvgui.host.names import file_name_for, ps_quote
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
 from hvgui.host.savedstate import copy_bin, copy_vsv, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored
-from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
+from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, SAVED_STATE, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) 
     folder = destination / file_name_for(vm_doc.name)
     if folder.exists():
         raise HostError(folder, "already exists; choose another destination")
-    memloc = source.get_str("global_settings/savedstate/memlocation", "")
-    vsvloc = source.get_str("global_settings/savedstate/vsvlocation", "")
+    memloc = source.saved_state("memlocation")
+    vsvloc = source.saved_state("vsvlocation")
     needs = [(destination, freespace.flattened_size(norm(d.path)))
              for d in source.drives() if d.kind == DRIVE_VHD and d.path]
     needs += [(destination, stored_size(Path(f)) or 0) for f in (memloc, vsvloc) if f]
@@ -104,8 +104,10 @@ def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) 
         out.remove("snapshot")
         out.set("properties/global_id", "string", vm_doc.id)
         out.set("properties/name", "string", vm_doc.name)
-        out.set("global_settings/data_root", "string", str(folder))
-        out.set("global_settings/snapshots/data_root", "string", str(folder))
+        out.set_creation_time(vm_doc.creation_time)  # the VM's, even from a checkpoint
+        # As Export-VM: no data roots; the folder the configuration is found in is the VM's.
+        out.remove("global_settings/data_root")
+        out.remove("global_settings/snapshots/data_root")
         out.set("global_settings/snapshots/parent", "string", "")
         out.snapshot_ids = []
         out.pending_merges = []
@@ -197,7 +199,7 @@ def require_export_sources(host: HostCore, source: ConfigDoc) -> None:
                 for part in disk.chain:
                     boundary.require_source(part, "disk")
     for key, what in (("memlocation", "memory file"), ("vsvlocation", "saved device state")):
-        value = source.get_str(f"global_settings/savedstate/{key}", "")
+        value = source.saved_state(key)
         if value and os.path.lexists(value):
             boundary.require_source(value, what)
 
@@ -279,11 +281,11 @@ def move_storage(
             d.set("global_settings/data_root", "string", str(dest))
             d.set("global_settings/snapshots/data_root", "string", str(dest))
             for key in ("memlocation", "vsvlocation"):
-                value = d.get_str(f"global_settings/savedstate/{key}", "")
+                value = d.saved_state(key)
                 if value:
                     old = Path(value)
                     base = new_runtime if not d.is_snapshot else snapshot_state_dir(dest, d.id)
-                    d.set(f"global_settings/savedstate/{key}", "string", str(base / old.name))
+                    d.set(f"{SAVED_STATE}/{key}", "string", str(base / old.name))
 
         for sdoc, new_path in snap_moves:
             relocate(sdoc)

@@ -27,8 +27,8 @@ _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:|\\\\)")
 _PATH_LEAVES = (
     "global_settings/data_root",
     "global_settings/snapshots/data_root",
-    "global_settings/savedstate/memlocation",
-    "global_settings/savedstate/vsvlocation",
+    "savedstate/memlocation",
+    "savedstate/vsvlocation",
 )
 
 

@@ -348,7 +348,7 @@ def set_vm(
                 raise HostError(
                     doc.name, f"checkpoint type must be one of {', '.join(CHECKPOINT_TYPES)}"
                 )
-            doc.set("global_settings/snapshots/checkpoint_type", "string", checkpoint_type)
+            doc.checkpoint_type = checkpoint_type
             line += f" -CheckpointType {checkpoint_type}"
         if notes is not None:
             doc.set("properties/notes", "string", notes)

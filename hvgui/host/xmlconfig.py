@@ -11,7 +11,6 @@ The choices this project made where Hyper-V's own are unknown are in docs/format
 from __future__ import annotations
 
 import base64
-import copy
 import re
 import struct
 import uuid
@@ -21,7 +20,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from hvgui.host import storedpaths
+from hvgui.host import configform, storedpaths
+from hvgui.host.configform import IDE_DEVICE, SAVED_STATE, USER_SNAPSHOT_TYPES, USER_TYPE
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 
@@ -34,10 +34,10 @@ MAX_DEVICES = 256  # manifest entries
 MAX_DRIVES = 64  # drive slots of one controller
 MAX_VM_DRIVES = 260  # Hyper-V's most: 2 IDE controllers of 2, 4 SCSI controllers of 64
 
-IDE_DEVICE = "83f8638b-8dca-4152-9eda-2ca8b33039b4"
 SCSI_DEVICE = "d422512d-2bf2-4752-809d-7b82b5fcb1b4"
 # Our choice (Hyper-V's synthetic Fibre Channel device GUID is not public): see docs/formats.md.
 FIBRE_CHANNEL_DEVICE = "5b2e6f0c-2f1a-4d7b-9f3e-8a1c6d0b4e21"
+FLOPPY_DEVICE = "8f0d2762-0b00-4e04-af4f-19010527cb93"  # its section holds a VFD drive
 _SYNTHETIC_DEVICES = (
     ("58f75a6d-d949-4320-99e1-a2a2576d581c", "Microsoft Synthetic Mouse"),
     ("197f74e3-b84b-46de-8ae6-82f1cd181cdc", "Microsoft Synthetic Keyboard"),
@@ -48,7 +48,8 @@ DRIVE_VHD = "VHD"
 DRIVE_ISO = "ISO"
 DRIVE_NONE = "NONE"
 DRIVE_PASSTHROUGH = "PASSTHROUGH"  # our choice of type name for a pass-through (physical) disk
-DRIVE_TYPES = (DRIVE_VHD, DRIVE_ISO, DRIVE_NONE, DRIVE_PASSTHROUGH)
+DRIVE_FLOPPY = "VFD"  # a virtual floppy: not a hard drive, not shown
+DRIVE_TYPES = (DRIVE_VHD, DRIVE_ISO, DRIVE_NONE, DRIVE_PASSTHROUGH, DRIVE_FLOPPY)
 
 CONFIG_VERSION = 1280  # 5.0: major << 8 | minor
 ENCODING_WRITTEN = "UTF-16 LE with byte-order mark"
@@ -199,6 +200,7 @@ class ConfigDoc:
             raise HostError(path, "contains a DOCTYPE, which configurations never have")
         if root.tag != "configuration":
             raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
+        configform.upgrade(root)  # hvgui's earlier layout: read as Hyper-V's
         storedpaths.resolve_all(root, path.parent)  # relative paths: from the file's folder
         doc = cls(root, path, encoding)
         doc._manifest()  # its bound, checked before any command works on the devices
@@ -209,9 +211,8 @@ class ConfigDoc:
         """The file's bytes; a HostError, before anything is written, past what load accepts.
         With `host_root`, paths inside the host are stored relative to the file's folder
         (storedpaths.py: a copied lab is a copy)."""
-        root = self.root
+        root = configform.written(self.root, self._disk_drive_nodes())
         if host_root is not None:
-            root = copy.deepcopy(self.root)
             storedpaths.stored_all(root, self.path.parent, host_root)
         body = etree.tostring(root, encoding="unicode", pretty_print=True)
         text = '<?xml version="1.0" encoding="UTF-16" standalone="yes"?>\n' + body
@@ -276,7 +277,7 @@ class ConfigDoc:
             node.text = "True" if value else "False"
         elif kind == "bytes":
             assert isinstance(value, bytes)
-            node.text = base64.b64encode(value).decode("ascii")
+            node.text = base64.b64encode(value).decode("ascii") + "\n"  # as Hyper-V writes it
         else:
             node.text = str(value)
 
@@ -350,15 +351,33 @@ class ConfigDoc:
 
     @property
     def data_root(self) -> Path:
-        return Path(self.get_str("global_settings/data_root"))
+        """The VM's folder; an exported or converted configuration has none: then the folder
+        holding its `Virtual Machines` (or `Snapshots`) folder, as Import-VM takes it."""
+        value = self.get_str("global_settings/data_root", "").strip()
+        return Path(value) if value else self.path.parent.parent
 
     @property
     def snapshot_data_root(self) -> Path:
-        return Path(self.get_str("global_settings/snapshots/data_root"))
+        value = self.get_str("global_settings/snapshots/data_root", "").strip()
+        return Path(value) if value else self.data_root
 
     @property
     def checkpoint_type(self) -> str:
-        return self.get_str("global_settings/snapshots/checkpoint_type", "Standard") or "Standard"
+        """CheckpointType, stored as Hyper-V does (UserSnapshotType); 2012 R2 has none:
+        Standard."""
+        number = self.get_int(USER_TYPE, USER_SNAPSHOT_TYPES["Standard"])
+        for name, value in USER_SNAPSHOT_TYPES.items():
+            if value == number:
+                return name
+        raise HostError(
+            self.path,
+            f"configuration/{USER_TYPE} is not a checkpoint type: {number} "
+            "(2 Disabled, 3 Production, 4 ProductionOnly, 5 Standard)",
+        )
+
+    @checkpoint_type.setter
+    def checkpoint_type(self, name: str) -> None:
+        self.set(USER_TYPE, "integer", USER_SNAPSHOT_TYPES[name])
 
     @property
     def parent_snapshot_id(self) -> str | None:
@@ -367,7 +386,10 @@ class ConfigDoc:
 
     @property
     def state(self) -> str:
-        return self.get_str("hvgui/state", "Off") or "Off"
+        """Ours (hvgui/state); a configuration from a real host has none: Saved when it names
+        saved device state, else Off."""
+        saved = "Saved" if self.saved_state("vsvlocation") else "Off"
+        return self.get_str("hvgui/state", saved) or saved
 
     @property
     def last_powered_on(self) -> int:
@@ -434,9 +456,24 @@ class ConfigDoc:
         self._set_list("global_settings/snapshots/pending_merge", "disk", paths)
         self.set("global_settings/disk_merge_pending", "bool", bool(paths))
 
+    def saved_state(self, key: str) -> str:
+        """`memlocation` (BIN) or `vsvlocation` (VSV) of configuration/savedstate, or ""."""
+        return self.get_str(f"{SAVED_STATE}/{key}", "").strip()
+
     def set_saved_state(self, bin_path: Path | None, vsv_path: Path | None) -> None:
-        self.set("global_settings/savedstate/memlocation", "string", str(bin_path or ""))
-        self.set("global_settings/savedstate/vsvlocation", "string", str(vsv_path or ""))
+        """Hyper-V's savedstate section; none at all when there is no saved state (as in an
+        Off VM's configuration from a real host)."""
+        if bin_path is None and vsv_path is None:
+            self.remove(SAVED_STATE)
+            return
+        self.set(f"{SAVED_STATE}/in_progress", "bool", False)
+        self.set(f"{SAVED_STATE}/memlocation", "string", str(bin_path or ""))
+        self.set(f"{SAVED_STATE}/type", "string", "Normal")
+        self.set(f"{SAVED_STATE}/vsvlocation", "string", str(vsv_path or ""))
+
+    def set_creation_time(self, moment: datetime) -> None:
+        """properties/creation_time: a VM's, or a checkpoint's own."""
+        self.set("properties/creation_time", "bytes", struct.pack("<Q", to_filetime(moment)))
 
     # ----------------------------------------------------------------- checkpoint section
     @property
@@ -454,8 +491,8 @@ class ConfigDoc:
 
     @property
     def snapshot_creation_time(self) -> datetime:
-        where = "snapshot/creation_time"
-        return from_filetime(self._filetime(where, self.get_int(where)))
+        """A checkpoint's configuration holds its own creation time, as Hyper-V's does."""
+        return self.creation_time
 
     @property
     def snapshot_vm_id(self) -> str:
@@ -514,33 +551,41 @@ class ConfigDoc:
         self.remove(f"_{instance.lower()}_")
         self.set("manifest/size", "integer", len(self._manifest()))
 
-    def _controllers(self) -> list[tuple[str, int, etree._Element]]:
-        """(controller type, number, the element holding drive0..N) for every controller."""
-        out: list[tuple[str, int, etree._Element]] = []
-        scsi = 0
+    def _controllers(self) -> list[tuple[str, int, etree._Element, str]]:
+        """(controller type, number, its device section, the tag holding drive0..N) for every
+        controller, found as Hyper-V finds them: the emulated IDE controller by its section
+        (2012 R2 never lists it in the manifest), SCSI controllers by the manifest in its order,
+        then any unlisted device section that holds drives, in order of instance GUID."""
         sections: dict[str, etree._Element] = {}
         for child in self.root:  # one pass, not one search per device
-            sections.setdefault(str(child.tag), child)
+            sections.setdefault(str(child.tag).lower(), child)
+        out: list[tuple[str, int, etree._Element, str]] = []
+        ide = sections.get(f"_{IDE_DEVICE}_")
+        if ide is not None:
+            out += [("IDE", n, ide, f"controller{n}") for n in (0, 1)
+                    if ide.find(f"controller{n}") is not None]
+        scsi: list[etree._Element] = []
+        listed = {IDE_DEVICE, FLOPPY_DEVICE}
         for _, device, instance in self._manifest():
+            listed.add(instance)
             section = sections.get(f"_{instance}_")
-            if device == IDE_DEVICE:
-                for number in (0, 1):
-                    node = section.find(f"controller{number}") if section is not None else None
-                    if node is not None:
-                        out.append(("IDE", number, node))
-            elif device == SCSI_DEVICE:
-                node = section.find("controller0") if section is not None else None
-                if node is None and section is not None:
-                    node = etree.SubElement(section, "controller0")
-                if node is not None:
-                    out.append(("SCSI", scsi, node))
-                scsi += 1
+            if device == SCSI_DEVICE and section is not None:
+                scsi.append(section)
+        for tag in sorted(sections):
+            if (
+                len(tag) == 38 and tag[0] == tag[-1] == "_" and tag[1:-1] not in listed
+                and _holds_drives(sections[tag])
+            ):
+                scsi.append(sections[tag])
+        out += [("SCSI", n, section, "controller0") for n, section in enumerate(scsi)]
         return out
 
-    def drives(self) -> list[Drive]:
-        result = []
-        for ctype, number, node in self._controllers():
-            for drive in node:
+    def _drive_elements(self) -> list[tuple[str, int, int, etree._Element]]:
+        """(controller type, number, location, element) of every drive slot."""
+        out = []
+        for ctype, number, section, tag in self._controllers():
+            controller = section.find(tag)
+            for drive in controller if controller is not None else ():
                 location = _number(drive, "drive")
                 if location is None:
                     continue
@@ -550,36 +595,64 @@ class ConfigDoc:
                         f"drive {ctype} {number}:{location}: a controller has at most "
                         f"{MAX_DRIVES} locations",
                     )
-                kind = (drive.findtext("type") or DRIVE_NONE).strip().upper()
-                if kind not in DRIVE_TYPES:
-                    raise HostError(
-                        self.path, f"drive {ctype} {number}:{location} has unknown type {kind!r}"
-                    )
-                path = (drive.findtext("pathname") or "").strip()
-                result.append(Drive(ctype, number, location, kind, path))
-                if len(result) > MAX_VM_DRIVES:  # each may become a file a checkpoint makes
+                out.append((ctype, number, location, drive))
+                if len(out) > MAX_VM_DRIVES:  # each may become a file a checkpoint makes
                     raise HostError(self.path, f"lists more than {MAX_VM_DRIVES} drives")
+        return out
+
+    def drives(self) -> list[Drive]:
+        result = []
+        for ctype, number, location, drive in self._drive_elements():
+            kind = (drive.findtext("type") or DRIVE_NONE).strip().upper()
+            if kind not in DRIVE_TYPES:
+                raise HostError(
+                    self.path, f"drive {ctype} {number}:{location} has unknown type {kind!r}"
+                )
+            if kind == DRIVE_FLOPPY:
+                continue
+            path = (drive.findtext("pathname") or "").strip()
+            result.append(Drive(ctype, number, location, kind, path))
         return result
 
+    def _disk_drive_nodes(self) -> list[etree._Element]:
+        """The drive elements holding a disk (for the defaults Hyper-V writes with them);
+        never raises: a damaged file is still written back as it was read."""
+        try:
+            return [
+                node for *_, node in self._drive_elements()
+                if (node.findtext("type") or "").strip().upper() in (DRIVE_VHD, DRIVE_PASSTHROUGH)
+            ]
+        except HostError:
+            return []
+
     def _drive_node(self, ctype: str, number: int, location: int) -> etree._Element | None:
-        for t, n, node in self._controllers():
-            if t == ctype and n == number:
-                return node.find(f"drive{location}")
+        for t, n, loc, node in self._drive_elements():
+            if (t, n, loc) == (ctype, number, location):
+                return node
         return None
 
     def set_drive(self, ctype: str, number: int, location: int, kind: str, path: str) -> None:
-        controller = next((c for t, n, c in self._controllers() if (t, n) == (ctype, number)), None)
-        if controller is None:
+        found = next(
+            ((s, tag) for t, n, s, tag in self._controllers() if (t, n) == (ctype, number)), None
+        )
+        if found is None:
             raise HostError(self.path, f"there is no {ctype} controller {number}")
+        section, tag = found
+        controller = section.find(tag)
+        if controller is None:
+            controller = etree.SubElement(section, tag)
         drive = controller.find(f"drive{location}")
         if drive is None:
             drive = etree.SubElement(controller, f"drive{location}")
-        for tag, value in (("pathname", path), ("type", kind)):
-            leaf = drive.find(tag)
-            if leaf is None:
-                leaf = etree.SubElement(drive, tag)
-            leaf.attrib["type"] = "string"
-            leaf.text = value
+        configform.leaf(drive, "pathname", "string", path)
+        configform.leaf(drive, "type", "string", kind)
+        if kind in (DRIVE_VHD, DRIVE_PASSTHROUGH):
+            configform.add_missing(drive, configform.DISK_DRIVE_DEFAULTS)
+        else:  # an empty slot or a DVD drive holds only its path and type
+            for extra, _, _ in configform.DISK_DRIVE_DEFAULTS:
+                node = drive.find(extra)
+                if node is not None:
+                    drive.remove(node)
 
     def remove_drive(self, ctype: str, number: int, location: int) -> None:
         node = self._drive_node(ctype, number, location)
@@ -593,11 +666,10 @@ class ConfigDoc:
             parent.remove(node)
 
     def scsi_controller_count(self) -> int:
-        return sum(1 for _, device, _ in self._manifest() if device == SCSI_DEVICE)
+        return sum(1 for c in self._controllers() if c[0] == "SCSI")
 
     def add_scsi_controller(self) -> int:
-        section = self._add_device(SCSI_DEVICE, new_guid(), "Synthetic SCSI Controller")
-        etree.SubElement(section, "controller0")
+        self._add_device(SCSI_DEVICE, new_guid(), "Synthetic SCSI Controller")
         return self.scsi_controller_count() - 1
 
     def fibre_channel(self) -> list[FibreChannelPort]:
@@ -632,6 +704,17 @@ class ConfigDoc:
         self._remove_device(instance_id)
 
 
+def _holds_drives(section: etree._Element) -> bool:
+    """Whether a device section has `controllerN/driveM` slots with a type (a storage
+    controller the manifest does not list)."""
+    return any(
+        _number(drive, "drive") is not None and drive.find("type") is not None
+        for controller in section
+        if _number(controller, "controller") is not None
+        for drive in controller
+    )
+
+
 def _number(node: etree._Element, prefix: str) -> int | None:
     """N of a `<prefix>N` tag (drive3, vdev012); None for any other tag. Past 9 digits N is
     just "huge": int() of thousands of digits is slow, and past 4300 it raises."""
@@ -656,7 +739,7 @@ def new_vm_config(
     """A fresh VM configuration: one processor, static memory, the controllers of its generation."""
     doc = ConfigDoc(etree.Element("configuration"), path)
     filetime = to_filetime(created)
-    doc.set("properties/creation_time", "bytes", struct.pack("<Q", filetime))
+    doc.set_creation_time(created)
     doc.set("properties/global_id", "string", vm_id)
     doc.set("properties/highly_available", "bool", False)
     doc.set("properties/last_powered_off_time", "integer", 0)
@@ -681,18 +764,18 @@ def new_vm_config(
     doc.set("global_settings/data_root", "string", str(data_root))
     doc.set("global_settings/disk_merge_pending", "bool", False)
     doc.set("global_settings/snapshots/data_root", "string", str(snapshot_data_root))
-    doc.set("global_settings/snapshots/checkpoint_type", "string", "Standard")
+    doc.checkpoint_type = "Standard"
     doc.set("global_settings/snapshots/parent", "string", "")
     doc.snapshot_ids = []
-    doc.set_saved_state(None, None)
     doc.set("hvgui/state", "string", "Off")
     for device, device_name in _SYNTHETIC_DEVICES:
         section = doc._add_device(device, device, device_name)
         version = etree.SubElement(section, "VDEVVersion")
         version.attrib["type"] = "integer"
         version.text = "256"
-    if generation == 1:
-        section = doc._add_device(IDE_DEVICE, IDE_DEVICE, "Microsoft Emulated IDE Controller")
+    if generation == 1:  # emulated: a section of its own, never in the manifest
+        section = etree.SubElement(doc.root, f"_{IDE_DEVICE}_")
+        doc.set(f"_{IDE_DEVICE}_/VDEVVersion", "integer", 1280)
         for number in (0, 1):
             etree.SubElement(section, f"controller{number}")
             for location in (0, 1):

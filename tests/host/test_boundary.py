@@ -411,7 +411,7 @@ def test_saved_state_from_outside_is_never_copied_in_or_exported(
     assert snap is not None
     doc = ConfigDoc.load(snap.config_path)
     where = str(secret) if spelling == "absolute" else "shadow"
-    doc.set("global_settings/savedstate/vsvlocation", "string", where)
+    doc.set("savedstate/vsvlocation", "string", where)
     doc.path.write_bytes(doc.to_bytes())
     monkeypatch.chdir(victim)
     refused = [

@@ -307,13 +307,13 @@ def test_times_past_what_a_date_holds_are_a_clear_error(
     make_vm(host, "web01", running=True)
     snap = host.checkpoint_vm("web01", snapshot_name="one").snapshot
     assert snap is not None
-    for path, element in (
-        (snap.config_path, "creation_time"),
-        (host.get_vm("web01").config_path, "last_powered_on_time"),
+    for path, element, kind, value in (  # a checkpoint's own time: an 8-byte FILETIME
+        (snap.config_path, "creation_time", "bytes", "//////////8="),
+        (host.get_vm("web01").config_path, "last_powered_on_time", "integer", str(2**64 - 1)),
     ):
         text = path.read_bytes().decode("utf-16")
-        pattern = rf'(<snapshot>.*?)?(<{element} type="integer">)\d+(</{element}>)'
-        crafted = re.sub(pattern, rf"\g<1>\g<2>{2**64 - 1}\3", text, count=1, flags=re.S)
+        pattern = rf'(<{element} type="{kind}">)[^<]+(</{element}>)'
+        crafted = re.sub(pattern, rf"\g<1>{value}\2", text, count=1)
         assert crafted != text
         path.write_bytes("\ufeff".encode("utf-16-le") + crafted.encode("utf-16-le"))
         for argv in (["get-vmsnapshot", "web01"], ["get-vm"]):
@@ -387,7 +387,7 @@ def test_a_configuration_hvgui_could_not_write_back_is_refused_on_read(
     host = Host.open(tmp_path / "host")
     make_vm(host, "web01")
     config = host.get_vm("web01").config_path
-    crafted = _craft(config, "<properties>", payload + "<properties>")
+    crafted = _craft(config, "<global_settings>", payload + "<global_settings>")
     for argv in (["start-vm", "web01"], ["get-vm", "web01"]):
         assert main([*argv, "--host", str(host.root)]) == 1
         err = capsys.readouterr().err
