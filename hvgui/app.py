@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.open_folder(folder, "Open Host")
     current = str(window.settings.value("hosts/current", ""))
     if args.host is None and current in window.sessions:
-        window.navigation.select_host(Path(current))  # the host shown when the app last closed
+        window.navigation.select_host(current)  # the host shown when the app last closed
     window.show()
     windows.append(window)
     if not owns_loop:

@@ -80,6 +80,15 @@ SETTINGS_ORG = "hvgui"
 SETTINGS_APP = "hvgui"
 
 
+SERVER = "server:"  # the session key of a host reached over the network: no folder here
+
+
+def _session_key(root: Path | str, host: HostBackend | None) -> str:
+    if host is not None and not host.capabilities.has(Capability.LOCAL_FILES):
+        return SERVER + host.location.lower()
+    return str(Path(root).resolve())
+
+
 def app_settings() -> QSettings:
     """The user's settings (INI format, so tests can redirect it with QSettings.setPath)."""
     return QSettings(
@@ -272,6 +281,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.acts.connect_host)
+        file_menu.addAction(self.acts.connect_server)
         file_menu.addAction(self.acts.new_host)
         file_menu.addAction(self.acts.new_vm)
         file_menu.addAction(self.acts.check_host)
@@ -303,6 +313,8 @@ class MainWindow(QMainWindow):
         for action, slot in (
             (a.connect_host, self.connect_host),
             (a.new_host, lambda: openers.new_host(self, self.open_host)),
+            (a.connect_server, lambda: openers.server(self, self.runner, self.settings,
+                                                      self.open_host)),
             (a.check_host, self.check_host),
             (a.new_vm, self.new_vm),
             (a.refresh, self.refresh),
@@ -481,8 +493,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ hosts
     def open_host(self, root: Path | str, host: HostBackend | None = None) -> HostSession:
-        """Open (or switch to) the host in directory `root` and show it."""
-        key = str(Path(root).resolve())
+        """Open (or switch to) the host in directory `root`, or the server `host` is
+        connected to, and show it."""
+        key = _session_key(root, host)
         if key not in self.sessions:
             opened = host if host is not None else open_backend(key)
             session = HostSession(opened, self.runner, self)
@@ -503,8 +516,8 @@ class MainWindow(QMainWindow):
             session.load_now()
             session.start()
             self.sessions[key] = session
-            self.navigation.add_host(Path(key), session.name)
-        self.navigation.select_host(Path(key))
+            self.navigation.add_host(key, session.name, session.host.location)
+        self.navigation.select_host(key)
         self.show_host(key)
         return self.sessions[key]
 
@@ -881,7 +894,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/mainSplit", self.main_split.saveState())
         self.settings.setValue("window/centre", self.centre.saveState())
-        self.settings.setValue("hosts/open", list(self.sessions))
+        # Lab folders open again at start; servers are offered in Connect to Server...
+        folders = [key for key in self.sessions if not key.startswith(SERVER)]
+        self.settings.setValue("hosts/open", folders)
         if self.session is not None:
             self.settings.setValue("hosts/current", self.session.host.location)
         self.settings.sync()

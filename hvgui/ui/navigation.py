@@ -1,8 +1,7 @@
-"""The navigation tree: "Hyper-V Manager" with one child per open host directory."""
+"""The navigation tree: "Hyper-V Manager" with one child per open host (a lab host's folder
+or a server connected to), as Hyper-V Manager lists the servers it manages."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
@@ -13,7 +12,7 @@ _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class NavigationTree(QTreeWidget):
-    """Signals: host_selected(str): the root path of the host the user picked."""
+    """Signals: host_selected(str): the key of the host the user picked (MainWindow.sessions)."""
 
     host_selected = Signal(str)
 
@@ -29,16 +28,16 @@ class NavigationTree(QTreeWidget):
         self._root.setExpanded(True)
         self.currentItemChanged.connect(self._changed)
 
-    def add_host(self, root: Path, label: str) -> None:
+    def add_host(self, key: str, label: str, tooltip: str) -> None:
         item = QTreeWidgetItem(self._root, [label])
         item.setIcon(0, icon("host"))
-        item.setToolTip(0, str(root))
-        item.setData(0, _PATH_ROLE, str(root))
+        item.setToolTip(0, tooltip)
+        item.setData(0, _PATH_ROLE, key)
         self._root.setExpanded(True)
 
-    def select_host(self, root: Path) -> None:
+    def select_host(self, key: str) -> None:
         for item in self._items():
-            if item.data(0, _PATH_ROLE) == str(root):
+            if item.data(0, _PATH_ROLE) == key:
                 self.setCurrentItem(item)
                 return
 

@@ -1,5 +1,5 @@
 """The actions that open a window instead of running an operation: Connect..., Settings...,
-Inspect Files..., a host folder. One function each; `OpenWindows` closes what they opened
+Inspect Files..., a host folder, a server. One function each; `OpenWindows` closes what they opened
 when the main window closes.
 """
 
@@ -9,13 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
 
 from hvgui.backend import HostBackend, HostError, OperationResult
-from hvgui.connect import EMPTY, FOLDER_PROBLEMS, MISSING, folder_kind, new_lab_host
-from hvgui.ui import ask
+from hvgui.connect import (
+    EMPTY,
+    FOLDER_PROBLEMS,
+    MISSING,
+    connect_to_server,
+    folder_kind,
+    new_lab_host,
+)
+from hvgui.ui import ask, recent_servers
 from hvgui.ui.commands import Selection
+from hvgui.ui.workers import Op, Runner
 
 if TYPE_CHECKING:  # each loaded when first opened (start-up stays short)
     from hvgui.ui.inspector import InspectorWindow
@@ -120,3 +129,27 @@ def new_host(
             open_host(folder, new_lab_host(folder))
         except Exception as exc:
             ask.show_error(parent, "New Host", exc)
+
+
+def server(parent: QWidget, runner: Runner, store: QSettings,
+           open_host: Callable[[str, HostBackend | None], HostSession]) -> None:
+    """Connect to Server...: Select Computer, then connect in the background (the window
+    keeps working); the host joins the tree, or the error names the cause and the fix."""
+    from hvgui.ui.server_dialog import ServerDialog
+
+    answer = ServerDialog.ask(parent, recent_servers.load(store))
+    if answer is None:
+        return
+    settings, keep_password = answer
+
+    def connected(backend: HostBackend) -> None:
+        recent_servers.remember(store, settings)
+        if keep_password:
+            recent_servers.store_password(settings)
+        else:
+            recent_servers.forget_password(settings)
+        open_host(backend.location, backend)
+
+    Op(runner, lambda _p, _c: connect_to_server(settings), label="Connect to Server",
+       subject=settings.display_name).bound_to(parent).success(connected).failure(
+        lambda exc: ask.show_error(parent, "Connect to Server", exc)).run_in_background()

@@ -36,6 +36,7 @@ class WindowActions(QObject):
         # Host / file
         self.connect_host = a(self, "&Connect to Host...", "connectHost", "host-connect", "Ctrl+O")
         self.new_host = a(self, "Ne&w Host...", "newHost", "host")
+        self.connect_server = a(self, "Connect to &Server...", "connectServer", "host-connect")
         self.new_vm = a(self, "&New Virtual Machine...", "newVm", "new", "Ctrl+Shift+N")
         self.check_host = a(self, "C&heck Host...", "checkHost", "inspect")
         self.refresh = a(self, "&Refresh", "refresh", "refresh", "F5")  # not Ctrl+R: Resume
@@ -103,4 +104,4 @@ class WindowActions(QObject):
         ]
 
     def host_actions(self) -> list[QAction | None]:
-        return [self.new_vm, self.connect_host, self.check_host, self.refresh]
+        return [self.new_vm, self.connect_host, self.connect_server, self.check_host, self.refresh]

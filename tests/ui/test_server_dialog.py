@@ -1,5 +1,6 @@
 """Connect to Server...: Hyper-V Manager's Select Computer dialog, recent hosts in the
-settings, and passwords only in the system keyring."""
+settings, passwords only in the system keyring, and the server joining the window's tree
+(a lab host answering over the lab transport stands in for a real Hyper-V host)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from keyring.backends import fail
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialogButtonBox
 
+from hvgui.backend import Capability, HostBackend
+from hvgui.host import Host
+from hvgui.hyperv import ConnectError, LabTransport
+from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.settings import ConnectionSettings
-from hvgui.ui import recent_servers
+from hvgui.ui import openers, recent_servers
+from hvgui.ui.main_window import MainWindow
 from hvgui.ui.server_dialog import ServerDialog
+from tests.ui.helpers import vm_index
 from tests.ui.helpers import Answers
 
 
@@ -140,3 +147,58 @@ def test_settings_that_cannot_work_are_refused_in_words(
     _ok(dialog)
     assert "HTTP needs message encryption" in answers.informed[-1]
     assert dialog.result() == 0  # still open
+
+
+def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
+    qtbot: Any, window: MainWindow, answers: Answers, memory_keyring: MemoryKeyring,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_lab = Host.open(tmp_path / "server", create=True)
+    server_lab.new_vm("SQL01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=64 << 20)
+    asked: list[ConnectionSettings] = []
+
+    def connect(settings: ConnectionSettings) -> HostBackend:
+        asked.append(settings)
+        return open_backend(LabTransport(server_lab, settings.display_name))
+
+    monkeypatch.setattr(openers, "connect_to_server", connect)
+    monkeypatch.setattr(ServerDialog, "ask", classmethod(
+        lambda cls, parent, recent: (SERVER, True)))
+    window.acts.connect_server.trigger()
+    qtbot.waitUntil(lambda: len(window.navigation.hosts()) == 2, timeout=20000)
+    assert asked == [SERVER] and answers.errors == []
+    session = window.session
+    assert session is not None and session.name == "hv01.lab.example"
+    assert window.windowTitle() == "Hyper-V Manager — hv01.lab.example"
+    qtbot.waitUntil(lambda: vm_index(window, "SQL01") is not None, timeout=20000)
+    # What a real host cannot give is greyed with the reason.
+    assert not window.acts.check_host.isEnabled()
+    assert window.acts.check_host.toolTip() == session.host.capabilities.reason(
+        Capability.CHECK_HOST)
+    # Remembered for next time: the host in the settings, the password in the keyring only.
+    store = window.settings
+    assert [s.display_name for s in recent_servers.load(store)] == ["hv01.lab.example"]
+    assert list(memory_keyring.secrets.values()) == ["s3cret!"]
+    window.save_settings()
+    opened = store.value("hosts/open")
+    opened = [opened] if isinstance(opened, str) else list(opened or [])
+    assert len(opened) == 1 and not opened[0].startswith("server:")  # folders reopen, not servers
+    window.grab().save(str(tmp_path / "connected-server.png"))
+
+
+def test_a_host_that_cannot_be_reached_is_named_with_the_cause(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(settings: ConnectionSettings) -> HostBackend:
+        raise ConnectError(settings.display_name, "WinRM is not enabled: run Enable-PSRemoting")
+
+    monkeypatch.setattr(openers, "connect_to_server", refuse)
+    monkeypatch.setattr(ServerDialog, "ask", classmethod(
+        lambda cls, parent, recent: (SERVER, False)))
+    window.acts.connect_server.trigger()
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=20000)
+    assert str(answers.errors[0]) == ("hv01.lab.example: WinRM is not enabled: run "
+                                      "Enable-PSRemoting")
+    assert len(window.navigation.hosts()) == 1
+    assert recent_servers.load(window.settings) == []  # only hosts that answered are kept
+    answers.errors.clear()  # the one error this test expected

@@ -160,7 +160,7 @@ def test_connect_to_a_second_host_and_switch(
     assert shown() == {"Solo"}
     assert tree_names(window) == {}  # Solo has no checkpoints
     assert window.no_checkpoints.isVisible()
-    window.navigation.select_host(Path(window.navigation.hosts()[0]))
+    window.navigation.select_host(window.navigation.hosts()[0])
     assert shown() == {"Alpha", "Beta"}
     assert tree_names(window)["Now"] == "Base"  # Alpha, the first VM, runs from Base
     assert not window.no_checkpoints.isVisible()
@@ -376,7 +376,7 @@ def test_main_reopens_the_hosts_open_last_time(
     first = app.windows.pop()
     qtbot.addWidget(first)
     assert len(first.navigation.hosts()) == 2  # type: ignore[attr-defined]
-    first.navigation.select_host(host_dir.resolve())  # type: ignore[attr-defined]
+    first.navigation.select_host(str(host_dir.resolve()))  # type: ignore[attr-defined]
     first.close()  # remembers both, and that the first one was shown
     assert app.main([]) == 0
     again = app.windows.pop()
