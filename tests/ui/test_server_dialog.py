@@ -23,8 +23,7 @@ from hvgui.hyperv.settings import ConnectionSettings
 from hvgui.ui import openers, recent_servers
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.server_dialog import ServerDialog
-from tests.ui.helpers import vm_index
-from tests.ui.helpers import Answers
+from tests.ui.helpers import Answers, vm_index
 
 
 class MemoryKeyring(KeyringBackend):
