@@ -156,7 +156,16 @@ class BatScan:
     bat: Bat
     payload_states: dict[int, int] = field(default_factory=dict)
     bitmap_states: dict[int, int] = field(default_factory=dict)
-    allocated: list[tuple[int, int]] = field(default_factory=list)  # (block, offset), in order
+    stored: int = 0  # payload blocks stored in the file
+    jumps: int = 0  # of those, how many do not follow the previous one in the file
+    last_offset: int = -1
+
+    def note_stored(self, offset: int) -> None:
+        """A payload block stored at `offset` (called in block order)."""
+        if self.stored and offset != self.last_offset + self.geometry.block_size:
+            self.jumps += 1
+        self.stored += 1
+        self.last_offset = offset
 
     def payload_counts(self) -> dict[int, int]:
         """Payload blocks in each state, NOT_PRESENT (0) included."""
@@ -170,13 +179,9 @@ class BatScan:
         return {k: v for k, v in sorted(counts.items()) if v}
 
     def fragmentation(self) -> int:
-        """Percent of stored blocks that do not follow the previous one in the file."""
-        offsets = [offset for _, offset in self.allocated]
-        if len(offsets) < 2:
-            return 0
-        step = self.geometry.block_size
-        jumps = sum(1 for a, b in itertools.pairwise(offsets) if b != a + step)
-        return round(100 * jumps / (len(offsets) - 1))
+        """Percent of stored blocks that do not follow the previous one in the file (Get-VHD's
+        FragmentationPercentage; 0 for a disk laid out in virtual order)."""
+        return round(100 * self.jumps / (self.stored - 1)) if self.stored > 1 else 0
 
 
 _ZEROS = bytes(PAGE_BYTES)
@@ -270,7 +275,7 @@ def decode_bat(
                 if state == F.PAYLOAD_BLOCK_FULLY_PRESENT or (
                         state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT and g.has_parent):
                     if stored(index, offset, max(1, g.block_length(block)), g.block_size):
-                        scan.allocated.append((block, offset))
+                        scan.note_stored(offset)
                         if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
                             partial.append(block)
                 elif state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:

@@ -90,6 +90,7 @@ class VhdxImage(OpenImage):
         self.log_state = "empty"
         self.overlay = Overlay()
         self._bat: Bat | None = None
+        self._fragmentation = 0
         self._bitmaps: dict[int, np.ndarray] = {}
         self._runs: dict[int, tuple[list[int], bool]] = {}
         self._file_guid_renewed = False
@@ -236,6 +237,12 @@ class VhdxImage(OpenImage):
             _STRICT,
         )
         self._bat = scan.bat
+        self._fragmentation = scan.fragmentation()
+
+    def fragmentation(self) -> int:
+        """Get-VHD's FragmentationPercentage, as the file was when opened (BatScan)."""
+        _ = self.bat  # loaded and checked
+        return self._fragmentation
 
     @property
     def bat(self) -> Bat:

@@ -1,5 +1,6 @@
-"""Get-VHD of a VHDX file, a view of its survey (info.py): a damaged file is described as far
-as it can be; one that is not a usable VHDX at all is refused. `VhdInfo` is the record for
+"""Get-VHD of a VHDX file: a sound chain as opened, a damaged file (or one whose parent is
+missing) as far as its survey (info.py) can describe it; one that is not a usable VHDX at all
+is refused. `VhdInfo` is the record for
 both formats (a VHD's comes from vhd_info.py)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.vhdx.errors import CorruptFileError, VhdxError
+from hvgui.vhdx.image import VhdxImage
 from hvgui.vhdx.info import Survey, locator_display_path, resolve_parent, survey
 from hvgui.vhdx.problems import Problem
 
@@ -65,14 +67,46 @@ _FATAL_FOR_INFO = {"not-vhdx", "unreadable", "headers-invalid", "region-table-in
 
 def get_vhd(path: str | os.PathLike[str]) -> VhdInfo:
     """Get-VHD. Raises a VhdxError for a file that is not a usable VHDX at all; a missing
-    parent is not an error here (ParentPath then comes from the locator)."""
+    parent is not an error here (ParentPath then comes from the locator).
+
+    A sound chain is decoded once, strictly, as opening it does (MinimumSize reads the disk);
+    a file that cannot be opened (damaged, or its parent missing) is described by its survey."""
+    from hvgui.vhdx.chain import open_disk
     from hvgui.vhdx.sniff import is_vhd
 
     if is_vhd(path):
         from hvgui.vhdx.vhd_info import get_legacy_vhd
 
         return get_legacy_vhd(path)
-    s = survey(path)
+    try:
+        with open_disk(path) as disk:
+            return _opened(disk)
+    except (VhdxError, OSError):
+        pass
+    return _surveyed(survey(path))
+
+
+def _opened(disk: Disk) -> VhdInfo:
+    leaf = disk.leaf
+    assert isinstance(leaf, VhdxImage)  # not a VHD: sniffed above
+    return VhdInfo(
+        path=leaf.path.resolve(),
+        vhd_type=leaf.disk_type,
+        file_size=os.stat(leaf.path).st_size,  # as stored (a log replayed in memory may grow it)
+        size=leaf.virtual_size,
+        minimum_size=_partitions_end(disk),
+        logical_sector_size=leaf.logical_sector_size,
+        physical_sector_size=leaf.physical_sector_size,
+        block_size=leaf.block_size,
+        parent_path=str(disk.chain[1].resolve()) if leaf.has_parent else None,
+        disk_identifier=str(leaf.disk_identifier).upper(),
+        fragmentation_percentage=leaf.fragmentation(),
+        alignment=1,
+        parent_found=True if leaf.has_parent else None,
+    )
+
+
+def _surveyed(s: Survey) -> VhdInfo:
     fatal = [p for p in s.problems if p.severity == "error" and p.code in _FATAL_FOR_INFO]
     if fatal or s.virtual_size is None or s.block_size is None:
         first = fatal[0].message if fatal else next(
@@ -90,7 +124,7 @@ def get_vhd(path: str | os.PathLike[str]) -> VhdInfo:
         vhd_type=s.disk_type,
         file_size=s.file_size,
         size=s.virtual_size,
-        minimum_size=_minimum_size(s),
+        minimum_size=None,  # the chain cannot be read
         logical_sector_size=s.logical_sector_size,
         physical_sector_size=s.metadata.physical_sector_size,
         block_size=s.block_size,
@@ -103,21 +137,16 @@ def get_vhd(path: str | os.PathLike[str]) -> VhdInfo:
     )
 
 
-def _minimum_size(s: Survey) -> int | None:
-    """The end of the last partition (what Resize-VHD could shrink to), when the chain can be
-    read and holds an MBR or GPT partition table; None otherwise."""
-    from hvgui.vhdx.chain import open_disk
-
-    if s.logical_sector_size is None:
-        return None
+def _partitions_end(disk: Disk) -> int | None:
+    """The end of the last partition (what Resize-VHD could shrink to), when the disk holds
+    an MBR or GPT partition table; None otherwise."""
     try:
-        with open_disk(s.path) as disk:
-            sector = disk.logical_sector_size
-            mbr = disk.read(0, sector)
-            gpt = disk.read(sector, sector) if disk.size >= 2 * sector else b""
-            if gpt[:8] == b"EFI PART":
-                return _gpt_end(disk, gpt, sector)
-            return _mbr_end(mbr, sector)
+        sector = disk.logical_sector_size
+        mbr = disk.read(0, sector)
+        gpt = disk.read(sector, sector) if disk.size >= 2 * sector else b""
+        if gpt[:8] == b"EFI PART":
+            return _gpt_end(disk, gpt, sector)
+        return _mbr_end(mbr, sector)
     except (VhdxError, OSError, ValueError, struct.error):
         return None
 
