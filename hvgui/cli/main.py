@@ -10,14 +10,16 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from hvgui import __version__, portable
 from hvgui.cli.common import PS51
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled
 
-# Each module defines `register(subparsers)`, adding commands whose `func(args) -> int` runs them.
+# Each module defines `register(subparsers)`, adding commands whose `func(args) -> int` runs them
+# (when the command to run is known, only its parser is really built: see _Commands).
 # Disk commands come first: they need neither the host nor its dependencies.
 COMMAND_MODULES = ("disk", "vm", "guest", "inspect")
 
@@ -48,7 +50,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="JSON output, for every command that takes --json")
     forms.add_argument("--json-ps51", dest="global_json", action="store_const", const=PS51,
                        help="Windows PowerShell 5.1's JSON, for every command that takes --json")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                       action=_Commands)
+    assert isinstance(subparsers, _Commands)
+    subparsers.only = command
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"hvgui.cli.{name}")
@@ -59,7 +64,39 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         module.register(subparsers)
         if command is not None and command in subparsers.choices:
             break
+    if command is not None and command not in subparsers.choices:
+        return build_parser()  # not a command: argparse says so, listing them all
     return parser
+
+
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:  # not subscriptable at run time
+    _SubParsers = argparse._SubParsersAction
+
+
+class _Commands(_SubParsers):
+    """The command table. With `only` (the command being run), the other commands' parsers
+    are not built: argparse spends about a millisecond on each, and hvctl has forty."""
+
+    only: str | None = None
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if self.only is not None and name != self.only:
+            return cast(argparse.ArgumentParser, _Unbuilt())
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+
+class _Unbuilt:
+    """Stands in for the parser of a command that is not run: whatever its module does with
+    it (add_argument, groups, set_defaults) is accepted and ignored."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unbuilt]:
+        return self._ignore
+
+    def _ignore(self, *args: object, **kwargs: object) -> _Unbuilt:
+        return self
 
 
 def _command_name(arguments: Sequence[str]) -> str | None:

@@ -90,3 +90,16 @@ def test_get_vhd_of_a_written_vhdx_loads_neither_numpy_nor_the_vhd_decoders(
     assert heavy(modules, "numpy", "importlib.metadata", "hvgui.vhdx.vhd",
                  "hvgui.vhdx.vhd_format") == []
     assert "hvgui.vhdx.image" in modules  # MinimumSize: the disk was opened
+
+
+def test_a_mistyped_command_lists_them_all(capsys: pytest.CaptureFixture[str]) -> None:
+    """hvctl builds the parser of the command it runs only; a word that is no command still
+    gets argparse's message naming every one."""
+    from hvgui.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["get-vhdx", "disk.vhdx"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'get-vhdx'" in error
+    assert all(f"'{name}'" in error for name in ("get-vhd", "get-vm", "inspect"))
