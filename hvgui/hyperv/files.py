@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -34,10 +35,12 @@ WHOLE = (".xml", ".vmcx")
 
 
 def local_name(path: str) -> str:
-    """A local file name for the host's `path` (Windows or POSIX), unique per path."""
+    """Where the host's `path` (Windows or POSIX) is copied, relative to the copies' folder:
+    a folder per path (its digest) holding a file of the same name, so the inspector shows
+    the host's file name."""
     name = PureWindowsPath(path).name if "\\" in path else Path(path).name
-    digest = binascii.crc32(path.encode("utf-8")) & 0xFFFFFFFF
-    return f"{digest:08x}-{name or 'file'}"
+    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
+    return f"{digest}/{name or 'file'}"
 
 
 class RangedCopy:

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui.backend import Capability
+from hvgui.errors import HvError
 from hvgui.host.layout import vm_runtime_dir
 from hvgui.inspect.facts import (
     AVHDX,
@@ -91,6 +93,8 @@ def _disk_files(drives: Iterable[Any], *, now: bool) -> list[FileFacts]:
 def checkpoint_files(host: HostBackend, vm: str, snapshot: str | None) -> list[FileFacts]:
     """A checkpoint's files (or Now's, for `snapshot=None`): configuration, saved state, and
     for each virtual disk its chain from the checkpoint's disk down to the base."""
+    if not host.capabilities.has(Capability.LOCAL_FILES):
+        return [_copied(host, path) for path in host.inspect_files(vm, snapshot)]
     if snapshot is None:
         machine = host.get_vm(vm)
         files = [file_facts(
@@ -115,6 +119,25 @@ def checkpoint_files(host: HostBackend, vm: str, snapshot: str | None) -> list[F
             snap.vsv_path, "Processor and device state at the checkpoint, so applying it "
             "resumes the VM exactly where it was."))
     return files + _disk_files(snap.hard_drives, now=False)
+
+
+def _copied(host: HostBackend, path: Path) -> FileFacts:
+    """A remote host's file, as its local copy (the backend's local_copy: a disk's structures,
+    a configuration whole) under the host's file name."""
+    try:
+        local = host.local_copy(path)
+    except HvError as exc:
+        return FileFacts(path, MISSING, "", False, problem=exc.problem)
+    facts = file_facts(local)
+    role = _KIND_ROLES.get(facts.kind) or (_REMOTE_DISK if facts.kind in (VHDX, AVHDX)
+                                           else facts.label)
+    # Its size is the host's; where it lies and when it changed there, the copy cannot say.
+    return replace(facts, role=role, size_on_disk=facts.size, modified=None, accessed=None,
+                   changed=None)
+
+
+_REMOTE_DISK = ("A virtual disk on the host, read in part: its headers, region tables, "
+                "metadata, BAT and log (never its data blocks).")
 
 
 _KIND_ROLES = {

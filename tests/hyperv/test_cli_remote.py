@@ -5,6 +5,7 @@ terminal, never an option."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,25 @@ def test_usage_errors(argv: list[str], said: str, capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_checkpoints_files_are_inspected_through_local_copies(
+    lab: Host, vm_id: str, connections: list[ConnectionSettings],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lab.start_vm(vm_id)
+    snap = lab.checkpoint_vm(vm_id, snapshot_name="before").snapshot
+    assert snap is not None
+    code, out, err = hvctl(capsys, "--computer-name", "hv01", "--json",
+                           "inspect-checkpoint", "web01", "before")
+    assert code == 0, err
+    files = json.loads(out)
+    originals = [snap.config_path, snap.bin_path, snap.vsv_path, snap.hard_drives[0].path]
+    listed = files if isinstance(files, list) else files["Files"]
+    # Each file under the host's own name and length, read from its local copy.
+    assert [Path(f["path"]).name for f in listed] == [p.name for p in originals if p]
+    assert [f["size"] for f in listed] == [p.stat().st_size for p in originals if p]
+    assert [f["kind"] for f in listed] == ["xml", "bin", "vsv", "vhdx"]  # decoded as such
+    assert listed[3]["role"].startswith("A virtual disk on the host, read in part")
+    assert all(f["exists"] and not f["problem"] for f in listed)
+    assert all(str(lab.root) not in f["path"] for f in listed)  # copies, never the host's

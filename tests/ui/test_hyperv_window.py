@@ -78,3 +78,21 @@ def test_what_a_real_host_cannot_give_is_greyed_with_the_reason(
     assert "Checkpoint" in menu_texts(menu) and "Connect..." not in menu_texts(menu)
     menu.close()
     window.grab().save(str(tmp_path / "hyperv-greyed.png"))
+
+
+def test_inspect_files_reads_the_hosts_files_through_local_copies(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    assert window.acts.cp_inspect.isEnabled()
+    before = set(QApplication.topLevelWidgets())
+    window.acts.cp_inspect.trigger()
+    [inspector] = [w for w in QApplication.topLevelWidgets()
+                   if w not in before and w.isVisible() and type(w).__name__ == "InspectorWindow"]
+    files = inspector.file_model.files()  # type: ignore[attr-defined]
+    assert [f.kind for f in files] == ["xml", "bin", "vsv", "vhdx"]
+    assert all(f.exists and not f.problem for f in files)
+    inspector.grab().save(str(tmp_path / "hyperv-inspector.png"))
+    inspector.close()
