@@ -164,6 +164,21 @@ def _set_host(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adopt_host(args: argparse.Namespace) -> int:
+    from hvgui.host import Host, HostError
+
+    host = open_host(args)
+    if not isinstance(host, Host):
+        raise HostError(host.location, "only a folder can be adopted as a lab host")
+    if not host.adoptable:
+        print(f"{host.location}: already a lab host (nothing to adopt)")
+        return 0
+    host.adopt()
+    print(f"{host.location}: adopted as a lab host; nothing in it changes until its first "
+          "operation")
+    return 0
+
+
 def _get_events(args: argparse.Namespace) -> int:
     host = open_host(args)
     events = host.events(args.name)
@@ -452,6 +467,15 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
         "check the lab host: broken chains, orphaned AVHDX, stray BIN/VSV, missing "
         "files; exit 1 with findings",
         _test_host,
+    )
+
+    p = _command(
+        subparsers,
+        "adopt-host",
+        "adopt a folder from a Hyper-V host (copied off it, or made by Export-VM), which "
+        "opens read-only, as a lab host: remembered in your settings; nothing in the folder "
+        "changes until its first operation",
+        _adopt_host,
     )
 
     p = _command(

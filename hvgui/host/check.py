@@ -17,7 +17,7 @@ from hvgui import vhdx
 from hvgui.backend.model import Finding
 from hvgui.backend.states import CheckpointType
 from hvgui.errors import HvError
-from hvgui.host import states
+from hvgui.host import states, winpaths
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import norm, read_bounded
 from hvgui.host.journal import in_flight_paths, waiting
@@ -111,6 +111,8 @@ class _Checker:
                 for severity, where, message, code in self._chain_problems(path):
                     if where == path and code == "missing-file":
                         text = f"{who}: its disk {path.name} ({slot}) is missing"
+                        if winpaths.is_windows(drive.path):  # from a real host: say where
+                            text += f"; {winpaths.looked_for(drive.path, doc.path.parent)}"
                     else:
                         text = (
                             f"{who}: the disk chain of {path.name} ({slot}) is broken: "
@@ -128,10 +130,13 @@ class _Checker:
                     )
             elif drive.kind in (DRIVE_PASSTHROUGH, DRIVE_ISO) and not path.exists():
                 what = "pass-through disk" if drive.kind == DRIVE_PASSTHROUGH else "ISO image"
+                where_looked = ""
+                if winpaths.is_windows(drive.path):
+                    where_looked = f"; {winpaths.looked_for(drive.path, doc.path.parent)}"
                 self.add(
                     "error" if drive.kind == DRIVE_PASSTHROUGH else "warning",
                     path,
-                    f"{who}: its {what} {path.name} ({slot}) is missing",
+                    f"{who}: its {what} {path.name} ({slot}) is missing{where_looked}",
                     "missing-file",
                     vm,
                 )

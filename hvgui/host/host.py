@@ -24,6 +24,7 @@ from hvgui.host.check import check_host
 from hvgui.host.context import HostCore
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
+from hvgui.host.foreign import NOT_ADOPTED, adopt, adopted, is_foreign
 from hvgui.host.guest_io import GuestDisk
 from hvgui.host.layout import (
     EMPTY,
@@ -98,12 +99,30 @@ class Host(HostCore):
                 layout.events_file,
             ]
         )
-        if kind == HOST:
+        foreign = kind == HOST and is_foreign(path)  # from a real host: nothing written yet
+        if foreign and not adopted(path):
+            host.lock.read_only = NOT_ADOPTED
+        elif foreign:  # adopted: the probe would write; the first operation makes .hvgui
+            writable = os.access(path, os.W_OK | os.X_OK)
+            host.lock.read_only = "" if writable else f"{path} is not writable"
+        elif kind == HOST:
             host.lock.read_only = read_only_reason(layout)
-        if not host.read_only:  # read-only: listed as it is, nothing recovered or created
+        if not host.read_only and not foreign:  # read-only: listed as it is, nothing made
             layout.create()
             host._recover(progress)
         return host
+
+    @property
+    def adoptable(self) -> bool:
+        """A folder from a real Hyper-V host, opened read-only until the user adopts it."""
+        return self.read_only == NOT_ADOPTED
+
+    def adopt(self) -> None:
+        """Adopt this folder as a lab host: remembered in the user's settings; nothing in the
+        folder changes until the first operation."""
+        adopt(self.root)
+        if self.read_only == NOT_ADOPTED:
+            self.lock.read_only = ""
 
     @classmethod
     def new(cls, root: Path | str) -> Host:

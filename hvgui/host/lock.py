@@ -154,6 +154,8 @@ class HostLock:
     def operation(self, vm_id: str, vm_name: str, operation: str) -> Iterator[None]:
         """Run one operation on `vm_id` holding the host's mutation lock."""
         self.refuse_if_read_only()
+        if not self.layout.meta.is_dir():  # an adopted folder: its first operation makes it
+            self.layout.create()
         state = _state_for(self.layout.root)
         with state.mutex:
             if vm_id in state.active:

@@ -15,15 +15,14 @@ root, as real Hyper-V configurations hold, would replace these two functions).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from lxml import etree
 
-# Windows absolute paths (C:\..., \\server\...) from a real host's configuration: not ours to
-# resolve here, so they are kept as they are.
-_WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:|\\\\)")
+from hvgui.host import winpaths
+
+_WINDOWS_ABSOLUTE = winpaths.WINDOWS_ABSOLUTE  # C:\..., \\server\..., \\?\...
 _PATH_LEAVES = (
     "global_settings/data_root",
     "global_settings/snapshots/data_root",
@@ -33,9 +32,14 @@ _PATH_LEAVES = (
 
 
 def resolve(text: str, folder: Path) -> str:
-    """A stored path as an absolute path (relative ones from `folder`)."""
-    if not text or os.path.isabs(text) or _WINDOWS_ABSOLUTE.match(text):
+    """A stored path as an absolute path (relative ones from `folder`; a Windows path from a
+    real host's configuration: the file it stands for in this copy, winpaths.py, or as it
+    is when there is none)."""
+    if not text or os.path.isabs(text):
         return text
+    if _WINDOWS_ABSOLUTE.match(text):
+        found = winpaths.find(text, folder)
+        return str(found) if found is not None else text
     return os.path.normpath(os.path.join(os.path.abspath(folder), text))
 
 

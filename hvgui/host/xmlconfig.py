@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hvgui.host import configform, storedpaths
+from hvgui.host import configform, storedpaths, winpaths
 from hvgui.host.configform import IDE_DEVICE, SAVED_STATE, USER_SNAPSHOT_TYPES, USER_TYPE
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
@@ -354,12 +354,14 @@ class ConfigDoc:
         """The VM's folder; an exported or converted configuration has none: then the folder
         holding its `Virtual Machines` (or `Snapshots`) folder, as Import-VM takes it."""
         value = self.get_str("global_settings/data_root", "").strip()
-        return Path(value) if value else self.path.parent.parent
+        if not value or winpaths.is_windows(value):  # absent, or a real host's own folder
+            return self.path.parent.parent
+        return Path(value)
 
     @property
     def snapshot_data_root(self) -> Path:
         value = self.get_str("global_settings/snapshots/data_root", "").strip()
-        return Path(value) if value else self.data_root
+        return Path(value) if value and not winpaths.is_windows(value) else self.data_root
 
     @property
     def checkpoint_type(self) -> str:

@@ -159,3 +159,54 @@ def write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+REAL_ROOT = "C:\\ClusterStorage\\Volume1\\Hyper-V"  # where the VM lived on its host
+
+
+def exported_vm(destination: Path, name: str = "web01", *, checkpoints: bool = True) -> Path:
+    """A VM folder as Export-VM (2012 R2) leaves it: `<destination>/<name>/` with `Virtual
+    Machines`, `Snapshots` and `Virtual Hard Disks`; configurations name the files by the
+    Windows paths of the host it came from (in another case than the files have: Windows
+    names ignore case). With `checkpoints`: two checkpoints, "Before" and its child "After"."""
+    from hvgui.vhdx import create_differencing, create_dynamic, open_disk
+
+    folder = destination / name
+    disks = folder / "Virtual Hard Disks"
+    disks.mkdir(parents=True)
+    win_disks = f"{REAL_ROOT}\\{name}\\Virtual Hard Disks"
+    vm_id, cp1, cp2 = (
+        "5A1C36F2-0C3B-4E43-8E6B-6F0C7D1B2A01",
+        "8B2D47A3-1D4C-4F54-9F7C-7A1D8E2C3B02",
+        "9C3E58B4-2E5D-4A65-8A8D-8B2E9F3D4C03",
+    )
+    base = disks / f"{name}.vhdx"
+    create_dynamic(base, 16 << 20)
+    with open_disk(base, writable=True) as disk:
+        disk.write(0, b"BASE".ljust(512, b"."))
+    files = [base]
+    if checkpoints:
+        for guid in ("1C9B2A3D-4E5F-4071-8293-A4B5C6D7E8F9",
+                     "2D0C3B4E-5F60-4182-93A4-B5C6D7E8F90A"):
+            child = disks / f"{name}_{guid}.avhdx"
+            create_differencing(child, files[-1])
+            files.append(child)
+        with open_disk(files[-1], writable=True) as disk:
+            disk.write(512, b"NOW".ljust(512, b"."))
+        for frozen in files[:-1]:  # a checkpoint's disks are read-only on the host
+            frozen.chmod(0o444)
+
+    def win(path: Path) -> str:  # as the host wrote it, upper-cased: Windows ignores case
+        return f"{win_disks}\\{path.name.upper()}"
+
+    snaps = [cp1, cp2] if checkpoints else []
+    vm = config_2012r2(vm_id=vm_id, name=name, ide=[(0, 0, "VHD", win(files[-1]))],
+                       snapshots=snaps, parent_snapshot=cp2 if checkpoints else None)
+    write(folder / "Virtual Machines" / f"{vm_id}.xml", vm)
+    if checkpoints:
+        for snap, parent, disk, snap_name in ((cp1, None, files[0], "Before"),
+                                              (cp2, cp1, files[1], "After")):
+            data = config_2012r2(vm_id=snap, name=snap_name, ide=[(0, 0, "VHD", win(disk))],
+                                 snapshot_of=(vm_id, parent, "Off"))
+            write(folder / "Snapshots" / f"{snap}.xml", data)
+    return folder

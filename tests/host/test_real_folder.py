@@ -1,0 +1,107 @@
+"""A VM folder from a real Hyper-V host (copied off it, or made by Export-VM, 2012 R2 layout)
+opens read-only, showing its VMs, checkpoint trees and disks through their Windows paths;
+adopting it changes nothing until the first operation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hvgui.cli.main import main
+from hvgui.host import Host
+from hvgui.host.errors import ReadOnlyHostError
+from hvgui.host.foreign import NOT_ADOPTED
+from hvgui.vhdx import open_disk
+from tests.host.hosthelpers import listing
+from tests.host.realfiles import REAL_ROOT, exported_vm
+
+
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("HVGUI_CONFIG_DIR", str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    return exported_vm(tmp_path / "Export")
+
+
+def test_an_exported_vm_opens_read_only_with_its_checkpoint_tree(export: Path) -> None:
+    before = listing(export)
+    host = Host.open(export, create=False)
+    assert host.read_only == NOT_ADOPTED and host.adoptable
+    (vm,) = host.list_vms()
+    assert (vm.name, vm.state, vm.generation) == ("web01", "Off", 1)
+    assert vm.path == export  # no data_root in an export: the folder it is in
+    (drive,) = vm.hard_drives
+    assert drive.path.parent == export / "Virtual Hard Disks"  # C:\...\WEB01_....AVHDX, here
+    with open_disk(drive.path) as disk:  # the whole chain, through the AVHDX's locators
+        assert disk.read(0, 4) == b"BASE" and disk.read(512, 3) == b"NOW"
+    snaps = host.list_snapshots("web01")
+    assert [(s.name, s.parent_snapshot_name) for s in snaps] == [
+        ("Before", None), ("After", "Before")]
+    assert snaps[0].hard_drives[0].path == export / "Virtual Hard Disks" / "web01.vhdx"
+    assert vm.parent_snapshot_name == "After"
+    assert listing(export) == before  # not even .hvgui
+    assert not (export / ".hvgui").exists()
+
+
+def test_hvctl_reads_it_and_refuses_changes_in_one_line(
+    export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = listing(export)
+    for argv in (["get-vm"], ["get-vmsnapshot", "web01"], ["inspect-checkpoint", "web01", "After"],
+                 ["--json", "get-vm", "web01"]):
+        assert main(["--host", str(export), *argv]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "web01" in out and "Before" in out
+    assert main(["--host", str(export), "checkpoint-vm", "web01"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a folder from a Hyper-V host" in err
+    assert "adopt" in err
+    with pytest.raises(ReadOnlyHostError):
+        Host.open(export, create=False).start_vm("web01")
+    assert listing(export) == before
+
+
+def test_adopting_changes_nothing_until_the_first_operation(
+    export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = listing(export)
+    assert main(["--host", str(export), "adopt-host"]) == 0
+    assert listing(export) == before
+    host = Host.open(export, create=False)
+    assert host.read_only == "" and not host.adoptable
+    assert listing(export) == before  # opened writable, still untouched
+    host.checkpoint_vm("web01", snapshot_name="Mine")
+    assert (export / ".hvgui").is_dir()
+    assert [s.name for s in host.list_snapshots("web01")] == ["Before", "After", "Mine"]
+    with open_disk(host.get_vm("web01").hard_drives[0].path) as disk:
+        assert disk.read(512, 3) == b"NOW"
+
+
+def test_a_disk_that_is_not_in_the_copy_is_named_with_where_it_was_looked_for(
+    export: Path,
+) -> None:
+    (export / "Virtual Hard Disks" / "web01.vhdx").unlink()
+    host = Host.open(export, create=False)
+    findings = [f.message for f in host.check()]
+    text = "\n".join(findings)
+    assert f"looked for {REAL_ROOT}\\web01\\Virtual Hard Disks\\WEB01.VHDX in: " in text, text
+    assert str(export / "Virtual Machines") in text or str(export / "Snapshots") in text
+
+
+def test_a_windows_path_never_leads_out_of_the_copy(tmp_path: Path) -> None:
+    from hvgui.host import winpaths
+
+    outside = tmp_path / "secret.vhdx"
+    outside.write_bytes(b"x")
+    folder = tmp_path / "Export" / "web01" / "Virtual Machines"
+    folder.mkdir(parents=True)
+    for text in ("C:\\..\\..\\..\\secret.vhdx", "\\\\?\\C:\\..\\..\\secret.vhdx",
+                 "\\\\server\\share\\..\\..\\secret.vhdx", f"C:{outside}"):
+        found = winpaths.find(text, folder)
+        assert found is None or tmp_path / "Export" in found.parents, (text, found)
