@@ -331,6 +331,7 @@ class GapLog:
         # The GUI thread's longest time on a core between two ticks: the work the machine's
         # load stretches into a gap (a burst of B ms is about B x load / cores ms of gap).
         self.longest_run = 0.0
+        self.longest_span = (0.0, 0.0)  # when it was
         self._last = 0.0
         self._last_cpu = (0.0, 0.0)
         self._timer = QTimer()
@@ -365,7 +366,8 @@ class GapLog:
             self.gaps.append((self._last, now, cpu[0] - self._last_cpu[0],
                               cpu[1] - self._last_cpu[1]))
         self.worst = max(self.worst, late)
-        self.longest_run = max(self.longest_run, cpu[0] - self._last_cpu[0])
+        if cpu[0] - self._last_cpu[0] > self.longest_run:
+            self.longest_run, self.longest_span = cpu[0] - self._last_cpu[0], (self._last, now)
         self._last, self._last_cpu = now, cpu
 
 
@@ -465,6 +467,11 @@ def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool
                 print(f"  {name}: the GUI thread used {1000 * gui_cpu:.0f} ms of CPU in "
                       f"{seconds:.1f} s")
             if sampler is not None:
+                start, end = log.longest_span
+                print(f"  {name}: the longest burst, {1000 * log.longest_run:.0f} ms on a core "
+                      f"in {1000 * (end - start):.0f} ms:")
+                for line in sampler.during(start, end):
+                    print(f"      {line}")
                 for start, end, run, wait in sorted(log.gaps, key=lambda g: g[0] - g[1])[:3]:
                     print(f"  {name}: {1000 * (end - start):.0f} ms gap: {1000 * run:.0f} ms on "
                           f"a core, {1000 * wait:.0f} ms waiting for one, the rest blocked:")

@@ -12,6 +12,7 @@ runs (`run_command`) and whose result selects what it made.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from hvgui.ui.inspector import InspectorWindow
 
 INSPECTOR_MODULE = "hvgui.ui.inspector"
+GIL_HANDOVER_S = 0.001
 SETTINGS_ORG = "hvgui"
 SETTINGS_APP = "hvgui"
 
@@ -87,6 +89,13 @@ def _session_key(root: Path | str, host: HostBackend | None) -> str:
     if host is not None and not host.capabilities.has(Capability.LOCAL_FILES):
         return SERVER + host.location.lower()
     return str(Path(root).resolve())
+
+
+def _keep_out_of_collections() -> None:
+    """What start-up made (modules, classes, the window, the host's first read) lives as long
+    as the app: taken out of the garbage collector's full passes, which otherwise walk all of
+    it, holding every thread (the GUI thread too) while an operation's worker allocates."""
+    gc.freeze()
 
 
 def app_settings() -> QSettings:
@@ -118,6 +127,9 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setStyleSheet(STYLE_SHEET)
         self.runner = Runner(self, max_threads=4)
+        # Python code on a pool thread holds the interpreter lock for up to this long while
+        # the GUI thread waits for it (after each Qt call that let it go): 1 ms, not 5.
+        sys.setswitchinterval(GIL_HANDOVER_S)
         self.runner.default_failure = lambda exc: ask.show_error(self, "hvgui", exc)
         self.sessions: dict[str, HostSession] = {}
         self.session: HostSession | None = None
@@ -453,7 +465,8 @@ class MainWindow(QMainWindow):
         made there."""
         if INSPECTOR_MODULE not in sys.modules:
             Op(self.runner, lambda _p, _c: importlib.import_module(INSPECTOR_MODULE),
-               label="Loading the inspector", quiet=True).failure(
+               label="Loading the inspector", quiet=True).success(
+                lambda _module: _keep_out_of_collections()).failure(
                 lambda exc: None  # Inspect Files... imports it again and reports the error
             ).run_in_background()
 
@@ -515,6 +528,7 @@ class MainWindow(QMainWindow):
             )
             session.load_now()
             session.start()
+            _keep_out_of_collections()
             self.sessions[key] = session
             self.navigation.add_host(key, session.name, session.host.location)
         self.navigation.select_host(key)

@@ -105,6 +105,7 @@ class HostSession(QObject):
         self._picks = 0  # counts the user's VM choices (a read started before one is stale)
         self._revision: str | None = None
         self._reading = False
+        self._polling = False  # the revision is being looked at on a pool thread
         self._again = False
         self._busy: dict[str, Op] = {}   # vm id -> the op running on it
         self._reads = 0  # reads started so far
@@ -263,18 +264,32 @@ class HostSession(QObject):
             self._check_health(*args)
 
     def poll(self) -> None:
-        """Timer slot: re-read when the revision moved (cheap when it did not)."""
+        """Timer slot: re-read when the revision moved (cheap when it did not). The revision
+        and the chain files' stamp are looked at on a pool thread: even a stat can wait
+        behind a busy disk, and a remote host answers over the network."""
         self.vm_model.tick()
-        if self._reading:
+        if self._reading or self._polling or self._stopped:
             return
-        try:
-            revision = self.host.revision()  # a few stat() calls
-        except Exception:  # a host directory being rewritten: try again next tick
-            return
+        self._polling = True
         files, seen = self._watched
-        if (revision != self._revision or self.vm_model.shows_outside_status()
-                or self.host.chain_stamp(files) != seen):  # a stat per chain file
-            self.refresh()
+        host = self.host
+
+        def look(_p: Progress, _c: CancelToken) -> tuple[str, object]:
+            # ---- runs on a pool thread: host calls only ----
+            return host.revision(), host.chain_stamp(files)
+
+        def looked(answer: tuple[str, object]) -> None:
+            revision, stamp = answer
+            if (revision != self._revision or self.vm_model.shows_outside_status()
+                    or stamp != seen):
+                self.refresh()
+
+        def done() -> None:
+            self._polling = False
+
+        # A failure (a host directory being rewritten) is retried at the next tick.
+        Op(self.runner, look, label="Poll", quiet=True).success(looked).failure(
+            lambda _exc: None).finally_(done).run_in_background()
 
     def refresh(self) -> None:
         """Re-read the host in the background; coalesces requests made while reading."""

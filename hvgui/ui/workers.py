@@ -92,6 +92,9 @@ class Runner(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
+        # Threads stay once made: starting one (an OS thread, a Python thread state) on the
+        # GUI thread at each job was part of the stall around every operation's start.
+        self.pool.setExpiryTimeout(-1)
         self._ops: set[Op] = set()
         self.default_failure: Callable[[BaseException], None] | None = None
         self.closed = False
