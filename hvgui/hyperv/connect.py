@@ -44,7 +44,9 @@ def open_backend(transport: Transport) -> HyperVHost:
     except BaseException:
         transport.close()
         raise
-    return HyperVHost(transport)
+    host = HyperVHost(transport)
+    host.watch()  # its first look at the host runs while the window reads the VMs
+    return host
 
 
 def probe(transport: Transport) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class HyperVHost:
         self._stamp = ""
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._first_stamp = threading.Event()
 
     # ================================================================== who and what
     @property
@@ -134,21 +135,23 @@ class HyperVHost:
         """Changes when the host's VMs or their checkpoints change (their states, statuses,
         current checkpoints and counts, as Get-VM reports them), after our operations, and
         when the host stops or starts answering (the window then re-reads: an error, or the
-        host back). The window polls it on its GUI thread, so only the first call asks the
-        host; a watcher thread asks again every POLL_SECONDS."""
-        with self._lock:
-            started = self._watcher is not None
-        if not started:
-            stamp = self._host_stamp()
-            with self._lock:
-                if self._watcher is None:
-                    self._stamp = stamp
-                    self._watcher = threading.Thread(
-                        target=_watch, args=(weakref.ref(self), self._stopping),
-                        name=f"hvgui watch {self.display_name}", daemon=True)
-                    self._watcher.start()
+        host back). The window polls it on its GUI thread, so it never asks the host itself:
+        a watcher thread does, every POLL_SECONDS (the first call waits for its first answer,
+        which a host opened through `open_backend` has long had)."""
+        self.watch()
+        self._first_stamp.wait()
         with self._lock:
             return f"{self._changes}/{self._stamp}"
+
+    def watch(self) -> None:
+        """Start the watcher thread (once): it keeps `revision()` current until close()."""
+        with self._lock:
+            if self._watcher is not None:
+                return
+            self._watcher = threading.Thread(
+                target=_watch, args=(weakref.ref(self), self._stopping, self._first_stamp),
+                name=f"hvgui watch {self.display_name}", daemon=True)
+            self._watcher.start()
 
     def _host_stamp(self) -> str:
         """Get-VM's view of what can change, as a digest; the error when the host fails."""
@@ -675,17 +678,23 @@ class HyperVHost:
         return result
 
 
-def _watch(host_ref: weakref.ref[HyperVHost], stopping: threading.Event) -> None:
+def _watch(host_ref: weakref.ref[HyperVHost], stopping: threading.Event,
+           first: threading.Event) -> None:
     """Keep a host's stamp fresh until it is closed or forgotten (it holds no reference to
     the host between rounds, so an unclosed host still goes away)."""
-    while not stopping.wait(POLL_SECONDS):
+    while True:
         host = host_ref()
         if host is None:
             return
-        stamp = host._host_stamp()
-        with host._lock:
-            host._stamp = stamp
+        try:
+            stamp = host._host_stamp()
+            with host._lock:
+                host._stamp = stamp
+        finally:
+            first.set()  # even a failed round: revision() never waits for ever
         del host
+        if stopping.wait(POLL_SECONDS):
+            return
 
 
 if TYPE_CHECKING:
