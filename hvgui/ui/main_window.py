@@ -31,6 +31,7 @@ from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMainWindow,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QTableView,
+    QToolButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -225,10 +227,20 @@ class MainWindow(QMainWindow):
         self.read_only_banner.setObjectName("readOnlyBanner")
         self.read_only_banner.setAccessibleName("Read-only host")
         self.read_only_banner.setWordWrap(True)
-        self.read_only_banner.hide()
+        # A folder from a real Hyper-V host says so, with the button that adopts it.
+        self.adopt_button = QToolButton()
+        self.adopt_button.setObjectName("adoptHostButton")
+        self.adopt_button.setDefaultAction(self.acts.adopt_host)
+        self.adopt_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.read_only_bar = QWidget()
+        bar_layout = QHBoxLayout(self.read_only_bar)
+        bar_layout.setContentsMargins(0, 0, 0, 0)
+        bar_layout.addWidget(self.read_only_banner, 1)
+        bar_layout.addWidget(self.adopt_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.read_only_bar.hide()
         vm_layout = self.vm_pane.layout()
         assert isinstance(vm_layout, QVBoxLayout)
-        vm_layout.insertWidget(1, self.read_only_banner)
+        vm_layout.insertWidget(1, self.read_only_bar)
         vm_layout.insertWidget(2, self.problem_banner)
         self.checkpoint_pane = _pane("Checkpoints", self.checkpoint_view, "checkpointPane")
         self.centre = QSplitter(Qt.Orientation.Vertical)
@@ -293,6 +305,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.acts.connect_host)
+        file_menu.addAction(self.acts.open_folder)
         file_menu.addAction(self.acts.connect_server)
         file_menu.addAction(self.acts.new_host)
         file_menu.addAction(self.acts.new_vm)
@@ -324,6 +337,8 @@ class MainWindow(QMainWindow):
         a = self.acts
         for action, slot in (
             (a.connect_host, self.connect_host),
+            (a.open_folder, self.open_folder_dialog),
+            (a.adopt_host, self.adopt_host),
             (a.new_host, lambda: openers.new_host(self, self.open_host)),
             (a.connect_server, lambda: openers.server(self, self.runner, self.settings,
                                                       self.open_host)),
@@ -475,6 +490,43 @@ class MainWindow(QMainWindow):
         if folder is not None:
             self.open_folder(folder, "Connect to Host")
 
+    def open_folder_dialog(self) -> None:
+        """File > Open Folder...: a lab host, or a VM folder from a Hyper-V host (copied off
+        it, or made by Export-VM), which opens read-only until it is adopted."""
+        folder = ask.ask_directory(
+            self, "Open Folder (a lab host, or a VM folder copied from Hyper-V or exported)")
+        if folder is not None:
+            self.open_folder(folder, "Open Folder")
+
+    def adopt_host(self) -> None:
+        """Adopt the folder shown as a lab host (remembered in the user's settings; nothing in
+        the folder changes until the first operation)."""
+        session = self.session
+        # Only a lab host opened on a real host's folder can be adopted (not in the Protocol).
+        adopt = getattr(session.host, "adopt", None) if session is not None else None
+        if session is None or adopt is None or not _adoptable(session.host):
+            return
+
+        def adopted(_: None) -> None:
+            self.statusBar().showMessage(
+                f"{session.name}: adopted as a lab host; nothing in it changes until the "
+                "first operation", 8000)
+            self._show_read_only(session)
+            self.update_actions()
+
+        Op(self.runner, lambda _p, _c: adopt(), label="Adopt as Lab Host").success(
+            adopted
+        ).failure(lambda exc: ask.show_error(self, "Adopt as Lab Host", exc)).run_in_background()
+
+    def _show_read_only(self, session: HostSession) -> None:
+        reason = allowed.read_only_reason(session.host.read_only)
+        self.read_only_banner.setText(reason)
+        self.read_only_bar.setVisible(bool(reason))
+        self.read_only_banner.setVisible(bool(reason))
+        adoptable = _adoptable(session.host)
+        self.adopt_button.setVisible(adoptable)
+        self.acts.adopt_host.setEnabled(adoptable)
+
     def open_folder(self, folder: Path, title: str) -> None:
         """Open the host in `folder` (an empty one only if the user says so)."""
         openers.host_folder(self, folder, title, self.open_host)
@@ -556,9 +608,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Hyper-V Manager — {session.name}")
         self.what_happened.root = session.local_folder()
         self._show_problems(session.problems)
-        reason = allowed.read_only_reason(session.host.read_only)
-        self.read_only_banner.setText(reason)
-        self.read_only_banner.setVisible(bool(reason))
+        self._show_read_only(session)
         self._load_history(session)
         self._sync_vm_selection()
         self._restore_checkpoint()
@@ -929,3 +979,8 @@ class MainWindow(QMainWindow):
         self.closing = True
         self.runner.shutdown()  # only the window's own reads are left: stopped at once
         event.accept()
+
+
+def _adoptable(host: HostBackend) -> bool:
+    """A folder from a real Hyper-V host, opened read-only until the user adopts it."""
+    return bool(getattr(host, "adoptable", False))

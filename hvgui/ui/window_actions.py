@@ -35,6 +35,9 @@ class WindowActions(QObject):
         a = _action
         # Host / file
         self.connect_host = a(self, "&Connect to Host...", "connectHost", "host-connect", "Ctrl+O")
+        # A VM folder from a real Hyper-V host (copied, or made by Export-VM): read-only.
+        self.open_folder = a(self, "Open &Folder...", "openFolder", "host-connect")
+        self.adopt_host = a(self, "&Adopt as Lab Host", "adoptHost", "host")
         self.new_host = a(self, "Ne&w Host...", "newHost", "host")
         self.connect_server = a(self, "Connect to &Server...", "connectServer", "host-connect")
         self.new_vm = a(self, "&New Virtual Machine...", "newVm", "new", "Ctrl+Shift+N")
