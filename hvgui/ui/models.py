@@ -128,6 +128,7 @@ class VmTableModel(QAbstractTableModel):
                                   [Qt.ItemDataRole.DisplayRole])
 
     def set_live_status(self, vm_id: str, text: str | None) -> None:
+        was_busy = vm_id in self._live
         if text is None:
             if self._live.pop(vm_id, None) is None:
                 return
@@ -137,7 +138,10 @@ class VmTableModel(QAbstractTableModel):
             self._live[vm_id] = text
         row = self.row_of(vm_id)
         if row is not None:
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(VM_COLUMNS) - 1))
+            # An operation's start and end change the row (its icon); each percentage only
+            # the Status cell, the one cell to repaint at every step of a long operation.
+            first = 0 if was_busy != (text is not None) else len(VM_COLUMNS) - 1
+            self.dataChanged.emit(self.index(row, first), self.index(row, len(VM_COLUMNS) - 1))
 
     def set_health(self, health: dict[str, Health]) -> None:
         """The chains' verdicts (read in the background): shown in Status when idle."""
