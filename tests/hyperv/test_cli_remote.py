@@ -107,3 +107,17 @@ def test_a_checkpoints_files_are_inspected_through_local_copies(
     assert listed[3]["role"].startswith("A virtual disk on the host, read in part")
     assert all(f["exists"] and not f["problem"] for f in listed)
     assert all(str(lab.root) not in f["path"] for f in listed)  # copies, never the host's
+
+
+def test_a_host_that_is_not_there_is_one_line_with_the_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    code, out, err = hvctl(capsys, "--computer-name", "127.0.0.1", "--port", str(port),
+                           "get-vm")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"hvctl: error: 127.0.0.1: nothing listens on port {port}: WinRM")
+    assert "Enable-PSRemoting" in err and err.count("\n") == 1  # one line, no traceback
