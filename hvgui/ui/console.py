@@ -251,7 +251,15 @@ class ConsoleWindow(QMainWindow):
             guest = self._guest()
             return _walk(guest), guest.note()
 
-        self._op("Read guest", read).success(self._show_files).run_in_background()
+        # A refresh, not the user's action: a disk replaced under the read (an apply or revert
+        # that just ran) is said in the file list, and the next refresh reads again.
+        Op(self.session.runner, lambda _p, _c: read(), label="Read guest",
+           quiet=True).bound_to(self).success(self._show_files).failure(
+            self._files_unreadable).run_in_background()
+
+    def _files_unreadable(self, exc: BaseException) -> None:
+        self.files.clear()
+        QTreeWidgetItem(self.files, [f"(the guest's files cannot be read now: {exc})"])
 
     def _show_files(self, result: tuple[list[tuple[str, Any]], str | None]) -> None:
         entries, note = result

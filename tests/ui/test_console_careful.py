@@ -11,6 +11,7 @@ from typing import Any
 from hvgui.guest.guest import Guest
 from hvgui.host import Host, InvalidStateError
 from hvgui.ui.main_window import MainWindow
+from hvgui.vhdx import VhdxError
 from tests.ui.helpers import Answers, open_console, vm_index, wait_idle
 
 
@@ -95,4 +96,27 @@ def test_a_refusal_in_the_console_says_why(
     assert "the lab said no" in str(answers.errors[0])
     answers.errors.clear()
     wait_idle(qtbot, window)
+    console.close()
+
+
+def test_a_disk_replaced_under_the_consoles_refresh_is_said_in_its_file_list(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: Any
+) -> None:
+    """An apply or revert replaces the running AVHDX; a refresh of the guest's files reading
+    the old one meanwhile must not pop up an error: the list says so, the next one reads."""
+    console = open_console(qtbot, window, "Alpha")
+    real = Guest.note
+    gone = VhdxError(Path("Alpha_old.avhdx"), "no such file")
+
+    def replaced(self: Guest) -> str | None:
+        raise gone
+
+    monkeypatch.setattr(Guest, "note", replaced)
+    console.reload()
+    qtbot.waitUntil(lambda: "cannot be read now" in console.files.topLevelItem(0).text(0),
+                    timeout=10000)
+    assert answers.errors == []
+    monkeypatch.setattr(Guest, "note", real)
+    console.reload()
+    qtbot.waitUntil(lambda: console.files.topLevelItem(0).text(0) == "hello.txt", timeout=10000)
     console.close()
