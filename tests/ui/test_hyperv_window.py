@@ -91,7 +91,10 @@ def test_inspect_files_reads_the_hosts_files_through_local_copies(
     window.acts.cp_inspect.trigger()
     [inspector] = [w for w in QApplication.topLevelWidgets()
                    if w not in before and w.isVisible() and type(w).__name__ == "InspectorWindow"]
-    files = inspector.file_model.files()  # type: ignore[attr-defined]
+    # Listed off the GUI thread: each file is copied (in part) from the host first.
+    model = inspector.file_model  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: model.rowCount() == 4, timeout=30000)
+    files = model.files()
     assert [f.kind for f in files] == ["xml", "bin", "vsv", "vhdx"]
     assert all(f.exists and not f.problem for f in files)
     inspector.grab().save(str(tmp_path / "hyperv-inspector.png"))

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hvgui.backend import Capability
 from hvgui.backend.formats import human_size
 from hvgui.errors import HvError
 from hvgui.inspect import (
@@ -135,18 +136,23 @@ class InspectorWindow(QMainWindow):
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("inspectorTabs")
         self.setCentralWidget(self.tabs)
-        self.file_model = FileListModel(self._list_files(), self)
+        # A remote host's files are read (in part) before they can be listed: off this thread.
+        self.remote = host is not None and not host.capabilities.has(Capability.LOCAL_FILES)
+        self.list_problem: str | None = None
+        self.file_model = FileListModel([] if self.remote else self._list_files(), self)
         self.tabs.addTab(self._files_page(), "&Files")
         if host is not None and vm is not None:
             self._add_host_tabs(host, vm, snapshot)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.refresh)
-        if self.file_model.rowCount():
+        if self.remote:
+            self._list_in_background(None)
+        elif self.file_model.rowCount():
             self.file_table.selectRow(0)
 
     # -- the file list ----------------------------------------------------------------------
     def _list_files(self) -> list[FileFacts]:
-        self.list_problem: str | None = None
+        self.list_problem = None
         try:
             if self.path is not None:
                 self.setWindowTitle(f"Inspect — {self.path.name}")
@@ -163,6 +169,37 @@ class InspectorWindow(QMainWindow):
             self.setWindowTitle("Inspect Files")
             self.list_problem = str(exc)
             return []
+
+    def _list_in_background(self, current: Path | None) -> None:
+        """List a remote host's files (each copied in part first) in the background; select
+        `current` again when it is still listed."""
+        host, vm, snapshot = self.host, self.vm, self.snapshot
+        assert host is not None and vm is not None
+        self.setWindowTitle("Inspect Files — reading the host's files…")
+
+        def listing(_progress: Any, _cancel: Any) -> tuple[str, list[FileFacts]]:
+            name = (host.get_vm(vm).name + " (Now)" if snapshot is None
+                    else host.get_snapshot(vm, snapshot).name)
+            return f"Inspect Files — {name}", checkpoint_files(host, vm, snapshot)
+
+        Op(self.runner, listing, label="Inspect Files").success(
+            lambda answer: self._listed(answer, current)).failure(
+            lambda exc: self._listed(("Inspect Files", []), current, str(exc))
+        ).run_in_background()
+
+    def _listed(self, answer: tuple[str, list[FileFacts]], current: Path | None,
+                problem: str | None = None) -> None:
+        if self._closed:
+            return
+        title, files = answer
+        self.setWindowTitle(title)
+        self.list_problem = problem
+        self.list_banner.setText(problem or "")
+        self.list_banner.setVisible(bool(problem))
+        self.file_model.set_files(files)
+        rows = [f.path for f in files]
+        if rows:
+            self.file_table.selectRow(rows.index(current) if current in rows else 0)
 
     def _files_page(self) -> QWidget:
         page = QSplitter(Qt.Orientation.Horizontal, self)
@@ -322,11 +359,18 @@ class InspectorWindow(QMainWindow):
             self.stack.removeWidget(view)
             view.deleteLater()
             del self._views[path]
+        if self.remote:
+            self._list_in_background(current)
+            self._refresh_host_tabs()
+            return
         self.file_model.set_files(self._list_files())
         self.list_banner.setText(self.list_problem or "")
         self.list_banner.setVisible(bool(self.list_problem))
         rows = [f.path for f in self.file_model.files()]
         self.file_table.selectRow(rows.index(current) if current in rows else 0)
+        self._refresh_host_tabs()
+
+    def _refresh_host_tabs(self) -> None:
         if self.host is not None and self.vm is not None:
             replace_tab(self.tabs, self.space_tab, self._space_tab(self.host, self.vm), "&Space")
             if self.snapshot is not None:
