@@ -7,16 +7,13 @@ monkeypatch instead of blocking on a modal `exec()`.
 from __future__ import annotations
 
 import enum
-import importlib
-import importlib.util
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
 
-from hvgui.backend import VM, Finding, HostBackend, Snapshot
+from hvgui.backend import VM, Capability, Finding, HostBackend, Snapshot
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled
 
@@ -112,12 +109,12 @@ def confirm_delete(
     *,
     include_children: bool,
 ) -> bool:
-    """Confirm a checkpoint delete; with the inspector present, its delete preview (which files
-    are merged or deleted, bytes moved, space needed) is the question."""
-    if importlib.util.find_spec("hvgui.ui.inspector") is not None:
-        inspector: Any = importlib.import_module("hvgui.ui.inspector")
-        return bool(inspector.confirm_delete(parent, host, vm.id, snapshot.id,
-                                             include_children=include_children))
+    """Confirm a checkpoint delete; where the host's files can be read, the inspector's delete
+    preview (which files are merged or deleted, bytes moved, space needed) is the question."""
+    if host.capabilities.has(Capability.INSPECT_FILES):
+        from hvgui.ui.inspector import confirm_delete as preview  # loaded on first use
+
+        return preview(parent, host, vm.id, snapshot.id, include_children=include_children)
     return confirm(
         parent, title, text,
         "Each disk is merged into the one that depends on it; configuration and saved memory "

@@ -85,3 +85,18 @@ def test_an_operation_the_backend_cannot_cancel_has_cancel_greyed_with_the_reaso
     wait_idle(qtbot, window)
     window.vm_view.selectRow(vm_index(window, "Alpha").row())
     assert cancel.toolTip() == cancel.statusTip()  # nothing running: no reason shown
+
+
+def test_a_delete_on_a_host_whose_files_cannot_be_read_asks_without_the_preview(
+    backend: HostBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hvgui.ui import ask
+
+    asked: list[str] = []
+    monkeypatch.setattr(ask, "confirm", lambda _parent, title, text, detail="": (
+        asked.append(title) or True))
+    vm = next(v for v in backend.list_vms() if v.name == "Alpha")
+    base = backend.get_snapshot(vm.id, "Base")
+    assert ask.confirm_delete(None, backend, vm, base, "Delete Checkpoint", "Delete Base?",
+                              include_children=False)
+    assert asked == ["Delete Checkpoint"]  # the plain question: no preview to read files for
