@@ -37,7 +37,7 @@ from hvgui.hyperv.changes import FileFacts, compare, created, file_from_record
 from hvgui.hyperv.errors import error_from_record
 from hvgui.hyperv.files import fetch, local_name
 from hvgui.hyperv.parse import snapshot_from_record, tree_order, vhd_from_record, vm_from_record
-from hvgui.hyperv.records import Record
+from hvgui.hyperv.records import Record, RecordError
 from hvgui.hyperv.transport import Parameters, Transport
 from hvgui.progress import Cancelled, CancelToken, Progress, check, report
 from hvgui.vhdx import VhdInfo
@@ -341,7 +341,10 @@ class HyperVHost:
         with self._lock:
             self._changes += 1
         if vm is None:  # a new VM: its record is the script's result
-            vm = next(vm_from_record(r.object) for r in results if r.result_kind == "VM")
+            made = next((r.object for r in results if r.result_kind == "VM"), None)
+            if made is None:
+                raise RecordError(script, "the host did not say which VM it made")
+            vm = vm_from_record(made)
         events = compare(operation, vm.id, before, self._files(vm))
         events += created(operation, vm.id, [file_from_record(r.object) for r in results
                                              if r.result_kind == "File"])
