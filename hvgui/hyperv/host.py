@@ -10,6 +10,7 @@ Hyper-V job where it is cancellable; elsewhere the phase says it cannot be cance
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui import portable
 from hvgui.backend.errors import HostError, NotFoundError
 from hvgui.backend.model import (
     SOUND,
@@ -47,7 +49,8 @@ if TYPE_CHECKING:
 
 NOT_CANCELLABLE = "cannot be cancelled"
 HEALTH_SECONDS = 30.0
-POLL_SECONDS = 2.0  # how often the watcher asks the host whether anything changed
+POLL_SECONDS = 2.0
+COPIES_PREFIX = "hvgui-hyperv-"  # how often the watcher asks the host whether anything changed
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
 CAPABILITIES = Capabilities({
     Capability.GUEST: "a real VM's guest (its files, memory and console) is reached through "
@@ -282,7 +285,7 @@ class HyperVHost:
         """A sparse local copy of what the inspector reads of the host's file (files.py)."""
         with self._lock:
             if self._copies is None:
-                self._copies = Path(tempfile.mkdtemp(prefix="hvgui-hyperv-"))
+                self._copies = copies_folder()
                 # Gone with the host object even when nobody calls close().
                 weakref.finalize(self, shutil.rmtree, self._copies, ignore_errors=True)
             target = self._copies / local_name(str(path))
@@ -679,6 +682,17 @@ class HyperVHost:
             progress, cancel,
         )
         return result
+
+
+def copies_folder() -> Path:
+    """A new folder for a host's local copies, named after this process; the folders of
+    processes that ended without removing theirs (killed) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{COPIES_PREFIX}*-*"):
+        pid = old.name.removeprefix(COPIES_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not portable.pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{COPIES_PREFIX}{os.getpid()}-"))
 
 
 def _watch(host_ref: weakref.ref[HyperVHost], stopping: threading.Event,

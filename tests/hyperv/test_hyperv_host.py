@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,3 +208,21 @@ def wait_for(condition: Callable[[], bool]) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("the condition never came")
+
+
+def test_local_copies_of_a_killed_process_are_removed_by_the_next(
+    lab: Host, transport: LabTransport, vm_id: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale = tmp_path / "hvgui-hyperv-4194303-abc"  # above Linux's highest process id
+    (stale / "x").mkdir(parents=True)
+    other = tmp_path / "hvgui-hyperv-notes"  # not a process's: left alone
+    other.mkdir()
+    hyperv = HyperVHost(transport)
+    copy = hyperv.local_copy(lab.get_vm(vm_id).config_path)
+    assert copy.is_file() and not stale.exists() and other.exists()
+    hyperv.close()
+    assert not copy.exists()
