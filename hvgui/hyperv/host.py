@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 NOT_CANCELLABLE = "cannot be cancelled"
 HEALTH_SECONDS = 30.0
 POLL_SECONDS = 2.0
+FIRST_STAMP_SECONDS = 30.0
 COPIES_PREFIX = "hvgui-hyperv-"  # how often the watcher asks the host whether anything changed
 # What a real host cannot give hvgui, with the reason the window shows as a tooltip.
 CAPABILITIES = Capabilities({
@@ -142,7 +143,7 @@ class HyperVHost:
         a watcher thread does, every POLL_SECONDS (the first call waits for its first answer,
         which a host opened through `open_backend` has long had)."""
         self.watch()
-        self._first_stamp.wait()
+        self._first_stamp.wait(FIRST_STAMP_SECONDS)  # a hung host: "" until it answers
         with self._lock:
             return f"{self._changes}/{self._stamp}"
 
