@@ -64,13 +64,13 @@ def new_lab_host(folder: Path | str) -> HostBackend:
     return Host.new(folder)
 
 
-def lab_host(backend: HostBackend) -> Host:
-    """The lab host `backend` is, for the simulated guest and the lessons; another backend is
-    refused with its reason for lacking Capability.GUEST."""
+def lab_host(backend: HostBackend, refusal: str = "") -> Host:
+    """The lab host `backend` is, for what only a lab host has (the simulated guest, adopting
+    a folder); another backend is refused with `refusal`, else its reason for lacking
+    Capability.GUEST."""
     from hvgui.host import Host
 
     reason = backend.capabilities.reason(Capability.GUEST)
     if isinstance(backend, Host) and not reason:
         return backend
-    reason = reason or "this host has no simulated guest"
-    raise HostError(backend.location, reason)
+    raise HostError(backend.location, refusal or reason or "this host has no simulated guest")

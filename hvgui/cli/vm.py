@@ -165,11 +165,9 @@ def _set_host(args: argparse.Namespace) -> int:
 
 
 def _adopt_host(args: argparse.Namespace) -> int:
-    from hvgui.host import Host, HostError
+    from hvgui.connect import lab_host
 
-    host = open_host(args)
-    if not isinstance(host, Host):
-        raise HostError(host.location, "only a folder can be adopted as a lab host")
+    host = lab_host(open_host(args), "only a folder can be adopted as a lab host")
     if not host.adoptable:
         print(f"{host.location}: already a lab host (nothing to adopt)")
         return 0

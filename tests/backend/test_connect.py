@@ -38,3 +38,5 @@ def test_lab_host_is_the_lab_and_refuses_others_with_their_reason(tmp_path: Path
     with pytest.raises(HostError, match="a real host's guest is its own") as refused:
         lab_host(other)
     assert refused.value.subject == other.location
+    with pytest.raises(HostError, match="only a folder can be adopted"):
+        lab_host(other, "only a folder can be adopted")  # the caller's words, when it has them
