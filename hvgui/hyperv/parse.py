@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.backend import ps_enums
-from hvgui.backend.model import VM, HardDrive, Snapshot
+from hvgui.backend.model import VM, FibreChannelAdapter, HardDrive, Snapshot
 from hvgui.backend.phases import Phase, status_text
 from hvgui.backend.states import CheckpointType, VMState
 from hvgui.hyperv.records import RecordError, shorten
@@ -179,6 +179,16 @@ def hard_drive(obj: Mapping[str, Any]) -> HardDrive:
     )
 
 
+def fibre_channel(obj: Mapping[str, Any]) -> FibreChannelAdapter:
+    """Get-VMFibreChannelHba's object (as ConvertTo-HvguiVM prints it)."""
+    return FibreChannelAdapter(
+        id=text(obj, "Id"),
+        san_name=text(obj, "SanName"),
+        world_wide_node_name=text(obj, "WorldWideNodeNameSetA"),
+        world_wide_port_name=text(obj, "WorldWidePortNameSetA"),
+    )
+
+
 def job_status(jobs: Any) -> str:
     """The Status column from the VM's running Msvm_ConcreteJobs: `Merge in progress (12%)`."""
     for job in listed(jobs):
@@ -223,7 +233,8 @@ def vm_from_record(obj: Any) -> VM:
         notes=text(obj, "Notes"),
         hard_drives=[hard_drive(d) for d in listed(field(obj, "HardDrives"))
                      if isinstance(d, dict)],
-        fibre_channel=[],
+        fibre_channel=[fibre_channel(a) for a in listed(field(obj, "FibreChannelHostBusAdapters"))
+                       if isinstance(a, dict)],
         config_path=Path(text(obj, "ConfigurationFile")),
         snapshot_count=integer(obj, "SnapshotCount"),
         merge_pending=False,

@@ -357,13 +357,7 @@ def test_drives_attach_and_detach(backend: HostBackend, vm: VM, tmp_path: Path) 
     assert data.exists()  # detached, never deleted
 
 
-def test_fibre_channel_adapters_attach_and_detach(
-    backend: HostBackend, vm: VM, request: pytest.FixtureRequest
-) -> None:
-    if request.node.callspec.id.startswith("hyperv"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "HyperVHost does not list a VM's Fibre Channel adapters yet (its Get-VM records "
-            "carry no FibreChannelHostBusAdapters)")))
+def test_fibre_channel_adapters_attach_and_detach(backend: HostBackend, vm: VM) -> None:
     backend.add_fibre_channel(vm.id, san_name="SAN01")
     [adapter] = backend.get_vm(vm.id).fibre_channel
     assert adapter.san_name == "SAN01" and adapter.id

@@ -165,6 +165,10 @@ function ConvertTo-HvguiVM($VM, $Summary) {
         Version = [string]$VM.Version
         Notes = [string]$VM.Notes
         HardDrives = @($VM.HardDrives | ForEach-Object { ConvertTo-HvguiDrive $_ })
+        FibreChannelHostBusAdapters = @(Get-VMFibreChannelHba -VM $VM -ErrorAction SilentlyContinue | ForEach-Object {
+            @{ Id = [string]$_.Id; SanName = [string]$_.SanName
+               WorldWideNodeNameSetA = [string]$_.WorldWideNodeNameSetA
+               WorldWidePortNameSetA = [string]$_.WorldWidePortNameSetA } })
         ConfigurationFile = [string]$configuration
         # From the summary when there is one (Get-VM of every VM: no call per VM).
         SnapshotCount = $(if ($null -ne $Summary) { @($Summary.Snapshots | Where-Object { $null -ne $_ }).Count }
