@@ -155,9 +155,8 @@ def test_a_127_gib_chain_maps_in_the_background_and_stays_responsive(
         for offset in range(gib, 127 * gib, 5 * gib + 4096):
             disk.write(offset, b"c" * 8192)
     runner = Runner()
-    started = time.perf_counter()
     panel = BlockMapPanel(child, runner)
-    assert time.perf_counter() - started < 0.2  # the GUI thread only starts the job
+    assert panel.map.data() is None  # the GUI thread only starts the job: no map yet
     qtbot.addWidget(panel)
     panel.resize(900, 600)
     panel.show()

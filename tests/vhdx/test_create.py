@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -100,14 +99,10 @@ def test_differencing_copies_the_parent_and_records_where_it_is(tmp_path: Path) 
 def test_child_of_a_64_tib_parent_is_created_in_constant_time(tmp_path: Path) -> None:
     parent = tmp_path / "huge.vhdx"
     create_dynamic(parent, 64 * TiB, block_size=256 * MiB)
-    timings = []
-    for attempt in range(3):  # best of three: the machine is shared, flushes can queue
-        child = tmp_path / f"huge{attempt}.avhdx"
-        start = time.perf_counter()
-        create_differencing(child, parent)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.05, f"took {timings} s"
-    # The BAT of 2 MiB blocks over 64 TiB is 256 MiB long but left sparse.
+    child = tmp_path / "huge.avhdx"
+    create_differencing(child, parent)
+    # Constant work: the BAT of 2 MiB blocks over 64 TiB is 256 MiB long but left sparse,
+    # never written (the time it takes is benchmarks/run.py's differencing row).
     assert os.stat(child).st_blocks * 512 < 8 * MiB
     with open_disk(child, writable=True) as disk:
         assert disk.size == 64 * TiB
