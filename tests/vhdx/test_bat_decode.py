@@ -51,3 +51,33 @@ def test_one_bad_entry_in_a_trimmed_page_is_found(tmp_path: Path) -> None:
         open_disk(path)
     found = {f.code: f.severity for f in test_vhd(path)}
     assert found == {"bat-reserved-bits": "error"}
+
+
+def test_neither_open_nor_survey_reads_the_sparse_bat_of_an_empty_64_tib_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its 512 MiB BAT is one hole up to the end of the file: both modes skip it."""
+    from hvgui.vhdx import VhdxImage, info
+
+    path = tmp_path / "big.vhdx"
+    create_dynamic(path, 64 << 40, block_size=MiB)
+    total = [0]
+    survey_read, image_read = info._read, VhdxImage.pread
+
+    def counting_survey(*args: object) -> bytes:
+        data = survey_read(*args)  # type: ignore[arg-type]
+        total[0] += len(data)
+        return data
+
+    def counting_image(image: VhdxImage, offset: int, length: int) -> bytes:
+        total[0] += length
+        return image_read(image, offset, length)
+
+    monkeypatch.setattr(info, "_read", counting_survey)
+    monkeypatch.setattr(VhdxImage, "pread", counting_image)
+    assert dump_vhdx(path)["bat"]["counts"] == {"NOT_PRESENT": 64 << 20}
+    assert 0 < total[0] < 4 * MiB
+    total[0] = 0
+    with open_disk(path) as disk:
+        assert disk.read(63 << 40, 4096) == bytes(4096)
+    assert 0 < total[0] < 4 * MiB
