@@ -63,26 +63,29 @@ class ActionsPane(QScrollArea):
         )
 
     def rebuild(self) -> None:
-        # The pane's widgets are made once and reused: an operation's start and end change
-        # what is offered, and making (and styling) a dozen buttons then stalled the GUI thread.
-        while self._layout.count():
-            self._layout.takeAt(0)
-        for widget in (*self._labels, *self._buttons.values()):
-            widget.hide()  # gone now, not at the next event-loop pass
-        self._layout.addWidget(self._header)
+        # The pane's widgets are made once and reused, and only those that come or go are
+        # shown or hidden: an operation's start and end change what is offered, and making
+        # (and styling) a dozen buttons then stalled the GUI thread.
+        wanted: list[QWidget] = [self._header]
         labels = iter(self._labels)
         for title, actions in self._sections:
             label = next(labels, None) or self._new_label()
             label.setText(title)
             label.setToolTip(title)
-            self._layout.addWidget(label)
-            label.show()
-            for action in actions:
-                if action is None or not self._offered(action):
-                    continue
-                button = self._buttons.get(action) or self._new_button(action)
-                self._layout.addWidget(button)
-                button.show()
+            wanted.append(label)
+            wanted += [self._buttons.get(action) or self._new_button(action)
+                       for action in actions if action is not None and self._offered(action)]
+        shown = [item.widget() for item in map(self._layout.itemAt, range(self._layout.count()))
+                 if item is not None and item.widget() is not None]
+        if shown == wanted:
+            return
+        while self._layout.count():
+            self._layout.takeAt(0)
+        for widget in {*self._labels, *self._buttons.values()} - set(wanted):
+            widget.hide()  # gone now, not at the next event-loop pass
+        for widget in wanted:
+            self._layout.addWidget(widget)
+            widget.show()
         self._layout.addStretch(1)
 
     def _new_label(self) -> QLabel:
