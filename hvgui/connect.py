@@ -57,11 +57,13 @@ def connect_to_server(settings: ConnectionSettings) -> HostBackend:
     return connect(settings)
 
 
-def new_lab_host(folder: Path | str) -> HostBackend:
-    """A new, empty lab host in `folder`, a missing or empty folder (New Host, new-host)."""
+def new_lab_host(folder: Path | str, windows_root: str | None = None) -> HostBackend:
+    """A new, empty lab host in `folder`, a missing or empty folder (New Host, new-host);
+    `windows_root`: the Windows host's folder its configurations name (default
+    C:\\ProgramData\\Microsoft\\Windows\\Hyper-V)."""
     from hvgui.host import Host
 
-    return Host.new(folder)
+    return Host.new(folder, windows_root=windows_root)
 
 
 def lab_host(backend: HostBackend, refusal: str = "") -> Host:

@@ -138,8 +138,9 @@ def _test_host(args: argparse.Namespace) -> int:
 def _new_host(args: argparse.Namespace) -> int:
     from hvgui.connect import new_lab_host
 
-    host = new_lab_host(args.dir)
-    print(f"{host.location}: a new lab host (no VMs yet)")
+    host = new_lab_host(args.dir, args.windows_root)
+    print(f"{host.location}: a new lab host (no VMs yet), standing for "
+          f"{getattr(host, 'windows_root', '')} on a Windows host")
     return 0
 
 
@@ -457,6 +458,11 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
         "HVGUI_HOST only open existing hosts",
     )
     p.add_argument("dir", metavar="DIR", type=Path)
+    p.add_argument(
+        "--windows-root", metavar="PATH", default=None,
+        help="the folder on the Windows host this lab stands for, as its configurations and "
+        r"parent locators name it (default C:\ProgramData\Microsoft\Windows\Hyper-V)",
+    )
     p.set_defaults(func=_new_host)
 
     p = _command(

@@ -32,8 +32,10 @@ from hvgui.host.fileio import atomic_write, norm
 from hvgui.host.layout import Layout, read_pointer, snapshot_config_path, vm_runtime_dir
 from hvgui.host.lock import HostLock, StatusBoard
 from hvgui.host.operation import STATUS_INTERVAL, Operation
+from hvgui.host.winpaths import vhdx_names
 from hvgui.host.xmlconfig import ConfigDoc, from_filetime
 from hvgui.progress import CancelToken, Progress, report
+from hvgui.vhdx.locator import windows_names
 
 
 def _is_guid(text: str) -> bool:
@@ -271,7 +273,8 @@ class HostCore:
             boundary = self.boundary
             boundary.require(doc.path, "change this VM's configuration")
             boundary.require(vm_runtime_dir(doc.path, doc.id), "change this VM's saved state")
-        with self.lock.operation(vm_id, vm_name, phase):
+        # Parent locators written meanwhile name files as the lab's Windows host does.
+        with self.lock.operation(vm_id, vm_name, phase), windows_names(vhdx_names(self.root)):
             last = [0, 0.0]  # the first report is written at once, later ones throttled
 
             def tell(fraction: float, text: str) -> None:

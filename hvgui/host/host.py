@@ -14,7 +14,16 @@ from pathlib import Path
 
 from hvgui.backend.model import DiskEvent, HardDrive, Health
 from hvgui.backend.protocol import EVERYTHING
-from hvgui.host import chain_health, checkpoint_ops, guest_io, journal, runtime, storage_ops, vm_ops
+from hvgui.host import (
+    chain_health,
+    checkpoint_ops,
+    guest_io,
+    journal,
+    runtime,
+    storage_ops,
+    vm_ops,
+    winpaths,
+)
 from hvgui.host.boundary import (
     allowed_outside,
     refuse_linked_metadata,
@@ -109,6 +118,8 @@ class Host(HostCore):
             host.lock.read_only = read_only_reason(layout)
         if not host.read_only and not foreign:  # read-only: listed as it is, nothing made
             layout.create()
+            if kind != HOST:  # a new host: its Windows names, the default root
+                winpaths.write_names(path, winpaths.DEFAULT_ROOT)
             host._recover(progress)
         return host
 
@@ -125,12 +136,23 @@ class Host(HostCore):
             self.lock.read_only = ""
 
     @classmethod
-    def new(cls, root: Path | str) -> Host:
-        """A new, empty host in `root`, a missing or empty folder (New Host, `hvctl new-host`)."""
+    def new(cls, root: Path | str, *, windows_root: str | None = None) -> Host:
+        """A new, empty host in `root`, a missing or empty folder (New Host, `hvctl new-host`).
+        `windows_root`: the folder of the Windows host it stands for, as its configurations
+        name it (default C:\\ProgramData\\Microsoft\\Windows\\Hyper-V)."""
         path = norm(root)
         if folder_kind(path) == HOST:
             raise HostError(path, "already a lab host: open it instead")
-        return cls.open(path, create=True)
+        if windows_root is not None:
+            winpaths.check_root(windows_root)  # before anything is made
+        host = cls.open(path, create=True)
+        winpaths.write_names(path, windows_root or winpaths.DEFAULT_ROOT)
+        return host
+
+    @property
+    def windows_root(self) -> str:
+        """The Windows host's folder this lab stands for ("" for a real host's folder)."""
+        return "" if self.adoptable else winpaths.read_names(self.root).root
 
     def _recover(self, progress: Progress | None) -> None:
         leftovers = [p for p in self.layout.journal_dir.iterdir() if p.suffix in (".json", ".tmp")]

@@ -1,15 +1,16 @@
 """How configurations and pointer files store paths, so that a copied lab is a copy.
 
-A path inside the host is stored relative to the folder of the file that holds it
-(`../Virtual Hard Disks/web01.vhdx` in `Virtual Machines/<id>.xml`): `cp -a lab lab2` then
-gives two labs whose files name their own disks, never each other's. Paths outside the host
-(a folder the user allowed) stay absolute. On reading, a relative path is taken from the
-holding file's folder, never from the current folder, so in memory every path is absolute.
-Configurations written before this rule hold absolute paths; they are read as they are and
-stored in this form by the next operation that writes them.
+Configurations hold Windows paths, as a real host's do: a path inside the host is stored as the
+Windows host the lab stands for names it, below the host's Windows root
+(`C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\Virtual Hard Disks\\web01.vhdx`, winpaths.py). On
+reading, such a path is mapped back below the lab folder the file is in (the nearest folder
+above it with `.hvgui`), never outside it, so `cp -a lab lab2` gives two labs whose files name
+their own disks, never each other's. A Windows path from a real host's configuration is found
+in the copy by winpaths.find. Paths outside the host (a folder the user allowed) stay absolute.
+Pointer files (ours) hold a path relative to their folder. Hosts written before hold relative
+or absolute paths; they are read as they are and stored in this form by the next operation.
 
-This is the one place the stored form is decided (a Windows form under a per-host Windows
-root, as real Hyper-V configurations hold, would replace these two functions).
+This is the one place the stored form is decided.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def resolve(text: str, folder: Path) -> str:
     if not text or os.path.isabs(text):
         return text
     if _WINDOWS_ABSOLUTE.match(text):
+        lab = winpaths.lab_root_of(Path(os.path.abspath(folder)))
+        if lab is not None:  # a lab host's own name for one of its files
+            local = winpaths.read_names(lab).to_local(lab, text)
+            if local is not None:
+                return str(local)
         found = winpaths.find(text, folder)
         return str(found) if found is not None else text
     return os.path.normpath(os.path.join(os.path.abspath(folder), text))
@@ -73,8 +79,10 @@ def resolve_all(root: etree._Element, folder: Path) -> None:
 
 
 def stored_all(root: etree._Element, folder: Path, host_root: Path) -> None:
-    """Store every path inside `host_root` relative to `folder` (in place)."""
+    """Store every path inside `host_root` as the Windows host the lab stands for names it
+    (its Windows root, winpaths.HostNames), in place; paths outside stay as they are."""
+    names = winpaths.read_names(host_root)
     for node in _path_nodes(root):
         text = (node.text or "").strip()
-        if text:
-            node.text = stored(text, folder, host_root)
+        if text and os.path.isabs(text):
+            node.text = names.to_windows(host_root, text) or text

@@ -13,12 +13,18 @@ it was looked for.
 
 from __future__ import annotations
 
+import json
 import ntpath
 import os
 import re
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+from hvgui.host.errors import HostError
+from hvgui.host.fileio import atomic_write, parse_json, read_bounded
 from hvgui.host.layout import SNAPSHOTS, VIRTUAL_MACHINES
+from hvgui.vhdx.locator import WindowsNames
 
 # C:\..., \\server\share\..., \\?\C:\..., \\?\Volume{GUID}\...
 WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
@@ -121,3 +127,109 @@ def looked_for(text: str, config_folder: Path) -> str:
         f"looked for {text} in: {', '.join(str(r) for r in roots)}, and by the name "
         f"{ntpath.basename(text)!r} anywhere in {roots[-1]}"
     )
+
+
+# ---------------------------------------------------------------- a lab host's Windows names
+DEFAULT_ROOT = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
+NAMES_FILE = "windows.json"  # in .hvgui: the host's Windows root and volume GUID
+_ROOT_FORM = re.compile(r'^[A-Za-z]:(\\[^\\/:*?"<>|\x00-\x1f]+)*$')
+
+
+@dataclass(frozen=True)
+class HostNames:
+    """The Windows host a lab host stands for: its folder is `root` there, on the volume
+    `\\\\?\\Volume{volume}\\`. Configurations and parent locators hold these names."""
+
+    root: str
+    volume: str  # lower-case GUID
+
+    def to_windows(self, host_root: Path, path: str) -> str | None:
+        """`path` (inside `host_root`) as the Windows host names it; None when outside."""
+        rel = os.path.relpath(os.path.normpath(path), os.path.normpath(host_root))
+        if rel == os.curdir:
+            return self.root
+        if rel.startswith(os.pardir) or os.path.isabs(rel):
+            return None
+        return self.root + "\\" + rel.replace(os.sep, "\\")
+
+    def to_local(self, host_root: Path, text: str) -> Path | None:
+        """A Windows path below `root` (any case) as the file in `host_root`; None otherwise.
+        Never outside `host_root`: `..` is dropped."""
+        root = self.root.rstrip("\\").casefold()
+        folded = text.replace("/", "\\").casefold()
+        if folded != root and not folded.startswith(root + "\\"):
+            return None
+        names = [p for p in text.replace("/", "\\")[len(root):].split("\\")
+                 if p and p not in (".", "..")]
+        return host_root.joinpath(*names)
+
+    def volume_path(self, windows: str) -> str:
+        """`C:\\dir\\file` as `\\\\?\\Volume{GUID}\\dir\\file`."""
+        return f"\\\\?\\Volume{{{self.volume}}}\\" + windows[3:]
+
+
+def check_root(text: str) -> str:
+    """A Windows root as given at creation: `D:\\Hyper-V`; HostError for anything else."""
+    value = text.strip().rstrip("\\")
+    if len(value) > 200 or not _ROOT_FORM.match(value) or ".." in value.split("\\"):
+        raise HostError(text, "not a Windows folder path like C:\\ProgramData\\Microsoft\\"
+                        "Windows\\Hyper-V (a drive letter, then folder names)")
+    return value[0].upper() + value[1:]
+
+
+_NAMES: dict[Path, tuple[tuple[int, int], HostNames]] = {}
+
+
+def read_names(host_root: Path) -> HostNames:
+    """The host's Windows names; a host made before them: the default root, and a volume GUID
+    derived from its folder (stable while it stays there)."""
+    path = host_root / ".hvgui" / NAMES_FILE
+    try:
+        st = path.stat()
+    except OSError:
+        return HostNames(DEFAULT_ROOT, str(uuid.uuid5(uuid.NAMESPACE_URL, host_root.as_uri())))
+    cached = _NAMES.get(path)
+    if cached is not None and cached[0] == (st.st_mtime_ns, st.st_size):
+        return cached[1]
+    try:
+        data = parse_json(read_bounded(path, 4096))
+        names = HostNames(check_root(str(data["WindowsRoot"])),
+                          str(uuid.UUID(str(data["VolumeGuid"]))))
+    except (OSError, ValueError, KeyError, TypeError, HostError) as exc:
+        raise HostError(path, f"not the host's Windows names: {exc}") from None
+    _NAMES[path] = ((st.st_mtime_ns, st.st_size), names)
+    return names
+
+
+def write_names(host_root: Path, root: str) -> HostNames:
+    """Set the host's Windows root (at creation) and give it a volume GUID of its own."""
+    names = HostNames(check_root(root), str(uuid.uuid4()))
+    data = {"WindowsRoot": names.root, "VolumeGuid": names.volume}
+    atomic_write(host_root / ".hvgui" / NAMES_FILE, json.dumps(data, indent=1).encode())
+    return names
+
+
+_LABS: dict[Path, Path | None] = {}
+
+
+def lab_root_of(folder: Path) -> Path | None:
+    """The lab host a configuration's folder belongs to (the nearest folder above it with
+    `.hvgui` and `Virtual Machines`), or None for a folder from a real host."""
+    if folder in _LABS:
+        return _LABS[folder]
+    found = None
+    for candidate in [folder, *list(folder.parents)[:12]]:
+        if (candidate / ".hvgui").is_dir() and (candidate / VIRTUAL_MACHINES).is_dir():
+            found = candidate
+            break
+    if len(_LABS) > 4096:
+        _LABS.clear()
+    if found is not None:  # a folder from a real host becomes a lab at its first operation
+        _LABS[folder] = found
+    return found
+
+
+def vhdx_names(host_root: Path) -> WindowsNames:
+    """The host's names for the parent locators its operations write (vhdx.locator)."""
+    names = read_names(host_root)
+    return WindowsNames(lambda path: names.to_windows(host_root, str(path)), names.volume)

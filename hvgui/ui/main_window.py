@@ -582,7 +582,11 @@ class MainWindow(QMainWindow):
             session.start()
             _keep_out_of_collections()
             self.sessions[key] = session
-            self.navigation.add_host(key, session.name, session.host.location)
+            tooltip = session.host.location
+            windows_root = getattr(session.host, "windows_root", "")  # a lab host's only
+            if windows_root:
+                tooltip += f"\nstands for {windows_root} on a Windows host"
+            self.navigation.add_host(key, session.name, tooltip)
         self.navigation.select_host(key)
         self.show_host(key)
         return self.sessions[key]

@@ -21,7 +21,7 @@ from hvgui.vhdx.bat import BatGeometry
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import pwrite_all
 from hvgui.vhdx.image import VhdxImage
-from hvgui.vhdx.locator import absolute_win_path, relative_win_path
+from hvgui.vhdx.locator import parent_locator
 from hvgui.vhdx.sniff import is_vhd
 from hvgui.vhdx.structures import (
     Header,
@@ -126,11 +126,7 @@ def create_differencing(
         logical, physical = p.logical_sector_size, p.physical_sector_size
         page83 = p.disk_identifier
         linkage = p.data_write_guid
-    locator = {
-        "parent_linkage": "{" + str(linkage).lower() + "}",
-        "relative_path": relative_win_path(child, parent),
-        "absolute_win32_path": absolute_win_path(parent),
-    }
+    locator = parent_locator(child, parent, "{" + str(linkage).lower() + "}")
     _create(
         child,
         size,

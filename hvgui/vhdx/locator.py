@@ -12,6 +12,11 @@ from __future__ import annotations
 import ntpath
 import os
 import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 LOOKUP_ORDER = ("relative_path", "volume_path", "absolute_win32_path")
@@ -41,6 +46,54 @@ def absolute_win_path(parent: Path) -> str:
     if _native is ntpath:
         return str(full)
     return "C:" + str(full).replace("/", "\\")
+
+
+ZERO_LINKAGE = "{00000000-0000-0000-0000-000000000000}"  # parent_linkage2 at rest, as Hyper-V
+
+
+@dataclass(frozen=True)
+class WindowsNames:
+    """How the Windows host a lab stands for names a file (`absolute`: `C:\\...`, or None for a
+    file it has no name for), and the GUID of the volume its files are on."""
+
+    absolute: Callable[[Path], str | None]
+    volume: str
+
+
+_NAMES: ContextVar[WindowsNames | None] = ContextVar("hvgui_windows_names", default=None)
+
+
+@contextmanager
+def windows_names(names: WindowsNames) -> Iterator[None]:
+    """Parent locators written inside this block name files as `names` says (a lab host sets
+    it around its operations)."""
+    token = _NAMES.set(names)
+    try:
+        yield
+    finally:
+        _NAMES.reset(token)
+
+
+def parent_locator(child: Path, parent: Path, linkage: str) -> dict[str, str]:
+    """The five keys Hyper-V writes in an AVHDX's parent locator: `parent_linkage` (the
+    parent's DataWriteGuid), `parent_linkage2` (zero), `relative_path`, `volume_path`
+    (`\\\\?\\Volume{GUID}\\...`) and `absolute_win32_path`."""
+    names = _NAMES.get()
+    absolute = (names.absolute(parent) if names is not None else None) or absolute_win_path(
+        parent)
+    if names is not None:
+        volume = names.volume
+    else:  # no lab host: a GUID of the file system the parent is on, stable while it is
+        device = os.stat(_native.dirname(_native.abspath(parent))).st_dev
+        volume = str(uuid.uuid5(uuid.NAMESPACE_URL, f"hvgui-volume:{device}"))
+    drive = re.match(r"^[A-Za-z]:\\", absolute)
+    return {
+        "parent_linkage": linkage,
+        "parent_linkage2": ZERO_LINKAGE,
+        "relative_path": relative_win_path(child, parent),
+        "volume_path": f"\\\\?\\Volume{{{volume}}}\\" + absolute[3:] if drive else absolute,
+        "absolute_win32_path": absolute,
+    }
 
 
 def to_posix(value: str, base: Path) -> Path | None:

@@ -49,7 +49,7 @@ from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import copy_range, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA, VhdxImage
-from hvgui.vhdx.locator import absolute_win_path, candidate_paths, relative_win_path
+from hvgui.vhdx.locator import candidate_paths, parent_locator
 from hvgui.vhdx.sniff import is_vhd
 from hvgui.vhdx.structures import build_parent_locator
 
@@ -246,11 +246,7 @@ def _bind_last_child(child: Path, destination: Path) -> uuid.UUID:
 
 
 def _locator_for(child: Path, parent: Path, linkage: uuid.UUID) -> dict[str, str]:
-    return {
-        "parent_linkage": "{" + str(linkage) + "}",
-        "relative_path": relative_win_path(child, parent),
-        "absolute_win32_path": absolute_win_path(parent),
-    }
+    return parent_locator(child, parent, "{" + str(linkage) + "}")
 
 
 def _rewrite_locator(path: Path, locator: dict[str, str]) -> None:

@@ -82,8 +82,9 @@ def test_a_host_with_absolute_paths_still_opens_and_works(tmp_path: Path) -> Non
     work_in(root)
     assert host.check() == []
     web01 = host.get_vm("Web01").config_path.read_bytes()
-    assert str(root).encode("utf-16-le") not in web01  # written back in the relative form
-    assert "../Virtual Hard Disks/".encode("utf-16-le") in web01
+    assert str(root).encode("utf-16-le") not in web01  # written back in the Windows form
+    windows = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\Virtual Hard Disks\\"
+    assert windows.encode("utf-16-le") in web01
 
 
 def test_a_lab_copied_mid_operation_finishes_it_on_its_own_files(tmp_path: Path) -> None:
