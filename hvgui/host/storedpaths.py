@@ -80,8 +80,11 @@ def resolve_all(root: etree._Element, folder: Path) -> None:
 
 def stored_all(root: etree._Element, folder: Path, host_root: Path) -> None:
     """Store every path inside `host_root` as the Windows host the lab stands for names it
-    (its Windows root, winpaths.HostNames), in place; paths outside stay as they are."""
+    (its Windows root, winpaths.HostNames), in place; paths outside stay as they are, and so
+    do all paths of a file outside the lab (its reader could not map them back)."""
     names = winpaths.read_names(host_root)
+    if names.to_windows(host_root, str(folder)) is None:
+        return  # a file outside the lab (an allowed folder) is read without it: local paths
     for node in _path_nodes(root):
         text = (node.text or "").strip()
         if text and os.path.isabs(text):
