@@ -116,8 +116,8 @@ def test_remembered_host_emptied_since_is_not_remade_silently(
     settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
     settings.setValue("hosts/open", [str(lab)])
     settings.sync()
-    for child in sorted(lab.rglob("*"), reverse=True):
-        child.rmdir()
+    for child in sorted(lab.rglob("*"), reverse=True):  # its folders and .hvgui's files
+        child.unlink() if child.is_file() else child.rmdir()
     answers.confirm = False
     win = _start(qtbot, started)
     assert answers.asked == [("confirm", "New Host")] and win.sessions == {}
