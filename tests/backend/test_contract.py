@@ -1,15 +1,21 @@
 """What every HostBackend must do (hvgui/backend/protocol.py), run against each backend.
 
 A backend joins by appending an opener to BACKENDS: a function that makes a new, empty host
-for the test in a folder it may use (the Hyper-V backend: over a lab transport). Everything
-here goes through the Protocol only, as the window and hvctl do.
+for the test in a folder it may use (the Hyper-V backend: over a lab transport), and says
+where on that host the tests may put files (a `Site`: the paths are the host's own, a Windows
+path on a real host, never built from `backend.location`). Everything here goes through the
+Protocol only, as the window and hvctl do.
 """
 
 from __future__ import annotations
 
+import ntpath
 import os
+import posixpath
+import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePath, PureWindowsPath
 
 import pytest
 
@@ -28,29 +34,62 @@ from hvgui.progress import Cancelled, CancelToken
 from hvgui.vhdx import create_dynamic
 
 MiB = 1 << 20
-Opener = Callable[[Path], HostBackend]
 
 
-def _lab(folder: Path) -> HostBackend:
-    return open_backend(folder, create=True)
+@dataclass(frozen=True)
+class Site:
+    """Where on the host a test may put files: moved storage and a new disk in `folder`,
+    exports in `exports` (a lab host exports out of its folder too)."""
+
+    host_folder: PurePath | None  # None: the tests needing it skip, saying `missing`
+    export_folder: PurePath | None
+    local: bool  # the host's files are this machine's: a test may make, damage and look at them
+    missing: str = ""
+
+    @property
+    def folder(self) -> PurePath:
+        if self.host_folder is None:
+            pytest.skip(self.missing)
+        return self.host_folder
+
+    @property
+    def exports(self) -> PurePath:
+        if self.export_folder is None:
+            pytest.skip(self.missing)
+        return self.export_folder
+
+    def exists(self, path: PurePath) -> bool | None:
+        """Whether the host has `path` (None: this machine cannot tell)."""
+        return Path(path).exists() if self.local else None
 
 
-def _hyperv_over_lab(folder: Path) -> HostBackend:
+Opener = Callable[[Path], tuple[HostBackend, Site]]
+
+
+def _lab(folder: Path) -> tuple[HostBackend, Site]:
+    return open_backend(folder, create=True), Site(folder, folder.parent, local=True)
+
+
+def _hyperv_over_lab(folder: Path) -> tuple[HostBackend, Site]:
     """The real Hyper-V backend, its scripts answered by a lab host (hvgui/hyperv/lab.py)."""
     from hvgui.host import Host
     from hvgui.hyperv.connect import open_backend as open_hyperv
     from hvgui.hyperv.lab import LabTransport
 
-    return open_hyperv(LabTransport(Host.open(folder, create=True), "hv01"))
+    transport = LabTransport(Host.open(folder, create=True), "hv01")
+    return open_hyperv(transport), Site(folder, folder.parent, local=True)
 
 
 LIVE = ("HVGUI_TEST_HYPERV_HOST", "HVGUI_TEST_HYPERV_USER", "HVGUI_TEST_HYPERV_PASSWORD")
 # The VMs the tests make: removed from a live host before each test, so use a host kept for
 # testing (HVGUI_TEST_HYPERV_PORT: WinRM's port, 5985 for HTTP).
 TEST_VMS = ("web01", "web02", "db01")
+# A folder on that host the tests may write into (a Windows path such as D:\\hvgui-tests): each
+# test uses a new subfolder of it. Unset, the tests that need one skip.
+LIVE_FOLDER = "HVGUI_TEST_HYPERV_FOLDER"
 
 
-def _hyperv_live(folder: Path) -> HostBackend:
+def _hyperv_live(folder: Path) -> tuple[HostBackend, Site]:
     """A real Hyper-V host named by HVGUI_TEST_HYPERV_HOST/USER/PASSWORD."""
     from hvgui.connect import connect_to_server
     from hvgui.hyperv.settings import HTTP_PORT, ConnectionSettings
@@ -67,7 +106,12 @@ def _hyperv_live(folder: Path) -> HostBackend:
             if vm.state != "Off":
                 backend.stop_vm(vm.id, turn_off=True)
             backend.remove_vm(vm.id)
-    return backend
+    where = os.environ.get(LIVE_FOLDER)
+    mine = PureWindowsPath(where, f"hvgui-test-{uuid.uuid4().hex[:12]}") if where else None
+    return backend, Site(
+        mine, mine, local=False,
+        missing=f"no folder on the Hyper-V host to write into: set {LIVE_FOLDER}",
+    )
 
 
 BACKENDS: list[object] = [
@@ -81,9 +125,19 @@ BACKENDS: list[object] = [
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HostBackend]:
+def opened(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[HostBackend, Site]:
     opener: Opener = request.param
-    yield opener(tmp_path / "host")
+    return opener(tmp_path / "host")
+
+
+@pytest.fixture
+def backend(opened: tuple[HostBackend, Site]) -> Iterator[HostBackend]:
+    yield opened[0]
+
+
+@pytest.fixture
+def site(opened: tuple[HostBackend, Site]) -> Site:
+    return opened[1]
 
 
 @pytest.fixture
@@ -107,9 +161,11 @@ class Progress:
         assert self.calls[-1][0] == 1.0, "the last report is not 100%"
 
 
-def _under(folder: Path, path: Path) -> bool:
-    """Whether the host's `path` names a file in `folder` (spelled with `..` or not)."""
-    return folder in Path(os.path.normpath(path)).parents
+def _under(folder: PurePath, path: PurePath) -> bool:
+    """Whether the host's `path` names a file in `folder` (spelled with `..` or not), both as
+    `folder`'s kind of path (a Windows path on a real host, compared as Windows does)."""
+    flavour = ntpath if isinstance(folder, PureWindowsPath) else posixpath
+    return folder in type(folder)(flavour.normpath(str(path))).parents
 
 
 def _changed(backend: HostBackend, before: str) -> None:
@@ -268,25 +324,26 @@ def test_delete_merges_and_delete_subtree_removes_children(
     assert now.parent_snapshot_id is None and now.snapshot_count == 0
 
 
-def test_export_checkpoint_and_vm(backend: HostBackend, vm: VM, tmp_path: Path) -> None:
+def test_export_checkpoint_and_vm(backend: HostBackend, vm: VM, site: Site) -> None:
+    export = site.exports / "export"
     snap = _checkpoint(backend, vm, "one").snapshot
     assert snap is not None
     progress = Progress()
-    result = backend.export_snapshot(vm.id, snap.id, tmp_path / "export", progress=progress)
+    result = backend.export_snapshot(vm.id, snap.id, str(export), progress=progress)
     progress.check()
     assert result.events and all(
-        _under(tmp_path / "export", e.path) for e in result.events if e.action == "created"
+        _under(export, e.path) for e in result.events if e.action == "created"
     )
     assert backend.list_snapshots(vm.id) == [snap]  # the source is untouched
-    result = backend.export_vm(vm.id, tmp_path / "export-now")
-    assert any(_under(tmp_path / "export-now", e.path) for e in result.events)
+    result = backend.export_vm(vm.id, str(site.exports / "export-now"))
+    assert any(_under(site.exports / "export-now", e.path) for e in result.events)
 
 
-def test_move_storage_moves_every_file(backend: HostBackend, vm: VM, tmp_path: Path) -> None:
+def test_move_storage_moves_every_file(backend: HostBackend, vm: VM, site: Site) -> None:
+    where = site.folder / "moved"
     _checkpoint(backend, vm, "one")
-    where = Path(backend.location) / "moved"
     progress = Progress()
-    backend.move_storage(vm.id, where, progress=progress)
+    backend.move_storage(vm.id, str(where), progress=progress)
     progress.check()
     now = backend.get_vm(vm.id)
     assert _under(where, now.config_path)
@@ -345,16 +402,30 @@ def test_new_rename_and_remove_vm(backend: HostBackend, vm: VM) -> None:
     assert [v.name for v in backend.list_vms()] == ["web02"]
 
 
-def test_drives_attach_and_detach(backend: HostBackend, vm: VM, tmp_path: Path) -> None:
-    data = Path(backend.location) / "data.vhdx"
-    create_dynamic(data, 8 * MiB)
-    backend.add_hard_drive(vm.id, data)
+def _new_disk(backend: HostBackend, site: Site) -> PurePath:
+    """A disk no VM uses: made here where the host's files are local, else made by the host
+    for another VM and detached from it (the Protocol has no New-VHD)."""
+    if site.local:
+        data = Path(site.folder) / "data.vhdx"
+        create_dynamic(data, 8 * MiB)
+        return data
+    site.folder  # noqa: B018 (skips the test where the host offers no folder)
+    backend.new_vm("db01", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=8 * MiB)
+    [drive] = backend.get_vm("db01").hard_drives
+    backend.remove_hard_drive("db01", drive.controller_type, drive.controller_number,
+                              drive.controller_location)
+    return type(site.folder)(str(drive.path))
+
+
+def test_drives_attach_and_detach(backend: HostBackend, vm: VM, site: Site) -> None:
+    data = _new_disk(backend, site)
+    backend.add_hard_drive(vm.id, str(data))
     drives = backend.get_vm(vm.id).hard_drives
-    [added] = [d for d in drives if d.path == data]
+    [added] = [d for d in drives if type(data)(str(d.path)) == data]
     backend.remove_hard_drive(vm.id, added.controller_type, added.controller_number,
                               added.controller_location)
     assert backend.get_vm(vm.id).hard_drives == vm.hard_drives
-    assert data.exists()  # detached, never deleted
+    assert site.exists(data) in (True, None)  # detached, never deleted
 
 
 def test_fibre_channel_adapters_attach_and_detach(backend: HostBackend, vm: VM) -> None:
@@ -370,19 +441,20 @@ def test_fibre_channel_adapters_attach_and_detach(backend: HostBackend, vm: VM) 
 
 
 # ---------------------------------------------------------------------- cancel, errors
-Call = Callable[[HostBackend, VM, Path, Callable[[float, str], None] | None, CancelToken], object]
+Call = Callable[[HostBackend, VM, Site, Callable[[float, str], None] | None, CancelToken], object]
 CANCELLABLE: list[tuple[Capability, Call]] = [
     (Capability.CANCEL_CHECKPOINT,
-     lambda b, vm, _t, p, c: b.checkpoint_vm(vm.id, progress=p, cancel=c)),
+     lambda b, vm, _s, p, c: b.checkpoint_vm(vm.id, progress=p, cancel=c)),
     (Capability.CANCEL_APPLY,
-     lambda b, vm, _t, p, c: b.restore_snapshot(vm.id, "one", progress=p, cancel=c)),
+     lambda b, vm, _s, p, c: b.restore_snapshot(vm.id, "one", progress=p, cancel=c)),
     (Capability.CANCEL_DELETE,
-     lambda b, vm, _t, p, c: b.remove_snapshot(vm.id, "one", progress=p, cancel=c)),
+     lambda b, vm, _s, p, c: b.remove_snapshot(vm.id, "one", progress=p, cancel=c)),
     (Capability.CANCEL_EXPORT,
-     lambda b, vm, t, p, c: b.export_snapshot(vm.id, "one", t / "export", progress=p, cancel=c)),
+     lambda b, vm, s, p, c: b.export_snapshot(vm.id, "one", str(s.exports / "export"),
+                                              progress=p, cancel=c)),
     (Capability.CANCEL_MOVE,
-     lambda b, vm, _t, p, c: b.move_storage(vm.id, Path(b.location) / "moved", progress=p,
-                                            cancel=c)),
+     lambda b, vm, s, p, c: b.move_storage(vm.id, str(s.folder / "moved"), progress=p,
+                                           cancel=c)),
 ]
 
 
@@ -391,7 +463,7 @@ CANCELLABLE: list[tuple[Capability, Call]] = [
 def test_cancel_leaves_the_host_as_before(
     backend: HostBackend,
     vm: VM,
-    tmp_path: Path,
+    site: Site,
     capability: Capability,
     call: Call,
     under_way: bool,
@@ -399,6 +471,7 @@ def test_cancel_leaves_the_host_as_before(
     """Cancelled before it starts, or at its first progress report once it is under way."""
     if not backend.capabilities.has(capability):
         pytest.skip(backend.capabilities.reason(capability))
+    site.folder, site.exports  # noqa: B018 (skip here, before the host changes, without them)
     _checkpoint(backend, vm, "one")
     vm_before, snaps_before = backend.get_vm(vm.id), backend.list_snapshots(vm.id)
     cancel = CancelToken()
@@ -409,12 +482,12 @@ def test_cancel_leaves_the_host_as_before(
         cancel.cancel()
 
     with pytest.raises(Cancelled):
-        call(backend, vm, tmp_path, cancel_when_told, cancel)
+        call(backend, vm, site, cancel_when_told, cancel)
     assert backend.list_snapshots(vm.id) == snaps_before
     after = backend.get_vm(vm.id)
     assert (after.hard_drives, after.config_path, after.parent_snapshot_id, after.status) == (
         vm_before.hard_drives, vm_before.config_path, vm_before.parent_snapshot_id, "")
-    assert not (tmp_path / "export").exists()
+    assert not site.exists(site.exports / "export")
 
 
 def test_what_a_backend_cannot_do_is_refused_with_its_reason(
@@ -445,7 +518,9 @@ def test_errors_are_host_errors_with_readable_text(backend: HostBackend, vm: VM)
     assert refused.value.subject and refused.value.problem
 
 
-def test_unreadable_vm_is_reported_not_fatal(backend: HostBackend, vm: VM) -> None:
+def test_unreadable_vm_is_reported_not_fatal(backend: HostBackend, vm: VM, site: Site) -> None:
+    if not site.local:
+        pytest.skip("damaging a VM's configuration needs the host's files on this machine")
     backend.new_vm("db01", memory_startup_bytes=64 * MiB)
     backend.get_vm("db01").config_path.write_bytes(b"<not xml")
     errors: list[HostError] = []
@@ -494,9 +569,11 @@ def test_a_checkpoints_files_can_be_read(backend: HostBackend, vm: VM) -> None:
         assert local.stat().st_size > 0, path
 
 
-def test_check_finds_nothing_on_a_sound_host(backend: HostBackend, vm: VM) -> None:
+def test_check_finds_nothing_on_a_sound_host(backend: HostBackend, vm: VM, site: Site) -> None:
     if not backend.capabilities.has(Capability.CHECK_HOST):
         pytest.skip(backend.capabilities.reason(Capability.CHECK_HOST))
+    if not site.local:
+        pytest.skip("breaking a chain needs the host's files on this machine")
     _checkpoint(backend, vm, "one")
     assert backend.check() == []
     backend.get_vm(vm.id).hard_drives[0].path.unlink()  # Now's AVHDX: the chain breaks
