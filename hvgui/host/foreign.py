@@ -32,6 +32,21 @@ def is_foreign(root: Path) -> bool:
     return (root / VIRTUAL_MACHINES).is_dir() and not os.path.lexists(root / ".hvgui")
 
 
+def exported_vms(folder: Path, at_most: int = 1000) -> list[str]:
+    """The VM folders in a folder Export-VM wrote to (each with `Virtual Machines`)."""
+    out = []
+    try:
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= at_most:
+                    break
+                if entry.is_dir() and (Path(entry.path) / VIRTUAL_MACHINES).is_dir():
+                    out.append(entry.name)
+    except OSError:
+        return []
+    return sorted(out)
+
+
 def _read() -> list[str]:
     path = settings_dir() / ADOPTED_FILE
     try:

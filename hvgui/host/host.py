@@ -33,7 +33,7 @@ from hvgui.host.check import check_host
 from hvgui.host.context import HostCore
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
-from hvgui.host.foreign import NOT_ADOPTED, adopt, adopted, is_foreign
+from hvgui.host.foreign import NOT_ADOPTED, adopt, adopted, exported_vms, is_foreign
 from hvgui.host.guest_io import GuestDisk
 from hvgui.host.layout import (
     EMPTY,
@@ -56,6 +56,7 @@ from hvgui.host.operation import (
 )
 from hvgui.host.runtime import MAX_CHECKPOINTS
 from hvgui.progress import CancelToken, Progress
+from hvgui.vhdx.locator import windows_names
 
 __all__ = [
     "MAX_CHECKPOINTS",
@@ -94,6 +95,9 @@ class Host(HostCore):
                 path, f"{FOLDER_PROBLEMS[OTHER]} and not empty: give an empty or new folder "
                 "for a new host"
             )
+        if kind == OTHER and exported_vms(path):  # Export-VM's destination: one folder a VM
+            raise HostError(path, "holds VM folders exported from Hyper-V: open one of them ("
+                            + ", ".join(exported_vms(path)) + ")")
         if kind != HOST and not (create and kind in (MISSING, EMPTY)):
             raise HostError(path, FOLDER_PROBLEMS[kind])
         host = cls(path)
@@ -162,9 +166,10 @@ class Host(HostCore):
         if fd < 0:
             return  # someone is mid-operation: their journal is theirs to finish
         try:
-            self.recovered = journal.recover(
-                self.layout.journal_dir, self.boundary, self.log.append, progress
-            )
+            with windows_names(winpaths.vhdx_names(self.root)):  # a finished merge's locators
+                self.recovered = journal.recover(
+                    self.layout.journal_dir, self.boundary, self.log.append, progress
+                )
             for folder in (self.layout.journal_dir, self.layout.status_dir):
                 for path in folder.iterdir():
                     if path.suffix == ".tmp" or folder == self.layout.status_dir:

@@ -105,3 +105,29 @@ def test_a_windows_path_never_leads_out_of_the_copy(tmp_path: Path) -> None:
                  "\\\\server\\share\\..\\..\\secret.vhdx", f"C:{outside}"):
         found = winpaths.find(text, folder)
         assert found is None or tmp_path / "Export" in found.parents, (text, found)
+
+
+def test_export_vms_destination_says_which_folders_to_open(
+    export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    destination = export.parent  # Export-VM -Path D:\Export made D:\Export\web01
+    exported_vm(destination, "db01", checkpoints=False)
+    assert main(["--host", str(destination), "get-vm"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"hvctl: error: {destination}: holds VM folders exported from Hyper-V: "
+                   "open one of them (db01, web01)\n")
+
+
+def test_looking_for_a_missing_file_by_name_is_bounded(export: Path) -> None:
+    """A copy holding a crowd of files: the search by name stops, the disk is named missing."""
+    from hvgui.host import winpaths
+
+    crowd = export / "Virtual Hard Disks" / "crowd"
+    crowd.mkdir()
+    for i in range(winpaths.MAX_SCAN + 50):
+        (crowd / f"f{i:05d}").touch()
+    (crowd / "zzz-later.vhdx").touch()  # past the bound: never looked at
+    folder = export / "Virtual Machines"
+    assert winpaths.find("C:\\elsewhere\\zzz-later.vhdx", folder) is None
+    assert winpaths.find("C:\\elsewhere\\WEB01.VHDX", folder) == (
+        export / "Virtual Hard Disks" / "web01.vhdx")
