@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from hvgui.vhdx import format as F
-from hvgui.vhdx.problems import Problems
-from hvgui.vhdx.structures import Header, Malformed, Unsupported, checksum_with_field_zeroed
+from hvgui.vhdx.problems import Malformed, Problems, Unsupported
+from hvgui.vhdx.structures import Header, checksum_with_field_zeroed
 
 if TYPE_CHECKING:
     import numpy as np

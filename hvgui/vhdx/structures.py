@@ -24,9 +24,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from hvgui.vhdx import format as F
-from hvgui.vhdx.problems import Malformed, Problems, Unsupported
-
-__all__ = ["Malformed", "Unsupported"]  # raised by the decoders of bat, log and vhd_format too
+from hvgui.vhdx.problems import Problems
 
 
 def _load_crc32c() -> Callable[[bytes | bytearray | memoryview], int]:

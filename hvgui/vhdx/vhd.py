@@ -23,7 +23,7 @@ from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError,
 from hvgui.vhdx.files import OpenImage, open_disk_file, pwrite_all
 from hvgui.vhdx.image import DATA, PARENT, ZERO, Run, append_run
 from hvgui.vhdx.log import Overlay
-from hvgui.vhdx.structures import Malformed, Unsupported
+from hvgui.vhdx.problems import Malformed, Unsupported
 
 if TYPE_CHECKING:
     import numpy as np

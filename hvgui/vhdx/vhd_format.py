@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hvgui.vhdx.problems import Malformed, Unsupported
 from hvgui.vhdx.sniff import VHD_FOOTER_COOKIE, VHD_FOOTER_SIZE
-from hvgui.vhdx.structures import Malformed, Unsupported
 
 if TYPE_CHECKING:
     import numpy as np
