@@ -100,6 +100,12 @@ def _keep_out_of_collections() -> None:
     gc.freeze()
 
 
+def _back_into_collections() -> None:
+    """The window is closing: what was frozen with it (itself, its hosts, their reads) is
+    garbage soon, and frozen garbage in a reference cycle is never freed."""
+    gc.unfreeze()
+
+
 def app_settings() -> QSettings:
     """The user's settings (INI format, so tests can redirect it with QSettings.setPath)."""
     return QSettings(
@@ -982,6 +988,7 @@ class MainWindow(QMainWindow):
             session.stop()
         self.closing = True
         self.runner.shutdown()  # only the window's own reads are left: stopped at once
+        _back_into_collections()
         event.accept()
 
 

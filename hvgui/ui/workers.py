@@ -19,7 +19,6 @@ from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
     QObject,
-    QRunnable,
     QThreadPool,
     Signal,
     Slot,
@@ -50,10 +49,12 @@ class _Signals(QObject):
     finished = Signal()
 
 
-class _Job(QRunnable):
+class _Job:
+    """What a pool thread runs. A plain callable, not a QRunnable subclass: PySide6 6.11 keeps
+    some auto-deleted QRunnable wrappers referenced from the pool for good, and with them the
+    function and all it holds (the window that started it, a closed inspector)."""
+
     def __init__(self, fn: OpFunction, signals: _Signals, cancel: CancelToken) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
         self._fn = fn
         self._signals = signals
         self._cancel = cancel
@@ -197,7 +198,7 @@ class Op(QObject):
             self.deleteLater()
             return self
         self.runner._started(self)
-        self.runner.pool.start(_Job(self._fn, self._signals, self.cancel))
+        self.runner.pool.start(_Job(self._fn, self._signals, self.cancel).run)
         return self
 
     # ---- slots: on the GUI thread ----

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent
 
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled, CancelToken, Progress
@@ -108,3 +111,25 @@ def test_nothing_starts_after_shutdown(qtbot: Any) -> None:
     runner.shutdown()
     assert len(started) == 1 and started[0].done
     assert not runner.busy and runner.pool.activeThreadCount() == 0
+
+
+class _Held:
+    """Something an op's function holds (a window, a host, a read buffer)."""
+
+
+def test_a_finished_op_lets_go_of_what_its_function_held(qtbot: Any, runner: Runner) -> None:
+    # The window polls its host every second: an op that kept its function after finishing
+    # would keep, at each poll, all that function reached.
+    alive: weakref.WeakSet[_Held] = weakref.WeakSet()
+    ops = []
+    for _ in range(300):
+        held = _Held()
+        alive.add(held)
+        ops.append(Op(runner, lambda p, c, held=held: id(held)).run_in_background())
+        del held
+    qtbot.waitUntil(lambda: all(op.done for op in ops), timeout=20000)
+    assert runner.wait(5000)
+    ops.clear()
+    QCoreApplication.sendPostedEvents(None, int(QEvent.Type.DeferredDelete))
+    gc.collect()
+    assert len(alive) == 0
