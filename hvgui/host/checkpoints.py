@@ -4,12 +4,8 @@ Every checkpoint's configuration names the disks it froze; the VM's names its ru
 ("Now"); disks kept while several children depend on them are listed as merge-pending. The
 parent of each disk is read from the VHDX files themselves (their parent locators).
 
-Delete rules (Hyper-V's): a frozen disk nothing references any more is
-- merged with its single child (the child is folded into it; whatever referenced the child now
-  references the merged disk),
-- deleted when no disk depends on it,
-- kept and marked merge-pending while several children depend on it; it is merged later, as
-  soon as only one child is left (after another delete or an apply that discards Now).
+Delete rules: Hyper-V's (backend/merges.py); a disk kept merge-pending is merged later, as
+soon as only one child is left (after another delete or an apply that discards Now).
 """
 
 from __future__ import annotations
@@ -19,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hvgui import vhdx
+from hvgui.backend.merges import plan_merges
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
 from hvgui.host.layout import snapshot_config_path
@@ -127,42 +124,22 @@ def resolve_pending(
     parents: dict[Path, Path | None],
     pending: list[Path],
 ) -> Resolution:
-    """Plan merges and deletes for `pending` disks; edits the documents and `pending` in place."""
+    """Plan merges and deletes for `pending` disks (Hyper-V's rule: backend/merges.py); edits
+    the documents and `pending` in place."""
     out = Resolution()
     docs = [vm_doc, *snapshot_docs]
-    final_targets: list[Path] = []
-    changed = True
-    while changed:
-        changed = False
-        for disk in list(pending):
-            if disk not in pending:  # merged away earlier in this pass
-                continue
-            kids = [d for d, p in parents.items() if p == disk]
-            if not kids:
-                out.deletes.append(journal.delete(disk))
-                out.deleted.append((disk, file_size(disk)))
-                pending.remove(disk)
-                parents.pop(disk, None)
-                changed = True
-            elif len(kids) == 1:
-                child = kids[0]
-                out.merges.append(journal.merge(child, disk))
-                out.merged.append((child, disk))
-                for d, p in list(parents.items()):
-                    if p == child:
-                        parents[d] = disk
-                parents.pop(child, None)
-                for doc in replace_disk(docs, child, disk):
-                    if doc not in out.changed_docs:
-                        out.changed_docs.append(doc)
-                if child in pending:
-                    pending.remove(child)  # the merged disk inherits its children: still pending
-                else:
-                    pending.remove(disk)
-                final_targets.append(disk)
-                changed = True
+    plan = plan_merges(parents, pending)
+    for disk in plan.deleted:
+        out.deletes.append(journal.delete(disk))
+        out.deleted.append((disk, file_size(disk)))
+    for child, disk in plan.merged:
+        out.merges.append(journal.merge(child, disk))
+        out.merged.append((child, disk))
+        for doc in replace_disk(docs, child, disk):
+            if doc not in out.changed_docs:
+                out.changed_docs.append(doc)
     frozen = {p for doc in snapshot_docs for p in vhd_paths(doc)} | set(pending)
-    for disk in dict.fromkeys(final_targets):
+    for disk in plan.targets:
         if disk in parents:
             out.read_only.append(journal.read_only(disk, disk in frozen))
     return out

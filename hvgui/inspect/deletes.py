@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgui.backend import Capability
 from hvgui.host.checkpoints import (
     pending_after,
     resolve_pending,
@@ -58,10 +59,14 @@ class DeletePreview:
     free_space_needed: int
     free_space_available: int
     warnings: list[str] = field(default_factory=list)
+    # False when planned from the model (a real host, model_deletes.py): merged bytes are the
+    # merged files' sizes (an upper bound) and the host's free space is not known here
+    # (Hyper-V checks it before merging); both free space fields are then 0.
+    measured: bool = True
 
     @property
     def enough_space(self) -> bool:
-        return self.free_space_available >= self.free_space_needed
+        return not self.measured or self.free_space_available >= self.free_space_needed
 
     def summary(self) -> str:
         deleted = sum(1 for f in self.files if f.action == DELETE)
@@ -80,8 +85,8 @@ class DeletePreview:
             "Snapshot": self.snapshot,
             "Files": [f.to_json() for f in self.files],
             "BytesMoved": self.bytes_moved,
-            "FreeSpaceNeeded": self.free_space_needed,
-            "FreeSpaceAvailable": self.free_space_available,
+            "FreeSpaceNeeded": self.free_space_needed if self.measured else None,
+            "FreeSpaceAvailable": self.free_space_available if self.measured else None,
             "EnoughSpace": self.enough_space,
             "Warnings": list(self.warnings),
         }
@@ -100,8 +105,11 @@ def delete_preview(
     the host's own delete rules (`checkpoints.resolve_pending`) on copies of the configuration
     documents: nothing is written. Configuration and saved state are deleted; each frozen disk
     nothing references any more is merged with its single child, deleted when no disk depends
-    on it, or kept (merge pending) while several do."""
-
+    on it, or kept (merge pending) while several do. A host whose files are not on this
+    computer gets the same plan from its model (model_deletes.py)."""
+    if not host.capabilities.has(Capability.LOCAL_FILES):
+        from hvgui.inspect.model_deletes import model_delete_preview  # it builds on this module
+        return model_delete_preview(host, vm, snapshot, include_children=include_children)
     machine = host.get_vm(vm)
     target = host.get_snapshot(vm, snapshot)
     vm_doc = ConfigDoc.load(machine.config_path)

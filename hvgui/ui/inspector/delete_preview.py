@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from hvgui.backend.formats import human_size
 from hvgui.errors import HvError
-from hvgui.inspect import DeletePreview, delete_preview
+from hvgui.inspect import MERGE, DeletePreview, delete_preview
 from hvgui.ui.inspector.file_models import PlannedFilesModel
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner
@@ -59,12 +59,18 @@ class DeletePreviewWidget(QWidget):
                                     QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         layout.addWidget(table, 1)
-        moved = (f"{human_size(preview.bytes_moved)} of disk data will be merged"
-                 if preview.bytes_moved else "No disk data needs merging")
+        merges = any(f.action == MERGE for f in preview.files)
+        moved = (f"{'' if preview.measured else 'Up to '}{human_size(preview.bytes_moved)} "
+                 "of disk data will be merged"
+                 if preview.bytes_moved else "Disks will be merged" if merges
+                 else "No disk data needs merging")
         self.summary = Banner(f"{preview.summary()}. {moved}.", "info", self)
         layout.addWidget(self.summary)
         free = human_size(preview.free_space_available)
-        if not preview.bytes_moved:
+        if not preview.measured:
+            room = ("The host's free space is not visible from here: Hyper-V checks it before "
+                    "it merges.")
+        elif not preview.bytes_moved:
             room = f"Nothing is merged, so no extra space is needed ({free} free)."
         elif preview.free_space_needed == 0:
             room = ("The merge writes into blocks the disk already has: no extra space "

@@ -1,0 +1,92 @@
+"""The delete preview of a host whose files are not on this computer: planned from the model
+(hvgui/inspect/model_deletes.py), it names the same files as the lab host's own preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from hvgui.backend import Capability, HostBackend
+from hvgui.backend.formats import human_size
+from hvgui.host import Host
+from hvgui.hyperv.connect import open_backend as open_hyperv
+from hvgui.hyperv.lab import LabTransport
+from hvgui.inspect import DELETE, KEEP, MERGE, DeletePreview, delete_preview
+from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
+
+MiB = 1 << 20
+Plan = list[tuple[str, str, str | None]]
+
+
+def _remote(lab: Host) -> HostBackend:
+    """The Hyper-V backend over the lab's own folder: it has no local files, so no config
+    file of the lab is read for its preview."""
+    backend = open_hyperv(LabTransport(lab, "hv01"))
+    assert not backend.capabilities.has(Capability.LOCAL_FILES)
+    return backend
+
+
+def _plan(preview: DeletePreview) -> Plan:
+    return sorted((str(f.path), f.action, str(f.into) if f.into else None) for f in preview.files)
+
+
+@pytest.mark.parametrize("tree", ["lab", "branched"])
+def test_every_delete_is_planned_as_the_lab_plans_it(
+    tree: str, request: pytest.FixtureRequest
+) -> None:
+    """Each checkpoint, alone and with its subtree, then again after each real delete (which
+    leaves disks merge-pending in the branched tree), compared file by file."""
+    lab: Host = request.getfixturevalue(tree)
+    remote = _remote(lab)
+    seen: set[str] = set()
+    while snaps := lab.list_snapshots("Lab"):
+        for snap in snaps:
+            for children in (False, True):
+                ours = delete_preview(remote, "Lab", snap.name, include_children=children)
+                theirs = delete_preview(lab, "Lab", snap.name, include_children=children)
+                assert _plan(ours) == _plan(theirs), (snap.name, children)
+                assert (ours.snapshot, ours.warnings) == (theirs.snapshot, theirs.warnings)
+                seen |= {f.action for f in ours.files}
+        lab.remove_snapshot("Lab", snaps[0].name)
+    assert seen == {DELETE, MERGE, KEEP}
+
+
+def test_merged_bytes_are_the_merged_files_sizes_from_get_vhd(lab: Host) -> None:
+    preview = delete_preview(_remote(lab), "Lab", "Two")
+    [merged] = [f for f in preview.files if f.action == MERGE]
+    now_disk = lab.get_vm("Lab").hard_drives[0].path
+    assert merged.path == now_disk and merged.checkpoint == "Now"
+    assert merged.into == lab.get_snapshot("Lab", "Two").hard_drives[0].path
+    assert merged.size == merged.bytes_moved == now_disk.stat().st_size
+    assert preview.bytes_moved == merged.bytes_moved >= MiB  # Now wrote 1 MiB since Two
+    assert not preview.measured and preview.enough_space
+    assert preview.to_json()["FreeSpaceAvailable"] is None
+    assert preview.to_json()["BytesMoved"] == merged.bytes_moved
+
+
+def test_a_disk_with_two_children_is_kept_with_the_reason(branched: Host) -> None:
+    preview = delete_preview(_remote(branched), "Lab", "One")
+    frozen = branched.get_snapshot("Lab", "One").hard_drives[0].path
+    [kept] = [f for f in preview.files if f.path == frozen]
+    assert kept.action == KEEP and "2 disks depend on it" in kept.reason
+    assert preview.warnings and not any(f.action == MERGE for f in preview.files)
+
+
+def test_the_dialog_shows_a_real_hosts_preview_without_a_warning(
+    qtbot: QtBot, lab: Host, tmp_path: Path
+) -> None:
+    remote = _remote(lab)
+    dialog = DeletePreviewDialog(None, compute=lambda: delete_preview(remote, "Lab", "Two"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: isinstance(dialog.view, DeletePreviewWidget), timeout=10000)
+    widget = dialog.view
+    assert isinstance(widget, DeletePreviewWidget)
+    assert widget.space.level == "ok" and "Hyper-V checks it" in widget.space.text()
+    moved = human_size(widget.preview.bytes_moved)
+    assert f"Up to {moved} of disk data will be merged" in widget.summary.text()
+    assert widget.model.rowCount() == len(widget.preview.files) == 5
+    dialog.grab().save(str(tmp_path / "remote-delete-preview.png"))
+    dialog.reject()
