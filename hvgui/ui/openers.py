@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
 
@@ -80,6 +80,7 @@ def settings(parent: QWidget, sel: Selection, windows: OpenWindows,
     else:
         dialog = SettingsDialog.for_vm(sel.session, sel.vm, parent)
         dialog.on_result = on_result
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)  # hidden, it stayed for good
     windows.keep(dialog)
     dialog.finished.connect(lambda _r: windows.forget(dialog))
     dialog.open()

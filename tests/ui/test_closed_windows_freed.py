@@ -1,6 +1,6 @@
-"""A closed window gives its memory back: opening and closing the main window on a host, or the
-inspector, again and again in one process leaves none of the closed ones (nor their hosts,
-reads and models) alive."""
+"""A closed window gives its memory back: opening and closing the main window on a host, the
+inspector or a VM's Settings again and again in one process leaves none of the closed ones (nor
+their hosts, reads and models) alive."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
 from hvgui.ui.main_window import MainWindow
-from tests.ui.helpers import Answers, checkpoint_index, wait_idle
+from hvgui.ui.vm_dialogs import SettingsDialog
+from tests.ui.helpers import Answers, checkpoint_index, vm_index, wait_idle
 
 ROUNDS = 5
 
@@ -66,5 +67,21 @@ def test_a_closed_inspector_is_freed(qtbot: Any, window: MainWindow) -> None:
         _wait_and_close(qtbot, inspectors.pop())
         alive.update(opened)
         del opened
+        _collect()
+        assert len(alive) == 0
+
+
+def test_a_cancelled_or_applied_settings_dialog_is_freed(qtbot: Any, window: MainWindow) -> None:
+    alive: weakref.WeakSet[QWidget] = weakref.WeakSet()
+    for round_ in range(ROUNDS):
+        window.vm_view.selectRow(vm_index(window, "Beta").row())
+        window.acts.vm_settings.trigger()
+        dialogs = [d for d in window.windows.dialogs if isinstance(d, SettingsDialog)]
+        assert len(dialogs) == 1 and dialogs[0].isVisible()
+        alive.update(dialogs)
+        if round_ % 2:
+            dialogs.pop().reject()
+        else:
+            dialogs.pop()._accept()  # OK with nothing changed
         _collect()
         assert len(alive) == 0
