@@ -34,11 +34,16 @@ LEGACY = (".vhd", ".avhd")
 WHOLE = (".xml", ".vmcx")
 
 
+def file_name(path: str) -> str:
+    """The file name of the host's `path`, a Windows or a POSIX path."""
+    return PureWindowsPath(path).name if "\\" in path else Path(path).name
+
+
 def local_name(path: str) -> str:
     """Where the host's `path` (Windows or POSIX) is copied, relative to the copies' folder:
     a folder per path (its digest) holding a file of the same name, so the inspector shows
     the host's file name."""
-    name = PureWindowsPath(path).name if "\\" in path else Path(path).name
+    name = file_name(path)
     digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
     return f"{digest}/{name or 'file'}"
 

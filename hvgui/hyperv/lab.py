@@ -80,6 +80,19 @@ def file_object(path: Path) -> dict[str, Any]:
     }
 
 
+def _vhd_facts(path: Path) -> dict[str, Any]:
+    """What vm_files.ps1 adds to a disk's File record from Get-VHD (nothing where it fails)."""
+    from hvgui.vhdx import get_vhd
+
+    if path.suffix.lower() not in DISK_SUFFIXES:
+        return {}
+    try:
+        info = get_vhd(path)
+    except (HvError, OSError):
+        return {}
+    return {"ParentPath": info.parent_path or ""}
+
+
 def error_object(exc: BaseException, script: str) -> dict[str, Any]:
     """A lab host's refusal as the PowerShell error record a real host would give."""
     message = exc.problem if isinstance(exc, HvError) else str(exc)
@@ -442,7 +455,7 @@ class LabTransport:
                 paths += [p for p in folder.iterdir() if p.suffix.lower() in DISK_SUFFIXES]
         for path in sorted(set(paths)):
             if path.is_file():
-                run.result("File", file_object(path))
+                run.result("File", {**file_object(path), **_vhd_facts(path)})
 
     def _stop_job(self, run: _Run, parameters: dict[str, Any]) -> None:
         job_id = str(parameters["JobId"])

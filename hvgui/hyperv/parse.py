@@ -100,7 +100,7 @@ def enum_text(value: Any, names: Mapping[int, str], name: str) -> str:
         if value not in names:
             raise RecordError(name, f"unknown {name} number {value}")
         return names[value]
-    if isinstance(value, str) and value.isdigit() and int(value) in names:
+    if isinstance(value, str) and value.isdecimal() and value.isascii() and int(value) in names:
         return names[int(value)]
     return str(value)
 

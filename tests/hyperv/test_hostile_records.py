@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hvgui.hyperv import parse
@@ -17,7 +17,7 @@ FIELDS = ["Name", "Id", "VMId", "State", "CPUUsage", "MemoryAssigned", "Uptime",
           "Path", "ParentSnapshotId", "CheckpointType", "SnapshotType", "CreationTime",
           "HardDrives", "ControllerType", "ControllerNumber", "RunningJobs", "JobType",
           "PercentComplete", "JobState", "VhdFormat", "VhdType", "FileSize", "Size",
-          "LastWriteTime", "Length", "ProcessorCount", "Generation", "SnapshotCount"]
+          "LastWriteTime", "Length", "ProcessorCount", "Generation", "SnapshotCount", "ParentPath"]
 scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
            | st.floats(allow_nan=True, allow_infinity=True)
            | st.sampled_from(["", "2", "Running", "/Date(99999999999999999)/", "-1.00:00:00",
@@ -40,6 +40,7 @@ READERS = [parse.vm_from_record, parse.snapshot_from_record, parse.vhd_from_reco
 
 @settings(max_examples=250, deadline=None)
 @given(records)
+@example({**VALID, "State": "\u00b9"})  # a digit to str.isdigit, not to int()
 def test_any_record_is_the_model_or_one_record_error(obj: dict[str, Any]) -> None:
     for reader in READERS:
         try:

@@ -67,6 +67,26 @@ def test_delete_shows_the_merge_until_it_ends(lab: Host, hyperv: HyperVHost,
     assert any(e.action == "merged" and e.path.suffix == ".avhdx" for e in result.events)
 
 
+def test_what_happened_names_the_avhdx_merged_and_its_parent(
+    lab: Host, hyperv: HyperVHost, vm_id: str
+) -> None:
+    base = hyperv.get_vm(vm_id).hard_drives[0].path
+    made = hyperv.checkpoint_vm(vm_id, snapshot_name="one")
+    [created] = [e for e in made.events if e.path.suffix == ".avhdx"]
+    assert created.action == "created" and created.detail == f"differencing disk of {base.name}"
+    two = hyperv.checkpoint_vm(vm_id, snapshot_name="two").snapshot
+    assert two is not None
+    frozen, now = two.hard_drives[0].path, hyperv.get_vm(vm_id).hard_drives[0].path
+    result = hyperv.remove_snapshot(vm_id, "two")  # Now's AVHDX merges into two's
+    [merged] = [e for e in result.events if e.action == "merged"]
+    assert (merged.path, merged.detail) == (now, f"merged into {frozen.name}, then deleted")
+    [parent] = [e for e in result.events if e.path == frozen]
+    assert parent.detail.endswith(f"{now.name} merged into it")
+    # the lab host's own record of the same merge
+    [theirs] = [e for e in lab.events(vm_id) if e.action == "merged"]
+    assert theirs.path == now and theirs.detail.startswith(f"merged into {frozen.name}, ")
+
+
 def test_the_tree_comes_from_parent_snapshot_id(hyperv: HyperVHost, vm_id: str) -> None:
     a = hyperv.checkpoint_vm(vm_id, snapshot_name="a").snapshot
     b = hyperv.checkpoint_vm(vm_id, snapshot_name="b").snapshot

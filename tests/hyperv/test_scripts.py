@@ -156,3 +156,10 @@ def test_the_ranged_read_shares_the_file_and_sends_1_mib_chunks() -> None:
     text = script_text("read_file")
     assert "[IO.File]::Open($Path, 'Open', 'Read', 'ReadWrite')" in text
     assert "New-Object byte[] (1MB)" in text and "ToBase64String" in text
+
+
+def test_vm_files_gives_each_disk_its_parent_from_get_vhd() -> None:
+    """What happened names which AVHDX merged into which parent from these (changes.py)."""
+    text = script_text("vm_files")
+    assert "Get-VHD -Path $item.FullName" in text
+    assert "$file.ParentPath = [string]$vhd.ParentPath" in text  # '' for a base disk

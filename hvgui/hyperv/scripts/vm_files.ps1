@@ -20,4 +20,13 @@ foreach ($folder in $folders) {
     $items += @(Get-ChildItem -LiteralPath $folder -File -ErrorAction SilentlyContinue |
                 Where-Object { $_.Extension -in @('.vhd', '.vhdx', '.avhd', '.avhdx') })
 }
-foreach ($item in $items) { Write-HvguiResult 'File' (ConvertTo-HvguiFile $item) }
+foreach ($item in $items) {
+    $file = ConvertTo-HvguiFile $item
+    if ($item.Extension -in @('.vhd', '.vhdx', '.avhd', '.avhdx')) {
+        # Get-VHD's parent ('' for a base disk): a merge then says which AVHDX went into
+        # which parent. A disk Get-VHD cannot open is listed without it.
+        $vhd = Get-VHD -Path $item.FullName -ErrorAction SilentlyContinue
+        if ($vhd) { $file.ParentPath = [string]$vhd.ParentPath }
+    }
+    Write-HvguiResult 'File' $file
+}
