@@ -4,6 +4,8 @@ PowerShell's dates (the window, hvctl and both backends' messages say them the s
 from __future__ import annotations
 
 from datetime import datetime
+from os import PathLike
+from pathlib import PurePosixPath, PureWindowsPath
 
 
 def ps_datetime(when: datetime, *, between: str = " ", seconds: bool = True) -> str:
@@ -13,6 +15,13 @@ def ps_datetime(when: datetime, *, between: str = " ", seconds: bool = True) -> 
     clock = f"{hour}:{local.minute:02d}" + (f":{local.second:02d}" if seconds else "")
     suffix = "AM" if local.hour < 12 else "PM"
     return f"{local.month}/{local.day}/{local.year}{between}{clock} {suffix}"
+
+
+def file_name(path: str | PathLike[str]) -> str:
+    """The file name in a host's path, a Windows path too (which on a POSIX computer is one
+    long name): `D:\\VMs\\web01.avhdx` -> `web01.avhdx`."""
+    text = str(path)
+    return PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
 
 
 def human_size(value: int | None) -> str:

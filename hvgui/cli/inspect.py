@@ -137,6 +137,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_checkpoint(args: argparse.Namespace) -> int:
+    from hvgui.backend.formats import file_name
     from hvgui.inspect import checkpoint_files, delete_preview
 
     host = open_host(args)
@@ -148,15 +149,15 @@ def _inspect_checkpoint(args: argparse.Namespace) -> int:
         if args.json:
             print_json(preview.to_json(), args.json)
             return 0
-        rows = [{"Action": f.action.capitalize(), "File": f.path.name,
-                 "Into": f.into.name if f.into else "", "Size": f.size,
+        rows = [{"Action": f.action.capitalize(), "File": file_name(f.path),
+                 "Into": file_name(f.into) if f.into else "", "Size": f.size,
                  "BytesMoved": f.bytes_moved or "", "Why": f.reason} for f in preview.files]
         print_table(rows, ["Action", "File", "Into", "Size", "BytesMoved", "Why"])
         print()
-        print_list({"Summary": preview.summary(), "BytesMoved": preview.bytes_moved,
-                    "FreeSpaceNeeded": preview.free_space_needed,
-                    "FreeSpaceAvailable": preview.free_space_available,
-                    "EnoughSpace": preview.enough_space})
+        shown = preview.to_json()  # a real host's free space: unknown here
+        print_list({"Summary": preview.summary(),
+                    **{k: "unknown" if shown[k] is None else shown[k] for k in (
+                        "BytesMoved", "FreeSpaceNeeded", "FreeSpaceAvailable", "EnoughSpace")}})
         for warning in preview.warnings:
             print(f"WARNING: {warning}")
         return 0

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hvgui.backend.formats import file_name
 from hvgui.backend.model import DiskEvent
-from hvgui.hyperv.files import file_name
 from hvgui.hyperv.parse import field, integer, moment, text
 
 DISKS = (".vhd", ".vhdx", ".avhd", ".avhdx")

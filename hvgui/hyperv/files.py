@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PureWindowsPath
 
 from hvgui.backend.errors import HostError
+from hvgui.backend.formats import file_name
 from hvgui.hyperv.parse import field, integer
 from hvgui.hyperv.records import Record, RecordError
 from hvgui.progress import CancelToken, Progress, check, report
@@ -32,11 +33,6 @@ MAX_REGIONS = 64 * MiB  # what one VHDX's BAT, metadata and log may ask for, in 
 DISKS = (".vhdx", ".avhdx")
 LEGACY = (".vhd", ".avhd")
 WHOLE = (".xml", ".vmcx")
-
-
-def file_name(path: str) -> str:
-    """The file name of the host's `path`, a Windows or a POSIX path."""
-    return PureWindowsPath(path).name if "\\" in path else Path(path).name
 
 
 def local_name(path: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from hvgui.backend.formats import file_name
 from hvgui.backend.merges import plan_merges
 from hvgui.host.winpaths import is_windows
 from hvgui.inspect.deletes import DELETE, KEEP, MERGE, DeletePreview, PlannedFile
@@ -138,7 +139,7 @@ def model_delete_preview(
     for disk in plan.deleted:
         files.append(planned(disk, DELETE, "no disk depends on it any more"))
     for disk in pending:
-        kids = [tree.paths[c].name for c, p in parents.items() if p == disk]
+        kids = [file_name(tree.paths[c]) for c, p in parents.items() if p == disk]
         files.append(planned(disk, KEEP, f"{len(kids)} disks depend on it ({', '.join(kids)}): "
                              "kept and marked merge pending until only one does"))
     warnings = []

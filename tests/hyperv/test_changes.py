@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hvgui.backend.formats import file_name
 from hvgui.hyperv.changes import compare, file_from_record
-from hvgui.hyperv.files import file_name
 
 FOLDER = "D:\\Hyper-V\\web01\\Virtual Hard Disks"
 BASE, ONE, NOW = (f"{FOLDER}\\{name}" for name in (

@@ -121,3 +121,23 @@ def test_a_host_that_is_not_there_is_one_line_with_the_fix(
     assert (code, out) == (1, "")
     assert err.startswith(f"hvctl: error: 127.0.0.1: nothing listens on port {port}: WinRM")
     assert "Enable-PSRemoting" in err and err.count("\n") == 1  # one line, no traceback
+
+
+def test_the_delete_preview_of_a_checkpoint_on_a_real_host(
+    lab: Host, vm_id: str, connections: list[ConnectionSettings],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lab.checkpoint_vm(vm_id, snapshot_name="one")
+    frozen = lab.get_snapshot(vm_id, "one").hard_drives[0].path
+    now = lab.get_vm(vm_id).hard_drives[0].path
+    code, out, err = hvctl(capsys, "--computer-name", "hv01", "inspect-checkpoint", "web01",
+                           "one", "--delete-preview")
+    assert code == 0, err
+    [merge] = [line for line in out.splitlines() if line.startswith("Merge")]
+    assert merge.split()[1:3] == [now.name, frozen.name]  # Now's AVHDX into one's disk
+    assert "FreeSpaceAvailable : unknown" in out
+    code, out, err = hvctl(capsys, "--computer-name", "hv01", "--json", "inspect-checkpoint",
+                           "web01", "one", "--delete-preview")
+    assert code == 0, err
+    preview = json.loads(out)
+    assert preview["FreeSpaceAvailable"] is None and preview["BytesMoved"] > 0

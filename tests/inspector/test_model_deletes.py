@@ -90,3 +90,14 @@ def test_the_dialog_shows_a_real_hosts_preview_without_a_warning(
     assert widget.model.rowCount() == len(widget.preview.files) == 5
     dialog.grab().save(str(tmp_path / "remote-delete-preview.png"))
     dialog.reject()
+
+
+def test_a_real_hosts_windows_paths_show_their_file_names(qtmodeltester) -> None:  # type: ignore[no-untyped-def]
+    from hvgui.inspect import PlannedFile
+    from hvgui.ui.inspector.file_models import PlannedFilesModel
+
+    folder = "D:\\Hyper-V\\web01\\Virtual Hard Disks\\"
+    model = PlannedFilesModel([PlannedFile(Path(folder + "web01_9C2F.avhdx"), MERGE, "why",
+                                           into=Path(folder + "web01.vhdx"))])
+    qtmodeltester.check(model)
+    assert [model.index(0, c).data() for c in (2, 3)] == ["web01_9C2F.avhdx", "web01.vhdx"]

@@ -7,7 +7,7 @@ from enum import IntEnum
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
-from hvgui.backend.formats import human_size
+from hvgui.backend.formats import file_name, human_size
 from hvgui.inspect import DELETE, KEEP, MERGE, FileFacts, PlannedFile
 from hvgui.ui.inspector.model_base import ModelIndex, ReadOnlyTable
 
@@ -102,9 +102,9 @@ class PlannedFilesModel(ReadOnlyTable[PlannedFile]):
         if column == 1:
             return planned.checkpoint
         if column == 2:
-            return planned.path.name
+            return file_name(planned.path)
         if column == 3:
-            return planned.into.name if planned.into else ""
+            return file_name(planned.into) if planned.into else ""
         if column == 4:
             return human_size(planned.size)  # allocated, as "On disk" everywhere
         if column == 5:
