@@ -10,11 +10,24 @@ A frozen disk nothing references any more ("pending") is
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 Disk = TypeVar("Disk", bound=Hashable)
+
+
+def subtree(parents: Mapping[str, str | None], root: str, include_children: bool) -> list[str]:
+    """The checkpoints a delete removes, by Id: `root`, and with `include_children` every one
+    below it (`parents`: each checkpoint's parent checkpoint)."""
+    doomed = [root]
+    frontier = [root] if include_children else []
+    while frontier:
+        parent = frontier.pop()
+        kids = [i for i, p in parents.items() if p == parent]
+        doomed += kids
+        frontier += kids
+    return doomed
 
 
 @dataclass

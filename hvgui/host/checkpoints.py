@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hvgui import vhdx
-from hvgui.backend.merges import plan_merges
+from hvgui.backend.merges import plan_merges, subtree
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
 from hvgui.host.layout import snapshot_config_path
@@ -67,14 +67,8 @@ def vm_disk_parents(vm: ConfigDoc, snapshots: Iterable[ConfigDoc]) -> dict[Path,
 
 def subtree_ids(snapshots: Mapping[str, ConfigDoc], root: str, include_children: bool) -> list[str]:
     """The checkpoints a delete removes: `root`, and with `include_children` all below it."""
-    doomed = [root]
-    frontier = [root] if include_children else []
-    while frontier:
-        parent = frontier.pop()
-        kids = [i for i, d in snapshots.items() if d.snapshot_parent_id == parent]
-        doomed += kids
-        frontier += kids
-    return doomed
+    return subtree({i: d.snapshot_parent_id for i, d in snapshots.items()}, root,
+                   include_children)
 
 
 def pending_after(vm: ConfigDoc, removed: Iterable[ConfigDoc]) -> list[Path]:

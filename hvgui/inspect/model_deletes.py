@@ -9,18 +9,17 @@ the rest. The lab host's own preview (deletes.py) plans the same on its configur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hvgui.backend.formats import file_name
-from hvgui.backend.merges import plan_merges
+from hvgui.backend.merges import plan_merges, subtree
 from hvgui.host.winpaths import is_windows
 from hvgui.inspect.deletes import DELETE, KEEP, MERGE, DeletePreview, PlannedFile
 
 if TYPE_CHECKING:
     from hvgui.backend import HostBackend
-    from hvgui.backend.model import HardDrive, Snapshot
+    from hvgui.backend.model import HardDrive
     from hvgui.vhdx import VhdInfo
 
 
@@ -70,19 +69,6 @@ class _DiskTree:
         return leaf
 
 
-def _subtree(snaps: Sequence[Snapshot], root: str, include_children: bool) -> list[Snapshot]:
-    """The checkpoints a delete removes: `root`, and with `include_children` all below it."""
-    by_id = {s.id: s for s in snaps}
-    doomed = [by_id[root]]
-    frontier = [root] if include_children else []
-    while frontier:
-        parent = frontier.pop()
-        kids = [s for s in snaps if s.parent_snapshot_id == parent]
-        doomed += kids
-        frontier += [k.id for k in kids]
-    return doomed
-
-
 def model_delete_preview(
     host: HostBackend, vm: str, snapshot: str, *, include_children: bool = False
 ) -> DeletePreview:
@@ -94,7 +80,9 @@ def model_delete_preview(
     machine = host.get_vm(vm)
     target = host.get_snapshot(vm, snapshot)
     snaps = host.list_snapshots(machine.id)
-    doomed = _subtree(snaps, target.id, include_children)
+    by_id = {s.id: s for s in snaps}
+    doomed = [by_id[i] for i in subtree({s.id: s.parent_snapshot_id for s in snaps}, target.id,
+                                        include_children)]
     tree = _DiskTree(host)
     owners: dict[PurePath, str] = {}
     frozen: dict[str, list[PurePath]] = {}
