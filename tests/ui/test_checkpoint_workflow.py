@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,36 @@ def test_a_new_checkpoint_shows_from_the_operations_result_without_reading_the_h
     qtbot.waitUntil(done, timeout=20000)
     assert "Renamed" in tree_names(window) and selected_snapshot(window) is not None
     assert reads == []
+
+
+def test_a_read_started_before_the_result_does_not_take_the_checkpoint_back(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = window.session
+    assert session is not None
+    wait_idle(qtbot, window)
+    session.timer.stop()
+    read, go_on = threading.Event(), threading.Event()
+    real = session.host.list_snapshots
+
+    def read_then_wait(vm: str) -> Any:
+        snapshots = real(vm)
+        if not read.is_set():  # the first read: it holds the host as it was before
+            read.set()
+            go_on.wait(10)
+        return snapshots
+
+    monkeypatch.setattr(session.host, "list_snapshots", read_then_wait)
+    session.refresh()
+    qtbot.waitUntil(read.is_set, timeout=10000)
+    choose(qtbot, right_click_vm(window, "Alpha"), "Checkpoint")
+    qtbot.waitUntil(lambda: not session.is_busy(), timeout=20000)
+    chosen = selected_snapshot(window)
+    assert chosen is not None and chosen.name != "Base"
+    with qtbot.waitSignal(session.refreshed, timeout=10000):
+        go_on.set()  # the old read ends now; a new one is made and shown
+    assert tree_names(window)[chosen.name] == "Base"
+    assert tree_names(window)["Now"] == chosen.name
 
 
 @pytest.mark.parametrize("choice", list(ask.ApplyChoice))
