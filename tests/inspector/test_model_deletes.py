@@ -14,6 +14,7 @@ from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend as open_hyperv
 from hvgui.hyperv.lab import LabTransport
 from hvgui.inspect import DELETE, KEEP, MERGE, DeletePreview, delete_preview
+from hvgui.inspect.model_deletes import GetsVhdChains
 from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
 
 MiB = 1 << 20
@@ -64,6 +65,27 @@ def test_merged_bytes_are_the_merged_files_sizes_from_get_vhd(lab: Host) -> None
     assert not preview.measured and preview.enough_space
     assert preview.to_json()["FreeSpaceAvailable"] is None
     assert preview.to_json()["BytesMoved"] == merged.bytes_moved
+
+
+class _ChainsOnly:
+    """A backend giving chains through the Protocol only (`chain_files`), no Get-VHD sizes."""
+
+    def __init__(self, inner: HostBackend) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        if name == "get_vhd_chain":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_chains_from_the_protocol_alone_plan_the_same_files(branched: Host) -> None:
+    backend: HostBackend = _ChainsOnly(_remote(branched))  # type: ignore[assignment]
+    assert not isinstance(backend, GetsVhdChains)
+    for snap in ("One", "Two", "Three"):
+        ours = delete_preview(backend, "Lab", snap)
+        assert _plan(ours) == _plan(delete_preview(branched, "Lab", snap)), snap
+        assert ours.bytes_moved == 0 and not ours.measured  # no sizes: none claimed
 
 
 def test_a_disk_with_two_children_is_kept_with_the_reason(branched: Host) -> None:
