@@ -584,7 +584,10 @@ class MainWindow(QMainWindow):
             session.cancelled.connect(
                 lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
             )
-            session.load_now()
+            if opened.capabilities.has(Capability.LOCAL_FILES):
+                session.load_now()  # a local read, before the first paint
+            else:
+                session.refresh()  # a remote host answers on a pool thread, never this one
             session.start()
             _keep_out_of_collections()
             self.sessions[key] = session

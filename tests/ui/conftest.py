@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from hvgui.backend import HostBackend
+from hvgui.backend import Capability, HostBackend
 from hvgui.guest.guest import Guest
 from hvgui.host import Host
 from hvgui.ui import ask
@@ -109,7 +109,10 @@ def window(
     win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                "hvgui-tests", "hvgui"))
     qtbot.addWidget(win)
-    win.open_host(host_dir, backend)
+    session = win.open_host(host_dir, backend)
+    if backend is not None and not backend.capabilities.has(Capability.LOCAL_FILES):
+        # A remote host's first read comes from a pool thread: wait for its VMs.
+        qtbot.waitUntil(lambda: session.vm_model.rowCount() > 0, timeout=20000)
     win.resize(1200, 800)
     win.show()
     qtbot.waitExposed(win)
