@@ -233,10 +233,11 @@ def _soak(qtbot: Any, tmp_path: Path, answers: Answers, *, workers: int, budget:
         for win in windows:
             win.close()
             assert not win.runner.busy or win.runner.wait(60000)
-    assert tally.failures == [], "\n".join(tally.failures)
-    assert answers.errors == []
     after = Host.open(host.root, create=False)
-    assert after.check() == []
+    damage = after.check()  # read first: a failure below says whether the host was damaged
+    assert tally.failures == [], "\n".join([*tally.failures, f"test-host after: {damage}"])
+    assert answers.errors == []
+    assert damage == []
     disks = _every_checkpoint_reads(after)
     print(f"soak: {tally.done['window'] + tally.done['hvctl']} operations done "
           f"{dict(tally.done)}, {sum(tally.refused.values())} refused {dict(tally.refused)}, "
