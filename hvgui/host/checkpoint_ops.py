@@ -198,11 +198,11 @@ def restore_snapshot(
     target = host.get_snapshot(vm, snapshot)
     with host.operation(vm, "Apply", PHASE_APPLY, progress, cancel) as op:
         # Its disks as read under the lock: an interrupted merge finished just now may have
-        # folded the checkpoint's disk into its parent. (Gone meanwhile: apply() says so.)
-        sdoc = op.snaps.get(target.id)
-        drives = runtime.hard_drives(sdoc) if sdoc is not None else target.hard_drives
+        # folded the checkpoint's disk into its parent. Deleted meanwhile (another hand): that
+        # is the refusal, not the missing disks its configuration named before.
+        sdoc = op.snapshot(target.id, target.name)
         chain_health.require(chain_health.APPLY, op.doc.name, target.name,
-                             host.chain_health.of_drives(drives, fresh=True))
+                             host.chain_health.of_drives(runtime.hard_drives(sdoc), fresh=True))
         lines = []
         if take_checkpoint_first:
             _, name = checkpoint(host, op, None, scaled(op.progress, 0.0, 0.3))

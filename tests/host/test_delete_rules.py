@@ -7,10 +7,11 @@ import random
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hvgui.host import Host
+from hvgui.host import Host, HostError
 
 from .hosthelpers import MiB, contents, digest, make_vm, now_disk, write_now
 
@@ -186,3 +187,29 @@ def test_random_trees_random_deletes(tmp_path: Path, seed: int) -> None:
         assert contents(host, "web01") == expected, f"seed {seed}: after deleting {victim.name}"
         assert host.check() == [], f"seed {seed}: after deleting {victim.name}"
     assert not host.get_vm("web01").merge_pending
+
+
+def test_apply_of_a_checkpoint_another_hand_deleted_meanwhile_says_so(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another window or process deletes the checkpoint between Apply's look-up and its lock:
+    the refusal is that it no longer exists, not a 'broken chain' of the disk the deleted
+    checkpoint's configuration named (it was merged away)."""
+    make_vm(host, disk=SMALL, running=True)
+    host.checkpoint_vm("web01", snapshot_name="c1")
+    host.checkpoint_vm("web01", snapshot_name="c2")
+    host.restore_snapshot("web01", "c1")  # c2's disk has no child: deleting c2 deletes it
+    other = Host.open(host.root, create=False)
+    looked_up = host.get_snapshot
+
+    def deleted_meanwhile(vm: str, snapshot: str) -> Any:
+        found = looked_up(vm, snapshot)
+        other.remove_snapshot(vm, found.id)
+        return found
+
+    monkeypatch.setattr(host, "get_snapshot", deleted_meanwhile)
+    with pytest.raises(HostError, match="the checkpoint no longer exists"):
+        host.restore_snapshot("web01", "c2")
+    monkeypatch.undo()
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
+    assert host.check() == []
