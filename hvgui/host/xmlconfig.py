@@ -266,20 +266,14 @@ class ConfigDoc:
 
     def set(self, where: str, kind: str, value: str | int | bool | bytes) -> None:
         """Set a leaf, creating it and any missing containers."""
-        node = self.root
-        for part in where.split("/"):
-            child = node.find(part)
-            if child is None:
-                child = etree.SubElement(node, part)
-            node = child
-        node.attrib["type"] = kind
         if kind == "bool":
-            node.text = "True" if value else "False"
+            text = "True" if value else "False"
         elif kind == "bytes":
             assert isinstance(value, bytes)
-            node.text = base64.b64encode(value).decode("ascii") + "\n"  # as Hyper-V writes it
+            text = base64.b64encode(value).decode("ascii") + "\n"  # as Hyper-V writes it
         else:
-            node.text = str(value)
+            text = str(value)
+        configform.leaf(self.root, where, kind, text)
 
     def remove(self, where: str) -> None:
         node = self._find(where)
