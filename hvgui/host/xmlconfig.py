@@ -21,7 +21,13 @@ from pathlib import Path
 from lxml import etree
 
 from hvgui.host import configform, storedpaths, winpaths
-from hvgui.host.configform import IDE_DEVICE, SAVED_STATE, USER_SNAPSHOT_TYPES, USER_TYPE
+from hvgui.host.configform import (
+    IDE_DEVICE,
+    SAVED_STATE,
+    SCSI_DEVICE,
+    USER_SNAPSHOT_TYPES,
+    USER_TYPE,
+)
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
 
@@ -34,7 +40,6 @@ MAX_DEVICES = 256  # manifest entries
 MAX_DRIVES = 64  # drive slots of one controller
 MAX_VM_DRIVES = 260  # Hyper-V's most: 2 IDE controllers of 2, 4 SCSI controllers of 64
 
-SCSI_DEVICE = "d422512d-2bf2-4752-809d-7b82b5fcb1b4"
 # Our choice (Hyper-V's synthetic Fibre Channel device GUID is not public): see docs/formats.md.
 FIBRE_CHANNEL_DEVICE = "5b2e6f0c-2f1a-4d7b-9f3e-8a1c6d0b4e21"
 FLOPPY_DEVICE = "8f0d2762-0b00-4e04-af4f-19010527cb93"  # its section holds a VFD drive

@@ -169,3 +169,54 @@ def test_the_filetime_bytes_are_little_endian(tmp_path: Path) -> None:
     doc = load(tmp_path, config_2012r2(vm_id=VM_ID, name="web01"))
     raw = base64.b64decode(doc.get_str("properties/creation_time").strip())
     assert struct.unpack("<Q", raw)[0] > 0
+
+
+PROCESSOR, MEMORY = "B637F346-6A0E-4DEC-AF52-BD70CB80A21D", "4764334D-E001-4176-82EE-5594EC9B530E"
+METRIC_FIELDS = ["enabled", "lastcomputedtime", "peaktime", "poolid", "resourcetypeid",
+                 "starttime", "typecode", "value"]
+
+
+def _metrics(path: Path) -> dict[tuple[str, str], list[etree._Element]]:
+    """(device type, instance) -> its metric elements, as global_settings/metrics holds them."""
+    tree = etree.fromstring(_text(path).split("?>", 1)[1].encode())
+    out = {}
+    for devicetype in tree.find("global_settings/metrics").iterfind("devicetype"):
+        for instance in devicetype.iterfind("deviceinstance"):
+            out[(devicetype.findtext("guid"), instance.findtext("guid"))] = list(
+                instance.iterfind("metric"))
+    return out
+
+
+def test_resource_metering_and_the_other_common_elements_are_written(
+    host: Host, tmp_path: Path
+) -> None:
+    """global_settings/metrics as the 2012 R2 file holds it (metering off): processor, memory
+    and each disk's five counters, which go with the disk; the generation id and vNUMA too."""
+    make_vm(host, generation=1)
+    vm = host.get_vm("web01")
+    metrics = _metrics(vm.config_path)
+    assert list(metrics) == [(PROCESSOR, PROCESSOR), (MEMORY, MEMORY), (IDE.upper(), IDE.upper())]
+    assert (len(metrics[(PROCESSOR, PROCESSOR)]), len(metrics[(MEMORY, MEMORY)])) == (1, 3)
+    disk = metrics[(IDE.upper(), IDE.upper())]
+    assert [m.findtext("typecode").split(";")[1] for m in disk] == ["0\\0\\L"] * 5
+    for metric in [m for ms in metrics.values() for m in ms]:
+        assert [c.tag for c in metric] == METRIC_FIELDS
+        assert (metric.findtext("enabled"), metric.findtext("value")) == ("False", "0")
+    doc = ConfigDoc.load(vm.config_path)
+    assert re.fullmatch(r"[0-9a-f]{32}", doc.get_str("global_settings/devices/generation_id"))
+    for where in ("settings/memory/vnuma/max_size_per_node",
+                  "settings/processors/vnuma/count_per_node/max",
+                  "settings/processors/vnuma/node_per_socket/max"):
+        assert doc.get_int(where) > 0, where
+    host.remove_hard_drive("web01", "IDE", 0, 0)
+    assert (IDE.upper(), IDE.upper()) not in _metrics(vm.config_path)  # no disk, no counters
+    # A real file's counting values are kept when it is written back.
+    real = load(tmp_path, config_2012r2(vm_id=VM_ID, name="web01", ide=[(0, 0, "VHD", DISK)]))
+    first = ConfigDoc.from_bytes(real.to_bytes(), real.path)
+    counted = first.root.find("global_settings/metrics/devicetype/deviceinstance/metric/value")
+    counted.text = "123"
+    again = ConfigDoc.from_bytes(first.to_bytes(), first.path)
+    assert again.get_str("global_settings/metrics/devicetype/deviceinstance/metric/value") == "123"
+    ide = [m for m in again.root.iterfind("global_settings/metrics/devicetype/deviceinstance")
+           if m.findtext("guid") == IDE.upper()]
+    assert len(ide) == 1 and len(list(ide[0].iterfind("metric"))) == 5
