@@ -155,7 +155,7 @@ def test_the_lab_transport_answers_every_script_with_its_parameters() -> None:
 def test_the_ranged_read_shares_the_file_and_sends_1_mib_chunks() -> None:
     text = script_text("read_file")
     assert "[IO.File]::Open($Path, 'Open', 'Read', 'ReadWrite')" in text
-    assert "New-Object byte[] (1MB)" in text and "ToBase64String" in text
+    assert "New-Object byte[] (1mb)" in text and "ToBase64String" in text
 
 
 def test_vm_files_gives_each_disk_its_parent_from_get_vhd() -> None:

@@ -1,5 +1,5 @@
 # New-VM, with a new dynamic VHDX in the host's default disk folder when a size is given.
-param([Parameter(Mandatory = $true)][string] $Name, [int64] $MemoryStartupBytes = 1GB,
+param([Parameter(Mandatory = $true)][string] $Name, [int64] $MemoryStartupBytes = 1gb,
       [int64] $NewVHDSizeBytes, [int] $Generation = 2, [string] $Path)
 $arguments = @{ Name = $Name; MemoryStartupBytes = $MemoryStartupBytes; Generation = $Generation }
 if ($Path) { $arguments.Path = $Path }

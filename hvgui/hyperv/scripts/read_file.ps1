@@ -5,7 +5,7 @@ $stream = [IO.File]::Open($Path, 'Open', 'Read', 'ReadWrite')
 try {
     $size = $stream.Length
     $end = $(if ($Length -lt 0) { $size } else { [Math]::Min($size, $Offset + $Length) })
-    $buffer = New-Object byte[] (1MB)
+    $buffer = New-Object byte[] (1mb)
     $position = [Math]::Min($Offset, $size)
     [void]$stream.Seek($position, 'Begin')
     Write-HvguiResult 'FileInfo' @{ Path = $Path; Length = [int64]$size }
