@@ -127,13 +127,13 @@ def _copied(host: HostBackend, path: Path) -> FileFacts:
     try:
         local = host.local_copy(path)
     except HvError as exc:
-        return FileFacts(path, MISSING, "", False, problem=exc.problem)
+        return FileFacts(path, MISSING, "", False, problem=exc.problem, origin=path)
     facts = file_facts(local)
     role = _KIND_ROLES.get(facts.kind) or (_REMOTE_DISK if facts.kind in (VHDX, AVHDX)
                                            else facts.label)
     # Its size is the host's; where it lies and when it changed there, the copy cannot say.
     return replace(facts, role=role, size_on_disk=facts.size, modified=None, accessed=None,
-                   changed=None)
+                   changed=None, origin=path)
 
 
 _REMOTE_DISK = ("A virtual disk on the host, read in part: its headers, region tables, "

@@ -6,7 +6,7 @@ import os
 import stat
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from hvgui.errors import HvError
@@ -128,6 +128,13 @@ class FileFacts:
     drive: str | None = None  # "SCSI 0:0" for a disk of that drive's chain
     depth: int | None = None  # in that chain: 0 = the checkpoint's own disk, rising to the base
     problem: str | None = None  # why this file could not be read, in words
+    # A remote host's file: its path there (`path` is then the local copy the inspector reads).
+    origin: PurePath | None = None
+
+    @property
+    def host_path(self) -> PurePath:
+        """The file as its host names it."""
+        return self.origin if self.origin is not None else self.path
 
     @property
     def label(self) -> str:
@@ -136,6 +143,7 @@ class FileFacts:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["path"] = str(self.path)
+        out["origin"] = None if self.origin is None else str(self.origin)
         out["label"] = self.label
         for key in ("modified", "accessed", "changed"):
             value = getattr(self, key)

@@ -28,6 +28,11 @@ MiB = 1 << 20
 Closer = Callable[[InspectorWindow], None]  # the close_after fixture
 
 
+def _listed(qtbot: QtBot, window: InspectorWindow) -> None:
+    """Wait for the host's files (listed off the GUI thread)."""
+    qtbot.waitUntil(lambda: window.listing == 0, timeout=10000)
+
+
 def _decoded(qtbot: QtBot, window: InspectorWindow, row: int) -> QWidget:
     """Select file `row` and wait for its view (decoded off the GUI thread)."""
     window.file_table.selectRow(row)
@@ -53,6 +58,7 @@ def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after: Clo
     window = InspectorWindow(host=lab, vm="Lab", snapshot="Two")
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     window.show()
     assert window.windowTitle() == "Inspect Files — Two"
     tabs = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
@@ -88,6 +94,7 @@ def test_a_checkpoint_opens_every_view(qtbot: QtBot, lab: Host, close_after: Clo
     names = {xml.diff_model.index(r, 0).data(): r for r in range(xml.diff_model.rowCount())}
     assert [xml.diff_model.index(names["properties/name"], c).data() for c in (1, 2)] == [
         "Two", "Lab"]
+    qtbot.waitUntil(lambda: isinstance(window.space_view, SpaceView), timeout=10000)
     assert isinstance(window.space_view, SpaceView)
     assert window.space_view.chart.series()
     qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
@@ -99,6 +106,7 @@ def test_now_has_no_delete_preview(qtbot: QtBot, lab: Host, close_after: Closer)
     window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     assert window.windowTitle() == "Inspect Files — Lab (Now)"
     assert window.tabs.count() == 2
     assert window.file_model.files()[0].path == lab.get_vm("Lab").config_path
@@ -110,6 +118,7 @@ def test_an_unknown_vm_gives_a_message_not_a_crash(
     window = InspectorWindow(host=lab, vm="nope", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     assert window.file_model.rowCount() == 0
     assert window.list_problem and "nope" in window.list_problem
 
@@ -273,11 +282,15 @@ def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after: Closer) 
     window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     window.show()
     before = [f.path for f in window.file_model.files()]
     _decoded(qtbot, window, 0)
     lab.checkpoint_vm("Lab", snapshot_name="Three")  # Now runs on a new AVHDX
+    window.activateWindow()  # F5 is the window's shortcut: it must be the active window
+    qtbot.waitActive(window)
     qtbot.keyClick(window, Qt.Key.Key_F5)
+    _listed(qtbot, window)
     after = [f.path for f in window.file_model.files()]
     assert after != before and after[0] == before[0]
     assert lab.get_vm("Lab").hard_drives[0].path in after
@@ -295,6 +308,7 @@ def test_a_pass_through_disk_is_shown_as_one(
     window = InspectorWindow(host=host, vm="San")
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     row = next(i for i, f in enumerate(window.file_model.files()) if f.path == raw)
     view = _decoded(qtbot, window, row)
     # the content alone says "unknown": the view says what the configuration makes of it
@@ -311,11 +325,13 @@ def test_f5_after_the_checkpoint_is_deleted_says_so(
     window = InspectorWindow(host=lab, vm="Lab", snapshot="Two")
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     window.show()
     qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
     assert window.list_banner.isHidden()
     lab.remove_snapshot("Lab", "Two")  # e.g. from the main window or hvctl
     qtbot.keyClick(window, Qt.Key.Key_F5)
+    _listed(qtbot, window)
     assert window.file_model.rowCount() == 0
     assert not window.list_banner.isHidden() and "Two" in window.list_banner.text()
     qtbot.waitUntil(lambda: isinstance(window.delete_view, ErrorPanel), timeout=10000)
@@ -375,6 +391,7 @@ def test_nows_configuration_is_compared_with_its_checkpoint_first(
     window = InspectorWindow(host=lab, vm="Lab", snapshot=None)
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     xml = _decoded(qtbot, window, 0)
     assert isinstance(xml, XmlView)
     assert next(t for t, _ in xml.others) == "Checkpoint “Two” (its parent)"

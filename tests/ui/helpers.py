@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu
 
 from hvgui.backend import Snapshot
+from hvgui.hyperv.lab import LabTransport
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.models import ObjectRole
@@ -33,6 +35,22 @@ class Answers:
     deleted: list[tuple[str, bool]] = field(default_factory=list)
     findings: list[list[Any]] = field(default_factory=list)
 
+
+
+class GuiThreadWatch(LabTransport):
+    """A lab transport noting each script run on the GUI thread: a real host answers over the
+    network (hundreds of milliseconds a call), so the window must never ask it from there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_gui_thread: list[str] = []
+        self.calls = 0
+
+    def run(self, script: str, parameters: Any) -> Any:
+        self.calls += 1
+        if threading.current_thread() is threading.main_thread():
+            self.on_gui_thread.append(script)
+        return super().run(script, parameters)
 
 
 PERCENT = re.compile(r"^(?P<phase>.+) \((?P<pct>\d{1,3})%\)$")

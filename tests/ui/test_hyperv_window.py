@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 
 from hvgui.backend import Capability, HostBackend
 from hvgui.host import Host
@@ -18,6 +19,7 @@ from hvgui.hyperv.lab import LabTransport
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
     Answers,
+    GuiThreadWatch,
     StatusRecorder,
     checkpoint_index,
     choose,
@@ -99,3 +101,58 @@ def test_inspect_files_reads_the_hosts_files_through_local_copies(
     assert all(f.exists and not f.problem for f in files)
     inspector.grab().save(str(tmp_path / "hyperv-inspector.png"))
     inspector.close()
+
+
+def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
+    qtbot: Any, host_dir: Path, tmp_path: Path
+) -> None:
+    """Each call to a real host is a PowerShell round trip: the inspector's file list and
+    title, its Space tab, the configurations a file is compared with and F5 all run on
+    workers, so the window stays responsive while they travel."""
+    from hvgui.ui.inspector import InspectorWindow
+    from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
+    from hvgui.ui.inspector.space_view import SpaceView
+    from hvgui.ui.inspector.xml_view import XmlView
+
+    transport = GuiThreadWatch(Host.open(host_dir, create=False), "hv01")
+    host = open_backend(transport)
+    base = host.get_snapshot("Alpha", "Base")
+    transport.on_gui_thread.clear()  # the test's own questions above
+    window = InspectorWindow(host=host, vm="Alpha", snapshot="Base")
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: window.listing == 0, timeout=30000)
+        assert window.windowTitle() == "Inspect Files — Base"
+        files = window.file_model.files()
+        assert [f.kind for f in files] == ["xml", "bin", "vsv", "vhdx"]
+        assert files[0].host_path == base.config_path  # the host's path, shown as it names it
+        assert str(base.config_path) in window.role.text()
+        qtbot.waitUntil(lambda: isinstance(window.view_of(files[0].path), XmlView),
+                        timeout=30000)
+        xml = window.view_of(files[0].path)
+        assert isinstance(xml, XmlView)
+        assert [t for t, _ in xml.others] == ["The VM's current configuration (Now)"]
+        qtbot.waitUntil(lambda: xml.loaded and xml.diff_done(), timeout=30000)
+        assert "settings differ from The VM's current configuration" in xml.diff_status.text()
+        names = {xml.diff_model.index(r, 0).data(): r for r in range(xml.diff_model.rowCount())}
+        assert [xml.diff_model.index(names["properties/name"], c).data() for c in (1, 2)] == [
+            "Base", "Alpha"]
+        qtbot.waitUntil(lambda: isinstance(window.space_view, SpaceView), timeout=30000)
+        qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget),
+                        timeout=30000)
+        window.tabs.setCurrentIndex(0)
+        window.grab().save(str(tmp_path / "hyperv-inspector-diff.png"))
+        before = transport.calls
+        qtbot.keyClick(window, Qt.Key.Key_F5)
+        qtbot.waitUntil(lambda: window.listing == 0 and transport.calls > before,
+                        timeout=30000)
+        qtbot.waitUntil(lambda: isinstance(window.view_of(files[0].path), XmlView),
+                        timeout=30000)
+        qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget),
+                        timeout=30000)
+        assert transport.on_gui_thread == []
+    finally:
+        window.close()
+        host.close()

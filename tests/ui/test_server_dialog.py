@@ -4,7 +4,6 @@ settings, passwords only in the system keyring, and the server joining the windo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,13 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from hvgui.backend import Capability, HostBackend
 from hvgui.host import Host
-from hvgui.hyperv import ConnectError, LabTransport
+from hvgui.hyperv import ConnectError
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.settings import ConnectionSettings
 from hvgui.ui import openers, recent_servers
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.server_dialog import ServerDialog
-from tests.ui.helpers import Answers, vm_index
+from tests.ui.helpers import Answers, GuiThreadWatch, vm_index
 
 
 class MemoryKeyring(KeyringBackend):
@@ -157,17 +156,12 @@ def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
     server_lab.new_vm("SQL01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=64 << 20)
     asked: list[ConnectionSettings] = []
 
-    on_gui_thread: list[str] = []
-
-    class Transport(LabTransport):  # a real host answers over the network: never on the GUI
-        def run(self, script: str, parameters: Any) -> Any:  # thread
-            if threading.current_thread() is threading.main_thread():
-                on_gui_thread.append(script)
-            return super().run(script, parameters)
+    transports: list[GuiThreadWatch] = []
 
     def connect(settings: ConnectionSettings) -> HostBackend:
         asked.append(settings)
-        return open_backend(Transport(server_lab, settings.display_name))
+        transports.append(GuiThreadWatch(server_lab, settings.display_name))
+        return open_backend(transports[-1])
 
     monkeypatch.setattr(openers, "connect_to_server", connect)
     monkeypatch.setattr(ServerDialog, "ask", classmethod(
@@ -180,7 +174,7 @@ def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
     assert window.windowTitle() == "Hyper-V Manager — hv01.lab.example"
     qtbot.waitUntil(lambda: vm_index(window, "SQL01") is not None, timeout=20000)
     qtbot.wait(1500)  # a poll or two
-    assert on_gui_thread == []
+    assert [t.on_gui_thread for t in transports] == [[]]
     # What a real host cannot give is greyed with the reason.
     assert not window.acts.check_host.isEnabled()
     assert window.acts.check_host.toolTip() == session.host.capabilities.reason(

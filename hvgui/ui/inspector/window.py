@@ -2,12 +2,16 @@
 of the selected file on the right, plus Space and Delete preview tabs for a checkpoint.
 
 Files are decoded off the GUI thread through the app's one worker mechanism
-(`hvgui.ui.workers`); each view is built once and kept while the window lives.
+(`hvgui.ui.workers`); each view is built once and kept while the window lives. Every call to
+the host (the file list and title, the Space tab's history, the configurations a file can be
+compared with) runs there too: on a real host each is a round trip over the network. What the
+window opens of a host's files it opens through `local_copy` (a remote host's: a local copy).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelection, Qt
@@ -25,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.backend import Capability
 from hvgui.backend.formats import human_size
 from hvgui.errors import HvError
 from hvgui.inspect import (
@@ -62,10 +65,11 @@ if TYPE_CHECKING:
 
 
 def make_file_view(
-    path: Path, facts: dict[str, Any], runner: Runner, others: list[tuple[str, Path]],
-    parent: QWidget | None = None,
+    path: Path, facts: dict[str, Any], runner: Runner, others: list[tuple[str, PurePath]],
+    parent: QWidget | None = None, local_copy: Callable[[PurePath], Path] | None = None,
 ) -> QWidget:
-    """The view for one file's facts (as `inspect_file` returns them)."""
+    """The view for one file's facts (as `inspect_file` returns them); `others` are the
+    configurations it can be compared with, opened through `local_copy` (the host's)."""
     kind = facts.get("kind")
     error = facts.get("error")
     if error:
@@ -82,7 +86,7 @@ def make_file_view(
     if kind in (VHDX, AVHDX):
         return VhdxView(path, facts, runner, parent)
     if kind == XML or (kind in (VMCX, VMRS) and facts.get("decoded")):
-        return XmlView(path, facts, runner, others, parent)
+        return XmlView(path, facts, runner, others, parent, local_copy)
     if kind in (BIN, VSV, VHD):
         return SavedStateView(path, facts, parent)
     return NotDecodedView(path, facts, parent)
@@ -103,6 +107,38 @@ def file_details(facts: FileFacts) -> str:
     if facts.modified is not None:
         parts.append(f"modified {facts.modified.astimezone():%Y-%m-%d %H:%M:%S}")
     return "; ".join(parts) + "."
+
+
+def diff_targets(host: HostBackend | None, vm: str | None, local: Path,
+                 path: PurePath) -> list[tuple[str, PurePath]]:
+    """Configurations the file at `local` (the host's `path`) can be compared with, as the
+    host names them (no host: the configurations beside a lone file). Runs on a worker: on a
+    host, each call is a round trip."""
+    targets: list[tuple[str, PurePath]] = []
+    if host is not None and vm is not None:
+        try:
+            machine = host.get_vm(vm)
+            now = machine.config_path
+            snaps = host.list_snapshots(machine.id)
+            if now != path:
+                targets.append(("The VM's current configuration (Now)", now))
+            for snap in snaps:
+                if snap.config_path != path:
+                    targets.append((f"Checkpoint “{snap.name}”", snap.config_path))
+            # The first is the default: the one change among many shows against the
+            # parent (a checkpoint's parent checkpoint; Now's checkpoint).
+            this = next((s for s in snaps if s.config_path == path), None)
+            parent_id = machine.parent_snapshot_id if path == now else (
+                this.parent_snapshot_id if this is not None else None)
+            parent = next((s for s in snaps if s.id == parent_id), None)
+            if parent is not None:
+                first = (f"Checkpoint “{parent.name}” (its parent)", parent.config_path)
+                targets = [first, *(t for t in targets if t[1] != parent.config_path)]
+        except HvError:
+            pass
+    else:
+        targets += configurations_near(local)
+    return targets
 
 
 class InspectorWindow(QMainWindow):
@@ -136,46 +172,38 @@ class InspectorWindow(QMainWindow):
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("inspectorTabs")
         self.setCentralWidget(self.tabs)
-        # A remote host's files are read (in part) before they can be listed: off this thread.
-        self.remote = host is not None and not host.capabilities.has(Capability.LOCAL_FILES)
         self.list_problem: str | None = None
-        self.file_model = FileListModel([] if self.remote else self._list_files(), self)
+        self.listing = 0  # host file lists being read (each a round trip or more)
+        self.file_model = FileListModel(self._list_path() if host is None else [], self)
         self.tabs.addTab(self._files_page(), "&Files")
         if host is not None and vm is not None:
             self._add_host_tabs(host, vm, snapshot)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.refresh)
-        if self.remote:
+        if host is not None:
             self._list_in_background(None)
         elif self.file_model.rowCount():
             self.file_table.selectRow(0)
 
     # -- the file list ----------------------------------------------------------------------
-    def _list_files(self) -> list[FileFacts]:
+    def _list_path(self) -> list[FileFacts]:
+        """The one file inspected (`path`) and its chain."""
+        assert self.path is not None
         self.list_problem = None
+        self.setWindowTitle(f"Inspect — {self.path.name}")
         try:
-            if self.path is not None:
-                self.setWindowTitle(f"Inspect — {self.path.name}")
-                return files_of(self.path)
-            assert self.host is not None and self.vm is not None
-            machine = self.host.get_vm(self.vm)
-            if self.snapshot is None:
-                self.setWindowTitle(f"Inspect Files — {machine.name} (Now)")
-            else:
-                snap = self.host.get_snapshot(self.vm, self.snapshot)
-                self.setWindowTitle(f"Inspect Files — {snap.name}")
-            return checkpoint_files(self.host, self.vm, self.snapshot)
+            return files_of(self.path)
         except (HvError, OSError) as exc:
-            self.setWindowTitle("Inspect Files")
             self.list_problem = str(exc)
             return []
 
     def _list_in_background(self, current: Path | None) -> None:
-        """List a remote host's files (each copied in part first) in the background; select
-        `current` again when it is still listed."""
+        """List the host's files (a remote host's each copied in part first) in the
+        background; select `current` again when it is still listed."""
         host, vm, snapshot = self.host, self.vm, self.snapshot
         assert host is not None and vm is not None
         self.setWindowTitle("Inspect Files — reading the host's files…")
+        self.listing += 1
 
         def listing(_progress: Any, _cancel: Any) -> tuple[str, list[FileFacts]]:
             name = (host.get_vm(vm).name + " (Now)" if snapshot is None
@@ -189,6 +217,7 @@ class InspectorWindow(QMainWindow):
 
     def _listed(self, answer: tuple[str, list[FileFacts]], current: Path | None,
                 problem: str | None = None) -> None:
+        self.listing -= 1
         if self._closed:
             return
         title, files = answer
@@ -253,7 +282,7 @@ class InspectorWindow(QMainWindow):
 
     def show_file(self, facts: FileFacts) -> None:
         """Show the view of `facts.path`, decoding the file off the GUI thread the first time."""
-        lines = [str(facts.path), "", facts.role]
+        lines = [str(facts.host_path), "", facts.role]
         details = file_details(facts)
         if details:
             lines += ["", details]
@@ -267,24 +296,29 @@ class InspectorWindow(QMainWindow):
                                   facts.problem or "The file does not exist.", self.stack)
             else:
                 view = WaitingPanel(f"Reading {facts.path.name}…", self.stack)
-                self._start_decode(facts.path, facts.kind)
+                self._start_decode(facts)
             self._views[facts.path] = view
             self.stack.addWidget(view)
         self.stack.setCurrentWidget(view)
 
-    def _start_decode(self, path: Path, listed_kind: str) -> None:
-        def decode(progress: Any, cancel: Any) -> dict[str, Any]:
+    def _start_decode(self, listed: FileFacts) -> None:
+        path, listed_kind, host_path = listed.path, listed.kind, listed.host_path
+        host, vm = self.host, self.vm  # the worker holds no reference to the window
+
+        def decode(progress: Any, cancel: Any) -> tuple[dict[str, Any], list[tuple[str, PurePath]]]:
             facts = inspect_file(path)
+            targets = diff_targets(host, vm, path, host_path) if facts.get("kind") in (
+                XML, VMCX, VMRS) and not facts.get("error") else []
             if listed_kind == PASSTHROUGH and not facts.get("error"):
                 # the content alone cannot tell: the VM's configuration says what it is
                 facts.update(kind=PASSTHROUGH, label=KIND_LABELS[PASSTHROUGH], note=(
                     "A raw disk (in this lab, a file standing for a physical disk): no format "
                     "to decode, its bytes are the disk's bytes. Checkpoints do not capture it: "
                     "applying one leaves this data as it is now."))
-            return facts
+            return facts, targets
 
         op = Op(self.runner, decode, label=path.name)
-        op.success(lambda facts: self._decoded(path, facts))
+        op.success(lambda answer: self._decoded(path, *answer))
         op.failure(lambda exc: self._decode_failed(path, exc))
         self._ops[path] = op
         op.run_in_background()
@@ -299,12 +333,15 @@ class InspectorWindow(QMainWindow):
             self.stack.removeWidget(old)
             old.deleteLater()
 
-    def _decoded(self, path: Path, facts: dict[str, Any]) -> None:
+    def _decoded(self, path: Path, facts: dict[str, Any],
+                 targets: list[tuple[str, PurePath]]) -> None:
         self._ops.pop(path, None)
         if self._closed:
             return
+        host = self.host
+        local_copy = None if host is None else (lambda p: host.local_copy(Path(p)))
         try:
-            view = make_file_view(path, facts, self.runner, self._diff_targets(path), self.stack)
+            view = make_file_view(path, facts, self.runner, targets, self.stack, local_copy)
         except (HvError, OSError) as exc:
             view = ErrorPanel(f"{path.name} cannot be shown", str(exc), self.stack)
         self._replace_view(path, view)
@@ -319,34 +356,6 @@ class InspectorWindow(QMainWindow):
     def view_of(self, path: Path) -> QWidget | None:
         return self._views.get(path)
 
-    def _diff_targets(self, path: Path) -> list[tuple[str, Path]]:
-        """Configurations an XML file can be compared with."""
-        targets: list[tuple[str, Path]] = []
-        if self.host is not None and self.vm is not None:
-            try:
-                machine = self.host.get_vm(self.vm)
-                now = machine.config_path
-                snaps = self.host.list_snapshots(machine.id)
-                if now != path:
-                    targets.append(("The VM's current configuration (Now)", now))
-                for snap in snaps:
-                    if snap.config_path != path:
-                        targets.append((f"Checkpoint “{snap.name}”", snap.config_path))
-                # The first is the default: the one change among many shows against the
-                # parent (a checkpoint's parent checkpoint; Now's checkpoint).
-                this = next((s for s in snaps if s.config_path == path), None)
-                parent_id = machine.parent_snapshot_id if path == now else (
-                    this.parent_snapshot_id if this is not None else None)
-                parent = next((s for s in snaps if s.id == parent_id), None)
-                if parent is not None:
-                    first = (f"Checkpoint “{parent.name}” (its parent)", parent.config_path)
-                    targets = [first, *(t for t in targets if t[1] != parent.config_path)]
-            except HvError:
-                pass
-        else:
-            targets += configurations_near(path)
-        return targets
-
     def refresh(self) -> None:
         """F5: list the files again and decode them afresh (the host may have changed them)."""
         selected = self.file_table.selectionModel().selectedRows()
@@ -359,11 +368,11 @@ class InspectorWindow(QMainWindow):
             self.stack.removeWidget(view)
             view.deleteLater()
             del self._views[path]
-        if self.remote:
+        if self.host is not None:
             self._list_in_background(current)
             self._refresh_host_tabs()
             return
-        self.file_model.set_files(self._list_files())
+        self.file_model.set_files(self._list_path())
         self.list_banner.setText(self.list_problem or "")
         self.list_banner.setVisible(bool(self.list_problem))
         rows = [f.path for f in self.file_model.files()]
@@ -372,7 +381,7 @@ class InspectorWindow(QMainWindow):
 
     def _refresh_host_tabs(self) -> None:
         if self.host is not None and self.vm is not None:
-            replace_tab(self.tabs, self.space_tab, self._space_tab(self.host, self.vm), "&Space")
+            self._start_space(self.host, self.vm)
             if self.snapshot is not None:
                 self._set_delete_tab(WaitingPanel("Working out what a delete would do…",
                                                   self.tabs))
@@ -380,7 +389,11 @@ class InspectorWindow(QMainWindow):
 
     # -- host tabs ----------------------------------------------------------------------------
     def _add_host_tabs(self, host: HostBackend, vm: str, snapshot: str | None) -> None:
-        self.tabs.addTab(self._space_tab(host, vm), "&Space")
+        self.space_view: SpaceView | None = None
+        self.space_tab: QWidget = WaitingPanel("Reading the disks' history…", self.tabs)
+        self.tabs.addTab(self.space_tab, "&Space")
+        self._space_wanted = 0
+        self._start_space(host, vm)
         if snapshot is None:
             return
         self.delete_view: QWidget = WaitingPanel("Working out what a delete would do…", self.tabs)
@@ -388,15 +401,32 @@ class InspectorWindow(QMainWindow):
         self._preview_wanted = 0
         self._start_preview(host, vm, snapshot)
 
-    def _space_tab(self, host: HostBackend, vm: str) -> QWidget:
-        self.space_view: SpaceView | None = None
-        try:
+    def _start_space(self, host: HostBackend, vm: str) -> None:
+        """Read the VM's disk history off the GUI thread; only the latest request is shown."""
+        self._space_wanted += 1
+        wanted = self._space_wanted
+
+        def history(_progress: Any, _cancel: Any) -> tuple[str, list[Any]]:
             machine = host.get_vm(vm)
-            self.space_view = SpaceView(host.events(machine.id), machine.name, self.tabs)
-            self.space_tab: QWidget = self.space_view
-        except HvError as exc:
-            self.space_tab = ErrorPanel("Space", str(exc), self.tabs)
-        return self.space_tab
+            return machine.name, host.events(machine.id)
+
+        Op(self.runner, history, label="Space").success(
+            lambda answer: self._space_ready(answer, wanted)).failure(
+            lambda exc: self._space_ready(exc, wanted)).run_in_background()
+
+    def _space_ready(self, answer: tuple[str, list[Any]] | BaseException, wanted: int) -> None:
+        if self._closed or wanted != self._space_wanted:
+            return
+        if isinstance(answer, BaseException):
+            self.space_view = None
+            problem = str(answer) if isinstance(answer, HvError) else (
+                f"{type(answer).__name__}: {answer}")
+            widget: QWidget = ErrorPanel("Space", problem, self.tabs)
+        else:
+            name, events = answer
+            widget = self.space_view = SpaceView(events, name, self.tabs)
+        replace_tab(self.tabs, self.space_tab, widget, "&Space")
+        self.space_tab = widget
 
     def _start_preview(self, host: HostBackend, vm: str, snapshot: str) -> None:
         """Compute the delete preview off the GUI thread; only the latest request is shown."""

@@ -8,8 +8,9 @@ small, but the parser's cap is 8 MiB and a network share can be slow.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -66,15 +67,17 @@ def short_title(title: str) -> str:
 
 
 class XmlView(QWidget):
-    """One configuration file. `others` are (title, path) pairs to diff against."""
+    """One configuration file. `others` are (title, path) pairs to diff against, each read
+    through `local_copy` (a host's file: the host's local copy of it) when it is chosen."""
 
     def __init__(
         self,
         path: Path,
         facts: dict[str, Any],
         runner: Runner,
-        others: list[tuple[str, Path]] | None = None,
+        others: list[tuple[str, PurePath]] | None = None,
         parent: QWidget | None = None,
+        local_copy: Callable[[PurePath], Path] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("xmlView")
@@ -117,6 +120,7 @@ class XmlView(QWidget):
         self.tabs.addTab(self.tree_page, "Tree")
 
         self.others = list(others or [])
+        self.local_copy = local_copy or Path
         self.diff_model = SettingsDiffModel([], "This file", "Other", self)
         self._diff_wanted = -1  # the choice whose diff is being computed or shown
         if self.others:
@@ -209,9 +213,9 @@ class XmlView(QWidget):
             return
         self._diff_wanted = choice
         title, other = self.others[choice]
-        path = self.path
+        path, local_copy = self.path, self.local_copy
         self.diff_status.setText(f"Comparing with {title}…")
-        Op(self.runner, lambda progress, cancel: settings_diff(path, other),
+        Op(self.runner, lambda progress, cancel: settings_diff(path, local_copy(other)),
            label="settings diff").bound_to(self).success(
             lambda rows: self._diff_ready(choice, rows)).failure(
             lambda exc: self._diff_failed(choice, exc)).run_in_background()
