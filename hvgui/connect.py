@@ -29,10 +29,12 @@ __all__ = [
     "MISSING",
     "OTHER",
     "connect_to_server",
+    "default_windows_root",
     "folder_kind",
     "lab_host",
     "new_lab_host",
     "open_backend",
+    "windows_root_problem",
 ]
 
 
@@ -64,6 +66,26 @@ def new_lab_host(folder: Path | str, windows_root: str | None = None) -> HostBac
     from hvgui.host import Host
 
     return Host.new(folder, windows_root=windows_root)
+
+
+def default_windows_root() -> str:
+    """The Windows folder a new lab host stands for unless told otherwise (Hyper-V's default
+    virtual machine location)."""
+    from hvgui.host.winpaths import DEFAULT_ROOT
+
+    return DEFAULT_ROOT
+
+
+def windows_root_problem(text: str) -> str:
+    """What is wrong with `text` as a new lab host's Windows root, in words; "" when it is a
+    Windows folder path new_lab_host accepts."""
+    from hvgui.host.winpaths import check_root
+
+    try:
+        check_root(text)
+    except HostError as exc:
+        return exc.problem
+    return ""
 
 
 def lab_host(backend: HostBackend, refusal: str = "") -> Host:

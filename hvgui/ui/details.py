@@ -151,12 +151,15 @@ class DetailsPane(QWidget):
     def screen_lines(self) -> list[str]:
         return list(self._screen_lines)
 
-    def show_nothing(self) -> None:
+    def show_nothing(self, host_rows: Sequence[tuple[str, str]] = ()) -> None:
+        """No VM selected: the Summary shows the host's `host_rows` (its folder, the Windows
+        root it stands for)."""
         self.screen_key = ""
         self.header.setText("  No virtual machine selected")
         self.thumbnail.clear()
         self._drawn = None
-        for form in (self.summary_form, self.memory_form, self.networking_form):
+        self._fill(self.summary_form, list(host_rows))
+        for form in (self.memory_form, self.networking_form):
             self._fill(form, [])
 
     def show_vm(self, vm: VM, chain: str = "") -> None:

@@ -592,9 +592,8 @@ class MainWindow(QMainWindow):
             _keep_out_of_collections()
             self.sessions[key] = session
             tooltip = session.host.location
-            windows_root = getattr(session.host, "windows_root", "")  # a lab host's only
-            if windows_root:
-                tooltip += f"\nstands for {windows_root} on a Windows host"
+            if windows_root(session.host):
+                tooltip += f"\nstands for {windows_root(session.host)} on a Windows host"
             self.navigation.add_host(key, session.name, tooltip)
         self.navigation.select_host(key)
         self.show_host(key)
@@ -767,6 +766,10 @@ class MainWindow(QMainWindow):
             # the guest's disk at every step would compete with the operation and this thread.
             if self.session is None or not self.session.is_busy(vm.id):
                 self._load_screen(vm, f"now:{vm.id}", f"now:{vm.id}:{revision}")
+        elif self.session is not None:
+            host = self.session.host
+            self.details.show_nothing([("Host folder", host.location), *(
+                [("Windows root", windows_root(host))] if windows_root(host) else [])])
         else:
             self.details.show_nothing()
 
@@ -998,3 +1001,8 @@ class MainWindow(QMainWindow):
 def _adoptable(host: HostBackend) -> bool:
     """A folder from a real Hyper-V host, opened read-only until the user adopts it."""
     return bool(getattr(host, "adoptable", False))
+
+
+def windows_root(host: HostBackend) -> str:
+    """The Windows folder a lab host stands for (set at New Host); "" for other hosts."""
+    return str(getattr(host, "windows_root", "") or "")

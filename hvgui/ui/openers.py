@@ -124,10 +124,15 @@ def host_folder(parent: QWidget, folder: Path, title: str,
 def new_host(
     parent: QWidget, open_host: Callable[[Path, HostBackend | None], HostSession]
 ) -> None:
-    folder = ask.ask_directory(parent, "New Host (a new or empty folder)")
-    if folder is not None:
+    """File > New Host...: a new lab host in the folder the user names, standing for the
+    Windows root they give (Hyper-V's default unless changed)."""
+    from hvgui.ui.new_host_dialog import NewHostDialog
+
+    answer = NewHostDialog.ask(parent)
+    if answer is not None:
+        folder, windows_root = answer
         try:
-            open_host(folder, new_lab_host(folder))
+            open_host(folder, new_lab_host(folder, windows_root))
         except Exception as exc:
             ask.show_error(parent, "New Host", exc)
 

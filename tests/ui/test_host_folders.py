@@ -14,6 +14,7 @@ from PySide6.QtCore import QSettings
 from hvgui import app
 from hvgui.host import Host
 from hvgui.ui.main_window import MainWindow
+from hvgui.ui.new_host_dialog import NewHostDialog
 from tests.ui.helpers import Answers
 
 
@@ -90,11 +91,15 @@ def test_connect_to_host_asks_before_making_an_empty_folder_a_host(
 
 
 def test_file_new_host_makes_and_opens_a_new_host(
-    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     menu = window.menuBar().actions()[0].menu()
     assert "Ne&w Host..." in [a.text() for a in menu.actions()]
     answers.directory = tmp_path / "fresh"
+    monkeypatch.setattr(NewHostDialog, "ask", classmethod(
+        lambda cls, parent: None if answers.directory is None else (
+            answers.directory, "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V")))
     window.acts.new_host.trigger()
     assert window.session is not None and window.session.host.root == (tmp_path / "fresh").resolve()
     assert window.session.vm_model.rowCount() == 0
