@@ -33,6 +33,14 @@ def _listed(qtbot: QtBot, window: InspectorWindow) -> None:
     qtbot.waitUntil(lambda: window.listing == 0, timeout=10000)
 
 
+def _press_f5(qtbot: QtBot, window: InspectorWindow) -> None:
+    """F5 (the window's shortcut: it reaches the active window) and wait for the new list."""
+    window.activateWindow()
+    qtbot.waitActive(window)
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    _listed(qtbot, window)
+
+
 def _decoded(qtbot: QtBot, window: InspectorWindow, row: int) -> QWidget:
     """Select file `row` and wait for its view (decoded off the GUI thread)."""
     window.file_table.selectRow(row)
@@ -287,10 +295,7 @@ def test_f5_lists_the_files_again(qtbot: QtBot, lab: Host, close_after: Closer) 
     before = [f.path for f in window.file_model.files()]
     _decoded(qtbot, window, 0)
     lab.checkpoint_vm("Lab", snapshot_name="Three")  # Now runs on a new AVHDX
-    window.activateWindow()  # F5 is the window's shortcut: it must be the active window
-    qtbot.waitActive(window)
-    qtbot.keyClick(window, Qt.Key.Key_F5)
-    _listed(qtbot, window)
+    _press_f5(qtbot, window)
     after = [f.path for f in window.file_model.files()]
     assert after != before and after[0] == before[0]
     assert lab.get_vm("Lab").hard_drives[0].path in after
@@ -330,8 +335,7 @@ def test_f5_after_the_checkpoint_is_deleted_says_so(
     qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget), timeout=10000)
     assert window.list_banner.isHidden()
     lab.remove_snapshot("Lab", "Two")  # e.g. from the main window or hvctl
-    qtbot.keyClick(window, Qt.Key.Key_F5)
-    _listed(qtbot, window)
+    _press_f5(qtbot, window)
     assert window.file_model.rowCount() == 0
     assert not window.list_banner.isHidden() and "Two" in window.list_banner.text()
     qtbot.waitUntil(lambda: isinstance(window.delete_view, ErrorPanel), timeout=10000)

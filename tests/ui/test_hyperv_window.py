@@ -145,6 +145,8 @@ def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
         window.tabs.setCurrentIndex(0)
         window.grab().save(str(tmp_path / "hyperv-inspector-diff.png"))
         before = transport.calls
+        window.activateWindow()  # F5 is the window's shortcut: it reaches the active window
+        qtbot.waitActive(window)
         qtbot.keyClick(window, Qt.Key.Key_F5)
         qtbot.waitUntil(lambda: window.listing == 0 and transport.calls > before,
                         timeout=30000)
