@@ -53,6 +53,28 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture
+def without_vmcx_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a default install: the optional VMCX/VMRS decoder (hvgui[vmcx]) is absent (the
+    host's reader, which the inspector asks too, says so)."""
+    from hvgui.host import keystore
+
+    monkeypatch.setattr(keystore, "available", lambda: False)
+
+
+@pytest.fixture
+def vmcx_extra() -> None:
+    """The optional decoder hvgui[vmcx] (dissect.hypervisor): skipped without it, except in CI,
+    where HVGUI_REQUIRE_VMCX=1 (.ci/run installs the extra) makes its absence a failure."""
+    from hvgui.host import keystore
+
+    if not keystore.available():
+        reason = f"the optional extra is not installed: {keystore.INSTALL_HINT}"
+        if os.environ.get("HVGUI_REQUIRE_VMCX") == "1":
+            pytest.fail(f"HVGUI_REQUIRE_VMCX=1 but {reason}")
+        pytest.skip(reason)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     """All corpus skips fold into one summary line (pytest would give one per test)."""

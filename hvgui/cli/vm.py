@@ -169,6 +169,8 @@ def _adopt_host(args: argparse.Namespace) -> int:
     from hvgui.connect import lab_host
 
     host = lab_host(open_host(args), "only a folder can be adopted as a lab host")
+    if not host.adoptable and host.read_only and not host.windows_root:
+        host.adopt()  # a folder no lab host may change (2016+): refused in its words
     if not host.adoptable:
         print(f"{host.location}: already a lab host (nothing to adopt)")
         return 0

@@ -102,12 +102,16 @@ class _Checker:
         for drive in doc.drives():
             if not drive.path:
                 continue
-            path = norm(drive.path)
+            # A real host's Windows path not found in this copy stays that path: never a file
+            # or folder here (not "outside the host", not a folder to look for orphans in).
+            unresolved = winpaths.is_windows(drive.path)
+            path = Path(drive.path) if unresolved else norm(drive.path)
             slot = f"{drive.controller_type} {drive.controller_number}:{drive.controller_location}"
             if drive.kind == DRIVE_VHD:
-                self.outside(path, who, "disk", vm)
+                if not unresolved:
+                    self.outside(path, who, "disk", vm)
+                    self.disk_folders.add(path.parent)
                 self.used_disks.add(path)
-                self.disk_folders.add(path.parent)
                 for severity, where, message, code in self._chain_problems(path):
                     if where == path and code == "missing-file":
                         text = f"{who}: its disk {path.name} ({slot}) is missing"

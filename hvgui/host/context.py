@@ -26,14 +26,14 @@ from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.boundary import Boundary, allowed_outside
 from hvgui.host.chain_health import ChainHealth
 from hvgui.host.checkpoints import snapshot_docs
-from hvgui.host.errors import HostError, NotFoundError
+from hvgui.host.errors import HostError, NotFoundError, ReadOnlyHostError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, norm
 from hvgui.host.layout import Layout, read_pointer, snapshot_config_path, vm_runtime_dir
 from hvgui.host.lock import HostLock, StatusBoard
 from hvgui.host.operation import STATUS_INTERVAL, Operation
 from hvgui.host.winpaths import vhdx_names
-from hvgui.host.xmlconfig import ConfigDoc, from_filetime
+from hvgui.host.xmlconfig import ConfigDoc, from_filetime, is_vmcx
 from hvgui.progress import CancelToken, Progress, report
 from hvgui.vhdx.locator import windows_names
 
@@ -91,12 +91,14 @@ class HostCore:
         freespace.keep_reserve(self.layout.reserve_file)  # given up on a full disk: again
 
     def vm_index(self) -> dict[str, Path]:
-        """VM id -> configuration file, from the host's `Virtual Machines` registry."""
+        """VM id -> configuration file, from the host's `Virtual Machines` registry: `<id>.xml`,
+        a `<id>.location` pointer, or a Windows Server 2016+ host's `<id>.vmcx`."""
         index: dict[str, Path] = {}
         try:
             entries = list(os.scandir(self.layout.vm_registry))
         except FileNotFoundError:
             return index
+        vmcx: dict[str, Path] = {}  # Windows Server 2016+ (any case): when there is no XML
         for entry in entries:
             stem, _, ext = entry.name.rpartition(".")
             if not _is_guid(stem):
@@ -104,10 +106,14 @@ class HostCore:
             vm_id = stem.upper()
             if ext == "xml":
                 index[vm_id] = Path(entry.path)
+            elif ext.lower() == "vmcx":
+                vmcx[vm_id] = Path(entry.path)
             elif ext == "location" and vm_id not in index:
                 target = read_pointer(Path(entry.path))
                 if target is not None:
                     index[vm_id] = target
+        for vm_id, path in vmcx.items():
+            index.setdefault(vm_id, path)
         return index
 
     def load_vm(self, vm: str) -> ConfigDoc:
@@ -269,6 +275,10 @@ class HostCore:
         afterwards an uncommitted transaction is rolled back and the events are logged."""
         doc = vm if isinstance(vm, ConfigDoc) else self.load_vm(vm)
         vm_id, vm_name = doc.id, doc.name
+        self.lock.refuse_if_read_only()  # the host's own reason first (a 2016+ folder's)
+        if is_vmcx(doc.path):  # before the lock or any file: hvgui never writes a VMCX
+            raise ReadOnlyHostError(doc.path, "a Windows Server 2016+ configuration (VMCX): "
+                                    "hvgui reads it, never changes it; nothing was changed")
         if changes_vm:  # the configuration and the VM's folder beside it: never outside
             boundary = self.boundary
             boundary.require(doc.path, "change this VM's configuration")

@@ -1,5 +1,5 @@
 """A folder from a real Hyper-V host: copied off one, or made by Export-VM (2012 R2 layout:
-`Virtual Machines\\<GUID>.xml`, `Snapshots\\`, `Virtual Hard Disks\\`).
+`Virtual Machines\\<GUID>.xml`, `Snapshots\\`, `Virtual Hard Disks\\`; 2016+: `<GUID>.vmcx`).
 
 It opens read-only: its VMs, checkpoint trees, files and inspector views are shown as they are,
 and nothing is written, not even our `.hvgui` folder. The user may adopt it as a lab host;
@@ -25,6 +25,26 @@ NOT_ADOPTED = (
     "a folder from a Hyper-V host, not a lab host: adopt it to change it "
     f"({ADOPT_COMMAND}, or Adopt as Lab Host in the window); adopting copies nothing"
 )
+
+
+VMCX_FOLDER = (
+    "a folder from a Windows Server 2016+ host: hvgui reads its VMCX configurations, "
+    "never changes them"
+)
+
+
+def holds_vmcx(root: Path, at_most: int = 10_000) -> bool:
+    """Whether the folder's `Virtual Machines` holds a Windows Server 2016+ configuration."""
+    try:
+        with os.scandir(root / VIRTUAL_MACHINES) as entries:
+            for n, entry in enumerate(entries):
+                if n >= at_most:
+                    break
+                if entry.name.lower().endswith(".vmcx"):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def is_foreign(root: Path) -> bool:
@@ -68,6 +88,8 @@ def adopt(root: Path) -> None:
     """Let the lab host change this folder from now on (nothing in it is touched now)."""
     if not (root / VIRTUAL_MACHINES).is_dir():
         raise HostError(root, f"not a Hyper-V folder (no '{VIRTUAL_MACHINES}' folder)")
+    if holds_vmcx(root):
+        raise HostError(root, f"cannot be adopted: {VMCX_FOLDER}")
     folders = _read()
     key = str(real(root))
     if key not in folders:

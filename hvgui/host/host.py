@@ -33,7 +33,15 @@ from hvgui.host.check import check_host
 from hvgui.host.context import HostCore
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
-from hvgui.host.foreign import NOT_ADOPTED, adopt, adopted, exported_vms, is_foreign
+from hvgui.host.foreign import (
+    NOT_ADOPTED,
+    VMCX_FOLDER,
+    adopt,
+    adopted,
+    exported_vms,
+    holds_vmcx,
+    is_foreign,
+)
 from hvgui.host.guest_io import GuestDisk
 from hvgui.host.layout import (
     EMPTY,
@@ -113,7 +121,9 @@ class Host(HostCore):
             ]
         )
         foreign = kind == HOST and is_foreign(path)  # from a real host: nothing written yet
-        if foreign and not adopted(path):
+        if foreign and holds_vmcx(path):  # 2016+: read, never written, adopted or not
+            host.lock.read_only = VMCX_FOLDER
+        elif foreign and not adopted(path):
             host.lock.read_only = NOT_ADOPTED
         elif foreign:  # adopted: the probe would write; the first operation makes .hvgui
             writable = os.access(path, os.W_OK | os.X_OK)
@@ -135,6 +145,8 @@ class Host(HostCore):
     def adopt(self) -> None:
         """Adopt this folder as a lab host: remembered in the user's settings; nothing in the
         folder changes until the first operation."""
+        if self.read_only == VMCX_FOLDER:
+            raise HostError(self.root, f"cannot be adopted: {VMCX_FOLDER}")
         adopt(self.root)
         if self.read_only == NOT_ADOPTED:
             self.lock.read_only = ""
@@ -156,7 +168,9 @@ class Host(HostCore):
     @property
     def windows_root(self) -> str:
         """The Windows host's folder this lab stands for ("" for a real host's folder)."""
-        return "" if self.adoptable else winpaths.read_names(self.root).root
+        if self.adoptable or self.read_only == VMCX_FOLDER:
+            return ""
+        return winpaths.read_names(self.root).root
 
     def _recover(self, progress: Progress | None) -> None:
         leftovers = [p for p in self.layout.journal_dir.iterdir() if p.suffix in (".json", ".tmp")]

@@ -127,7 +127,15 @@ def vm_runtime_dir(config_path: Path, vm_id: str) -> Path:
 
 
 def snapshot_config_path(snapshot_root: Path, snap_id: str) -> Path:
-    return snapshot_root / SNAPSHOTS / f"{snap_id}.xml"
+    """The checkpoint's configuration: `<id>.xml`, or the `<id>.vmcx` a Windows Server 2016+
+    host wrote when there is one and no XML (a new checkpoint's is always XML)."""
+    xml = snapshot_root / SNAPSHOTS / f"{snap_id}.xml"
+    if not os.path.lexists(xml):
+        for suffix in (".vmcx", ".VMCX"):
+            vmcx = xml.with_suffix(suffix)
+            if os.path.lexists(vmcx):
+                return vmcx
+    return xml
 
 
 def snapshot_state_dir(snapshot_root: Path, snap_id: str) -> Path:

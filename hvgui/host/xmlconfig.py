@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hvgui.host import configform, storedpaths, winpaths
+from hvgui.host import configform, keystore, storedpaths, winpaths
 from hvgui.host.configform import (
     IDE_DEVICE,
     SAVED_STATE,
@@ -58,6 +58,8 @@ DRIVE_TYPES = (DRIVE_VHD, DRIVE_ISO, DRIVE_NONE, DRIVE_PASSTHROUGH, DRIVE_FLOPPY
 
 CONFIG_VERSION = 1280  # 5.0: major << 8 | minor
 ENCODING_WRITTEN = "UTF-16 LE with byte-order mark"
+VMCX_SUFFIX = ".vmcx"  # Windows Server 2016+: the binary key store, read-only here
+ENCODING_VMCX = "VMCX key store (Windows Server 2016+), read-only"
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 _PARSER = etree.XMLParser(
@@ -178,6 +180,8 @@ class ConfigDoc:
     # ----------------------------------------------------------------- reading and writing
     @classmethod
     def load(cls, path: Path) -> ConfigDoc:
+        if is_vmcx(path):
+            return cls.from_key_store(path)
         try:
             data = read_bounded(path, MAX_CONFIG_BYTES)
         except FileNotFoundError:
@@ -212,10 +216,27 @@ class ConfigDoc:
         doc.to_bytes()  # what we could not write back is refused now, not after a change
         return doc
 
+    @classmethod
+    def from_key_store(cls, path: Path) -> ConfigDoc:
+        """A Windows Server 2016+ configuration (VMCX): its key tree is the element tree an XML
+        configuration parses to (keystore.py), read through everything else as one; never
+        written back (to_bytes refuses its path)."""
+        root, _ = keystore.load(path)
+        if root.tag != "configuration":
+            raise HostError(path, f"its top key is {root.get('name') or root.tag!r}, "
+                            "not configuration: not a VM's configuration")
+        storedpaths.resolve_all(root, path.parent)  # Windows paths: the files in this copy
+        doc = cls(root, path, ENCODING_VMCX)
+        doc._manifest()  # its bound, checked before any command works on the devices
+        return doc
+
     def to_bytes(self, host_root: Path | None = None) -> bytes:
         """The file's bytes; a HostError, before anything is written, past what load accepts.
         With `host_root`, paths inside the host are stored relative to the file's folder
-        (storedpaths.py: a copied lab is a copy)."""
+        (storedpaths.py: a copied lab is a copy). A VMCX is never written: hvgui reads it only."""
+        if is_vmcx(self.path):
+            raise HostError(self.path, "a Windows Server 2016+ configuration (VMCX): hvgui "
+                            "reads it, never writes it")
         root = configform.written(self.root, self._disk_drive_nodes())
         if host_root is not None:
             storedpaths.stored_all(root, self.path.parent, host_root)
@@ -703,6 +724,11 @@ class ConfigDoc:
 
     def remove_fibre_channel(self, instance_id: str) -> None:
         self._remove_device(instance_id)
+
+
+def is_vmcx(path: Path) -> bool:
+    """A Windows Server 2016+ configuration (`<GUID>.vmcx`, any case), not an XML one."""
+    return path.suffix.lower() == VMCX_SUFFIX
 
 
 def _holds_drives(section: etree._Element) -> bool:

@@ -84,26 +84,3 @@ def branched(lab: Host) -> Host:
     _write(lab, "Lab", 20 * MiB, b"\x04" * 4096)
     lab.checkpoint_vm("Lab", snapshot_name="Three")
     return lab
-
-
-@pytest.fixture
-def without_vmcx_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As on a default install: the optional VMCX/VMRS decoder (hvgui[vmcx]) is absent."""
-    from hvgui.inspect import vmcx
-
-    monkeypatch.setattr(vmcx, "available", lambda: False)
-
-
-@pytest.fixture
-def vmcx_extra() -> None:
-    """The optional decoder hvgui[vmcx] (dissect.hypervisor): skipped without it, except in CI,
-    where HVGUI_REQUIRE_VMCX=1 (.ci/run installs the extra) makes its absence a failure."""
-    import os
-
-    from hvgui.inspect import vmcx
-
-    if not vmcx.available():
-        reason = f"the optional extra is not installed: {vmcx.INSTALL_HINT}"
-        if os.environ.get("HVGUI_REQUIRE_VMCX") == "1":
-            pytest.fail(f"HVGUI_REQUIRE_VMCX=1 but {reason}")
-        pytest.skip(reason)
