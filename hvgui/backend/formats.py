@@ -1,10 +1,11 @@
-"""How the host's values are written for people, whichever backend gave them: sizes and
-PowerShell's dates (the window, hvctl and both backends' messages say them the same way)."""
+"""How the host's values are written for people, whichever backend gave them: sizes,
+PowerShell's dates and the literals of the PowerShell lines both backends show (the window,
+hvctl and both backends' messages say them the same way)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from os import PathLike
+from os import PathLike, fspath
 from pathlib import PurePosixPath, PureWindowsPath
 
 
@@ -32,3 +33,16 @@ def human_size(value: int | None) -> str:
         if value >= unit:
             return f"{value / unit:.1f} {suffix}"
     return f"{value} B"
+
+
+def ps_quote(value: str | PathLike[str]) -> str:
+    """A PowerShell single-quoted string literal."""
+    return "'" + fspath(value).replace("'", "''") + "'"
+
+
+def ps_size(value: int) -> str:
+    """PowerShell's size literal: 1GB, 512MB, or plain bytes."""
+    for unit, suffix in ((1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")):
+        if value and value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(value)

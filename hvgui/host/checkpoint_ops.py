@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from hvgui import durable, vhdx
+from hvgui.backend.formats import ps_quote
 from hvgui.backend.model import OperationResult, Snapshot
 from hvgui.backend.names import validate_name
 from hvgui.backend.states import CheckpointType
@@ -24,7 +25,7 @@ from hvgui.host.checkpoints import (
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, norm, remove_path
 from hvgui.host.layout import avhdx_name, snapshot_config_path, snapshot_state_dir
-from hvgui.host.names import default_checkpoint_name, ps_quote
+from hvgui.host.names import default_checkpoint_name
 from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
 from hvgui.host.runtime import MAX_CHECKPOINTS
 from hvgui.host.savedstate import copy_bin, copy_vsv, stored_size, write_vsv

@@ -1,8 +1,7 @@
-"""Names users type and see: checkpoint names, VM names, PowerShell lines."""
+"""Names users type and see: checkpoint names, VM names."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 
@@ -26,16 +25,3 @@ def shown(name: str, limit: int = 40) -> str:
 def default_checkpoint_name(vm_name: str, when: datetime) -> str:
     """Hyper-V Manager's default: `web01 - (11/25/2026 - 1:05:09 PM)` in local time."""
     return f"{vm_name} - ({ps_datetime(when, between=' - ')})"
-
-
-def ps_quote(value: str | os.PathLike[str]) -> str:
-    """A PowerShell single-quoted string literal."""
-    return "'" + os.fspath(value).replace("'", "''") + "'"
-
-
-def ps_size(value: int) -> str:
-    """PowerShell's size literal: 1GB, 512MB, or plain bytes."""
-    for unit, suffix in ((1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")):
-        if value and value % unit == 0:
-            return f"{value // unit}{suffix}"
-    return str(value)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
+from hvgui.backend.formats import ps_quote
 from hvgui.backend.model import OperationResult
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import vm_disk_parents
@@ -23,7 +24,7 @@ from hvgui.host.layout import (
     snapshot_state_dir,
     vm_runtime_dir,
 )
-from hvgui.host.names import file_name_for, ps_quote
+from hvgui.host.names import file_name_for
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
 from hvgui.host.savedstate import copy_bin, copy_vsv, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored

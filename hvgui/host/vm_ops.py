@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
+from hvgui.backend.formats import ps_quote, ps_size
 from hvgui.backend.model import DiskEvent, OperationResult
 from hvgui.backend.names import validate_name
 from hvgui.backend.states import CHECKPOINT_TYPES
@@ -23,7 +24,7 @@ from hvgui.host.layout import (
     snapshot_state_dir,
     vm_runtime_dir,
 )
-from hvgui.host.names import file_name_for, ps_quote, ps_size, shown
+from hvgui.host.names import file_name_for, shown
 from hvgui.host.runtime import MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored

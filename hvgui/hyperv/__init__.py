@@ -2,9 +2,10 @@
 
 `connect(ConnectionSettings(...))` gives a `HyperVHost` (docs/architecture.md). Underneath, a
 transport runs the operation scripts shipped in `scripts/` and yields their JSON records:
-`RemoteTransport` (PowerShell Remoting, the `remote` extra), `LocalTransport`
-(powershell.exe on Windows) and `LabTransport` (a lab host answering the same contract, for
-tests and demos). Names load on first use (PEP 562).
+`RemoteTransport` (PowerShell Remoting, the `remote` extra) or `LocalTransport`
+(powershell.exe on Windows). Nothing here needs the lab host (an import-linter contract):
+`hvgui.lab_transport.LabTransport`, a lab host answering the same contract for tests and
+demos, sits above both. Names load on first use (PEP 562).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
         ConnectionLostError,
         NotFoundError,
     )
-    from hvgui.hyperv.lab import LabTransport
     from hvgui.hyperv.local import LocalTransport
     from hvgui.hyperv.records import Record, RecordError
     from hvgui.hyperv.remote import RemoteTransport
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _HOME = {
     "AccessDeniedError": "errors", "ConnectError": "errors", "ConnectionLostError": "errors",
     "NotFoundError": "errors",
-    "LabTransport": "lab", "LocalTransport": "local", "RemoteTransport": "remote",
+    "LocalTransport": "local", "RemoteTransport": "remote",
     "Record": "records", "RecordError": "records",
     "ConnectionSettings": "settings",
     "Transport": "transport",
@@ -41,7 +41,6 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "ConnectionSettings",
-    "LabTransport",
     "LocalTransport",
     "NotFoundError",
     "Record",

@@ -13,7 +13,7 @@ import ssl
 import time
 from typing import Any
 
-from hvgui.host.errors import HostError
+from hvgui.backend.errors import HostError
 from hvgui.hyperv.errors import AccessDeniedError, ConnectError
 from hvgui.hyperv.settings import ConnectionSettings
 

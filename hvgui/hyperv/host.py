@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hvgui import portable
 from hvgui.backend.errors import HostError, NotFoundError
+from hvgui.backend.formats import ps_quote, ps_size
 from hvgui.backend.model import (
     SOUND,
     VM,
@@ -34,7 +35,6 @@ from hvgui.backend.model import (
 )
 from hvgui.backend.names import find_snapshot, validate_name
 from hvgui.backend.protocol import Capabilities, Capability
-from hvgui.host.names import ps_quote, ps_size
 from hvgui.hyperv.changes import FileFacts, compare, created, file_from_record
 from hvgui.hyperv.errors import error_from_record
 from hvgui.hyperv.files import fetch, local_name

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hvgui.host.errors import HostError
+from hvgui.backend.errors import HostError
 
 Kind = Literal["progress", "result", "error"]
 KINDS: tuple[Kind, ...] = ("progress", "result", "error")

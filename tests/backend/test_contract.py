@@ -74,7 +74,7 @@ def _hyperv_over_lab(folder: Path) -> tuple[HostBackend, Site]:
     """The real Hyper-V backend, its scripts answered by a lab host (hvgui/hyperv/lab.py)."""
     from hvgui.host import Host
     from hvgui.hyperv.connect import open_backend as open_hyperv
-    from hvgui.hyperv.lab import LabTransport
+    from hvgui.lab_transport import LabTransport
 
     transport = LabTransport(Host.open(folder, create=True), "hv01")
     return open_hyperv(transport), Site(folder, folder.parent, local=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hvgui.host import Host
-from hvgui.hyperv.lab import LabTransport
+from hvgui.lab_transport import LabTransport
 from tests.host.hosthelpers import make_vm
 
 

@@ -13,8 +13,8 @@ from hvgui.backend import HostBackend
 from hvgui.cli.main import main
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend
-from hvgui.hyperv.lab import LabTransport
 from hvgui.hyperv.settings import ConnectionSettings
+from hvgui.lab_transport import LabTransport
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from hvgui.host import Host, InvalidStateError
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.errors import ConnectionLostError, NotFoundError
 from hvgui.hyperv.host import HyperVHost
-from hvgui.hyperv.lab import LabTransport
 from hvgui.hyperv.records import Record
+from hvgui.lab_transport import LabTransport
 from hvgui.progress import Cancelled, CancelToken
 from tests.host.hosthelpers import make_vm
 

@@ -5,8 +5,8 @@ PowerShell-shaped error records."""
 from __future__ import annotations
 
 from hvgui.host import Host
-from hvgui.hyperv.lab import LabTransport
 from hvgui.hyperv.records import Record
+from hvgui.lab_transport import LabTransport
 
 
 def records(transport: LabTransport, script: str, **parameters: object) -> list[Record]:

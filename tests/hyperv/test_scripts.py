@@ -12,8 +12,8 @@ import pytest
 
 from hvgui.host import Host
 from hvgui.hyperv import parse
-from hvgui.hyperv.lab import LabTransport, snapshot_object, vm_object
 from hvgui.hyperv.transport import declared_parameters, script_names, script_text
+from hvgui.lab_transport import LabTransport, snapshot_object, vm_object
 from hvgui.vhdx import get_vhd
 from tests.host.hosthelpers import make_vm
 

@@ -12,9 +12,9 @@ from hvgui.backend import Capability, HostBackend
 from hvgui.backend.formats import human_size
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend as open_hyperv
-from hvgui.hyperv.lab import LabTransport
 from hvgui.inspect import DELETE, KEEP, MERGE, DeletePreview, delete_preview
 from hvgui.inspect.model_deletes import GetsVhdChains
+from hvgui.lab_transport import LabTransport
 from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
 
 MiB = 1 << 20

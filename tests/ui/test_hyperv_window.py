@@ -15,7 +15,7 @@ from hvgui.backend import Capability, HostBackend
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.host import HyperVHost
-from hvgui.hyperv.lab import LabTransport
+from hvgui.lab_transport import LabTransport
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
     Answers,

@@ -6,6 +6,10 @@ host would print for the same script and parameters: progress while the operatio
 records until the merge ends), then the result, or an error record shaped like PowerShell's.
 Parameters are bound as PowerShell binds the script's `param()` block (unknown or missing
 mandatory ones are errors), so HyperVHost runs end to end in CI with no Windows host.
+
+It lives beside `hvgui.connect`, above both `hvgui.hyperv` and `hvgui.host`: the real-host
+backend never depends on the lab host (an import-linter contract), and this adapter, which
+needs both, is the one place that knows them together.
 """
 
 from __future__ import annotations
