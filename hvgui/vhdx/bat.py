@@ -6,19 +6,17 @@ memory in proportion to what is allocated, not to the virtual size.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import struct
 import sys
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from hvgui.vhdx import format as F
 from hvgui.vhdx.problems import Problems, Tally
-
-if TYPE_CHECKING:
-    import numpy as np
 
 PAGE_ENTRIES = 8192  # 64 KiB of BAT per page
 PAGE_BYTES = PAGE_ENTRIES * 8
@@ -106,40 +104,37 @@ class Bat:
     def bitmap_entry(self, chunk: int) -> int:
         return self.get(self.geometry.bitmap_index(chunk))
 
-    def nonzero(self) -> tuple[np.ndarray, np.ndarray]:
-        """(entry indexes, entry values) of every non-zero entry, in index order."""
-        import numpy as np
-
-        idx_parts: list[np.ndarray] = []
-        val_parts: list[np.ndarray] = []
+    def nonzero(self) -> tuple[list[int], list[int]]:
+        """(entry indexes, entry values) of every non-zero entry, in index order. Pure Python
+        (itertools.compress walks a page in C): a disk command loads no numpy for it."""
+        indexes: list[int] = []
+        values: list[int] = []
         for key in sorted(self.pages):
-            page = np.frombuffer(self.pages[key], dtype=np.uint64)
-            nz = np.flatnonzero(page)
-            idx_parts.append(nz.astype(np.int64) + key * PAGE_ENTRIES)
-            val_parts.append(page[nz])
-        if not idx_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-        return np.concatenate(idx_parts), np.concatenate(val_parts)
+            page = self.pages[key]
+            first = key * PAGE_ENTRIES
+            indexes.extend(itertools.compress(range(first, first + len(page)), page))
+            values.extend(itertools.compress(page, page))
+        return indexes, values
 
-    def payload_states(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def payload_states(self) -> tuple[list[int], list[int], list[int]]:
         """(block numbers, states, file offsets) of payload entries that are not zero."""
-        import numpy as np
-
-        idx, vals = self.nonzero()
-        ratio = self.geometry.chunk_ratio
-        payload = (idx % (ratio + 1)) != ratio
-        idx, vals = idx[payload], vals[payload]
-        blocks = idx - idx // (ratio + 1)
-        return blocks, (vals & F.BAT_STATE_MASK).astype(np.int64), (vals & F.BAT_OFFSET_MASK)
+        per_chunk = self.geometry.chunk_ratio + 1
+        blocks: list[int] = []
+        states: list[int] = []
+        offsets: list[int] = []
+        for index, value in zip(*self.nonzero(), strict=True):
+            chunk, within = divmod(index, per_chunk)
+            if within != per_chunk - 1:  # not a sector bitmap entry
+                blocks.append(index - chunk)
+                states.append(value & F.BAT_STATE_MASK)
+                offsets.append(value & F.BAT_OFFSET_MASK)
+        return blocks, states, offsets
 
     def state_counts(self) -> dict[str, int]:
         """How many payload blocks are in each state (names as in the spec)."""
-        import numpy as np
-
         _, states, _ = self.payload_states()
         counts = {name: 0 for name in F.PAYLOAD_STATE_NAMES.values()}
-        values, numbers = np.unique(states, return_counts=True)
-        for v, n in zip(values.tolist(), numbers.tolist(), strict=True):
+        for v, n in collections.Counter(states).items():
             counts[F.PAYLOAD_STATE_NAMES.get(v, f"state {v}")] += n
         counts["NOT_PRESENT"] = self.geometry.payload_blocks - sum(
             n for name, n in counts.items() if name != "NOT_PRESENT"

@@ -348,7 +348,7 @@ def coverage(image: Image) -> list[tuple[int, int, int]]:
     size = image.virtual_size
     ss = image.logical_sector_size
     runs: list[tuple[int, int, int]] = []
-    for block, state in zip(blocks.tolist(), states.tolist(), strict=True):
+    for block, state in zip(blocks, states, strict=True):
         start = block * bs
         end = min(size, start + bs)
         if state == F.PAYLOAD_BLOCK_FULLY_PRESENT:

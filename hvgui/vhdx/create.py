@@ -12,8 +12,6 @@ import os
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from hvgui import durable, portable
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
@@ -213,6 +211,8 @@ def _write_fixed_bat(
     cancel: CancelToken | None,
 ) -> None:
     """Point every payload entry at its place in the contiguous payload area, in slices."""
+    import numpy as np  # here: only a fixed disk's BAT is computed in bulk
+
     total = g.total_entries
     ratio = g.chunk_ratio
     for first in range(0, total, _BAT_WRITE_ENTRIES):

@@ -36,7 +36,7 @@ def test_a_trimmed_table_is_read_and_counted_like_any_other(tmp_path: Path) -> N
     with open_disk(path) as disk:
         assert disk.read(0, 8) == b"keptkept"
         assert disk.read(7 * MiB, 4) == bytes(4)
-        counts = disk.images[0].bat.state_counts()  # entry by entry (numpy)
+        counts = disk.images[0].bat.state_counts()  # entry by entry
     dumped = dump_vhdx(path)["bat"]["counts"]  # whole pages at a time
     assert dumped == {name: n for name, n in counts.items() if n}
     assert dumped["NOT_PRESENT"] == 1 and dumped["FULLY_PRESENT"] == 1

@@ -24,7 +24,7 @@ def assert_layout(path: Path) -> None:
         spans.append((image.header.log_offset, image.header.log_length))
         index, values = image.bat.nonzero()
         ratio = image.geometry.chunk_ratio
-        for i, value in zip(index.tolist(), values.tolist(), strict=True):
+        for i, value in zip(index, values, strict=True):
             state, offset = value & 7, value & F.BAT_OFFSET_MASK
             bitmap = i % (ratio + 1) == ratio
             if state not in ((6,) if bitmap else (6, 7)):
