@@ -112,30 +112,6 @@ def _served_runs(disk: Disk) -> list[tuple[int, int, int, int]]:
     return runs
 
 
-def _fill_window(runs: list[tuple[int, int, int, int]], i: int, start: int, out: memoryview
-                 ) -> int:
-    """Fill `out` with virtual bytes from `start`, reading the runs from index `i` on (gaps
-    become zeros); return the index of the first run that continues past the window."""
-    end = start + len(out)
-    pos = start
-    while i < len(runs) and runs[i][0] < end:
-        r_start, r_end, fd, file_offset = runs[i]
-        lo, hi = max(r_start, start), min(r_end, end)
-        if lo > pos:
-            out[pos - start : lo - start] = bytes(lo - pos)
-        piece = out[lo - start : hi - start]
-        got = portable.preadinto(fd, piece, file_offset + lo - r_start)
-        if got < len(piece):  # past the end of the file: zeros
-            piece[max(got, 0) :] = bytes(len(piece) - max(got, 0))
-        pos = hi
-        if r_end > end:
-            break
-        i += 1
-    if pos < end:
-        out[pos - start :] = bytes(end - pos)
-    return i
-
-
 def _data_segments(fd: int, offset: int, length: int) -> Iterator[tuple[int, int]]:
     """(offset, length) pieces of [offset, offset+length) that are not holes of the file."""
     end = offset + length
@@ -268,18 +244,20 @@ def _disk_to_vhdx(disk: Disk, temp: Path, progress: Progress | None,
         _fill_vhdx(temp, disk.size, lambda start, length: True, disk.readinto, progress, cancel)
         return
     runs = _served_runs(disk)
-    starts = [r[0] for r in runs]
     ends = [r[1] for r in runs]
 
-    def stored(start: int, length: int) -> bool:
+    def pieces(start: int, length: int) -> list[_Piece]:
+        end = start + length
+        found = []
         i = bisect.bisect_right(ends, start)
-        return i < len(runs) and starts[i] < start + length
+        while i < len(runs) and runs[i][0] < end:
+            r_start, r_end, fd, file_offset = runs[i]
+            lo, hi = max(r_start, start), min(r_end, end)
+            found.append((fd, file_offset + lo - r_start, lo - start, hi - lo))
+            i += 1
+        return found
 
-    def readinto(offset: int, out: memoryview) -> int:
-        _fill_window(runs, bisect.bisect_right(ends, offset), offset, out)
-        return len(out)
-
-    _fill_vhdx(temp, disk.size, stored, readinto, progress, cancel)
+    _copy_blocks(temp, disk.size, pieces, progress, cancel)
 
 
 def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
@@ -293,19 +271,57 @@ def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
             raise UnsupportedError(source, "is larger than the 64 TiB a VHDX can hold")
         create_dynamic(temp, size)
 
-        def stored(start: int, length: int) -> bool:
-            return any(_data_segments(fd, start, length))
+        def pieces(start: int, length: int) -> list[_Piece]:
+            return [(fd, data, data - start, n) for data, n in _data_segments(fd, start, length)]
 
-        def readinto(offset: int, buf: memoryview) -> int:
-            done = 0
-            while done < len(buf):
-                n = portable.preadinto(fd, buf[done:], offset + done)
-                if n <= 0:
-                    break
-                done += n
-            return done
+        _copy_blocks(temp, size, pieces, progress, cancel)
 
-        _fill_vhdx(temp, size, stored, readinto, progress, cancel)
+
+# (source file descriptor, offset in it, offset in the block, length): a stored part of a block
+_Piece = tuple[int, int, int, int]
+
+
+def _copy_blocks(temp: Path, size: int, pieces: Callable[[int, int], list[_Piece]],
+                 progress: Progress | None, cancel: CancelToken | None) -> None:
+    """Copy every block of the source that holds a non-zero byte into the new dynamic VHDX
+    `temp`, its stored pieces file to file with copy_range (in the kernel: the bytes never
+    come into Python, and the worker holds the interpreter lock only between the calls);
+    the rest of the block stays a hole of the file, which reads as zeros. The file is new and
+    only renamed into place when complete, so no write ordering is needed here."""
+    with VhdxImage.open(temp, writable=True) as image:
+        image.begin_change(visible=True)
+        g = image.geometry
+        bs = g.block_size
+        scratch = memoryview(bytearray(_READ_CHUNK))
+        fd = image.fileno
+        writeback = _Writeback(fd)  # blocks are appended in order
+        for block in range(g.payload_blocks):
+            check(cancel)
+            start = block * bs
+            length = g.block_length(block)
+            parts = pieces(start, length)
+            if any(_holds_data(src, at, n, scratch) for src, at, _, n in parts):
+                offset = image.allocate(bs)
+                for src, at, within, n in parts:
+                    copy_range(src, at, fd, offset + within, n)
+                writeback.written_to(offset + length)
+                image.set_bat_entry(g.payload_index(block), offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+            report(progress, (start + length) / size, PHASE)
+        os.fsync(fd)
+
+
+def _holds_data(fd: int, offset: int, length: int, scratch: memoryview) -> bool:
+    """True if the `length` bytes at `offset` of file `fd` are not all zeros. Data shows in the
+    first bytes read, almost always: only a zero-looking range is read whole, a chunk at a
+    time into `scratch`."""
+    for lo in range(0, length, len(scratch)):
+        n = min(len(scratch), length - lo)
+        if portable.pread(fd, _PROBE, offset + lo).strip(b"\0"):
+            return True
+        got = portable.preadinto(fd, scratch[:n], offset + lo)
+        if not _all_zeros(scratch[: max(got, 0)]):
+            return True
+    return False
 
 
 def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],

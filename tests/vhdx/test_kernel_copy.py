@@ -23,6 +23,7 @@ from hvgui.vhdx import (
     test_vhd,
 )
 from hvgui.vhdx.files import copy_range
+from hvgui.vhdx.image import VhdxImage
 from tests.vhdx.helpers import random_bytes
 
 Kernel = Callable[..., int]
@@ -170,3 +171,55 @@ def test_merge_is_the_same_by_kernel_copy_and_by_fallback(
         assert [f for f in test_vhd(base) if f.severity == "error"] == []
     assert kernel_calls, "the kernel copy was not used"
     assert merged["kernel"] == merged[how]
+
+
+def make_wide_disk(path: Path) -> bytes:
+    """A 128 MiB dynamic disk (1 MiB blocks) that spans four 32 MiB blocks of a converted
+    VHDX: data in the first, written zeros in the second, one byte at the end of the third,
+    nothing in the fourth. Returns its virtual bytes."""
+    size = 128 * MiB
+    model = bytearray(size)
+    create_dynamic(path, size, block_size=MiB)
+    with open_disk(path, writable=True) as disk:
+        for offset, data in (
+            (0, random_bytes(3 * MiB, seed=4)),
+            (20 * MiB + 4096, b"\x02" * 5000),  # not at a block's start
+            (32 * MiB, bytes(2 * MiB)),
+            (96 * MiB - 1, b"\x03"),
+        ):
+            disk.write(offset, data)
+            model[offset : offset + len(data)] = data
+        disk.flush()
+    return bytes(model)
+
+
+def present_blocks(path: Path) -> list[int]:
+    with VhdxImage.open(path) as image:
+        blocks, _, _ = image.bat.payload_states()
+        return sorted(int(b) for b in blocks)
+
+
+@pytest.mark.parametrize("how", ["EXDEV", "no-copy_file_range"])
+@pytest.mark.parametrize("source_kind", ["vhdx", "raw"])
+def test_convert_to_vhdx_is_the_same_by_kernel_copy_and_by_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], how: str,
+    source_kind: str,
+) -> None:
+    source = tmp_path / "d.vhdx"
+    model = make_wide_disk(source)
+    if source_kind == "raw":  # a sparse raw image holding the same bytes
+        convert_vhd(source, tmp_path / "d.raw")
+        source = tmp_path / "d.raw"
+    kernel_calls.clear()
+    kernel_out = tmp_path / "kernel.vhdx"
+    convert_vhd(source, kernel_out)
+    assert sum(kernel_calls) >= 3 * MiB, "the blocks were not copied in the kernel"
+    force_fallback(monkeypatch, how)
+    fallback_out = tmp_path / "fallback.vhdx"
+    convert_vhd(source, fallback_out)
+    for out in (kernel_out, fallback_out):
+        with open_disk(out) as disk:
+            assert disk.read(0, disk.size) == model
+        # the block of written zeros and the untouched one are left unallocated
+        assert present_blocks(out) == [0, 2]
+        assert [f for f in test_vhd(out) if f.severity == "error"] == []
