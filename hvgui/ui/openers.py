@@ -143,18 +143,17 @@ def server(parent: QWidget, runner: Runner, store: QSettings,
     keeps working); the host joins the tree, or the error names the cause and the fix."""
     from hvgui.ui.server_dialog import ServerDialog
 
-    answer = ServerDialog.ask(parent, recent_servers.load(store))
+    answer = ServerDialog.ask(parent, recent_servers.load(store), runner)
     if answer is None:
         return
     settings, keep_password = answer
 
     def connected(backend: HostBackend) -> None:
         recent_servers.remember(store, settings)
-        if keep_password:
-            recent_servers.store_password(settings)
-        else:
-            recent_servers.forget_password(settings)
         open_host(backend.location, backend)
+        # The keyring may block (D-Bus, an unlock prompt): on a worker, after the host opened.
+        Op(runner, lambda _p, _c: recent_servers.keep_password(settings, keep_password),
+           label="keyring", quiet=True).run_in_background()
 
     Op(runner, lambda _p, _c: connect_to_server(settings), label="Connect to Server",
        subject=settings.display_name).bound_to(parent).success(connected).failure(

@@ -61,9 +61,11 @@ def _keyring() -> Any | None:
         from keyring.backends import fail
     except ImportError:
         return None
-    if isinstance(keyring.get_keyring(), fail.Keyring):
+    try:
+        usable = not isinstance(keyring.get_keyring(), fail.Keyring)
+    except Exception:  # a backend that fails while being chosen: none to use
         return None
-    return keyring
+    return keyring if usable else None
 
 
 def can_store_passwords() -> bool:
@@ -101,6 +103,14 @@ def forget_password(settings: ConnectionSettings) -> None:
         keyring.delete_password(KEYRING_SERVICE, _account(settings))
     except Exception:  # nothing stored, or the keyring refuses: nothing to forget
         return
+
+
+def keep_password(settings: ConnectionSettings, keep: bool) -> bool:
+    """Store the password (`keep`) or forget the one stored; whether one is stored now."""
+    if keep:
+        return store_password(settings)
+    forget_password(settings)
+    return False
 
 
 def without_password(settings: ConnectionSettings) -> ConnectionSettings:

@@ -1,9 +1,14 @@
 """Hyper-V Manager's Select Computer dialog (Connect to Server...), with the remoting settings
-Windows keeps out of sight: port, HTTPS, authentication and certificate checking."""
+Windows keeps out of sight: port, HTTPS, authentication and certificate checking.
+
+The system keyring is asked on a worker: a backend may block (the Secret Service over D-Bus,
+a locked keyring's unlock prompt), and the dialog stays usable meanwhile; a stored password
+fills in when it answers, unless the user has typed one by then."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,14 +27,24 @@ from PySide6.QtWidgets import (
 
 from hvgui.hyperv.settings import AUTHENTICATIONS, ConnectionSettings
 from hvgui.ui import ask, recent_servers
+from hvgui.ui.workers import Op, Runner
+
+NO_KEYRING = ("No system keyring is available (pip install 'hvgui[remote]' on a desktop with "
+              "one): the password is asked for each time")
 
 
 class ServerDialog(QDialog):
-    def __init__(self, recent: list[ConnectionSettings], parent: QWidget | None = None) -> None:
+    def __init__(self, recent: list[ConnectionSettings], runner: Runner,
+                 parent: QWidget | None = None) -> None:
+        """`runner`: the window's (it outlives the dialog, so a keyring that answers after
+        the dialog closed is still waited for when the window closes)."""
         super().__init__(parent)
         self.setObjectName("serverDialog")
         self.setWindowTitle("Select Computer")
         self.recent = recent
+        self.runner = runner
+        self.keyring: bool | None = None  # whether passwords can be kept (None: still asking)
+        self._lookups = 0  # the keyring questions asked; only the latest answer is used
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Connect to virtualization server"))
         self.local = QRadioButton("&Local computer")
@@ -55,11 +70,7 @@ class ServerDialog(QDialog):
         self.password.setObjectName("password")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.remember = QCheckBox("&Remember the password (system keyring)")
-        if not recent_servers.can_store_passwords():
-            self.remember.setEnabled(False)
-            self.remember.setToolTip("No system keyring is available (pip install "
-                                     "'hvgui[remote]' on a desktop with one): the password is "
-                                     "asked for each time")
+        self.remember.setToolTip("Asking the system keyring…")
         self.as_user.toggled.connect(self._update)
         credentials = QFormLayout()
         credentials.addRow("User name:", self.user)
@@ -95,6 +106,8 @@ class ServerDialog(QDialog):
         layout.addWidget(buttons)
         if recent:
             self._show(recent[0])
+        else:
+            self._ask_keyring(None)
         self._update()
 
     def _recent_chosen(self, index: int) -> None:
@@ -104,20 +117,42 @@ class ServerDialog(QDialog):
     def _show(self, settings: ConnectionSettings) -> None:
         self.as_user.setChecked(bool(settings.user))
         self.user.setText(settings.user or "")
-        stored = recent_servers.stored_password(settings)
-        self.password.setText(stored or "")
-        self.remember.setChecked(stored is not None)
+        self.password.setText("")
+        self.remember.setChecked(False)
         self.https.setChecked(settings.use_https)
         self.port.setValue(settings.port or 0)
         self.authentication.setCurrentText(settings.authentication)
         self.check_certificate.setChecked(settings.check_certificate)
         self._base = settings
+        self._ask_keyring(settings)
+
+    def _ask_keyring(self, settings: ConnectionSettings | None) -> None:
+        """Whether the keyring can keep passwords and the one stored for `settings`."""
+        self._lookups += 1
+        asked = self._lookups
+
+        def lookup(_progress: Any, _cancel: Any) -> tuple[bool, str | None]:
+            usable = recent_servers.can_store_passwords()
+            return usable, (recent_servers.stored_password(settings)
+                            if usable and settings is not None else None)
+
+        Op(self.runner, lookup, label="keyring", quiet=True).bound_to(self).success(
+            lambda answer: self._keyring_answered(asked, *answer)).failure(
+            lambda _exc: self._keyring_answered(asked, False, None)).run_in_background()
+
+    def _keyring_answered(self, asked: int, usable: bool, stored: str | None) -> None:
+        self.keyring = usable
+        self.remember.setToolTip("" if usable else NO_KEYRING)
+        if asked == self._lookups and stored is not None and not self.password.text():
+            self.password.setText(stored)
+            self.remember.setChecked(True)
+        self._update()
 
     def _update(self) -> None:
         self.computer.setEnabled(self.other.isChecked())
         for widget in (self.user, self.password, self.remember):
             widget.setEnabled(self.as_user.isChecked() and (
-                widget is not self.remember or recent_servers.can_store_passwords()))
+                widget is not self.remember or bool(self.keyring)))
 
     def values(self) -> ConnectionSettings:
         base = getattr(self, "_base", ConnectionSettings())
@@ -149,10 +184,10 @@ class ServerDialog(QDialog):
 
     @classmethod
     def ask(
-        cls, parent: QWidget | None, recent: list[ConnectionSettings]
+        cls, parent: QWidget | None, recent: list[ConnectionSettings], runner: Runner,
     ) -> tuple[ConnectionSettings, bool] | None:
         """The settings to connect with and whether to keep the password, or None."""
-        dialog = cls(recent, parent)
+        dialog = cls(recent, runner, parent)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.values(), dialog.remember_password

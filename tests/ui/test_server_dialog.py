@@ -4,6 +4,7 @@ settings, passwords only in the system keyring, and the server joining the windo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,23 +25,39 @@ from hvgui.lab_transport import LabTransport
 from hvgui.ui import openers, recent_servers
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.server_dialog import ServerDialog
+from hvgui.ui.workers import Runner
 from tests.ui.helpers import Answers, GuiThreadWatch, vm_index
 
 
 class MemoryKeyring(KeyringBackend):
+    """A keyring in memory that notes each call made on the GUI thread (a real backend may
+    block there: the Secret Service over D-Bus, an unlock prompt) and, while `gate` is
+    cleared, answers only when it is set."""
+
     priority = 1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
         self.secrets: dict[tuple[str, str], str] = {}
+        self.on_gui_thread: list[str] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def _called(self, what: str) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.on_gui_thread.append(what)
+        assert self.gate.wait(30), "the test never opened the keyring's gate"
 
     def get_password(self, service: str, username: str) -> str | None:
+        self._called("get")
         return self.secrets.get((service, username))
 
     def set_password(self, service: str, username: str, password: str) -> None:
+        self._called("set")
         self.secrets[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
+        self._called("delete")
         self.secrets.pop((service, username))
 
 
@@ -59,6 +76,14 @@ def no_keyring() -> Iterator[None]:
     keyring.set_keyring(fail.Keyring())
     yield
     keyring.set_keyring(before)
+
+
+@pytest.fixture
+def runner(qtbot: Any) -> Iterator[Runner]:
+    """The window's runner the dialog asks the keyring on (it outlives the dialog)."""
+    runner = Runner()
+    yield runner
+    runner.shutdown()
 
 
 @pytest.fixture
@@ -105,26 +130,30 @@ def test_a_password_is_kept_only_in_the_keyring(
 
 
 def test_without_a_keyring_nothing_is_stored_and_the_dialog_says_why(
-    qtbot: Any, no_keyring: None
+    qtbot: Any, no_keyring: None, runner: Runner
 ) -> None:
     assert not recent_servers.store_password(SERVER)
-    dialog = ServerDialog([])
+    dialog = ServerDialog([], runner)
     qtbot.addWidget(dialog)
-    assert not dialog.remember.isEnabled()
+    qtbot.waitUntil(lambda: dialog.keyring is not None, timeout=10000)
+    dialog.as_user.setChecked(True)
+    assert dialog.user.isEnabled() and not dialog.remember.isEnabled()
     assert "keyring" in dialog.remember.toolTip()
 
 
 def test_the_dialog_fills_in_a_recent_host_and_its_stored_password(
-    qtbot: Any, memory_keyring: MemoryKeyring
+    qtbot: Any, memory_keyring: MemoryKeyring, runner: Runner
 ) -> None:
     recent_servers.store_password(SERVER)
+    memory_keyring.on_gui_thread.clear()  # the test's own call above
     dialog = ServerDialog([recent_servers.without_password(SERVER),
-                           ConnectionSettings(computer_name="hv02")])
+                           ConnectionSettings(computer_name="hv02")], runner)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.values().password is not None, timeout=10000)
     values = dialog.values()
     assert (values.computer_name, values.user, values.password) == (
         "hv01.lab.example", r"LAB\admin", "s3cret!")
-    assert dialog.remember_password
+    assert dialog.remember_password and memory_keyring.on_gui_thread == []
     dialog.computer.setCurrentIndex(1)  # the second recent host: no user, no password
     values = dialog.values()
     assert (values.computer_name, values.user, values.password) == ("hv02", None, None)
@@ -132,10 +161,39 @@ def test_the_dialog_fills_in_a_recent_host_and_its_stored_password(
     assert dialog.values().is_local and not dialog.computer.isEnabled()
 
 
-def test_settings_that_cannot_work_are_refused_in_words(
-    qtbot: Any, answers: Answers, memory_keyring: MemoryKeyring
+def test_a_keyring_that_blocks_leaves_the_dialog_usable(
+    qtbot: Any, memory_keyring: MemoryKeyring, runner: Runner
 ) -> None:
-    dialog = ServerDialog([])
+    """A locked Secret Service answers only after its unlock prompt: meanwhile the dialog is
+    shown and takes input, and the stored password fills in when the keyring answers, unless
+    the user typed one first."""
+    recent_servers.store_password(SERVER)
+    memory_keyring.on_gui_thread.clear()  # the test's own call above
+    memory_keyring.gate.clear()
+    recent = [recent_servers.without_password(SERVER)]
+    dialog = ServerDialog(recent, runner)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)  # shown while the keyring has not answered
+    assert dialog.values().password is None and dialog.user.text() == r"LAB\admin"
+    memory_keyring.gate.set()
+    qtbot.waitUntil(lambda: dialog.password.text() == "s3cret!", timeout=10000)
+    assert dialog.remember.isChecked()
+
+    memory_keyring.gate.clear()
+    typed = ServerDialog(recent, runner)
+    qtbot.addWidget(typed)
+    typed.password.setText("typed meanwhile")
+    memory_keyring.gate.set()
+    qtbot.waitUntil(lambda: typed.keyring is not None, timeout=10000)
+    assert typed.values().password == "typed meanwhile" and not typed.remember.isChecked()
+    assert memory_keyring.on_gui_thread == []
+
+
+def test_settings_that_cannot_work_are_refused_in_words(
+    qtbot: Any, answers: Answers, memory_keyring: MemoryKeyring, runner: Runner
+) -> None:
+    dialog = ServerDialog([], runner)
     qtbot.addWidget(dialog)
     dialog.computer.setCurrentText("")
     _ok(dialog)
@@ -166,7 +224,7 @@ def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
 
     monkeypatch.setattr(openers, "connect_to_server", connect)
     monkeypatch.setattr(ServerDialog, "ask", classmethod(
-        lambda cls, parent, recent: (SERVER, True)))
+        lambda cls, parent, recent, runner: (SERVER, True)))
     window.acts.connect_server.trigger()
     qtbot.waitUntil(lambda: len(window.navigation.hosts()) == 2, timeout=20000)
     assert asked == [SERVER] and answers.errors == []
@@ -183,7 +241,8 @@ def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
     # Remembered for next time: the host in the settings, the password in the keyring only.
     store = window.settings
     assert [s.display_name for s in recent_servers.load(store)] == ["hv01.lab.example"]
-    assert list(memory_keyring.secrets.values()) == ["s3cret!"]
+    qtbot.waitUntil(lambda: list(memory_keyring.secrets.values()) == ["s3cret!"], timeout=10000)
+    assert memory_keyring.on_gui_thread == []
     window.save_settings()
     opened = store.value("hosts/open")
     opened = [opened] if isinstance(opened, str) else list(opened or [])
@@ -199,7 +258,7 @@ def test_a_host_that_cannot_be_reached_is_named_with_the_cause(
 
     monkeypatch.setattr(openers, "connect_to_server", refuse)
     monkeypatch.setattr(ServerDialog, "ask", classmethod(
-        lambda cls, parent, recent: (SERVER, False)))
+        lambda cls, parent, recent, runner: (SERVER, False)))
     window.acts.connect_server.trigger()
     qtbot.waitUntil(lambda: bool(answers.errors), timeout=20000)
     assert str(answers.errors[0]) == ("hv01.lab.example: WinRM is not enabled: run "
