@@ -14,7 +14,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu
 
 from hvgui.backend import Snapshot
-from hvgui.hyperv.lab import LabTransport
+from hvgui.lab_transport import LabTransport
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.models import ObjectRole

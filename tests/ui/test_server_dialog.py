@@ -21,7 +21,6 @@ from hvgui.host import Host
 from hvgui.hyperv import ConnectError
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.settings import ConnectionSettings
-from hvgui.lab_transport import LabTransport
 from hvgui.ui import openers, recent_servers
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.server_dialog import ServerDialog
