@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 from dataclasses import replace
@@ -193,14 +194,36 @@ def files_of(path: str | os.PathLike[str]) -> list[FileFacts]:
     return out
 
 
+_STATE_2016 = {
+    ".vmrs": "The VM's runtime state (Server 2016+: memory and device state; little while Off).",
+    ".vmgs": "The VM's guest state (Server 2016+: firmware and TPM state).",
+}
+MAX_SCANNED = 10_000  # entries of a configuration folder looked at
+
+
+def _beside_vmcx(config_path: Path, vm_id: str) -> list[tuple[Path, str]]:
+    """A Server 2016+ VM's runtime and guest state files beside its configuration, named by
+    its Id (any case, as copied off Windows)."""
+    wanted = {(vm_id + suffix).casefold(): role for suffix, role in _STATE_2016.items()}
+    try:
+        with os.scandir(config_path.parent) as entries:
+            return sorted((Path(e.path), wanted[e.name.casefold()])
+                          for e in itertools.islice(entries, MAX_SCANNED)
+                          if e.name.casefold() in wanted and e.is_file())
+    except OSError:
+        return []
+
+
 def _vm_saved_state(config_path: Path, vm_id: str) -> list[tuple[Path, str]]:
-    """The VM's own BIN/VSV (`Virtual Machines/<VMID>/`): runtime memory, or saved state."""
+    """The VM's own BIN/VSV (`Virtual Machines/<VMID>/`): runtime memory, or saved state; a
+    Server 2016+ VM's VMRS/VMGS beside its configuration."""
     folder = vm_runtime_dir(config_path, vm_id)
     roles = {
         ".bin": "The VM's memory (runtime memory while it runs, saved memory when Saved).",
         ".vsv": "The VM's saved processor and device state (present while it is Saved).",
     }
+    found = _beside_vmcx(config_path, vm_id)
     if not folder.is_dir():
-        return []
-    return [(p, roles[p.suffix.lower()]) for p in sorted(folder.iterdir())
-            if p.suffix.lower() in roles]
+        return found
+    return found + [(p, roles[p.suffix.lower()]) for p in sorted(folder.iterdir())
+                    if p.suffix.lower() in roles]

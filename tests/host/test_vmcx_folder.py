@@ -19,7 +19,16 @@ from hvgui.host.errors import HostError, ReadOnlyHostError
 from hvgui.host.foreign import VMCX_FOLDER
 from hvgui.vhdx import open_disk
 from tests.host.hosthelpers import listing
-from tests.host.vmcxfiles import DISK_NAME, REAL_DISK, VM_ID, VM_NAME, vmcx_folder
+from tests.host.vmcxfiles import (
+    CHECKPOINTS,
+    DISK_GUIDS,
+    DISK_NAME,
+    REAL_DISK,
+    VM_ID,
+    VM_NAME,
+    vmcx_folder,
+    vmcx_folder_with_checkpoints,
+)
 
 GiB = 1 << 30
 
@@ -85,6 +94,7 @@ def test_hvctl_reads_it_and_refuses_changes_in_one_line(
     assert VM_NAME in out and '"Generation": 1' in out and '"MemoryStartup": 1073741824' in out
     assert f'"Path": "{disk}"' in out  # the IDE 0:0 disk, found in the copy
     assert "no problems found" in out and "Hyper-V key-value store (VMCX/VMRS)" in out
+    assert f"{VM_ID}.VMRS  Runtime state (VMRS, Server 2016+)" in out  # the VM's files
     for argv in (["checkpoint-vm", VM_NAME], ["adopt-host"], ["start-vm", VM_NAME]):
         assert main(["--host", str(folder), *argv]) == 1
         err = capsys.readouterr().err
@@ -235,3 +245,35 @@ def test_damaged_copies_of_the_real_vmcx_get_one_line_each(folder: Path) -> None
         else:
             assert len(vms) == 1
     assert refused >= 6  # the truncated, empty, zeroed and VMRS ones at least
+
+
+# ------------------------------------------------------------------ checkpoints
+@pytest.mark.usefixtures("vmcx_extra")
+def test_checkpoint_vmcx_files_make_the_checkpoint_tree(
+    corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "WithCheckpoints")
+    before = listing(folder)
+    host = Host.open(folder, create=False)
+    (vm,) = host.list_vms()
+    assert (vm.snapshot_count, vm.parent_snapshot_name) == (2, "After")
+    disks = folder / "Virtual Hard Disks"
+    assert [d.path for d in vm.hard_drives] == [disks / f"Other Location_{DISK_GUIDS[1]}.avhdx"]
+    snaps = host.list_snapshots(VM_NAME)
+    assert [(s.name, s.parent_snapshot_name, s.snapshot_type) for s in snaps] == [
+        ("Before", None, "Production"), ("After", "Before", "Production")]
+    assert [s.config_path for s in snaps] == [
+        folder / "Snapshots" / f"{snap_id}.vmcx" for snap_id, _, _ in CHECKPOINTS]
+    assert [s.hard_drives[0].path for s in snaps] == [
+        disks / DISK_NAME, disks / f"Other Location_{DISK_GUIDS[0]}.avhdx"]
+    with open_disk(vm.hard_drives[0].path) as now, open_disk(disks / DISK_NAME) as base:
+        assert now.read(0, 1 << 20) == base.read(0, 1 << 20)  # through the whole chain
+    assert [f.message for f in host.check()] == []
+    with pytest.raises(ReadOnlyHostError):
+        host.restore_snapshot(VM_NAME, "Before")
+    with pytest.raises(ReadOnlyHostError):
+        host.remove_snapshot(VM_NAME, "After")
+    assert main(["--host", str(folder), "--json", "get-vmsnapshot", VM_NAME]) == 0
+    out = capsys.readouterr().out
+    assert '"ParentSnapshotName": "Before"' in out
+    assert listing(folder) == before

@@ -16,6 +16,7 @@ id, only a version and metrics, so it stands for this VM's.
 
 from __future__ import annotations
 
+import base64
 import shutil
 from pathlib import Path
 
@@ -35,4 +36,69 @@ def vmcx_folder(corpus_dir: Path, folder: Path, *, disk: bool = True) -> Path:
     shutil.copy(corpus_dir / "test.VMRS", machines / f"{VM_ID}.VMRS")
     if disk:
         shutil.copy(corpus_dir / "fixed.vhdx", folder / "Virtual Hard Disks" / DISK_NAME)
+    return folder
+
+
+CHECKPOINTS = (  # (id, name, parent): "After" is a child of "Before"; Now descends from After
+    ("6A0B3C1D-2E4F-4A5B-8C6D-7E8F90A1B2C3", "Before", None),
+    ("7B1C4D2E-3F50-4B6C-9D7E-8F90A1B2C3D4", "After", "6A0B3C1D-2E4F-4A5B-8C6D-7E8F90A1B2C3"),
+)
+DISK_GUIDS = ("1F2E3D4C-5B6A-4978-8695-A4B3C2D1E0F1", "2A3B4C5D-6E7F-4081-9293-A4B5C6D7E8F9")
+WINDOWS_DISKS = r"C:\Users\Public\Documents\Hyper-V\Virtual Hard Disks"
+
+
+def vmcx_folder_with_checkpoints(corpus_dir: Path, folder: Path) -> Path:
+    """`vmcx_folder` with two checkpoints, Before and its child After, each a VMCX in
+    `Snapshots` and an AVHDX beside the real disk. The corpus has no checkpoint's VMCX: these
+    are the real file's key tree, changed as a checkpoint changes it (its own id, name, time and
+    frozen disk; the VM's list of checkpoints and its running disk), written by vmcxwriter.py.
+    Needs the extra (the real file is decoded). A checkpoint names its parent in hvgui's
+    `snapshot` section (docs/formats.md: the key a real 2016+ checkpoint uses is not known)."""
+    import copy
+    import struct
+    from datetime import UTC, datetime
+
+    from hvgui.host import keystore
+    from hvgui.host.configform import leaf
+    from hvgui.host.xmlconfig import to_filetime
+    from hvgui.vhdx import create_differencing
+    from tests.host.vmcxwriter import write_vmcx
+
+    vmcx_folder(corpus_dir, folder)
+    disks = folder / "Virtual Hard Disks"
+    chain = [disks / DISK_NAME]
+    for guid in DISK_GUIDS:  # Before froze the real disk, After froze the first AVHDX
+        child = disks / f"Other Location_{guid}.avhdx"
+        create_differencing(child, chain[-1])
+        chain.append(child)
+    for frozen in chain[:-1]:
+        frozen.chmod(0o444)
+    real, _ = keystore.load(folder / "Virtual Machines" / f"{VM_ID}.vmcx")
+    drive = "_83f8638b-8dca-4152-9eda-2ca8b33039b4_/controller0/drive0/pathname"
+
+    def disk(path: Path) -> str:
+        return f"{WINDOWS_DISKS}\\{path.name}"
+
+    vm = copy.deepcopy(real)
+    leaf(vm, drive, "string", disk(chain[-1]))
+    snapshots = vm.find("global_settings/snapshots")
+    assert snapshots is not None
+    snapshots.remove(snapshots.find("list"))
+    leaf(snapshots, "list/size", "integer", str(len(CHECKPOINTS)))
+    for n, (snap_id, _, _) in enumerate(CHECKPOINTS):
+        leaf(snapshots, f"list/guid{n}", "string", snap_id)
+    leaf(snapshots, "parent", "string", CHECKPOINTS[-1][0])
+    write_vmcx(vm, folder / "Virtual Machines" / f"{VM_ID}.vmcx")
+    for n, (snap_id, name, parent) in enumerate(CHECKPOINTS):
+        snap = copy.deepcopy(real)
+        leaf(snap, "properties/global_id", "string", snap_id)
+        leaf(snap, "properties/name", "string", name)
+        taken = to_filetime(datetime(2024, 5, 6 + n, 10, 0, tzinfo=UTC))
+        leaf(snap, "properties/creation_time", "bytes",
+             base64.b64encode(struct.pack("<Q", taken)).decode("ascii"))
+        leaf(snap, drive, "string", disk(chain[n]))
+        for where, text in (("parent_id", parent or ""), ("type", "Production"),
+                            ("vm_id", VM_ID), ("vm_state", "Off")):
+            leaf(snap, f"snapshot/{where}", "string", text)
+        write_vmcx(snap, folder / "Snapshots" / f"{snap_id}.vmcx")
     return folder

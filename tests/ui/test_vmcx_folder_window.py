@@ -14,8 +14,8 @@ import pytest
 from hvgui.host import keystore
 from hvgui.ui.main_window import MainWindow
 from tests.host.hosthelpers import listing
-from tests.host.vmcxfiles import VM_ID, VM_NAME, vmcx_folder
-from tests.ui.helpers import vm_index
+from tests.host.vmcxfiles import VM_ID, VM_NAME, vmcx_folder, vmcx_folder_with_checkpoints
+from tests.ui.helpers import checkpoint_index, tree_names, vm_index
 
 SHOTS = Path(os.environ.get("HVGUI_SHOTS", "")) if os.environ.get("HVGUI_SHOTS") else None
 
@@ -61,4 +61,22 @@ def test_without_the_extra_the_window_says_what_to_install(
     assert window.vm_view.model().rowCount() == 0
     assert window.read_only_banner.isVisible()
     window.grab().save(str((SHOTS or tmp_path) / "vmcx-folder-without-extra.png"))
+    assert listing(folder) == before
+
+
+@pytest.mark.usefixtures("vmcx_extra")
+def test_its_checkpoint_vmcx_files_show_as_the_checkpoint_tree(
+    qtbot: Any, window: MainWindow, corpus_dir: Path, tmp_path: Path
+) -> None:
+    folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "WithCheckpoints")
+    before = listing(folder)
+    window.open_host(folder, None)
+    qtbot.waitUntil(lambda: window.vm_view.model().rowCount() == 1, timeout=5000)
+    window.vm_view.selectRow(vm_index(window, VM_NAME).row())
+    qtbot.waitUntil(lambda: "After" in tree_names(window), timeout=5000)
+    assert tree_names(window)["After"] == "Before"
+    assert "Windows Server 2016+" in window.read_only_banner.text()
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "After"))
+    qtbot.waitUntil(lambda: not window.acts.cp_apply.isEnabled(), timeout=3000)
+    window.grab().save(str((SHOTS or tmp_path) / "vmcx-folder-checkpoints.png"))
     assert listing(folder) == before
