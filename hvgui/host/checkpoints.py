@@ -16,15 +16,17 @@ from pathlib import Path
 
 from hvgui import vhdx
 from hvgui.backend.merges import plan_merges, subtree
+from hvgui.errors import HvError
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
 from hvgui.host.layout import snapshot_config_path
-from hvgui.host.xmlconfig import DRIVE_VHD, ConfigDoc
+from hvgui.host.xmlconfig import DRIVE_VHD, SNAPSHOT_PARENT, VM_PARENT, ConfigDoc
 
 
 def snapshot_docs(doc: ConfigDoc) -> dict[str, ConfigDoc]:
     """The VM's checkpoint configurations by Id (a missing file is left out: the host check
-    reports it)."""
+    reports it). Where the files do not name the checkpoint tree (a real host's), it is
+    derived from the disks, in memory (`derive_tree`)."""
     out: dict[str, ConfigDoc] = {}
     root = doc.snapshot_data_root
     for snap_id in doc.snapshot_ids:
@@ -32,7 +34,54 @@ def snapshot_docs(doc: ConfigDoc) -> dict[str, ConfigDoc]:
         if not path.exists():
             continue
         out[snap_id] = ConfigDoc.load(path)
+    if not doc.names_parent or not all(d.names_parent for d in out.values()):
+        derive_tree(doc, out)
     return out
+
+
+def needs_tree(doc: ConfigDoc) -> bool:
+    """Whether the VM's configuration leaves its checkpoint tree to be derived (a real host's
+    lists checkpoints but names no parent)."""
+    return not doc.names_parent and bool(doc.snapshot_ids)
+
+
+def derive_tree(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> None:
+    """A real 2012 R2 host's files name no parent checkpoint (no public sample or tool shows
+    one; docs/formats.md): each checkpoint froze the disks the VM ran on when it was taken,
+    so its parent is the checkpoint whose frozen disk is the nearest ancestor of its own in
+    the AVHDX chain (read from the parent locators), and Now's is the one its running disks
+    descend from. Set, in memory, where a file names none; a checkpoint with no readable
+    disk chain is left a root. A file written back then names its parent as hvgui's do."""
+    owner: dict[Path, str] = {}
+    for snap_id, sdoc in snapshots.items():
+        for disk in vhd_paths(sdoc):
+            owner.setdefault(disk, snap_id)
+    parents: dict[Path, Path | None] = {}
+    for leaf in [*vhd_paths(vm), *(p for s in snapshots.values() for p in vhd_paths(s))]:
+        if leaf in parents:
+            continue
+        try:
+            parents.update({k: v for k, v in chain_parents([leaf]).items() if k not in parents})
+        except (HvError, OSError):
+            parents.setdefault(leaf, None)  # unreadable or broken: no ancestor known
+
+    def nearest(doc: ConfigDoc, own: str | None) -> str | None:
+        for disk in vhd_paths(doc):
+            seen: set[Path] = set()
+            above = parents.get(disk)
+            while above is not None and above not in seen:
+                seen.add(above)
+                found = owner.get(above)
+                if found is not None and found != own:
+                    return found
+                above = parents.get(above)
+        return None
+
+    for snap_id, sdoc in snapshots.items():
+        if not sdoc.names_parent:
+            sdoc.set(SNAPSHOT_PARENT, "string", nearest(sdoc, snap_id) or "")
+    if not vm.names_parent:
+        vm.set(VM_PARENT, "string", nearest(vm, None) or "")
 
 
 def vhd_paths(doc: ConfigDoc) -> list[Path]:

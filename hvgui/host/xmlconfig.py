@@ -30,6 +30,7 @@ from hvgui.host.configform import (
 )
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
+from hvgui.host.layout import SNAPSHOTS
 
 MAX_CONFIG_BYTES = 8 << 20  # real configurations are tens of KiB
 # Bounds far above any real host (Hyper-V allows 50 checkpoints, 4 SCSI controllers of 64
@@ -57,6 +58,8 @@ DRIVE_FLOPPY = "VFD"  # a virtual floppy: not a hard drive, not shown
 DRIVE_TYPES = (DRIVE_VHD, DRIVE_ISO, DRIVE_NONE, DRIVE_PASSTHROUGH, DRIVE_FLOPPY)
 
 CONFIG_VERSION = 1280  # 5.0: major << 8 | minor
+VM_PARENT = "global_settings/snapshots/parent"  # ours: the checkpoint Now descends from
+SNAPSHOT_PARENT = "snapshot/parent_id"  # ours: a checkpoint's parent
 ENCODING_WRITTEN = "UTF-16 LE with byte-order mark"
 VMCX_SUFFIX = ".vmcx"  # Windows Server 2016+: the binary key store, read-only here
 ENCODING_VMCX = "VMCX key store (Windows Server 2016+), read-only"
@@ -403,8 +406,14 @@ class ConfigDoc:
 
     @property
     def parent_snapshot_id(self) -> str | None:
-        value = self.get_str("global_settings/snapshots/parent", "")
-        return self._guid("global_settings/snapshots/parent", value) if value.strip() else None
+        value = self.get_str(VM_PARENT, "")
+        return self._guid(VM_PARENT, value) if value.strip() else None
+
+    @property
+    def names_parent(self) -> bool:
+        """Whether the file names the checkpoint it descends from (a VM's: the one Now comes
+        from; a checkpoint's: its parent), as hvgui's do; a real host's does not."""
+        return self._find(SNAPSHOT_PARENT if self.is_snapshot else VM_PARENT) is not None
 
     @property
     def state(self) -> str:
@@ -500,12 +509,15 @@ class ConfigDoc:
     # ----------------------------------------------------------------- checkpoint section
     @property
     def is_snapshot(self) -> bool:
-        return self._find("snapshot") is not None
+        """A checkpoint's configuration: hvgui's `snapshot` section, or (a real host's) a file
+        in a `Snapshots` folder."""
+        return (self._find("snapshot") is not None
+                or self.path.parent.name.casefold() == SNAPSHOTS.casefold())
 
     @property
     def snapshot_parent_id(self) -> str | None:
-        value = self.get_str("snapshot/parent_id", "")
-        return self._guid("snapshot/parent_id", value) if value.strip() else None
+        value = self.get_str(SNAPSHOT_PARENT, "")
+        return self._guid(SNAPSHOT_PARENT, value) if value.strip() else None
 
     @property
     def snapshot_type(self) -> str:
@@ -518,11 +530,17 @@ class ConfigDoc:
 
     @property
     def snapshot_vm_id(self) -> str:
-        return self.get_str("snapshot/vm_id").upper()
+        """The VM's Id: ours, or the logical id the copy of the VM's configuration keeps."""
+        value = (self.get_str("snapshot/vm_id", "")
+                 or self.get_str("settings/global/logical_id", ""))
+        return value.strip().upper()
 
     @property
     def snapshot_vm_state(self) -> str:
-        return self.get_str("snapshot/vm_state", "Off") or "Off"
+        """The VM's state when taken: ours; a real host's checkpoint holding memory and device
+        state: Saved (applying it leaves the VM saved, as Hyper-V does), else Off."""
+        saved = "Saved" if self.saved_state("vsvlocation") else "Off"
+        return self.get_str("snapshot/vm_state", saved) or saved
 
     # ----------------------------------------------------------------- devices
     def _manifest(self) -> list[tuple[etree._Element, str, str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lxml import etree
@@ -65,14 +65,13 @@ def config_2012r2(
     scsi_listed: bool = True,
     data_root: str | None = None,
     snapshots: Sequence[str] = (),
-    parent_snapshot: str | None = None,
     saved: tuple[str, str] | None = None,
     created: datetime = CREATED,
-    snapshot_of: tuple[str, str | None, str] | None = None,
+    logical_id: str | None = None,
 ) -> bytes:
     """The bytes of a configuration: `ide` = (controller, location, type, Windows path);
-    `scsi` = (instance GUID, [(location, Windows path)]); `snapshot_of` = (VM id, parent
-    checkpoint id or None, the VM's state then) for a checkpoint's configuration."""
+    `scsi` = (instance GUID, [(location, Windows path)]); `logical_id`: the VM's Id in a
+    checkpoint's configuration (a copy of the VM's: `vm_id` is then the checkpoint's)."""
     root = etree.Element("configuration")
     sections: dict[str, etree._Element] = {}
 
@@ -112,8 +111,6 @@ def config_2012r2(
     _leaf(root, f"{g}/snapshots/list/size", "integer", str(len(snapshots)))
     for i, snap in enumerate(snapshots):
         _leaf(root, f"{g}/snapshots/list/guid{i}", "string", snap)
-    if parent_snapshot:
-        _leaf(root, f"{g}/snapshots/parent", "string", parent_snapshot)
     _leaf(root, f"{g}/vhd_path_acled", "bool", "True")
     devices = [*SYNTHETIC, *((inst, "Synthetic SCSI Controller") for inst, _ in scsi
                              if scsi_listed)]
@@ -139,14 +136,9 @@ def config_2012r2(
         _leaf(root, "savedstate/memlocation", "string", saved[0])
         _leaf(root, "savedstate/type", "string", "Normal")
         _leaf(root, "savedstate/vsvlocation", "string", saved[1])
+    _leaf(root, "settings/global/logical_id", "string", (logical_id or vm_id).upper())
     _leaf(root, "settings/memory/bank/size", "integer", "1024")
     _leaf(root, "settings/processors/count", "integer", "2")
-    if snapshot_of is not None:  # hvgui's checkpoint section (docs/formats.md: our choice)
-        vm, parent, state = snapshot_of
-        _leaf(root, "snapshot/parent_id", "string", parent or "")
-        _leaf(root, "snapshot/type", "string", "Standard")
-        _leaf(root, "snapshot/vm_id", "string", vm)
-        _leaf(root, "snapshot/vm_state", "string", state)
     for element in root.iter():
         if len(element) == 0 and element.text is None:
             element.text = ""
@@ -164,49 +156,59 @@ def write(path: Path, data: bytes) -> Path:
 REAL_ROOT = "C:\\ClusterStorage\\Volume1\\Hyper-V"  # where the VM lived on its host
 
 
-def exported_vm(destination: Path, name: str = "web01", *, checkpoints: bool = True) -> Path:
+def exported_vm(destination: Path, name: str = "web01", *, checkpoints: bool = True,
+                branch: bool = False) -> Path:
     """A VM folder as Export-VM (2012 R2) leaves it: `<destination>/<name>/` with `Virtual
     Machines`, `Snapshots` and `Virtual Hard Disks`; configurations name the files by the
     Windows paths of the host it came from (in another case than the files have: Windows
-    names ignore case). With `checkpoints`: two checkpoints, "Before" and its child "After"."""
+    names ignore case). With `checkpoints`: "Before" and its child "After", Now under
+    "After"; with `branch` also "Branch", a second child of "Before" (taken after applying
+    it; "After" applied again since). As on a real host, no configuration names a parent
+    checkpoint: the tree is in the disks (each checkpoint's configuration names the disk it
+    froze, a child AVHDX names its parent in its locator)."""
     from hvgui.vhdx import create_differencing, create_dynamic, open_disk
 
     folder = destination / name
     disks = folder / "Virtual Hard Disks"
     disks.mkdir(parents=True)
     win_disks = f"{REAL_ROOT}\\{name}\\Virtual Hard Disks"
-    vm_id, cp1, cp2 = (
+    vm_id, cp1, cp2, cp3 = (
         "5A1C36F2-0C3B-4E43-8E6B-6F0C7D1B2A01",
         "8B2D47A3-1D4C-4F54-9F7C-7A1D8E2C3B02",
         "9C3E58B4-2E5D-4A65-8A8D-8B2E9F3D4C03",
+        "AD4F69C5-3F6E-4B76-9B9E-9C3FA04E5D04",
     )
     base = disks / f"{name}.vhdx"
     create_dynamic(base, 16 << 20)
     with open_disk(base, writable=True) as disk:
         disk.write(0, b"BASE".ljust(512, b"."))
-    files = [base]
+
+    def child(parent: Path, guid: str) -> Path:
+        made = disks / f"{name}_{guid}.avhdx"
+        create_differencing(made, parent)
+        return made
+
+    taken = []  # (checkpoint id, its name, the disk it froze)
+    now = base
     if checkpoints:
-        for guid in ("1C9B2A3D-4E5F-4071-8293-A4B5C6D7E8F9",
-                     "2D0C3B4E-5F60-4182-93A4-B5C6D7E8F90A"):
-            child = disks / f"{name}_{guid}.avhdx"
-            create_differencing(child, files[-1])
-            files.append(child)
-        with open_disk(files[-1], writable=True) as disk:
+        after = child(base, "1C9B2A3D-4E5F-4071-8293-A4B5C6D7E8F9")
+        taken += [(cp1, "Before", base), (cp2, "After", after)]
+        if branch:
+            taken.append((cp3, "Branch", child(base, "3E1D4C5F-6071-4293-A4B5-C6D7E8F90A1B")))
+        now = child(after, "2D0C3B4E-5F60-4182-93A4-B5C6D7E8F90A")
+        with open_disk(now, writable=True) as disk:
             disk.write(512, b"NOW".ljust(512, b"."))
-        for frozen in files[:-1]:  # a checkpoint's disks are read-only on the host
+        for _, _, frozen in taken:  # a checkpoint's disks are read-only on the host
             frozen.chmod(0o444)
 
     def win(path: Path) -> str:  # as the host wrote it, upper-cased: Windows ignores case
         return f"{win_disks}\\{path.name.upper()}"
 
-    snaps = [cp1, cp2] if checkpoints else []
-    vm = config_2012r2(vm_id=vm_id, name=name, ide=[(0, 0, "VHD", win(files[-1]))],
-                       snapshots=snaps, parent_snapshot=cp2 if checkpoints else None)
+    vm = config_2012r2(vm_id=vm_id, name=name, ide=[(0, 0, "VHD", win(now))],
+                       snapshots=[snap for snap, _, _ in taken])
     write(folder / "Virtual Machines" / f"{vm_id}.xml", vm)
-    if checkpoints:
-        for snap, parent, disk, snap_name in ((cp1, None, files[0], "Before"),
-                                              (cp2, cp1, files[1], "After")):
-            data = config_2012r2(vm_id=snap, name=snap_name, ide=[(0, 0, "VHD", win(disk))],
-                                 snapshot_of=(vm_id, parent, "Off"))
-            write(folder / "Snapshots" / f"{snap}.xml", data)
+    for hours, (snap, snap_name, disk) in enumerate(taken, 1):
+        data = config_2012r2(vm_id=snap, name=snap_name, ide=[(0, 0, "VHD", win(disk))],
+                             logical_id=vm_id, created=CREATED + timedelta(hours=hours))
+        write(folder / "Snapshots" / f"{snap}.xml", data)
     return folder

@@ -131,3 +131,39 @@ def test_looking_for_a_missing_file_by_name_is_bounded(export: Path) -> None:
     assert winpaths.find("C:\\elsewhere\\zzz-later.vhdx", folder) is None
     assert winpaths.find("C:\\elsewhere\\WEB01.VHDX", folder) == (
         export / "Virtual Hard Disks" / "web01.vhdx")
+
+
+def test_a_real_checkpoint_tree_is_read_from_the_disk_chain(tmp_path: Path) -> None:
+    """A 2012 R2 checkpoint configuration names no parent (as on a real host): the tree comes
+    from the disks each checkpoint froze, branches and Now included; once adopted, what hvgui
+    writes names the parents."""
+    from hvgui.host.xmlconfig import ConfigDoc
+    from hvgui.inspect.decode import inspect_file
+
+    folder = exported_vm(tmp_path / "Export", branch=True)
+    snapshots = folder / "Snapshots"
+    for path in snapshots.glob("*.xml"):  # nothing of hvgui's in these files
+        doc = ConfigDoc.load(path)
+        assert doc.root.find("snapshot") is None and not doc.names_parent and doc.is_snapshot
+    host = Host.open(folder, create=False)
+    snaps = host.list_snapshots("web01")
+    assert [(s.name, s.parent_snapshot_name) for s in snaps] == [
+        ("Before", None), ("After", "Before"), ("Branch", "Before")]
+    assert host.get_vm("web01").parent_snapshot_name == "After"  # Now comes from After
+    assert [s.state for s in snaps] == ["Off"] * 3  # no memory in them
+    facts = inspect_file(snapshots / f"{snaps[1].id}.xml")
+    assert facts["xml"]["kind"] == "checkpoint configuration"
+    assert facts["xml"]["checkpoint"]["vm_id"] == host.get_vm("web01").id
+    assert not (folder / ".hvgui").exists()
+    host.adopt()
+    host.checkpoint_vm("web01", snapshot_name="Mine")
+    again = Host.open(folder, create=False)
+    assert [(s.name, s.parent_snapshot_name) for s in again.list_snapshots("web01")] == [
+        ("Before", None), ("After", "Before"), ("Mine", "After"), ("Branch", "Before")]
+    mine = next(s for s in again.list_snapshots("web01") if s.name == "Mine")
+    written = ConfigDoc.load(mine.config_path)
+    assert written.snapshot_parent_id == snaps[1].id  # as hvgui's own name it
+    assert ConfigDoc.load(again.get_vm("web01").config_path).parent_snapshot_id == mine.id
+    again.remove_snapshot("web01", "After")  # its child Mine moves up to Before
+    assert [(s.name, s.parent_snapshot_name) for s in again.list_snapshots("web01")] == [
+        ("Before", None), ("Branch", "Before"), ("Mine", "Before")]
