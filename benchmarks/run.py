@@ -8,7 +8,6 @@ cache) and prints a ratio; nothing here asserts a time. See benchmarks/README.md
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import shutil
 import statistics
@@ -23,6 +22,7 @@ from typing import Protocol
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from precompile import compile_hvgui  # noqa: E402  (benchmarks/precompile.py)
 from table import Row, Target, print_rows  # noqa: E402  (benchmarks/table.py)
 
 from hvgui import vhdx  # noqa: E402
@@ -270,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("qemu-img", "dd", "cmp"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed")
-    # hvctl runs from compiled modules, as after `pip install` (with PYTHONDONTWRITEBYTECODE
-    # set, as on the development machine, every start would compile hvgui's source again)
-    compileall.compile_dir(REPO / "hvgui", quiet=1)
+    compile_hvgui(REPO)  # hvctl runs from compiled modules, as after `pip install`
     size = 128 * MiB if args.quick else GiB
     changed = 64 * MiB if args.quick else 512 * MiB
     repeat = 1 if args.quick else 5
