@@ -11,6 +11,7 @@ the runner's default error handler when none was given. Nothing is swallowed.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from PySide6.QtCore import (
     QEvent,
     QObject,
     QThreadPool,
+    QTimer,
     Signal,
     Slot,
 )
@@ -29,24 +31,46 @@ from hvgui.progress import CancelToken, Progress
 
 OpFunction = Callable[[Progress, CancelToken], Any]
 
-# Progress is forwarded at most this often (seconds) unless the percent or phase changed,
-# so a merge reporting every block cannot flood the GUI thread's event queue.
+# Progress is shown at most this often (seconds; 20 a second): an export or a merge reporting
+# every block must not wake the GUI thread (and take the interpreter lock from the worker) a
+# hundred times a second. What is shown is always the latest report.
 _PROGRESS_INTERVAL = 0.05
 
 
 class _Signals(QObject):
     """Signals of one job, emitted from the pool thread and delivered on the GUI thread.
 
-    progress(float, str): fraction 0..1 and the phase text.
+    progress(): a report waits in the job's _Latest (one signal for any number of them).
     succeeded(object): the function's return value.
     failed(object): the exception it raised.
     finished(): always last.
     """
 
-    progress = Signal(float, str)
+    progress = Signal()
     succeeded = Signal(object)
     failed = Signal(object)
     finished = Signal()
+
+
+class _Latest:
+    """The latest progress report, handed from the pool thread to the GUI thread: a report
+    replaces one not yet taken, so at most one signal is ever queued for them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._report: tuple[float, str] | None = None
+
+    def put(self, fraction: float, phase: str) -> bool:
+        """Keep this report; True if none was waiting (the GUI thread must be told)."""
+        with self._lock:
+            waiting = self._report is not None
+            self._report = (fraction, phase)
+        return not waiting
+
+    def take(self) -> tuple[float, str] | None:
+        with self._lock:
+            report, self._report = self._report, None
+        return report
 
 
 class _Job:
@@ -54,20 +78,21 @@ class _Job:
     some auto-deleted QRunnable wrappers referenced from the pool for good, and with them the
     function and all it holds (the window that started it, a closed inspector)."""
 
-    def __init__(self, fn: OpFunction, signals: _Signals, cancel: CancelToken) -> None:
+    def __init__(self, fn: OpFunction, signals: _Signals, cancel: CancelToken,
+                 latest: _Latest) -> None:
         self._fn = fn
         self._signals = signals
         self._cancel = cancel
+        self._latest = latest
         self._last: tuple[int, str] = (-1, "")
-        self._last_time = 0.0
 
     def _progress(self, fraction: float, phase: str) -> None:
         # ---- runs on the pool thread: emit only ----
         key = (int(fraction * 100), phase)
-        now = time.monotonic()
-        if key != self._last or now - self._last_time >= _PROGRESS_INTERVAL:
-            self._last, self._last_time = key, now
-            self._signals.progress.emit(fraction, phase)
+        if key != self._last:
+            self._last = key
+            if self._latest.put(fraction, phase):
+                self._signals.progress.emit()
 
     def run(self) -> None:
         # ---- everything below runs on a pool thread ----
@@ -153,6 +178,11 @@ class Op(QObject):
         self.quiet = quiet  # the window's own reads: cancelled unasked when the window closes
         self.started = time.monotonic()
         self.fraction, self.phase = 0.0, ""  # its last progress
+        self._latest = _Latest()
+        self._shown_at = -_PROGRESS_INTERVAL  # when its progress was last shown
+        self._progress_timer = QTimer(self)  # shows a report that came too soon, later
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.timeout.connect(self._show_progress)
         self.cancel = CancelToken()
         self._fn = fn
         self._on_progress: Callable[[float, str], None] | None = None
@@ -198,18 +228,32 @@ class Op(QObject):
             self.deleteLater()
             return self
         self.runner._started(self)
-        self.runner.pool.start(_Job(self._fn, self._signals, self.cancel).run)
+        self.runner.pool.start(_Job(self._fn, self._signals, self.cancel, self._latest).run)
         return self
 
     # ---- slots: on the GUI thread ----
-    @Slot(float, str)
-    def _progress(self, fraction: float, phase: str) -> None:
-        self.fraction, self.phase = fraction, phase
+    @Slot()
+    def _progress(self) -> None:
+        wait = self._shown_at + _PROGRESS_INTERVAL - time.monotonic()
+        if wait > 0:
+            if not self._progress_timer.isActive():
+                self._progress_timer.start(int(wait * 1000) + 1)
+        else:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        report = self._latest.take()
+        if report is None:
+            return
+        self._shown_at = time.monotonic()
+        self.fraction, self.phase = report
         if self._on_progress is not None and not self._context_gone():
-            self._on_progress(fraction, phase)
+            self._on_progress(*report)
 
     @Slot(object)
     def _succeeded(self, result: object) -> None:
+        self._progress_timer.stop()
+        self._show_progress()  # its last report before its result
         if self._on_success is not None and not self._context_gone():
             self._on_success(result)
 

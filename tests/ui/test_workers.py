@@ -12,6 +12,7 @@ from PySide6.QtCore import QCoreApplication, QEvent
 
 from hvgui.errors import HvError
 from hvgui.progress import Cancelled, CancelToken, Progress
+from hvgui.ui import workers
 from hvgui.ui.workers import Op, Runner
 
 
@@ -39,8 +40,57 @@ def test_result_and_progress_arrive_on_the_gui_thread(qtbot: Any, runner: Runner
     op.run_in_background()
     qtbot.waitUntil(lambda: op.done, timeout=5000)
     assert results == ["done"]
-    assert [s[0] for s in seen] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # reports that come faster than they are shown are merged: the latest wins, the last one
+    # is shown before the result
+    fractions = [s[0] for s in seen]
+    assert fractions and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all(s[2] for s in seen)
+
+
+def test_a_flood_of_progress_is_one_signal_showing_the_latest(
+    qtbot: Any, runner: Runner
+) -> None:
+    seen: list[tuple[float, str]] = []
+    events: list[str] = []
+
+    def work(progress: Progress, cancel: CancelToken) -> str:
+        for i in range(1000):  # a report per block
+            progress(i / 999, "Merging")
+        return "done"
+
+    op = Op(runner, work).on_progress(lambda f, p: seen.append((f, p))).success(
+        lambda _r: events.append("result"))
+    op.run_in_background()
+    assert runner.wait(5000)  # the GUI thread took none of them while the job ran
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert seen == [(1.0, "Merging")] and events == ["result"]
+
+
+def test_progress_is_shown_at_most_once_an_interval_the_latest_last(
+    qtbot: Any, runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "_PROGRESS_INTERVAL", 3600.0)  # all later reports are "soon"
+    first_shown = threading.Event()
+    seen: list[float] = []
+    order: list[str] = []
+
+    def show(fraction: float, phase: str) -> None:
+        seen.append(fraction)
+        order.append("progress")
+        first_shown.set()
+
+    def work(progress: Progress, cancel: CancelToken) -> str:
+        progress(0.1, "Copying")
+        assert first_shown.wait(5)
+        progress(0.5, "Copying")  # within the interval: held...
+        progress(0.7, "Copying")  # ... and replaced by the next
+        return "done"
+
+    op = Op(runner, work).on_progress(show).success(lambda _r: order.append("result"))
+    op.run_in_background()
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert seen == [0.1, 0.7]
+    assert order == ["progress", "progress", "result"]
 
 
 def test_an_error_reaches_the_failure_callback_once(qtbot: Any, runner: Runner) -> None:
