@@ -10,6 +10,7 @@ soon as only one child is left (after another delete or an apply that discards N
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from hvgui.backend.merges import plan_merges, subtree
 from hvgui.errors import HvError
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
-from hvgui.host.layout import snapshot_config_path
+from hvgui.host.layout import VIRTUAL_MACHINES, snapshot_config_path
 from hvgui.host.xmlconfig import DRIVE_VHD, SNAPSHOT_PARENT, VM_PARENT, ConfigDoc
 
 
@@ -43,6 +44,24 @@ def needs_tree(doc: ConfigDoc) -> bool:
     """Whether the VM's configuration leaves its checkpoint tree to be derived (a real host's
     lists checkpoints but names no parent)."""
     return not doc.names_parent and bool(doc.snapshot_ids)
+
+
+def derive_parent(doc: ConfigDoc) -> bool:
+    """For a configuration read on its own (the inspector): where it names no parent, derive
+    it (`derive_tree`) with its VM's checkpoints, the VM found beside it as Hyper-V lays files
+    out (`<data root>/Virtual Machines/<VM id>.xml`). False when the file names its own."""
+    if doc.names_parent:
+        return False
+    with contextlib.suppress(HvError, OSError):
+        if not doc.is_snapshot:
+            snapshot_docs(doc)
+        elif doc.snapshot_vm_id:
+            vm = ConfigDoc.load(doc.path.parent.parent / VIRTUAL_MACHINES
+                                / f"{doc.snapshot_vm_id}.xml")
+            derived = snapshot_docs(vm).get(doc.id)
+            if derived is not None:
+                doc.set(SNAPSHOT_PARENT, "string", derived.snapshot_parent_id or "")
+    return True
 
 
 def derive_tree(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> None:

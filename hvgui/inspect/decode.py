@@ -10,6 +10,7 @@ from typing import Any
 
 from hvgui.errors import HvError
 from hvgui.host import savedstate
+from hvgui.host.checkpoints import derive_parent
 from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
 from hvgui.inspect import vmcx
 from hvgui.inspect.facts import (
@@ -163,6 +164,7 @@ def _chain_facts(path: Path) -> dict[str, Any]:
 
 def _inspect_xml(path: Path) -> dict[str, Any]:
     doc = ConfigDoc.load(path)
+    derived = derive_parent(doc)  # a real host's file names no parent checkpoint
     summary: dict[str, Any] = {
         "kind": "checkpoint configuration" if doc.is_snapshot else "VM configuration",
         "name": doc.name,
@@ -183,8 +185,12 @@ def _inspect_xml(path: Path) -> dict[str, Any]:
             "created": doc.snapshot_creation_time.isoformat(),
             "vm_state_when_taken": doc.snapshot_vm_state,
         }
+        if derived:
+            summary["checkpoint"]["parent_from"] = DERIVED
     else:
         summary["parent_checkpoint_id"] = doc.parent_snapshot_id
+        if derived:
+            summary["parent_from"] = DERIVED
         summary["checkpoints"] = doc.snapshot_ids
         summary["merge_pending"] = doc.merge_pending
     summary["drives"] = [
@@ -194,6 +200,9 @@ def _inspect_xml(path: Path) -> dict[str, Any]:
     ]
     return {"decoded": True, "xml": summary}
 
+
+# Where a parent checkpoint shown comes from when the file names none (a real host's).
+DERIVED = "the disk chain (the file names no parent checkpoint)"
 
 # The BIN's touched-memory runs listed at most (the count is always given).
 MAX_RUNS_LISTED = 256

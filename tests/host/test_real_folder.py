@@ -154,6 +154,10 @@ def test_a_real_checkpoint_tree_is_read_from_the_disk_chain(tmp_path: Path) -> N
     facts = inspect_file(snapshots / f"{snaps[1].id}.xml")
     assert facts["xml"]["kind"] == "checkpoint configuration"
     assert facts["xml"]["checkpoint"]["vm_id"] == host.get_vm("web01").id
+    assert facts["xml"]["checkpoint"]["parent_checkpoint_id"] == snaps[0].id  # read alone too
+    assert "disk chain" in facts["xml"]["checkpoint"]["parent_from"]
+    vm_facts = inspect_file(host.get_vm("web01").config_path)
+    assert vm_facts["xml"]["parent_checkpoint_id"] == snaps[1].id
     assert not (folder / ".hvgui").exists()
     host.adopt()
     host.checkpoint_vm("web01", snapshot_name="Mine")
