@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hvgui.hyperv.errors import AccessDeniedError, ConnectError
+from hvgui.hyperv.errors import (
+    AccessDeniedError,
+    ConnectError,
+    cannot_manage,
+    error_from_record,
+    module_missing,
+)
 from hvgui.hyperv.host import HyperVHost
 from hvgui.hyperv.settings import ConnectionSettings
 from hvgui.hyperv.transport import Transport
-
-INSTALL_MODULE = (
-    "install it on the host: Install-WindowsFeature Hyper-V-PowerShell (Windows Server) or "
-    "Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V-Management-PowerShell "
-    "(Windows 10/11)"
-)
 
 
 def transport_for(settings: ConnectionSettings) -> Transport:
@@ -64,12 +64,20 @@ def probe(transport: Transport) -> dict[str, Any]:
 
 def check_probe(transport: Transport, info: dict[str, Any]) -> None:
     name = transport.computer_name
+    user = str(info.get("UserName") or "")
     if not info.get("HyperVModule"):
-        raise ConnectError(name, f"the Hyper-V PowerShell module is not there: {INSTALL_MODULE}")
-    if not (info.get("IsAdministrator") or info.get("IsHyperVAdministrator")):
-        user = info.get("UserName") or "this user"
-        raise AccessDeniedError(
-            name, f"{user} may connect but not manage Hyper-V: add it to the host's "
-            "'Hyper-V Administrators' group (Add-LocalGroupMember -Group 'Hyper-V "
-            f"Administrators' -Member '{user}'), then connect again"
-        )
+        raise module_missing(name, "Get-Module -ListAvailable Hyper-V finds none")
+    refused = info.get("HyperVError")
+    if isinstance(refused, dict):  # Get-VMHost failed: Hyper-V's own answer to this user
+        said = " ".join(str(refused.get("Message") or "").split())
+        if isinstance(error_from_record(refused, name, name), AccessDeniedError):
+            raise cannot_manage(name, user, said)
+        raise ConnectError(name, f"Hyper-V does not answer there ({said}): is the Hyper-V "
+                           "role installed and the Virtual Machine Management service (vmms) "
+                           "running?")
+    # Without Get-VMHost's verdict (an older probe): the groups that let a user manage it.
+    if "HyperVError" not in info and not (
+        info.get("IsAdministrator") or info.get("IsHyperVAdministrator")
+    ):
+        raise cannot_manage(name, user, "it is in neither Administrators nor Hyper-V "
+                            "Administrators")

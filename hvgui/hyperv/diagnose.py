@@ -23,12 +23,17 @@ ENABLE_REMOTING = (
     "-Transport HTTPS -Address * -CertificateThumbPrint <thumbprint>, and allow the port in "
     "the firewall"
 )
-ACCESS_FIX = (
-    "the user must be in the host's Administrators or 'Hyper-V Administrators' group (and, "
-    "to use WinRM, Administrators or 'Remote Management Users'); for a local account of a "
-    "workgroup host other than the built-in Administrator, remote UAC must let it in: on the "
-    "host set the DWORD HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System"
-    "\\LocalAccountTokenFilterPolicy to 1"
+GROUPS_FIX = (
+    "the user must be in the host's Administrators group, or in both 'Hyper-V Administrators' "
+    "and 'Remote Management Users'"
+)
+# Remote UAC gives a local account other than the built-in Administrator a filtered token,
+# which WinRM refuses, unless this policy says otherwise.
+TOKEN_FILTER_FIX = (
+    "a local account of a workgroup host (other than the built-in Administrator) also needs, "
+    "on the host as administrator: New-ItemProperty -Path HKLM:\\SOFTWARE\\Microsoft\\Windows"
+    "\\CurrentVersion\\Policies\\System -Name LocalAccountTokenFilterPolicy -Value 1 "
+    "-PropertyType DWord -Force"
 )
 CERTIFICATE_FIX = (
     "connect with a name the certificate is issued to, make this computer trust the "
@@ -138,9 +143,10 @@ def explain(settings: ConnectionSettings, exc: BaseException) -> HostError:
     kind = type(exc).__name__
     text = _short(exc)
     code = getattr(exc, "code", None)
-    who = settings.user or "the current user"
-    if kind == "AuthenticationError" or code == 401 or code == 5 or "Access is denied" in text:
-        return AccessDeniedError(name, f"the host refused {who} ({text}): {ACCESS_FIX}")
+    if kind == "AuthenticationError" or code == 401:
+        return access_denied(settings, f"WinRM answered HTTP 401: {text}")
+    if code == 5 or "Access is denied" in text:
+        return access_denied(settings, f"WinRM refused it: {text}")
     if kind == "SSLError" or isinstance(exc, ssl.SSLError):
         return ConnectError(name, f"the HTTPS connection failed ({text}): {CERTIFICATE_FIX}")
     if kind == "WinRMTransportError" and isinstance(code, int):
@@ -157,9 +163,30 @@ def explain(settings: ConnectionSettings, exc: BaseException) -> HostError:
                             "Kerberos needs pip install 'pypsrp[kerberos]' and the system's "
                             "Kerberos libraries (e.g. libkrb5-dev); or use NTLM")
     if "spnego" in type(exc).__module__ or "Kerberos" in text or "credssp" in text.lower():
-        return AccessDeniedError(name, f"{settings.authentication} authentication failed "
-                                 f"({text}): check the user name and password; {ACCESS_FIX}")
+        return access_denied(settings, f"{settings.authentication} authentication failed: {text}")
     return ConnectError(name, f"could not connect: {text}")
+
+
+def access_denied(settings: ConnectionSettings, cause: str) -> AccessDeniedError:
+    """The host refused the user: the password, the groups, and for what may be a local
+    account of a workgroup host, LocalAccountTokenFilterPolicy."""
+    who = settings.user or "the current user"
+    fixes = ["check the user name and password", GROUPS_FIX]
+    if local_account(settings):
+        fixes.append(TOKEN_FILTER_FIX)
+    return AccessDeniedError(settings.display_name,
+                             f"access denied for {who} ({cause}): {'; '.join(fixes)}")
+
+
+def local_account(settings: ConnectionSettings) -> bool:
+    """Whether the user may be one of the host's own accounts: `admin`, `.\\admin`,
+    `HV01\\admin` (its computer name), not `LAB\\admin`, `admin@lab.example` or the current
+    (domain, single sign-on) user."""
+    if not settings.user or "@" in settings.user:
+        return False
+    domain, _, _ = settings.user.rpartition("\\")
+    computer = settings.computer_name.strip().split(".")[0]
+    return domain in ("", ".") or domain.casefold() == computer.casefold()
 
 
 def _short(exc: BaseException) -> str:

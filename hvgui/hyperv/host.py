@@ -126,7 +126,7 @@ class HyperVHost:
             if record.kind == "error":
                 if str(record.data.get("Category")) == "OperationStopped":
                     raise Cancelled("cancelled")
-                raise error_from_record(record.data, subject)
+                raise error_from_record(record.data, subject, self.display_name)
             yield record
 
     def _results(self, script: str, parameters: Parameters, subject: str,
@@ -176,7 +176,7 @@ class HyperVHost:
         for record in self.transport.run("get_vms", {}):
             try:
                 if record.kind == "error":
-                    raise error_from_record(record.data, self.display_name)
+                    raise error_from_record(record.data, self.display_name, self.display_name)
                 if record.kind == "result" and record.result_kind == "VM":
                     out.append(vm_from_record(record.object))
             except HostError as exc:

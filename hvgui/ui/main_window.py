@@ -721,9 +721,15 @@ class MainWindow(QMainWindow):
         if not problems:
             self.problem_banner.hide()
             return
-        # One line each (the file's name and the problem); whole paths in the tooltip.
-        lines = [f"⚠ Not shown, cannot be read: {Path(p.subject).name}: {p.problem}"
+        # One line each (the file's name and the problem); whole paths in the tooltip. A
+        # problem of the whole host (a real host's Hyper-V refusing the user, its module
+        # missing) is all the pane can say: in full, wrapped, so its fix shows.
+        host = self.session.host.display_name if self.session is not None else None
+        whole_host = any(p.subject == host for p in problems)
+        lines = [f"⚠ {p.problem}" if p.subject == host else
+                 f"⚠ Not shown, cannot be read: {Path(p.subject).name}: {p.problem}"
                  for p in problems[:3]]
+        self.problem_banner.setWordWrap(whole_host)
         if len(problems) > 3:
             lines.append(f"... and {len(problems) - 3} more")
         self.problem_banner.setText("\n".join(lines))

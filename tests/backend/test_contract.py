@@ -71,7 +71,7 @@ def _lab(folder: Path) -> tuple[HostBackend, Site]:
 
 
 def _hyperv_over_lab(folder: Path) -> tuple[HostBackend, Site]:
-    """The real Hyper-V backend, its scripts answered by a lab host (hvgui/hyperv/lab.py)."""
+    """The real Hyper-V backend, its scripts answered by a lab host (hvgui/lab_transport.py)."""
     from hvgui.host import Host
     from hvgui.hyperv.connect import open_backend as open_hyperv
     from hvgui.lab_transport import LabTransport

@@ -1,8 +1,10 @@
-"""Fixtures for the real Hyper-V backend's tests: a lab host behind the lab transport."""
+"""Fixtures for the real Hyper-V backend's tests: a lab host behind the lab transport, local
+servers standing in for hosts that fail (`serve`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from hvgui.host import Host
 from hvgui.lab_transport import LabTransport
 from tests.host.hosthelpers import make_vm
+from tests.hyperv.failing_hosts import Server
 
 
 @pytest.fixture
@@ -27,3 +30,16 @@ def transport(lab: Host) -> Iterator[LabTransport]:
 @pytest.fixture
 def vm_id(lab: Host) -> str:
     return make_vm(lab, "web01")
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], Server]]:
+    servers: list[Server] = []
+
+    def start(answer: Callable[[socket.socket], None]) -> Server:
+        servers.append(Server(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

@@ -5,12 +5,11 @@ that speaks something else, an HTTP server that is not WinRM, an untrusted certi
 from __future__ import annotations
 
 import contextlib
-import datetime
 import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,54 +18,7 @@ import pytest
 from hvgui.hyperv.errors import ConnectError, ConnectionLostError
 from hvgui.hyperv.remote import RemoteTransport
 from hvgui.hyperv.settings import ConnectionSettings
-
-TIMEOUT = 1.0
-
-
-class Server:
-    """A local TCP server whose every connection gets `answer(conn)`, in its own thread."""
-
-    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.answer = answer
-        self.stopping = threading.Event()
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.1)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.held.append(conn)
-            with contextlib.suppress(OSError):
-                self.answer(conn)
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join()
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], Server]]:
-    servers: list[Server] = []
-
-    def start(answer: Callable[[socket.socket], None]) -> Server:
-        servers.append(Server(answer))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+from tests.hyperv.failing_hosts import TIMEOUT, closed_port, self_signed
 
 
 def connect_error(settings: ConnectionSettings) -> str:
@@ -97,11 +49,6 @@ def connect_error(settings: ConnectionSettings) -> str:
 def settings(port: int, **more: object) -> ConnectionSettings:
     return ConnectionSettings("127.0.0.1", user="admin", password="secret", port=port,
                               connect_timeout=TIMEOUT, **more)  # type: ignore[arg-type]
-
-
-def closed_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("https", [True, False])
@@ -138,29 +85,6 @@ def test_an_http_server_that_is_not_winrm_is_named(serve: Callable) -> None:
     web = serve(lambda conn: threading.Thread(target=not_found, args=(conn,)).start())
     message = connect_error(settings(web.port, use_https=False))
     assert "HTTP 404" in message and "not a WinRM listener" in message
-
-
-def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 def test_an_untrusted_certificate_names_its_subject(serve: Callable, tmp_path: Path) -> None:
