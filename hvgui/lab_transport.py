@@ -1,4 +1,4 @@
-"""The lab transport: the scripts' JSON-lines contract answered from a lab host.
+r"""The lab transport: the scripts' JSON-lines contract answered from a lab host.
 
 `LabTransport(Host.open(dir)).run("checkpoint_vm", {"VMId": ...})` yields the records a real
 host would print for the same script and parameters: progress while the operation runs
@@ -6,6 +6,11 @@ host would print for the same script and parameters: progress while the operatio
 records until the merge ends), then the result, or an error record shaped like PowerShell's.
 Parameters are bound as PowerShell binds the script's `param()` block (unknown or missing
 mandatory ones are errors), so HyperVHost runs end to end in CI with no Windows host.
+
+`windows_paths=True` answers as the Windows host the lab stands for would (`WindowsView`): every
+path a record gives is its Windows path below the host's Windows root (`C:\ProgramData\...`,
+hvgui.host.winpaths), and every path a script is given is mapped back below the lab folder, so
+the tests see what a real host does to code that would open or join the host's paths locally.
 
 It lives beside `hvgui.connect`, above both `hvgui.hyperv` and `hvgui.host`: the real-host
 backend never depends on the lab host (an import-linter contract), and this adapter, which
@@ -15,6 +20,7 @@ needs both, is the one place that knows them together.
 from __future__ import annotations
 
 import base64
+import os
 import queue
 import threading
 import uuid
@@ -33,6 +39,7 @@ from hvgui.backend.errors import (
 from hvgui.backend.model import VM, Snapshot
 from hvgui.errors import HvError
 from hvgui.host.host import Host
+from hvgui.host.winpaths import is_windows, read_names
 from hvgui.hyperv.parse import JOB_PHASES
 from hvgui.hyperv.records import Record
 from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
@@ -171,11 +178,71 @@ class _Run:
                 return
 
 
-class LabTransport:
-    """A Transport over a lab host (in this process)."""
+# The fields of the scripts' records that hold a path of the host, and the parameters that do.
+PATH_FIELDS = frozenset({
+    "Path", "ConfigurationLocation", "SnapshotFileLocation", "CheckpointFileLocation",
+    "ConfigurationFile", "MemoryFile", "StateFile", "ParentPath",
+})
+PATH_PARAMETERS = ("Path", "SnapshotFileLocation")
+_TEXT_FIELDS = ("Message", "TargetObject")
+_PATH_ENDS = ":'\"\n"  # where a path quoted in an error message ends
 
-    def __init__(self, host: Host, computer_name: str = "lab") -> None:
+
+class WindowsView:
+    """A lab host as the Windows host it stands for: its folder is its Windows root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.names = read_names(root)
+
+    def record(self, value: Any, key: str = "") -> Any:
+        """A record with each path the Windows host's (a path outside the lab stays)."""
+        if isinstance(value, dict):
+            return {k: self.record(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.record(v, key) for v in value]
+        if isinstance(value, str) and key in PATH_FIELDS and os.path.isabs(value):
+            return self.names.to_windows(self.root, value) or value
+        if isinstance(value, str) and key in _TEXT_FIELDS:
+            return self.text(value)
+        return value
+
+    def text(self, text: str) -> str:
+        """A message with the paths it quotes as the Windows host names them."""
+        root, out, at = str(self.root), [], 0
+        while (start := text.find(root, at)) >= 0:
+            end = start + len(root)
+            while end < len(text) and text[end] not in _PATH_ENDS:
+                end += 1
+            out += [text[at:start], self.names.root, text[start + len(root):end].replace(
+                os.sep, "\\")]
+            at = end
+        return "".join(out) + text[at:]
+
+    def parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """The script's parameters with each Windows path the file in the lab folder; a path
+        that is not one of the host's is refused as Hyper-V refuses a path it cannot use."""
+        mapped = dict(parameters)
+        for key in PATH_PARAMETERS:
+            value = mapped.get(key)
+            if not value:
+                continue
+            local = self.names.to_local(self.root, str(value)) if is_windows(str(value)) \
+                else None
+            if local is None:
+                raise NotFoundError(str(value), f"not a path on this host: its folders are "
+                                    f"below {self.names.root}")
+            mapped[key] = str(local)
+        return mapped
+
+
+class LabTransport:
+    """A Transport over a lab host (in this process); see the module docstring."""
+
+    def __init__(self, host: Host, computer_name: str = "lab", *,
+                 windows_paths: bool = False) -> None:
         self.host = host
+        self.windows = WindowsView(host.root) if windows_paths else None
         self._name = computer_name
         self._runs: list[_Run] = []
         self._lock = threading.Lock()
@@ -212,6 +279,8 @@ class LabTransport:
                 item = run.records.get()
                 if item is _DONE:
                     break
+                if self.windows is not None:
+                    item = self.windows.record(item)
                 yield Record(item["Record"], item)
                 if item["Record"] == "progress":
                     run.turn.release()
@@ -249,6 +318,8 @@ class LabTransport:
               parameters: dict[str, Any]) -> None:
         run.vm_id = str(parameters.get("VMId") or "")
         try:
+            if self.windows is not None:
+                parameters = self.windows.parameters(parameters)
             handler(run, parameters)
         except (HvError, Cancelled, OSError) as exc:
             run.records.put(error_object(exc, run.script))

@@ -80,6 +80,19 @@ def _hyperv_over_lab(folder: Path) -> tuple[HostBackend, Site]:
     return open_hyperv(transport), Site(folder, folder.parent, local=True)
 
 
+def _hyperv_over_lab_windows(folder: Path) -> tuple[HostBackend, Site]:
+    """As above, the lab transport answering with the Windows paths a real host gives
+    (`C:\\ProgramData\\...`) and taking them back: nothing may open or join them here."""
+    from hvgui.host import Host
+    from hvgui.host.winpaths import read_names
+    from hvgui.hyperv.connect import open_backend as open_hyperv
+    from hvgui.lab_transport import LabTransport
+
+    transport = LabTransport(Host.open(folder, create=True), "hv01", windows_paths=True)
+    root = PureWindowsPath(read_names(folder).root)
+    return open_hyperv(transport), Site(root, root / "Exports", local=False)
+
+
 LIVE = ("HVGUI_TEST_HYPERV_HOST", "HVGUI_TEST_HYPERV_USER", "HVGUI_TEST_HYPERV_PASSWORD")
 # The VMs the tests make: removed from a live host before each test, so use a host kept for
 # testing (HVGUI_TEST_HYPERV_PORT: WinRM's port, 5985 for HTTP).
@@ -117,6 +130,7 @@ def _hyperv_live(folder: Path) -> tuple[HostBackend, Site]:
 BACKENDS: list[object] = [
     pytest.param(_lab, id="lab"),
     pytest.param(_hyperv_over_lab, id="hyperv-lab"),
+    pytest.param(_hyperv_over_lab_windows, id="hyperv-lab-windows"),
     pytest.param(_hyperv_live, id="hyperv-live", marks=pytest.mark.skipif(
         not all(os.environ.get(name) for name in LIVE),
         reason="no real Hyper-V host: set HVGUI_TEST_HYPERV_HOST, HVGUI_TEST_HYPERV_USER and "

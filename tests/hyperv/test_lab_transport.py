@@ -98,3 +98,35 @@ def test_stop_job_cancels_a_running_checkpoint(lab: Host, transport: LabTranspor
     rest = list(running)
     assert rest[-1].kind == "error" and rest[-1].data["Category"] == "OperationStopped"
     assert lab.list_snapshots(vm_id) == []
+
+
+def test_with_windows_paths_it_names_files_as_the_windows_host_does(
+    lab: Host, vm_id: str
+) -> None:
+    """`windows_paths`: every path out is the host's Windows path, every Windows path in is
+    mapped back to the lab's file; a path the host cannot have is refused as Hyper-V does."""
+    from hvgui.host.winpaths import read_names
+
+    root = read_names(lab.root).root
+    transport = LabTransport(lab, "hv01", windows_paths=True)
+    try:
+        [vm] = results(records(transport, "get_vms"), "VM")
+        drive = vm["HardDrives"][0]["Path"]  # type: ignore[index]
+        for path in (vm["Path"], vm["ConfigurationFile"], vm["SnapshotFileLocation"], drive):
+            assert str(path).startswith(root + "\\") or path == root, path
+            assert "/" not in str(path)
+        assert drive == root + "\\Virtual Hard Disks\\web01.vhdx"
+        [vhd] = results(records(transport, "get_vhd", Path=drive), "VHD")
+        assert vhd["Path"] == drive and vhd["VhdFormat"] == "VHDX"
+        found = records(transport, "read_file", Path=drive, Offset=0, Length=8)
+        assert results(found, "Chunk")[0]["Data"] == "dmhkeGZpbGU="  # "vhdxfile"
+        [refused] = [r for r in records(transport, "get_vhd", Path=str(lab.root / "x.vhdx"))
+                     if r.kind == "error"]
+        assert refused.data["Category"] == "ObjectNotFound"
+        assert f"below {root}" in str(refused.data["Message"])
+        [missing] = [r for r in records(transport, "get_vhd", Path=root + "\\nosuch.vhdx")
+                     if r.kind == "error"]
+        assert missing.data["TargetObject"] == root + "\\nosuch.vhdx"
+        assert str(lab.root) not in str(missing.data)
+    finally:
+        transport.close()

@@ -32,9 +32,16 @@ from tests.ui.helpers import (
 )
 
 
+@pytest.fixture(params=[False, True], ids=["posix-paths", "windows-paths"])
+def windows_paths(request: pytest.FixtureRequest) -> bool:
+    """Whether the lab transport answers with the Windows paths a real host gives."""
+    return bool(request.param)
+
+
 @pytest.fixture
-def backend(host_dir: Path) -> HostBackend:
-    return open_backend(LabTransport(Host.open(host_dir, create=False), "hv01"))
+def backend(host_dir: Path, windows_paths: bool) -> HostBackend:
+    return open_backend(LabTransport(Host.open(host_dir, create=False), "hv01",
+                                     windows_paths=windows_paths))
 
 
 def test_checkpoint_and_delete_count_in_the_status_column(
@@ -104,7 +111,7 @@ def test_inspect_files_reads_the_hosts_files_through_local_copies(
 
 
 def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
-    qtbot: Any, host_dir: Path, tmp_path: Path
+    qtbot: Any, host_dir: Path, tmp_path: Path, windows_paths: bool
 ) -> None:
     """Each call to a real host is a PowerShell round trip: the inspector's file list and
     title, its Space tab, the configurations a file is compared with and F5 all run on
@@ -114,7 +121,8 @@ def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
     from hvgui.ui.inspector.space_view import SpaceView
     from hvgui.ui.inspector.xml_view import XmlView
 
-    transport = GuiThreadWatch(Host.open(host_dir, create=False), "hv01")
+    transport = GuiThreadWatch(Host.open(host_dir, create=False), "hv01",
+                               windows_paths=windows_paths)
     host = open_backend(transport)
     base = host.get_snapshot("Alpha", "Base")
     transport.on_gui_thread.clear()  # the test's own questions above

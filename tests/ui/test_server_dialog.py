@@ -218,7 +218,8 @@ def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
 
     def connect(settings: ConnectionSettings) -> HostBackend:
         asked.append(settings)
-        transports.append(GuiThreadWatch(server_lab, settings.display_name))
+        # as a real server answers: with its Windows paths
+        transports.append(GuiThreadWatch(server_lab, settings.display_name, windows_paths=True))
         return open_backend(transports[-1])
 
     monkeypatch.setattr(openers, "connect_to_server", connect)
