@@ -121,6 +121,16 @@ def _new_vhd(args: argparse.Namespace) -> int:
         else:
             print(f"hvctl: note: {args.parent_path} is now read-only: the differencing disk "
                   "depends on it (merge-vhd makes it writable again)", file=sys.stderr)
+    elif str(args.path).lower().endswith(".vhd"):  # New-VHD: the extension picks the format
+        if args.size_bytes is None:
+            parser.error("--size-bytes is required (or --parent-path for a differencing disk)")
+        for option, value in (("--logical-sector-size-bytes", args.logical_sector_size_bytes),
+                              ("--physical-sector-size-bytes", args.physical_sector_size_bytes)):
+            if value not in (None, 512):
+                parser.error(f"{option} must be 512 for a VHD (only a VHDX has 4096)")
+        block_size = _default(args.block_size_bytes, 2 << 20)  # Hyper-V's VHD block
+        _check_block_size(parser, block_size)
+        vhdx.create_vhd(args.path, args.size_bytes, fixed=args.fixed, block_size=block_size)
     else:
         if args.size_bytes is None:
             parser.error("--size-bytes is required (or --parent-path for a differencing disk)")

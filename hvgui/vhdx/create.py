@@ -119,6 +119,10 @@ def create_differencing(
 
         create_vhd_differencing(child, parent, block_size=block_size)
         return
+    if child.suffix.lower() in (".avhd", ".vhd"):  # the name says VHD: Hyper-V's New-VHD too
+        raise UnsupportedError(
+            child, f"its parent {parent} is a VHDX: Hyper-V does not mix VHD and VHDX in one "
+            "chain (name the differencing disk .avhdx)")
     with VhdxImage.open(parent, load_bat=False) as p:
         size = p.virtual_size
         logical, physical = p.logical_sector_size, p.physical_sector_size

@@ -139,3 +139,32 @@ def test_get_vhd_of_a_hyperv_checkpoint_without_its_parent(corpus_dir: Path) -> 
 
 
 # Damaged and hostile files through every command: tests/cli/test_hostile_disks.py.
+
+
+def test_new_vhd_picks_the_format_by_extension_and_never_mixes_vhd_and_vhdx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As New-VHD: a `.vhd` is a legacy VHD (qemu-img reads it as vpc), and a differencing
+    disk's name must match its parent's format (.avhd under a VHD, .avhdx under a VHDX)."""
+    from tests.vhdx.helpers import qemu_raw, vhdiinfo
+
+    for name, fixed in (("dynamic.vhd", False), ("fixed.vhd", True)):
+        path = tmp_path / name
+        assert main(["new-vhd", str(path), "--size-bytes", "8MB",
+                     *(["--fixed"] if fixed else [])]) == 0
+        assert "VhdFormat               : VHD\n" in capsys.readouterr().out
+        assert qemu_raw(path, "vpc") == bytes(8 * MiB)
+        assert ("Fixed" if fixed else "Dynamic") in vhdiinfo(path)
+    with pytest.raises(SystemExit):
+        main(["new-vhd", str(tmp_path / "x.vhd"), "--size-bytes", "8MB",
+              "--logical-sector-size-bytes", "4096"])
+    assert "must be 512 for a VHD" in capsys.readouterr().err
+    vhdx_base = tmp_path / "base.vhdx"
+    assert main(["new-vhd", str(vhdx_base), "--size-bytes", "8MB"]) == 0
+    for child, parent, words in (("c.avhd", vhdx_base, "is a VHDX"),
+                                 ("c.avhdx", tmp_path / "dynamic.vhd", "is a VHD")):
+        capsys.readouterr()
+        assert main(["new-vhd", str(tmp_path / child), "--parent-path", str(parent)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "does not mix VHD and VHDX" in err
+        assert not (tmp_path / child).exists()
