@@ -74,13 +74,19 @@ def windows_names(names: WindowsNames) -> Iterator[None]:
         _NAMES.reset(token)
 
 
+def windows_absolute(path: Path) -> str:
+    """`path` as a Windows host names it: the lab host's name inside a `windows_names` block
+    (`D:\\Labs\\Hyper-V\\...`), else `absolute_win_path`."""
+    names = _NAMES.get()
+    return (names.absolute(path) if names is not None else None) or absolute_win_path(path)
+
+
 def parent_locator(child: Path, parent: Path, linkage: str) -> dict[str, str]:
     """The five keys Hyper-V writes in an AVHDX's parent locator: `parent_linkage` (the
     parent's DataWriteGuid), `parent_linkage2` (zero), `relative_path`, `volume_path`
     (`\\\\?\\Volume{GUID}\\...`) and `absolute_win32_path`."""
     names = _NAMES.get()
-    absolute = (names.absolute(parent) if names is not None else None) or absolute_win_path(
-        parent)
+    absolute = windows_absolute(parent)
     if names is not None:
         volume = names.volume
     else:  # no lab host: a GUID of the file system the parent is on, stable while it is

@@ -17,7 +17,7 @@ from hvgui import durable, portable
 from hvgui.vhdx import vhd_format as V
 from hvgui.vhdx.errors import VhdxError
 from hvgui.vhdx.files import pwrite_all
-from hvgui.vhdx.locator import absolute_win_path, relative_win_path
+from hvgui.vhdx.locator import relative_win_path, windows_absolute
 from hvgui.vhdx.vhd import VhdImage
 
 DEFAULT_BLOCK = 2 << 20  # Hyper-V's block size for dynamic and differencing VHDs
@@ -64,7 +64,8 @@ def create_vhd_differencing(path: str | os.PathLike[str], parent: str | os.PathL
         size, parent_id = base.virtual_size, base.unique_id
     _check(p, size, block_size)
     parent_ts = V.to_vhd_time(datetime.fromtimestamp(os.stat(parent_path).st_mtime, UTC))
-    values = [("W2ku", absolute_win_path(parent_path)), ("W2ru", relative_win_path(p, parent_path))]
+    values = [("W2ku", windows_absolute(parent_path)),  # the lab host's Windows name in one
+              ("W2ru", relative_win_path(p, parent_path))]
     pieces: list[tuple[int, bytes]] = []
     locators = []
     offset = V.FOOTER_SIZE + V.DYNAMIC_HEADER_SIZE

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hvgui.host import Host
 from hvgui.vhdx import get_vhd, open_disk
+from hvgui.vhdx.vhd import VhdImage
 from hvgui.vhdx.vhd_create import create_vhd
 
 from .hosthelpers import make_vm, write_now
@@ -40,6 +41,8 @@ def test_a_vhd_vm_gets_avhd_checkpoints_applies_and_merges_them(host: Host) -> N
     info = get_vhd(child)
     assert (info.vhd_format, info.vhd_type, info.parent_path) == (
         "VHD", "Differencing", str(vhd.resolve()))
+    with VhdImage.open(child) as image:  # W2ku names the parent as the lab's Windows host
+        assert image.parent_locator["absolute_win32_path"] == f"{host.windows_root}\\old.vhd"
     write_now(host, "old", 0, b"B" * 4096)
     host.checkpoint_vm("old", snapshot_name="two")
     write_now(host, "old", 0, b"C" * 4096)
