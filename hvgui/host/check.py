@@ -291,7 +291,7 @@ class _Checker:
                             "stray-state",
                             None,
                         )
-                elif entry.suffix.lower() == ".xml":
+                elif entry.suffix.lower() in (".xml", ".vmcx"):
                     self.add(
                         "warning",
                         entry,
@@ -300,7 +300,7 @@ class _Checker:
                         "orphaned-checkpoint",
                         None,
                     )
-                elif entry.suffix.lower() in (".bin", ".vsv"):
+                elif entry.suffix.lower() in (".bin", ".vsv", ".vmrs"):
                     self.add(
                         "warning",
                         entry,

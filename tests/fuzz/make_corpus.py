@@ -24,7 +24,7 @@ from hvgui.vhdx import (
     open_disk,
 )
 from hvgui.vhdx.log import LogWrite, build_entry
-from tests.fuzz.targets import CORPUS, encode_chain, encode_sparse, lab_host
+from tests.fuzz.targets import CORPUS, VMCX_VM, encode_chain, encode_sparse, lab_host
 from tests.vhdx import hostile
 from tests.vhdx.helpers import rewrite_headers
 
@@ -141,8 +141,29 @@ def lab_seeds(work: Path) -> None:
     _save("host", "web01", text.encode())
 
 
+def vmcx_seeds(work: Path) -> None:
+    """Key stores of configurations shaped like 2012 R2's (tests/host/realfiles.py), written by
+    the tests' VMCX writer: a VM with a checkpoint list and one checkpoint (no bytes of the
+    real corpus, which is not ours to commit)."""
+    from hvgui.host.xmlconfig import ConfigDoc
+    from tests.host.realfiles import config_2012r2
+    from tests.host.vmcxwriter import write_vmcx
+
+    work.mkdir()
+    for name, data in (
+        ("vm", config_2012r2(vm_id=VMCX_VM, name="web01", ide=[(0, 0, "VHD", "C:\\a.vhdx")],
+                             snapshots=["8B2D47A3-1D4C-4F54-9F7C-7A1D8E2C3B02"])),
+        ("checkpoint", config_2012r2(vm_id="8B2D47A3-1D4C-4F54-9F7C-7A1D8E2C3B02", name="one",
+                                     snapshot_of=(VMCX_VM, None, "Off"))),
+    ):
+        root = ConfigDoc.from_bytes(data, work / f"{name}.xml").root
+        path = write_vmcx(root, work / f"{name}.vmcx")
+        _save("vmcx", name, encode_sparse(path.read_bytes(), fix_checksums=False))
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
+        vmcx_seeds(Path(tmp) / "vmcx")
         vhdx_seeds(Path(tmp))
         chain_seeds(Path(tmp) / "chain")
         host_seeds(Path(tmp))

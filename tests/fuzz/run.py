@@ -24,6 +24,7 @@ with atheris.instrument_imports(include=["hvgui"]):
     # Loaded here, not on first use, so that the lazily loaded engine is instrumented too.
     import hvgui.host.check
     import hvgui.host.host
+    import hvgui.host.keystore
     import hvgui.host.runtime
     import hvgui.host.savedstate
     import hvgui.host.xmlconfig

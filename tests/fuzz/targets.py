@@ -23,7 +23,7 @@ from pathlib import Path
 import crc32c
 
 from hvgui.errors import HvError
-from hvgui.host import Host, savedstate
+from hvgui.host import Host, keystore, savedstate
 from hvgui.host.xmlconfig import ConfigDoc
 from hvgui.inspect.chains import checkpoint_files
 from hvgui.inspect.decode import inspect_file, xml_settings
@@ -355,6 +355,27 @@ def vsv_file(data: bytes, folder: Path) -> None:
     inspect_file(path)
 
 
+VMCX_VM = "282874FC-59D6-4F30-BC04-5FDD909C82E0"
+
+
+def vmcx_file(data: bytes, folder: Path) -> None:
+    """A Server 2016+ configuration (VMCX, built from a sparse image) in a copied host's folder:
+    the key store's reader, the VM list, its checkpoints and files, Test-Host and the inspector.
+    Without the extra hvgui[vmcx] every input is refused in one line (CI installs it)."""
+    _fresh(folder)
+    path = folder / "Virtual Machines" / f"{VMCX_VM}.vmcx"
+    path.parent.mkdir()
+    write_sparse(data, path)
+    _expected(lambda: keystore.load(path))
+    copied = Host.open(folder, create=False)
+    copied.list_vms(errors=[])
+    for call in (lambda: copied.list_snapshots(VMCX_VM),
+                 lambda: checkpoint_files(copied, VMCX_VM, None)):
+        _expected(call)
+    copied.check()
+    inspect_file(path)
+
+
 TARGETS: dict[str, Callable[[bytes, Path], None]] = {
     "vhdx": vhdx,
     "chain": chain,
@@ -362,6 +383,7 @@ TARGETS: dict[str, Callable[[bytes, Path], None]] = {
     "host": host,
     "bin": bin_file,
     "vsv": vsv_file,
+    "vmcx": vmcx_file,
 }
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -27,11 +27,16 @@ from tests.fuzz.targets import CORPUS, MAX_FILE_WRITTEN, TARGETS, corpus_files
 
 REPO = Path(__file__).resolve().parents[2]
 # Inputs per target in the default run: a few seconds each on a 2-core machine.
-RUNS = {"vhdx": 200, "chain": 300, "config": 2000, "host": 300, "bin": 1500, "vsv": 2000}
+RUNS = {"vhdx": 200, "chain": 300, "config": 2000, "host": 300, "bin": 1500, "vsv": 2000,
+        "vmcx": 600}
 
 
 @pytest.mark.parametrize(("target", "path"), corpus_files(), ids=lambda v: getattr(v, "name", v))
-def test_every_corpus_input_gets_a_clear_answer(target: str, path: Path, tmp_path: Path) -> None:
+def test_every_corpus_input_gets_a_clear_answer(
+    target: str, path: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if target == "vmcx":
+        request.getfixturevalue("vmcx_extra")  # its reader is the optional extra
     TARGETS[target](path.read_bytes(), tmp_path / "work")
     sizes = {p.name: p.stat().st_size for p in (tmp_path / "work").rglob("*") if p.is_file()}
     assert max(sizes.values(), default=0) <= MAX_FILE_WRITTEN, sizes
@@ -51,7 +56,9 @@ def test_every_target_has_seeds_and_every_finding_is_kept() -> None:
 
 
 @pytest.mark.parametrize("target", sorted(RUNS))
-def test_fuzzing_finds_nothing(target: str, tmp_path: Path) -> None:
+def test_fuzzing_finds_nothing(target: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if target == "vmcx":
+        request.getfixturevalue("vmcx_extra")
     if importlib.util.find_spec("atheris") is None:
         reason = "atheris is not installed (no wheel for this platform or Python)"
         if os.environ.get("HVGUI_REQUIRE_FUZZ"):

@@ -277,3 +277,33 @@ def test_checkpoint_vmcx_files_make_the_checkpoint_tree(
     out = capsys.readouterr().out
     assert '"ParentSnapshotName": "Before"' in out
     assert listing(folder) == before
+
+
+@pytest.mark.usefixtures("vmcx_extra")
+def test_test_host_names_a_checkpoint_vmcx_no_vm_lists(corpus_dir: Path, tmp_path: Path) -> None:
+    folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "Stray")
+    stray = folder / "Snapshots" / "0C1D2E3F-4A5B-4C6D-8E7F-9A0B1C2D3E4F.vmcx"
+    stray.write_bytes((folder / "Snapshots" / f"{CHECKPOINTS[0][0]}.vmcx").read_bytes())
+    state = stray.with_suffix(".VMRS")
+    state.write_bytes((folder / "Virtual Machines" / f"{VM_ID}.VMRS").read_bytes())
+    found = {(f.code, f.path) for f in Host.open(folder, create=False).check()}
+    assert found == {("orphaned-checkpoint", stray), ("stray-state", state)}
+
+
+@pytest.mark.usefixtures("vmcx_extra")
+def test_a_vmcx_copied_into_a_lab_host_is_listed_and_never_changed(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    lab = Host.open(tmp_path / "lab")
+    lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=4 << 20)
+    copied = lab.root / "Virtual Machines" / f"{VM_ID}.vmcx"
+    copied.write_bytes((corpus_dir / "test.vmcx").read_bytes())
+    before = listing(lab.root / "Virtual Machines")
+    assert lab.read_only == ""
+    assert [vm.name for vm in lab.list_vms()] == [VM_NAME, "web01"]
+    for change in (lambda: lab.checkpoint_vm(VM_NAME), lambda: lab.start_vm(VM_NAME),
+                   lambda: lab.rename_vm(VM_NAME, "mine")):
+        with pytest.raises(ReadOnlyHostError, match="never changes it"):
+            change()
+    assert listing(lab.root / "Virtual Machines") == before
+    lab.checkpoint_vm("web01")  # the lab's own VMs work as before
