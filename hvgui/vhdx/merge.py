@@ -295,7 +295,15 @@ class _Piece:
 def _decided(view: Disk, depth: int) -> list[_Piece]:
     """The virtual ranges the merged disks decide, each with the level that decides it."""
     assigned, _ = served_ranges(view.images[:depth], view.size)
-    return [_Piece(a, b, src) for a, b, src in assigned if a < b]
+    pieces: list[_Piece] = []
+    for a, b, src in assigned:
+        if a >= b:
+            continue
+        if pieces and pieces[-1].end == a and pieces[-1].level == src:
+            pieces[-1].end = b  # one piece per run of neighbouring blocks: one copy per run
+        else:
+            pieces.append(_Piece(a, b, src))
+    return pieces
 
 
 def _copy_into(
@@ -385,6 +393,10 @@ def _copy_piece(view: Disk, piece: _Piece, out_fd: int, out_offset: int) -> None
         dest = out_offset + run.offset - piece.start
         if run.kind == DATA:
             copied = copy_range(image.fileno, run.file_offset, out_fd, dest, run.length)
+            # The merged file is deleted at the end, which frees its cached pages after the
+            # fsync (~40 ms for 512 MiB); dropped here they cost nothing: the copy runs ahead
+            # of the disk's writing, whose end the fsync waits for anyway.
+            portable.forget_cached(image.fileno, run.file_offset, run.length)
             if copied < run.length:  # past the source's end: zeros
                 write_zeros(out_fd, dest + copied, run.length - copied)
         else:  # cannot happen for a decided piece; stay correct anyway
