@@ -151,6 +151,7 @@ def dump_vhd(path: str | os.PathLike[str]) -> dict[str, Any]:
                 "not_allocated": h.max_table_entries - allocated,
                 "fragmentation_percentage": _fragmentation(image),
             }
+            out["sector_bitmaps"] = _sector_bitmaps(image)
             if image.has_parent:
                 out["parent"] = {
                     "unique_id": str(h.parent_unique_id),
@@ -164,3 +165,26 @@ def dump_vhd(path: str | os.PathLike[str]) -> dict[str, Any]:
                     "paths": image.parent_locator,
                 }
         return out
+
+
+MAX_BITMAPS_LISTED = 64  # allocated blocks whose sector bitmap the inspector lists
+
+
+def _sector_bitmaps(image: VhdImage) -> dict[str, Any]:
+    """Each allocated block's sector bitmap (before its data in the file): where it is and how
+    many of the block's sectors it marks present (a dynamic disk's allocated block is read
+    whole; a differencing disk's unmarked sectors are read from the parent): the first
+    MAX_BITMAPS_LISTED allocated blocks of the disk, in file order, and the count of all."""
+    assert image.header is not None
+    per_block = image.header.block_size // 512
+    blocks = np.flatnonzero(image.sectors >= 0)[:MAX_BITMAPS_LISTED].tolist()
+    listed = []
+    for block in sorted(blocks, key=lambda b: int(image.sectors[b])):
+        present = int(image.block_bitmap(block).sum())
+        listed.append({
+            "block": block,
+            "offset": int(image.sectors[block]) * 512,
+            "length": image.header.bitmap_bytes,
+            "sectors_present": f"{present} of {per_block}",
+        })
+    return {"allocated_blocks": image.allocated_blocks(), "listed": listed}

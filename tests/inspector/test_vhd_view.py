@@ -37,6 +37,8 @@ def test_an_avhd_is_decoded_with_its_parent_and_locators(avhd: Path) -> None:
     assert vhd["footer"]["disk_type"] == "Differencing"
     assert vhd["footer"]["offset"] == avhd.stat().st_size - 512
     assert vhd["bat"]["allocated_blocks"] == 1
+    (bitmap,) = vhd["sector_bitmaps"]["listed"]  # 8 KiB written at 3 MiB: block 1, 16 sectors
+    assert (bitmap["block"], bitmap["sectors_present"], bitmap["length"]) == (1, "16 of 4096", 512)
     assert vhd["parent"]["name"] == "base.vhd"
     assert [loc["platform"] for loc in vhd["parent"]["locators"]] == ["W2ku", "W2ru"]
     assert vhd["parent"]["paths"]["relative_path"] == ".\\base.vhd"
@@ -51,7 +53,7 @@ def test_the_vhd_view_jumps_to_a_structure(qtbot: QtBot, avhd: Path, tmp_path: P
     assert isinstance(view, SavedStateView)
     model = view.model
     top = {model.index(r, 0, QModelIndex()).data(): r for r in range(model.rowCount())}
-    assert {"footer", "dynamic_header", "bat", "parent"} <= set(top)
+    assert {"footer", "dynamic_header", "bat", "sector_bitmaps", "parent"} <= set(top)
     view.tree.clicked.emit(model.index(top["dynamic_header"], 0, QModelIndex()))
     hex_model = view.hex.model
     assert hex_model.highlighted_rows() == (hex_model.row_of_offset(512),
