@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -71,6 +72,16 @@ class Mirrored:
 
     def write(self, offset: int, data: bytes) -> None:
         self.disk.write(offset, data)
+        RawImage(self.raw).write(offset, data)
+
+
+class RawImage:
+    """Writes land in a raw file only (content made without hvgui)."""
+
+    def __init__(self, raw: Path) -> None:
+        self.raw = raw
+
+    def write(self, offset: int, data: bytes) -> None:
         fd = os.open(self.raw, os.O_WRONLY)
         try:
             os.pwrite(fd, data, offset)
@@ -109,40 +120,74 @@ def remove(*paths: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def bench_convert_dynamic(work: Path, size: int, repeat: int) -> Row:
-    """(1) a fully written dynamic VHDX to raw: hvctl convert-vhd vs qemu-img convert."""
-    source = work / "full.vhdx"
-    remove(source)
-    vhdx.create_dynamic(source, size)
-    with vhdx.open_disk(source, writable=True) as disk:
-        fill_random(disk, 0, size, seed=1)
-    return _compare_convert(work, source, source, repeat,
-                            f"dynamic {size // MiB} MiB -> raw", "qemu-img convert",
-                            Target(1.0, ratio=True))
+def bench_convert_dynamic(work: Path, size: int, repeat: int) -> list[Row]:
+    """(1) a fully written dynamic VHDX (32 MiB blocks, made by qemu-img from random bytes) to
+    raw: hvctl convert-vhd vs qemu-img convert."""
+    source, content = work / "full.vhdx", work / "full-content.raw"
+    remove(source, content)
+    fill_random(RawImage(raw_file(content, size)), 0, size, seed=1)
+    run(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o",
+         f"subformat=dynamic,block_size={32 * MiB}", str(content), str(source)])
+    rows = _compare_convert(work, source, source, repeat, f"dynamic {size // MiB} MiB -> raw",
+                            Target(1.0, ratio=True), content)
+    remove(source, content)
+    return rows
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _compare_convert(work: Path, ours_source: Path, ref_source: Path, repeat: int, name: str,
-                     reference: str, target: Target) -> Row:
+                     target: Target, expected: Path | None = None) -> list[Row]:
     """hvctl convert-vhd of `ours_source`, the same in process, and qemu-img convert of
-    `ref_source`, all to raw, taking turns."""
-    ours_out, inproc_out, ref_out = work / "ours.raw", work / "inproc.raw", work / "ref.raw"
-    ours, inproc, ref = interleaved(
+    `ref_source`, all to raw, taking turns. hvctl's output is on the disk when it ends;
+    qemu-img's is once with `-t writeback` (it then fdatasyncs), not by default ("unsafe":
+    left in the page cache). One row against each, with the CPU time (user + sys) of each
+    whole process beside it: the wall times of a shared machine move with its load."""
+    outs = {k: work / f"{k}.raw" for k in ("ours", "inproc", "unsafe", "writeback")}
+    cpu: dict[str, list[float]] = {k: [] for k in ("ours", "unsafe", "writeback")}
+
+    def process(key: str, cmd: list[str]) -> Step:
+        def action() -> None:
+            before = _cpu_of_children()
+            run(cmd)
+            cpu[key].append(_cpu_of_children() - before)
+
+        return action, lambda: clean(outs[key])
+
+    qemu = ["qemu-img", "convert", "-f", "vhdx", "-O", "raw"]
+    loads = [os.getloadavg()[0]]
+    ours, inproc, unsafe, writeback = interleaved(
         [
-            (lambda: run([*HVCTL, "convert-vhd", str(ours_source), str(ours_out)]),
-             lambda: clean(ours_out)),
-            (lambda: vhdx.convert_vhd(ours_source, inproc_out), lambda: clean(inproc_out)),
-            (lambda: run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(ref_source),
-                          str(ref_out)]), lambda: clean(ref_out)),
+            process("ours", [*HVCTL, "convert-vhd", str(ours_source), str(outs["ours"])]),
+            (lambda: vhdx.convert_vhd(ours_source, outs["inproc"]),
+             lambda: clean(outs["inproc"])),
+            process("unsafe", [*qemu, str(ref_source), str(outs["unsafe"])]),
+            process("writeback", [*qemu, "-t", "writeback", str(ref_source),
+                                  str(outs["writeback"])]),
         ],
         repeat,
     )
-    same = subprocess.run(["cmp", str(ours_out), str(ref_out)]).returncode == 0
-    remove(ours_out, inproc_out, ref_out)
-    return Row(name + ("" if same else " (OUTPUT DIFFERS)"), ours, ref, reference, target,
-               in_process=inproc)
+    loads.append(os.getloadavg()[0])
+    want = expected or outs["unsafe"]
+    same = all(subprocess.run(["cmp", "-s", str(outs[k]), str(want)]).returncode == 0
+               for k in ("ours", "unsafe", "writeback"))
+    remove(*outs.values())
+    name += "" if same else " (OUTPUT DIFFERS)"
+    ours_cpu, note = statistics.median(cpu["ours"]), f"load {loads[0]:.1f}-{loads[1]:.1f}"
+    return [
+        Row(f"{name}, both durable", ours, writeback, "qemu-img -t writeback", target,
+            in_process=inproc, note=f"CPU {ours_cpu:.2f} vs "
+            f"{statistics.median(cpu['writeback']):.2f} s; {note}"),
+        Row(f"{name}, qemu-img not durable", ours, unsafe, "qemu-img (default: unsafe)", target,
+            in_process=inproc, note=f"CPU {ours_cpu:.2f} vs "
+            f"{statistics.median(cpu['unsafe']):.2f} s; {note}"),
+    ]
 
 
-def bench_convert_chain(work: Path, size: int, repeat: int) -> Row:
+def bench_convert_chain(work: Path, size: int, repeat: int) -> list[Row]:
     """(2) the same content through a 4-deep chain of scattered partial blocks vs qemu-img
     converting the equivalent flat VHDX, which qemu-img makes from a raw image holding the
     same writes (never read through hvgui): the outputs compared are independent."""
@@ -167,10 +212,10 @@ def bench_convert_chain(work: Path, size: int, repeat: int) -> Row:
                 mirrored.write(offset, rng.randbytes(length))
     run(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic",
          str(flat_raw), str(flat)])
-    row = _compare_convert(work, chain[-1], flat, repeat, f"4-deep chain {size // MiB} MiB -> raw",
-                           "qemu-img (flat)", Target(2.0, ratio=True))
+    rows = _compare_convert(work, chain[-1], flat, repeat, f"4-deep chain {size // MiB} MiB -> raw",
+                            Target(2.0, ratio=True), flat_raw)
     remove(flat_raw, flat, *chain)
-    return row
+    return rows
 
 
 def bench_merge(work: Path, changed: int, repeat: int) -> Row:
@@ -278,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="hvgui-bench-") as tmp:
         work = Path(tmp)
         if "convert" in args.only:
-            rows.append(bench_convert_dynamic(work, size, repeat))
+            rows.extend(bench_convert_dynamic(work, size, repeat))
         if "chain" in args.only:
-            rows.append(bench_convert_chain(work, size, repeat))
+            rows.extend(bench_convert_chain(work, size, repeat))
         if "merge" in args.only:
             rows.append(bench_merge(work, changed, repeat))
         if "diff64t" in args.only:
