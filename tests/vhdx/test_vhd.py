@@ -121,6 +121,9 @@ def test_differencing_chain_reads_like_libvhdi(tmp_path: Path) -> None:
     convert_vhd(chain[0], tmp_path / "flat.raw")
     assert (tmp_path / "flat.raw").read_bytes() == expected
     assert [link.exists for link in walk_chain(chain[0])] == [True, True, True]
+    # README: 7-Zip reads our .avhd chain (parents beside it) to the same bytes.
+    seven = run(tool("7zz"), "e", "-so", "-tvhd", chain[0])
+    assert seven.returncode == 0 and seven.stdout == expected
 
 
 def test_a_write_of_part_of_a_sector_keeps_the_rest_from_the_parent(tmp_path: Path) -> None:
