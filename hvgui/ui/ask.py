@@ -134,6 +134,25 @@ def ask_directory(parent: QWidget | None, title: str, start: Path | None = None)
     return Path(chosen) if chosen else None
 
 
+def ask_host_path(
+    parent: QWidget | None, host: HostBackend, title: str, start: Path | None = None,
+    filters: str | None = None,
+) -> Path | None:
+    """A folder (a file with `filters`) on `host`: browsed where its files are on this
+    computer, else typed as the host names it (a file dialog would give a path of this
+    computer, not the host's)."""
+    elsewhere = host.capabilities.reason(Capability.LOCAL_FILES)
+    if not elsewhere:
+        if filters is None:
+            return ask_directory(parent, title, start)
+        return ask_open_file(parent, title, start, filters)
+    limits = host.capabilities.reason(Capability.OUTSIDE_FOLDERS)
+    what = "folder" if filters is None else "file"
+    label = f"A {what} on {host.display_name}: {elsewhere}" + (f"; {limits}" if limits else "")
+    typed = ask_text(parent, title, label, str(start or ""))
+    return Path(typed.strip()) if typed and typed.strip() else None
+
+
 def ask_open_file(
     parent: QWidget | None, title: str, start: Path | None = None, filters: str = ""
 ) -> Path | None:

@@ -110,8 +110,8 @@ def revert(parent: QWidget, sel: Selection) -> HostOp | None:
 
 def move_storage(parent: QWidget, sel: Selection) -> HostOp | None:
     host, vm = sel.session.host, sel.vm
-    folder = ask.ask_directory(
-        parent, f"Move the storage of {vm.name} to", sel.session.local_folder()
+    folder = ask.ask_host_path(
+        parent, host, f"Move the storage of {vm.name} to", sel.session.local_folder()
     )
     if folder is None:
         return None
@@ -121,7 +121,7 @@ def move_storage(parent: QWidget, sel: Selection) -> HostOp | None:
 
 def export_vm(parent: QWidget, sel: Selection) -> HostOp | None:
     host, vm = sel.session.host, sel.vm
-    folder = ask.ask_directory(parent, f"Export {vm.name} to")
+    folder = ask.ask_host_path(parent, host, f"Export {vm.name} to")
     if folder is None:
         return None
     return HostOp(sel.session, vm, Phase.EXPORT,
@@ -181,7 +181,7 @@ def export_checkpoint(parent: QWidget, sel: Selection) -> HostOp | None:
     host, vm, snap = sel.session.host, sel.vm, sel.snapshot
     if snap is None:
         return None
-    folder = ask.ask_directory(parent, f"Export checkpoint \"{snap.name}\" to")
+    folder = ask.ask_host_path(parent, host, f"Export checkpoint \"{snap.name}\" to")
     if folder is None:
         return None
     return HostOp(sel.session, vm, Phase.EXPORT, lambda p, c: host.export_snapshot(

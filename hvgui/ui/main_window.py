@@ -594,6 +594,8 @@ class MainWindow(QMainWindow):
             tooltip = session.host.location
             if windows_root(session.host):
                 tooltip += f"\nstands for {windows_root(session.host)} on a Windows host"
+            tooltip += "".join(f"\nNo {capability.value} here: {reason}" for capability, reason
+                               in session.host.capabilities.missing.items())
             self.navigation.add_host(key, session.name, tooltip)
         self.navigation.select_host(key)
         self.show_host(key)
@@ -828,6 +830,12 @@ class MainWindow(QMainWindow):
             if reason:
                 action.setEnabled(False)
             action.setToolTip(reason or action.statusTip())
+        # What happened still lists this session's operations: what it lacks is said, not
+        # greyed (a real host keeps no event log or lab journal of its own).
+        lacks = " ".join(r for r in (capabilities.reason(Capability.EVENT_LOG),
+                                     capabilities.reason(Capability.JOURNAL)) if r)
+        self.what_dock.setToolTip(lacks)
+        a.show_what_happened.setToolTip(lacks or a.show_what_happened.statusTip())
 
     def update_actions(self) -> None:
         """Enable what the selection allows; the Actions pane shows only those."""

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.backend import VM, HardDrive, HostBackend, OperationResult, Snapshot
+from hvgui.backend import VM, Capability, HardDrive, HostBackend, OperationResult, Snapshot
 from hvgui.backend.names import name_problem
 from hvgui.backend.states import CHECKPOINT_TYPES, VMState
 from hvgui.progress import CancelToken, Progress, scaled
@@ -250,6 +250,11 @@ class SettingsDialog(QDialog):
         self.location = QLineEdit(str(snap.path if snap is not None else vm.snapshot_file_location))
         browse = QPushButton("&Browse...")
         browse.clicked.connect(self._browse)
+        # A remote host's folder is typed as the host names it: no local file dialog.
+        elsewhere = self.session.host.capabilities.reason(Capability.LOCAL_FILES)
+        browse.setEnabled(not elsewhere)
+        browse.setToolTip(elsewhere)
+        self.browse = browse
         where = QHBoxLayout()
         where.addWidget(self.location)
         where.addWidget(browse)
@@ -291,8 +296,8 @@ class SettingsDialog(QDialog):
 
     def _add_drive(self, pass_through: bool) -> None:
         what = "physical disk file (raw)" if pass_through else "virtual hard disk"
-        path = ask.ask_open_file(
-            self, f"Choose a {what}", self.session.local_folder(),
+        path = ask.ask_host_path(
+            self, self.session.host, f"Choose a {what}", self.session.local_folder(),
             "Raw disks (*.raw *.img);;All files (*)" if pass_through
             else "Virtual hard disks (*.vhdx *.avhdx);;All files (*)",
         )
