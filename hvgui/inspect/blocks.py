@@ -14,12 +14,14 @@ import numpy as np
 from hvgui.vhdx import (
     ParentMismatchError,
     ParentNotFoundError,
+    VhdImage,
     VhdxError,
     VhdxImage,
     open_disk,
 )
 from hvgui.vhdx.image import DATA, PARENT
 from hvgui.vhdx.locator import parent_file_name
+from hvgui.vhdx.sniff import is_vhd
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,45 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
     except ParentMismatchError as exc:
         if Path(exc.subject) != Path(path):
             raise  # the break is further down the chain: this disk's own map says nothing
-        with VhdxImage.open(Path(path)) as image:
+        with _open(Path(path)) as image:
             name = parent_file_name(image.parent_locator) or "parent"
         blocks = _single_file_map(Path(path), exc.problem, f"{name} (changed)", "changed")
     return replace(blocks, states=_bat_states(blocks))
+
+
+def _open(file: Path) -> VhdxImage | VhdImage:
+    """One file of a chain, VHDX or legacy VHD (both map ranges and name their parent)."""
+    return VhdImage.open(file) if is_vhd(file) else VhdxImage.open(file)
+
+
+def _own_states(image: VhdxImage | VhdImage) -> Any:
+    """The state of each of the file's own blocks (numpy int8): a VHDX's BAT states; a VHD's
+    block allocation and sector bitmap, in the VHD_* states."""
+    if isinstance(image, VhdxImage):
+        per_block = np.zeros(image.geometry.payload_blocks, dtype=np.int8)
+        numbers, values, _ = image.bat.payload_states()
+        per_block[numbers] = values
+        return per_block
+    if image.header is None:
+        return np.full(-(-image.virtual_size // image.block_size), VHD_FIXED, dtype=np.int8)
+    allocated = image.sectors >= 0
+    states = np.where(allocated, VHD_ALL, VHD_UNALLOCATED).astype(np.int8)
+    if image.has_parent:  # a differencing disk's sectors are its own only where marked
+        for block in np.flatnonzero(allocated).tolist():
+            if not image.block_bitmap(block).all():
+                states[block] = VHD_SOME
+    return states
+
+
+def _state_of(image: VhdxImage | VhdImage, block: int) -> int:
+    """The state of one of the file's own blocks (as _own_states, for a single block)."""
+    if isinstance(image, VhdxImage):
+        return image.bat.payload_entry(block) & 7
+    if image.header is None:
+        return VHD_FIXED
+    if image.sectors[block] < 0:
+        return VHD_UNALLOCATED
+    return VHD_SOME if image.has_parent and not image.block_bitmap(block).all() else VHD_ALL
 
 
 def _bat_states(blocks: BlockMap) -> list[Any]:
@@ -88,10 +125,8 @@ def _bat_states(blocks: BlockMap) -> list[Any]:
         states = np.full(count, -1, dtype=np.int8)
         if level == 0 or blocks.missing_parent is None:
             try:
-                with VhdxImage.open(file) as image:
-                    per_block = np.zeros(image.geometry.payload_blocks, dtype=np.int8)
-                    numbers, values, _ = image.bat.payload_states()
-                    per_block[numbers] = values
+                with _open(file) as image:
+                    per_block = _own_states(image)
                     if image.block_size >= blocks.block_size:
                         index = leaf_offsets // image.block_size
                         inside = index < len(per_block)
@@ -110,7 +145,7 @@ def _bat_states(blocks: BlockMap) -> list[Any]:
 
 
 def _single_file_map(path: Path, problem: str, placeholder: str, status: str) -> BlockMap:
-    with VhdxImage.open(path) as image:
+    with _open(path) as image:
         size, bs = image.virtual_size, image.block_size
         blocks: list[MapBlock] = []
         for index in range((size + bs - 1) // bs):
@@ -128,8 +163,15 @@ def _single_file_map(path: Path, problem: str, placeholder: str, status: str) ->
 
 # A leaf block covering several smaller blocks of a parent in different states.
 MIXED_STATE = 8
+# A legacy VHD has no BAT states: a block is allocated or not (BAT entry 0xFFFFFFFF), and in a
+# differencing VHD its sector bitmap says which sectors are its own.
+VHD_UNALLOCATED, VHD_ALL, VHD_SOME, VHD_FIXED = 9, 10, 11, 12
 STATE_NAMES = {0: "NOT_PRESENT", 1: "UNDEFINED", 2: "ZERO", 3: "UNMAPPED", 6: "FULLY_PRESENT",
-               7: "PARTIALLY_PRESENT", MIXED_STATE: "MIXED (its smaller blocks differ)"}
+               7: "PARTIALLY_PRESENT", MIXED_STATE: "MIXED (its smaller blocks differ)",
+               VHD_UNALLOCATED: "unallocated", VHD_ALL: "allocated",
+               VHD_SOME: "allocated, some sectors marked", VHD_FIXED: "fixed"}
+_HOLDS_DATA = ("FULLY_PRESENT", "PARTIALLY_PRESENT", "allocated",
+               "allocated, some sectors marked", "fixed")
 
 
 @dataclass(frozen=True)
@@ -163,14 +205,14 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
             steps.append(ReadStep(file, [], 0, 0, 0, [], note))
             break
         try:
-            image = VhdxImage.open(file)
+            image = _open(file)
         except VhdxError as exc:
             steps.append(ReadStep(file, [], 0, 0, left, [], f"cannot be read: {exc.problem}"))
             break
         with image:
             bs = image.block_size
             states = sorted({
-                STATE_NAMES.get(image.bat.payload_entry(b) & 7, "?")
+                STATE_NAMES.get(_state_of(image, b), "?")
                 for start, n in pending
                 for b in range(start // bs, (start + n - 1) // bs + 1)
                 if start < image.virtual_size
@@ -195,7 +237,7 @@ def read_path(blocks: BlockMap, block: int) -> list[ReadStep]:
             note = "serves some sectors (its sector bitmap marks them); the rest is read below"
         elif zeros and not passed:
             note = "the block reads as zeros here"
-        elif any(state in ("FULLY_PRESENT", "PARTIALLY_PRESENT") for state in states):
+        elif any(state in _HOLDS_DATA for state in states):
             note = "holds none of the sectors still needed: they go on to its parent"
         else:
             note = "holds nothing of this block: the read goes on to its parent"

@@ -4,6 +4,7 @@ over the file's bytes, with Test-VHD's findings and the chain; and on the comman
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from hvgui.cli.main import main
 from hvgui.inspect import VHD, identify, inspect_file
-from hvgui.ui.inspector.binary_view import SavedStateView
+from hvgui.ui.inspector.vhdx_view import VhdView
 from hvgui.ui.inspector.window import make_file_view
 from hvgui.ui.workers import Runner
 from hvgui.vhdx import create_vhd, create_vhd_differencing, open_disk
@@ -50,16 +51,46 @@ def test_the_vhd_view_jumps_to_a_structure(qtbot: QtBot, avhd: Path, tmp_path: P
     runner = Runner()
     view = make_file_view(avhd, inspect_file(avhd), runner, [])
     qtbot.addWidget(view)
-    assert isinstance(view, SavedStateView)
-    model = view.model
+    assert isinstance(view, VhdView)
+    structure = view.structure
+    model = structure.model
     top = {model.index(r, 0, QModelIndex()).data(): r for r in range(model.rowCount())}
     assert {"footer", "dynamic_header", "bat", "sector_bitmaps", "parent"} <= set(top)
-    view.tree.clicked.emit(model.index(top["dynamic_header"], 0, QModelIndex()))
-    hex_model = view.hex.model
+    structure.tree.clicked.emit(model.index(top["dynamic_header"], 0, QModelIndex()))
+    hex_model = structure.hex.model
     assert hex_model.highlighted_rows() == (hex_model.row_of_offset(512),
                                             hex_model.row_of_offset(1535))
+    view.tabs.setCurrentWidget(structure)
     view.resize(800, 600)
     view.grab().save(str(tmp_path / "vhd-view.png"))
+    runner.shutdown()
+
+
+def test_a_vhd_chain_has_a_block_map_and_read_path(
+    qtbot: QtBot, avhd: Path, tmp_path: Path
+) -> None:
+    """The block map of an .avhd over its .vhd: the block the child wrote part of is split
+    between the two files; its read path names the VHD's states (allocated, sector bitmap)."""
+    runner = Runner()
+    view = make_file_view(avhd, inspect_file(avhd), runner, [])
+    qtbot.addWidget(view)
+    assert isinstance(view, VhdView)
+    panel = view.block_panel
+    qtbot.waitUntil(lambda: panel.blocks is not None, timeout=10000)
+    assert panel.blocks is not None
+    assert [p.name for p in panel.blocks.chain] == ["base_1.avhd", "base.vhd"]
+    written = 3 * MiB // panel.blocks.block_size  # the child wrote 8 KiB there
+    assert dict(panel.blocks.blocks[written].sources) == {
+        0: 8192, -1: panel.blocks.block_size - 8192}  # its sectors, and zeros below
+    panel.show_read_path(written)
+    text = panel.path_text.toPlainText()
+    assert "BAT: allocated, some sectors marked" in text and "8 KiB read here" in text
+    assert "BAT: unallocated" in text  # the base never wrote there: zeros
+    view.resize(900, 600)
+    qtbot.wait(50)
+    view.grab().save(str(tmp_path / "vhd-block-map.png"))
+    if os.environ.get("HVGUI_SHOTS"):
+        view.grab().save(os.path.join(os.environ["HVGUI_SHOTS"], "vhd-block-map.png"))
     runner.shutdown()
 
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from hvgui.errors import HvError
 from hvgui.inspect import STATE_NAMES, BlockMap, block_map, read_path
+from hvgui.ui.inspector.binary_view import SavedStateView
 from hvgui.ui.inspector.block_map import (
     ZERO,
     BlockMapData,
@@ -343,3 +344,22 @@ class VhdxView(QWidget):
         if creator:
             parts.append(f"written by {creator}")
         return ", ".join(parts) or "VHDX file"
+
+
+class VhdView(QWidget):
+    """A legacy VHD/AVHD: its block map, as a VHDX's (a VHD block is allocated or not, and a
+    differencing one's sector bitmap marks its own sectors), and its structure over its bytes."""
+
+    def __init__(
+        self, path: Path, facts: dict[str, Any], runner: Runner, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("vhdView")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget(self)
+        self.block_panel = BlockMapPanel(path, runner, self)
+        self.structure = SavedStateView(path, facts, self)
+        self.tabs.addTab(self.block_panel, "Block map")
+        self.tabs.addTab(self.structure, "Structure")
+        layout.addWidget(self.tabs, 1)

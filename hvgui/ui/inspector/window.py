@@ -56,7 +56,7 @@ from hvgui.ui.inspector.file_models import FileListModel, Roles
 from hvgui.ui.inspector.hex_view import HexView
 from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel, replace_tab
 from hvgui.ui.inspector.space_view import SpaceView
-from hvgui.ui.inspector.vhdx_view import VhdxView
+from hvgui.ui.inspector.vhdx_view import VhdView, VhdxView
 from hvgui.ui.inspector.xml_view import XmlView
 from hvgui.ui.workers import Op, Runner
 
@@ -87,7 +87,9 @@ def make_file_view(
         return VhdxView(path, facts, runner, parent)
     if kind == XML or (kind in (VMCX, VMRS) and facts.get("decoded")):
         return XmlView(path, facts, runner, others, parent, local_copy)
-    if kind in (BIN, VSV, VHD):
+    if kind == VHD:
+        return VhdView(path, facts, runner, parent)
+    if kind in (BIN, VSV):
         return SavedStateView(path, facts, parent)
     return NotDecodedView(path, facts, parent)
 
