@@ -21,7 +21,7 @@ SHOTS = Path(os.environ.get("HVGUI_SHOTS", "")) if os.environ.get("HVGUI_SHOTS")
 
 @pytest.fixture
 def host_dir(tmp_path: Path) -> Path:
-    return exported_vm(tmp_path / "Export")
+    return exported_vm(tmp_path / "Export", branch=True)
 
 
 def test_open_folder_shows_a_real_vm_read_only_with_a_banner(
@@ -31,6 +31,8 @@ def test_open_folder_shows_a_real_vm_read_only_with_a_banner(
     window.vm_view.selectRow(vm_index(window, "web01").row())
     qtbot.waitUntil(lambda: "After" in tree_names(window), timeout=5000)
     assert tree_names(window)["After"] == "Before"
+    # No file names a parent (as on a real host): the tree comes from the disk chain.
+    assert tree_names(window)["Branch"] == "Before" and tree_names(window)["Now"] == "After"
     assert window.read_only_banner.isVisible()
     assert "a folder from a Hyper-V host" in window.read_only_banner.text()
     assert window.adopt_button.isVisible() and window.acts.adopt_host.isEnabled()
