@@ -212,6 +212,12 @@ class HyperVHost:
         return [vhd_from_record(obj) for obj in self._results("get_vhd", {"Path": path}, path,
                                                                "VHD")]
 
+    def file_sizes(self, vm: VM) -> dict[str, int]:
+        """The length of each file of `vm` as the host lists it (vm_files.ps1): configuration
+        and saved state, its checkpoints' files, the disks beside its drives; keyed by the
+        host's own path."""
+        return {facts.path: facts.length for facts in self._files(vm)}
+
     def events(self, vm: str | None = None) -> list[DiskEvent]:
         """What this session's operations changed on the host's disks (a real host keeps no
         event log of its own: Capability.EVENT_LOG)."""

@@ -4,7 +4,9 @@ planned from the model alone, with no configuration file read.
 The VM, its checkpoint tree and each one's hard drives say which disks a delete leaves
 unreferenced; each drive's chain (`chain_files`, or Get-VHD where the backend offers it, which
 also gives each file's size) gives the disk tree; Hyper-V's merge rule (backend/merges.py) does
-the rest. The lab host's own preview (deletes.py) plans the same on its configurations.
+the rest; the VM's file listing (`file_sizes`, where the backend offers it) gives the
+checkpoints' configuration and saved-state sizes. The lab host's own preview (deletes.py) plans
+the same on its configurations.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hvgui.inspect.deletes import DELETE, KEEP, MERGE, DeletePreview, PlannedFil
 
 if TYPE_CHECKING:
     from hvgui.backend import HostBackend
-    from hvgui.backend.model import HardDrive
+    from hvgui.backend.model import VM, HardDrive
     from hvgui.vhdx import VhdInfo
 
 
@@ -28,6 +30,13 @@ class GetsVhdChains(Protocol):
     """A backend that runs Get-VHD up a disk's chain (hvgui.hyperv's HyperVHost)."""
 
     def get_vhd_chain(self, path: str) -> list[VhdInfo]: ...
+
+
+@runtime_checkable
+class ListsFileSizes(Protocol):
+    """A backend that lists a VM's files with their lengths (hvgui.hyperv's HyperVHost)."""
+
+    def file_sizes(self, vm: VM) -> dict[str, int]: ...
 
 
 NOW = "Now"
@@ -98,15 +107,19 @@ def model_delete_preview(
     parents = dict(tree.parents)
     plan = plan_merges(parents, pending)
 
+    # The checkpoints' configuration and saved state: their lengths as the host lists them.
+    listed = ({_key(path): size for path, size in host.file_sizes(machine).items()}
+              if isinstance(host, ListsFileSizes) else {})
     files: list[PlannedFile] = []
     for snap in doomed:
         files.append(PlannedFile(snap.config_path, DELETE,
                                  f"configuration of checkpoint “{snap.name}”",
+                                 size=listed.get(_key(snap.config_path), 0),
                                  checkpoint=snap.name))
         for path, what in ((snap.bin_path, "saved memory"), (snap.vsv_path, "saved device state")):
             if path is not None:
                 files.append(PlannedFile(path, DELETE, f"{what} of “{snap.name}”",
-                                         checkpoint=snap.name))
+                                         size=listed.get(_key(path), 0), checkpoint=snap.name))
 
     def planned(key: PurePath, action: str, reason: str, into: Path | None = None,
                 bytes_moved: int = 0) -> PlannedFile:

@@ -67,6 +67,20 @@ def test_merged_bytes_are_the_merged_files_sizes_from_get_vhd(lab: Host) -> None
     assert preview.to_json()["BytesMoved"] == merged.bytes_moved
 
 
+def test_a_checkpoints_configuration_and_saved_state_have_their_sizes(lab: Host) -> None:
+    """From the host's listing of the VM's files (vm_files.ps1), as a real host lists them:
+    what the delete frees is shown, not 0."""
+    preview = delete_preview(_remote(lab), "Lab", "Two")
+    snap = lab.get_snapshot("Lab", "Two")
+    own = [p for p in (snap.config_path, snap.bin_path, snap.vsv_path) if p is not None]
+    assert len(own) == 3  # taken while running: its saved memory and device state too
+    shown = {f.path: f.size for f in preview.files if f.path in own}
+    assert shown == {p: p.stat().st_size for p in own}
+    assert all(shown.values())
+    assert all(f.action == DELETE and f.checkpoint == "Two" for f in preview.files
+               if f.path in own)
+
+
 class _ChainsOnly:
     """A backend giving chains through the Protocol only (`chain_files`), no Get-VHD sizes."""
 
