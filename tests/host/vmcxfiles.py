@@ -40,6 +40,7 @@ def vmcx_folder(corpus_dir: Path, folder: Path, *, disk: bool = True) -> Path:
 
 
 CHECKPOINTS = (  # (id, name, parent): "After" is a child of "Before"; Now descends from After
+    # (as their disks say: no file names a parent)
     ("6A0B3C1D-2E4F-4A5B-8C6D-7E8F90A1B2C3", "Before", None),
     ("7B1C4D2E-3F50-4B6C-9D7E-8F90A1B2C3D4", "After", "6A0B3C1D-2E4F-4A5B-8C6D-7E8F90A1B2C3"),
 )
@@ -52,8 +53,9 @@ def vmcx_folder_with_checkpoints(corpus_dir: Path, folder: Path) -> Path:
     `Snapshots` and an AVHDX beside the real disk. The corpus has no checkpoint's VMCX: these
     are the real file's key tree, changed as a checkpoint changes it (its own id, name, time and
     frozen disk; the VM's list of checkpoints and its running disk), written by vmcxwriter.py.
-    Needs the extra (the real file is decoded). A checkpoint names its parent in hvgui's
-    `snapshot` section (docs/formats.md: the key a real 2016+ checkpoint uses is not known)."""
+    Needs the extra (the real file is decoded). Nothing of hvgui's is added: no file names a
+    parent checkpoint (the key a real 2016+ checkpoint would use is not known), so the tree is
+    derived from the disks each checkpoint froze, as for a real 2012 R2 folder."""
     import copy
     import struct
     from datetime import UTC, datetime
@@ -87,9 +89,8 @@ def vmcx_folder_with_checkpoints(corpus_dir: Path, folder: Path) -> Path:
     leaf(snapshots, "list/size", "integer", str(len(CHECKPOINTS)))
     for n, (snap_id, _, _) in enumerate(CHECKPOINTS):
         leaf(snapshots, f"list/guid{n}", "string", snap_id)
-    leaf(snapshots, "parent", "string", CHECKPOINTS[-1][0])
     write_vmcx(vm, folder / "Virtual Machines" / f"{VM_ID}.vmcx")
-    for n, (snap_id, name, parent) in enumerate(CHECKPOINTS):
+    for n, (snap_id, name, _) in enumerate(CHECKPOINTS):
         snap = copy.deepcopy(real)
         leaf(snap, "properties/global_id", "string", snap_id)
         leaf(snap, "properties/name", "string", name)
@@ -97,8 +98,7 @@ def vmcx_folder_with_checkpoints(corpus_dir: Path, folder: Path) -> Path:
         leaf(snap, "properties/creation_time", "bytes",
              base64.b64encode(struct.pack("<Q", taken)).decode("ascii"))
         leaf(snap, drive, "string", disk(chain[n]))
-        for where, text in (("parent_id", parent or ""), ("type", "Production"),
-                            ("vm_id", VM_ID), ("vm_state", "Off")):
-            leaf(snap, f"snapshot/{where}", "string", text)
+        snap_list = snap.find("global_settings/snapshots/list")
+        assert snap_list is not None and snap_list.findtext("size") == "0"  # as the VM's was
         write_vmcx(snap, folder / "Snapshots" / f"{snap_id}.vmcx")
     return folder
