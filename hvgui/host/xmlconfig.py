@@ -44,11 +44,25 @@ MAX_VM_DRIVES = 260  # Hyper-V's most: 2 IDE controllers of 2, 4 SCSI controller
 # Our choice (Hyper-V's synthetic Fibre Channel device GUID is not public): see docs/formats.md.
 FIBRE_CHANNEL_DEVICE = "5b2e6f0c-2f1a-4d7b-9f3e-8a1c6d0b4e21"
 FLOPPY_DEVICE = "8f0d2762-0b00-4e04-af4f-19010527cb93"  # its section holds a VFD drive
-_SYNTHETIC_DEVICES = (
-    ("58f75a6d-d949-4320-99e1-a2a2576d581c", "Microsoft Synthetic Mouse"),
-    ("197f74e3-b84b-46de-8ae6-82f1cd181cdc", "Microsoft Synthetic Keyboard"),
-    ("f3cf6965-e8d3-44a9-9b7d-a04245ea7525", "Microsoft Synthetic Video"),
+# The synthetic devices and integration components a 2012 R2 VM lists in its manifest (instance
+# GUID = type GUID), with its section's VDEVVersion (None: no section), as the public 2012 R2
+# configuration has them.
+_SYNTHETIC_DEVICES: tuple[tuple[str, str, int | None], ...] = (
+    ("58f75a6d-d949-4320-99e1-a2a2576d581c", "Microsoft Synthetic Mouse", 512),
+    ("197f74e3-b84b-46de-8ae6-82f1cd181cdc", "Microsoft Synthetic Keyboard", 256),
+    ("f3cf6965-e8d3-44a9-9b7d-a04245ea7525", "Microsoft Synthetic Video", 256),
+    ("bc12c717-8898-4688-8ee4-2cd14894f8ea", "Microsoft Hyper-V Activation Component", None),
+    ("6c09bb55-d683-4da0-8931-c9bf705f6480", "Microsoft Guest Interface Component", 256),
+    ("84eaae65-2f2e-45f5-9bb5-0e857dc8eb47", "Microsoft Heartbeat Component", 256),
+    ("2a34b1c2-fd73-4043-8a5b-dd2159bc743f", "Microsoft Key-Value Pair Exchange Component", 256),
+    ("9f8233ac-be49-4c79-8ee3-e7e1985b2077", "Microsoft Shutdown Component", 256),
+    ("2497f4de-e9fa-4204-80e4-4b75c46419c0", "Microsoft Time Synchronization Component", 256),
+    ("5ced1297-4598-4915-a5fc-ad21bb4d02a4", "Microsoft VSS Component", 256),
+    ("6c5addb9-a11a-4e8e-84cb-e6208201db63", "Microsoft RDV Component", 512),
 )
+GUEST_INTERFACE = "6c09bb55-d683-4da0-8931-c9bf705f6480"  # its section: Enabled False
+COM_PORTS_DEVICE = "8e3a359f-559a-4b6a-98a9-1690a6100ed7"  # generation 1: COM1/COM2
+BIOS_DEVICE = "ac6b8dc1-3257-4a70-b1b2-a9c9215659ad"  # generation 1: boot order, serials
 
 DRIVE_VHD = "VHD"
 DRIVE_ISO = "ISO"
@@ -813,11 +827,13 @@ def new_vm_config(
     doc.set("global_settings/snapshots/parent", "string", "")
     doc.snapshot_ids = []
     doc.set("hvgui/state", "string", "Off")
-    for device, device_name in _SYNTHETIC_DEVICES:
+    for device, device_name, vdev_version in _SYNTHETIC_DEVICES:
         section = doc._add_device(device, device, device_name)
-        version = etree.SubElement(section, "VDEVVersion")
-        version.attrib["type"] = "integer"
-        version.text = "256"
+        if vdev_version is None:
+            doc.root.remove(section)
+        else:
+            doc.set(f"_{device}_/VDEVVersion", "integer", vdev_version)
+    doc.set(f"_{GUEST_INTERFACE}_/Enabled", "bool", False)
     if generation == 1:  # emulated: a section of its own, never in the manifest
         section = etree.SubElement(doc.root, f"_{IDE_DEVICE}_")
         doc.set(f"_{IDE_DEVICE}_/VDEVVersion", "integer", 1280)
@@ -826,6 +842,35 @@ def new_vm_config(
             for location in (0, 1):
                 kind = DRIVE_ISO if (number, location) == (1, 0) else DRIVE_NONE
                 doc.set_drive("IDE", number, location, kind, "")
+        _emulated_generation_1(doc, vm_id)
     else:
         doc.add_scsi_controller()
     return doc
+
+
+def _emulated_generation_1(doc: ConfigDoc, vm_id: str) -> None:
+    """The emulated devices' sections of a new generation 1 VM, as the public 2012 R2 file
+    has them: the floppy drive (empty), COM1 and COM2 (unconnected), and the BIOS (Hyper-V's
+    default boot order; serial numbers and BIOS GUID of its own, derived from the VM's Id)."""
+    doc.set(f"_{FLOPPY_DEVICE}_/VDEVVersion", "integer", 256)
+    doc.set(f"_{FLOPPY_DEVICE}_/controller0/drive0/pathname", "string", "")
+    doc.set(f"_{FLOPPY_DEVICE}_/controller0/drive0/type", "string", DRIVE_FLOPPY)
+    doc.set(f"_{COM_PORTS_DEVICE}_/VDEVVersion", "integer", 512)
+    for port in (0, 1):
+        doc.set(f"_{COM_PORTS_DEVICE}_/port{port}/connection", "string", "")
+    bios = f"_{BIOS_DEVICE}_"
+    digits = f"{uuid.uuid5(uuid.NAMESPACE_URL, f'hvgui:bios:{vm_id}').int:040d}"[-26:]
+    serial = "-".join(digits[i:i + 4] for i in range(0, 26, 4))  # 1981-9952-...-7651-98
+    doc.set(f"{bios}/VDEVVersion", "integer", 512)
+    doc.set(f"{bios}/base_board/serial_number", "string", serial)
+    bios_guid = uuid.uuid5(uuid.NAMESPACE_URL, f"hvgui:bios-guid:{vm_id}")
+    doc.set(f"{bios}/bios_guid", "string", "{" + str(bios_guid).upper() + "}")
+    doc.set(f"{bios}/bios_serial_number", "string", serial)
+    for number, device in enumerate(("Optical", "HardDrive", "Network", "Floppy")):
+        doc.set(f"{bios}/boot/device{number}", "string", device)
+    doc.set(f"{bios}/chassis/asset_tag", "string", serial)
+    doc.set(f"{bios}/chassis/serial_number", "string", serial)
+    doc.set(f"{bios}/num_lock", "bool", False)
+    doc.set(f"{bios}/pause_after_boot_failure", "bool", False)
+    doc.set(f"{bios}/pxe_preferred_protocol", "integer", 4)
+    doc.set(f"{bios}/secure_boot_enabled", "bool", False)

@@ -220,3 +220,42 @@ def test_resource_metering_and_the_other_common_elements_are_written(
     ide = [m for m in again.root.iterfind("global_settings/metrics/devicetype/deviceinstance")
            if m.findtext("guid") == IDE.upper()]
     assert len(ide) == 1 and len(list(ide[0].iterfind("metric"))) == 5
+
+
+INTEGRATION = ["Microsoft Hyper-V Activation Component", "Microsoft Guest Interface Component",
+               "Microsoft Heartbeat Component", "Microsoft Key-Value Pair Exchange Component",
+               "Microsoft Shutdown Component", "Microsoft Time Synchronization Component",
+               "Microsoft VSS Component", "Microsoft RDV Component"]
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_a_new_vm_has_the_devices_a_2012_r2_vm_has(host: Host, generation: int) -> None:
+    """The manifest lists the integration components (instance = type, as in the public 2012
+    R2 file); a generation 1 VM also has its emulated floppy, COM ports and BIOS sections.
+    None of them is taken for a storage controller."""
+    make_vm(host, generation=generation)
+    path = host.get_vm("web01").config_path
+    tree = etree.fromstring(_text(path).split("?>", 1)[1].encode())
+    listed = [(e.findtext("name"), e.findtext("device"), e.findtext("instance"))
+              for e in tree.find("manifest") if str(e.tag).startswith("vdev")]
+    names = [name for name, _, _ in listed]
+    assert names[:3] == ["Microsoft Synthetic Mouse", "Microsoft Synthetic Keyboard",
+                         "Microsoft Synthetic Video"]
+    assert names[3:11] == INTEGRATION
+    assert all(device.upper() == instance for _, device, instance in listed[:11])
+    assert tree.findtext("_6c09bb55-d683-4da0-8931-c9bf705f6480_/Enabled") == "False"
+    assert tree.find("_bc12c717-8898-4688-8ee4-2cd14894f8ea_") is None  # no section, as there
+    bios = tree.find("_ac6b8dc1-3257-4a70-b1b2-a9c9215659ad_")
+    floppy = "_8f0d2762-0b00-4e04-af4f-19010527cb93_/controller0/drive0/type"
+    if generation == 1:
+        assert [d.text for d in bios.find("boot")] == ["Optical", "HardDrive", "Network",
+                                                      "Floppy"]
+        assert re.fullmatch(r"(\d{4}-){6}\d{2}", bios.findtext("bios_serial_number"))
+        assert tree.findtext(floppy) == "VFD"
+        assert tree.find("_8e3a359f-559a-4b6a-98a9-1690a6100ed7_/port1/connection") is not None
+    else:
+        assert bios is None and tree.find(floppy) is None
+    doc = ConfigDoc.load(path)
+    assert [d.controller_type for d in doc.drives() if d.kind == "VHD"] == [
+        "IDE" if generation == 1 else "SCSI"]
+    assert doc.scsi_controller_count() == (0 if generation == 1 else 1)
