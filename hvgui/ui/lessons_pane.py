@@ -273,6 +273,18 @@ class LessonsPane(QWidget):
         inspector = self.inspector
         if inspector is None:
             return
+        self._select_file(inspector, look, path, tries=200)
+
+    def _select_file(self, inspector: InspectorWindow, look: Look, path: Path,
+                     tries: int) -> None:
+        """Select the step's file once the inspector has listed the host's files (it reads
+        them off the GUI thread), then open its tab."""
+        if not isValid(inspector):
+            return
+        if inspector.listing and tries > 0:
+            QTimer.singleShot(
+                100, inspector, lambda: self._select_file(inspector, look, path, tries - 1))
+            return
         files = inspector.file_model.files()
         row = next((i for i, f in enumerate(files) if Path(f.path) == path), None)
         if row is None:
