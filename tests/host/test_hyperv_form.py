@@ -259,3 +259,37 @@ def test_a_new_vm_has_the_devices_a_2012_r2_vm_has(host: Host, generation: int) 
     assert [d.controller_type for d in doc.drives() if d.kind == "VHD"] == [
         "IDE" if generation == 1 else "SCSI"]
     assert doc.scsi_controller_count() == (0 if generation == 1 else 1)
+
+
+def test_hvgui_s_own_files_carry_the_checkpoint_tree_in_their_disks_as_a_real_host_s(
+    host: Host
+) -> None:
+    """The tree hvgui names in its own sections is the one its disk chain gives, as a real
+    host's files give it: with those sections stripped (a real 2012 R2 host writes none), a
+    tree grown by checkpoints, an Apply (a branch) and a delete (a merge) reads the same."""
+    make_vm(host, generation=1)
+    for name in ("one", "two", "three"):
+        host.checkpoint_vm("web01", snapshot_name=name)
+    host.restore_snapshot("web01", "one")
+    host.checkpoint_vm("web01", snapshot_name="branch")
+    host.checkpoint_vm("web01", snapshot_name="leaf")
+    host.remove_snapshot("web01", "two")  # three moves up to one; its disk merged
+
+    def tree() -> tuple[list[tuple[str, str | None]], str | None]:
+        snaps = host.list_snapshots("web01")
+        return ([(s.name, s.parent_snapshot_name) for s in snaps],
+                host.get_vm("web01").parent_snapshot_name)
+
+    named = tree()
+    assert named == ([("one", None), ("three", "one"), ("branch", "one"),
+                      ("leaf", "branch")], "leaf")
+    vm = host.get_vm("web01")
+    for snap in host.list_snapshots("web01"):
+        doc = ConfigDoc.load(snap.config_path)
+        doc.remove("snapshot")
+        snap.config_path.write_bytes(doc.to_bytes())
+    doc = ConfigDoc.load(vm.config_path)
+    doc.remove("global_settings/snapshots/parent")
+    vm.config_path.write_bytes(doc.to_bytes())
+    assert not ConfigDoc.load(vm.config_path).names_parent
+    assert tree() == named
