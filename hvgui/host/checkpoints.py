@@ -20,7 +20,7 @@ from hvgui.backend.merges import plan_merges, subtree
 from hvgui.errors import HvError
 from hvgui.host import journal
 from hvgui.host.fileio import file_size, norm
-from hvgui.host.layout import VIRTUAL_MACHINES, snapshot_config_path
+from hvgui.host.layout import snapshot_config_path, vm_config_path
 from hvgui.host.xmlconfig import DRIVE_VHD, SNAPSHOT_PARENT, VM_PARENT, ConfigDoc
 
 
@@ -56,8 +56,7 @@ def derive_parent(doc: ConfigDoc) -> bool:
         if not doc.is_snapshot:
             snapshot_docs(doc)
         elif doc.snapshot_vm_id:
-            vm = ConfigDoc.load(doc.path.parent.parent / VIRTUAL_MACHINES
-                                / f"{doc.snapshot_vm_id}.xml")
+            vm = ConfigDoc.load(vm_config_path(doc.path.parent.parent, doc.snapshot_vm_id))
             derived = snapshot_docs(vm).get(doc.id)
             if derived is not None:
                 doc.set(SNAPSHOT_PARENT, "string", derived.snapshot_parent_id or "")

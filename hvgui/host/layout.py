@@ -118,7 +118,9 @@ def read_pointer(pointer: Path) -> Path | None:
 
 
 def vm_config_path(data_root: Path, vm_id: str) -> Path:
-    return data_root / VIRTUAL_MACHINES / f"{vm_id}.xml"
+    """The VM's configuration below its data root: `<id>.xml`, or a 2016+ host's `<id>.vmcx`
+    (`config_file`)."""
+    return config_file(data_root / VIRTUAL_MACHINES, vm_id)
 
 
 def vm_runtime_dir(config_path: Path, vm_id: str) -> Path:
@@ -126,16 +128,21 @@ def vm_runtime_dir(config_path: Path, vm_id: str) -> Path:
     return config_path.parent / vm_id
 
 
-def snapshot_config_path(snapshot_root: Path, snap_id: str) -> Path:
-    """The checkpoint's configuration: `<id>.xml`, or the `<id>.vmcx` a Windows Server 2016+
-    host wrote when there is one and no XML (a new checkpoint's is always XML)."""
-    xml = snapshot_root / SNAPSHOTS / f"{snap_id}.xml"
+def config_file(folder: Path, config_id: str) -> Path:
+    """`<id>.xml` in `folder`, or the `<id>.vmcx` a Windows Server 2016+ host wrote when there is
+    one and no XML (what hvgui writes is always XML)."""
+    xml = folder / f"{config_id}.xml"
     if not os.path.lexists(xml):
         for suffix in (".vmcx", ".VMCX"):
             vmcx = xml.with_suffix(suffix)
             if os.path.lexists(vmcx):
                 return vmcx
     return xml
+
+
+def snapshot_config_path(snapshot_root: Path, snap_id: str) -> Path:
+    """The checkpoint's configuration: `<id>.xml`, or a 2016+ host's `<id>.vmcx`."""
+    return config_file(snapshot_root / SNAPSHOTS, snap_id)
 
 
 def snapshot_state_dir(snapshot_root: Path, snap_id: str) -> Path:

@@ -110,6 +110,12 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         elif facts.kind in KEY_STORES and vmcx.available():
             tree, summary = vmcx.load(path)
             out.update({"decoded": True, "vmcx": summary, "vmcx_tree": vmcx.as_dict(tree)})
+            if facts.kind == VMCX and tree.find("properties/global_id") is not None:
+                # a VM's or checkpoint's configuration: summed up as an XML one is
+                try:
+                    out.update(_inspect_xml(path))
+                except HvError as exc:  # its key tree is shown all the same
+                    out["note"] = f"Not readable as a VM's configuration: {exc.problem}"
         elif facts.kind in (VMCX, VMRS, VMGS):
             out["note"] = _NOT_DECODED[facts.kind]
         elif facts.size == 0:

@@ -4,6 +4,7 @@ files get one clear line."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from hvgui.ui.inspector.window import InspectorWindow
 from hvgui.ui.inspector.xml_view import XmlView
 
 REPO = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ["HVGUI_SHOTS"]) if os.environ.get("HVGUI_SHOTS") else None
 IDE = "_83f8638b-8dca-4152-9eda-2ca8b33039b4_"  # the emulated IDE controllers' device
 DRIVE = f"{IDE}/controller0/drive0/pathname"
 REAL_DISK = r"C:\Users\Public\Documents\Hyper-V\Virtual Hard Disks\Other Location.vhdx"
@@ -101,6 +103,12 @@ def test_the_inspector_shows_a_checkpoints_vmcx_as_a_configuration_diffed_with_t
     qtbot.waitUntil(lambda: view.loaded and view.diff_done(), timeout=10000)
     assert [view.tabs.tabText(i) for i in range(view.tabs.count())] == [
         "Summary", "Text", "Tree", "Diff"]
+    summary = view.summary_model  # summed up as a configuration, and the store's own facts
+    rows = {summary.index(r, 0).data(): summary.index(r, 1).data()
+            for r in range(summary.rowCount())}
+    assert rows["name"] == "Other Location" and rows["kind"] == "checkpoint configuration"
+    assert "key_store" in rows
+    window.grab().save(str((SHOTS or tmp_path) / "vmcx-summary.png"))
     assert "<configuration>" in view.text.toPlainText()
     assert "Other Lxcation.vhdx" in view.text.toPlainText()
     assert view.tree_model is not None
@@ -161,3 +169,25 @@ def test_hostile_key_stores_get_one_clear_line(corpus_dir: Path, tmp_path: Path)
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert code.returncode == 1 and "Traceback" not in code.stderr + code.stdout
     assert "Problem: not a readable VMCX/VMRS key store" in code.stdout
+
+
+def test_a_2016_configuration_is_summed_up_with_its_derived_parent(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    """A VMCX of a VM or a checkpoint is summed up as an XML configuration is: name, id,
+    drives, and the parent checkpoint its disks say (no 2016+ file names one)."""
+    from hvgui.inspect.decode import DERIVED
+    from tests.host.vmcxfiles import CHECKPOINTS, VM_ID, vmcx_folder_with_checkpoints
+
+    folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "WithCheckpoints")
+    (before, _, _), (after, _, _) = CHECKPOINTS
+    facts = inspect_file(folder / "Snapshots" / f"{after}.vmcx")
+    assert (facts["error"], facts["xml"]["kind"], facts["xml"]["name"]) == (
+        None, "checkpoint configuration", "After")
+    assert facts["xml"]["checkpoint"]["vm_id"] == VM_ID
+    assert facts["xml"]["checkpoint"]["parent_checkpoint_id"] == before
+    assert facts["xml"]["checkpoint"]["parent_from"] == DERIVED
+    assert facts["vmcx"]["keys"] > 400  # and the key store's own facts
+    vm = inspect_file(folder / "Virtual Machines" / f"{VM_ID}.vmcx")["xml"]
+    assert (vm["kind"], vm["parent_checkpoint_id"], vm["checkpoints"]) == (
+        "VM configuration", after, [before, after])

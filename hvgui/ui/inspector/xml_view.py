@@ -87,6 +87,8 @@ class XmlView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(heading(f"{path.name} — {facts.get('label', 'Configuration')}", self))
         summary = facts.get("xml") or facts.get("vmcx")  # a VMCX/VMRS: its store's facts
+        if facts.get("xml") and facts.get("vmcx"):  # a 2016+ configuration: both
+            summary = {**facts["xml"], "key_store": facts["vmcx"]}
         self.tabs = QTabWidget(self)
         layout.addWidget(self.tabs, 1)
 
