@@ -218,25 +218,24 @@ def bench_convert_chain(work: Path, size: int, repeat: int) -> list[Row]:
     return rows
 
 
-def bench_merge(work: Path, changed: int, repeat: int) -> Row:
-    """(3) merging `changed` bytes of fully written blocks durably vs dd conv=fsync; after the
-    last merge, qemu-img reads the merged parent and it must hold exactly the writes made
-    (kept in a raw image as they were made, never read through hvgui)."""
-    parent, child, expected = work / "m.vhdx", work / "m.avhdx", work / "m.raw"
+def make_merge_files(parent: Path, child: Path, expected: Path, changed: int) -> None:
+    """A parent with 8 MiB written and a child with `changed` bytes of fully written blocks;
+    `expected` receives the same writes. Written back, in the page cache, as dd's source."""
     size = 2 * changed
+    remove(parent, child)
+    raw_file(expected, size)
+    vhdx.create_dynamic(parent, size)
+    with vhdx.open_disk(parent, writable=True) as disk:
+        fill_random(Mirrored(disk, expected), 0, 8 * MiB, seed=3)
+    vhdx.create_differencing(child, parent)
+    with vhdx.open_disk(child, writable=True) as disk:
+        fill_random(Mirrored(disk, expected), size // 4, changed, seed=4)
+    os.sync()
 
-    def prepare() -> None:
-        remove(parent, child)
-        raw_file(expected, size)
-        vhdx.create_dynamic(parent, size)
-        with vhdx.open_disk(parent, writable=True) as disk:
-            fill_random(Mirrored(disk, expected), 0, 8 * MiB, seed=3)
-        vhdx.create_differencing(child, parent)
-        with vhdx.open_disk(child, writable=True) as disk:
-            fill_random(Mirrored(disk, expected), size // 4, changed, seed=4)
-        os.sync()
 
-    source, target = work / "dd.in", work / "dd.out"
+def dd_steps(source: Path, target: Path, changed: int) -> Step:
+    """dd's half of the merge row: `changed` random bytes in `source` (written now, so in the
+    page cache as the merged child is), copied to a new `target` with conv=fsync."""
     with open(source, "wb") as out:
         for _ in range(changed // (4 * MiB)):
             out.write(os.urandom(4 * MiB))
@@ -247,6 +246,20 @@ def bench_merge(work: Path, changed: int, repeat: int) -> Row:
     def dd_prepare() -> None:
         remove(target)
         os.sync()
+
+    return dd, dd_prepare
+
+
+def bench_merge(work: Path, changed: int, repeat: int) -> Row:
+    """(3) merging `changed` bytes of fully written blocks durably vs dd conv=fsync; after the
+    last merge, qemu-img reads the merged parent and it must hold exactly the writes made
+    (kept in a raw image as they were made, never read through hvgui)."""
+    parent, child, expected = work / "m.vhdx", work / "m.avhdx", work / "m.raw"
+    source, target = work / "dd.in", work / "dd.out"
+    dd, dd_prepare = dd_steps(source, target, changed)
+
+    def prepare() -> None:
+        make_merge_files(parent, child, expected, changed)
 
     # In process: the merge itself, not Python's start-up, is compared with dd.
     ours, ref = interleaved([(lambda: vhdx.merge_vhd(child), prepare), (dd, dd_prepare)], repeat)

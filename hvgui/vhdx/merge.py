@@ -395,7 +395,8 @@ def _copy_piece(view: Disk, piece: _Piece, out_fd: int, out_offset: int) -> None
             copied = copy_range(image.fileno, run.file_offset, out_fd, dest, run.length)
             # The merged file is deleted at the end, which frees its cached pages after the
             # fsync (~40 ms for 512 MiB); dropped here they cost nothing: the copy runs ahead
-            # of the disk's writing, whose end the fsync waits for anyway.
+            # of the disk's writing, whose end the fsync waits for anyway. (Pages rewritten
+            # since the last writeback are written first: the hint cannot drop dirty pages.)
             portable.forget_cached(image.fileno, run.file_offset, run.length)
             if copied < run.length:  # past the source's end: zeros
                 write_zeros(out_fd, dest + copied, run.length - copied)
