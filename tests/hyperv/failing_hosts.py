@@ -78,6 +78,21 @@ def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
 
 
 
+def tls_handshake(folder: Path, name: str) -> Callable[[socket.socket], None]:
+    """A server's answer: TLS with a self-signed certificate for `name` (made in `folder`),
+    which no client trusts; the connection ends after the handshake."""
+    cert, key = self_signed(folder, name)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def tls(conn: socket.socket) -> None:
+        conn.settimeout(TIMEOUT)
+        with contextlib.suppress(ssl.SSLError, OSError):
+            context.wrap_socket(conn, server_side=True).close()
+
+    return tls
+
+
 def winrm_401(conn: socket.socket) -> None:
     """WinRM refusing the credentials: every request, HTTP 401 asking for Negotiate, the way
     a Windows host answers a wrong password or a user it does not let in."""
@@ -163,16 +178,7 @@ def failing_host(case: str, folder: Path, monkeypatch: pytest.MonkeyPatch
             # hvctl speaks HTTP on WinRM's HTTP port only: this server's is that port here.
             monkeypatch.setattr("hvgui.hyperv.settings.HTTP_PORT", port)
         elif case == "untrusted-certificate":
-            cert, key = self_signed(folder, "hv01.lab.example")
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-
-            def tls(conn: socket.socket) -> None:
-                conn.settimeout(TIMEOUT)
-                with contextlib.suppress(ssl.SSLError, OSError):
-                    context.wrap_socket(conn, server_side=True).close()
-
-            server = Server(tls)
+            server = Server(tls_handshake(folder, "hv01.lab.example"))
             port = server.port
         else:
             answers = REPLAYS[case]

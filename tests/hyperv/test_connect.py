@@ -4,9 +4,7 @@ that speaks something else, an HTTP server that is not WinRM, an untrusted certi
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -18,7 +16,7 @@ import pytest
 from hvgui.hyperv.errors import ConnectError, ConnectionLostError
 from hvgui.hyperv.remote import RemoteTransport
 from hvgui.hyperv.settings import ConnectionSettings
-from tests.hyperv.failing_hosts import TIMEOUT, closed_port, self_signed
+from tests.hyperv.failing_hosts import TIMEOUT, closed_port, tls_handshake
 
 
 def connect_error(settings: ConnectionSettings) -> str:
@@ -88,16 +86,7 @@ def test_an_http_server_that_is_not_winrm_is_named(serve: Callable) -> None:
 
 
 def test_an_untrusted_certificate_names_its_subject(serve: Callable, tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path, "hv01.lab.example")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-
-    def tls(conn: socket.socket) -> None:
-        conn.settimeout(TIMEOUT)
-        with contextlib.suppress(ssl.SSLError, OSError):
-            context.wrap_socket(conn, server_side=True).close()
-
-    server = serve(tls)
+    server = serve(tls_handshake(tmp_path, "hv01.lab.example"))
     message = connect_error(settings(server.port, use_https=True))
     assert "certificate is not trusted" in message
     assert "its subject is CN=hv01.lab.example (names: hv01.lab.example)" in message

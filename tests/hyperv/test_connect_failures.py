@@ -54,3 +54,33 @@ def test_only_what_may_be_a_local_account_is_told_about_the_token_filter() -> No
 
     assert local("operator") and local(".\\operator") and local("HV01\\operator")
     assert not local("LAB\\admin") and not local("admin@lab.example") and not local(None)
+
+
+def test_a_user_winrm_lets_in_but_does_not_authorize_is_access_denied() -> None:
+    """WinRM's own refusal after the sign-in (a WSManFault, code 5: a filtered token of a
+    local account, or a user in no group that may use WinRM) names the same fixes."""
+    from hvgui.hyperv.diagnose import explain
+
+    class WSManFaultError(Exception):
+        code = 5
+
+    error = explain(ConnectionSettings("hv01", user="operator", password="x"),
+                    WSManFaultError("Access is denied."))
+    assert str(error).startswith("hv01: access denied for operator (WinRM refused it: Access "
+                                 "is denied.): check the user name and password;")
+    assert "LocalAccountTokenFilterPolicy" in str(error)
+
+
+def test_a_hyperv_module_that_will_not_load_says_how_to_install_it() -> None:
+    from hvgui.hyperv.errors import ConnectError, error_from_record
+
+    error = error_from_record({
+        "Record": "error", "FullyQualifiedErrorId":
+        "Modules_ModuleNotFound,Microsoft.PowerShell.Commands.ImportModuleCommand",
+        "Category": "ResourceUnavailable", "ExceptionType": "System.IO.FileNotFoundException",
+        "Message": "The specified module 'Hyper-V' was not loaded because no valid module file "
+        "was found in any module directory.", "TargetObject": "Hyper-V"}, "web01", "hv01")
+    assert isinstance(error, ConnectError) and error.subject == "hv01"
+    assert error.problem.startswith("the Hyper-V PowerShell module is missing (The specified "
+                                    "module 'Hyper-V' was not loaded")
+    assert "Install-WindowsFeature Hyper-V-PowerShell" in error.problem

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hvgui.backend import HostError
+from hvgui.hyperv.settings import ConnectionSettings
 from hvgui.ui import ask, recent_servers
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.server_dialog import ServerDialog
@@ -22,15 +23,21 @@ from tests.ui.helpers import Answers
 AT_CONNECT = sorted(case for case in SAYS if not case.startswith("get-vm"))
 
 
+def connect_to(window: MainWindow, settings: ConnectionSettings,
+               monkeypatch: pytest.MonkeyPatch) -> None:
+    """File > Connect to Server..., the dialog answered with `settings`."""
+    monkeypatch.setattr(ServerDialog, "ask", classmethod(
+        lambda cls, parent, recent, *rest: (settings, False)))
+    window.acts.connect_server.trigger()
+
+
 @pytest.mark.parametrize("case", AT_CONNECT)
 def test_the_dialog_shows_the_cause_and_the_fix(
     case: str, qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with failing_host(case, tmp_path, monkeypatch) as settings:
-        monkeypatch.setattr(ServerDialog, "ask", classmethod(
-            lambda cls, parent, recent, *rest: (settings, False)))
-        window.acts.connect_server.trigger()
+        connect_to(window, settings, monkeypatch)
         qtbot.waitUntil(lambda: bool(answers.errors), timeout=30000)
         [error] = answers.errors
         shown = ask.error_summary(error)
@@ -50,9 +57,7 @@ def test_a_host_that_answers_then_refuses_get_vm_says_why_above_its_vms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with failing_host(case, tmp_path, monkeypatch) as settings:
-        monkeypatch.setattr(ServerDialog, "ask", classmethod(
-            lambda cls, parent, recent, *rest: (settings, False)))
-        window.acts.connect_server.trigger()
+        connect_to(window, settings, monkeypatch)
         qtbot.waitUntil(lambda: len(window.navigation.hosts()) == 2, timeout=30000)
         qtbot.waitUntil(window.problem_banner.isVisible, timeout=30000)
         shown = window.problem_banner.text()
