@@ -33,8 +33,9 @@ OpFunction = Callable[[Progress, CancelToken], Any]
 
 # Progress is shown at most this often (seconds; 20 a second): an export or a merge reporting
 # every block must not wake the GUI thread (and take the interpreter lock from the worker) a
-# hundred times a second. What is shown is always the latest report.
+# hundred times a second. What is shown is always the latest report (of each phase).
 _PROGRESS_INTERVAL = 0.05
+_PHASES_KEPT = 8  # phases waiting to be shown, at most (the newest)
 
 
 class _Signals(QObject):
@@ -53,24 +54,28 @@ class _Signals(QObject):
 
 
 class _Latest:
-    """The latest progress report, handed from the pool thread to the GUI thread: a report
-    replaces one not yet taken, so at most one signal is ever queued for them."""
+    """The latest progress report of each phase, handed from the pool thread to the GUI
+    thread: a report replaces one of its phase not yet taken (a phase however short is still
+    shown), so at most one signal is ever queued for them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._report: tuple[float, str] | None = None
+        self._reports: list[tuple[float, str]] = []
 
     def put(self, fraction: float, phase: str) -> bool:
         """Keep this report; True if none was waiting (the GUI thread must be told)."""
         with self._lock:
-            waiting = self._report is not None
-            self._report = (fraction, phase)
+            waiting = bool(self._reports)
+            if waiting and self._reports[-1][1] == phase:
+                self._reports[-1] = (fraction, phase)
+            else:
+                self._reports = [*self._reports[-(_PHASES_KEPT - 1):], (fraction, phase)]
         return not waiting
 
-    def take(self) -> tuple[float, str] | None:
+    def take(self) -> list[tuple[float, str]]:
         with self._lock:
-            report, self._report = self._report, None
-        return report
+            reports, self._reports = self._reports, []
+        return reports
 
 
 class _Job:
@@ -242,13 +247,14 @@ class Op(QObject):
             self._show_progress()
 
     def _show_progress(self) -> None:
-        report = self._latest.take()
-        if report is None:
+        reports = self._latest.take()
+        if not reports:
             return
         self._shown_at = time.monotonic()
-        self.fraction, self.phase = report
-        if self._on_progress is not None and not self._context_gone():
-            self._on_progress(*report)
+        self.fraction, self.phase = reports[-1]
+        for report in reports:
+            if self._on_progress is not None and not self._context_gone():
+                self._on_progress(*report)
 
     @Slot(object)
     def _succeeded(self, result: object) -> None:

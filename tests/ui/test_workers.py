@@ -66,6 +66,23 @@ def test_a_flood_of_progress_is_one_signal_showing_the_latest(
     assert seen == [(1.0, "Merging")] and events == ["result"]
 
 
+def test_a_short_phase_is_still_shown(qtbot: Any, runner: Runner) -> None:
+    seen: list[tuple[float, str]] = []
+
+    def work(progress: Progress, cancel: CancelToken) -> str:
+        for phase in ("Deleting Checkpoint", "Merge in progress", "Deleting Checkpoint"):
+            for i in range(50):
+                progress(i / 49, phase)
+        return "done"
+
+    op = Op(runner, work).on_progress(lambda f, p: seen.append((f, p)))
+    op.run_in_background()
+    assert runner.wait(5000)  # all reported before the GUI thread takes any
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert seen == [(1.0, "Deleting Checkpoint"), (1.0, "Merge in progress"),
+                    (1.0, "Deleting Checkpoint")]
+
+
 def test_progress_is_shown_at_most_once_an_interval_the_latest_last(
     qtbot: Any, runner: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
