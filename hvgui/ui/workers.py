@@ -33,7 +33,7 @@ OpFunction = Callable[[Progress, CancelToken], Any]
 
 # Progress is shown at most this often (seconds; 20 a second): an export or a merge reporting
 # every block must not wake the GUI thread (and take the interpreter lock from the worker) a
-# hundred times a second. What is shown is always the latest report (of each phase).
+# hundred times a second. What is shown is the latest report of each phase (the highest, as the Status never goes back).
 _PROGRESS_INTERVAL = 0.05
 _PHASES_KEPT = 8  # phases waiting to be shown, at most (the newest)
 
@@ -54,8 +54,8 @@ class _Signals(QObject):
 
 
 class _Latest:
-    """The latest progress report of each phase, handed from the pool thread to the GUI
-    thread: a report replaces one of its phase not yet taken (a phase however short is still
+    """The progress of each phase, handed from the pool thread to the GUI thread: a report
+    replaces one of its phase not yet taken unless it is lower (a phase however short is still
     shown), so at most one signal is ever queued for them."""
 
     def __init__(self) -> None:
@@ -67,7 +67,10 @@ class _Latest:
         with self._lock:
             waiting = bool(self._reports)
             if waiting and self._reports[-1][1] == phase:
-                self._reports[-1] = (fraction, phase)
+                # The Status never goes backwards within a phase: of the waiting reports the
+                # highest is the one that would have shown (a sub-step restarting its count
+                # must not hide it).
+                self._reports[-1] = (max(fraction, self._reports[-1][0]), phase)
             else:
                 self._reports = [*self._reports[-(_PHASES_KEPT - 1):], (fraction, phase)]
         return not waiting
