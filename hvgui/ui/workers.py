@@ -33,7 +33,8 @@ OpFunction = Callable[[Progress, CancelToken], Any]
 
 # Progress is shown at most this often (seconds; 20 a second): an export or a merge reporting
 # every block must not wake the GUI thread (and take the interpreter lock from the worker) a
-# hundred times a second. What is shown is the latest report of each phase (the highest, as the Status never goes back).
+# hundred times a second. What is shown is the latest report of each phase (the highest: the
+# Status never goes back).
 _PROGRESS_INTERVAL = 0.05
 _PHASES_KEPT = 8  # phases waiting to be shown, at most (the newest)
 
