@@ -338,3 +338,33 @@ CMDLETS: dict[str, Cmdlet] = {
         "RecommendedAction TargetObject",
     ),
 }
+
+
+# The WMI side (root\virtualization\v2), from Microsoft's Hyper-V WMI reference: each class
+# the scripts name, each method they call with its documented parameters, and what they read.
+WMI = "https://learn.microsoft.com/windows/win32/hyperv_v2/"
+CIM_CLASSES: dict[str, str] = {
+    "Msvm_ComputerSystem": WMI + "msvm-computersystem",
+    "Msvm_VirtualSystemManagementService": WMI + "msvm-virtualsystemmanagementservice",
+    # Abstract: an instance query returns its subclasses' instances (Msvm_ConcreteJob...).
+    "CIM_ConcreteJob": WMI + "cim-concretejob",
+    "Msvm_AffectedJobElement": WMI + "msvm-affectedjobelement",
+}
+CIM_METHODS: dict[str, tuple[str, frozenset[str]]] = {
+    "GetSummaryInformation": (WMI + "getsummaryinformation-msvm-virtualsystemmanagementservice",
+                              frozenset({"SettingData", "RequestedInformation"})),
+    "RequestStateChange": (WMI + "requeststatechange-msvm-concretejob",
+                           frozenset({"RequestedState", "TimeoutPeriod"})),
+}
+# GetSummaryInformation's RequestedInformation values and the Msvm_SummaryInformation
+# property each fills (WMI + "msvm-summaryinformation").
+SUMMARY_INFORMATION: dict[int, str] = {
+    0: "Name", 1: "ElementName", 2: "CreationTime", 3: "Notes", 4: "NumberOfProcessors",
+    100: "EnabledState", 101: "ProcessorLoad", 102: "ProcessorLoadHistory", 103: "MemoryUsage",
+    104: "Heartbeat", 105: "UpTime", 106: "GuestOperatingSystem", 107: "Snapshots",
+    108: "AsynchronousTasks", 109: "HealthState", 110: "OperationalStatus",
+    111: "StatusDescriptions",
+}
+# What the scripts read of a Hyper-V job (WMI + "msvm-concretejob").
+CONCRETE_JOB = frozenset({"InstanceID", "JobType", "JobState", "PercentComplete", "Cancellable",
+                          "Name", "ElementName", "Description", "ErrorCode", "ErrorDescription"})

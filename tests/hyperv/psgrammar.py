@@ -156,7 +156,7 @@ def bind(command: Command, switches: set[str]) -> tuple[list[str], int]:
 def hashtable_keys(node: Node) -> list[str]:
     return [text(key) for key in walk(node) if key.type == "key_expression"
             and key.parent is not None and key.parent.parent is not None
-            and key.parent.parent.parent is node]
+            and key.parent.parent.parent == node]
 
 
 def splatted_keys(scope: Node, variable: str) -> list[str]:

@@ -16,7 +16,13 @@ import pytest
 
 from hvgui.hyperv.transport import COMMON, invocation, script_names, script_text
 from tests.hyperv import psgrammar as ps
-from tests.hyperv.cmdlet_reference import CMDLETS
+from tests.hyperv.cmdlet_reference import (
+    CIM_CLASSES,
+    CIM_METHODS,
+    CMDLETS,
+    CONCRETE_JOB,
+    SUMMARY_INFORMATION,
+)
 
 SCRIPTS = [COMMON, *script_names()]
 BY_NAME = {name.lower(): cmdlet for name, cmdlet in CMDLETS.items()}
@@ -94,7 +100,7 @@ def test_the_command_check_finds_what_a_host_would_refuse() -> None:
         "param([string] $VMId)\n"
         "$vm = Get-VM -Id $VMId\n"
         "Remove-VMSnapshot -VM $vm -IncludeChildren\n"
-        "$arguments = @{ VM = $vm }\n"
+        "$arguments = @{ VM = $vm; Snapshot = 'x' }\n"
         "$arguments.Async = $true\n"
         "Checkpoint-VM @arguments\n"
         "Get-VMSnapshots -VM $vm\n"
@@ -105,6 +111,7 @@ def test_the_command_check_finds_what_a_host_would_refuse() -> None:
     )
     assert command_problems("broken", broken) == [
         "broken.ps1 line 3: Remove-VMSnapshot: no parameter -IncludeChildren",
+        "broken.ps1 line 6: Checkpoint-VM: no parameter -Snapshot",
         "broken.ps1 line 6: Checkpoint-VM: no parameter -Async",
         "broken.ps1 line 7: Get-VMSnapshots: neither a documented cmdlet nor a common function",
         "broken.ps1 line 8: Join-Path: 3 positional arguments, at most 2",
@@ -192,4 +199,88 @@ def test_the_cast_check_finds_an_uncast_enum_date_and_property() -> None:
         "broken.ps1 line 2: CreationTime = [string]$s.CreationTime: a date, printed as "
         "\\/Date(ms)\\/ by 5.1",
         "broken.ps1 line 3: Notes = $vm.Notes: a property printed uncast",
+    ]
+
+
+def argument(command: ps.Command, name: str) -> str:
+    """The text of `-name value` (quotes stripped), "" when not given."""
+    for given in command.arguments:
+        if given.parameter and given.parameter.lower() == name.lower() and given.value:
+            return ps.text(given.value).strip("'\"")
+    return ""
+
+
+def member_reads(tree: ps.Tree, owners: set[str]) -> list[tuple[str, int]]:
+    """`$owner.Member` reads of the variables `owners` (lower-case), with their lines."""
+    found = []
+    for node in ps.walk(tree.root_node):
+        if (node.type == "member_access" and node.children[0].type == "variable"
+                and ps.variable_name(node.children[0]) in owners):
+            found.append((ps.text(node.children[-1]), ps.line(node)))
+    return found
+
+
+def wmi_problems(name: str, text: str) -> list[str]:
+    tree = ps.parse(text)
+    problems = []
+    for command in ps.commands(tree):
+        where = f"{name}.ps1 line {command.line}"
+        for parameter in ("ClassName", "Association"):
+            named = argument(command, parameter)
+            if named and named not in CIM_CLASSES:
+                problems.append(f"{where}: {named} is not a documented Hyper-V WMI class")
+        if command.name.lower() == "invoke-cimmethod":
+            method = argument(command, "MethodName")
+            if method not in CIM_METHODS:
+                problems.append(f"{where}: {method} is not a documented method")
+                continue
+            given = next((a.value for a in command.arguments
+                          if a.parameter and a.parameter.lower() == "arguments"), None)
+            keys = [k for t in ps.walk(given) if t.type == "hash_literal_expression"
+                    for k in ps.hashtable_keys(t)] if given is not None else []
+            for key in keys:
+                if key not in CIM_METHODS[method][1]:
+                    problems.append(f"{where}: {method} has no parameter {key}")
+    requested = {int(ps.text(n)) for a in ps.walk(tree.root_node)
+                 if a.type == "assignment_expression" and ps.text(a).startswith("$requested")
+                 for n in ps.walk(a) if n.type == "decimal_integer_literal"}
+    for code in sorted(requested - set(SUMMARY_INFORMATION)):
+        problems.append(f"{name}.ps1: RequestedInformation {code} is not documented")
+    asked = {SUMMARY_INFORMATION[c] for c in requested if c in SUMMARY_INFORMATION}
+    for member, line in member_reads(tree, {"summary"}):
+        if member not in asked:
+            problems.append(f"{name}.ps1 line {line}: $summary.{member} is not requested "
+                            "(RequestedInformation) or not a Msvm_SummaryInformation property")
+    for member, line in member_reads(tree, {"hyperv", "merge", "job", "live"}):
+        if member not in CONCRETE_JOB:
+            problems.append(f"{name}.ps1 line {line}: a job's {member} is not a "
+                            "Msvm_ConcreteJob property")
+    return problems
+
+
+def test_the_wmi_classes_methods_and_properties_are_documented() -> None:
+    """Msvm_* classes, methods, arguments, the summary's requested values and what is read
+    of them and of a job (cmdlet_reference.py, with each page)."""
+    assert wmi_problems("get_vms", script_text("get_vms")) == []
+    # The common functions read the summary passed to them: what get_vms asks for.
+    common = script_text("get_vms") + "\n" + script_text(COMMON).replace("$Summary", "$summary")
+    assert wmi_problems(COMMON, common) == []
+    assert wmi_problems("stop_job", script_text("stop_job")) == []
+
+
+def test_the_wmi_check_finds_a_wrong_class_method_argument_and_property() -> None:
+    text = ("$requested = [uint32[]](0, 107, 999)\n"
+            "$s = Get-CimInstance -Namespace 'root\\virtualization\\v2' -ClassName Msvm_VM\n"
+            "Invoke-CimMethod -InputObject $s -MethodName GetSummary -Arguments @{ X = 1 }\n"
+            "Invoke-CimMethod -InputObject $s -MethodName RequestStateChange "
+            "-Arguments @{ State = 4 }\n"
+            "$summary.Snapshots; $summary.Uptime; $hyperv.Progress\n")
+    assert wmi_problems("broken", text) == [
+        "broken.ps1 line 2: Msvm_VM is not a documented Hyper-V WMI class",
+        "broken.ps1 line 3: GetSummary is not a documented method",
+        "broken.ps1 line 4: RequestStateChange has no parameter State",
+        "broken.ps1: RequestedInformation 999 is not documented",
+        "broken.ps1 line 5: $summary.Uptime is not requested (RequestedInformation) or not a "
+        "Msvm_SummaryInformation property",
+        "broken.ps1 line 5: a job's Progress is not a Msvm_ConcreteJob property",
     ]
