@@ -519,13 +519,13 @@ class LabTransport:
 
     def _vm_files(self, run: _Run, parameters: dict[str, Any]) -> None:
         vm = self.host.get_vm(str(parameters["VMId"]))
-        config = vm.config_path
+        config = Path(vm.config_path)  # the lab host's paths are its files here
         runtime = config.parent / vm.id
-        snapshots = vm.snapshot_file_location / "Snapshots"
+        snapshots = Path(vm.snapshot_file_location) / "Snapshots"
         paths = [config, *(runtime.iterdir() if runtime.is_dir() else [])]
         if snapshots.is_dir():
             paths += [p for p in snapshots.rglob("*") if len(p.relative_to(snapshots).parts) <= 2]
-        for folder in sorted({d.path.parent for d in vm.hard_drives}):
+        for folder in sorted({Path(d.path).parent for d in vm.hard_drives}):
             if folder.is_dir():
                 paths += [p for p in folder.iterdir() if p.suffix.lower() in DISK_SUFFIXES]
         for path in sorted(set(paths)):

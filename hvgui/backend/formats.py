@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from os import PathLike, fspath
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
 
 def ps_datetime(when: datetime, *, between: str = " ", seconds: bool = True) -> str:
@@ -18,11 +18,17 @@ def ps_datetime(when: datetime, *, between: str = " ", seconds: bool = True) -> 
     return f"{local.month}/{local.day}/{local.year}{between}{clock} {suffix}"
 
 
+def host_path(text: str) -> PurePath:
+    """A path as a remote host names it, never a local `Path` (nothing opens or joins it
+    here): a Windows path as `PureWindowsPath` (whose parts a POSIX `Path` would take for one
+    long name), else `PurePosixPath`."""
+    return PureWindowsPath(text) if "\\" in text else PurePosixPath(text)
+
+
 def file_name(path: str | PathLike[str]) -> str:
-    """The file name in a host's path, a Windows path too (which on a POSIX computer is one
-    long name): `D:\\VMs\\web01.avhdx` -> `web01.avhdx`."""
-    text = str(path)
-    return PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
+    """The file name in a host's path, a Windows path too: `D:\\VMs\\web01.avhdx` ->
+    `web01.avhdx`."""
+    return host_path(str(path)).name
 
 
 def human_size(value: int | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from hvgui.errors import Finding as Finding  # the host check's findings, as every check's
@@ -32,7 +32,7 @@ class HardDrive:
     controller_type: str  # "IDE" | "SCSI"
     controller_number: int
     controller_location: int
-    path: Path
+    path: PurePath
     pass_through: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -70,9 +70,9 @@ class VM:
     memory_assigned: int
     uptime: timedelta
     status: str
-    path: Path
-    configuration_location: Path
-    snapshot_file_location: Path
+    path: PurePath
+    configuration_location: PurePath
+    snapshot_file_location: PurePath
     parent_snapshot_id: str | None
     parent_snapshot_name: str | None
     checkpoint_type: str
@@ -83,7 +83,7 @@ class VM:
     notes: str
     hard_drives: list[HardDrive]
     fibre_channel: list[FibreChannelAdapter]
-    config_path: Path  # the configuration file itself
+    config_path: PurePath  # the configuration file itself
     snapshot_count: int = 0
     merge_pending: bool = False
 
@@ -123,10 +123,10 @@ class Snapshot:
     creation_time: datetime
     parent_snapshot_id: str | None
     parent_snapshot_name: str | None
-    path: Path  # the checkpoint file location (its Snapshots folder's parent)
-    config_path: Path
-    bin_path: Path | None
-    vsv_path: Path | None
+    path: PurePath  # the checkpoint file location (its Snapshots folder's parent)
+    config_path: PurePath
+    bin_path: PurePath | None
+    vsv_path: PurePath | None
     hard_drives: list[HardDrive]
     state: str  # the VM's state when it was taken
     fibre_channel: list[FibreChannelAdapter] = field(default_factory=list)
@@ -161,7 +161,7 @@ class DiskEvent:
     vm_id: str
     action: str  # created | grown | read-only | merged | deleted | moved | written | modified
     # | warning (an operation's warning, in the log only: detail is its text)
-    path: Path
+    path: PurePath
     size: int | None
     detail: str = ""
 
@@ -221,7 +221,7 @@ class Health:
     short: str = ""
     text: str = ""
     broken: bool = False  # reads fail (a writable parent is a risk, not yet a break)
-    path: Path | None = None  # the file where the chain breaks
+    path: PurePath | None = None  # the file where the chain breaks
 
     @property
     def sound(self) -> bool:

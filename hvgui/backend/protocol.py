@@ -15,9 +15,10 @@ The contract (tests/backend/test_contract.py states it for every backend):
   (what it did to files, warnings, the PowerShell line that does the same). A cancelled
   operation raises `Cancelled` and leaves the host as before; whether an operation can be
   cancelled at all is a capability (`Capability.CANCEL_*`), else the window says it cannot.
-- Paths in the model are the host's own: a remote host gives Windows paths. The UI shows them
-  and hands them back, never joins them with local paths or opens them itself; what it must
-  read (the inspector) it gets through `local_copy`.
+- Paths in the model are the host's own (`PurePath`): a remote host gives Windows paths
+  (`PureWindowsPath`), the lab host its files here (`Path`). The UI shows them and hands them
+  back, never joins them with local paths or opens them itself; what it must read (the
+  inspector) it gets through `local_copy`.
 - What a backend cannot do is a missing capability with a reason the window shows as the
   tooltip of what it greys out; calling such a method raises `HostError` with that reason.
 """
@@ -27,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Protocol
 
 from hvgui.backend.phases import Phase
@@ -164,23 +165,24 @@ class HostBackend(Protocol):
         where the backend cannot tell)."""
         ...
 
-    def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
+    def chain_files(self, drives: Sequence[HardDrive]) -> list[PurePath]:
         """Every file of the drives' disk chains, leaf first (as the host names them)."""
         ...
 
-    def chain_stamp(self, files: Sequence[Path]) -> object:
+    def chain_stamp(self, files: Sequence[PurePath]) -> object:
         """Changes when one of `files` (from `chain_files`) is written, replaced or deleted, by
         hand too (no revision covers that); cheap: the window polls it with `revision()`. A
         host without Capability.LOCAL_FILES may return a constant (its revision covers it)."""
         ...
 
-    def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
+    def inspect_files(self, vm: str, snapshot: str | None) -> list[PurePath]:
         """The files a checkpoint (None: the VM now) consists of, as the host names them: its
         configuration, saved memory and device state, each disk's chain down to its base."""
         ...
 
     def local_copy(
-        self, path: Path, *, progress: Progress | None = None, cancel: CancelToken | None = None
+        self, path: PurePath, *, progress: Progress | None = None,
+        cancel: CancelToken | None = None,
     ) -> Path:
         """A local file holding what the inspector reads of the host's file `path` (the lab
         host: `path` itself; a remote host: a copy). Capability.INSPECT_FILES."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from hvgui.backend.model import DiskEvent, HardDrive, Health
 from hvgui.backend.protocol import EVERYTHING
@@ -224,17 +224,20 @@ class Host(HostCore):
     def drive_health(self, drives: Sequence[HardDrive]) -> Health:
         return self.chain_health.of_drives(drives)
 
-    def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
-        return self.chain_health.files(drives)
+    # The model's paths are PurePath (a remote host's are Windows paths); the lab host's are
+    # its files here, so Path(...) of one is the same file.
+    def chain_files(self, drives: Sequence[HardDrive]) -> list[PurePath]:
+        return [*self.chain_health.files(drives)]
 
-    def chain_stamp(self, files: Sequence[Path]) -> object:
-        return chain_health.stamp(files)
+    def chain_stamp(self, files: Sequence[PurePath]) -> object:
+        return chain_health.stamp([Path(f) for f in files])
 
-    def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
+    def inspect_files(self, vm: str, snapshot: str | None) -> list[PurePath]:
+        state: list[PurePath]
         if snapshot is None:
             machine = self.get_vm(vm)
             config, drives = machine.config_path, machine.hard_drives
-            folder = vm_runtime_dir(config, machine.id)
+            folder = vm_runtime_dir(Path(config), machine.id)
             state = [p for p in runtime.files_in(folder) if p.suffix.lower() in (".bin", ".vsv")]
         else:
             snap = self.get_snapshot(vm, snapshot)
@@ -244,7 +247,8 @@ class Host(HostCore):
         return [config, *state, *passed, *self.chain_files(drives)]
 
     def local_copy(
-        self, path: Path, *, progress: Progress | None = None, cancel: CancelToken | None = None
+        self, path: PurePath, *, progress: Progress | None = None,
+        cancel: CancelToken | None = None,
     ) -> Path:
         return Path(path)  # the lab host's files are local
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from hvgui.backend.formats import file_name
+from hvgui.backend.formats import file_name, host_path
 from hvgui.backend.model import DiskEvent
 from hvgui.hyperv.parse import field, integer, moment, text
 
@@ -53,7 +52,7 @@ def compare(operation: str, vm_id: str, before: list[FileFacts],
         received.setdefault(parent.path.casefold(), []).append(file_name(old[key].path))
 
     def event(action: str, facts: FileFacts, detail: str = "") -> None:
-        events.append(DiskEvent(now, operation, vm_id, action, Path(facts.path), facts.length,
+        events.append(DiskEvent(now, operation, vm_id, action, host_path(facts.path), facts.length,
                                 detail))
 
     written_disks = False
@@ -88,4 +87,4 @@ def compare(operation: str, vm_id: str, before: list[FileFacts],
 def created(operation: str, vm_id: str, files: list[FileFacts]) -> list[DiskEvent]:
     """An export's files: each one created."""
     now = datetime.now(UTC)
-    return [DiskEvent(now, operation, vm_id, "created", Path(f.path), f.length) for f in files]
+    return [DiskEvent(now, operation, vm_id, "created", host_path(f.path), f.length) for f in files]

@@ -17,12 +17,12 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from hvgui import portable
 from hvgui.backend.errors import HostError, NotFoundError
-from hvgui.backend.formats import ps_quote, ps_size
+from hvgui.backend.formats import host_path, ps_quote, ps_size
 from hvgui.backend.model import (
     SOUND,
     VM,
@@ -254,10 +254,11 @@ class HyperVHost:
             try:
                 self.get_vhd_chain(path)
             except NotFoundError as exc:
-                health = Health("Chain broken: disk missing", str(exc), True, Path(exc.subject))
+                health = Health("Chain broken: disk missing", str(exc), True,
+                                host_path(exc.subject))
                 break
             except HostError as exc:
-                health = Health("Chain broken", str(exc), True, Path(exc.subject))
+                health = Health("Chain broken", str(exc), True, host_path(exc.subject))
                 break
         with self._lock:
             if self._changes != changes or len(self._health) > 1000:
@@ -265,19 +266,20 @@ class HyperVHost:
             self._health[key] = (changes, moment, health)
         return health
 
-    def chain_files(self, drives: Sequence[HardDrive]) -> list[Path]:
-        files: list[Path] = []
+    def chain_files(self, drives: Sequence[HardDrive]) -> list[PurePath]:
+        files: list[PurePath] = []
         for drive in drives:
             if not drive.pass_through:
-                files += [info.path for info in self.get_vhd_chain(str(drive.path))]
+                files += [host_path(str(info.path))
+                          for info in self.get_vhd_chain(str(drive.path))]
         return files
 
-    def chain_stamp(self, files: Sequence[Path]) -> object:
+    def chain_stamp(self, files: Sequence[PurePath]) -> object:
         # Polled on the GUI thread, so never a round trip: a change on the host shows through
         # revision() (Get-VM and the VHDs it lists) at the next poll instead.
         return ()
 
-    def inspect_files(self, vm: str, snapshot: str | None) -> list[Path]:
+    def inspect_files(self, vm: str, snapshot: str | None) -> list[PurePath]:
         """A checkpoint's (None: the VM's) configuration, memory and device state, and each
         disk's chain down to its base."""
         if snapshot is None:
@@ -287,7 +289,7 @@ class HyperVHost:
         own = [p for p in (snap.config_path, snap.bin_path, snap.vsv_path) if p is not None]
         return [*own, *self.chain_files(snap.hard_drives)]
 
-    def local_copy(self, path: Path, *, progress: Progress | None = None,
+    def local_copy(self, path: PurePath, *, progress: Progress | None = None,
                    cancel: CancelToken | None = None) -> Path:
         """A sparse local copy of what the inspector reads of the host's file (files.py)."""
         with self._lock:

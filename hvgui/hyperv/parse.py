@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgui.backend import ps_enums
+from hvgui.backend.formats import host_path
 from hvgui.backend.model import VM, FibreChannelAdapter, HardDrive, Snapshot
 from hvgui.backend.phases import Phase, status_text
 from hvgui.backend.states import CheckpointType, VMState
@@ -174,7 +175,7 @@ def hard_drive(obj: Mapping[str, Any]) -> HardDrive:
                                   "ControllerType"),
         controller_number=integer(obj, "ControllerNumber"),
         controller_location=integer(obj, "ControllerLocation"),
-        path=Path(text(obj, "Path")),
+        path=host_path(text(obj, "Path")),
         pass_through=bool(field(obj, "PassThrough")),
     )
 
@@ -218,9 +219,9 @@ def vm_from_record(obj: Any) -> VM:
         memory_assigned=integer(obj, "MemoryAssigned"),
         uptime=timespan(field(obj, "Uptime")),
         status=status,
-        path=Path(text(obj, "Path")),
-        configuration_location=Path(text(obj, "ConfigurationLocation")),
-        snapshot_file_location=Path(snapshot_location),
+        path=host_path(text(obj, "Path")),
+        configuration_location=host_path(text(obj, "ConfigurationLocation")),
+        snapshot_file_location=host_path(snapshot_location),
         parent_snapshot_id=optional_guid(field(obj, "ParentSnapshotId"), "ParentSnapshotId"),
         parent_snapshot_name=optional_text(obj, "ParentSnapshotName"),
         # Windows Server 2012 R2 has no CheckpointType ([string]$null is ""): Standard.
@@ -235,7 +236,7 @@ def vm_from_record(obj: Any) -> VM:
                      if isinstance(d, dict)],
         fibre_channel=[fibre_channel(a) for a in listed(field(obj, "FibreChannelHostBusAdapters"))
                        if isinstance(a, dict)],
-        config_path=Path(text(obj, "ConfigurationFile")),
+        config_path=host_path(text(obj, "ConfigurationFile")),
         snapshot_count=integer(obj, "SnapshotCount"),
         merge_pending=False,
     )
@@ -259,10 +260,10 @@ def snapshot_from_record(obj: Any) -> Snapshot:
         creation_time=moment(field(obj, "CreationTime")),
         parent_snapshot_id=optional_guid(field(obj, "ParentSnapshotId"), "ParentSnapshotId"),
         parent_snapshot_name=optional_text(obj, "ParentSnapshotName"),
-        path=Path(text(obj, "Path")),
-        config_path=Path(text(obj, "ConfigurationFile")),
-        bin_path=Path(memory) if memory else None,
-        vsv_path=Path(state) if state else None,
+        path=host_path(text(obj, "Path")),
+        config_path=host_path(text(obj, "ConfigurationFile")),
+        bin_path=host_path(memory) if memory else None,
+        vsv_path=host_path(state) if state else None,
         hard_drives=[hard_drive(d) for d in listed(field(obj, "HardDrives"))
                      if isinstance(d, dict)],
         state=vm_state(vm_state_text) if vm_state_text is not None else VMState.OFF,
@@ -306,7 +307,7 @@ def vhd_from_record(obj: Any) -> VhdInfo:
 
     parent = optional_text(obj, "ParentPath")
     return VhdInfo(
-        path=Path(text(obj, "Path")),
+        path=Path(text(obj, "Path")),  # the engine's type; chain_files gives the host's path
         vhd_type=enum_text(field(obj, "VhdType"), VHD_TYPES, "VhdType"),
         file_size=integer(obj, "FileSize"),
         size=number("Size"),

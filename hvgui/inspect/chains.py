@@ -6,7 +6,7 @@ import itertools
 import os
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from hvgui.backend import Capability
@@ -102,7 +102,7 @@ def checkpoint_files(host: HostBackend, vm: str, snapshot: str | None) -> list[F
             machine.config_path,
             "The VM's configuration now: settings changed while checkpoints exist go here.",
         )]
-        for state_path, role in _vm_saved_state(machine.config_path, machine.id):
+        for state_path, role in _vm_saved_state(Path(machine.config_path), machine.id):
             files.append(file_facts(state_path, role))
         return files + _disk_files(machine.hard_drives, now=True)
     snap = host.get_snapshot(vm, snapshot)
@@ -122,13 +122,14 @@ def checkpoint_files(host: HostBackend, vm: str, snapshot: str | None) -> list[F
     return files + _disk_files(snap.hard_drives, now=False)
 
 
-def _copied(host: HostBackend, path: Path) -> FileFacts:
+def _copied(host: HostBackend, path: PurePath) -> FileFacts:
     """A remote host's file, as its local copy (the backend's local_copy: a disk's structures,
     a configuration whole) under the host's file name."""
     try:
         local = host.local_copy(path)
     except HvError as exc:
-        return FileFacts(path, MISSING, "", False, problem=exc.problem, origin=path)
+        # No copy to read: its text stands as the window's key, never opened (exists False).
+        return FileFacts(Path(str(path)), MISSING, "", False, problem=exc.problem, origin=path)
     facts = file_facts(local)
     role = _KIND_ROLES.get(facts.kind) or (_REMOTE_DISK if facts.kind in (VHDX, AVHDX)
                                            else facts.label)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from hvgui.backend import Capability
@@ -33,10 +33,10 @@ KEEP = "keep"
 @dataclass(frozen=True)
 class PlannedFile:
     """What a checkpoint delete does to one file."""
-    path: Path
+    path: PurePath  # as the host names it
     action: str  # DELETE | MERGE | KEEP
     reason: str
-    into: Path | None = None  # MERGE: the file it is folded into
+    into: PurePath | None = None  # MERGE: the file it is folded into
     size: int = 0  # current size on disk
     bytes_moved: int = 0  # MERGE: data copied into `into`
     growth: int = 0  # MERGE: how much `into` may grow (new blocks it must allocate)
@@ -112,8 +112,8 @@ def delete_preview(
         return model_delete_preview(host, vm, snapshot, include_children=include_children)
     machine = host.get_vm(vm)
     target = host.get_snapshot(vm, snapshot)
-    vm_doc = ConfigDoc.load(machine.config_path)
-    docs = {s.id: ConfigDoc.load(s.config_path) for s in host.list_snapshots(machine.id)}
+    vm_doc = ConfigDoc.load(Path(machine.config_path))  # LOCAL_FILES: the host's files are here
+    docs = {s.id: ConfigDoc.load(Path(s.config_path)) for s in host.list_snapshots(machine.id)}
     doomed = subtree_ids(docs, target.id, include_children)
     parents = vm_disk_parents(vm_doc, docs.values())
     pending = pending_after(vm_doc, (docs[i] for i in doomed))
@@ -163,7 +163,7 @@ def delete_preview(
     return DeletePreview(machine.name, target.name if not include_children
                          else f"{target.name} and its subtree", files, moved,
                          needed + MARGIN if plan.merged else 0,  # what the delete checks
-                         free_bytes(where.parent), warnings)
+                         free_bytes(Path(where).parent), warnings)
 
 
 def _disk_owners(vm_doc: ConfigDoc, snapshot_docs: Iterable[ConfigDoc]) -> dict[Path, str]:

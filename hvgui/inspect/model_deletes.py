@@ -11,7 +11,7 @@ the same on its configurations.
 
 from __future__ import annotations
 
-from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hvgui.backend.formats import file_name
@@ -42,7 +42,7 @@ class ListsFileSizes(Protocol):
 NOW = "Now"
 
 
-def _key(path: Path | str) -> PurePath:
+def _key(path: PurePath | str) -> PurePath:
     """A host path as the host compares it: a Windows path ignores case and slash style."""
     text = str(path)
     return PureWindowsPath(text) if is_windows(text) else PurePosixPath(text)
@@ -55,7 +55,7 @@ class _DiskTree:
         self.host = host
         self.parents: dict[PurePath, PurePath | None] = {}
         self.sizes: dict[PurePath, int] = {}
-        self.paths: dict[PurePath, Path] = {}
+        self.paths: dict[PurePath, PurePath] = {}
 
     def add(self, drive: HardDrive) -> PurePath:
         """Walk `drive`'s chain (once per leaf); returns the leaf's key."""
@@ -64,7 +64,7 @@ class _DiskTree:
             return leaf
         if isinstance(self.host, GetsVhdChains):
             infos = self.host.get_vhd_chain(str(drive.path))
-            chain = [info.path for info in infos]
+            chain = [_key(info.path) for info in infos]
             for info in infos:
                 self.sizes[_key(info.path)] = info.file_size
         else:
@@ -121,7 +121,7 @@ def model_delete_preview(
                 files.append(PlannedFile(path, DELETE, f"{what} of “{snap.name}”",
                                          size=listed.get(_key(path), 0), checkpoint=snap.name))
 
-    def planned(key: PurePath, action: str, reason: str, into: Path | None = None,
+    def planned(key: PurePath, action: str, reason: str, into: PurePath | None = None,
                 bytes_moved: int = 0) -> PlannedFile:
         return PlannedFile(tree.paths[key], action, reason, into, tree.sizes.get(key, 0),
                            bytes_moved, checkpoint=owners.get(key, ""))

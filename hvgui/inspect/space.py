@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
+
+from hvgui.backend.formats import host_path
 
 
 @dataclass(frozen=True)
 class SizeSeries:
-    path: Path
+    path: PurePath  # as the host names it
     points: list[tuple[datetime, int]]  # (time, size), oldest first; 0 once merged or deleted
 
 
@@ -22,11 +24,11 @@ def space_history(events: Iterable[Any]) -> tuple[list[SizeSeries], list[tuple[d
     BIN/VSV of checkpoints (in a Snapshots folder). Base disks and the VM's own memory file are
     the VM's, not its checkpoints'.
     """
-    sizes: dict[Path, list[tuple[datetime, int]]] = {}
-    current: dict[Path, int] = {}
+    sizes: dict[PurePath, list[tuple[datetime, int]]] = {}
+    current: dict[PurePath, int] = {}
     total: list[tuple[datetime, int]] = []
     for event in events:
-        path = Path(event.path)
+        path = event.path if isinstance(event.path, PurePath) else host_path(str(event.path))
         suffix = path.suffix.lower()
         if suffix in (".bin", ".vsv"):
             if "Snapshots" not in path.parts:

@@ -11,9 +11,9 @@ the article's words.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from hvgui import vhdx
@@ -93,18 +93,19 @@ class Story:
         """A line of output, with lab paths made relative and GUIDs named."""
         self.out(self.names().text(text))
 
-    def look_at(self, *paths: Path) -> None:
-        for path in paths:
+    def look_at(self, *paths: PurePath) -> None:
+        for path in map(Path, paths):  # the lab host's model paths are its files here
             if path not in self.files:
                 self.files.append(path)
 
 
-def _size(path: Path) -> str:
-    return f"{path.stat().st_size / MiB:.1f} MiB" if path.exists() else "missing"
+def _size(path: PurePath) -> str:
+    local = Path(path)  # the lab host's model paths are its files here
+    return f"{local.stat().st_size / MiB:.1f} MiB" if local.exists() else "missing"
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+def _digest(path: PurePath) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def _chain_of(host: Host, vm: str) -> list[Path]:
@@ -113,7 +114,7 @@ def _chain_of(host: Host, vm: str) -> list[Path]:
         return list(disk.chain)
 
 
-def _list(story: Story, paths: list[Path], *, sizes: bool = False) -> None:
+def _list(story: Story, paths: Sequence[PurePath], *, sizes: bool = False) -> None:
     names = story.names()
     for path in paths:
         story.out(f"  {names.path(path)}" + (f"  {_size(path)}" if sizes else ""))
@@ -529,6 +530,11 @@ LESSONS: dict[str, Lesson] = {
 
 def look_file(host: Host, look: Look) -> Path | None:
     """The file a step's Look names, as the host is now (None when it names none)."""
+    found = _look_path(host, look)
+    return None if found is None else Path(found)  # the lab host's paths are its files here
+
+
+def _look_path(host: Host, look: Look) -> PurePath | None:
     if not look.file:
         return None
     if look.file == VM_CONFIG:

@@ -193,7 +193,9 @@ class DetailsPane(QWidget):
         )
         self._fill_network()
 
-    def show_snapshot(self, snap: Snapshot, chain: str = "") -> None:
+    def show_snapshot(self, snap: Snapshot, chain: str = "", *, local_files: bool = True) -> None:
+        """`local_files`: the host's files are on this computer (a remote host's memory file
+        is on the host: its size is not looked up here)."""
         self.header.setText(f"  {snap.name}")
         self._thumb(snap.id, snap.vm_name, snap.state, snap.creation_time)
         memory = "Included" if snap.bin_path else "Not included"
@@ -213,7 +215,8 @@ class DetailsPane(QWidget):
         rows = [("Memory state", memory)]
         if snap.bin_path is not None:
             rows.append(("Memory file", str(snap.bin_path)))
-            rows.append(("Memory file size", _file_size(snap.bin_path)))
+            if local_files:
+                rows.append(("Memory file size", _file_size(Path(snap.bin_path))))
         if snap.vsv_path is not None:
             rows.append(("Device state file", str(snap.vsv_path)))
         self._fill(self.memory_form, rows)

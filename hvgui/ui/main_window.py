@@ -764,7 +764,10 @@ class MainWindow(QMainWindow):
         vm = self.selected_vm()
         trees = self.session.checkpoint_model if self.session is not None else None
         if isinstance(obj, Snapshot):
-            self.details.show_snapshot(obj, trees.health(obj.id).text if trees else "")
+            local = self.session is not None and self.session.host.capabilities.has(
+                Capability.LOCAL_FILES)
+            self.details.show_snapshot(obj, trees.health(obj.id).text if trees else "",
+                                       local_files=local)
             self._load_screen(obj, obj.id)
         elif vm is not None:
             vms = self.session.vm_model if self.session is not None else None

@@ -18,7 +18,9 @@ COLUMNS = 18  # what the thumbnail's little console shows of a line
 
 
 def first_virtual_disk(drives: list[HardDrive]) -> Path | None:
-    return next((d.path for d in drives if not d.pass_through), None)
+    """The guest's first disk: a lab host's file here (only a host with Capability.GUEST
+    shows its guest)."""
+    return next((Path(d.path) for d in drives if not d.pass_through), None)
 
 
 def root_listing(disk_path: Path, subject: str) -> list[str]:

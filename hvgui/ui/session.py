@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
@@ -56,7 +56,7 @@ class _Health:
     vm_id: str | None
     by_vm: dict[str, Health]
     tree: dict[str, Health]
-    files: list[Path]  # the selected VM's chain files, watched by the poll
+    files: list[PurePath]  # the selected VM's chain files, watched by the poll
     stamp: object
 
 
@@ -113,7 +113,7 @@ class HostSession(QObject):
         self._result_shown_at = 0
         # The selected VM's chain files and their stats: a file deleted or edited by hand
         # changes no host revision, but the window must show the broken chain.
-        self._watched: tuple[list[Path], object] = ([], ())
+        self._watched: tuple[list[PurePath], object] = ([], ())
         self._health_running = False
         self._health_next: tuple[list[VM], str | None, list[Snapshot]] | None = None
         # vm id -> the first read that started after its operation ended: until that read is

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from PySide6.QtCore import QPoint, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication
@@ -170,11 +170,12 @@ class WhatHappenedPanel(QTreeWidget):
                                     or row.text(0).startswith("Warning:")):
                 row.setFirstColumnSpanned(True)
 
-    def _shown_path(self, path: Path) -> str:
-        """Paths inside the host folder are shown relative to it (the tooltip has it whole)."""
+    def _shown_path(self, path: PurePath) -> str:
+        """Paths inside the host folder are shown relative to it (the tooltip has it whole); a
+        remote host's (Windows) paths as they are."""
         if self.root is not None:
             try:
-                return str(Path(path).relative_to(self.root))
+                return str(path.relative_to(self.root))
             except ValueError:
                 pass
         return str(path)

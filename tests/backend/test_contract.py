@@ -536,7 +536,7 @@ def test_unreadable_vm_is_reported_not_fatal(backend: HostBackend, vm: VM, site:
     if not site.local:
         pytest.skip("damaging a VM's configuration needs the host's files on this machine")
     backend.new_vm("db01", memory_startup_bytes=64 * MiB)
-    backend.get_vm("db01").config_path.write_bytes(b"<not xml")
+    Path(backend.get_vm("db01").config_path).write_bytes(b"<not xml")
     errors: list[HostError] = []
     assert [v.name for v in backend.list_vms(errors=errors)] == ["web01"]
     [error] = errors
@@ -590,5 +590,5 @@ def test_check_finds_nothing_on_a_sound_host(backend: HostBackend, vm: VM, site:
         pytest.skip("breaking a chain needs the host's files on this machine")
     _checkpoint(backend, vm, "one")
     assert backend.check() == []
-    backend.get_vm(vm.id).hard_drives[0].path.unlink()  # Now's AVHDX: the chain breaks
+    Path(backend.get_vm(vm.id).hard_drives[0].path).unlink()  # Now's AVHDX: the chain breaks
     assert backend.check()

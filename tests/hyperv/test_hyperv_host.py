@@ -152,8 +152,8 @@ def test_the_inspector_gets_a_sparse_copy_with_the_disks_structures(
     assert snap is not None
     files = hyperv.inspect_files(vm_id, snap.id)
     assert files[0] == snap.config_path and snap.bin_path in files
-    base = snap.hard_drives[0].path
-    copy = hyperv.local_copy(base)
+    base = Path(snap.hard_drives[0].path)  # the host's path: here, the lab's file
+    copy = hyperv.local_copy(snap.hard_drives[0].path)
     original = get_vhd(base)
     copied = get_vhd(copy)
     assert (copied.vhd_type, copied.size, copied.block_size, copied.file_size) == (
@@ -162,7 +162,7 @@ def test_the_inspector_gets_a_sparse_copy_with_the_disks_structures(
     assert copy.read_bytes()[:MiB] == base.read_bytes()[:MiB]
     assert copy.stat().st_blocks < base.stat().st_blocks
     config = hyperv.local_copy(snap.config_path)
-    assert config.read_bytes() == snap.config_path.read_bytes()  # a configuration: whole
+    assert config.read_bytes() == Path(snap.config_path).read_bytes()  # a configuration: whole
 
 
 def test_a_chain_broken_on_the_host_is_named_with_the_missing_file(
@@ -174,7 +174,7 @@ def test_a_chain_broken_on_the_host_is_named_with_the_missing_file(
     assert hyperv.drive_health(drives).sound
     [child, base] = hyperv.chain_files(drives)
     assert child.suffix == ".avhdx" and base.suffix == ".vhdx"
-    base.unlink()
+    Path(base).unlink()  # the host's path: here, the lab's file
     fresh = open_backend(LabTransport(lab, "hv01"))  # no verdict kept from before
     health = fresh.drive_health(drives)
     assert (health.short, health.broken) == ("Chain broken: disk missing", True)
@@ -246,3 +246,38 @@ def test_local_copies_of_a_killed_process_are_removed_by_the_next(
     assert copy.is_file() and not stale.exists() and other.exists()
     hyperv.close()
     assert not copy.exists()
+
+
+def test_a_windows_hosts_paths_are_pure_windows_paths_never_local_ones(
+    lab: Host, vm_id: str
+) -> None:
+    """A real host's paths (`C:\\...`) are the host's: PureWindowsPath, whose name and parent
+    are Windows' (a POSIX Path would take the whole text for one name), never opened here;
+    what must be read comes through local_copy."""
+    from pathlib import PureWindowsPath
+
+    from hvgui.host.winpaths import read_names
+
+    root = PureWindowsPath(read_names(lab.root).root)
+    hyperv = open_backend(LabTransport(lab, "hv01", windows_paths=True))
+    try:
+        lab.start_vm(vm_id)
+        result = hyperv.checkpoint_vm(vm_id)
+        snap = result.snapshot
+        assert snap is not None and snap.bin_path is not None and snap.vsv_path is not None
+        vm = hyperv.get_vm(vm_id)
+        paths = [vm.path, vm.config_path, vm.configuration_location, vm.snapshot_file_location,
+                 snap.path, snap.config_path, snap.bin_path, snap.vsv_path,
+                 *(d.path for d in [*vm.hard_drives, *snap.hard_drives]),
+                 *hyperv.chain_files(vm.hard_drives), *hyperv.inspect_files(vm_id, snap.id),
+                 *(e.path for e in result.events)]
+        for path in paths:
+            assert type(path) is PureWindowsPath and path.is_relative_to(root), repr(path)
+        assert vm.hard_drives[0].path.parent.name == "Virtual Hard Disks"
+        assert [p.name for p in hyperv.chain_files(snap.hard_drives)] == ["web01.vhdx"]
+        copy = hyperv.local_copy(snap.config_path)
+        lab_snap = lab.get_snapshot(vm_id, snap.id)
+        assert copy.name == snap.config_path.name
+        assert copy.read_bytes() == Path(lab_snap.config_path).read_bytes()
+    finally:
+        hyperv.close()

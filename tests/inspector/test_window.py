@@ -38,6 +38,7 @@ def _press_f5(qtbot: QtBot, window: InspectorWindow) -> None:
     window.activateWindow()
     qtbot.waitActive(window)
     qtbot.keyClick(window, Qt.Key.Key_F5)
+    assert window.listing == 1, "F5 did not reach the window"
     _listed(qtbot, window)
 
 

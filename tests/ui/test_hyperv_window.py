@@ -5,7 +5,7 @@ give greyed with the reason."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import pytest
@@ -136,6 +136,7 @@ def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
         files = window.file_model.files()
         assert [f.kind for f in files] == ["xml", "bin", "vsv", "vhdx"]
         assert files[0].host_path == base.config_path  # the host's path, shown as it names it
+        assert isinstance(base.config_path, PureWindowsPath) == windows_paths
         assert str(base.config_path) in window.role.text()
         qtbot.waitUntil(lambda: isinstance(window.view_of(files[0].path), XmlView),
                         timeout=30000)
@@ -151,6 +152,7 @@ def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
         qtbot.waitUntil(lambda: isinstance(window.delete_view, DeletePreviewWidget),
                         timeout=30000)
         window.tabs.setCurrentIndex(0)
+        xml.tabs.setCurrentIndex(xml.tabs.count() - 1)  # Diff
         window.grab().save(str(tmp_path / "hyperv-inspector-diff.png"))
         before = transport.calls
         window.activateWindow()  # F5 is the window's shortcut: it reaches the active window

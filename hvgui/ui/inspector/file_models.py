@@ -40,7 +40,7 @@ class FileListModel(ReadOnlyTable[FileFacts]):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(facts, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [str(facts.path), facts.role]
+            lines = [str(facts.host_path), facts.role]
             if facts.problem:
                 lines.append(f"Problem: {facts.problem}")
             return "\n".join(lines)
@@ -54,7 +54,7 @@ class FileListModel(ReadOnlyTable[FileFacts]):
     def _text(facts: FileFacts, column: int) -> str:
         if column == 0:
             indent = "    " * (facts.depth or 0)
-            return f"{indent}{facts.path.name}"
+            return f"{indent}{facts.host_path.name}"
         if column == 1:
             return facts.label
         if column == 2:

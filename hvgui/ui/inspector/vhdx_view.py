@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hvgui.backend.formats import file_name
 from hvgui.errors import HvError
 from hvgui.inspect import STATE_NAMES, BlockMap, block_map, read_path
 from hvgui.ui.inspector.binary_view import SavedStateView
@@ -88,7 +89,7 @@ def parent_banner(
     below = [(i, link) for i, link in enumerate((chain or [])[1:], 1) if link.get("problem")]
     if below:
         depth, link = below[0]
-        name = Path(str(link.get("path", ""))).name
+        name = file_name(str(link.get("path", "")))  # a Windows path from a real host too
         where = "its parent" if depth == 1 else "further down the chain"
         return Banner(
             f"Parent: {resolved} — linkage matches, but {where}, {name}: {link.get('problem')}",

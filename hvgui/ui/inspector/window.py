@@ -294,7 +294,7 @@ class InspectorWindow(QMainWindow):
         view = self._views.get(facts.path)
         if view is None:
             if not facts.exists:
-                view = ErrorPanel(f"{facts.path.name} is missing",
+                view = ErrorPanel(f"{facts.host_path.name} is missing",
                                   facts.problem or "The file does not exist.", self.stack)
             else:
                 view = WaitingPanel(f"Reading {facts.path.name}…", self.stack)
@@ -341,7 +341,7 @@ class InspectorWindow(QMainWindow):
         if self._closed:
             return
         host = self.host
-        local_copy = None if host is None else (lambda p: host.local_copy(Path(p)))
+        local_copy = None if host is None else host.local_copy
         try:
             view = make_file_view(path, facts, self.runner, targets, self.stack, local_copy)
         except (HvError, OSError) as exc:
