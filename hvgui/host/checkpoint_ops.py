@@ -28,7 +28,7 @@ from hvgui.host.layout import avhdx_name, snapshot_config_path, snapshot_state_d
 from hvgui.host.names import default_checkpoint_name
 from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
 from hvgui.host.runtime import MAX_CHECKPOINTS
-from hvgui.host.savedstate import copy_bin, copy_vsv, stored_size, write_vsv
+from hvgui.host.savedstate import BinFile, copy_bin, copy_vsv, stored_size, write_vsv
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_guid, to_filetime
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
@@ -276,6 +276,8 @@ def apply(host: HostCore, op: Operation, snap_id: str, progress: Progress | None
     if sbin:
         needs.append((runtime.runtime_bin(doc).parent, stored_size(Path(sbin)) or 0))
     freespace.require(doc.name, "applying the checkpoint", needs)
+    if sbin and Path(sbin).exists() and sdoc.snapshot_type == CheckpointType.STANDARD:
+        BinFile(Path(sbin)).close()  # one we cannot restore is refused before any change
     for drive in new.drives():
         check(op.cancel)
         if drive.kind != DRIVE_VHD or not drive.path:

@@ -30,6 +30,9 @@ from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents, pwrite_a
 MiB = 1 << 20
 BIN_MAGIC = b"HVGUIBIN"
 VSV_MAGIC = b"HVGUIVSV"
+# A BIN/VSV copied off a real host is Hyper-V's own, whose format is undocumented: say so.
+NOT_OURS = (" (damaged, or Hyper-V's own saved state, whose format is undocumented: hvgui "
+            "cannot restore it)")
 FORMAT_VERSION = 1
 BIN_HEADER_SIZE = 4096
 CHUNK_SIZE = MiB
@@ -150,7 +153,7 @@ class BinFile:
         """(Re)read header, bitmap and pending-write record; call with the lock held."""
         raw = portable.pread(self._fd, BIN_HEADER_SIZE, 0)
         if len(raw) < BIN_HEADER_SIZE or raw[:8] != BIN_MAGIC:
-            raise HostError(self.path, "not an hvgui memory (BIN) file: bad magic")
+            raise HostError(self.path, f"not an hvgui memory (BIN) file: bad magic{NOT_OURS}")
         fields = _BIN_HEADER.unpack_from(raw)
         (
             _,
@@ -542,7 +545,7 @@ def copy_vsv(source: Path, destination: Path) -> None:
 def read_vsv(path: Path) -> DeviceState:
     data = _vsv_bytes(path)
     if len(data) < _VSV_HEADER_SIZE or data[:8] != VSV_MAGIC:
-        raise HostError(path, "not an hvgui device state (VSV) file: bad magic")
+        raise HostError(path, f"not an hvgui device state (VSV) file: bad magic{NOT_OURS}")
     (_, version, header_size, count, _flags, total, table_crc, header_crc) = (
         _VSV_HEADER.unpack_from(data)
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hvgui.cli.main import main
-from hvgui.host import Host
+from hvgui.host import Host, HostError
 from hvgui.host.errors import ReadOnlyHostError
 from hvgui.host.foreign import NOT_ADOPTED
 from hvgui.vhdx import open_disk
@@ -171,3 +171,35 @@ def test_a_real_checkpoint_tree_is_read_from_the_disk_chain(tmp_path: Path) -> N
     again.remove_snapshot("web01", "After")  # its child Mine moves up to Before
     assert [(s.name, s.parent_snapshot_name) for s in again.list_snapshots("web01")] == [
         ("Before", None), ("Branch", "Before"), ("Mine", "Before")]
+
+
+def test_a_real_checkpoint_s_own_saved_state_is_named_not_restored(export: Path) -> None:
+    """A checkpoint taken of a running VM on the real host holds Hyper-V's BIN and VSV (an
+    undocumented format): it shows as taken with memory; applying it is refused in words
+    and changes nothing."""
+    from hvgui.host.xmlconfig import ConfigDoc
+
+    doc = next(d for d in map(ConfigDoc.load, (export / "Snapshots").glob("*.xml"))
+               if d.name == "After")
+    folder = export / "Snapshots" / doc.id
+    folder.mkdir()
+    (folder / f"{doc.id}.bin").write_bytes(b"\x5a" * 8192)
+    (folder / f"{doc.id}.vsv").write_bytes(b"\xa5" * 4096)
+    windows = f"{REAL_ROOT}\\web01\\Snapshots\\{doc.id}\\{doc.id}"
+    doc.set_saved_state(Path(windows + ".bin"), Path(windows + ".vsv"))
+    doc.path.write_bytes(doc.to_bytes())
+    host = Host.open(export, create=False)
+    after = host.get_snapshot("web01", "After")
+    assert after.state == "Saved" and after.bin_path == folder / f"{doc.id}.bin"
+    host.adopt()
+    before = listing(export)
+    with pytest.raises(HostError, match="Hyper-V's own saved state, whose format is "
+                       "undocumented: hvgui cannot restore it"):
+        host.restore_snapshot("web01", "After")
+    vm = host.get_vm("web01")
+    assert (vm.state, vm.parent_snapshot_name) == ("Off", "After")
+    def vm_files(entries: dict[str, object]) -> dict[str, object]:  # not the host's own log
+        return {p: s for p, s in entries.items()
+                if not p.startswith(".hvgui") and p != "events.jsonl"}
+
+    assert vm_files(listing(export)) == vm_files(before)
