@@ -28,7 +28,7 @@ from hvgui.host.layout import (
     read_pointer,
     snapshot_config_path,
 )
-from hvgui.host.savedstate import describe_bin, read_vsv
+from hvgui.host.savedstate import describe_bin, is_ours, read_vsv
 from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
 
 if TYPE_CHECKING:
@@ -183,7 +183,12 @@ class _Checker:
                 self.add("error", path, f"{who}: cannot be read: {exc.strerror}",
                          "damaged-state", vm)
             except HostError as exc:
-                self.add("error", path, f"{who}: {exc.problem}", "damaged-state", vm)
+                if doc.root.find("hvgui") is None and not is_ours(path):  # a real host's
+                    self.add("warning", path, f"{who}: its {label} file {path.name} is "
+                             "Hyper-V's own (an undocumented format): shown in hex; hvgui cannot "
+                             "apply this checkpoint", "hyperv-state", vm)
+                else:
+                    self.add("error", path, f"{who}: {exc.problem}", "damaged-state", vm)
         return files
 
     # ------------------------------------------------------------------ VMs

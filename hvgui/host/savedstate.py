@@ -434,6 +434,14 @@ def _write_bin(path: Path, memory_size: int, bitmap: bytes) -> int:
     return data_offset
 
 
+def is_ours(path: Path) -> bool:
+    """Whether a BIN or VSV starts with hvgui's magic (a real host's file does not)."""
+    try:
+        return read_bounded(path, 8)[:8] in (BIN_MAGIC, VSV_MAGIC)  # never a FIFO's read
+    except (OSError, HostError):
+        return False
+
+
 def copy_bin(
     source: Path,
     destination: Path,
