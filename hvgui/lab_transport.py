@@ -507,7 +507,8 @@ class LabTransport:
             end = size if length < 0 else min(size, offset + length)
             position = min(offset, size)
             handle.seek(position)
-            run.result("FileInfo", {"Path": str(path), "Length": size})
+            run.result("FileInfo", {"Path": str(path), "Length": size,
+                                    "IsReadOnly": not path.stat().st_mode & 0o222})
             while position < end:
                 run.cancel.raise_if_cancelled()
                 data = handle.read(min(CHUNK, end - position))

@@ -5,21 +5,23 @@ then the regions the tables name (BAT, metadata) and the log the headers name la
 own offsets in a sparse file as long as the host's, so Get-VHD, Test-VHD's structure checks and
 the block map work on the copy. A legacy VHD: its footer, dynamic header and BAT. A
 configuration (XML, VMCX) is copied whole; other files (memory, device state) their first
-megabyte. Nothing a host says is trusted: offsets and lengths are bounded by the file's length.
+megabyte. Copies lie in the host's folder tree (`local_name`), so a differencing disk's copy
+finds its parent's copy as the host finds the parent. Nothing a host says is trusted: offsets
+and lengths are bounded by the file's length, and no name leads out of the copies' folder.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
+import re
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path, PureWindowsPath
 
 from hvgui.backend.errors import HostError
-from hvgui.backend.formats import file_name
+from hvgui.backend.formats import host_path
 from hvgui.hyperv.parse import field, integer
 from hvgui.hyperv.records import Record, RecordError
 from hvgui.progress import CancelToken, Progress, check, report
@@ -33,15 +35,21 @@ MAX_REGIONS = 64 * MiB  # what one VHDX's BAT, metadata and log may ask for, in 
 DISKS = (".vhdx", ".avhdx")
 LEGACY = (".vhd", ".avhd")
 WHOLE = (".xml", ".vmcx")
+PRIVATE, READ_ONLY = 0o600, 0o400  # the copy's modes
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')  # what a local file name cannot hold (Windows')
 
 
 def local_name(path: str) -> str:
-    """Where the host's `path` (Windows or POSIX) is copied, relative to the copies' folder:
-    a folder per path (its digest) holding a file of the same name, so the inspector shows
-    the host's file name."""
-    name = file_name(path)
-    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
-    return f"{digest}/{name or 'file'}"
+    """Where the host's `path` is copied, relative to the copies' folder: below the same
+    folders as on the host (its drive or share first), so a differencing disk's parent
+    locator, relative to its folder, finds its parent's copy where it finds the parent on the
+    host. Nothing the host says leads out of the copies' folder: `.`, `..` and empty names are
+    dropped, and what a local name cannot hold is replaced."""
+    pure = host_path(path)
+    drive = _UNSAFE.sub("_", pure.drive).strip("_") or "root"
+    names = [_UNSAFE.sub("_", name) for name in pure.parts[1 if pure.anchor else 0:]]
+    names = [name for name in names if name not in ("", ".", "..")]
+    return "/".join([drive, *names] if names else [drive, "file"])
 
 
 class RangedCopy:
@@ -52,6 +60,7 @@ class RangedCopy:
         self.path = path
         self.target = target
         self.length = -1
+        self.read_only = False  # as the host has it (a parent disk is read-only)
 
     def read(self, offset: int, length: int) -> bytes:
         """Bytes of the host's file, written into the copy at the same offset as well."""
@@ -67,6 +76,7 @@ class RangedCopy:
                     continue
                 if record.result_kind == "FileInfo":
                     self._sized(integer(obj, "Length"))
+                    self.read_only = bool(field(obj, "IsReadOnly"))
                 elif record.result_kind == "Chunk":
                     at = integer(obj, "Offset")
                     try:
@@ -93,6 +103,8 @@ def fetch(run: Run, path: str, target: Path, progress: Progress | None = None,
           cancel: CancelToken | None = None) -> Path:
     """Make `target` the local copy of the host's `path` (see the module docstring)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.chmod(PRIVATE)  # an earlier copy of a read-only file: written afresh
     target.write_bytes(b"")
     copy = RangedCopy(run, path, target)
     suffix = Path(PureWindowsPath(path).name).suffix.lower()
@@ -117,6 +129,9 @@ def fetch(run: Run, path: str, target: Path, progress: Progress | None = None,
             report(progress, done / total, "Reading")
     if copy.length < 0:
         raise HostError(path, "the host did not say how long the file is")
+    # Read-only as on the host, so the engine judges the copy as the file (a writable parent
+    # would be named as a risk to its chain).
+    target.chmod(READ_ONLY if copy.read_only else PRIVATE)
     report(progress, 1.0, "Reading")
     return target
 

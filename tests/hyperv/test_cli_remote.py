@@ -106,7 +106,9 @@ def test_a_checkpoints_files_are_inspected_through_local_copies(
     assert [f["kind"] for f in listed] == ["xml", "bin", "vsv", "vhdx"]  # decoded as such
     assert listed[3]["role"].startswith("A virtual disk on the host, read in part")
     assert all(f["exists"] and not f["problem"] for f in listed)
-    assert all(str(lab.root) not in f["path"] for f in listed)  # copies, never the host's
+    # Copies (below the host's folder names), never the host's files; each names its origin.
+    assert all(not f["path"].startswith(str(lab.root)) for f in listed)
+    assert [f["origin"] for f in listed] == [str(p) for p in originals if p]
 
 
 def test_a_host_that_is_not_there_is_one_line_with_the_fix(

@@ -281,3 +281,41 @@ def test_a_windows_hosts_paths_are_pure_windows_paths_never_local_ones(
         assert copy.read_bytes() == Path(lab_snap.config_path).read_bytes()
     finally:
         hyperv.close()
+
+
+def test_a_differencing_disks_copy_finds_its_parents_copy(lab: Host, vm_id: str) -> None:
+    """The inspector on a real host's AVHDX: its copy's parent locator (a Windows path, and
+    relative to its folder) finds the parent's copy, read-only as on the host, so the chain
+    reads as sound, not as "parent missing" or "parent writable"."""
+    from hvgui.inspect import checkpoint_files, inspect_file
+
+    hyperv = open_backend(LabTransport(lab, "hv01", windows_paths=True))
+    try:
+        hyperv.checkpoint_vm(vm_id)
+        files = checkpoint_files(hyperv, vm_id, None)
+        assert [(f.kind, f.read_only, f.problem) for f in files] == [
+            ("xml", False, None), ("avhdx", False, None), ("vhdx", True, None)]
+        facts = inspect_file(files[1].path)
+        assert facts["findings"] == []
+        assert [(Path(c["path"]), c["exists"]) for c in facts["chain"]] == [
+            (files[1].path, True), (files[2].path, True)]
+        assert files[2].path.parent == files[1].path.parent  # as on the host: one folder
+    finally:
+        hyperv.close()
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("C:\\ProgramData\\VMs\\web01.avhdx", "C/ProgramData/VMs/web01.avhdx"),
+    ("C:\\..\\..\\etc\\passwd", "C/etc/passwd"),
+    ("..\\..\\x.vhdx", "root/x.vhdx"),
+    ("\\\\srv\\share\\VMs\\a.vhdx", "srv_share/VMs/a.vhdx"),
+    ("C:\\a:b\\c\x00d.vhdx", "C/a_b/c_d.vhdx"),
+    ("/etc/passwd", "root/etc/passwd"),
+    ("", "root/file"),
+])
+def test_a_copys_place_mirrors_the_hosts_folders_and_never_leaves_the_copies(
+    path: str, name: str
+) -> None:
+    from hvgui.hyperv.files import local_name
+
+    assert local_name(path) == name

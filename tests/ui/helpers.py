@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtGui import QContextMenuEvent, QKeySequence, QShortcut
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu, QWidget
 
 from hvgui.backend import Snapshot
 from hvgui.lab_transport import LabTransport
@@ -35,6 +35,16 @@ class Answers:
     deleted: list[tuple[str, bool]] = field(default_factory=list)
     findings: list[list[Any]] = field(default_factory=list)
 
+
+
+def press_refresh(window: QWidget) -> None:
+    """F5, as Qt delivers it to a window's Refresh shortcut. (A key event reaches a window
+    shortcut only while its window is the active one, which other tests' windows in this
+    offscreen session may take at any moment.)"""
+    [f5] = [s for s in window.findChildren(QShortcut)
+            if s.key() == QKeySequence(QKeySequence.StandardKey.Refresh)]
+    assert f5.key().toString() == "F5" and f5.isEnabled()
+    f5.activated.emit()
 
 
 class GuiThreadWatch(LabTransport):

@@ -9,7 +9,6 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
 
 from hvgui.backend import Capability, HostBackend
 from hvgui.host import Host
@@ -24,6 +23,7 @@ from tests.ui.helpers import (
     checkpoint_index,
     choose,
     menu_texts,
+    press_refresh,
     right_click_vm,
     selected_snapshot,
     tree_names,
@@ -155,9 +155,7 @@ def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
         xml.tabs.setCurrentIndex(xml.tabs.count() - 1)  # Diff
         window.grab().save(str(tmp_path / "hyperv-inspector-diff.png"))
         before = transport.calls
-        window.activateWindow()  # F5 is the window's shortcut: it reaches the active window
-        qtbot.waitActive(window)
-        qtbot.keyClick(window, Qt.Key.Key_F5)
+        press_refresh(window)
         qtbot.waitUntil(lambda: window.listing == 0 and transport.calls > before,
                         timeout=30000)
         qtbot.waitUntil(lambda: isinstance(window.view_of(files[0].path), XmlView),

@@ -8,7 +8,8 @@ try {
     $buffer = New-Object byte[] (1mb)
     $position = [Math]::Min($Offset, $size)
     [void]$stream.Seek($position, 'Begin')
-    Write-HvguiResult 'FileInfo' @{ Path = $Path; Length = [int64]$size }
+    $readOnly = [bool](New-Object IO.FileInfo $Path).IsReadOnly  # a parent disk's, say
+    Write-HvguiResult 'FileInfo' @{ Path = $Path; Length = [int64]$size; IsReadOnly = $readOnly }
     while ($position -lt $end) {
         $count = $stream.Read($buffer, 0, [int][Math]::Min($buffer.Length, $end - $position))
         if ($count -le 0) { break }
