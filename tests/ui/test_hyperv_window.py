@@ -14,7 +14,6 @@ from hvgui.backend import Capability, HostBackend
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.host import HyperVHost
-from hvgui.lab_transport import LabTransport
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
     Answers,
@@ -40,8 +39,8 @@ def windows_paths(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def backend(host_dir: Path, windows_paths: bool) -> HostBackend:
-    return open_backend(LabTransport(Host.open(host_dir, create=False), "hv01",
-                                     windows_paths=windows_paths))
+    return open_backend(GuiThreadWatch(Host.open(host_dir, create=False), "hv01",
+                                       windows_paths=windows_paths))
 
 
 def test_checkpoint_and_delete_count_in_the_status_column(
@@ -49,6 +48,9 @@ def test_checkpoint_and_delete_count_in_the_status_column(
 ) -> None:
     assert window.session is not None and isinstance(window.session.host, HyperVHost)
     assert window.session.name == "hv01"
+    transport = window.session.host.transport
+    assert isinstance(transport, GuiThreadWatch)
+    transport.on_gui_thread.clear()  # the fixture's open_backend (its probe)
     recorder = StatusRecorder(window, "Alpha")
     menu = right_click_vm(window, "Alpha")
     choose(qtbot, menu, "Checkpoint")
@@ -69,6 +71,7 @@ def test_checkpoint_and_delete_count_in_the_status_column(
     assert answers.asked == [("confirm", "Delete Checkpoint")]
     assert [s.name for s in lab.list_snapshots("Alpha")] == [new.name]
     assert recorder.percents("Merge in progress"), recorder.texts
+    assert transport.on_gui_thread == []
 
 
 def test_what_a_real_host_cannot_give_is_greyed_with_the_reason(
@@ -96,6 +99,10 @@ def test_inspect_files_reads_the_hosts_files_through_local_copies(
 
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     assert window.acts.cp_inspect.isEnabled()
+    assert window.session is not None and isinstance(window.session.host, HyperVHost)
+    transport = window.session.host.transport
+    assert isinstance(transport, GuiThreadWatch)
+    transport.on_gui_thread.clear()  # the fixture's open_backend (its probe)
     before = set(QApplication.topLevelWidgets())
     window.acts.cp_inspect.trigger()
     [inspector] = [w for w in QApplication.topLevelWidgets()
@@ -106,8 +113,12 @@ def test_inspect_files_reads_the_hosts_files_through_local_copies(
     files = model.files()
     assert [f.kind for f in files] == ["xml", "bin", "vsv", "vhdx"]
     assert all(f.exists and not f.problem for f in files)
+    qtbot.waitUntil(lambda: inspector.view_of(files[0].path) is not None  # type: ignore
+                    and inspector.view_of(files[0].path).objectName() == "xmlView",  # type: ignore
+                    timeout=30000)
     inspector.grab().save(str(tmp_path / "hyperv-inspector.png"))
     inspector.close()
+    assert transport.on_gui_thread == []  # the window's own polls and the inspector's reads
 
 
 def test_the_inspector_asks_a_real_host_nothing_on_the_gui_thread(
