@@ -33,6 +33,11 @@ class Finding(NamedTuple):
     code: str  # stable, for programs
     vm: str | None = None
 
+    @property
+    def is_problem(self) -> bool:
+        """An error or a warning; "info" is a note (what hvgui cannot do with sound files)."""
+        return self.severity != "info"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "Severity": self.severity,

@@ -189,7 +189,7 @@ def _get_vhd(args: argparse.Namespace) -> int:
 
 def _test_vhd(args: argparse.Namespace) -> int:
     findings = vhdx.test_vhd(args.path)
-    problems = [f for f in findings if f.severity in ("error", "warning")]
+    problems = [f for f in findings if f.is_problem]
     if args.json:
         print_json(
             {

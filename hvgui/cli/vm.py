@@ -132,7 +132,7 @@ def _test_host(args: argparse.Namespace) -> int:
         for finding in findings:
             print(f"{finding.severity.upper()}: {finding.message}")
             print(f"    {finding.path}")
-    return 1 if findings else 0
+    return 1 if any(f.is_problem for f in findings) else 0
 
 
 def _new_host(args: argparse.Namespace) -> int:

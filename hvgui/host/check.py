@@ -184,7 +184,7 @@ class _Checker:
                          "damaged-state", vm)
             except HostError as exc:
                 if doc.root.find("hvgui") is None and not is_ours(path):  # a real host's
-                    self.add("warning", path, f"{who}: its {label} file {path.name} is "
+                    self.add("info", path, f"{who}: its {label} file {path.name} is "
                              "Hyper-V's own (an undocumented format): shown in hex; hvgui cannot "
                              "apply this checkpoint", "hyperv-state", vm)
                 else:

@@ -174,13 +174,15 @@ def show_findings(parent: QWidget | None, host_name: str, findings: Sequence[Fin
     """The host check's findings, one line each, the files behind "Show Details..."."""
     box = QMessageBox(parent)
     box.setWindowTitle(f"Check Host: {host_name}")
-    if not findings:
+    problems = [f for f in findings if f.is_problem]
+    if not problems:
         box.setIcon(QMessageBox.Icon.Information)
-        box.setText("No problems found: every chain resolves, nothing is orphaned.")
+        box.setText("No problems found: every chain resolves, nothing is orphaned."
+                    + (f" {len(findings)} note(s)." if findings else ""))
     else:
         errors = sum(1 for f in findings if f.severity == "error")
         box.setIcon(QMessageBox.Icon.Warning if errors == 0 else QMessageBox.Icon.Critical)
-        box.setText(f"{len(findings)} problem(s) found ({errors} error(s)).")
+        box.setText(f"{len(problems)} problem(s) found ({errors} error(s)).")
         box.setInformativeText("\n".join(f"• {f.message}" for f in findings[:12]))
         box.setDetailedText("\n".join(f"{f.severity}: {f.path}: {f.message}" for f in findings))
     box.exec()

@@ -546,9 +546,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Checking {session.name}...")
 
         def show(findings: list[Finding]) -> None:
-            self.statusBar().showMessage(
-                f"{session.name}: {len(findings) or 'no'} problem(s) found", 5000
-            )
+            problems = sum(f.is_problem for f in findings)
+            found = f"{session.name}: {problems or 'no'} problem(s) found"
+            self.statusBar().showMessage(found, 5000)
             ask.show_findings(self, session.name, findings)
 
         Op(self.runner, lambda _p, _c: host.check(), label="Check Host").success(
