@@ -15,6 +15,7 @@ from typing import Any
 
 from hvgui.backend.errors import HostError
 from hvgui.hyperv.errors import AccessDeniedError, ConnectError
+from hvgui.hyperv.records import shorten
 from hvgui.hyperv.settings import ConnectionSettings
 
 ENABLE_REMOTING = (
@@ -42,9 +43,9 @@ CERTIFICATE_FIX = (
 )
 
 
-def probe_socket(settings: ConnectionSettings) -> None:
-    """Raise ConnectError unless something at the host's port answers an HTTP request (over
-    TLS for HTTPS, with the certificate checked) within `settings.connect_timeout`."""
+def probe_socket(settings: ConnectionSettings) -> str:
+    """The status line the host's port answers an HTTP request with (over TLS for HTTPS, with
+    the certificate checked) within `settings.connect_timeout`; ConnectError otherwise."""
     host, port = settings.computer_name.strip(), settings.effective_port
     name = settings.display_name
     deadline = time.monotonic() + settings.connect_timeout
@@ -76,9 +77,10 @@ def probe_socket(settings: ConnectionSettings) -> None:
                    "Connection: close\r\n\r\n").encode("ascii", "replace")
         try:
             sock.sendall(request)
-            answer = sock.recv(16)
-        except TimeoutError:
-            raise ConnectError(name, f"port {port} accepts connections but said nothing "
+            answer = _status_line(sock, left)
+        except TimeoutError as exc:
+            said = "sent only part of a line" if exc.args == (_SLOW,) else "said nothing"
+            raise ConnectError(name, f"port {port} accepts connections but {said} "
                                f"within {settings.connect_timeout:g} s: it is not a WinRM "
                                "listener (or the host is overloaded)") from None
         except OSError as exc:
@@ -88,8 +90,31 @@ def probe_socket(settings: ConnectionSettings) -> None:
             what = "closed the connection at once" if not answer else "does not speak HTTP"
             raise ConnectError(name, f"port {port} {what}: it is not a WinRM listener; "
                                f"{ENABLE_REMOTING}")
+        return answer.decode("ascii", "replace").strip()
     finally:
         sock.close()
+
+
+_SLOW = "part of an answer"
+
+
+def _status_line(sock: socket.socket, left: Any) -> bytes:
+    """The answer's first line (at most 128 bytes), which may come in pieces, all within the
+    time `left()` (past it, each read waits 0.05 s): a port that trickles bytes is no WinRM
+    listener either."""
+    answer = b""
+    while b"\n" not in answer and len(answer) < 128:
+        sock.settimeout(left())
+        try:
+            chunk = sock.recv(128 - len(answer))
+        except TimeoutError:
+            raise TimeoutError(_SLOW if answer else "") from None
+        if not chunk:
+            break
+        answer += chunk
+        if not b"HTTP/".startswith(answer[:5]):
+            break  # not HTTP: no need to wait for more
+    return answer.split(b"\n", 1)[0]
 
 
 def _tls(settings: ConnectionSettings, raw: socket.socket, left: Any) -> socket.socket:
@@ -137,8 +162,9 @@ def certificate_subject(settings: ConnectionSettings, timeout: float) -> str:
         return "its subject could not be read"
 
 
-def explain(settings: ConnectionSettings, exc: BaseException) -> HostError:
-    """What pypsrp, requests or spnego raised while connecting, as cause and fix."""
+def explain(settings: ConnectionSettings, exc: BaseException, answered: str = "") -> HostError:
+    """What pypsrp, requests or spnego raised while connecting, as cause and fix; `answered`:
+    the status line probe_socket got from the port."""
     name = settings.display_name
     kind = type(exc).__name__
     text = _short(exc)
@@ -164,7 +190,13 @@ def explain(settings: ConnectionSettings, exc: BaseException) -> HostError:
                             "Kerberos libraries (e.g. libkrb5-dev); or use NTLM")
     if "spnego" in type(exc).__module__ or "Kerberos" in text or "credssp" in text.lower():
         return access_denied(settings, f"{settings.authentication} authentication failed: {text}")
-    return ConnectError(name, f"could not connect: {text}")
+    status = answered.split()[1:2]
+    if answered and status != ["401"]:
+        # WinRM asks every client to sign in first (HTTP 401); this server let it in unasked.
+        said = shorten(answered, 80)
+        return ConnectError(name, f"port {settings.effective_port} answered '{said}' without "
+                            f"asking to sign in: it is not a WinRM listener; {ENABLE_REMOTING}")
+    return ConnectError(name, f"could not connect ({kind}: {text})")
 
 
 def access_denied(settings: ConnectionSettings, cause: str) -> AccessDeniedError:

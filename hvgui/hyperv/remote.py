@@ -66,7 +66,7 @@ class RemoteTransport:
                 return self._pool
             settings = self.settings
             # Nothing listening, an unknown name or a silent host: say so at once.
-            probe_socket(settings)
+            answered = probe_socket(settings)
             pypsrp = _pypsrp(settings.display_name)
             timeout = max(1, int(settings.connect_timeout))
             extra: dict[str, Any] = {}
@@ -95,7 +95,7 @@ class RemoteTransport:
                 pool = pypsrp.powershell.RunspacePool(wsman, max_runspaces=POOL_SIZE)
                 pool.open()
             except Exception as exc:  # pypsrp, requests, spnego and ssl raise their own
-                raise explain(settings, exc) from None
+                raise explain(settings, exc, answered) from None
             self._pool = pool
             return pool
 
@@ -107,6 +107,7 @@ class RemoteTransport:
         pool = self._open()
         pypsrp = _pypsrp(self.computer_name)
         running = pypsrp.powershell.PSInvocationState.RUNNING
+        stopped = pypsrp.powershell.PSInvocationState.STOPPED
         ps = pypsrp.powershell.PowerShell(pool)
         ps.add_script(invocation(script, parameters))
         with self._lock:
@@ -148,6 +149,17 @@ class RemoteTransport:
                 self._running.discard(ps)
             if ps.state == running:  # the caller stopped reading (an error): stop it there
                 self._stop(ps)
+            elif ps.state != stopped:  # stop() released it already
+                self._close(ps)
+
+    def _close(self, ps: PowerShell) -> None:
+        """Release an ended pipeline: the host frees it, and the pool forgets it and its
+        output (pypsrp keeps every pipeline until it is closed or stopped)."""
+        try:
+            with self._wire:
+                ps.close()
+        except Exception:  # the host is gone, or it never started: nothing to release
+            return
 
     def stop(self) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ that speaks something else, an HTTP server that is not WinRM, an untrusted certi
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -85,6 +86,56 @@ def test_an_http_server_that_is_not_winrm_is_named(serve: Callable) -> None:
     assert "HTTP 404" in message and "not a WinRM listener" in message
 
 
+def test_an_http_server_that_lets_anyone_in_is_not_winrm(serve: Callable) -> None:
+    """A web server answering 200 to anyone: WinRM asks every client to sign in (HTTP 401),
+    so this is named as no WinRM listener (pypsrp itself fails with a bare KeyError)."""
+    def welcome(conn: socket.socket) -> None:
+        conn.settimeout(TIMEOUT)
+        try:
+            while conn.recv(65536):
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n"
+                             b"Content-Length: 5\r\n\r\nhello")
+        except OSError:
+            pass
+
+    web = serve(lambda conn: threading.Thread(target=welcome, args=(conn,)).start())
+    message = connect_error(settings(web.port, use_https=False))
+    assert message == (
+        f"127.0.0.1: port {web.port} answered 'HTTP/1.0 200 OK' without asking to sign in: it "
+        "is not a WinRM listener; on the host, as administrator: Enable-PSRemoting -Force "
+        "(HTTP, port 5985); for HTTPS (5986) also a listener with a certificate: New-Item "
+        "-Path WSMan:\\localhost\\Listener -Transport HTTPS -Address * -CertificateThumbPrint "
+        "<thumbprint>, and allow the port in the firewall")
+
+
+def test_a_port_that_trickles_its_answer_is_refused_within_the_timeout(
+    serve: Callable
+) -> None:
+    """A byte now and then (a tarpit): the first line must come within the connect timeout,
+    however it is split; split but whole, it is read as one."""
+    stop = threading.Event()
+
+    def trickle(answer: bytes, pause: float) -> Callable[[socket.socket], None]:
+        def send(conn: socket.socket) -> None:
+            def run() -> None:
+                with contextlib.suppress(OSError):
+                    for byte in answer:
+                        conn.sendall(bytes([byte]))
+                        if stop.wait(pause):
+                            return
+            threading.Thread(target=run, daemon=True).start()
+        return send
+
+    try:
+        slow = serve(trickle(b"HTTP/1.1 200 OK\r\n\r\n", TIMEOUT / 2))
+        assert "accepts connections but sent only part of a line within 1 s" in connect_error(
+            settings(slow.port, use_https=False))
+        split = serve(trickle(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0))
+        assert "answered HTTP 404" in connect_error(settings(split.port, use_https=False))
+    finally:
+        stop.set()
+
+
 def test_an_untrusted_certificate_names_its_subject(serve: Callable, tmp_path: Path) -> None:
     server = serve(tls_handshake(tmp_path, "hv01.lab.example"))
     message = connect_error(settings(server.port, use_https=True))
@@ -137,7 +188,7 @@ def test_an_error_the_script_did_not_catch_is_mapped_like_the_others() -> None:
 class FakePipeline:
     """pypsrp's PowerShell as the remote transport drives it: output appears poll by poll."""
 
-    RUNNING, COMPLETED = 1, 4
+    RUNNING, COMPLETED, STOPPED = 1, 4, 3
     polls: ClassVar[list[list[str] | Exception]]
     made: ClassVar[list[FakePipeline]] = []
 
@@ -147,6 +198,7 @@ class FakePipeline:
         self.streams = type("Streams", (), {"error": []})()
         self.script = ""
         self.stopped = False
+        self.closed = False
         FakePipeline.made.append(self)
 
     def add_script(self, script: str) -> None:
@@ -165,6 +217,11 @@ class FakePipeline:
 
     def stop(self) -> None:
         self.stopped = True
+        self.state = self.STOPPED
+
+    def close(self) -> None:  # pypsrp refuses to close a running pipeline
+        assert self.state in (self.COMPLETED, self.STOPPED)
+        self.closed = True
 
 
 def fake_remote(monkeypatch: pytest.MonkeyPatch, polls: list[list[str] | Exception]
@@ -173,7 +230,8 @@ def fake_remote(monkeypatch: pytest.MonkeyPatch, polls: list[list[str] | Excepti
 
     powershell = types.SimpleNamespace(
         PowerShell=FakePipeline,
-        PSInvocationState=types.SimpleNamespace(RUNNING=FakePipeline.RUNNING))
+        PSInvocationState=types.SimpleNamespace(RUNNING=FakePipeline.RUNNING,
+                                                STOPPED=FakePipeline.STOPPED))
     monkeypatch.setattr("hvgui.hyperv.remote._pypsrp",
                         lambda subject: types.SimpleNamespace(powershell=powershell))
     FakePipeline.polls = polls
@@ -193,6 +251,9 @@ def test_records_stream_as_the_host_prints_them(monkeypatch: pytest.MonkeyPatch)
     assert len(FakePipeline.polls) == 2  # read before the script ended
     assert [r.kind for r in records] == ["result"]
     assert "Checkpoint-VM" in FakePipeline.made[0].script
+    # Ended: released on the host and forgotten by the pool (pypsrp keeps every pipeline and
+    # its output until it is closed: the watcher's Get-VM every 2 s, each 1 MiB file chunk).
+    assert FakePipeline.made[0].closed and not FakePipeline.made[0].stopped
 
 
 def test_a_connection_lost_mid_script_says_it_may_still_run(
@@ -235,4 +296,4 @@ def test_a_script_whose_records_are_no_longer_read_is_stopped_on_the_host(
     records = transport.run("get_vms", {})
     next(records)
     records.close()  # the reader gave up (an error record raised, a window closed)
-    assert FakePipeline.made[0].stopped
+    assert FakePipeline.made[0].stopped and not FakePipeline.made[0].closed
