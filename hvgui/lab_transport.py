@@ -40,6 +40,7 @@ from hvgui.backend.model import VM, Snapshot
 from hvgui.errors import HvError
 from hvgui.host.host import Host
 from hvgui.host.winpaths import is_windows, read_names
+from hvgui.hyperv.errors import lost_while
 from hvgui.hyperv.parse import JOB_PHASES
 from hvgui.hyperv.records import Record
 from hvgui.hyperv.transport import Parameters, declared_parameters, script_names
@@ -247,10 +248,23 @@ class LabTransport:
         self._runs: list[_Run] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._dropped = False
 
     @property
     def computer_name(self) -> str:
         return self._name
+
+    def drop(self) -> None:
+        """The network between here and the host breaks: every script being read fails at
+        its next record, and new ones at once, while what they started runs on to its end
+        on the host (as a real host's operation does), until answer_again()."""
+        self._dropped = True
+
+    def answer_again(self) -> None:
+        self._dropped = False
+
+    def _lost(self, script: str) -> HostError:
+        return lost_while(self._name, script, "no answer")
 
     @property
     def location(self) -> str:
@@ -259,6 +273,8 @@ class LabTransport:
     def run(self, script: str, parameters: Parameters) -> Iterator[Record]:
         if self._closed:
             raise HostError(self._name, "the connection is closed")
+        if self._dropped:
+            raise self._lost(script)
         try:
             bound = self._bind(script, parameters)
         except HostError as exc:  # PowerShell's ParameterBindingException, as a record
@@ -274,11 +290,15 @@ class LabTransport:
         with self._lock:
             self._runs.append(run)
         worker.start()
+        lost = False
         try:
             while True:
                 item = run.records.get()
                 if item is _DONE:
                     break
+                if self._dropped:
+                    lost = True
+                    raise self._lost(script)
                 if self.windows is not None:
                     item = self.windows.record(item)
                 yield Record(item["Record"], item)
@@ -286,8 +306,9 @@ class LabTransport:
                     run.turn.release()
         finally:
             run.abandoned.set()
-            run.cancel.cancel()  # the caller stopped reading: stop the script too
-            worker.join()
+            if not lost:  # the caller stopped reading: stop the script too
+                run.cancel.cancel()
+                worker.join()
             with self._lock:
                 self._runs.remove(run)
 

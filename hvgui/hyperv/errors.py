@@ -18,7 +18,7 @@ from hvgui.backend.errors import (
 )
 
 __all__ = ["AccessDeniedError", "ConnectError", "ConnectionLostError", "NotFoundError",
-           "cannot_manage", "error_from_record", "module_missing"]
+           "cannot_manage", "error_from_record", "lost_while", "module_missing"]
 
 INSTALL_MODULE = (
     "install it on the host, as administrator: Install-WindowsFeature Hyper-V-PowerShell "
@@ -65,6 +65,13 @@ _BY_EXCEPTION: dict[str, type[HostError]] = {
 }
 # Get-VM -Name/-Id of a missing VM says so with InvalidParameter (InvalidArgument).
 _NOT_FOUND_WORDS = ("unable to find", "was not found", "could not be found", "cannot find")
+
+
+def lost_while(host: str, script: str, cause: str) -> ConnectionLostError:
+    """The connection broke while `script` ran: what it started may go on there."""
+    return ConnectionLostError(
+        host, f"the connection was lost while {script} ran ({cause}): the operation may still "
+        "be running on the host; the window refreshes when the host answers again")
 
 
 def module_missing(host: str, said: str) -> ConnectError:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from hvgui.hyperv.diagnose import explain, probe_socket
-from hvgui.hyperv.errors import ConnectError, ConnectionLostError
+from hvgui.hyperv.errors import ConnectError, lost_while
 from hvgui.hyperv.records import Record, parse_line, to_record
 from hvgui.hyperv.settings import ConnectionSettings
 from hvgui.hyperv.transport import Parameters, invocation
@@ -138,12 +138,7 @@ class RemoteTransport:
                     with self._wire:
                         ps.poll_invoke(timeout=POLL_SECONDS)
                 except Exception as exc:
-                    raise ConnectionLostError(
-                        self.computer_name,
-                        f"the connection was lost while {script} ran ({_cause(exc)}): the "
-                        "operation may still be running on the host; the window refreshes "
-                        "when the host answers again",
-                    ) from None
+                    raise lost_while(self.computer_name, script, _cause(exc)) from None
         finally:
             with self._lock:
                 self._running.discard(ps)

@@ -319,3 +319,40 @@ def test_a_copys_place_mirrors_the_hosts_folders_and_never_leaves_the_copies(
     from hvgui.hyperv.files import local_name
 
     assert local_name(path) == name
+
+
+def test_a_connection_lost_mid_operation_says_it_may_still_run_then_the_host_is_read_again(
+    lab: Host, transport: LabTransport, vm_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network breaks while Checkpoint-VM runs: the error says the operation may still be
+    running there (it does: the checkpoint is made), the window's revision turns at once to
+    the host not answering, and when the host answers again to its state with the checkpoint
+    (so the window re-reads without being asked)."""
+    monkeypatch.setattr("hvgui.hyperv.host.POLL_SECONDS", 0.02)
+    hyperv = open_backend(transport)
+    try:
+        before = hyperv.revision()
+
+        def progress(_fraction: float, phase: str) -> None:
+            if phase.startswith("Creating Checkpoint"):
+                transport.drop()
+
+        with pytest.raises(ConnectionLostError) as lost:
+            hyperv.checkpoint_vm(vm_id, snapshot_name="during", progress=progress)
+        assert str(lost.value) == (
+            "hv01: the connection was lost while checkpoint_vm ran (no answer): the operation "
+            "may still be running on the host; the window refreshes when the host answers "
+            "again")
+        wait_for(lambda: "/unanswered: hv01: the connection was lost while get_vms ran"
+                 in hyperv.revision())
+        with pytest.raises(ConnectionLostError, match="while get_vms ran"):
+            hyperv.list_vms()
+        wait_for(lambda: not any(t.name == "lab checkpoint_vm" for t in threading.enumerate()))
+        assert [s.name for s in lab.list_snapshots(vm_id)] == ["during"]  # it went on there
+        transport.answer_again()
+        wait_for(lambda: "unanswered" not in hyperv.revision())
+        assert hyperv.revision() != before
+        assert [s.name for s in hyperv.list_snapshots(vm_id)] == ["during"]
+        assert hyperv.get_vm(vm_id).parent_snapshot_name == "during"
+    finally:
+        hyperv.close()

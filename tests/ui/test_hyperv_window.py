@@ -74,6 +74,42 @@ def test_checkpoint_and_delete_count_in_the_status_column(
     assert transport.on_gui_thread == []
 
 
+def test_a_connection_lost_mid_checkpoint_is_said_and_the_window_catches_up(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The network breaks after Checkpoint-VM's first progress record: the error says the
+    checkpoint may still be made on the host; it is, and when the host answers again the
+    tree shows it without F5."""
+    assert window.session is not None
+    transport = window.session.host.transport  # type: ignore[attr-defined]
+    assert isinstance(transport, GuiThreadWatch)
+    run = transport.run
+
+    def breaking(script: str, parameters: Any) -> Any:
+        for record in run(script, parameters):
+            yield record
+            if script == "checkpoint_vm" and record.kind == "progress":
+                transport.drop()
+
+    monkeypatch.setattr(transport, "run", breaking)
+    choose(qtbot, right_click_vm(window, "Alpha"), "Checkpoint")
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=30000)
+    window.grab().save(str(tmp_path / "hyperv-connection-lost.png"))
+    [error] = answers.errors
+    assert str(error) == (
+        "hv01: the connection was lost while checkpoint_vm ran (no answer): the operation may "
+        "still be running on the host; the window refreshes when the host answers again")
+    lab = Host.open(host_dir, create=False)
+    qtbot.waitUntil(lambda: len(lab.list_snapshots("Alpha")) == 2, timeout=30000)
+    [made] = [s.name for s in lab.list_snapshots("Alpha") if s.name != "Base"]
+    assert made not in tree_names(window)
+    transport.answer_again()
+    qtbot.waitUntil(lambda: tree_names(window).get(made) == "Base", timeout=30000)
+    window.grab().save(str(tmp_path / "hyperv-connection-back.png"))
+    answers.errors.clear()  # the one error this test expected
+
+
 def test_what_a_real_host_cannot_give_is_greyed_with_the_reason(
     qtbot: Any, window: MainWindow, tmp_path: Path
 ) -> None:
