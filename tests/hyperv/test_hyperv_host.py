@@ -125,6 +125,28 @@ def test_cancel_terminates_the_hosts_job(lab: Host, hyperv: HyperVHost, vm_id: s
     assert phases[0] == "Creating Checkpoint"
 
 
+def test_a_merge_cannot_be_cancelled_and_says_so(lab: Host, hyperv: HyperVHost,
+                                                 vm_id: str) -> None:
+    """Cancel during the merge after Remove-VMSnapshot (a job Hyper-V says is not
+    cancellable): the host is not asked to stop it, the Status says it cannot be cancelled,
+    and the delete ends as it would have."""
+    hyperv.checkpoint_vm(vm_id, snapshot_name="one")
+    cancel = CancelToken()
+    phases: list[str] = []
+
+    def progress(fraction: float, phase: str) -> None:
+        phases.append(phase)
+        if phase.startswith("Merge in progress"):
+            cancel.cancel()
+
+    hyperv.remove_snapshot(vm_id, "one", progress=progress, cancel=cancel)
+    assert lab.list_snapshots(vm_id) == []
+    merging = [p for p in phases if p.startswith("Merge in progress")]
+    assert merging[0] == "Merge in progress"
+    assert merging[1] == "Merge in progress, cannot be cancelled", phases
+    assert all(p == "Merge in progress, cannot be cancelled" for p in merging[1:])
+
+
 def test_a_refresh_runs_while_an_operation_streams(lab: Host, hyperv: HyperVHost,
                                                    vm_id: str) -> None:
     statuses: list[str] = []

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import PureWindowsPath
 
 import pytest
 
 from hvgui.backend import errors
+from hvgui.backend.model import HardDrive
 from hvgui.hyperv.errors import error_from_record
 from hvgui.hyperv.host import HyperVHost
 from hvgui.hyperv.parse import vm_from_record
@@ -112,3 +114,22 @@ def test_a_2012_r2_host_has_no_checkpoint_type() -> None:
     record = json.loads((RECORDED / "get_vm_ps51_uncast.json").read_text())
     record.update(CheckpointType="", Version="5.0")  # [string]$null: the property is not there
     assert vm_from_record(record).checkpoint_type == "Standard"
+
+
+def test_get_vhd_of_a_vhd_chain_as_5_1_prints_it_uncast() -> None:
+    """A 2012-era VHD chain: an AVHD on a fixed VHD, VhdFormat 2 and VhdType 4/2 as numbers,
+    512-byte physical sectors, a fixed disk's BlockSize 0, MinimumSize (VHDX only) and the
+    base's ParentPath null."""
+    host = HyperVHost(Replay({"get_vhd": "get_vhd_vhd.jsonl"}))
+    child, base = host.get_vhd_chain("E:\\Lab\\lab-dc_5F1E2D3C.avhd")
+    assert (child.vhd_format, child.vhd_type, child.block_size, child.minimum_size) == (
+        "VHD", "Differencing", 2 * 1024 * 1024, None)
+    assert child.parent_path == "E:\\Lab\\lab-dc.vhd" == str(base.path)
+    assert (base.vhd_format, base.vhd_type, base.block_size, base.parent_path) == (
+        "VHD", "Fixed", 0, None)
+    assert (base.logical_sector_size, base.physical_sector_size) == (512, 512)
+    assert base.file_size == base.size + 512  # a fixed VHD: the data, then its footer
+    drive = HardDrive("IDE", 0, 0, PureWindowsPath("E:\\Lab\\lab-dc_5F1E2D3C.avhd"))
+    assert host.chain_files([drive]) == [PureWindowsPath(child.path), PureWindowsPath(base.path)]
+    assert [p.name for p in host.chain_files([drive])] == [
+        "lab-dc_5F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9.avhd", "lab-dc.vhd"]
