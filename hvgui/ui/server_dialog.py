@@ -92,10 +92,22 @@ class ServerDialog(QDialog):
         self.check_certificate.setChecked(True)
         self.check_certificate.setToolTip("Turn off only for a test host whose self-signed "
                                           "certificate you trust")
+        # PEM files on this computer: authorities to trust instead of the system's, and the
+        # client certificate and key of certificate authentication.
+        self.ca_bundle = _pem_field("caBundle", "The system's authorities")
+        self.ca_bundle.setToolTip("A PEM file of the authorities that issue the hosts' "
+                                  "certificates, trusted instead of the system's")
+        self.client_certificate = _pem_field("clientCertificate", "A PEM file")
+        self.client_key = _pem_field("clientKey", "A PEM file (not encrypted)")
+        self.authentication.currentTextChanged.connect(self._update)
+        self.check_certificate.toggled.connect(self._update)
         form.addRow(self.https)
         form.addRow("Port:", self.port)
         form.addRow("Authentication:", self.authentication)
+        form.addRow("Client certificate:", self.client_certificate)
+        form.addRow("Its private key:", self.client_key)
         form.addRow(self.check_certificate)
+        form.addRow("Trusted authorities:", self.ca_bundle)
         layout.addWidget(advanced)
 
         buttons = QDialogButtonBox(
@@ -123,6 +135,9 @@ class ServerDialog(QDialog):
         self.port.setValue(settings.port or 0)
         self.authentication.setCurrentText(settings.authentication)
         self.check_certificate.setChecked(settings.check_certificate)
+        self.ca_bundle.setText(settings.ca_bundle or "")
+        self.client_certificate.setText(settings.certificate_pem or "")
+        self.client_key.setText(settings.certificate_key_pem or "")
         self._base = settings
         self._ask_keyring(settings)
 
@@ -153,6 +168,10 @@ class ServerDialog(QDialog):
         for widget in (self.user, self.password, self.remember):
             widget.setEnabled(self.as_user.isChecked() and (
                 widget is not self.remember or bool(self.keyring)))
+        by_certificate = self.authentication.currentText() == "certificate"
+        self.client_certificate.setEnabled(by_certificate)
+        self.client_key.setEnabled(by_certificate)
+        self.ca_bundle.setEnabled(self.check_certificate.isChecked())
 
     def values(self) -> ConnectionSettings:
         base = getattr(self, "_base", ConnectionSettings())
@@ -166,6 +185,9 @@ class ServerDialog(QDialog):
             use_https=self.https.isChecked(),
             authentication=self.authentication.currentText(),
             check_certificate=self.check_certificate.isChecked(),
+            ca_bundle=self.ca_bundle.text().strip() or None,
+            certificate_pem=self.client_certificate.text().strip() or None,
+            certificate_key_pem=self.client_key.text().strip() or None,
         )
 
     @property
@@ -191,3 +213,10 @@ class ServerDialog(QDialog):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.values(), dialog.remember_password
+
+
+def _pem_field(name: str, placeholder: str) -> QLineEdit:
+    field = QLineEdit()
+    field.setObjectName(name)
+    field.setPlaceholderText(placeholder)
+    return field

@@ -206,6 +206,43 @@ def test_settings_that_cannot_work_are_refused_in_words(
     assert dialog.result() == 0  # still open
 
 
+def test_certificate_authentication_and_trusted_authorities_can_be_given(
+    qtbot: Any, answers: Answers, memory_keyring: MemoryKeyring, runner: Runner,
+    tmp_path: Path,
+) -> None:
+    """The advanced settings take the client certificate and key (certificate
+    authentication) and a CA bundle to trust: without them certificate authentication could
+    only be refused, and an untrusted host's message points at that bundle."""
+    dialog = ServerDialog([], runner)
+    qtbot.addWidget(dialog)
+    dialog.computer.setCurrentText("hv03")
+    assert not dialog.client_certificate.isEnabled() and dialog.ca_bundle.isEnabled()
+    dialog.authentication.setCurrentText("certificate")
+    assert dialog.client_certificate.isEnabled() and dialog.client_key.isEnabled()
+    _ok(dialog)
+    assert "needs the client certificate and its key" in answers.informed[-1]
+    dialog.client_certificate.setText("/home/me/hv-admin.pem")
+    dialog.client_key.setText("/home/me/hv-admin.key")
+    dialog.ca_bundle.setText("/etc/lab-ca.pem")
+    values = dialog.values()
+    assert (values.authentication, values.certificate_pem, values.certificate_key_pem,
+            values.ca_bundle) == ("certificate", "/home/me/hv-admin.pem",
+                                  "/home/me/hv-admin.key", "/etc/lab-ca.pem")
+    _ok(dialog)
+    assert dialog.result() == 1 and len(answers.informed) == 1
+    dialog.check_certificate.setChecked(False)
+    assert not dialog.ca_bundle.isEnabled()
+    # Kept with the recent host (paths only) and shown again.
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    recent_servers.remember(store, values)
+    again = ServerDialog(recent_servers.load(store), runner)
+    qtbot.addWidget(again)
+    assert (again.client_certificate.text(), again.client_key.text(),
+            again.ca_bundle.text()) == ("/home/me/hv-admin.pem", "/home/me/hv-admin.key",
+                                        "/etc/lab-ca.pem")
+    again.grab().save(str(tmp_path / "server-dialog-certificate.png"))
+
+
 def test_connect_to_server_puts_the_host_in_the_tree_beside_the_lab(
     qtbot: Any, window: MainWindow, answers: Answers, memory_keyring: MemoryKeyring,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
