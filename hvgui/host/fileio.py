@@ -12,7 +12,7 @@ from typing import Any
 from hvgui import durable, portable
 from hvgui.host import freespace
 from hvgui.host.errors import HostError
-from hvgui.vhdx.files import allocated_bytes, data_extents, pwrite_all
+from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents
 
 # The host's names for durable writes (hvgui/durable.py holds the one implementation).
 atomic_write = durable.replace_file
@@ -75,7 +75,7 @@ def link_or_copy(source: Path, destination: Path) -> bool:
     return False
 
 
-def copy_sparse(source: Path, destination: Path, chunk: int = 8 << 20) -> None:
+def copy_sparse(source: Path, destination: Path) -> None:
     """Copy only the data regions of `source` (portable.next_data): holes stay holes, so a
     sparse memory file or disk does not grow when copied to another file system. Only a
     regular file is copied, and only when the destination's file system has room for it."""
@@ -86,10 +86,7 @@ def copy_sparse(source: Path, destination: Path, chunk: int = 8 << 20) -> None:
         with open(destination, "xb") as fout:
             dst = fout.fileno()
             for start, end in data_extents(src, 0, size):
-                while start < end:
-                    data = portable.pread(src, min(chunk, end - start), start)
-                    if not data:
-                        break
-                    pwrite_all(dst, data, start)
-                    start += len(data)
+                # in the kernel where it can (no bytes through Python, the interpreter lock
+                # free for the window meanwhile), else read and written a chunk at a time
+                copy_range(src, start, dst, start, end - start)
             os.ftruncate(dst, size)

@@ -112,6 +112,36 @@ def test_sparse_copy_keeps_holes(tmp_path: Path) -> None:
         assert mem.read(1 << 30, 6) == b"middle"
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["copy_file_range", "read-write"])
+def test_sparse_copy_by_the_kernel_or_by_read_write_gives_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    """A copy to another file system (a storage move there) goes through the kernel where it
+    can, through pread/pwrite where copy_file_range is missing (another OS): same bytes,
+    holes kept either way."""
+    src, dst = tmp_path / "a.bin", tmp_path / "b.bin"
+    with open(src, "wb") as f:
+        f.truncate(96 * MiB)
+        for at in (0, 40 * MiB - 3, 95 * MiB):
+            f.seek(at)
+            f.write(os.urandom(MiB))
+    copied: list[int] = []
+    if kernel:
+        real = os.copy_file_range
+
+        def counting(*args: int) -> int:
+            copied.append(real(*args))
+            return copied[-1]
+
+        monkeypatch.setattr(os, "copy_file_range", counting)
+    else:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    copy_sparse(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
+    assert allocated(dst) < 16 * MiB
+    assert (sum(copied) >= 3 * MiB) == kernel
+
+
 def test_sections_are_listed_in_file_order_without_overlap(tmp_path: Path) -> None:
     memory = tmp_path / "m.bin"
     BinFile.create(memory, 64 * MiB)
