@@ -168,7 +168,7 @@ def open_server(args: argparse.Namespace) -> HostBackend:
     option (it would show in the process list and the shell's history): HVGUI_PASSWORD, else
     asked for on the terminal."""
     from hvgui.connect import connect_to_server
-    from hvgui.hyperv.settings import HTTP_PORT, ConnectionSettings
+    from hvgui.hyperv import settings as remoting
 
     password = None
     if args.credential:
@@ -183,6 +183,7 @@ def open_server(args: argparse.Namespace) -> HostBackend:
 
             password = getpass.getpass(f"Password for {args.credential} on "
                                        f"{args.computer_name}: ")
-    settings = ConnectionSettings(args.computer_name, user=args.credential, password=password,
-                                  port=args.port, use_https=args.port != HTTP_PORT)
+    settings = remoting.ConnectionSettings(
+        args.computer_name, user=args.credential, password=password, port=args.port,
+        use_https=args.port != remoting.HTTP_PORT, connect_timeout=remoting.CONNECT_TIMEOUT)
     return connect_to_server(settings)

@@ -11,6 +11,7 @@ ENCRYPTING = ("negotiate", "kerberos", "ntlm", "credssp")
 HTTPS_PORT = 5986
 HTTP_PORT = 5985
 LOCAL_NAMES = ("", ".", "localhost", "127.0.0.1", "::1")
+CONNECT_TIMEOUT = 15.0  # seconds a host may take to answer at all
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ConnectionSettings:
     ca_bundle: str | None = None  # a PEM file of CAs to trust instead of the system's
     certificate_pem: str | None = None  # certificate authentication: the client certificate
     certificate_key_pem: str | None = None
-    connect_timeout: float = 15.0  # seconds a host may take to answer at all
+    connect_timeout: float = CONNECT_TIMEOUT
 
     @property
     def is_local(self) -> bool:

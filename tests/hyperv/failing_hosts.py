@@ -118,6 +118,19 @@ def winrm_401(conn: socket.socket) -> None:
     threading.Thread(target=answer, daemon=True).start()
 
 
+def web_server(conn: socket.socket) -> None:
+    """A web server that lets anyone in: HTTP 200 and a page to every request."""
+
+    def answer() -> None:
+        conn.settimeout(TIMEOUT * 5)
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                             b"Content-Length: 5\r\n\r\nhello")
+
+    threading.Thread(target=answer, daemon=True).start()
+
+
 def closed_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as sock:
         return int(sock.getsockname()[1])
@@ -127,6 +140,10 @@ def closed_port() -> int:
 SAYS = {
     "winrm-off": ["nothing listens on port", "WinRM (HTTPS) is not enabled",
                   "Enable-PSRemoting -Force"],
+    "silent-host": ["accepts connections but did not start HTTPS within 1 s",
+                    "not a WinRM HTTPS listener"],
+    "web-server": ["answered 'HTTP/1.1 200 OK' without asking to sign in",
+                   "it is not a WinRM listener", "Enable-PSRemoting -Force"],
     "wrong-credentials": ["access denied for LAB\\admin", "WinRM answered HTTP 401",
                           "check the user name and password", "'Hyper-V Administrators'"],
     "workgroup-local-account": ["access denied for operator", "WinRM answered HTTP 401",
@@ -168,12 +185,16 @@ def failing_host(case: str, folder: Path, monkeypatch: pytest.MonkeyPatch
     dialog connect with to the failing host `case`, which runs until the block ends."""
     server: Server | None = None
     user = {"wrong-credentials": "LAB\\admin", "workgroup-local-account": "operator"}.get(case)
+    monkeypatch.setattr("hvgui.hyperv.settings.CONNECT_TIMEOUT", TIMEOUT)  # hvctl's
     use_https = True
     try:
         if case == "winrm-off":
             port = closed_port()
-        elif case in ("wrong-credentials", "workgroup-local-account"):
-            server = Server(winrm_401)
+        elif case == "silent-host":
+            server = Server(lambda conn: None)  # accepts, then never says a word
+            port = server.port
+        elif case in ("wrong-credentials", "workgroup-local-account", "web-server"):
+            server = Server(web_server if case == "web-server" else winrm_401)
             port, use_https = server.port, False
             # hvctl speaks HTTP on WinRM's HTTP port only: this server's is that port here.
             monkeypatch.setattr("hvgui.hyperv.settings.HTTP_PORT", port)

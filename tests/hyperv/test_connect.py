@@ -297,3 +297,82 @@ def test_a_script_whose_records_are_no_longer_read_is_stopped_on_the_host(
     next(records)
     records.close()  # the reader gave up (an error record raised, a window closed)
     assert FakePipeline.made[0].stopped and not FakePipeline.made[0].closed
+
+
+class FakeWSMan:
+    """pypsrp.wsman.WSMan, noting how the remote transport builds it."""
+
+    made: ClassVar[list[dict[str, object]]] = []
+
+    def __init__(self, server: str, **options: object) -> None:
+        FakeWSMan.made.append({"server": server, **options})
+
+
+class FakePool:
+    """pypsrp.powershell.RunspacePool: opened once, closed with the transport."""
+
+    made: ClassVar[list[FakePool]] = []
+
+    def __init__(self, wsman: FakeWSMan, max_runspaces: int = 1) -> None:
+        self.wsman, self.max_runspaces = wsman, max_runspaces
+        self.calls: list[str] = []
+        FakePool.made.append(self)
+
+    def open(self) -> None:
+        self.calls.append("open")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({}, {"port": 5986, "ssl": True, "auth": "negotiate", "cert_validation": True,
+          "encryption": "auto", "username": "admin", "password": "secret"}),
+    ({"use_https": False}, {"port": 5985, "ssl": False, "encryption": "always"}),
+    ({"port": 443, "check_certificate": False}, {"port": 443, "cert_validation": False}),
+    ({"ca_bundle": "/etc/lab-ca.pem"}, {"cert_validation": "/etc/lab-ca.pem"}),
+    ({"use_https": False, "authentication": "kerberos"}, {"auth": "kerberos",
+                                                          "encryption": "always"}),
+    ({"authentication": "ntlm"}, {"auth": "ntlm"}),
+    ({"authentication": "credssp"}, {"auth": "credssp"}),
+    ({"authentication": "certificate", "certificate_pem": "/me/c.pem",
+      "certificate_key_pem": "/me/c.key"},
+     {"auth": "certificate", "certificate_pem": "/me/c.pem", "certificate_key_pem": "/me/c.key",
+      "ssl": True}),
+])
+def test_the_connection_is_built_as_asked_with_https_and_checking_by_default(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, object], expected: dict[str, object],
+) -> None:
+    """The WSMan connection pypsrp is given: HTTPS on 5986 with the certificate checked unless
+    told otherwise, HTTP on 5985 only with every message encrypted, the authentication asked
+    for; one runspace pool of several runspaces (an operation, a refresh, a cancel at once),
+    opened once, a pipeline per script, each closed when it ends."""
+    import types
+
+    FakeWSMan.made, FakePool.made, FakePipeline.made = [], [], []
+    FakePipeline.polls = [['{"Record":"result","Kind":"Host","Object":{}}']]
+    fake = types.SimpleNamespace(
+        wsman=types.SimpleNamespace(WSMan=FakeWSMan),
+        powershell=types.SimpleNamespace(
+            RunspacePool=FakePool, PowerShell=FakePipeline,
+            PSInvocationState=types.SimpleNamespace(RUNNING=FakePipeline.RUNNING,
+                                                    STOPPED=FakePipeline.STOPPED)))
+    monkeypatch.setattr("hvgui.hyperv.remote._pypsrp", lambda subject: fake)
+    monkeypatch.setattr("hvgui.hyperv.remote.probe_socket", lambda s: "HTTP/1.1 401 ")
+    transport = RemoteTransport(ConnectionSettings(
+        " hv01.lab.example ", user="admin", password="secret", **given))  # type: ignore[arg-type]
+    try:
+        assert [r.kind for r in transport.run("probe", {})] == ["result"]
+        FakePipeline.polls = [[]]
+        list(transport.run("get_vms", {}))
+    finally:
+        transport.close()
+    [wsman] = FakeWSMan.made
+    assert wsman["server"] == "hv01.lab.example"
+    for key, value in expected.items():
+        assert wsman[key] == value, key
+    # A Receive waits at most a second, well within the read timeout: polls stay responsive.
+    assert wsman["operation_timeout"] == 1 and wsman["read_timeout"] > 1
+    [pool] = FakePool.made
+    assert pool.max_runspaces >= 3 and pool.calls == ["open", "close"]
+    assert len(FakePipeline.made) == 2 and all(p.closed for p in FakePipeline.made)

@@ -67,3 +67,27 @@ def test_a_host_that_answers_then_refuses_get_vm_says_why_above_its_vms(
     for words in SAYS[case]:
         assert words in shown
     assert answers.errors == []
+
+
+def test_the_window_keeps_working_while_a_silent_host_is_tried(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, record_property: Any,
+) -> None:
+    """Connecting to a host that accepts and never answers runs off the GUI thread: the
+    window keeps ticking (no freeze a user would call a hang; the bound is generous, as in
+    test_responsiveness) until the one-line error comes."""
+    from tests.gap_meter import GapMeter
+    from tests.ui.test_responsiveness import WORST_GAP_MS
+
+    with failing_host("silent-host", tmp_path, monkeypatch) as settings:
+        meter = GapMeter(10)
+        meter.start()
+        connect_to(window, settings, monkeypatch)
+        qtbot.waitUntil(lambda: bool(answers.errors), timeout=30000)
+        worst = meter.stop()
+    record_property("worst_gui_gap_ms", round(worst, 1))
+    print(f"worst GUI gap while connecting: {worst:.1f} ms over {meter.ticks} ticks")
+    assert meter.ticks > 10  # it ticked all along the connect timeout
+    assert worst < WORST_GAP_MS, f"the window froze for {worst:.0f} ms"
+    assert "accepts connections but did not start HTTPS within 1 s" in str(answers.errors[0])
+    answers.errors.clear()  # the one error this test expected
