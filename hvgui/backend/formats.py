@@ -41,9 +41,15 @@ def human_size(value: int | None) -> str:
     return f"{value} B"
 
 
+# PowerShell ends a single-quoted string at any of these, not only at the ASCII quote (its
+# tokenizer takes the typographic single quotes for it too); each is escaped by doubling.
+_PS_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
 def ps_quote(value: str | PathLike[str]) -> str:
-    """A PowerShell single-quoted string literal."""
-    return "'" + fspath(value).replace("'", "''") + "'"
+    """A PowerShell single-quoted string literal: the value, whatever quotes it holds."""
+    text = fspath(value)
+    return "'" + "".join(c + c if c in _PS_SINGLE_QUOTES else c for c in text) + "'"
 
 
 def ps_size(value: int) -> str:
