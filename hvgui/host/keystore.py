@@ -33,7 +33,6 @@ from hvgui.host.fileio import open_regular
 EXTRA = "vmcx"
 INSTALL_HINT = "pip install 'hvgui[vmcx]'"
 MODULE = "dissect.hypervisor.descriptor.hyperv"
-SUFFIXES = (".vmcx", ".vmrs")
 MAX_KEYS = 50_000  # a real configuration has some 400 keys, a runtime state file fewer
 MAX_DEPTH = 64  # and is some ten levels deep
 MAX_STRING = 1 << 20  # a string stored in a file object larger than this is named, not read
@@ -50,10 +49,6 @@ def available() -> bool:
         return importlib.util.find_spec("dissect.hypervisor") is not None
     except (ImportError, ValueError):
         return False
-
-
-def is_key_store(path: Path) -> bool:
-    return path.suffix.lower() in SUFFIXES
 
 
 class _Budget:
