@@ -267,11 +267,20 @@ class HyperVHost:
         return health
 
     def chain_files(self, drives: Sequence[HardDrive]) -> list[PurePath]:
+        """Each drive's chain as far as Get-VHD walks it: a broken chain ends with the file
+        it cannot find (as the lab host lists it), so the inspector and the health watch
+        show the break instead of failing; other errors (the connection) are raised."""
         files: list[PurePath] = []
         for drive in drives:
-            if not drive.pass_through:
-                files += [host_path(str(info.path))
-                          for info in self.get_vhd_chain(str(drive.path))]
+            if drive.pass_through:
+                continue
+            try:
+                for record in self._records("get_vhd", {"Path": str(drive.path)},
+                                            str(drive.path)):
+                    if record.kind == "result" and record.result_kind == "VHD":
+                        files.append(host_path(str(vhd_from_record(record.object).path)))
+            except NotFoundError as exc:
+                files.append(host_path(exc.subject))
         return files
 
     def chain_stamp(self, files: Sequence[PurePath]) -> object:
@@ -330,6 +339,7 @@ class HyperVHost:
         before = self._files(vm)
         results: list[Any] = []
         asked = False
+        phase = ""  # the last one reported: the Status keeps it at the end (a merge's)
         subject = vm.name if vm is not None else self.display_name
         for record in self._records(script, parameters, subject):
             if record.kind == "progress":
@@ -362,7 +372,7 @@ class HyperVHost:
                                              if r.result_kind == "File"])
         with self._lock:
             self._events.extend(events)
-        report(progress, 1.0, "")
+        report(progress, 1.0, phase)
         return OperationResult(operation, vm.id, events, [], powershell), results
 
     def _snapshot_result(self, results: list[Any]) -> Snapshot | None:

@@ -247,7 +247,10 @@ class HostSession(QObject):
             tree[f"now:{vm_id}"] = by_vm[vm_id]
         drives = [d for vm in vms if vm.id == vm_id for d in vm.hard_drives]
         drives += [d for snap in snapshots for d in snap.hard_drives]
-        files = list(dict.fromkeys(host.chain_files(drives)))
+        try:
+            files = list(dict.fromkeys(host.chain_files(drives)))
+        except HostError:  # a host that stopped answering: the read says so, once
+            files = []
         return _Health(vm_id, by_vm, tree, files, host.chain_stamp(files))
 
     def _health_ready(self, result: _Health) -> None:

@@ -203,6 +203,10 @@ def test_a_chain_broken_on_the_host_is_named_with_the_missing_file(
     # Named as the child's parent locator names it (the lab writes a Windows path there too).
     assert str(health.path).replace("\\", "/").endswith(f"/{base.parent.name}/{base.name}")
     assert "cannot find the file" in health.text
+    # The chain as far as it goes, ending with the file the host cannot find (the inspector
+    # and the window's watch list show the break; they used to fail with NotFound).
+    assert [p.name for p in fresh.chain_files(drives)] == [child.name, base.name]
+    assert [p.name for p in fresh.inspect_files(vm_id, None)][1:] == [child.name, base.name]
     assert hyperv.drive_health(drives).sound  # kept until the next operation (or 30 s)
 
 

@@ -71,6 +71,14 @@ def test_checkpoint_and_delete_count_in_the_status_column(
     assert answers.asked == [("confirm", "Delete Checkpoint")]
     assert [s.name for s in lab.list_snapshots("Alpha")] == [new.name]
     assert recorder.percents("Merge in progress"), recorder.texts
+    # After Remove-VMSnapshot's own job, the merge's until it ends (and its last text stays
+    # until the window re-reads the host), as Hyper-V Manager shows it.
+    deleting = [t for t in recorder.texts if t.startswith("Deleting Checkpoint (")]
+    merging = recorder.texts.index(next(t for t in recorder.texts
+                                        if t.startswith("Merge in progress (")))
+    assert deleting and recorder.texts.index(deleting[-1]) < merging
+    assert all(t.startswith("Merge in progress (") for t in recorder.texts[merging:]), (
+        recorder.texts)
     assert transport.on_gui_thread == []
 
 
