@@ -29,7 +29,13 @@ from hvgui.host.layout import (
     snapshot_config_path,
 )
 from hvgui.host.savedstate import describe_bin, is_ours, read_vsv
-from hvgui.host.xmlconfig import DRIVE_ISO, DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc
+from hvgui.host.xmlconfig import (
+    DRIVE_ISO,
+    DRIVE_PASSTHROUGH,
+    DRIVE_VHD,
+    ConfigDoc,
+    is_config_file,
+)
 
 if TYPE_CHECKING:
     from hvgui.host.context import HostCore
@@ -296,7 +302,7 @@ class _Checker:
                             "stray-state",
                             None,
                         )
-                elif entry.suffix.lower() in (".xml", ".vmcx"):
+                elif is_config_file(entry):
                     self.add(
                         "warning",
                         entry,

@@ -763,6 +763,11 @@ def is_vmcx(path: Path) -> bool:
     return path.suffix.lower() == VMCX_SUFFIX
 
 
+def is_config_file(path: Path) -> bool:
+    """A VM's or checkpoint's configuration by its name: XML, or a 2016+ host's VMCX."""
+    return path.suffix.lower() == ".xml" or is_vmcx(path)
+
+
 def _holds_drives(section: etree._Element) -> bool:
     """Whether a device section has `controllerN/driveM` slots with a type (a storage
     controller the manifest does not list)."""

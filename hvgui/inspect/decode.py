@@ -11,7 +11,7 @@ from typing import Any
 from hvgui.errors import HvError
 from hvgui.host import savedstate
 from hvgui.host.checkpoints import derive_parent
-from hvgui.host.xmlconfig import ConfigDoc, detect_encoding
+from hvgui.host.xmlconfig import ConfigDoc, detect_encoding, is_config_file
 from hvgui.inspect import vmcx
 from hvgui.inspect.facts import (
     AVHDX,
@@ -310,7 +310,6 @@ def _describe_vsv(path: Path) -> dict[str, Any]:
 # A Hyper-V folder keeps the VMs' configurations in one folder and the checkpoints' in the
 # other: a configuration is compared with those beside it and those in the other folder.
 _CONFIG_FOLDERS = {"virtual machines": "Snapshots", "snapshots": "Virtual Machines"}
-_CONFIG_SUFFIXES = (".xml", ".vmcx")
 MAX_DIFF_TARGETS = 50
 
 
@@ -329,7 +328,7 @@ def configurations_near(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         except OSError:
             continue
         found += [(f"{p.name} ({where})", p) for p in names
-                  if p.suffix.lower() in _CONFIG_SUFFIXES and p != path and p.is_file()]
+                  if is_config_file(p) and p != path and p.is_file()]
     return found[:MAX_DIFF_TARGETS]
 
 
