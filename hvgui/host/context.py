@@ -106,7 +106,7 @@ class HostCore:
             vm_id = stem.upper()
             if ext == "xml":
                 index[vm_id] = Path(entry.path)
-            elif ext.lower() == "vmcx":
+            elif is_vmcx(Path(entry.name)):
                 vmcx[vm_id] = Path(entry.path)
             elif ext == "location" and vm_id not in index:
                 target = read_pointer(Path(entry.path))

@@ -17,6 +17,7 @@ from hvgui.host.boundary import real, settings_dir
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import atomic_write, parse_json, read_bounded
 from hvgui.host.layout import VIRTUAL_MACHINES
+from hvgui.host.xmlconfig import is_vmcx
 
 ADOPTED_FILE = "adopted-folders.json"
 MAX_SETTINGS_BYTES = 1 << 20
@@ -40,7 +41,7 @@ def holds_vmcx(root: Path, at_most: int = 10_000) -> bool:
             for n, entry in enumerate(entries):
                 if n >= at_most:
                     break
-                if entry.name.lower().endswith(".vmcx"):
+                if is_vmcx(Path(entry.name)):
                     return True
     except OSError:
         return False
