@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from hvgui import portable
-from hvgui.backend.errors import HostError, NotFoundError
+from hvgui.backend.errors import ConnectionLostError, HostError, NotFoundError
 from hvgui.backend.formats import host_path, ps_quote, ps_size
 from hvgui.backend.model import (
     SOUND,
@@ -341,7 +341,9 @@ class HyperVHost:
         asked = False
         phase = ""  # the last one reported: the Status keeps it at the end (a merge's)
         subject = vm.name if vm is not None else self.display_name
-        for record in self._records(script, parameters, subject):
+        terminated: list[bool] = []  # whether Hyper-V took our request to end its job
+        for record in self._stopped_as_cancel(
+                self._records(script, parameters, subject), terminated):
             if record.kind == "progress":
                 data = record.data
                 phase = str(data.get("Phase") or operation)
@@ -354,8 +356,10 @@ class HyperVHost:
                     asked = True
                     if cancellable and data.get("JobId"):
                         # A second pipeline: the running one is busy polling its job.
-                        list(self._records("stop_job", {"JobId": str(data["JobId"])},
-                                           subject))
+                        answers = self._results("stop_job", {"JobId": str(data["JobId"])},
+                                                subject, "Job")
+                        terminated += [bool(a.get("Cancellable")) for a in answers
+                                       if isinstance(a, dict)]
                     else:
                         report(progress, percent / 100, f"{phase}, {NOT_CANCELLABLE}")
             elif record.kind == "result":
@@ -374,6 +378,19 @@ class HyperVHost:
             self._events.extend(events)
         report(progress, 1.0, phase)
         return OperationResult(operation, vm.id, events, [], powershell), results
+
+    @staticmethod
+    def _stopped_as_cancel(records: Iterator[Record], terminated: list[bool]
+                           ) -> Iterator[Record]:
+        """The operation's records; once Hyper-V took our request to terminate its job, the
+        cmdlet's failure that follows (worded as it likes: "... was cancelled", any
+        category) is the cancel, said so; a lost connection stays what it is."""
+        try:
+            yield from records
+        except HostError as exc:
+            if any(terminated) and not isinstance(exc, ConnectionLostError):
+                raise Cancelled(f"cancelled: {exc.problem}") from None
+            raise
 
     def _snapshot_result(self, results: list[Any]) -> Snapshot | None:
         for record in results:

@@ -125,6 +125,38 @@ def test_cancel_terminates_the_hosts_job(lab: Host, hyperv: HyperVHost, vm_id: s
     assert phases[0] == "Creating Checkpoint"
 
 
+class WordedCancel(LabTransport):
+    """A host whose terminated job fails the cmdlet in its own words, not OperationStopped
+    (Hyper-V's VirtualizationException: "... was cancelled", category NotSpecified)."""
+
+    def run(self, script: str, parameters: Any) -> Iterator[Record]:
+        for record in super().run(script, parameters):
+            if record.kind == "error" and record.data["Category"] == "OperationStopped":
+                record = Record("error", {
+                    **record.data, "Category": "NotSpecified",
+                    "FullyQualifiedErrorId": "OperationFailed,Microsoft.HyperV.PowerShell."
+                    "Commands.CheckpointVM",
+                    "Message": "Checkpoint operation for 'web01' was cancelled."})
+            yield record
+
+
+def test_a_terminated_job_is_a_cancel_however_the_host_words_its_failure(
+    lab: Host, vm_id: str
+) -> None:
+    hyperv = open_backend(WordedCancel(lab, "hv01"))
+    cancel = CancelToken()
+    try:
+        with pytest.raises(Cancelled) as stopped:
+            hyperv.checkpoint_vm(vm_id, progress=lambda f, p: cancel.cancel(), cancel=cancel)
+        assert str(stopped.value) == ("cancelled: Checkpoint operation for 'web01' was "
+                                      "cancelled.")
+        assert lab.list_snapshots(vm_id) == []
+        with pytest.raises(NotFoundError):  # without a cancel the same kind of error stays
+            hyperv.remove_snapshot(vm_id, "gone")
+    finally:
+        hyperv.close()
+
+
 def test_a_merge_cannot_be_cancelled_and_says_so(lab: Host, hyperv: HyperVHost,
                                                  vm_id: str) -> None:
     """Cancel during the merge after Remove-VMSnapshot (a job Hyper-V says is not
