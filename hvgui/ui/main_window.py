@@ -58,6 +58,7 @@ from hvgui.backend import (
 )
 from hvgui.backend.states import VMAction
 from hvgui.connect import open_backend
+from hvgui.errors import HvError
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog
@@ -1021,5 +1022,10 @@ def _adoptable(host: HostBackend) -> bool:
 
 
 def windows_root(host: HostBackend) -> str:
-    """The Windows folder a lab host stands for (set at New Host); "" for other hosts."""
-    return str(getattr(host, "windows_root", "") or "")
+    """The Windows folder a lab host stands for (set at New Host); "" for other hosts, and
+    for a lab host whose record of it is damaged (its reads of the VMs name that file; the
+    tooltip and the Summary must not stop the host opening)."""
+    try:
+        return str(getattr(host, "windows_root", "") or "")
+    except HvError:
+        return ""

@@ -78,3 +78,19 @@ def test_new_host_makes_a_host_standing_for_the_root_given_and_the_window_shows_
     monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: None))
     window.acts.new_host.trigger()
     assert len(window.sessions) == 2 and not answers.errors
+
+
+def test_a_host_whose_windows_names_are_damaged_opens_without_its_root(
+    qtbot: Any, window: MainWindow, tmp_path: Path, answers: Answers
+) -> None:
+    from hvgui.connect import new_lab_host
+    from hvgui.host.winpaths import NAMES_FILE
+
+    folder = tmp_path / "damaged"
+    new_lab_host(folder, "D:\\Hyper-V\\Lab")
+    (folder / ".hvgui" / NAMES_FILE).write_text("garbage")  # a torn or edited file
+    window.open_host(folder)
+    item = window.navigation.currentItem()
+    assert item is not None and "stands for" not in item.toolTip(0)
+    assert "Windows root" not in window.details.values()
+    assert window.details.values()["Host folder"] == str(folder.resolve())
