@@ -241,7 +241,7 @@ def _disk_to_vhdx(disk: Disk, temp: Path, progress: Progress | None,
     create_dynamic(temp, disk.size, logical_sector_size=disk.logical_sector_size,
                    physical_sector_size=disk.physical_sector_size)
     if any(image.overlay for image in disk.images):
-        _fill_vhdx(temp, disk.size, lambda start, length: True, disk.readinto, progress, cancel)
+        _fill_vhdx(temp, disk, progress, cancel)
         return
     runs = _served_runs(disk)
     ends = [r[1] for r in runs]
@@ -324,11 +324,11 @@ def _holds_data(fd: int, offset: int, length: int, scratch: memoryview) -> bool:
     return False
 
 
-def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],
-               readinto: Callable[[int, memoryview], int],
-               progress: Progress | None, cancel: CancelToken | None) -> None:
-    """Write every non-zero block of the source into the new dynamic VHDX `temp`. The file is
-    new and only renamed into place when complete, so no write ordering is needed here."""
+def _fill_vhdx(temp: Path, disk: Disk, progress: Progress | None,
+               cancel: CancelToken | None) -> None:
+    """Write every non-zero block of `disk`, as it reads (an unreplayed log patches what its
+    files hold), into the new dynamic VHDX `temp`. The file is new and only renamed into place
+    when complete, so no write ordering is needed here."""
     with VhdxImage.open(temp, writable=True) as image:
         image.begin_change(visible=True)
         g = image.geometry
@@ -340,14 +340,12 @@ def _fill_vhdx(temp: Path, size: int, stored: Callable[[int, int], bool],
             check(cancel)
             start = block * bs
             length = g.block_length(block)
-            if stored(start, length):
-                view = memoryview(buf)[:length]
-                readinto(start, view)
-                if not _all_zeros(view):
-                    offset = image.allocate(bs)
-                    pwrite_all(fd, view, offset)
-                    writeback.written_to(offset + length)
-                    image.set_bat_entry(g.payload_index(block),
-                                        offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
-            report(progress, (start + length) / size, PHASE)
+            view = memoryview(buf)[:length]
+            disk.readinto(start, view)
+            if not _all_zeros(view):
+                offset = image.allocate(bs)
+                pwrite_all(fd, view, offset)
+                writeback.written_to(offset + length)
+                image.set_bat_entry(g.payload_index(block), offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+            report(progress, (start + length) / disk.size, PHASE)
         os.fsync(fd)

@@ -187,3 +187,21 @@ def test_replayed_zeroing_writes_only_where_the_file_holds_data(tmp_path: Path) 
     with open_disk(path, writable=True) as disk:
         assert disk.read(0, 8192) == b"\x11" * 4096 + bytes(4096)
     assert os.stat(path).st_blocks * 512 <= allocated + MiB
+
+
+@pytest.mark.parametrize("target", ["out.vhdx", "out.raw"])
+def test_converting_a_disk_left_with_a_log_gives_what_it_reads_as_replayed(
+    tmp_path: Path, target: str
+) -> None:
+    from hvgui.vhdx import convert_vhd
+
+    path, expected = _disk_with_log(tmp_path)
+    before = path.read_bytes()
+    out = tmp_path / target
+    convert_vhd(path, out)
+    assert path.read_bytes() == before  # the source is only read
+    if out.suffix == ".raw":
+        assert out.read_bytes() == expected
+    else:
+        with open_disk(out) as disk:
+            assert disk.read(0, disk.size) == expected
