@@ -544,10 +544,13 @@ class ConfigDoc:
 
     @property
     def snapshot_vm_id(self) -> str:
-        """The VM's Id: ours, or the logical id the copy of the VM's configuration keeps."""
-        value = (self.get_str("snapshot/vm_id", "")
-                 or self.get_str("settings/global/logical_id", ""))
-        return value.strip().upper()
+        """The VM's Id: ours, or the logical id the copy of the VM's configuration keeps ("" when
+        neither is there). A GUID, as every id here: it names the VM's configuration file."""
+        for where in ("snapshot/vm_id", "settings/global/logical_id"):
+            value = self.get_str(where, "")
+            if value.strip():
+                return self._guid(where, value)
+        return ""
 
     @property
     def snapshot_vm_state(self) -> str:

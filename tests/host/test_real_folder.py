@@ -209,3 +209,26 @@ def test_a_real_checkpoint_s_own_saved_state_is_named_not_restored(export: Path)
                 if not p.startswith(".hvgui") and p != "events.jsonl"}
 
     assert vm_files(listing(export)) == vm_files(before)
+
+
+def test_a_checkpoint_s_vm_id_that_is_a_path_leads_nowhere(tmp_path: Path) -> None:
+    """The inspector finds a real checkpoint's VM by the id the file gives: a path there (a
+    hostile file) is refused in one line, and no configuration outside the folder is read."""
+    import shutil
+
+    from hvgui.host.xmlconfig import ConfigDoc
+    from hvgui.inspect.decode import inspect_file
+
+    folder = exported_vm(tmp_path / "Export", branch=True)
+    host = Host.open(folder, create=False)
+    vm_config = Path(host.get_vm("web01").config_path)
+    snap = host.list_snapshots("web01")[1]
+    outside = tmp_path / "elsewhere.xml"  # a VM configuration the file would lead to
+    shutil.copy(vm_config, outside)
+    path = Path(snap.config_path)
+    doc = ConfigDoc.load(path)
+    doc.root.find("settings/global/logical_id").text = "../../elsewhere"  # type: ignore[union-attr]
+    path.write_bytes(doc.to_bytes())
+    facts = inspect_file(path)
+    assert "settings/global/logical_id is not a GUID" in facts["error"]
+    assert "\n" not in facts["error"]
