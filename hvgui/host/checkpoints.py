@@ -10,7 +10,6 @@ soon as only one child is left (after another delete or an apply that discards N
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,18 +48,23 @@ def needs_tree(doc: ConfigDoc) -> bool:
 def derive_parent(doc: ConfigDoc) -> bool:
     """For a configuration read on its own (the inspector): where it names no parent, derive
     it (`derive_tree`) with its VM's checkpoints, the VM found beside it as Hyper-V lays files
-    out (`<data root>/Virtual Machines/<VM id>.xml`). False when the file names its own."""
+    out (`<data root>/Virtual Machines/<VM id>.xml`). False when the file names its own or
+    nothing could be derived (its VM or disks unreadable), so no one says it was."""
     if doc.names_parent:
         return False
-    with contextlib.suppress(HvError, OSError):
+    try:
         if not doc.is_snapshot:
             snapshot_docs(doc)
-        elif doc.snapshot_vm_id:
+            return True
+        if doc.snapshot_vm_id:
             vm = ConfigDoc.load(vm_config_path(doc.path.parent.parent, doc.snapshot_vm_id))
             derived = snapshot_docs(vm).get(doc.id)
             if derived is not None:
                 doc.set(SNAPSHOT_PARENT, "string", derived.snapshot_parent_id or "")
-    return True
+                return True
+    except (HvError, OSError):
+        pass
+    return False
 
 
 def derive_tree(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> None:

@@ -274,8 +274,9 @@ def written(root: etree._Element, disk_drives: Iterable[etree._Element]) -> etre
         add_missing(out, _DEFAULTS)
         if out.find("global_settings/devices/generation_id") is None:  # stable per VM
             vm = out.findtext("settings/global/logical_id") or out.findtext("properties/global_id")
-            leaf(out, "global_settings/devices/generation_id", "string",
-                 uuid.uuid5(uuid.NAMESPACE_URL, f"hvgui:generation:{vm}").hex)
+            if vm:  # without an id there is nothing stable to derive it from (not "None")
+                leaf(out, "global_settings/devices/generation_id", "string",
+                     uuid.uuid5(uuid.NAMESPACE_URL, f"hvgui:generation:{vm}").hex)
         _metered(out, [twin for original, twin in pairs if id(original) in drive_ids])
     _drop_ide_from_manifest(out)
     _sorted_and_spelled(out)

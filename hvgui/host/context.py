@@ -104,7 +104,7 @@ class HostCore:
             if not _is_guid(stem):
                 continue
             vm_id = stem.upper()
-            if ext == "xml":
+            if ext.lower() == "xml":  # a copy made on Windows may have kept any case
                 index[vm_id] = Path(entry.path)
             elif is_vmcx(Path(entry.name)):
                 vmcx[vm_id] = Path(entry.path)

@@ -232,3 +232,23 @@ def test_a_checkpoint_s_vm_id_that_is_a_path_leads_nowhere(tmp_path: Path) -> No
     facts = inspect_file(path)
     assert "settings/global/logical_id is not a GUID" in facts["error"]
     assert "\n" not in facts["error"]
+
+
+def test_a_checkpoint_read_alone_without_its_vm_claims_no_derived_parent(tmp_path: Path) -> None:
+    """A checkpoint configuration copied without its VM's: nothing can be derived, and the
+    inspector does not say the parent came from the disk chain."""
+    import shutil
+
+    from hvgui.inspect.decode import inspect_file
+
+    folder = exported_vm(tmp_path / "Export")
+    shutil.rmtree(folder / "Virtual Machines")
+    checkpoint = next((folder / "Snapshots").glob("*.xml"))
+    facts = inspect_file(checkpoint)
+    assert "disk chain" not in str(facts["xml"]["checkpoint"].get("parent_from", ""))
+
+
+def test_a_configuration_copied_with_an_upper_case_suffix_is_listed(export: Path) -> None:
+    config = next((export / "Virtual Machines").glob("*.xml"))
+    config.rename(config.with_suffix(".XML"))
+    assert [vm.name for vm in Host.open(export, create=False).list_vms()] == ["web01"]
