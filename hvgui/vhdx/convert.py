@@ -241,7 +241,19 @@ def _disk_to_vhdx(disk: Disk, temp: Path, progress: Progress | None,
     create_dynamic(temp, disk.size, logical_sector_size=disk.logical_sector_size,
                    physical_sector_size=disk.physical_sector_size)
     if any(image.overlay for image in disk.images):
-        _fill_vhdx(temp, disk, progress, cancel)
+        # An unreplayed log patches what the files hold: read the disk as it reads.
+        buf = bytearray()  # one block's bytes, grown to the block size at the first block
+
+        def read_block(start: int, length: int) -> _BlockWriter | None:
+            if len(buf) < length:
+                buf.extend(bytes(length - len(buf)))
+            view = memoryview(buf)[:length]
+            disk.readinto(start, view)
+            if _all_zeros(view):
+                return None
+            return lambda fd, offset: pwrite_all(fd, view, offset)
+
+        _write_blocks(temp, disk.size, read_block, progress, cancel)
         return
     runs = _served_runs(disk)
     ends = [r[1] for r in runs]
@@ -279,6 +291,8 @@ def _raw_to_vhdx(source: Path, temp: Path, progress: Progress | None,
 
 # (source file descriptor, offset in it, offset in the block, length): a stored part of a block
 _Piece = tuple[int, int, int, int]
+# Writes one block's bytes at (output fd, offset of the block's new place in the file).
+_BlockWriter = Callable[[int, int], None]
 
 
 def _copy_blocks(temp: Path, size: int, pieces: Callable[[int, int], list[_Piece]],
@@ -286,26 +300,45 @@ def _copy_blocks(temp: Path, size: int, pieces: Callable[[int, int], list[_Piece
     """Copy every block of the source that holds a non-zero byte into the new dynamic VHDX
     `temp`, its stored pieces file to file with copy_range (in the kernel: the bytes never
     come into Python, and the worker holds the interpreter lock only between the calls);
-    the rest of the block stays a hole of the file, which reads as zeros. The file is new and
-    only renamed into place when complete, so no write ordering is needed here."""
+    the rest of the block stays a hole of the file, which reads as zeros."""
+    scratch = memoryview(bytearray(_READ_CHUNK))
+
+    def copy_block(start: int, length: int) -> _BlockWriter | None:
+        parts = pieces(start, length)
+        if not any(_holds_data(src, at, n, scratch) for src, at, _, n in parts):
+            return None
+
+        def write(fd: int, offset: int) -> None:
+            for src, at, within, n in parts:
+                copy_range(src, at, fd, offset + within, n)
+
+        return write
+
+    _write_blocks(temp, size, copy_block, progress, cancel)
+
+
+def _write_blocks(temp: Path, size: int, block: Callable[[int, int], _BlockWriter | None],
+                  progress: Progress | None, cancel: CancelToken | None) -> None:
+    """Give every block that holds data (`block(start, length)` returns how to write it, None
+    for an all-zero block, which stays unallocated) its place in the new dynamic VHDX `temp`,
+    in order. The file is new and only renamed into place when complete, so no write ordering
+    is needed here; one fsync at the end."""
     with VhdxImage.open(temp, writable=True) as image:
         image.begin_change(visible=True)
         g = image.geometry
-        bs = g.block_size
-        scratch = memoryview(bytearray(_READ_CHUNK))
         fd = image.fileno
         writeback = _Writeback(fd)  # blocks are appended in order
-        for block in range(g.payload_blocks):
+        for index in range(g.payload_blocks):
             check(cancel)
-            start = block * bs
-            length = g.block_length(block)
-            parts = pieces(start, length)
-            if any(_holds_data(src, at, n, scratch) for src, at, _, n in parts):
-                offset = image.allocate(bs)
-                for src, at, within, n in parts:
-                    copy_range(src, at, fd, offset + within, n)
+            start = index * g.block_size
+            length = g.block_length(index)
+            write = block(start, length)
+            if write is not None:
+                offset = image.allocate(g.block_size)
+                write(fd, offset)
                 writeback.written_to(offset + length)
-                image.set_bat_entry(g.payload_index(block), offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
+                image.set_bat_entry(g.payload_index(index),
+                                    offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
             report(progress, (start + length) / size, PHASE)
         os.fsync(fd)
 
@@ -322,30 +355,3 @@ def _holds_data(fd: int, offset: int, length: int, scratch: memoryview) -> bool:
         if not _all_zeros(scratch[: max(got, 0)]):
             return True
     return False
-
-
-def _fill_vhdx(temp: Path, disk: Disk, progress: Progress | None,
-               cancel: CancelToken | None) -> None:
-    """Write every non-zero block of `disk`, as it reads (an unreplayed log patches what its
-    files hold), into the new dynamic VHDX `temp`. The file is new and only renamed into place
-    when complete, so no write ordering is needed here."""
-    with VhdxImage.open(temp, writable=True) as image:
-        image.begin_change(visible=True)
-        g = image.geometry
-        bs = g.block_size
-        buf = bytearray(bs)
-        fd = image.fileno
-        writeback = _Writeback(fd)  # blocks are appended in order
-        for block in range(g.payload_blocks):
-            check(cancel)
-            start = block * bs
-            length = g.block_length(block)
-            view = memoryview(buf)[:length]
-            disk.readinto(start, view)
-            if not _all_zeros(view):
-                offset = image.allocate(bs)
-                pwrite_all(fd, view, offset)
-                writeback.written_to(offset + length)
-                image.set_bat_entry(g.payload_index(block), offset | F.PAYLOAD_BLOCK_FULLY_PRESENT)
-            report(progress, (start + length) / disk.size, PHASE)
-        os.fsync(fd)
