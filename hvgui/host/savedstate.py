@@ -26,6 +26,7 @@ from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents, pwrite_all
+from hvgui.vhdx.structures import crc32c as _crc  # the package's C function, loaded on first use
 
 MiB = 1 << 20
 BIN_MAGIC = b"HVGUIBIN"
@@ -66,12 +67,6 @@ SECTION_NAMES = {
 }
 _REGISTERS = ("rip", "rsp", "rflags", "cr0", "cr3", "cr4", "efer", "tsc")
 _VCPU = struct.Struct("<" + "Q" * len(_REGISTERS))
-
-
-def _crc(data: bytes) -> int:
-    import crc32c  # here, not at the top: listing VMs reads no checksum (hvctl's start-up)
-
-    return int(crc32c.crc32c(data))
 
 
 def _align(value: int, to: int) -> int:
@@ -394,10 +389,8 @@ def _pending_offset(bitmap_length: int) -> int:
 
 
 def _pending_crc(offset: int, data: bytes) -> int:
-    import crc32c
-
     head = _PENDING_HEADER.pack(_PENDING_MAGIC, offset, len(data), 0)
-    return int(crc32c.crc32c(data, crc32c.crc32c(head)))
+    return _crc(data, _crc(head))
 
 
 def _bin_header(memory_size: int, bitmap: bytes, data_offset: int) -> bytes:

@@ -115,3 +115,15 @@ def test_a_mistyped_command_lists_them_all(capsys: pytest.CaptureFixture[str]) -
     error = capsys.readouterr().err
     assert "invalid choice: 'get-vhdx'" in error
     assert all(f"'{name}'" in error for name in ("get-vhd", "get-vm", "inspect"))
+
+
+def test_checking_a_host_with_saved_states_loads_no_package_metadata(tmp_path: Path) -> None:
+    """Saved-state checksums use the engine's CRC-32C loader: the crc32c package's own
+    __init__ looks its version up through importlib.metadata (and email), ~25 ms of start-up."""
+    lab = Host.open(tmp_path / "lab")
+    lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=16 << 20)
+    lab.start_vm("web01")
+    lab.save_vm("web01")
+    modules = loaded_by("test-host", "--host", tmp_path / "lab")
+    assert heavy(modules, "importlib.metadata", "email") == []
+    assert "hvgui.host.savedstate" in modules  # the saved state's checksums were read
