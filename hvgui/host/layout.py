@@ -29,6 +29,8 @@ from hvgui.host.fileio import read_bounded
 VIRTUAL_MACHINES = "Virtual Machines"
 VIRTUAL_HARD_DISKS = "Virtual Hard Disks"
 SNAPSHOTS = "Snapshots"
+VMCX_SUFFIX = ".vmcx"  # Windows Server 2016+: the binary key store, read-only here
+MAX_SCAN = 10_000  # entries of a folder looked at when a name is matched ignoring case
 
 _GUID_SUFFIX = re.compile(
     r"_[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
@@ -130,14 +132,31 @@ def vm_runtime_dir(config_path: Path, vm_id: str) -> Path:
 
 def config_file(folder: Path, config_id: str) -> Path:
     """`<id>.xml` in `folder`, or the `<id>.vmcx` a Windows Server 2016+ host wrote when there is
-    one and no XML (what hvgui writes is always XML)."""
-    xml = folder / f"{config_id}.xml"
-    if not os.path.lexists(xml):
-        for suffix in (".vmcx", ".VMCX"):
-            vmcx = xml.with_suffix(suffix)
-            if os.path.lexists(vmcx):
-                return vmcx
-    return xml
+    one and no XML (what hvgui writes is always XML). Names compare as on Windows, ignoring case
+    (`.XML`, `.Vmcx`: a copy keeps whatever case the host or the copying tool gave them)."""
+    found = child_any_case(folder, f"{config_id}.xml") or child_any_case(
+        folder, f"{config_id}{VMCX_SUFFIX}")
+    return found if found is not None else folder / f"{config_id}.xml"
+
+
+def child_any_case(folder: Path, name: str, at_most: int = MAX_SCAN) -> Path | None:
+    """`folder/name`, or the entry whose name matches but for case (Windows names ignore case,
+    a copy on another file system keeps theirs); None when neither. At most `at_most` entries
+    are looked at."""
+    exact = folder / name
+    if os.path.lexists(exact):
+        return exact
+    wanted = name.casefold()
+    try:
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= at_most:
+                    break
+                if entry.name.casefold() == wanted:
+                    return folder / entry.name
+    except OSError:
+        pass
+    return None
 
 
 def snapshot_config_path(snapshot_root: Path, snap_id: str) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import atomic_write, parse_json, read_bounded
-from hvgui.host.layout import SNAPSHOTS, VIRTUAL_MACHINES
+from hvgui.host.layout import MAX_SCAN, SNAPSHOTS, VIRTUAL_MACHINES, child_any_case
 from hvgui.vhdx.locator import WindowsNames
 
 # C:\..., \\server\share\..., \\?\C:\..., \\?\Volume{GUID}\...
@@ -33,7 +33,6 @@ _PREFIX = re.compile(
     r"|\\\\[^\\?.][^\\]*\\[^\\]+\\|[A-Za-z]:\\)",
     re.IGNORECASE,
 )
-MAX_SCAN = 10_000  # entries looked at when searching a copy by file name
 MAX_DEPTH = 8  # folders below the copy's root searched by name
 
 
@@ -56,28 +55,10 @@ def search_roots(config_folder: Path) -> list[Path]:
     return roots
 
 
-def _child(folder: Path, name: str) -> Path | None:
-    """`folder/name`, or the entry whose name matches but for case; None when neither."""
-    exact = folder / name
-    if os.path.lexists(exact):
-        return exact
-    wanted = name.casefold()
-    try:
-        with os.scandir(folder) as entries:
-            for n, entry in enumerate(entries):
-                if n >= MAX_SCAN:
-                    break
-                if entry.name.casefold() == wanted:
-                    return folder / entry.name
-    except OSError:
-        pass
-    return None
-
-
 def _below(base: Path, names: list[str]) -> Path | None:
     node: Path | None = base
     for name in names:
-        node = _child(node, name) if node is not None else None
+        node = child_any_case(node, name) if node is not None else None
         if node is None:
             return None
     return node if node is not None and node.is_file() else None

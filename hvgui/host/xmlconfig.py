@@ -30,7 +30,7 @@ from hvgui.host.configform import (
 )
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import read_bounded
-from hvgui.host.layout import SNAPSHOTS
+from hvgui.host.layout import SNAPSHOTS, VMCX_SUFFIX
 
 MAX_CONFIG_BYTES = 8 << 20  # real configurations are tens of KiB
 # Bounds far above any real host (Hyper-V allows 50 checkpoints, 4 SCSI controllers of 64
@@ -75,7 +75,6 @@ CONFIG_VERSION = 1280  # 5.0: major << 8 | minor
 VM_PARENT = "global_settings/snapshots/parent"  # ours: the checkpoint Now descends from
 SNAPSHOT_PARENT = "snapshot/parent_id"  # ours: a checkpoint's parent
 ENCODING_WRITTEN = "UTF-16 LE with byte-order mark"
-VMCX_SUFFIX = ".vmcx"  # Windows Server 2016+: the binary key store, read-only here
 ENCODING_VMCX = "VMCX key store (Windows Server 2016+), read-only"
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 

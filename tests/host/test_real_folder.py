@@ -120,11 +120,11 @@ def test_export_vms_destination_says_which_folders_to_open(
 
 def test_looking_for_a_missing_file_by_name_is_bounded(export: Path) -> None:
     """A copy holding a crowd of files: the search by name stops, the disk is named missing."""
-    from hvgui.host import winpaths
+    from hvgui.host import layout, winpaths
 
     crowd = export / "Virtual Hard Disks" / "crowd"
     crowd.mkdir()
-    for i in range(winpaths.MAX_SCAN + 50):
+    for i in range(layout.MAX_SCAN + 50):
         (crowd / f"f{i:05d}").touch()
     (crowd / "zzz-later.vhdx").touch()  # past the bound: never looked at
     folder = export / "Virtual Machines"
@@ -252,3 +252,19 @@ def test_a_configuration_copied_with_an_upper_case_suffix_is_listed(export: Path
     config = next((export / "Virtual Machines").glob("*.xml"))
     config.rename(config.with_suffix(".XML"))
     assert [vm.name for vm in Host.open(export, create=False).list_vms()] == ["web01"]
+
+
+def test_a_checkpoint_configuration_copied_in_mixed_case_is_found(tmp_path: Path) -> None:
+    """Windows names ignore case: `<id>.Xml` (and a lower-case Id) is the checkpoint's
+    configuration as much as `<ID>.xml` is, so the tree and the check are as before."""
+    folder = exported_vm(tmp_path / "Export", branch=True)
+    host = Host.open(folder, create=False)
+    expected = [(s.name, s.parent_snapshot_name) for s in host.list_snapshots("web01")]
+    after = host.get_snapshot("web01", "After")
+    renamed = after.config_path.with_name(f"{after.id.lower()}.Xml")
+    after.config_path.rename(renamed)
+    again = Host.open(folder, create=False)
+    assert [(s.name, s.parent_snapshot_name) for s in again.list_snapshots("web01")] == expected
+    assert again.get_snapshot("web01", "After").config_path == renamed
+    assert again.get_vm("web01").parent_snapshot_name == "After"
+    assert [f.message for f in again.check() if f.is_problem] == []

@@ -284,6 +284,24 @@ def test_checkpoint_vmcx_files_make_the_checkpoint_tree(
 
 
 @pytest.mark.usefixtures("vmcx_extra")
+def test_a_checkpoint_vmcx_in_mixed_case_is_found(corpus_dir: Path, tmp_path: Path) -> None:
+    """`<id>.Vmcx`, as a copying tool may leave it: Windows names ignore case, so it is the
+    checkpoint's configuration and the tree is the same."""
+    folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "MixedCase")
+    for snap_id, _, _ in CHECKPOINTS:
+        config = folder / "Snapshots" / f"{snap_id}.vmcx"
+        config.rename(config.with_suffix(".Vmcx"))
+    host = Host.open(folder, create=False)
+    snaps = host.list_snapshots(VM_NAME)
+    assert [(s.name, s.parent_snapshot_name) for s in snaps] == [
+        ("Before", None), ("After", "Before")]
+    assert [s.config_path for s in snaps] == [
+        folder / "Snapshots" / f"{snap_id}.Vmcx" for snap_id, _, _ in CHECKPOINTS]
+    assert host.get_vm(VM_NAME).parent_snapshot_name == "After"
+    assert [f.message for f in host.check()] == []
+
+
+@pytest.mark.usefixtures("vmcx_extra")
 def test_test_host_names_a_checkpoint_vmcx_no_vm_lists(corpus_dir: Path, tmp_path: Path) -> None:
     folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "Stray")
     stray = folder / "Snapshots" / "0C1D2E3F-4A5B-4C6D-8E7F-9A0B1C2D3E4F.vmcx"
