@@ -14,13 +14,14 @@ import itertools
 import os
 import struct
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import portable
 from hvgui.vhdx import vhd_format as V
 from hvgui.vhdx.errors import CorruptFileError, ReadOnlyError, UnsupportedError, VhdxError
-from hvgui.vhdx.files import OpenImage, open_disk_file, pwrite_all
+from hvgui.vhdx.files import OpenImage, copy_range, open_disk_file, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA, PARENT, ZERO, Run, append_run
 from hvgui.vhdx.log import Overlay
 from hvgui.vhdx.problems import Malformed, Unsupported
@@ -258,23 +259,40 @@ class VhdImage(OpenImage):
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write `data` at virtual `offset` (whole sectors in a differencing disk: Disk.write
         completes the edges from the parent)."""
+        mv = memoryview(data).cast("B")
+        self._put(offset, len(mv), lambda pos, n, at: pwrite_all(self._fd, mv[pos : pos + n], at))
+
+    def copy_from(self, offset: int, src: int, src_offset: int, length: int) -> None:
+        """Write `length` bytes of file `src` (from `src_offset`) at virtual `offset`, as
+        `write` does, file to file (copy_range: in the kernel where it can, the bytes never
+        come into Python); past the end of `src` it writes zeros, as a read there gives."""
+
+        def put(pos: int, n: int, at: int) -> None:
+            copied = copy_range(src, src_offset + pos, self._fd, at, n)
+            if copied < n:
+                write_zeros(self._fd, at + copied, n - copied)
+
+        self._put(offset, length, put)
+
+    def _put(self, offset: int, length: int, put: Callable[[int, int, int], None]) -> None:
+        """Place `length` virtual bytes at `offset`: `put(pos, n, file_offset)` stores bytes
+        [pos, pos + n) of them at `file_offset` once their block has its place."""
         if not self.writable:
             raise ReadOnlyError(self.path, "the disk is open read-only")
-        mv = memoryview(data).cast("B")
-        if offset < 0 or offset + len(mv) > self.virtual_size:
-            raise VhdxError(self.path, f"write at {offset}+{len(mv)} is outside the disk")
+        if offset < 0 or offset + length > self.virtual_size:
+            raise VhdxError(self.path, f"write at {offset}+{length} is outside the disk")
         if self.header is None:
-            pwrite_all(self._fd, mv, offset)
+            put(0, length, offset)
             return
         bs = self.block_size
         pos = 0
-        while pos < len(mv):
+        while pos < length:
             block, within = divmod(offset + pos, bs)
-            n = min(len(mv) - pos, bs - within)
+            n = min(length - pos, bs - within)
             new = self.sectors[block] < 0
             if new:
                 self._allocate(block)
-            pwrite_all(self._fd, mv[pos : pos + n], self.block_data_offset(block) + within)
+            put(pos, n, self.block_data_offset(block) + within)
             if self.has_parent:
                 self._mark_present(block, within, n)
             if new:  # the BAT last: it makes the block visible

@@ -1,7 +1,8 @@
 """Kernel-side copies (os.copy_file_range) and the read/write fallback give the same bytes:
-copy_range itself, Convert-VHD to raw (sparse where a granule holds only zeros) and Merge-VHD,
-each run once with the kernel copy and once with it refused the ways it is refused in the wild
-(another OS, two file systems, an old kernel)."""
+copy_range itself, Convert-VHD to raw (sparse where a granule holds only zeros) and to VHDX,
+Merge-VHD, and the same of a legacy VHD chain, each run once with the kernel copy and once
+with it refused the ways it is refused in the wild (another OS, two file systems, an old
+kernel)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from hvgui.vhdx import (
 )
 from hvgui.vhdx.files import copy_range
 from hvgui.vhdx.image import VhdxImage
+from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
 from tests.vhdx.helpers import random_bytes
 
 Kernel = Callable[..., int]
@@ -223,3 +225,69 @@ def test_convert_to_vhdx_is_the_same_by_kernel_copy_and_by_fallback(
         # the block of written zeros and the untouched one are left unallocated
         assert present_blocks(out) == [0, 2]
         assert [f for f in test_vhd(out) if f.severity == "error"] == []
+
+
+def make_vhd_chain(folder: Path) -> tuple[Path, Path, bytes]:
+    """A dynamic VHD (2 MiB blocks) and a differencing .avhd over it: the child holds whole
+    blocks (a contiguous run of its file) and parts of blocks (sector runs). Returns (child,
+    parent, the child's virtual bytes)."""
+    size = 16 * MiB
+    model = bytearray(size)
+    base = create_vhd(folder / "base.vhd", size)
+    child = create_vhd_differencing(folder / "base_1.avhd", base)
+    for disk_path, writes in (
+        (base, [(0, random_bytes(3 * MiB, seed=6)), (10 * MiB, random_bytes(MiB, seed=7))]),
+        (child, [(2 * MiB, random_bytes(4 * MiB, seed=8)),  # blocks 1-2 whole
+                 (MiB + 4096, b"\x04" * 8192),  # part of block 0
+                 (10 * MiB + 512, b"\x05" * 1024), (14 * MiB, bytes(MiB))]),
+    ):
+        with open_disk(disk_path, writable=True) as disk:
+            for offset, data in writes:
+                disk.write(offset, data)
+                model[offset : offset + len(data)] = data
+            disk.flush()
+    return child, base, bytes(model)
+
+
+@pytest.mark.parametrize("how", ["EXDEV", "no-copy_file_range"])
+@pytest.mark.parametrize("suffix", [".raw", ".vhdx"])
+def test_converting_a_vhd_chain_is_the_same_by_kernel_copy_and_by_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], how: str,
+    suffix: str,
+) -> None:
+    child, _, model = make_vhd_chain(tmp_path)
+    kernel_out = tmp_path / f"kernel{suffix}"
+    convert_vhd(child, kernel_out)
+    assert sum(kernel_calls) >= 4 * MiB, "the child's whole blocks were not copied in the kernel"
+    force_fallback(monkeypatch, how)
+    fallback_out = tmp_path / f"fallback{suffix}"
+    convert_vhd(child, fallback_out)
+    for out in (kernel_out, fallback_out):
+        if suffix == ".raw":
+            assert out.read_bytes() == model
+            continue
+        with open_disk(out) as disk:
+            assert disk.read(0, disk.size) == model
+
+
+@pytest.mark.parametrize("how", ["EXDEV", "no-copy_file_range"])
+def test_merging_an_avhd_is_the_same_by_kernel_copy_and_by_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], how: str
+) -> None:
+    merged: dict[str, bytes] = {}
+    for name in ("kernel", how):
+        folder = tmp_path / name
+        folder.mkdir()
+        child, base, model = make_vhd_chain(folder)
+        kernel_calls.clear()
+        if name != "kernel":
+            force_fallback(monkeypatch, name)
+        merge_vhd(child)
+        if name == "kernel":
+            assert sum(kernel_calls) >= 4 * MiB, "the child's blocks were not copied in the kernel"
+        assert not child.exists()
+        with open_disk(base) as disk:
+            merged[name] = disk.read(0, disk.size)
+        assert merged[name] == model
+        assert [f for f in test_vhd(base) if f.severity == "error"] == []
+    assert merged["kernel"] == merged[how]
