@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 from pathlib import Path
@@ -140,6 +141,43 @@ def test_sparse_copy_by_the_kernel_or_by_read_write_gives_the_same_file(
     assert dst.read_bytes() == src.read_bytes()
     assert allocated(dst) < 16 * MiB
     assert (sum(copied) >= 3 * MiB) == kernel
+
+
+@pytest.mark.parametrize("refused", ["no-copy_file_range", "EXDEV"])
+def test_a_checkpoints_memory_copy_is_the_same_by_the_kernel_or_by_read_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    """copy_bin (a checkpoint or export of a running VM's memory) copies touched chunks in the
+    kernel; where that is refused (another OS, two file systems) through pread/pwrite: the
+    two copies are the same file, byte for byte, holes kept."""
+    src = tmp_path / "a.bin"
+    BinFile.create(src, 256 * MiB)
+    with BinFile(src, writable=True) as mem:
+        mem.write(3 * MiB + 5, b"note")
+        mem.write(100 * MiB, os.urandom(9 * MiB))  # more than one 8 MiB step
+        mem.write(256 * MiB - 4, b"tail")
+    real = os.copy_file_range
+    copied: list[int] = []
+
+    def counting(*args: int) -> int:
+        copied.append(real(*args))
+        return copied[-1]
+
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    assert copy_bin(src, tmp_path / "kernel.bin") > 0
+    assert sum(copied) >= 9 * MiB  # the chunks went through the kernel
+    if refused == "EXDEV":
+        def cross_device(*args: int) -> int:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+        monkeypatch.setattr(os, "copy_file_range", cross_device)
+    else:
+        monkeypatch.delattr(os, "copy_file_range")
+    assert copy_bin(src, tmp_path / "fallback.bin") > 0
+    assert (tmp_path / "kernel.bin").read_bytes() == (tmp_path / "fallback.bin").read_bytes()
+    assert allocated(tmp_path / "fallback.bin") < 16 * MiB
+    with BinFile(tmp_path / "fallback.bin") as mem:
+        assert mem.read(3 * MiB + 5, 4) == b"note" and mem.read(256 * MiB - 4, 4) == b"tail"
 
 
 def test_sections_are_listed_in_file_order_without_overlap(tmp_path: Path) -> None:
