@@ -35,7 +35,13 @@ if TYPE_CHECKING:
         OperationResult,
         Snapshot,
     )
-    from hvgui.backend.protocol import EVERYTHING, Capabilities, Capability, HostBackend
+    from hvgui.backend.protocol import (
+        EVERYTHING,
+        Capabilities,
+        Capability,
+        HostBackend,
+        HostKind,
+    )
 
 _HOME = {
     "AccessDeniedError": "errors",
@@ -61,6 +67,7 @@ _HOME = {
     "Capabilities": "protocol",
     "Capability": "protocol",
     "HostBackend": "protocol",
+    "HostKind": "protocol",
 }
 
 __all__ = [
@@ -79,6 +86,7 @@ __all__ = [
     "Health",
     "HostBackend",
     "HostError",
+    "HostKind",
     "InvalidStateError",
     "NotFoundError",
     "OperationResult",

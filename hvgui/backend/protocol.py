@@ -68,6 +68,20 @@ class Capability(StrEnum):
     CANCEL_MOVE = "cancel move"
 
 
+class HostKind(StrEnum):
+    """What a host is; the window and hvctl act on this one property (Adopt, the Windows
+    root), never infer it from others."""
+
+    LAB = "lab host"  # hvgui's own folder (new, or adopted): it changes files, unless read-only
+    # A folder copied off a Windows Server 2012 R2 host or made by Export-VM: read-only until
+    # the user adopts it (then a LAB host).
+    HYPERV_FOLDER = "Hyper-V host's folder"
+    # A folder from a Windows Server 2016+ host (VMCX configurations): read, never changed,
+    # never adopted.
+    VMCX_FOLDER = "Server 2016+ host's folder"
+    HYPERV = "Hyper-V host"  # a real Hyper-V host, reached over PowerShell
+
+
 # The capability cancelling an operation in each phase needs (the phase it starts with, which
 # the window shows in the Status column); an operation not listed stops where it can.
 CANCEL_NEEDS: dict[str, Capability] = {
@@ -120,6 +134,11 @@ class HostBackend(Protocol):
     @property
     def read_only(self) -> str:
         """Why nothing on this host can be changed, or "" (every operation is then refused)."""
+        ...
+
+    @property
+    def kind(self) -> HostKind:
+        """What the host is: a lab host, a real host's folder (adoptable or not), a real host."""
         ...
 
     @property

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.backend.formats import human_size, ps_datetime
+from hvgui.backend.protocol import HostKind
 from hvgui.backend.states import CHECKPOINT_TYPES
 from hvgui.cli.common import (
     PS51,
@@ -169,9 +170,9 @@ def _adopt_host(args: argparse.Namespace) -> int:
     from hvgui.connect import lab_host
 
     host = lab_host(open_host(args), "only a folder can be adopted as a lab host")
-    if not host.adoptable and host.read_only and not host.windows_root:
+    if host.kind is HostKind.VMCX_FOLDER:
         host.adopt()  # a folder no lab host may change (2016+): refused in its words
-    if not host.adoptable:
+    if host.kind is not HostKind.HYPERV_FOLDER:
         print(f"{host.location}: already a lab host (nothing to adopt)")
         return 0
     host.adopt()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath
 
 from hvgui.backend.model import DiskEvent, HardDrive, Health
-from hvgui.backend.protocol import EVERYTHING
+from hvgui.backend.protocol import EVERYTHING, HostKind
 from hvgui.host import (
     chain_health,
     checkpoint_ops,
@@ -82,6 +82,8 @@ __all__ = [
 class Host(HostCore):
     """A Hyper-V host kept in a directory. Open with `Host.open(root)`."""
 
+    _kind = HostKind.LAB  # known once open (`open` and `adopt` set it)
+
     # ================================================================== opening and reading
     @classmethod
     def open(
@@ -123,8 +125,10 @@ class Host(HostCore):
         foreign = kind == HOST and is_foreign(path)  # from a real host: nothing written yet
         if foreign and holds_vmcx(path):  # 2016+: read, never written, adopted or not
             host.lock.read_only = VMCX_FOLDER
+            host._kind = HostKind.VMCX_FOLDER
         elif foreign and not adopted(path):
             host.lock.read_only = NOT_ADOPTED
+            host._kind = HostKind.HYPERV_FOLDER
         elif foreign:  # adopted: the probe would write; the first operation makes .hvgui
             writable = os.access(path, os.W_OK | os.X_OK)
             host.lock.read_only = "" if writable else f"{path} is not writable"
@@ -138,18 +142,18 @@ class Host(HostCore):
         return host
 
     @property
-    def adoptable(self) -> bool:
-        """A folder from a real Hyper-V host, opened read-only until the user adopts it."""
-        return self.read_only == NOT_ADOPTED
+    def kind(self) -> HostKind:
+        return self._kind
 
     def adopt(self) -> None:
         """Adopt this folder as a lab host: remembered in the user's settings; nothing in the
         folder changes until the first operation."""
-        if self.read_only == VMCX_FOLDER:
+        if self._kind is HostKind.VMCX_FOLDER:
             raise HostError(self.root, f"cannot be adopted: {VMCX_FOLDER}")
         adopt(self.root)
-        if self.read_only == NOT_ADOPTED:
+        if self._kind is HostKind.HYPERV_FOLDER:
             self.lock.read_only = ""
+            self._kind = HostKind.LAB
 
     @classmethod
     def new(cls, root: Path | str, *, windows_root: str | None = None) -> Host:
@@ -168,7 +172,7 @@ class Host(HostCore):
     @property
     def windows_root(self) -> str:
         """The Windows host's folder this lab stands for ("" for a real host's folder)."""
-        if self.adoptable or self.read_only == VMCX_FOLDER:
+        if self._kind is not HostKind.LAB:
             return ""
         return winpaths.read_names(self.root).root
 

@@ -34,7 +34,7 @@ from hvgui.backend.model import (
     Snapshot,
 )
 from hvgui.backend.names import find_snapshot, validate_name
-from hvgui.backend.protocol import Capabilities, Capability
+from hvgui.backend.protocol import Capabilities, Capability, HostKind
 from hvgui.hyperv.changes import FileFacts, compare, created, file_from_record
 from hvgui.hyperv.errors import error_from_record
 from hvgui.hyperv.files import fetch, local_name
@@ -100,6 +100,10 @@ class HyperVHost:
     @property
     def read_only(self) -> str:
         return ""
+
+    @property
+    def kind(self) -> HostKind:
+        return HostKind.HYPERV
 
     @property
     def capabilities(self) -> Capabilities:

@@ -53,11 +53,12 @@ from hvgui.backend import (
     Finding,
     HostBackend,
     HostError,
+    HostKind,
     OperationResult,
     Snapshot,
 )
 from hvgui.backend.states import VMAction
-from hvgui.connect import open_backend
+from hvgui.connect import lab_host, open_backend
 from hvgui.errors import HvError
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
@@ -509,10 +510,9 @@ class MainWindow(QMainWindow):
         """Adopt the folder shown as a lab host (remembered in the user's settings; nothing in
         the folder changes until the first operation)."""
         session = self.session
-        # Only a lab host opened on a real host's folder can be adopted (not in the Protocol).
-        adopt = getattr(session.host, "adopt", None) if session is not None else None
-        if session is None or adopt is None or not _adoptable(session.host):
+        if session is None or session.host.kind is not HostKind.HYPERV_FOLDER:
             return
+        host = lab_host(session.host)  # only a lab host opens a real host's folder
 
         def adopted(_: None) -> None:
             self.statusBar().showMessage(
@@ -521,7 +521,7 @@ class MainWindow(QMainWindow):
             self._show_read_only(session)
             self.update_actions()
 
-        Op(self.runner, lambda _p, _c: adopt(), label="Adopt as Lab Host").success(
+        Op(self.runner, lambda _p, _c: host.adopt(), label="Adopt as Lab Host").success(
             adopted
         ).failure(lambda exc: ask.show_error(self, "Adopt as Lab Host", exc)).run_in_background()
 
@@ -530,7 +530,7 @@ class MainWindow(QMainWindow):
         self.read_only_banner.setText(reason)
         self.read_only_bar.setVisible(bool(reason))
         self.read_only_banner.setVisible(bool(reason))
-        adoptable = _adoptable(session.host)
+        adoptable = session.host.kind is HostKind.HYPERV_FOLDER
         self.adopt_button.setVisible(adoptable)
         self.acts.adopt_host.setEnabled(adoptable)
 
@@ -1014,11 +1014,6 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()  # only the window's own reads are left: stopped at once
         _back_into_collections()
         event.accept()
-
-
-def _adoptable(host: HostBackend) -> bool:
-    """A folder from a real Hyper-V host, opened read-only until the user adopts it."""
-    return bool(getattr(host, "adoptable", False))
 
 
 def windows_root(host: HostBackend) -> str:

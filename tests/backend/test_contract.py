@@ -25,6 +25,7 @@ from hvgui.backend import (
     Capability,
     HostBackend,
     HostError,
+    HostKind,
     InvalidStateError,
     NotFoundError,
     OperationResult,
@@ -193,6 +194,9 @@ def test_a_new_host_is_empty_and_names_itself(backend: HostBackend) -> None:
     assert backend.read_only == ""
     assert isinstance(backend.revision(), str)
     assert backend.recovered == []
+    # What it is, said by the host itself.
+    lab = backend.capabilities.has(Capability.GUEST)
+    assert backend.kind is (HostKind.LAB if lab else HostKind.HYPERV)
 
 
 def test_every_missing_capability_says_why(backend: HostBackend) -> None:

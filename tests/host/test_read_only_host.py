@@ -128,3 +128,18 @@ def test_chmod_a_w_makes_a_host_read_only_for_its_user(tmp_path: Path) -> None:
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(host.root)], check=True)
     assert [s.name for s in Host.open(host.root).list_snapshots("web01")] == []
+
+
+def test_adopt_host_on_a_read_only_lab_host_says_it_is_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a host is comes from the host (HostBackend.kind), not from guessing: a lab host
+    that is read-only and whose Windows root record is damaged is still a lab host, not a
+    Server 2016+ folder."""
+    from hvgui.host.winpaths import NAMES_FILE
+
+    host = Host.open(tmp_path / "lab")
+    (host.root / ".hvgui" / NAMES_FILE).write_text("garbage")  # a torn or edited record
+    with read_only_view(host.root) as root:
+        assert main(["adopt-host", "--host", str(root)]) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out == f"{root}: already a lab host (nothing to adopt)\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hvgui.backend import HostKind
 from hvgui.cli.main import main
 from hvgui.host import Host, HostError
 from hvgui.host.errors import ReadOnlyHostError
@@ -32,7 +33,8 @@ def export(tmp_path: Path) -> Path:
 def test_an_exported_vm_opens_read_only_with_its_checkpoint_tree(export: Path) -> None:
     before = listing(export)
     host = Host.open(export, create=False)
-    assert host.read_only == NOT_ADOPTED and host.adoptable
+    assert host.read_only == NOT_ADOPTED and host.kind is HostKind.HYPERV_FOLDER
+    assert host.windows_root == ""  # a real host's folder stands for no other
     (vm,) = host.list_vms()
     assert (vm.name, vm.state, vm.generation) == ("web01", "Off", 1)
     assert vm.path == export  # no data_root in an export: the folder it is in
@@ -74,7 +76,7 @@ def test_adopting_changes_nothing_until_the_first_operation(
     assert main(["--host", str(export), "adopt-host"]) == 0
     assert listing(export) == before
     host = Host.open(export, create=False)
-    assert host.read_only == "" and not host.adoptable
+    assert host.read_only == "" and host.kind is HostKind.LAB
     assert listing(export) == before  # opened writable, still untouched
     host.checkpoint_vm("web01", snapshot_name="Mine")
     assert (export / ".hvgui").is_dir()

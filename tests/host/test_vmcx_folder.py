@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hvgui.backend import HostKind
 from hvgui.cli.main import main
 from hvgui.host import Host, keystore
 from hvgui.host.errors import HostError, ReadOnlyHostError
@@ -53,7 +54,8 @@ def test_the_file_is_named_by_the_vms_own_id(corpus_dir: Path) -> None:
 def test_a_2016_folder_shows_its_vm_read_only(folder: Path) -> None:
     before = listing(folder)
     host = Host.open(folder, create=False)
-    assert host.read_only == VMCX_FOLDER and not host.adoptable
+    assert host.read_only == VMCX_FOLDER and host.kind is HostKind.VMCX_FOLDER
+    assert host.windows_root == ""
     (vm,) = host.list_vms()
     assert (vm.id, vm.name, vm.state, vm.generation, vm.version) == (
         VM_ID, VM_NAME, "Off", 1, "9.0")

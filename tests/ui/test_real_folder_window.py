@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hvgui.backend import HostKind
 from hvgui.host.foreign import NOT_ADOPTED
 from hvgui.ui.main_window import MainWindow
 from tests.host.hosthelpers import listing
@@ -51,6 +52,7 @@ def test_adopt_as_lab_host_changes_nothing_and_offers_the_changes(
     window.acts.adopt_host.trigger()
     qtbot.waitUntil(lambda: not window.read_only_banner.isVisible(), timeout=5000)
     assert not window.adopt_button.isVisible()
+    assert window.session is not None and window.session.host.kind is HostKind.LAB
     window.vm_view.selectRow(vm_index(window, "web01").row())
     qtbot.waitUntil(lambda: window.acts.vm_start.isEnabled(), timeout=5000)
     assert window.acts.vm_checkpoint.isEnabled()
