@@ -142,6 +142,13 @@ class HostBackend(Protocol):
         ...
 
     @property
+    def windows_root(self) -> str:
+        """The Windows folder a lab host stands for, as its configurations name it (set at New
+        Host); "" for any other kind, and for a lab host whose record of it is damaged (its
+        reads of the VMs name that file). Known once the host is open: reading it does no I/O."""
+        ...
+
+    @property
     def capabilities(self) -> Capabilities: ...
 
     @property

@@ -141,7 +141,7 @@ def _new_host(args: argparse.Namespace) -> int:
 
     host = new_lab_host(args.dir, args.windows_root)
     print(f"{host.location}: a new lab host (no VMs yet), standing for "
-          f"{getattr(host, 'windows_root', '')} on a Windows host")
+          f"{host.windows_root} on a Windows host")
     return 0
 
 

@@ -8,6 +8,7 @@ appends what it did to files to the event log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePath
@@ -82,7 +83,9 @@ __all__ = [
 class Host(HostCore):
     """A Hyper-V host kept in a directory. Open with `Host.open(root)`."""
 
-    _kind = HostKind.LAB  # known once open (`open` and `adopt` set it)
+    # Known once open (`open`, `new`, `adopt` set them): reading them does no I/O.
+    _kind = HostKind.LAB
+    _windows_root = ""
 
     # ================================================================== opening and reading
     @classmethod
@@ -139,6 +142,7 @@ class Host(HostCore):
             if kind != HOST:  # a new host: its Windows names, the default root
                 winpaths.write_names(path, winpaths.DEFAULT_ROOT)
             host._recover(progress)
+        host._read_windows_root()
         return host
 
     @property
@@ -154,6 +158,7 @@ class Host(HostCore):
         if self._kind is HostKind.HYPERV_FOLDER:
             self.lock.read_only = ""
             self._kind = HostKind.LAB
+            self._read_windows_root()
 
     @classmethod
     def new(cls, root: Path | str, *, windows_root: str | None = None) -> Host:
@@ -166,15 +171,20 @@ class Host(HostCore):
         if windows_root is not None:
             winpaths.check_root(windows_root)  # before anything is made
         host = cls.open(path, create=True)
-        winpaths.write_names(path, windows_root or winpaths.DEFAULT_ROOT)
+        host._windows_root = winpaths.write_names(path, windows_root or winpaths.DEFAULT_ROOT).root
         return host
 
     @property
     def windows_root(self) -> str:
-        """The Windows host's folder this lab stands for ("" for a real host's folder)."""
-        if self._kind is not HostKind.LAB:
-            return ""
-        return winpaths.read_names(self.root).root
+        return self._windows_root
+
+    def _read_windows_root(self) -> None:
+        """The Windows host's folder this lab stands for ("" for a real host's folder, and
+        for a damaged record: the VMs' reads name that file, opening the host must not stop)."""
+        self._windows_root = ""
+        if self._kind is HostKind.LAB:
+            with contextlib.suppress(HostError):
+                self._windows_root = winpaths.read_names(self.root).root
 
     def _recover(self, progress: Progress | None) -> None:
         leftovers = [p for p in self.layout.journal_dir.iterdir() if p.suffix in (".json", ".tmp")]

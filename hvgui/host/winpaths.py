@@ -158,7 +158,7 @@ def check_root(text: str) -> str:
     return value[0].upper() + value[1:]
 
 
-_NAMES: dict[Path, tuple[tuple[int, int], HostNames]] = {}
+_NAMES: dict[Path, tuple[tuple[int, int, int], HostNames]] = {}
 
 
 def read_names(host_root: Path) -> HostNames:
@@ -169,8 +169,10 @@ def read_names(host_root: Path) -> HostNames:
         st = path.stat()
     except OSError:
         return HostNames(DEFAULT_ROOT, str(uuid.uuid5(uuid.NAMESPACE_URL, host_root.as_uri())))
+    # The inode too: a rewrite (a new file renamed over) may keep the size and the clock tick.
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
     cached = _NAMES.get(path)
-    if cached is not None and cached[0] == (st.st_mtime_ns, st.st_size):
+    if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
         data = parse_json(read_bounded(path, 4096))
@@ -178,7 +180,7 @@ def read_names(host_root: Path) -> HostNames:
                           str(uuid.UUID(str(data["VolumeGuid"]))))
     except (OSError, ValueError, KeyError, TypeError, HostError) as exc:
         raise HostError(path, f"not the host's Windows names: {exc}") from None
-    _NAMES[path] = ((st.st_mtime_ns, st.st_size), names)
+    _NAMES[path] = (stamp, names)
     return names
 
 

@@ -106,6 +106,10 @@ class HyperVHost:
         return HostKind.HYPERV
 
     @property
+    def windows_root(self) -> str:
+        return ""  # the host's own folders: its paths are Windows paths already
+
+    @property
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 

@@ -59,7 +59,6 @@ from hvgui.backend import (
 )
 from hvgui.backend.states import VMAction
 from hvgui.connect import lab_host, open_backend
-from hvgui.errors import HvError
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog
@@ -87,6 +86,16 @@ SETTINGS_APP = "hvgui"
 
 
 SERVER = "server:"  # the session key of a host reached over the network: no folder here
+
+
+def _host_tooltip(host: HostBackend) -> str:
+    """The host's tooltip in the tree: where it is, the Windows folder a lab host stands for,
+    what it cannot do (the host's properties only: no I/O here, on the GUI thread)."""
+    tooltip = host.location
+    if host.windows_root:
+        tooltip += f"\nstands for {host.windows_root} on a Windows host"
+    return tooltip + "".join(f"\nNo {capability.value} here: {reason}"
+                             for capability, reason in host.capabilities.missing.items())
 
 
 def _session_key(root: Path | str, host: HostBackend | None) -> str:
@@ -347,7 +356,7 @@ class MainWindow(QMainWindow):
             (a.connect_host, self.connect_host),
             (a.open_folder, self.open_folder_dialog),
             (a.adopt_host, self.adopt_host),
-            (a.new_host, lambda: openers.new_host(self, self.open_host)),
+            (a.new_host, lambda: openers.new_host(self, self.runner, self.open_host)),
             (a.connect_server, lambda: openers.server(self, self.runner, self.settings,
                                                       self.open_host)),
             (a.check_host, self.check_host),
@@ -518,7 +527,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"{session.name}: adopted as a lab host; nothing in it changes until the "
                 "first operation", 8000)
+            for key in (k for k, s in self.sessions.items() if s is session):
+                self.navigation.set_tooltip(key, _host_tooltip(host))  # now its Windows root
             self._show_read_only(session)
+            self._show_details()
             self.update_actions()
 
         Op(self.runner, lambda _p, _c: host.adopt(), label="Adopt as Lab Host").success(
@@ -592,12 +604,7 @@ class MainWindow(QMainWindow):
             session.start()
             _keep_out_of_collections()
             self.sessions[key] = session
-            tooltip = session.host.location
-            if windows_root(session.host):
-                tooltip += f"\nstands for {windows_root(session.host)} on a Windows host"
-            tooltip += "".join(f"\nNo {capability.value} here: {reason}" for capability, reason
-                               in session.host.capabilities.missing.items())
-            self.navigation.add_host(key, session.name, tooltip)
+            self.navigation.add_host(key, session.name, _host_tooltip(session.host))
         self.navigation.select_host(key)
         self.show_host(key)
         return self.sessions[key]
@@ -781,7 +788,7 @@ class MainWindow(QMainWindow):
         elif self.session is not None:
             host = self.session.host
             self.details.show_nothing([("Host folder", host.location), *(
-                [("Windows root", windows_root(host))] if windows_root(host) else [])])
+                [("Windows root", host.windows_root)] if host.windows_root else [])])
         else:
             self.details.show_nothing()
 
@@ -1014,13 +1021,3 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()  # only the window's own reads are left: stopped at once
         _back_into_collections()
         event.accept()
-
-
-def windows_root(host: HostBackend) -> str:
-    """The Windows folder a lab host stands for (set at New Host); "" for other hosts, and
-    for a lab host whose record of it is damaged (its reads of the VMs name that file; the
-    tooltip and the Summary must not stop the host opening)."""
-    try:
-        return str(getattr(host, "windows_root", "") or "")
-    except HvError:
-        return ""

@@ -35,6 +35,11 @@ class NavigationTree(QTreeWidget):
         item.setData(0, _PATH_ROLE, key)
         self._root.setExpanded(True)
 
+    def set_tooltip(self, key: str, tooltip: str) -> None:
+        for item in self._items():
+            if item.data(0, _PATH_ROLE) == key:
+                item.setToolTip(0, tooltip)
+
     def select_host(self, key: str) -> None:
         for item in self._items():
             if item.data(0, _PATH_ROLE) == key:

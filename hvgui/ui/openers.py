@@ -122,19 +122,23 @@ def host_folder(parent: QWidget, folder: Path, title: str,
 
 
 def new_host(
-    parent: QWidget, open_host: Callable[[Path, HostBackend | None], HostSession]
+    parent: QWidget, runner: Runner,
+    open_host: Callable[[Path, HostBackend | None], HostSession],
 ) -> None:
     """File > New Host...: a new lab host in the folder the user names, standing for the
-    Windows root they give (Hyper-V's default unless changed)."""
+    Windows root they give (Hyper-V's default unless changed); made on a worker (it writes
+    the host's folders and reads its Windows names back), then shown."""
     from hvgui.ui.new_host_dialog import NewHostDialog
 
     answer = NewHostDialog.ask(parent)
     if answer is not None:
         folder, windows_root = answer
-        try:
-            open_host(folder, new_lab_host(folder, windows_root))
-        except Exception as exc:
-            ask.show_error(parent, "New Host", exc)
+
+        def made(host: HostBackend) -> None:
+            open_host(folder, host)
+
+        Op(runner, lambda _p, _c: new_lab_host(folder, windows_root), label="New Host").success(
+            made).failure(lambda exc: ask.show_error(parent, "New Host", exc)).run_in_background()
 
 
 def server(parent: QWidget, runner: Runner, store: QSettings,

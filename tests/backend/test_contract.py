@@ -194,9 +194,10 @@ def test_a_new_host_is_empty_and_names_itself(backend: HostBackend) -> None:
     assert backend.read_only == ""
     assert isinstance(backend.revision(), str)
     assert backend.recovered == []
-    # What it is, said by the host itself.
+    # What it is, said by the host itself: a lab host stands for a Windows host's folder.
     lab = backend.capabilities.has(Capability.GUEST)
     assert backend.kind is (HostKind.LAB if lab else HostKind.HYPERV)
+    assert (backend.windows_root == "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V") is lab
 
 
 def test_every_missing_capability_says_why(backend: HostBackend) -> None:

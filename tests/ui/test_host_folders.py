@@ -101,6 +101,7 @@ def test_file_new_host_makes_and_opens_a_new_host(
         lambda cls, parent: None if answers.directory is None else (
             answers.directory, "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V")))
     window.acts.new_host.trigger()
+    qtbot.waitUntil(lambda: len(window.sessions) == 2, timeout=10000)  # made on a worker
     assert window.session is not None and window.session.host.root == (tmp_path / "fresh").resolve()
     assert window.session.vm_model.rowCount() == 0
     assert len(window.sessions) == 2
@@ -110,6 +111,7 @@ def test_file_new_host_makes_and_opens_a_new_host(
     (mine / "thesis.odt").write_text("mine")
     answers.directory = mine
     window.acts.new_host.trigger()
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=10000)
     assert "not a lab host" in str(answers.errors.pop())
     assert [p.name for p in mine.iterdir()] == ["thesis.odt"]
 

@@ -5,6 +5,7 @@ window shows that root for the host."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.new_host_dialog import NewHostDialog
-from tests.ui.helpers import Answers
+from tests.ui.helpers import Answers, wait_idle
 
 DEFAULT = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
 
@@ -62,8 +63,9 @@ def test_new_host_makes_a_host_standing_for_the_root_given_and_the_window_shows_
     monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: (
         folder, "D:\\Hyper-V\\Lab")))
     window.acts.new_host.trigger()
+    qtbot.waitUntil(lambda: len(window.sessions) == 2, timeout=10000)  # made on a worker
     assert window.session is not None and window.session.host.root == folder.resolve()
-    assert window.session.host.windows_root == "D:\\Hyper-V\\Lab"  # type: ignore[attr-defined]
+    assert window.session.host.windows_root == "D:\\Hyper-V\\Lab"
     item = window.navigation.currentItem()
     assert item is not None
     assert "stands for D:\\Hyper-V\\Lab on a Windows host" in item.toolTip(0)
@@ -77,7 +79,47 @@ def test_new_host_makes_a_host_standing_for_the_root_given_and_the_window_shows_
     # Cancelled: nothing is made.
     monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: None))
     window.acts.new_host.trigger()
+    wait_idle(qtbot, window)
     assert len(window.sessions) == 2 and not answers.errors
+
+
+def _gui_thread_reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each read of a host's Windows names (`.hvgui/windows.json`) ran on the GUI
+    thread: it is read once on a worker, the tooltip and the Summary only show it."""
+    from hvgui.host import winpaths
+
+    on_gui: list[bool] = []
+    real = winpaths.read_names
+
+    def read_names(host_root: Path) -> winpaths.HostNames:
+        on_gui.append(threading.current_thread() is threading.main_thread())
+        return real(host_root)
+
+    monkeypatch.setattr(winpaths, "read_names", read_names)
+    return on_gui
+
+
+def test_the_windows_root_is_read_on_a_worker_never_for_the_tooltip_or_summary(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_gui = _gui_thread_reads(monkeypatch)
+    monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: (
+        tmp_path / "fresh", "D:\\Hyper-V\\Lab")))
+    window.acts.new_host.trigger()
+    qtbot.waitUntil(lambda: len(window.sessions) == 2, timeout=10000)
+    wait_idle(qtbot, window)
+    assert on_gui and True not in on_gui  # New Host read it on a worker
+    for key in window.navigation.hosts():  # each host's Summary, again and again
+        for _ in range(3):
+            window.navigation.select_host(key)
+            window.vm_view.clearSelection()
+            window._show_details()
+    assert window.details.values()["Windows root"] == "D:\\Hyper-V\\Lab"
+    item = window.navigation.currentItem()
+    assert item is not None and "stands for D:\\Hyper-V\\Lab" in item.toolTip(0)
+    window.session.refresh()  # type: ignore[union-attr]
+    wait_idle(qtbot, window)
+    assert True not in on_gui
 
 
 def test_a_host_whose_windows_names_are_damaged_opens_without_its_root(

@@ -49,10 +49,14 @@ def test_adopt_as_lab_host_changes_nothing_and_offers_the_changes(
     qtbot: Any, window: MainWindow, host_dir: Path
 ) -> None:
     before = listing(host_dir)
+    item = window.navigation.currentItem()
+    assert item is not None and "stands for" not in item.toolTip(0)  # a real host's folder
     window.acts.adopt_host.trigger()
     qtbot.waitUntil(lambda: not window.read_only_banner.isVisible(), timeout=5000)
     assert not window.adopt_button.isVisible()
+    # Now a lab host, standing for Hyper-V's default folder (read on the worker that adopted).
     assert window.session is not None and window.session.host.kind is HostKind.LAB
+    assert "stands for C:\\ProgramData\\Microsoft\\Windows\\Hyper-V" in item.toolTip(0)
     window.vm_view.selectRow(vm_index(window, "web01").row())
     qtbot.waitUntil(lambda: window.acts.vm_start.isEnabled(), timeout=5000)
     assert window.acts.vm_checkpoint.isEnabled()
