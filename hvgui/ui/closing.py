@@ -9,6 +9,8 @@ back or completes the step it is in), so the host stays sound either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
@@ -33,12 +35,14 @@ class ClosingDialog(QDialog):
 
     done_waiting = Signal()
 
-    def __init__(self, parent: QWidget, runner: Runner) -> None:
+    def __init__(self, parent: QWidget, runner: Runner, refusal: Callable[[Op], str]) -> None:
+        """`refusal(op)`: why the host cannot cancel `op` ("" when it can)."""
         super().__init__(parent)
         self.setObjectName("closingDialog")
         self.setWindowTitle("Operations in progress")
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.runner = runner
+        self.refusal = refusal
         self.waiting = False  # the user chose to close when the operations are done
         self.heading = QLabel()
         self.heading.setWordWrap(True)
@@ -48,8 +52,6 @@ class ClosingDialog(QDialog):
         self.wait_button = QPushButton("Close When &Done")
         self.wait_button.setToolTip("Close the window as soon as the operations have finished")
         self.cancel_button = QPushButton("&Cancel Operations")
-        self.cancel_button.setToolTip("Stop the operations at their next safe point (nothing "
-                                      "is left half done), then close the window")
         self.keep_button = QPushButton("&Keep Window Open")
         for button, role in ((self.wait_button, QDialogButtonBox.ButtonRole.AcceptRole),
                              (self.cancel_button, QDialogButtonBox.ButtonRole.DestructiveRole),
@@ -83,9 +85,11 @@ class ClosingDialog(QDialog):
         self.refresh()
 
     def cancel_then_close(self) -> None:
+        """Cancel what the host can cancel; the rest runs to its end before the close."""
         self.waiting = True
         for op in self.runner.operations():
-            op.cancel.cancel()
+            if not self.refusal(op):
+                op.cancel.cancel()
         self.wait_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
         self.refresh()
@@ -110,24 +114,49 @@ class ClosingDialog(QDialog):
         if rebuilt:
             self._rebuild(running)
         cancelling = any(op.cancel.cancelled for op in running)
+        refusals = {op: self.refusal(op) for op in running}
+        self._offer_cancel(refusals)
         count = len(running)
         what = "An operation is" if count == 1 else f"{count} operations are"
-        if not self.waiting:
+        if not self.waiting and all(refusals.values()):
+            self.heading.setText(f"{what} still running, and this host cannot cancel "
+                                 f"{'it' if count == 1 else 'them'}. The window can close "
+                                 f"when {'it has' if count == 1 else 'they have'} finished.")
+        elif not self.waiting:
             self.heading.setText(f"{what} still running. The window can close when "
                                  f"{'it has' if count == 1 else 'they have'} finished, or "
                                  f"after cancelling {'it' if count == 1 else 'them'}.")
         elif cancelling:
+            rest = " and the others have finished" if any(refusals.values()) else ""
             self.heading.setText("Cancelling: each operation stops at its next safe point. "
-                                 "The window closes when they have stopped.")
+                                 f"The window closes when they have stopped{rest}.")
         else:
             self.heading.setText(f"{what} still running. The window closes when "
                                  f"{'it has' if count == 1 else 'they have'} finished.")
         for op in running:
             label, bar = self._bars[op]
-            label.setText(_describe(op))
+            label.setText(_describe(op) + (" (cannot be cancelled)" if refusals[op] else ""))
+            label.setToolTip(refusals[op])
             bar.setValue(int(op.fraction * 100))
         if rebuilt:
             self.adjustSize()
+
+    def _offer_cancel(self, refusals: dict[Op, str]) -> None:
+        """Cancel is offered for the operations the host can cancel; greyed, with the host's
+        reason, when it can cancel none of them."""
+        if all(refusals.values()):
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setToolTip(
+                "\n".join(f"{_describe(op)}: {why}" for op, why in refusals.items()))
+            return
+        if not self.waiting:
+            self.cancel_button.setEnabled(True)
+        tip = ("Stop the operations at their next safe point (nothing is left half done), "
+               "then close the window")
+        kept = [f"{_describe(op)}: {why}" for op, why in refusals.items() if why]
+        if kept:
+            tip += "; these run to their end first:\n" + "\n".join(kept)
+        self.cancel_button.setToolTip(tip)
 
     def _rebuild(self, running: list[Op]) -> None:
         for label, bar in self._bars.values():

@@ -963,7 +963,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------- lifecycle
     def _offer_to_wait(self) -> None:
         if self.closing_dialog is None:
-            self.closing_dialog = ClosingDialog(self, self.runner)
+            self.closing_dialog = ClosingDialog(self, self.runner, self._cancel_refusal)
             # queued: the close runs from the event loop, not inside the last op's slot
             self.closing_dialog.done_waiting.connect(
                 self.close, Qt.ConnectionType.QueuedConnection)
@@ -971,6 +971,11 @@ class MainWindow(QMainWindow):
         self.closing_dialog.show()
         self.closing_dialog.raise_()
         self.closing_dialog.activateWindow()
+
+    def _cancel_refusal(self, op: Op) -> str:
+        """Why the host `op` runs on cannot cancel it ("" when it can)."""
+        return next((why for session in self.sessions.values()
+                     if (why := session.refusal_of(op))), "")
 
     def _closing_dialog_gone(self) -> None:
         if self.closing_dialog is not None:

@@ -361,7 +361,14 @@ class HostSession(QObject):
         """Why the operation running on this VM cannot be cancelled on this host ("" when it
         can, or when nothing runs): the backend's reason, shown on the greyed Cancel."""
         op = self._busy.get(vm_id)
-        return self.host.capabilities.cancel_refusal(op.label) if op is not None else ""
+        return self.refusal_of(op) if op is not None else ""
+
+    def refusal_of(self, op: Op) -> str:
+        """Why `op` cannot be cancelled on this host, if it is an operation on one of this
+        session's VMs ("" when it can, or when it is not one)."""
+        if all(op is not running for running in self._busy.values()):
+            return ""
+        return self.host.capabilities.cancel_refusal(op.label)
 
     def is_busy(self, vm_id: str | None = None) -> bool:
         return bool(self._busy) if vm_id is None else vm_id in self._busy
