@@ -10,14 +10,18 @@ soon as only one child is left (after another delete or an apply that discards N
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hvgui import vhdx
 from hvgui.backend.merges import plan_merges, subtree
 from hvgui.errors import HvError
 from hvgui.host import journal
+from hvgui.host.chain_health import stamp
 from hvgui.host.fileio import file_size, norm
 from hvgui.host.layout import snapshot_config_path, vm_config_path
 from hvgui.host.xmlconfig import DRIVE_VHD, SNAPSHOT_PARENT, VM_PARENT, ConfigDoc
@@ -43,6 +47,69 @@ def needs_tree(doc: ConfigDoc) -> bool:
     """Whether the VM's configuration leaves its checkpoint tree to be derived (a real host's
     lists checkpoints but names no parent)."""
     return not doc.names_parent and bool(doc.snapshot_ids)
+
+
+def derive_now(doc: ConfigDoc) -> None:
+    """Where the VM's configuration names no parent checkpoint (a real host's), set the one
+    Now descends from (in memory): remembered from an earlier derivation while none of the
+    files it was derived from changed, else derived (`snapshot_docs`)."""
+    if not needs_tree(doc):
+        return
+    tree = _remembered(doc)
+    if tree is not None:
+        doc.set(VM_PARENT, "string", tree.now)
+    else:
+        snapshot_docs(doc)
+
+
+# A derived tree, remembered: reading a real host's folder (copied, read-only) derives it for
+# every VM on every read, and each derivation opens every disk of every chain. Remembered by
+# what the VM's configuration says (its disks and checkpoints) and checked against a stat of
+# every file it was derived from (checkpoint configurations, every disk of every chain).
+_SETTLED_NS = 2_000_000_000  # a file changed this recently may change within the same tick
+_TREES_KEPT = 1024
+
+
+@dataclass(frozen=True)
+class _Tree:
+    files: tuple[Path, ...]  # what it was derived from
+    stamps: tuple[Any, ...]  # their stat (chain_health.stamp) when derived
+    parents: Mapping[str, str]  # checkpoint id -> its derived parent ("": a root)
+    now: str  # the checkpoint Now descends from ("": none)
+
+
+_trees: dict[tuple[Any, ...], _Tree] = {}
+_trees_lock = threading.Lock()
+
+
+def _tree_key(vm: ConfigDoc) -> tuple[Any, ...]:
+    return (norm(vm.path), tuple(vhd_paths(vm)), tuple(vm.snapshot_ids),
+            norm(vm.snapshot_data_root))
+
+
+def _remembered(vm: ConfigDoc) -> _Tree | None:
+    """The VM's tree as last derived, if no file it came from changed since."""
+    with _trees_lock:
+        tree = _trees.get(_tree_key(vm))
+    return tree if tree is not None and stamp(tree.files) == tree.stamps else None
+
+
+def _remember(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc], disks: Iterable[Path],
+              parents: Mapping[str, str], now: str) -> None:
+    """Keep a derivation whose every chain was read, unless one of its files changed in the
+    last seconds (a stat taken now could miss a change made within the same clock tick)."""
+    configs = [snapshot_config_path(vm.snapshot_data_root, i) for i in vm.snapshot_ids]
+    if any(i not in snapshots for i in vm.snapshot_ids):
+        return  # a configuration missing or renamed meanwhile: derived again next time
+    files = (*configs, *disks)
+    stamps = stamp(files)
+    settled = time.time_ns() - _SETTLED_NS
+    if any(s is None or s[2] >= settled for s in stamps):
+        return
+    with _trees_lock:
+        if len(_trees) >= _TREES_KEPT:
+            _trees.clear()
+        _trees[_tree_key(vm)] = _Tree(files, stamps, dict(parents), now)
 
 
 def derive_parent(doc: ConfigDoc) -> bool:
@@ -73,12 +140,25 @@ def derive_tree(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> None:
     so its parent is the checkpoint whose frozen disk is the nearest ancestor of its own in
     the AVHDX chain (read from the parent locators), and Now's is the one its running disks
     descend from. Set, in memory, where a file names none; a checkpoint with no readable
-    disk chain is left a root. A file written back then names its parent as hvgui's do."""
+    disk chain is left a root. A file written back then names its parent as hvgui's do.
+    Remembered while none of the files it was derived from changes (`_remember`)."""
+    tree = _remembered(vm)
+    if tree is None:
+        tree = _derive(vm, snapshots)
+    for snap_id, sdoc in snapshots.items():
+        if not sdoc.names_parent:
+            sdoc.set(SNAPSHOT_PARENT, "string", tree.parents.get(snap_id, ""))
+    if not vm.names_parent:
+        vm.set(VM_PARENT, "string", tree.now)
+
+
+def _derive(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> _Tree:
     owner: dict[Path, str] = {}
     for snap_id, sdoc in snapshots.items():
         for disk in vhd_paths(sdoc):
             owner.setdefault(disk, snap_id)
     parents: dict[Path, Path | None] = {}
+    unreadable = False
     for leaf in [*vhd_paths(vm), *(p for s in snapshots.values() for p in vhd_paths(s))]:
         if leaf in parents:
             continue
@@ -86,6 +166,7 @@ def derive_tree(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> None:
             parents.update({k: v for k, v in chain_parents([leaf]).items() if k not in parents})
         except (HvError, OSError):
             parents.setdefault(leaf, None)  # unreadable or broken: no ancestor known
+            unreadable = True
 
     def nearest(doc: ConfigDoc, own: str | None) -> str | None:
         for disk in vhd_paths(doc):
@@ -99,11 +180,11 @@ def derive_tree(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc]) -> None:
                 above = parents.get(above)
         return None
 
-    for snap_id, sdoc in snapshots.items():
-        if not sdoc.names_parent:
-            sdoc.set(SNAPSHOT_PARENT, "string", nearest(sdoc, snap_id) or "")
-    if not vm.names_parent:
-        vm.set(VM_PARENT, "string", nearest(vm, None) or "")
+    derived = {snap_id: nearest(sdoc, snap_id) or "" for snap_id, sdoc in snapshots.items()}
+    now = nearest(vm, None) or ""
+    if not unreadable:  # a chain copied in part may be whole later: no file tells when
+        _remember(vm, snapshots, parents, derived, now)
+    return _Tree((), (), derived, now)
 
 
 def vhd_paths(doc: ConfigDoc) -> list[Path]:

@@ -25,7 +25,7 @@ from hvgui.backend.phases import status_text
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.boundary import Boundary, allowed_outside
 from hvgui.host.chain_health import ChainHealth
-from hvgui.host.checkpoints import needs_tree, snapshot_docs
+from hvgui.host.checkpoints import derive_now, snapshot_docs
 from hvgui.host.errors import HostError, NotFoundError, ReadOnlyHostError
 from hvgui.host.events import EventLog
 from hvgui.host.fileio import atomic_write, norm
@@ -140,8 +140,7 @@ class HostCore:
         return matches[0]
 
     def _vm_from_doc(self, doc: ConfigDoc, status: dict[str, Any] | None) -> VM:
-        if needs_tree(doc):
-            snapshot_docs(doc)  # a real host's: the checkpoint Now descends from, derived
+        derive_now(doc)  # a real host's: the checkpoint Now descends from, derived
         vm_id = doc.id
         state = doc.state
         now = datetime.now(UTC)
@@ -306,8 +305,7 @@ class HostCore:
                 doc = self.load_vm(vm_id)  # the finished operation changed it (or moved it)
             elif doc.path.exists():
                 doc = ConfigDoc.load(doc.path)  # re-read under the lock
-            if needs_tree(doc):
-                snapshot_docs(doc)  # a real host's: the checkpoint Now descends from, derived
+            derive_now(doc)  # a real host's: the checkpoint Now descends from, derived
             op = Operation(
                 operation, vm_id, vm_name, doc, tell, cancel, self.root,
                 lambda: journal.Transaction(

@@ -270,3 +270,71 @@ def test_a_checkpoint_configuration_copied_in_mixed_case_is_found(tmp_path: Path
     assert again.get_snapshot("web01", "After").config_path == renamed
     assert again.get_vm("web01").parent_snapshot_name == "After"
     assert [f.message for f in again.check() if f.is_problem] == []
+
+
+def _age(folder: Path, seconds: int = 3600) -> None:
+    """Every file as a copy of an old folder has them: written long before it is read."""
+    import os
+    import time
+
+    then = time.time() - seconds
+    for path in folder.rglob("*"):
+        os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_a_real_checkpoint_tree_is_derived_once_until_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read of a real host's VM needs the checkpoint Now descends from, derived from the
+    disk chains: the chains are read once, not on every read, and a disk replaced on disk (or
+    a checkpoint's configuration edited) is seen at the next read."""
+    import os
+
+    from hvgui import vhdx
+    from hvgui.vhdx import create_differencing
+
+    folder = exported_vm(tmp_path / "Export", branch=True)
+    _age(folder)
+    opened: list[Path] = []
+    real_open = vhdx.open_disk
+
+    def open_disk(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(Path(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vhdx, "open_disk", open_disk)
+    host = Host.open(folder, create=False)
+    tree = [("Before", None), ("After", "Before"), ("Branch", "Before")]
+    assert host.get_vm("web01").parent_snapshot_name == "After"
+    assert opened  # derived from the disks, once
+    opened.clear()
+    for _ in range(3):
+        assert host.get_vm("web01").parent_snapshot_name == "After"
+        assert [vm.parent_snapshot_name for vm in host.list_vms()] == ["After"]
+        assert [(s.name, s.parent_snapshot_name) for s in host.list_snapshots("web01")] == tree
+        assert Host.open(folder, create=False).get_vm("web01").parent_snapshot_name == "After"
+    assert opened == []  # remembered: no chain read again
+
+    # Now's disk replaced by a child of Branch's (as if Branch had been applied on the host).
+    now = host.get_vm("web01").hard_drives[0].path
+    branch = host.get_snapshot("web01", "Branch").hard_drives[0].path
+    os.unlink(now)
+    create_differencing(Path(now), Path(branch))
+    assert host.get_vm("web01").parent_snapshot_name == "Branch"
+    assert opened  # read again: the file changed
+    _age(folder)  # settled again: remembered anew
+    assert host.get_vm("web01").parent_snapshot_name == "Branch"
+    opened.clear()
+    assert host.get_vm("web01").parent_snapshot_name == "Branch"
+    assert opened == []
+
+    # A checkpoint's configuration edited by hand (After froze the disk Now runs on, a child
+    # of Branch's): seen too.
+    config = Path(host.get_snapshot("web01", "After").config_path)
+    text = config.read_bytes().decode("utf-16")  # as Hyper-V writes them
+    frozen = Path(host.get_snapshot("web01", "After").hard_drives[0].path).name.upper()
+    assert frozen in text
+    config.write_bytes(text.replace(frozen, Path(now).name.upper()).encode("utf-16"))
+    _age(folder)
+    assert {s.name: s.parent_snapshot_name for s in host.list_snapshots("web01")} == {
+        "Before": None, "Branch": "Before", "After": "Branch"}
