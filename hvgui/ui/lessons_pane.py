@@ -77,6 +77,8 @@ class LessonsPane(QWidget):
         self.host: Host | None = None
         self.story: Story | None = None
         self.inspector: InspectorWindow | None = None  # the inspector window a step opened
+        self._wanted_file: tuple[Look, Path] | None = None  # to select once it is listed
+        self._wanted_tab: tuple[Path, str] | None = None  # to show once its view is in place
         self._busy = False
         layout = QVBoxLayout(self)
         self.list = QListWidget(self)
@@ -273,38 +275,41 @@ class LessonsPane(QWidget):
         inspector = self.inspector
         if inspector is None:
             return
-        self._select_file(inspector, look, path, tries=200)
+        # The inspector lists the host's files off the GUI thread: select the step's file
+        # when it says they are listed, then show its tab when its view is in place.
+        self._wanted_file = (look, path)
+        inspector.listed.connect(self._select_file)
+        inspector.view_ready.connect(self._open_tab)
+        if not inspector.listing:
+            self._select_file()
 
-    def _select_file(self, inspector: InspectorWindow, look: Look, path: Path,
-                     tries: int) -> None:
-        """Select the step's file once the inspector has listed the host's files (it reads
-        them off the GUI thread), then open its tab."""
-        if not isValid(inspector):
+    def _select_file(self) -> None:
+        inspector, wanted = self.inspector, self._wanted_file
+        if inspector is None or wanted is None or not isValid(inspector):
             return
-        if inspector.listing and tries > 0:
-            QTimer.singleShot(
-                100, inspector, lambda: self._select_file(inspector, look, path, tries - 1))
-            return
+        self._wanted_file = None
+        look, path = wanted
         files = inspector.file_model.files()
         row = next((i for i, f in enumerate(files) if Path(f.path) == path), None)
         if row is None:
             return
+        self._wanted_tab = (path, look.tab) if look.tab else None
         inspector.file_table.selectRow(row)
-        if look.tab:
-            self._open_tab(inspector, path, look.tab, tries=50)
+        self._open_tab(path)  # decoded already (selected before)
 
-    def _open_tab(self, inspector: InspectorWindow, path: Path, tab: str, tries: int) -> None:
-        """Once the file's view is decoded, show its `tab` (the block map, the diff)."""
-        view = inspector.view_of(path)
-        tabs = getattr(view, "tabs", None)
-        if tabs is not None:
-            for i in range(tabs.count()):
-                if tabs.tabText(i).replace("&", "").startswith(tab):
-                    tabs.setCurrentIndex(i)
-                    return
-        if tries > 0:
-            QTimer.singleShot(
-                100, inspector, lambda: self._open_tab(inspector, path, tab, tries - 1))
+    def _open_tab(self, path: Path) -> None:
+        """Once the file's view is in place, show the step's tab (the block map, the diff)."""
+        inspector, wanted = self.inspector, self._wanted_tab
+        if inspector is None or wanted is None or wanted[0] != path or not isValid(inspector):
+            return
+        tabs = getattr(inspector.view_of(path), "tabs", None)
+        if tabs is None:
+            return  # still being read: view_ready comes when it is in place
+        self._wanted_tab = None
+        for i in range(tabs.count()):
+            if tabs.tabText(i).replace("&", "").startswith(wanted[1]):
+                tabs.setCurrentIndex(i)
+                return
 
     def _highlight(self, look: Look, before: int) -> None:
         """Mark What happened's rows of this step's operations (the newest ones)."""

@@ -103,3 +103,53 @@ def test_a_step_highlights_what_happened_and_opens_the_xml_diff(
         qtbot.waitUntil(lambda: (v := inspector.view_of(vm.config_path)) is not None
                         and hasattr(v, "tabs") and v.tabs.tabText(v.tabs.currentIndex())
                         == "Diff", timeout=20000)
+
+
+def test_a_step_waits_for_the_inspector_s_listing_however_long_it_takes(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: Any
+) -> None:
+    """The inspector lists a host's files off the GUI thread (a round trip per file on a real
+    host): the step's file and tab are shown when it says it has listed them, however long
+    that takes; nothing is polled meanwhile."""
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    from hvgui.ui import lessons_pane
+    from hvgui.ui.inspector import window as inspector_window
+
+    release = threading.Event()
+    real = inspector_window.checkpoint_files
+
+    def slow_listing(*args: Any) -> Any:
+        release.wait(60)  # as long as the test holds it
+        return real(*args)
+
+    timers: list[object] = []  # the object each of the pane's timers is bound to
+
+    class CountingTimer(QTimer):
+        @staticmethod
+        def singleShot(msec: int, *args: Any) -> None:
+            timers.append(args[0] if len(args) > 1 else None)
+            QTimer.singleShot(msec, *args)
+
+    with started(qtbot, window, "not-a-backup") as pane:
+        monkeypatch.setattr(inspector_window, "checkpoint_files", slow_listing)
+        monkeypatch.setattr(lessons_pane, "QTimer", CountingTimer)
+        pane.next_button.click()  # 1: the inspector on Now's AVHDX, its Block map
+        qtbot.waitUntil(lambda: pane.inspector is not None, timeout=10000)
+        inspector = pane.inspector
+        assert inspector is not None and inspector.listing == 1
+        qtbot.wait(500)  # the listing still held: nothing selected, nothing polled
+        assert inspector.file_model.rowCount() == 0 and inspector not in timers
+        with qtbot.waitSignal(inspector.listed, timeout=20000):
+            release.set()
+        running = window.session.host.get_vm("Web01").hard_drives[0].path  # type: ignore[union-attr]
+        qtbot.waitUntil(lambda: (v := inspector.view_of(running)) is not None
+                        and hasattr(v, "tabs") and v.tabs.tabText(v.tabs.currentIndex())
+                        == "Block map", timeout=20000)
+        assert inspector.file_table.currentIndex().row() == next(
+            i for i, f in enumerate(inspector.file_model.files()) if f.path == running)
+        assert inspector not in timers  # no poll of the inspector (only the step's highlight)
+    release.set()
+    assert answers.errors == []

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -145,7 +145,13 @@ def diff_targets(host: HostBackend | None, vm: str | None, local: Path,
 
 class InspectorWindow(QMainWindow):
     """See the module docstring. Give either `host` + `vm` (+ `snapshot`, None for Now) or
-    `path` (one file)."""
+    `path` (one file).
+
+    Signals: listed(): the host's files are listed (`file_model` holds them, `listing` is 0);
+    view_ready(Path): a file's view is in place (decoded, or why it cannot be)."""
+
+    listed = Signal()
+    view_ready = Signal(object)
 
     def __init__(
         self,
@@ -231,6 +237,8 @@ class InspectorWindow(QMainWindow):
         rows = [f.path for f in files]
         if rows:
             self.file_table.selectRow(rows.index(current) if current in rows else 0)
+        if not self.listing:
+            self.listed.emit()
 
     def _files_page(self) -> QWidget:
         page = QSplitter(Qt.Orientation.Horizontal, self)
@@ -334,6 +342,7 @@ class InspectorWindow(QMainWindow):
                 self.stack.setCurrentWidget(view)
             self.stack.removeWidget(old)
             old.deleteLater()
+        self.view_ready.emit(path)
 
     def _decoded(self, path: Path, facts: dict[str, Any],
                  targets: list[tuple[str, PurePath]]) -> None:
