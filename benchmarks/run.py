@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     changed = 64 * MiB if args.quick else 512 * MiB
     repeat = 1 if args.quick else 5
     rows: list[Row] = []
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="hvgui-bench-") as tmp:
         work = Path(tmp)
         if "convert" in args.only:
