@@ -4,8 +4,8 @@
 transport runs the operation scripts shipped in `scripts/` and yields their JSON records:
 `RemoteTransport` (PowerShell Remoting, the `remote` extra) or `LocalTransport`
 (powershell.exe on Windows). Nothing here needs the lab host (an import-linter contract):
-`hvgui.lab_transport.LabTransport`, a lab host answering the same contract for tests and
-demos, sits above both. Names load on first use (PEP 562).
+the tests' `LabTransport` (tests/hyperv/lab_transport.py), a lab host answering the same
+contract, sits above both. Names load on first use (PEP 562).
 """
 
 from __future__ import annotations

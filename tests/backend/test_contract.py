@@ -72,10 +72,10 @@ def _lab(folder: Path) -> tuple[HostBackend, Site]:
 
 
 def _hyperv_over_lab(folder: Path) -> tuple[HostBackend, Site]:
-    """The real Hyper-V backend, its scripts answered by a lab host (hvgui/lab_transport.py)."""
+    """The real Hyper-V backend, its scripts answered by a lab host (the tests' LabTransport)."""
     from hvgui.host import Host
     from hvgui.hyperv.connect import open_backend as open_hyperv
-    from hvgui.lab_transport import LabTransport
+    from tests.hyperv.lab_transport import LabTransport
 
     transport = LabTransport(Host.open(folder, create=True), "hv01")
     return open_hyperv(transport), Site(folder, folder.parent, local=True)
@@ -87,7 +87,7 @@ def _hyperv_over_lab_windows(folder: Path) -> tuple[HostBackend, Site]:
     from hvgui.host import Host
     from hvgui.host.winpaths import read_names
     from hvgui.hyperv.connect import open_backend as open_hyperv
-    from hvgui.lab_transport import LabTransport
+    from tests.hyperv.lab_transport import LabTransport
 
     transport = LabTransport(Host.open(folder, create=True), "hv01", windows_paths=True)
     root = PureWindowsPath(read_names(folder).root)

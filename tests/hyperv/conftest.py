@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from hvgui.host import Host
-from hvgui.lab_transport import LabTransport
 from tests.host.hosthelpers import make_vm
 from tests.hyperv.failing_hosts import Server
+from tests.hyperv.lab_transport import LabTransport
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from hvgui.cli.main import main
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.settings import ConnectionSettings
-from hvgui.lab_transport import LabTransport
+from tests.hyperv.lab_transport import LabTransport
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.errors import ConnectionLostError, NotFoundError
 from hvgui.hyperv.host import HyperVHost
 from hvgui.hyperv.records import Record
-from hvgui.lab_transport import LabTransport
 from hvgui.progress import Cancelled, CancelToken
 from tests.host.hosthelpers import make_vm
+from tests.hyperv.lab_transport import LabTransport
 
 
 @pytest.fixture

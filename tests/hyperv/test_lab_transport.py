@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hvgui.host import Host
 from hvgui.hyperv.records import Record
-from hvgui.lab_transport import LabTransport
+from tests.hyperv.lab_transport import LabTransport
 
 
 def records(transport: LabTransport, script: str, **parameters: object) -> list[Record]:

@@ -13,9 +13,9 @@ import pytest
 from hvgui.host import Host
 from hvgui.hyperv import parse
 from hvgui.hyperv.transport import declared_parameters, script_names, script_text
-from hvgui.lab_transport import LabTransport, snapshot_object, vm_object
 from hvgui.vhdx import get_vhd
 from tests.host.hosthelpers import make_vm
+from tests.hyperv.lab_transport import LabTransport, snapshot_object, vm_object
 
 ENUMS = {"State", "CheckpointType", "SnapshotType", "VhdFormat", "VhdType", "ControllerType"}
 DATES = {"CreationTime", "LastWriteTime"}

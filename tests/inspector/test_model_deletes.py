@@ -14,8 +14,8 @@ from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend as open_hyperv
 from hvgui.inspect import DELETE, KEEP, MERGE, DeletePreview, delete_preview
 from hvgui.inspect.model_deletes import GetsVhdChains
-from hvgui.lab_transport import LabTransport
 from hvgui.ui.inspector.delete_preview import DeletePreviewDialog, DeletePreviewWidget
+from tests.hyperv.lab_transport import LabTransport
 
 MiB = 1 << 20
 Plan = list[tuple[str, str, str | None]]

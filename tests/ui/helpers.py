@@ -14,10 +14,10 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu, QWidget
 
 from hvgui.backend import Snapshot
-from hvgui.lab_transport import LabTransport
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.models import ObjectRole
+from tests.hyperv.lab_transport import LabTransport
 
 
 @dataclass

@@ -16,11 +16,11 @@ from hvgui.backend.phases import Phase
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.host import HyperVHost
-from hvgui.lab_transport import LabTransport
 from hvgui.ui import ask
 from hvgui.ui.closing import ClosingDialog
 from hvgui.ui.main_window import MainWindow
 from tests.gap_meter import GapMeter
+from tests.hyperv.lab_transport import LabTransport
 from tests.ui.helpers import Answers, vm_index, wait_idle
 
 

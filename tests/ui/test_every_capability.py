@@ -19,11 +19,11 @@ from hvgui.backend import Capabilities, Capability, HostBackend
 from hvgui.host import Host
 from hvgui.hyperv.connect import open_backend
 from hvgui.hyperv.host import CAPABILITIES, HyperVHost
-from hvgui.lab_transport import LabTransport
 from hvgui.progress import Cancelled
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.vm_dialogs import SettingsDialog
+from tests.hyperv.lab_transport import LabTransport
 from tests.ui.helpers import Answers, checkpoint_index, vm_index, wait_idle
 
 BARE = Capabilities({

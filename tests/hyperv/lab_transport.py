@@ -12,9 +12,11 @@ path a record gives is its Windows path below the host's Windows root (`C:\Progr
 hvgui.host.winpaths), and every path a script is given is mapped back below the lab folder, so
 the tests see what a real host does to code that would open or join the host's paths locally.
 
-It lives beside `hvgui.connect`, above both `hvgui.hyperv` and `hvgui.host`: the real-host
-backend never depends on the lab host (an import-linter contract), and this adapter, which
-needs both, is the one place that knows them together.
+It is a test double, not part of the package: only the tests and the contract suite
+(tests/backend/test_contract.py) use it; the window, hvctl, the demo and the lessons open a lab
+host directly (`hvgui.connect`). It needs both `hvgui.hyperv` and `hvgui.host`, and the
+real-host backend never depends on the lab host (an import-linter contract): this adapter, kept
+beside the tests, is the one place that knows them together.
 """
 
 from __future__ import annotations
