@@ -11,6 +11,8 @@ the runner's default error handler when none was given. Nothing is swallowed.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +36,32 @@ OpFunction = Callable[[Progress, CancelToken], Any]
 # Progress is shown at most this often (seconds; 20 a second): an export or a merge reporting
 # every block must not wake the GUI thread (and take the interpreter lock from the worker) a
 # hundred times a second. What is shown is the latest report of each phase (the highest: the
-# Status never goes back).
+# Status never goes back), one phase at a time, each for at least _PHASE_SHOWN before the next
+# phase replaces it: phases reported in one burst would otherwise be painted only the last.
 _PROGRESS_INTERVAL = 0.05
+_PHASE_SHOWN = 0.3
 _PHASES_KEPT = 8  # phases waiting to be shown, at most (the newest)
+
+# How much lower than the GUI thread's the pool threads' priority is (nice steps). On Linux the
+# scheduler gives a session's threads one share of the cores between them (autogroup): at the
+# same priority, our own workers copying in the kernel took the GUI thread's turns. Lower, they
+# yield the core to it when it wakes; much lower (nice 19), a worker holding the interpreter
+# lock waits so long for a core that the GUI thread waits for the lock instead (measured:
+# benchmarks/README.md, busy rows).
+WORKER_NICE_STEPS = 10
+
+
+def lower_this_thread() -> None:
+    """Give the calling pool thread the workers' priority: the main thread's nice value plus
+    WORKER_NICE_STEPS. Linux only, where the nice value is a thread's own (elsewhere
+    setpriority takes a process id, and this does nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICE_STEPS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:  # refused (a sandbox): the work runs all the same
+        pass
 
 
 class _Signals(QObject):
@@ -76,10 +101,16 @@ class _Latest:
                 self._reports = [*self._reports[-(_PHASES_KEPT - 1):], (fraction, phase)]
         return not waiting
 
-    def take(self) -> list[tuple[float, str]]:
+    def first(self) -> tuple[float, str] | None:
+        """The oldest waiting phase's report (it stays waiting)."""
         with self._lock:
-            reports, self._reports = self._reports, []
-        return reports
+            return self._reports[0] if self._reports else None
+
+    def take_first(self) -> tuple[float, str]:
+        """The oldest waiting phase's latest report; the pool thread may have raised it since
+        `first()`. The GUI thread takes the rest later: until then no signal is needed."""
+        with self._lock:
+            return self._reports.pop(0)
 
 
 class _Job:
@@ -105,6 +136,7 @@ class _Job:
 
     def run(self) -> None:
         # ---- everything below runs on a pool thread ----
+        lower_this_thread()
         try:
             result = self._fn(self._progress, self._cancel)
         except BaseException as exc:  # handed to the GUI thread, shown once
@@ -164,6 +196,8 @@ class Runner(QObject):
         self.cancel_all()
         self.wait()
         QCoreApplication.sendPostedEvents()
+        for op in list(self._ops):  # ends held for a phase to be read: delivered now
+            op._show_progress()
         QCoreApplication.sendPostedEvents(None, int(QEvent.Type.DeferredDelete))
 
     def _started(self, op: Op) -> None:
@@ -186,12 +220,15 @@ class Op(QObject):
         self.subject = subject  # what it works on (a VM's name), for the user
         self.quiet = quiet  # the window's own reads: cancelled unasked when the window closes
         self.started = time.monotonic()
-        self.fraction, self.phase = 0.0, ""  # its last progress
+        self.fraction, self.phase = 0.0, ""  # its last progress shown
         self._latest = _Latest()
         self._shown_at = -_PROGRESS_INTERVAL  # when its progress was last shown
+        self._phase_at = 0.0  # when its phase on screen was first shown
         self._progress_timer = QTimer(self)  # shows a report that came too soon, later
         self._progress_timer.setSingleShot(True)
         self._progress_timer.timeout.connect(self._show_progress)
+        # The job's end (result, then finally), held while a phase it reported waits its turn
+        self._ending: list[Callable[[], None]] = []
         self.cancel = CancelToken()
         self._fn = fn
         self._on_progress: Callable[[float, str], None] | None = None
@@ -243,32 +280,62 @@ class Op(QObject):
     # ---- slots: on the GUI thread ----
     @Slot()
     def _progress(self) -> None:
-        wait = self._shown_at + _PROGRESS_INTERVAL - time.monotonic()
-        if wait > 0:
-            if not self._progress_timer.isActive():
-                self._progress_timer.start(int(wait * 1000) + 1)
-        else:
+        if not self._progress_timer.isActive():  # else it shows this report in its turn
             self._show_progress()
 
+    def _due(self, phase: str) -> float:
+        """When the report of `phase` waiting first may replace what is shown."""
+        if phase != self.phase and self.phase:
+            return self._phase_at + _PHASE_SHOWN  # the phase on screen stays readable
+        if self._ending or self.runner.closed:
+            return 0.0  # its last report before its result
+        return self._shown_at + _PROGRESS_INTERVAL
+
     def _show_progress(self) -> None:
-        reports = self._latest.take()
-        if not reports:
-            return
-        self._shown_at = time.monotonic()
-        self.fraction, self.phase = reports[-1]
-        for report in reports:
+        """Show one waiting report when its turn has come (one phase per GUI turn, painted),
+        then the job's end once no phase waits."""
+        while (waiting := self._latest.first()) is not None:
+            now = time.monotonic()
+            wait = self._due(waiting[1]) - now
+            if wait > 0 and not self.runner.closed:
+                self._progress_timer.start(int(wait * 1000) + 1)
+                return
+            fraction, phase = self._latest.take_first()
+            if phase != self.phase:
+                self._phase_at = now
+            self._shown_at = now
+            self.fraction, self.phase = fraction, phase
             if self._on_progress is not None and not self._context_gone():
-                self._on_progress(*report)
+                self._on_progress(fraction, phase)
+        self._run_ending()
+
+    def _run_ending(self) -> None:
+        # In order; each step runs even when one before it raised (an unhandled failure).
+        if self._ending:
+            step = self._ending.pop(0)
+            try:
+                step()
+            finally:
+                self._run_ending()
+
+    def _end(self, step: Callable[[], None]) -> None:
+        self._ending.append(step)
+        self._progress_timer.stop()  # the last report of the phase on screen is due now
+        self._show_progress()
 
     @Slot(object)
     def _succeeded(self, result: object) -> None:
-        self._progress_timer.stop()
-        self._show_progress()  # its last report before its result
+        self._end(lambda: self._deliver_success(result))
+
+    def _deliver_success(self, result: object) -> None:
         if self._on_success is not None and not self._context_gone():
             self._on_success(result)
 
     @Slot(object)
     def _failed(self, exc: BaseException) -> None:
+        self._end(lambda: self._deliver_failure(exc))
+
+    def _deliver_failure(self, exc: BaseException) -> None:
         handler = self._on_failure if not self._context_gone() else None
         handler = handler or self.runner.default_failure
         if handler is None:
@@ -277,6 +344,9 @@ class Op(QObject):
 
     @Slot()
     def _finished(self) -> None:
+        self._end(self._deliver_finished)
+
+    def _deliver_finished(self) -> None:
         self.done = True
         self.runner._finished(self)
         try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from PySide6.QtCore import QEvent, QObject
+
 from hvgui.guest.guest import Guest
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
@@ -15,6 +17,7 @@ from tests.ui.helpers import (
     StatusRecorder,
     choose,
     right_click_checkpoint,
+    status_text,
     vm_index,
     wait_idle,
 )
@@ -92,3 +95,51 @@ def test_deleting_a_checkpoint_counts_up_per_phase_then_clears(
         assert percents == sorted(percents), (name, recorder.texts)
     assert vm_index(window, "Alpha", 5).data() == ""
     assert answers.deleted == [("Base", False)]
+
+
+class _PaintedStatus(QObject):
+    """The Status of one VM at every paint of the VM list: what a person could have seen."""
+
+    def __init__(self, window: MainWindow, name: str) -> None:
+        super().__init__()
+        self.window, self.name, self.texts = window, name, list[str]()
+        window.vm_view.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            text = status_text(self.window, self.name)
+            if PERCENT.match(text) and (not self.texts or self.texts[-1] != text):
+                self.texts.append(text)
+        return False
+
+
+def test_each_phase_of_a_delete_is_painted_even_when_reported_all_at_once(
+    qtbot: Any, window: MainWindow, monkeypatch: Any
+) -> None:
+    session = window.session
+    assert session is not None
+    host: Any = session.host
+    Guest(host, "Alpha").run_workload(8 << 20, path="/grow.bin")  # something to merge
+    wait_idle(qtbot, window)
+    real_remove = host.remove_snapshot
+    reported: list[str] = []
+
+    def remove_recorded(*args: Any, **kwargs: Any) -> Any:
+        progress = kwargs.pop("progress")
+
+        def recorded(fraction: float, phase: str) -> None:
+            if not reported or reported[-1] != phase:
+                reported.append(phase)
+            progress(fraction, phase)
+
+        return real_remove(*args, progress=recorded, **kwargs)
+
+    monkeypatch.setattr(host, "remove_snapshot", remove_recorded)
+    painted = _PaintedStatus(window, "Alpha")
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Delete Checkpoint...")
+    # The GUI thread takes none of the reports before the delete is over: every phase, then
+    # the result, wait for it in one go (as on a machine too busy to run it in between).
+    assert window.runner.wait(20000)
+    wait_idle(qtbot, window)
+    assert "Merge in progress" in reported and len(reported) >= 2, reported
+    assert [name for name, _ in _phases(painted.texts)] == reported, painted.texts

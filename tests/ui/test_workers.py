@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 import weakref
 from typing import Any
@@ -200,3 +202,28 @@ def test_a_finished_op_lets_go_of_what_its_function_held(qtbot: Any, runner: Run
     QCoreApplication.sendPostedEvents(None, int(QEvent.Type.DeferredDelete))
     gc.collect()
     assert len(alive) == 0
+
+
+def _nice_of(tid: int) -> int:
+    """A thread's nice value as the kernel reports it (/proc/<pid>/task/<tid>/stat, field 19)."""
+    with open(f"/proc/{os.getpid()}/task/{tid}/stat") as f:
+        stat = f.read()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="a thread's own nice value exists on Linux only")
+def test_pool_threads_run_below_the_gui_thread(qtbot: Any, runner: Runner) -> None:
+    gui = threading.get_native_id()
+    before = _nice_of(gui)
+    seen: list[tuple[int, int]] = []
+
+    def work(progress: Progress, cancel: CancelToken) -> None:
+        seen.append((_nice_of(threading.get_native_id()), _nice_of(gui)))
+
+    for _ in range(2):  # every job, on a new pool thread or one that ran a job before
+        op = Op(runner, work).run_in_background()
+        qtbot.waitUntil(lambda op=op: op.done, timeout=5000)
+    expected = min(19, before + workers.WORKER_NICE_STEPS)
+    assert seen == [(expected, before), (expected, before)]
+    assert _nice_of(gui) == before
