@@ -60,6 +60,21 @@ class Run(NamedTuple):
     file_offset: int = 0
 
 
+def bit_runs(raw: bytes, count: int) -> tuple[list[int], bool]:
+    """The first `count` bits of `raw` (least significant first) as runs: bounds [0, ...,
+    count] between which the bits alternate, and whether the first run is set. Pure Python:
+    the work is per change of bit, on one big integer, not per bit."""
+    value = int.from_bytes(raw, "little") & ((1 << count) - 1)
+    changes = (value ^ (value >> 1)) & ((1 << (count - 1)) - 1)  # bit i: bits i, i+1 differ
+    cuts = [0]
+    while changes:
+        lowest = changes & -changes
+        cuts.append(lowest.bit_length())  # bit i set: a new run starts at i + 1
+        changes ^= lowest
+    cuts.append(count)
+    return cuts, bool(value & 1)
+
+
 class VhdxImage(OpenImage):
     """A single opened VHDX/AVHDX file (no parent resolution).
 
@@ -378,11 +393,14 @@ class VhdxImage(OpenImage):
         cached = self._runs.get(block)
         if cached is not None:
             return cached
-        import numpy as np  # here: reading a disk without differencing blocks needs none
+        bits = self._bitmaps.get(block)  # a write or merge has it as bits already
+        if bits is not None:
+            import numpy as np
 
-        bits = self.block_bitmap(block)
-        cuts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
-        result = ([0, *cuts.tolist(), len(bits)], bool(bits[0]))
+            cuts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+            result = ([0, *cuts.tolist(), len(bits)], bool(bits[0]))
+        else:  # a read: no numpy to load (~0.1 s of CPU) for one block's bitmap
+            result = bit_runs(self._bitmap_bytes(block), self.geometry.sectors_per_block)
         if len(self._runs) >= _BITMAP_CACHE_LIMIT:
             self._runs.clear()
         self._runs[block] = result
@@ -395,6 +413,17 @@ class VhdxImage(OpenImage):
         cached = self._bitmaps.get(block)
         if cached is not None:
             return cached
+        raw = np.frombuffer(self._bitmap_bytes(block), dtype=np.uint8)
+        bits = np.unpackbits(raw, bitorder="little")[: self.geometry.sectors_per_block]
+        bits = bits.astype(bool)
+        if len(self._bitmaps) >= _BITMAP_CACHE_LIMIT:
+            self._bitmaps.clear()
+        self._bitmaps[block] = bits
+        return bits
+
+    def _bitmap_bytes(self, block: int) -> bytes:
+        """A block's sector bitmap as stored (bit i, least significant first: sector i is in
+        this file); all clear when its chunk has no sector bitmap block."""
         g = self.geometry
         chunk, byte_offset = g.bitmap_location(block)
         entry = self.bat.bitmap_entry(chunk) if self.has_parent else 0
@@ -405,14 +434,8 @@ class VhdxImage(OpenImage):
                     self.path,
                     f"block {block} is partially present but its sector bitmap is not present",
                 )
-            bits = np.zeros(g.sectors_per_block, dtype=bool)
-        else:
-            raw = self.pread((entry & F.BAT_OFFSET_MASK) + byte_offset, g.bitmap_bytes_per_block)
-            bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little").astype(bool)
-        if len(self._bitmaps) >= _BITMAP_CACHE_LIMIT:
-            self._bitmaps.clear()
-        self._bitmaps[block] = bits
-        return bits
+            return bytes(g.bitmap_bytes_per_block)
+        return self.pread((entry & F.BAT_OFFSET_MASK) + byte_offset, g.bitmap_bytes_per_block)
 
     # --- writing ----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from hvgui.vhdx import (
     open_disk,
     set_read_only,
 )
+from hvgui.vhdx.image import bit_runs
 from tests.vhdx.helpers import build_chain, pyvhdi_raw
 
 
@@ -207,3 +208,22 @@ def test_writes_outside_the_disk_are_refused(tmp_path: Path) -> None:
             with pytest.raises(VhdxError, match="outside the disk"):
                 disk.write(offset, data)
         assert disk.read(4 * MiB, 10) == b""
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sector_bitmap_read_as_runs_matches_its_bits(seed: int) -> None:
+    """bit_runs (reads through a differencing disk, without numpy) gives the same runs as
+    numpy's view of the same bitmap: all clear, all set, one bit, and random patterns."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(seed)
+    count = rng.choice([8, 4096, 65536])
+    raw = {0: bytes(count // 8), 1: b"\xff" * (count // 8),
+           2: (1 << rng.randrange(count)).to_bytes(count // 8, "little")}.get(
+        seed, bytes(rng.choice([0, 0, 255, 255, rng.randrange(256)])
+                    for _ in range(count // 8)))
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little").astype(bool)
+    cuts = (np.flatnonzero(bits[1:] != bits[:-1]) + 1).tolist()
+    assert bit_runs(raw, count) == ([0, *cuts, count], bool(bits[0]))
