@@ -216,6 +216,9 @@ def _merge_vhd(args: argparse.Namespace) -> int:
         result = vhdx.merge_vhd(args.path, args.destination_path, progress=progress)
     merged = ", ".join(os.path.abspath(p) for p in result.merged)
     print(f"merged {merged} into {result.destination} ({_human(result.bytes_moved)} moved)")
+    if result.streamed:  # the smaller side moved
+        print(f"{result.destination.name} held less: its data was folded into "
+              f"{result.merged[0].name}, which then took its name")
     for path in result.repointed:
         print(f"re-pointed {path} at {result.destination}")
     return 0

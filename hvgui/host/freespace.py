@@ -24,7 +24,12 @@ NEW_VHDX = 4 << 20
 
 def merge_growth(child: Path, parent: Path) -> int:
     """At most how many bytes `parent` grows when `child` is merged into it: one block of the
-    parent's size for each of its blocks that the child writes to and the parent lacks."""
+    parent's size for each of its blocks that the child writes to and the parent lacks. When
+    the merge streams (the parent holds less: the child absorbs it and takes its name), what
+    the child grows by instead."""
+    streamed = vhdx.stream_growth(child, parent)
+    if streamed is not None:
+        return streamed
     with vhdx.open_disk(child) as c_disk, vhdx.open_disk(parent) as p_disk:
         if p_disk.disk_type == "Fixed":
             return 0

@@ -237,7 +237,9 @@ def _merge(record: dict[str, Any], child: Path, dest: Path, progress: Progress |
         action="merged",
         path=child,
         size=size,
-        detail=f"merged into {dest.name}, {human_size(result.bytes_moved)} moved",
+        detail=(f"merged into {dest.name}: its {human_size(result.bytes_moved)} were folded "
+                f"into {child.name}, which took its name" if result.streamed
+                else f"merged into {dest.name}, {human_size(result.bytes_moved)} moved"),
     )
 
 

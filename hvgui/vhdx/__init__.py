@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         TiB,
     )
     from hvgui.vhdx.image import VhdxImage
-    from hvgui.vhdx.merge import MergeResult, merge_vhd
+    from hvgui.vhdx.merge import MergeResult, merge_vhd, stream_growth
     from hvgui.vhdx.vhd import VhdImage
     from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
     from hvgui.vhdx.vhd_info import dump_vhd
@@ -73,7 +73,7 @@ _HOME = {
     "Finding": "check", "test_vhd": "check",
     "convert_vhd": "convert",
     "VhdInfo": "vhdx_info", "dump_vhdx": "dump", "get_vhd": "vhdx_info",
-    "MergeResult": "merge", "merge_vhd": "merge",
+    "MergeResult": "merge", "merge_vhd": "merge", "stream_growth": "merge",
     "ChainLink": "walk", "walk_chain": "walk",
     # The legacy VHD format (read, and AVHD children created and written).
     "VhdImage": "vhd", "create_vhd": "vhd_create", "create_vhd_differencing": "vhd_create",
@@ -118,6 +118,7 @@ __all__ = [
     "open_image",
     "resolve_parent",
     "set_read_only",
+    "stream_growth",
     "test_vhd",
     "walk_chain",
 ]

@@ -24,18 +24,59 @@ Let C1 (the leaf being merged) ... Ck be the merged disks and P the destination 
 Running merge_vhd again after a crash completes the merge: step 1 reuses the D' that P already
 carries, the copy is idempotent, re-pointed grandchildren are found pointing at P already.
 
-Atomic locator rewrite: the new locator is written into unused space of the metadata region
-(never over the live one), flushed, and then the 8-byte offset/length of its table entry is
-switched in a single write inside one sector, flushed again. A SIGKILL cannot split a write of
-one page; a power cut cannot tear a single sector on the disks VHDX targets.
+The stream: moving the smaller side
+-----------------------------------
+When exactly one disk C is merged into its parent P and P holds fewer stored bytes than C,
+copying P into C moves less than copying C into P (and deleting P then frees less than
+deleting C would). This is qemu's block-stream followed by a rename; the end state is the
+forward merge's: P's path holds the merged view, C's path is gone, grandchildren point at P's
+path, P's virtual size, sector sizes and Page 83 id (VirtualDiskId) are kept. The
+DataWriteGuid is C's (the data is C's view), so grandchildren stay linked throughout, and so
+is the block size: a base VHDX (32 MiB blocks) that absorbed its checkpoint (2 MiB) has 2 MiB
+blocks, which no reader minds (requiring equal block sizes would rule out the commonest
+merge, a checkpoint into its base). Only where nothing else of P can be lost or changed by
+it: P dynamic or differencing (a fixed P would silently become dynamic), C and P in the same
+folder (a rename within one file system; a rerun finds the marker beside C), hard links
+(else: forward), no user metadata in P, a metadata table of at most 15 entries (one sector,
+below).
+
+1. os.link(C, "<P>.hvmerge"), folder synced: the marker records the decision, so a rerun
+   streams too, and proves hard links work (EXDEV, EPERM...: the forward merge instead).
+2. Absorb: every sector P decides and C does not is copied into C: blocks C lacks into new
+   zero-filled space at C's end, the bitmap-absent sectors of C's partial blocks in place, a
+   ZERO block of a differencing P as a ZERO block; for a base P, C's partial blocks become
+   fully present. C's view does not change (those sectors read P until C's entries say
+   otherwise, and then read the same bytes), so its DataWriteGuid stays. Order: data, fsync,
+   sector bitmaps, fsync, BAT entries, fsync. Cancel (block boundaries) or a failure: the space
+   taken is given back and the marker removed: as if the merge never began.
+3. C takes P's place, its view unchanged: a differencing P's locator (with P's linkage) or,
+   for a base P, the sector-bitmap BAT entries cleared (none is in use after step 2; fsync),
+   HasParent cleared and the locator removed; P's Page 83 id and physical sector size. All
+   in ONE atomic metadata switch (metadata_switch.py): the new items in unused space, fsync,
+   then the table (header and entries, one sector) in one write, fsync.
+4. The marker is renamed over P (atomic), folder synced: P's path now reads the merged view
+   and P's data is freed (a few MiB instead of C's).
+5. Grandchildren re-pointed at P's path, linkage C's DataWriteGuid (atomic locator rewrite).
+6. C's path is unlinked (only a name now: no data freed), folder synced.
+
+A rerun after a crash finds where it was and goes on: the marker is C's inode -> from step 2
+(idempotent; nothing to absorb if it was done) or, if C's chain no longer goes through P,
+from step 4; C and P are one inode -> from step 5; C is gone -> done. Without a rerun,
+every disk reads what it read (up to step 4) or P's path already holds the merged view.
+
+Atomic metadata switch (metadata_switch.py): the new items are written into unused space of
+the metadata region (never over a live one), flushed, and then the table's header and entries,
+which lie in its first sector, are rewritten in one write, flushed again. A SIGKILL cannot
+split a write of one page; a power cut cannot tear a single sector on the disks VHDX targets.
+A locator rewrite is such a switch of the one item.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
-import struct
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,18 +86,20 @@ import numpy as np
 from hvgui import durable, portable
 from hvgui.progress import MERGE_PHASE, CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
+from hvgui.vhdx.absorb import absorb, absorb_growth, stored_bytes, take_parents_place
 from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
-from hvgui.vhdx.files import copy_range, pwrite_all, write_zeros
-from hvgui.vhdx.image import DATA, VhdxImage
+from hvgui.vhdx.files import pwrite_all
+from hvgui.vhdx.image import VhdxImage
 from hvgui.vhdx.locator import candidate_paths, parent_locator
+from hvgui.vhdx.metadata_switch import fits_one_sector, switch_items
+from hvgui.vhdx.pieces import Piece, copy_piece, split_by_block
 from hvgui.vhdx.sniff import is_vhd
 from hvgui.vhdx.structures import build_parent_locator
 
 PHASE = MERGE_PHASE
 DISK_SUFFIXES = (".vhdx", ".avhdx")
 MAX_SCANNED_FILES = 10_000
-_LOCATOR_ALIGN = 4 * F.KiB
 _WRITEBACK_STEP = 32 * F.MiB  # copied bytes the disk is given to write while the copy goes on
 
 
@@ -66,6 +109,9 @@ class MergeResult:
     merged: list[Path]
     bytes_moved: int
     repointed: list[Path] = field(default_factory=list)
+    # True when the destination's data was folded into the merged child, which took the
+    # destination's name (the smaller side moved); bytes_moved is then the destination's.
+    streamed: bool = False
 
 
 def merge_vhd(
@@ -75,10 +121,15 @@ def merge_vhd(
     children: list[Path] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    direction: str = "smaller",
 ) -> MergeResult:
     """Fold `path` and every disk between it and `destination_path` (default: its parent) into
     the destination; re-point grandchildren (found in `children` and in the disks' folders);
-    delete the merged files. See the module docstring for the order of writes."""
+    delete the merged files. See the module docstring for the order of writes.
+
+    `direction`: "smaller" moves the side holding fewer bytes (a stream when the parent holds
+    less, where a stream is possible), "forward" always copies the child into the parent,
+    "stream" streams wherever possible. An interrupted stream is always finished as one."""
     if is_vhd(path):  # a legacy .avhd: folded into its VHD parent (vhd_merge.py)
         from hvgui.vhdx.vhd_merge import merge_avhd
 
@@ -90,7 +141,7 @@ def merge_vhd(
                             "reads the same: fix the cause and merge again") from None
         return MergeResult(target, [Path(path)], moved, repointed)
     try:
-        return _merge(Path(path), destination_path, children, progress, cancel)
+        return _merge(Path(path), destination_path, children, progress, cancel, direction)
     except OSError as exc:  # no space left, an I/O error: the chain still reads the same
         raise VhdxError(
             path, f"the merge stopped: {exc.strerror or exc}"
@@ -105,8 +156,12 @@ def _merge(
     children: list[Path] | None,
     progress: Progress | None,
     cancel: CancelToken | None,
+    direction: str,
 ) -> MergeResult:
     report(progress, 0.0, PHASE)
+    interrupted = _interrupted_stream(path, destination_path)
+    if interrupted is not None:  # a streamed merge was cut: finish it
+        return _stream(path, interrupted, children, progress, cancel)
     with open_disk(path) as view:
         chain = list(view.chain)
         if len(chain) < 2:
@@ -122,27 +177,38 @@ def _merge(
                 path, "the disks of the chain differ in logical sector size; cannot merge")
         grandchildren = _grandchildren(merged, destination, children or [])
         check(cancel)
-        restore = _make_writable([destination, merged[-1], *grandchildren])
-        try:
-            new_guid = _bind_last_child(merged[-1], destination)
-            with VhdxImage.open(destination, writable=True) as target:
-                target.update_header(data_write_guid=new_guid, file_write_guid=uuid.uuid4())
-                moved = _copy_into(view, depth, target, progress, cancel)
-            for child in grandchildren:
-                _rewrite_locator(child, _locator_for(child, destination, new_guid))
-        finally:
-            _restore_modes(restore)
+        streams = _may_stream(view, depth, direction) and _mark(path, destination)
+        if not streams:
+            moved = _forward(view, depth, grandchildren, progress, cancel)
+    if streams:
+        return _stream(path, destination, children, progress, cancel)
     for file in merged:
         file.unlink(missing_ok=True)
     for folder in {f.parent for f in merged}:
         durable.sync_folder(folder)
     # The destination is now the chain's leaf unless grandchildren still depend on it.
-    if grandchildren:
-        _set_writable(destination, False)
-    else:
-        _set_writable(destination, True)
+    _set_writable(destination, not grandchildren)
     report(progress, 1.0, PHASE)
     return MergeResult(destination, merged, moved, grandchildren)
+
+
+def _forward(
+    view: Disk, depth: int, grandchildren: list[Path], progress: Progress | None,
+    cancel: CancelToken | None,
+) -> int:
+    """Steps 1-4 of the forward merge: the bytes copied into the destination."""
+    merged, destination = view.chain[:depth], view.chain[depth]
+    restore = _make_writable([destination, merged[-1], *grandchildren])
+    try:
+        new_guid = _bind_last_child(merged[-1], destination)
+        with VhdxImage.open(destination, writable=True) as target:
+            target.update_header(data_write_guid=new_guid, file_write_guid=uuid.uuid4())
+            moved = _copy_into(view, depth, target, progress, cancel)
+        for child in grandchildren:
+            _rewrite_locator(child, _locator_for(child, destination, new_guid))
+    finally:
+        _restore_modes(restore)
+    return moved
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -250,59 +316,28 @@ def _locator_for(child: Path, parent: Path, linkage: uuid.UUID) -> dict[str, str
 
 
 def _rewrite_locator(path: Path, locator: dict[str, str]) -> None:
-    """Replace a differencing disk's parent locator atomically (see the module docstring)."""
+    """Replace a differencing disk's parent locator atomically (metadata_switch.py)."""
     with VhdxImage.open(path, writable=True, load_bat=False) as image:
-        region = image.metadata_region
-        entries = list(image.metadata.entries)
-        index = next(
-            (i for i, e in enumerate(entries)
-             if e.item_id == F.META_PARENT_LOCATOR and not e.is_user), None)
-        if index is None:
+        if not any(e.item_id == F.META_PARENT_LOCATOR and not e.is_user
+                   for e in image.metadata.entries):
             raise VhdxError(path, "has no parent locator to rewrite")
-        data = build_parent_locator(locator)
-        current = entries[index]
-        others_end = max(
-            [F.METADATA_TABLE_SIZE]
-            + [e.offset + e.length for i, e in enumerate(entries) if i != index and e.length]
-        )
-        offset = F.align_up(others_end, _LOCATOR_ALIGN)
-        if offset < current.offset + current.length and current.offset < offset + len(data):
-            offset = F.align_up(current.offset + current.length, _LOCATOR_ALIGN)
-        if offset + len(data) > region.length:
-            raise UnsupportedError(path, "no room left in the metadata region for a new locator")
-        image.begin_change(visible=False)
-        fd = image.fileno
-        pwrite_all(fd, data, region.file_offset + offset)
-        os.fsync(fd)
-        # One 8-byte write (offset, length) inside the table entry switches to the new locator.
-        entry_at = region.file_offset + 32 + 32 * index + 16
-        pwrite_all(fd, struct.pack("<II", offset, len(data)), entry_at)
-        os.fsync(fd)
+        switch_items(image, {F.META_PARENT_LOCATOR: build_parent_locator(locator)})
 
 
 # --- step 3: copy what the merged disks decide into the destination --------------------------
 
 
-@dataclass
-class _Piece:
-    """Virtual [start, end) decided by chain level `level` (or zeros when level is -1)."""
-
-    start: int
-    end: int
-    level: int
-
-
-def _decided(view: Disk, depth: int) -> list[_Piece]:
+def _decided(view: Disk, depth: int) -> list[Piece]:
     """The virtual ranges the merged disks decide, each with the level that decides it."""
     assigned, _ = served_ranges(view.images[:depth], view.size)
-    pieces: list[_Piece] = []
+    pieces: list[Piece] = []
     for a, b, src in assigned:
         if a >= b:
             continue
         if pieces and pieces[-1].end == a and pieces[-1].level == src:
             pieces[-1].end = b  # one piece per run of neighbouring blocks: one copy per run
         else:
-            pieces.append(_Piece(a, b, src))
+            pieces.append(Piece(a, b, src))
     return pieces
 
 
@@ -321,14 +356,7 @@ def _copy_into(
     bitmap_updates: list[tuple[int, int]] = []
     done = 0
     written = (0, 0)  # the file range copied since the last start_writeback
-    by_block: dict[int, list[_Piece]] = {}
-    for piece in pieces:
-        pos = piece.start
-        while pos < piece.end:
-            block = pos // bs
-            stop = min(piece.end, (block + 1) * bs)
-            by_block.setdefault(block, []).append(_Piece(pos, stop, piece.level))
-            pos = stop
+    by_block = split_by_block(pieces, bs)
     for block in sorted(by_block):
         check(cancel)
         parts = by_block[block]
@@ -347,7 +375,7 @@ def _copy_into(
                          else F.PAYLOAD_BLOCK_FULLY_PRESENT)
             payload_updates.append((g.payload_index(block), base | new_state))
         for part in parts:
-            _copy_piece(view, part, fd, base + part.start - block_start)
+            copy_piece(view, part, fd, base + part.start - block_start)
         if written[1] != base or written[1] - written[0] >= _WRITEBACK_STEP:
             portable.start_writeback(fd, written[0], written[1] - written[0])
             written = (base, base)
@@ -380,28 +408,146 @@ def _copy_into(
     return done
 
 
-def _copy_piece(view: Disk, piece: _Piece, out_fd: int, out_offset: int) -> None:
-    length = piece.end - piece.start
-    if piece.level < 0:
-        write_zeros(out_fd, out_offset, length)
-        return
-    image = view.images[piece.level]
-    if image.overlay:  # an unreplayed log patches what the file holds: read through it
-        pwrite_all(out_fd, view.read(piece.start, length), out_offset)
-        return
-    for run in image.map_range(piece.start, length):
-        dest = out_offset + run.offset - piece.start
-        if run.kind == DATA:
-            copied = copy_range(image.fileno, run.file_offset, out_fd, dest, run.length)
-            # The merged file is deleted at the end, which frees its cached pages after the
-            # fsync (~40 ms for 512 MiB); dropped here they cost nothing: the copy runs ahead
-            # of the disk's writing, whose end the fsync waits for anyway. (Pages rewritten
-            # since the last writeback are written first: the hint cannot drop dirty pages.)
-            portable.forget_cached(image.fileno, run.file_offset, run.length)
-            if copied < run.length:  # past the source's end: zeros
-                write_zeros(out_fd, dest + copied, run.length - copied)
-        else:  # cannot happen for a decided piece; stay correct anyway
-            pwrite_all(out_fd, view.read(run.offset, run.length), dest)
+# --- the stream: the child absorbs its parent and takes its name ----------------------------
+
+MARKER_SUFFIX = ".hvmerge"
+# Why os.link may fail where a forward merge still works: no hard links on this file system.
+_NO_LINKS = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP,
+             errno.EMLINK, errno.ENOSYS}
+
+
+def _marker(destination: Path) -> Path:
+    return destination.with_name(destination.name + MARKER_SUFFIX)
+
+
+def _may_stream(view: Disk, depth: int, direction: str) -> bool:
+    """Whether this merge may be a stream (and, for "smaller", should: the parent holds less)."""
+    if direction == "forward" or depth != 1:
+        return False
+    child, parent = view.images[0], view.images[1]
+    if not isinstance(child, VhdxImage) or not isinstance(parent, VhdxImage):
+        return False
+    if (parent.disk_type == "Fixed"
+            or any(e.is_user for e in parent.metadata.entries)  # a stream would drop them
+            or not fits_one_sector(child)
+            or not _same_file(child.path.parent, parent.path.parent)):
+        return False
+    return direction == "stream" or stored_bytes(parent) < stored_bytes(child)
+
+
+def stream_growth(
+    path: str | os.PathLike[str], destination: str | os.PathLike[str]
+) -> int | None:
+    """How many bytes the child grows when merge_vhd(path, destination) streams (the parent's
+    file is freed at the end), or None when that merge goes forward."""
+    with open_disk(path) as view:
+        if len(view.chain) < 2 or not _same_file(view.chain[1], Path(destination)):
+            return None
+        if not _may_stream(view, 1, "smaller"):
+            return None
+        child = view.images[0]
+        assert isinstance(child, VhdxImage)  # _may_stream said so
+        return absorb_growth(view, child)
+
+
+def _mark(child: Path, destination: Path) -> bool:
+    """Step 1: the second name that records the decision to stream; False where the file
+    system has no hard links (then the merge goes forward)."""
+    marker = _marker(destination)
+    try:
+        os.link(child, marker)
+    except FileExistsError:
+        raise VhdxError(marker, "is in the way of the merge (left by another interrupted "
+                        "merge?): merge that disk again or remove this file") from None
+    except OSError as exc:
+        if exc.errno in _NO_LINKS:
+            return False
+        raise
+    durable.sync_folder(marker.parent)  # before the child's metadata says it is not a child
+    return True
+
+
+def _interrupted_stream(
+    child: Path, destination_path: str | os.PathLike[str] | None
+) -> Path | None:
+    """The destination of a streamed merge of `child` that was cut, if there is one: the
+    marker is the child's inode (steps 1-4), or the destination is (steps 5-6). Without a
+    destination named, the child's folder holds the other name."""
+    try:
+        st = os.stat(child)
+    except OSError:
+        return None
+    if st.st_nlink < 2:
+        return None
+    if destination_path is not None:
+        dest = Path(destination_path)
+        if os.path.abspath(dest) == os.path.abspath(child):
+            return None
+        return dest if _same_file(_marker(dest), child) or _same_file(dest, child) else None
+    try:
+        with os.scandir(child.parent) as entries:
+            for n, entry in enumerate(entries):
+                if n >= MAX_SCANNED_FILES:
+                    break
+                if entry.name == child.name or entry.inode() != st.st_ino:
+                    continue
+                if entry.name.endswith(MARKER_SUFFIX):
+                    return child.with_name(entry.name[: -len(MARKER_SUFFIX)])
+                if Path(entry.name).suffix.lower() in DISK_SUFFIXES:
+                    return child.with_name(entry.name)
+    except OSError:
+        return None
+    return None
+
+
+def _stream(
+    child: Path, destination: Path, children: list[Path] | None, progress: Progress | None,
+    cancel: CancelToken | None,
+) -> MergeResult:
+    """Steps 2-6 of the stream, from wherever an earlier run stopped."""
+    marker = _marker(destination)
+    grandchildren = _grandchildren([child], destination, children or [])
+    restore = _make_writable([child, *grandchildren])
+    moved = 0
+    try:
+        if os.path.lexists(marker):
+            moved = _absorb_and_take_place(child, destination, marker, progress, cancel)
+            with contextlib.suppress(OSError):  # the destination's permissions, not the child's
+                os.chmod(marker, stat.S_IMODE(os.stat(destination).st_mode) | stat.S_IWUSR)
+            durable.rename(marker, destination)  # step 4
+        with VhdxImage.open(destination, load_bat=False) as image:
+            linkage = image.data_write_guid  # the child's, which its children are linked to
+        for grandchild in grandchildren:  # step 5
+            _rewrite_locator(grandchild, _locator_for(grandchild, destination, linkage))
+    finally:
+        _restore_modes(restore)
+    child.unlink(missing_ok=True)  # step 6: only a name now, no data freed
+    durable.sync_folder(child.parent)
+    _set_writable(destination, not grandchildren)
+    report(progress, 1.0, PHASE)
+    return MergeResult(destination, [child], moved, grandchildren, streamed=True)
+
+
+def _absorb_and_take_place(
+    child: Path, destination: Path, marker: Path, progress: Progress | None,
+    cancel: CancelToken | None,
+) -> int:
+    """Steps 2 and 3 (nothing to do when an earlier run finished step 3)."""
+    with VhdxImage.open(child, writable=True) as image, open_disk(child) as view:
+        if len(view.chain) < 2 or not _same_file(view.chain[1], destination):
+            return 0  # the child already stands where the destination stood
+        parent = view.images[1]
+        assert isinstance(parent, VhdxImage)
+        try:
+            moved = absorb(view, image, lambda f: report(progress, 0.9 * f, PHASE), cancel)
+        except BaseException:
+            # Still the destination's child, reading the same: as if the merge never began.
+            with contextlib.suppress(OSError):
+                marker.unlink()
+                durable.sync_folder(marker.parent)
+            raise
+        take_parents_place(image, parent)
+    return moved
 
 
 # --- file modes ------------------------------------------------------------------------------

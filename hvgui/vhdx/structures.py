@@ -646,6 +646,17 @@ def build_metadata_region(
     return bytes(buf)
 
 
+def build_metadata_table(entries: list[MetadataEntry], slots: int) -> bytes:
+    """The first 32 + 32 * `slots` bytes of a metadata table listing `entries` (slots past
+    them zeroed: an entry removed from the end of the table is cleared in the same write)."""
+    buf = bytearray(32 + 32 * max(slots, len(entries)))
+    _META_HEADER.pack_into(buf, 0, F.SIG_METADATA, 0, len(entries), bytes(20))
+    for i, e in enumerate(entries):
+        _META_ENTRY.pack_into(buf, 32 + 32 * i, e.item_id.bytes_le, e.offset, e.length,
+                              e.flags, 0)
+    return bytes(buf)
+
+
 # --- parent locator -------------------------------------------------------------------------
 
 

@@ -93,13 +93,22 @@ def test_a_storage_move_to_another_file_system_is_refused_when_it_does_not_fit(
     assert host.get_vm("web01").path == small_fs / "moved"
 
 
+@pytest.mark.parametrize("side", ["forward", "stream"])
 def test_a_disk_that_fills_during_a_merge_loses_nothing(
-    small_fs: Path, monkeypatch: pytest.MonkeyPatch
+    small_fs: Path, monkeypatch: pytest.MonkeyPatch, side: str
 ) -> None:
     """Another program takes the space right after the check: the merge really runs out of
     space half way. The delete is past its point of no return: c1 and Now read as before, and
-    the retry, once there is space, finishes it."""
+    the retry, once there is space, finishes it. c2's disk holds as much as Now (the merge
+    copies Now forward into it), or less (c2's 2 MiB are folded into Now, which takes its
+    name)."""
     host = chain(small_fs / "host")
+    host.remove_snapshot("web01", "c2")
+    if side == "forward":
+        write_now(host, "web01", 0, os.urandom(8 * MiB))  # as much as Now will hold
+    else:
+        write_now(host, "web01", 2 * MiB, os.urandom(2 * MiB))
+    host.checkpoint_vm("web01", snapshot_name="c2")
     write_now(host, "web01", 8 * MiB, os.urandom(8 * MiB))
     before = contents(host, "web01")
     c1_disk = host.get_snapshot("web01", "c1").hard_drives[0].path
@@ -120,7 +129,28 @@ def test_a_disk_that_fills_during_a_merge_loses_nothing(
     fillers[0].unlink()
     result = host.remove_snapshot("web01", "c2")  # the retry
     assert any("completed" in w for w in result.warnings)
+    merged = [e.detail for e in host.events("web01") if e.action == "merged"]
+    assert ("which took its name" in merged[-1]) == (side == "stream")
     assert contents(host, "web01") == {k: v for k, v in before.items() if k != "c2"}
     assert c1_disk.read_bytes() == c1_bytes
     assert host.check() == []
     assert not [p for p in host.root.rglob("*") if p.name.endswith((".tmp", ".hvnew"))]
+
+
+def test_a_streamed_merge_needs_room_for_the_parents_blocks_only(tmp_path: Path) -> None:
+    """The parent holds 2 MiB, the child 8 MiB: the merge folds the parent into the child,
+    which grows by the parent's one block (a forward merge would need the child's four)."""
+    from hvgui import vhdx
+
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    vhdx.create_dynamic(base, 16 * MiB, block_size=2 * MiB)
+    with vhdx.open_disk(base, writable=True) as disk:
+        disk.write(0, os.urandom(2 * MiB))
+    vhdx.create_differencing(child, base, block_size=2 * MiB)
+    with vhdx.open_disk(child, writable=True) as disk:
+        disk.write(8 * MiB, os.urandom(8 * MiB))
+    growth = freespace.merge_growth(child, base)
+    assert growth == 2 * MiB
+    size = child.stat().st_size
+    assert vhdx.merge_vhd(child, base).streamed
+    assert base.stat().st_size - size <= growth

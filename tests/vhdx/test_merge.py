@@ -385,11 +385,11 @@ def test_a_disk_full_during_the_merge_is_a_clean_error_and_a_rerun_completes(
     import errno
 
     from hvgui.vhdx import VhdxError
-    from hvgui.vhdx import merge as merge_module
+    from hvgui.vhdx import pieces as pieces_module
 
     chain, model = build_chain(tmp_path, 16 * MiB, [1 * MiB, 1 * MiB], writes_per_level=30)
     child, base = chain
-    real_copy = merge_module.copy_range
+    real_copy = pieces_module.copy_range
     calls = [0]
 
     def filling_up(*args: int) -> int:
@@ -398,10 +398,10 @@ def test_a_disk_full_during_the_merge_is_a_clean_error_and_a_rerun_completes(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_copy(*args)
 
-    monkeypatch.setattr(merge_module, "copy_range", filling_up)
+    monkeypatch.setattr(pieces_module, "copy_range", filling_up)
     with pytest.raises(VhdxError, match="the merge stopped: No space left on device"):
         merge_vhd(child)
     assert view(child) == model
-    monkeypatch.setattr(merge_module, "copy_range", real_copy)
+    monkeypatch.setattr(pieces_module, "copy_range", real_copy)
     merge_vhd(child)
     assert view(base) == model and not child.exists()

@@ -1,0 +1,385 @@
+"""A merge that moves the smaller side: when the parent holds less than the child, the child
+absorbs the parent and takes its name (merge.py's stream). The result is what a forward merge
+leaves: the same bytes at the destination's path, the child's path gone, grandchildren
+re-pointed, the destination's identity; and a kill at any step boundary loses nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hvgui.progress import Cancelled, CancelToken
+from hvgui.vhdx import (
+    MiB,
+    VhdxError,
+    VhdxImage,
+    create_differencing,
+    create_dynamic,
+    create_fixed,
+    get_vhd,
+    merge_vhd,
+    open_disk,
+    set_read_only,
+    test_vhd,
+)
+from tests.vhdx.helpers import (
+    apply,
+    pyvhdi_raw,
+    qemu_check,
+    qemu_raw,
+    random_bytes,
+    scattered_writes,
+    vhdiinfo,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SIZE = 16 * MiB
+
+
+def view(path: Path) -> bytes:
+    with open_disk(path) as disk:
+        return disk.read(0, disk.size)
+
+
+def write(path: Path, model: bytearray, writes: list[tuple[int, bytes]]) -> None:
+    with open_disk(path, writable=True) as disk:
+        for offset, data in writes:
+            disk.write(offset, data)
+    apply(model, writes)
+
+
+def errors(path: Path) -> list[str]:
+    return [f.message for f in test_vhd(path) if f.severity == "error"]
+
+
+def identity(path: Path) -> tuple[object, ...]:
+    with VhdxImage.open(path, load_bat=False) as image:
+        return (image.virtual_size, image.logical_sector_size, image.physical_sector_size,
+                image.disk_identifier, image.has_parent, image.disk_type)
+
+
+def make(folder: Path, parent_kind: str, *, sector: int = 512, block: int = 1 * MiB,
+         child_block: int | None = None, grandchild: bool = True,
+         child_writes: int = 40) -> dict[str, object]:
+    """base [<- middle] <- child [<- grandchild]; the parent (base or middle) holds a few
+    scattered writes, the child more (whole blocks and pieces of blocks, so that some of its
+    blocks are partial over blocks the parent has). Every model is a raw image that got the
+    same writes, never read through hvgui."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = bytearray(SIZE)
+    base = folder / "base.vhdx"
+    create_dynamic(base, SIZE, block_size=block, logical_sector_size=sector)
+    write(base, model, scattered_writes(SIZE, 8, seed=1))
+    parent = base
+    if parent_kind == "differencing":
+        parent = folder / "middle.avhdx"
+        create_differencing(parent, base, block_size=block)
+        set_read_only(base, True)
+        write(parent, model, scattered_writes(SIZE, 8, seed=2))
+        write(parent, model, [(3 * block, b"\x11" * block)])  # a fully present block
+    parent_view = bytes(model)
+    child = folder / "child.avhdx"
+    create_differencing(child, parent, block_size=child_block or block)
+    set_read_only(parent, True)
+    writes = scattered_writes(SIZE, child_writes, seed=3)
+    whole = child_block or block
+    writes.append((2 * whole, random_bytes(2 * whole, seed=7)))  # whole blocks of the child
+    write(child, model, writes)
+    merged = bytes(model)
+    out: dict[str, object] = {"base": base, "parent": parent, "child": child,
+                              "merged": merged, "parent_view": parent_view}
+    if grandchild:
+        g = folder / "grandchild.avhdx"
+        create_differencing(g, child)
+        set_read_only(child, True)
+        write(g, model, scattered_writes(SIZE, 6, seed=4))
+        out["grandchild"], out["grandchild_view"] = g, bytes(model)
+    return out
+
+
+def check_merged(s: dict[str, object], *, interop: bool = True) -> None:
+    """The end state of a finished merge, whichever way it went (`interop`: and what
+    qemu-img, libvhdi and vhdiinfo make of it)."""
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    assert not child.exists()
+    assert not parent.with_name(parent.name + ".hvmerge").exists()
+    assert view(parent) == s["merged"]
+    assert errors(parent) == []
+    if "grandchild" in s:
+        g = Path(str(s["grandchild"]))
+        assert view(g) == s["grandchild_view"]
+        with open_disk(g) as disk:
+            assert disk.chain[:2] == [g, parent]
+        assert errors(g) == []
+        assert get_vhd(g).parent_path == str(parent.resolve())
+    if not interop:
+        return
+    if parent == s["base"]:
+        assert "Disk type\t\t: Dynamic" in vhdiinfo(parent)
+        assert pyvhdi_raw([parent]) == s["merged"]
+        if identity(parent)[1] == 512:  # qemu-img reads 512-byte sectors only
+            qemu_check(parent)
+            assert qemu_raw(parent) == s["merged"]
+    else:
+        assert pyvhdi_raw([parent, Path(str(s["base"]))]) == s["merged"]
+
+
+@pytest.mark.parametrize("parent_kind", ["base", "differencing"])
+@pytest.mark.parametrize(("sector", "block"), [(512, 1 * MiB), (4096, 2 * MiB)])
+def test_both_directions_leave_the_same_disk(
+    tmp_path: Path, parent_kind: str, sector: int, block: int
+) -> None:
+    results = {}
+    for direction in ("stream", "forward"):
+        s = make(tmp_path / direction, parent_kind, sector=sector, block=block)
+        parent = Path(str(s["parent"]))
+        before = identity(parent)
+        result = merge_vhd(Path(str(s["child"])), parent, direction=direction)
+        assert result.streamed == (direction == "stream")
+        assert result.destination == parent and result.merged == [s["child"]]
+        assert result.repointed == [s["grandchild"]]
+        check_merged(s)
+        # The same disk as far as anyone can tell: size, sectors, Page 83 id, type, parent.
+        assert identity(parent) == before
+        results[direction] = view(parent)
+    assert results["stream"] == results["forward"]
+
+
+@pytest.mark.parametrize(("block", "child_block"), [(4 * MiB, 1 * MiB), (1 * MiB, 4 * MiB)])
+@pytest.mark.parametrize("parent_kind", ["base", "differencing"])
+def test_a_stream_across_block_sizes_keeps_the_bytes_and_the_childs_blocks(
+    tmp_path: Path, parent_kind: str, block: int, child_block: int
+) -> None:
+    s = make(tmp_path, parent_kind, block=block, child_block=child_block)
+    parent = Path(str(s["parent"]))
+    before = identity(parent)
+    assert merge_vhd(Path(str(s["child"])), direction="stream").streamed
+    check_merged(s)
+    assert identity(parent) == before
+    assert get_vhd(parent).block_size == child_block
+
+
+def test_a_base_parents_small_blocks_fill_the_childs_big_block_whole(tmp_path: Path) -> None:
+    """A base with 1 MiB blocks under a child with 4 MiB blocks: a child block the child never
+    wrote takes the base's block and the zeros around it; a base has no partial blocks."""
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    model = bytearray(SIZE)
+    create_dynamic(base, SIZE, block_size=1 * MiB)
+    write(base, model, [(5 * MiB + 4096, random_bytes(8192, seed=1))])
+    create_differencing(child, base, block_size=4 * MiB)
+    write(child, model, [(12 * MiB, random_bytes(4 * MiB, seed=2))])
+    assert merge_vhd(child, direction="stream").streamed
+    assert view(base) == model and errors(base) == []
+    qemu_check(base)
+    assert qemu_raw(base) == model
+
+
+def test_the_smaller_side_moves(tmp_path: Path) -> None:
+    small = make(tmp_path / "small", "base", grandchild=False)  # the parent holds less
+    result = merge_vhd(Path(str(small["child"])))
+    assert result.streamed
+    check_merged(small)
+    # A parent holding more than the child: the child's few blocks go forward.
+    big = tmp_path / "big"
+    big.mkdir()
+    base, child = big / "base.vhdx", big / "child.avhdx"
+    model = bytearray(SIZE)
+    create_dynamic(base, SIZE, block_size=1 * MiB)
+    write(base, model, [(0, os.urandom(12 * MiB))])
+    create_differencing(child, base)
+    write(child, model, scattered_writes(SIZE, 3, seed=9))
+    result = merge_vhd(child)
+    assert not result.streamed
+    assert view(base) == model and not child.exists()
+
+
+def test_a_zero_block_of_a_differencing_parent_stays_zero(tmp_path: Path) -> None:
+    """A parent block in state ZERO hides the grandparent's data: the child must hide it too
+    once the grandparent is its parent."""
+    from hvgui.vhdx import format as F
+
+    base, middle, child = tmp_path / "b.vhdx", tmp_path / "m.avhdx", tmp_path / "c.avhdx"
+    create_dynamic(base, SIZE, block_size=1 * MiB)
+    with open_disk(base, writable=True) as disk:
+        disk.write(0, b"\x22" * SIZE)
+    create_differencing(middle, base, block_size=1 * MiB)
+    with VhdxImage.open(middle, writable=True) as image:
+        image.set_bat_entry(image.geometry.payload_index(7), F.PAYLOAD_BLOCK_ZERO)
+        os.fsync(image.fileno)
+    create_differencing(child, middle, block_size=1 * MiB)
+    with open_disk(child, writable=True) as disk:
+        disk.write(0, os.urandom(4 * MiB))
+    before = view(child)
+    assert before[7 * MiB : 8 * MiB] == bytes(MiB) and view(base)[7 * MiB] == 0x22
+    assert merge_vhd(child, direction="stream").streamed
+    assert view(middle) == before
+    with open_disk(middle) as disk:
+        assert disk.chain == [middle, base]
+
+
+@pytest.mark.parametrize("case", ["fixed-parent", "no-hard-links"])
+def test_where_a_stream_cannot_be_the_merge_goes_forward(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    model = bytearray(SIZE)
+    if case == "fixed-parent":
+        create_fixed(base, SIZE, block_size=1 * MiB)
+    else:
+        create_dynamic(base, SIZE, block_size=1 * MiB)
+    write(base, model, scattered_writes(SIZE, 4, seed=5))
+    create_differencing(child, base, block_size=1 * MiB)
+    write(child, model, [(0, os.urandom(8 * MiB)), *scattered_writes(SIZE, 20, seed=6)])
+    if case == "no-hard-links":
+        def refused(*_args: object, **_kwargs: object) -> None:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+        monkeypatch.setattr(os, "link", refused)
+    before = get_vhd(base).vhd_type
+    result = merge_vhd(child, direction="stream")
+    assert not result.streamed
+    assert view(base) == model and not child.exists()
+    assert get_vhd(base).vhd_type == before  # a fixed disk stays fixed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.vhdx"]
+
+
+def test_a_file_in_the_way_of_the_marker_stops_the_merge_before_any_change(
+    tmp_path: Path
+) -> None:
+    s = make(tmp_path, "base", grandchild=False)
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    stranger = parent.with_name(parent.name + ".hvmerge")
+    stranger.write_bytes(b"not ours")
+    with pytest.raises(VhdxError, match=r"base\.vhdx\.hvmerge: is in the way of the merge"):
+        merge_vhd(child, direction="stream")
+    assert view(child) == s["merged"] and view(parent) == s["parent_view"]
+    assert stranger.read_bytes() == b"not ours"
+
+
+def test_a_cancelled_stream_leaves_everything_as_it_was_and_a_rerun_completes(
+    tmp_path: Path
+) -> None:
+    s = make(tmp_path, "differencing", block=1 * MiB, child_writes=60)
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    token = CancelToken()
+
+    def progress(fraction: float, _phase: str) -> None:
+        if fraction > 0.1:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        merge_vhd(child, direction="stream", progress=progress, cancel=token)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "base.vhdx", "child.avhdx", "grandchild.avhdx", "middle.avhdx"]
+    assert view(child) == s["merged"] and view(parent) == s["parent_view"]
+    assert view(Path(str(s["grandchild"]))) == s["grandchild_view"]
+    assert errors(child) == []
+    assert merge_vhd(child, direction="stream").streamed
+    check_merged(s)
+
+
+# --- killed at every step boundary --------------------------------------------------------
+
+# Every call that makes something durable or changes a name is counted; the process dies
+# (os._exit: no clean-up, as SIGKILL) just before call number LIMIT + 1. Writes before it
+# are in the page cache, which a kill keeps.
+_KILL_SCRIPT = """
+import os, sys
+limit, count = int(sys.argv[3]), 0
+def counted(name):
+    real = getattr(os, name)
+    def call(*args, **kwargs):
+        global count
+        count += 1
+        if count > limit:
+            os._exit(9)
+        return real(*args, **kwargs)
+    setattr(os, name, call)
+for name in ("fsync", "fdatasync", "link", "replace", "rename", "unlink", "chmod"):
+    counted(name)
+from hvgui.vhdx import merge_vhd
+result = merge_vhd(sys.argv[1], sys.argv[2], direction="stream")
+print("finished", result.streamed, flush=True)
+"""
+
+
+def _kill_run(child: Path, parent: Path, limit: int) -> bool:
+    done = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(child), str(parent),
+                           str(limit)], cwd=REPO, capture_output=True, timeout=120)
+    assert done.returncode in (0, 9), done.stderr.decode()
+    if done.returncode == 0:
+        assert done.stdout == b"finished True\n"
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("parent_kind", ["base", "differencing"])
+def test_a_stream_killed_at_every_step_boundary_loses_nothing(
+    tmp_path: Path, parent_kind: str
+) -> None:
+    import shutil
+
+    template = tmp_path / "template"
+    s = make(template, parent_kind)
+    names = {k: Path(str(v)).name for k, v in s.items() if isinstance(v, Path)}
+    stages: set[str] = set()
+    for limit in range(200):
+        run = tmp_path / f"run{limit}"
+        shutil.copytree(template, run)
+        here = {k: run / n for k, n in names.items()}
+        parent, child, g = here["parent"], here["child"], here["grandchild"]
+        if _kill_run(child, parent, limit):
+            break
+        marker = parent.with_name(parent.name + ".hvmerge")
+        if marker.exists():
+            with open_disk(child) as disk:
+                stages.add("marked" if parent in disk.chain else "placed")
+        elif child.exists():
+            stages.add("renamed" if os.path.samefile(child, parent) else "before")
+        else:
+            stages.add("unlinked")
+        # Not rerun: every disk reads what it read, or the destination already holds the
+        # merged view (from the rename on).
+        assert view(g) == s["grandchild_view"], limit
+        if child.exists():
+            assert view(child) == s["merged"], limit
+        assert view(parent) in (s["parent_view"], s["merged"]), limit
+        # Rerun as the host's journal recovery does (and, every other time, as a user who
+        # names no destination): the merge completes. (Killed after the child's name went,
+        # it is complete: the journal reruns a merge only while the child exists.)
+        if child.exists():
+            if limit % 2:
+                merge_vhd(child, parent)
+            else:
+                merge_vhd(child)
+        check_merged({**s, **here}, interop=limit % 4 == 0)
+        assert sorted(p.name for p in run.iterdir()) == sorted(
+            {n for k, n in names.items() if k != "child"})
+        shutil.rmtree(run)
+    else:
+        pytest.fail("the merge never finished")
+    # Every state the protocol passes through was cut into at least once.
+    assert stages == {"before", "marked", "placed", "renamed", "unlinked"}, stages
+
+
+def test_metadata_switch_removes_an_item_and_keeps_the_others(tmp_path: Path) -> None:
+    from hvgui.vhdx import format as F
+    from hvgui.vhdx.metadata_switch import switch_items
+
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    create_dynamic(base, SIZE)
+    create_differencing(child, base)
+    page83 = uuid.uuid4()
+    with VhdxImage.open(child, writable=True) as image:
+        block = image.block_size.to_bytes(4, "little")
+        switch_items(image, {F.META_PARENT_LOCATOR: None, F.META_PAGE83: page83.bytes_le,
+                             F.META_FILE_PARAMETERS: block + bytes(4)})
+    with VhdxImage.open(child) as image:
+        assert not image.has_parent and image.disk_identifier == page83
+        assert len(image.metadata.entries) == 5
+    qemu_check(child)
