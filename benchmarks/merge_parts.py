@@ -1,11 +1,13 @@
 """Where a merge's time goes: run.py's merge row (512 MiB of fully written child blocks,
 durable, against `dd bs=4M conv=fsync`) with the merge's wall time split by system call.
 
-Run: `python benchmarks/merge_parts.py [--rounds N] [--mib M] [--workdir DIR]`.
+Run: `python benchmarks/merge_parts.py [--rounds N] [--mib M] [--parent-mib P] [--workdir DIR]`.
 The merge and dd take turns in every round, as in run.py; each round also notes the load
-average. The split counts the time spent inside copy_file_range, posix_fadvise, fsync and
-unlink (the deletion of the merged file), and the longest fsync (the data's, before the BAT
-entries); "other" is the rest (Python, small writes). The CPU columns are the process's own
+average. The split counts the time spent inside copy_file_range, posix_fadvise, fsync,
+unlink (the deletion of the merged file: only a name when the merge streamed), link and
+replace (a streamed merge's marker, and its rename over the parent, which frees the
+parent's data), and the longest fsync (the data's, before the BAT entries); "other" is the
+rest (Python, small writes). The CPU columns are the process's own
 user and system time over the merge, which a busy machine stretches far less than wall
 time. To compare two versions, run the script from each checkout in turn (copy it into an
 older one): it imports hvgui from the checkout it lives in (run.py puts that first on the
@@ -29,7 +31,7 @@ from run import MiB, dd_steps, make_merge_files, remove  # benchmarks/run.py
 
 from hvgui import vhdx
 
-PARTS = ("copy_file_range", "posix_fadvise", "fsync", "unlink")
+PARTS = ("copy_file_range", "posix_fadvise", "fsync", "unlink", "link", "replace")
 
 
 def _timing(spent: collections.Counter[str], name: str) -> Callable[..., Any]:
@@ -51,11 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--mib", type=int, default=512, help="changed bytes to merge, MiB")
+    parser.add_argument("--parent-mib", type=int, default=8,
+                        help="bytes the parent holds, MiB (more than --mib: a forward merge)")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args(argv)
     changed = args.mib * MiB
     columns: dict[str, list[float]] = collections.defaultdict(list)
     spent: collections.Counter[str] = collections.Counter()
+    streamed: set[bool] = set()
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="hvgui-merge-parts-") as tmp:
         work = Path(tmp)
         parent, child, expected = work / "m.vhdx", work / "m.avhdx", work / "m.raw"
@@ -66,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in PARTS:
                 setattr(os, name, _timing(spent, name))
             for _ in range(args.rounds):
-                make_merge_files(parent, child, expected, changed)
+                make_merge_files(parent, child, expected, changed, args.parent_mib * MiB)
                 spent.clear()
                 before, start = os.times(), time.perf_counter()
-                vhdx.merge_vhd(child)
+                streamed.add(vhdx.merge_vhd(child).streamed)
                 wall, after = time.perf_counter() - start, os.times()
                 columns["merge"].append(wall)
                 for name in PARTS:
@@ -88,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, function in real.items():
                 setattr(os, name, function)
             remove(parent, child, expected)
-    print(f"{args.rounds} rounds of {args.mib} MiB, load average "
+    how = {frozenset({True}): "streamed into the child", frozenset({False}): "copied forward"}
+    print(f"{args.rounds} rounds of {args.mib} MiB, parent holding {args.parent_mib} MiB "
+          f"({how.get(frozenset(streamed), 'both directions')}), load average "
           f"{min(columns['load']):.1f}-{max(columns['load']):.1f}; medians in seconds:")
     for name in ("merge", *PARTS, "longest fsync", "other", "user", "system", "dd"):
         values = columns[name]

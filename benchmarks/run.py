@@ -218,18 +218,21 @@ def bench_convert_chain(work: Path, size: int, repeat: int) -> list[Row]:
     return rows
 
 
-def make_merge_files(parent: Path, child: Path, expected: Path, changed: int) -> None:
-    """A parent with 8 MiB written and a child with `changed` bytes of fully written blocks;
-    `expected` receives the same writes. Written back, in the page cache, as dd's source."""
-    size = 2 * changed
+def make_merge_files(parent: Path, child: Path, expected: Path, changed: int,
+                     parent_bytes: int = 8 * MiB) -> None:
+    """A parent with `parent_bytes` written and a child with `changed` bytes of fully written
+    blocks elsewhere; `expected` receives the same writes. Written back, in the page cache,
+    as dd's source. With the default 8 MiB the parent holds less: the merge streams it into
+    the child; with more than `changed`, the child's blocks are copied forward."""
+    size = 2 * max(changed, changed // 2 + parent_bytes)  # the two never overlap
     remove(parent, child)
     raw_file(expected, size)
     vhdx.create_dynamic(parent, size)
     with vhdx.open_disk(parent, writable=True) as disk:
-        fill_random(Mirrored(disk, expected), 0, 8 * MiB, seed=3)
+        fill_random(Mirrored(disk, expected), 0, parent_bytes, seed=3)
     vhdx.create_differencing(child, parent)
     with vhdx.open_disk(child, writable=True) as disk:
-        fill_random(Mirrored(disk, expected), size // 4, changed, seed=4)
+        fill_random(Mirrored(disk, expected), size - changed - size // 4, changed, seed=4)
     os.sync()
 
 
@@ -250,25 +253,34 @@ def dd_steps(source: Path, target: Path, changed: int) -> Step:
     return dd, dd_prepare
 
 
-def bench_merge(work: Path, changed: int, repeat: int) -> Row:
+def bench_merge(work: Path, changed: int, repeat: int, parent_bytes: int = 8 * MiB) -> Row:
     """(3) merging `changed` bytes of fully written blocks durably vs dd conv=fsync; after the
     last merge, qemu-img reads the merged parent and it must hold exactly the writes made
-    (kept in a raw image as they were made, never read through hvgui)."""
+    (kept in a raw image as they were made, never read through hvgui). The parent holds
+    `parent_bytes`: less than the child (the merge streams the parent into the child, which
+    takes its name) or more (the child is copied forward into the parent)."""
     parent, child, expected = work / "m.vhdx", work / "m.avhdx", work / "m.raw"
     source, target = work / "dd.in", work / "dd.out"
     dd, dd_prepare = dd_steps(source, target, changed)
+    streamed: list[bool] = []
 
     def prepare() -> None:
-        make_merge_files(parent, child, expected, changed)
+        make_merge_files(parent, child, expected, changed, parent_bytes)
+
+    def merge() -> None:
+        streamed.append(vhdx.merge_vhd(child).streamed)
 
     # In process: the merge itself, not Python's start-up, is compared with dd.
-    ours, ref = interleaved([(lambda: vhdx.merge_vhd(child), prepare), (dd, dd_prepare)], repeat)
+    ours, ref = interleaved([(merge, prepare), (dd, dd_prepare)], repeat)
     merged = work / "merged.raw"
     run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", str(parent), str(merged)])
     same = not child.exists() and subprocess.run(["cmp", "-s", str(merged),
                                                   str(expected)]).returncode == 0
     remove(parent, child, source, target, expected, merged)
-    return Row(f"merge {changed // MiB} MiB of changed blocks"
+    how = ("parent streamed into the child" if all(streamed) else
+           "child copied forward" if not any(streamed) else "MIXED DIRECTIONS")
+    return Row(f"merge {changed // MiB} MiB of changed blocks into a parent holding "
+               f"{parent_bytes // MiB} MiB ({how})"
                + ("" if same else " (MERGED BYTES DIFFER)"), ours, ref,
                "dd bs=4M conv=fsync", Target(1.0, ratio=True),
                note="merged bytes checked by qemu-img" if same else "")
@@ -316,7 +328,7 @@ def bench_startup(work: Path, repeat: int) -> list[Row]:
     ]
 
 
-BENCHMARKS = ("convert", "chain", "merge", "diff64t", "startup")
+BENCHMARKS = ("convert", "chain", "merge", "merge-forward", "diff64t", "startup")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(bench_convert_chain(work, size, repeat))
         if "merge" in args.only:
             rows.append(bench_merge(work, changed, repeat))
+        if "merge-forward" in args.only:  # a parent holding twice the child's bytes
+            rows.append(bench_merge(work, changed, repeat, parent_bytes=2 * changed))
         if "diff64t" in args.only:
             rows.append(bench_differencing_over_huge(work, max(repeat, 5)))
         if "startup" in args.only:
