@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import numpy as np
-
 from hvgui.errors import HvError
 from hvgui.fat import names as fatnames
 
@@ -285,6 +283,8 @@ class FatVolume:
 
     def _find_free(self, count: int) -> list[int]:
         """`count` free clusters, scanning from the last allocation; FatError when full."""
+        import numpy as np  # here: listing and reading the guest's files need none of it
+
         found: list[int] = []
         seen: set[int] = set()
         entries_per_page = _FAT_PAGE // self._entry

@@ -146,3 +146,20 @@ def test_reading_through_a_differencing_disk_loads_no_numpy(tmp_path: Path) -> N
     model = bytearray(b"parent" * 1000)
     model[4096:4102] = b"child!"
     assert out.read_bytes() == model[4090:4106]
+
+
+def test_listing_and_reading_guest_files_loads_no_numpy(tmp_path: Path) -> None:
+    """Only allocating clusters (a guest write) scans the FAT with numpy: listing a folder
+    and reading a file of the guest's disk (a differencing chain) need none of it."""
+    from hvgui.guest.guest import Guest
+
+    lab = Host.open(tmp_path / "lab")
+    lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=64 << 20)
+    lab.start_vm("web01")
+    Guest(lab, "web01").write_file("/hello.txt", b"hello\r\n")
+    lab.checkpoint_vm("web01", snapshot_name="base")
+    for command in ("guest-list-files", "guest-read-file"):
+        path = "/" if command == "guest-list-files" else "/hello.txt"
+        modules = loaded_by(command, "--host", tmp_path / "lab", "web01", path)
+        assert heavy(modules, "numpy") == [], command
+        assert "hvgui.fat.volume" in modules
