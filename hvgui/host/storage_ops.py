@@ -215,6 +215,29 @@ def move_storage(
 ) -> OperationResult:
     """Move-VMStorage -DestinationStoragePath: configuration, checkpoints, saved state and
     every disk (the base and ALL its AVHDX together) move under `destination`."""
+    made: list[Path] = []  # the folders the move makes at the destination
+    try:
+        return _move_storage(host, vm, destination, progress, cancel, made)
+    except BaseException:
+        # Rolled back (or to be finished forward: its folders then hold files and stay):
+        # the folders it made go too, deepest first, each only if empty.
+        for folder in sorted(made, key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    """durable.make_folders, adding each folder it makes to `made`."""
+    at = folder
+    while not at.exists() and at.parent != at:
+        made.append(at)
+        at = at.parent
+    durable.make_folders(folder)
+
+
+def _move_storage(host: HostCore, vm: str, destination: Path | str, progress: Progress | None,
+                  cancel: CancelToken | None, made: list[Path]) -> OperationResult:
     dest = norm(destination)
     with host.operation(vm, "Move", PHASE_MOVE, progress, cancel) as op:
         doc = op.doc
@@ -261,7 +284,7 @@ def move_storage(
             check(op.cancel)
             if dst.exists():
                 raise HostError(dst, "already exists at the destination")
-            durable.make_folders(dst.parent)
+            _make_folders(dst.parent, made)
             op.tx.created(dst)
             link_or_copy(src, dst)
             moved += file_size(src) or 0
@@ -290,14 +313,14 @@ def move_storage(
 
         for sdoc, new_path in snap_moves:
             relocate(sdoc)
-            durable.make_folders(new_path.parent)
+            _make_folders(new_path.parent, made)
             op.tx.write_new(new_path, sdoc.copy(new_path).to_bytes(host.root))
             after.append(journal.delete(sdoc.path))
             after.append(journal.delete(snapshot_state_dir(doc.snapshot_data_root, sdoc.id)))
             op.event("moved", new_path, file_size(new_path), f"from {sdoc.path.parent}")
         relocate(doc)
         doc.pending_merges = [str(mapping.get(norm(p), norm(p))) for p in doc.pending_merges]
-        durable.make_folders(new_config.parent)
+        _make_folders(new_config.parent, made)
         op.tx.write_new(new_config, doc.copy(new_config).to_bytes(host.root))
         op.event("moved", new_config, file_size(new_config), f"from {doc.path.parent}")
         before: list[journal.Action] = []

@@ -350,3 +350,29 @@ def test_creating_checkpoint_counts_through_its_steps(host: Host) -> None:
     assert {phase for _, phase in seen} == {"Creating Checkpoint"}
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert len({f for f in fractions if 0.0 < f < 1.0}) >= 4
+
+
+@pytest.mark.parametrize("at", [0.0, 0.3, 0.7])
+def test_a_cancelled_storage_move_leaves_no_folder_behind(host: Host, at: float) -> None:
+    """A cancelled Move-VMStorage removes what it copied and the folders it made for it at
+    the destination (a folder that was there already stays)."""
+    make_vm(host, running=True)
+    host.write_memory("web01", 0, b"x" * (4 * MiB))
+    host.checkpoint_vm("web01", snapshot_name="one")
+    host.save_vm("web01")
+    (host.root / "kept").mkdir()
+    before = {p.relative_to(host.root) for p in host.root.rglob("*") if ".hvgui" not in p.parts}
+    token = CancelToken()
+
+    def cancel_at(fraction: float, phase: str) -> None:
+        if fraction >= at:
+            token.cancel()
+
+    for destination in (host.root / "new" / "place", host.root / "kept"):
+        with pytest.raises(Cancelled):
+            host.move_storage("web01", destination, progress=cancel_at, cancel=token)
+        token = CancelToken()
+        after = {p.relative_to(host.root) for p in host.root.rglob("*")
+                 if ".hvgui" not in p.parts}
+        assert after == before, sorted(after ^ before)
+    assert host.check() == []
