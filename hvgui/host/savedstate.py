@@ -26,7 +26,6 @@ from hvgui.host.errors import HostError
 from hvgui.host.fileio import file_size, open_regular, parse_json, read_bounded
 from hvgui.progress import CancelToken, Progress, check, report
 from hvgui.vhdx.files import allocated_bytes, copy_range, data_extents, pwrite_all
-from hvgui.vhdx.structures import crc32c as _crc  # the package's C function, loaded on first use
 
 MiB = 1 << 20
 BIN_MAGIC = b"HVGUIBIN"
@@ -67,6 +66,14 @@ SECTION_NAMES = {
 }
 _REGISTERS = ("rip", "rsp", "rflags", "cr0", "cr3", "cr4", "efer", "tsc")
 _VCPU = struct.Struct("<" + "Q" * len(_REGISTERS))
+
+
+def _crc(data: bytes, value: int = 0) -> int:
+    """CRC-32C through the engine's loader (no package metadata lookup); imported here, not
+    at the top: listing VMs reads no checksum (hvctl's start-up)."""
+    from hvgui.vhdx.structures import crc32c
+
+    return crc32c(data, value)
 
 
 def _align(value: int, to: int) -> int:

@@ -65,7 +65,7 @@ def test_listing_vms_loads_neither_numpy_nor_the_disk_engine(tmp_path: Path) -> 
     lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=16 << 20)
     modules = loaded_by("get-vm", "--host", tmp_path / "lab")
     assert heavy(modules, "numpy", "crc32c", "PySide6", "hvgui.vhdx.image",
-                 "hvgui.vhdx.merge", "hvgui.guest.guest") == []
+                 "hvgui.vhdx.structures", "hvgui.vhdx.merge", "hvgui.guest.guest") == []
     assert "hvgui.host.host" in modules
 
 
