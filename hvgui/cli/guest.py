@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +31,6 @@ from hvgui.cli.common import (
     print_table,
     progress_bar,
 )
-from hvgui.host.fileio import read_bounded
 
 if TYPE_CHECKING:
     from hvgui.guest.guest import Guest
@@ -156,6 +154,8 @@ def _write_file(args: argparse.Namespace) -> int:
     if args.text is not None:
         data = args.text.encode("utf-8")
     else:  # never read /dev/zero or a FIFO into memory: a regular file that FAT can hold
+        from hvgui.host.fileio import read_bounded
+
         data = read_bounded(args.input, MAX_FAT_FILE)
         if len(data) > MAX_FAT_FILE:
             raise HostError(args.input, "larger than a FAT file can be (4 GiB - 1 byte)")
@@ -228,6 +228,8 @@ def _demo_run(args: argparse.Namespace) -> int:
             raise HostError(root, f"{FOLDER_PROBLEMS[MISSING]}; `hvctl new-demo-host {root}` "
                             "builds the demo lab there")
         return run_lesson(args.scenario, root, out=print)
+    import tempfile
+
     root = Path(tempfile.mkdtemp(prefix="hvgui-demo-")) / "lab"
     print(f"(a fresh demo lab in {root}: it stays there for you to look at)")
     return run_lesson(args.scenario, root, out=print)

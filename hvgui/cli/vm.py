@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hvgui.backend.formats import human_size, ps_datetime
-from hvgui.backend.protocol import HostKind
 from hvgui.backend.states import CHECKPOINT_TYPES
 from hvgui.cli.common import (
     PS51,
@@ -167,6 +166,7 @@ def _set_host(args: argparse.Namespace) -> int:
 
 
 def _adopt_host(args: argparse.Namespace) -> int:
+    from hvgui.backend.protocol import HostKind  # here: its dataclasses cost --help ~9 ms
     from hvgui.connect import lab_host
 
     host = lab_host(open_host(args), "only a folder can be adopted as a lab host")

@@ -48,7 +48,8 @@ def heavy(modules: set[str], *prefixes: str) -> list[str]:
 def test_help_loads_no_host_no_engine_no_third_party_library() -> None:
     modules = loaded_by("--help")
     assert heavy(modules, "numpy", "lxml", "crc32c", "PySide6", "hvgui.host.host",
-                 "hvgui.vhdx.image", "hvgui.teaching.lessons") == []
+                 "hvgui.vhdx.image", "hvgui.teaching.lessons", "hvgui.host.fileio",
+                 "hvgui.backend.protocol", "dataclasses", "tempfile") == []
 
 
 def test_disk_command_loads_neither_the_host_nor_lxml(tmp_path: Path) -> None:
