@@ -61,6 +61,33 @@ def test_disk_command_loads_neither_the_host_nor_lxml(tmp_path: Path) -> None:
     assert "hvgui.vhdx.info" in modules  # the probe did run the command
 
 
+@pytest.mark.parametrize("command", ["new-vhd", "test-vhd", "read-vhd", "write-vhd",
+                                     "convert-vhd", "merge-vhd"])
+def test_every_disk_command_loads_neither_the_host_nor_lxml(
+    tmp_path: Path, command: str
+) -> None:
+    """The disk commands (the engine alone) never pay for the lab host, lxml or Qt."""
+    parent, child = tmp_path / "p.vhdx", tmp_path / "c.avhdx"
+    vhdx.create_dynamic(parent, 64 * vhdx.MiB)
+    vhdx.create_differencing(child, parent)
+    vhdx.set_read_only(parent, True)  # as Hyper-V leaves a parent: test-vhd finds it sound
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 4096)
+    args: list[str | Path] = {
+        "new-vhd": ["new-vhd", tmp_path / "n.vhdx", "--size-bytes", "64MB", "--dynamic"],
+        "test-vhd": ["test-vhd", child],
+        "read-vhd": ["read-vhd", child, "--offset", "0", "--length", "16",
+                     "--output", tmp_path / "out"],
+        "write-vhd": ["write-vhd", child, "--offset", "0", "--input", data],
+        "convert-vhd": ["convert-vhd", child, tmp_path / "flat.vhdx"],
+        "merge-vhd": ["merge-vhd", "--path", child],
+    }[command]
+    modules = loaded_by(*args)
+    assert heavy(modules, "hvgui.host", "lxml", "PySide6", "hvgui.backend.model",
+                 "hvgui.inspect", "hvgui.guest", "hvgui.teaching") == []
+    assert "hvgui.cli.disk" in modules and "hvgui.cli.vm" not in modules
+
+
 def test_listing_vms_loads_neither_numpy_nor_the_disk_engine(tmp_path: Path) -> None:
     lab = Host.open(tmp_path / "lab")
     lab.new_vm("web01", memory_startup_bytes=64 << 20, new_vhd_size_bytes=16 << 20)
