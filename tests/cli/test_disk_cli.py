@@ -120,7 +120,11 @@ def test_merge_and_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     main(["write-vhd", str(child), "--offset", "4096", "--input", str(data)])
     capsys.readouterr()
     assert main(["merge-vhd", "--path", str(child)]) == 0
-    assert f"into {base}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"into {base}" in out
+    # The empty base held less than the child: it was folded into the child, renamed.
+    assert ("base.vhdx held less: its data was folded into child.avhdx, which then took "
+            "its name") in out
     assert not child.exists()
     raw = tmp_path / "flat.raw"
     assert main(["convert-vhd", str(base), str(raw)]) == 0
