@@ -90,11 +90,17 @@ class Boundary:
             raise HostError(path, f"not a regular file, which a {what} must be")
 
 
-def shared_file(path: str | os.PathLike[str]) -> str | None:
-    """Why changing the file at `path` in place would change another file too, or None."""
+def shared_file(
+    path: str | os.PathLike[str], own_name: str | os.PathLike[str] | None = None
+) -> str | None:
+    """Why changing the file at `path` in place would change another file too, or None.
+    `own_name`: a second name the host's own operation gave it (an interrupted streamed merge:
+    the merged disk took the destination's name and still has its own, vhdx/merge.py)."""
     try:
         st = os.stat(path)
     except OSError:
+        return None
+    if own_name is not None and st.st_nlink == 2 and _same_file(path, own_name):
         return None
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
         return (
@@ -176,3 +182,10 @@ def set_allowed_outside(root: Path, folders: Iterable[Path]) -> list[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(data, indent=1).encode())
     return chosen
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -326,9 +326,15 @@ def journal_problem(record: object, boundary: Boundary) -> str | None:
         why = _foreign_path(value, boundary)
         if why:
             return why
-    for action in actions:  # changed in place: not a file another name shares
+    # Changed in place: not a file another name shares (but a streamed merge cut after its
+    # rename leaves the destination with the merged disk's name too: that one is ours).
+    merged_into = [(a.get("dest"), a.get("child")) for a in actions if a["op"] == "merge"]
+    for action in actions:
+        if action["op"] not in ("merge", "read_only"):
+            continue
         target = action.get("dest") if action["op"] == "merge" else action.get("path")
-        shared = shared_file(target) if action["op"] in ("merge", "read_only") else None
+        own = next((child for dest, child in merged_into if dest == target), None)
+        shared = shared_file(target, own)
         if shared:
             return f"{target}: {shared}"
     return None

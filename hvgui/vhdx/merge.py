@@ -37,8 +37,8 @@ blocks, which no reader minds (requiring equal block sizes would rule out the co
 merge, a checkpoint into its base). Only where nothing else of P can be lost or changed by
 it: P dynamic or differencing (a fixed P would silently become dynamic), C and P in the same
 folder (a rename within one file system; a rerun finds the marker beside C), hard links
-(else: forward), no user metadata in P, a metadata table of at most 15 entries (one sector,
-below).
+(else: forward), no other name for C (a hard link, as `cp -al` makes, would see C change),
+no user metadata in P, a metadata table of at most 15 entries (one sector, below).
 
 1. os.link(C, "<P>.hvmerge"), folder synced: the marker records the decision, so a rerun
    streams too, and proves hard links work (EXDEV, EPERM...: the forward merge instead).
@@ -61,8 +61,10 @@ below).
 
 A rerun after a crash finds where it was and goes on: the marker is C's inode -> from step 2
 (idempotent; nothing to absorb if it was done) or, if C's chain no longer goes through P,
-from step 4; C and P are one inode -> from step 5; C is gone -> done. Without a rerun,
-every disk reads what it read (up to step 4) or P's path already holds the merged view.
+from step 4; C and P are one inode -> from step 5 (P must be named then: a disk that is C's
+inode under another name could also be a copy made with hard links); C is gone -> done.
+Without a rerun, every disk reads what it read (up to step 4) or P's path already holds the
+merged view.
 
 Atomic metadata switch (metadata_switch.py): the new items are written into unused space of
 the metadata region (never over a live one), flushed, and then the table's header and entries,
@@ -428,6 +430,7 @@ def _may_stream(view: Disk, depth: int, direction: str) -> bool:
     if not isinstance(child, VhdxImage) or not isinstance(parent, VhdxImage):
         return False
     if (parent.disk_type == "Fixed"
+            or os.stat(child.path).st_nlink > 1  # changed in place: another name would see it
             or any(e.is_user for e in parent.metadata.entries)  # a stream would drop them
             or not fits_one_sector(child)
             or not _same_file(child.path.parent, parent.path.parent)):
@@ -472,7 +475,9 @@ def _interrupted_stream(
 ) -> Path | None:
     """The destination of a streamed merge of `child` that was cut, if there is one: the
     marker is the child's inode (steps 1-4), or the destination is (steps 5-6). Without a
-    destination named, the child's folder holds the other name."""
+    destination named, the marker is found in the child's folder; another disk there that is
+    the child's inode may be a destination after step 4, or a copy made with hard links:
+    which one cannot be told, so the user is asked to name the destination."""
     try:
         st = os.stat(child)
     except OSError:
@@ -484,6 +489,7 @@ def _interrupted_stream(
         if os.path.abspath(dest) == os.path.abspath(child):
             return None
         return dest if _same_file(_marker(dest), child) or _same_file(dest, child) else None
+    other = ""
     try:
         with os.scandir(child.parent) as entries:
             for n, entry in enumerate(entries):
@@ -494,9 +500,12 @@ def _interrupted_stream(
                 if entry.name.endswith(MARKER_SUFFIX):
                     return child.with_name(entry.name[: -len(MARKER_SUFFIX)])
                 if Path(entry.name).suffix.lower() in DISK_SUFFIXES:
-                    return child.with_name(entry.name)
+                    other = entry.name
     except OSError:
         return None
+    if other:
+        raise VhdxError(child, f"is the same file as {other} (a hard link): if a merge into "
+                        f"{other} was cut, name it as the destination to finish the merge")
     return None
 
 

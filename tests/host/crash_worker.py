@@ -11,7 +11,11 @@ knows where the kill landed, rather than guessing from a delay):
 - `commit:N`, `<op>:N` (replace, delete, read_only, merge), `done:N`: at the Nth point of the
   journal's fault hook (`journal.action_hook`): just before the commit record, before an
   action, after the last action (counted over the whole operation, from 0);
-- `merge@F`: inside the first merge, once it has reported the fraction F of its work.
+- `merge@F`: inside the first merge, once it has reported the fraction F of its work;
+- `stream@marked`, `stream@placed`, `stream@renamed`: inside a merge that streams (the
+  destination is folded into the merged disk, vhdx/merge.py): just after its marker link is
+  made, just before the marker is renamed over the destination (the merged disk already
+  stands in its place), just after that rename.
 """
 
 from __future__ import annotations
@@ -66,6 +70,24 @@ def arm(spec: str) -> None:
             return real_merge(child, dest, progress=step, **kwargs)
 
         vhdx.merge_vhd = merge_vhd  # type: ignore[assignment]
+    if spec.startswith("stream@"):
+        step = spec.split("@")[1]
+        real_link, real_replace = os.link, os.replace
+
+        def link(src: Any, dst: Any, **kwargs: Any) -> None:
+            real_link(src, dst, **kwargs)
+            if step == "marked" and str(dst).endswith(".hvmerge"):
+                _kill()
+
+        def replace(src: Any, dst: Any, **kwargs: Any) -> None:
+            marker = str(src).endswith(".hvmerge")
+            if marker and step == "placed":
+                _kill()
+            real_replace(src, dst, **kwargs)
+            if marker and step == "renamed":
+                _kill()
+
+        os.link, os.replace = link, replace
 
 
 def main() -> None:

@@ -63,6 +63,8 @@ def kill_points(points: list[str], every: bool) -> list[str]:
     ]
     if "merge" in points:
         chosen += [f"merge@{f}" for f in ((0.25, 0.5, 0.75) if every else (0.5,))]
+        # The merge of these hosts streams (c2's disk holds less than Now): its own steps.
+        chosen += ["stream@marked", "stream@placed", "stream@renamed"]
     return chosen
 
 

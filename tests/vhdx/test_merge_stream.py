@@ -224,7 +224,7 @@ def test_a_zero_block_of_a_differencing_parent_stays_zero(tmp_path: Path) -> Non
         assert disk.chain == [middle, base]
 
 
-@pytest.mark.parametrize("case", ["fixed-parent", "no-hard-links"])
+@pytest.mark.parametrize("case", ["fixed-parent", "no-hard-links", "child-has-another-name"])
 def test_where_a_stream_cannot_be_the_merge_goes_forward(
     tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,12 +242,28 @@ def test_where_a_stream_cannot_be_the_merge_goes_forward(
             raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
         monkeypatch.setattr(os, "link", refused)
+    names = ["base.vhdx"]
+    if case == "child-has-another-name":  # as `cp -al` makes: a stream would change it too
+        (tmp_path / "lab2").mkdir()
+        os.link(child, tmp_path / "lab2" / "child.avhdx")
+        names.append("lab2")
     before = get_vhd(base).vhd_type
     result = merge_vhd(child, direction="stream")
     assert not result.streamed
     assert view(base) == model and not child.exists()
     assert get_vhd(base).vhd_type == before  # a fixed disk stays fixed
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.vhdx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_a_hard_linked_copy_beside_the_child_is_never_taken_for_a_destination(
+    tmp_path: Path
+) -> None:
+    s = make(tmp_path, "base", grandchild=False)
+    child = Path(str(s["child"]))
+    os.link(child, tmp_path / "copy.avhdx")
+    with pytest.raises(VhdxError, match=r"child\.avhdx: is the same file as copy\.avhdx"):
+        merge_vhd(child)
+    assert view(child) == s["merged"] and view(Path(str(s["parent"]))) == s["parent_view"]
 
 
 def test_a_file_in_the_way_of_the_marker_stops_the_merge_before_any_change(
@@ -339,11 +355,12 @@ def test_a_stream_killed_at_every_step_boundary_loses_nothing(
         marker = parent.with_name(parent.name + ".hvmerge")
         if marker.exists():
             with open_disk(child) as disk:
-                stages.add("marked" if parent in disk.chain else "placed")
+                stage = "marked" if parent in disk.chain else "placed"
         elif child.exists():
-            stages.add("renamed" if os.path.samefile(child, parent) else "before")
+            stage = "renamed" if os.path.samefile(child, parent) else "before"
         else:
-            stages.add("unlinked")
+            stage = "unlinked"
+        stages.add(stage)
         # Not rerun: every disk reads what it read, or the destination already holds the
         # merged view (from the rename on).
         assert view(g) == s["grandchild_view"], limit
@@ -355,6 +372,10 @@ def test_a_stream_killed_at_every_step_boundary_loses_nothing(
         # it is complete: the journal reruns a merge only while the child exists.)
         if child.exists():
             if limit % 2:
+                merge_vhd(child, parent)
+            elif stage == "renamed":
+                with pytest.raises(VhdxError, match="name it as the destination"):
+                    merge_vhd(child)  # the other name might be a copy: never guessed
                 merge_vhd(child, parent)
             else:
                 merge_vhd(child)
