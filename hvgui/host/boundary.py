@@ -91,18 +91,18 @@ class Boundary:
 
 
 def shared_file(
-    path: str | os.PathLike[str], own_name: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str], own_names: Iterable[str | os.PathLike[str]] = ()
 ) -> str | None:
     """Why changing the file at `path` in place would change another file too, or None.
-    `own_name`: a second name the host's own operation gave it (an interrupted streamed merge:
-    the merged disk took the destination's name and still has its own, vhdx/merge.py)."""
+    `own_names`: other names the host's own operation gave it (an interrupted streamed merge:
+    the merged disk took the destination's name and still has its own and its marker's,
+    vhdx/merge.py)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    if own_name is not None and st.st_nlink == 2 and _same_file(path, own_name):
-        return None
-    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+    ours = sum(1 for name in own_names if _same_file(path, name))
+    if stat.S_ISREG(st.st_mode) and st.st_nlink - ours > 1:
         return (
             f"it has {st.st_nlink - 1} other name(s) (hard links, as `cp -al` makes), which "
             "would change with it; copy the lab with `cp -a`"

@@ -327,13 +327,14 @@ def journal_problem(record: object, boundary: Boundary) -> str | None:
         if why:
             return why
     # Changed in place: not a file another name shares (but a streamed merge cut after its
-    # rename leaves the destination with the merged disk's name too: that one is ours).
+    # rename leaves the destination with the merged disk's name and its marker too: ours).
     merged_into = [(a.get("dest"), a.get("child")) for a in actions if a["op"] == "merge"]
     for action in actions:
         if action["op"] not in ("merge", "read_only"):
             continue
         target = action.get("dest") if action["op"] == "merge" else action.get("path")
-        own = next((child for dest, child in merged_into if dest == target), None)
+        own = [name for dest, child in merged_into if dest == target and isinstance(child, str)
+               for name in (child, vhdx.stream_marker(target))]
         shared = shared_file(target, own)
         if shared:
             return f"{target}: {shared}"

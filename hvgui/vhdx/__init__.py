@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         TiB,
     )
     from hvgui.vhdx.image import VhdxImage
-    from hvgui.vhdx.merge import MergeResult, merge_vhd, stream_growth
+    from hvgui.vhdx.merge import MergeResult, merge_vhd, stream_growth, stream_marker
     from hvgui.vhdx.vhd import VhdImage
     from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
     from hvgui.vhdx.vhd_info import dump_vhd
@@ -74,6 +74,7 @@ _HOME = {
     "convert_vhd": "convert",
     "VhdInfo": "vhdx_info", "dump_vhdx": "dump", "get_vhd": "vhdx_info",
     "MergeResult": "merge", "merge_vhd": "merge", "stream_growth": "merge",
+    "stream_marker": "merge",
     "ChainLink": "walk", "walk_chain": "walk",
     # The legacy VHD format (read, and AVHD children created and written).
     "VhdImage": "vhd", "create_vhd": "vhd_create", "create_vhd_differencing": "vhd_create",
@@ -119,6 +120,7 @@ __all__ = [
     "resolve_parent",
     "set_read_only",
     "stream_growth",
+    "stream_marker",
     "test_vhd",
     "walk_chain",
 ]

@@ -54,15 +54,16 @@ no user metadata in P, a metadata table of at most 15 entries (one sector, below
    HasParent cleared and the locator removed; P's Page 83 id and physical sector size. All
    in ONE atomic metadata switch (metadata_switch.py): the new items in unused space, fsync,
    then the table (header and entries, one sector) in one write, fsync.
-4. The marker is renamed over P (atomic), folder synced: P's path now reads the merged view
-   and P's data is freed (a few MiB instead of C's).
+4. A third name, "<P>.hvmerge-new", is renamed over P (atomic), folder synced: P's path now
+   reads the merged view and P's data is freed (a few MiB instead of C's). The marker stays.
 5. Grandchildren re-pointed at P's path, linkage C's DataWriteGuid (atomic locator rewrite).
-6. C's path is unlinked (only a name now: no data freed), folder synced.
+6. The marker, then C's path are unlinked (only names now: no data freed), folder synced.
 
 A rerun after a crash finds where it was and goes on: the marker is C's inode -> from step 2
 (idempotent; nothing to absorb if it was done) or, if C's chain no longer goes through P,
-from step 4; C and P are one inode -> from step 5 (P must be named then: a disk that is C's
-inode under another name could also be a copy made with hard links); C is gone -> done.
+from step 4, or, if P is C's inode too, from step 5; C and P are one inode without the marker
+(a cut between the two unlinks) -> from step 5 (P must be named then: another name of C's
+inode could also be a copy made with hard links); C is gone -> done.
 Without a rerun, every disk reads what it read (up to step 4) or P's path already holds the
 merged view.
 
@@ -418,8 +419,11 @@ _NO_LINKS = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOT
              errno.EMLINK, errno.ENOSYS}
 
 
-def _marker(destination: Path) -> Path:
-    return destination.with_name(destination.name + MARKER_SUFFIX)
+def stream_marker(destination: str | os.PathLike[str]) -> Path:
+    """The marker of a streamed merge into `destination`: a second name of the merged disk,
+    beside the destination, from step 1 until the merged disk's own name is gone."""
+    dest = Path(destination)
+    return dest.with_name(dest.name + MARKER_SUFFIX)
 
 
 def _may_stream(view: Disk, depth: int, direction: str) -> bool:
@@ -456,7 +460,7 @@ def stream_growth(
 def _mark(child: Path, destination: Path) -> bool:
     """Step 1: the second name that records the decision to stream; False where the file
     system has no hard links (then the merge goes forward)."""
-    marker = _marker(destination)
+    marker = stream_marker(destination)
     try:
         os.link(child, marker)
     except FileExistsError:
@@ -488,7 +492,8 @@ def _interrupted_stream(
         dest = Path(destination_path)
         if os.path.abspath(dest) == os.path.abspath(child):
             return None
-        return dest if _same_file(_marker(dest), child) or _same_file(dest, child) else None
+        found = _same_file(stream_marker(dest), child) or _same_file(dest, child)
+        return dest if found else None
     other = ""
     try:
         with os.scandir(child.parent) as entries:
@@ -514,27 +519,41 @@ def _stream(
     cancel: CancelToken | None,
 ) -> MergeResult:
     """Steps 2-6 of the stream, from wherever an earlier run stopped."""
-    marker = _marker(destination)
+    marker = stream_marker(destination)
     grandchildren = _grandchildren([child], destination, children or [])
     restore = _make_writable([child, *grandchildren])
     moved = 0
     try:
-        if os.path.lexists(marker):
+        if not _same_file(child, destination):  # steps 2-4 not finished
             moved = _absorb_and_take_place(child, destination, marker, progress, cancel)
             with contextlib.suppress(OSError):  # the destination's permissions, not the child's
                 os.chmod(marker, stat.S_IMODE(os.stat(destination).st_mode) | stat.S_IWUSR)
-            durable.rename(marker, destination)  # step 4
+            _take_name(child, destination)  # step 4
         with VhdxImage.open(destination, load_bat=False) as image:
             linkage = image.data_write_guid  # the child's, which its children are linked to
         for grandchild in grandchildren:  # step 5
             _rewrite_locator(grandchild, _locator_for(grandchild, destination, linkage))
     finally:
         _restore_modes(restore)
-    child.unlink(missing_ok=True)  # step 6: only a name now, no data freed
+    marker.unlink(missing_ok=True)  # step 6: names only now, no data freed
+    child.unlink(missing_ok=True)
     durable.sync_folder(child.parent)
     _set_writable(destination, not grandchildren)
     report(progress, 1.0, PHASE)
     return MergeResult(destination, [child], moved, grandchildren, streamed=True)
+
+
+def _take_name(child: Path, destination: Path) -> None:
+    """Step 4: a third name of the child renamed over the destination (the marker stays, so
+    that a rerun naming no destination still finds it)."""
+    name = destination.with_name(destination.name + MARKER_SUFFIX + "-new")
+    try:
+        os.link(child, name)
+    except FileExistsError:
+        if not _same_file(name, child):  # not left by an earlier run of this merge
+            raise VhdxError(name, "is in the way of the merge: remove it and merge "
+                            "again") from None
+    durable.rename(name, destination)
 
 
 def _absorb_and_take_place(

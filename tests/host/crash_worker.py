@@ -80,7 +80,7 @@ def arm(spec: str) -> None:
                 _kill()
 
         def replace(src: Any, dst: Any, **kwargs: Any) -> None:
-            marker = str(src).endswith(".hvmerge")
+            marker = str(src).endswith(".hvmerge-new")  # the merged disk's name to be
             if marker and step == "placed":
                 _kill()
             real_replace(src, dst, **kwargs)
