@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
@@ -271,9 +272,22 @@ def scroll_frames(host_dir: Path, tmp: Path) -> dict[str, tuple[int, float, floa
     return out
 
 
+def _merge_vm(host: Any, data_bytes: int) -> None:
+    """VM "Merge": a checkpoint whose child holds `data_bytes` of new data over a base that holds
+    more, so that deleting the checkpoint copies the child's `data_bytes` into the base (a merge
+    streams the smaller side: over a nearly empty base it would move only the base's few MiB)."""
+    from hvgui.guest.guest import Guest
+
+    host.new_vm("Merge", memory_startup_bytes=512 * MiB,
+                new_vhd_size_bytes=max(3 * GiB, data_bytes * 3))
+    host.start_vm("Merge")
+    Guest(host, "Merge").run_workload(data_bytes + data_bytes // 4, path="/base.bin")
+    host.checkpoint_vm("Merge", snapshot_name="Before the data")
+    Guest(host, "Merge").run_workload(data_bytes, path="/big.bin")
+
+
 def merge_gap(workdir: Path, data_bytes: int) -> tuple[float, float, int]:
     """The worst GUI stall (ms) while deleting a checkpoint whose child holds `data_bytes`."""
-    from hvgui.guest.guest import Guest
     from hvgui.host import Host
     from hvgui.ui import ask
     from tests.gap_meter import GapMeter
@@ -281,11 +295,7 @@ def merge_gap(workdir: Path, data_bytes: int) -> tuple[float, float, int]:
     _app()
     root = workdir / f"merge-{data_bytes >> 20}MiB-{os.getpid()}"
     host = Host.open(root)
-    host.new_vm("Merge", memory_startup_bytes=512 * MiB,
-                new_vhd_size_bytes=max(2 * GiB, data_bytes * 2))
-    host.start_vm("Merge")
-    host.checkpoint_vm("Merge", snapshot_name="Before the data")
-    Guest(host, "Merge").run_workload(data_bytes, path="/big.bin")
+    _merge_vm(host, data_bytes)
     win = _window(root, workdir)
     win.select_checkpoint(host.get_snapshot("Merge", "Before the data").id)  # type: ignore[attr-defined]
     ask.confirm_delete = lambda *a, **k: True  # the bench answers Delete
@@ -437,11 +447,7 @@ def busy_gaps(workdir: Path, data_bytes: int, memory_bytes: int, why: bool,
     _app()
     root = workdir / f"busy-{os.getpid()}"
     host = Host.open(root)
-    host.new_vm("Merge", memory_startup_bytes=512 * MiB,
-                new_vhd_size_bytes=max(2 * GiB, data_bytes * 2))
-    host.start_vm("Merge")
-    host.checkpoint_vm("Merge", snapshot_name="Before the data")
-    Guest(host, "Merge").run_workload(data_bytes, path="/big.bin")
+    _merge_vm(host, data_bytes)
     host.new_vm("Memory", memory_startup_bytes=memory_bytes, new_vhd_size_bytes=256 * MiB)
     host.start_vm("Memory")
     for offset in range(0, 256 * MiB, 16 * MiB):  # 256 MiB touched, spread over the memory
