@@ -123,9 +123,11 @@ class ClosingDialog(QDialog):
                                  f"{'it' if count == 1 else 'them'}. The window can close "
                                  f"when {'it has' if count == 1 else 'they have'} finished.")
         elif not self.waiting:
+            which = ("it" if count == 1 else
+                     "those this host can cancel" if any(refusals.values()) else "them")
             self.heading.setText(f"{what} still running. The window can close when "
                                  f"{'it has' if count == 1 else 'they have'} finished, or "
-                                 f"after cancelling {'it' if count == 1 else 'them'}.")
+                                 f"after cancelling {which}.")
         elif cancelling:
             rest = " and the others have finished" if any(refusals.values()) else ""
             self.heading.setText("Cancelling: each operation stops at its next safe point. "

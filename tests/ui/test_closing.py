@@ -242,6 +242,7 @@ def test_cancel_stops_what_the_host_can_cancel_and_waits_for_the_rest(
         assert rows[1].startswith("Exporting — Beta") and "cannot" not in rows[1], rows
         assert dialog.cancel_button.isEnabled()
         assert "cannot cancel deleting a checkpoint" in dialog.cancel_button.toolTip()
+        assert "after cancelling those this host can cancel" in dialog.heading.text()
         dialog.grab().save(str(tmp_path / "closing-mixed.png"))
         dialog.cancel_button.click()
         assert "the others have finished" in dialog.heading.text()
