@@ -78,6 +78,14 @@ def close_and_get_dialog(qtbot: Any, window: MainWindow) -> ClosingDialog:
     return dialog
 
 
+def release_and_wait_closed(qtbot: Any, window: MainWindow, gate: Gate) -> None:
+    """The window stays until the held operation ends; then it closes, nothing running."""
+    assert window.isVisible()
+    gate.release.set()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
+    assert not window.runner.busy
+
+
 def test_closing_during_a_delete_offers_to_wait_or_cancel_and_cancel_closes_cleanly(
     qtbot: Any, window: MainWindow, host_dir: Path, gate: Gate, monkeypatch: Any,
     tmp_path: Path,
@@ -94,10 +102,7 @@ def test_closing_during_a_delete_offers_to_wait_or_cancel_and_cancel_closes_clea
 
     dialog.cancel_button.click()
     assert "Cancelling" in dialog.heading.text()
-    assert window.isVisible()  # until the operation has stopped
-    gate.release.set()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=20000)
-    assert not window.runner.busy
+    release_and_wait_closed(qtbot, window, gate)
     host = Host.open(host_dir)
     assert host.check() == []
     assert [s.name for s in host.list_snapshots("Alpha")] == ["Base"]  # cancelled: kept
@@ -111,9 +116,7 @@ def test_close_when_done_closes_the_window_after_the_operation_has_finished(
     dialog.wait_button.click()
     assert "The window closes when it has finished" in dialog.heading.text()
     qtbot.wait(200)
-    assert window.isVisible()
-    gate.release.set()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=20000)
+    release_and_wait_closed(qtbot, window, gate)
     host = Host.open(host_dir)
     assert host.check() == []
     assert host.list_snapshots("Alpha") == []  # the delete finished: Base merged away
@@ -203,10 +206,7 @@ def test_closing_during_each_long_operation_offers_what_the_host_can_do(
         assert dialog.cancel_button.isEnabled()
         dialog.cancel_button.click()
         assert "Cancelling" in dialog.heading.text()
-    assert window.isVisible()  # until the operation has stopped
-    gate.release.set()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
-    assert not window.runner.busy
+    release_and_wait_closed(qtbot, window, gate)
     lab = Host.open(host_dir)
     assert lab.check() == []
     if not refusal:  # cancelled: the host is as it was (a storage move may leave the
