@@ -46,8 +46,8 @@ _PHASES_KEPT = 8  # phases waiting to be shown, at most (the newest)
 # scheduler gives a session's threads one share of the cores between them (autogroup): at the
 # same priority, our own workers copying in the kernel took the GUI thread's turns. Lower, they
 # yield the core to it when it wakes; much lower (nice 19), a worker holding the interpreter
-# lock waits so long for a core that the GUI thread waits for the lock instead (measured:
-# benchmarks/README.md, busy rows).
+# lock waits so long for a core that the GUI thread waits for the lock instead; nice 10 has
+# that too, less often (benchmarks/README.md, "Worker threads below the GUI thread").
 WORKER_NICE_STEPS = 10
 
 
