@@ -144,6 +144,12 @@ class HostSession(QObject):
     def name(self) -> str:
         return self.host.display_name
 
+    @property
+    def history_read(self) -> bool:
+        """The first background read has taken the event log: what is logged from now on is
+        news (another program's operation), not history."""
+        return self._events_size != -1
+
     def local_folder(self) -> Path | None:
         """The host's folder on this computer, where file dialogs start (None: a remote host,
         whose files no local dialog can browse)."""

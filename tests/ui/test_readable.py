@@ -47,6 +47,10 @@ def test_what_happened_shows_other_programs_operations_marked_with_every_file(
     qtbot: Any, window: MainWindow, host_dir: Path, tmp_path: Path
 ) -> None:
     panel = window.what_happened
+    # The window has read the log once (on a pool thread): what follows is another program's.
+    session = window.session
+    assert session is not None
+    qtbot.waitUntil(lambda: session.history_read, timeout=10000)
     elsewhere = Host.open(host_dir)  # hvctl in a terminal: another Host on the same folder
     # A pass-through disk on Beta, a checkpoint, the disk detached, then the apply and its
     # warning: all done outside the window.
