@@ -114,10 +114,18 @@ def absorb(
     size_before = child.file_size
     parent_is_base = not view.images[1].has_parent
     done = moved = 0
-    if pieces:
+    by_block = split_by_block(pieces, bs)
+    if parent_is_base:
+        # A base disk has no partial blocks (readers refuse them); a partial block the
+        # parent leaves no sector of (a forward merge into the child filled it) is whole.
+        for block, state, offset in zip(*bat.payload_states(), strict=True):
+            if state == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT and block not in by_block:
+                payload_updates.append((g.payload_index(block),
+                                        offset | F.PAYLOAD_BLOCK_FULLY_PRESENT))
+    if pieces or payload_updates:
         child.begin_change(visible=False)  # the child's view does not change
     try:
-        for block, parts in sorted(split_by_block(pieces, bs).items()):
+        for block, parts in sorted(by_block.items()):
             check(cancel)
             progress(done / total)
             entry = bat.payload_entry(block)

@@ -224,6 +224,24 @@ def test_a_zero_block_of_a_differencing_parent_stays_zero(tmp_path: Path) -> Non
         assert disk.chain == [middle, base]
 
 
+def test_a_streamed_base_has_no_partial_blocks_qemu_cannot_read(tmp_path: Path) -> None:
+    """A child whose block became partial with every sector present (a forward merge of its
+    own child into it) absorbs a small base: the result is a base disk qemu-img reads."""
+    model = bytearray(16 * MiB)
+    base, child, g = tmp_path / "base.vhdx", tmp_path / "child.avhdx", tmp_path / "g.avhdx"
+    create_dynamic(base, 16 * MiB, block_size=1 * MiB)
+    write(base, model, [(8 * MiB, b"\x01" * 4096)])
+    create_differencing(child, base, block_size=1 * MiB)
+    write(child, model, [(1 * MiB, b"\x02" * 4096), (4 * MiB, random_bytes(4 * MiB, seed=9))])
+    create_differencing(g, child, block_size=1 * MiB)
+    write(g, model, [(1 * MiB + 4096, b"\x03" * (1 * MiB - 4096))])
+    merge_vhd(g, direction="forward")  # child's block 1: partial, every sector present
+    merge_vhd(child)  # the base holds less: a stream
+    assert view(base) == bytes(model)
+    qemu_check(base)
+    assert qemu_raw(base) == bytes(model)
+
+
 @pytest.mark.parametrize("case", ["fixed-parent", "no-hard-links", "child-has-another-name"])
 def test_where_a_stream_cannot_be_the_merge_goes_forward(
     tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
