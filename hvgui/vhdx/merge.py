@@ -563,6 +563,10 @@ def _absorb_and_take_place(
     """Steps 2 and 3 (nothing to do when an earlier run finished step 3)."""
     with VhdxImage.open(child, writable=True) as image, open_disk(child) as view:
         if len(view.chain) < 2 or not _same_file(view.chain[1], destination):
+            if not _stands_for(image, destination):  # a marker this merge did not leave
+                raise VhdxError(marker, f"does not belong to a merge of {child.name} into "
+                                f"{destination.name} (neither its parent nor the disk it "
+                                "became): remove this file")
             return 0  # the child already stands where the destination stood
         parent = view.images[1]
         assert isinstance(parent, VhdxImage)
@@ -576,6 +580,24 @@ def _absorb_and_take_place(
             raise
         take_parents_place(image, parent)
     return moved
+
+
+def _stands_for(child: VhdxImage, destination: Path) -> bool:
+    """Whether `child` took `destination`'s place (step 3 done), so that renaming it over the
+    destination changes no disk's view: the destination is a VHDX of the same size, Page 83
+    id and parent (linkage), as take_parents_place makes the child."""
+    try:
+        with VhdxImage.open(destination, load_bat=False) as dest:
+            if (dest.virtual_size, dest.disk_identifier, dest.has_parent) != (
+                    child.virtual_size, child.disk_identifier, child.has_parent):
+                return False
+            if not dest.has_parent:
+                return True
+            keys = ("parent_linkage", "parent_linkage2")
+            return all(parse_linkage(dest.parent_locator.get(k, ""))
+                       == parse_linkage(child.parent_locator.get(k, "")) for k in keys)
+    except (VhdxError, OSError):
+        return False
 
 
 # --- file modes ------------------------------------------------------------------------------

@@ -297,6 +297,34 @@ def test_a_file_in_the_way_of_the_marker_stops_the_merge_before_any_change(
     assert stranger.read_bytes() == b"not ours"
 
 
+def test_a_crafted_marker_naming_another_file_never_overwrites_it(tmp_path: Path) -> None:
+    s = make(tmp_path, "base", grandchild=False)
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    victim = tmp_path / "notes.txt"
+    victim.write_bytes(b"precious")
+    os.link(child, tmp_path / "notes.txt.hvmerge")  # "a merge into notes.txt was cut"
+    with pytest.raises(VhdxError):
+        merge_vhd(child)
+    assert victim.read_bytes() == b"precious"
+    assert view(child) == s["merged"] and view(parent) == s["parent_view"]
+
+
+def test_a_crafted_marker_naming_another_disk_never_overwrites_it(tmp_path: Path) -> None:
+    s = make(tmp_path, "base", grandchild=False)
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    other = tmp_path / "other.vhdx"
+    create_dynamic(other, 16 * MiB)
+    before = other.read_bytes()
+    os.link(child, tmp_path / "other.vhdx.hvmerge")
+    with pytest.raises(VhdxError):
+        merge_vhd(child)
+    assert other.read_bytes() == before
+    with pytest.raises(VhdxError):
+        merge_vhd(child, other)
+    assert other.read_bytes() == before
+    assert view(child) == s["merged"] and view(parent) == s["parent_view"]
+
+
 def test_a_cancelled_stream_leaves_everything_as_it_was_and_a_rerun_completes(
     tmp_path: Path
 ) -> None:
