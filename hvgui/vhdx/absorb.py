@@ -205,13 +205,21 @@ def take_parents_place(child: VhdxImage, parent: VhdxImage) -> None:
         changes[F.META_PARENT_LOCATOR] = build_parent_locator(parent.parent_locator)
     else:
         g = child.geometry
-        cleared = False
+        cleared: list[int] = []
         for chunk in range(g.bitmap_blocks):
-            if child.bat.bitmap_entry(chunk):
+            if entry := child.bat.bitmap_entry(chunk):
                 child.set_bat_entry(g.bitmap_index(chunk), 0)
-                cleared = True
+                cleared.append(entry & F.BAT_OFFSET_MASK)
         if cleared:
             os.fsync(child.fileno)
+            # Unused now; at the file's end, readers (7-Zip) take them for trailing garbage.
+            end = child.file_size
+            for offset in sorted(cleared, reverse=True):
+                if offset + F.BITMAP_BLOCK_SIZE == end:
+                    end = offset
+            if end < child.file_size:
+                os.ftruncate(child.fileno, end)
+                child.file_size = end
         flags = F.LEAVE_BLOCK_ALLOCATED if child.metadata.leave_block_allocated else 0
         changes[F.META_FILE_PARAMETERS] = struct.pack("<II", child.block_size, flags)
         changes[F.META_PARENT_LOCATOR] = None

@@ -34,7 +34,10 @@ from tests.vhdx.helpers import (
     qemu_check,
     qemu_raw,
     random_bytes,
+    run,
     scattered_writes,
+    sevenzip_raw,
+    tool,
     vhdiinfo,
 )
 
@@ -240,6 +243,21 @@ def test_a_streamed_base_has_no_partial_blocks_qemu_cannot_read(tmp_path: Path) 
     assert view(base) == bytes(model)
     qemu_check(base)
     assert qemu_raw(base) == bytes(model)
+
+
+def test_a_streamed_base_keeps_no_trailing_space_7zip_warns_about(tmp_path: Path) -> None:
+    """The child's sector bitmap block, unused once it is a base disk, does not stay at the
+    file's end, where 7-Zip reports 'data after the end of archive'."""
+    model = bytearray(SIZE)
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    create_dynamic(base, SIZE, block_size=1 * MiB)
+    write(base, model, [(0, b"\x01" * 4096)])
+    create_differencing(child, base, block_size=32 * MiB)
+    write(child, model, [(1 * MiB, random_bytes(8 * MiB, seed=5))])  # a partial block
+    assert merge_vhd(child).streamed
+    listing = run(tool("7zz"), "l", base)
+    assert listing.returncode == 0 and b"Warning" not in listing.stdout, listing.stdout
+    assert sevenzip_raw(base) == bytes(model)
 
 
 @pytest.mark.parametrize("case", ["fixed-parent", "no-hard-links", "child-has-another-name"])
