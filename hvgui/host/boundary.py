@@ -101,7 +101,7 @@ def shared_file(
         st = os.stat(path)
     except OSError:
         return None
-    ours = sum(1 for name in own_names if _same_file(path, name))
+    ours = sum(1 for name in own_names if same_file(path, name))
     if stat.S_ISREG(st.st_mode) and st.st_nlink - ours > 1:
         return (
             f"it has {st.st_nlink - 1} other name(s) (hard links, as `cp -al` makes), which "
@@ -184,7 +184,7 @@ def set_allowed_outside(root: Path, folders: Iterable[Path]) -> list[Path]:
     return chosen
 
 
-def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:

@@ -18,6 +18,7 @@ from hvgui.backend.model import Finding
 from hvgui.backend.states import CheckpointType
 from hvgui.errors import HvError
 from hvgui.host import states, winpaths
+from hvgui.host.boundary import same_file
 from hvgui.host.errors import HostError
 from hvgui.host.fileio import norm, read_bounded
 from hvgui.host.journal import in_flight_paths, waiting
@@ -332,6 +333,10 @@ class _Checker:
                         )
         for folder in self.disk_folders:
             for entry in _entries(folder):
+                destination = vhdx.marked_destination(entry)
+                if destination is not None:
+                    self.add("warning", entry, _marker_message(entry, destination),
+                             "merge-marker", None)
                 if (
                     entry.suffix.lower() in (".avhdx", ".avhd")
                     and norm(entry) not in self.used_disks
@@ -343,6 +348,19 @@ class _Checker:
                         "orphaned-avhdx",
                         None,
                     )
+
+
+def _marker_message(marker: Path, destination: Path) -> str:
+    """What a merge marker left behind (its journal gone) is and how to be rid of it."""
+    merged = next((p for p in _entries(marker.parent) if p != marker and p != destination
+                   and p.suffix.lower() in (".vhdx", ".avhdx") and same_file(p, marker)), None)
+    if merged is None:
+        return (f"{marker.name} is left by a cut merge into {destination.name}, and no disk "
+                "beside it is the same file: remove it")
+    return (f"{marker.name} is left by a merge of {merged.name} into {destination.name} that "
+            f"was cut (a second name of {merged.name}, which refuses changes while it has "
+            f"one): finish it with `hvctl merge-vhd --path {merged} --destination-path "
+            f"{destination}`")
 
 
 def _writable(path: Path) -> bool:

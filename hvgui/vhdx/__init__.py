@@ -49,7 +49,13 @@ if TYPE_CHECKING:
         TiB,
     )
     from hvgui.vhdx.image import VhdxImage
-    from hvgui.vhdx.merge import MergeResult, merge_vhd, stream_growth, stream_marker
+    from hvgui.vhdx.merge import (
+        MergeResult,
+        marked_destination,
+        merge_vhd,
+        stream_growth,
+        stream_marker,
+    )
     from hvgui.vhdx.vhd import VhdImage
     from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
     from hvgui.vhdx.vhd_info import dump_vhd
@@ -74,7 +80,7 @@ _HOME = {
     "convert_vhd": "convert",
     "VhdInfo": "vhdx_info", "dump_vhdx": "dump", "get_vhd": "vhdx_info",
     "MergeResult": "merge", "merge_vhd": "merge", "stream_growth": "merge",
-    "stream_marker": "merge",
+    "stream_marker": "merge", "marked_destination": "merge",
     "ChainLink": "walk", "walk_chain": "walk",
     # The legacy VHD format (read, and AVHD children created and written).
     "VhdImage": "vhd", "create_vhd": "vhd_create", "create_vhd_differencing": "vhd_create",
@@ -114,6 +120,7 @@ __all__ = [
     "dump_vhd",
     "dump_vhdx",
     "get_vhd",
+    "marked_destination",
     "merge_vhd",
     "open_disk",
     "open_image",

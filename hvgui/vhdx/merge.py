@@ -426,6 +426,15 @@ def stream_marker(destination: str | os.PathLike[str]) -> Path:
     return dest.with_name(dest.name + MARKER_SUFFIX)
 
 
+def marked_destination(path: str | os.PathLike[str]) -> Path | None:
+    """The destination whose stream marker (or its third name, step 4) `path` is, or None."""
+    p = Path(path)
+    for suffix in (MARKER_SUFFIX, MARKER_SUFFIX + "-new"):
+        if p.name.endswith(suffix) and len(p.name) > len(suffix):
+            return p.with_name(p.name[: -len(suffix)])
+    return None
+
+
 def _may_stream(view: Disk, depth: int, direction: str) -> bool:
     """Whether this merge may be a stream (and, for "smaller", should: the parent holds less)."""
     if direction == "forward" or depth != 1:

@@ -90,3 +90,21 @@ def test_modified_parent_breaks_its_children(host: Host) -> None:
     findings = host.check()
     assert any(f.code == "broken-chain" and "VM 'web01'" in f.message for f in findings)
     assert any(f.code == "frozen-disk-writable" for f in findings)
+
+
+def test_a_merge_marker_left_behind_is_reported(host: Host) -> None:
+    """`<disk>.hvmerge` (a streamed merge's second name of the merged disk) outlives its
+    journal only by hand: the check names it, since the disk it shares refuses changes."""
+    import os
+
+    make_vm(host)
+    host.checkpoint_vm("web01")
+    now = now_disk(host, "web01")
+    with open_disk(now) as disk:
+        parent = disk.chain[1]
+    marker = parent.with_name(parent.name + ".hvmerge")
+    os.link(now, marker)
+    findings = [f for f in host.check() if f.code == "merge-marker"]
+    assert [f.path for f in findings] == [marker]
+    assert f"a merge of {now.name} into {parent.name}" in findings[0].message
+    assert f"hvctl merge-vhd --path {now} --destination-path {parent}" in findings[0].message
