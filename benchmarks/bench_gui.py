@@ -98,7 +98,8 @@ win.resize(1280, 820)
 win.open_host({host!r})
 class FirstPaint(QObject):
     def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint and win.vm_view.model().rowCount() > 0:
+        model = win.vm_view.model()  # None while the host opens on a worker
+        if event.type() == QEvent.Type.Paint and model is not None and model.rowCount() > 0:
             QTimer.singleShot(0, done)
         return False
 def done():
@@ -123,7 +124,7 @@ QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, {settin
 from hvgui.ui.main_window import MainWindow
 target = max(Path({host!r}).rglob("*.avhdx"), key=lambda p: p.stat().st_size)
 win = MainWindow()
-session = win.open_host({host!r})
+key = win.open_host({host!r})
 win.show()
 times = {{}}
 class FirstPaint(QObject):
@@ -163,6 +164,7 @@ def shown():  # its view, once decoded off the GUI thread
         return
     QTimer.singleShot(1, shown)
 def inspect():  # Inspect Files... on Now of the VM whose disk is the largest AVHDX
+    session = win.sessions[key]
     vm = next(v for v in session.vm_model.vms() if target.name.startswith(v.name + "_"))
     win.vm_view.selectRow(next(r for r in range(win.vm_view.model().rowCount())
                                if win.vm_view.model().index(r, 0).data() == vm.name))
@@ -223,8 +225,9 @@ def _window(host_dir: Path, tmp: Path) -> object:
 
     win = MainWindow(QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat))
     win.resize(1280, 820)
-    win.open_host(host_dir)
+    key = win.open_host(host_dir)
     win.show()
+    _pump_until(lambda: key in win.sessions, timeout=60)  # opened on a worker
     return win
 
 

@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             window.open_folder(folder, "Open Host")
     current = str(window.settings.value("hosts/current", ""))
-    if args.host is None and current in window.sessions:
+    if args.host is None and current in window.navigation.hosts():  # opening, or open
         window.navigation.select_host(current)  # the host shown when the app last closed
     window.show()
     windows.append(window)

@@ -54,8 +54,10 @@ def render(out: Path, scale: float, size: tuple[int, int] = (1360, 900)) -> list
         build_demo_host(root)
         window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
         window.resize(size[0], size[1])
-        session = window.open_host(root)
+        key = window.open_host(root)
         window.show()
+        _wait(app, lambda: key in window.sessions)  # opened on a worker
+        session = window.sessions[key]
         _settle(app)
         vms = session.vm_model
         row = next(r for r in range(vms.rowCount()) if vms.index(r, 0).data() == "Web01")

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, SignalInstance
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -50,7 +50,9 @@ class LessonWindow(Protocol):
     what_happened: WhatHappenedPanel
     vm_view: QTableView
 
-    def open_host(self, root: Path | str, host: HostBackend | None = None) -> HostSession: ...
+    host_opened: SignalInstance
+
+    def open_host(self, root: Path | str, host: HostBackend | None = None) -> str: ...
     def select_checkpoint(self, ident: str) -> bool: ...
     def inspect(self) -> InspectorWindow | None: ...
 
@@ -76,6 +78,7 @@ class LessonsPane(QWidget):
         self.step = -1  # the step shown (its text); -1: none yet
         self.host: Host | None = None
         self.story: Story | None = None
+        self._lab_key = ""  # the key of the lesson's lab in the main window
         self.inspector: InspectorWindow | None = None  # the inspector window a step opened
         self._wanted_file: tuple[Look, Path] | None = None  # to select once it is listed
         self._wanted_tab: tuple[Path, str] | None = None  # to show once its view is in place
@@ -151,9 +154,16 @@ class LessonsPane(QWidget):
 
     def _lab_ready(self, host: Host) -> None:
         self.host = host
-        self.main.open_host(host.location, host)
         self.main.what_happened.elsewhere = "lesson step"  # what the steps do comes from the log
         self.story = Story(host, self._line)
+        # The lab opens on a worker: the first step shows once its VMs are in the window.
+        self.main.host_opened.connect(self._lab_opened)
+        self._lab_key = self.main.open_host(host.location, host)
+
+    def _lab_opened(self, key: str) -> None:
+        if key != self._lab_key:
+            return
+        self.main.host_opened.disconnect(self._lab_opened)
         self._set_busy(False)
         self._show_step(0)
 

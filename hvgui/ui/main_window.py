@@ -26,6 +26,7 @@ from PySide6.QtCore import (
     QSettings,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
@@ -59,6 +60,7 @@ from hvgui.backend import (
 )
 from hvgui.backend.states import VMAction
 from hvgui.connect import lab_host, open_backend
+from hvgui.progress import CancelToken, Progress
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog
@@ -70,7 +72,7 @@ from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.models import IdRole, NowItem, ObjectRole
 from hvgui.ui.navigation import NavigationTree
 from hvgui.ui.screen_contents import listing_for, root_listing, unavailable
-from hvgui.ui.session import HostSession
+from hvgui.ui.session import FirstRead, HostSession, first_read
 from hvgui.ui.style import STYLE_SHEET
 from hvgui.ui.what_happened import WhatHappenedPanel
 from hvgui.ui.window_actions import WindowActions
@@ -138,6 +140,11 @@ def _pane(title: str, body: QWidget, name: str) -> QWidget:
 
 
 class MainWindow(QMainWindow):
+    """Signals: host_opened(str): the host open_host was asked for (its key) is in
+    `sessions`, its VMs read, or could not be opened (the error is shown)."""
+
+    host_opened = Signal(str)
+
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings if settings is not None else app_settings()
@@ -151,6 +158,7 @@ class MainWindow(QMainWindow):
         sys.setswitchinterval(GIL_HANDOVER_S)
         self.runner.default_failure = lambda exc: ask.show_error(self, "hvgui", exc)
         self.sessions: dict[str, HostSession] = {}
+        self.opening: set[str] = set()  # the local hosts being opened on a worker
         self.session: HostSession | None = None
         self.acts = WindowActions(self)
         self.windows = openers.OpenWindows()  # consoles and dialogs, closed with this window
@@ -222,6 +230,10 @@ class MainWindow(QMainWindow):
         self.no_checkpoints.move(8, 6)
         self.no_checkpoints.adjustSize()
         self.no_checkpoints.hide()
+        self.loading = QLabel("", self.vm_view.viewport())  # "Loading lab...": see open_host
+        self.loading.setObjectName("hostLoading")
+        self.loading.move(8, 6)
+        self.loading.hide()
 
         self.details = DetailsPane()
         self.actions_pane = ActionsPane()
@@ -576,43 +588,107 @@ class MainWindow(QMainWindow):
         )
 
     # ------------------------------------------------------------------ hosts
-    def open_host(self, root: Path | str, host: HostBackend | None = None) -> HostSession:
+    def open_host(self, root: Path | str, host: HostBackend | None = None) -> str:
         """Open (or switch to) the host in directory `root`, or the server `host` is
-        connected to, and show it."""
+        connected to, and show it; returns its key in `sessions`. A local host opens and is
+        first read on a worker: the tree shows it "Loading..." until then, and `host_opened`
+        says when it is in `sessions` (or could not be opened)."""
         key = _session_key(root, host)
-        if key not in self.sessions:
+        if key in self.sessions or key in self.opening:
+            self.navigation.select_host(key)
+            self.show_host(key)
+            if key in self.sessions:
+                self.host_opened.emit(key)
+            return key
+        if host is not None and not host.capabilities.has(Capability.LOCAL_FILES):
+            self._add_session(key, host).refresh()  # answers on a pool thread, never this one
+            self.navigation.add_host(key, host.display_name, _host_tooltip(host))
+            self.navigation.select_host(key)
+            self.show_host(key)
+            self.host_opened.emit(key)
+            return key
+        self.opening.add(key)
+        self.navigation.add_host(key, f"{Path(key).name} (Loading...)", key)
+
+        def read(_p: Progress, _c: CancelToken) -> tuple[HostBackend, FirstRead]:
             opened = host if host is not None else open_backend(key)
-            session = HostSession(opened, self.runner, self)
-            session.on_error = lambda label, exc: ask.show_error(self, label, exc)
-            session.refreshed.connect(lambda s=session: self._refreshed(s))
-            session.health_changed.connect(lambda s=session: self._refreshed(s))
-            session.busy_changed.connect(self.update_actions)
-            session.operation_done.connect(self._operation_done)
-            session.new_events.connect(lambda events, s=session: self._new_events(s, events))
-            session.history_loaded.connect(lambda s=session: self._history_loaded(s))
-            session.vm_model.rename_requested.connect(
-                lambda vm_id, name, s=session: self._renamed_vm(s, vm_id, name))
-            session.checkpoint_model.rename_requested.connect(
-                lambda snap_id, name, s=session: self._renamed_checkpoint(s, snap_id, name))
-            session.cancelled.connect(
-                lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
-            )
-            if opened.capabilities.has(Capability.LOCAL_FILES):
-                session.load_now()  # a local read, before the first paint
-            else:
-                session.refresh()  # a remote host answers on a pool thread, never this one
-            session.start()
-            _keep_out_of_collections()
-            self.sessions[key] = session
-            self.navigation.add_host(key, session.name, _host_tooltip(session.host))
+            return opened, first_read(opened)
+
+        Op(self.runner, read, label="Open Host", subject=key, quiet=True).success(
+            lambda got: self._opened(key, *got)).failure(
+            lambda exc: self._open_failed(key, exc)).run_in_background()
         self.navigation.select_host(key)
         self.show_host(key)
-        return self.sessions[key]
+        return key
+
+    def _add_session(self, key: str, opened: HostBackend) -> HostSession:
+        session = HostSession(opened, self.runner, self)
+        session.on_error = lambda label, exc: ask.show_error(self, label, exc)
+        session.refreshed.connect(lambda s=session: self._refreshed(s))
+        session.health_changed.connect(lambda s=session: self._refreshed(s))
+        session.busy_changed.connect(self.update_actions)
+        session.operation_done.connect(self._operation_done)
+        session.new_events.connect(lambda events, s=session: self._new_events(s, events))
+        session.history_loaded.connect(lambda s=session: self._history_loaded(s))
+        session.vm_model.rename_requested.connect(
+            lambda vm_id, name, s=session: self._renamed_vm(s, vm_id, name))
+        session.checkpoint_model.rename_requested.connect(
+            lambda snap_id, name, s=session: self._renamed_checkpoint(s, snap_id, name))
+        session.cancelled.connect(
+            lambda label: self.statusBar().showMessage(f"{label}: cancelled", 5000)
+        )
+        session.start()
+        _keep_out_of_collections()
+        self.sessions[key] = session
+        return session
+
+    def _opened(self, key: str, opened: HostBackend, state: FirstRead) -> None:
+        """A local host opened and read on a worker: its VMs show (if it is still the host
+        looked at: the user may have picked another meanwhile)."""
+        self.opening.discard(key)
+        if self.closing:  # the window closed meanwhile: nothing to show it in
+            return
+        session = self._add_session(key, opened)
+        session.show_first_read(state)
+        self.navigation.set_host(key, session.name, _host_tooltip(opened))
+        if self.navigation.current_host() == key:
+            self.show_host(key)
+        self.host_opened.emit(key)
+
+    def _open_failed(self, key: str, exc: BaseException) -> None:
+        self.opening.discard(key)
+        if self.closing:
+            return
+        self.navigation.remove_host(key)  # the tree shows the host looked at now, if any
+        if self.session is None:
+            self._show_loading(None)
+        ask.show_error(self, "Open Host", exc)
+        self.host_opened.emit(key)
+
+    def _show_loading(self, key: str | None) -> None:
+        """The host `key` is being opened (None: no host to show): an empty list saying so,
+        as Hyper-V Manager shows a server it is connecting to."""
+        self.session = None
+        self.vm_view.setModel(None)
+        self.checkpoint_view.setModel(None)
+        name = Path(key).name if key is not None else ""
+        self.loading.setText(f"Loading {name}..." if key is not None else "")
+        self.loading.adjustSize()
+        self.loading.setVisible(key is not None)
+        self.setWindowTitle(f"Hyper-V Manager — {name}" if key else "Hyper-V Manager — hvgui")
+        self._show_problems([])
+        self.read_only_bar.hide()
+        self.what_happened.load_history([], {})
+        self._view_timer.start()
 
     def show_host(self, key: str) -> None:
+        if key in self.opening:
+            self._show_loading(key)
+            return
         session = self.sessions.get(key)
         if session is None or session is self.session:
             return
+        self.loading.hide()
         self.session = session
         self.vm_view.setModel(session.vm_model)
         self.checkpoint_view.setModel(session.checkpoint_model)
@@ -1005,10 +1081,12 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/mainSplit", self.main_split.saveState())
         self.settings.setValue("window/centre", self.centre.saveState())
         # Lab folders open again at start; servers are offered in Connect to Server...
-        folders = [key for key in self.sessions if not key.startswith(SERVER)]
-        self.settings.setValue("hosts/open", folders)
+        folders = [key for key in self.navigation.hosts() if not key.startswith(SERVER)]
+        self.settings.setValue("hosts/open", folders)  # those still opening too
         if self.session is not None:
             self.settings.setValue("hosts/current", self.session.host.location)
+        elif self.navigation.current_host() in self.opening:
+            self.settings.setValue("hosts/current", self.navigation.current_host())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

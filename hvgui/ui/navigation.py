@@ -40,6 +40,22 @@ class NavigationTree(QTreeWidget):
             if item.data(0, _PATH_ROLE) == key:
                 item.setToolTip(0, tooltip)
 
+    def set_host(self, key: str, label: str, tooltip: str) -> None:
+        """The host's name and tooltip once it opened (it showed "Loading..." till then)."""
+        for item in self._items():
+            if item.data(0, _PATH_ROLE) == key:
+                item.setText(0, label)
+                item.setToolTip(0, tooltip)
+
+    def remove_host(self, key: str) -> None:
+        for item in self._items():
+            if item.data(0, _PATH_ROLE) == key:
+                self._root.removeChild(item)
+
+    def current_host(self) -> str:
+        item = self.currentItem()
+        return str(item.data(0, _PATH_ROLE) or "") if item is not None else ""
+
     def select_host(self, key: str) -> None:
         for item in self._items():
             if item.data(0, _PATH_ROLE) == key:

@@ -28,7 +28,6 @@ from hvgui.ui.workers import Op, Runner
 
 if TYPE_CHECKING:  # each loaded when first opened (start-up stays short)
     from hvgui.ui.inspector import InspectorWindow
-    from hvgui.ui.session import HostSession
 
 
 class OpenWindows:
@@ -102,7 +101,7 @@ def inspector(parent: QWidget, sel: Selection, windows: OpenWindows) -> Inspecto
 
 
 def host_folder(parent: QWidget, folder: Path, title: str,
-                open_host: Callable[[Path, HostBackend | None], HostSession]) -> None:
+                open_host: Callable[[Path, HostBackend | None], str]) -> None:
     """Open the host in `folder`; an empty folder becomes a new host only if the user says
     so, and a missing one is an error (nothing is created)."""
     try:
@@ -123,7 +122,7 @@ def host_folder(parent: QWidget, folder: Path, title: str,
 
 def new_host(
     parent: QWidget, runner: Runner,
-    open_host: Callable[[Path, HostBackend | None], HostSession],
+    open_host: Callable[[Path, HostBackend | None], str],
 ) -> None:
     """File > New Host...: a new lab host in the folder the user names, standing for the
     Windows root they give (Hyper-V's default unless changed); made on a worker (it writes
@@ -142,7 +141,7 @@ def new_host(
 
 
 def server(parent: QWidget, runner: Runner, store: QSettings,
-           open_host: Callable[[str, HostBackend | None], HostSession]) -> None:
+           open_host: Callable[[str, HostBackend | None], str]) -> None:
     """Connect to Server...: Select Computer, then connect in the background (the window
     keeps working); the host joins the tree, or the error names the cause and the fix."""
     from hvgui.ui.server_dialog import ServerDialog

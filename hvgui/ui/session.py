@@ -74,6 +74,40 @@ def _event_key(event: DiskEvent) -> tuple[str, str, str]:
     return (event.time.isoformat(), str(event.path), event.action)
 
 
+def _read_host(host: HostBackend, vm_id: str | None, *, with_events: bool, started: int,
+               events_size: int) -> _State:
+    # ---- may run on a pool thread: host calls only ----
+    revision = host.revision()
+    errors: list[HostError] = []
+    vms = host.list_vms(errors=errors)
+    problems = list(errors)
+    if vm_id is None or not any(vm.id == vm_id for vm in vms):
+        first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
+        vm_id = first.id if first is not None else None
+    snapshots: list[Snapshot] = []
+    tree_problem = None
+    if vm_id:
+        try:
+            snapshots = host.list_snapshots(vm_id)
+        except HostError as exc:  # a damaged checkpoint: the other VMs still refresh
+            problems.append(exc)
+            tree_problem = exc
+    size = host.events_size()  # the log is re-read only when it grew
+    events = host.events() if with_events and size != events_size else None
+    return _State(
+        revision, vms, vm_id, snapshots, events, size, problems, tree_problem, started
+    )
+
+
+FirstRead = _State  # what first_read hands to HostSession.show_first_read
+
+
+def first_read(host: HostBackend) -> FirstRead:
+    """A host's VMs and its first VM's checkpoints, read on a worker right after it opened
+    (without its event log: the VMs show first)."""
+    return _read_host(host, None, with_events=False, started=0, events_size=-1)
+
+
 class HostSession(QObject):
     """Signals:
     refreshed(): the models now show the host as it was at the last read.
@@ -158,38 +192,16 @@ class HostSession(QObject):
         return Path(self.host.location)
 
     # ---- reading the host ----
-    def load_now(self) -> None:
-        """Read the VMs on the calling (GUI) thread, once, before the first paint; the event
-        log (which can be long) follows in the background."""
-        self._apply(self._read(self.selected_vm_id, with_events=False))
+    def show_first_read(self, state: FirstRead) -> None:
+        """Show what `first_read` read on a worker; the event log (which can be long)
+        follows in the background."""
+        self._apply(state)
         self.refresh()
 
 
-    def _log_size(self) -> int:
-        return self.host.events_size()  # it grows with the log: re-read the events only then
-
     def _read(self, vm_id: str | None, *, with_events: bool = True, started: int = 0) -> _State:
-        # ---- may run on a pool thread: host calls only ----
-        revision = self.host.revision()
-        errors: list[HostError] = []
-        vms = self.host.list_vms(errors=errors)
-        problems = list(errors)
-        if vm_id is None or not any(vm.id == vm_id for vm in vms):
-            first = min(vms, key=lambda v: (v.name.casefold(), v.id), default=None)
-            vm_id = first.id if first is not None else None
-        snapshots: list[Snapshot] = []
-        tree_problem = None
-        if vm_id:
-            try:
-                snapshots = self.host.list_snapshots(vm_id)
-            except HostError as exc:  # a damaged checkpoint: the other VMs still refresh
-                problems.append(exc)
-                tree_problem = exc
-        size = self._log_size()
-        events = self.host.events() if with_events and size != self._events_size else None
-        return _State(
-            revision, vms, vm_id, snapshots, events, size, problems, tree_problem, started
-        )
+        return _read_host(self.host, vm_id, with_events=with_events, started=started,
+                          events_size=self._events_size)
 
     def _apply(self, state: _State, picked: int | None = None) -> None:
         if 0 < state.started <= self._result_shown_at:

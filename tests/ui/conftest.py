@@ -15,7 +15,7 @@ from hvgui.guest.guest import Guest
 from hvgui.host import Host
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
-from tests.ui.helpers import Answers
+from tests.ui.helpers import Answers, open_and_wait
 
 MiB = 1 << 20
 
@@ -109,7 +109,7 @@ def window(
     win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                "hvgui-tests", "hvgui"))
     qtbot.addWidget(win)
-    session = win.open_host(host_dir, backend)
+    session = open_and_wait(qtbot, win, host_dir, backend)
     if backend is not None and not backend.capabilities.has(Capability.LOCAL_FILES):
         # A remote host's first read comes from a pool thread: wait for its VMs.
         qtbot.waitUntil(lambda: session.vm_model.rowCount() > 0, timeout=20000)

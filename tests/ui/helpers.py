@@ -13,10 +13,11 @@ from PySide6.QtGui import QContextMenuEvent, QKeySequence, QShortcut
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu, QWidget
 
-from hvgui.backend import Snapshot
+from hvgui.backend import HostBackend, Snapshot
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.models import ObjectRole
+from hvgui.ui.session import HostSession
 from tests.hyperv.lab_transport import LabTransport
 
 
@@ -35,6 +36,21 @@ class Answers:
     deleted: list[tuple[str, bool]] = field(default_factory=list)
     findings: list[list[Any]] = field(default_factory=list)
 
+
+
+def open_and_wait(qtbot: Any, window: MainWindow, root: Path | str,
+                  host: HostBackend | None = None) -> HostSession:
+    """File > Open Folder... (or a host made elsewhere) and wait until it is open: a local
+    host opens on a worker, its VMs read."""
+    with qtbot.waitSignal(window.host_opened, timeout=20000) as opened:
+        key = window.open_host(root, host)
+    assert opened.args == [key] and key in window.sessions, "the host did not open"
+    return window.sessions[key]
+
+
+def wait_opened(qtbot: Any, window: MainWindow) -> None:
+    """Wait until every host the window is opening (app.main's) is open or has failed."""
+    qtbot.waitUntil(lambda: not window.opening, timeout=20000)
 
 
 def press_refresh(window: QWidget) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.vm_dialogs import SettingsDialog
-from tests.ui.helpers import Answers, checkpoint_index, vm_index, wait_idle
+from tests.ui.helpers import Answers, checkpoint_index, open_and_wait, vm_index, wait_idle
 
 ROUNDS = 5
 
@@ -36,7 +36,7 @@ def test_a_closed_main_window_leaves_no_window_session_or_host_alive(
     alive: weakref.WeakSet[object] = weakref.WeakSet()
     for _ in range(ROUNDS):
         win = _new_window()
-        session = win.open_host(host_dir)
+        session = open_and_wait(qtbot, win, host_dir)
         alive.update((win, session, session.host, session.vm_model, session.checkpoint_model))
         win.show()
         qtbot.waitExposed(win)

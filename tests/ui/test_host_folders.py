@@ -15,7 +15,7 @@ from hvgui import app
 from hvgui.host import Host
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.new_host_dialog import NewHostDialog
-from tests.ui.helpers import Answers
+from tests.ui.helpers import Answers, wait_opened
 
 
 @pytest.fixture
@@ -34,6 +34,7 @@ def _start(qtbot: Any, started: list[MainWindow], *argv: str) -> MainWindow:
     assert isinstance(win, MainWindow)
     qtbot.addWidget(win)
     started.append(win)
+    wait_opened(qtbot, win)
     return win
 
 

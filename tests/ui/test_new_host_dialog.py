@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.new_host_dialog import NewHostDialog
-from tests.ui.helpers import Answers, wait_idle
+from tests.ui.helpers import Answers, open_and_wait, wait_idle
 
 DEFAULT = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
 
@@ -131,7 +131,7 @@ def test_a_host_whose_windows_names_are_damaged_opens_without_its_root(
     folder = tmp_path / "damaged"
     new_lab_host(folder, "D:\\Hyper-V\\Lab")
     (folder / ".hvgui" / NAMES_FILE).write_text("garbage")  # a torn or edited file
-    window.open_host(folder)
+    open_and_wait(qtbot, window, folder)
     item = window.navigation.currentItem()
     assert item is not None and "stands for" not in item.toolTip(0)
     assert "Windows root" not in window.details.values()

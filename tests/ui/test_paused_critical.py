@@ -15,7 +15,7 @@ from hvgui.host import Host
 from hvgui.host.errors import PausedCriticalError
 from hvgui.ui.main_window import MainWindow
 from tests.host.loopfs import fill, small_filesystem
-from tests.ui.helpers import Answers, vm_index
+from tests.ui.helpers import Answers, open_and_wait, vm_index
 
 MiB = 1 << 20
 
@@ -35,7 +35,7 @@ def test_a_vm_whose_disk_is_full_shows_paused_critical(
                                    "hvgui-tests", "hvgui"))
         qtbot.addWidget(win)
         try:
-            win.open_host(mount / "host")
+            open_and_wait(qtbot, win, mount / "host")
             win.resize(1100, 600)
             win.show()
             qtbot.waitExposed(win)

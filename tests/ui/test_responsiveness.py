@@ -13,7 +13,7 @@ from hvgui.guest.guest import Guest
 from hvgui.host import Host
 from hvgui.ui.main_window import MainWindow
 from tests.gap_meter import GapMeter
-from tests.ui.helpers import Answers, StatusRecorder, wait_idle
+from tests.ui.helpers import Answers, StatusRecorder, open_and_wait, wait_idle
 
 MiB = 1 << 20
 WORST_GAP_MS = 500  # a frozen window, not a slow one: the tight target lives in the benchmark
@@ -29,7 +29,7 @@ def test_the_gui_never_freezes_during_a_merge(
     Guest(host, "Merge").run_workload(48 * MiB, path="/data.bin")  # a merge of many ticks
     win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
-    win.open_host(host.root)
+    open_and_wait(qtbot, win, host.root)
     win.show()
     assert win.select_checkpoint(host.get_snapshot("Merge", "Before").id)
     recorder = StatusRecorder(win, "Merge")

@@ -28,7 +28,7 @@ from hvgui.host import Host, HostError, VMBusyError
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui.main_window import MainWindow
 from hvgui.vhdx import open_disk
-from tests.ui.helpers import Answers
+from tests.ui.helpers import Answers, open_and_wait
 
 MiB = 1 << 20
 VMS = ("web01", "db01", "app01")
@@ -194,7 +194,7 @@ def _window(qtbot: Any, root: Path, name: str) -> MainWindow:
     win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                "hvgui-tests", name))
     qtbot.addWidget(win)
-    win.open_host(root)
+    open_and_wait(qtbot, win, root)
     win.resize(1000, 700)
     win.show()
     return win

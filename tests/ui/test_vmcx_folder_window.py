@@ -15,7 +15,7 @@ from hvgui.host import keystore
 from hvgui.ui.main_window import MainWindow
 from tests.host.hosthelpers import listing
 from tests.host.vmcxfiles import VM_ID, VM_NAME, vmcx_folder, vmcx_folder_with_checkpoints
-from tests.ui.helpers import checkpoint_index, tree_names, vm_index
+from tests.ui.helpers import checkpoint_index, open_and_wait, tree_names, vm_index
 
 SHOTS = Path(os.environ.get("HVGUI_SHOTS", "")) if os.environ.get("HVGUI_SHOTS") else None
 
@@ -53,7 +53,7 @@ def test_without_the_extra_the_window_says_what_to_install(
     monkeypatch.setattr(keystore, "available", lambda: False)
     folder = vmcx_folder(corpus_dir, tmp_path / "NoExtra")
     before = listing(folder)
-    window.open_host(folder, None)
+    open_and_wait(qtbot, window, folder)
     qtbot.waitUntil(lambda: window.problem_banner.isVisible(), timeout=5000)
     text = window.problem_banner.text()
     assert f"{VM_ID}.vmcx" in text and keystore.INSTALL_HINT in text
@@ -70,7 +70,7 @@ def test_its_checkpoint_vmcx_files_show_as_the_checkpoint_tree(
 ) -> None:
     folder = vmcx_folder_with_checkpoints(corpus_dir, tmp_path / "WithCheckpoints")
     before = listing(folder)
-    window.open_host(folder, None)
+    open_and_wait(qtbot, window, folder)
     qtbot.waitUntil(lambda: window.vm_view.model().rowCount() == 1, timeout=5000)
     window.vm_view.selectRow(vm_index(window, VM_NAME).row())
     qtbot.waitUntil(lambda: "After" in tree_names(window), timeout=5000)

@@ -20,12 +20,14 @@ from tests.ui.helpers import (
     Answers,
     checkpoint_index,
     choose,
+    open_and_wait,
     right_click_vm,
     status_text,
     tree_names,
     type_in_place,
     vm_index,
     wait_idle,
+    wait_opened,
 )
 
 
@@ -88,7 +90,7 @@ def test_closing_mid_operation_and_cancelling_loses_nothing(
     win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                "hvgui-tests", "close"))
     qtbot.addWidget(win)
-    win.open_host(host_dir)
+    open_and_wait(qtbot, win, host_dir)
     win.show()
     win.vm_view.selectRow(vm_index(win, "Alpha").row())
     win.acts.vm_checkpoint.trigger()
@@ -107,7 +109,7 @@ def test_settings_remember_geometry_and_hosts(qtbot: Any, host_dir: Path) -> Non
     settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui-t", "geo")
     win = MainWindow(settings)
     qtbot.addWidget(win)
-    win.open_host(host_dir)
+    open_and_wait(qtbot, win, host_dir)
     win.resize(700, 500)  # inside the offscreen screen (800 x 600): nothing gets clamped
     win.show()
     size = (win.width(), win.height())
@@ -124,6 +126,7 @@ def test_main_uses_the_existing_application(qtbot: Any, host_dir: Path) -> None:
     assert app.main(["--host", str(host_dir)]) == 0
     win = app.windows.pop()
     qtbot.addWidget(win)
+    wait_opened(qtbot, win)
     assert isinstance(win, MainWindow)
     assert win.session is not None and win.session.host.root == host_dir.resolve()
     assert win.isVisible()
@@ -156,6 +159,7 @@ def test_connect_to_a_second_host_and_switch(
         return {vm.name for vm in window.session.vm_model.vms()}
 
     window.acts.connect_host.trigger()
+    wait_opened(qtbot, window)
     assert len(window.navigation.hosts()) == 2
     assert shown() == {"Solo"}
     assert tree_names(window) == {}  # Solo has no checkpoints
@@ -381,6 +385,7 @@ def test_main_reopens_the_hosts_open_last_time(
     assert app.main([]) == 0
     again = app.windows.pop()
     qtbot.addWidget(again)
+    wait_opened(qtbot, again)
     assert isinstance(again, MainWindow) and len(again.sessions) == 2
     assert again.session is not None and again.session.host.root == host_dir.resolve()
     assert app_settings().value("hosts/current") == str(host_dir.resolve())
