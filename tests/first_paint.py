@@ -25,6 +25,9 @@ report: dict[str, Any] = {}
 
 
 def finish(window: MainWindow) -> None:
+    if window.opening:  # the host opens on a worker: report the window once it is in
+        QTimer.singleShot(10, lambda: finish(window))
+        return
     window.grab().save(sys.argv[2])
     names = sorted(p.stem for p in ICON_DIR.glob("*.svg"))
     report.update(
