@@ -442,13 +442,19 @@ def _may_stream(view: Disk, depth: int, direction: str) -> bool:
     child, parent = view.images[0], view.images[1]
     if not isinstance(child, VhdxImage) or not isinstance(parent, VhdxImage):
         return False
-    if (parent.disk_type == "Fixed"
-            or os.stat(child.path).st_nlink > 1  # changed in place: another name would see it
-            or any(e.is_user for e in parent.metadata.entries)  # a stream would drop them
-            or not fits_one_sector(child)
-            or not _same_file(child.path.parent, parent.path.parent)):
+    if not _streamable(child, parent, names=1):
         return False
     return direction == "stream" or stored_bytes(parent) < stored_bytes(child)
+
+
+def _streamable(child: VhdxImage, parent: VhdxImage, *, names: int) -> bool:
+    """Whether nothing of `parent` is lost or changed by a stream (the docstring's list);
+    `names`: how many names the child may have (its own, and the marker once it is made)."""
+    return not (parent.disk_type == "Fixed"
+                or os.stat(child.path).st_nlink > names  # another name would see it change
+                or any(e.is_user for e in parent.metadata.entries)  # a stream would drop them
+                or not fits_one_sector(child)
+                or not _same_file(child.path.parent, parent.path.parent))
 
 
 def stream_growth(
@@ -578,7 +584,9 @@ def _absorb_and_take_place(
                                 "became): remove this file")
             return 0  # the child already stands where the destination stood
         parent = view.images[1]
-        assert isinstance(parent, VhdxImage)
+        if not isinstance(parent, VhdxImage) or not _streamable(image, parent, names=2):
+            raise VhdxError(marker, f"does not belong to a merge of {child.name} into "
+                            f"{destination.name}, which would not stream: remove this file")
         try:
             moved = absorb(view, image, lambda f: report(progress, 0.9 * f, PHASE), cancel)
         except BaseException:

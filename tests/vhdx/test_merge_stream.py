@@ -343,6 +343,23 @@ def test_a_crafted_marker_naming_another_disk_never_overwrites_it(tmp_path: Path
     assert view(child) == s["merged"] and view(parent) == s["parent_view"]
 
 
+def test_a_crafted_marker_never_streams_where_a_stream_is_refused(tmp_path: Path) -> None:
+    """A marker beside a fixed parent (a stream would make it dynamic) does not resume a
+    stream the merge would never have begun: nothing changes."""
+    base, child = tmp_path / "base.vhdx", tmp_path / "child.avhdx"
+    model = bytearray(SIZE)
+    create_fixed(base, SIZE, block_size=1 * MiB)
+    write(base, model, scattered_writes(SIZE, 4, seed=5))
+    create_differencing(child, base, block_size=1 * MiB)
+    write(child, model, [(0, random_bytes(8 * MiB, seed=6))])
+    parent_view = view(base)
+    os.link(child, tmp_path / "base.vhdx.hvmerge")
+    with pytest.raises(VhdxError, match=r"base\.vhdx\.hvmerge: does not belong to a merge"):
+        merge_vhd(child)
+    assert get_vhd(base).vhd_type == "Fixed" and view(base) == parent_view
+    assert view(child) == model
+
+
 def test_a_cancelled_stream_leaves_everything_as_it_was_and_a_rerun_completes(
     tmp_path: Path
 ) -> None:
