@@ -290,6 +290,14 @@ def _linked(locator: dict[str, str], parent: Path) -> bool:
         return image.data_write_guid in accepted - {None, F.NULL_GUID}
 
 
+def _is_name_of(name: Path, file: Path) -> bool:
+    """Whether `name` itself (a hard link, never a symbolic link to it) is `file`."""
+    try:
+        return os.path.samestat(os.lstat(name), os.stat(file))
+    except OSError:
+        return False
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -507,7 +515,7 @@ def _interrupted_stream(
         dest = Path(destination_path)
         if os.path.abspath(dest) == os.path.abspath(child):
             return None
-        found = _same_file(stream_marker(dest), child) or _same_file(dest, child)
+        found = _is_name_of(stream_marker(dest), child) or _same_file(dest, child)
         return dest if found else None
     other = ""
     try:
@@ -565,7 +573,7 @@ def _take_name(child: Path, destination: Path) -> None:
     try:
         os.link(child, name)
     except FileExistsError:
-        if not _same_file(name, child):  # not left by an earlier run of this merge
+        if not _is_name_of(name, child):  # not left by an earlier run of this merge
             raise VhdxError(name, "is in the way of the merge: remove it and merge "
                             "again") from None
     durable.rename(name, destination)

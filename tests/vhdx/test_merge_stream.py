@@ -360,6 +360,17 @@ def test_a_crafted_marker_never_streams_where_a_stream_is_refused(tmp_path: Path
     assert view(child) == model
 
 
+def test_a_symbolic_link_in_the_way_of_the_third_name_loses_nothing(tmp_path: Path) -> None:
+    """A crafted '<parent>.hvmerge-new' symbolic link to the child is never renamed over the
+    parent (the child's name then unlinked, the merged disk would be gone)."""
+    s = make(tmp_path, "base", grandchild=False)
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    (tmp_path / "base.vhdx.hvmerge-new").symlink_to(child.name)
+    with pytest.raises(VhdxError, match=r"base\.vhdx\.hvmerge-new: is in the way of the merge"):
+        merge_vhd(child, direction="stream")
+    assert not parent.is_symlink() and view(child) == s["merged"]
+
+
 def test_a_cancelled_stream_leaves_everything_as_it_was_and_a_rerun_completes(
     tmp_path: Path
 ) -> None:
