@@ -558,7 +558,8 @@ def _stream(
             _rewrite_locator(grandchild, _locator_for(grandchild, destination, linkage))
     finally:
         _restore_modes(restore)
-    marker.unlink(missing_ok=True)  # step 6: names only now, no data freed
+    if _is_name_of(marker, destination):  # step 6: names only now, no data freed
+        marker.unlink()
     child.unlink(missing_ok=True)
     durable.sync_folder(child.parent)
     _set_writable(destination, not grandchildren)

@@ -371,6 +371,22 @@ def test_a_symbolic_link_in_the_way_of_the_third_name_loses_nothing(tmp_path: Pa
     assert not parent.is_symlink() and view(child) == s["merged"]
 
 
+def test_finishing_a_cut_stream_never_removes_a_file_that_is_not_its_marker(
+    tmp_path: Path
+) -> None:
+    """Cut between the marker's and the child's unlink, the child and the destination are one
+    file; a '<destination>.hvmerge' that is another file is not the merge's to remove."""
+    s = make(tmp_path, "base", grandchild=False)
+    parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+    assert merge_vhd(child, direction="stream").streamed
+    os.link(parent, child)  # the state of that cut
+    stranger = parent.with_name(parent.name + ".hvmerge")
+    stranger.write_bytes(b"not ours")
+    merge_vhd(child, parent)
+    assert stranger.read_bytes() == b"not ours"
+    assert not child.exists() and view(parent) == s["merged"]
+
+
 def test_a_cancelled_stream_leaves_everything_as_it_was_and_a_rerun_completes(
     tmp_path: Path
 ) -> None:
