@@ -114,6 +114,7 @@ class BlockMapData:
     # Per chain file, its BAT state at each block, and the names of those states (optional).
     bat_states: list[np.ndarray] = field(default_factory=list)
     state_names: dict[int, str] = field(default_factory=dict)
+    _involved: dict[int, tuple[int, int]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_sources(
@@ -152,7 +153,11 @@ class BlockMapData:
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
     def involvement(self) -> dict[int, tuple[int, int]]:
-        """Per chain index (ZERO included): (blocks it serves wholly, partial blocks it is in)."""
+        """Per chain index (ZERO included): (blocks it serves wholly, partial blocks it is in).
+        A walk of every block (seconds for millions): kept once made, so the worker that
+        builds the data calls it and the GUI thread only reads the answer."""
+        if self._involved is not None:
+            return self._involved
         whole: dict[int, int] = {}
         partial: dict[int, int] = {}
         for parts in self.sources:
@@ -162,7 +167,8 @@ class BlockMapData:
                 for index, _ in parts:
                     partial[index] = partial.get(index, 0) + 1
         keys = set(whole) | set(partial)
-        return {k: (whole.get(k, 0), partial.get(k, 0)) for k in keys}
+        self._involved = {k: (whole.get(k, 0), partial.get(k, 0)) for k in keys}
+        return self._involved
 
     def partial_count(self) -> int:
         return int(np.count_nonzero(self.second != -2))

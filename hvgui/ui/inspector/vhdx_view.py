@@ -119,6 +119,7 @@ def _load_map(path: Path) -> tuple[BlockMap, BlockMapData]:
     data.missing_parent = blocks.missing_parent is not None
     data.bat_states = list(blocks.states)
     data.state_names = dict(STATE_NAMES)
+    data.involvement()  # the legend's counts: a walk of every block, here and not on the GUI thread
     return blocks, data
 
 
