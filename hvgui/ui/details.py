@@ -193,9 +193,10 @@ class DetailsPane(QWidget):
         )
         self._fill_network()
 
-    def show_snapshot(self, snap: Snapshot, chain: str = "", *, local_files: bool = True) -> None:
-        """`local_files`: the host's files are on this computer (a remote host's memory file
-        is on the host: its size is not looked up here)."""
+    def show_snapshot(self, snap: Snapshot, chain: str = "", *,
+                      memory_size: str | None = None) -> None:
+        """`memory_size`: the memory file's size as memory_file_size gave it on a worker
+        (None: not shown, e.g. a remote host's file, which is on the host)."""
         self.header.setText(f"  {snap.name}")
         self._thumb(snap.id, snap.vm_name, snap.state, snap.creation_time)
         memory = "Included" if snap.bin_path else "Not included"
@@ -215,8 +216,8 @@ class DetailsPane(QWidget):
         rows = [("Memory state", memory)]
         if snap.bin_path is not None:
             rows.append(("Memory file", str(snap.bin_path)))
-            if local_files:
-                rows.append(("Memory file size", _file_size(Path(snap.bin_path))))
+            if memory_size is not None:
+                rows.append(("Memory file size", memory_size))
         if snap.vsv_path is not None:
             rows.append(("Device state file", str(snap.vsv_path)))
         self._fill(self.memory_form, rows)
@@ -241,8 +242,8 @@ def _disk_rows(drives: Sequence[HardDrive]) -> list[tuple[str, str]]:
     return rows
 
 
-def _file_size(path: Path) -> str:
-    """Space the file takes on disk (BIN files are sparse)."""
+def memory_file_size(path: Path) -> str:
+    """Space the file takes on disk (BIN files are sparse); a stat: call it on a worker."""
     try:
         return human_size(path.stat().st_blocks * 512)
     except OSError:

@@ -65,7 +65,7 @@ from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
 from hvgui.ui.closing import ClosingDialog
 from hvgui.ui.commands import Command, Selection
-from hvgui.ui.details import DetailsPane
+from hvgui.ui.details import DetailsPane, memory_file_size
 from hvgui.ui.host_op import HostOp
 from hvgui.ui.icons import icon
 from hvgui.ui.lessons_pane import LessonsPane
@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         self._kept_item: str | None = None  # the tree item selected across a model reset
         self._screens: dict[str, list[str]] = {}  # thumbnail listings by checkpoint / Now
         self._screens_loading: set[str] = set()
+        self._memory_sizes: dict[str, str] = {}  # memory file -> its size (looked up on a worker)
         self._restoring = False
         # What the host's reads and the operations' ends change (details, actions) is shown
         # once per event-loop pass: a burst of them must not hold the GUI thread in one go.
@@ -851,7 +852,7 @@ class MainWindow(QMainWindow):
             local = self.session is not None and self.session.host.capabilities.has(
                 Capability.LOCAL_FILES)
             self.details.show_snapshot(obj, trees.health(obj.id).text if trees else "",
-                                       local_files=local)
+                                       memory_size=self._memory_size(obj) if local else None)
             self._load_screen(obj, obj.id)
         elif vm is not None:
             vms = self.session.vm_model if self.session is not None else None
@@ -867,6 +868,30 @@ class MainWindow(QMainWindow):
                 [("Windows root", host.windows_root)] if host.windows_root else [])])
         else:
             self.details.show_nothing()
+
+    def _memory_size(self, snap: Snapshot) -> str:
+        """The size of the checkpoint's memory file once a worker looked it up (a checkpoint's
+        BIN never changes; a stat on a stalled disk must not freeze the window)."""
+        if snap.bin_path is None:
+            return ""
+        path = Path(snap.bin_path)
+        size = self._memory_sizes.get(str(path))
+        if size is not None:
+            return size
+        self._memory_sizes[str(path)] = "Reading..."  # asked once
+
+        def known(size: str) -> None:
+            if len(self._memory_sizes) > 500:
+                self._memory_sizes.clear()
+            self._memory_sizes[str(path)] = size
+            shown = self.selected_tree_object()
+            if isinstance(shown, Snapshot) and shown.bin_path == snap.bin_path:
+                self._show_details()
+
+        Op(self.runner, lambda _p, _c: memory_file_size(path), label="Memory file size",
+           quiet=True).bound_to(self.details).success(known).failure(
+            lambda exc: known("unknown")).run_in_background()
+        return "Reading..."
 
     def _load_screen(self, obj: Snapshot | VM, key: str, cache_key: str = "") -> None:
         """Fill the thumbnail's console with the guest's files, read off the GUI thread."""

@@ -1,0 +1,129 @@
+"""The GUI thread never touches the host's files: opening a host folder, making an empty folder
+a host, File > New Host..., each checkpoint operation and Inspect Files... do their file work
+on workers (a stalled disk or network share never freezes the window)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication, QFormLayout, QLabel
+
+from hvgui.ui import ask
+from hvgui.ui.main_window import MainWindow
+from tests.ui.fs_watch import FsWatch, watching
+from tests.ui.helpers import (
+    Answers,
+    checkpoint_index,
+    choose,
+    right_click_checkpoint,
+    right_click_vm,
+    type_in_place,
+    vm_index,
+    wait_idle,
+)
+
+
+@pytest.fixture
+def fs(tmp_path: Path) -> Iterator[FsWatch]:
+    with watching(str(tmp_path.resolve())) as watch:
+        yield watch
+
+
+def test_each_checkpoint_operation_touches_no_file_on_the_gui_thread(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path, fs: FsWatch
+) -> None:
+    done: dict[str, list[str]] = {}
+
+    def step(name: str) -> None:
+        wait_idle(qtbot, window)
+        done[name] = fs.on_gui_thread()
+        window.activateWindow()  # the last menu took it (offscreen): an in-place edit needs it
+        qtbot.waitActive(window)
+        fs.clear()
+
+    def thumbnail_shown() -> None:
+        """Its console read (the in-place editor would lose focus to it, offscreen)."""
+        qtbot.waitUntil(lambda: not window.runner.busy, timeout=20000)
+
+    fs.clear()
+    choose(qtbot, right_click_vm(window, "Alpha"), "Checkpoint")
+    step("checkpoint")
+    answers.apply = ask.ApplyChoice.APPLY
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Apply...")
+    step("apply")
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    thumbnail_shown()
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Rename...")
+    type_in_place(qtbot, window.checkpoint_view, "Golden")
+    step("rename checkpoint")
+    window.vm_view.setCurrentIndex(vm_index(window, "Beta"))
+    thumbnail_shown()
+    choose(qtbot, right_click_vm(window, "Beta"), "Rename...")
+    type_in_place(qtbot, window.vm_view, "Gamma")
+    step("rename VM")
+    answers.directory = tmp_path / "exported"
+    answers.directory.mkdir()
+    fs.clear()
+    choose(qtbot, right_click_vm(window, "Alpha"), "Export...")
+    step("export VM")
+    answers.directory = tmp_path / "checkpoint-export"
+    answers.directory.mkdir()
+    fs.clear()
+    choose(qtbot, right_click_checkpoint(window, "Golden"), "Export...")
+    step("export checkpoint")
+    answers.directory = tmp_path / "host" / "moved"
+    answers.directory.mkdir()
+    fs.clear()
+    choose(qtbot, right_click_vm(window, "Alpha"), "Move...")
+    step("move storage")
+    choose(qtbot, right_click_checkpoint(window, "Golden"), "Delete Checkpoint...")
+    step("delete checkpoint")
+    assert done == {name: [] for name in done}
+    assert list(done) == ["checkpoint", "apply", "rename checkpoint", "rename VM", "export VM",
+                          "export checkpoint", "move storage", "delete checkpoint"]
+    assert answers.errors == []
+
+
+def test_inspect_files_touches_no_file_on_the_gui_thread(
+    qtbot: Any, window: MainWindow, answers: Answers, fs: FsWatch
+) -> None:
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    fs.clear()
+    before = set(QApplication.topLevelWidgets())
+    window.acts.cp_inspect.trigger()
+    [inspector] = [w for w in QApplication.topLevelWidgets()
+                   if w not in before and type(w).__name__ == "InspectorWindow"]
+    with qtbot.waitSignal(inspector.view_ready, timeout=20000):  # type: ignore[attr-defined]
+        pass
+    qtbot.waitUntil(lambda: not inspector.runner.busy, timeout=20000)  # type: ignore[attr-defined]
+    on_gui, on_workers = fs.on_gui_thread(), fs.on_workers()
+    assert on_gui == []
+    assert on_workers
+    inspector.close()
+    assert answers.errors == []
+
+
+def test_the_memory_file_size_shows_once_a_worker_looked_it_up(
+    qtbot: Any, window: MainWindow, tmp_path: Path, fs: FsWatch
+) -> None:
+    def memory_size() -> str:
+        form = window.details.memory_form
+        for row in range(form.rowCount()):
+            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
+            if isinstance(label, QLabel) and label.text() == "Memory file size:":
+                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole).widget()
+                return field.text() if isinstance(field, QLabel) else ""
+        return ""
+
+    fs.clear()
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    qtbot.waitUntil(lambda: memory_size() not in ("Reading...", ""), timeout=20000)
+    assert fs.on_gui_thread() == []
+    assert re.fullmatch(r"\d+(\.\d)? (B|KiB|MiB|GiB)", memory_size()), memory_size()
+    window.details.tabs.setCurrentIndex(1)  # Memory
+    qtbot.wait(50)
+    window.details.grab().save(str(tmp_path / "memory-size.png"))
