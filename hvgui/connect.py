@@ -32,6 +32,7 @@ __all__ = [
     "default_windows_root",
     "folder_kind",
     "lab_host",
+    "lab_location",
     "new_lab_host",
     "open_backend",
     "windows_root_problem",
@@ -57,6 +58,14 @@ def connect_to_server(settings: ConnectionSettings) -> HostBackend:
     from hvgui.hyperv.connect import connect
 
     return connect(settings)
+
+
+def lab_location(folder: Path | str) -> str:
+    """The location (HostBackend.location) of a lab host in `folder`: the folder spelled as
+    the host compares folders (absolute, normalised; links are not resolved: no I/O)."""
+    from hvgui.host.fileio import norm
+
+    return str(norm(folder))
 
 
 def new_lab_host(folder: Path | str, windows_root: str | None = None) -> HostBackend:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,7 @@ from hvgui.backend import (
     Snapshot,
 )
 from hvgui.backend.states import VMAction
-from hvgui.connect import lab_host, open_backend
+from hvgui.connect import lab_host, lab_location, open_backend
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
@@ -101,9 +102,11 @@ def _host_tooltip(host: HostBackend) -> str:
 
 
 def _session_key(root: Path | str, host: HostBackend | None) -> str:
+    """A server's name, or the folder spelled as the lab host spells its root (no I/O here:
+    resolving links would stat the folder on the GUI thread)."""
     if host is not None and not host.capabilities.has(Capability.LOCAL_FILES):
         return SERVER + host.location.lower()
-    return str(Path(root).resolve())
+    return lab_location(root)
 
 
 def _keep_out_of_collections() -> None:
@@ -369,7 +372,7 @@ class MainWindow(QMainWindow):
             (a.connect_host, self.connect_host),
             (a.open_folder, self.open_folder_dialog),
             (a.adopt_host, self.adopt_host),
-            (a.new_host, lambda: openers.new_host(self, self.runner, self.open_host)),
+            (a.new_host, lambda: openers.new_host(self, self.open_host)),
             (a.connect_server, lambda: openers.server(self, self.runner, self.settings,
                                                       self.open_host)),
             (a.check_host, self.check_host),
@@ -560,8 +563,9 @@ class MainWindow(QMainWindow):
         self.acts.adopt_host.setEnabled(adoptable)
 
     def open_folder(self, folder: Path, title: str) -> None:
-        """Open the host in `folder` (an empty one only if the user says so)."""
-        openers.host_folder(self, folder, title, self.open_host)
+        """Open the host in `folder`, looked at on the open's worker (an empty one becomes a
+        host only if the user says so)."""
+        self.open_host(folder, make=lambda: openers.named_host(folder), title=title)
 
     def check_host(self) -> None:
         """The host check (broken chains, orphaned AVHDX, stray BIN/VSV...), in the background."""
@@ -589,11 +593,13 @@ class MainWindow(QMainWindow):
         )
 
     # ------------------------------------------------------------------ hosts
-    def open_host(self, root: Path | str, host: HostBackend | None = None) -> str:
+    def open_host(self, root: Path | str, host: HostBackend | None = None, *,
+                  make: Callable[[], HostBackend] | None = None, title: str = "Open Host") -> str:
         """Open (or switch to) the host in directory `root`, or the server `host` is
-        connected to, and show it; returns its key in `sessions`. A local host opens and is
-        first read on a worker: the tree shows it "Loading..." until then, and `host_opened`
-        says when it is in `sessions` (or could not be opened)."""
+        connected to, and show it; returns its key in `sessions`. A local host opens (`make`:
+        how, else open_backend) and is first read on a worker: the tree shows it
+        "Loading..." until then, and `host_opened` says when it is in `sessions` (or could
+        not be opened; the error titled `title`)."""
         key = _session_key(root, host)
         if key in self.sessions or key in self.opening:
             self.navigation.select_host(key)
@@ -612,12 +618,12 @@ class MainWindow(QMainWindow):
         self.navigation.add_host(key, f"{Path(key).name} (Loading...)", key)
 
         def read(_p: Progress, _c: CancelToken) -> tuple[HostBackend, FirstRead]:
-            opened = host if host is not None else open_backend(key)
+            opened = host if host is not None else make() if make else open_backend(key)
             return opened, first_read(opened)
 
         Op(self.runner, read, label="Open Host", subject=key, quiet=True).success(
             lambda got: self._opened(key, *got)).failure(
-            lambda exc: self._open_failed(key, exc)).run_in_background()
+            lambda exc: self._open_failed(key, exc, title)).run_in_background()
         self.navigation.select_host(key)
         self.show_host(key)
         return key
@@ -656,14 +662,18 @@ class MainWindow(QMainWindow):
             self.show_host(key)
         self.host_opened.emit(key)
 
-    def _open_failed(self, key: str, exc: BaseException) -> None:
+    def _open_failed(self, key: str, exc: BaseException, title: str) -> None:
         self.opening.discard(key)
         if self.closing:
             return
         self.navigation.remove_host(key)  # the tree shows the host looked at now, if any
         if self.session is None:
             self._show_loading(None)
-        ask.show_error(self, "Open Host", exc)
+        if isinstance(exc, openers.EmptyFolder):
+            if openers.offer_new_host(self, exc.folder, self.open_host):
+                return  # opening again: host_opened says when
+        else:
+            ask.show_error(self, title, exc)
         self.host_opened.emit(key)
 
     def _show_loading(self, key: str | None) -> None:

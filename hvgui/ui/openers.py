@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QWidget
@@ -21,6 +21,7 @@ from hvgui.connect import (
     connect_to_server,
     folder_kind,
     new_lab_host,
+    open_backend,
 )
 from hvgui.ui import ask, recent_servers
 from hvgui.ui.commands import Selection
@@ -100,44 +101,56 @@ def inspector(parent: QWidget, sel: Selection, windows: OpenWindows) -> Inspecto
     return window
 
 
-def host_folder(parent: QWidget, folder: Path, title: str,
-                open_host: Callable[[Path, HostBackend | None], str]) -> None:
-    """Open the host in `folder`; an empty folder becomes a new host only if the user says
-    so, and a missing one is an error (nothing is created)."""
-    try:
-        kind = folder_kind(folder)
-        if kind == MISSING:
-            raise HostError(folder, f"{FOLDER_PROBLEMS[MISSING]}; File > New Host... makes "
-                            "a new lab host")
-        if kind == EMPTY:
-            if ask.confirm(parent, "New Host", f"{folder} is empty. Make it a new lab "
-                           "host?", "hvgui will create the folders Virtual Machines, Virtual "
-                           "Hard Disks, Snapshots and .hvgui in it."):
-                open_host(folder, new_lab_host(folder))
-            return
-        open_host(folder, None)
-    except Exception as exc:
-        ask.show_error(parent, title, exc)
+class OpenHost(Protocol):
+    """MainWindow.open_host: show the host in `root`, `host` given or opened (`make`: how, on
+    its worker) while the tree shows it Loading...; errors titled `title`."""
+
+    def __call__(self, root: Path | str, host: HostBackend | None = None, *,
+                 make: Callable[[], HostBackend] | None = None, title: str = "Open Host") -> str:
+        ...
 
 
-def new_host(
-    parent: QWidget, runner: Runner,
-    open_host: Callable[[Path, HostBackend | None], str],
-) -> None:
+class EmptyFolder(HostError):
+    """An empty folder named as a host: the window asks whether to make it one."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, FOLDER_PROBLEMS[EMPTY])
+        self.folder = folder
+
+
+def named_host(folder: Path) -> HostBackend:
+    """The host in a folder the user named (on a worker: it looks at the folder). A missing
+    folder is an error and nothing is created; an empty one raises EmptyFolder."""
+    kind = folder_kind(folder)
+    if kind == MISSING:
+        raise HostError(folder, f"{FOLDER_PROBLEMS[MISSING]}; File > New Host... makes a new "
+                        "lab host")
+    if kind == EMPTY:
+        raise EmptyFolder(folder)
+    return open_backend(folder)
+
+
+def offer_new_host(parent: QWidget, folder: Path, open_host: OpenHost) -> bool:
+    """An empty folder was named: make it a new lab host (on a worker) if the user says so."""
+    if not ask.confirm(parent, "New Host", f"{folder} is empty. Make it a new lab host?",
+                       "hvgui will create the folders Virtual Machines, Virtual Hard Disks, "
+                       "Snapshots and .hvgui in it."):
+        return False
+    open_host(folder, make=lambda: new_lab_host(folder), title="New Host")
+    return True
+
+
+def new_host(parent: QWidget, open_host: OpenHost) -> None:
     """File > New Host...: a new lab host in the folder the user names, standing for the
-    Windows root they give (Hyper-V's default unless changed); made on a worker (it writes
-    the host's folders and reads its Windows names back), then shown."""
+    Windows root they give (Hyper-V's default unless changed); made on the open's worker (it
+    writes the host's folders and reads its Windows names back), the tree showing it
+    Loading... meanwhile."""
     from hvgui.ui.new_host_dialog import NewHostDialog
 
     answer = NewHostDialog.ask(parent)
     if answer is not None:
         folder, windows_root = answer
-
-        def made(host: HostBackend) -> None:
-            open_host(folder, host)
-
-        Op(runner, lambda _p, _c: new_lab_host(folder, windows_root), label="New Host").success(
-            made).failure(lambda exc: ask.show_error(parent, "New Host", exc)).run_in_background()
+        open_host(folder, make=lambda: new_lab_host(folder, windows_root), title="New Host")
 
 
 def server(parent: QWidget, runner: Runner, store: QSettings,

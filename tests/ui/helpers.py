@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt
 from PySide6.QtGui import QContextMenuEvent, QKeySequence, QShortcut
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QMenu, QWidget
@@ -36,6 +36,17 @@ class Answers:
     deleted: list[tuple[str, bool]] = field(default_factory=list)
     findings: list[list[Any]] = field(default_factory=list)
 
+
+
+def empty_window(qtbot: Any) -> MainWindow:
+    """A main window with no host open (its own settings: none remembered), shown."""
+    win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                               "hvgui-tests", "open"))
+    qtbot.addWidget(win)
+    win.resize(1000, 600)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
 
 
 def open_and_wait(qtbot: Any, window: MainWindow, root: Path | str,

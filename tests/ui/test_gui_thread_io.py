@@ -14,11 +14,13 @@ from PySide6.QtWidgets import QApplication, QFormLayout, QLabel
 
 from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
+from hvgui.ui.new_host_dialog import NewHostDialog
 from tests.ui.fs_watch import FsWatch, watching
 from tests.ui.helpers import (
     Answers,
     checkpoint_index,
     choose,
+    empty_window,
     right_click_checkpoint,
     right_click_vm,
     type_in_place,
@@ -31,6 +33,62 @@ from tests.ui.helpers import (
 def fs(tmp_path: Path) -> Iterator[FsWatch]:
     with watching(str(tmp_path.resolve())) as watch:
         yield watch
+
+
+def _opened(qtbot: Any, win: MainWindow, count: int = 1) -> None:
+    qtbot.waitUntil(lambda: len(win.sessions) == count and not win.opening, timeout=20000)
+    wait_idle(qtbot, win)
+
+
+def test_open_folder_touches_no_file_on_the_gui_thread(
+    qtbot: Any, host_dir: Path, answers: Answers, fs: FsWatch
+) -> None:
+    win = empty_window(qtbot)
+    answers.directory = host_dir
+    fs.clear()
+    win.acts.open_folder.trigger()  # File > Open Folder...
+    _opened(qtbot, win)
+    on_gui, on_workers = fs.on_gui_thread(), fs.on_workers()
+    assert on_gui == []
+    assert on_workers  # the watch sees the open
+    assert {vm.name for vm in win.session.vm_model.vms()} == {"Alpha", "Beta"}  # type: ignore[union-attr]
+    win.close()
+    assert answers.errors == []
+
+
+def test_an_empty_folder_is_looked_at_on_a_worker_and_made_a_host_on_one(
+    qtbot: Any, tmp_path: Path, answers: Answers, fs: FsWatch
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    win = empty_window(qtbot)
+    answers.directory = empty
+    fs.clear()
+    win.acts.open_folder.trigger()
+    _opened(qtbot, win)
+    on_gui = fs.on_gui_thread()
+    assert on_gui == []
+    assert answers.asked == [("directory", "Open Folder (a lab host, or a VM folder copied "
+                                           "from Hyper-V or exported)"), ("confirm", "New Host")]
+    assert (empty / "Virtual Machines").is_dir()
+    win.close()
+    assert answers.errors == []
+
+
+def test_new_host_touches_no_file_on_the_gui_thread(
+    qtbot: Any, tmp_path: Path, answers: Answers, fs: FsWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: (
+        tmp_path / "fresh", "D:\\Hyper-V\\Lab")))
+    win = empty_window(qtbot)
+    fs.clear()
+    win.acts.new_host.trigger()
+    _opened(qtbot, win)
+    on_gui = fs.on_gui_thread()
+    assert on_gui == []
+    assert (tmp_path / "fresh" / "Virtual Machines").is_dir()
+    win.close()
+    assert answers.errors == []
 
 
 def test_each_checkpoint_operation_touches_no_file_on_the_gui_thread(

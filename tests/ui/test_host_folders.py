@@ -86,7 +86,8 @@ def test_connect_to_host_asks_before_making_an_empty_folder_a_host(
     empty = tmp_path / "empty"
     empty.mkdir()
     answers.directory, answers.confirm = empty, False
-    window.acts.connect_host.trigger()
+    with qtbot.waitSignal(window.host_opened, timeout=20000):  # looked at on a worker
+        window.acts.connect_host.trigger()
     assert answers.asked[-1] == ("confirm", "New Host")
     assert list(empty.iterdir()) == [] and len(window.sessions) == 1
 

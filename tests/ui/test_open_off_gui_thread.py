@@ -3,58 +3,25 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from hvgui.backend import HostBackend, HostError
 from hvgui.ui import main_window
-from hvgui.ui.main_window import MainWindow
 from tests.ui.conftest import build_small_host
-from tests.ui.helpers import Answers, open_and_wait
-
-# File-system events Python reports (sys.audit): each file opened, each folder listed.
-_FS_EVENTS = {"open", "os.scandir", "os.listdir", "os.mkdir", "os.rename", "os.remove"}
-_watching: list[tuple[str, list[tuple[bool, str]]]] = []  # (folder, what was done in it)
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if not _watching or event not in _FS_EVENTS or not args:
-        return
-    path = args[0]
-    if isinstance(path, bytes | str | os.PathLike):
-        folder, seen = _watching[-1]
-        if os.fsdecode(path).startswith(folder):
-            seen.append((threading.current_thread() is threading.main_thread(),
-                         f"{event} {os.fsdecode(path)}"))
-
-
-sys.addaudithook(_audit)  # hooks stay for the process: it does nothing unless watching
+from tests.ui.fs_watch import FsWatch, watching
+from tests.ui.helpers import Answers, empty_window, open_and_wait
 
 
 @pytest.fixture
-def fs_work(host_dir: Path) -> Iterator[list[tuple[bool, str]]]:
-    """(on the GUI thread?, what) of each file opened or folder listed in the host folder."""
-    seen: list[tuple[bool, str]] = []
-    _watching.append((str(host_dir.resolve()), seen))
-    yield seen
-    _watching.clear()
-
-
-def _new_window(qtbot: Any) -> MainWindow:
-    win = MainWindow(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                               "hvgui-tests", "open"))
-    qtbot.addWidget(win)
-    win.resize(1000, 600)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+def fs_work(host_dir: Path) -> Iterator[FsWatch]:
+    """What the open does in the host folder, and on which thread."""
+    with watching(str(host_dir.resolve())) as watch:
+        yield watch
 
 
 def _held_open(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
@@ -71,13 +38,13 @@ def _held_open(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
 
 
 def test_opening_a_host_opens_no_file_on_the_gui_thread(
-    qtbot: Any, host_dir: Path, answers: Answers, fs_work: list[tuple[bool, str]]
+    qtbot: Any, host_dir: Path, answers: Answers, fs_work: FsWatch
 ) -> None:
-    win = _new_window(qtbot)
+    win = empty_window(qtbot)
     session = open_and_wait(qtbot, win, host_dir)
+    assert fs_work.on_gui_thread() == []
+    assert fs_work.on_workers()  # the watch sees the open
     assert {vm.name for vm in session.vm_model.vms()} == {"Alpha", "Beta"}
-    assert [what for on_gui, what in fs_work if on_gui] == []
-    assert [what for on_gui, what in fs_work if not on_gui]  # the watch sees the open
     win.close()
     assert answers.errors == []
 
@@ -87,7 +54,7 @@ def test_the_tree_shows_a_host_loading_until_its_vms_are_read(
     tmp_path: Path
 ) -> None:
     go = _held_open(monkeypatch)
-    win = _new_window(qtbot)
+    win = empty_window(qtbot)
     key = win.open_host(host_dir)
     item = win.navigation.currentItem()
     assert item is not None and item.text(0) == "host (Loading...)"
@@ -110,7 +77,7 @@ def test_a_folder_that_is_not_a_host_says_so_in_one_line(
     mine = tmp_path / "Documents"
     mine.mkdir()
     (mine / "thesis.odt").write_text("mine")
-    win = _new_window(qtbot)
+    win = empty_window(qtbot)
     with qtbot.waitSignal(win.host_opened, timeout=20000):
         win.open_host(mine)
     [error] = answers.errors
@@ -130,7 +97,7 @@ def test_a_host_opening_meanwhile_does_not_take_the_one_looked_at(
     other = build_small_host(tmp_path / "other")  # opened already: not held
     other.rename_vm("Beta", "Gamma")
     go = _held_open(monkeypatch)
-    win = _new_window(qtbot)
+    win = empty_window(qtbot)
     slow = win.open_host(host_dir)
     fast = open_and_wait(qtbot, win, other.root, other)  # the user went on to another host
     assert win.session is fast and slow in win.opening
@@ -150,10 +117,86 @@ def test_closing_the_window_while_a_host_opens_drops_the_late_result(
     qtbot: Any, host_dir: Path, answers: Answers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     go = _held_open(monkeypatch)
-    win = _new_window(qtbot)
+    win = empty_window(qtbot)
     win.open_host(host_dir)
     assert win.runner.operations() == []  # nothing to ask about on close
     go.set()
     assert win.runner.wait(20000)  # opened on the worker; its result not delivered yet
     assert win.close()
     assert win.sessions == {} and answers.errors == []
+
+
+def _held(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> threading.Event:
+    """Hold each call of module.name on its worker until the event is set."""
+    go = threading.Event()
+    real: Callable[..., Any] = getattr(module, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        assert threading.current_thread() is not threading.main_thread()
+        assert go.wait(30), "the test never let it go"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return go
+
+
+def test_an_empty_folder_shows_loading_while_looked_at_and_while_made_a_host(
+    qtbot: Any, answers: Answers, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hvgui.ui import openers
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    looked, made = (_held(monkeypatch, openers, "folder_kind"),
+                    _held(monkeypatch, openers, "new_lab_host"))
+    asked: list[tuple[list[str], bool]] = []
+    confirm = openers.ask.confirm
+
+    def asking(*args: Any, **kwargs: Any) -> bool:  # what the window showed while it asked
+        asked.append(([win.navigation.currentItem().text(0)] if win.navigation.hosts() else [],
+                      win.loading.isVisible()))
+        return confirm(*args, **kwargs)
+
+    monkeypatch.setattr(openers.ask, "confirm", asking)
+    win = empty_window(qtbot)
+    answers.directory = empty
+    win.acts.open_folder.trigger()
+    item = win.navigation.currentItem()
+    assert item is not None and item.text(0) == "empty (Loading...)"
+    assert win.loading.isVisible() and win.loading.text() == "Loading empty..."
+    win.grab().save(str(tmp_path / "looking.png"))
+    looked.set()
+    qtbot.waitUntil(lambda: asked != [], timeout=20000)
+    assert asked == [([], False)]  # asked with nothing loading
+    item = win.navigation.currentItem()
+    assert item is not None and item.text(0) == "empty (Loading...)"  # being made
+    assert win.loading.isVisible() and not (empty / "Virtual Machines").exists()
+    with qtbot.waitSignal(win.host_opened, timeout=20000):
+        made.set()
+    assert win.session is not None and win.session.host.root == empty.resolve()
+    assert item.text(0) == "empty" and not win.loading.isVisible()
+    win.close()
+    assert answers.errors == []
+
+
+def test_new_host_shows_loading_while_it_is_made(
+    qtbot: Any, answers: Answers, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hvgui.ui import openers
+    from hvgui.ui.new_host_dialog import NewHostDialog
+
+    made = _held(monkeypatch, openers, "new_lab_host")
+    monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: (
+        tmp_path / "fresh", "D:\\Hyper-V\\Lab")))
+    win = empty_window(qtbot)
+    win.acts.new_host.trigger()
+    item = win.navigation.currentItem()
+    assert item is not None and item.text(0) == "fresh (Loading...)"
+    assert win.loading.isVisible() and win.loading.text() == "Loading fresh..."
+    win.grab().save(str(tmp_path / "making.png"))
+    with qtbot.waitSignal(win.host_opened, timeout=20000):
+        made.set()
+    assert item.text(0) == "fresh" and win.session is not None
+    assert "stands for D:\\Hyper-V\\Lab" in item.toolTip(0)
+    win.close()
+    assert answers.errors == []
