@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hvgui.host import Host, savedstate
 from hvgui.host.xmlconfig import ConfigDoc, new_vm_config
+from hvgui.ui.workers import Runner
 
 MiB = 1 << 20
+
+
+@pytest.fixture
+def runner(qtbot: Any) -> Iterator[Runner]:
+    """The workers a view reads on (its hex pages), stopped before the test ends."""
+    runner = Runner()
+    yield runner
+    runner.shutdown()
 
 
 @pytest.fixture

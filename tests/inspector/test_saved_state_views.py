@@ -14,8 +14,9 @@ from hvgui.inspect import BIN, VMCX, VMRS, VSV, identify, inspect_file
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.facts_model import FactsModel
 from hvgui.ui.inspector.panels import ErrorPanel
-from hvgui.ui.inspector.window import make_file_view
+from hvgui.ui.inspector.window import bytes_to_show, make_file_view
 from hvgui.ui.workers import Runner
+from tests.inspector.hex_helpers import shown_bytes, shown_text
 
 MiB = 1 << 20
 
@@ -32,7 +33,7 @@ def _rows(model: FactsModel, parent=None) -> dict[str, str]:  # type: ignore[no-
 
 
 def test_bin_view_shows_the_header_and_jumps_to_a_touched_run(
-    qtbot: QtBot, bin_file: Path
+    qtbot: QtBot, bin_file: Path, runner: Runner
 ) -> None:
     assert identify(bin_file) == BIN
     facts = inspect_file(bin_file)
@@ -46,7 +47,7 @@ def test_bin_view_shows_the_header_and_jumps_to_a_touched_run(
     # sparse: the file is 64 MiB long but only the touched chunks take disk space
     assert facts["file"]["size_on_disk"] < 8 * MiB < facts["file"]["size"]
 
-    view = make_file_view(bin_file, facts, Runner(), [])
+    view = make_file_view(bin_file, facts, runner, [], file=bytes_to_show(bin_file, facts))
     qtbot.addWidget(view)
     assert isinstance(view, SavedStateView)
     top = _rows(view.model)
@@ -59,21 +60,23 @@ def test_bin_view_shows_the_header_and_jumps_to_a_touched_run(
     second = view.model.index(1, 0, listed)
     view.tree.clicked.emit(second)
     row = view.hex.table.selectionModel().selectedRows()[0].row()
-    assert view.hex.model.row_bytes(row + 1)[1:13] == b"hello memory"
+    assert shown_bytes(qtbot, view.hex.model, row + 1)[1:13] == b"hello memory"
     # the run's 1 MiB is tinted in the hex view
     assert view.hex.model.highlighted_rows() == (row, row + MiB // 16 - 1)
     assert view.hex.model.index(row + 5, 1).data(Qt.ItemDataRole.BackgroundRole) is not None
     view.hex.close_file()
 
 
-def test_vsv_view_decodes_processors_and_devices(qtbot: QtBot, vsv_file: Path) -> None:
+def test_vsv_view_decodes_processors_and_devices(
+    qtbot: QtBot, vsv_file: Path, runner: Runner
+) -> None:
     assert identify(vsv_file) == VSV
     facts = inspect_file(vsv_file)
     decoded = facts["saved_state"]
     assert [s["name"] for s in decoded["sections"]] == ["processors", "devices"]
     assert decoded["processors"][0]["rip"] == "0xffff800012345678"
     assert decoded["devices"]["nic"]["mac"] == "00:15:5D:00:00:01"
-    view = make_file_view(vsv_file, facts, Runner(), [])
+    view = make_file_view(vsv_file, facts, runner, [], file=bytes_to_show(vsv_file, facts))
     qtbot.addWidget(view)
     assert isinstance(view, SavedStateView)
     assert _rows(view.model)["processors"] == "2 items"
@@ -101,7 +104,7 @@ def test_bin_view_shows_an_empty_pending_write_record(qtbot: QtBot, bin_file: Pa
 
 
 def test_bin_view_shows_a_write_left_half_done_and_its_bytes(
-    qtbot: QtBot, bin_file: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, bin_file: Path, monkeypatch: pytest.MonkeyPatch, runner: Runner
 ) -> None:
     # A writer killed after logging its write (step 1 of "Writing memory"): the record is whole.
     def killed(self: savedstate.BinFile, offset: int, data: bytes) -> None:
@@ -118,22 +121,23 @@ def test_bin_view_shows_a_write_left_half_done_and_its_bytes(
     assert "15 bytes at guest offset 0x500123" in record["meaning"]
     assert "readers apply it" in record["meaning"]
 
-    view = make_file_view(bin_file, facts, Runner(), [])
+    view = make_file_view(bin_file, facts, runner, [], file=bytes_to_show(bin_file, facts))
     qtbot.addWidget(view)
     assert isinstance(view, SavedStateView)
     row = _section_row(view, "pending-write record")
     assert "15 bytes" in _rows(view.model, row)["meaning"]
     view.tree.clicked.emit(row)  # the record's bytes, tinted: its magic then the logged data
     first = view.hex.table.selectionModel().selectedRows()[0].row()
-    assert view.hex.model.row_bytes(first)[:8] == b"HVGUIWRT"
-    assert view.hex.model.row_bytes(first + 1)[8:] + view.hex.model.row_bytes(first + 2)[:7] == (
+    model = view.hex.model
+    assert shown_bytes(qtbot, model, first)[:8] == b"HVGUIWRT"
+    assert shown_bytes(qtbot, model, first + 1)[8:] + shown_bytes(qtbot, model, first + 2)[:7] == (
         b"not yet applied")
     assert view.hex.model.highlighted_rows() == (first, first + 2)
     view.hex.close_file()
 
 
 def test_a_damaged_bin_gets_an_error_panel_naming_the_problem(
-    qtbot: QtBot, bin_file: Path
+    qtbot: QtBot, bin_file: Path, runner: Runner
 ) -> None:
     with open(bin_file, "r+b") as handle:
         handle.seek(20)
@@ -141,7 +145,7 @@ def test_a_damaged_bin_gets_an_error_panel_naming_the_problem(
     facts = inspect_file(bin_file)
     assert facts["kind"] == BIN
     assert "checksum" in facts["error"]
-    view = make_file_view(bin_file, facts, Runner(), [])
+    view = make_file_view(bin_file, facts, runner, [], file=bytes_to_show(bin_file, facts))
     qtbot.addWidget(view)
     assert isinstance(view, ErrorPanel)
     assert "checksum" in view.problem
@@ -149,7 +153,7 @@ def test_a_damaged_bin_gets_an_error_panel_naming_the_problem(
 
 
 def test_without_the_extra_server_2016_files_are_shown_in_hex_with_how_to_decode_them(
-    qtbot: QtBot, corpus_dir: Path, without_vmcx_extra: None
+    qtbot: QtBot, corpus_dir: Path, without_vmcx_extra: None, runner: Runner
 ) -> None:
     for name, kind in (("test.vmcx", VMCX), ("test.VMRS", VMRS)):
         path = corpus_dir / name
@@ -157,12 +161,11 @@ def test_without_the_extra_server_2016_files_are_shown_in_hex_with_how_to_decode
         facts = inspect_file(path)
         assert facts["decoded"] is False and facts["error"] is None
         assert "pip install 'hvgui[vmcx]'" in facts["note"] and "AGPL" in facts["note"]
-        view = make_file_view(path, facts, Runner(), [])
+        view = make_file_view(path, facts, runner, [], file=bytes_to_show(path, facts))
         qtbot.addWidget(view)
         assert isinstance(view, NotDecodedView)
         assert "Server 2016" in view.note.text() and "hvgui[vmcx]" in view.note.text()
-        first = view.hex.model.data(view.hex.model.index(0, 1))
-        assert str(first).startswith("14 20 28 01")
+        assert shown_text(qtbot, view.hex.model, 0, 1).startswith("14 20 28 01")
         assert view.hex.model.rowCount() == (path.stat().st_size + 15) // 16
         view.hex.close_file()
 
@@ -172,7 +175,7 @@ def test_facts_model_passes_the_model_tester(qtmodeltester, bin_file: Path) -> N
     qtmodeltester.check(model)
 
 
-def test_a_4_gib_bin_opens_at_once(qtbot: QtBot, tmp_path: Path) -> None:
+def test_a_4_gib_bin_opens_at_once(qtbot: QtBot, tmp_path: Path, runner: Runner) -> None:
 
     from hvgui.host import savedstate
 
@@ -181,7 +184,7 @@ def test_a_4_gib_bin_opens_at_once(qtbot: QtBot, tmp_path: Path) -> None:
     with savedstate.BinFile(path, writable=True) as memory:
         memory.write((4 << 30) - 16, b"top of memory!!!")
     facts = inspect_file(path)
-    view = make_file_view(path, facts, Runner(), [])
+    view = make_file_view(path, facts, runner, [], file=bytes_to_show(path, facts))
     qtbot.addWidget(view)
     view.show()
     qtbot.waitExposed(view)
@@ -189,6 +192,6 @@ def test_a_4_gib_bin_opens_at_once(qtbot: QtBot, tmp_path: Path) -> None:
     assert path.stat().st_size > 4 << 30 and path.stat().st_blocks * 512 < 8 * MiB
     view.hex.go_to_offset(path.stat().st_size - 16)
     row = view.hex.table.selectionModel().selectedRows()[0].row()
-    assert view.hex.model.row_bytes(row) == b"top of memory!!!"
+    assert shown_bytes(qtbot, view.hex.model, row) == b"top of memory!!!"
     assert view.hex.model.reads < 10
     view.hex.close_file()

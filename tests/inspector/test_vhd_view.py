@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 from hvgui.cli.main import main
 from hvgui.inspect import VHD, identify, inspect_file
 from hvgui.ui.inspector.vhdx_view import VhdView
-from hvgui.ui.inspector.window import make_file_view
+from hvgui.ui.inspector.window import bytes_to_show, make_file_view
 from hvgui.ui.workers import Runner
 from hvgui.vhdx import create_vhd, create_vhd_differencing, open_disk
 
@@ -49,7 +49,8 @@ def test_an_avhd_is_decoded_with_its_parent_and_locators(avhd: Path) -> None:
 
 def test_the_vhd_view_jumps_to_a_structure(qtbot: QtBot, avhd: Path, tmp_path: Path) -> None:
     runner = Runner()
-    view = make_file_view(avhd, inspect_file(avhd), runner, [])
+    view = make_file_view(avhd, facts := inspect_file(avhd), runner, [],
+                          file=bytes_to_show(avhd, facts))
     qtbot.addWidget(view)
     assert isinstance(view, VhdView)
     structure = view.structure
@@ -72,7 +73,8 @@ def test_a_vhd_chain_has_a_block_map_and_read_path(
     """The block map of an .avhd over its .vhd: the block the child wrote part of is split
     between the two files; its read path names the VHD's states (allocated, sector bitmap)."""
     runner = Runner()
-    view = make_file_view(avhd, inspect_file(avhd), runner, [])
+    view = make_file_view(avhd, facts := inspect_file(avhd), runner, [],
+                          file=bytes_to_show(avhd, facts))
     qtbot.addWidget(view)
     assert isinstance(view, VhdView)
     panel = view.block_panel

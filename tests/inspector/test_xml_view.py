@@ -9,10 +9,11 @@ from pytestqt.qtbot import QtBot
 
 from hvgui.inspect import XML, identify, inspect_file, settings_diff
 from hvgui.ui.inspector.panels import ErrorPanel
-from hvgui.ui.inspector.window import make_file_view
+from hvgui.ui.inspector.window import bytes_to_show, make_file_view
 from hvgui.ui.inspector.xml_models import SettingsDiffModel, XmlTreeModel
 from hvgui.ui.inspector.xml_view import XmlView
 from hvgui.ui.workers import Runner
+from tests.inspector.hex_helpers import shown_bytes
 
 
 def test_settings_diff_names_each_changed_setting(config_pair: tuple[Path, Path]) -> None:
@@ -60,7 +61,7 @@ def test_xml_view_shows_text_tree_and_diff(qtbot: QtBot, config_pair: tuple[Path
     runner.shutdown()
 
 
-def test_hostile_xml_gets_an_error_panel(qtbot: QtBot, tmp_path: Path) -> None:
+def test_hostile_xml_gets_an_error_panel(qtbot: QtBot, tmp_path: Path, runner: Runner) -> None:
     path = tmp_path / "evil.xml"
     text = ('<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">]>\n'
             "<configuration>&lol;</configuration>")
@@ -68,9 +69,10 @@ def test_hostile_xml_gets_an_error_panel(qtbot: QtBot, tmp_path: Path) -> None:
     facts = inspect_file(path)
     assert facts["kind"] == XML
     assert "DOCTYPE" in facts["error"]
-    view = make_file_view(path, facts, Runner(), [])
+    view = make_file_view(path, facts, runner, [], file=bytes_to_show(path, facts))
     qtbot.addWidget(view)
     assert isinstance(view, ErrorPanel)
+    assert shown_bytes(qtbot, view.hex.model, 0)[:2] == b"\xff\xfe"  # type: ignore[attr-defined]
     view.hex.close_file()  # type: ignore[attr-defined]
 
 

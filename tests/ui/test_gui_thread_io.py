@@ -13,6 +13,9 @@ import pytest
 from PySide6.QtWidgets import QApplication, QFormLayout, QLabel
 
 from hvgui.ui import ask
+from hvgui.ui.inspector import InspectorWindow
+from hvgui.ui.inspector.hex_view import HexView
+from hvgui.ui.inspector.panels import WaitingPanel
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.new_host_dialog import NewHostDialog
 from tests.ui.fs_watch import FsWatch, watching
@@ -147,20 +150,41 @@ def test_each_checkpoint_operation_touches_no_file_on_the_gui_thread(
 
 
 def test_inspect_files_touches_no_file_on_the_gui_thread(
-    qtbot: Any, window: MainWindow, answers: Answers, fs: FsWatch
+    qtbot: Any, window: MainWindow, answers: Answers, fs: FsWatch, tmp_path: Path
 ) -> None:
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     fs.clear()
     before = set(QApplication.topLevelWidgets())
     window.acts.cp_inspect.trigger()
     [inspector] = [w for w in QApplication.topLevelWidgets()
-                   if w not in before and type(w).__name__ == "InspectorWindow"]
-    with qtbot.waitSignal(inspector.view_ready, timeout=20000):  # type: ignore[attr-defined]
+                   if w not in before and isinstance(w, InspectorWindow)]
+    with qtbot.waitSignal(inspector.view_ready, timeout=20000):
         pass
-    qtbot.waitUntil(lambda: not inspector.runner.busy, timeout=20000)  # type: ignore[attr-defined]
-    on_gui, on_workers = fs.on_gui_thread(), fs.on_workers()
-    assert on_gui == []
-    assert on_workers
+    qtbot.waitUntil(lambda: not inspector.runner.busy, timeout=20000)
+    opening = fs.on_gui_thread()
+    assert fs.on_workers()
+    # Each file's view in turn: the BIN and VSV show their bytes (a hex dump read by workers).
+    paths = [facts.path for facts in inspector.file_model.files()]
+    assert {path.suffix for path in paths} >= {".vhdx", ".bin", ".vsv"}
+    dumps = []
+
+    def decoded(path: Path) -> bool:
+        view = inspector.view_of(path)
+        return view is not None and not isinstance(view, WaitingPanel)
+
+    for row, path in enumerate(paths):
+        inspector.file_table.selectRow(row)
+        qtbot.waitUntil(lambda p=path: decoded(p), timeout=20000)
+        view = inspector.view_of(path)
+        assert view is not None
+        for hex_view in view.findChildren(HexView):
+            qtbot.waitUntil(lambda h=hex_view: h.model.row_bytes(0) is not None, timeout=20000)
+            dumps.append(path.name)
+            if path.suffix == ".bin":
+                qtbot.wait(50)  # painted with its page
+                inspector.grab().save(str(tmp_path / "inspector-bin.png"))
+    assert {Path(name).suffix for name in dumps} >= {".bin", ".vsv"}
+    assert (opening, fs.on_gui_thread()) == ([], [])
     inspector.close()
     assert answers.errors == []
 

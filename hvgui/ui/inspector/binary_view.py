@@ -10,8 +10,10 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTreeView, QVBoxLayout, QWidget
 
 from hvgui.ui.inspector.facts_model import FactItem, FactsModel
+from hvgui.ui.inspector.hex_model import HexFile
 from hvgui.ui.inspector.hex_view import HexView
 from hvgui.ui.inspector.panels import Banner, heading
+from hvgui.ui.workers import Runner
 
 # Keys of a decoded section that give its position in the file: clicking it shows those bytes.
 _OFFSET_KEYS = ("offset", "file_offset", "data_offset")
@@ -19,9 +21,10 @@ _OFFSET_KEYS = ("offset", "file_offset", "data_offset")
 
 class SavedStateView(QWidget):
     """A BIN or VSV file (or a legacy VHD: the same tree-over-bytes view): the host's decoding
-    of it, and its bytes."""
+    of it, and its bytes (`file`, opened on a worker, read on `runner`'s)."""
 
-    def __init__(self, path: Path, facts: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, path: Path, facts: dict[str, Any], file: HexFile, runner: Runner,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("savedStateView")
         layout = QVBoxLayout(self)
@@ -46,7 +49,7 @@ class SavedStateView(QWidget):
         hint = QLabel(text, self)
         hint.setWordWrap(True)
         layout.addWidget(hint)
-        self.hex = HexView(path, self)
+        self.hex = HexView(file, runner, self)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.tree)
         split.addWidget(self.hex)
@@ -72,7 +75,8 @@ class SavedStateView(QWidget):
 class NotDecodedView(QWidget):
     """A file hvgui recognises (or not) but does not decode: the reason, then the bytes."""
 
-    def __init__(self, path: Path, facts: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, path: Path, facts: dict[str, Any], file: HexFile, runner: Runner,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("notDecodedView")
         layout = QVBoxLayout(self)
@@ -80,5 +84,5 @@ class NotDecodedView(QWidget):
         note = str(facts.get("note") or "Not decoded.")
         self.note = Banner(note, "info", self)
         layout.addWidget(self.note)
-        self.hex = HexView(path, self)
+        self.hex = HexView(file, runner, self)
         layout.addWidget(self.hex, 1)

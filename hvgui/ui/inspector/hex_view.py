@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
@@ -17,7 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hvgui.ui.inspector.hex_model import BYTES_PER_ROW, HexModel
+from hvgui.ui.inspector.hex_model import BYTES_PER_ROW, HexFile, HexModel
+from hvgui.ui.workers import Runner
 
 
 def parse_offset(text: str) -> int | None:
@@ -37,11 +36,11 @@ def parse_offset(text: str) -> int | None:
 
 
 class HexView(QWidget):
-    """A lazily paged hex dump of one file."""
+    """A lazily paged hex dump of one file (opened on a worker, its pages read on `runner`'s)."""
 
-    def __init__(self, path: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, file: HexFile, runner: Runner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = HexModel(path, self)
+        self.model = HexModel(file, runner, self)
         self.table = QTableView(self)
         self.table.setObjectName("hexTable")
         self.table.setAccessibleName("Hex dump")

@@ -35,6 +35,7 @@ from hvgui.ui.inspector.block_map import (
     format_bytes,
 )
 from hvgui.ui.inspector.facts_model import FactsModel
+from hvgui.ui.inspector.hex_model import HexFile
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
 from hvgui.ui.workers import Op, Runner, paused_collections
 
@@ -352,10 +353,12 @@ class VhdxView(QWidget):
 
 class VhdView(QWidget):
     """A legacy VHD/AVHD: its block map, as a VHDX's (a VHD block is allocated or not, and a
-    differencing one's sector bitmap marks its own sectors), and its structure over its bytes."""
+    differencing one's sector bitmap marks its own sectors), and its structure over its bytes
+    (`file`, opened on a worker)."""
 
     def __init__(
-        self, path: Path, facts: dict[str, Any], runner: Runner, parent: QWidget | None = None
+        self, path: Path, facts: dict[str, Any], runner: Runner, file: HexFile,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("vhdView")
@@ -363,7 +366,7 @@ class VhdView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.tabs = QTabWidget(self)
         self.block_panel = BlockMapPanel(path, runner, self)
-        self.structure = SavedStateView(path, facts, self)
+        self.structure = SavedStateView(path, facts, file, runner, self)
         self.tabs.addTab(self.block_panel, "Block map")
         self.tabs.addTab(self.structure, "Structure")
         layout.addWidget(self.tabs, 1)

@@ -53,6 +53,7 @@ from hvgui.inspect import (
 from hvgui.ui.inspector.binary_view import NotDecodedView, SavedStateView
 from hvgui.ui.inspector.delete_preview import DeletePreviewWidget
 from hvgui.ui.inspector.file_models import FileListModel, Roles
+from hvgui.ui.inspector.hex_model import HexFile
 from hvgui.ui.inspector.hex_view import HexView
 from hvgui.ui.inspector.panels import Banner, ErrorPanel, WaitingPanel, replace_tab
 from hvgui.ui.inspector.space_view import SpaceView
@@ -64,34 +65,60 @@ if TYPE_CHECKING:
     from hvgui.backend import HostBackend
 
 
+def shows_bytes(facts: dict[str, Any]) -> bool:
+    """Whether the file's view shows its bytes: a hex view over a HexFile, which the decode's
+    worker opens (a file that could not be decoded shows them if it is a regular file)."""
+    kind = facts.get("kind")
+    if facts.get("error"):
+        return True
+    return not (kind in (VHDX, AVHDX, XML) or (kind in (VMCX, VMRS) and facts.get("decoded")))
+
+
+def bytes_to_show(path: Path, facts: dict[str, Any]) -> HexFile | None:
+    """On a worker: the file opened for its view's hex dump (None: the view shows none; a
+    file that decoded but cannot be opened raises)."""
+    if not shows_bytes(facts):
+        return None
+    try:
+        return HexFile(path)
+    except OSError:
+        if facts.get("error"):
+            return None  # a directory, a device, unreadable: the error says what it is
+        raise
+
+
 def make_file_view(
     path: Path, facts: dict[str, Any], runner: Runner, others: list[tuple[str, PurePath]],
     parent: QWidget | None = None, local_copy: Callable[[PurePath], Path] | None = None,
+    file: HexFile | None = None,
 ) -> QWidget:
     """The view for one file's facts (as `inspect_file` returns them); `others` are the
-    configurations it can be compared with, opened through `local_copy` (the host's)."""
+    configurations it can be compared with, opened through `local_copy` (the host's); `file`:
+    what bytes_to_show opened."""
     kind = facts.get("kind")
     error = facts.get("error")
     if error:
         panel = ErrorPanel(f"{path.name} cannot be decoded", str(error), parent)
-        if not path.is_file():  # a directory or device: no bytes to show
+        if file is None:  # a directory or device: no bytes to show
             return panel
         layout = panel.layout()
         assert isinstance(layout, QVBoxLayout)
         layout.takeAt(layout.count() - 1)  # the stretch: the hex view below takes the room
         layout.addWidget(QLabel("Its bytes:", panel))
-        panel.hex = HexView(path, panel)  # type: ignore[attr-defined]
+        panel.hex = HexView(file, runner, panel)  # type: ignore[attr-defined]
         layout.addWidget(panel.hex, 1)  # type: ignore[attr-defined]
         return panel
     if kind in (VHDX, AVHDX):
         return VhdxView(path, facts, runner, parent)
     if kind == XML or (kind in (VMCX, VMRS) and facts.get("decoded")):
         return XmlView(path, facts, runner, others, parent, local_copy)
+    if file is None:
+        raise OSError(f"{path}: its bytes were not opened")
     if kind == VHD:
-        return VhdView(path, facts, runner, parent)
+        return VhdView(path, facts, runner, file, parent)
     if kind in (BIN, VSV):
-        return SavedStateView(path, facts, parent)
-    return NotDecodedView(path, facts, parent)
+        return SavedStateView(path, facts, file, runner, parent)
+    return NotDecodedView(path, facts, file, runner, parent)
 
 
 def file_details(facts: FileFacts) -> str:
@@ -315,7 +342,8 @@ class InspectorWindow(QMainWindow):
         path, listed_kind, host_path = listed.path, listed.kind, listed.host_path
         host, vm = self.host, self.vm  # the worker holds no reference to the window
 
-        def decode(progress: Any, cancel: Any) -> tuple[dict[str, Any], list[tuple[str, PurePath]]]:
+        def decode(progress: Any, cancel: Any) -> tuple[
+                dict[str, Any], list[tuple[str, PurePath]], HexFile | None]:
             facts = inspect_file(path)
             targets = diff_targets(host, vm, path, host_path) if facts.get("kind") in (
                 XML, VMCX, VMRS) and not facts.get("error") else []
@@ -325,7 +353,7 @@ class InspectorWindow(QMainWindow):
                     "A raw disk (in this lab, a file standing for a physical disk): no format "
                     "to decode, its bytes are the disk's bytes. Checkpoints do not capture it: "
                     "applying one leaves this data as it is now."))
-            return facts, targets
+            return facts, targets, bytes_to_show(path, facts)
 
         op = Op(self.runner, decode, label=path.name)
         op.success(lambda answer: self._decoded(path, *answer))
@@ -345,14 +373,17 @@ class InspectorWindow(QMainWindow):
         self.view_ready.emit(path)
 
     def _decoded(self, path: Path, facts: dict[str, Any],
-                 targets: list[tuple[str, PurePath]]) -> None:
+                 targets: list[tuple[str, PurePath]], file: HexFile | None) -> None:
         self._ops.pop(path, None)
         if self._closed:
+            if file is not None:
+                file.close()
             return
         host = self.host
         local_copy = None if host is None else host.local_copy
         try:
-            view = make_file_view(path, facts, self.runner, targets, self.stack, local_copy)
+            view = make_file_view(path, facts, self.runner, targets, self.stack, local_copy,
+                                  file)
         except (HvError, OSError) as exc:
             view = ErrorPanel(f"{path.name} cannot be shown", str(exc), self.stack)
         self._replace_view(path, view)
