@@ -31,7 +31,7 @@ Closer = Callable[[InspectorWindow], None]  # the close_after fixture
 
 
 def _listed(qtbot: QtBot, window: InspectorWindow) -> None:
-    """Wait for the host's files (listed off the GUI thread)."""
+    """Wait for the files (listed off the GUI thread)."""
     qtbot.waitUntil(lambda: window.listing == 0, timeout=10000)
 
 
@@ -44,6 +44,7 @@ def _press_f5(qtbot: QtBot, window: InspectorWindow) -> None:
 
 def _decoded(qtbot: QtBot, window: InspectorWindow, row: int) -> QWidget:
     """Select file `row` and wait for its view (decoded off the GUI thread)."""
+    _listed(qtbot, window)
     window.file_table.selectRow(row)
     path = window.file_model.files()[row].path
     qtbot.waitUntil(lambda: (view := window.view_of(path)) is not None
@@ -143,6 +144,7 @@ def test_engine_chain_view_shows_headers_parent_and_findings(
     window = InspectorWindow(path=child)
     qtbot.addWidget(window)
     close_after(window)
+    _listed(qtbot, window)
     assert [f.path for f in window.file_model.files()] == [child, base]
     view = _decoded(qtbot, window, 0)
     assert isinstance(view, VhdxView)

@@ -209,3 +209,23 @@ def test_the_memory_file_size_shows_once_a_worker_looked_it_up(
     window.details.tabs.setCurrentIndex(1)  # Memory
     qtbot.wait(50)
     window.details.grab().save(str(tmp_path / "memory-size.png"))
+
+
+def test_inspecting_one_file_lists_its_chain_on_a_worker(
+    qtbot: Any, host_dir: Path, fs: FsWatch
+) -> None:
+    """`hvgui --inspect FILE` (and a lesson's "look at this file"): the chain is read off the
+    GUI thread, the window up at once."""
+    from hvgui.ui.inspector import open_inspector
+
+    [running] = (host_dir / "Virtual Hard Disks").glob("*.avhdx")
+    fs.clear()
+    inspector = open_inspector(None, path=running)
+    qtbot.addWidget(inspector)
+    assert inspector.isVisible() and inspector.file_model.rowCount() == 0  # not read here
+    with qtbot.waitSignal(inspector.view_ready, timeout=20000):
+        pass
+    qtbot.waitUntil(lambda: not inspector.runner.busy, timeout=20000)
+    assert fs.on_gui_thread() == []
+    assert [f.path.suffix for f in inspector.file_model.files()] == [".avhdx", ".vhdx"]
+    inspector.close()

@@ -174,7 +174,8 @@ class InspectorWindow(QMainWindow):
     """See the module docstring. Give either `host` + `vm` (+ `snapshot`, None for Now) or
     `path` (one file).
 
-    Signals: listed(): the host's files are listed (`file_model` holds them, `listing` is 0);
+    Signals: listed(): the files are listed, off the GUI thread (`file_model` holds them,
+    `listing` is 0);
     view_ready(Path): a file's view is in place (decoded, or why it cannot be)."""
 
     listed = Signal()
@@ -209,45 +210,42 @@ class InspectorWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.list_problem: str | None = None
         self.listing = 0  # host file lists being read (each a round trip or more)
-        self.file_model = FileListModel(self._list_path() if host is None else [], self)
+        self.file_model = FileListModel([], self)
         self.tabs.addTab(self._files_page(), "&Files")
         if host is not None and vm is not None:
             self._add_host_tabs(host, vm, snapshot)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.refresh)
-        if host is not None:
-            self._list_in_background(None)
-        elif self.file_model.rowCount():
-            self.file_table.selectRow(0)
+        self._list_in_background(None)
 
     # -- the file list ----------------------------------------------------------------------
-    def _list_path(self) -> list[FileFacts]:
-        """The one file inspected (`path`) and its chain."""
-        assert self.path is not None
-        self.list_problem = None
-        self.setWindowTitle(f"Inspect — {self.path.name}")
-        try:
-            return files_of(self.path)
-        except (HvError, OSError) as exc:
-            self.list_problem = str(exc)
-            return []
-
     def _list_in_background(self, current: Path | None) -> None:
-        """List the host's files (a remote host's each copied in part first) in the
-        background; select `current` again when it is still listed."""
-        host, vm, snapshot = self.host, self.vm, self.snapshot
-        assert host is not None and vm is not None
-        self.setWindowTitle("Inspect Files — reading the host's files…")
+        """List the host's files (a remote host's each copied in part first), or the one file
+        inspected (`path`) and its chain, in the background; select `current` again when it
+        is still listed."""
+        host, vm, snapshot, path = self.host, self.vm, self.snapshot, self.path
         self.listing += 1
+        if host is None:
+            assert path is not None
+            title = f"Inspect — {path.name}"
+            self.setWindowTitle(f"{title} — reading…")
 
-        def listing(_progress: Any, _cancel: Any) -> tuple[str, list[FileFacts]]:
-            name = (host.get_vm(vm).name + " (Now)" if snapshot is None
-                    else host.get_snapshot(vm, snapshot).name)
-            return f"Inspect Files — {name}", checkpoint_files(host, vm, snapshot)
+            def listing(_progress: Any, _cancel: Any) -> tuple[str, list[FileFacts]]:
+                assert path is not None
+                return title, files_of(path)
+        else:
+            assert vm is not None
+            title = "Inspect Files"
+            self.setWindowTitle("Inspect Files — reading the host's files…")
+
+            def listing(_progress: Any, _cancel: Any) -> tuple[str, list[FileFacts]]:
+                name = (host.get_vm(vm).name + " (Now)" if snapshot is None
+                        else host.get_snapshot(vm, snapshot).name)
+                return f"Inspect Files — {name}", checkpoint_files(host, vm, snapshot)
 
         Op(self.runner, listing, label="Inspect Files").success(
             lambda answer: self._listed(answer, current)).failure(
-            lambda exc: self._listed(("Inspect Files", []), current, str(exc))
+            lambda exc: self._listed((title, []), current, str(exc))
         ).run_in_background()
 
     def _listed(self, answer: tuple[str, list[FileFacts]], current: Path | None,
@@ -410,15 +408,7 @@ class InspectorWindow(QMainWindow):
             self.stack.removeWidget(view)
             view.deleteLater()
             del self._views[path]
-        if self.host is not None:
-            self._list_in_background(current)
-            self._refresh_host_tabs()
-            return
-        self.file_model.set_files(self._list_path())
-        self.list_banner.setText(self.list_problem or "")
-        self.list_banner.setVisible(bool(self.list_problem))
-        rows = [f.path for f in self.file_model.files()]
-        self.file_table.selectRow(rows.index(current) if current in rows else 0)
+        self._list_in_background(current)
         self._refresh_host_tabs()
 
     def _refresh_host_tabs(self) -> None:
