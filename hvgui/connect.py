@@ -40,15 +40,27 @@ __all__ = [
 
 
 def open_backend(
-    location: Path | str | None, *, create: bool = False, progress: Progress | None = None
+    location: Path | str | None, *, create: bool = False, progress: Progress | None = None,
+    isolated: bool = False,
 ) -> HostBackend:
     """The host at `location` (its `HostBackend.location`): a lab host's folder, which must
-    be one already unless `create` (None: the user's default lab host, made on first use)."""
+    be one already unless `create` (None: the user's default lab host, made on first use).
+    `isolated`: its operations each run in a child process (the window's: its GUI thread
+    never shares an interpreter lock with the work; hvctl is a process of its own)."""
+    host = _lab_host_class(isolated)
+    if location is None:
+        return host.open(None, progress=progress)
+    return host.open(location, create=create, progress=progress)
+
+
+def _lab_host_class(isolated: bool) -> type[Host]:
+    if isolated:
+        from hvgui.host.isolated import IsolatedHost
+
+        return IsolatedHost
     from hvgui.host import Host  # the whole host: loaded when one is opened
 
-    if location is None:
-        return Host.open(None, progress=progress)
-    return Host.open(location, create=create, progress=progress)
+    return Host
 
 
 def connect_to_server(settings: ConnectionSettings) -> HostBackend:
@@ -68,13 +80,13 @@ def lab_location(folder: Path | str) -> str:
     return str(norm(folder))
 
 
-def new_lab_host(folder: Path | str, windows_root: str | None = None) -> HostBackend:
+def new_lab_host(
+    folder: Path | str, windows_root: str | None = None, *, isolated: bool = False
+) -> HostBackend:
     """A new, empty lab host in `folder`, a missing or empty folder (New Host, new-host);
     `windows_root`: the Windows host's folder its configurations name (default
-    C:\\ProgramData\\Microsoft\\Windows\\Hyper-V)."""
-    from hvgui.host import Host
-
-    return Host.new(folder, windows_root=windows_root)
+    C:\\ProgramData\\Microsoft\\Windows\\Hyper-V); `isolated` as for open_backend."""
+    return _lab_host_class(isolated).new(folder, windows_root=windows_root)
 
 
 def default_windows_root() -> str:

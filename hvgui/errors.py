@@ -20,6 +20,18 @@ class HvError(Exception):
         self.problem = problem
         super().__init__(f"{self.subject}: {problem}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable whatever a subclass's __init__ takes (an operation run in a child process
+        # raises it in the window: hvgui/host/isolated.py): rebuilt from its state, not re-run.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(kind: type[HvError], args: tuple[Any, ...], state: dict[str, Any]) -> HvError:
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class Finding(NamedTuple):
     """One problem a check found, not raised: Test-VHD's over a disk chain, the host check's

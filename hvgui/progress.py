@@ -15,6 +15,17 @@ Progress = Callable[[float, str], None]
 # The phase of a merge, whoever runs it: the VHDX engine and every host (backend.phases.Phase).
 MERGE_PHASE = "Merge in progress"
 
+# How much lower than the GUI thread's the priority of the window's long work is (nice steps):
+# its pool threads (hvgui/ui/workers.py) and the child processes its lab host's operations run
+# in (hvgui/host/isolated.py). On Linux the scheduler gives a session's threads one share of
+# the cores between them (autogroup): at the same priority, our own workers copying in the
+# kernel took the GUI thread's turns. Lower, they yield the core to it when it wakes; much
+# lower (nice 19), a worker thread holding the interpreter lock waits so long for a core that
+# the GUI thread waits for the lock instead; nice 10 has that too, less often, which is why
+# the operations run in child processes (benchmarks/README.md, "Worker threads below the GUI
+# thread" and "Operations in child processes").
+WORKER_NICE_STEPS = 10
+
 
 class Cancelled(Exception):
     """Raised inside an operation when its CancelToken was cancelled at a safe point."""
@@ -32,6 +43,10 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a cancel; True if cancelled."""
+        return self._event.wait(timeout)
 
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():

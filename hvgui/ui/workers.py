@@ -31,7 +31,7 @@ from PySide6.QtCore import (
 )
 from shiboken6 import isValid
 
-from hvgui.progress import CancelToken, Progress
+from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
 
 OpFunction = Callable[[Progress, CancelToken], Any]
 
@@ -70,15 +70,6 @@ def paused_collections() -> Iterator[None]:
 _PROGRESS_INTERVAL = 0.05
 _PHASE_SHOWN = 0.3
 _PHASES_KEPT = 8  # phases waiting to be shown, at most (the newest)
-
-# How much lower than the GUI thread's the pool threads' priority is (nice steps). On Linux the
-# scheduler gives a session's threads one share of the cores between them (autogroup): at the
-# same priority, our own workers copying in the kernel took the GUI thread's turns. Lower, they
-# yield the core to it when it wakes; much lower (nice 19), a worker holding the interpreter
-# lock waits so long for a core that the GUI thread waits for the lock instead; nice 10 has
-# that too, less often (benchmarks/README.md, "Worker threads below the GUI thread").
-WORKER_NICE_STEPS = 10
-
 
 def lower_this_thread() -> None:
     """Give the calling pool thread the workers' priority: the main thread's nice value plus

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
 
 from hvgui.errors import HvError
-from hvgui.progress import Cancelled, CancelToken, Progress
+from hvgui.progress import WORKER_NICE_STEPS, Cancelled, CancelToken, Progress
 from hvgui.ui import workers
 from hvgui.ui.workers import Op, Runner
 
@@ -224,7 +224,7 @@ def test_pool_threads_run_below_the_gui_thread(qtbot: Any, runner: Runner) -> No
     for _ in range(2):  # every job, on a new pool thread or one that ran a job before
         op = Op(runner, work).run_in_background()
         qtbot.waitUntil(lambda op=op: op.done, timeout=5000)
-    expected = min(19, before + workers.WORKER_NICE_STEPS)
+    expected = min(19, before + WORKER_NICE_STEPS)
     assert seen == [(expected, before), (expected, before)]
     assert _nice_of(gui) == before
 

@@ -1,0 +1,154 @@
+"""The child side of a lab-host operation run in its own process (the parent: isolated.py).
+
+`python -m hvgui.host.childproc` reads one request from its stdin (the host's folder, the
+`Host` method's name and arguments), opens the host as any process does (`Host.open`: an
+operation a dead child left half-done is finished or rolled back first) and runs the method,
+writing what it reports to its stdout: progress (throttled; a new phase always), then the
+return value or the exception. Its stdin stays open for the parent's cancel; when it closes
+(the parent ended or gave up) the operation is cancelled at its next safe point.
+
+Frames both ways: a 4-byte big-endian length, then a pickle. Only the parent, a process of
+the same program and user that started this one, writes to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import struct
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from hvgui.progress import CancelToken
+
+_HEADER = struct.Struct(">I")
+CANCEL = "cancel"  # the parent's one message after the request
+# Progress is sent at most this often (seconds), a new phase at once: the window shows it no
+# oftener (hvgui/ui/workers.py), and each frame wakes the parent's thread.
+PROGRESS_INTERVAL = 0.05
+
+
+def write_frame(stream: IO[bytes], message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next message; EOFError when the other side closed the pipe (or died)."""
+    length = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
+    return pickle.loads(_read_exact(stream, length))  # our own parent or child
+
+
+def _read_exact(stream: IO[bytes], length: int) -> bytes:
+    parts: list[bytes] = []
+    while length:
+        chunk = stream.read(length)
+        if not chunk:
+            raise EOFError("the pipe was closed")
+        parts.append(chunk)
+        length -= len(chunk)
+    return b"".join(parts)
+
+
+class _Sender:
+    """Frames to the parent from the operation's thread; after the parent is gone, none."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._last = (0.0, "")  # when the last progress was sent, and its phase
+        self._pending: tuple[float, str] | None = None
+        self.gone = False
+
+    def send(self, message: object) -> None:
+        with self._lock:
+            if self.gone:
+                return
+            try:
+                write_frame(self._stream, message)
+            except OSError:  # the parent closed the pipe: the listener cancels the work
+                self.gone = True
+
+    def progress(self, fraction: float, phase: str) -> None:
+        now = time.monotonic()
+        if phase == self._last[1] and now - self._last[0] < PROGRESS_INTERVAL:
+            self._pending = (fraction, phase)
+            return
+        self.flush()
+        self._last = (now, phase)
+        self.send(("progress", fraction, phase))
+
+    def flush(self) -> None:
+        """Send the last report held back, if any (before a new phase or the result)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.send(("progress", *pending))
+
+
+def _listen(stream: IO[bytes], cancel: CancelToken) -> None:
+    """The parent's cancel, or its pipe closing: either cancels the operation."""
+    while True:
+        try:
+            message = read_frame(stream)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            break
+        if message == CANCEL:
+            break
+    cancel.cancel()
+
+
+def _lower_priority(nice: int) -> None:
+    """Run at the nice value the parent asked for (the window's long work is below its GUI
+    thread: hvgui.progress.WORKER_NICE_STEPS). Nothing where it cannot be set."""
+    if hasattr(os, "setpriority"):
+        # Asked for higher than this process has (not allowed): it stays where it is.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
+def _sendable(error: BaseException, root: str) -> BaseException:
+    """`error`, or, when it cannot cross the pipe, a HostError saying the same."""
+    try:
+        pickle.dumps(error)
+    except Exception:  # any pickling failure: sent as words
+        from hvgui.host.errors import HostError
+
+        return HostError(root, f"{type(error).__name__}: {error}")
+    return error
+
+
+def main() -> int:
+    # Unbuffered: the listener's read blocks without holding a buffer's lock, which the
+    # interpreter would wait for at exit.
+    source = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not break a frame
+    request: dict[str, Any] = read_frame(source)
+    _lower_priority(int(request["nice"]))
+    cancel = CancelToken()
+    threading.Thread(target=_listen, args=(source, cancel), daemon=True).start()
+    sender = _Sender(out)
+    sender.send(("started", os.getpid()))
+    try:
+        from hvgui.host.host import Host
+
+        host = Host.open(request["root"], create=False)
+        # The parent's view wins where it is stricter (a folder it opened read-only).
+        host.lock.read_only = host.lock.read_only or request["read_only"]
+        method = getattr(host, request["method"])
+        result = method(*request["args"], progress=sender.progress, cancel=cancel,
+                        **request["kwargs"])
+        sender.flush()
+        sender.send(("result", result))
+    except Exception as exc:  # every error goes to the parent, which raises it
+        sender.flush()
+        sender.send(("error", _sendable(exc, str(request["root"]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

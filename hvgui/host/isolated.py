@@ -1,0 +1,188 @@
+"""A lab host whose long operations each run in a child process (as Hyper-V Manager's run in
+VMMS, not in the console): the window's GUI thread then never waits for an interpreter lock
+held by the thread doing the work (benchmarks/README.md, "Operations in child processes").
+
+The host keeps its state on disk and every change runs under the cross-process host lock as
+a journalled transaction, so the child opens the same folder and runs the very same method
+(childproc.py). Here, the parent side: `run_in_child` starts it, relays its progress, hands it
+the caller's cancel, and returns its result or raises its exception (the same type and
+words); a child that dies becomes one HostError naming the host and how it ended. What it
+left half-done is finished or rolled back by the next operation, as after any crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hvgui
+from hvgui.host import checkpoint_ops, storage_ops, vm_ops
+from hvgui.host.childproc import CANCEL, read_frame, write_frame
+from hvgui.host.errors import HostError
+from hvgui.host.host import Host
+from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
+
+# The child's stdin, seen from the parent's thread that waits for a cancel.
+_CANCEL_POLL = 0.05
+
+
+def _runs_in_child(name: str) -> bool:
+    """The rule: an operation (a function of an operation module bound on Host) taking
+    `progress` and `cancel`, i.e. one that may take long. Reads, the guest's I/O and the
+    host's own settings stay in this process."""
+    function = getattr(Host, name, None)
+    if not callable(function) or getattr(function, "__module__", "") not in _OPERATION_MODULES:
+        return False
+    parameters = inspect.signature(function).parameters
+    return "progress" in parameters and "cancel" in parameters
+
+
+_OPERATION_MODULES = {m.__name__ for m in (vm_ops, checkpoint_ops, storage_ops)}
+CHILD_OPERATIONS = tuple(sorted(n for n in dir(Host) if not n.startswith("_")
+                                and _runs_in_child(n)))
+
+
+def _child_nice() -> int:
+    """The nice value of the window's long work: this process's (its main thread's, on
+    Linux) plus WORKER_NICE_STEPS."""
+    if not hasattr(os, "getpriority"):
+        return 0
+    return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICE_STEPS)
+
+
+def _child_command() -> tuple[list[str], dict[str, str], int]:
+    """How to start a child that imports this very hvgui (its folder first on the path)."""
+    package_parent = str(Path(hvgui.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)  # Windows: no nice values
+    return [sys.executable, "-m", "hvgui.host.childproc"], env, flags
+
+
+def _how_it_ended(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"ended with exit code {code} before it answered"
+
+
+def run_in_child(
+    host: Host,
+    method: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    started: Callable[[int], None] | None = None,
+) -> Any:
+    """`getattr(host, method)(*args, **kwargs, progress=..., cancel=...)`, run by a child
+    process on the same folder; blocks the calling thread (a worker) until it ends.
+    `started(pid)` is told the child's process id once it runs."""
+    command, env, flags = _child_command()
+    request = {
+        "root": str(host.root), "method": method, "args": tuple(args),
+        "kwargs": dict(kwargs or {}), "read_only": host.read_only, "nice": _child_nice(),
+    }
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env, creationflags=flags)
+    assert child.stdin is not None and child.stdout is not None
+    to_child, from_child = child.stdin, child.stdout
+    writing = threading.Lock()
+    finished = threading.Event()
+
+    def close_pipe() -> None:
+        """Closing the child's stdin cancels what it runs (or lets it exit after)."""
+        with writing, contextlib.suppress(OSError):
+            to_child.close()
+
+    def watch_cancel(token: CancelToken) -> None:
+        while not finished.is_set():
+            if token.wait(_CANCEL_POLL):
+                # OSError, ValueError: it ended meanwhile (its pipe broken or closed).
+                with writing, contextlib.suppress(OSError, ValueError):
+                    write_frame(to_child, CANCEL)
+                return
+
+    try:
+        try:
+            with writing:
+                write_frame(to_child, request)
+        except BrokenPipeError:
+            pass  # it died before reading the request: said below
+        else:
+            if cancel is not None:
+                threading.Thread(target=watch_cancel, args=(cancel,), daemon=True,
+                                 name=f"cancel {method}").start()
+            answered, value = _relay(from_child, progress, started)
+            if answered:
+                return value
+    finally:
+        finished.set()
+        close_pipe()
+        from_child.close()
+        code = child.wait()  # never leave a zombie (its pid would count as alive)
+    raise HostError(
+        host.root, f"the process running {method} (pid {child.pid}) {_how_it_ended(code)}; "
+        "what it left half-done is finished or rolled back by the next operation")
+
+
+def _relay(
+    from_child: Any, progress: Progress | None, started: Callable[[int], None] | None
+) -> tuple[bool, Any]:
+    """The child's reports until its answer: (True, its result), its exception raised, or
+    (False, None) when it died first."""
+    while True:
+        try:
+            message = read_frame(from_child)
+        except EOFError:
+            return False, None
+        kind = message[0]
+        if kind == "progress":
+            if progress is not None:
+                progress(message[1], message[2])
+        elif kind == "started":
+            if started is not None:
+                started(message[1])
+        elif kind == "result":
+            return True, message[1]
+        elif kind == "error":
+            raise message[1]
+
+
+def _in_child(name: str) -> Callable[..., Any]:
+    signature = inspect.signature(getattr(Host, name))
+    own = next(iter(signature.parameters))  # the HostCore the function takes first
+
+    def method(self: IsolatedHost, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        arguments = dict(bound.arguments)
+        del arguments[own]
+        progress = arguments.pop("progress", None)
+        cancel = arguments.pop("cancel", None)
+        return run_in_child(self, name, (), arguments, progress=progress, cancel=cancel)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(Host, name).__doc__
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    return method
+
+
+class IsolatedHost(Host):
+    """A lab host whose operations (CHILD_OPERATIONS) each run in a child process; reading,
+    the guest's I/O and the host's settings run here, as on Host."""
+
+
+for _name in CHILD_OPERATIONS:
+    setattr(IsolatedHost, _name, _in_child(_name))

@@ -1,0 +1,195 @@
+"""A lab host whose operations run in child processes (hvgui/host/isolated.py): the same
+results and errors as in-process, progress in phases, cancel, a child killed or orphaned
+mid-operation, and every error type crossing the pipe intact."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pickle
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hvgui.backend.errors
+import hvgui.hyperv.errors
+import hvgui.vhdx.errors
+from hvgui.backend.protocol import HostBackend
+from hvgui.connect import new_lab_host, open_backend
+from hvgui.errors import HvError
+from hvgui.guest.guest import Guest
+from hvgui.host import Host, NotFoundError
+from hvgui.host.isolated import CHILD_OPERATIONS, IsolatedHost, run_in_child
+from hvgui.progress import MERGE_PHASE, WORKER_NICE_STEPS, Cancelled, CancelToken
+
+MiB = 1 << 20
+
+
+def _merge_host(root: Path, data: int = 24 * MiB) -> Host:
+    """VM "Merge" whose checkpoint "Before"'s delete merges `data` bytes of the running disk."""
+    host = Host.open(root)
+    host.new_vm("Merge", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=4 * data)
+    host.start_vm("Merge")
+    Guest(host, "Merge").run_workload(data + data // 4, path="/base.bin")
+    host.checkpoint_vm("Merge", snapshot_name="Before")
+    Guest(host, "Merge").run_workload(data, path="/big.bin")
+    return host
+
+
+def _clean(root: Path) -> None:
+    """test-host: no finding, no operation left half-done."""
+    host = Host.open(root, create=False)
+    assert [f for f in host.check() if f.is_problem] == []
+    assert list(host.layout.journal_dir.iterdir()) == []
+
+
+def test_the_operations_in_children_are_the_facades_long_ones() -> None:
+    """Every operation of Host taking progress and cancel runs in a child; local_copy (the
+    lab's files are local: nothing runs) and the plumbing `operation` do not."""
+    facade = {name for name in dir(Host) if not name.startswith("_")
+              and callable(getattr(Host, name))
+              and {"progress", "cancel"} <= set(inspect.signature(getattr(Host, name)).parameters)}
+    assert set(CHILD_OPERATIONS) == facade - {"local_copy", "operation"}
+    backend_ops = {name for name, _ in inspect.getmembers(HostBackend, inspect.isfunction)
+                   if {"progress", "cancel"} <= set(inspect.signature(
+                       getattr(HostBackend, name)).parameters)}
+    assert backend_ops - {"local_copy"} <= set(CHILD_OPERATIONS)
+    assert {"remove_snapshot", "checkpoint_vm", "export_vm", "move_storage", "new_vm"} <= set(
+        CHILD_OPERATIONS)
+
+
+def test_a_delete_with_a_merge_runs_in_another_process_and_reports_its_phases(
+    tmp_path: Path,
+) -> None:
+    _merge_host(tmp_path / "host")
+    host = open_backend(tmp_path / "host", isolated=True)
+    assert isinstance(host, IsolatedHost)
+    vm_id = host.get_vm("Merge").id
+    phases: list[str] = []
+    owners: set[int] = set()
+    nice: set[int] = set()
+
+    def progress(fraction: float, phase: str) -> None:
+        if not phases or phases[-1] != phase:
+            phases.append(phase)
+        record = host.status_board.read(vm_id)  # as the window's poll reads it
+        if record is not None:
+            owners.add(record["pid"])
+            if sys.platform.startswith("linux"):  # the child's main thread runs the work
+                nice.add(os.getpriority(os.PRIO_PROCESS, record["pid"]))
+
+    result = host.remove_snapshot("Merge", "Before", progress=progress)
+    assert result.operation == "Delete"
+    assert any(e.action == "merged" for e in result.events), result.events
+    assert host.list_snapshots("Merge") == []
+    assert phases[0] == "Deleting Checkpoint" and MERGE_PHASE in phases, phases
+    assert owners and os.getpid() not in owners  # the child's record, alive while it ran
+    if sys.platform.startswith("linux"):  # below this process, as the window's workers are
+        assert nice == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE_STEPS)}
+    assert host.status_board.read(vm_id) is None  # and cleared when it ended
+    _clean(tmp_path / "host")
+
+
+def test_results_and_errors_are_the_in_process_ones(tmp_path: Path) -> None:
+    host = new_lab_host(tmp_path / "host", isolated=True)
+    assert isinstance(host, IsolatedHost)
+    made = host.new_vm("A", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=16 * MiB)
+    assert made.operation == "New" and made.vm_id == host.get_vm("A").id
+    snap = host.checkpoint_vm("A", snapshot_name="one").snapshot
+    assert snap is not None and snap.name == "one"
+    assert [s.name for s in host.list_snapshots("A")] == ["one"]
+    with pytest.raises(NotFoundError, match=r"^B: no VM with this name or Id on this host$"):
+        host.checkpoint_vm("B")
+    # Positional and keyword arguments as the facade takes them.
+    host.rename_snapshot("A", "one", "two")
+    assert [s.name for s in host.list_snapshots("A")] == ["two"]
+
+
+def test_cancel_reaches_the_child_and_arrives_as_cancelled(tmp_path: Path) -> None:
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    cancel = CancelToken()
+    with pytest.raises(Cancelled):
+        host.export_vm("Merge", tmp_path / "out",
+                       progress=lambda _f, _p: cancel.cancel(), cancel=cancel)
+    assert not (tmp_path / "out" / "Merge").exists()  # a cancelled export leaves nothing
+    _clean(tmp_path / "host")
+
+
+def test_a_killed_child_is_one_clear_error_and_the_next_operation_recovers(
+    tmp_path: Path,
+) -> None:
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    child: list[int] = []
+
+    def kill_in_merge(_fraction: float, phase: str) -> None:
+        if phase == MERGE_PHASE and child:
+            os.kill(child.pop(), signal.SIGKILL)
+
+    if sys.platform == "win32":
+        pytest.skip("SIGKILL is POSIX's")
+    with pytest.raises(hvgui.backend.errors.HostError) as failed:
+        run_in_child(host, "remove_snapshot", ("Merge", "Before"), progress=kill_in_merge,
+                     started=child.append)
+    assert str(failed.value).startswith(f"{host.root}: the process running remove_snapshot")
+    assert "was killed by SIGKILL" in str(failed.value)
+    assert list(host.layout.journal_dir.glob("*.json"))  # the merge's journal, left behind
+    # The next operation's child finishes or rolls it back (Host.open), then runs.
+    host.checkpoint_vm("Merge", snapshot_name="After")
+    assert "After" in [s.name for s in host.list_snapshots("Merge")]
+    _clean(tmp_path / "host")
+
+
+class _ParentGone(Exception):
+    pass
+
+
+def test_a_child_whose_parent_closes_the_pipe_cancels_and_exits(tmp_path: Path) -> None:
+    """The parent stops listening mid-export (as when the window's process ends): the child
+    cancels at its next safe point and exits; nothing is left half-done."""
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+
+    def parent_gives_up(_fraction: float, _phase: str) -> None:
+        raise _ParentGone
+
+    with pytest.raises(_ParentGone):  # returns only once the child has exited
+        host.export_vm("Merge", tmp_path / "out", progress=parent_gives_up)
+    assert not (tmp_path / "out" / "Merge").exists()
+    assert host.status_board.read_all() == {}
+    _clean(tmp_path / "host")
+
+
+def _all_error_types() -> list[type[BaseException]]:
+    import hvgui.host.host  # noqa: F401 (loads every module the host raises from)
+
+    found: list[type[BaseException]] = [Cancelled]
+    stack: list[type[BaseException]] = [HvError]
+    while stack:
+        kind = stack.pop()
+        found.append(kind)
+        stack.extend(kind.__subclasses__())
+    return found
+
+
+def _example(kind: type[BaseException]) -> BaseException:
+    parameters = list(inspect.signature(kind.__init__).parameters)[1:]
+    values: dict[str, Any] = {"locator": {"relative_path": "..\\a.vhdx"}, "folder": Path("/x")}
+    return kind(*(values.get(name, f"{name} text") for name in parameters))
+
+
+def test_every_error_the_host_can_raise_crosses_the_pipe_intact() -> None:
+    kinds = _all_error_types()
+    modules = {k.__module__ for k in kinds}
+    assert {hvgui.backend.errors.__name__, hvgui.vhdx.errors.__name__} <= modules
+    assert hvgui.hyperv.errors.ConnectError in kinds
+    for kind in kinds:
+        error = _example(kind)
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is kind
+        assert str(back) == str(error)
+        assert vars(back) == vars(error)
