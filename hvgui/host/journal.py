@@ -377,6 +377,9 @@ def in_flight_paths(journal_dir: Path) -> dict[str, set[Path]]:
         for action in record.get("actions") or []:
             if isinstance(action, dict):
                 values += [action.get(key) for key in _PATH_KEYS.get(str(action.get("op")), ())]
+                if action.get("op") == "merge" and isinstance(action.get("dest"), str):
+                    # a cut stream's marker and third name are the merge's too
+                    values += [str(p) for p in vhdx.stream_names(action["dest"])]
         out.setdefault(record["vm_id"], set()).update(
             norm(v) for v in values if isinstance(v, str) and v
         )

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         merge_vhd,
         stream_growth,
         stream_marker,
+        stream_names,
     )
     from hvgui.vhdx.vhd import VhdImage
     from hvgui.vhdx.vhd_create import create_vhd, create_vhd_differencing
@@ -80,7 +81,7 @@ _HOME = {
     "convert_vhd": "convert",
     "VhdInfo": "vhdx_info", "dump_vhdx": "dump", "get_vhd": "vhdx_info",
     "MergeResult": "merge", "merge_vhd": "merge", "stream_growth": "merge",
-    "stream_marker": "merge", "marked_destination": "merge",
+    "stream_marker": "merge", "stream_names": "merge", "marked_destination": "merge",
     "ChainLink": "walk", "walk_chain": "walk",
     # The legacy VHD format (read, and AVHD children created and written).
     "VhdImage": "vhd", "create_vhd": "vhd_create", "create_vhd_differencing": "vhd_create",
@@ -128,6 +129,7 @@ __all__ = [
     "set_read_only",
     "stream_growth",
     "stream_marker",
+    "stream_names",
     "test_vhd",
     "walk_chain",
 ]

@@ -434,10 +434,20 @@ def stream_marker(destination: str | os.PathLike[str]) -> Path:
     return dest.with_name(dest.name + MARKER_SUFFIX)
 
 
+_STREAM_SUFFIXES = (MARKER_SUFFIX, MARKER_SUFFIX + "-new")  # the marker, the third name
+
+
+def stream_names(destination: str | os.PathLike[str]) -> list[Path]:
+    """Every name a streamed merge into `destination` may leave beside it while cut: the
+    marker (steps 1-6) and the third name (step 4)."""
+    dest = Path(destination)
+    return [dest.with_name(dest.name + suffix) for suffix in _STREAM_SUFFIXES]
+
+
 def marked_destination(path: str | os.PathLike[str]) -> Path | None:
     """The destination whose stream marker (or its third name, step 4) `path` is, or None."""
     p = Path(path)
-    for suffix in (MARKER_SUFFIX, MARKER_SUFFIX + "-new"):
+    for suffix in _STREAM_SUFFIXES:
         if p.name.endswith(suffix) and len(p.name) > len(suffix):
             return p.with_name(p.name[: -len(suffix)])
     return None
@@ -570,7 +580,7 @@ def _stream(
 def _take_name(child: Path, destination: Path) -> None:
     """Step 4: a third name of the child renamed over the destination (the marker stays, so
     that a rerun naming no destination still finds it)."""
-    name = destination.with_name(destination.name + MARKER_SUFFIX + "-new")
+    name = stream_names(destination)[1]
     try:
         os.link(child, name)
     except FileExistsError:

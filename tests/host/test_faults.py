@@ -29,7 +29,7 @@ from hvgui.host import Host
 from hvgui.host.errors import HostError
 
 from .faults import Plan, injected
-from .hosthelpers import MARK, MiB, build_chain, contents, digest, write_now
+from .hosthelpers import MARK, MiB, build_chain, contents, digest, now_disk, write_now
 
 Op = Callable[[Host, Path], object]
 
@@ -318,4 +318,34 @@ def test_ctrl_c_during_a_merge_finishes_the_delete_instead_of_undoing_half(
     after = look(host)
     assert list(after.disks) == ["c1"] and after.disks["c1"] == before.disks["c1"]
     assert after.contents == {k: v for k, v in before.contents.items() if k != "c2"}
+    assert host.check() == []
+
+
+def test_a_cut_streams_marker_is_one_finding_with_its_unfinished_operation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed merge stopped after its point of no return (the rename over the destination
+    failing) leaves its marker and third name beside the unfinished delete: test-host says
+    one thing of that cause, the unfinished operation, and the next open finishes it all."""
+    from hvgui import durable
+
+    host = built(tmp_path, build_chain)
+    write_now(host, "web01", 4 * MiB, b"more" * (MiB // 2))  # Now holds more than c2: a stream
+    real_rename = durable.rename
+
+    def full_rename(src: Path, dst: Path) -> None:
+        if src.name.endswith(".hvmerge-new"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        real_rename(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(durable, "rename", full_rename)
+        with pytest.raises(HvError, match="No space left"):
+            host.remove_snapshot("web01", "c2")
+    left = sorted(p.name for p in now_disk(host, "web01").parent.iterdir() if ".hvmerge" in p.name)
+    assert len(left) == 2  # the marker and the third name
+    findings = host.check()
+    assert [f.code for f in findings] == ["unfinished-operation"], findings
+    host = Host.open(host.root)
+    assert [s.name for s in host.list_snapshots("web01")] == ["c1"]
     assert host.check() == []
