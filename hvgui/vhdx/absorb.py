@@ -20,7 +20,6 @@ from hvgui.vhdx.files import pwrite_all
 from hvgui.vhdx.image import VhdxImage
 from hvgui.vhdx.metadata_switch import switch_items
 from hvgui.vhdx.pieces import Piece, copy_piece, split_by_block
-from hvgui.vhdx.structures import build_parent_locator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -196,13 +195,18 @@ def absorb(
 
 def take_parents_place(child: VhdxImage, parent: VhdxImage) -> None:
     """Make `child` (which has absorbed everything `parent` decides) the disk `parent` is:
-    `parent`'s parent (or none), its Page 83 id and physical sector size; one atomic
-    metadata switch. For a base parent
+    `parent`'s parent (or none), its Page 83 id, physical sector size and file flags, and
+    no user metadata of the child's own (a forward merge deletes the child's file, and the
+    parent has none, else no stream); one atomic metadata switch, after which the merged
+    disk has the parent's items, byte for byte, but for its block size. For a base parent
     the sector bitmap entries are cleared first (no block is partial any more: the child's
     view does not change)."""
     changes: dict[uuid.UUID, bytes | None] = {}
+    flags = ((F.LEAVE_BLOCK_ALLOCATED if parent.metadata.leave_block_allocated else 0)
+             | (F.HAS_PARENT if parent.has_parent else 0))
+    changes[F.META_FILE_PARAMETERS] = struct.pack("<II", child.block_size, flags)
     if parent.has_parent:
-        changes[F.META_PARENT_LOCATOR] = build_parent_locator(parent.parent_locator)
+        changes[F.META_PARENT_LOCATOR] = _raw_item(parent, F.META_PARENT_LOCATOR)
     else:
         g = child.geometry
         cleared: list[int] = []
@@ -220,11 +224,14 @@ def take_parents_place(child: VhdxImage, parent: VhdxImage) -> None:
             if end < child.file_size:
                 os.ftruncate(child.fileno, end)
                 child.file_size = end
-        flags = F.LEAVE_BLOCK_ALLOCATED if child.metadata.leave_block_allocated else 0
-        changes[F.META_FILE_PARAMETERS] = struct.pack("<II", child.block_size, flags)
         changes[F.META_PARENT_LOCATOR] = None
-    if child.disk_identifier != parent.disk_identifier:
-        changes[F.META_PAGE83] = parent.disk_identifier.bytes_le
-    if child.physical_sector_size != parent.physical_sector_size:
-        changes[F.META_PHYSICAL_SECTOR] = struct.pack("<I", parent.physical_sector_size)
-    switch_items(child, changes)
+    for item in (F.META_PAGE83, F.META_PHYSICAL_SECTOR):
+        changes[item] = _raw_item(parent, item)
+    same = [k for k, v in changes.items() if v is not None and v == _raw_item(child, k)]
+    switch_items(child, {k: v for k, v in changes.items() if k not in same}, drop_user=True)
+
+
+def _raw_item(image: VhdxImage, item_id: uuid.UUID) -> bytes:
+    """The bytes of a system metadata item of `image` (which its opening checked)."""
+    entry = next(e for e in image.metadata.entries if e.item_id == item_id and not e.is_user)
+    return image.pread(image.metadata_region.file_offset + entry.offset, entry.length)

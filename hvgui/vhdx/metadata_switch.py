@@ -30,14 +30,18 @@ def fits_one_sector(image: VhdxImage) -> bool:
     return len(image.metadata.entries) <= MAX_ENTRIES
 
 
-def switch_items(image: VhdxImage, changes: dict[uuid.UUID, bytes | None]) -> None:
-    """Give each system item in `changes` the new bytes, or remove it (None), atomically.
-    `image` must be open writable; its in-memory metadata is stale afterwards."""
+def switch_items(image: VhdxImage, changes: dict[uuid.UUID, bytes | None], *,
+                 drop_user: bool = False) -> None:
+    """Give each system item in `changes` the new bytes, or remove it (None), and with
+    `drop_user` remove every user item, atomically. `image` must be open writable; its
+    in-memory metadata is stale afterwards."""
     region = image.metadata_region
     entries = list(image.metadata.entries)
     replaced = [i for i, e in enumerate(entries)
                 if not e.is_user and changes.get(e.item_id) is not None]
-    one_entry = len(replaced) == 1 and len(changes) == 1  # one item replaced, none removed
+    dropped = drop_user and any(e.is_user for e in entries)
+    # one item replaced, none removed
+    one_entry = len(replaced) == 1 and len(changes) == 1 and not dropped
     if not one_entry and not fits_one_sector(image):
         raise UnsupportedError(image.path, f"the metadata table has {len(entries)} entries: "
                                f"too many to rewrite atomically (at most {MAX_ENTRIES})")
@@ -45,6 +49,8 @@ def switch_items(image: VhdxImage, changes: dict[uuid.UUID, bytes | None]) -> No
     placed: list[tuple[int, bytes]] = []
     table = []
     for entry in entries:
+        if entry.is_user and drop_user:
+            continue
         if entry.is_user or entry.item_id not in changes:
             table.append(entry)
             continue

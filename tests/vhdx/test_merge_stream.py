@@ -515,3 +515,55 @@ def test_metadata_switch_removes_an_item_and_keeps_the_others(tmp_path: Path) ->
         assert not image.has_parent and image.disk_identifier == page83
         assert len(image.metadata.entries) == 5
     qemu_check(child)
+
+
+# --- metadata: the merged disk's items are the same whichever way the merge went -----------
+
+USER_ITEM = uuid.UUID("0f3e8d2c-5a61-4b7e-9c40-7d2f11a0c3b5")
+
+
+def add_user_item(path: Path, item_id: uuid.UUID, data: bytes) -> None:
+    """Give the VHDX a user metadata item (as a management tool may), placed past every
+    other item of its metadata region."""
+    from hvgui.vhdx.structures import MetadataEntry, build_metadata_table
+
+    with VhdxImage.open(path, writable=True, load_bat=False) as image:
+        region, entries = image.metadata_region, list(image.metadata.entries)
+        offset = -(-max(e.offset + e.length for e in entries) // 4096) * 4096
+        os.pwrite(image.fileno, data, region.file_offset + offset)
+        entries.append(MetadataEntry(item_id, offset, len(data), is_user=True,
+                                     is_virtual_disk=False, is_required=False))
+        os.pwrite(image.fileno, build_metadata_table(entries, len(entries)), region.file_offset)
+
+
+def metadata_items(path: Path) -> dict[tuple[uuid.UUID, bool], tuple[int, bytes]]:
+    """(item id, is user) -> (flags, bytes) of every item in the file's metadata table."""
+    with VhdxImage.open(path, load_bat=False) as image:
+        base = image.metadata_region.file_offset
+        return {(e.item_id, e.is_user): (e.flags, os.pread(image.fileno, e.length,
+                                                            base + e.offset))
+                for e in image.metadata.entries}
+
+
+@pytest.mark.parametrize("parent_kind", ["base", "differencing"])
+def test_both_directions_leave_the_same_metadata_items(tmp_path: Path, parent_kind: str) -> None:
+    """The child's own user metadata goes with the child, as in a forward merge (which
+    deletes the child's file): the merged disk has the destination's items, byte for byte."""
+    import shutil
+
+    template = make(tmp_path / "template", parent_kind, grandchild=False)
+    add_user_item(Path(str(template["child"])), USER_ITEM, b"the child's own note")
+    items = {}
+    for direction in ("stream", "forward"):
+        shutil.copytree(tmp_path / "template", tmp_path / direction)
+        s = {k: tmp_path / direction / v.name if isinstance(v, Path) else v
+             for k, v in template.items()}
+        parent, child = Path(str(s["parent"])), Path(str(s["child"]))
+        assert errors(child) == [] and view(child) == s["merged"]
+        assert (USER_ITEM, True) in metadata_items(child)
+        before = metadata_items(parent)
+        assert merge_vhd(child, parent, direction=direction).streamed == (direction == "stream")
+        check_merged(s, interop=False)
+        items[direction] = metadata_items(parent)
+        assert items[direction] == before, direction
+    assert items["stream"] == items["forward"]
