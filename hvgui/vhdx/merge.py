@@ -53,8 +53,9 @@ no user metadata in P, a metadata table of at most 15 entries (one sector, below
    for a base P, the sector-bitmap BAT entries cleared (none is in use after step 2; fsync),
    HasParent cleared and the locator removed; P's Page 83 id, physical sector size and file
    flags, and C's own user metadata removed (a forward merge deletes it with C's file): the
-   items are P's, byte for byte, but the block size. All in ONE atomic metadata switch (metadata_switch.py): the new items in unused space, fsync,
-   then the table (header and entries, one sector) in one write, fsync.
+   items are P's, byte for byte, but the block size. All in ONE atomic metadata switch
+   (metadata_switch.py): the new items in unused space, fsync, then the table (header and
+   entries, one sector) in one write, fsync.
 4. A third name, "<P>.hvmerge-new", is renamed over P (atomic), folder synced: P's path now
    reads the merged view and P's data is freed (a few MiB instead of C's). The marker stays.
 5. Grandchildren re-pointed at P's path, linkage C's DataWriteGuid (atomic locator rewrite).
