@@ -110,6 +110,7 @@ def absorb(
     payload_updates: list[tuple[int, int]] = []
     bitmap_entries: list[tuple[int, int]] = []
     bitmaps: list[tuple[int, np.ndarray]] = []
+    _give_back_unused_end(child)
     size_before = child.file_size
     parent_is_base = not view.images[1].has_parent
     done = moved = 0
@@ -124,6 +125,20 @@ def absorb(
     if pieces or payload_updates:
         child.begin_change(visible=False)  # the child's view does not change
     try:
+        if not parent_is_base:
+            # The sector bitmap blocks new partial blocks need come first: entries point
+            # at them before the payload entries are written, so that a cut then leaves
+            # unused blocks only after them (given back by the rerun), never below.
+            for block, parts in sorted(by_block.items()):
+                chunk, _ = g.bitmap_location(block)
+                if (bat.payload_entry(block) & F.BAT_STATE_MASK
+                        == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT
+                        or bat.bitmap_entry(chunk) & F.BAT_STATE_MASK == F.SB_BLOCK_PRESENT
+                        or _whole(parts, block * bs, g.block_length(block), ss)):
+                    continue
+                bitmap = child.allocate(F.BITMAP_BLOCK_SIZE) | F.SB_BLOCK_PRESENT
+                bat.set(g.bitmap_index(chunk), bitmap)
+                bitmap_entries.append((g.bitmap_index(chunk), bitmap))
         for block, parts in sorted(by_block.items()):
             check(cancel)
             progress(done / total)
@@ -160,17 +175,13 @@ def absorb(
                 payload_updates.append((g.payload_index(block),
                                         base | F.PAYLOAD_BLOCK_FULLY_PRESENT))
                 continue
-            chunk, _ = g.bitmap_location(block)
-            if bat.bitmap_entry(chunk) & F.BAT_STATE_MASK != F.SB_BLOCK_PRESENT:
-                bitmap = child.allocate(F.BITMAP_BLOCK_SIZE) | F.SB_BLOCK_PRESENT
-                bat.set(g.bitmap_index(chunk), bitmap)
-                bitmap_entries.append((g.bitmap_index(chunk), bitmap))
-            bitmaps.append((block, bits))
+            bitmaps.append((block, bits))  # its sector bitmap block: there, or made above
             if state != F.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
                 payload_updates.append((g.payload_index(block),
                                         base | F.PAYLOAD_BLOCK_PARTIALLY_PRESENT))
     except BaseException:
-        # Nothing points at the space taken yet: give it back (a cut leaves it unused).
+        # Nothing points at the space taken yet: give it back (a cut leaves it unused, which
+        # the next run gives back first).
         if child.file_size > size_before:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size_before)
@@ -191,6 +202,37 @@ def absorb(
     os.fsync(fd)
     progress(1.0)
     return moved
+
+
+def _whole(parts: list[Piece], block_start: int, length: int, sector: int) -> bool:
+    """Whether `parts` (of one block) cover every sector of its `length` bytes."""
+    bits = np.zeros(-(-length // sector), dtype=bool)
+    for part in parts:
+        bits[(part.start - block_start) // sector : -(-(part.end - block_start) // sector)] = True
+    return bool(bits.all())
+
+
+def _give_back_unused_end(child: VhdxImage) -> None:
+    """Cut the file where the last thing any of its structures points at ends. A kill
+    between an earlier absorb's writes and its BAT entries left blocks there that nothing
+    points at: this run allocates in their place instead of after them (a merge cut any
+    number of times ends as big as an uninterrupted one, and no reader finds leaked space).
+    Nothing past that end is read by anyone, so the cut needs no flush of its own."""
+    g = child.geometry
+    per_chunk = g.chunk_ratio + 1
+    h = child.header
+    end = max(F.MIN_PAYLOAD_OFFSET, h.log_offset + h.log_length,
+              child.bat_region.file_offset + child.bat_region.length,
+              child.metadata_region.file_offset + child.metadata_region.length)
+    for index, value in zip(*child.bat.nonzero(), strict=True):
+        offset = value & F.BAT_OFFSET_MASK
+        if offset:  # whatever the state: an offset kept is space the entry may use again
+            bitmap = index % per_chunk == per_chunk - 1
+            end = max(end, offset + (F.BITMAP_BLOCK_SIZE if bitmap else g.block_size))
+    if child.file_size > end:
+        child.begin_change(visible=False)
+        os.ftruncate(child.fileno, end)
+        child.file_size = end
 
 
 def take_parents_place(child: VhdxImage, parent: VhdxImage) -> None:

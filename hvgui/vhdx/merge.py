@@ -48,7 +48,10 @@ no user metadata in P, a metadata table of at most 15 entries (one sector, below
    fully present. C's view does not change (those sectors read P until C's entries say
    otherwise, and then read the same bytes), so its DataWriteGuid stays. Order: data, fsync,
    sector bitmaps, fsync, BAT entries, fsync. Cancel (block boundaries) or a failure: the space
-   taken is given back and the marker removed: as if the merge never began.
+   taken is given back and the marker removed: as if the merge never began. A kill or power
+   cut leaves it unused at C's end (new sector bitmap blocks are taken before new blocks, so
+   nothing in use lies after it): the rerun cuts C's file where its last used block ends
+   before it allocates, so a merge cut any number of times ends as big as an uncut one.
 3. C takes P's place, its view unchanged: a differencing P's locator (with P's linkage) or,
    for a base P, the sector-bitmap BAT entries cleared (none is in use after step 2; fsync),
    HasParent cleared and the locator removed; P's Page 83 id, physical sector size and file
