@@ -166,7 +166,10 @@ def shown():  # its view, once decoded off the GUI thread
         return
     QTimer.singleShot(1, shown)
 def inspect():  # Inspect Files... on Now of the VM whose disk is the largest AVHDX
-    session = win.sessions[key]
+    session = win.sessions.get(key)
+    if session is None or not session.vm_model.vms():  # the host still opens on its worker
+        QTimer.singleShot(5, inspect)
+        return
     vm = next(v for v in session.vm_model.vms() if target.name.startswith(v.name + "_"))
     win.vm_view.selectRow(next(r for r in range(win.vm_view.model().rowCount())
                                if win.vm_view.model().index(r, 0).data() == vm.name))

@@ -19,7 +19,6 @@ from hvgui.inspect.blocks import (
     MIXED_STATE,
     STATE_NAMES,
     BlockMap,
-    MapBlock,
     ReadStep,
     block_map,
     read_path,
@@ -69,7 +68,7 @@ from hvgui.inspect.space import SizeSeries, space_history
 __all__ = [
     "AVHDX", "BIN", "DELETE", "KEEP", "KIND_LABELS", "MERGE", "MISSING", "MIXED_STATE",
     "PASSTHROUGH", "STATE_NAMES", "UNKNOWN", "VHD", "VHDX", "VMCX", "VMGS", "VMRS", "VSV", "XML",
-    "XML_TEXT_LIMIT", "BlockMap", "DeletePreview", "FileFacts", "InspectError", "MapBlock",
+    "XML_TEXT_LIMIT", "BlockMap", "DeletePreview", "FileFacts", "InspectError",
     "PlannedFile", "ReadStep", "SettingChange", "SizeSeries", "block_map", "checkpoint_files",
     "configurations_near", "delete_preview", "file_facts", "files_of", "identify",
     "inspect_file", "load_xml_tree", "merge_growth", "own_bytes", "read_path",

@@ -4,7 +4,6 @@ the read path of one block down the chain."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,11 @@ from hvgui.vhdx import (
     VhdxImage,
     open_disk,
 )
+from hvgui.vhdx.block_table import BlockTable, row_chunks
+from hvgui.vhdx.chain import served_ranges
 from hvgui.vhdx.image import DATA, PARENT
 from hvgui.vhdx.locator import parent_file_name
 from hvgui.vhdx.sniff import is_vhd
-
-
-@dataclass(frozen=True)
-class MapBlock:
-    """One block of a map built from a single file (its parent missing): same shape as the
-    engine's BlockSource."""
-
-    index: int
-    offset: int
-    length: int
-    sources: list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -46,7 +36,7 @@ class BlockMap:
     chain: list[Path]
     block_size: int
     size: int
-    blocks: Sequence[Any]  # the engine's BlockSource objects (or MapBlock)
+    blocks: BlockTable  # the engine's block sources, as arrays (a BlockSource per item)
     missing_parent: str | None = None
     # Why chain[1] cannot be read: "missing" (not found) or "changed" (found, but modified
     # after this disk was made: its DataWriteGuid no longer matches the parent linkage).
@@ -66,7 +56,7 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
     try:
         with open_disk(Path(path)) as disk:
             blocks = BlockMap(list(disk.chain), disk.block_size, disk.size,
-                              disk.block_sources())
+                              disk.block_table())
     except ParentNotFoundError as exc:
         name = parent_file_name(exc.locator) or "parent"
         blocks = _single_file_map(Path(path), exc.problem, f"{name} (missing)", "missing")
@@ -88,10 +78,7 @@ def _own_states(image: VhdxImage | VhdImage) -> Any:
     """The state of each of the file's own blocks (numpy int8): a VHDX's BAT states; a VHD's
     block allocation and sector bitmap, in the VHD_* states."""
     if isinstance(image, VhdxImage):
-        per_block = np.zeros(image.geometry.payload_blocks, dtype=np.int8)
-        numbers, values, _ = image.bat.payload_states()
-        per_block[numbers] = values
-        return per_block
+        return image.bat.payload_state_array()
     if image.header is None:
         return np.full(-(-image.virtual_size // image.block_size), VHD_FIXED, dtype=np.int8)
     allocated = image.sectors >= 0
@@ -115,11 +102,9 @@ def _state_of(image: VhdxImage | VhdImage, block: int) -> int:
 
 
 def _bat_states(blocks: BlockMap) -> list[Any]:
-    """For each chain file, its BAT state at every leaf block (numpy int8 arrays)."""
-
-
+    """For each chain file, its BAT state at every leaf block (numpy int8 arrays), a slice
+    of blocks at a time (see row_chunks)."""
     count = len(blocks.blocks)
-    leaf_offsets = np.arange(count, dtype=np.int64) * blocks.block_size
     out = []
     for level, file in enumerate(blocks.chain):
         states = np.full(count, -1, dtype=np.int8)
@@ -127,37 +112,41 @@ def _bat_states(blocks: BlockMap) -> list[Any]:
             try:
                 with _open(file) as image:
                     per_block = _own_states(image)
-                    if image.block_size >= blocks.block_size:
-                        index = leaf_offsets // image.block_size
-                        inside = index < len(per_block)
-                        states[inside] = per_block[index[inside]]
-                    else:  # several of this file's blocks per leaf block
-                        ratio = blocks.block_size // image.block_size
-                        padded = np.zeros(count * ratio, dtype=np.int8)
-                        padded[: min(len(per_block), len(padded))] = per_block[: len(padded)]
-                        grid = padded.reshape(count, ratio)
-                        low, high = grid.min(axis=1), grid.max(axis=1)
-                        states[:] = np.where(low == high, high, MIXED_STATE)
+                    for rows in row_chunks(count):
+                        states[rows] = _leaf_states(per_block, rows, blocks.block_size,
+                                                    image.block_size)
             except VhdxError:
                 pass
         out.append(states)
     return out
 
 
+def _leaf_states(per_block: Any, rows: slice, leaf_size: int, own_size: int) -> Any:
+    """The states of one file's blocks (`per_block`, blocks of `own_size`) at leaf blocks
+    `rows` (of `leaf_size`): MIXED_STATE where a leaf block covers several that differ."""
+    if own_size >= leaf_size:
+        index = np.arange(rows.start, rows.stop, dtype=np.int64) * leaf_size // own_size
+        inside = index < len(per_block)
+        states = np.full(len(index), -1, dtype=np.int8)
+        states[inside] = per_block[index[inside]]
+        return states
+    ratio = leaf_size // own_size  # several of this file's blocks per leaf block
+    grid = np.zeros((rows.stop - rows.start) * ratio, dtype=np.int8)
+    mine = per_block[rows.start * ratio: rows.stop * ratio]
+    grid[: len(mine)] = mine
+    grid = grid.reshape(-1, ratio)
+    low, high = grid.min(axis=1), grid.max(axis=1)
+    return np.where(low == high, high, MIXED_STATE).astype(np.int8)
+
+
 def _single_file_map(path: Path, problem: str, placeholder: str, status: str) -> BlockMap:
+    """The map of `path` alone: what it does not decide is the (unreadable) parent's."""
     with _open(path) as image:
         size, bs = image.virtual_size, image.block_size
-        blocks: list[MapBlock] = []
-        for index in range((size + bs - 1) // bs):
-            offset = index * bs
-            length = min(bs, size - offset)
-            counts: dict[int, int] = {}
-            for run in image.map_range(offset, length):
-                source = 0 if run.kind == DATA else 1 if run.kind == PARENT else -1
-                counts[source] = counts.get(source, 0) + run.length
-            order = sorted(counts, key=lambda k: (k < 0, k))
-            blocks.append(MapBlock(index, offset, length, [(k, counts[k]) for k in order]))
-    return BlockMap([path, Path(placeholder)], bs, size, blocks, missing_parent=problem,
+        assigned, unresolved = served_ranges([image], size, joined=True)
+    assigned.extend((a, b, 1) for a, b in unresolved)
+    return BlockMap([path, Path(placeholder)], bs, size,
+                    BlockTable.from_ranges(assigned, 2, bs, size), missing_parent=problem,
                     parent_status=status)
 
 

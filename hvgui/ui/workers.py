@@ -11,13 +11,11 @@ the runner's default error handler when none was given. Nothing is swallowed.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -34,33 +32,6 @@ from shiboken6 import isValid
 from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
 
 OpFunction = Callable[[Progress, CancelToken], Any]
-
-_paused_lock = threading.Lock()
-_paused = 0  # workers inside paused_collections()
-_was_enabled = True
-
-
-@contextmanager
-def paused_collections() -> Iterator[None]:
-    """For a worker making millions of long-lived, acyclic objects (a 2 TiB disk's block map):
-    the collector's full passes would walk them all, 0.1-1 s each, holding the interpreter
-    lock (so the GUI thread) while they are made. Paused meanwhile, and what was made is then
-    frozen out of later passes (refcounting still frees it)."""
-    global _paused, _was_enabled
-    with _paused_lock:
-        _paused += 1
-        if _paused == 1:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-    try:
-        yield
-    finally:
-        with _paused_lock:
-            _paused -= 1
-            if _paused == 0:
-                gc.freeze()  # else the next pass, young or full, walks all of it once
-                if _was_enabled:
-                    gc.enable()
 
 # Progress is shown at most this often (seconds; 20 a second): an export or a merge reporting
 # every block must not wake the GUI thread (and take the interpreter lock from the worker) a

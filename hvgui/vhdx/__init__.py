@@ -4,7 +4,8 @@ Modules: `format` (constants), `problems` (what a decoder reports, strict or col
 `structures` (decode/build headers, region table, metadata, parent locator), `bat` (BAT
 geometry, decoder and sparse table), `log` (log decoding and replay), `image` (`VhdxImage`: one
 file, decoded strictly at open), `info` (the survey: the same decoders, problems collected),
-`locator` (parent paths), `create`, `chain` (`open_disk`, `Disk`, `BlockSource`); merge, check
+`locator` (parent paths), `create`, `chain` (`open_disk`, `Disk`), `block_table` (`BlockTable`:
+which chain file serves each block, as arrays; `BlockSource`); merge, check
 (Test-VHD), vhdx_info (Get-VHD), dump (the inspector's) and convert build on these.
 
 The names below are loaded on first use (PEP 562), so that `from hvgui import vhdx` costs
@@ -19,8 +20,8 @@ from hvgui.lazy import lazy_names
 
 if TYPE_CHECKING:
     from hvgui.vhdx.bat import Bat, BatGeometry
+    from hvgui.vhdx.block_table import BlockSource, BlockTable, row_chunks
     from hvgui.vhdx.chain import (
-        BlockSource,
         Disk,
         DiskFile,
         check_linkage,
@@ -66,7 +67,8 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it.
 _HOME = {
     "Bat": "bat", "BatGeometry": "bat",
-    "BlockSource": "chain", "Disk": "chain", "DiskFile": "chain", "check_linkage": "chain",
+    "BlockSource": "block_table", "BlockTable": "block_table", "row_chunks": "block_table",
+    "Disk": "chain", "DiskFile": "chain", "check_linkage": "chain",
     "open_disk": "chain", "open_image": "chain", "resolve_parent": "chain",
     "set_read_only": "chain",
     "create_differencing": "create", "create_dynamic": "create", "create_fixed": "create",
@@ -94,6 +96,7 @@ __all__ = [
     "Bat",
     "BatGeometry",
     "BlockSource",
+    "BlockTable",
     "ChainLink",
     "CorruptFileError",
     "Disk",
@@ -126,6 +129,7 @@ __all__ = [
     "open_disk",
     "open_image",
     "resolve_parent",
+    "row_chunks",
     "set_read_only",
     "stream_growth",
     "stream_marker",

@@ -8,13 +8,13 @@ import itertools
 import os
 import stat
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from hvgui import durable
 from hvgui.vhdx import format as F
+from hvgui.vhdx.block_table import ZEROS_SOURCE, BlockSource, BlockTable, runs_of
 from hvgui.vhdx.errors import (
     CorruptFileError,
     ParentMismatchError,
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     Image = VhdxImage | VhdImage  # one file of a chain
 
 MAX_CHAIN_DEPTH = 256
-ZEROS_SOURCE = -1
 
 def open_image(
     path: str | os.PathLike[str], *, writable: bool = False, load_bat: bool = True
@@ -46,20 +45,6 @@ def open_image(
 
         return VhdImage.open(path, writable=writable, load_bat=load_bat)
     return VhdxImage.open(path, writable=writable, load_bat=load_bat)
-
-
-@dataclass(frozen=True)
-class BlockSource:
-    """Who serves one leaf-sized block: (chain index, bytes) pairs; -1 = zeros from nowhere."""
-
-    index: int
-    offset: int
-    length: int
-    sources: list[tuple[int, int]]
-
-    @property
-    def partial(self) -> bool:
-        return len(self.sources) > 1
 
 
 def parse_linkage(value: str) -> uuid.UUID | None:
@@ -261,40 +246,13 @@ class Disk:
 
     def block_sources(self) -> list[BlockSource]:
         """One entry per leaf-sized block: which chain file serves how many of its bytes."""
-        assigned, unresolved = served_ranges(self.images, self.size)
+        return list(self.block_table())
+
+    def block_table(self) -> BlockTable:
+        """block_sources as arrays (no object per block: see block_table)."""
+        assigned, unresolved = served_ranges(self.images, self.size, joined=True)
         assigned.extend((a, b, ZEROS_SOURCE) for a, b in unresolved)
-        assigned.sort()
-        # The intervals now tile [0, size) in order: sweep them block by block.
-        bs = self.block_size
-        result: list[BlockSource] = []
-        counts: dict[int, int] = {}
-        current = 0
-
-        def flush() -> None:
-            order = sorted(counts, key=lambda s: (s < 0, s))
-            result.append(
-                BlockSource(
-                    index=current,
-                    offset=current * bs,
-                    length=min(bs, self.size - current * bs),
-                    sources=[(s, counts[s]) for s in order],
-                )
-            )
-            counts.clear()
-
-        for a, b, src in assigned:
-            pos = a
-            while pos < b:
-                block = pos // bs
-                if block != current:
-                    flush()
-                    current = block
-                stop = min(b, (block + 1) * bs)
-                counts[src] = counts.get(src, 0) + stop - pos
-                pos = stop
-        if counts:
-            flush()
-        return result
+        return BlockTable.from_ranges(assigned, len(self.images), self.block_size, self.size)
 
     # --- file object and lifetime -----------------------------------------------------------
 
@@ -321,19 +279,19 @@ class Disk:
 
 
 def served_ranges(
-    images: list[Image], size: int
+    images: list[Image], size: int, *, joined: bool = False
 ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
     """Which of `images` (a chain, leaf first) serves each virtual byte of [0, size), from
     their BATs alone (no per-range lookups): sorted (start, end, level) ranges, level -1
     (ZEROS_SOURCE) for zeros, and the ranges none of them decides (left to the parent of the
-    last one, when it has one)."""
+    last one, when it has one). `joined`: neighbouring ranges of one level may come as one."""
     unresolved: list[tuple[int, int]] = [(0, size)]
     assigned: list[tuple[int, int, int]] = []
     for level, image in enumerate(images):
         if not unresolved:
             break
-        unresolved = resolve_coverage(unresolved, coverage(image), level, image.has_parent,
-                                      assigned)
+        runs = runs_of(image, joined=True) if joined else coverage(image)
+        unresolved = resolve_coverage(unresolved, runs, level, image.has_parent, assigned)
     assigned.sort()
     return assigned, unresolved
 

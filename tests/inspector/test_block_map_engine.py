@@ -57,7 +57,7 @@ def test_every_cell_names_the_file_the_engine_reads_it_from(tmp_path: Path, seed
     chain = random_chain(tmp_path, seed)
     blocks = block_map(chain[0])
     assert blocks.chain == chain
-    data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size, blocks.blocks)
+    data = BlockMapData.from_table(blocks.chain, blocks.blocks)
     assert len(blocks.states) == len(chain)
     depth_of = {len(chain) - 1 - i: i + 1 for i in range(len(chain))}  # chain index -> value
     with open_disk(chain[0]) as disk:

@@ -2,46 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
 from hvgui.ui.inspector.block_map import ZERO, BlockMapData, BlockMapWidget
+from hvgui.vhdx.block_table import BlockTable
 
 MiB = 1 << 20
 GiB = 1 << 30
 
 
-@dataclass(frozen=True)
-class Block:  # the shape of the engine's BlockSource
-    index: int
-    offset: int
-    length: int
-    sources: list[tuple[int, int]]
-
-
-def _blocks(count: int, block: int = 2 * MiB) -> list[Block]:
+def _blocks(count: int, block: int = 2 * MiB) -> BlockTable:
     """Leaf owns every 7th block, block 5 is partial, the base owns the rest, 1/3 is zeros."""
-    out = []
+    served = np.zeros((count, 3), dtype=np.int32)  # leaf, base, zeros
     for i in range(count):
         if i == 5:
-            sources = [(0, MiB // 2), (1, block - MiB // 2)]
+            served[i] = (MiB // 2, block - MiB // 2, 0)
         elif i % 7 == 0:
-            sources = [(0, block)]
+            served[i, 0] = block
         elif i % 3 == 0:
-            sources = [(-1, block)]
+            served[i, 2] = block
         else:
-            sources = [(1, block)]
-        out.append(Block(i, i * block, block, sources))
-    return out
+            served[i, 1] = block
+    return BlockTable(block, count * block, served)
 
 
 def test_a_127_gib_disk_paints_fast_and_only_what_is_visible(qtbot: QtBot) -> None:
     count = 127 * GiB // (2 * MiB)
     chain = [Path("leaf.avhdx"), Path("base.vhdx")]
-    data = BlockMapData.from_sources(chain, 2 * MiB, 127 * GiB, _blocks(count))
+    data = BlockMapData.from_table(chain, _blocks(count))
     assert data.count == 65024
     widget = BlockMapWidget()
     qtbot.addWidget(widget)
@@ -65,7 +57,7 @@ def test_a_127_gib_disk_paints_fast_and_only_what_is_visible(qtbot: QtBot) -> No
 
 def test_hover_names_the_block_and_click_selects_it(qtbot: QtBot) -> None:
     chain = [Path("leaf.avhdx"), Path("base.vhdx")]
-    data = BlockMapData.from_sources(chain, 2 * MiB, 200 * 2 * MiB, _blocks(200))
+    data = BlockMapData.from_table(chain, _blocks(200))
     widget = BlockMapWidget()
     qtbot.addWidget(widget)
     widget.resize(300, 300)
@@ -100,7 +92,7 @@ def test_arrow_keys_walk_the_map(qtbot: QtBot) -> None:
     qtbot.addWidget(widget)
     widget.resize(300, 300)
     widget.show()
-    widget.set_data(BlockMapData.from_sources(chain, 2 * MiB, 400 * MiB, _blocks(200)))
+    widget.set_data(BlockMapData.from_table(chain, _blocks(200)))
     with qtbot.waitSignal(widget.blockClicked) as first:
         qtbot.keyClick(widget, Qt.Key.Key_Right)
     assert first.args == [1]

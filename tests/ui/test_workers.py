@@ -227,34 +227,3 @@ def test_pool_threads_run_below_the_gui_thread(qtbot: Any, runner: Runner) -> No
     expected = min(19, before + WORKER_NICE_STEPS)
     assert seen == [(expected, before), (expected, before)]
     assert _nice_of(gui) == before
-
-
-def test_paused_collections_give_the_collector_back_as_it_was() -> None:
-    """Two workers building block maps at once: the collector is off while either builds,
-    on again after the last, and a collector someone had turned off stays off."""
-    inside_first, second_done = threading.Event(), threading.Event()
-    seen: list[bool] = []
-
-    def second() -> None:
-        inside_first.wait(5)
-        with workers.paused_collections():
-            seen.append(gc.isenabled())
-        second_done.set()
-
-    thread = threading.Thread(target=second)
-    thread.start()
-    assert gc.isenabled()
-    with workers.paused_collections():
-        inside_first.set()
-        second_done.wait(5)
-        seen.append(gc.isenabled())  # the second has left: still off for this one
-    thread.join(5)
-    assert seen == [False, False]
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with workers.paused_collections():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()

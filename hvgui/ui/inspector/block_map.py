@@ -1,8 +1,9 @@
 """The block map: one cell per block of a virtual disk, coloured by the chain file serving it.
 
 No widget per cell: the map is a QAbstractScrollArea that paints only the rows of cells in
-view, from numpy arrays built once from the engine's `Disk.block_sources()`. A 127 GiB disk with
-2 MiB blocks (65,024 cells) paints and scrolls like a small one.
+view, as one image copied from colour arrays built once (on the worker) from the engine's
+`Disk.block_table()`. A 4 TiB disk of 1 MiB blocks (4,194,304 cells) paints and scrolls like
+a small one.
 
 Signals of BlockMapWidget:
     blockHovered(int): the block under the mouse (-1 when it leaves the cells).
@@ -14,21 +15,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
-    QPolygon,
     QResizeEvent,
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
+
+from hvgui.vhdx import row_chunks
 
 ZERO = -1  # chain index meaning "allocated nowhere: reads as zeros"
 ZERO_COLOUR = QColor("#e4e7eb")
@@ -48,17 +51,15 @@ FILE_COLOURS = [
 ]
 
 
-class BlockSourceLike(Protocol):
-    """What the map needs of the engine's BlockSource (kept as a protocol: no engine import)."""
+class BlockTableLike(Protocol):
+    """What the map needs of the engine's BlockTable (its arrays: tests make their own)."""
 
     @property
-    def index(self) -> int: ...
+    def block_size(self) -> int: ...
     @property
-    def offset(self) -> int: ...
+    def size(self) -> int: ...
     @property
-    def length(self) -> int: ...
-    @property
-    def sources(self) -> Sequence[tuple[int, int]]: ...
+    def served(self) -> Any: ...  # numpy (blocks, files + 1): bytes per chain file, zeros last
 
 
 def file_colour(chain_index: int, chain_length: int, missing: bool = False) -> QColor:
@@ -101,7 +102,8 @@ def elide_middle(name: str, limit: int = 34) -> str:
 
 @dataclass
 class BlockMapData:
-    """The map's arrays: for each block its main file, a second file if partial, and shares."""
+    """The map's arrays: for each block its main file, a second file if partial, and shares;
+    and the colours of each cell's two halves, so that a paint only copies them."""
 
     chain: list[Path]
     block_size: int
@@ -109,36 +111,65 @@ class BlockMapData:
     owner: np.ndarray  # int16: chain index serving most of the block, ZERO for zeros
     second: np.ndarray  # int16: the next largest contributor, or -2 if the block is whole
     share: np.ndarray  # float32: fraction of the block served by `owner`
-    sources: list[list[tuple[int, int]]]  # the engine's (chain index, bytes) lists, per block
+    served: np.ndarray  # the engine's bytes per (block, chain file), zeros in the last column
     missing_parent: bool = False  # chain[1:] is a placeholder for a parent not found
     # Per chain file, its BAT state at each block, and the names of those states (optional).
     bat_states: list[np.ndarray] = field(default_factory=list)
     state_names: dict[int, str] = field(default_factory=dict)
     _involved: dict[int, tuple[int, int]] | None = field(default=None, repr=False)
+    _colours: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_sources(
-        cls,
-        chain: Sequence[Path],
-        block_size: int,
-        size: int,
-        block_sources: Sequence[BlockSourceLike],
-    ) -> BlockMapData:
-        count = len(block_sources)
+    def from_table(cls, chain: Sequence[Path], table: BlockTableLike) -> BlockMapData:
+        """Whole-array steps, a slice of blocks at a time (a 4 TiB disk has 4 million): no
+        Python turn per block, and the interpreter lock free between slices."""
+        served = table.served
+        count = len(served)
+        index_of = cls._index_of(served)
         owner = np.full(count, ZERO, dtype=np.int16)
         second = np.full(count, -2, dtype=np.int16)
         share = np.ones(count, dtype=np.float32)
-        sources: list[list[tuple[int, int]]] = []
-        for number, block in enumerate(block_sources):
-            parts = sorted(block.sources, key=lambda part: -part[1])
-            sources.append([(int(i), int(n)) for i, n in block.sources])
-            if not parts:
-                continue
-            owner[number] = parts[0][0]
-            if len(parts) > 1:
-                second[number] = parts[1][0]
-                share[number] = parts[0][1] / max(1, block.length)
-        return cls(list(chain), block_size, size, owner, second, share, sources)
+        for rows in row_chunks(count):
+            part = served[rows]
+            first = np.argmax(part, axis=1)
+            owner[rows] = index_of[first]
+            several = np.flatnonzero(np.count_nonzero(part, axis=1) > 1)
+            if len(several):
+                # the engine lists a block's files leaf first, zeros last: ties go to the first
+                many = part[several].astype(np.int64)
+                mains = first[several]
+                biggest = many[np.arange(len(several)), mains]
+                share[several + rows.start] = biggest / np.maximum(1, many.sum(axis=1))
+                many[np.arange(len(several)), mains] = -1
+                second[several + rows.start] = index_of[np.argmax(many, axis=1)]
+        return cls(list(chain), table.block_size, table.size, owner, second, share, served)
+
+    @staticmethod
+    def _index_of(served: np.ndarray) -> np.ndarray:
+        """The chain index of each column of `served` (ZERO for the last)."""
+        return np.array([*range(served.shape[1] - 1), ZERO], dtype=np.int16)
+
+    def parts(self, block: int) -> list[tuple[int, int]]:
+        """(chain index, bytes) of the files serving `block`, as the engine lists them."""
+        index_of = self._index_of(self.served).tolist()
+        return [(index_of[c], n) for c, n in enumerate(self.served[block].tolist()) if n]
+
+    def cell_colours(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per block, the ARGB colour of its upper-left and lower-right halves (the same for a
+        whole block). Made once, on the worker that builds the data."""
+        if self._colours is None:
+            chain_length = len(self.chain)
+            palette = np.array([file_colour(i, chain_length, self.missing_parent).rgba()
+                                for i in range(-1, chain_length)], dtype=np.uint32)
+            upper = np.empty(self.count, dtype=np.uint32)
+            lower = np.empty(self.count, dtype=np.uint32)
+            for rows in row_chunks(self.count):
+                upper[rows] = palette[self.owner[rows].astype(np.int64) + 1]
+                second = self.second[rows]
+                lower[rows] = np.where(second == -2, upper[rows],
+                                       palette[np.maximum(second, -1).astype(np.int64) + 1])
+            self._colours = (upper, lower)
+        return self._colours
 
     @property
     def count(self) -> int:
@@ -154,20 +185,21 @@ class BlockMapData:
 
     def involvement(self) -> dict[int, tuple[int, int]]:
         """Per chain index (ZERO included): (blocks it serves wholly, partial blocks it is in).
-        A walk of every block (seconds for millions): kept once made, so the worker that
-        builds the data calls it and the GUI thread only reads the answer."""
+        Kept once made: the worker that builds the data calls it, the GUI thread reads it."""
         if self._involved is not None:
             return self._involved
-        whole: dict[int, int] = {}
-        partial: dict[int, int] = {}
-        for parts in self.sources:
-            if len(parts) == 1:
-                whole[parts[0][0]] = whole.get(parts[0][0], 0) + 1
-            else:
-                for index, _ in parts:
-                    partial[index] = partial.get(index, 0) + 1
-        keys = set(whole) | set(partial)
-        self._involved = {k: (whole.get(k, 0), partial.get(k, 0)) for k in keys}
+        columns = self.served.shape[1]
+        whole = np.zeros(columns, dtype=np.int64)
+        partial = np.zeros(columns, dtype=np.int64)
+        for rows in row_chunks(self.count):
+            part = self.served[rows] > 0
+            files = np.count_nonzero(part, axis=1)
+            whole += np.count_nonzero(part[files == 1], axis=0)
+            partial += np.count_nonzero(part[files > 1], axis=0)
+        self._involved = {
+            index: (int(whole[column]), int(partial[column]))
+            for column, index in enumerate(self._index_of(self.served).tolist())
+            if whole[column] or partial[column]}
         return self._involved
 
     def partial_count(self) -> int:
@@ -184,7 +216,7 @@ class BlockMapData:
         end = min(self.size, start + self.block_size)
         lines = [f"Block {block:,}: bytes {start:#x}–{end - 1:#x} ({format_bytes(start)} – "
                  f"{format_bytes(end)})"]
-        parts = self.sources[block]
+        parts = self.parts(block)
         if self.bat_states and states:
             named = []
             for index, per_block in enumerate(self.bat_states):
@@ -201,6 +233,27 @@ class BlockMapData:
             for index, served in parts:
                 lines.append(f"  {format_bytes(served)} from {self.file_name(index)}")
         return "\n".join(lines)
+
+
+def _cells_image(data: BlockMapData, first: int, last: int, columns: int, cell: int,
+                 inner: int, background: int) -> np.ndarray:
+    """Blocks [first, last) laid out `columns` to a row, `cell` pixels apart: an ARGB pixel
+    array. A cell is an `inner`-pixel square; a partial block's lower-right triangle (below
+    the diagonal, whatever its share, so even 4 KiB shows) has the colour of the second file."""
+    upper, lower = data.cell_colours()
+    rows = -(-(last - first) // columns)
+    grid_upper = np.full(rows * columns, background, dtype=np.uint32)
+    grid_lower = grid_upper.copy()
+    grid_upper[: last - first] = upper[first:last]
+    grid_lower[: last - first] = lower[first:last]
+    across = np.arange(cell)
+    inside = (across[:, None] < inner) & (across[None, :] < inner)
+    below_diagonal = across[:, None] + across[None, :] >= inner
+    pixels = np.where(below_diagonal[None, :, None, :],
+                      grid_lower.reshape(rows, 1, columns, 1),
+                      grid_upper.reshape(rows, 1, columns, 1))
+    pixels = np.where(inside[None, :, None, :], pixels, np.uint32(background))
+    return np.ascontiguousarray(pixels.reshape(rows * cell, columns * cell))
 
 
 class BlockMapWidget(QAbstractScrollArea):
@@ -312,7 +365,8 @@ class BlockMapWidget(QAbstractScrollArea):
     # -- painting ---------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self.viewport())
-        painter.fillRect(event.rect(), self.palette().base())
+        base = self.palette().base()
+        painter.fillRect(event.rect(), base)
         data = self._data
         self.painted_cells = 0
         if data is None or data.count == 0:
@@ -326,33 +380,29 @@ class BlockMapWidget(QAbstractScrollArea):
         last_row = min(self.rows() - 1, (clip.bottom() + offset) // cell)
         first = first_row * columns
         last = min(data.count, (last_row + 1) * columns)
-        chain_length = len(data.chain)
-        colours = {i: file_colour(i, chain_length, data.missing_parent)
-                   for i in range(-1, chain_length)}
-        owner = data.owner[first:last].tolist()
-        second = data.second[first:last].tolist()
-        for k in range(last - first):
-            row, column = divmod(first + k, columns)
-            x = column * cell
-            y = row * cell - offset
-            painter.fillRect(x, y, inner, inner, colours[owner[k]])
-            if second[k] != -2:
-                # A partial block is split on the diagonal: the lower-right triangle is the
-                # other file serving part of it, whatever its share, so even 4 KiB shows.
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(colours[second[k]])
-                painter.drawPolygon(QPolygon([QPoint(x + inner, y), QPoint(x + inner, y + inner),
-                                              QPoint(x, y + inner)]))
-                parts = data.sources[first + k]
-                if len(parts) > 2:
-                    # a third (fourth...) file: small squares along the top edge
-                    mark = max(2, inner // 3)
-                    extra = sorted(parts, key=lambda part: -part[1])[2:]
-                    for number, (index, _) in enumerate(extra):
-                        left = x + inner - (number + 1) * mark
-                        if left < x:
-                            break
-                        painter.fillRect(left, y, mark, mark, colours[index])
+        if last <= first:
+            return
+        # The rows in view as one image: each cell's colours copied in whole-array steps, and
+        # drawn at once (a fillRect per cell took 30-100 ms for a full view of small cells).
+        pixels = _cells_image(data, first, last, columns, cell, inner, base.color().rgba())
+        image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0],
+                       QImage.Format.Format_RGB32)
+        painter.drawImage(QPoint(0, first_row * cell - offset), image)
+        several = np.flatnonzero(np.count_nonzero(data.served[first:last], axis=1) > 2)
+        if len(several):
+            colours = {i: file_colour(i, len(data.chain), data.missing_parent)
+                       for i in range(-1, len(data.chain))}
+            mark = max(2, inner // 3)
+            for block in (several + first).tolist():
+                # a third (fourth...) file: small squares along the top edge
+                row, column = divmod(block, columns)
+                x, y = column * cell, row * cell - offset
+                extra = sorted(data.parts(block), key=lambda part: -part[1])[2:]
+                for number, (index, _) in enumerate(extra):
+                    left = x + inner - (number + 1) * mark
+                    if left < x:
+                        break
+                    painter.fillRect(left, y, mark, mark, colours[index])
         self.painted_cells = last - first
         for block, colour in ((self._hovered, "#444444"), (self._selected, "#000000")):
             if first <= block < last:

@@ -37,7 +37,7 @@ from hvgui.ui.inspector.block_map import (
 from hvgui.ui.inspector.facts_model import FactsModel
 from hvgui.ui.inspector.hex_model import HexFile
 from hvgui.ui.inspector.panels import Banner, WaitingPanel, heading
-from hvgui.ui.workers import Op, Runner, paused_collections
+from hvgui.ui.workers import Op, Runner
 
 # What each part of a VHDX is for: the Structure tab's key, for people meeting the format.
 STRUCTURE_GUIDE = (
@@ -114,15 +114,14 @@ def findings_facts(findings: list[dict[str, Any]], path: Path | None = None) -> 
 
 
 def _load_map(path: Path) -> tuple[BlockMap, BlockMapData]:
-    """Runs on a pool thread: the engine's block sources and the map's arrays (no Qt)."""
-    with paused_collections():  # an object or more per block: a million for a 2 TiB VHD
-        blocks = block_map(path)
-        data = BlockMapData.from_sources(blocks.chain, blocks.block_size, blocks.size,
-                                         blocks.blocks)
-        data.missing_parent = blocks.missing_parent is not None
-        data.bat_states = list(blocks.states)
-        data.state_names = dict(STATE_NAMES)
-        data.involvement()  # the legend's counts walk every block: here, not on the GUI thread
+    """Runs on a pool thread: the engine's block table and the map's arrays (no Qt widget)."""
+    blocks = block_map(path)
+    data = BlockMapData.from_table(blocks.chain, blocks.blocks)
+    data.missing_parent = blocks.missing_parent is not None
+    data.bat_states = list(blocks.states)
+    data.state_names = dict(STATE_NAMES)
+    data.involvement()  # the legend's counts: here, not on the GUI thread
+    data.cell_colours()  # what each paint copies
     return blocks, data
 
 
