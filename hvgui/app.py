@@ -1,10 +1,12 @@
 """The GUI entry point: `hvgui [--host DIR] [--inspect FILE]`.
 
-Without --host the app opens `HVGUI_HOST`, else the hosts open last time, else the default lab
-host; on first start (the default host missing or empty) it builds the demo lab there, in the
-background, and opens it. A folder the user named is opened only if it is a host (an empty one
-becomes a host when the user says so). With a QApplication already running (an embedding
-program, tests), main() shows its window and returns 0, leaving the event loop to the caller.
+Without --host the app opens `HVGUI_HOST`, else the hosts open last time (one gone since is not
+reopened), else the default lab host; on first start (the default host missing or empty) it
+builds the demo lab there, in the background, and opens it. A folder the user named is opened
+only if it is a host (an empty one becomes a host when the user says so). Every folder is
+looked at on a worker: the window shows at once, whatever the disks do. With a QApplication
+already running (an embedding program, tests), main() shows its window and returns 0, leaving
+the event loop to the caller.
 """
 
 from __future__ import annotations
@@ -53,19 +55,23 @@ def _is_empty(folder: Path) -> bool:
     return not folder.exists() or not any(folder.iterdir())
 
 
-def _host_dirs(args: argparse.Namespace, remembered: list[str]) -> tuple[list[Path], bool]:
-    """The host folders to open, and whether they are the app's own default folder (the only
-    one where a first start builds the demo lab: a folder the user named must be a host)."""
+NAMED, REMEMBERED, DEFAULT = "named", "remembered", "default"
+
+
+def _host_dirs(args: argparse.Namespace, remembered: list[str]) -> tuple[list[Path], str]:
+    """The host folders to open (no I/O: they are looked at on workers) and where they come
+    from: NAMED (--host, HVGUI_HOST: each must be a host), REMEMBERED (one gone since is not
+    reopened) or DEFAULT (the app's own folder, the only one where a first start builds the
+    demo lab)."""
     if args.host:
-        return [Path(p) for p in args.host], False
+        return [Path(p) for p in args.host], NAMED
     if os.environ.get("HVGUI_HOST"):
-        return [Path(os.environ["HVGUI_HOST"])], False
-    kept = [Path(p) for p in remembered if Path(p).is_dir()]
-    if kept:
-        return kept, False
+        return [Path(os.environ["HVGUI_HOST"])], NAMED
+    if remembered:
+        return [Path(p) for p in remembered], REMEMBERED
     from hvgui.host import default_host_dir
 
-    return [default_host_dir()], True
+    return [default_host_dir()], DEFAULT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,12 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow()
     value: Any = window.settings.value("hosts/open", [])  # INI gives a str for one item
     remembered = [value] if isinstance(value, str) else [str(v) for v in value or []]
-    folders, ours = _host_dirs(args, remembered)
+    folders, source = _host_dirs(args, remembered)
     for folder in folders:
-        if ours and _is_empty(folder):
-            _build_demo(window, folder)
+        if source == DEFAULT:
+            _open_default(window, folder)
         else:
-            window.open_folder(folder, "Open Host")
+            window.open_folder(folder, "Open Host", remembered=source == REMEMBERED)
     current = str(window.settings.value("hosts/current", ""))
     if args.host is None and current in window.navigation.hosts():  # opening, or open
         window.navigation.select_host(current)  # the host shown when the app last closed
@@ -131,24 +137,35 @@ def _show_unexpected_errors(window: QWidget) -> None:
     sys.excepthook = hook
 
 
-def _build_demo(window: Any, folder: Path) -> None:
-    """First start: build the demo lab in the background, then open it."""
+def _open_default(window: Any, folder: Path) -> None:
+    """The app's own folder, looked at on a worker: on first start (missing or empty) the
+    demo lab is built there in the background, then opened; else it is opened."""
     from hvgui.backend.phases import status_text
+    from hvgui.progress import CancelToken, Progress
     from hvgui.teaching.demo import build_demo_host
     from hvgui.ui import ask
     from hvgui.ui.workers import Op
 
-    window.statusBar().showMessage(f"Building the demo lab in {folder}...")
+    def demo(progress: Progress, cancel: CancelToken) -> Any:
+        if not _is_empty(folder):
+            return None
+        progress(0.0, "Starting")
+        return build_demo_host(folder, progress=progress, cancel=cancel)
 
     def progress(fraction: float, phase: str) -> None:
         window.statusBar().showMessage(
-            f"Building the demo lab: {status_text(phase, int(fraction * 100))}"
+            f"Building the demo lab in {folder}: {status_text(phase, int(fraction * 100))}"
         )
 
-    Op(window.runner, lambda p, c: build_demo_host(folder, progress=p, cancel=c),
-       label="Demo lab").on_progress(progress).success(
-        lambda host: window.open_host(folder, host)
-    ).failure(lambda exc: ask.show_error(window, "Demo lab", exc)).run_in_background()
+    def built(host: Any) -> None:
+        if host is None:
+            window.open_folder(folder, "Open Host")
+        else:
+            window.statusBar().clearMessage()
+            window.open_host(folder, host)
+
+    Op(window.runner, demo, label="Demo lab").on_progress(progress).success(built).failure(
+        lambda exc: ask.show_error(window, "Demo lab", exc)).run_in_background()
 
 
 if __name__ == "__main__":

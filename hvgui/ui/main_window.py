@@ -562,10 +562,11 @@ class MainWindow(QMainWindow):
         self.adopt_button.setVisible(adoptable)
         self.acts.adopt_host.setEnabled(adoptable)
 
-    def open_folder(self, folder: Path, title: str) -> None:
+    def open_folder(self, folder: Path, title: str, *, remembered: bool = False) -> None:
         """Open the host in `folder`, looked at on the open's worker (an empty one becomes a
-        host only if the user says so)."""
-        self.open_host(folder, make=lambda: openers.named_host(folder), title=title)
+        host only if the user says so; a `remembered` one gone since is not reopened)."""
+        self.open_host(folder, make=lambda: openers.named_host(folder, remembered=remembered),
+                       title=title)
 
     def check_host(self) -> None:
         """The host check (broken chains, orphaned AVHDX, stray BIN/VSV...), in the background."""
@@ -672,6 +673,8 @@ class MainWindow(QMainWindow):
         if isinstance(exc, openers.EmptyFolder):
             if openers.offer_new_host(self, exc.folder, self.open_host):
                 return  # opening again: host_opened says when
+        elif isinstance(exc, openers.Gone):
+            self.statusBar().showMessage(str(exc), 8000)
         else:
             ask.show_error(self, title, exc)
         self.host_opened.emit(key)

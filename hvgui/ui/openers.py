@@ -118,10 +118,17 @@ class EmptyFolder(HostError):
         self.folder = folder
 
 
-def named_host(folder: Path) -> HostBackend:
-    """The host in a folder the user named (on a worker: it looks at the folder). A missing
-    folder is an error and nothing is created; an empty one raises EmptyFolder."""
+class Gone(HostError):
+    """A host open last time whose folder is gone: not reopened, said in the status bar."""
+
+
+def named_host(folder: Path, *, remembered: bool = False) -> HostBackend:
+    """The host in a folder the user named, or that was open last time (`remembered`), on a
+    worker: it looks at the folder. A missing folder is an error (Gone if remembered) and
+    nothing is created; an empty one raises EmptyFolder."""
     kind = folder_kind(folder)
+    if kind == MISSING and remembered:
+        raise Gone(folder, "open last time, no longer there: not reopened")
     if kind == MISSING:
         raise HostError(folder, f"{FOLDER_PROBLEMS[MISSING]}; File > New Host... makes a new "
                         "lab host")

@@ -15,6 +15,7 @@ from hvgui import app
 from hvgui.host import Host
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.new_host_dialog import NewHostDialog
+from tests.ui.fs_watch import watching
 from tests.ui.helpers import Answers, wait_opened
 
 
@@ -131,3 +132,38 @@ def test_remembered_host_emptied_since_is_not_remade_silently(
     win = _start(qtbot, started)
     assert answers.asked == [("confirm", "New Host")] and win.sessions == {}
     assert list(lab.iterdir()) == []
+
+
+def test_remembered_hosts_are_looked_at_on_workers_and_one_gone_is_not_reopened(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers
+) -> None:
+    lab = Host.new(tmp_path / "lab").root
+    gone = tmp_path / "gone"
+    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
+    settings.setValue("hosts/open", [str(lab), str(gone)])
+    settings.sync()
+    with watching(str(tmp_path.resolve())) as fs:
+        win = _start(qtbot, started)
+        on_gui = fs.on_gui_thread()
+    assert on_gui == []
+    assert list(win.sessions) == [str(lab)] and answers.errors == []
+    assert win.statusBar().currentMessage() == (
+        f"{gone}: open last time, no longer there: not reopened")
+    assert not gone.exists()
+
+
+def test_the_default_host_is_looked_at_on_a_worker_and_opened_when_it_is_one(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hvgui.host
+
+    default = Host.new(tmp_path / "default").root
+    monkeypatch.setattr(hvgui.host, "default_host_dir", lambda: default)
+    with watching(str(tmp_path.resolve())) as fs:
+        win = _start(qtbot, started)
+        qtbot.waitUntil(lambda: win.session is not None, timeout=20000)
+        on_gui = fs.on_gui_thread()
+    assert on_gui == []
+    assert list(win.sessions) == [str(default)] and answers.errors == []
+    assert win.session is not None and win.session.vm_model.rowCount() == 0  # no demo built
