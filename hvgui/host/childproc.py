@@ -8,7 +8,8 @@ return value or the exception. Its stdin stays open for the parent's cancel; whe
 (the parent ended or gave up) the operation is cancelled at its next safe point.
 
 Frames both ways: a 4-byte big-endian length, then a pickle. Only the parent, a process of
-the same program and user that started this one, writes to it.
+the same program and user that started this one, writes to it. The child's first bytes are
+SYNC: what Python's start-up wrote on stdout before (a site's banner) is not a frame.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from typing import IO, Any
 from hvgui.progress import CancelToken
 
 _HEADER = struct.Struct(">I")
+# What starts the child's answer; MAX_FRAME: no message is anywhere near (a result, an error).
+SYNC = b"\0hvgui childproc 1\0"
+MAX_FRAME = 64 << 20
+_CHUNK = 1 << 20  # memory is taken as the bytes arrive, not as a length announces them
 CANCEL = "cancel"  # the parent's one message after the request
 # Progress is sent at most this often (seconds), a new phase at once: the window shows it no
 # oftener (hvgui/ui/workers.py), and each frame wakes the parent's thread.
@@ -37,16 +42,26 @@ def write_frame(stream: IO[bytes], message: object) -> None:
     stream.flush()
 
 
+class FrameError(pickle.UnpicklingError):
+    """What came through the pipe is not a message (too long, or not one we can rebuild)."""
+
+
 def read_frame(stream: IO[bytes]) -> Any:
     """The next message; EOFError when the other side closed the pipe (or died)."""
     length = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
-    return pickle.loads(_read_exact(stream, length))  # our own parent or child
+    if length > MAX_FRAME:
+        raise FrameError(f"a message of {length} bytes (at most {MAX_FRAME})")
+    data = _read_exact(stream, length)
+    try:
+        return pickle.loads(data)  # our own parent or child
+    except Exception as exc:  # whatever rebuilding it raised: not a message
+        raise FrameError(f"a message that cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def _read_exact(stream: IO[bytes], length: int) -> bytes:
     parts: list[bytes] = []
     while length:
-        chunk = stream.read(length)
+        chunk = stream.read(min(length, _CHUNK))
         if not chunk:
             raise EOFError("the pipe was closed")
         parts.append(chunk)
@@ -111,9 +126,13 @@ def _lower_priority(nice: int) -> None:
 
 
 def _sendable(error: BaseException, root: str) -> BaseException:
-    """`error`, or, when it cannot cross the pipe, a HostError saying the same."""
+    """`error`, or, when it cannot cross the pipe, a HostError saying the same. Rebuilt here
+    first: an exception whose __init__ takes other arguments than its args pickles, then
+    fails in the parent."""
     try:
-        pickle.dumps(error)
+        back = pickle.loads(pickle.dumps(error))
+        if type(back) is not type(error) or str(back) != str(error):
+            raise TypeError("rebuilt as another error")
     except Exception:  # any pickling failure: sent as words
         from hvgui.host.errors import HostError
 
@@ -127,6 +146,7 @@ def main() -> int:
     source = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not break a frame
+    out.write(SYNC)
     request: dict[str, Any] = read_frame(source)
     _lower_priority(int(request["nice"]))
     cancel = CancelToken()

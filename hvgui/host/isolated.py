@@ -25,13 +25,16 @@ from typing import Any
 
 import hvgui
 from hvgui.host import checkpoint_ops, storage_ops, vm_ops
-from hvgui.host.childproc import CANCEL, read_frame, write_frame
+from hvgui.host.childproc import CANCEL, SYNC, FrameError, read_frame, write_frame
 from hvgui.host.errors import HostError
 from hvgui.host.host import Host
 from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
 
 # The child's stdin, seen from the parent's thread that waits for a cancel.
 _CANCEL_POLL = 0.05
+# What the child's Python may print on stdout before childproc's SYNC (a site's banner): more
+# is not our child (a frozen app's own executable run as sys.executable).
+_STRAY_OUTPUT = 64 << 10
 
 
 def _runs_in_child(name: str) -> bool:
@@ -59,13 +62,27 @@ def _child_nice() -> int:
 
 
 def _child_command() -> tuple[list[str], dict[str, str], int]:
-    """How to start a child that imports this very hvgui (its folder first on the path)."""
+    """How to start a child that imports this very hvgui (its folder first on the path; -P:
+    not the working folder, where `python -m` would find another hvgui or module first).
+    Its own process group: a terminal's Ctrl-C is the window's to handle; the child ends
+    when the window does, by its pipe, at a safe point."""
     package_parent = str(Path(hvgui.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
-    flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)  # Windows: no nice values
-    return [sys.executable, "-m", "hvgui.host.childproc"], env, flags
+    flags = (getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)  # Windows: no nice values
+             | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+    return [sys.executable, "-P", "-m", "hvgui.host.childproc"], env, flags
+
+
+def _stderr_for_child() -> int | None:
+    """The window's stderr, or nothing when it has none (pythonw, a closed descriptor): the
+    child's fd 2 must be something, or its first open file takes it (the answers' pipe)."""
+    try:
+        os.fstat(2)
+    except OSError:
+        return subprocess.DEVNULL
+    return None if sys.__stderr__ is not None else subprocess.DEVNULL
 
 
 def _how_it_ended(code: int) -> str:
@@ -95,12 +112,18 @@ def run_in_child(
         "root": str(host.root), "method": method, "args": tuple(args),
         "kwargs": dict(kwargs or {}), "read_only": host.read_only, "nice": _child_nice(),
     }
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             env=env, creationflags=flags)
+    try:
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=_stderr_for_child(), env=env, creationflags=flags,
+                                 start_new_session=sys.platform != "win32")
+    except OSError as exc:  # sys.executable is no program here (an embedded interpreter)
+        raise HostError(host.root, f"cannot start a process to run {method} "
+                        f"({sys.executable!r}: {exc.strerror or exc})") from exc
     assert child.stdin is not None and child.stdout is not None
     to_child, from_child = child.stdin, child.stdout
     writing = threading.Lock()
     finished = threading.Event()
+    garbled = ""  # why what the child wrote is not an answer (it is then killed)
 
     def close_pipe() -> None:
         """Closing the child's stdin cancels what it runs (or lets it exit after)."""
@@ -125,17 +148,38 @@ def run_in_child(
             if cancel is not None:
                 threading.Thread(target=watch_cancel, args=(cancel,), daemon=True,
                                  name=f"cancel {method}").start()
-            answered, value = _relay(from_child, progress, started)
-            if answered:
-                return value
+            try:
+                if _skip_to_sync(from_child):
+                    answered, value = _relay(from_child, progress, started)
+                    if answered:
+                        return value
+            except FrameError as exc:
+                garbled = str(exc)
+                with contextlib.suppress(OSError):
+                    child.kill()  # not answering as our child does: nothing to wait for
     finally:
         finished.set()
         close_pipe()
         from_child.close()
         code = child.wait()  # never leave a zombie (its pid would count as alive)
+    how = f"sent {garbled}" if garbled else _how_it_ended(code)
     raise HostError(
-        host.root, f"the process running {method} (pid {child.pid}) {_how_it_ended(code)}; "
+        host.root, f"the process running {method} (pid {child.pid}) {how}; "
         "what it left half-done is finished or rolled back by the next operation")
+
+
+def _skip_to_sync(from_child: Any) -> bool:
+    """Read past what the child's Python printed before childproc ran; False if it ended
+    first. Byte by byte: the frames after SYNC stay unread."""
+    seen = b""
+    for _ in range(_STRAY_OUTPUT + len(SYNC)):
+        byte = from_child.read(1)
+        if not byte:
+            return False
+        seen = (seen + byte)[-len(SYNC):]
+        if seen == SYNC:
+            return True
+    raise FrameError(f"{_STRAY_OUTPUT >> 10} KiB of output that is not an answer")
 
 
 def _relay(
