@@ -21,6 +21,7 @@ import struct
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import IO, Any
 
 from hvgui.progress import CancelToken
@@ -149,6 +150,10 @@ def main() -> int:
     out.write(SYNC)
     request: dict[str, Any] = read_frame(source)
     _lower_priority(int(request["nice"]))
+    if request.get("lock_fd", -1) >= 0:  # the parent's hold of the host lock, shared
+        from hvgui.host.lock import inherit
+
+        inherit(Path(request["root"]), request["lock_fd"])
     cancel = CancelToken()
     threading.Thread(target=_listen, args=(source, cancel), daemon=True).start()
     sender = _Sender(out)

@@ -106,16 +106,47 @@ def run_in_child(
 ) -> Any:
     """`getattr(host, method)(*args, **kwargs, progress=..., cancel=...)`, run by a child
     process on the same folder; blocks the calling thread (a worker) until it ends.
-    `started(pid)` is told the child's process id once it runs."""
+    `started(pid)` is told the child's process id once it runs.
+
+    The child runs under this process's hold of the host lock (its descriptor inherited;
+    POSIX): as in one process, this process's other operations and guest I/O, and its other
+    children (other VMs), run beside it; its VM is busy here until it ends."""
+    if sys.platform == "win32" or host.read_only:  # no descriptor to pass; nothing to lock
+        return _run_in_child(host, method, args, kwargs, progress, cancel, started, -1)
+    vm = _vm_of(host, method, args, kwargs or {})
+    with host.lock.held(vm.id if vm else None, vm.name if vm else "", "") as lock_fd:
+        return _run_in_child(host, method, args, kwargs, progress, cancel, started, lock_fd)
+
+
+def _vm_of(host: Host, method: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """The VM (its configuration) the operation is on, or None (a new VM's, or one the child
+    will say is not found)."""
+    first = list(inspect.signature(getattr(Host, method)).parameters)[1]
+    vm = kwargs.get(first, args[0] if args else None)
+    if first != "vm" or not isinstance(vm, str):
+        return None
+    try:
+        return host.load_vm(vm)
+    except HostError:
+        return None
+
+
+def _run_in_child(
+    host: Host, method: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None,
+    progress: Progress | None, cancel: CancelToken | None,
+    started: Callable[[int], None] | None, lock_fd: int,
+) -> Any:
     command, env, flags = _child_command()
     request = {
         "root": str(host.root), "method": method, "args": tuple(args),
         "kwargs": dict(kwargs or {}), "read_only": host.read_only, "nice": _child_nice(),
+        "lock_fd": lock_fd,
     }
     try:
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=_stderr_for_child(), env=env, creationflags=flags,
-                                 start_new_session=sys.platform != "win32")
+                                 start_new_session=sys.platform != "win32",
+                                 pass_fds=(lock_fd,) if lock_fd >= 0 else ())
     except OSError as exc:  # sys.executable is no program here (an embedded interpreter)
         raise HostError(host.root, f"cannot start a process to run {method} "
                         f"({sys.executable!r}: {exc.strerror or exc})") from exc

@@ -1,7 +1,8 @@
 """Who may change a host, and what another process is doing to a VM right now.
 
 - One mutating process per host: a file lock (portable.lock) on `.hvgui/host.lock`, held while any
-  operation of this process runs. Readers never take it.
+  operation of this process runs. Readers never take it. A child process running one operation
+  for this one (hvgui/host/isolated.py) shares its hold: `held` passes it, `inherit` takes it.
 - One operation per VM: inside a process a table of running operations; across processes the
   VM's status file (pid + operation). A second operation gets `VM is busy: <operation>`.
 - A host whose folder cannot be written is read-only: every change is refused up front with
@@ -154,22 +155,34 @@ class HostLock:
     def operation(self, vm_id: str, vm_name: str, operation: str) -> Iterator[None]:
         """Run one operation on `vm_id` holding the host's mutation lock."""
         self.refuse_if_read_only()
+        with self.held(vm_id, vm_name, operation):
+            yield
+
+    @contextmanager
+    def held(self, vm_id: str | None, vm_name: str, operation: str) -> Iterator[int]:
+        """Hold the host's mutation lock (and `vm_id`, if any, busy with `operation`; "": the
+        child's own status names it); yields its descriptor, for a child process to inherit."""
         if not self.layout.meta.is_dir():  # an adopted folder: its first operation makes it
             self.layout.create()
         state = _state_for(self.layout.root)
         with state.mutex:
-            if vm_id in state.active:
-                raise VMBusyError(vm_name, f"VM is busy: {state.active[vm_id]}")
-            self._refuse_if_busy_elsewhere(vm_id, vm_name)
+            if vm_id is not None and vm_id in state.active:
+                mine = state.active[vm_id]
+                other = "" if mine else (self.status.read(vm_id) or {}).get("operation", "")
+                raise VMBusyError(vm_name, f"VM is busy: {mine or other or 'an operation'}")
+            if vm_id is not None:
+                self._refuse_if_busy_elsewhere(vm_id, vm_name)
             if state.users == 0:
                 state.fd = self._acquire(vm_id, vm_name)
             state.users += 1
-            state.active[vm_id] = operation
+            if vm_id is not None:
+                state.active[vm_id] = operation
         try:
-            yield
+            yield state.fd
         finally:
             with state.mutex:
-                state.active.pop(vm_id, None)
+                if vm_id is not None:
+                    state.active.pop(vm_id, None)
                 state.users -= 1
                 if state.users == 0 and state.fd >= 0:
                     os.close(state.fd)  # closing releases the lock
@@ -192,14 +205,15 @@ class HostLock:
         if other is not None and other.get("pid") != os.getpid():
             raise VMBusyError(vm_name, f"VM is busy: {other.get('operation', 'an operation')}")
 
-    def _acquire(self, vm_id: str, vm_name: str) -> int:
+    def _acquire(self, vm_id: str | None, vm_name: str) -> int:
         fd = portable.open_fd(self.layout.lock_file, _LOCK_FLAGS, 0o644)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             if portable.lock(fd, wait=False):
                 return fd
             try:
-                self._refuse_if_busy_elsewhere(vm_id, vm_name)
+                if vm_id is not None:
+                    self._refuse_if_busy_elsewhere(vm_id, vm_name)
             except VMBusyError:
                 os.close(fd)
                 raise
@@ -210,3 +224,13 @@ class HostLock:
                     "another program is changing this host; try again when it has finished",
                 )
             time.sleep(0.05)
+
+
+def inherit(root: Path, fd: int) -> None:
+    """This process (a child running one operation) holds the host lock through `fd`, its
+    parent's (HostLock.held): its operations run under it, none waits for it, and no
+    recovery runs behind the parent's other operations. Released when the process ends."""
+    state = _state_for(root)
+    with state.mutex:
+        state.fd = fd
+        state.users += 1
