@@ -1,16 +1,22 @@
 """Two VMs' operations at once on an isolated lab host (hvgui/host/isolated.py): as in one
 process, an operation on one VM does not wait for another VM's (the window's guest writing
-a disk, another operation in a child); one VM still runs one operation at a time."""
+a disk, another operation in a child); one VM still runs one operation at a time; a child
+whose window died keeps the host lock until it has ended its operation."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from hvgui import portable
 from hvgui.connect import new_lab_host
+from hvgui.guest.guest import Guest
 from hvgui.host import Host, VMBusyError
 from hvgui.host.isolated import IsolatedHost
 
@@ -51,30 +57,40 @@ def test_a_checkpoint_runs_while_the_windows_guest_writes_another_vms_disk(
     _clean(tmp_path / "host")
 
 
+def _gated(tmp_path: Path, module: str, function: str, phase: str,
+           monkeypatch: pytest.MonkeyPatch) -> Path:
+    """In the children, `module.function` stops at its first report in `phase` until the
+    returned gate file exists (30 s at most: a failing test must end)."""
+    gate = tmp_path / "gate"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent(f"""\
+        import os, sys, time
+        def gated(*args, progress=None, **kwargs):
+            def held(fraction, phase):
+                progress(fraction, phase)
+                if {phase!r} in ("", phase):
+                    for _ in range(3000):
+                        if os.path.exists({str(gate)!r}):
+                            break
+                        time.sleep(0.01)
+            return _real(*args, progress=held, **kwargs)
+        if "hvgui.host.childproc" in sys.orig_argv:  # not in a window the test starts
+            from hvgui.host import {module} as ops
+            _real = ops.{function}
+            ops.{function} = gated
+        """))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    return gate
+
+
 def test_two_children_run_two_vms_operations_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """VM A's export stays mid-way (its child waits for a gate after its first report)
     while VM B is checkpointed in another child; then A's export ends."""
     host = _two_vms(tmp_path / "host")
-    gate = tmp_path / "gate"
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(textwrap.dedent(f"""\
-        import os, time
-        from hvgui.host import storage_ops
-        _export = storage_ops.export_vm
-        def export_vm(host, vm, destination, *args, progress=None, **kwargs):
-            def held(fraction, phase):
-                progress(fraction, phase)
-                for _ in range(3000):  # 30 s at most: a failing test must end
-                    if os.path.exists({str(gate)!r}):
-                        break
-                    time.sleep(0.01)
-            return _export(host, vm, destination, *args, progress=held, **kwargs)
-        storage_ops.export_vm = export_vm
-        """))
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    gate = _gated(tmp_path, "storage_ops", "export_vm", "", monkeypatch)
     during: list[str] = []
 
     def progress(_fraction: float, _phase: str) -> None:
@@ -89,3 +105,60 @@ def test_two_children_run_two_vms_operations_at_once(
     assert during == ["A mid-way", "b1"]
     assert (tmp_path / "out" / "A").is_dir()
     _clean(tmp_path / "host")
+
+
+_WINDOW = """\
+import os, signal, sys
+from hvgui.host.isolated import IsolatedHost
+from hvgui.progress import MERGE_PHASE
+host = IsolatedHost.open(sys.argv[1], create=False)
+vm_id = host.get_vm("Merge").id
+def progress(fraction, phase):
+    if phase == MERGE_PHASE:
+        print(host.status_board.read(vm_id)["pid"], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # the window dies mid-merge
+host.remove_snapshot("Merge", "Before", progress=progress)
+"""
+
+
+def test_a_child_whose_window_died_keeps_the_host_lock_until_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The window is killed during a delete's merge: its child, still merging, holds the
+    lock the window passed it; another program opening the host meanwhile must not recover
+    (roll back) the live merge's journal. Once the child has ended (cancelled at a safe
+    point, or the merge finished), the host is clean."""
+    root = tmp_path / "host"
+    host = Host.open(root)
+    host.new_vm("Merge", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=64 * MiB)
+    host.start_vm("Merge")
+    Guest(host, "Merge").run_workload(8 * MiB, path="/base.bin")
+    host.checkpoint_vm("Merge", snapshot_name="Before")
+    Guest(host, "Merge").run_workload(8 * MiB, path="/big.bin")
+    gate = _gated(tmp_path, "checkpoint_ops", "remove_snapshot", "Merge in progress",
+                  monkeypatch)
+    # Its stderr a file: the child inherits it, a pipe would be read until the child ends.
+    with (tmp_path / "stderr").open("wb") as stderr:
+        window = subprocess.run([sys.executable, "-c", _WINDOW, str(root)], timeout=120,
+                                stdout=subprocess.PIPE, stderr=stderr, check=False)
+    assert window.returncode == -9, (tmp_path / "stderr").read_text()
+    child = int(window.stdout)
+    try:
+        assert portable.pid_alive(child)  # at its gate, mid-merge, its window gone
+        journals = sorted(host.layout.journal_dir.iterdir())
+        assert journals
+        fd = portable.open_fd(host.layout.lock_file, os.O_RDWR)
+        try:
+            assert not portable.lock(fd, wait=False)  # still held: by the child
+        finally:
+            os.close(fd)
+        Host.open(root, create=False)  # another program: recovers nothing of it
+        assert sorted(host.layout.journal_dir.iterdir()) == journals
+    finally:
+        gate.touch()
+    for _ in range(3000):  # it goes on, sees its window gone, ends
+        if not portable.pid_alive(child):
+            break
+        time.sleep(0.01)
+    assert not portable.pid_alive(child)
+    _clean(root)
