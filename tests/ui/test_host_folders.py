@@ -150,6 +150,8 @@ def test_remembered_hosts_are_looked_at_on_workers_and_one_gone_is_not_reopened(
     assert win.statusBar().currentMessage() == (
         f"{gone}: open last time, no longer there: not reopened")
     assert not gone.exists()
+    win.resize(1000, 600)
+    win.grab().save(str(tmp_path / "gone.png"))
 
 
 def test_the_default_host_is_looked_at_on_a_worker_and_opened_when_it_is_one(
