@@ -108,8 +108,10 @@ class HexModel(QAbstractTableModel):
         file = self._file
         if file is not None and number not in self._reading:
             self._reading.add(number)
+            # Bound: a page read for a model deleted since is dropped (HexFile.__del__ closes).
             Op(self._runner, lambda _p, _c: file.read_page(number), label=self.path.name,
-               quiet=True).success(lambda page: self._read(file, number, page)).failure(
+               quiet=True).bound_to(self).success(
+                lambda page: self._read(file, number, page)).failure(
                 lambda exc: self._read(file, number, b"")).run_in_background()
         return None
 
