@@ -61,18 +61,24 @@ def _child_nice() -> int:
     return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICE_STEPS)
 
 
-def _child_command() -> tuple[list[str], dict[str, str], int]:
-    """How to start a child that imports this very hvgui (its folder first on the path; -P:
-    not the working folder, where `python -m` would find another hvgui or module first).
-    Its own process group: a terminal's Ctrl-C is the window's to handle; the child ends
-    when the window does, by its pipe, at a safe point."""
+def _child_command() -> tuple[list[str], int]:
+    """How to start a child that imports this very hvgui: its folder on the path after
+    Python's own modules (an installed hvgui's is site-packages, where another distribution
+    may bring a `pathlib`) and before the site folders (one may hold another hvgui); -P: not
+    the working folder either. Its own process group: a terminal's Ctrl-C is the window's
+    to handle; the child ends when the window does, by its pipe, at a safe point."""
     package_parent = str(Path(hvgui.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    bootstrap = (
+        "import site, sys\n"
+        "sites = {*site.getsitepackages(), site.getusersitepackages()}\n"
+        "sys.path.insert(next((i for i, p in enumerate(sys.path) if p in sites), "
+        f"len(sys.path)), {package_parent!r})\n"
+        "from hvgui.host.childproc import main\n"
+        "sys.exit(main())\n"
+    )
     flags = (getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)  # Windows: no nice values
              | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
-    return [sys.executable, "-P", "-m", "hvgui.host.childproc"], env, flags
+    return [sys.executable, "-P", "-c", bootstrap], flags
 
 
 def _stderr_for_child() -> int | None:
@@ -136,7 +142,7 @@ def _run_in_child(
     progress: Progress | None, cancel: CancelToken | None,
     started: Callable[[int], None] | None, lock_fd: int,
 ) -> Any:
-    command, env, flags = _child_command()
+    command, flags = _child_command()
     request = {
         "root": str(host.root), "method": method, "args": tuple(args),
         "kwargs": dict(kwargs or {}), "read_only": host.read_only, "nice": _child_nice(),
@@ -144,7 +150,7 @@ def _run_in_child(
     }
     try:
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=_stderr_for_child(), env=env, creationflags=flags,
+                                 stderr=_stderr_for_child(), creationflags=flags,
                                  start_new_session=sys.platform != "win32",
                                  pass_fds=(lock_fd,) if lock_fd >= 0 else ())
     except OSError as exc:  # sys.executable is no program here (an embedded interpreter)

@@ -6,6 +6,7 @@ HostError naming the host; never as another program's code, a hang or a huge all
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import hvgui
 from hvgui.connect import new_lab_host
 from hvgui.host import Host, HostError, childproc
 from hvgui.host.isolated import IsolatedHost
@@ -57,6 +59,24 @@ def test_a_package_in_the_windows_working_folder_is_not_what_the_child_runs(
         f"open({str(tmp_path / 'ran')!r}, 'w').close()\nraise SystemExit(7)\n")
     host = _host(tmp_path / "host")
     monkeypatch.chdir(work)
+    _new_vm(host)
+    assert [vm.name for vm in host.list_vms()] == ["A"]
+    assert not (tmp_path / "ran").exists()
+
+
+def test_an_installed_hvgui_does_not_put_its_folder_before_pythons_own_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """hvgui installed (not editable) lives in site-packages beside other distributions'
+    modules, some with a standard module's name (PyPI's 2014 `pathlib`): the child must
+    find hvgui there, and Python's own modules first, as the window does."""
+    lib = tmp_path / "site-packages"
+    shutil.copytree(Path(hvgui.__file__).parent, lib / "hvgui",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (lib / "json.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n"
+                                 "raise SystemExit(9)\n")
+    host = _host(tmp_path / "host")
+    monkeypatch.setattr(hvgui, "__file__", str(lib / "hvgui" / "__init__.py"))
     _new_vm(host)
     assert [vm.name for vm in host.list_vms()] == ["A"]
     assert not (tmp_path / "ran").exists()
