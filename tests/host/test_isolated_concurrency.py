@@ -84,6 +84,18 @@ def _gated(tmp_path: Path, module: str, function: str, phase: str,
     return gate
 
 
+def test_the_host_lock_is_free_once_an_operation_returned(tmp_path: Path) -> None:
+    """hvctl or another window must not wait for an isolated host's idle process or child:
+    no hold of the lock outlives the operation (a child kept for the next one included)."""
+    host = _two_vms(tmp_path / "host")
+    host.checkpoint_vm("B", snapshot_name="b1")
+    fd = portable.open_fd(host.layout.lock_file, os.O_RDWR)
+    try:
+        assert portable.lock(fd, wait=False)  # another open file: another program's
+    finally:
+        os.close(fd)
+
+
 def test_two_children_run_two_vms_operations_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
