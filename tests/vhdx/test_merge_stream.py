@@ -413,16 +413,22 @@ def test_a_cancelled_stream_leaves_everything_as_it_was_and_a_rerun_completes(
 
 # Every call that makes something durable or changes a name is counted; the process dies
 # (os._exit: no clean-up, as SIGKILL) just before call number LIMIT + 1. Writes before it
-# are in the page cache, which a kill keeps.
-_KILL_SCRIPT = """
+# are in the page cache, which a kill keeps. Given a mount point too, the power of that file
+# system is cut first (tests/host/loopfs.py; test_merge_stream_power_cut.py).
+KILL_SCRIPT = """
 import os, sys
 limit, count = int(sys.argv[3]), 0
+mount = sys.argv[4] if len(sys.argv) > 4 else None
 def counted(name):
     real = getattr(os, name)
     def call(*args, **kwargs):
         global count
         count += 1
         if count > limit:
+            if mount:
+                from pathlib import Path
+                from tests.host.loopfs import power_cut
+                power_cut(Path(mount))
             os._exit(9)
         return real(*args, **kwargs)
     setattr(os, name, call)
@@ -435,7 +441,7 @@ print("finished", result.streamed, flush=True)
 
 
 def _kill_run(child: Path, parent: Path, limit: int) -> bool:
-    done = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(child), str(parent),
+    done = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(child), str(parent),
                            str(limit)], cwd=REPO, capture_output=True, timeout=120)
     assert done.returncode in (0, 9), done.stderr.decode()
     if done.returncode == 0:

@@ -109,31 +109,8 @@ def test_the_simulated_cut_loses_what_was_not_flushed_in_any_part_and_order(
 
 
 # --- the same cut points on a real file system ----------------------------------------------
-
-# As test_merge_stream's kill script, but at the chosen call the file system the disks live on
-# is shut down as a power cut would (tests/host/loopfs.py): what its journal has not
-# committed is lost, in whatever part and order ext4 had written it.
-_CUT_SCRIPT = """
-import os, sys
-from pathlib import Path
-from tests.host.loopfs import power_cut
-limit, count, mount = int(sys.argv[3]), 0, Path(sys.argv[4])
-def counted(name):
-    real = getattr(os, name)
-    def call(*args, **kwargs):
-        global count
-        count += 1
-        if count > limit:
-            power_cut(mount)
-            os._exit(9)
-        return real(*args, **kwargs)
-    setattr(os, name, call)
-for name in ("fsync", "fdatasync", "link", "replace", "rename", "unlink"):
-    counted(name)
-from hvgui.vhdx import merge_vhd
-merge_vhd(sys.argv[1], sys.argv[2], direction="stream")
-"""
-
+# The kill script of test_merge_stream, shutting the disks' file system down as a power cut
+# would before it dies: what ext4's journal has not committed is lost.
 
 @pytest.mark.slow
 @pytest.mark.parametrize("parent_kind", ["base", "differencing"])
@@ -145,7 +122,7 @@ def test_a_real_power_cut_at_every_durable_call_of_a_stream_loses_nothing(
     import sys
 
     from tests.host.loopfs import make_image, mount_image, unmount
-    from tests.vhdx.test_merge_stream import REPO
+    from tests.vhdx.test_merge_stream import KILL_SCRIPT, REPO
 
     image, mount = tmp_path / "fs.img", tmp_path / "mnt"
     make_image(image, 128)
@@ -164,7 +141,7 @@ def test_a_real_power_cut_at_every_durable_call_of_a_stream_loses_nothing(
             here = {k: mount / "lab" / n for k, n in names.items()}
             parent, child = here["parent"], here["child"]
             done = subprocess.run(
-                [sys.executable, "-c", _CUT_SCRIPT, str(child), str(parent), str(limit),
+                [sys.executable, "-c", KILL_SCRIPT, str(child), str(parent), str(limit),
                  str(mount)], cwd=REPO, capture_output=True, timeout=300)
             assert done.returncode in (0, 9), done.stderr.decode()
         finally:
