@@ -110,7 +110,7 @@ def absorb(
     payload_updates: list[tuple[int, int]] = []
     bitmap_entries: list[tuple[int, int]] = []
     bitmaps: list[tuple[int, np.ndarray]] = []
-    _give_back_unused_end(child)
+    child.give_back_unused_end()
     size_before = child.file_size
     parent_is_base = not view.images[1].has_parent
     done = moved = 0
@@ -210,29 +210,6 @@ def _whole(parts: list[Piece], block_start: int, length: int, sector: int) -> bo
     for part in parts:
         bits[(part.start - block_start) // sector : -(-(part.end - block_start) // sector)] = True
     return bool(bits.all())
-
-
-def _give_back_unused_end(child: VhdxImage) -> None:
-    """Cut the file where the last thing any of its structures points at ends. A kill
-    between an earlier absorb's writes and its BAT entries left blocks there that nothing
-    points at: this run allocates in their place instead of after them (a merge cut any
-    number of times ends as big as an uninterrupted one, and no reader finds leaked space).
-    Nothing past that end is read by anyone, so the cut needs no flush of its own."""
-    g = child.geometry
-    per_chunk = g.chunk_ratio + 1
-    h = child.header
-    end = max(F.MIN_PAYLOAD_OFFSET, h.log_offset + h.log_length,
-              child.bat_region.file_offset + child.bat_region.length,
-              child.metadata_region.file_offset + child.metadata_region.length)
-    for index, value in zip(*child.bat.nonzero(), strict=True):
-        offset = value & F.BAT_OFFSET_MASK
-        if offset:  # whatever the state: an offset kept is space the entry may use again
-            bitmap = index % per_chunk == per_chunk - 1
-            end = max(end, offset + (F.BITMAP_BLOCK_SIZE if bitmap else g.block_size))
-    if child.file_size > end:
-        child.begin_change(visible=False)
-        os.ftruncate(child.fileno, end)
-        child.file_size = end
 
 
 def take_parents_place(child: VhdxImage, parent: VhdxImage) -> None:

@@ -15,7 +15,8 @@ Let C1 (the leaf being merged) ... Ck be the merged disks and P the destination 
    into new zero-filled space at the end of P otherwise, sector bitmaps set when P is itself
    differencing. While C1..Ck exist they override exactly those sectors, so the chain through C1
    reads the same whatever part of this step reached the disk. Then fsync, BAT entries, fsync.
-   Cancelling here is safe at any block boundary.
+   Cancelling here is safe at any block boundary. A kill before the BAT entries leaves the
+   new space unused at P's end: a rerun first cuts P's file where its last used block ends.
 4. Each grandchild (a disk whose parent is C1) is re-pointed at P: locator rewritten with
    parent_linkage = D' and paths to P (atomic rewrite). Before: G -> C1 -> ... -> P reads X;
    after: G -> P reads X, since P now holds C1's view.
@@ -211,6 +212,7 @@ def _forward(
         new_guid = _bind_last_child(merged[-1], destination)
         with VhdxImage.open(destination, writable=True) as target:
             target.update_header(data_write_guid=new_guid, file_write_guid=uuid.uuid4())
+            target.give_back_unused_end()  # what a killed run of this merge copied
             moved = _copy_into(view, depth, target, progress, cancel)
         for child in grandchildren:
             _rewrite_locator(child, _locator_for(child, destination, new_guid))

@@ -405,3 +405,31 @@ def test_a_disk_full_during_the_merge_is_a_clean_error_and_a_rerun_completes(
     monkeypatch.setattr(pieces_module, "copy_range", real_copy)
     merge_vhd(child)
     assert view(base) == model and not child.exists()
+
+
+def test_a_forward_merge_killed_in_its_copy_leaves_no_unused_space_behind(
+    tmp_path: Path
+) -> None:
+    """Killed after its copy, before the BAT entries that make it the destination's, a merge
+    leaves blocks nothing points at; the rerun gives them back before it allocates, so the
+    merged disk is as big as an uninterrupted merge makes it, however often it is cut."""
+    template = tmp_path / "template"
+    template.mkdir()
+    base, child = template / "b.vhdx", template / "c.avhdx"
+    create_dynamic(base, 64 * MiB, block_size=8 * MiB)
+    write_all(base, [(0, os.urandom(MiB)), (40 * MiB, os.urandom(24 * MiB))])  # holds more
+    create_differencing(child, base)
+    set_read_only(base, True)
+    write_all(child, [(16 * MiB, os.urandom(16 * MiB))])  # blocks the base lacks
+    whole = tmp_path / "whole"
+    _copy_folder(template, whole)
+    assert not merge_vhd(whole / child.name).streamed
+    size = (whole / base.name).stat().st_size
+    run = tmp_path / "run"
+    _copy_folder(template, run)
+    for _ in range(3):  # each run's copy lies where the last one's did: none piles up
+        assert not _kill_during_merge(run / child.name, after_progress=0.9499, delay=0.0)
+        assert (run / base.name).stat().st_size == size
+    assert not merge_vhd(run / child.name).streamed
+    assert (run / base.name).stat().st_size == size
+    qemu_check(run / base.name)
