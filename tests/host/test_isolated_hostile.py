@@ -55,13 +55,17 @@ def test_a_package_in_the_windows_working_folder_is_not_what_the_child_runs(
     module of that name) there would run instead of the window's own code."""
     work = tmp_path / "work"
     (work / "hvgui").mkdir(parents=True)
-    (work / "hvgui" / "__init__.py").write_text(
-        f"open({str(tmp_path / 'ran')!r}, 'w').close()\nraise SystemExit(7)\n")
+    _decoy(work / "hvgui" / "__init__.py", tmp_path / "ran")
     host = _host(tmp_path / "host")
     monkeypatch.chdir(work)
     _new_vm(host)
     assert [vm.name for vm in host.list_vms()] == ["A"]
     assert not (tmp_path / "ran").exists()
+
+
+def _decoy(module: Path, ran: Path) -> None:
+    """A module that must not run in the child: it would leave `ran` and exit."""
+    module.write_text(f"open({str(ran)!r}, 'w').close()\nraise SystemExit(7)\n")
 
 
 def test_an_installed_hvgui_does_not_put_its_folder_before_pythons_own_modules(
@@ -73,12 +77,11 @@ def test_an_installed_hvgui_does_not_put_its_folder_before_pythons_own_modules(
     lib = tmp_path / "site-packages"
     shutil.copytree(Path(hvgui.__file__).parent, lib / "hvgui",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (lib / "json.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n"
-                                 "raise SystemExit(9)\n")
+    _decoy(lib / "json.py", tmp_path / "ran")
     host = _host(tmp_path / "host")
     monkeypatch.setattr(hvgui, "__file__", str(lib / "hvgui" / "__init__.py"))
-    _new_vm(host)
-    assert [vm.name for vm in host.list_vms()] == ["A"]
+    made = host.new_vm("A", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=16 * MiB)
+    assert made.vm_id == host.get_vm("A").id
     assert not (tmp_path / "ran").exists()
 
 
@@ -104,6 +107,17 @@ def _interpreter(folder: Path, shell: str, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(sys, "executable", str(program))
 
 
+def _failed_new_vm(host: IsolatedHost) -> tuple[HostError, int]:
+    """The HostError of a new_vm whose child fails, and the most memory the window took."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(HostError) as failed:
+            _new_vm(host)
+        return failed.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @POSIX_ONLY
 def test_a_child_that_is_not_ours_is_one_error_without_a_huge_allocation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -113,15 +127,9 @@ def test_a_child_that_is_not_ours_is_one_error_without_a_huge_allocation(
     host = _host(tmp_path / "host")
     _interpreter(tmp_path / "bin", "head -c 1 >/dev/null; echo 'usage: hvgui [-h] [--host F]'",
                  monkeypatch)
-    tracemalloc.start()
-    try:
-        with pytest.raises(HostError) as failed:
-            _new_vm(host)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert str(failed.value).startswith(f"{host.root}: the process running new_vm")
-    assert "ended with exit code 0 before it answered" in str(failed.value)
+    failed, peak = _failed_new_vm(host)
+    assert str(failed).startswith(f"{host.root}: the process running new_vm")
+    assert "ended with exit code 0 before it answered" in str(failed)
     assert peak < 64 * MiB, peak
 
 
@@ -138,15 +146,9 @@ def test_a_broken_childs_message_is_one_error_without_a_huge_allocation(
     # After its broken message it would answer no more: it is killed, not waited for.
     _interpreter(tmp_path / "bin",
                  f"head -c 1 >/dev/null; cat {tmp_path / 'answer'}; exec sleep 60", monkeypatch)
-    tracemalloc.start()
-    try:
-        with pytest.raises(HostError) as failed:
-            _new_vm(host)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert str(failed.value).startswith(f"{host.root}: the process running new_vm (pid ")
-    assert said in str(failed.value)
+    failed, peak = _failed_new_vm(host)
+    assert str(failed).startswith(f"{host.root}: the process running new_vm (pid ")
+    assert said in str(failed)
     assert peak < 64 * MiB, peak
 
 
