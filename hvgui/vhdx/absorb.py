@@ -228,21 +228,15 @@ def take_parents_place(child: VhdxImage, parent: VhdxImage) -> None:
         changes[F.META_PARENT_LOCATOR] = _raw_item(parent, F.META_PARENT_LOCATOR)
     else:
         g = child.geometry
-        cleared: list[int] = []
+        cleared = False
         for chunk in range(g.bitmap_blocks):
-            if entry := child.bat.bitmap_entry(chunk):
+            if child.bat.bitmap_entry(chunk):
                 child.set_bat_entry(g.bitmap_index(chunk), 0)
-                cleared.append(entry & F.BAT_OFFSET_MASK)
+                cleared = True
         if cleared:
-            os.fsync(child.fileno)
+            os.fsync(child.fileno)  # no entry points past the end the file is cut to
             # Unused now; at the file's end, readers (7-Zip) take them for trailing garbage.
-            end = child.file_size
-            for offset in sorted(cleared, reverse=True):
-                if offset + F.BITMAP_BLOCK_SIZE == end:
-                    end = offset
-            if end < child.file_size:
-                os.ftruncate(child.fileno, end)
-                child.file_size = end
+            child.give_back_unused_end()
         changes[F.META_PARENT_LOCATOR] = None
     for item in (F.META_PAGE83, F.META_PHYSICAL_SECTOR):
         changes[item] = _raw_item(parent, item)
