@@ -3,9 +3,10 @@
 `python -m hvgui.host.childproc` reads one request from its stdin (the host's folder, the
 `Host` method's name and arguments), opens the host as any process does (`Host.open`: an
 operation a dead child left half-done is finished or rolled back first) and runs the method,
-writing what it reports to its stdout: progress (throttled; a new phase always), then the
-return value or the exception. Its stdin stays open for the parent's cancel; when it closes
-(the parent ended or gave up) the operation is cancelled at its next safe point.
+writing what it reports to its stdout: progress (each new phase and whole percentage, each
+waiting for the parent's callback), then the return value or the exception. Its stdin stays
+open for the parent's ACKs and cancel; when it closes (the parent ended or gave up) the
+operation is cancelled at its next safe point.
 
 Frames both ways: a 4-byte big-endian length, then a pickle. Only the parent, a process of
 the same program and user that started this one, writes to it. The child's first bytes are
@@ -20,7 +21,6 @@ import pickle
 import struct
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,10 +31,8 @@ _HEADER = struct.Struct(">I")
 SYNC = b"\0hvgui childproc 1\0"
 MAX_FRAME = 64 << 20
 _CHUNK = 1 << 20  # memory is taken as the bytes arrive, not as a length announces them
-CANCEL = "cancel"  # the parent's one message after the request
-# Progress is sent at most this often (seconds), a new phase at once: the window shows it no
-# oftener (hvgui/ui/workers.py), and each frame wakes the parent's thread.
-PROGRESS_INTERVAL = 0.05
+CANCEL = "cancel"  # after the request, the parent sends only these two
+ACK = "ack"  # its progress callback returned
 
 
 def write_frame(stream: IO[bytes], message: object) -> None:
@@ -71,50 +69,56 @@ def _read_exact(stream: IO[bytes], length: int) -> bytes:
 
 
 class _Sender:
-    """Frames to the parent from the operation's thread; after the parent is gone, none."""
+    """Frames to the parent from the operation's thread; after the parent is gone, none.
+
+    A report sent waits for the parent's callback to return (its ACK), as a progress callback
+    in the same process holds the operation: whoever holds it mid-way (a test's gate, a
+    caller showing it) sees the same operation, not one that went on. Sent: a new phase, or
+    a new whole percentage of the phase (at most ~100 a phase: what the Status can show);
+    the reports between two such are not."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._lock = threading.Lock()
-        self._last = (0.0, "")  # when the last progress was sent, and its phase
-        self._pending: tuple[float, str] | None = None
+        self.acked = threading.Event()
+        self._last: tuple[str, int] | None = None  # the phase and percentage last sent
         self.gone = False
 
-    def send(self, message: object) -> None:
+    def send(self, message: object) -> bool:
         with self._lock:
             if self.gone:
-                return
+                return False
             try:
                 write_frame(self._stream, message)
             except OSError:  # the parent closed the pipe: the listener cancels the work
                 self.gone = True
+                return False
+            return True
 
     def progress(self, fraction: float, phase: str) -> None:
-        now = time.monotonic()
-        if phase == self._last[1] and now - self._last[0] < PROGRESS_INTERVAL:
-            self._pending = (fraction, phase)
+        shown = (phase, int(min(1.0, max(0.0, fraction)) * 100))
+        if shown == self._last:
             return
-        self.flush()
-        self._last = (now, phase)
-        self.send(("progress", fraction, phase))
-
-    def flush(self) -> None:
-        """Send the last report held back, if any (before a new phase or the result)."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self.send(("progress", *pending))
+        self._last = shown
+        self.acked.clear()
+        if self.send(("progress", fraction, phase)):
+            self.acked.wait()  # the listener sets it on the ACK, a cancel or the pipe closing
 
 
-def _listen(stream: IO[bytes], cancel: CancelToken) -> None:
-    """The parent's cancel, or its pipe closing: either cancels the operation."""
+def _listen(stream: IO[bytes], cancel: CancelToken, sender: _Sender) -> None:
+    """The parent's ACKs and cancel; its pipe closing cancels the operation too."""
     while True:
         try:
             message = read_frame(stream)
         except (EOFError, OSError, pickle.UnpicklingError):
             break
-        if message == CANCEL:
-            break
+        if message == ACK:
+            sender.acked.set()
+        elif message == CANCEL:
+            cancel.cancel()
     cancel.cancel()
+    sender.gone = True
+    sender.acked.set()
 
 
 def _lower_priority(nice: int) -> None:
@@ -155,8 +159,8 @@ def main() -> int:
 
         inherit(Path(request["root"]), request["lock_fd"])
     cancel = CancelToken()
-    threading.Thread(target=_listen, args=(source, cancel), daemon=True).start()
     sender = _Sender(out)
+    threading.Thread(target=_listen, args=(source, cancel, sender), daemon=True).start()
     sender.send(("started", os.getpid()))
     try:
         from hvgui.host.host import Host
@@ -167,10 +171,8 @@ def main() -> int:
         method = getattr(host, request["method"])
         result = method(*request["args"], progress=sender.progress, cancel=cancel,
                         **request["kwargs"])
-        sender.flush()
         sender.send(("result", result))
     except Exception as exc:  # every error goes to the parent, which raises it
-        sender.flush()
         sender.send(("error", _sendable(exc, str(request["root"]))))
     return 0
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import hvgui
 from hvgui.host import checkpoint_ops, storage_ops, vm_ops
-from hvgui.host.childproc import CANCEL, SYNC, FrameError, read_frame, write_frame
+from hvgui.host.childproc import ACK, CANCEL, SYNC, FrameError, read_frame, write_frame
 from hvgui.host.errors import HostError
 from hvgui.host.host import Host
 from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
@@ -167,12 +167,22 @@ def _run_in_child(
         with writing, contextlib.suppress(OSError):
             to_child.close()
 
+    def tell(message: str) -> None:
+        # OSError, ValueError: it ended meanwhile (its pipe broken or closed).
+        with writing, contextlib.suppress(OSError, ValueError):
+            write_frame(to_child, message)
+
+    def acknowledge() -> None:
+        """The caller's progress returned: the child's operation goes on, and sees a cancel
+        made meanwhile at its next safe point, as in-process (the watcher might be late)."""
+        if cancel is not None and cancel.cancelled:
+            tell(CANCEL)
+        tell(ACK)
+
     def watch_cancel(token: CancelToken) -> None:
         while not finished.is_set():
             if token.wait(_CANCEL_POLL):
-                # OSError, ValueError: it ended meanwhile (its pipe broken or closed).
-                with writing, contextlib.suppress(OSError, ValueError):
-                    write_frame(to_child, CANCEL)
+                tell(CANCEL)
                 return
 
     try:
@@ -187,7 +197,7 @@ def _run_in_child(
                                  name=f"cancel {method}").start()
             try:
                 if _skip_to_sync(from_child):
-                    answered, value = _relay(from_child, progress, started)
+                    answered, value = _relay(from_child, progress, started, acknowledge)
                     if answered:
                         return value
             except FrameError as exc:
@@ -220,10 +230,12 @@ def _skip_to_sync(from_child: Any) -> bool:
 
 
 def _relay(
-    from_child: Any, progress: Progress | None, started: Callable[[int], None] | None
+    from_child: Any, progress: Progress | None, started: Callable[[int], None] | None,
+    acknowledge: Callable[[], None],
 ) -> tuple[bool, Any]:
     """The child's reports until its answer: (True, its result), its exception raised, or
-    (False, None) when it died first."""
+    (False, None) when it died first. Each report is acknowledged once `progress` returned
+    (the child's operation waits for that, as for a callback in its own process)."""
     while True:
         try:
             message = read_frame(from_child)
@@ -233,6 +245,7 @@ def _relay(
         if kind == "progress":
             if progress is not None:
                 progress(message[1], message[2])
+            acknowledge()
         elif kind == "started":
             if started is not None:
                 started(message[1])

@@ -108,6 +108,27 @@ def test_results_and_errors_are_the_in_process_ones(tmp_path: Path) -> None:
     assert [s.name for s in host.list_snapshots("A")] == ["two"]
 
 
+def test_each_child_runs_with_the_parents_settings_of_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each operation's child sees the settings as the parent has them then: the outside
+    folders the user allowed meanwhile."""
+    host = new_lab_host(tmp_path / "host", isolated=True)
+    assert isinstance(host, IsolatedHost)
+    pids: list[int] = []
+    run_in_child(host, "new_vm", kwargs={"name": "A", "new_vhd_size_bytes": 16 * MiB},
+                 started=pids.append)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(hvgui.backend.errors.HostError, match="outside"):
+        run_in_child(host, "move_storage", ("A", str(outside / "A")), started=pids.append)
+    monkeypatch.setenv("HVGUI_CONFIG_DIR", str(tmp_path / "other-settings"))
+    host.allow_outside_folders([outside])  # in the settings the parent now has
+    run_in_child(host, "move_storage", ("A", str(outside / "A")), started=pids.append)
+    assert host.get_vm("A").path == outside / "A"
+    assert len(pids) == 3 and os.getpid() not in pids
+
+
 def test_cancel_reaches_the_child_and_arrives_as_cancelled(tmp_path: Path) -> None:
     _merge_host(tmp_path / "host")
     host = IsolatedHost.open(tmp_path / "host", create=False)
