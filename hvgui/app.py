@@ -160,9 +160,9 @@ def _open_default(window: Any, folder: Path) -> None:
     def built(host: Any) -> None:
         if host is None:
             window.open_folder(folder, "Open Host")
-        else:
+        else:  # opened as the window opens a folder: its operations in child processes
             window.statusBar().clearMessage()
-            window.open_host(folder, host)
+            window.open_host(folder)
 
     Op(window.runner, demo, label="Demo lab").on_progress(progress).success(built).failure(
         lambda exc: ask.show_error(window, "Demo lab", exc)).run_in_background()

@@ -619,7 +619,8 @@ class MainWindow(QMainWindow):
         self.navigation.add_host(key, f"{Path(key).name} (Loading...)", key)
 
         def read(_p: Progress, _c: CancelToken) -> tuple[HostBackend, FirstRead]:
-            opened = host if host is not None else make() if make else open_backend(key)
+            opened = (host if host is not None else make() if make
+                      else open_backend(key, isolated=True))
             return opened, first_read(opened)
 
         Op(self.runner, read, label="Open Host", subject=key, quiet=True).success(

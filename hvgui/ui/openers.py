@@ -134,7 +134,7 @@ def named_host(folder: Path, *, remembered: bool = False) -> HostBackend:
                         "lab host")
     if kind == EMPTY:
         raise EmptyFolder(folder)
-    return open_backend(folder)
+    return open_backend(folder, isolated=True)
 
 
 def offer_new_host(parent: QWidget, folder: Path, open_host: OpenHost) -> bool:
@@ -143,7 +143,7 @@ def offer_new_host(parent: QWidget, folder: Path, open_host: OpenHost) -> bool:
                        "hvgui will create the folders Virtual Machines, Virtual Hard Disks, "
                        "Snapshots and .hvgui in it."):
         return False
-    open_host(folder, make=lambda: new_lab_host(folder), title="New Host")
+    open_host(folder, make=lambda: new_lab_host(folder, isolated=True), title="New Host")
     return True
 
 
@@ -157,7 +157,8 @@ def new_host(parent: QWidget, open_host: OpenHost) -> None:
     answer = NewHostDialog.ask(parent)
     if answer is not None:
         folder, windows_root = answer
-        open_host(folder, make=lambda: new_lab_host(folder, windows_root), title="New Host")
+        open_host(folder, make=lambda: new_lab_host(folder, windows_root, isolated=True),
+                  title="New Host")
 
 
 def server(parent: QWidget, runner: Runner, store: QSettings,

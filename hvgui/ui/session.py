@@ -58,6 +58,8 @@ class _Health:
     tree: dict[str, Health]
     files: list[PurePath]  # the selected VM's chain files, watched by the poll
     stamp: object
+    busy: set[str]  # VMs mid-operation when read: their last verdicts stay
+    turn: int  # HostSession._op_turns when the walk began
 
 
 # A call run for a VM: an operation (an OperationResult) or a guest's own work (the console).
@@ -149,6 +151,9 @@ class HostSession(QObject):
         # changes no host revision, but the window must show the broken chain.
         self._watched: tuple[list[PurePath], object] = ([], ())
         self._health_running = False
+        # Counts our operations' starts and ends: chains read across one are not shown (the
+        # files changed under the walk; the read after the operation walks them again).
+        self._op_turns = 0
         self._health_next: tuple[list[VM], str | None, list[Snapshot]] | None = None
         # vm id -> the first read that started after its operation ended: until that read is
         # applied, the Status keeps the operation's last text (an older read still holds the
@@ -252,15 +257,21 @@ class HostSession(QObject):
             self._health_next = (vms, vm_id, snapshots)  # the newest wins
             return
         self._health_running = True
-        Op(self.runner, lambda _p, _c: self._health(vms, vm_id, snapshots),
+        turn = self._op_turns
+        Op(self.runner, lambda _p, _c: self._health(vms, vm_id, snapshots, turn),
            label="Chain health", quiet=True).success(self._health_ready).finally_(
             self._health_done).run_in_background()
 
-    def _health(self, vms: list[VM], vm_id: str | None, snapshots: list[Snapshot]) -> _Health:
+    def _health(self, vms: list[VM], vm_id: str | None, snapshots: list[Snapshot],
+                turn: int) -> _Health:
         # ---- runs on a pool thread: host calls only ----
         host = self.host
-        by_vm = {vm.id: host.drive_health(vm.hard_drives) for vm in vms}
-        tree = {s.id: host.drive_health(s.hard_drives) for s in snapshots}
+        # A VM mid-operation (its Status says so, whichever program runs it) has files
+        # half-way by design, gone or made before the read is shown: not judged now.
+        busy = {vm.id for vm in vms if vm.status}
+        by_vm = {vm.id: host.drive_health(vm.hard_drives) for vm in vms if vm.id not in busy}
+        tree = {} if vm_id in busy else {s.id: host.drive_health(s.hard_drives)
+                                         for s in snapshots}
         if vm_id in by_vm:
             tree[f"now:{vm_id}"] = by_vm[vm_id]
         drives = [d for vm in vms if vm.id == vm_id for d in vm.hard_drives]
@@ -269,11 +280,14 @@ class HostSession(QObject):
             files = list(dict.fromkeys(host.chain_files(drives)))
         except HostError:  # a host that stopped answering: the read says so, once
             files = []
-        return _Health(vm_id, by_vm, tree, files, host.chain_stamp(files))
+        return _Health(vm_id, by_vm, tree, files, host.chain_stamp(files), busy, turn)
 
     def _health_ready(self, result: _Health) -> None:
-        self.vm_model.set_health(result.by_vm)
-        if result.vm_id == self.selected_vm_id:
+        if result.turn != self._op_turns:
+            return
+        kept = {vm_id: self.vm_model.health(vm_id) for vm_id in result.busy}
+        self.vm_model.set_health({**kept, **result.by_vm})
+        if result.vm_id == self.selected_vm_id and result.vm_id not in result.busy:
             self.checkpoint_model.set_health(result.tree)
             self._watched = (result.files, result.stamp)
         self.health_changed.emit()
@@ -433,6 +447,7 @@ class HostSession(QObject):
         vm_id = vm.id if vm is not None and vm.id not in self._busy else ""
         if vm_id:
             self._busy[vm_id] = op
+            self._op_turns += 1
             self._settling.pop(vm_id, None)
             self.vm_model.set_live_status(vm_id, status(0.0, label))
         self.busy_changed.emit()
@@ -472,6 +487,7 @@ class HostSession(QObject):
         def finished() -> None:
             if vm_id:
                 self._busy.pop(vm_id, None)
+                self._op_turns += 1
                 # The last text stays until a read started from now on is shown.
                 self._settling[vm_id] = self._reads + 1
             self.busy_changed.emit()
