@@ -35,9 +35,13 @@ def snapshot_docs(doc: ConfigDoc) -> dict[str, ConfigDoc]:
     root = doc.snapshot_data_root
     for snap_id in doc.snapshot_ids:
         path = snapshot_config_path(root, snap_id)
-        if not path.exists():
-            continue
-        out[snap_id] = ConfigDoc.load(path)
+        try:
+            out[snap_id] = ConfigDoc.load(path)
+        except HvError:
+            if path.exists():
+                raise
+            # Missing, or deleted since this VM's configuration was read (reads take no
+            # lock: another program's delete may land between the two).
     if not doc.names_parent or not all(d.names_parent for d in out.values()):
         derive_tree(doc, out)
     return out
