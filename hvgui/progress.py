@@ -8,6 +8,7 @@ points where stopping is safe. The UI wraps such functions in workers; the CLI d
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -25,6 +26,14 @@ MERGE_PHASE = "Merge in progress"
 # the operations run in child processes (benchmarks/README.md, "Worker threads below the GUI
 # thread" and "Operations in child processes").
 WORKER_NICE_STEPS = 10
+
+
+def worker_nice() -> int:
+    """The nice value of the window's long work: this process's (its main thread's, on Linux)
+    plus WORKER_NICE_STEPS, at most 19; 0 where there are no nice values."""
+    if not hasattr(os, "getpriority"):
+        return 0
+    return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICE_STEPS)
 
 
 class Cancelled(Exception):

@@ -28,7 +28,7 @@ from hvgui.host import checkpoint_ops, storage_ops, vm_ops
 from hvgui.host.childproc import ACK, CANCEL, SYNC, FrameError, read_frame, write_frame
 from hvgui.host.errors import HostError
 from hvgui.host.host import Host
-from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
+from hvgui.progress import CancelToken, Progress, worker_nice
 
 # The child's stdin, seen from the parent's thread that waits for a cancel.
 _CANCEL_POLL = 0.05
@@ -51,14 +51,6 @@ def _runs_in_child(name: str) -> bool:
 _OPERATION_MODULES = {m.__name__ for m in (vm_ops, checkpoint_ops, storage_ops)}
 CHILD_OPERATIONS = tuple(sorted(n for n in dir(Host) if not n.startswith("_")
                                 and _runs_in_child(n)))
-
-
-def _child_nice() -> int:
-    """The nice value of the window's long work: this process's (its main thread's, on
-    Linux) plus WORKER_NICE_STEPS."""
-    if not hasattr(os, "getpriority"):
-        return 0
-    return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICE_STEPS)
 
 
 def _child_command() -> tuple[list[str], int]:
@@ -145,7 +137,7 @@ def _run_in_child(
     command, flags = _child_command()
     request = {
         "root": str(host.root), "method": method, "args": tuple(args),
-        "kwargs": dict(kwargs or {}), "read_only": host.read_only, "nice": _child_nice(),
+        "kwargs": dict(kwargs or {}), "read_only": host.read_only, "nice": worker_nice(),
         "lock_fd": lock_fd,
     }
     try:

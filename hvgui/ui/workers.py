@@ -11,6 +11,7 @@ the runner's default error handler when none was given. Nothing is swallowed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -29,7 +30,7 @@ from PySide6.QtCore import (
 )
 from shiboken6 import isValid
 
-from hvgui.progress import WORKER_NICE_STEPS, CancelToken, Progress
+from hvgui.progress import CancelToken, Progress, worker_nice
 
 OpFunction = Callable[[Progress, CancelToken], Any]
 
@@ -48,11 +49,8 @@ def lower_this_thread() -> None:
     setpriority takes a process id, and this does nothing)."""
     if not sys.platform.startswith("linux"):
         return
-    try:
-        nice = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICE_STEPS)
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError:  # refused (a sandbox): the work runs all the same
-        pass
+    with contextlib.suppress(OSError):  # refused (a sandbox): the work runs all the same
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), worker_nice())
 
 
 class _Signals(QObject):
