@@ -60,7 +60,7 @@ from hvgui.backend import (
     Snapshot,
 )
 from hvgui.backend.states import VMAction
-from hvgui.connect import lab_host, lab_location, open_backend
+from hvgui.connect import lab_host, lab_location
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
@@ -598,7 +598,7 @@ class MainWindow(QMainWindow):
                   make: Callable[[], HostBackend] | None = None, title: str = "Open Host") -> str:
         """Open (or switch to) the host in directory `root`, or the server `host` is
         connected to, and show it; returns its key in `sessions`. A local host opens (`make`:
-        how, else open_backend) and is first read on a worker: the tree shows it
+        how, else openers.lab_host_in) and is first read on a worker: the tree shows it
         "Loading..." until then, and `host_opened` says when it is in `sessions` (or could
         not be opened; the error titled `title`)."""
         key = _session_key(root, host)
@@ -620,7 +620,7 @@ class MainWindow(QMainWindow):
 
         def read(_p: Progress, _c: CancelToken) -> tuple[HostBackend, FirstRead]:
             opened = (host if host is not None else make() if make
-                      else open_backend(key, isolated=True))
+                      else openers.lab_host_in(key))
             return opened, first_read(opened)
 
         Op(self.runner, read, label="Open Host", subject=key, quiet=True).success(

@@ -122,6 +122,17 @@ class Gone(HostError):
     """A host open last time whose folder is gone: not reopened, said in the status bar."""
 
 
+def lab_host_in(folder: Path | str, *, new: bool = False,
+                windows_root: str | None = None) -> HostBackend:
+    """The lab host in `folder` as the window holds every one it opens (`new`: made there,
+    standing for `windows_root`): each operation runs in a child process, so the GUI thread
+    never shares the interpreter lock with a merge or an export. On a worker: it reads the
+    folder."""
+    if new:
+        return new_lab_host(folder, windows_root, isolated=True)
+    return open_backend(folder, isolated=True)
+
+
 def named_host(folder: Path, *, remembered: bool = False) -> HostBackend:
     """The host in a folder the user named, or that was open last time (`remembered`), on a
     worker: it looks at the folder. A missing folder is an error (Gone if remembered) and
@@ -134,7 +145,7 @@ def named_host(folder: Path, *, remembered: bool = False) -> HostBackend:
                         "lab host")
     if kind == EMPTY:
         raise EmptyFolder(folder)
-    return open_backend(folder, isolated=True)
+    return lab_host_in(folder)
 
 
 def offer_new_host(parent: QWidget, folder: Path, open_host: OpenHost) -> bool:
@@ -143,7 +154,7 @@ def offer_new_host(parent: QWidget, folder: Path, open_host: OpenHost) -> bool:
                        "hvgui will create the folders Virtual Machines, Virtual Hard Disks, "
                        "Snapshots and .hvgui in it."):
         return False
-    open_host(folder, make=lambda: new_lab_host(folder, isolated=True), title="New Host")
+    open_host(folder, make=lambda: lab_host_in(folder, new=True), title="New Host")
     return True
 
 
@@ -157,7 +168,7 @@ def new_host(parent: QWidget, open_host: OpenHost) -> None:
     answer = NewHostDialog.ask(parent)
     if answer is not None:
         folder, windows_root = answer
-        open_host(folder, make=lambda: new_lab_host(folder, windows_root, isolated=True),
+        open_host(folder, make=lambda: lab_host_in(folder, new=True, windows_root=windows_root),
                   title="New Host")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hvgui.backend import HostBackend, HostError
-from hvgui.ui import main_window
+from hvgui.ui import openers
 from tests.ui.conftest import build_small_host
 from tests.ui.fs_watch import FsWatch, watching
 from tests.ui.helpers import Answers, empty_window, open_and_wait
@@ -27,13 +27,13 @@ def fs_work(host_dir: Path) -> Iterator[FsWatch]:
 def _held_open(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Hold each open on its worker until the event is set (the Loading state stays)."""
     go = threading.Event()
-    real: Callable[..., HostBackend] = main_window.open_backend
+    real: Callable[..., HostBackend] = openers.lab_host_in
 
-    def open_backend(location: Any, **kwargs: Any) -> HostBackend:
+    def lab_host_in(folder: Any, **kwargs: Any) -> HostBackend:
         assert go.wait(30), "the test never let the open go"
-        return real(location, **kwargs)
+        return real(folder, **kwargs)
 
-    monkeypatch.setattr(main_window, "open_backend", open_backend)
+    monkeypatch.setattr(openers, "lab_host_in", lab_host_in)
     return go
 
 
@@ -143,8 +143,6 @@ def _held(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> threading.
 def test_an_empty_folder_shows_loading_while_looked_at_and_while_made_a_host(
     qtbot: Any, answers: Answers, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from hvgui.ui import openers
-
     empty = tmp_path / "empty"
     empty.mkdir()
     looked, made = (_held(monkeypatch, openers, "folder_kind"),
@@ -182,7 +180,6 @@ def test_an_empty_folder_shows_loading_while_looked_at_and_while_made_a_host(
 def test_new_host_shows_loading_while_it_is_made(
     qtbot: Any, answers: Answers, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from hvgui.ui import openers
     from hvgui.ui.new_host_dialog import NewHostDialog
 
     made = _held(monkeypatch, openers, "new_lab_host")

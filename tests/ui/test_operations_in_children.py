@@ -9,12 +9,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hvgui.backend import HostBackend
 from hvgui.backend.model import DiskEvent
 from hvgui.guest.guest import Guest
 from hvgui.host import Host
+from hvgui.host.isolated import IsolatedHost
 from hvgui.progress import MERGE_PHASE
 from hvgui.ui.main_window import MainWindow
-from tests.ui.helpers import Answers, StatusRecorder, choose, right_click_checkpoint, wait_idle
+from tests.ui.conftest import build_small_host
+from tests.ui.helpers import (
+    Answers,
+    StatusRecorder,
+    choose,
+    empty_window,
+    right_click_checkpoint,
+    wait_idle,
+)
 
 
 class _StatusOwners:
@@ -59,3 +71,44 @@ def test_a_delete_with_a_merge_runs_in_a_child_and_is_still_the_windows_own(
     wait_idle(qtbot, window)  # the event log read again: the delete's events are known
     assert [e for e in others if e.operation == "Delete"] == []  # ours, not "another program"
     assert [f for f in Host.open(host_dir, create=False).check() if f.is_problem] == []
+
+
+def test_every_way_the_window_opens_a_lab_folder_runs_its_operations_in_children(
+    qtbot: Any, host_dir: Path, answers: Answers, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path
+) -> None:
+    """Open Folder..., an empty folder made a host, New Host... and a folder opened as is (the
+    demo lab, built on first start): each host through the one rule, openers.lab_host_in."""
+    from hvgui.ui import openers
+    from hvgui.ui.new_host_dialog import NewHostDialog
+
+    through: list[Path] = []
+    rule = openers.lab_host_in
+
+    def lab_host_in(folder: Path | str, **kwargs: Any) -> HostBackend:
+        through.append(Path(folder))
+        return rule(folder, **kwargs)
+
+    monkeypatch.setattr(openers, "lab_host_in", lab_host_in)
+    monkeypatch.setattr(NewHostDialog, "ask", classmethod(lambda cls, parent: (
+        tmp_path / "fresh", "D:\\Hyper-V\\Lab")))
+    (tmp_path / "empty").mkdir()
+    demo = build_small_host(tmp_path / "demo").root
+    win = empty_window(qtbot)
+    opened: list[str] = []
+    win.host_opened.connect(opened.append)
+    answers.directory = host_dir
+    win.acts.open_folder.trigger()
+    qtbot.waitUntil(lambda: len(opened) == 1, timeout=20000)
+    answers.directory = tmp_path / "empty"
+    win.acts.open_folder.trigger()  # confirmed: made a host
+    qtbot.waitUntil(lambda: len(opened) == 2, timeout=20000)
+    win.acts.new_host.trigger()
+    qtbot.waitUntil(lambda: len(opened) == 3, timeout=20000)
+    win.open_host(demo)
+    qtbot.waitUntil(lambda: len(opened) == 4, timeout=20000)
+    folders = [host_dir, tmp_path / "empty", tmp_path / "fresh", demo]
+    assert through == folders
+    assert [type(win.sessions[key].host) for key in opened] == [IsolatedHost] * 4
+    win.close()
+    assert answers.errors == []
