@@ -84,3 +84,20 @@ def scaled(progress: Progress | None, start: float, end: float) -> Progress | No
         outer(start + (end - start) * min(1.0, max(0.0, fraction)), phase)
 
     return inner
+
+
+def changes_only(progress: Progress) -> Progress:
+    """`progress`, called only for a report that shows differently from the last one passed
+    on: a new phase, or a new whole percentage of the phase (at most ~100 a phase: what the
+    Status can show). The reports between two such are dropped, never queued: an operation's
+    child sends and the window's pool thread emits only these. One caller's thread at a time."""
+    last: tuple[str, int] | None = None
+
+    def passed_on(fraction: float, phase: str) -> None:
+        nonlocal last
+        shown = (phase, int(min(1.0, max(0.0, fraction)) * 100))
+        if shown != last:
+            last = shown
+            progress(fraction, phase)
+
+    return passed_on

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from hvgui.progress import CancelToken
+from hvgui.progress import CancelToken, changes_only
 
 _HEADER = struct.Struct(">I")
 # What starts the child's answer; MAX_FRAME: no message is anywhere near (a result, an error).
@@ -73,16 +73,15 @@ class _Sender:
 
     A report sent waits for the parent's callback to return (its ACK), as a progress callback
     in the same process holds the operation: whoever holds it mid-way (a test's gate, a
-    caller showing it) sees the same operation, not one that went on. Sent: a new phase, or
-    a new whole percentage of the phase (at most ~100 a phase: what the Status can show);
-    the reports between two such are not."""
+    caller showing it) sees the same operation, not one that went on. Sent: only the reports
+    that show differently (hvgui.progress.changes_only)."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self.acked = threading.Event()
-        self._last: tuple[str, int] | None = None  # the phase and percentage last sent
         self.gone = False
+        self.progress = changes_only(self._send_progress)
 
     def send(self, message: object) -> bool:
         with self._lock:
@@ -95,11 +94,7 @@ class _Sender:
                 return False
             return True
 
-    def progress(self, fraction: float, phase: str) -> None:
-        shown = (phase, int(min(1.0, max(0.0, fraction)) * 100))
-        if shown == self._last:
-            return
-        self._last = shown
+    def _send_progress(self, fraction: float, phase: str) -> None:
         self.acked.clear()
         if self.send(("progress", fraction, phase)):
             self.acked.wait()  # the listener sets it on the ACK, a cancel or the pipe closing

@@ -30,7 +30,7 @@ from PySide6.QtCore import (
 )
 from shiboken6 import isValid
 
-from hvgui.progress import CancelToken, Progress, worker_nice
+from hvgui.progress import CancelToken, Progress, changes_only, worker_nice
 
 OpFunction = Callable[[Progress, CancelToken], Any]
 
@@ -113,15 +113,12 @@ class _Job:
         self._signals = signals
         self._cancel = cancel
         self._latest = latest
-        self._last: tuple[int, str] = (-1, "")
+        self._progress = changes_only(self._emit_progress)
 
-    def _progress(self, fraction: float, phase: str) -> None:
+    def _emit_progress(self, fraction: float, phase: str) -> None:
         # ---- runs on the pool thread: emit only ----
-        key = (int(fraction * 100), phase)
-        if key != self._last:
-            self._last = key
-            if self._latest.put(fraction, phase):
-                self._signals.progress.emit()
+        if self._latest.put(fraction, phase):
+            self._signals.progress.emit()
 
     def run(self) -> None:
         # ---- everything below runs on a pool thread ----
