@@ -33,7 +33,7 @@ from hvgui.host.layout import Layout, read_pointer, snapshot_config_path, vm_run
 from hvgui.host.lock import HostLock, StatusBoard
 from hvgui.host.operation import STATUS_INTERVAL, Operation
 from hvgui.host.winpaths import vhdx_names
-from hvgui.host.xmlconfig import ConfigDoc, from_filetime, is_vmcx
+from hvgui.host.xmlconfig import ConfigDoc, config_name, from_filetime, is_vmcx
 from hvgui.progress import CancelToken, Progress, report
 from hvgui.vhdx.locator import windows_names
 
@@ -122,22 +122,30 @@ class HostCore:
         key = vm.strip("{}").upper()
         if key in index:
             return ConfigDoc.load(index[key])
-        matches = []
         unreadable: list[HostError] = []
-        for path in index.values():
-            try:
-                doc = ConfigDoc.load(path)
-                if doc.name.casefold() == vm.casefold():
-                    matches.append(doc)
-            except HostError as exc:
-                unreadable.append(exc)
+        matches = [
+            path for path, name in self.vm_names(unreadable).items()
+            if name.casefold() == vm.casefold()
+        ]
         if not matches and unreadable:
             raise unreadable[0]  # perhaps the VM asked for: say what is wrong with its file
         if not matches:
             raise NotFoundError(vm, "no VM with this name or Id on this host")
         if len(matches) > 1:
             raise HostError(vm, "several VMs have this name: use the VM's Id")
-        return matches[0]
+        return ConfigDoc.load(matches[0])
+
+    def vm_names(self, errors: list[HostError]) -> dict[Path, str]:
+        """Configuration file -> VM name, of every VM that can be read (the HostError of each
+        one that cannot is appended to `errors`). Cheap on a host of many VMs: a file read
+        before with the same content is not parsed again (config_name)."""
+        names: dict[Path, str] = {}
+        for path in self.vm_index().values():
+            try:
+                names[path] = config_name(path)
+            except HostError as exc:
+                errors.append(exc)
+        return names
 
     def _vm_from_doc(self, doc: ConfigDoc, status: dict[str, Any] | None) -> VM:
         derive_now(doc)  # a real host's: the checkpoint Now descends from, derived

@@ -84,6 +84,7 @@ class Transaction:
             "root": str(boundary.root),  # a copy of the host finishes it on its own files
         }
         self.done = False  # the journal file is written on the first record: nothing before
+        self._written: set[str] = set()  # created by write_new: durable already, never rewritten
 
     def _save(self) -> None:
         durable.replace_file(self.file, json.dumps(self.record, indent=1).encode())
@@ -102,6 +103,7 @@ class Transaction:
     def write_new(self, path: Path, data: bytes) -> None:
         self.created(path)
         durable.create_file(path, data)
+        self._written.add(str(path))
 
     def stage(self, path: Path, data: bytes) -> Action:
         """Write `data` beside `path` as `<name>.hvnew`; the returned action puts it in place."""
@@ -120,7 +122,7 @@ class Transaction:
     ) -> list[DiskEvent]:
         self._vet([], actions)
         for name in self.record["created"]:  # data before the record that makes it visible
-            if os.path.lexists(name):
+            if name not in self._written and os.path.lexists(name):
                 durable.sync_tree(Path(name))
         if action_hook is not None:
             action_hook("commit")

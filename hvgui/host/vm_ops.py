@@ -47,7 +47,7 @@ def new_vm(
     cancel: CancelToken | None = None,
 ) -> OperationResult:
     validate_name(shown(name), name, "VM")
-    if any(v.name.casefold() == name.casefold() for v in host.list_vms(errors=[])):
+    if any(n.casefold() == name.casefold() for n in host.vm_names(errors=[]).values()):
         raise HostError(name, "a VM with this name already exists on this host")
     if generation not in (1, 2):
         raise HostError(name, f"generation must be 1 or 2, not {generation}")
@@ -153,8 +153,8 @@ def rename_vm(
 ) -> OperationResult:
     validate_name(vm, new_name, "VM")
     with host.operation(vm, "Rename", "Renaming", progress, cancel) as op:
-        others = [v for v in host.list_vms(errors=[]) if v.id != op.vm_id]
-        if any(v.name.casefold() == new_name.casefold() for v in others):
+        others = [n for path, n in host.vm_names(errors=[]).items() if path != op.doc.path]
+        if any(n.casefold() == new_name.casefold() for n in others):
             raise HostError(new_name, "a VM with this name already exists on this host")
         old = op.doc.name
         op.doc.set("properties/name", "string", new_name)

@@ -11,6 +11,7 @@ The choices this project made where Hyper-V's own are unknown are in docs/format
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import struct
 import uuid
@@ -185,6 +186,39 @@ def _decode(data: bytes, path: Path) -> tuple[str, str]:
     return text, words
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return read_bounded(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise HostError(path, "the configuration file is missing") from None
+    except OSError as exc:
+        raise HostError(path, f"cannot read the configuration: {exc.strerror}") from None
+
+
+# Digest of a configuration's bytes -> the VM name ConfigDoc.from_bytes reads from them.
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 10_000
+
+
+def config_name(path: Path) -> str:
+    """`ConfigDoc.load(path).name` (the same HostError for a file it refuses), without parsing
+    again bytes parsed before: finding a VM by name looks at every configuration of the host,
+    and on a host of hundreds of VMs parsing them all (~2 ms each) made every operation by
+    name slow; reading and hashing one costs microseconds. Keyed by content, so a changed file
+    is parsed again whoever changed it."""
+    if is_vmcx(path):
+        return ConfigDoc.load(path).name
+    data = _read(path)
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    name = _NAMES.get(key)
+    if name is None:
+        name = ConfigDoc.from_bytes(data, path).name
+        if len(_NAMES) >= _MAX_NAMES:
+            _NAMES.clear()
+        _NAMES[key] = name
+    return name
+
+
 class ConfigDoc:
     """A parsed configuration: typed access to the elements the host uses, and the whole tree."""
 
@@ -198,13 +232,7 @@ class ConfigDoc:
     def load(cls, path: Path) -> ConfigDoc:
         if is_vmcx(path):
             return cls.from_key_store(path)
-        try:
-            data = read_bounded(path, MAX_CONFIG_BYTES)
-        except FileNotFoundError:
-            raise HostError(path, "the configuration file is missing") from None
-        except OSError as exc:
-            raise HostError(path, f"cannot read the configuration: {exc.strerror}") from None
-        return cls.from_bytes(data, path)
+        return cls.from_bytes(_read(path), path)
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path) -> ConfigDoc:
