@@ -2,7 +2,8 @@
 
 Without --host the app opens `HVGUI_HOST`, else the hosts open last time (one gone since is not
 reopened), else the default lab host; on first start (the default host missing or empty) it
-builds the demo lab there, in the background, and opens it. A folder the user named is opened
+builds the demo lab there, in the background, and opens it. If every host open last time is
+gone, it starts as on first start. A folder the user named is opened
 only if it is a host (an empty one becomes a host when the user says so). Every folder is
 looked at on a worker: the window shows at once, whatever the disks do. With a QApplication
 already running (an embedding program, tests), main() shows its window and returns 0, leaving
@@ -99,11 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     value: Any = window.settings.value("hosts/open", [])  # INI gives a str for one item
     remembered = [value] if isinstance(value, str) else [str(v) for v in value or []]
     folders, source = _host_dirs(args, remembered)
-    for folder in folders:
-        if source == DEFAULT:
-            _open_default(window, folder)
-        else:
-            window.open_folder(folder, "Open Host", remembered=source == REMEMBERED)
+    if source == DEFAULT:
+        _open_default(window, folders[0])
+    elif source == REMEMBERED:
+        _open_remembered(window, folders)
+    else:
+        for folder in folders:
+            window.open_folder(folder, "Open Host")
     current = str(window.settings.value("hosts/current", ""))
     if args.host is None and current in window.navigation.hosts():  # opening, or open
         window.navigation.select_host(current)  # the host shown when the app last closed
@@ -135,6 +138,35 @@ def _show_unexpected_errors(window: QWidget) -> None:
             showing = False
 
     sys.excepthook = hook
+
+
+def _open_remembered(window: Any, folders: list[Path]) -> None:
+    """The hosts open last time, each looked at on its worker (one gone since is not
+    reopened). If every one is gone and the window has no other host by then, the app starts
+    as on first start, in its own folder (_open_default), not with no host at all."""
+    from hvgui.host import default_host_dir
+
+    gone: set[str] = set()
+    waiting: set[str] = set()
+
+    def went(key: str) -> None:
+        gone.add(key)
+
+    def ended(key: str) -> None:
+        if key not in waiting:
+            return
+        waiting.discard(key)
+        if waiting:
+            return
+        window.host_gone.disconnect(went)
+        window.host_opened.disconnect(ended)
+        if gone == keys and not window.sessions and not window.opening:
+            _open_default(window, default_host_dir())
+
+    window.host_gone.connect(went)
+    window.host_opened.connect(ended)
+    keys = {window.open_folder(folder, "Open Host", remembered=True) for folder in folders}
+    waiting.update(keys)
 
 
 def _open_default(window: Any, folder: Path) -> None:

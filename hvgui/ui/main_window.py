@@ -144,9 +144,11 @@ def _pane(title: str, body: QWidget, name: str) -> QWidget:
 
 class MainWindow(QMainWindow):
     """Signals: host_opened(str): the host open_host was asked for (its key) is in
-    `sessions`, its VMs read, or could not be opened (the error is shown)."""
+    `sessions`, its VMs read, or could not be opened (the error is shown); host_gone(str):
+    just before that, the host was one open last time whose folder is gone (not reopened)."""
 
     host_opened = Signal(str)
+    host_gone = Signal(str)
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -562,11 +564,12 @@ class MainWindow(QMainWindow):
         self.adopt_button.setVisible(adoptable)
         self.acts.adopt_host.setEnabled(adoptable)
 
-    def open_folder(self, folder: Path, title: str, *, remembered: bool = False) -> None:
+    def open_folder(self, folder: Path, title: str, *, remembered: bool = False) -> str:
         """Open the host in `folder`, looked at on the open's worker (an empty one becomes a
-        host only if the user says so; a `remembered` one gone since is not reopened)."""
-        self.open_host(folder, make=lambda: openers.named_host(folder, remembered=remembered),
-                       title=title)
+        host only if the user says so; a `remembered` one gone since is not reopened); its
+        key, as open_host's."""
+        return self.open_host(
+            folder, make=lambda: openers.named_host(folder, remembered=remembered), title=title)
 
     def check_host(self) -> None:
         """The host check (broken chains, orphaned AVHDX, stray BIN/VSV...), in the background."""
@@ -676,6 +679,7 @@ class MainWindow(QMainWindow):
                 return  # opening again: host_opened says when
         elif isinstance(exc, openers.Gone):
             self.statusBar().showMessage(str(exc), 8000)
+            self.host_gone.emit(key)
         else:
             ask.show_error(self, title, exc)
         self.host_opened.emit(key)

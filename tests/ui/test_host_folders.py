@@ -154,6 +154,50 @@ def test_remembered_hosts_are_looked_at_on_workers_and_one_gone_is_not_reopened(
     win.grab().save(str(tmp_path / "gone.png"))
 
 
+def test_every_remembered_host_gone_starts_as_a_first_start_does(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hvgui.host
+
+    default = tmp_path / "default"
+    monkeypatch.setattr(hvgui.host, "default_host_dir", lambda: default)
+    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
+    settings.setValue("hosts/open", [str(tmp_path / "deleted"), str(tmp_path / "moved")])
+    settings.sync()
+    with watching(str(tmp_path.resolve())) as fs:
+        win = _start(qtbot, started)
+        qtbot.waitUntil(lambda: win.session is not None, timeout=120000)
+        on_gui = fs.on_gui_thread()
+    assert on_gui == []
+    assert list(win.sessions) == [str(default)] and answers.errors == []
+    names = {vm.name for vm in win.session.vm_model.vms()}  # the demo lab, built there
+    assert {"Web01", "Lab-Client", "SAN-Server", "Archive01"} <= names
+    assert not (tmp_path / "deleted").exists() and not (tmp_path / "moved").exists()
+    assert win.navigation.hosts() == [str(default)]
+    win.resize(1000, 600)
+    win.grab().save(str(tmp_path / "all-gone.png"))
+
+
+def test_remembered_hosts_all_gone_open_the_default_host_as_it_is(
+    qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hvgui.host
+
+    default = Host.new(tmp_path / "default").root
+    monkeypatch.setattr(hvgui.host, "default_host_dir", lambda: default)
+    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
+    settings.setValue("hosts/open", [str(tmp_path / "deleted")])
+    settings.sync()
+    win = _start(qtbot, started)
+    qtbot.waitUntil(lambda: win.session is not None, timeout=20000)
+    assert list(win.sessions) == [str(default)] and answers.errors == []
+    assert win.session is not None and win.session.vm_model.rowCount() == 0  # no demo built
+    assert win.statusBar().currentMessage() == (
+        f"{tmp_path / 'deleted'}: open last time, no longer there: not reopened")
+
+
 def test_the_default_host_is_looked_at_on_a_worker_and_opened_when_it_is_one(
     qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers,
     monkeypatch: pytest.MonkeyPatch
