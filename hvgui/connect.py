@@ -33,6 +33,7 @@ __all__ = [
     "folder_kind",
     "lab_host",
     "lab_location",
+    "lab_real_location",
     "new_lab_host",
     "open_backend",
     "windows_root_problem",
@@ -78,6 +79,14 @@ def lab_location(folder: Path | str) -> str:
     from hvgui.host.fileio import norm
 
     return str(norm(folder))
+
+
+def lab_real_location(folder: Path | str) -> str:
+    """`lab_location` with every link followed: one string for each spelling of the folder (a
+    link to it, `link/..` parts). It reads the file system: on a worker."""
+    from hvgui.host.boundary import real
+
+    return str(real(folder))
 
 
 def new_lab_host(

@@ -125,9 +125,17 @@ def _global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         own = getattr(args, option)
         if option == "json" and own and own != value:
             parser.error("--json and --json-ps51 both given: choose one")
-        if own and own != value:
+        if own and own != value and not (option == "host" and _same_folder(own, value)):
             parser.error(f"--{option} given twice: {value} before the command, {own} after it")
         setattr(args, option, value)
+
+
+def _same_folder(a: str, b: str) -> bool:
+    """Two spellings of one folder (a link to it, a trailing slash), as the lab host's lock
+    and the window take them."""
+    from hvgui.connect import lab_real_location
+
+    return lab_real_location(a) == lab_real_location(b)
 
 
 def _remote_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -60,7 +60,7 @@ from hvgui.backend import (
     Snapshot,
 )
 from hvgui.backend.states import VMAction
-from hvgui.connect import lab_host, lab_location
+from hvgui.connect import lab_host, lab_location, lab_real_location
 from hvgui.progress import CancelToken, Progress
 from hvgui.ui import allowed, ask, commands, openers
 from hvgui.ui.actions_pane import ActionsPane
@@ -164,6 +164,9 @@ class MainWindow(QMainWindow):
         self.runner.default_failure = lambda exc: ask.show_error(self, "hvgui", exc)
         self.sessions: dict[str, HostSession] = {}
         self.opening: set[str] = set()  # the local hosts being opened on a worker
+        # Each open local host's folder with its links followed (read on the open's worker):
+        # a second spelling of an open folder (a link to it) joins its entry, not a new one.
+        self.real_folders: dict[str, str] = {}
         self.session: HostSession | None = None
         self.acts = WindowActions(self)
         self.windows = openers.OpenWindows()  # consoles and dialogs, closed with this window
@@ -603,7 +606,8 @@ class MainWindow(QMainWindow):
         connected to, and show it; returns its key in `sessions`. A local host opens (`make`:
         how, else openers.lab_host_in) and is first read on a worker: the tree shows it
         "Loading..." until then, and `host_opened` says when it is in `sessions` (or could
-        not be opened; the error titled `title`)."""
+        not be opened, the error titled `title`; or is open already under another spelling,
+        that entry shown instead)."""
         key = _session_key(root, host)
         if key in self.sessions or key in self.opening:
             self.navigation.select_host(key)
@@ -621,10 +625,10 @@ class MainWindow(QMainWindow):
         self.opening.add(key)
         self.navigation.add_host(key, f"{Path(key).name} (Loading...)", key)
 
-        def read(_p: Progress, _c: CancelToken) -> tuple[HostBackend, FirstRead]:
+        def read(_p: Progress, _c: CancelToken) -> tuple[HostBackend, FirstRead, str]:
             opened = (host if host is not None else make() if make
                       else openers.lab_host_in(key))
-            return opened, first_read(opened)
+            return opened, first_read(opened), lab_real_location(opened.location)
 
         Op(self.runner, read, label="Open Host", subject=key, quiet=True).success(
             lambda got: self._opened(key, *got)).failure(
@@ -654,12 +658,23 @@ class MainWindow(QMainWindow):
         self.sessions[key] = session
         return session
 
-    def _opened(self, key: str, opened: HostBackend, state: FirstRead) -> None:
+    def _opened(self, key: str, opened: HostBackend, state: FirstRead, real: str) -> None:
         """A local host opened and read on a worker: its VMs show (if it is still the host
-        looked at: the user may have picked another meanwhile)."""
+        looked at: the user may have picked another meanwhile). A folder open already under
+        another spelling (`real`: the same folder) is that entry, shown in place of this."""
         self.opening.discard(key)
         if self.closing:  # the window closed meanwhile: nothing to show it in
             return
+        same = next((k for k, r in self.real_folders.items() if r == real), None)
+        if same is not None:
+            looked_at = self.navigation.current_host() == key
+            self.navigation.remove_host(key)
+            if looked_at:
+                self.navigation.select_host(same)
+                self.show_host(same)
+            self.host_opened.emit(key)
+            return
+        self.real_folders[key] = real
         session = self._add_session(key, opened)
         session.show_first_read(state)
         self.navigation.set_host(key, session.name, _host_tooltip(opened))

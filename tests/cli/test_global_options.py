@@ -48,6 +48,19 @@ def test_the_same_host_on_both_sides_is_fine_two_different_are_refused(
     )
 
 
+def test_two_spellings_of_one_host_on_both_sides_are_the_same_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = tmp_path / "lab"
+    assert run(capsys, "new-demo-host", str(host))[0] == 0
+    (tmp_path / "link").symlink_to(host, target_is_directory=True)
+    one = run(capsys, "--host", str(host), "get-vm", "--json")
+    for spelling in (tmp_path / "link", f"{host}/", tmp_path / "link" / ".." / "lab"):
+        assert run(capsys, "--host", str(host), "get-vm", "--host", str(spelling),
+                   "--json") == one
+    assert one[0] == 0 and "Web01" in one[1]
+
+
 def test_a_global_option_the_command_does_not_take_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

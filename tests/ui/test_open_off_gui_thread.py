@@ -197,3 +197,45 @@ def test_new_host_shows_loading_while_it_is_made(
     assert "stands for D:\\Hyper-V\\Lab" in item.toolTip(0)
     win.close()
     assert answers.errors == []
+
+
+def test_two_spellings_of_one_folder_are_one_host_in_the_tree(
+    qtbot: Any, host_dir: Path, answers: Answers, tmp_path: Path
+) -> None:
+    """A link to an open host's folder, or the folder spelled with `..`, is the entry open
+    already (the link followed on the open's worker), never a second host in the tree."""
+    link = tmp_path / "link-to-host"
+    link.symlink_to(host_dir, target_is_directory=True)
+    win = empty_window(qtbot)
+    with watching(str(tmp_path.resolve())) as fs:
+        first = open_and_wait(qtbot, win, host_dir)
+        for spelling in (link, host_dir / ".." / host_dir.name, f"{link}/"):
+            with qtbot.waitSignal(win.host_opened, timeout=20000):
+                win.open_host(spelling)
+            assert win.navigation.hosts() == [str(host_dir)] and list(win.sessions) == [
+                str(host_dir)]
+            assert win.session is first and win.navigation.current_host() == str(host_dir)
+            assert not win.loading.isVisible() and not win.opening
+        on_gui = fs.on_gui_thread()
+    assert on_gui == []
+    win.grab().save(str(tmp_path / "one-entry.png"))
+    win.close()
+    assert answers.errors == []
+
+
+def test_a_link_opened_first_then_its_target_is_one_host(
+    qtbot: Any, host_dir: Path, answers: Answers, tmp_path: Path
+) -> None:
+    link = tmp_path / "link-to-host"
+    link.symlink_to(host_dir, target_is_directory=True)
+    win = empty_window(qtbot)
+    first = open_and_wait(qtbot, win, link)
+    other = build_small_host(tmp_path / "other")
+    open_and_wait(qtbot, win, other.root)  # the user went on to another host
+    with qtbot.waitSignal(win.host_opened, timeout=20000):
+        win.open_host(host_dir)
+    assert win.navigation.hosts() == [str(link), str(other.root)]
+    assert win.session is first  # the target's entry is the link's, shown
+    assert {vm.name for vm in win.session.vm_model.vms()} == {"Alpha", "Beta"}
+    win.close()
+    assert answers.errors == []
