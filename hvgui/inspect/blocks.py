@@ -23,6 +23,7 @@ from hvgui.vhdx.chain import served_ranges
 from hvgui.vhdx.image import DATA, PARENT
 from hvgui.vhdx.locator import parent_file_name
 from hvgui.vhdx.sniff import is_vhd
+from hvgui.vhdx.state_runs import StateRuns
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,13 @@ class BlockMap:
     # Why chain[1] cannot be read: "missing" (not found) or "changed" (found, but modified
     # after this disk was made: its DataWriteGuid no longer matches the parent linkage).
     parent_status: str = "missing"
-    # Per chain file: the BAT state (0-7) of its block covering each leaf block; -1 where the
-    # file could not be read (a missing parent). Empty when not computed.
-    states: list[Any] = field(default_factory=list)
+    # Per chain file: the BAT state (0-7) of its block covering each leaf block, as runs; -1
+    # where the file could not be read (a missing parent). Empty when not computed.
+    states: list[StateRuns] = field(default_factory=list)
 
     def state_names(self, block: int) -> list[tuple[Path, str]]:
         """(file, BAT state name) down the chain for leaf block `block`."""
-        return [(file, STATE_NAMES.get(int(states[block]), "unreadable"))
+        return [(file, STATE_NAMES.get(states.at(block), "unreadable"))
                 for file, states in zip(self.chain, self.states, strict=False)]
 
 
@@ -74,20 +75,21 @@ def _open(file: Path) -> VhdxImage | VhdImage:
     return VhdImage.open(file) if is_vhd(file) else VhdxImage.open(file)
 
 
-def _own_states(image: VhdxImage | VhdImage) -> Any:
-    """The state of each of the file's own blocks (numpy int8): a VHDX's BAT states; a VHD's
-    block allocation and sector bitmap, in the VHD_* states."""
+def _own_states(image: VhdxImage | VhdImage) -> StateRuns:
+    """The state of each of the file's own blocks: a VHDX's BAT states; a VHD's block
+    allocation and sector bitmap, in the VHD_* states."""
     if isinstance(image, VhdxImage):
-        return image.bat.payload_state_array()
+        return image.bat.payload_state_runs()
+    count = -(-image.virtual_size // image.block_size)
     if image.header is None:
-        return np.full(-(-image.virtual_size // image.block_size), VHD_FIXED, dtype=np.int8)
-    allocated = image.sectors >= 0
+        return StateRuns.from_pieces(count, [(0, [VHD_FIXED])])
+    allocated = image.sectors >= 0  # a VHD has at most ~1 M blocks: a byte each is little
     states = np.where(allocated, VHD_ALL, VHD_UNALLOCATED).astype(np.int8)
     if image.has_parent:  # a differencing disk's sectors are its own only where marked
         for block in np.flatnonzero(allocated).tolist():
             if not image.block_bitmap(block).all():
                 states[block] = VHD_SOME
-    return states
+    return StateRuns.from_pieces(count, [(0, states)])
 
 
 def _state_of(image: VhdxImage | VhdImage, block: int) -> int:
@@ -101,38 +103,43 @@ def _state_of(image: VhdxImage | VhdImage, block: int) -> int:
     return VHD_SOME if image.has_parent and not image.block_bitmap(block).all() else VHD_ALL
 
 
-def _bat_states(blocks: BlockMap) -> list[Any]:
-    """For each chain file, its BAT state at every leaf block (numpy int8 arrays), a slice
-    of blocks at a time (see row_chunks)."""
+def _bat_states(blocks: BlockMap) -> list[StateRuns]:
+    """For each chain file, its BAT state at every leaf block, as runs, made a slice of
+    blocks at a time (see row_chunks) unless the file's blocks are the leaf's."""
     count = len(blocks.blocks)
+    unreadable = StateRuns.from_pieces(count, [(0, [-1])])
     out = []
     for level, file in enumerate(blocks.chain):
-        states = np.full(count, -1, dtype=np.int8)
+        states = unreadable
         if level == 0 or blocks.missing_parent is None:
             try:
                 with _open(file) as image:
-                    per_block = _own_states(image)
-                    for rows in row_chunks(count):
-                        states[rows] = _leaf_states(per_block, rows, blocks.block_size,
-                                                    image.block_size)
+                    own = _own_states(image)
+                    if image.block_size == blocks.block_size and own.count >= count:
+                        states = replace(own, count=count)
+                    else:
+                        states = StateRuns.from_pieces(count, (
+                            (rows.start, _leaf_states(own, rows, blocks.block_size,
+                                                      image.block_size))
+                            for rows in row_chunks(count)))
             except VhdxError:
                 pass
         out.append(states)
     return out
 
 
-def _leaf_states(per_block: Any, rows: slice, leaf_size: int, own_size: int) -> Any:
-    """The states of one file's blocks (`per_block`, blocks of `own_size`) at leaf blocks
-    `rows` (of `leaf_size`): MIXED_STATE where a leaf block covers several that differ."""
+def _leaf_states(own: StateRuns, rows: slice, leaf_size: int, own_size: int) -> Any:
+    """The states of one file's blocks (`own`, blocks of `own_size`) at leaf blocks `rows`
+    (of `leaf_size`): MIXED_STATE where a leaf block covers several that differ."""
     if own_size >= leaf_size:
         index = np.arange(rows.start, rows.stop, dtype=np.int64) * leaf_size // own_size
-        inside = index < len(per_block)
+        inside = index < own.count
         states = np.full(len(index), -1, dtype=np.int8)
-        states[inside] = per_block[index[inside]]
+        states[inside] = own.at_blocks(index[inside])
         return states
     ratio = leaf_size // own_size  # several of this file's blocks per leaf block
     grid = np.zeros((rows.stop - rows.start) * ratio, dtype=np.int8)
-    mine = per_block[rows.start * ratio: rows.stop * ratio]
+    mine = own.between(min(own.count, rows.start * ratio), min(own.count, rows.stop * ratio))
     grid[: len(mine)] = mine
     grid = grid.reshape(-1, ratio)
     low, high = grid.min(axis=1), grid.max(axis=1)

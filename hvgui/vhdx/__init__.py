@@ -5,7 +5,8 @@ Modules: `format` (constants), `problems` (what a decoder reports, strict or col
 geometry, decoder and sparse table), `log` (log decoding and replay), `image` (`VhdxImage`: one
 file, decoded strictly at open), `info` (the survey: the same decoders, problems collected),
 `locator` (parent paths), `create`, `chain` (`open_disk`, `Disk`), `block_table` (`BlockTable`:
-which chain file serves each block, as arrays; `BlockSource`); merge, check
+which chain file serves each block, as runs; `BlockSource`), `state_runs` (per-block
+BAT states as runs); merge, check
 (Test-VHD), vhdx_info (Get-VHD), dump (the inspector's) and convert build on these.
 
 The names below are loaded on first use (PEP 562), so that `from hvgui import vhdx` costs

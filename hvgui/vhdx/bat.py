@@ -1,7 +1,10 @@
 """The Block Allocation Table: geometry (index arithmetic) and a sparse, paged in-memory copy.
 
 Only pages holding a non-zero entry are kept, so a 64 TiB child with a mostly empty BAT costs
-memory in proportion to what is allocated, not to the virtual size.
+memory in proportion to what is allocated, not to the virtual size. A page whose payload
+entries are all one value (and sector bitmap entries another: a qemu-img-made disk's pages
+are all ZERO) is kept as those two values, not 64 KiB: a 64 TiB disk's 512 MiB BAT of ZERO
+entries costs under a megabyte.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import itertools
 import struct
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hvgui.vhdx import format as F
 from hvgui.vhdx.problems import Problems, Tally
+from hvgui.vhdx.state_runs import StateRuns
 
 PAGE_ENTRIES = 8192  # 64 KiB of BAT per page
 PAGE_BYTES = PAGE_ENTRIES * 8
@@ -71,17 +75,31 @@ class BatGeometry(NamedTuple):
         return chunk, within * self.bitmap_bytes_per_block
 
 
+class UniformPage(NamedTuple):
+    """A full page whose payload entries all hold `payload` and bitmap entries `bitmap`."""
+
+    payload: int
+    bitmap: int
+
+
 class Bat:
     """A sparse copy of the BAT: `get`/`set` by entry index; absent pages read as zero."""
 
     def __init__(self, geometry: BatGeometry) -> None:
         self.geometry = geometry
-        self.pages: dict[int, array[int]] = {}  # entries in the machine's byte order
+        # entries in the machine's byte order, or a UniformPage (expanded when written)
+        self.pages: dict[int, array[int] | UniformPage] = {}
+
+    def _is_bitmap(self, index: int) -> bool:
+        period = self.geometry.chunk_ratio + 1
+        return index % period == period - 1
 
     def get(self, index: int) -> int:
         page = self.pages.get(index // PAGE_ENTRIES)
         if page is None:
             return 0
+        if isinstance(page, UniformPage):
+            return page.bitmap if self._is_bitmap(index) else page.payload
         return int(page[index % PAGE_ENTRIES])
 
     def set(self, index: int, value: int) -> None:
@@ -89,10 +107,38 @@ class Bat:
         page = self.pages.get(key)
         if page is None:
             page = self.pages[key] = array("Q", bytes(PAGE_BYTES))
+        elif isinstance(page, UniformPage):
+            page = self.pages[key] = self._page(key)
         page[index % PAGE_ENTRIES] = value
+
+    def _page(self, key: int) -> array[int]:
+        """Page `key`'s entries as an array (a UniformPage expanded; a fresh array)."""
+        page = self.pages[key]
+        if not isinstance(page, UniformPage):
+            return page
+        entries = array("Q", [page.payload]) * PAGE_ENTRIES
+        for at in self._bitmaps_in(key):
+            entries[at] = page.bitmap
+        return entries
+
+    def _bitmaps_in(self, key: int) -> range:
+        """Where in page `key` its sector bitmap entries are."""
+        period = self.geometry.chunk_ratio + 1
+        return range((period - 1 - key * PAGE_ENTRIES % period) % period, PAGE_ENTRIES, period)
 
     def keep_page(self, key: int, raw: bytes) -> None:
         """Page `key` as read from the file (little-endian entries, perhaps fewer than a page)."""
+        if len(raw) == PAGE_BYTES:
+            bitmaps = self._bitmaps_in(key)
+            payload = raw[8:16] if bitmaps.start == 0 else raw[:8]
+            bitmap = raw[bitmaps.start * 8: bitmaps.start * 8 + 8] if bitmaps else bytes(8)
+            expected = bytearray(payload * PAGE_ENTRIES)
+            for at in bitmaps:
+                expected[at * 8: at * 8 + 8] = bitmap
+            if raw == expected:
+                self.pages[key] = UniformPage(int.from_bytes(payload, "little"),
+                                              int.from_bytes(bitmap, "little"))
+                return
         page = array("Q", raw + bytes(PAGE_BYTES - len(raw)))
         if sys.byteorder == "big":
             page.byteswap()
@@ -110,30 +156,48 @@ class Bat:
         indexes: list[int] = []
         values: list[int] = []
         for key in sorted(self.pages):
-            page = self.pages[key]
+            page = self._page(key)
             first = key * PAGE_ENTRIES
             indexes.extend(itertools.compress(range(first, first + len(page)), page))
             values.extend(itertools.compress(page, page))
         return indexes, values
 
-    def payload_state_array(self) -> Any:
-        """The BAT state of every payload block (numpy int8; 0, NOT_PRESENT, where the entry
-        is zero), made a page at a time: a 4 TiB disk has millions of entries, and a whole-
-        array step over them holds the interpreter lock (and the GUI thread) for tens of ms.
-        payload_states stays pure Python for the commands that must not load numpy."""
+    def payload_state_runs(self) -> StateRuns:
+        """The BAT state of every payload block (0, NOT_PRESENT, where the entry is zero), as
+        runs made a page at a time: a 4 TiB disk has millions of entries, and a whole-array
+        step over them holds the interpreter lock (and the GUI thread) for tens of ms; a byte
+        per block of a 64 TiB disk is 64 MiB. payload_states stays pure Python for the
+        commands that must not load numpy."""
         import numpy as np
 
         g = self.geometry
-        per_chunk = g.chunk_ratio + 1
-        states = np.zeros(g.payload_blocks, dtype=np.int8)
-        for key in sorted(self.pages):
-            page = np.frombuffer(self.pages[key], dtype=np.uint64)
-            index = np.arange(key * PAGE_ENTRIES, key * PAGE_ENTRIES + len(page))
-            payload = (index % per_chunk != per_chunk - 1) & (page != 0)
-            blocks = index[payload] - index[payload] // per_chunk
-            inside = blocks < len(states)
-            states[blocks[inside]] = (page[payload][inside] & np.uint64(F.BAT_STATE_MASK))
-        return states
+        period = g.chunk_ratio + 1
+        count = g.payload_blocks
+
+        def block_of(index: int) -> int:  # the block of the first payload entry from `index`
+            index += index % period == period - 1
+            return index - index // period
+
+        def pieces() -> Iterator[tuple[int, Any]]:
+            reached = 0  # blocks before this are covered
+            for key in sorted(self.pages):
+                first = key * PAGE_ENTRIES
+                start = block_of(first)
+                if start > reached:
+                    yield reached, np.zeros(1, dtype=np.int8)  # absent pages: all zero
+                page = self.pages[key]
+                if isinstance(page, UniformPage):
+                    yield start, np.full(1, page.payload & F.BAT_STATE_MASK, dtype=np.int8)
+                else:
+                    entries = np.frombuffer(page, dtype=np.uint64)
+                    index = np.arange(first, first + len(entries))
+                    payload = index % period != period - 1
+                    yield start, (entries[payload] & np.uint64(F.BAT_STATE_MASK)).astype(np.int8)
+                reached = block_of(first + PAGE_ENTRIES)
+            if reached < count:
+                yield reached, np.zeros(1, dtype=np.int8)
+
+        return StateRuns.from_pieces(count, pieces())
 
     def payload_states(self) -> tuple[list[int], list[int], list[int]]:
         """(block numbers, states, file offsets) of payload entries that are not zero."""

@@ -1,9 +1,11 @@
-"""Which file of a chain serves each leaf block, as arrays over the whole disk.
+"""Which file of a chain serves each leaf block, as runs over the whole disk.
 
 A 4 TiB disk of 1 MiB blocks has 4,194,304 blocks: one Python object (or loop turn) per block
-holds the interpreter lock for seconds, and a GUI thread waiting for that lock freezes. Here
-the BAT is read into numpy arrays and the per-block byte counts are computed a column (a chain
-file) at a time; Python loops only over runs of the disk that differ from their neighbours.
+holds the interpreter lock for seconds, and a GUI thread waiting for that lock freezes; a row
+of numbers per block of a 64 TiB disk is gigabytes. Here each file's BAT becomes runs of one
+state, each chain file's share of the disk runs of bytes, and the per-block byte counts are
+computed for the blocks asked for, a column (a chain file) at a time; Python loops only over
+runs of the disk that differ from their neighbours.
 numpy is imported inside the functions: the disk commands that never call them (hvctl's
 start-up) do not load it.
 """
@@ -42,13 +44,17 @@ class BlockSource:
 
 @dataclass(frozen=True)
 class BlockTable:
-    """Per leaf block, the bytes each chain file serves: `served[block, level]` for the chain's
-    levels (0 = leaf) and, in the last column, the bytes read as zeros. Reads as a sequence of
-    BlockSource (made on demand, sources in chain order and zeros last)."""
+    """Per leaf block, the bytes each chain file serves: `rows(first, last)[block, level]` for
+    the chain's levels (0 = leaf) and, in the last column, the bytes read as zeros. Kept as
+    each source's runs, not a row per block (a 64 TiB disk of 1 MiB blocks has 67 million):
+    any slice of rows is computed when asked for. Reads as a sequence of BlockSource (made on
+    demand, sources in chain order and zeros last)."""
 
     block_size: int
     size: int
-    served: Any  # numpy int32/int64 array, shape (blocks, levels + 1)
+    # per column (the chain's levels, then zeros): its runs' starts, lengths and the bytes
+    # of the column's runs before each (numpy int64), sorted by start
+    columns: tuple[tuple[Any, Any, Any], ...]
 
     @classmethod
     def from_ranges(cls, ranges: Sequence[Run], levels: int, block_size: int,
@@ -56,35 +62,67 @@ class BlockTable:
         """From (start, end, chain index) ranges that tile [0, size) (index -1 for zeros)."""
         import numpy as np
 
-        count = -(-size // block_size)
         table = np.array(ranges, dtype=np.int64).reshape(-1, 3)
-        served = np.zeros((count, levels + 1),
-                          dtype=np.int32 if block_size < 1 << 31 else np.int64)
-        for column, source in enumerate([*range(levels), ZEROS_SOURCE]):
+        columns = []
+        for source in [*range(levels), ZEROS_SOURCE]:
             mine = table[table[:, 2] == source]
-            if not len(mine):
-                continue
             mine = mine[np.argsort(mine[:, 0], kind="stable")]
             starts, lengths = mine[:, 0], mine[:, 1] - mine[:, 0]
-            before = np.concatenate(([0], np.cumsum(lengths)))
-            for rows in row_chunks(count):
-                # Bytes of this source below each block bound: the whole runs before the run
-                # the bound falls in, plus the part of that run below the bound.
-                bounds = np.minimum(np.arange(rows.start, rows.stop + 1, dtype=np.int64)
-                                    * block_size, size)
+            columns.append((starts, lengths, np.concatenate(([0], np.cumsum(lengths)))))
+        return cls(block_size, size, tuple(columns))
+
+    def rows(self, first: int, last: int) -> Any:
+        """The bytes each column serves in blocks [first, last): int64 (last - first, levels
+        + 1). Callers ask for at most ROWS blocks at a time (see row_chunks) or a view's."""
+        import numpy as np
+
+        return self.rows_at(np.arange(first, max(first, last), dtype=np.int64))
+
+    def rows_at(self, blocks: Any) -> Any:
+        """rows() of the blocks numbered in `blocks` (a numpy int64 array, inside the disk)."""
+        import numpy as np
+
+        served = np.zeros((len(blocks), len(self.columns)), dtype=np.int64)
+        lows = np.minimum(blocks * self.block_size, self.size)
+        highs = np.minimum(lows + self.block_size, self.size)
+        for column, (starts, lengths, before) in enumerate(self.columns):
+            if not len(starts):
+                continue
+            # Bytes of this source below each bound: the whole runs before the run the bound
+            # falls in, plus the part of that run below the bound.
+            below = []
+            for bounds in (lows, highs):
                 run = np.searchsorted(starts, bounds, side="right") - 1
                 at = np.maximum(run, 0)
-                below = before[at] + np.clip(bounds - starts[at], 0, lengths[at])
-                below[run < 0] = 0
-                served[rows, column] = np.diff(below)
-        return cls(block_size, size, served)
+                under = before[at] + np.clip(bounds - starts[at], 0, lengths[at])
+                under[run < 0] = 0
+                below.append(under)
+            served[:, column] = below[1] - below[0]
+        return served
+
+    def stretches(self) -> tuple[Any, Any]:
+        """(first blocks, block counts) of stretches tiling the disk whose blocks all have the
+        same row: where no run of any column starts or ends, neighbouring blocks are served
+        alike. As many as the runs (a few for a 64 TiB disk qemu-img made), not the blocks:
+        counts over the whole disk weigh one row per stretch."""
+        import numpy as np
+
+        count = len(self)
+        edges = [np.array([0, count - 1, count], dtype=np.int64)]
+        for starts, lengths, _ in self.columns:
+            for at in (starts, starts + lengths):
+                edges += [at // self.block_size, (at + self.block_size - 1) // self.block_size]
+        key = np.unique(np.concatenate(edges))
+        firsts = np.unique(np.concatenate((key, key + 1)))
+        firsts = firsts[(firsts >= 0) & (firsts < count)]
+        return firsts, np.diff(np.concatenate((firsts, [count])))
 
     @property
     def levels(self) -> int:
-        return int(self.served.shape[1]) - 1
+        return len(self.columns) - 1
 
     def __len__(self) -> int:
-        return int(self.served.shape[0])
+        return -(-self.size // self.block_size)
 
     def _source(self, block: int, row: Sequence[int]) -> BlockSource:
         offset = block * self.block_size
@@ -96,11 +134,12 @@ class BlockTable:
         number = block + len(self) if block < 0 else block
         if not 0 <= number < len(self):
             raise IndexError(f"block {block} is outside the disk ({len(self)} blocks)")
-        return self._source(number, self.served[number].tolist())
+        return self._source(number, self.rows(number, number + 1)[0].tolist())
 
     def __iter__(self) -> Iterator[BlockSource]:
-        for block, row in enumerate(self.served.tolist()):
-            yield self._source(block, row)
+        for rows in row_chunks(len(self)):
+            for block, row in enumerate(self.rows(rows.start, rows.stop).tolist(), rows.start):
+                yield self._source(block, row)
 
 
 ROWS = 1 << 16  # blocks per whole-array step: each holds the interpreter lock about 1 ms
@@ -126,33 +165,34 @@ def coverage_arrays(image: Image, *, joined: bool = False) -> tuple[Any, Any, An
         kind_of[F.PAYLOAD_BLOCK_FULLY_PRESENT] = DATA
         for state in (F.PAYLOAD_BLOCK_ZERO, F.PAYLOAD_BLOCK_UNMAPPED, F.PAYLOAD_BLOCK_UNDEFINED):
             kind_of[state] = ZERO
-        states = image.bat.payload_state_array()
-        for rows in row_chunks(len(states)):
-            # whole blocks of one kind in a row: one run (a fully written disk is one run
-            # unless `joined` is False, when each block is its own as in chain.coverage)
-            kinds = kind_of[states[rows].astype(np.uint8)]
-            blocks = np.flatnonzero(kinds >= 0)
-            if not joined:
-                firsts, lasts = blocks, blocks
-            else:
-                cut = np.flatnonzero((np.diff(blocks) != 1) | (np.diff(kinds[blocks]) != 0))
-                firsts = blocks[np.concatenate(([0], cut + 1))] if len(blocks) else blocks
-                lasts = blocks[np.concatenate((cut, [len(blocks) - 1]))] if len(blocks) \
-                    else blocks
-            starts = (firsts + rows.start).astype(np.int64) * bs
-            ends = np.minimum(size, (lasts + rows.start + 1).astype(np.int64) * bs)
-            pieces.append(np.stack([starts, ends, kinds[firsts].astype(np.int64)], axis=1))
+        runs = image.bat.payload_state_runs()
+        if joined:  # a run of blocks in one state is one run (a fully written disk: one)
+            firsts = runs.starts
+            lasts = np.concatenate((runs.starts[1:], [runs.count])) - 1
+            kinds = kind_of[runs.values.astype(np.uint8)]
+            decided = kinds >= 0
+            firsts, lasts, kinds = firsts[decided], lasts[decided], kinds[decided]
+        else:  # each block its own run, as in chain.coverage
+            every = kind_of[runs.between(0, runs.count).astype(np.uint8)]
+            firsts = lasts = np.flatnonzero(every >= 0)
+            kinds = every[firsts]
+        starts = firsts.astype(np.int64) * bs
+        ends = np.minimum(size, (lasts.astype(np.int64) + 1) * bs)
+        pieces.append(np.stack([starts, ends, kinds.astype(np.int64)], axis=1))
         ss = image.logical_sector_size
-        partial = np.flatnonzero(states == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT).tolist()
-        for block in partial:  # each needs its sector bitmap read: as many as the file holds
-            start = block * bs
-            end = min(size, start + bs)
-            bounds, first_present = image.block_runs(block)
-            edges = np.array(bounds, dtype=np.int64)
-            present = np.arange(len(bounds) - 1) % 2 == (0 if first_present else 1)
-            lows = start + edges[:-1][present] * ss
-            pieces.append(np.stack([lows, np.minimum(end, start + edges[1:][present] * ss),
-                                    np.full(len(lows), DATA)], axis=1))
+        partial_runs = np.flatnonzero(runs.values == F.PAYLOAD_BLOCK_PARTIALLY_PRESENT)
+        for run in partial_runs.tolist():
+            # each needs its sector bitmap read: as many as the file holds
+            ends_at = int(runs.starts[run + 1]) if run + 1 < len(runs.starts) else runs.count
+            for block in range(int(runs.starts[run]), ends_at):
+                start = block * bs
+                end = min(size, start + bs)
+                bounds, first_present = image.block_runs(block)
+                edges = np.array(bounds, dtype=np.int64)
+                present = np.arange(len(bounds) - 1) % 2 == (0 if first_present else 1)
+                lows = start + edges[:-1][present] * ss
+                pieces.append(np.stack([lows, np.minimum(end, start + edges[1:][present] * ss),
+                                        np.full(len(lows), DATA)], axis=1))
     elif image.header is None:  # a fixed VHD: all of it
         pieces.append(np.array([[0, size, DATA]], dtype=np.int64))
     elif not image.has_parent:  # a dynamic VHD: its allocated blocks

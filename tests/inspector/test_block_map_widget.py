@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
@@ -17,17 +16,14 @@ GiB = 1 << 30
 
 def _blocks(count: int, block: int = 2 * MiB) -> BlockTable:
     """Leaf owns every 7th block, block 5 is partial, the base owns the rest, 1/3 is zeros."""
-    served = np.zeros((count, 3), dtype=np.int32)  # leaf, base, zeros
+    ranges = []  # (start, end, chain index): leaf 0, base 1, zeros -1
     for i in range(count):
+        start = i * block
         if i == 5:
-            served[i] = (MiB // 2, block - MiB // 2, 0)
-        elif i % 7 == 0:
-            served[i, 0] = block
-        elif i % 3 == 0:
-            served[i, 2] = block
+            ranges += [(start, start + MiB // 2, 0), (start + MiB // 2, start + block, 1)]
         else:
-            served[i, 1] = block
-    return BlockTable(block, count * block, served)
+            ranges.append((start, start + block, 0 if i % 7 == 0 else -1 if i % 3 == 0 else 1))
+    return BlockTable.from_ranges(ranges, 2, block, count * block)
 
 
 def test_a_127_gib_disk_paints_fast_and_only_what_is_visible(qtbot: QtBot) -> None:
@@ -79,8 +75,9 @@ def test_hover_names_the_block_and_click_selects_it(qtbot: QtBot) -> None:
     assert "reads as zeros" in data.describe(3)
     assert "Wholly served by leaf.avhdx" in data.describe(7)
     # the split cell: block 5's main owner is the base (1.5 MiB), the leaf is the second
-    assert data.owner[5] == 1 and data.second[5] == 0 and data.is_partial(5)
-    assert data.owner[3] == ZERO
+    cells = data.cells(0, data.count)
+    assert cells.owner[5] == 1 and cells.second[5] == 0 and data.is_partial(5)
+    assert cells.owner[3] == ZERO
     served = data.blocks_served()
     assert sum(served.values()) == 200
     assert served[0] == len([i for i in range(200) if i % 7 == 0 and i != 5])

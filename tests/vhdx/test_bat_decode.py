@@ -10,6 +10,7 @@ import pytest
 
 from hvgui.vhdx import CorruptFileError, MiB, create_dynamic, dump_vhdx, open_disk, test_vhd
 from hvgui.vhdx import format as F
+from hvgui.vhdx.bat import UniformPage
 from tests.vhdx.helpers import bat_offset, patch
 
 BLOCKS = 20_000  # more than two 8192-entry pages of BAT
@@ -81,3 +82,47 @@ def test_neither_open_nor_survey_reads_the_sparse_bat_of_an_empty_64_tib_disk(
     with open_disk(path) as disk:
         assert disk.read(63 << 40, 4096) == bytes(4096)
     assert 0 < total[0] < 4 * MiB
+
+
+def _uniform_disk(tmp_path: Path, bitmap_entry: int) -> Path:
+    """20,000 blocks all ZERO (as qemu-img makes them), sector bitmap entries `bitmap_entry`,
+    block 3 written (its page is then not uniform)."""
+    path = tmp_path / "uniform.vhdx"
+    create_dynamic(path, BLOCKS * MiB, block_size=MiB)
+    chunk_ratio = (1 << 23) * 512 // MiB
+    entries = bytearray()
+    for index in range(BLOCKS + BLOCKS // chunk_ratio):
+        bitmap = index % (chunk_ratio + 1) == chunk_ratio
+        entries += struct.pack("<Q", bitmap_entry if bitmap else F.PAYLOAD_BLOCK_ZERO)
+    patch(path, bat_offset(path), bytes(entries))
+    with open_disk(path, writable=True) as disk:
+        disk.write(3 * MiB, b"data" * 1024)
+    return path
+
+
+@pytest.mark.parametrize("bitmap_entry", [0, F.SB_BLOCK_NOT_PRESENT | (7 << 20)])
+def test_pages_of_one_value_are_kept_small_and_read_the_same(
+    tmp_path: Path, bitmap_entry: int
+) -> None:
+    """A page whose entries all repeat one value costs two numbers, not 64 KiB, and reads,
+    lists and changes like any other."""
+    path = _uniform_disk(tmp_path, bitmap_entry)
+    raw = path.read_bytes()
+    start = bat_offset(path)
+    with open_disk(path, writable=True) as disk:
+        bat = disk.images[0].bat
+        total = bat.geometry.total_entries
+        on_disk = struct.unpack(f"<{total}Q", raw[start: start + total * 8])
+        assert [bat.get(i) for i in range(total)] == list(on_disk)
+        assert sum(isinstance(page, UniformPage) for page in bat.pages.values()) == 1
+        assert bat.nonzero() == ([i for i, v in enumerate(on_disk) if v],
+                                 [v for v in on_disk if v])
+        runs = bat.payload_state_runs()
+        assert runs.between(0, BLOCKS).tolist() == [
+            v & 7 for i, v in enumerate(on_disk) if i % 4097 != 4096]
+        assert runs.starts.tolist() == [0, 3, 4]  # ZERO, the written block, ZERO
+        disk.write(9000 * MiB, b"late")  # a write into a uniform page expands it
+        assert disk.read(9000 * MiB, 4) == b"late" and disk.read(9001 * MiB, 4) == bytes(4)
+        assert not any(isinstance(page, UniformPage) for page in bat.pages.values())
+    with open_disk(path) as disk:
+        assert disk.read(9000 * MiB, 4) == b"late"

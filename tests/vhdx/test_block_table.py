@@ -128,7 +128,9 @@ def assert_same_as_before(leaf: Path) -> list[BlockSource]:
                        in itertools.pairwise(joined))
             if isinstance(image, VhdxImage):
                 blocks, states, _ = image.bat.payload_states()
-                per_block = image.bat.payload_state_array().tolist()
+                runs = image.bat.payload_state_runs()
+                assert all(runs.values[1:] != runs.values[:-1])  # neighbouring runs differ
+                per_block = runs.between(0, runs.count).tolist()
                 assert len(per_block) == image.geometry.payload_blocks
                 assert [per_block[b] for b in blocks] == states
                 assert set(per_block[b] for b in set(range(len(per_block))) - set(blocks)) <= {0}
@@ -136,6 +138,11 @@ def assert_same_as_before(leaf: Path) -> list[BlockSource]:
         assert new == old_block_sources(disk)
         table = disk.block_table()
         assert [table[i] for i in range(len(table))] == new
+        every = table.rows(0, len(table)).tolist()
+        firsts, counts = table.stretches()  # blocks served alike, for counts over the disk
+        assert sum(counts.tolist()) == len(table) and firsts.tolist()[:1] == [0]
+        for first, count in zip(firsts.tolist(), counts.tolist(), strict=True):
+            assert every[first: first + count] == [every[first]] * count
         if new:
             assert table[-1] == new[-1]
         with pytest.raises(IndexError):

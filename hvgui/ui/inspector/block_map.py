@@ -1,9 +1,10 @@
 """The block map: one cell per block of a virtual disk, coloured by the chain file serving it.
 
 No widget per cell: the map is a QAbstractScrollArea that paints only the rows of cells in
-view, as one image copied from colour arrays built once (on the worker) from the engine's
-`Disk.block_table()`. A 4 TiB disk of 1 MiB blocks (4,194,304 cells) paints and scrolls like
-a small one.
+view, as one image whose colours are worked out, when painted, for those cells alone from the
+engine's `Disk.block_table()` (runs, not a row per block). A 4 TiB disk of 1 MiB blocks
+(4,194,304 cells) paints and scrolls like a small one, and a 64 TiB one (67 million) holds no
+array over its blocks.
 
 Signals of BlockMapWidget:
     blockHovered(int): the block under the mouse (-1 when it leaves the cells).
@@ -52,14 +53,22 @@ FILE_COLOURS = [
 
 
 class BlockTableLike(Protocol):
-    """What the map needs of the engine's BlockTable (its arrays: tests make their own)."""
+    """What the map needs of the engine's BlockTable: its blocks' bytes per chain file."""
 
     @property
     def block_size(self) -> int: ...
     @property
     def size(self) -> int: ...
-    @property
-    def served(self) -> Any: ...  # numpy (blocks, files + 1): bytes per chain file, zeros last
+    def __len__(self) -> int: ...
+    def rows(self, first: int, last: int) -> Any: ...  # numpy (n, files + 1), zeros last
+    def rows_at(self, blocks: Any) -> Any: ...  # rows() of the blocks numbered in an array
+    def stretches(self) -> tuple[Any, Any]: ...  # (first blocks, counts) of alike blocks
+
+
+class StatesLike(Protocol):
+    """A chain file's BAT state at each block (the engine's StateRuns)."""
+
+    def at(self, block: int) -> int: ...
 
 
 def file_colour(chain_index: int, chain_length: int, missing: bool = False) -> QColor:
@@ -101,109 +110,115 @@ def elide_middle(name: str, limit: int = 34) -> str:
 
 
 @dataclass
+class Cells:
+    """Blocks [first, last) of the map: each one's main file, second file (-2 when whole),
+    bytes per file (the engine's columns) and the ARGB colours of its two halves."""
+
+    first: int
+    owner: np.ndarray  # int16: chain index serving most of the block, ZERO for zeros
+    second: np.ndarray  # int16: the next largest contributor, or -2 if the block is whole
+    served: np.ndarray  # the engine's bytes per (block, chain file), zeros in the last column
+    upper: np.ndarray  # uint32 ARGB of the upper-left half
+    lower: np.ndarray  # uint32 ARGB of the lower-right half (the upper's for a whole block)
+
+
+@dataclass
 class BlockMapData:
-    """The map's arrays: for each block its main file, a second file if partial, and shares;
-    and the colours of each cell's two halves, so that a paint only copies them."""
+    """The map of a chain: the engine's table (its runs, not a row per block: a 64 TiB disk of
+    1 MiB blocks has 67 million) from which the cells in view are made when painted, and the
+    legend's counts, made once by the worker that builds the data."""
 
     chain: list[Path]
     block_size: int
     size: int
-    owner: np.ndarray  # int16: chain index serving most of the block, ZERO for zeros
-    second: np.ndarray  # int16: the next largest contributor, or -2 if the block is whole
-    share: np.ndarray  # float32: fraction of the block served by `owner`
-    served: np.ndarray  # the engine's bytes per (block, chain file), zeros in the last column
+    table: BlockTableLike
     missing_parent: bool = False  # chain[1:] is a placeholder for a parent not found
     # Per chain file, its BAT state at each block, and the names of those states (optional).
-    bat_states: list[np.ndarray] = field(default_factory=list)
+    bat_states: list[StatesLike] = field(default_factory=list)
     state_names: dict[int, str] = field(default_factory=dict)
     _involved: dict[int, tuple[int, int]] | None = field(default=None, repr=False)
-    _colours: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _partial: int | None = field(default=None, repr=False)
 
     @classmethod
     def from_table(cls, chain: Sequence[Path], table: BlockTableLike) -> BlockMapData:
-        """Whole-array steps, a slice of blocks at a time (a 4 TiB disk has 4 million): no
-        Python turn per block, and the interpreter lock free between slices."""
-        served = table.served
-        count = len(served)
-        index_of = cls._index_of(served)
-        owner = np.full(count, ZERO, dtype=np.int16)
-        second = np.full(count, -2, dtype=np.int16)
-        share = np.ones(count, dtype=np.float32)
-        for rows in row_chunks(count):
-            part = served[rows]
-            first = np.argmax(part, axis=1)
-            owner[rows] = index_of[first]
-            several = np.flatnonzero(np.count_nonzero(part, axis=1) > 1)
-            if len(several):
-                # the engine lists a block's files leaf first, zeros last: ties go to the first
-                many = part[several].astype(np.int64)
-                mains = first[several]
-                biggest = many[np.arange(len(several)), mains]
-                share[several + rows.start] = biggest / np.maximum(1, many.sum(axis=1))
-                many[np.arange(len(several)), mains] = -1
-                second[several + rows.start] = index_of[np.argmax(many, axis=1)]
-        return cls(list(chain), table.block_size, table.size, owner, second, share, served)
+        return cls(list(chain), table.block_size, table.size, table)
 
-    @staticmethod
-    def _index_of(served: np.ndarray) -> np.ndarray:
-        """The chain index of each column of `served` (ZERO for the last)."""
-        return np.array([*range(served.shape[1] - 1), ZERO], dtype=np.int16)
+    def _index_of(self) -> np.ndarray:
+        """The chain index of each column of the table (ZERO for the last)."""
+        return np.array([*range(len(self.chain)), ZERO], dtype=np.int16)
+
+    def cells(self, first: int, last: int) -> Cells:
+        """Blocks [first, last): whole-array steps over the rows asked for (a view's worth, or
+        a slice of ROWS on a worker), no Python turn per block."""
+        served = self.table.rows(first, last)
+        count = len(served)
+        index = self._index_of()
+        main = np.argmax(served, axis=1)
+        owner = index[main]
+        second = np.full(count, -2, dtype=np.int16)
+        several = np.flatnonzero(np.count_nonzero(served, axis=1) > 1)
+        if len(several):
+            # the engine lists a block's files leaf first, zeros last: ties go to the first
+            many = served[several].copy()
+            many[np.arange(len(several)), main[several]] = -1
+            second[several] = index[np.argmax(many, axis=1)]
+        palette = np.array([file_colour(i, len(self.chain), self.missing_parent).rgba()
+                            for i in range(-1, len(self.chain))], dtype=np.uint32)
+        upper = palette[owner.astype(np.int64) + 1]
+        lower = np.where(second == -2, upper, palette[np.maximum(second, -1).astype(np.int64) + 1])
+        return Cells(first, owner, second, served, upper, lower)
 
     def parts(self, block: int) -> list[tuple[int, int]]:
         """(chain index, bytes) of the files serving `block`, as the engine lists them."""
-        index_of = self._index_of(self.served).tolist()
-        return [(index_of[c], n) for c, n in enumerate(self.served[block].tolist()) if n]
-
-    def cell_colours(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per block, the ARGB colour of its upper-left and lower-right halves (the same for a
-        whole block). Made once, on the worker that builds the data."""
-        if self._colours is None:
-            chain_length = len(self.chain)
-            palette = np.array([file_colour(i, chain_length, self.missing_parent).rgba()
-                                for i in range(-1, chain_length)], dtype=np.uint32)
-            upper = np.empty(self.count, dtype=np.uint32)
-            lower = np.empty(self.count, dtype=np.uint32)
-            for rows in row_chunks(self.count):
-                upper[rows] = palette[self.owner[rows].astype(np.int64) + 1]
-                second = self.second[rows]
-                lower[rows] = np.where(second == -2, upper[rows],
-                                       palette[np.maximum(second, -1).astype(np.int64) + 1])
-            self._colours = (upper, lower)
-        return self._colours
+        index_of = self._index_of().tolist()
+        row = self.table.rows(block, block + 1)[0].tolist()
+        return [(index_of[c], n) for c, n in enumerate(row) if n]
 
     @property
     def count(self) -> int:
-        return len(self.owner)
+        return len(self.table)
 
     def is_partial(self, block: int) -> bool:
-        return bool(self.second[block] != -2)
-
-    def blocks_served(self) -> dict[int, int]:
-        """Blocks whose main source is each chain index (ZERO for zero blocks)."""
-        values, counts = np.unique(self.owner, return_counts=True)
-        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+        return len(self.parts(block)) > 1
 
     def involvement(self) -> dict[int, tuple[int, int]]:
         """Per chain index (ZERO included): (blocks it serves wholly, partial blocks it is in).
-        Kept once made: the worker that builds the data calls it, the GUI thread reads it."""
+        One pass over the table a slice at a time, kept once made: the worker that builds the
+        data calls it, the GUI thread reads it."""
         if self._involved is not None:
             return self._involved
-        columns = self.served.shape[1]
-        whole = np.zeros(columns, dtype=np.int64)
-        partial = np.zeros(columns, dtype=np.int64)
-        for rows in row_chunks(self.count):
-            part = self.served[rows] > 0
+        whole = np.zeros(len(self.chain) + 1, dtype=np.int64)
+        partial = np.zeros(len(self.chain) + 1, dtype=np.int64)
+        partial_blocks = 0
+        firsts, weights = self.table.stretches()
+        for rows in row_chunks(len(firsts)):
+            part = self.table.rows_at(firsts[rows]) > 0
+            weight = weights[rows]
             files = np.count_nonzero(part, axis=1)
-            whole += np.count_nonzero(part[files == 1], axis=0)
-            partial += np.count_nonzero(part[files > 1], axis=0)
+            whole += (part[files == 1] * weight[files == 1, None]).sum(axis=0)
+            partial += (part[files > 1] * weight[files > 1, None]).sum(axis=0)
+            partial_blocks += int(weight[files > 1].sum())
+        self._partial = partial_blocks
         self._involved = {
             index: (int(whole[column]), int(partial[column]))
-            for column, index in enumerate(self._index_of(self.served).tolist())
+            for column, index in enumerate(self._index_of().tolist())
             if whole[column] or partial[column]}
         return self._involved
 
+    def blocks_served(self) -> dict[int, int]:
+        """Blocks whose main source is each chain index (ZERO for zero blocks)."""
+        counts: dict[int, int] = {}
+        firsts, weights = self.table.stretches()
+        for rows in row_chunks(len(firsts)):
+            owner = self._index_of()[np.argmax(self.table.rows_at(firsts[rows]), axis=1)]
+            for value, n in zip(owner.tolist(), weights[rows].tolist(), strict=True):
+                counts[value] = counts.get(value, 0) + n
+        return counts
+
     def partial_count(self) -> int:
-        return int(np.count_nonzero(self.second != -2))
+        if self._partial is None:
+            self.involvement()
+        return self._partial or 0
 
     def file_name(self, chain_index: int) -> str:
         if chain_index < 0:
@@ -220,7 +235,7 @@ class BlockMapData:
         if self.bat_states and states:
             named = []
             for index, per_block in enumerate(self.bat_states):
-                value = int(per_block[block])
+                value = per_block.at(block)
                 name = self.state_names.get(value, "unreadable") if value >= 0 else "unreadable"
                 named.append(f"{self.file_name(index)}: {name}")
             lines.append("BAT state: " + "; ".join(named))
@@ -235,12 +250,13 @@ class BlockMapData:
         return "\n".join(lines)
 
 
-def _cells_image(data: BlockMapData, first: int, last: int, columns: int, cell: int,
-                 inner: int, background: int) -> np.ndarray:
-    """Blocks [first, last) laid out `columns` to a row, `cell` pixels apart: an ARGB pixel
-    array. A cell is an `inner`-pixel square; a partial block's lower-right triangle (below
-    the diagonal, whatever its share, so even 4 KiB shows) has the colour of the second file."""
-    upper, lower = data.cell_colours()
+def _cells_image(cells: Cells, columns: int, cell: int, inner: int,
+                 background: int) -> np.ndarray:
+    """`cells` laid out `columns` to a row, `cell` pixels apart: an ARGB pixel array. A cell
+    is an `inner`-pixel square; a partial block's lower-right triangle (below the diagonal,
+    whatever its share, so even 4 KiB shows) has the colour of the second file."""
+    upper, lower = cells.upper, cells.lower
+    first, last = 0, len(upper)
     rows = -(-(last - first) // columns)
     grid_upper = np.full(rows * columns, background, dtype=np.uint32)
     grid_lower = grid_upper.copy()
@@ -384,11 +400,12 @@ class BlockMapWidget(QAbstractScrollArea):
             return
         # The rows in view as one image: each cell's colours copied in whole-array steps, and
         # drawn at once (a fillRect per cell took 30-100 ms for a full view of small cells).
-        pixels = _cells_image(data, first, last, columns, cell, inner, base.color().rgba())
+        cells = data.cells(first, last)
+        pixels = _cells_image(cells, columns, cell, inner, base.color().rgba())
         image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0],
                        QImage.Format.Format_RGB32)
         painter.drawImage(QPoint(0, first_row * cell - offset), image)
-        several = np.flatnonzero(np.count_nonzero(data.served[first:last], axis=1) > 2)
+        several = np.flatnonzero(np.count_nonzero(cells.served, axis=1) > 2)
         if len(several):
             colours = {i: file_colour(i, len(data.chain), data.missing_parent)
                        for i in range(-1, len(data.chain))}

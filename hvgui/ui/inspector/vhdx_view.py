@@ -121,7 +121,6 @@ def _load_map(path: Path) -> tuple[BlockMap, BlockMapData]:
     data.bat_states = list(blocks.states)
     data.state_names = dict(STATE_NAMES)
     data.involvement()  # the legend's counts: here, not on the GUI thread
-    data.cell_colours()  # what each paint copies
     return blocks, data
 
 
