@@ -9,6 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from hvgui.backend.model import DiskEvent
 from hvgui.inspect import space_history
+from hvgui.ui.inspector.space_chart import size_ticks
 from hvgui.ui.inspector.space_view import SpaceView
 
 MiB = 1 << 20
@@ -68,3 +69,17 @@ def test_no_events_says_so(qtbot: QtBot) -> None:
     qtbot.addWidget(view)
     assert view.chart.series() == []
     assert "0 B" in view.summary.text()
+
+
+def test_size_axis_labels_are_distinct_and_rise() -> None:
+    """A demo VM's checkpoints use about 1.5 GiB (two 513 MiB BINs): half-GiB ticks read
+    0.0 ... 2.0 GiB, never "0 GiB, 0 GiB, 1 GiB, 2 GiB, 2 GiB"."""
+    GiB = 1 << 30
+    ticks = size_ticks(int(1.535 * GiB))
+    labels = [label for _, label in ticks]
+    assert labels == ["0.0 GiB", "0.5 GiB", "1.0 GiB", "1.5 GiB", "2.0 GiB"]
+    assert [value for value, _ in ticks] == [i * GiB / 2 for i in range(5)]
+    for top in (3 * MiB, 56 * MiB, 700 * MiB, 5 * GiB, 123 * GiB, 1000):
+        labels = [label for _, label in size_ticks(top)]
+        assert len(set(labels)) == len(labels), labels
+        assert size_ticks(top)[-1][0] > top

@@ -6,6 +6,7 @@ so the lines are steps. The total is drawn thicker on top.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,6 +43,16 @@ def _unit_for(maximum: int) -> tuple[str, int]:
         if maximum >= size:
             return unit, size
     return "B", 1
+
+
+def size_ticks(top_value: int) -> list[tuple[float, str]]:
+    """The size axis's ticks up to just above `top_value` bytes: (bytes, label). Labels have
+    the decimals the step needs, so a 0.5 GiB step reads 0.5, 1.0, 1.5 (not 0, 1, 2, 2)."""
+    unit, unit_size = _unit_for(top_value)
+    step = _nice_step(top_value / unit_size, 4)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    count = int(top_value / unit_size / step) + 1
+    return [(i * step * unit_size, f"{i * step:,.{decimals}f} {unit}") for i in range(count + 1)]
 
 
 class SpaceChart(QWidget):
@@ -82,13 +93,12 @@ class SpaceChart(QWidget):
         if t1 - t0 < 1:
             t1 = t0 + 1
         top_value = max(p[1] for s in self._series for p in s.points) or 1
-        unit, unit_size = _unit_for(top_value)
-        step = _nice_step(top_value / unit_size, 4) * unit_size
-        y_max = step * (int(top_value / step) + 1)
+        ticks = size_ticks(top_value)
+        y_max = ticks[-1][0]
 
         legend_rows = len([s for s in self._series if not s.hidden_in_legend])
         legend_height = legend_rows * (metrics.height() + 2) + 8
-        left = metrics.horizontalAdvance(f"{y_max / unit_size:,.0f} {unit}") + 14
+        left = max(metrics.horizontalAdvance(label) for _, label in ticks) + 14
         plot = QRectF(left, 10, self.width() - left - 16, self.height() - 40 - legend_height)
         if plot.width() < 40 or plot.height() < 40:
             return
@@ -101,19 +111,16 @@ class SpaceChart(QWidget):
         # grid and axes
         grid_pen = QPen(QColor("#d8dde3"))
         painter.setPen(grid_pen)
-        value = 0.0
-        while value <= y_max + 1:
+        for value, label in ticks:
             y = to_point(t0, value).y()
             painter.setPen(grid_pen)
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(text_colour)
-            label = f"{value / unit_size:,.0f} {unit}"
             painter.drawText(
                 QRectF(0, y - metrics.height() / 2, left - 6, metrics.height()),
                 int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
                 label,
             )
-            value += step
         painter.setPen(QPen(text_colour))
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         span = t1 - t0
