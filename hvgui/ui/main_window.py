@@ -72,7 +72,7 @@ from hvgui.ui.icons import icon
 from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.models import IdRole, NowItem, ObjectRole
 from hvgui.ui.navigation import NavigationTree
-from hvgui.ui.screen_contents import listing_for, root_listing, unavailable
+from hvgui.ui.screen_contents import listing_for, root_listing, unavailable, unreadable
 from hvgui.ui.session import FirstRead, HostSession, first_read
 from hvgui.ui.style import STYLE_SHEET
 from hvgui.ui.what_happened import WhatHappenedPanel
@@ -950,14 +950,10 @@ class MainWindow(QMainWindow):
             self._screens[cache_key] = lines
             self.details.set_screen_lines(key, lines)
 
-        def unreadable(exc: BaseException) -> None:
-            # The thumbnail says it in words; the chain check and the inspector say why.
-            shown(["C:\\> dir", f"({ask.error_summary(exc)})"])
-
         Op(self.runner, lambda _p, _c: root_listing(*target), label="Thumbnail",
            quiet=True).bound_to(
             self.details
-        ).success(shown).failure(unreadable).finally_(
+        ).success(shown).failure(lambda _exc: shown(unreadable())).finally_(
             lambda: self._screens_loading.discard(cache_key)
         ).run_in_background()
 

@@ -41,6 +41,14 @@ def unavailable(reason: str) -> list[str]:
     return textwrap.wrap(reason, COLUMNS)[:MAX_LINES]
 
 
+def unreadable() -> list[str]:
+    """The screen of a guest whose disk cannot be read (a broken chain, a damaged file): said
+    in words that fit the little console; the details' Disk chain and the inspector say why
+    (the error's own text names host paths, which the console would cut to a fragment)."""
+    return ["C:\\> dir", *textwrap.wrap("The disk cannot be read: Inspect Files... says why.",
+                                         COLUMNS)][:MAX_LINES]
+
+
 def listing_for(obj: Snapshot | VM) -> tuple[Path, str] | None:
     """The disk to list and a subject for errors, or None (no virtual disk)."""
     if isinstance(obj, Snapshot):

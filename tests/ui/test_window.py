@@ -266,6 +266,22 @@ def test_thumbnail_lists_the_files_the_checkpoint_froze(qtbot: Any, window: Main
     assert any(line.endswith("hello.txt") for line in window.details.screen_lines())
 
 
+def test_thumbnail_of_an_unreadable_disk_says_so_in_words(
+    qtbot: Any, window: MainWindow
+) -> None:
+    """A checkpoint whose base disk is gone: its little screen says the disk cannot be read,
+    never a fragment of a host path ("(/tmp/pytest-of-")."""
+    assert window.session is not None
+    base = window.session.host.root / "Virtual Hard Disks" / "Alpha.vhdx"
+    base.rename(base.with_suffix(".moved"))
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    qtbot.waitUntil(lambda: len(window.details.screen_lines()) > 1, timeout=5000)
+    lines = window.details.screen_lines()
+    assert lines[0] == "C:\\> dir"
+    assert "The disk cannot be read" in " ".join(lines)
+    assert not any("/" in line for line in lines), lines
+
+
 def test_each_menu_has_distinct_accelerators(window: MainWindow) -> None:
     import re
 
