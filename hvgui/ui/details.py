@@ -11,8 +11,10 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSizePolicy,
     QTabWidget,
     QVBoxLayout,
@@ -36,6 +38,19 @@ def _form() -> tuple[QWidget, QFormLayout]:
     form.setVerticalSpacing(3)
     form.setContentsMargins(8, 6, 8, 6)
     return widget, form
+
+
+def _scrolled(form: QWidget) -> QScrollArea:
+    """A form that scrolls when the pane is short: its rows (a wrapped Disk chain sentence,
+    a VM's several drives) are never squashed and cut at the pane's bottom edge."""
+    area = QScrollArea()
+    area.setWidget(form)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    form.setAutoFillBackground(False)
+    area.viewport().setAutoFillBackground(False)
+    return area
 
 
 def _value(text: str) -> QLabel:
@@ -86,10 +101,10 @@ class DetailsPane(QWidget):
         row = QHBoxLayout(summary_page)
         row.setContentsMargins(8, 6, 8, 6)
         row.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignTop)
-        row.addWidget(self.summary, 1)
+        row.addWidget(_scrolled(self.summary), 1)
         self.tabs.addTab(summary_page, "Summary")
-        self.tabs.addTab(self.memory, "Memory")
-        self.tabs.addTab(self.networking, "Networking")
+        self.tabs.addTab(_scrolled(self.memory), "Memory")
+        self.tabs.addTab(_scrolled(self.networking), "Networking")
         self.show_nothing()
 
     def _fill(self, form: QFormLayout, rows: list[tuple[str, str]]) -> None:

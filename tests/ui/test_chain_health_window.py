@@ -42,3 +42,33 @@ def test_a_vm_with_a_missing_base_disk_shows_its_broken_chain(
     assert acts.cp_apply.toolTip().startswith("Cannot apply checkpoint 'Base': its disk chain")
     window.grab().save(str(tmp_path / "broken-chain.png"))
     wait_idle(qtbot, window)
+
+
+def test_a_long_disk_chain_sentence_scrolls_rather_than_being_cut(
+    qtbot: Any, window: MainWindow, host_dir: Path, tmp_path: Path
+) -> None:
+    """The details pane at its first-start height: every Summary row of a broken checkpoint
+    shows whole (the Disk chain sentence wraps to several lines), the pane scrolls to it."""
+    from PySide6.QtWidgets import QLabel, QScrollArea
+
+    host = Host.open(host_dir)
+    base = host.get_snapshot("Alpha", "Base").hard_drives[0].path
+    vhdx.set_read_only(base, False)
+    base.unlink()
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Now"))
+    qtbot.waitUntil(lambda: "Disk chain" in window.details.values(), timeout=5000)
+    window.details.setFixedSize(700, 190)  # a short pane: a laptop screen, a dock open
+    qtbot.wait(50)
+    window.grab().save(str(tmp_path / "details-short.png"))
+    form = window.details.summary
+    values = [w for w in form.findChildren(QLabel) if w.wordWrap() and w.text()]
+    assert values
+    for label in values:  # none squashed below the height its wrapped text needs
+        assert label.height() >= label.heightForWidth(label.width()), label.text()
+    area = form.parentWidget().parentWidget()
+    assert isinstance(area, QScrollArea)
+    chain = next(w for w in values if "which is missing" in w.text())
+    area.ensureWidgetVisible(chain)
+    assert chain.visibleRegion().boundingRect().height() == chain.height()
+    wait_idle(qtbot, window)
