@@ -29,7 +29,14 @@ from hvgui.host.names import default_checkpoint_name
 from hvgui.host.operation import PHASE_APPLY, PHASE_CREATE, PHASE_DELETE, PHASE_MERGE, Operation
 from hvgui.host.runtime import MAX_CHECKPOINTS
 from hvgui.host.savedstate import BinFile, copy_bin, copy_vsv, stored_size, write_vsv
-from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, ConfigDoc, new_guid, to_filetime
+from hvgui.host.xmlconfig import (
+    DRIVE_PASSTHROUGH,
+    DRIVE_VHD,
+    ConfigDoc,
+    config_name,
+    new_guid,
+    to_filetime,
+)
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
 if TYPE_CHECKING:
@@ -66,7 +73,7 @@ def new_snapshot(host: HostCore, op: Operation, snap_id: str) -> Snapshot:
     parent = sdoc.snapshot_parent_id
     if parent:
         path = snapshot_config_path(op.doc.snapshot_data_root, parent)
-        names[parent] = ConfigDoc.load(path).name
+        names[parent] = config_name(path)
     return host.snapshot_from_doc(sdoc, op.doc, names)
 
 

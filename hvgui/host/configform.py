@@ -251,9 +251,10 @@ def _sorted_and_spelled(node: etree._Element) -> None:
         current = stack.pop()
         children = list(current)
         if children:
-            children.sort(key=lambda c: str(c.tag))
-            current[:] = children
-            stack.extend(children)
+            ordered = sorted(children, key=lambda c: str(c.tag))
+            if ordered != children:  # moving lxml's children costs; most are in order
+                current[:] = ordered
+            stack.extend(ordered)
         elif current.get("type") == "bytes":
             current.text = (current.text or "").strip() + "\n"
         elif not current.text:

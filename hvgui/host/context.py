@@ -164,7 +164,7 @@ class HostCore:
         if parent_id:
             path = snapshot_config_path(doc.snapshot_data_root, parent_id)
             try:
-                parent_name = ConfigDoc.load(path).name
+                parent_name = config_name(path)
             except HostError:
                 parent_name = None
         cpu = 0

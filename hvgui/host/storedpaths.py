@@ -74,8 +74,8 @@ def resolve_all(root: etree._Element, folder: Path) -> None:
     """Make every stored path of a configuration tree absolute (in place)."""
     for node in _path_nodes(root):
         text = (node.text or "").strip()
-        if text and resolve(text, folder) != text:
-            node.text = resolve(text, folder)
+        if text and (resolved := resolve(text, folder)) != text:
+            node.text = resolved
 
 
 def stored_all(root: etree._Element, folder: Path, host_root: Path) -> None:

@@ -11,6 +11,7 @@ The choices this project made where Hyper-V's own are unknown are in docs/format
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import struct
@@ -195,28 +196,63 @@ def _read(path: Path) -> bytes:
         raise HostError(path, f"cannot read the configuration: {exc.strerror}") from None
 
 
-# Digest of a configuration's bytes -> the VM name ConfigDoc.from_bytes reads from them.
+# Digest of a configuration's bytes -> the name config_name read from them.
 _NAMES: dict[bytes, str] = {}
 _MAX_NAMES = 10_000
 
 
 def config_name(path: Path) -> str:
-    """`ConfigDoc.load(path).name` (the same HostError for a file it refuses), without parsing
-    again bytes parsed before: finding a VM by name looks at every configuration of the host,
-    and on a host of hundreds of VMs parsing them all (~2 ms each) made every operation by
-    name slow; reading and hashing one costs microseconds. Keyed by content, so a changed file
-    is parsed again whoever changed it."""
+    """The name (properties/name) a VM's or checkpoint's configuration holds, for finding a VM
+    by name or showing a checkpoint's: a HostError naming the file for one that is not a
+    well-formed configuration, without the bounds, normal form and paths `ConfigDoc.load`
+    checks too (~1.5 ms a file: on a host of hundreds of VMs, a lookup by name or the VM list
+    spent most of its time there; whatever is then used is loaded in full). A file read before
+    with the same bytes is not parsed again: keyed by content, a change is seen whoever made
+    it."""
     if is_vmcx(path):
         return ConfigDoc.load(path).name
     data = _read(path)
     key = hashlib.blake2b(data, digest_size=16).digest()
     name = _NAMES.get(key)
     if name is None:
-        name = ConfigDoc.from_bytes(data, path).name
+        root, encoding = _parse(data, path)
+        name = ConfigDoc(root, path, encoding).name
         if len(_NAMES) >= _MAX_NAMES:
             _NAMES.clear()
         _NAMES[key] = name
     return name
+
+
+def _parse(data: bytes, path: Path) -> tuple[etree._Element, str]:
+    """The configuration's element tree as written and the encoding found, in words; a
+    HostError for anything that is not a bounded, well-formed configuration."""
+    if len(data) > MAX_CONFIG_BYTES:
+        raise HostError(path, f"configuration larger than {MAX_CONFIG_BYTES >> 20} MiB")
+    text, encoding = _decode(data, path)
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise HostError(
+            path, "contains a DOCTYPE or entity declaration, which configurations never have"
+        )
+    if text.count("<") > 2 * MAX_ELEMENTS:  # every element has one or two tags
+        raise HostError(path, f"holds more than {MAX_ELEMENTS} elements")
+    try:
+        root = etree.fromstring(text.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise HostError(path, f"not well-formed XML: {exc.msg}") from None
+    if getattr(root.getroottree().docinfo, "doctype", ""):
+        raise HostError(path, "contains a DOCTYPE, which configurations never have")
+    if root.tag != "configuration":
+        raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
+    return root, encoding
+
+
+@functools.lru_cache(maxsize=4096)  # the same few GUIDs are checked at every read
+def _is_guid(value: str) -> bool:
+    """`value` (uppercase) is a GUID in its canonical form."""
+    try:
+        return str(uuid.UUID(value)).upper() == value
+    except ValueError:
+        return False
 
 
 class ConfigDoc:
@@ -236,23 +272,7 @@ class ConfigDoc:
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path) -> ConfigDoc:
-        if len(data) > MAX_CONFIG_BYTES:
-            raise HostError(path, f"configuration larger than {MAX_CONFIG_BYTES >> 20} MiB")
-        text, encoding = _decode(data, path)
-        if "<!DOCTYPE" in text or "<!ENTITY" in text:
-            raise HostError(
-                path, "contains a DOCTYPE or entity declaration, which configurations never have"
-            )
-        if text.count("<") > 2 * MAX_ELEMENTS:  # every element has one or two tags
-            raise HostError(path, f"holds more than {MAX_ELEMENTS} elements")
-        try:
-            root = etree.fromstring(text.encode("utf-8"), _PARSER)
-        except etree.XMLSyntaxError as exc:
-            raise HostError(path, f"not well-formed XML: {exc.msg}") from None
-        if getattr(root.getroottree().docinfo, "doctype", ""):
-            raise HostError(path, "contains a DOCTYPE, which configurations never have")
-        if root.tag != "configuration":
-            raise HostError(path, f"root element is <{root.tag}>, not <configuration>")
+        root, encoding = _parse(data, path)
         configform.upgrade(root)  # hvgui's earlier layout: read as Hyper-V's
         storedpaths.resolve_all(root, path.parent)  # relative paths: from the file's folder
         doc = cls(root, path, encoding)
@@ -360,11 +380,8 @@ class ConfigDoc:
     def _guid(self, where: str, value: str) -> str:
         """`value` as an uppercase GUID; ids name files and folders, so nothing else may pass."""
         value = value.strip().strip("{}").upper()
-        try:
-            if str(uuid.UUID(value)).upper() != value:
-                raise ValueError(value)
-        except ValueError:
-            raise HostError(self.path, f"{where} is not a GUID: {value[:80]!r}") from None
+        if not _is_guid(value):
+            raise HostError(self.path, f"{where} is not a GUID: {value[:80]!r}")
         return value
 
     @property
