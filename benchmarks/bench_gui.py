@@ -347,8 +347,13 @@ def inspect_path_gap(path: Path) -> tuple[float, float]:
     start = time.perf_counter()
     window = InspectorWindow(path=path)
     window.show()
-    _pump_until(lambda: (type(window.view_of(path)).__name__ not in ("NoneType", "WaitingPanel")
-                         and not window.runner.busy), timeout=600)
+    def built() -> bool:
+        view = window.view_of(path)
+        panel = getattr(view, "block_panel", None)  # its map is read once it is shown
+        return (type(view).__name__ not in ("NoneType", "WaitingPanel") and not window.runner.busy
+                and (panel is None or panel.map.data() is not None))
+
+    _pump_until(built, timeout=600)
     seconds = time.perf_counter() - start
     worst = meter.stop()
     window.close()

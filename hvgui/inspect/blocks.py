@@ -4,6 +4,7 @@ the read path of one block down the chain."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
         with open_disk(Path(path)) as disk:
             blocks = BlockMap(list(disk.chain), disk.block_size, disk.size,
                               disk.block_table())
+            # from the files open here: each open decodes (and checks) the file's BAT again
+            return replace(blocks, states=_bat_states(blocks, disk.images))
     except ParentNotFoundError as exc:
         name = parent_file_name(exc.locator) or "parent"
         blocks = _single_file_map(Path(path), exc.problem, f"{name} (missing)", "missing")
@@ -67,7 +70,11 @@ def block_map(path: str | os.PathLike[str]) -> BlockMap:
         with _open(Path(path)) as image:
             name = parent_file_name(image.parent_locator) or "parent"
         blocks = _single_file_map(Path(path), exc.problem, f"{name} (changed)", "changed")
-    return replace(blocks, states=_bat_states(blocks))
+    try:
+        with _open(Path(path)) as image:
+            return replace(blocks, states=_bat_states(blocks, [image]))
+    except VhdxError:
+        return replace(blocks, states=_bat_states(blocks, []))
 
 
 def _open(file: Path) -> VhdxImage | VhdImage:
@@ -103,27 +110,24 @@ def _state_of(image: VhdxImage | VhdImage, block: int) -> int:
     return VHD_SOME if image.has_parent and not image.block_bitmap(block).all() else VHD_ALL
 
 
-def _bat_states(blocks: BlockMap) -> list[StateRuns]:
-    """For each chain file, its BAT state at every leaf block, as runs, made a slice of
+def _bat_states(blocks: BlockMap, images: Sequence[VhdxImage | VhdImage]) -> list[StateRuns]:
+    """For each chain file, its BAT state at every leaf block, as runs, from `images` (the
+    chain's files opened, leaf first; those past the last cannot be read), made a slice of
     blocks at a time (see row_chunks) unless the file's blocks are the leaf's."""
     count = len(blocks.blocks)
     unreadable = StateRuns.from_pieces(count, [(0, [-1])])
     out = []
-    for level, file in enumerate(blocks.chain):
+    for level in range(len(blocks.chain)):
         states = unreadable
-        if level == 0 or blocks.missing_parent is None:
-            try:
-                with _open(file) as image:
-                    own = _own_states(image)
-                    if image.block_size == blocks.block_size and own.count >= count:
-                        states = replace(own, count=count)
-                    else:
-                        states = StateRuns.from_pieces(count, (
-                            (rows.start, _leaf_states(own, rows, blocks.block_size,
-                                                      image.block_size))
-                            for rows in row_chunks(count)))
-            except VhdxError:
-                pass
+        if level < len(images):
+            image = images[level]
+            own = _own_states(image)
+            if image.block_size == blocks.block_size and own.count >= count:
+                states = replace(own, count=count)
+            else:
+                states = StateRuns.from_pieces(count, (
+                    (rows.start, _leaf_states(own, rows, blocks.block_size, image.block_size))
+                    for rows in row_chunks(count)))
         out.append(states)
     return out
 

@@ -83,7 +83,6 @@ if TYPE_CHECKING:
     from hvgui.ui.inspector import InspectorWindow
 
 INSPECTOR_MODULE = "hvgui.ui.inspector"
-GIL_HANDOVER_S = 0.001
 SETTINGS_ORG = "hvgui"
 SETTINGS_APP = "hvgui"
 
@@ -158,9 +157,6 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setStyleSheet(STYLE_SHEET)
         self.runner = Runner(self, max_threads=4)
-        # Python code on a pool thread holds the interpreter lock for up to this long while
-        # the GUI thread waits for it (after each Qt call that let it go): 1 ms, not 5.
-        sys.setswitchinterval(GIL_HANDOVER_S)
         self.runner.default_failure = lambda exc: ask.show_error(self, "hvgui", exc)
         self.sessions: dict[str, HostSession] = {}
         self.opening: set[str] = set()  # the local hosts being opened on a worker

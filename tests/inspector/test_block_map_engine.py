@@ -169,6 +169,7 @@ def test_a_missing_parent_still_maps_the_file_and_says_why(
     runner = Runner()
     panel = BlockMapPanel(path, runner)
     qtbot.addWidget(panel)
+    panel.show()  # the map is read once the panel is shown
     qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=10000)
     assert "parent is missing" in panel.summary.text()
     assert "missing parent" in panel.legend.text()

@@ -78,6 +78,7 @@ def test_a_vhd_chain_has_a_block_map_and_read_path(
     qtbot.addWidget(view)
     assert isinstance(view, VhdView)
     panel = view.block_panel
+    view.show()  # the map is read once it is shown
     qtbot.waitUntil(lambda: panel.blocks is not None, timeout=10000)
     assert panel.blocks is not None
     assert [p.name for p in panel.blocks.chain] == ["base_1.avhd", "base.vhd"]

@@ -211,6 +211,7 @@ def test_every_corpus_file_opens_in_its_view(
     window = InspectorWindow(path=corpus_dir / name)
     qtbot.addWidget(window)
     close_after(window)
+    window.show()  # a VHDX's block map is read once it is shown
     view = _decoded(qtbot, window, 0)
     expected = VhdxView if name.endswith(".vhdx") else NotDecodedView
     assert isinstance(view, expected)

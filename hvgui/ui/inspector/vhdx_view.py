@@ -9,7 +9,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -183,7 +184,20 @@ class BlockMapPanel(QWidget):
         layout.addWidget(self.split, 1)
         self.map.hide()
         self.side = side
-        Op(runner, lambda progress, cancel: _load_map(path), label="block map").bound_to(
+        self._started = False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The map is read once the panel is shown, after the GUI thread has built and laid
+        out the view: a worker reading a big BAT meanwhile held the interpreter lock the GUI
+        thread kept asking for (a 4 TiB disk's view stalled 60-100 ms)."""
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            QTimer.singleShot(0, self, self._start)
+
+    def _start(self) -> None:
+        path = self.path
+        Op(self.runner, lambda progress, cancel: _load_map(path), label="block map").bound_to(
             self).success(self._loaded).failure(self._failed).run_in_background()
 
     def _loaded(self, loaded: tuple[BlockMap, BlockMapData]) -> None:
