@@ -4,7 +4,7 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 from __future__ import annotations
 
 from hvgui.backend import SOUND, VM, Health, Snapshot
-from hvgui.backend.actions import APPLY, CHECKPOINT, START, allowed_actions, broken_chain_refusal
+from hvgui.backend.actions import APPLY, allowed_actions, broken_chain_refusal
 from hvgui.ui.formatting import sentence
 
 
@@ -30,14 +30,18 @@ def refusals(
     vm: VM, *, busy_here: bool, read_only: str = "", health: Health = SOUND
 ) -> dict[str, str]:
     """Every VM action -> why it is not offered now; "" when it is. `read_only` is the host's
-    `HostBackend.read_only`: on a read-only host nothing is offered. `health`: the verdict on the
+    `HostBackend.read_only`: on a read-only host nothing is offered (what the VM's state allows
+    says the host is read-only; the rest says what its state refuses). `health`: the verdict on the
     VM's disk chain (a broken one refuses what the host refuses, in its words)."""
-    busy = read_only_reason(read_only) or busy_reason(vm, busy_here=busy_here)
-    out: dict[str, str] = {
-        action: busy or sentence(problem) for action, problem in allowed_actions(vm).items()
-    }
-    for action in (CHECKPOINT, START):
-        out[action] = out[action] or broken_chain_refusal(action, vm.name, health)
+    busy = busy_reason(vm, busy_here=busy_here)
+    # A read-only host greys what the VM's state would allow; what the state or a broken chain
+    # refuses anyway (Start of a running VM) keeps that reason, so a menu does not list it as
+    # if only the read-only folder stood in its way.
+    ro = read_only_reason(read_only)
+    out: dict[str, str] = {}
+    for action, problem in allowed_actions(vm).items():
+        refused = sentence(problem) or broken_chain_refusal(action, vm.name, health)
+        out[action] = (ro if not refused else "") or busy or refused
     return out
 
 

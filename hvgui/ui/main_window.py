@@ -359,12 +359,16 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.acts.about)
 
     @staticmethod
-    def _fill(menu: QMenu, actions: list[QAction | None], *, hide_disabled: bool) -> None:
+    def _fill(menu: QMenu, actions: list[QAction | None], *, hide_disabled: bool,
+              greyed_for: str = "") -> None:
+        """`hide_disabled`: list only what is offered, and the disabled actions whose tooltip
+        is `greyed_for` (a read-only host's reason: shown greyed, saying why)."""
         menu.setToolTipsVisible(True)  # a greyed item's tooltip says why
         for action in actions:
             if action is None:
                 menu.addSeparator()
-            elif not hide_disabled or action.isEnabled():
+            elif (not hide_disabled or action.isEnabled()
+                  or (greyed_for and action.toolTip() == greyed_for)):
                 menu.addAction(action)
 
     def _connect_actions(self) -> None:
@@ -983,7 +987,7 @@ class MainWindow(QMainWindow):
         # would refuse anything else ("VM is busy"), so nothing is offered meanwhile.
         elsewhere = vm is not None and bool(vm.status) and not busy
         # A read-only host can be looked at, not changed: the host's own reason greys it all.
-        read_only = allowed.read_only_reason(self.session.host.read_only) if self.session else ""
+        read_only = self._read_only_reason()
         idle = vm is not None and not busy and not elsewhere and not read_only
         why = self.session.refusals(vm) if self.session is not None and vm is not None else {}
         cannot = self.session.cancel_refusal(vm.id) if self.session and vm else ""
@@ -998,9 +1002,11 @@ class MainWindow(QMainWindow):
         obj = self.selected_tree_object()
         snap = obj if isinstance(obj, Snapshot) else None
         for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
-                       a.cp_delete_subtree, a.new_vm):
+                       a.cp_delete_subtree):
             action.setEnabled(snap is not None and idle)
-            action.setToolTip(read_only or action.statusTip())
+            # Now (no checkpoint) is never applied, renamed or deleted: no read-only reason.
+            action.setToolTip((read_only if snap is not None else "") or action.statusTip())
+        a.new_vm.setToolTip(read_only or a.new_vm.statusTip())
         a.cp_settings.setEnabled(snap is not None)
         if snap is not None and vm is not None and self.session is not None:
             reason = self.session.apply_refusal(vm, snap)
@@ -1008,11 +1014,11 @@ class MainWindow(QMainWindow):
             a.cp_apply.setToolTip(reason or a.cp_apply.statusTip())
         # As in Hyper-V Manager, Delete Checkpoint Subtree... is offered only for a checkpoint
         # with checkpoints under it (for a leaf it would be Delete Checkpoint... again).
-        a.cp_delete_subtree.setEnabled(
-            snap is not None and idle and self.session is not None
-            and any(s.parent_snapshot_id == snap.id
-                    for s in self.session.checkpoint_model.snapshots())
-        )
+        has_children = snap is not None and self.session is not None and any(
+            s.parent_snapshot_id == snap.id for s in self.session.checkpoint_model.snapshots())
+        a.cp_delete_subtree.setEnabled(has_children and idle)
+        if not has_children:
+            a.cp_delete_subtree.setToolTip(a.cp_delete_subtree.statusTip())
         # Also for a VM without checkpoints (no tree item): the inspector opens on its files.
         a.cp_inspect.setEnabled(obj is not None or vm is not None)
         a.new_vm.setEnabled(self.session is not None and not read_only)
@@ -1031,8 +1037,9 @@ class MainWindow(QMainWindow):
         # On a read-only host the pane shows the changes greyed, saying why.
         self.actions_pane.set_sections(sections, greyed_for=read_only)
 
-    def _read_only(self) -> bool:
-        return self.session is not None and bool(self.session.host.read_only)
+    def _read_only_reason(self) -> str:
+        """Why nothing on this host can change, as the greyed actions' tooltip ("" if it can)."""
+        return allowed.read_only_reason(self.session.host.read_only) if self.session else ""
 
     def _vm_rule_actions(self) -> dict[str, QAction]:
         """The VM actions `allowed.refusals` decides, by its names."""
@@ -1054,7 +1061,8 @@ class MainWindow(QMainWindow):
         self.vm_view.selectRow(index.row())
         menu = QMenu(self)
         menu.setObjectName("vmContextMenu")
-        self._fill(menu, self.acts.vm_actions(), hide_disabled=not self._read_only())
+        self._fill(menu, self.acts.vm_actions(), hide_disabled=True,
+                   greyed_for=self._read_only_reason())
         self._popup(menu, self.vm_view.viewport().mapToGlobal(pos))
 
     def _checkpoint_menu(self, pos: QPoint) -> None:
@@ -1064,7 +1072,8 @@ class MainWindow(QMainWindow):
         self.checkpoint_view.setCurrentIndex(index)
         menu = QMenu(self)
         menu.setObjectName("checkpointContextMenu")
-        self._fill(menu, self.acts.checkpoint_actions(), hide_disabled=not self._read_only())
+        self._fill(menu, self.acts.checkpoint_actions(), hide_disabled=True,
+                   greyed_for=self._read_only_reason())
         self._popup(menu, self.checkpoint_view.viewport().mapToGlobal(pos))
 
     def _popup(self, menu: QMenu, where: QPoint) -> None:

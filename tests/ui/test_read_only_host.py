@@ -15,7 +15,14 @@ from hvgui.ui import commands
 from hvgui.ui.main_window import MainWindow
 from tests.host.loopfs import read_only_view
 from tests.ui.conftest import build_small_host
-from tests.ui.helpers import Answers, checkpoint_index, menu_texts, right_click_vm, vm_index
+from tests.ui.helpers import (
+    Answers,
+    checkpoint_index,
+    menu_texts,
+    right_click_checkpoint,
+    right_click_vm,
+    vm_index,
+)
 
 
 @pytest.fixture
@@ -40,12 +47,17 @@ def test_read_only_host_shows_a_banner_and_greys_every_change_with_the_reason(
     assert window.read_only_banner.isVisible() and reason in window.read_only_banner.text()
     _select_alpha(window)
     a = window.acts
-    changes = [a.vm_settings, a.vm_start, a.vm_turn_off, a.vm_shut_down, a.vm_save, a.vm_pause,
-               a.vm_checkpoint, a.vm_revert, a.vm_move, a.vm_rename, a.vm_delete, a.new_vm]
+    changes = [a.vm_settings, a.vm_turn_off, a.vm_shut_down, a.vm_save, a.vm_pause,
+               a.vm_checkpoint, a.vm_revert, a.vm_move, a.vm_rename, a.new_vm]
     qtbot.waitUntil(lambda: not a.vm_turn_off.isEnabled(), timeout=3000)
     for action in changes:
         assert not action.isEnabled(), action.text()
         assert "read-only" in action.toolTip() and reason in action.toolTip(), action.text()
+    # What running Alpha's state refuses anyway keeps the state's reason, not the folder's.
+    for action in (a.vm_start, a.vm_resume, a.vm_delete, a.vm_delete_saved_state):
+        assert not action.isEnabled(), action.text()
+        assert "read-only" not in action.toolTip(), action.text()
+    assert a.vm_start.toolTip() == "Cannot start the VM: it is already running."
     # Looking still works.
     assert a.vm_connect.isEnabled() and a.check_host.isEnabled() and a.refresh.isEnabled()
     assert a.cp_inspect.isEnabled()
@@ -58,7 +70,12 @@ def test_read_only_host_shows_a_banner_and_greys_every_change_with_the_reason(
     menu = right_click_vm(window, "Alpha")
     assert "Checkpoint" in menu_texts(menu)
     assert not next(x for x in menu.actions() if x.text() == a.vm_checkpoint.text()).isEnabled()
+    # ...listing what Hyper-V Manager offers a running VM: no Start, Resume or Delete, nor a
+    # Cancel Operation with nothing to cancel.
+    assert not {"Start", "Resume", "Delete...", "Delete Saved State...",
+                "Cancel Operation"} & set(menu_texts(menu))
     menu.close()
+    assert not {"Start", "Resume", "Delete..."} & set(window.actions_pane.texts())
 
 
 def test_checkpoint_actions_are_greyed_and_its_settings_still_open(
@@ -71,6 +88,16 @@ def test_checkpoint_actions_are_greyed_and_its_settings_still_open(
     for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete):
         assert not action.isEnabled() and "read-only" in action.toolTip(), action.text()
     assert a.cp_inspect.isEnabled()
+    # Base has no checkpoint under it: no Delete Checkpoint Subtree..., greyed or not.
+    menu = right_click_checkpoint(window, "Base")
+    assert "Apply..." in menu_texts(menu)
+    assert "Delete Checkpoint Subtree..." not in menu_texts(menu)
+    menu.close()
+    # Now is never applied, exported, renamed or deleted: its menu is Inspect Files... only,
+    # as on a writable host.
+    menu = right_click_checkpoint(window, "Now")
+    assert menu_texts(menu) == ["Inspect Files..."]
+    menu.close()
 
 
 def test_a_change_that_slips_through_is_refused_by_the_host_with_the_same_reason(
