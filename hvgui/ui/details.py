@@ -101,6 +101,9 @@ class DetailsPane(QWidget):
         row = QHBoxLayout(summary_page)
         row.setContentsMargins(8, 6, 8, 6)
         row.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignTop)
+        # The page's own margins frame it beside the thumbnail: a typical VM's nine rows fit
+        # the pane's first-start height without a scroll bar.
+        self.summary_form.setContentsMargins(8, 0, 8, 0)
         row.addWidget(_scrolled(self.summary), 1)
         self.tabs.addTab(summary_page, "Summary")
         self.tabs.addTab(_scrolled(self.memory), "Memory")

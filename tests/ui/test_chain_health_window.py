@@ -71,4 +71,12 @@ def test_a_long_disk_chain_sentence_scrolls_rather_than_being_cut(
     chain = next(w for w in values if "which is missing" in w.text())
     area.ensureWidgetVisible(chain)
     assert chain.visibleRegion().boundingRect().height() == chain.height()
+    # A sound VM's nine rows fit the pane at its first-start height: no scroll bar there.
+    window.details.setMinimumSize(0, 0)
+    window.details.setMaximumSize(16777215, 16777215)
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    qtbot.waitUntil(lambda: window.details.values().get("State") == "Off", timeout=3000)
+    qtbot.wait(50)
+    assert len(window.details.values()) == 9
+    assert not area.verticalScrollBar().isVisible()
     wait_idle(qtbot, window)
