@@ -147,6 +147,7 @@ def test_the_panel_loads_the_map_off_the_gui_thread(qtbot: QtBot, tmp_path: Path
         panel.map.select_block(block)
         qtbot.mouseClick(panel.map.viewport(), Qt.MouseButton.LeftButton,
                          pos=panel.map.cell_rect(block).center())
+    qtbot.waitUntil(lambda: "1. " in panel.path_text.toPlainText(), timeout=10000)
     text = panel.path_text.toPlainText()
     assert f"Block {block:,}" in text and chain[0].name in text and "BAT" in text
     assert f"BAT state: {chain[0].name}: " in data.describe(block)

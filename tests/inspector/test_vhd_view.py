@@ -85,7 +85,8 @@ def test_a_vhd_chain_has_a_block_map_and_read_path(
     written = 3 * MiB // panel.blocks.block_size  # the child wrote 8 KiB there
     assert dict(panel.blocks.blocks[written].sources) == {
         0: 8192, -1: panel.blocks.block_size - 8192}  # its sectors, and zeros below
-    panel.show_read_path(written)
+    panel.show_read_path(written)  # read by a worker
+    qtbot.waitUntil(lambda: "1. " in panel.path_text.toPlainText(), timeout=10000)
     text = panel.path_text.toPlainText()
     assert "BAT: allocated, some sectors marked" in text and "8 KiB read here" in text
     assert "BAT: unallocated" in text  # the base never wrote there: zeros

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFormLayout, QLabel
 
 from hvgui.ui import ask
 from hvgui.ui.inspector import InspectorWindow
 from hvgui.ui.inspector.hex_view import HexView
 from hvgui.ui.inspector.panels import WaitingPanel
+from hvgui.ui.inspector.vhdx_view import VhdxView
 from hvgui.ui.main_window import MainWindow
 from hvgui.ui.new_host_dialog import NewHostDialog
 from tests.ui.fs_watch import FsWatch, watching
@@ -228,4 +230,14 @@ def test_inspecting_one_file_lists_its_chain_on_a_worker(
     qtbot.waitUntil(lambda: not inspector.runner.busy, timeout=20000)
     assert fs.on_gui_thread() == []
     assert [f.path.suffix for f in inspector.file_model.files()] == [".avhdx", ".vhdx"]
+    # A click on the block map: the block's read path down the chain is read by a worker.
+    view = inspector.view_of(running)
+    assert isinstance(view, VhdxView)
+    panel = view.block_panel
+    qtbot.waitUntil(lambda: panel.map.data() is not None, timeout=20000)
+    qtbot.mouseClick(panel.map.viewport(), Qt.MouseButton.LeftButton,
+                     pos=panel.map.cell_rect(0).center())
+    qtbot.waitUntil(lambda: "1. " in panel.path_text.toPlainText(), timeout=20000)
+    assert "BAT: " in panel.path_text.toPlainText()
+    assert fs.on_gui_thread() == [] and fs.on_workers()
     inspector.close()

@@ -24,8 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from hvgui.backend.formats import file_name
-from hvgui.errors import HvError
-from hvgui.inspect import STATE_NAMES, BlockMap, block_map, read_path
+from hvgui.inspect import STATE_NAMES, BlockMap, ReadStep, block_map, read_path
 from hvgui.ui.inspector.binary_view import SavedStateView
 from hvgui.ui.inspector.block_map import (
     ZERO,
@@ -185,6 +184,7 @@ class BlockMapPanel(QWidget):
         self.map.hide()
         self.side = side
         self._started = False
+        self._showing = -1  # the block whose read path is (being) shown
 
     def showEvent(self, event: QShowEvent) -> None:
         """The map is read once the panel is shown, after the GUI thread has built and laid
@@ -253,16 +253,28 @@ class BlockMapPanel(QWidget):
         self.side.hide()  # no cells: the legend and read path would be empty
 
     def show_read_path(self, block: int) -> None:
+        """The read path of `block` down the chain: its files are opened by a worker (a chain
+        on a slow share never freezes the window); the last block clicked is the one shown."""
         if self.blocks is None:
             return
         data = self.map.data()
         # each step below names its BAT state: the summary leaves them out
-        lines = [data.describe(block, states=False) if data else f"Block {block}", ""]
-        try:
-            steps = read_path(self.blocks, block)
-        except HvError as exc:
-            lines.append(f"The read path cannot be followed: {exc}")
-            steps = []
+        head = [data.describe(block, states=False) if data else f"Block {block}", ""]
+        self.path_text.setPlainText("\n".join([*head, "Reading the chain's files…"]))
+        self._showing = block
+        blocks = self.blocks
+        Op(self.runner, lambda progress, cancel: read_path(blocks, block), label="read path",
+           quiet=True).bound_to(self).success(
+            lambda steps: self._read_path_shown(block, head, steps)).failure(
+            lambda exc: self._read_path_shown(block, head, [], exc)).run_in_background()
+
+    def _read_path_shown(self, block: int, head: list[str], steps: list[ReadStep],
+                         problem: BaseException | None = None) -> None:
+        if block != self._showing:
+            return  # another block was clicked since
+        lines = list(head)
+        if problem is not None:
+            lines.append(f"The read path cannot be followed: {problem}")
         for number, step in enumerate(steps, 1):
             lines.append(f"{number}. {elide_middle(step.path.name, 40)}")
             if step.states:
