@@ -9,6 +9,7 @@ on a real host.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from hvgui.cli.common import (
 )
 
 if TYPE_CHECKING:  # the host is loaded by open_host, when a command runs
-    from hvgui.backend import VM, HostBackend, HostError, OperationResult
+    from hvgui.backend import VM, HostBackend, HostError, OperationResult, Snapshot
     from hvgui.progress import Progress
 
 Parser = argparse.ArgumentParser
@@ -106,9 +107,33 @@ def _get_vm(args: argparse.Namespace) -> int:
     return status
 
 
+def _checkpoint(args: argparse.Namespace, parser: Parser) -> int:
+    name = args.snapshot_name
+    if args.snapshot_name_arg is not None:
+        if name is not None and name != args.snapshot_name_arg:
+            parser.error("the checkpoint's name is given twice: give SNAPSHOT_NAME or "
+                         "--snapshot-name, not both")
+        name = args.snapshot_name_arg
+    return _run(args, lambda h, pr: h.checkpoint_vm(args.name, snapshot_name=name, progress=pr))
+
+
+def _matching(snaps: list[Snapshot], wanted: str) -> list[Snapshot]:
+    """Get-VMSnapshot -Name: the checkpoints of that name (without case; wildcards `*`, `?`,
+    `[...]`) or that Id."""
+    if any(c in wanted for c in "*?["):
+        return [s for s in snaps if fnmatch.fnmatchcase(s.name.casefold(), wanted.casefold())]
+    key = wanted.strip("{}").casefold()
+    return [s for s in snaps if s.name.casefold() == wanted.casefold() or s.id.casefold() == key]
+
+
 def _get_snapshot(args: argparse.Namespace) -> int:
     host = open_host(args)
     snaps = host.list_snapshots(args.name)
+    if args.snapshot is not None:
+        matching = _matching(snaps, args.snapshot)
+        if not matching and not any(c in args.snapshot for c in "*?["):
+            host.get_snapshot(args.name, args.snapshot)  # no such checkpoint: its error
+        snaps = matching
     if args.json:
         print_json([s.to_json() for s in snaps], args.json)
         return 0
@@ -305,17 +330,22 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
         subparsers,
         "checkpoint-vm",
         "take a checkpoint (Checkpoint-VM)",
-        lambda a: _run(
-            a, lambda h, pr: h.checkpoint_vm(a.name, snapshot_name=a.snapshot_name, progress=pr)
-        ),
+        lambda a: 0,
     )
+    p.set_defaults(func=lambda a, parser=p: _checkpoint(a, parser))
     p.add_argument("name", metavar="NAME")
+    # Checkpoint-VM's -SnapshotName is its second positional parameter: both spellings work.
+    p.add_argument("snapshot_name_arg", nargs="?", metavar="SNAPSHOT_NAME",
+                   help="the checkpoint's name, as --snapshot-name")
     p.add_argument("--snapshot-name", help="default: 'NAME - (M/D/YYYY - h:mm:ss AM/PM)'")
 
     p = _command(
         subparsers, "get-vmsnapshot", "list a VM's checkpoints (Get-VMSnapshot)", _get_snapshot
     )
     p.add_argument("name", metavar="NAME")
+    p.add_argument("snapshot", nargs="?", metavar="SNAPSHOT",
+                   help="only this checkpoint: its name (wildcards * and ?, as Get-VMSnapshot "
+                        "-Name) or Id")
 
     p = _command(
         subparsers,

@@ -175,6 +175,34 @@ def test_errors_and_exit_codes(cli: Cli, tmp_path: Path) -> None:
     assert info.value.code == 2
 
 
+def test_checkpoint_and_get_snapshot_take_the_cmdlets_second_positional(cli: Cli) -> None:
+    """`Checkpoint-VM web01 'name'` and `Get-VMSnapshot web01 'name'`: the cmdlets' second
+    positional parameters (-SnapshotName, -Name) work positionally in hvctl too."""
+    cli("new-vm", "web01", "--new-vhd-size-bytes", "16MB")
+    out = cli("checkpoint-vm", "web01", "before patch")
+    assert "PS> Checkpoint-VM -Name 'web01' -SnapshotName 'before patch'" in out
+    cli("checkpoint-vm", "web01", "after patch", "--snapshot-name", "after patch")
+    cli("checkpoint-vm", "web01", "Patch Tuesday")
+    with pytest.raises(SystemExit) as info:
+        main(["checkpoint-vm", "web01", "one", "--snapshot-name", "two", "--host", str(cli.root)])
+    assert info.value.code == 2
+    assert "given twice" in cli.capsys.readouterr().err
+    names = [s["Name"] for s in cli.json("get-vmsnapshot", "web01")]  # type: ignore[union-attr]
+    assert names == ["before patch", "after patch", "Patch Tuesday"]
+
+    one = cli.json("get-vmsnapshot", "web01", "BEFORE PATCH")  # -Name ignores case
+    assert isinstance(one, list) and [s["Name"] for s in one] == ["before patch"]
+    by_id = cli.json("get-vmsnapshot", "web01", "{" + one[0]["Id"].lower() + "}")
+    assert by_id == one
+    wild = cli.json("get-vmsnapshot", "web01", "*patch")
+    assert isinstance(wild, list) and [s["Name"] for s in wild] == ["before patch", "after patch"]
+    assert cli.json("get-vmsnapshot", "web01", "nothing*") == []  # a wildcard may match none
+    assert "Patch Tuesday" in cli("get-vmsnapshot", "web01", "patch ?uesday")
+    cli("get-vmsnapshot", "web01", "missing", code=1)  # a plain name must exist
+    assert cli.err.strip() == (
+        "hvctl: error: missing: no checkpoint with this name or Id on VM 'web01'")
+
+
 def test_test_host_exits_1_with_findings(cli: Cli) -> None:
     cli("new-vm", "web01", "--new-vhd-size-bytes", "16MB")
     cli("checkpoint-vm", "web01", "--snapshot-name", "one")
