@@ -36,17 +36,23 @@ def resolve(text: str, folder: Path) -> str:
     """A stored path as an absolute path (relative ones from `folder`; a Windows path from a
     real host's configuration: the file it stands for in this copy, winpaths.py, or as it
     is when there is none)."""
+    return _resolve(text, folder)[0]
+
+
+def _resolve(text: str, folder: Path) -> tuple[str, bool]:
+    """`resolve`, and whether the answer came from searching the copy's files (it may then
+    change when they do)."""
     if not text or os.path.isabs(text):
-        return text
+        return text, False
     if _WINDOWS_ABSOLUTE.match(text):
         lab = winpaths.lab_root_of(Path(os.path.abspath(folder)))
         if lab is not None:  # a lab host's own name for one of its files
             local = winpaths.read_names(lab).to_local(lab, text)
             if local is not None:
-                return str(local)
+                return str(local), False
         found = winpaths.find(text, folder)
-        return str(found) if found is not None else text
-    return os.path.normpath(os.path.join(os.path.abspath(folder), text))
+        return (str(found) if found is not None else text), True
+    return os.path.normpath(os.path.join(os.path.abspath(folder), text)), False
 
 
 def stored(text: str, folder: Path, host_root: Path) -> str:
@@ -70,12 +76,20 @@ def _path_nodes(root: etree._Element) -> Iterator[etree._Element]:
     yield from root.iter("pathname")  # every drive of every controller
 
 
-def resolve_all(root: etree._Element, folder: Path) -> None:
-    """Make every stored path of a configuration tree absolute (in place)."""
+def resolve_all(root: etree._Element, folder: Path) -> bool:
+    """Make every stored path of a configuration tree absolute (in place). True when one was
+    found by searching a copy's files (a real host's path: the answer may change with them);
+    otherwise the answer depends only on the text, `folder` and its lab's Windows names."""
+    searched = False
     for node in _path_nodes(root):
         text = (node.text or "").strip()
-        if text and (resolved := resolve(text, folder)) != text:
+        if not text:
+            continue
+        resolved, looked = _resolve(text, folder)
+        searched = searched or looked
+        if resolved != text:
             node.text = resolved
+    return searched
 
 
 def stored_all(root: etree._Element, folder: Path, host_root: Path) -> None:

@@ -187,7 +187,8 @@ def _decode(data: bytes, path: Path) -> tuple[str, str]:
     return text, words
 
 
-def _read(path: Path) -> bytes:
+def read_config(path: Path) -> bytes:
+    """A configuration file's bytes (bounded); a HostError naming it when it cannot be read."""
     try:
         return read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
@@ -211,7 +212,7 @@ def config_name(path: Path) -> str:
     it."""
     if is_vmcx(path):
         return ConfigDoc.load(path).name
-    data = _read(path)
+    data = read_config(path)
     key = hashlib.blake2b(data, digest_size=16).digest()
     name = _NAMES.get(key)
     if name is None:
@@ -262,20 +263,24 @@ class ConfigDoc:
         self.root = root
         self.path = path
         self.encoding = encoding  # as found on reading; written back as ENCODING_WRITTEN
+        # A stored path was found by searching a copied host's files (storedpaths.resolve_all):
+        # what was read depends on more than the file's bytes.
+        self.searched = True
 
     # ----------------------------------------------------------------- reading and writing
     @classmethod
     def load(cls, path: Path) -> ConfigDoc:
         if is_vmcx(path):
             return cls.from_key_store(path)
-        return cls.from_bytes(_read(path), path)
+        return cls.from_bytes(read_config(path), path)
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path) -> ConfigDoc:
         root, encoding = _parse(data, path)
         configform.upgrade(root)  # hvgui's earlier layout: read as Hyper-V's
-        storedpaths.resolve_all(root, path.parent)  # relative paths: from the file's folder
+        searched = storedpaths.resolve_all(root, path.parent)  # relative: from its folder
         doc = cls(root, path, encoding)
+        doc.searched = searched
         doc._manifest()  # its bound, checked before any command works on the devices
         doc.to_bytes()  # what we could not write back is refused now, not after a change
         return doc

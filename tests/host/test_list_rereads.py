@@ -1,0 +1,51 @@
+"""The VM list read again and again (the window's re-read once a second): whatever another
+program changed shows at the next read, though unchanged configurations are not parsed again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hvgui.backend.model import VM
+from hvgui.host import Host, HostError
+
+MiB = 1 << 20
+
+
+def _by_name(host: Host) -> dict[str, VM]:
+    return {vm.name: vm for vm in host.list_vms()}
+
+
+def test_changes_made_by_another_program_show_at_the_next_read(tmp_path: Path) -> None:
+    window, other = Host.open(tmp_path / "h"), Host.open(tmp_path / "h")
+    window.new_vm("Web", memory_startup_bytes=512 * MiB, new_vhd_size_bytes=64 * MiB)
+    window.new_vm("Db")
+    before = _by_name(window)["Web"]
+    assert _by_name(window)["Web"] == before  # read again, unchanged
+    other.set_vm("Web", memory_startup_bytes=1024 * MiB, notes="bigger")
+    other.checkpoint_vm("Web", snapshot_name="First")
+    other.start_vm("Web")
+    listed = _by_name(window)["Web"]
+    assert listed.memory_startup == 1024 * MiB and listed.notes == "bigger"
+    assert listed.state == "Running" and listed.memory_assigned == 1024 * MiB
+    assert listed.parent_snapshot_name == "First" and listed.snapshot_count == 1
+    assert listed.hard_drives[0].path != before.hard_drives[0].path  # now on the AVHDX
+    other.rename_snapshot("Web", "First", "Renamed")  # only the checkpoint's file changes
+    assert _by_name(window)["Web"].parent_snapshot_name == "Renamed"
+    other.rename_vm("Db", "Database")
+    assert sorted(_by_name(window)) == ["Database", "Web"]
+
+
+def test_a_configuration_broken_between_two_reads_is_named(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "h")
+    host.new_vm("Web")
+    host.new_vm("Db")
+    config = host.get_vm("Web").config_path
+    assert config is not None and len(host.list_vms()) == 2
+    config.write_bytes(b"\xff\xfe" + "<configuration><oops".encode("utf-16-le"))
+    errors: list[HostError] = []
+    assert [vm.name for vm in host.list_vms(errors=errors)] == ["Db"]
+    assert len(errors) == 1 and str(config) in str(errors[0])
+    with pytest.raises(HostError, match="not well-formed"):
+        host.list_vms()
