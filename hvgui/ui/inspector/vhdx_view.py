@@ -9,8 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -184,16 +183,20 @@ class BlockMapPanel(QWidget):
         self.map.hide()
         self.side = side
         self._started = False
+        self.status.installEventFilter(self)
         self._showing = -1  # the block whose read path is (being) shown
 
-    def showEvent(self, event: QShowEvent) -> None:
-        """The map is read once the panel is shown, after the GUI thread has built and laid
-        out the view: a worker reading a big BAT meanwhile held the interpreter lock the GUI
-        thread kept asking for (a 4 TiB disk's view stalled 60-100 ms)."""
-        super().showEvent(event)
-        if not self._started:
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The map is read once its waiting note has been painted, after the GUI thread has
+        built, laid out and painted the view: a worker reading a big BAT meanwhile took the
+        interpreter lock at each of the GUI thread's Qt calls (a 4 TiB disk's view stalled
+        60-100 ms). A view never shown reads nothing."""
+        if (watched is self.status and event.type() == QEvent.Type.Paint
+                and not self._started):
             self._started = True
+            self.status.removeEventFilter(self)
             QTimer.singleShot(0, self, self._start)
+        return False
 
     def _start(self) -> None:
         path = self.path
