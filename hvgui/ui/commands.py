@@ -144,7 +144,8 @@ def delete_vm(parent: QWidget, sel: Selection) -> HostOp | None:
         f"Are you sure you want to delete \"{vm.name}\"?",
         "Its configuration and checkpoints are deleted (each checkpoint's differencing "
         "disk is merged first, as Hyper-V does); its virtual hard disks are kept."
-        if sel.session.checkpoint_model.snapshots()
+        # The VM's own count: the checkpoint tree may still show the VM selected before.
+        if vm.snapshot_count or vm.parent_snapshot_id
         else "Its configuration is deleted; its virtual hard disks are kept.",
     ):
         return None

@@ -9,12 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit
 
 from hvgui import app
 from hvgui.host import Host
+from hvgui.ui import ask
 from hvgui.ui.main_window import MainWindow
 from tests.ui.helpers import (
     Answers,
@@ -372,6 +374,22 @@ def test_delete_key_deletes_an_off_vm_after_asking(
     assert answers.asked == [("confirm", "Delete Selected Virtual Machines")]
     assert [vm.name for vm in Host.open(host_dir).list_vms()] == ["Alpha"]
     assert [vm.name for vm in window.session.vm_model.vms()] == ["Alpha"]  # type: ignore[union-attr]
+
+
+def test_deleting_an_off_vm_says_its_checkpoints_are_merged_whatever_the_tree_shows(
+    qtbot: Any, window: MainWindow, answers: Answers, host_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Delete... right after selecting a VM (its checkpoint tree not read yet) still says its
+    checkpoints go, not "Its configuration is deleted" alone."""
+    Host.open(host_dir).checkpoint_vm("Beta", snapshot_name="Beta's first")
+    wait_idle(qtbot, window)
+    details: list[str] = []
+    monkeypatch.setattr(ask, "confirm", lambda _p, _t, _x, detail="": details.append(detail))
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.acts.vm_delete.trigger()  # before the tree shows Beta's checkpoint
+    assert details and "checkpoints are deleted" in details[0], details
+    wait_idle(qtbot, window)
 
 
 def test_checkpoints_disabled_greys_out_checkpoint(
