@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Target:
-    """`ours / reference <= limit` (ratio) or `ours < limit` seconds."""
+    """`ours / reference <= limit` (ratio) or `ours < limit` seconds (or `unit`: "MB")."""
 
     limit: float
     ratio: bool = False
+    unit: str = "s"
 
     def __str__(self) -> str:
-        return f"<= {self.limit:g} x" if self.ratio else f"< {self.limit:g} s"
+        return f"<= {self.limit:g} x" if self.ratio else f"< {self.limit:g} {self.unit}"
 
 
 @dataclass
@@ -46,7 +47,8 @@ def print_rows(rows: list[Row]) -> None:
     table = [
         (
             r.name,
-            f"{r.ours:.3f}",
+            f"{r.ours:.3f}" if r.target is None or r.target.unit == "s"
+            else f"{r.ours:.0f} {r.target.unit}",
             r.reference_name,
             "" if r.reference is None else f"{r.reference:.3f}",
             "" if r.ratio is None else f"{r.ratio:.2f}",

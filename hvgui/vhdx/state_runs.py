@@ -37,9 +37,19 @@ class StateRuns:
             at = np.concatenate(([0], np.flatnonzero(dense[1:] != dense[:-1]) + 1))
             starts.append(at.astype(np.int64) + first)
             values.append(dense[at])
-        all_starts, all_values = np.concatenate(starts), np.concatenate(values)
-        keep = np.concatenate(([True], all_values[1:] != all_values[:-1]))[: len(all_values)]
-        return cls(count, all_starts[keep], all_values[keep])
+        return cls.from_runs(count, np.concatenate(starts), np.concatenate(values))
+
+    @classmethod
+    def from_runs(cls, count: int, starts: Any, values: Any) -> StateRuns:
+        """From runs (ascending starts, the first 0, and their values) that may repeat a value
+        or start at or past `count`: those are dropped."""
+        import numpy as np
+
+        inside = np.asarray(starts, dtype=np.int64) < count
+        starts = np.asarray(starts, dtype=np.int64)[inside]
+        values = np.asarray(values, dtype=np.int8)[inside]
+        keep = np.concatenate(([True], values[1:] != values[:-1]))[: len(values)]
+        return cls(count, starts[keep], values[keep])
 
     def between(self, first: int, last: int) -> Any:
         """The values of blocks [first, last) as a dense int8 array."""

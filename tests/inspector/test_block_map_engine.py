@@ -59,6 +59,17 @@ def test_every_cell_names_the_file_the_engine_reads_it_from(tmp_path: Path, seed
     assert blocks.chain == chain
     data = BlockMapData.from_table(blocks.chain, blocks.blocks)
     assert len(blocks.states) == len(chain)
+    for level, file in enumerate(chain):  # each file's BAT state at each leaf block
+        with open_disk(file) as own:
+            image = own.images[0]
+            bs, count = image.block_size, image.geometry.payload_blocks
+            for block in range(len(blocks.blocks)):
+                first = block * blocks.block_size // bs
+                last = ((block + 1) * blocks.block_size - 1) // bs
+                seen = {image.bat.payload_entry(b) & 7 if b < count else 0
+                        for b in range(first, last + 1)}
+                expected = -1 if first >= count else seen.pop() if len(seen) == 1 else 8
+                assert blocks.states[level].at(block) == expected, (file.name, block)
     depth_of = {len(chain) - 1 - i: i + 1 for i in range(len(chain))}  # chain index -> value
     with open_disk(chain[0]) as disk:
         engine = disk.block_sources()
