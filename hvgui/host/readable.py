@@ -54,6 +54,20 @@ class LabNames:
         whose = self.disks.get(norm(path))
         return f"{shown} ({whose})" if whose else shown
 
+    def findable(self, path: str | os.PathLike[str]) -> str:
+        """A lab file by its whole lab-relative name (to open, list or inspect it), followed by
+        whose it is (a disk's owner, or the VM or checkpoint a GUID in its name stands for) and
+        whether it is missing now; a stat: not for the GUI thread."""
+        root = f"{os.fspath(self.root).rstrip(os.sep)}{os.sep}"
+        shown = os.fspath(path).replace(root, "", 1)
+        notes = [self.disks.get(norm(path)) or ", ".join(
+            f"‹{self.ids[g.upper()]}›" for g in dict.fromkeys(GUID.findall(shown))
+            if g.upper() in self.ids)]
+        if not Path(path).exists():  # a lesson may delete what it shows (not-a-backup)
+            notes.append("missing now")
+        whose = ", ".join(n for n in notes if n)
+        return f"{shown} ({whose})" if whose else shown
+
     def _guid(self, match: re.Match[str]) -> str:
         name = self.ids.get(match.group(0).upper())
         # A disk's GUID is random (no VM or checkpoint has it): its first group is enough.

@@ -596,8 +596,9 @@ def run_lesson(name: str, root: Path, *, out: Out = print) -> int:
         if step.act is not None:
             step.act(story)
     out(f"Lesson: {lesson.lesson}")
-    out("Files to look at:")
+    # Whole names, to be found: `hvctl inspect <lab>/<name>` opens each one.
+    out(f"Files to look at (in {host.root}):")
     names = story.names()
     for path in story.files:
-        out(f"  {names.path(path)}")
+        out(f"  {names.findable(path)}")
     return 0

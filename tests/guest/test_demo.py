@@ -135,9 +135,13 @@ def test_every_scenario_runs_to_its_end_on_a_fresh_lab(tmp_path: Path, name: str
     lines: list[str] = []
     assert run_lesson(name, tmp_path / "lab", out=lines.append) == 0
     text = "\n".join(lines)
-    assert "Files to look at:" in text
-    listed = lines[lines.index("Files to look at:") + 1 :]
+    header = f"Files to look at (in {tmp_path / 'lab'}):"
+    assert header in lines, text
+    listed = lines[lines.index(header) + 1 :]
     assert listed, text
+    for line in listed:  # each by its whole name, to be found and inspected
+        file = line.strip().split(" (")[0]
+        assert (tmp_path / "lab" / file).exists() or line.endswith(", missing now)"), line
     for phrase in EXPECTED[name]:
         assert phrase in text, text
     if name in ("not-a-backup", "modified-parent"):
@@ -158,7 +162,13 @@ def test_lesson_output_reads_without_guids_or_lab_paths(tmp_path: Path) -> None:
     for name in ("everything-captured", "not-a-backup", "modified-parent"):
         run_lesson(name, root, out=lines.append)
         shutil.rmtree(root)
-    text = "\n".join(line for line in lines if not line.startswith("Building the demo lab"))
+    # The story reads without GUIDs; the files to look at after it are named whole.
+    told = [line for line in lines if not line.startswith("Building the demo lab")]
+    starts = [i for i, line in enumerate(told) if line.startswith("Files to look at (in ")]
+    ends = [*[i for i, line in enumerate(told) if line.startswith("== ")][1:], len(told)]
+    for start, end in reversed(list(zip(starts, ends, strict=True))):
+        del told[start:end]
+    text = "\n".join(told)
     assert str(tmp_path) not in text  # paths are relative to the lab
     assert not GUID.search(text), GUID.search(text)  # named, or cut to their first group
     assert "Snapshots/‹Everything captured›.xml" in text
