@@ -5,8 +5,13 @@ holds 1 GiB (the parent), each way ending with the data on the disk.
 Run: `python benchmarks/copy_paths.py [--mib M] [--rounds N] [--idle S] [--only WAY ...]
 [--workdir DIR]`.
 
-- `kernel`: what the merge does (copy_file_range in 32 MiB steps, the writeback started after
-  each, the source's pages dropped; fsync); `kernel-falloc`: into space allocated first;
+- `kernel`: what the merge did before O_DIRECT (copy_file_range in 32 MiB steps, the writeback
+  started after each, the source's pages dropped; fsync); `kernel-falloc`: into space
+  allocated first; `kernel-thread`: the two hints made by a second thread while the copy goes
+  on; `kernel-keep`: the same without dropping the source's pages (freed when it is deleted);
+- `direct-mmap`: what the merge does on ext4 (vhdx/direct_copy.py): O_DIRECT writes straight
+  from the source mapped (its pages in the page cache: no copy in memory), two threads, 32 MiB
+  writes; fdatasync; `direct-mmap1`: one thread; `direct-mmap4`: four threads, 8 MiB writes;
 - `direct`: the source read into page-aligned buffers (one copy in memory), the target written
   with O_DIRECT by a second thread while the next chunk is read; fsync;
 - `direct-falloc`: the same into space allocated first (fallocate);
@@ -18,7 +23,8 @@ seconds before each timed copy: on a virtual machine whose free memory is handed
 host (free page reporting), the first write to a page of such memory costs a fault in the host,
 which a copy into fresh page-cache pages pays and one that reuses pages does not (README).
 Prints the median wall time, the CPU (user + system, dd's process included) and the system
-CPU of each way. Linux only (O_DIRECT); nothing here is hvgui's code path except `kernel`.
+CPU of each way. Linux only (O_DIRECT); `kernel` and `direct-mmap` are hvgui's two paths
+(off ext2/3/4 and on it); the others are what was tried beside them.
 """
 
 from __future__ import annotations
@@ -63,6 +69,76 @@ def kernel(src: Path, dst: Path, size: int, *, falloc: bool = False) -> None:
     finally:
         os.close(s)
         os.close(d)
+
+
+def kernel_threaded(src: Path, dst: Path, size: int, *, drop_source: bool = True) -> None:
+    """`kernel` with the hints (the target's writeback, the source's pages dropped) made by a
+    second thread while the copy goes on; without `drop_source` the source keeps its pages."""
+    s, d = os.open(src, os.O_RDONLY), os.open(dst, os.O_RDWR)
+    hints: queue.Queue[tuple[int, int] | None] = queue.Queue()
+
+    def hinter() -> None:
+        while (item := hints.get()) is not None:
+            offset, n = item
+            os.posix_fadvise(d, BASE + offset, n, os.POSIX_FADV_DONTNEED)
+            if drop_source:
+                os.posix_fadvise(s, offset, n, os.POSIX_FADV_DONTNEED)
+
+    thread = threading.Thread(target=hinter)
+    thread.start()
+    try:
+        done = 0
+        while done < size:
+            n = os.copy_file_range(s, d, min(STEP, size - done), done, BASE + done)
+            hints.put((done, n))
+            done += n
+    finally:
+        hints.put(None)
+        thread.join()
+    os.fsync(d)
+    os.close(s)
+    os.close(d)
+
+
+def direct_mmap(src: Path, dst: Path, size: int, *, threads: int = 2, chunk: int = STEP) -> None:
+    """O_DIRECT writes straight from the source's pages in the page cache (the source mapped:
+    no copy in memory, no page-cache pages for the target), `threads` writes in flight; then
+    fdatasync (the new blocks' extents, the disk's cache)."""
+    s = os.open(src, os.O_RDONLY)
+    d = os.open(dst, os.O_RDWR | os.O_DIRECT)
+    mapped = mmap.mmap(s, size, prot=mmap.PROT_READ)
+    view = memoryview(mapped)
+    jobs: queue.Queue[int | None] = queue.Queue()
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        while (offset := jobs.get()) is not None:
+            try:
+                n = min(chunk, size - offset)
+                done = 0
+                while done < n:
+                    done += os.pwrite(d, view[offset + done: offset + n], BASE + offset + done)
+            except OSError as exc:
+                failed.append(exc)
+
+    workers = [threading.Thread(target=writer) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    try:
+        for offset in range(0, size, chunk):
+            jobs.put(offset)
+    finally:
+        for _ in workers:
+            jobs.put(None)
+        for w in workers:
+            w.join()
+    view.release()
+    mapped.close()
+    if failed:
+        raise failed[0]
+    os.fdatasync(d)
+    os.close(s)
+    os.close(d)
 
 
 def direct(src: Path, dst: Path, size: int, *, falloc: bool = False,
@@ -119,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=0.0,
                         help="seconds to wait before each timed copy")
     parser.add_argument("--only", nargs="+", metavar="WAY",
-                        help="kernel, kernel-falloc, direct, direct-falloc, direct-both, dd")
+                        help="kernel, kernel-falloc, kernel-thread, kernel-keep, direct-mmap, "
+                        "direct-mmap1, direct-mmap4, direct, direct-falloc, direct-both, dd")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args(argv)
     size = args.mib * MiB
@@ -129,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         ways: dict[str, Callable[[], object]] = {
             "kernel": lambda: kernel(src, dst, size),
             "kernel-falloc": lambda: kernel(src, dst, size, falloc=True),
+            "kernel-thread": lambda: kernel_threaded(src, dst, size),
+            "kernel-keep": lambda: kernel_threaded(src, dst, size, drop_source=False),
+            "direct-mmap": lambda: direct_mmap(src, dst, size),
+            "direct-mmap1": lambda: direct_mmap(src, dst, size, threads=1),
+            "direct-mmap4": lambda: direct_mmap(src, dst, size, threads=4, chunk=8 * MiB),
             "direct": lambda: direct(src, dst, size),
             "direct-falloc": lambda: direct(src, dst, size, falloc=True),
             "direct-both": lambda: direct(src, dst, size, read_direct=True),

@@ -18,7 +18,8 @@ from hvgui import portable
 # What Windows lacks (and macOS partly: fdatasync, copy_file_range, posix_fadvise, SEEK_DATA on
 # older systems) and hvgui used to call directly.
 POSIX_ONLY = ("pread", "pwrite", "preadv", "pwritev", "SEEK_DATA", "SEEK_HOLE", "O_NONBLOCK",
-              "fdatasync", "copy_file_range", "posix_fadvise", "O_NOFOLLOW", "O_DIRECTORY")
+              "fdatasync", "copy_file_range", "posix_fadvise", "O_NOFOLLOW", "O_DIRECTORY",
+              "O_DIRECT")
 
 
 class FakeMsvcrt:

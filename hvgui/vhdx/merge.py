@@ -97,6 +97,7 @@ from hvgui.progress import MERGE_PHASE, CancelToken, Progress, check, report
 from hvgui.vhdx import format as F
 from hvgui.vhdx.absorb import absorb, absorb_growth, stored_bytes, take_parents_place
 from hvgui.vhdx.chain import Disk, open_disk, parse_linkage, served_ranges
+from hvgui.vhdx.direct_copy import DirectCopier
 from hvgui.vhdx.errors import UnsupportedError, VhdxError
 from hvgui.vhdx.files import pwrite_all
 from hvgui.vhdx.image import VhdxImage
@@ -364,14 +365,34 @@ def _copy_into(
     cancel: CancelToken | None,
 ) -> int:
     pieces = _decided(view, depth)
+    fd = target.fileno
+    payload_updates: list[tuple[int, int]] = []
+    bitmap_updates: list[tuple[int, int]] = []
+    with DirectCopier(fd) as direct:
+        done = _copy_blocks(view, pieces, target, direct, payload_updates, bitmap_updates,
+                            progress, cancel)
+        direct.finish()
+    os.fsync(fd)
+    for index, value in bitmap_updates:
+        target.set_bat_entry(index, value)
+    for index, value in payload_updates:
+        target.set_bat_entry(index, value)
+    os.fsync(fd)
+    return done
+
+
+def _copy_blocks(
+    view: Disk, pieces: list[Piece], target: VhdxImage, direct: DirectCopier,
+    payload_updates: list[tuple[int, int]], bitmap_updates: list[tuple[int, int]],
+    progress: Progress | None, cancel: CancelToken | None,
+) -> int:
+    """The data of step 3 (the BAT entries that make it visible listed, not written)."""
     total = sum(p.end - p.start for p in pieces) or 1
     g = target.geometry
     bs = g.block_size
     ss = target.logical_sector_size
     fd = target.fileno
     bat = target.bat
-    payload_updates: list[tuple[int, int]] = []
-    bitmap_updates: list[tuple[int, int]] = []
     done = 0
     written = (0, 0)  # the file range copied since the last start_writeback
     by_block = split_by_block(pieces, bs)
@@ -393,7 +414,7 @@ def _copy_into(
                          else F.PAYLOAD_BLOCK_FULLY_PRESENT)
             payload_updates.append((g.payload_index(block), base | new_state))
         for part in parts:
-            copy_piece(view, part, fd, base + part.start - block_start)
+            copy_piece(view, part, fd, base + part.start - block_start, direct=direct)
         if written[1] != base or written[1] - written[0] >= _WRITEBACK_STEP:
             portable.start_writeback(fd, written[0], written[1] - written[0])
             written = (base, base)
@@ -417,12 +438,6 @@ def _copy_into(
         done += covered
         report(progress, 0.95 * done / total, PHASE)
     portable.start_writeback(fd, written[0], written[1] - written[0])
-    os.fsync(fd)
-    for index, value in bitmap_updates:
-        target.set_bat_entry(index, value)
-    for index, value in payload_updates:
-        target.set_bat_entry(index, value)
-    os.fsync(fd)
     return done
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hvgui import portable
+from hvgui.vhdx.direct_copy import DirectCopier
 from hvgui.vhdx.files import copy_range, data_extents, pwrite_all, write_zeros
 from hvgui.vhdx.image import DATA
 
@@ -37,11 +38,12 @@ def split_by_block(pieces: list[Piece], block_size: int) -> dict[int, list[Piece
 
 
 def copy_piece(view: Disk, piece: Piece, out_fd: int, out_offset: int, *,
-               fresh: bool = False) -> int:
+               fresh: bool = False, direct: DirectCopier | None = None) -> int:
     """Write what `view` reads in `piece` (decided by view.images[piece.level], which the
     levels above it leave to it) at `out_offset` of `out_fd`. `fresh`: the destination is new
-    space that reads zeros already, so the source's holes (zeros) are not copied. Returns
-    the bytes written."""
+    space that reads zeros already, so the source's holes (zeros) are not copied. `direct`:
+    the stored runs it takes are written by it (O_DIRECT, finished by its `finish`), the
+    source's pages dropped from the cache as below. Returns the bytes written."""
     length = piece.end - piece.start
     if piece.level < 0:
         if fresh:
@@ -60,6 +62,9 @@ def copy_piece(view: Disk, piece: Piece, out_fd: int, out_offset: int, *,
             wrote += run.length
             continue
         start, end = run.file_offset, run.file_offset + run.length
+        if not fresh and direct is not None and direct.copy(image.fileno, start, dest, run.length):
+            wrote += run.length
+            continue
         for a, b in data_extents(image.fileno, start, end) if fresh else [(start, end)]:
             copied = copy_range(image.fileno, a, out_fd, dest + a - start, b - a)
             if copied < b - a and not fresh:  # past the source's end: zeros

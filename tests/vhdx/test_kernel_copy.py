@@ -2,11 +2,13 @@
 copy_range itself, Convert-VHD to raw (sparse where a granule holds only zeros) and to VHDX,
 Merge-VHD, and the same of a legacy VHD chain, each run once with the kernel copy and once
 with it refused the ways it is refused in the wild (another OS, two file systems, an old
-kernel)."""
+kernel). The forward merge's O_DIRECT writes from the mapped source (vhdx/direct_copy.py)
+too: taken, not offered (another file system), refused by the kernel part-way, failing."""
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 from collections.abc import Callable
@@ -14,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from hvgui import portable
 from hvgui.vhdx import (
     MiB,
+    VhdxError,
     convert_vhd,
     create_differencing,
     create_dynamic,
@@ -61,6 +65,44 @@ def kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(os, "copy_file_range", counting)
     return calls
+
+
+@pytest.fixture
+def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The lengths written with O_DIRECT, so a test can tell the direct path was taken."""
+    calls: list[int] = []
+    real = os.pwrite
+
+    def counting(fd: int, data: bytes | memoryview, offset: int) -> int:
+        n = real(fd, data, offset)
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            calls.append(n)
+        return n
+
+    monkeypatch.setattr(os, "pwrite", counting)
+    return calls
+
+
+def force_direct(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The direct path offered whatever file system the tests' folder is on (it is chosen for
+    ext2/3/4 only); skips where that file system refuses O_DIRECT."""
+    monkeypatch.setattr(portable, "file_system_type", lambda fd: "ext4")
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    fd = os.open(probe, os.O_RDONLY)
+    try:
+        direct = portable.direct_writer(fd)
+    finally:
+        os.close(fd)
+        probe.unlink()
+    if direct is None:
+        pytest.skip("the tests' file system refuses O_DIRECT")
+    os.close(direct)
+
+
+def no_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct path not offered (a file system whose kernel copy shares or is remote)."""
+    monkeypatch.setattr(portable, "file_system_type", lambda fd: "xfs")
 
 
 def force_fallback(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
@@ -147,32 +189,104 @@ def test_convert_to_raw_is_the_same_by_kernel_copy_and_by_fallback(
         assert os.stat(out).st_blocks * 512 <= 3 * MiB + 64 * 1024
 
 
+def make_merge(folder: Path) -> tuple[Path, Path, bytes]:
+    """A base (make_disk) and a child holding fully present blocks and a partial one; returns
+    (child, base, the child's view)."""
+    folder.mkdir()
+    base = folder / "base.vhdx"
+    make_disk(base)
+    child = folder / "child.avhdx"
+    create_differencing(child, base)
+    with open_disk(child, writable=True) as disk:
+        disk.write(0, random_bytes(4 * MiB, seed=3))  # fully present child blocks
+        disk.write(5 * MiB + 100, b"partial")  # and a partial one
+        disk.flush()
+        expected = disk.read(0, disk.size)
+    return child, base, expected
+
+
+def merged_view(child: Path, base: Path, expected: bytes) -> bytes:
+    """Merge (forward: the child holds more); check it ended well; the base's bytes."""
+    merge_vhd(child, direction="forward")
+    with open_disk(base) as disk:
+        merged = disk.read(0, disk.size)
+    assert merged == expected and not child.exists()
+    assert [f for f in test_vhd(base) if f.severity == "error"] == []
+    return merged
+
+
 @pytest.mark.parametrize("how", ["EXDEV", "no-copy_file_range"])
-def test_merge_is_the_same_by_kernel_copy_and_by_fallback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], how: str
+def test_merge_is_the_same_by_direct_writes_kernel_copy_and_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int],
+    direct_writes: list[int], how: str
 ) -> None:
     merged: dict[str, bytes] = {}
-    for name in ("kernel", how):
-        folder = tmp_path / name
-        folder.mkdir()
-        base = folder / "base.vhdx"
-        make_disk(base)
-        child = folder / "child.avhdx"
-        create_differencing(child, base)
-        with open_disk(child, writable=True) as disk:
-            disk.write(0, random_bytes(4 * MiB, seed=3))  # fully present child blocks
-            disk.write(5 * MiB + 100, b"partial")  # and a partial one
-            disk.flush()
-            expected = disk.read(0, disk.size)
-        if name != "kernel":
-            force_fallback(monkeypatch, name)
-        merge_vhd(child)
-        with open_disk(base) as disk:
-            merged[name] = disk.read(0, disk.size)
-        assert merged[name] == expected and not child.exists()
-        assert [f for f in test_vhd(base) if f.severity == "error"] == []
-    assert kernel_calls, "the kernel copy was not used"
-    assert merged["kernel"] == merged[how]
+    for name in ("direct", "kernel", how):
+        with monkeypatch.context() as patch:
+            if name == "direct":
+                force_direct(patch, tmp_path)
+            else:
+                no_direct(patch)
+            if name == how:
+                force_fallback(patch, how)
+            kernel_calls.clear()
+            direct_writes.clear()
+            merged[name] = merged_view(*make_merge(tmp_path / name))
+            if name == "direct":  # the whole blocks, O_DIRECT; the partial one, the kernel
+                assert sum(direct_writes) == 4 * MiB and kernel_calls
+            else:
+                assert not direct_writes
+            if name == "kernel":
+                assert sum(kernel_calls) >= 4 * MiB, "the kernel copy was not used"
+    assert merged["direct"] == merged["kernel"] == merged[how]
+
+
+@pytest.mark.parametrize("errno_", [errno.EINVAL, errno.EFAULT])
+def test_direct_writes_refused_part_way_are_made_the_other_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], errno_: int
+) -> None:
+    """The kernel refuses an O_DIRECT write (an alignment rule of another disk, a source
+    shorter than mapped): that range and the rest go through the kernel copy, same bytes."""
+    force_direct(monkeypatch, tmp_path)
+    real = os.pwrite
+    direct: list[int] = []
+
+    def refuse_the_second(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            direct.append(offset)
+            if len(direct) == 2:
+                raise OSError(errno_, os.strerror(errno_))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", refuse_the_second)
+    child, base, expected = make_merge(tmp_path / "m")
+    monkeypatch.setattr("hvgui.vhdx.direct_copy._STEP", MiB)  # one write per block
+    merged_view(child, base, expected)
+    assert len(direct) >= 2  # one made, one refused (others may have started meanwhile)
+    assert sum(kernel_calls) >= MiB  # the refused one at least
+
+
+def test_a_failing_direct_write_stops_the_merge_and_a_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO is the disk failing, not O_DIRECT being refused: the merge stops with its error
+    (no quiet retry the other way), the chain still reads the same, a rerun finishes."""
+    force_direct(monkeypatch, tmp_path)
+    child, base, expected = make_merge(tmp_path / "m")
+    real = os.pwrite
+
+    def failing(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(fd, data, offset)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "pwrite", failing)
+        with pytest.raises(VhdxError, match="Input/output error"):
+            merge_vhd(child, direction="forward")
+    with open_disk(child) as disk:
+        assert disk.read(0, disk.size) == expected
+    merged_view(child, base, expected)
 
 
 def make_wide_disk(path: Path) -> bytes:

@@ -435,7 +435,8 @@ def counted(name):
 for name in ("fsync", "fdatasync", "link", "replace", "rename", "unlink", "chmod"):
     counted(name)
 from hvgui.vhdx import merge_vhd
-result = merge_vhd(sys.argv[1], sys.argv[2], direction="stream")
+result = merge_vhd(sys.argv[1], sys.argv[2],
+                   direction=sys.argv[5] if len(sys.argv) > 5 else "stream")
 print("finished", result.streamed, flush=True)
 """
 
