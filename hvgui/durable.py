@@ -60,7 +60,7 @@ def replace_file(path: Path, data: bytes, *, durable: bool = True) -> None:
     the revision stamp): all or nothing still, but it may be lost to a power cut."""
     # One per thread too: the window's operations run in threads of one process, and two of
     # them bump the revision at once (found by the soak: one's rename took the other's file).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{_TEMP}")
     try:
         _write_new(tmp, data, sync=durable)
         os.replace(tmp, path)
@@ -69,6 +69,19 @@ def replace_file(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
     if durable:
         sync_folder(path.parent)
+
+
+_TEMP = ".tmp"
+
+
+def temp_files_of(folder: Path, pid: int) -> list[Path]:
+    """The temp files replace_file in process `pid` left in `folder` (killed mid-write)."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [folder / n for n in names
+            if n.endswith(_TEMP) and n.startswith(".") and n.split(".")[-3:-2] == [str(pid)]]
 
 
 def create_file(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 
 from hvgui.backend.model import DiskEvent, HardDrive, Health
 from hvgui.backend.protocol import EVERYTHING, HostKind
+from hvgui.durable import temp_files_of
 from hvgui.host import (
     chain_health,
     checkpoint_ops,
@@ -194,10 +195,7 @@ class Host(HostCore):
         if fd < 0:
             return  # someone is mid-operation: their journal is theirs to finish
         try:
-            with windows_names(winpaths.vhdx_names(self.root)):  # a finished merge's locators
-                self.recovered = journal.recover(
-                    self.layout.journal_dir, self.boundary, self.log.append, progress
-                )
+            self.recovered = self._finish_journals(progress)
             for folder in (self.layout.journal_dir, self.layout.status_dir):
                 for path in folder.iterdir():
                     if path.suffix == ".tmp" or folder == self.layout.status_dir:
@@ -205,6 +203,25 @@ class Host(HostCore):
             self.bump()
         finally:
             os.close(fd)
+
+    def finish_left_by(self, pid: int, progress: Progress | None = None) -> list[str]:
+        """Finish what process `pid` left half-done when it ended mid-operation (an
+        operation's child, killed), as the next open would: its journals rolled forward or
+        back, its half-written records and Status entries removed; another process's or
+        thread's operation is left be. Call only once `pid` has ended. Returns what was done."""
+        with self.lock.held(None, "", ""):
+            done = self._finish_journals(progress, pid)
+            for folder in (self.layout.journal_dir, self.layout.status_dir):
+                for path in temp_files_of(folder, pid):
+                    remove_path(path)
+            self.status_board.clear_left_by(pid)
+            self.bump()
+        return done
+
+    def _finish_journals(self, progress: Progress | None, pid: int | None = None) -> list[str]:
+        with windows_names(winpaths.vhdx_names(self.root)):  # a finished merge's locators
+            return journal.recover(self.layout.journal_dir, self.boundary, self.log.append,
+                                   progress, pid=pid)
 
     def allowed_outside_folders(self) -> list[Path]:
         """The folders outside this host that the user allowed it to change (on this machine)."""

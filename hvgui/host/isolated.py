@@ -7,7 +7,8 @@ a journalled transaction, so the child opens the same folder and runs the very s
 (childproc.py). Here, the parent side: `run_in_child` starts it, relays its progress, hands it
 the caller's cancel, and returns its result or raises its exception (the same type and
 words); a child that dies becomes one HostError naming the host and how it ended. What it
-left half-done is finished or rolled back by the next operation, as after any crash.
+left half-done is finished or rolled back at once (Host.finish_left_by), as the next open
+would after any crash.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import hvgui
+from hvgui.errors import HvError
 from hvgui.host import checkpoint_ops, storage_ops, vm_ops
 from hvgui.host.childproc import ACK, CANCEL, SYNC, FrameError, read_frame, write_frame
 from hvgui.host.errors import HostError
@@ -202,9 +204,23 @@ def _run_in_child(
         from_child.close()
         code = child.wait()  # never leave a zombie (its pid would count as alive)
     how = f"sent {garbled}" if garbled else _how_it_ended(code)
-    raise HostError(
-        host.root, f"the process running {method} (pid {child.pid}) {how}; "
-        "what it left half-done is finished or rolled back by the next operation")
+    raise HostError(host.root, f"the process running {method} (pid {child.pid}) {how}; "
+                    f"{_finish_left_by(host, child.pid, progress)}")
+
+
+def _finish_left_by(host: Host, pid: int, progress: Progress | None) -> str:
+    """Finish what the ended child left half-done at once, on this (the caller's) thread, as
+    the next open would: a later operation on another VM, the window's host check or
+    `hvctl test-host` then finds the host as after any finished or rolled-back operation.
+    What was done, in words."""
+    if host.read_only:
+        return "it changed nothing (the host is read-only)"
+    try:
+        done = host.finish_left_by(pid, progress)
+    except (OSError, HvError) as exc:  # e.g. a full disk: the next open tries again
+        return ("what it left half-done is finished or rolled back by the next operation "
+                f"(not now: {exc})")
+    return f"what it left half-done: {'; '.join(done)}" if done else "it left nothing half-done"
 
 
 def _skip_to_sync(from_child: Any) -> bool:

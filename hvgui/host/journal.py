@@ -394,9 +394,11 @@ def recover(
     on_events: Callable[[list[DiskEvent]], None],
     progress: Progress | None = None,
     vm_id: str | None = None,
+    pid: int | None = None,
 ) -> list[str]:
-    """Finish every journal (or only `vm_id`'s): roll committed ones forward, others back.
-    Returns what was done; a journal that fails again stays for the next attempt."""
+    """Finish every journal (or only `vm_id`'s, or only those process `pid` wrote and left
+    when it ended): roll committed ones forward, others back. Returns what was done; a
+    journal that fails again stays for the next attempt."""
     done: list[str] = []
     for path in pending_journals(journal_dir):
         record: Any = None
@@ -409,6 +411,8 @@ def recover(
             problem = "unreadable"
         if vm_id is not None and (not isinstance(record, dict) or record.get("vm_id") != vm_id):
             continue  # another VM's: its operation may be running in another thread
+        if pid is not None and (not isinstance(record, dict) or record.get("pid") != pid):
+            continue  # another process's or thread's: it may be running
         if problem or not isinstance(record, dict):
             durable.rename(path, path.with_suffix(".damaged"))
             done.append(f"{path.name}: journal set aside, nothing done ({problem})")

@@ -80,6 +80,19 @@ class StatusBoard:
         with suppress(FileNotFoundError):
             self.layout.status_file(vm_id).unlink()
 
+    def clear_left_by(self, pid: int) -> None:
+        """Remove what process `pid`, ended mid-operation, left on the board (a later process
+        given its number must not look busy with it)."""
+        try:
+            entries = list(os.scandir(self.layout.status_dir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            record = self._record(Path(entry.path)) if entry.name.endswith(".json") else None
+            if record is not None and record["pid"] == pid:
+                with suppress(FileNotFoundError):
+                    Path(entry.path).unlink()
+
     def read(self, vm_id: str) -> dict[str, Any] | None:
         """The live status of `vm_id`, or None (no operation, or its process died)."""
         return self._parse(self.layout.status_file(vm_id))
@@ -97,12 +110,20 @@ class StatusBoard:
                     out[entry.name[:-5].upper()] = record
         return out
 
-    def _parse(self, path: Path) -> dict[str, Any] | None:
+    @staticmethod
+    def _record(path: Path) -> dict[str, Any] | None:
+        """A status file's record, alive or not; None if it is none."""
         try:
             record = parse_json(read_bounded(path, 4096))
         except (OSError, ValueError, HostError):
             return None
         if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+            return None
+        return record
+
+    def _parse(self, path: Path) -> dict[str, Any] | None:
+        record = self._record(path)
+        if record is None:
             return None
         pid = record["pid"]
         if pid == os.getpid():

@@ -5,10 +5,12 @@ mid-operation, and every error type crossing the pipe intact."""
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import pickle
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +142,14 @@ def test_cancel_reaches_the_child_and_arrives_as_cancelled(tmp_path: Path) -> No
     _clean(tmp_path / "host")
 
 
-def test_a_killed_child_is_one_clear_error_and_the_next_operation_recovers(
-    tmp_path: Path,
-) -> None:
-    _merge_host(tmp_path / "host")
-    host = IsolatedHost.open(tmp_path / "host", create=False)
+def _killed_in_merge(host: Host, phases: list[str] | None = None) -> str:
+    """Delete "Before" of VM "Merge" in a child, killed (SIGKILL) once its merge runs: the
+    error's words. `phases`: each phase reported, the recovery's too."""
     child: list[int] = []
 
     def kill_in_merge(_fraction: float, phase: str) -> None:
+        if phases is not None and (not phases or phases[-1] != phase):
+            phases.append(phase)
         if phase == MERGE_PHASE and child:
             os.kill(child.pop(), signal.SIGKILL)
 
@@ -156,13 +158,47 @@ def test_a_killed_child_is_one_clear_error_and_the_next_operation_recovers(
     with pytest.raises(hvgui.backend.errors.HostError) as failed:
         run_in_child(host, "remove_snapshot", ("Merge", "Before"), progress=kill_in_merge,
                      started=child.append)
-    assert str(failed.value).startswith(f"{host.root}: the process running remove_snapshot")
-    assert "was killed by SIGKILL" in str(failed.value)
-    assert list(host.layout.journal_dir.glob("*.json"))  # the merge's journal, left behind
-    # The next operation's child finishes or rolls it back (Host.open), then runs.
+    assert not child, "the child was never killed"
+    return str(failed.value)
+
+
+def test_a_killed_child_is_one_clear_error_and_its_work_is_finished_at_once(
+    tmp_path: Path,
+) -> None:
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    phases: list[str] = []
+    error = _killed_in_merge(host, phases)
+    assert error.startswith(f"{host.root}: the process running remove_snapshot")
+    assert "was killed by SIGKILL; what it left half-done: Delete" in error
+    assert error.endswith("completed after an interruption"), error
+    assert phases[-1] == MERGE_PHASE  # the rest of the merge, reported as the merge
+    # Nothing waits for the next open or operation: the checkpoint is gone, its data merged.
+    assert list(host.layout.journal_dir.iterdir()) == []
+    assert list(host.layout.status_dir.iterdir()) == []
+    assert "Before" not in [s.name for s in host.list_snapshots("Merge")]
+    _clean(tmp_path / "host")
     host.checkpoint_vm("Merge", snapshot_name="After")
     assert "After" in [s.name for s in host.list_snapshots("Merge")]
-    _clean(tmp_path / "host")
+
+
+def test_after_a_killed_child_another_vms_operation_and_the_check_find_the_host_clean(
+    tmp_path: Path,
+) -> None:
+    """The window goes on with another VM at once (it holds the host lock: no open finishes
+    anything meanwhile); the host check, in the window or another program, finds nothing
+    half-done."""
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    host.new_vm("Other", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=8 * MiB)
+    _killed_in_merge(host)
+    with host.lock.held(None, "", ""):  # another VM's operation of the window's, running
+        other = Host.open(tmp_path / "host", create=False)  # hvctl test-host meanwhile
+        assert [f for f in other.check() if f.is_problem] == []
+        assert [f for f in host.check() if f.is_problem] == []
+    host.checkpoint_vm("Other", snapshot_name="Next")
+    assert [f for f in host.check() if f.is_problem] == []
+    assert "Before" not in [s.name for s in host.list_snapshots("Merge")]
 
 
 class _ParentGone(Exception):
@@ -214,3 +250,64 @@ def test_every_error_the_host_can_raise_crosses_the_pipe_intact() -> None:
         assert type(back) is kind
         assert str(back) == str(error)
         assert vars(back) == vars(error)
+
+
+def test_finishing_a_killed_childs_work_leaves_another_childs_running_operation_be(
+    tmp_path: Path,
+) -> None:
+    """Two VMs' deletes in two children at once: one is killed mid-merge and its work
+    finished at once, while the other's merge, held mid-way, keeps its journal and ends
+    well after."""
+    plain = _merge_host(tmp_path / "host")
+    plain.new_vm("Other", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=32 * MiB)
+    plain.start_vm("Other")
+    Guest(plain, "Other").run_workload(6 * MiB, path="/base.bin")
+    plain.checkpoint_vm("Other", snapshot_name="OtherBase")
+    Guest(plain, "Other").run_workload(6 * MiB, path="/big.bin")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    held, go = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def hold_in_merge(_fraction: float, phase: str) -> None:
+        if phase == MERGE_PHASE and not held.is_set():
+            held.set()
+            assert go.wait(60)
+
+    def other_delete() -> None:
+        try:
+            outcome.append(host.remove_snapshot("Other", "OtherBase", progress=hold_in_merge))
+        except BaseException as exc:  # checked below, on the test's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=other_delete)
+    worker.start()
+    try:
+        assert held.wait(60)
+        live = list(host.layout.journal_dir.glob("*.json"))
+        assert len(live) == 1  # the other child's, committed, its merge under way
+        _killed_in_merge(host)
+        assert list(host.layout.journal_dir.glob("*.json")) == live  # left be
+    finally:
+        go.set()
+        worker.join(60)
+    assert not isinstance(outcome[0], BaseException), outcome
+    assert "OtherBase" not in [s.name for s in host.list_snapshots("Other")]
+    assert "Before" not in [s.name for s in host.list_snapshots("Merge")]
+    _clean(tmp_path / "host")
+
+
+def test_finishing_a_dead_processs_work_removes_only_its_half_written_records(
+    tmp_path: Path,
+) -> None:
+    host = Host.open(tmp_path / "host")
+    dead, alive = 2**22 + 17, os.getpid()  # above any pid_max: no process has it
+    journal, status = host.layout.journal_dir, host.layout.status_dir
+    for folder in (journal, status):
+        for pid in (dead, alive):
+            (folder / f".{'A' * 8}.json.{pid}.140737.tmp").write_bytes(b"{")
+    for vm, pid in (("A" * 8, dead), ("B" * 8, alive)):
+        (status / f"{vm}.json").write_text(json.dumps({"pid": pid, "operation": "Delete"}))
+    assert host.finish_left_by(dead) == []  # no journal of its: nothing to finish
+    assert sorted(p.name for p in journal.iterdir()) == [f".{'A' * 8}.json.{alive}.140737.tmp"]
+    assert sorted(p.name for p in status.iterdir()) == [
+        f".{'A' * 8}.json.{alive}.140737.tmp", f"{'B' * 8}.json"]

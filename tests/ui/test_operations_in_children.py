@@ -5,6 +5,8 @@ phases in the Status, the result as the window's own (not "another program"'s)."
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from tests.ui.helpers import (
     choose,
     empty_window,
     right_click_checkpoint,
+    vm_index,
     wait_idle,
 )
 
@@ -112,3 +115,52 @@ def test_every_way_the_window_opens_a_lab_folder_runs_its_operations_in_children
     assert [type(win.sessions[key].host) for key in opened] == [IsolatedHost] * 4
     win.close()
     assert answers.errors == []
+
+
+def test_a_child_killed_mid_merge_leaves_the_host_clean_for_what_the_window_does_next(
+    qtbot: Any, window: MainWindow, host_dir: Path, answers: Answers,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The delete's child is killed in its merge: the window says so once, and what the child
+    left is finished on the delete's worker at once, so the host check (the window's and
+    another program's) finds nothing half-done and another VM's checkpoint just runs."""
+    if sys.platform == "win32":
+        pytest.skip("SIGKILL is POSIX's")
+    session = window.session
+    assert session is not None
+    Guest(session.host, "Alpha").run_workload(12 << 20, path="/grow.bin")  # to merge
+    wait_idle(qtbot, window)
+    killed: list[int] = []
+    real = IsolatedHost.remove_snapshot
+
+    def killing(self: IsolatedHost, *args: Any, progress: Any = None, **kwargs: Any) -> Any:
+        def watch(fraction: float, phase: str) -> None:
+            if phase == MERGE_PHASE and not killed:  # the child waits for this to return
+                killed.extend(r["pid"] for r in self.status_board.read_all().values()
+                              if r["pid"] != os.getpid())
+                for pid in killed:
+                    os.kill(pid, signal.SIGKILL)
+            if progress is not None:
+                progress(fraction, phase)
+        return real(self, *args, progress=watch, **kwargs)
+
+    monkeypatch.setattr(IsolatedHost, "remove_snapshot", killing)
+    choose(qtbot, right_click_checkpoint(window, "Base"), "Delete Checkpoint...")
+    qtbot.waitUntil(lambda: bool(answers.errors), timeout=20000)
+    wait_idle(qtbot, window)
+    [error] = answers.errors
+    assert len(killed) == 1 and f"(pid {killed[0]}) was killed by SIGKILL" in str(error)
+    assert "what it left half-done: Delete" in str(error)
+    answers.errors.clear()
+    assert "Base" not in [s.name for s in session.host.list_snapshots("Alpha")]
+    with session.host.lock.held(None, "", ""):  # another VM's operation of the window's
+        other = Host.open(host_dir, create=False)  # hvctl test-host meanwhile
+        assert [f for f in other.check() if f.is_problem] == []
+    window.acts.check_host.trigger()
+    qtbot.waitUntil(lambda: bool(answers.findings), timeout=20000)
+    assert [f for f in answers.findings[0] if f.is_problem] == []
+    window.vm_view.selectRow(vm_index(window, "Beta").row())
+    window.acts.vm_checkpoint.trigger()
+    wait_idle(qtbot, window)
+    assert len(session.host.list_snapshots("Beta")) == 1 and answers.errors == []
+    window.grab().save(str(tmp_path / "after-kill.png"))
