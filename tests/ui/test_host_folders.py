@@ -29,6 +29,13 @@ def started(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MainWi
         win.close()
 
 
+def _remember(*folders: str) -> None:
+    """The hosts open when the app last closed, in the user's settings."""
+    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
+    settings.setValue("hosts/open", list(folders))
+    settings.sync()
+
+
 def _start(qtbot: Any, started: list[MainWindow], *argv: str) -> MainWindow:
     assert app.main(list(argv)) == 0
     win = app.windows.pop()
@@ -123,9 +130,7 @@ def test_remembered_host_emptied_since_is_not_remade_silently(
     qtbot: Any, tmp_path: Path, started: list[MainWindow], answers: Answers
 ) -> None:
     lab = Host.new(tmp_path / "lab").root
-    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
-    settings.setValue("hosts/open", [str(lab)])
-    settings.sync()
+    _remember(str(lab))
     for child in sorted(lab.rglob("*"), reverse=True):  # its folders and .hvgui's files
         child.unlink() if child.is_file() else child.rmdir()
     answers.confirm = False
@@ -139,9 +144,7 @@ def test_remembered_hosts_are_looked_at_on_workers_and_one_gone_is_not_reopened(
 ) -> None:
     lab = Host.new(tmp_path / "lab").root
     gone = tmp_path / "gone"
-    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
-    settings.setValue("hosts/open", [str(lab), str(gone)])
-    settings.sync()
+    _remember(str(lab), str(gone))
     with watching(str(tmp_path.resolve())) as fs:
         win = _start(qtbot, started)
         on_gui = fs.on_gui_thread()
@@ -162,9 +165,7 @@ def test_every_remembered_host_gone_starts_as_a_first_start_does(
 
     default = tmp_path / "default"
     monkeypatch.setattr(hvgui.host, "default_host_dir", lambda: default)
-    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
-    settings.setValue("hosts/open", [str(tmp_path / "deleted"), str(tmp_path / "moved")])
-    settings.sync()
+    _remember(str(tmp_path / "deleted"), str(tmp_path / "moved"))
     with watching(str(tmp_path.resolve())) as fs:
         win = _start(qtbot, started)
         qtbot.waitUntil(lambda: win.session is not None, timeout=120000)
@@ -187,9 +188,7 @@ def test_remembered_hosts_all_gone_open_the_default_host_as_it_is(
 
     default = Host.new(tmp_path / "default").root
     monkeypatch.setattr(hvgui.host, "default_host_dir", lambda: default)
-    settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "hvgui", "hvgui")
-    settings.setValue("hosts/open", [str(tmp_path / "deleted")])
-    settings.sync()
+    _remember(str(tmp_path / "deleted"))
     win = _start(qtbot, started)
     qtbot.waitUntil(lambda: win.session is not None, timeout=20000)
     assert list(win.sessions) == [str(default)] and answers.errors == []
