@@ -249,9 +249,12 @@ def load(path: Path) -> tuple[etree._Element, dict[str, Any]]:
         raise HostError(path, f"not a readable VMCX/VMRS key store: {exc}") from None
     except OSError as exc:
         raise HostError(path, f"cannot read it: {exc.strerror or exc}") from None
+    except EOFError:  # the decoder read past the end: a bare "EOFError: " said nothing
+        raise HostError(path, "not a readable VMCX/VMRS key store: it ends before the data "
+                        "it points at (the file is cut short)") from None
     except Exception as exc:  # the decoder's own errors on a damaged or hostile file
         raise HostError(path, f"not a readable VMCX/VMRS key store: "
-                        f"{type(exc).__name__}: {exc}") from None
+                        f"{type(exc).__name__}{f': {exc}' if str(exc) else ''}") from None
     summary = {
         "format": "Hyper-V key-value store (VMCX/VMRS)",
         "version": version,

@@ -169,6 +169,10 @@ def test_hostile_key_stores_get_one_clear_line(corpus_dir: Path, tmp_path: Path)
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert code.returncode == 1 and "Traceback" not in code.stderr + code.stdout
     assert "Problem: not a readable VMCX/VMRS key store" in code.stdout
+    # In words: the truncated copies are said to be cut short, never a bare "EOFError: ".
+    for name in ("truncated.vmcx", "half.vmcx"):
+        error = inspect_file(tmp_path / name)["error"]
+        assert error.endswith("(the file is cut short)") and "EOFError" not in error, error
 
 
 def test_a_2016_configuration_is_summed_up_with_its_derived_parent(
