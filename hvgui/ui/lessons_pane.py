@@ -156,9 +156,10 @@ class LessonsPane(QWidget):
         self.host = host
         self.main.what_happened.elsewhere = "lesson step"  # what the steps do comes from the log
         self.story = Story(host, self._line)
-        # The lab opens on a worker: the first step shows once its VMs are in the window.
+        # The lab opens on a worker, as the window opens every lab folder (its operations in
+        # child processes; the steps' own run here): the first step shows once its VMs are in.
         self.main.host_opened.connect(self._lab_opened)
-        self._lab_key = self.main.open_host(host.location, host)
+        self._lab_key = self.main.open_host(host.location)
 
     def _lab_opened(self, key: str) -> None:
         if key != self._lab_key:

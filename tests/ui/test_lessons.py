@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hvgui.host.isolated import IsolatedHost
 from hvgui.teaching.lessons import LESSONS
 from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.main_window import MainWindow
@@ -56,6 +57,7 @@ def test_walking_the_not_a_backup_lesson(
     with started(qtbot, window, "not-a-backup") as pane:
         session = window.session
         assert session is not None and session.name == "lab"  # its own fresh lab, opened
+        assert isinstance(session.host, IsolatedHost)  # the window's operations in children
         assert "step 1 of 3" in pane.title.text()
         vm = window.selected_vm()
         assert vm is not None and vm.name == "Web01"
