@@ -181,31 +181,51 @@ def _run_in_child(
 
     try:
         try:
-            with writing:
-                write_frame(to_child, request)
-        except BrokenPipeError:
-            pass  # it died before reading the request: said below
-        else:
-            if cancel is not None:
-                threading.Thread(target=watch_cancel, args=(cancel,), daemon=True,
-                                 name=f"cancel {method}").start()
             try:
-                if _skip_to_sync(from_child):
-                    answered, value = _relay(from_child, progress, started, acknowledge)
-                    if answered:
-                        return value
-            except FrameError as exc:
-                garbled = str(exc)
-                with contextlib.suppress(OSError):
-                    child.kill()  # not answering as our child does: nothing to wait for
+                with writing:
+                    write_frame(to_child, request)
+            except BrokenPipeError:
+                pass  # it died before reading the request: said below
+            else:
+                if cancel is not None:
+                    threading.Thread(target=watch_cancel, args=(cancel,), daemon=True,
+                                     name=f"cancel {method}").start()
+                try:
+                    if _skip_to_sync(from_child):
+                        answered, value = _relay(from_child, progress, started, acknowledge)
+                        if answered:
+                            return value
+                except FrameError as exc:
+                    garbled = str(exc)
+                    with contextlib.suppress(OSError):
+                        child.kill()  # not answering as our child does: nothing to wait for
+        finally:
+            finished.set()
+            close_pipe()
+            from_child.close()
+            code = _wait_unreaped(child)
+        how = f"sent {garbled}" if garbled else _how_it_ended(code)
+        raise HostError(host.root, f"the process running {method} (pid {child.pid}) {how}; "
+                        f"{_finish_left_by(host, child.pid, progress)}")
     finally:
-        finished.set()
-        close_pipe()
-        from_child.close()
-        code = child.wait()  # never leave a zombie (its pid would count as alive)
-    how = f"sent {garbled}" if garbled else _how_it_ended(code)
-    raise HostError(host.root, f"the process running {method} (pid {child.pid}) {how}; "
-                    f"{_finish_left_by(host, child.pid, progress)}")
+        child.wait()  # never leave a zombie (its pid would count as alive)
+
+
+def _wait_unreaped(child: subprocess.Popen[bytes]) -> int:
+    """Wait until `child` has ended, and its exit code; not reaped (POSIX: waitid's WNOWAIT)
+    until `child.wait()`, so that its pid is nobody else's meanwhile: what it left is found
+    by its pid (finish_left_by), and another VM's child started meanwhile must not get it and
+    see its running operation taken for the dead one's. (Windows: the Popen's open handle
+    keeps the pid the same way.)"""
+    if sys.platform == "win32" or not hasattr(os, "waitid"):
+        return child.wait()
+    try:
+        info = os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:  # reaped already (by whom?): nothing holds its pid
+        return child.wait()
+    if info is None:  # not with WNOHANG; for the type checker
+        return child.wait()
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
 
 def _finish_left_by(host: Host, pid: int, progress: Progress | None) -> str:

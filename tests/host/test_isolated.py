@@ -311,3 +311,36 @@ def test_finishing_a_dead_processs_work_removes_only_its_half_written_records(
     assert sorted(p.name for p in journal.iterdir()) == [f".{'A' * 8}.json.{alive}.140737.tmp"]
     assert sorted(p.name for p in status.iterdir()) == [
         f".{'A' * 8}.json.{alive}.140737.tmp", f"{'B' * 8}.json"]
+
+
+def _process_state(pid: int) -> str | None:
+    """The state letter /proc gives process `pid` ("Z": ended, not reaped), None if no
+    process has that pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat.rpartition(")")[2].split()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux's /proc")
+def test_a_killed_childs_pid_is_no_other_process_s_until_its_work_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The window finishes what a killed child left by its pid: until then the child stays
+    unreaped, so no process started meanwhile (another VM's child) can have that pid and see
+    its own running operation's journals rolled back as the dead one's."""
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    states: dict[int, str | None] = {}
+    finish = Host.finish_left_by
+
+    def finish_seeing_the_pid(self: Host, pid: int, *args: Any, **kwargs: Any) -> list[str]:
+        states[pid] = _process_state(pid)
+        return finish(self, pid, *args, **kwargs)
+
+    monkeypatch.setattr(Host, "finish_left_by", finish_seeing_the_pid)
+    assert "completed after an interruption" in _killed_in_merge(host)
+    assert list(states.values()) == ["Z"]  # ended, its pid still its own
+    assert _process_state(*states) != "Z"  # reaped after: no zombie left
+    _clean(tmp_path / "host")
