@@ -28,6 +28,7 @@ from hvgui.host.names import file_name_for
 from hvgui.host.operation import PHASE_EXPORT, PHASE_MOVE, Operation
 from hvgui.host.savedstate import copy_bin, copy_vsv, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored
+from hvgui.host.winpaths import shell_name
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, SAVED_STATE, ConfigDoc
 from hvgui.progress import CancelToken, Progress, check, report, scaled
 
@@ -52,7 +53,7 @@ def export_snapshot(
         export(host, op, op.snapshot(target.id, target.name), norm(destination))
         line = (
             f"Export-VMSnapshot -VMName {ps_quote(op.doc.name)} -Name {ps_quote(target.name)}"
-            f" -Path {ps_quote(norm(destination))}"
+            f" -Path {ps_quote(shell_name(host.root, norm(destination)))}"
         )
         return host.result(op, line)
 
@@ -76,7 +77,8 @@ def export_vm(
         with memory_writes_held(runtime.runtime_bin(op.doc), readers=True):
             export(host, op, op.doc, norm(destination))
         return host.result(
-            op, f"Export-VM -Name {ps_quote(op.doc.name)} -Path {ps_quote(norm(destination))}"
+            op, f"Export-VM -Name {ps_quote(op.doc.name)} "
+            f"-Path {ps_quote(shell_name(host.root, norm(destination)))}"
         )
 
 
@@ -242,7 +244,7 @@ def _move_storage(host: HostCore, vm: str, destination: Path | str, progress: Pr
     with host.operation(vm, "Move", PHASE_MOVE, progress, cancel) as op:
         doc = op.doc
         line = f"Move-VMStorage -VMName {ps_quote(doc.name)}"
-        line += f" -DestinationStoragePath {ps_quote(dest)}"
+        line += f" -DestinationStoragePath {ps_quote(shell_name(host.root, dest))}"
         if dest == doc.data_root and dest == doc.snapshot_data_root:
             if op.resumed:  # a retry: the interrupted move is done
                 return host.result(op, line)

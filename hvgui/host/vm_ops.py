@@ -28,6 +28,7 @@ from hvgui.host.names import file_name_for, shown
 from hvgui.host.runtime import MAX_PROCESSORS
 from hvgui.host.savedstate import BinFile, memory_writes_held, stored_size, write_vsv
 from hvgui.host.storedpaths import stored
+from hvgui.host.winpaths import shell_name
 from hvgui.host.xmlconfig import DRIVE_PASSTHROUGH, DRIVE_VHD, new_guid, new_vm_config, to_filetime
 from hvgui.progress import CancelToken, Progress, scaled
 
@@ -69,7 +70,7 @@ def new_vm(
     line = f"New-VM -Name {ps_quote(name)} -MemoryStartupBytes {ps_size(memory_startup_bytes)}"
     line += f" -Generation {generation}"
     if path is not None:
-        line += f" -Path {ps_quote(norm(path))}"
+        line += f" -Path {ps_quote(shell_name(host.root, norm(path)))}"
     with host.operation(doc, "New", "Creating", progress, cancel) as op:
         durable.make_folders(config_path.parent)
         if new_vhd_size_bytes is not None:
@@ -90,7 +91,8 @@ def new_vm(
             op.event("created", vhd, file_size(vhd), detail)
             ctype = "IDE" if generation == 1 else "SCSI"
             doc.set_drive(ctype, 0, 0, DRIVE_VHD, str(vhd))
-            line += f" -NewVHDPath {ps_quote(vhd)} -NewVHDSizeBytes {ps_size(new_vhd_size_bytes)}"
+            line += (f" -NewVHDPath {ps_quote(shell_name(host.root, vhd))}"
+                     f" -NewVHDSizeBytes {ps_size(new_vhd_size_bytes)}")
         op.tx.write_new(config_path, doc.to_bytes(host.root))
         op.event("created", config_path, file_size(config_path), "VM configuration")
         after = []
@@ -343,7 +345,7 @@ def set_vm(
             host.boundary.require(where, "keep checkpoint files there")
             durable.make_folders(where / SNAPSHOTS)
             doc.set("global_settings/snapshots/data_root", "string", str(where))
-            line += f" -SnapshotFileLocation {ps_quote(where)}"
+            line += f" -SnapshotFileLocation {ps_quote(shell_name(host.root, where))}"
         if checkpoint_type is not None:
             if checkpoint_type not in CHECKPOINT_TYPES:
                 raise HostError(
@@ -407,7 +409,8 @@ def add_hard_drive(
         line = f"Add-VMHardDiskDrive -VMName {ps_quote(doc.name)} -ControllerType {slot[0]}"
         line += f" -ControllerNumber {slot[1]} -ControllerLocation {slot[2]}"
         line += (
-            f" -DiskNumber <disk of {file.name}>" if pass_through else f" -Path {ps_quote(file)}"
+            f" -DiskNumber <disk of {file.name}>" if pass_through
+            else f" -Path {ps_quote(shell_name(host.root, file))}"
         )
         return host.result(op, line)
 

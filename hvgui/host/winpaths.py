@@ -161,6 +161,14 @@ def check_root(text: str) -> str:
 _NAMES: dict[Path, tuple[tuple[int, int, int], HostNames]] = {}
 
 
+def shell_name(host_root: Path, path: str | os.PathLike[str]) -> str:
+    """`path` as a PowerShell line for the Windows host the lab stands for names it
+    (`C:\\ProgramData\\...\\Virtual Hard Disks\\web01.vhdx`); a path outside the lab, which
+    that host has no name for, as it is here."""
+    text = os.fspath(path)
+    return read_names(host_root).to_windows(host_root, text) or text
+
+
 def read_names(host_root: Path) -> HostNames:
     """The host's Windows names; a host made before them: the default root, and a volume GUID
     derived from its folder (stable while it stays there)."""

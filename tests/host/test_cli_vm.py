@@ -203,6 +203,26 @@ def test_checkpoint_and_get_snapshot_take_the_cmdlets_second_positional(cli: Cli
         "hvctl: error: missing: no checkpoint with this name or Id on VM 'web01'")
 
 
+def test_the_powershell_line_names_lab_files_as_the_windows_host_does(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The PS> line is what to type on the Windows host the lab stands for: its paths are that
+    host's (C:\\ProgramData\\...), never this computer's; a folder outside the lab, which that
+    host has no name for, stays as it is."""
+    root = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
+    out = cli("new-vm", "web01", "--new-vhd-size-bytes", "16MB")
+    assert f"-NewVHDPath '{root}\\Virtual Hard Disks\\web01.vhdx'" in out
+    cli("checkpoint-vm", "web01", "one")
+    out = cli("move-vmstorage", "web01", "--destination-storage-path", str(cli.root / "Moved"))
+    assert f"-DestinationStoragePath '{root}\\Moved'" in out
+    out = cli("export-vmsnapshot", "web01", "one", str(cli.root / "Exports"))
+    assert f"-Path '{root}\\Exports'" in out
+    outside = tmp_path / "elsewhere"
+    out = cli("export-vmsnapshot", "web01", "one", str(outside))
+    assert f"-Path '{outside}'" in out
+    assert str(cli.root) not in "".join(line for line in out.splitlines() if "PS>" in line)
+
+
 def test_test_host_exits_1_with_findings(cli: Cli) -> None:
     cli("new-vm", "web01", "--new-vhd-size-bytes", "16MB")
     cli("checkpoint-vm", "web01", "--snapshot-name", "one")
