@@ -75,13 +75,15 @@ _TEMP = ".tmp"
 
 
 def temp_files_of(folder: Path, pid: int) -> list[Path]:
-    """The temp files replace_file in process `pid` left in `folder` (killed mid-write)."""
+    """The temp files replace_file in process `pid` left in `folder` (killed mid-write):
+    regular files only, never a folder or link that happens to have such a name."""
     try:
-        names = os.listdir(folder)
+        entries = list(os.scandir(folder))
     except FileNotFoundError:
         return []
-    return [folder / n for n in names
-            if n.endswith(_TEMP) and n.startswith(".") and n.split(".")[-3:-2] == [str(pid)]]
+    return [Path(e.path) for e in entries
+            if e.name.endswith(_TEMP) and e.name.startswith(".")
+            and e.name.split(".")[-3:-2] == [str(pid)] and e.is_file(follow_symlinks=False)]
 
 
 def create_file(path: Path, data: bytes, mode: int = 0o644) -> None:

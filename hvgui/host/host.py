@@ -211,7 +211,10 @@ class Host(HostCore):
         thread's operation is left be. Call only once `pid` has ended. Returns what was done."""
         with self.lock.held(None, "", ""):
             done = self._finish_journals(progress, pid)
-            for folder in (self.layout.journal_dir, self.layout.status_dir):
+            # its journals' and Status entries', the revision stamp's and free-space reserve's
+            # (.hvgui), its copy of a shared event log's (the host's folder)
+            for folder in (self.layout.journal_dir, self.layout.status_dir, self.layout.meta,
+                           self.root):
                 for path in temp_files_of(folder, pid):
                     remove_path(path)
             self.status_board.clear_left_by(pid)

@@ -344,3 +344,25 @@ def test_a_killed_childs_pid_is_no_other_process_s_until_its_work_is_finished(
     assert list(states.values()) == ["Z"]  # ended, its pid still its own
     assert _process_state(*states) != "Z"  # reaped after: no zombie left
     _clean(tmp_path / "host")
+
+
+def test_finishing_a_dead_processs_work_removes_its_half_written_host_records_too(
+    tmp_path: Path,
+) -> None:
+    """A child killed while it wrote the host's revision stamp, its free-space reserve or its
+    own copy of a shared event log leaves no temp file behind in the host either."""
+    host = Host.open(tmp_path / "host")
+    dead, alive = 2**22 + 17, os.getpid()  # above any pid_max: no process has it
+    left = [host.layout.meta / f".revision.{dead}.140737.tmp",
+            host.layout.meta / f".reserve.{dead}.140737.tmp",
+            host.root / f".events.jsonl.{dead}.140737.tmp"]
+    others = [host.layout.meta / f".revision.{alive}.140737.tmp",
+              host.root / f".events.jsonl.{alive}.140737.tmp"]
+    for path in left + others:
+        path.write_bytes(b"half")
+    mine = host.root / f".my notes.{dead}.1.tmp"  # a folder of the user's with such a name
+    (mine / "keep").mkdir(parents=True)
+    host.finish_left_by(dead)
+    assert [p for p in left if p.exists()] == []
+    assert [p for p in others if p.exists()] == others
+    assert (mine / "keep").is_dir()
