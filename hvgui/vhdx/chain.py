@@ -24,7 +24,7 @@ from hvgui.vhdx.errors import (
     VhdxError,
 )
 from hvgui.vhdx.image import DATA, PARENT, VhdxImage
-from hvgui.vhdx.locator import candidate_paths, find_parent, parent_file_name
+from hvgui.vhdx.locator import find_parent, looked_for, parent_file_name
 from hvgui.vhdx.sniff import is_vhd
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ def resolve_parent(child: Image) -> Path:
     found = find_parent(child.path, locator)
     if found is not None:
         return found
-    candidates = candidate_paths(child.path, locator)
-    looked = ", ".join(str(c) for c in candidates) or "nowhere (the locator has no path)"
+    looked = looked_for(child.path, locator) or "nowhere (the locator has no path)"
     raise ParentNotFoundError(
         child.path,
         f"parent disk not found: {parent_file_name(locator)} (looked for {looked})",

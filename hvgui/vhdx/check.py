@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hvgui.errors import Finding
 from hvgui.vhdx.info import Survey, linkage_matches, locator_candidates, resolve_parent, survey
+from hvgui.vhdx.locator import looked_for
 
 MAX_CHAIN_DEPTH = 256
 MAX_SCANNED_FILES = 10_000
@@ -40,7 +41,7 @@ def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
             break
         parent = resolve_parent(current, s.locator)
         if parent is None:
-            looked = ", ".join(str(p) for p in locator_candidates(current, s.locator))
+            looked = looked_for(current, s.locator)
             findings.append(Finding(
                 "error", current,
                 f"its parent disk is missing: looked for {looked or 'nothing (no path)'}",

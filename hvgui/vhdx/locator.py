@@ -140,6 +140,22 @@ def candidate_paths(child: Path, locator: dict[str, str]) -> list[Path]:
     return found
 
 
+def looked_for(child: Path, locator: dict[str, str]) -> str:
+    """`candidate_paths` for a message: each as it is here, except the one the locator records
+    as a Windows path with a drive (`absolute_win32_path`), named as recorded
+    (`C:\\ProgramData\\...\\web01.vhdx`): on POSIX its drive is dropped, and the path
+    looked at (`/ProgramData/...`) would read as a mistake."""
+    shown = [str(p) for p in candidate_paths(child, locator)]
+    recorded = locator.get("absolute_win32_path", "").strip().rstrip("\0")
+    if _native is not ntpath and _DRIVE.match(recorded):
+        base = Path(_native.dirname(_native.abspath(child)))
+        mapped = to_posix(recorded, base)
+        # Unless the relative path leads there too: then it is the file beside, named here.
+        if mapped is not None and mapped != to_posix(locator.get("relative_path", ""), base):
+            shown = [recorded if text == str(mapped) else text for text in shown]
+    return ", ".join(shown)
+
+
 MAX_FOLDER_SCAN = 10_000
 
 

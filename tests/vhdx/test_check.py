@@ -89,6 +89,31 @@ def test_a_missing_parent_names_the_file_looked_for(tmp_path: Path) -> None:
     assert str(base) in findings[0].message
 
 
+def test_a_missing_parent_is_named_by_the_windows_path_its_locator_records(
+    tmp_path: Path,
+) -> None:
+    """The locator's absolute_win32_path is named as recorded (`C:\\ProgramData\\...`), in
+    Test-VHD's finding and in the error of opening the chain: not as the drive-less POSIX
+    path looked at (`/ProgramData/...`), which reads as a mistake."""
+    from hvgui.vhdx import ParentNotFoundError
+    from hvgui.vhdx.locator import WindowsNames, windows_names
+
+    windows = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\Virtual Hard Disks\\base.vhdx"
+    base = tmp_path / "base.vhdx"
+    create_dynamic(base, 64 * MiB)
+    with windows_names(WindowsNames(lambda _path: windows, "4a49d245-db0a-4634-9818-9f93db5ba6c1")):
+        create_differencing(tmp_path / "child.avhdx", base)
+    child = tmp_path / "child.avhdx"
+    set_read_only(base, False)
+    base.rename(tmp_path / "moved.vhdx")
+    [finding] = test_vhd(child)
+    assert finding.message == f"its parent disk is missing: looked for {base}, {windows}"
+    with pytest.raises(ParentNotFoundError) as info:
+        open_disk(child).close()
+    assert str(info.value).endswith(f"(looked for {base}, {windows})")
+    assert "/ProgramData" not in str(info.value)
+
+
 def test_a_parent_modified_behind_its_childs_back_breaks_the_chain(tmp_path: Path) -> None:
     base, child = chain(tmp_path)
     set_read_only(base, False)
