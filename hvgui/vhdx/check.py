@@ -33,8 +33,8 @@ def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
     findings: list[Finding] = []
     current = Path(path)
     seen: list[Path] = []
+    s = survey(current)
     while True:
-        s = survey(current)
         findings += [Finding(p.severity, current, p.message, p.code) for p in s.problems]
         seen.append(current.resolve())
         if not s.has_parent or s.locator is None:
@@ -66,7 +66,7 @@ def test_vhd(path: str | os.PathLike[str]) -> list[Finding]:
             break
         parent_survey = survey(parent)
         findings += _link_findings(current, s, parent, parent_survey)
-        current = parent
+        current, s = parent, parent_survey  # each file of the chain decoded once
     findings += _children_findings(Path(path))
     if not any(f.severity == "error" for f in findings):
         findings += _engine_findings(Path(path))
@@ -128,7 +128,7 @@ def _children_beside(path: Path) -> list[tuple[Path, bool]]:
 
 
 def survey_header(path: Path) -> Survey | None:
-    s = survey(path)
+    s = survey(path, bat=False)
     return s if s.header is not None else None
 
 

@@ -103,7 +103,7 @@ def _dump_locator(s: Survey) -> dict[str, Any] | None:
     resolved = resolve_parent(s.path, locator.entries)
     linkage: bool | None = None
     if resolved is not None:
-        linkage = linkage_matches(locator.entries, survey(resolved))
+        linkage = linkage_matches(locator.entries, survey(resolved, bat=False))
     return {
         "type": str(locator.type).upper(),
         "entries": dict(locator.entries),

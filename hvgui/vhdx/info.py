@@ -109,8 +109,10 @@ def _read(fobj: BinaryIO, offset: int, length: int, file_size: int,
     return bytes(data)
 
 
-def survey(path: str | os.PathLike[str]) -> Survey:
-    """Survey one VHDX file. Never raises for a malformed file (an unreadable one included)."""
+def survey(path: str | os.PathLike[str], *, bat: bool = True) -> Survey:
+    """Survey one VHDX file. Never raises for a malformed file (an unreadable one included).
+    `bat=False` stops before the BAT (a linkage check needs the header alone; a 64 TiB disk's
+    BAT is 512 MiB to read)."""
     result = Survey(Path(path))
     problems = Problems(strict=False)
     try:
@@ -122,7 +124,7 @@ def survey(path: str | os.PathLike[str]) -> Survey:
         try:
             with os.fdopen(fd, "rb") as fobj:
                 result.file_size = os.fstat(fobj.fileno()).st_size
-                _survey_file(result, fobj, problems)
+                _survey_file(result, fobj, problems, bat)
         except OSError as exc:
             problems.error("unreadable", f"the file cannot be read: {exc.strerror or exc}")
         except (ValueError, struct.error, IndexError, OverflowError) as exc:
@@ -132,7 +134,7 @@ def survey(path: str | os.PathLike[str]) -> Survey:
     return result
 
 
-def _survey_file(s: Survey, fobj: BinaryIO, problems: Problems) -> None:
+def _survey_file(s: Survey, fobj: BinaryIO, problems: Problems, with_bat: bool) -> None:
     size = s.file_size
     overlay = Overlay()
 
@@ -167,7 +169,7 @@ def _survey_file(s: Survey, fobj: BinaryIO, problems: Problems) -> None:
     )
     bat = s.regions.bat
     if bat is None or m.block_size is None or m.virtual_size is None \
-            or m.logical_sector_size is None:
+            or m.logical_sector_size is None or not with_bat:
         return
     s.bat = decode_bat(
         BatGeometry(m.block_size, m.logical_sector_size, m.virtual_size, m.has_parent),

@@ -25,6 +25,7 @@ import crc32c
 from hvgui.errors import HvError
 from hvgui.host import Host, keystore, savedstate
 from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.inspect.blocks import block_map, read_path
 from hvgui.inspect.chains import checkpoint_files
 from hvgui.inspect.decode import inspect_file, xml_settings
 from hvgui.vhdx import convert_vhd, dump_vhdx, merge_vhd, open_disk, test_vhd
@@ -183,9 +184,25 @@ def vhdx(data: bytes, folder: Path) -> None:
             (folder / name).unlink(missing_ok=True)
             convert_vhd(path, folder / name)
 
-    for call in (read, lambda: dump_vhdx(path), lambda: test_vhd(path), convert, write, read):
+    for call in (read, lambda: dump_vhdx(path), lambda: test_vhd(path), lambda: _map(path),
+                 convert, write, read):
         _expected(call)
     inspect_file(path)  # never raises for a file that exists: problems are in its answer
+
+
+def _map(leaf: Path) -> None:
+    """The inspector's block map: the table, its counts over the disk, a view's worth of rows
+    (the first and last 4096 blocks), the BAT states, and the read path of the first block."""
+    blocks = block_map(leaf)
+    count = len(blocks.blocks)
+    firsts, counts = blocks.blocks.stretches()
+    blocks.blocks.rows_at(firsts[:4096])
+    assert int(counts.sum()) == count
+    for first in (0, max(0, count - 4096)):
+        blocks.blocks.rows(first, min(count, first + 4096))
+    if count:
+        blocks.state_names(count - 1)
+        read_path(blocks, 0)
 
 
 def encode_chain(parent: bytes, child: bytes) -> bytes:
@@ -213,7 +230,8 @@ def chain(data: bytes, folder: Path) -> None:
         (folder / "flat.raw").unlink(missing_ok=True)
         convert_vhd(child, folder / "flat.raw")
 
-    for call in (read, lambda: test_vhd(child), flatten, lambda: merge_vhd(child), read):
+    for call in (read, lambda: test_vhd(child), lambda: _map(child), flatten,
+                 lambda: merge_vhd(child), read):
         _expected(call)
     if parent.exists():
         _expected(lambda: test_vhd(parent))
