@@ -76,7 +76,13 @@ class BlockTable:
         + 1). Callers ask for at most ROWS blocks at a time (see row_chunks) or a view's."""
         import numpy as np
 
-        return self.rows_at(np.arange(first, max(first, last), dtype=np.int64))
+        served = np.zeros((max(0, last - first), len(self.columns)), dtype=np.int64)
+        if last > first:  # neighbouring blocks share a bound: one lookup per bound
+            bounds = np.minimum(np.arange(first, last + 1, dtype=np.int64) * self.block_size,
+                                self.size)
+            for column in range(len(self.columns)):
+                served[:, column] = np.diff(self._below(column, bounds))
+        return served
 
     def rows_at(self, blocks: Any) -> Any:
         """rows() of the blocks numbered in `blocks` (a numpy int64 array, inside the disk)."""
@@ -85,20 +91,23 @@ class BlockTable:
         served = np.zeros((len(blocks), len(self.columns)), dtype=np.int64)
         lows = np.minimum(blocks * self.block_size, self.size)
         highs = np.minimum(lows + self.block_size, self.size)
-        for column, (starts, lengths, before) in enumerate(self.columns):
-            if not len(starts):
-                continue
-            # Bytes of this source below each bound: the whole runs before the run the bound
-            # falls in, plus the part of that run below the bound.
-            below = []
-            for bounds in (lows, highs):
-                run = np.searchsorted(starts, bounds, side="right") - 1
-                at = np.maximum(run, 0)
-                under = before[at] + np.clip(bounds - starts[at], 0, lengths[at])
-                under[run < 0] = 0
-                below.append(under)
-            served[:, column] = below[1] - below[0]
+        for column in range(len(self.columns)):
+            served[:, column] = self._below(column, highs) - self._below(column, lows)
         return served
+
+    def _below(self, column: int, bounds: Any) -> Any:
+        """The bytes of `column`'s runs below each of `bounds`: its whole runs before the run
+        a bound falls in, plus the part of that run below the bound."""
+        import numpy as np
+
+        starts, lengths, before = self.columns[column]
+        if not len(starts):
+            return np.zeros(len(bounds), dtype=np.int64)
+        run = np.searchsorted(starts, bounds, side="right") - 1
+        at = np.maximum(run, 0)
+        below = before[at] + np.clip(bounds - starts[at], 0, lengths[at])
+        below[run < 0] = 0
+        return below
 
     def stretches(self) -> tuple[Any, Any]:
         """(first blocks, block counts) of stretches tiling the disk whose blocks all have the
