@@ -110,11 +110,16 @@ def run_in_child(
 
     The child runs under this process's hold of the host lock (its descriptor inherited;
     POSIX): as in one process, this process's other operations and guest I/O, and its other
-    children (other VMs), run beside it; its VM is busy here until it ends."""
-    if sys.platform == "win32" or host.read_only:  # no descriptor to pass; nothing to lock
+    children (other VMs), run beside it; its VM is busy here until it ends (and what it left
+    is finished: on Windows too, where the child takes the host lock itself)."""
+    if host.read_only:  # nothing to lock
         return _run_in_child(host, method, args, kwargs, progress, cancel, started, -1)
     vm = _vm_of(host, method, args, kwargs or {})
-    with host.lock.held(vm.id if vm else None, vm.name if vm else "", "") as lock_fd:
+    vm_id, vm_name = (vm.id, vm.name) if vm else (None, "")
+    if sys.platform == "win32":  # no descriptor to pass: the child takes the lock itself
+        with host.lock.busy_here(vm_id, vm_name):
+            return _run_in_child(host, method, args, kwargs, progress, cancel, started, -1)
+    with host.lock.held(vm_id, vm_name, "") as lock_fd:
         return _run_in_child(host, method, args, kwargs, progress, cancel, started, lock_fd)
 
 

@@ -187,11 +187,8 @@ class HostLock:
             self.layout.create()
         state = _state_for(self.layout.root)
         with state.mutex:
-            if vm_id is not None and vm_id in state.active:
-                mine = state.active[vm_id]
-                other = "" if mine else (self.status.read(vm_id) or {}).get("operation", "")
-                raise VMBusyError(vm_name, f"VM is busy: {mine or other or 'an operation'}")
             if vm_id is not None:
+                self._refuse_if_busy_here(state, vm_id, vm_name)
                 self._refuse_if_busy_elsewhere(vm_id, vm_name)
             if state.users == 0:
                 state.fd = self._acquire(vm_id, vm_name)
@@ -208,6 +205,30 @@ class HostLock:
                 if state.users == 0 and state.fd >= 0:
                     os.close(state.fd)  # closing releases the lock
                     state.fd = -1
+
+    @contextmanager
+    def busy_here(self, vm_id: str | None, vm_name: str) -> Iterator[None]:
+        """`vm_id` (if any) busy for this process's other operations and guest I/O, without
+        the host lock: a child process that takes it itself runs the operation (Windows
+        passes it no lock), and what the child left is finished here before this ends."""
+        if vm_id is None:
+            yield
+            return
+        state = _state_for(self.layout.root)
+        with state.mutex:
+            self._refuse_if_busy_here(state, vm_id, vm_name)
+            state.active[vm_id] = ""  # the child's own status names the operation
+        try:
+            yield
+        finally:
+            with state.mutex:
+                state.active.pop(vm_id, None)
+
+    def _refuse_if_busy_here(self, state: _ProcessState, vm_id: str, vm_name: str) -> None:
+        if vm_id in state.active:
+            mine = state.active[vm_id]
+            other = "" if mine else (self.status.read(vm_id) or {}).get("operation", "")
+            raise VMBusyError(vm_name, f"VM is busy: {mine or other or 'an operation'}")
 
     def try_exclusive(self) -> int:
         """The lock's descriptor if nobody (here or elsewhere) is changing the host, else -1."""

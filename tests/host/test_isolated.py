@@ -11,6 +11,7 @@ import pickle
 import signal
 import sys
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from hvgui.backend.protocol import HostBackend
 from hvgui.connect import new_lab_host, open_backend
 from hvgui.errors import HvError
 from hvgui.guest.guest import Guest
-from hvgui.host import Host, NotFoundError
+from hvgui.host import Host, NotFoundError, isolated
+from hvgui.host.errors import VMBusyError
 from hvgui.host.isolated import CHILD_OPERATIONS, IsolatedHost, run_in_child
 from hvgui.progress import MERGE_PHASE, WORKER_NICE_STEPS, Cancelled, CancelToken
 
@@ -366,3 +368,33 @@ def test_finishing_a_dead_processs_work_removes_its_half_written_host_records_to
     assert [p for p in left if p.exists()] == []
     assert [p for p in others if p.exists()] == others
     assert (mine / "keep").is_dir()
+
+
+def test_on_windows_the_killed_childs_vm_stays_busy_in_the_window_while_its_work_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows passes no lock to a child (each takes the host lock itself): the window must
+    still keep the VM busy for its own guest I/O while the dead child's merge is finished,
+    as on POSIX, or the guest would write the disks the roll-forward is merging."""
+    _merge_host(tmp_path / "host")
+    host = IsolatedHost.open(tmp_path / "host", create=False)
+    as_on_windows = types.ModuleType("sys")
+    as_on_windows.__dict__.update(vars(sys), platform="win32")
+    monkeypatch.setattr(isolated, "sys", as_on_windows)
+    vm_id = host.get_vm("Merge").id
+    guest_io: list[str] = []
+    finish = Host.finish_left_by
+
+    def finish_while_the_guest_writes(self: Host, pid: int, *args: Any, **kwargs: Any,
+                                      ) -> list[str]:
+        try:
+            with self.lock.operation(vm_id, "Merge", "Guest I/O"):
+                guest_io.append("ran")
+        except VMBusyError:
+            guest_io.append("busy")
+        return finish(self, pid, *args, **kwargs)
+
+    monkeypatch.setattr(Host, "finish_left_by", finish_while_the_guest_writes)
+    assert "completed after an interruption" in _killed_in_merge(host)
+    assert guest_io == ["busy"]
+    _clean(tmp_path / "host")
