@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -128,6 +128,12 @@ def _drive_row(drive: HardDrive) -> list[str]:
     return [place, kind, str(drive.path)]
 
 
+def _drive_item(tree: QTreeWidget, row: list[str]) -> QTreeWidgetItem:
+    item = QTreeWidgetItem(tree, row)
+    item.setToolTip(2, row[2])
+    return item
+
+
 class SettingsDialog(QDialog):
     """Use `for_vm` (editable) or `for_snapshot` (read-only)."""
 
@@ -221,9 +227,11 @@ class SettingsDialog(QDialog):
         self.drives.setColumnWidth(0, 90)
         self.drives.setColumnWidth(1, 120)
         self.drives.setAccessibleName("Hard drives")
+        # A long path keeps its file name (web01_<GUID>.avhdx) in view; the whole as tooltip.
+        self.drives.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self._drive_list = list(snap.hard_drives if snap is not None else vm.hard_drives)
         for drive in self._drive_list:
-            QTreeWidgetItem(self.drives, _drive_row(drive))
+            _drive_item(self.drives, _drive_row(drive))
         disks.addRow(self.drives)
         if not self.read_only:
             buttons = QHBoxLayout()
@@ -304,7 +312,7 @@ class SettingsDialog(QDialog):
         if path is not None:
             self._added.append((path, pass_through))
             kind = "Pass-through" if pass_through else "Virtual hard disk"
-            QTreeWidgetItem(self.drives, ["(new)", kind, str(path)])
+            _drive_item(self.drives, ["(new)", kind, str(path)])
 
     def _remove_drive(self) -> None:
         item = self.drives.currentItem()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from hvgui import app
@@ -126,6 +127,10 @@ def test_checkpoint_settings_are_read_only(
     assert dialog.notes.toPlainText() != "later"
     assert dialog.drives.topLevelItemCount() == 1
     assert dialog.drives.topLevelItem(0).text(2).endswith(".vhdx")  # the frozen base disk
+    # A long path shows its file name, cut in the middle; the whole path as tooltip.
+    path = dialog.drives.topLevelItem(0).text(2)
+    assert dialog.drives.topLevelItem(0).toolTip(2) == path
+    assert dialog.drives.textElideMode() == Qt.TextElideMode.ElideMiddle
     dialog.reject()
 
 
