@@ -143,6 +143,11 @@ def assert_same_as_before(leaf: Path) -> list[BlockSource]:
         assert sum(counts.tolist()) == len(table) and firsts.tolist()[:1] == [0]
         for first, count in zip(firsts.tolist(), counts.tolist(), strict=True):
             assert every[first: first + count] == [every[first]] * count
+        sums = [0] * (table.levels + 1)  # the weighted rows add up to every row
+        for rows, weights in table.weighted_rows():
+            for row, weight in zip(rows.tolist(), weights.tolist(), strict=True):
+                sums = [a + b * weight for a, b in zip(sums, row, strict=True)]
+        assert sums == [sum(column) for column in zip(*every, strict=True)]
         if new:
             assert table[-1] == new[-1]
         with pytest.raises(IndexError):

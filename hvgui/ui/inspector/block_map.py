@@ -13,7 +13,7 @@ Signals of BlockMapWidget:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,8 +31,6 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
-
-from hvgui.vhdx import row_chunks
 
 ZERO = -1  # chain index meaning "allocated nowhere: reads as zeros"
 ZERO_COLOUR = QColor("#e4e7eb")
@@ -61,8 +59,7 @@ class BlockTableLike(Protocol):
     def size(self) -> int: ...
     def __len__(self) -> int: ...
     def rows(self, first: int, last: int) -> Any: ...  # numpy (n, files + 1), zeros last
-    def rows_at(self, blocks: Any) -> Any: ...  # rows() of the blocks numbered in an array
-    def stretches(self) -> tuple[Any, Any]: ...  # (first blocks, counts) of alike blocks
+    def weighted_rows(self) -> Iterator[tuple[Any, Any]]: ...  # (rows, blocks each stands for)
 
 
 class StatesLike(Protocol):
@@ -190,10 +187,8 @@ class BlockMapData:
         whole = np.zeros(len(self.chain) + 1, dtype=np.int64)
         partial = np.zeros(len(self.chain) + 1, dtype=np.int64)
         partial_blocks = 0
-        firsts, weights = self.table.stretches()
-        for rows in row_chunks(len(firsts)):
-            part = self.table.rows_at(firsts[rows]) > 0
-            weight = weights[rows]
+        for served, weight in self.table.weighted_rows():
+            part = served > 0
             files = np.count_nonzero(part, axis=1)
             whole += (part[files == 1] * weight[files == 1, None]).sum(axis=0)
             partial += (part[files > 1] * weight[files > 1, None]).sum(axis=0)
@@ -208,10 +203,9 @@ class BlockMapData:
     def blocks_served(self) -> dict[int, int]:
         """Blocks whose main source is each chain index (ZERO for zero blocks)."""
         counts: dict[int, int] = {}
-        firsts, weights = self.table.stretches()
-        for rows in row_chunks(len(firsts)):
-            owner = self._index_of()[np.argmax(self.table.rows_at(firsts[rows]), axis=1)]
-            for value, n in zip(owner.tolist(), weights[rows].tolist(), strict=True):
+        for served, weight in self.table.weighted_rows():
+            owner = self._index_of()[np.argmax(served, axis=1)]
+            for value, n in zip(owner.tolist(), weight.tolist(), strict=True):
                 counts[value] = counts.get(value, 0) + n
         return counts
 
