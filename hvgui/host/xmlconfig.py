@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import os
 import re
 import struct
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -200,6 +202,38 @@ def read_config(path: Path) -> bytes:
 # Digest of a configuration's bytes -> the name config_name read from them.
 _NAMES: dict[bytes, str] = {}
 _MAX_NAMES = 10_000
+# Path -> (its stat, the digest of its bytes) for files unchanged for _SETTLED_NS when read.
+_DIGESTS: dict[Path, tuple[tuple[int, ...], bytes]] = {}
+_SETTLED_NS = 2_000_000_000  # a file changed this recently may change within the same tick
+
+
+def digest_of(data: bytes) -> bytes:
+    """What config_digest gives for a file holding `data`."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def config_digest(path: Path) -> tuple[bytes, bytes | None]:
+    """A digest of the configuration file's bytes, and the bytes when they had to be read
+    (None: known by the file's stat). A file is known by its stat only when it had not changed
+    for two seconds when read: any change since then gives it another change time (or another
+    inode), so the window's re-read of hundreds of files once a second stats them instead of
+    reading them. A HostError naming a file that cannot be read."""
+    try:
+        st = os.stat(path)
+        stamp: tuple[int, ...] | None = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                         st.st_ctime_ns)
+    except OSError:
+        stamp = None  # read_config says why
+    seen = _DIGESTS.get(path)
+    if stamp is not None and seen is not None and seen[0] == stamp:
+        return seen[1], None
+    data = read_config(path)
+    digest = digest_of(data)
+    if stamp is not None and time.time_ns() - stamp[-1] > _SETTLED_NS:
+        if len(_DIGESTS) >= _MAX_NAMES:
+            _DIGESTS.clear()
+        _DIGESTS[path] = (stamp, digest)
+    return digest, data
 
 
 def config_name(path: Path) -> str:
@@ -212,10 +246,12 @@ def config_name(path: Path) -> str:
     it."""
     if is_vmcx(path):
         return ConfigDoc.load(path).name
-    data = read_config(path)
-    key = hashlib.blake2b(data, digest_size=16).digest()
+    key, data = config_digest(path)
     name = _NAMES.get(key)
     if name is None:
+        if data is None:  # known by its stat, its name forgotten: read it again
+            data = read_config(path)
+            key = digest_of(data)
         root, encoding = _parse(data, path)
         name = ConfigDoc(root, path, encoding).name
         if len(_NAMES) >= _MAX_NAMES:

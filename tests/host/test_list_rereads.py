@@ -3,6 +3,7 @@ program changed shows at the next read, though unchanged configurations are not 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,23 @@ def test_a_configuration_broken_between_two_reads_is_named(tmp_path: Path) -> No
     assert len(errors) == 1 and str(config) in str(errors[0])
     with pytest.raises(HostError, match="not well-formed"):
         host.list_vms()
+
+
+def test_a_settled_configuration_edited_in_place_is_read_again(tmp_path: Path) -> None:
+    """Files unchanged for two seconds are known by their stat: an edit in place (same size,
+    same inode) must still show."""
+    host = Host.open(tmp_path / "h")
+    host.new_vm("Web1")
+    host.new_vm("Db")
+    config = host.get_vm("Web1").config_path
+    assert config is not None
+    time.sleep(2.1)  # settled (xmlconfig._SETTLED_NS)
+    assert sorted(_by_name(host)) == ["Db", "Web1"]
+    assert sorted(_by_name(host)) == ["Db", "Web1"]  # now known by stat
+    data = config.read_bytes()
+    with open(config, "r+b") as f:  # as an editor that writes in place
+        f.write(data.replace("Web1".encode("utf-16-le"), "Web2".encode("utf-16-le")))
+    assert sorted(_by_name(host)) == ["Db", "Web2"]
+    assert host.get_vm("Web2").name == "Web2"
+    with pytest.raises(HostError):
+        host.get_vm("Web1")
