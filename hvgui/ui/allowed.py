@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hvgui.backend import SOUND, VM, Health, Snapshot
 from hvgui.backend.actions import APPLY, allowed_actions, broken_chain_refusal
+from hvgui.backend.states import VMAction
 from hvgui.ui.formatting import sentence
 
 
@@ -27,12 +28,14 @@ def read_only_reason(host_read_only: str) -> str:
 
 
 def refusals(
-    vm: VM, *, busy_here: bool, read_only: str = "", health: Health = SOUND
+    vm: VM, *, busy_here: bool, read_only: str = "", health: Health = SOUND,
+    revert_health: Health = SOUND,
 ) -> dict[str, str]:
     """Every VM action -> why it is not offered now; "" when it is. `read_only` is the host's
     `HostBackend.read_only`: on a read-only host nothing is offered (what the VM's state allows
     says the host is read-only; the rest says what its state refuses). `health`: the verdict on the
-    VM's disk chain (a broken one refuses what the host refuses, in its words)."""
+    VM's disk chain (a broken one refuses what the host refuses, in its words);
+    `revert_health`: that of the checkpoint Revert applies (the VM's parent checkpoint)."""
     busy = busy_reason(vm, busy_here=busy_here)
     # A read-only host greys what the VM's state would allow; what the state or a broken chain
     # refuses anyway (Start of a running VM) keeps that reason, so a menu does not list it as
@@ -41,6 +44,8 @@ def refusals(
     out: dict[str, str] = {}
     for action, problem in allowed_actions(vm).items():
         refused = sentence(problem) or broken_chain_refusal(action, vm.name, health)
+        if action == VMAction.REVERT and not refused:  # Revert applies the parent checkpoint
+            refused = broken_chain_refusal(APPLY, vm.parent_snapshot_name or "", revert_health)
         out[action] = (ro if not refused else "") or busy or refused
     return out
 

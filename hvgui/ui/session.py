@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from shiboken6 import isValid
 
 from hvgui.backend import (
+    SOUND,
     VM,
     Capability,
     DiskEvent,
@@ -406,9 +407,14 @@ class HostSession(QObject):
         return bool(self._busy) if vm_id is None else vm_id in self._busy
 
     def refusals(self, vm: VM) -> dict[str, str]:
-        """`allowed.refusals` for `vm` here: this window's operations, the host's read-only-ness."""
+        """`allowed.refusals` for `vm` here: this window's operations, the host's read-only-ness,
+        its chain's health and (while the tree shows `vm`) that of the checkpoint Revert
+        applies."""
+        tree, parent = self.checkpoint_model, vm.parent_snapshot_id
+        shown = tree.vm is not None and tree.vm.id == vm.id and parent is not None
         return allowed.refusals(vm, busy_here=self.is_busy(vm.id), read_only=self.host.read_only,
-                                health=self.vm_model.health(vm.id))
+                                health=self.vm_model.health(vm.id),
+                                revert_health=tree.health(parent) if shown and parent else SOUND)
 
     def apply_refusal(self, vm: VM, snapshot: Snapshot) -> str:
         """Why Apply... is not offered for `snapshot` of `vm` now ("" when it is)."""

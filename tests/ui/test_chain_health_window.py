@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hvgui import vhdx
+from hvgui.backend import InvalidStateError
 from hvgui.host import Host
 from hvgui.ui.icons import icon
 from hvgui.ui.main_window import MainWindow
@@ -41,6 +44,26 @@ def test_a_vm_with_a_missing_base_disk_shows_its_broken_chain(
     qtbot.waitUntil(lambda: not acts.cp_apply.isEnabled(), timeout=3000)
     assert acts.cp_apply.toolTip().startswith("Cannot apply checkpoint 'Base': its disk chain")
     window.grab().save(str(tmp_path / "broken-chain.png"))
+    wait_idle(qtbot, window)
+
+
+def test_revert_is_greyed_when_the_checkpoint_it_applies_is_broken(
+    qtbot: Any, window: MainWindow, host_dir: Path
+) -> None:
+    """Revert applies the VM's parent checkpoint: with that checkpoint's chain broken the host
+    refuses it, so the window greys it with the host's words instead of offering it."""
+    host = Host.open(host_dir)
+    base = host.get_snapshot("Alpha", "Base").hard_drives[0].path
+    vhdx.set_read_only(base, False)
+    base.unlink()
+    with pytest.raises(InvalidStateError) as refused:
+        host.revert_vm("Alpha")
+    window.vm_view.selectRow(vm_index(window, "Alpha").row())
+    acts = window.acts
+    qtbot.waitUntil(lambda: not acts.vm_revert.isEnabled(), timeout=5000)
+    assert acts.vm_revert.toolTip().startswith("Cannot apply checkpoint 'Base': its disk chain")
+    assert refused.value.problem.startswith("cannot apply checkpoint 'Base': its disk chain")
+    assert "Revert..." not in window.actions_pane.texts()
     wait_idle(qtbot, window)
 
 
