@@ -15,9 +15,10 @@ Only where it is worth it and possible: `portable.direct_writer` says where (a l
 ext2/3/4; elsewhere copy_file_range shares blocks or copies on the server), and only ranges
 aligned to 4 KiB on both sides (mapped at a page boundary; O_DIRECT wants the logical block
 size, at most 4 KiB on the disks this runs on). A write the kernel refuses (EINVAL: another
-alignment rule) or a source shorter than asked (EFAULT, or a file cut since it was opened)
-is copied the ordinary way instead (copy_range, zeros past the source's end), and the rest
-too. Durability is the caller's, as with any write: fsync after `finish`.
+alignment rule), a source shorter than asked (EFAULT, or a file cut since it was opened) or
+one that cannot be mapped is copied the ordinary way instead (copy_range, zeros past the
+source's end), and the rest too. Durability is the caller's, as with any write: fsync after
+`finish`.
 """
 
 from __future__ import annotations
@@ -87,10 +88,14 @@ class DirectCopier:
         direct = self._direct
         if direct is None or self._refused:
             raise OSError(errno.EINVAL, "no direct writes")
+        try:
+            mapped = mmap.mmap(src_fd, length, offset=src_offset, access=mmap.ACCESS_READ)
+        except OSError as exc:  # a file system mapping no files (FUSE's direct_io: ENODEV),
+            # no address space left (ENOMEM): the source is copied the other way
+            raise OSError(errno.EINVAL, f"the source cannot be mapped: {exc.strerror}") from exc
         # Every view of the mapping is released on the way out, even when a write fails (a
         # traceback keeps the failed call's arguments alive): the mapping can then be closed.
-        with (mmap.mmap(src_fd, length, offset=src_offset, access=mmap.ACCESS_READ) as mapped,
-              memoryview(mapped) as view):
+        with mapped, memoryview(mapped) as view:
             done = 0
             while done < length:
                 with view[done:] as rest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import mmap
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -264,6 +265,24 @@ def test_direct_writes_refused_part_way_are_made_the_other_way(
     merged_view(child, base, expected)
     assert len(direct) >= 2  # one made, one refused (others may have started meanwhile)
     assert sum(kernel_calls) >= MiB  # the refused one at least
+
+
+@pytest.mark.parametrize("errno_", [errno.ENODEV, errno.ENOMEM])
+def test_a_source_that_cannot_be_mapped_is_copied_the_other_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_calls: list[int], errno_: int
+) -> None:
+    """The checkpoint's disk on a file system that maps no files (FUSE in direct_io mode:
+    ENODEV), or no address space left to map it (ENOMEM), while the parent is on ext4: the
+    merge copies it the other way, same bytes, instead of failing."""
+    force_direct(monkeypatch, tmp_path)
+    child, base, expected = make_merge(tmp_path / "m")
+
+    def unmappable(*args: object, **kwargs: object) -> mmap.mmap:
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(mmap, "mmap", unmappable)
+    merged_view(child, base, expected)
+    assert sum(kernel_calls) >= 4 * MiB
 
 
 def test_a_failing_direct_write_stops_the_merge_and_a_rerun_completes(
