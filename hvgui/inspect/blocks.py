@@ -18,8 +18,7 @@ from hvgui.vhdx import (
     VhdxImage,
     open_disk,
 )
-from hvgui.vhdx.block_table import BlockTable
-from hvgui.vhdx.chain import served_ranges
+from hvgui.vhdx.block_table import BlockTable, served_arrays
 from hvgui.vhdx.image import DATA, PARENT
 from hvgui.vhdx.locator import parent_file_name
 from hvgui.vhdx.sniff import is_vhd
@@ -145,11 +144,11 @@ def _single_file_map(path: Path, problem: str, placeholder: str, status: str) ->
     """The map of `path` alone: what it does not decide is the (unreadable) parent's."""
     with _open(path) as image:
         size, bs = image.virtual_size, image.block_size
-        assigned, unresolved = served_ranges([image], size, joined=True)
-    assigned.extend((a, b, 1) for a, b in unresolved)
+        assigned, undecided = served_arrays([image], size)
+    parents = np.column_stack([undecided, np.ones(len(undecided), dtype=np.int64)])
     return BlockMap([path, Path(placeholder)], bs, size,
-                    BlockTable.from_ranges(assigned, 2, bs, size), missing_parent=problem,
-                    parent_status=status)
+                    BlockTable.from_ranges(np.concatenate([assigned, parents]), 2, bs, size),
+                    missing_parent=problem, parent_status=status)
 
 
 # A leaf block covering several smaller blocks of a parent in different states.

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from hvgui import durable
 from hvgui.vhdx import format as F
-from hvgui.vhdx.block_table import ZEROS_SOURCE, BlockSource, BlockTable, runs_of
+from hvgui.vhdx.block_table import (
+    ZEROS_SOURCE,
+    BlockSource,
+    BlockTable,
+    runs_of,
+    served_arrays,
+)
 from hvgui.vhdx.errors import (
     CorruptFileError,
     ParentMismatchError,
@@ -248,10 +254,13 @@ class Disk:
         return list(self.block_table())
 
     def block_table(self) -> BlockTable:
-        """block_sources as arrays (no object per block: see block_table)."""
-        assigned, unresolved = served_ranges(self.images, self.size, joined=True)
-        assigned.extend((a, b, ZEROS_SOURCE) for a, b in unresolved)
-        return BlockTable.from_ranges(assigned, len(self.images), self.block_size, self.size)
+        """block_sources as runs (no object per block or range: see block_table)."""
+        import numpy as np
+
+        assigned, undecided = served_arrays(self.images, self.size)
+        zeros = np.column_stack([undecided, np.full(len(undecided), ZEROS_SOURCE)])
+        return BlockTable.from_ranges(np.concatenate([assigned, zeros]), len(self.images),
+                                      self.block_size, self.size)
 
     # --- file object and lifetime -----------------------------------------------------------
 
