@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -40,10 +40,26 @@ def _form() -> tuple[QWidget, QFormLayout]:
     return widget, form
 
 
+class _VerticalScroll(QScrollArea):
+    """Scrolls up and down only: as narrow as its form allows, never narrower (the window
+    keeps room for the values beside their labels, as it did before the form scrolled)."""
+
+    def minimumSizeHint(self) -> QSize:
+        form = self.widget()
+        width = form.minimumSizeHint().width() if form is not None else 0
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(width + bar + 2 * self.frameWidth(), super().minimumSizeHint().height())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # new rows, a new minimum width
+        return super().eventFilter(watched, event)
+
+
 def _scrolled(form: QWidget) -> QScrollArea:
     """A form that scrolls when the pane is short: its rows (a wrapped Disk chain sentence,
     a VM's several drives) are never squashed and cut at the pane's bottom edge."""
-    area = QScrollArea()
+    area = _VerticalScroll()
     area.setWidget(form)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)

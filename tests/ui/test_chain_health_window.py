@@ -91,6 +91,11 @@ def test_a_long_disk_chain_sentence_scrolls_rather_than_being_cut(
         assert label.height() >= label.heightForWidth(label.width()), label.text()
     area = form.parentWidget().parentWidget()
     assert isinstance(area, QScrollArea)
+    # It scrolls up and down only: the pane never gets narrower than its labels and values
+    # (a docked Lessons pane would otherwise squeeze the values out of sight).
+    assert area.minimumSizeHint().width() >= form.minimumSizeHint().width()
+    assert window.details.minimumSizeHint().width() >= (
+        window.details.thumbnail.width() + form.minimumSizeHint().width())
     chain = next(w for w in values if "which is missing" in w.text())
     area.ensureWidgetVisible(chain)
     assert chain.visibleRegion().boundingRect().height() == chain.height()
