@@ -140,7 +140,9 @@ class LessonsPane(QWidget):
         self.step, self.story = -1, None
         self.verdict.hide()
         self.next_button.setText("&Next")
-        root = Path(tempfile.mkdtemp(prefix=f"hvgui-lesson-{self.lesson.name}-")) / "lab"
+        # Named after the lesson: the hosts tree tells one lesson's lab from another's.
+        root = (Path(tempfile.mkdtemp(prefix=f"hvgui-lesson-{self.lesson.name}-"))
+                / f"lab-{self.lesson.name}")
         self.title.setText(lesson_label(self.lesson))
         self.text.setPlainText(f"Building the demo lab in {root}...")
         self._set_busy(True)

@@ -56,7 +56,8 @@ def test_walking_the_not_a_backup_lesson(
 ) -> None:
     with started(qtbot, window, "not-a-backup") as pane:
         session = window.session
-        assert session is not None and session.name == "lab"  # its own fresh lab, opened
+        assert session is not None
+        assert session.name == "lab-not-a-backup"  # its own fresh lab, opened, named for it
         assert isinstance(session.host, IsolatedHost)  # the window's operations in children
         assert "step 1 of 3" in pane.title.text()
         vm = window.selected_vm()
