@@ -46,7 +46,9 @@ def refusals(
         refused = sentence(problem) or broken_chain_refusal(action, vm.name, health)
         if action == VMAction.REVERT and not refused:  # Revert applies the parent checkpoint
             refused = broken_chain_refusal(APPLY, vm.parent_snapshot_name or "", revert_health)
-        out[action] = (ro if not refused else "") or busy or refused
+        # Settings... opens read-only there: looking is what a read-only host is for.
+        looks = action == VMAction.SETTINGS
+        out[action] = (ro if not refused and not looks else "") or busy or refused
     return out
 
 

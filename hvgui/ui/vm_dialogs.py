@@ -144,7 +144,9 @@ class SettingsDialog(QDialog):
         self.session = session
         self.vm = vm
         self.snapshot = snapshot
-        self.read_only = snapshot is not None
+        # A checkpoint's settings never change; a read-only host's VM is looked at, not changed.
+        host_read_only = session.host.read_only
+        self.read_only = snapshot is not None or bool(host_read_only)
         # Receives the settings operation's result (the window records it in What happened).
         self.on_result: Callable[[OperationResult], None] | None = None
         self._added: list[tuple[Path, bool]] = []
@@ -152,6 +154,8 @@ class SettingsDialog(QDialog):
         title = f"Settings for {vm.name}"
         if snapshot is not None:
             title += f" (checkpoint \"{snapshot.name}\", read-only)"
+        elif self.read_only:
+            title += " (read-only)"
         self.setWindowTitle(title)
         self.setWindowIcon(icon("settings"))
         self.resize(760, 480)
@@ -169,7 +173,9 @@ class SettingsDialog(QDialog):
         if self.read_only:
             note = QLabel(
                 "A checkpoint's settings are the VM's configuration as it was; they cannot be "
-                "changed. Apply the checkpoint to run with them."
+                "changed. Apply the checkpoint to run with them." if snapshot is not None else
+                f"This host is read-only ({host_read_only}): its VMs' settings can be looked "
+                "at, not changed."
             )
             note.setWordWrap(True)
             outer.addWidget(note)

@@ -47,7 +47,7 @@ def test_read_only_host_shows_a_banner_and_greys_every_change_with_the_reason(
     assert window.read_only_banner.isVisible() and reason in window.read_only_banner.text()
     _select_alpha(window)
     a = window.acts
-    changes = [a.vm_settings, a.vm_turn_off, a.vm_shut_down, a.vm_save, a.vm_pause,
+    changes = [a.vm_turn_off, a.vm_shut_down, a.vm_save, a.vm_pause,
                a.vm_checkpoint, a.vm_revert, a.vm_move, a.vm_rename, a.new_vm]
     qtbot.waitUntil(lambda: not a.vm_turn_off.isEnabled(), timeout=3000)
     for action in changes:
@@ -98,6 +98,24 @@ def test_checkpoint_actions_are_greyed_and_its_settings_still_open(
     menu = right_click_checkpoint(window, "Now")
     assert menu_texts(menu) == ["Inspect Files..."]
     menu.close()
+
+
+def test_vm_settings_open_read_only_to_be_looked_at(qtbot: Any, window: MainWindow) -> None:
+    """Settings... is how a VM's settings are looked at: offered, and read-only."""
+    from hvgui.ui.vm_dialogs import SettingsDialog
+
+    assert window.session is not None
+    _select_alpha(window)
+    a = window.acts
+    qtbot.waitUntil(lambda: not a.vm_turn_off.isEnabled(), timeout=3000)
+    assert a.vm_settings.isEnabled()
+    a.vm_settings.trigger()
+    [dialog] = [d for d in window.windows.dialogs if isinstance(d, SettingsDialog)]
+    assert dialog.read_only and dialog.windowTitle() == "Settings for Alpha (read-only)"
+    assert not dialog.memory.isEnabled() and not dialog.processors.isEnabled()
+    assert dialog.notes.isReadOnly()
+    assert not hasattr(dialog, "add_vhd_button")  # nothing to add or remove
+    dialog.reject()
 
 
 def test_a_change_that_slips_through_is_refused_by_the_host_with_the_same_reason(
