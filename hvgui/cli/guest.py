@@ -98,9 +98,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "demo", help="lessons: every note of the checkpoint article, taught on a demo lab"
     )
     actions = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
-    demo_list = actions.add_parser("list", help="list the lessons")
+    demo_list = actions.add_parser("list", help="list the lessons",
+                                   description="list the lessons")
     demo_list.set_defaults(func=_demo_list)
-    demo_run = actions.add_parser("run", help="run every step of a lesson on a fresh demo lab")
+    demo_run = actions.add_parser("run", help="run every step of a lesson on a fresh demo lab",
+                                  description="run every step of a lesson on a fresh demo lab")
     demo_run.add_argument("scenario", metavar="NAME", help="a name that `demo list` shows")
     demo_run.add_argument(
         "--host",

@@ -84,6 +84,8 @@ class _Commands(_SubParsers):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         if self.only is not None and name != self.only:
             return cast(argparse.ArgumentParser, _Unbuilt())
+        # `hvctl COMMAND --help` says what the command does, as `hvctl --help` lists it.
+        kwargs.setdefault("description", kwargs.get("help"))
         parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
         return parser
 

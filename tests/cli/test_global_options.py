@@ -79,3 +79,18 @@ def test_hvgui_version_needs_no_window(capsys: pytest.CaptureFixture[str]) -> No
         app.main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"hvgui {version('hvgui')}\n"
+
+
+def test_every_commands_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """`hvctl COMMAND --help` opens with the line `hvctl --help` lists the command with (it
+    showed only the usage for get-vhd, test-vhd, the guest commands, demo...)."""
+    code, listing, _ = run(capsys, "--help")
+    assert code == 0
+    commands = [line.split()[0] for line in listing.splitlines()
+                if line.startswith("    ") and not line.startswith("     ")]
+    assert {"get-vhd", "test-vhd", "guest-note", "demo", "inspect-checkpoint"} <= set(commands)
+    for argv in [[c] for c in commands] + [["demo", "run"], ["demo", "list"]]:
+        code, out, _ = run(capsys, *argv, "--help")
+        assert code == 0, argv
+        after_usage = out.split("\n\n")[1]
+        assert not after_usage.startswith(("positional arguments", "options")), (argv, out)
