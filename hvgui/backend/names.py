@@ -58,5 +58,7 @@ def find_snapshot(snapshots: Sequence[Snapshot], name_or_id: str, vm: str) -> Sn
     if not matches:
         raise NotFoundError(name_or_id, f"no checkpoint with this name or Id on VM {vm!r}")
     if len(matches) > 1:
-        raise HostError(name_or_id, "several checkpoints have this name: use the checkpoint's Id")
+        ids = ", ".join(s.id for s in matches)  # what to give instead, with no other look-up
+        raise HostError(name_or_id, f"several checkpoints have this name: use the checkpoint's "
+                        f"Id ({ids})")
     return matches[0]

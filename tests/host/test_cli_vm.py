@@ -198,6 +198,14 @@ def test_checkpoint_and_get_snapshot_take_the_cmdlets_second_positional(cli: Cli
     assert isinstance(wild, list) and [s["Name"] for s in wild] == ["before patch", "after patch"]
     assert cli.json("get-vmsnapshot", "web01", "nothing*") == []  # a wildcard may match none
     assert "Patch Tuesday" in cli("get-vmsnapshot", "web01", "patch ?uesday")
+    cli("checkpoint-vm", "web01", "Patch Tuesday")  # a second one of that name
+    twins = cli.json("get-vmsnapshot", "web01", "Patch Tuesday")
+    assert isinstance(twins, list) and len(twins) == 2
+    cli("restore-vmsnapshot", "web01", "Patch Tuesday", code=1)  # which one? Its Ids say
+    assert cli.err.strip() == (
+        "hvctl: error: Patch Tuesday: several checkpoints have this name: use the checkpoint's "
+        f"Id ({twins[0]['Id']}, {twins[1]['Id']})")
+    cli("restore-vmsnapshot", "web01", twins[0]["Id"])
     cli("get-vmsnapshot", "web01", "missing", code=1)  # a plain name must exist
     assert cli.err.strip() == (
         "hvctl: error: missing: no checkpoint with this name or Id on VM 'web01'")
