@@ -88,7 +88,10 @@ def checkpoint(
     # A checkpoint of a VM paused for want of space holds a paused VM: applying it pauses.
     state = states.PAUSED if doc.state == states.PAUSED_CRITICAL else doc.state
     now = datetime.now(UTC)
-    name = validate_name(doc.name, snapshot_name or default_checkpoint_name(doc.name, now))
+    # An empty name is refused as a blank one is (as the Hyper-V backend does), not taken
+    # for "no name given".
+    name = validate_name(doc.name, default_checkpoint_name(doc.name, now)
+                         if snapshot_name is None else snapshot_name)
     production = ctype in (CheckpointType.PRODUCTION, CheckpointType.PRODUCTION_ONLY)
     snap_id = new_guid()
     snap_root = doc.snapshot_data_root

@@ -168,6 +168,10 @@ def test_errors_and_exit_codes(cli: Cli, tmp_path: Path) -> None:
     assert "cannot pause the VM: it is not running" in cli.err
     cli("checkpoint-vm", "web01", "--snapshot-name", " ", code=1)
     assert "cannot be blank" in cli.err
+    for empty in (["--snapshot-name", ""], [""]):  # an empty name is no default name
+        cli("checkpoint-vm", "web01", *empty, code=1)
+        assert cli.err.strip() == "hvctl: error: web01: a checkpoint name cannot be blank"
+    assert cli.json("get-vmsnapshot", "web01") == []
     cli("restore-vmsnapshot", "web01", "missing", code=1)
     assert "no checkpoint with this name or Id" in cli.err
     with pytest.raises(SystemExit) as info:
