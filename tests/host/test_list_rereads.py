@@ -70,3 +70,22 @@ def test_a_settled_configuration_edited_in_place_is_read_again(tmp_path: Path) -
     assert host.get_vm("Web2").name == "Web2"
     with pytest.raises(HostError):
         host.get_vm("Web1")
+
+
+def test_checkpoints_changed_by_another_program_show_at_the_next_read(tmp_path: Path) -> None:
+    window, other = Host.open(tmp_path / "h"), Host.open(tmp_path / "h")
+    window.new_vm("Web", new_vhd_size_bytes=64 * MiB)
+    for name in ("One", "Two", "Three"):
+        window.checkpoint_vm("Web", snapshot_name=name)
+
+    def tree() -> list[tuple[str, str | None]]:
+        return [(s.name, s.parent_snapshot_name) for s in window.list_snapshots("Web")]
+
+    assert tree() == [("One", None), ("Two", "One"), ("Three", "Two")]
+    assert tree() == [("One", None), ("Two", "One"), ("Three", "Two")]  # read again
+    other.rename_snapshot("Web", "One", "First")
+    other.remove_snapshot("Web", "Two")
+    assert tree() == [("First", None), ("Three", "First")]
+    other.rename_vm("Web", "Front")
+    assert {(s.vm_name, s.vm_id) for s in window.list_snapshots("Front")} == {
+        ("Front", window.get_vm("Front").id)}

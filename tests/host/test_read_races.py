@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hvgui.host import Host
-from hvgui.host import checkpoints as checkpoints_module
-from hvgui.host.xmlconfig import ConfigDoc
+from hvgui.host import Host, xmlconfig
 
 MiB = 1 << 20
 
@@ -23,12 +21,12 @@ def test_a_checkpoint_deleted_while_the_list_is_read_is_left_out(
     first = host.checkpoint_vm("vm", snapshot_name="first").snapshot
     second = host.checkpoint_vm("vm", snapshot_name="second").snapshot
     assert first is not None and second is not None
-    real_load = ConfigDoc.load
+    real_read = xmlconfig.read_config
 
-    def load_after_a_delete_elsewhere(path: Path) -> ConfigDoc:
+    def read_after_a_delete_elsewhere(path: Path) -> bytes:
         if second.id in path.name:
             path.unlink()  # the other program's delete lands between the two reads
-        return real_load(path)
+        return real_read(path)
 
-    monkeypatch.setattr(checkpoints_module.ConfigDoc, "load", load_after_a_delete_elsewhere)
+    monkeypatch.setattr(xmlconfig, "read_config", read_after_a_delete_elsewhere)
     assert [s.name for s in host.list_snapshots("vm")] == ["first"]
