@@ -10,6 +10,7 @@ lesson in the article's words.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -32,6 +33,7 @@ from shiboken6 import isValid
 
 from hvgui.backend import HostBackend
 from hvgui.host import Host
+from hvgui.progress import CancelToken, Progress
 from hvgui.teaching.lessons import LESSONS, NOW, Lesson, Look, Story, look_file, prepare_lab
 from hvgui.ui import ask
 from hvgui.ui.session import HostSession
@@ -55,6 +57,7 @@ class LessonWindow(Protocol):
     def open_host(self, root: Path | str, host: HostBackend | None = None) -> str: ...
     def select_checkpoint(self, ident: str) -> bool: ...
     def inspect(self) -> InspectorWindow | None: ...
+    def close_host(self, key: str) -> None: ...
 
 _NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 HIGHLIGHT = QColor("#fff2a8")  # What happened rows a step points at
@@ -79,6 +82,7 @@ class LessonsPane(QWidget):
         self.host: Host | None = None
         self.story: Story | None = None
         self._lab_key = ""  # the key of the lesson's lab in the main window
+        self._lab_folder: Path | None = None  # the folder start made for it (deleted after)
         self.inspector: InspectorWindow | None = None  # the inspector window a step opened
         self._wanted_file: tuple[Look, Path] | None = None  # to select once it is listed
         self._wanted_tab: tuple[Path, str] | None = None  # to show once its view is in place
@@ -140,21 +144,47 @@ class LessonsPane(QWidget):
         self.step, self.story = -1, None
         self.verdict.hide()
         self.next_button.setText("&Next")
-        # Named after the lesson: the hosts tree tells one lesson's lab from another's.
-        root = (Path(tempfile.mkdtemp(prefix=f"hvgui-lesson-{self.lesson.name}-"))
-                / f"lab-{self.lesson.name}")
+        self.discard_lab()  # the last lesson's lab goes: one lesson's lab at a time
+        name = self.lesson.name
         self.title.setText(lesson_label(self.lesson))
-        self.text.setPlainText(f"Building the demo lab in {root}...")
+        self.text.setPlainText("Building the demo lab in a fresh folder...")
         self._set_busy(True)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
-        Op(self.main.runner, lambda progress, cancel: prepare_lab(
-            root, out=lambda _line: None, progress=progress, cancel=cancel),
-           label="Building the lesson's lab").bound_to(self).on_progress(
+
+        def build(progress: Progress, cancel: CancelToken) -> tuple[Path, Host]:
+            # Named after the lesson: the hosts tree tells one lesson's lab from another's.
+            folder = Path(tempfile.mkdtemp(prefix=f"hvgui-lesson-{name}-"))
+            try:
+                return folder, prepare_lab(folder / f"lab-{name}", out=lambda _line: None,
+                                           progress=progress, cancel=cancel)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+
+        Op(self.main.runner, build, label="Building the lesson's lab").bound_to(
+            self).on_progress(
             lambda fraction, _phase: self.progress.setValue(int(fraction * 100))).success(
             self._lab_ready).failure(self._failed).run_in_background()
 
-    def _lab_ready(self, host: Host) -> None:
+    def discard_lab(self) -> None:
+        """The lesson is over (another starts, or the window closes): its lab leaves the hosts
+        tree and the folder `start` made for it is deleted on a worker (never any other)."""
+        key, folder = self._lab_key, self._lab_folder
+        self._lab_key, self._lab_folder = "", None
+        self.host = self.story = None
+        self._wanted = self._wanted_file = self._wanted_tab = None
+        if self.inspector is not None and isValid(self.inspector):
+            self.inspector.close()
+        self.inspector = None
+        if key:
+            self.main.close_host(key)
+        if folder is not None:
+            Op(self.main.runner, lambda _p, _c: shutil.rmtree(folder, ignore_errors=True),
+               label="Removing the lesson's lab", quiet=True).run_in_background()
+
+    def _lab_ready(self, built: tuple[Path, Host]) -> None:
+        self._lab_folder, host = built
         self.host = host
         self.main.what_happened.elsewhere = "lesson step"  # what the steps do comes from the log
         self.story = Story(host, self._line)

@@ -637,6 +637,23 @@ class MainWindow(QMainWindow):
         self.show_host(key)
         return key
 
+    def close_host(self, key: str) -> None:
+        """Take the open host `key` out of the window (a lesson's lab once the lesson is over):
+        its entry leaves the tree and its session stops; another host, if any, is shown."""
+        session = self.sessions.pop(key, None)
+        self.real_folders.pop(key, None)
+        self.navigation.remove_host(key)  # the tree may pick and show another host
+        if session is None:
+            return
+        session.stop()
+        if session is self.session:
+            rest = self.navigation.hosts()
+            if rest:
+                self.navigation.select_host(rest[0])
+                self.show_host(rest[0])
+            else:
+                self._show_loading(None)
+
     def _add_session(self, key: str, opened: HostBackend) -> HostSession:
         session = HostSession(opened, self.runner, self)
         session.on_error = lambda label, exc: ask.show_error(self, label, exc)
@@ -1155,6 +1172,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             self._offer_to_wait()
             return
+        self.lessons.discard_lab()  # a lesson's lab is not kept, nor opened at the next start
         self.save_settings()
         self.windows.close_all()
         for session in self.sessions.values():

@@ -6,6 +6,7 @@ step states the lesson."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from hvgui.host.isolated import IsolatedHost
 from hvgui.teaching.lessons import LESSONS
 from hvgui.ui.lessons_pane import LessonsPane
 from hvgui.ui.main_window import MainWindow
+from tests.ui.fs_watch import watching
 from tests.ui.helpers import Answers, status_text
 
 
@@ -156,3 +158,33 @@ def test_a_step_waits_for_the_inspector_s_listing_however_long_it_takes(
         assert inspector not in timers  # no poll of the inspector (only the step's highlight)
     release.set()
     assert answers.errors == []
+
+
+def test_a_lesson_s_lab_goes_when_another_starts_and_when_the_window_closes(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the labs' fresh folders: here
+    theirs = tmp_path / "hvgui-lesson-not-a-backup-theirs"  # not made by the window: kept
+    theirs.mkdir()
+    window.show_lessons()
+    pane = window.lessons
+    with watching(str(tmp_path.resolve())) as fs:
+        pane.choose("not-a-backup")
+        pane.start_button.click()
+        qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled(), timeout=60000)
+        first = window.navigation.current_host()
+        pane.choose("settings-go-to-vm-files")
+        pane.start_button.click()
+        qtbot.waitUntil(lambda: pane.step == 0 and pane.next_button.isEnabled()
+                        and not window.runner.busy, timeout=60000)
+        second = window.navigation.current_host()
+    assert fs.on_gui_thread() == []  # made and deleted on workers
+    assert first.startswith(str(tmp_path)) and first != second
+    assert not Path(first).parent.exists()  # its lab's folder, deleted
+    assert first not in window.navigation.hosts() and first not in window.sessions
+    assert second in window.navigation.hosts() and Path(second).is_dir()
+    assert len(window.navigation.hosts()) == 2  # the window's own host and the second lab
+    window.close()
+    assert not Path(second).parent.exists()  # gone with the window
+    assert theirs.is_dir()
+    assert not [p for p in tmp_path.glob("hvgui-lesson-*") if p != theirs]
