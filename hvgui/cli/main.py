@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from hvgui import __version__, portable
@@ -34,7 +35,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hvctl {__version__}")
     # Before the command as `git -C` and `virsh -c` take it; other dests than the commands'
     # own options, which would overwrite them with their defaults (see _global_options).
-    parser.add_argument("--host", dest="global_host", metavar="DIR",
+    parser.add_argument("--host", dest="global_host", metavar="DIR", type=_not_empty("--host"),
                         help="the lab host folder, for every command that takes --host")
     remote = parser.add_argument_group(
         "a real Hyper-V host (PowerShell Remoting: pip install 'hvgui[remote]')")
@@ -51,7 +52,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     forms.add_argument("--json-ps51", dest="global_json", action="store_const", const=PS51,
                        help="Windows PowerShell 5.1's JSON, for every command that takes --json")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                       action=_Commands)
+                                       action=_Commands, parser_class=_CommandParser)
     assert isinstance(subparsers, _Commands)
     subparsers.only = command
     for name in COMMAND_MODULES:
@@ -88,6 +89,40 @@ class _Commands(_SubParsers):
         kwargs.setdefault("description", kwargs.get("help"))
         parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
         return parser
+
+
+class _EmptyArgument(Exception):
+    """An argument given as an empty word ('' in a script whose variable was unset)."""
+
+
+def _not_empty(name: str, convert: Callable[[str], Any] | None = None) -> Callable[[str], Any]:
+    """`convert`, refusing an empty word for the argument `name`: '' names no VM, checkpoint
+    or file (Path('') would even be the current folder)."""
+
+    def check(word: str) -> Any:
+        if not word:
+            raise _EmptyArgument(name)
+        return word if convert is None else convert(word)
+
+    check.__name__ = getattr(convert, "__name__", "str")  # argparse's "invalid <type> value"
+    return check
+
+
+# New names, judged by the host's name rules (`a VM name cannot be blank`, with the VM's name).
+_NEW_NAMES = ("NEWNAME", "SNAPSHOT_NAME")
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: what a command works on (its positional arguments: a VM, a
+    checkpoint, a file; --host and the options naming a file) cannot be an empty word."""
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        if names and isinstance(names[0], str) and kwargs.get("action") in (None, "store") and (
+                (not names[0].startswith("-") and kwargs.get("metavar") not in _NEW_NAMES)
+                or names[0] == "--host" or kwargs.get("type") is Path):
+            name = names[0] if names[0].startswith("-") else kwargs.get("metavar", names[0])
+            kwargs["type"] = _not_empty(name, kwargs.get("type"))
+        return super().add_argument(*names, **kwargs)
 
 
 class _Unbuilt:
@@ -156,7 +191,11 @@ def _remote_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_name(arguments))
-    args = parser.parse_args(arguments)
+    try:
+        args = parser.parse_args(arguments)
+    except _EmptyArgument as exc:
+        print(f"hvctl: error: {exc}: cannot be empty", file=sys.stderr)
+        return 2
     _global_options(parser, args)
     _remote_options(parser, args)
     try:

@@ -160,7 +160,9 @@ def test_settings_devices_export_and_move(cli: Cli, tmp_path: Path) -> None:
     cli("test-host")
 
 
-def test_errors_and_exit_codes(cli: Cli, tmp_path: Path) -> None:
+def test_errors_and_exit_codes(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cli("get-vm", "nope", code=1)
     assert cli.err.strip() == "hvctl: error: nope: no VM with this name or Id on this host"
     cli("new-vm", "web01")
@@ -172,6 +174,13 @@ def test_errors_and_exit_codes(cli: Cli, tmp_path: Path) -> None:
         cli("checkpoint-vm", "web01", *empty, code=1)
         assert cli.err.strip() == "hvctl: error: web01: a checkpoint name cannot be blank"
     assert cli.json("get-vmsnapshot", "web01") == []
+    # An empty word ('' from an unset variable) names nothing: refused, the argument named.
+    for argv, argument in ((["get-vm", ""], "NAME"), (["start-vm", ""], "NAME"),
+                           (["get-vmsnapshot", "web01", ""], "SNAPSHOT"),
+                           (["export-vmsnapshot", "web01", "s", ""], "DESTINATION"),
+                           (["get-vhd", ""], "PATH"), (["get-vm", "--host", ""], "--host")):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err == f"hvctl: error: {argument}: cannot be empty\n"
     cli("restore-vmsnapshot", "web01", "missing", code=1)
     assert "no checkpoint with this name or Id" in cli.err
     with pytest.raises(SystemExit) as info:
