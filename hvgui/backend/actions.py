@@ -37,6 +37,18 @@ def action_problem(
     return ""
 
 
+# What changes nothing on the host: Settings... looks, Export reads the VM (or checkpoint) and
+# writes only to the destination the user names, outside the host. A read-only host (a folder
+# copied off a real one, a read-only mount) still allows them, as Export-VM of a VM one can
+# only read: everything else would change the host, and is refused with the host's reason.
+_LOOKS_ONLY = (VMAction.SETTINGS, VMAction.EXPORT)
+
+
+def changes_host(action: str) -> bool:
+    """Whether `action` (a VMAction, or "Apply") changes the host: a read-only one refuses it."""
+    return action not in _LOOKS_ONLY
+
+
 # What a broken disk chain forbids: Hyper-V refuses to checkpoint or start a VM whose chain
 # is broken, and to apply a checkpoint whose own chain is.
 CHECKPOINT, START, APPLY = VMAction.CHECKPOINT, VMAction.START, "Apply"

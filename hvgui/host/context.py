@@ -388,6 +388,18 @@ class HostCore:
         return find_snapshot(self.list_snapshots(vm), name_or_id, vm)
 
     # ================================================================== operation plumbing
+    def _looking(self, doc: ConfigDoc, operation: str, progress: Progress | None,
+                 cancel: CancelToken | None) -> Operation:
+        """An operation that changes nothing (Export) on a read-only host: it takes no lock
+        and writes no status, journal or event log, nothing inside the folder at all."""
+        derive_now(doc)  # a real host's: the checkpoint Now descends from, derived
+
+        def no_transaction() -> journal.Transaction:
+            raise ReadOnlyHostError(self.root, f"the host is read-only: {self.read_only}")
+
+        return Operation(operation, doc.id, doc.name, doc, progress, cancel, self.root,
+                         no_transaction)
+
     @contextmanager
     def operation(
         self,
@@ -399,12 +411,18 @@ class HostCore:
         transient: str | None = None,
         *,
         changes_vm: bool = True,
+        looks_only: bool = False,
     ) -> Iterator[Operation]:
         """Run one operation on `vm` under the host lock: interrupted ones are finished
         first, the VM's configuration is re-read, the Status column follows `op.progress`;
-        afterwards an uncommitted transaction is rolled back and the events are logged."""
+        afterwards an uncommitted transaction is rolled back and the events are logged.
+        `looks_only`: it changes nothing on the host (`backend.actions.changes_host`), so a
+        read-only host allows it, writing nothing inside (see _looking)."""
         doc = vm if isinstance(vm, ConfigDoc) else self.load_vm(vm)
         vm_id, vm_name = doc.id, doc.name
+        if self.read_only and looks_only:
+            yield self._looking(doc, operation, progress, cancel)
+            return
         self.lock.refuse_if_read_only()  # the host's own reason first (a 2016+ folder's)
         if is_vmcx(doc.path):  # before the lock or any file: hvgui never writes a VMCX
             raise ReadOnlyHostError(doc.path, "a Windows Server 2016+ configuration (VMCX): "

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hvgui import durable, vhdx
+from hvgui.backend.actions import changes_host
 from hvgui.backend.formats import ps_quote
 from hvgui.backend.model import OperationResult
+from hvgui.backend.states import VMAction
 from hvgui.host import freespace, journal, runtime, states
 from hvgui.host.checkpoints import vm_disk_parents
-from hvgui.host.errors import HostError
+from hvgui.host.errors import HostError, ReadOnlyHostError
 from hvgui.host.fileio import file_size, link_or_copy, norm, remove_path
 from hvgui.host.layout import (
     SNAPSHOTS,
@@ -48,7 +50,8 @@ def export_snapshot(
     """Export-VMSnapshot: a standalone VM folder as of the checkpoint, disks flattened."""
     target = host.get_snapshot(vm, snapshot)
     with host.operation(
-        vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
+        vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False,
+        looks_only=not changes_host(VMAction.EXPORT),
     ) as op:
         export(host, op, op.snapshot(target.id, target.name), norm(destination))
         line = (
@@ -68,7 +71,8 @@ def export_vm(
 ) -> OperationResult:
     """Export-VM of the current state (Now), disks flattened (checkpoints not included)."""
     with host.operation(
-        vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False
+        vm, "Export", PHASE_EXPORT, progress, cancel, changes_vm=False,
+        looks_only=not changes_host(VMAction.EXPORT),
     ) as op:
         states.require_allowed(op.doc.name, states.EXPORT, state=op.doc.state)
         # A running VM is exported as 2012 R2 does: a consistent copy, its disks (guest disk
@@ -84,6 +88,9 @@ def export_vm(
 
 def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) -> Path:
     vm_doc = op.doc
+    if host.read_only and host.boundary.inside(destination):
+        raise ReadOnlyHostError(destination, f"inside the read-only host ({host.read_only}): "
+                                "export to a folder outside it; nothing was changed")
     require_export_sources(host, source)
     folder = destination / file_name_for(vm_doc.name)
     if folder.exists():

@@ -4,7 +4,7 @@ menus and Actions pane and the console's toolbar, in the words the host would re
 from __future__ import annotations
 
 from hvgui.backend import SOUND, VM, Health, Snapshot
-from hvgui.backend.actions import APPLY, allowed_actions, broken_chain_refusal
+from hvgui.backend.actions import APPLY, allowed_actions, broken_chain_refusal, changes_host
 from hvgui.backend.states import VMAction
 from hvgui.ui.formatting import sentence
 
@@ -46,9 +46,8 @@ def refusals(
         refused = sentence(problem) or broken_chain_refusal(action, vm.name, health)
         if action == VMAction.REVERT and not refused:  # Revert applies the parent checkpoint
             refused = broken_chain_refusal(APPLY, vm.parent_snapshot_name or "", revert_health)
-        # Settings... opens read-only there: looking is what a read-only host is for.
-        looks = action == VMAction.SETTINGS
-        out[action] = (ro if not refused and not looks else "") or busy or refused
+        # Settings... opens read-only there, Export copies out: looking is what it is for.
+        out[action] = (ro if not refused and changes_host(action) else "") or busy or refused
     return out
 
 

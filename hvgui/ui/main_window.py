@@ -59,6 +59,7 @@ from hvgui.backend import (
     OperationResult,
     Snapshot,
 )
+from hvgui.backend.actions import APPLY, changes_host
 from hvgui.backend.states import VMAction
 from hvgui.connect import lab_host, lab_location, lab_real_location
 from hvgui.progress import CancelToken, Progress
@@ -1005,7 +1006,8 @@ class MainWindow(QMainWindow):
         elsewhere = vm is not None and bool(vm.status) and not busy
         # A read-only host can be looked at, not changed: the host's own reason greys it all.
         read_only = self._read_only_reason()
-        idle = vm is not None and not busy and not elsewhere and not read_only
+        idle_here = vm is not None and not busy and not elsewhere
+        idle = idle_here and not read_only
         why = self.session.refusals(vm) if self.session is not None and vm is not None else {}
         cannot = self.session.cancel_refusal(vm.id) if self.session and vm else ""
         a.vm_cancel.setEnabled(busy and not cannot)
@@ -1018,11 +1020,14 @@ class MainWindow(QMainWindow):
             action.setToolTip(reason or action.statusTip())
         obj = self.selected_tree_object()
         snap = obj if isinstance(obj, Snapshot) else None
-        for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete,
-                       a.cp_delete_subtree):
-            action.setEnabled(snap is not None and idle)
+        for action, name in ((a.cp_apply, APPLY), (a.cp_export, VMAction.EXPORT),
+                             (a.cp_rename, VMAction.RENAME), (a.cp_delete, VMAction.DELETE),
+                             (a.cp_delete_subtree, VMAction.DELETE)):
+            # Export copies the checkpoint out: a read-only host allows it (the host's rule).
+            refused = read_only if changes_host(name) else ""
+            action.setEnabled(snap is not None and idle_here and not refused)
             # Now (no checkpoint) is never applied, renamed or deleted: no read-only reason.
-            action.setToolTip((read_only if snap is not None else "") or action.statusTip())
+            action.setToolTip((refused if snap is not None else "") or action.statusTip())
         a.new_vm.setToolTip(read_only or a.new_vm.statusTip())
         a.cp_settings.setEnabled(snap is not None)
         if snap is not None and vm is not None and self.session is not None:

@@ -338,3 +338,24 @@ def test_a_real_checkpoint_tree_is_derived_once_until_a_file_changes(
     _age(folder)
     assert {s.name: s.parent_snapshot_name for s in host.list_snapshots("web01")} == {
         "Before": None, "Branch": "Before", "After": "Branch"}
+
+
+def test_a_checkpoint_is_exported_from_it_writing_nothing_inside(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Export only reads the host: allowed on a read-only one, to a folder outside it."""
+    before = listing(export)
+    out = tmp_path / "out"
+    assert main(["--host", str(export), "export-vmsnapshot", "web01", "Before", str(out)]) == 0
+    assert "Export-VMSnapshot -VMName 'web01' -Name 'Before'" in capsys.readouterr().out
+    exported = Host.open(out / "web01", create=False)
+    assert [vm.name for vm in exported.list_vms()] == ["web01"]
+    with open_disk(exported.list_vms()[0].hard_drives[0].path) as disk:
+        assert disk.read(0, 4) == b"BASE"  # the checkpoint's disk, flattened
+    inside = export / "inside"
+    assert main(["--host", str(export), "export-vmsnapshot", "web01", "After", str(inside)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{inside}: inside the read-only host" in err
+    assert main(["--host", str(export), "rename-vmsnapshot", "web01", "After", "x"]) == 1
+    assert "the host is read-only" in capsys.readouterr().err  # changes: still refused
+    assert listing(export) == before  # not even .hvgui

@@ -331,3 +331,17 @@ def test_a_vmcx_copied_into_a_lab_host_is_listed_and_never_changed(
             change()
     assert listing(lab.root / "Virtual Machines") == before
     lab.checkpoint_vm("web01")  # the lab's own VMs work as before
+
+
+@pytest.mark.usefixtures("vmcx_extra")
+def test_a_2016_vm_is_exported_out_of_the_folder_as_xml(folder: Path, tmp_path: Path) -> None:
+    """Export only reads the folder: its VM comes out as a 2012 R2 export hvgui opens."""
+    before = listing(folder)
+    host = Host.open(folder, create=False)
+    host.export_vm(VM_NAME, tmp_path / "out")
+    (vm,) = Host.open(tmp_path / "out" / VM_NAME, create=False).list_vms()
+    assert (vm.id, vm.name, vm.generation) == (VM_ID, VM_NAME, 1)
+    assert vm.config_path.suffix == ".xml"
+    with open_disk(vm.hard_drives[0].path) as disk:
+        assert disk.size == 10 << 20
+    assert listing(folder) == before  # not even .hvgui

@@ -85,9 +85,10 @@ def test_checkpoint_actions_are_greyed_and_its_settings_still_open(
     window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
     a = window.acts
     qtbot.waitUntil(lambda: a.cp_settings.isEnabled(), timeout=3000)
-    for action in (a.cp_apply, a.cp_export, a.cp_rename, a.cp_delete):
+    for action in (a.cp_apply, a.cp_rename, a.cp_delete):
         assert not action.isEnabled() and "read-only" in action.toolTip(), action.text()
     assert a.cp_inspect.isEnabled()
+    assert a.cp_export.isEnabled()  # copies out: see test_export_copies_out_of_a_read_only_host
     # Base has no checkpoint under it: no Delete Checkpoint Subtree..., greyed or not.
     menu = right_click_checkpoint(window, "Base")
     assert "Apply..." in menu_texts(menu)
@@ -136,3 +137,28 @@ def test_check_host_works_on_a_read_only_host(
     window.acts.check_host.trigger()
     qtbot.waitUntil(lambda: len(answers.findings) == 1, timeout=10000)
     assert answers.findings[0] == []
+
+
+def test_export_copies_out_of_a_read_only_host(
+    qtbot: Any, window: MainWindow, answers: Answers, tmp_path: Path, host_dir: Path
+) -> None:
+    """Export only reads the host (the host's rule, which the menus follow): offered for the
+    VM and its checkpoint, it writes only the destination, outside the read-only folder."""
+    from tests.host.hosthelpers import listing
+
+    before = listing(host_dir)
+    _select_alpha(window)
+    window.checkpoint_view.setCurrentIndex(checkpoint_index(window, "Base"))
+    a = window.acts
+    qtbot.waitUntil(lambda: a.cp_export.isEnabled() and a.vm_export.isEnabled(), timeout=3000)
+    assert "read-only" not in a.cp_export.toolTip() + a.vm_export.toolTip()
+    menu = right_click_checkpoint(window, "Base")
+    assert "Export..." in menu_texts(menu)
+    menu.close()
+    for action, out in ((a.cp_export, tmp_path / "cp"), (a.vm_export, tmp_path / "vm")):
+        answers.directory = out
+        action.trigger()
+        qtbot.waitUntil(lambda out=out: (out / "Alpha" / "Virtual Machines").is_dir()
+                        and not window.runner.busy, timeout=20000)
+    assert answers.errors == []
+    assert listing(host_dir) == before
