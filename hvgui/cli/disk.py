@@ -92,8 +92,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     write.set_defaults(func=_write_vhd)
 
 
+# New-VHD picks the format by the extension (.vhd: the legacy VHD); a differencing disk may
+# also be named as a checkpoint's (.avhdx, .avhd). Any other name is refused.
+_NEW_VHD_SUFFIXES = (".vhdx", ".vhd")
+_DIFFERENCING_SUFFIXES = (*_NEW_VHD_SUFFIXES, ".avhdx", ".avhd")
+
+
 def _new_vhd(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
+    suffix = args.path.suffix.lower()
+    if suffix not in (_NEW_VHD_SUFFIXES if args.parent_path is None else _DIFFERENCING_SUFFIXES):
+        raise vhdx.UnsupportedError(
+            args.path, f"unknown format {args.path.suffix or '(no extension)'!r}: New-VHD picks "
+            "the format by the extension: name the disk .vhdx (or .vhd)"
+            + (", or .avhdx/.avhd for a differencing disk" if args.parent_path else ""))
     if args.parent_path is not None:
         extra = [
             name

@@ -172,3 +172,13 @@ def test_new_vhd_picks_the_format_by_extension_and_never_mixes_vhd_and_vhdx(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err and "does not mix VHD and VHDX" in err
         assert not (tmp_path / child).exists()
+    # Any other name is no format: refused in one line, nothing made (c.txt was a VHDX).
+    for name, parent in (("c.txt", None), ("noext", None), ("base.avhdx", None),
+                         ("c.txt", vhdx_base), ("c.vhdx.tmp", vhdx_base)):
+        capsys.readouterr()
+        argv = ["--parent-path", str(parent)] if parent else ["--size-bytes", "8MB"]
+        assert main(["new-vhd", str(tmp_path / name), *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"hvctl: error: {tmp_path / name}: unknown format ")
+        assert err.count("\n") == 1 and "name the disk .vhdx (or .vhd)" in err
+        assert not (tmp_path / name).exists()
