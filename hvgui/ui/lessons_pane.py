@@ -49,6 +49,7 @@ class LessonWindow(Protocol):
 
     runner: Runner
     session: HostSession | None
+    sessions: dict[str, HostSession]
     what_happened: WhatHappenedPanel
     vm_view: QTableView
 
@@ -139,6 +140,11 @@ class LessonsPane(QWidget):
         """Build the chosen lesson's lab in a fresh folder (in the background), then open it."""
         item = self.list.currentItem()
         if item is None or self._busy:
+            return
+        lab = self.main.sessions.get(self._lab_key)
+        if lab is not None and lab.is_busy():  # its folder goes: not under an operation
+            ask.inform(self, "Start Lesson", "An operation is running on the lesson's lab: "
+                       "wait for it to end (or cancel it), then start the next lesson.")
             return
         self.lesson = LESSONS[str(item.data(_NAME_ROLE))]
         self.step, self.story = -1, None

@@ -188,3 +188,21 @@ def test_a_lesson_s_lab_goes_when_another_starts_and_when_the_window_closes(
     assert not Path(second).parent.exists()  # gone with the window
     assert theirs.is_dir()
     assert not [p for p in tmp_path.glob("hvgui-lesson-*") if p != theirs]
+
+
+def test_the_next_lesson_waits_for_an_operation_on_the_last_one_s_lab(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: Any
+) -> None:
+    """Starting a lesson deletes the last one's lab: never while the window runs an operation
+    on it (its files would go from under it)."""
+    with started(qtbot, window, "not-a-backup") as pane:
+        assert window.session is not None
+        lab = window.navigation.current_host()
+        monkeypatch.setattr(window.session, "is_busy", lambda vm_id=None: True)
+        pane.choose("settings-go-to-vm-files")
+        pane.start_button.click()
+        assert answers.informed == ["An operation is running on the lesson's lab: wait for it "
+                                    "to end (or cancel it), then start the next lesson."]
+        assert lab in window.navigation.hosts() and Path(lab).is_dir()
+        assert pane.lesson is not None and pane.lesson.name == "not-a-backup"
+        monkeypatch.undo()
