@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import Qt, QTimer, SignalInstance
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, SignalInstance
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -61,6 +61,8 @@ class LessonWindow(Protocol):
     def close_host(self, key: str) -> None: ...
 
 _NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+_CHOOSE = ("Choose a lesson: each builds a fresh demo lab and walks through one note of the "
+           "checkpoint article.")
 HIGHLIGHT = QColor("#fff2a8")  # What happened rows a step points at
 
 
@@ -126,8 +128,7 @@ class LessonsPane(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.next_button)
         layout.addLayout(buttons)
-        self.title.setText("Choose a lesson: each builds a fresh demo lab and walks through "
-                           "one note of the checkpoint article.")
+        self.title.setText(_CHOOSE)
 
     # ------------------------------------------------------------------ starting
     def choose(self, name: str) -> None:
@@ -172,6 +173,20 @@ class LessonsPane(QWidget):
             self).on_progress(
             lambda fraction, _phase: self.progress.setValue(int(fraction * 100))).success(
             self._lab_ready).failure(self._failed).run_in_background()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The dock that shows the pane closed: the lesson is over (once nothing runs on its
+        lab; else the next lesson or the window's closing removes it)."""
+        if event.type() == QEvent.Type.Close and not self._busy:
+            lab = self.main.sessions.get(self._lab_key)
+            if lab is None or not lab.is_busy():
+                self.discard_lab()
+                self.lesson, self.step = None, -1
+                self.verdict.hide()
+                self.text.clear()
+                self.title.setText(_CHOOSE)
+                self._set_busy(False)
+        return super().eventFilter(watched, event)
 
     def discard_lab(self) -> None:
         """The lesson is over (another starts, or the window closes): its lab leaves the hosts

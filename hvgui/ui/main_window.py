@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
         self.lessons_dock = QDockWidget("Lessons", self)
         self.lessons_dock.setObjectName("lessonsDock")
         self.lessons_dock.setWidget(self.lessons)
+        self.lessons_dock.installEventFilter(self.lessons)  # closing the pane ends the lesson
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lessons_dock)
         self.lessons_dock.hide()
         self.acts.show_lessons.triggered.connect(self.show_lessons)

@@ -206,3 +206,20 @@ def test_the_next_lesson_waits_for_an_operation_on_the_last_one_s_lab(
         assert lab in window.navigation.hosts() and Path(lab).is_dir()
         assert pane.lesson is not None and pane.lesson.name == "not-a-backup"
         monkeypatch.undo()
+
+
+def test_closing_the_lessons_pane_ends_the_lesson_and_removes_its_lab(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with started(qtbot, window, "not-a-backup") as pane:
+        lab = window.navigation.current_host()
+        assert lab.startswith(str(tmp_path))
+        window.lessons_dock.close()  # the pane's close button
+        qtbot.waitUntil(lambda: not window.runner.busy, timeout=10000)
+        assert lab not in window.navigation.hosts() and not Path(lab).parent.exists()
+        assert window.session is not None and window.session.host.root != Path(lab)
+        assert pane.step == -1 and not pane.next_button.isEnabled()
+        assert pane.title.text().startswith("Choose a lesson")
+        window.show_lessons()  # a lesson can be started again
+        assert pane.start_button.isEnabled()
