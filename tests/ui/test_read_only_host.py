@@ -154,7 +154,9 @@ def test_export_copies_out_of_a_read_only_host(
     assert "read-only" not in a.cp_export.toolTip() + a.vm_export.toolTip()
     menu = right_click_checkpoint(window, "Base")
     assert "Export..." in menu_texts(menu)
+    menu.grab().save(str(tmp_path / "read-only-checkpoint-menu.png"))
     menu.close()
+    window.grab().save(str(tmp_path / "read-only-export-offered.png"))
     for action, out in ((a.cp_export, tmp_path / "cp"), (a.vm_export, tmp_path / "vm")):
         answers.directory = out
         action.trigger()
