@@ -39,7 +39,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="the lab host folder, for every command that takes --host")
     remote = parser.add_argument_group(
         "a real Hyper-V host (PowerShell Remoting: pip install 'hvgui[remote]')")
-    remote.add_argument("--computer-name", metavar="HOST",
+    remote.add_argument("--computer-name", metavar="HOST", type=_not_empty("--computer-name"),
                         help="run the host commands on this Hyper-V host instead of a lab host "
                         "(HTTPS, port 5986; HTTP with encrypted messages on port 5985)")
     remote.add_argument("--port", type=int, metavar="N", help="WinRM's port on the host")

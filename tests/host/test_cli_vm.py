@@ -178,7 +178,8 @@ def test_errors_and_exit_codes(
     for argv, argument in ((["get-vm", ""], "NAME"), (["start-vm", ""], "NAME"),
                            (["get-vmsnapshot", "web01", ""], "SNAPSHOT"),
                            (["export-vmsnapshot", "web01", "s", ""], "DESTINATION"),
-                           (["get-vhd", ""], "PATH"), (["get-vm", "--host", ""], "--host")):
+                           (["get-vhd", ""], "PATH"), (["get-vm", "--host", ""], "--host"),
+                           (["--computer-name", "", "get-vm"], "--computer-name")):
         assert main(argv) == 2, argv
         assert capsys.readouterr().err == f"hvctl: error: {argument}: cannot be empty\n"
     cli("restore-vmsnapshot", "web01", "missing", code=1)
