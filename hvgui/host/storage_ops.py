@@ -4,11 +4,13 @@ and Move-VMStorage (every disk with all its AVHDX)."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hvgui import durable, vhdx
+from hvgui import durable, portable, vhdx
 from hvgui.backend.actions import changes_host
 from hvgui.backend.formats import ps_quote
 from hvgui.backend.model import OperationResult
@@ -86,6 +88,10 @@ def export_vm(
         )
 
 
+def _work_name(name: str, pid: object, thread: object) -> str:
+    return f".{name}.{pid}.{thread}.export-partial"
+
+
 def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) -> Path:
     vm_doc = op.doc
     if host.read_only and host.boundary.inside(destination):
@@ -103,9 +109,17 @@ def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) 
     freespace.require(vm_doc.name, "the export", needs)
     made = not destination.exists()
     durable.make_folders(destination)
-    work = destination / f".{file_name_for(vm_doc.name)}.export-partial"
+    # Its own work folder: another export into this folder at once (of a VM whose name gives
+    # the same folder name; on a read-only host, of this VM) must neither remove it nor
+    # publish it. A dead export's is removed (a killed one's leftover).
+    work = destination / _work_name(file_name_for(vm_doc.name), os.getpid(),
+                                    threading.get_ident())
+    for leftover in destination.glob(_work_name(glob.escape(folder.name), "*", "*")):
+        pid = leftover.name.rsplit(".", 3)[-3]
+        if pid.isdigit() and not portable.pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                remove_path(leftover)
     try:
-        remove_path(work)
         (work / VIRTUAL_HARD_DISKS).mkdir(parents=True)
         (work / SNAPSHOTS).mkdir()
         config = work / VIRTUAL_MACHINES / f"{vm_doc.id}.xml"
@@ -184,6 +198,8 @@ def export(host: HostCore, op: Operation, source: ConfigDoc, destination: Path) 
         out.set("hvgui/state", "string", state)
         config.write_bytes(out.to_bytes(folder))  # paths relative: the export can move
         durable.sync_tree(work)  # every exported byte durable before the folder appears
+        if folder.exists():  # another export into this folder finished meanwhile
+            raise HostError(folder, "already exists; choose another destination")
         durable.rename(work, folder)
         final_config = folder / VIRTUAL_MACHINES / config.name
         op.event("created", final_config, file_size(final_config), "the exported configuration")
