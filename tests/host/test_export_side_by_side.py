@@ -4,6 +4,7 @@ neither removes nor publishes the other's half-made files; the second to finish 
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -57,3 +58,15 @@ def test_two_exports_to_one_folder_at_once_never_mix(tmp_path: Path) -> None:
         assert (vm.name, disk.read(0, 4)) == ("web:01", b"AAAA")  # the first one's, whole
     assert not isinstance(outcome["a"], Exception), outcome
     assert str(outcome["b"]) == f"{out / 'web_01'}: already exists; choose another destination"
+
+
+def test_a_killed_exports_leftover_is_removed_and_a_running_ones_kept(tmp_path: Path) -> None:
+    host = Host.open(tmp_path / "host")
+    host.new_vm("web01", memory_startup_bytes=64 * MiB, new_vhd_size_bytes=8 * MiB)
+    out = tmp_path / "out"
+    dead = out / f".web01.{2**22 + 17}.140737.export-partial"  # above any pid_max
+    running = out / f".web01.{os.getpid()}.1.export-partial"
+    for work in (dead, running):
+        (work / "Virtual Hard Disks").mkdir(parents=True)
+    host.export_vm("web01", out)
+    assert sorted(p.name for p in out.iterdir()) == [running.name, "web01"]
