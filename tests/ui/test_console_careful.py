@@ -120,3 +120,36 @@ def test_a_disk_replaced_under_the_consoles_refresh_is_said_in_its_file_list(
     console.reload()
     qtbot.waitUntil(lambda: console.files.topLevelItem(0).text(0) == "hello.txt", timeout=10000)
     console.close()
+
+
+def test_a_refresh_finishing_after_a_newer_one_does_not_overwrite_its_result(
+    qtbot: Any, window: MainWindow, answers: Answers, monkeypatch: Any
+) -> None:
+    """Each refresh reads the guest's files on the pool, several at once: an older read that
+    ends last (here: one held until the newer one's result is on screen) is dropped."""
+    console = open_console(qtbot, window, "Alpha")
+    real = Guest.note
+    release = threading.Event()
+    calls: list[int] = []
+    old_read_done: list[int] = []
+
+    def note(self: Guest) -> str | None:
+        calls.append(1)
+        if len(calls) == 1:  # the older read: still reading when the newer one ends
+            release.wait(10)
+            old_read_done.append(1)
+            return real(self)
+        raise VhdxError(Path("Alpha_old.avhdx"), "no such file")
+
+    monkeypatch.setattr(Guest, "note", note)
+    console.reload()
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=5000)
+    console.reload()
+    qtbot.waitUntil(lambda: "cannot be read now" in console.files.topLevelItem(0).text(0),
+                    timeout=10000)
+    release.set()
+    qtbot.waitUntil(lambda: bool(old_read_done) and not console.session.runner.busy,
+                    timeout=10000)
+    assert "cannot be read now" in console.files.topLevelItem(0).text(0)
+    assert answers.errors == []
+    console.close()
