@@ -79,29 +79,29 @@ def test_a_power_cut_anywhere_in_a_stream_with_writes_out_of_order_loses_nothing
     print(parent_kind, "parent:", points, "cut points x", len(SEEDS) + 3, "losses")
 
 
-@pytest.mark.parametrize("way", ["direct", "kernel"])
+@pytest.fixture(params=["direct", "kernel"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The forward merge's data path: O_DIRECT from the child's pages, or the kernel copy."""
+    if request.param == "direct":
+        force_direct(monkeypatch, tmp_path)
+    else:
+        no_direct(monkeypatch)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("parent_kind", ["base", "differencing"])
 def test_a_power_cut_anywhere_in_a_forward_merge_loses_nothing(
     tmp_path: Path, parent_kind: str, way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if way == "direct":
-        force_direct(monkeypatch, tmp_path)
-    else:
-        no_direct(monkeypatch)
     points = cut_and_recover(tmp_path, parent_kind, (None,), monkeypatch, "forward")
     assert points >= 10
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("way", ["direct", "kernel"])
 @pytest.mark.parametrize("parent_kind", ["base", "differencing"])
 def test_a_power_cut_anywhere_in_a_forward_merge_with_writes_out_of_order_loses_nothing(
     tmp_path: Path, parent_kind: str, way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if way == "direct":
-        force_direct(monkeypatch, tmp_path)
-    else:
-        no_direct(monkeypatch)
     points = cut_and_recover(tmp_path, parent_kind, (*SEEDS, 3, 4, 5), monkeypatch, "forward")
     print(parent_kind, way, "forward:", points, "cut points x", len(SEEDS) + 3, "losses")
 
