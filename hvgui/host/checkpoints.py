@@ -24,7 +24,7 @@ from hvgui.host import journal
 from hvgui.host.chain_health import stamp
 from hvgui.host.fileio import file_size, norm
 from hvgui.host.layout import snapshot_config_path, vm_config_path
-from hvgui.host.xmlconfig import DRIVE_VHD, SNAPSHOT_PARENT, VM_PARENT, ConfigDoc
+from hvgui.host.xmlconfig import DRIVE_VHD, SETTLED_NS, SNAPSHOT_PARENT, VM_PARENT, ConfigDoc
 
 
 def snapshot_docs(doc: ConfigDoc) -> dict[str, ConfigDoc]:
@@ -70,7 +70,6 @@ def derive_now(doc: ConfigDoc) -> None:
 # every VM on every read, and each derivation opens every disk of every chain. Remembered by
 # what the VM's configuration says (its disks and checkpoints) and checked against a stat of
 # every file it was derived from (checkpoint configurations, every disk of every chain).
-_SETTLED_NS = 2_000_000_000  # a file changed this recently may change within the same tick
 _TREES_KEPT = 1024
 
 
@@ -107,7 +106,7 @@ def _remember(vm: ConfigDoc, snapshots: Mapping[str, ConfigDoc], disks: Iterable
         return  # a configuration missing or renamed meanwhile: derived again next time
     files = (*configs, *disks)
     stamps = stamp(files)
-    settled = time.time_ns() - _SETTLED_NS
+    settled = time.time_ns() - SETTLED_NS
     if any(s is None or s[2] >= settled for s in stamps):
         return
     with _trees_lock:

@@ -37,12 +37,11 @@ from hvgui.host.operation import STATUS_INTERVAL, Operation
 from hvgui.host.winpaths import lab_root_of, read_names, vhdx_names
 from hvgui.host.xmlconfig import (
     ConfigDoc,
+    config_bytes,
     config_digest,
     config_name,
-    digest_of,
     from_filetime,
     is_vmcx,
-    read_config,
 )
 from hvgui.progress import CancelToken, Progress, report
 from hvgui.vhdx.locator import windows_names
@@ -84,9 +83,7 @@ class _Remembered(Generic[_T]):
         if known is not None and known[0] == (digest, lab, names):
             return known[1]
         self._kept.pop(path, None)
-        if data is None:  # known by its stat only: the bytes, and their digest
-            data = read_config(path)
-            digest = digest_of(data)
+        data, digest = config_bytes(path, digest, data)  # known by its stat only: read
         doc = ConfigDoc.from_bytes(data, path)
         value, keep = make(doc)
         if keep and not doc.searched:  # else it depends on other files too
@@ -353,7 +350,7 @@ class HostCore:
         parsing again a file read before with the same bytes (the window reads the selected
         VM's tree at every re-read and every pick of a VM: 20 checkpoints, ~30 ms); None where
         the tree must be derived from the disks (a real host's files name no parents)."""
-        if needs_tree(doc) or not doc.names_parent or is_vmcx(doc.path):
+        if not doc.names_parent or is_vmcx(doc.path):  # else needs_tree: derived
             return None
         def make(sdoc: ConfigDoc) -> tuple[Snapshot | None, bool]:
             if not sdoc.names_parent:  # the tree is derived: not this way

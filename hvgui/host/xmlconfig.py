@@ -202,9 +202,9 @@ def read_config(path: Path) -> bytes:
 # Digest of a configuration's bytes -> the name config_name read from them.
 _NAMES: dict[bytes, str] = {}
 _MAX_NAMES = 10_000
-# Path -> (its stat, the digest of its bytes) for files unchanged for _SETTLED_NS when read.
+# Path -> (its stat, the digest of its bytes) for files unchanged for SETTLED_NS when read.
 _DIGESTS: dict[Path, tuple[tuple[int, ...], bytes]] = {}
-_SETTLED_NS = 2_000_000_000  # a file changed this recently may change within the same tick
+SETTLED_NS = 2_000_000_000  # a file changed this recently may change within the same tick
 
 
 def digest_of(data: bytes) -> bytes:
@@ -229,11 +229,20 @@ def config_digest(path: Path) -> tuple[bytes, bytes | None]:
         return seen[1], None
     data = read_config(path)
     digest = digest_of(data)
-    if stamp is not None and time.time_ns() - stamp[-1] > _SETTLED_NS:
+    if stamp is not None and time.time_ns() - stamp[-1] > SETTLED_NS:
         if len(_DIGESTS) >= _MAX_NAMES:
             _DIGESTS.clear()
         _DIGESTS[path] = (stamp, digest)
     return digest, data
+
+
+def config_bytes(path: Path, digest: bytes, data: bytes | None) -> tuple[bytes, bytes]:
+    """The configuration's bytes and their digest from what config_digest gave: read again
+    where it knew the file by its stat only (`data` None)."""
+    if data is None:
+        data = read_config(path)
+        digest = digest_of(data)
+    return data, digest
 
 
 def config_name(path: Path) -> str:
@@ -249,9 +258,7 @@ def config_name(path: Path) -> str:
     key, data = config_digest(path)
     name = _NAMES.get(key)
     if name is None:
-        if data is None:  # known by its stat, its name forgotten: read it again
-            data = read_config(path)
-            key = digest_of(data)
+        data, key = config_bytes(path, key, data)  # its name forgotten: read it again
         root, encoding = _parse(data, path)
         name = ConfigDoc(root, path, encoding).name
         if len(_NAMES) >= _MAX_NAMES:
