@@ -132,7 +132,9 @@ def _get_snapshot(args: argparse.Namespace) -> int:
     if args.snapshot is not None:
         matching = _matching(snaps, args.snapshot)
         if not matching and not any(c in args.snapshot for c in "*?["):
-            host.get_snapshot(args.name, args.snapshot)  # no such checkpoint: its error
+            from hvgui.backend.names import find_snapshot
+
+            find_snapshot(snaps, args.snapshot, args.name)  # none: the host's own error
         snaps = matching
     if args.json:
         print_json([s.to_json() for s in snaps], args.json)
