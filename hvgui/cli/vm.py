@@ -107,11 +107,11 @@ def _get_vm(args: argparse.Namespace) -> int:
     return status
 
 
-def _checkpoint(args: argparse.Namespace, parser: Parser) -> int:
+def _checkpoint(args: argparse.Namespace) -> int:
     name = args.snapshot_name
     if args.snapshot_name_arg is not None:
         if name is not None and name != args.snapshot_name_arg:
-            parser.error("the checkpoint's name is given twice: give SNAPSHOT_NAME or "
+            args.parser.error("the checkpoint's name is given twice: give SNAPSHOT_NAME or "
                          "--snapshot-name, not both")
         name = args.snapshot_name_arg
     return _run(args, lambda h, pr: h.checkpoint_vm(args.name, snapshot_name=name, progress=pr))
@@ -328,13 +328,8 @@ def register(subparsers: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--checkpoint-type", choices=CHECKPOINT_TYPES)
     p.add_argument("--notes")
 
-    p = _command(
-        subparsers,
-        "checkpoint-vm",
-        "take a checkpoint (Checkpoint-VM)",
-        lambda a: 0,
-    )
-    p.set_defaults(func=lambda a, parser=p: _checkpoint(a, parser))
+    p = _command(subparsers, "checkpoint-vm", "take a checkpoint (Checkpoint-VM)", _checkpoint)
+    p.set_defaults(parser=p)
     p.add_argument("name", metavar="NAME")
     # Checkpoint-VM's -SnapshotName is its second positional parameter: both spellings work.
     p.add_argument("snapshot_name_arg", nargs="?", metavar="SNAPSHOT_NAME",
