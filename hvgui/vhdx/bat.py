@@ -162,6 +162,30 @@ class Bat:
             values.extend(itertools.compress(page, page))
         return indexes, values
 
+    def used_end(self) -> int:
+        """Where the furthest block any entry's file offset points at ends (0: none), whatever
+        the entry's state: an offset kept is space the entry may use again. A uniform page is
+        looked at once, not expanded: a merge asks this of its parent, and a big parent's BAT
+        is mostly such pages (0.7 s for a 4 TiB one expanded)."""
+        g = self.geometry
+        period = g.chunk_ratio + 1
+        end = 0
+        for key, page in self.pages.items():
+            if isinstance(page, UniformPage):
+                if page.payload & F.BAT_OFFSET_MASK:
+                    end = max(end, (page.payload & F.BAT_OFFSET_MASK) + g.block_size)
+                if self._bitmaps_in(key) and page.bitmap & F.BAT_OFFSET_MASK:
+                    end = max(end, (page.bitmap & F.BAT_OFFSET_MASK) + F.BITMAP_BLOCK_SIZE)
+                continue
+            first = key * PAGE_ENTRIES
+            for index, value in zip(itertools.compress(range(first, first + len(page)), page),
+                                    itertools.compress(page, page), strict=True):
+                offset = value & F.BAT_OFFSET_MASK
+                if offset:
+                    bitmap = index % period == period - 1
+                    end = max(end, offset + (F.BITMAP_BLOCK_SIZE if bitmap else g.block_size))
+        return end
+
     def payload_state_runs(self) -> StateRuns:
         """The BAT state of every payload block (0, NOT_PRESENT, where the entry is zero), as
         runs made a page at a time: a 4 TiB disk has millions of entries, and a whole-array

@@ -497,17 +497,11 @@ class VhdxImage(OpenImage):
         there that nothing points at: its rerun allocates in their place, not after them
         (cut any number of times, it ends as big as an uncut one; 7-Zip warns of a tail).
         Nothing past that end is read by anyone, so the cut needs no flush of its own."""
-        g = self.geometry
-        per_chunk = g.chunk_ratio + 1
         h = self.header
         end = max(F.MIN_PAYLOAD_OFFSET, h.log_offset + h.log_length,
                   self.bat_region.file_offset + self.bat_region.length,
-                  self.metadata_region.file_offset + self.metadata_region.length)
-        for index, value in zip(*self.bat.nonzero(), strict=True):
-            offset = value & F.BAT_OFFSET_MASK
-            if offset:  # whatever the state: an offset kept is space the entry may use again
-                bitmap = index % per_chunk == per_chunk - 1
-                end = max(end, offset + (F.BITMAP_BLOCK_SIZE if bitmap else g.block_size))
+                  self.metadata_region.file_offset + self.metadata_region.length,
+                  self.bat.used_end())
         if self.file_size > end:
             self.begin_change(visible=False)
             os.ftruncate(self._fd, end)

@@ -126,3 +126,35 @@ def test_pages_of_one_value_are_kept_small_and_read_the_same(
         assert not any(isinstance(page, UniformPage) for page in bat.pages.values())
     with open_disk(path) as disk:
         assert disk.read(9000 * MiB, 4) == b"late"
+
+
+@pytest.mark.parametrize("has_parent", [False, True])
+def test_the_used_end_of_uniform_pages_is_the_end_their_entries_give(has_parent: bool) -> None:
+    """Bat.used_end looks at a uniform page once; what it gives is what walking every
+    non-zero entry gives (a merge cuts its parent's file there)."""
+    from hvgui.vhdx.bat import PAGE_ENTRIES, Bat, BatGeometry
+
+    g = BatGeometry(MiB, 512, 64 << 30, has_parent)  # 4096 blocks a chunk: a bitmap entry a page
+    period = g.chunk_ratio + 1
+
+    def walked(bat: Bat) -> int:
+        end = 0
+        for index, value in zip(*bat.nonzero(), strict=True):
+            offset = value & F.BAT_OFFSET_MASK
+            if offset:
+                bitmap = index % period == period - 1
+                end = max(end, offset + (F.BITMAP_BLOCK_SIZE if bitmap else g.block_size))
+        return end
+
+    payload_at, bitmap_at = 40 * MiB, 900 * MiB
+    for payload, bitmap in [(F.PAYLOAD_BLOCK_ZERO, 0),
+                            (F.PAYLOAD_BLOCK_ZERO | payload_at, 0),
+                            (F.PAYLOAD_BLOCK_FULLY_PRESENT | payload_at,
+                             F.SB_BLOCK_PRESENT | bitmap_at)]:
+        bat = Bat(g)
+        bat.pages[0] = UniformPage(payload, bitmap)
+        bat.pages[1] = UniformPage(payload, bitmap)
+        bat.set(3 * PAGE_ENTRIES + 5, F.PAYLOAD_BLOCK_FULLY_PRESENT | 7 * MiB)
+        assert bat.used_end() == walked(bat)
+    assert bat.used_end() == bitmap_at + F.BITMAP_BLOCK_SIZE
+    assert Bat(g).used_end() == 0
