@@ -86,10 +86,10 @@ class ConsoleWindow(QMainWindow):
         self.setWindowIcon(icon("connect"))
         self.resize(900, 620)
         self._workload_op: Op | None = None
-        # Reads of the guest's files run on the pool, several at once (each refresh starts
-        # one): a read finishing after a newer one's result was shown is dropped.
-        self._reads_started = 0
-        self._read_shown = 0
+        # One read of the guest's files at a time, as HostSession.refresh reads the host: a
+        # refresh during a read reads again after it, so no older read ends after a newer one.
+        self._reading = False
+        self._read_again = False
         self._build()
         session.refreshed.connect(self.reload)
         session.busy_changed.connect(self._update_toolbar)
@@ -250,6 +250,13 @@ class ConsoleWindow(QMainWindow):
             widget.setEnabled(running)
         if self._workload_op is None:
             self.workload.setEnabled(running)
+        self._read_files()
+
+    def _read_files(self) -> None:
+        if self._reading:
+            self._read_again = True
+            return
+        self._reading = True
 
         def read() -> tuple[list[tuple[str, Any]], str | None]:
             guest = self._guest()
@@ -257,26 +264,15 @@ class ConsoleWindow(QMainWindow):
 
         # A refresh, not the user's action: a disk replaced under the read (an apply or revert
         # that just ran) is said in the file list, and the next refresh reads again.
-        self._reads_started += 1
-        number = self._reads_started
-
-        def read_back(result: tuple[list[tuple[str, Any]], str | None]) -> None:
-            if self._newest(number):
-                self._show_files(result)
-
-        def not_read(exc: BaseException) -> None:
-            if self._newest(number):
-                self._files_unreadable(exc)
-
         Op(self.session.runner, lambda _p, _c: read(), label="Read guest",
-           quiet=True).bound_to(self).success(read_back).failure(not_read).run_in_background()
+           quiet=True).bound_to(self).success(self._show_files).failure(
+            self._files_unreadable).finally_(self._read_done).run_in_background()
 
-    def _newest(self, number: int) -> bool:
-        """Whether read `number` is newer than the one shown (then it is shown)."""
-        if number < self._read_shown:
-            return False
-        self._read_shown = number
-        return True
+    def _read_done(self) -> None:
+        self._reading = False
+        if self._read_again:
+            self._read_again = False
+            self._read_files()
 
     def _files_unreadable(self, exc: BaseException) -> None:
         self.files.clear()
